@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "Atrous",
+  platforms: [.macOS(.v13)],
+  products: [
+    .library(name: "Atrous", targets: ["Atrous"]),
+    .executable(name: "atrous", targets: ["AtrousCLI"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // System libraries: found through pkg-config, installed from the distribution.
+    .systemLibrary(
+      name: "CPNG",
+      pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"]), .brew(["libpng"])]
+    ),
+    .systemLibrary(
+      name: "CJPEG",
+      pkgConfig: "libjpeg",
+      providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]
+    ),
+    // The only C code: every setjmp/longjmp of the codecs lives here.
+    .target(
+      name: "_CImageCodecs",
+      dependencies: ["CPNG", "CJPEG"],
+      exclude: ["README.md"]
+    ),
+    .target(name: "AtrousCore"),
+    .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
+    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO"]),
+    .executableTarget(
+      name: "AtrousCLI",
+      dependencies: [
+        "Atrous",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
+    .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO"], path: "Tests/AtrousTestSupport"),
+  ],
+  swiftLanguageModes: [.v6]
+)

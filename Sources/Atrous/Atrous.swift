@@ -1,0 +1,3 @@
+// The umbrella module: `import Atrous` brings in every public stage.
+@_exported import AtrousCore
+@_exported import AtrousIO

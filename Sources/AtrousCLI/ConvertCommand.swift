@@ -1,0 +1,86 @@
+import ArgumentParser
+import AtrousIO
+
+struct ConvertCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "convert",
+    abstract: "Convert between PNG, JPEG and .npy.",
+    discussion: """
+      The output's extension picks its format. Images become .npy unscaled:
+      uint8 or uint16 as stored, shape (H, W, C) with C = 1 gray, 2 gray+alpha,
+      3 RGB or 4 RGBA. An .npy input of shape (H, W) or (H, W, C) becomes an
+      image: uint8 and uint16 keep their values, other types are rounded and
+      clamped to the output's bit depth, as cv2.imwrite does. Alpha is dropped
+      when writing JPEG. The output is written whole or not at all, and never
+      over the input.
+      """
+  )
+
+  @Argument(help: "Input file: PNG, JPEG or .npy (recognised by content).")
+  var input: String
+
+  @Argument(help: "Output file: .png, .jpg, .jpeg or .npy.")
+  var output: String
+
+  @Option(name: .customLong("bit-depth"),
+          help: "Bits per sample of a PNG or .npy output, 8 or 16 (default: as the input; JPEG is always 8).")
+  var bitDepth: Int?
+
+  @Option(help: "JPEG quality, 1 (smallest) to 100 (best).")
+  var quality = JPEGCodec.defaultQuality
+
+  @Option(help: "PNG zlib compression level, 0 (fastest) to 9 (smallest).")
+  var compression = PNGCodec.defaultCompressionLevel
+
+  @Flag(help: "Write one gray channel (BT.601 luma as OpenCV computes it; alpha dropped).")
+  var gray = false
+
+  @Flag(name: .customLong("keep-orientation"),
+        help: "Keep a JPEG's stored orientation instead of applying its EXIF orientation.")
+  var keepOrientation = false
+
+  @Option(name: .customLong("max-pixels"),
+          help: "Refuse images whose declared width*height exceeds this.")
+  var maxPixels = DecodeOptions.defaultMaxPixels
+
+  func validate() throws {
+    guard let kind = FileKind(path: output) else {
+      throw ValidationError("cannot tell the output format of '\(output)': use \(FileKind.extensionsText)")
+    }
+    if let bitDepth {
+      guard bitDepth == 8 || bitDepth == 16 else { throw ValidationError("--bit-depth must be 8 or 16") }
+      if bitDepth == 16 && kind == .jpeg { throw ValidationError("JPEG output is 8-bit; --bit-depth 16 needs .png or .npy") }
+    }
+    guard (1...100).contains(quality) else { throw ValidationError("--quality must be within 1...100") }
+    guard (0...9).contains(compression) else { throw ValidationError("--compression must be within 0...9") }
+    guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+  }
+
+  func run() throws {
+    do {
+      try FileIO.ensure(output: output, isNotOneOf: [input])
+      let bytes = try FileIO.readAll(input)
+      var image: Image
+      if bytes.starts(with: NPY.magicBytes) {
+        image = try Image(NPY.decode(bytes), bitDepth: bitDepth.flatMap(Image.BitDepth.init(rawValue:)))
+      } else {
+        let options = DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation)
+        image = try ImageFile.decode(bytes, path: input, options: options)
+      }
+      if gray { image = image.grayscale() }
+      if let depth = bitDepth.flatMap(Image.BitDepth.init(rawValue:)) { image = image.converted(to: depth) }
+      switch FileKind(path: output)! {
+      case .npy:
+        try NPY.write(NPYArray(image), to: output)
+      case .png:
+        try ImageFile.write(image, to: output, format: .png, compressionLevel: compression)
+      case .jpeg:
+        let jpegReady = image.droppingAlpha().converted(to: .eight)
+        try ImageFile.write(jpegReady, to: output, format: .jpeg, quality: quality)
+      }
+    } catch {
+      Reporting.fail(error, file: input)
+      throw ExitCode.fileFailed
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import AtrousIO
+import Foundation
+
+/// How the command line tells the user what failed.
+enum Reporting {
+  /// Prints `error: <file>: <reason>` to standard error. A `FileError`
+  /// names its own file (an output, say); other errors are about `file`.
+  static func fail(_ error: Error, file: String) {
+    let line: String
+    if let fileError = error as? FileError {
+      line = "error: \(fileError.path): \(fileError.reason)"
+    } else {
+      line = "error: \(file): \(error)"
+    }
+    printError(line)
+  }
+
+  static func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+  }
+}
+
+/// The exit status of a run in which some file failed.
+extension ExitCode {
+  static let fileFailed = ExitCode(1)
+}
+
+/// File formats the command line reads and writes, named by extension.
+enum FileKind: String, CaseIterable {
+  case png, jpeg, npy
+
+  init?(path: String) {
+    let name = path.split(separator: "/").last.map(String.init) ?? path
+    guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
+    let ext = name[name.index(after: dot)...].lowercased()
+    if ext == "npy" {
+      self = .npy
+    } else if let format = ImageFormat(pathExtension: ext) {
+      self = format == .png ? .png : .jpeg
+    } else {
+      return nil
+    }
+  }
+
+  static let extensionsText = ".png, .jpg, .jpeg or .npy"
+}

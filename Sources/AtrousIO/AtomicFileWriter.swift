@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a file so that it appears whole or not at all.
+///
+/// Bytes go to a hidden temporary file in the target's folder (same file
+/// system, so the final rename is atomic); `commit()` renames it over the
+/// target. A writer dropped without `commit()` removes its temporary file,
+/// so a failed run leaves no half-written output and the old target intact.
+/// Every file output of Atrous goes through this type.
+public final class AtomicFileWriter {
+  /// The file that `commit()` creates or replaces.
+  public let path: String
+  private let temporaryPath: String
+  private var fd: Int32
+  private var finished = false
+
+  /// Creates the temporary file next to `path`.
+  /// - Throws: `FileError.cannotWrite` when the folder is missing or read-only.
+  public init(path: String) throws {
+    self.path = path
+    let slash = path.lastIndex(of: "/")
+    let folder = slash.map { String(path[...$0]) } ?? ""
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    guard !name.isEmpty else { throw FileError.cannotWrite(path: path, reason: "the path names a folder") }
+    if FileIO.isDirectory(path) { throw FileError.cannotWrite(path: path, reason: "is a directory") }
+    var attempt = 0
+    while true {
+      let candidate = folder + ".\(name).\(String(UInt32.random(in: 0...UInt32.max), radix: 36)).tmp"
+      // 0666 less the umask, as a file made by any other program would get.
+      let opened = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+      if opened >= 0 {
+        fd = opened
+        temporaryPath = candidate
+        return
+      }
+      attempt += 1
+      if errno != EEXIST || attempt > 16 {
+        throw FileError.cannotWrite(path: path, reason: FileIO.lastError())
+      }
+    }
+  }
+
+  deinit {
+    if !finished { discard() }
+  }
+
+  /// Appends bytes to the temporary file.
+  /// - Throws: `FileError.cannotWrite` (disk full, I/O error).
+  public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    precondition(!finished, "write after commit or discard")
+    var offset = 0
+    while offset < bytes.count {
+      let written = writeToDescriptor(fd, bytes.baseAddress! + offset, bytes.count - offset)
+      if written < 0 && errno == EINTR { continue }
+      if written <= 0 {
+        let reason = written < 0 ? FileIO.lastError() : "no progress writing"
+        discard()
+        throw FileError.cannotWrite(path: path, reason: reason)
+      }
+      offset += written
+    }
+  }
+
+  public func write(_ bytes: [UInt8]) throws {
+    try bytes.withUnsafeBytes { try write($0) }
+  }
+
+  /// Closes the temporary file and renames it over `path`.
+  /// - Throws: `FileError.cannotWrite`; the temporary file is then removed.
+  public func commit() throws {
+    precondition(!finished, "commit after commit or discard")
+    finished = true
+    if close(fd) != 0 {
+      let reason = FileIO.lastError()
+      unlink(temporaryPath)
+      throw FileError.cannotWrite(path: path, reason: reason)
+    }
+    if rename(temporaryPath, path) != 0 {
+      let reason = FileIO.lastError()
+      unlink(temporaryPath)
+      throw FileError.cannotWrite(path: path, reason: reason)
+    }
+  }
+
+  /// Removes the temporary file; `path` is left as it was.
+  public func discard() {
+    guard !finished else { return }
+    finished = true
+    close(fd)
+    unlink(temporaryPath)
+  }
+
+  /// Writes `bytes` to `path` atomically.
+  public static func write(_ bytes: [UInt8], to path: String) throws {
+    let writer = try AtomicFileWriter(path: path)
+    try writer.write(bytes)
+    try writer.commit()
+  }
+}
+
+/// `write(2)`, named apart from the writer's own `write` methods.
+private func writeToDescriptor(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+  write(fd, bytes, count)
+}

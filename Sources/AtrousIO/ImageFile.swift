@@ -1,0 +1,43 @@
+/// Reading and writing image files by path.
+public enum ImageFile {
+  /// Decodes a PNG or JPEG file, recognised by its signature.
+  /// - Throws: `FileError`, `PNGError` or `JPEGError`.
+  public static func read(_ path: String, options: DecodeOptions = DecodeOptions()) throws -> Image {
+    try decode(FileIO.readAll(path), path: path, options: options)
+  }
+
+  /// Decodes PNG or JPEG bytes, recognised by their signature; `path` only
+  /// names the source in errors.
+  public static func decode(_ bytes: [UInt8], path: String, options: DecodeOptions = DecodeOptions()) throws -> Image {
+    switch ImageFormat.detect(bytes) {
+    case .png: return try PNGCodec.decode(bytes, options: options)
+    case .jpeg: return try JPEGCodec.decode(bytes, options: options)
+    case nil: throw FileError.unknownFormat(path: path, reason: "not a PNG or JPEG file")
+    }
+  }
+
+  /// What a PNG or JPEG file declares, without decoding its pixels.
+  public static func info(_ bytes: [UInt8], path: String, options: DecodeOptions = DecodeOptions()) throws -> ImageInfo {
+    switch ImageFormat.detect(bytes) {
+    case .png: return try PNGCodec.info(bytes, options: options)
+    case .jpeg: return try JPEGCodec.info(bytes, options: options)
+    case nil: throw FileError.unknownFormat(path: path, reason: "not a PNG or JPEG file")
+    }
+  }
+
+  /// Encodes `image` in the given format and writes it atomically.
+  /// - Parameters:
+  ///   - quality: JPEG quality 1...100.
+  ///   - compressionLevel: PNG zlib level 0...9.
+  /// - Throws: `FileError`, `PNGError` or `JPEGError`.
+  public static func write(_ image: Image, to path: String, format: ImageFormat,
+                           quality: Int = JPEGCodec.defaultQuality,
+                           compressionLevel: Int = PNGCodec.defaultCompressionLevel) throws {
+    let bytes: [UInt8]
+    switch format {
+    case .png: bytes = try PNGCodec.encode(image, compressionLevel: compressionLevel)
+    case .jpeg: bytes = try JPEGCodec.encode(image, quality: quality)
+    }
+    try AtomicFileWriter.write(bytes, to: path)
+  }
+}

@@ -1,0 +1,448 @@
+import AtrousCore
+
+/// Why an `.npy` file could not be read or written.
+public enum NPYError: Error, Equatable, CustomStringConvertible {
+  /// The file does not start with "\x93NUMPY".
+  case notNPY
+  case unsupportedVersion(major: Int, minor: Int)
+  /// The header dictionary could not be parsed; the reason says where.
+  case malformedHeader(reason: String)
+  case unsupportedDType(descr: String)
+  /// Fortran-ordered arrays are not read; save with C order.
+  case fortranOrder
+  /// Fewer data bytes than the shape and dtype need.
+  case truncated(expectedBytes: Int, actualBytes: Int)
+  /// The array cannot become what was asked (dtype, rank, channel count).
+  case incompatible(reason: String)
+
+  public var description: String {
+    switch self {
+    case .notNPY: "not a NumPy .npy file (bad magic)"
+    case .unsupportedVersion(let major, let minor): "unsupported .npy format version \(major).\(minor)"
+    case .malformedHeader(let reason): "malformed .npy header: \(reason)"
+    case .unsupportedDType(let descr): "unsupported .npy dtype '\(descr)'"
+    case .fortranOrder: "Fortran-ordered .npy arrays are not supported (save in C order)"
+    case .truncated(let expected, let actual):
+      "truncated .npy data: \(actual) bytes where the shape needs \(expected)"
+    case .incompatible(let reason): reason
+    }
+  }
+}
+
+/// The element types Atrous reads and writes in `.npy` files.
+public enum NPYDType: String, Sendable, CaseIterable {
+  case float16, float32, float64, uint8, uint16, int32, int64, bool
+
+  /// Bytes per element.
+  public var itemSize: Int {
+    switch self {
+    case .uint8, .bool: 1
+    case .float16, .uint16: 2
+    case .float32, .int32: 4
+    case .float64, .int64: 8
+    }
+  }
+
+  /// The descriptor numpy writes for this type on a little-endian machine.
+  public var descr: String {
+    switch self {
+    case .float16: "<f2"
+    case .float32: "<f4"
+    case .float64: "<f8"
+    case .uint8: "|u1"
+    case .uint16: "<u2"
+    case .int32: "<i4"
+    case .int64: "<i8"
+    case .bool: "|b1"
+    }
+  }
+
+  /// Parses a descriptor: byte order '<', '>', '|' or '=' then kind and size.
+  /// Returns the type and whether its bytes are big-endian.
+  static func parse(_ descr: String) -> (NPYDType, bigEndian: Bool)? {
+    var text = Substring(descr)
+    var bigEndian = false
+    if let first = text.first, "<>|=".contains(first) {
+      bigEndian = first == ">"
+      text = text.dropFirst()
+    }
+    let type: NPYDType
+    switch text {
+    case "f2", "e": type = .float16
+    case "f4", "f": type = .float32
+    case "f8", "d": type = .float64
+    case "u1", "B": type = .uint8
+    case "u2", "H": type = .uint16
+    case "i4": type = .int32
+    case "i8": type = .int64
+    case "b1", "?": type = .bool
+    default: return nil
+    }
+    return (type, bigEndian && type.itemSize > 1)
+  }
+}
+
+/// An n-dimensional array as stored in an `.npy` file: a dtype, a shape and
+/// the elements' bytes in C order, little-endian.
+public struct NPYArray: Sendable, Equatable {
+  public var dtype: NPYDType
+  /// Empty for a 0-d (scalar) array.
+  public var shape: [Int]
+  /// `count * dtype.itemSize` bytes, little-endian, C order.
+  public var bytes: [UInt8]
+
+  public var count: Int { shape.reduce(1, *) }
+
+  public init(dtype: NPYDType, shape: [Int], bytes: [UInt8]) {
+    precondition(shape.allSatisfy { $0 >= 0 } && bytes.count == shape.reduce(1, *) * dtype.itemSize,
+                 "\(bytes.count) bytes do not hold \(shape) of \(dtype)")
+    self.dtype = dtype
+    self.shape = shape
+    self.bytes = bytes
+  }
+
+  /// An integer array: `T` is UInt8, UInt16, Int32 or Int64.
+  public init<T: FixedWidthInteger>(shape: [Int], integers: [T]) {
+    let dtype: NPYDType
+    switch T.self {
+    case is UInt8.Type: dtype = .uint8
+    case is UInt16.Type: dtype = .uint16
+    case is Int32.Type: dtype = .int32
+    case is Int64.Type: dtype = .int64
+    default: preconditionFailure("no .npy dtype for \(T.self)")
+    }
+    self.init(dtype: dtype, shape: shape, bytes: integers.withUnsafeBytes { Array($0) })
+  }
+
+  /// A float32 array with the given shape.
+  public init(shape: [Int], floats: [Float]) {
+    self.init(dtype: .float32, shape: shape, bytes: floats.withUnsafeBytes { Array($0) })
+  }
+
+  /// A float32 array holding the tensor's elements and shape.
+  public init(_ tensor: Tensor) {
+    self.init(dtype: .float32, shape: tensor.shape, bytes: tensor.withUnsafeBytes { Array($0) })
+  }
+
+  /// The image's samples unscaled: uint8 or uint16, shape (H, W, C).
+  public init(_ image: Image) {
+    self.init(dtype: image.bitDepth == .eight ? .uint8 : .uint16,
+              shape: [image.height, image.width, image.channels],
+              bytes: image.withUnsafeBytes { Array($0) })
+  }
+
+  /// Every element converted to `Double` (bool as 0 or 1), in C order.
+  public var doubles: [Double] {
+    bytes.withUnsafeBytes { raw in
+      switch dtype {
+      case .float16: raw.bindMemory(to: Float16.self).map { Double($0) }
+      case .float32: raw.bindMemory(to: Float.self).map(Double.init)
+      case .float64: Array(raw.bindMemory(to: Double.self))
+      case .uint8, .bool: raw.bindMemory(to: UInt8.self).map { Double($0) }
+      case .uint16: raw.bindMemory(to: UInt16.self).map { Double($0) }
+      case .int32: raw.bindMemory(to: Int32.self).map { Double($0) }
+      case .int64: raw.bindMemory(to: Int64.self).map { Double($0) }
+      }
+    }
+  }
+
+  /// The array as a Float32 tensor of the same shape (any dtype converts).
+  public func tensor() -> Tensor {
+    var tensor = Tensor(shape: shape)
+    bytes.withUnsafeBytes { raw in
+      tensor.withUnsafeMutableBufferPointer { out in
+        switch dtype {
+        case .float32:
+          for (i, v) in raw.bindMemory(to: Float.self).enumerated() { out[i] = v }
+        case .float16:
+          for (i, v) in raw.bindMemory(to: Float16.self).enumerated() { out[i] = Float(v) }
+        case .float64:
+          for (i, v) in raw.bindMemory(to: Double.self).enumerated() { out[i] = Float(v) }
+        case .uint8, .bool:
+          for (i, v) in raw.bindMemory(to: UInt8.self).enumerated() { out[i] = Float(v) }
+        case .uint16:
+          for (i, v) in raw.bindMemory(to: UInt16.self).enumerated() { out[i] = Float(v) }
+        case .int32:
+          for (i, v) in raw.bindMemory(to: Int32.self).enumerated() { out[i] = Float(v) }
+        case .int64:
+          for (i, v) in raw.bindMemory(to: Int64.self).enumerated() { out[i] = Float(v) }
+        }
+      }
+    }
+    return tensor
+  }
+}
+
+/// Reading and writing NumPy's `.npy` format (versions 1.0, 2.0 and 3.0),
+/// byte for byte as `numpy.save` writes it and `numpy.load` reads it.
+public enum NPY {
+  /// The six bytes every `.npy` file starts with: "\x93NUMPY".
+  public static let magicBytes: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
+  static var magic: [UInt8] { magicBytes }
+  /// numpy aligns the data to this many bytes from the file's start.
+  static let alignment = 64
+  /// numpy leaves room for the first axis to grow to this many digits.
+  static let growthAxisDigits = 21
+
+  /// Parses a whole `.npy` file.
+  /// - Throws: `NPYError`.
+  public static func decode(_ file: [UInt8]) throws -> NPYArray {
+    let header = try parseHeader(file)
+    let byteCount = header.count * header.dtype.itemSize
+    let available = file.count - header.dataOffset
+    guard available >= byteCount else {
+      throw NPYError.truncated(expectedBytes: byteCount, actualBytes: available)
+    }
+    var bytes = Array(file[header.dataOffset..<(header.dataOffset + byteCount)])
+    if header.bigEndian { swapBytes(&bytes, itemSize: header.dtype.itemSize) }
+    return NPYArray(dtype: header.dtype, shape: header.shape, bytes: bytes)
+  }
+
+  /// The complete file for `array`.
+  public static func encode(_ array: NPYArray) -> [UInt8] {
+    header(dtype: array.dtype, shape: array.shape) + array.bytes
+  }
+
+  /// The magic, version, length and padded header dictionary that precede
+  /// the data, exactly as numpy writes them (version 1.0 unless the header
+  /// needs the 4-byte length of 2.0).
+  public static func header(dtype: NPYDType, shape: [Int]) -> [UInt8] {
+    var dictionary = "{'descr': '\(dtype.descr)', 'fortran_order': False, 'shape': \(tupleText(shape)), }"
+    if let first = shape.first {
+      dictionary += String(repeating: " ", count: max(growthAxisDigits - String(first).count, 0))
+    }
+    let text = Array(dictionary.utf8)
+    for (major, lengthBytes) in [(1, 2), (2, 4)] {
+      let unpadded = magic.count + 2 + lengthBytes + text.count + 1
+      let padding = alignment - unpadded % alignment
+      let length = text.count + padding + 1
+      if lengthBytes == 2 && length > 0xFFFF { continue }
+      var out = magic + [UInt8(major), 0]
+      for i in 0..<lengthBytes { out.append(UInt8((length >> (8 * i)) & 0xFF)) }
+      out += text
+      out += [UInt8](repeating: 0x20, count: padding)
+      out.append(0x0A)
+      return out
+    }
+    preconditionFailure("unreachable: version 2.0 holds any header")
+  }
+
+  /// Reads an `.npy` file.
+  /// - Throws: `FileError` or `NPYError`.
+  public static func read(_ path: String) throws -> NPYArray {
+    try decode(FileIO.readAll(path))
+  }
+
+  /// Writes `array` to `path` atomically.
+  public static func write(_ array: NPYArray, to path: String) throws {
+    let writer = try AtomicFileWriter(path: path)
+    try writer.write(header(dtype: array.dtype, shape: array.shape))
+    try writer.write(array.bytes)
+    try writer.commit()
+  }
+
+  /// Writes a tensor as float32 (or float16) without copying its elements
+  /// into an intermediate array.
+  public static func write(_ tensor: Tensor, to path: String, as dtype: NPYDType = .float32) throws {
+    precondition(dtype == .float32 || dtype == .float16, "tensors are written as float32 or float16")
+    let writer = try AtomicFileWriter(path: path)
+    try writer.write(header(dtype: dtype, shape: tensor.shape))
+    if dtype == .float32 {
+      try tensor.withUnsafeBytes { try writer.write($0) }
+    } else {
+      // Float16(_:) rounds to nearest even, as numpy's astype(float16) does.
+      let halves = tensor.withUnsafeBufferPointer { $0.map { Float16($0) } }
+      try halves.withUnsafeBytes { try writer.write($0) }
+    }
+    try writer.commit()
+  }
+
+  // MARK: - Header parsing
+
+  struct Header {
+    var dtype: NPYDType
+    var bigEndian: Bool
+    var shape: [Int]
+    var count: Int
+    var dataOffset: Int
+  }
+
+  static func parseHeader(_ file: [UInt8]) throws -> Header {
+    guard file.count >= 10, Array(file[0..<6]) == magic else { throw NPYError.notNPY }
+    let major = Int(file[6]), minor = Int(file[7])
+    let lengthBytes: Int
+    switch (major, minor) {
+    case (1, 0): lengthBytes = 2
+    case (2, 0), (3, 0): lengthBytes = 4
+    default: throw NPYError.unsupportedVersion(major: major, minor: minor)
+    }
+    guard file.count >= 8 + lengthBytes else { throw NPYError.truncated(expectedBytes: 8 + lengthBytes, actualBytes: file.count) }
+    var length = 0
+    for i in 0..<lengthBytes { length |= Int(file[8 + i]) << (8 * i) }
+    let start = 8 + lengthBytes
+    guard file.count - start >= length else {
+      throw NPYError.malformedHeader(reason: "header length \(length) runs past the end of the file")
+    }
+    // Versions 1 and 2 are Latin-1; every character we accept is ASCII.
+    let text = Array(file[start..<(start + length)])
+    var parser = HeaderParser(text: text)
+    let fields = try parser.parseDictionary()
+
+    guard case .string(let descr)? = fields["descr"] else {
+      throw NPYError.malformedHeader(reason: "no 'descr' string")
+    }
+    guard let (dtype, bigEndian) = NPYDType.parse(descr) else { throw NPYError.unsupportedDType(descr: descr) }
+    guard case .bool(let fortran)? = fields["fortran_order"] else {
+      throw NPYError.malformedHeader(reason: "no 'fortran_order' boolean")
+    }
+    guard case .tuple(let shape)? = fields["shape"] else {
+      throw NPYError.malformedHeader(reason: "no 'shape' tuple")
+    }
+    var count = 1
+    for extent in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+      guard !overflow, product.multipliedReportingOverflow(by: dtype.itemSize).overflow == false else {
+        throw NPYError.malformedHeader(reason: "shape \(shape) is too large")
+      }
+      count = product
+    }
+    // A shape with a single axis may be stored in either order.
+    if fortran && shape.filter({ $0 > 1 }).count > 1 { throw NPYError.fortranOrder }
+    return Header(dtype: dtype, bigEndian: bigEndian, shape: shape, count: count, dataOffset: start + length)
+  }
+
+  static func swapBytes(_ bytes: inout [UInt8], itemSize: Int) {
+    guard itemSize > 1 else { return }
+    var i = 0
+    while i < bytes.count {
+      bytes[i..<(i + itemSize)].reverse()
+      i += itemSize
+    }
+  }
+
+  /// A shape as Python prints a tuple: (), (5,), (2, 3).
+  public static func tupleText(_ shape: [Int]) -> String {
+    switch shape.count {
+    case 0: "()"
+    case 1: "(\(shape[0]),)"
+    default: "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    }
+  }
+}
+
+/// A parser for the Python literal in an `.npy` header: a dict whose values
+/// are strings, booleans or tuples of non-negative integers.
+struct HeaderParser {
+  enum Value: Equatable {
+    case string(String)
+    case bool(Bool)
+    case tuple([Int])
+  }
+
+  let text: [UInt8]
+  var position = 0
+
+  init(text: [UInt8]) { self.text = text }
+
+  mutating func parseDictionary() throws -> [String: Value] {
+    skipSpace()
+    try expect(UInt8(ascii: "{"))
+    var fields: [String: Value] = [:]
+    while true {
+      skipSpace()
+      if peek() == UInt8(ascii: "}") {
+        position += 1
+        break
+      }
+      let key = try parseString()
+      skipSpace()
+      try expect(UInt8(ascii: ":"))
+      skipSpace()
+      fields[key] = try parseValue()
+      skipSpace()
+      if peek() == UInt8(ascii: ",") { position += 1; continue }
+      skipSpace()
+      try expect(UInt8(ascii: "}"))
+      break
+    }
+    return fields
+  }
+
+  private mutating func parseValue() throws -> Value {
+    switch peek() {
+    case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(try parseString())
+    case UInt8(ascii: "("): return .tuple(try parseTuple())
+    case UInt8(ascii: "T"):
+      try expectWord("True")
+      return .bool(true)
+    case UInt8(ascii: "F"):
+      try expectWord("False")
+      return .bool(false)
+    case UInt8(ascii: "["):
+      throw NPYError.unsupportedDType(descr: "structured dtype")
+    default:
+      throw NPYError.malformedHeader(reason: "unexpected character at offset \(position)")
+    }
+  }
+
+  private mutating func parseString() throws -> String {
+    guard let quote = peek(), quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else {
+      throw NPYError.malformedHeader(reason: "expected a quoted key at offset \(position)")
+    }
+    position += 1
+    let start = position
+    while let c = peek(), c != quote { position += 1 }
+    guard peek() == quote else { throw NPYError.malformedHeader(reason: "unterminated string") }
+    let value = String(decoding: text[start..<position], as: UTF8.self)
+    position += 1
+    return value
+  }
+
+  private mutating func parseTuple() throws -> [Int] {
+    try expect(UInt8(ascii: "("))
+    var values: [Int] = []
+    while true {
+      skipSpace()
+      if peek() == UInt8(ascii: ")") {
+        position += 1
+        return values
+      }
+      var value = 0
+      var digits = 0
+      while let c = peek(), c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") {
+        let (scaled, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = scaled.addingReportingOverflow(Int(c - UInt8(ascii: "0")))
+        guard !o1, !o2 else { throw NPYError.malformedHeader(reason: "shape extent too large") }
+        value = sum
+        digits += 1
+        position += 1
+      }
+      guard digits > 0 else { throw NPYError.malformedHeader(reason: "expected a shape extent at offset \(position)") }
+      if peek() == UInt8(ascii: "L") { position += 1 }  // Python 2 long
+      values.append(value)
+      skipSpace()
+      if peek() == UInt8(ascii: ",") {
+        position += 1
+      } else if peek() != UInt8(ascii: ")") {
+        throw NPYError.malformedHeader(reason: "expected ',' or ')' in shape at offset \(position)")
+      }
+    }
+  }
+
+  private mutating func expectWord(_ word: String) throws {
+    for byte in word.utf8 { try expect(byte) }
+  }
+
+  private mutating func expect(_ byte: UInt8) throws {
+    guard peek() == byte else {
+      throw NPYError.malformedHeader(reason: "expected '\(Character(Unicode.Scalar(byte)))' at offset \(position)")
+    }
+    position += 1
+  }
+
+  private func peek() -> UInt8? { position < text.count ? text[position] : nil }
+
+  private mutating func skipSpace() {
+    while let c = peek(), c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
+  }
+}

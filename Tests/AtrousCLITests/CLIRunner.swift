@@ -1,0 +1,58 @@
+import AtrousTestSupport
+import Foundation
+
+/// Runs the built `atrous` binary, which SwiftPM places beside the test
+/// executable, and captures what it prints and its exit status.
+struct CLIRunner {
+  struct Result {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  static let binary: String = {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+      ?? CommandLine.arguments[0]
+    var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    // On some platforms the tests run from inside a bundle.
+    while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("atrous").path),
+      folder.path != "/"
+    {
+      folder = folder.deletingLastPathComponent()
+    }
+    return folder.appendingPathComponent("atrous").path
+  }()
+
+  static func run(_ arguments: String...) throws -> Result {
+    try run(arguments)
+  }
+
+  static func run(_ arguments: [String]) throws -> Result {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
+    // Files rather than pipes: nothing can block however much is printed.
+    let folder = Fixtures.scratchFolder()
+    for name in ["stdout", "stderr"] {
+      guard FileManager.default.createFile(atPath: folder + "/" + name, contents: nil) else {
+        throw CocoaError(.fileWriteUnknown)
+      }
+    }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stdout"))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try out.close()
+    try err.close()
+    let outData = try Data(contentsOf: URL(fileURLWithPath: folder + "/stdout"))
+    let errData = try Data(contentsOf: URL(fileURLWithPath: folder + "/stderr"))
+    try? FileManager.default.removeItem(atPath: folder)
+    return Result(status: process.terminationStatus,
+                  stdout: String(decoding: outData, as: UTF8.self),
+                  stderr: String(decoding: errData, as: UTF8.self))
+  }
+}

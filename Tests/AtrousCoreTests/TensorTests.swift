@@ -1,0 +1,39 @@
+import AtrousCore
+import Testing
+
+@Suite struct TensorTests {
+  @Test func layoutIsChannelsLast() {
+    var t = Tensor(height: 2, width: 3, channels: 4)
+    t[1, 2, 3] = 7
+    #expect(t.scalars[(1 * 3 + 2) * 4 + 3] == 7)
+    #expect(t.count == 24 && t.height == 2 && t.width == 3 && t.channels == 4)
+  }
+
+  @Test func copiesAreIndependent() {
+    let a = Tensor(shape: [2, 2, 1], values: [1, 2, 3, 4])
+    var b = a
+    b[0, 0, 0] = 9
+    #expect(a.scalars == [1, 2, 3, 4])
+    #expect(b.scalars == [9, 2, 3, 4])
+  }
+
+  @Test func storageIsAligned() {
+    for count in [1, 3, 17, 1000] {
+      Tensor(shape: [count]).withUnsafeBufferPointer {
+        #expect(Int(bitPattern: $0.baseAddress) % AlignedStorage.alignment == 0)
+      }
+    }
+  }
+
+  @Test func scalarsAndEmptyTensors() {
+    #expect(Tensor(shape: []).count == 1)
+    #expect(Tensor(shape: [0, 3]).count == 0)
+    #expect(Tensor(shape: [2], repeating: 1.5).scalars == [1.5, 1.5])
+  }
+
+  @Test func reshapeKeepsElements() {
+    let t = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+    #expect(t.reshaped([3, 2, 1]).scalars == t.scalars)
+    #expect(t.reshaped([6]).shape == [6])
+  }
+}

@@ -1,0 +1,64 @@
+import AtrousIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Locates the stored test fixtures (Tests/Fixtures) and scratch space.
+public enum Fixtures {
+  /// Absolute path of Tests/Fixtures in this checkout.
+  public static let root: String = {
+    var path = "\(#filePath)"
+    for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }
+    return path + "/Fixtures"
+  }()
+
+  /// Absolute path of the repository's top folder.
+  public static let repository: String = {
+    var path = root
+    for _ in 0..<2 { path = String(path[..<path.lastIndex(of: "/")!]) }
+    return path
+  }()
+
+  public static func path(_ relative: String) -> String { root + "/" + relative }
+
+  /// Names of the files in a fixture folder with the given extension, sorted.
+  public static func files(in folder: String, withExtension ext: String) -> [String] {
+    guard let directory = opendir(path(folder)) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if name.hasSuffix("." + ext) { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  public static func bytes(_ relative: String) throws -> [UInt8] {
+    try FileIO.readAll(path(relative))
+  }
+
+  /// A fresh empty folder under the system's temporary folder.
+  public static func scratchFolder() -> String {
+    var template = Array("/tmp/atrous-test-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    precondition(made != nil, "cannot create a scratch folder")
+    return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// Names in a folder (for checking that nothing stray was left behind).
+  public static func listing(_ folder: String) -> [String] {
+    guard let directory = opendir(folder) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Regenerates the expected outputs the Swift tests compare against.
+
+The references are independent decoders: Pillow and OpenCV (each with its own
+bundled libpng / libjpeg-turbo) and NumPy. Run from the repository root:
+
+    pip install numpy pillow opencv-python-headless
+    python3 Tests/Fixtures/make_fixtures.py
+
+The tests never run this script; they read what it wrote.
+"""
+import io
+import json
+import os
+import struct
+import sys
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+SAMPLES = os.path.join(ROOT, "..", "..", "SampleImages")
+
+
+def png_header(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    width, height, depth, color = struct.unpack(">IIBB", data[16:26])
+    has_trns = b"tRNS" in data
+    return depth, color, has_trns
+
+
+def pil_pixels(path):
+    """Pixels as PIL gives them, expanded to gray, gray+alpha, RGB or RGBA."""
+    depth, color, has_trns = png_header(path)
+    image = Image.open(path)
+    if color == 3:  # palette
+        mode = "RGBA" if has_trns else "RGB"
+    elif color == 0:
+        mode = "LA" if has_trns else ("I;16" if depth == 16 else "L")
+    elif color == 4:
+        mode = "LA"
+    elif color == 2:
+        mode = "RGBA" if has_trns else "RGB"
+    else:
+        mode = "RGBA"
+    if mode == "I;16":
+        array = np.array(image).astype(np.uint16)
+    else:
+        array = np.array(image.convert(mode))
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return array.astype(np.uint8) if array.dtype != np.uint16 else array
+
+
+def cv2_pixels_16(path):
+    """16-bit colour pixels from OpenCV (PIL keeps only the high byte), as RGB(A)."""
+    depth, color, has_trns = png_header(path)
+    array = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    channels = array.shape[2]
+    if channels == 3:
+        array = array[:, :, ::-1]
+    elif channels == 4:
+        array = array[:, :, [2, 1, 0, 3]]
+    if color in (0, 4):  # gray(+alpha): OpenCV widens to BGR(A); keep gray and alpha
+        array = array[:, :, [0, 3]] if array.shape[2] == 4 else array[:, :, :1]
+    return np.ascontiguousarray(array)
+
+
+def png_suite():
+    out = os.path.join(ROOT, "pngsuite", "expected")
+    os.makedirs(out, exist_ok=True)
+    manifest = {}
+    folder = os.path.join(ROOT, "pngsuite", "valid")
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        depth, color, has_trns = png_header(path)
+        if depth == 16 and color == 0 and has_trns:
+            # OpenCV ignores tRNS here and PIL's convert("LA") zeroes every
+            # alpha, so apply the PNG rule to PIL's 16-bit gray: the keyed
+            # value is transparent, every other one opaque.
+            image = Image.open(path)
+            gray = np.array(image).astype(np.uint16)
+            alpha = np.where(gray == image.info["transparency"], 0, 65535).astype(np.uint16)
+            expected = np.stack([gray, alpha], axis=2)
+            source = "pil+tRNS rule"
+        elif depth == 16 and (color != 0 or has_trns):
+            expected = cv2_pixels_16(path)
+            # Cross-check: PIL's 8-bit view must be the high byte of OpenCV's.
+            pil = np.array(Image.open(path).convert("RGBA" if expected.shape[2] in (2, 4) else "RGB"))
+            high = (expected >> 8).astype(np.uint8)
+            if expected.shape[2] == 2:
+                high = np.concatenate([np.repeat(high[:, :, :1], 3, axis=2), high[:, :, 1:]], axis=2)
+            if expected.shape[2] == 4 or expected.shape[2] == 3:
+                pass
+            if pil.shape == high.shape and not np.array_equal(pil, high):
+                print(f"note: {name}: PIL 8-bit view differs from OpenCV high byte", file=sys.stderr)
+            source = "opencv"
+        else:
+            expected = pil_pixels(path)
+            source = "pil"
+        np.save(os.path.join(out, name.replace(".png", ".npy")), expected)
+        manifest[name] = {"reference": source, "shape": list(expected.shape), "dtype": str(expected.dtype)}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
+def jpeg_cases():
+    folder = os.path.join(ROOT, "jpeg")
+    out = os.path.join(folder, "expected")
+    os.makedirs(out, exist_ok=True)
+    astronaut = np.array(Image.open(os.path.join(SAMPLES, "astronaut.png")).convert("RGB"))
+    small = np.ascontiguousarray(astronaut[100:148:2, 180:260:2])  # 24 x 40, not square
+    gray = np.array(Image.open(os.path.join(SAMPLES, "camera.png")).convert("L"))[200:264, 200:296]
+
+    # Generated files: progressive, gray, CMYK, and every EXIF orientation.
+    Image.fromarray(small).save(os.path.join(folder, "progressive.jpg"), quality=90, progressive=True)
+    Image.fromarray(gray).save(os.path.join(folder, "gray.jpg"), quality=90)
+    Image.fromarray(small).convert("CMYK").save(os.path.join(folder, "cmyk.jpg"), quality=90)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(small).save(os.path.join(folder, f"orientation{orientation}.jpg"),
+                                    quality=90, exif=exif.tobytes())
+
+    manifest = {}
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".jpg") or name == "monkey12.jpg":
+            continue
+        path = os.path.join(folder, name)
+        data = np.frombuffer(open(path, "rb").read(), np.uint8)
+        stored_mode = Image.open(path).mode
+        if stored_mode == "L":
+            expected = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)[:, :, None]
+            pil = np.array(Image.open(path))[:, :, None]
+        else:
+            expected = cv2.imdecode(data, cv2.IMREAD_COLOR)[:, :, ::-1]
+            pil = np.array(Image.open(path).convert("RGB"))
+        # OpenCV applies EXIF orientation; PIL does not, so compare PIL only
+        # where nothing is turned, and never for CMYK (PIL does not invert).
+        if not name.startswith("orientation") or name == "orientation1.jpg":
+            if stored_mode != "CMYK":
+                assert np.array_equal(expected, pil), f"PIL and OpenCV disagree on {name}"
+        unturned = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        np.save(os.path.join(out, name.replace(".jpg", ".npy")), np.ascontiguousarray(expected))
+        if name.startswith("orientation"):
+            np.save(os.path.join(out, name.replace(".jpg", "-stored.npy")),
+                    np.ascontiguousarray(unturned[:, :, ::-1]))
+        manifest[name] = {"reference": "opencv" if stored_mode == "CMYK" or name.startswith("orientation")
+                          else "opencv+pil", "shape": list(expected.shape)}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
+def gray_conversion():
+    out = os.path.join(ROOT, "conversion")
+    os.makedirs(out, exist_ok=True)
+    rgb = np.array(Image.open(os.path.join(SAMPLES, "coffee.png")).convert("RGB"))[:64, :96]
+    np.save(os.path.join(out, "coffee-rgb8.npy"), np.ascontiguousarray(rgb))
+    np.save(os.path.join(out, "coffee-gray8.npy"), cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:, :, None])
+    rgb16 = (rgb.astype(np.uint16) * 257) ^ np.arange(rgb.size, dtype=np.uint16).reshape(rgb.shape) % 251
+    np.save(os.path.join(out, "coffee-rgb16.npy"), np.ascontiguousarray(rgb16))
+    np.save(os.path.join(out, "coffee-gray16.npy"), cv2.cvtColor(rgb16, cv2.COLOR_RGB2GRAY)[:, :, None])
+    rgbf = rgb.astype(np.float32) / 255
+    np.save(os.path.join(out, "coffee-grayf.npy"), cv2.cvtColor(rgbf, cv2.COLOR_RGB2GRAY)[:, :, None])
+
+
+def npy_files():
+    """Arrays whose values the tests recompute: arange(n) cast to the dtype."""
+    out = os.path.join(ROOT, "npy")
+    os.makedirs(out, exist_ok=True)
+    cases = {
+        "f4_2x3": ("<f4", (2, 3)), "f2_4": ("<f2", (4,)), "f8_2x2x2": ("<f8", (2, 2, 2)),
+        "u1_3x4x3": ("|u1", (3, 4, 3)), "u2_5x1": ("<u2", (5, 1)), "i4_6": ("<i4", (6,)),
+        "i8_2x3": ("<i8", (2, 3)), "b1_7": ("|b1", (7,)), "f4_scalar": ("<f4", ()),
+        "f4_empty": ("<f4", (0, 3)), "f4_rank5": ("<f4", (1, 2, 1, 3, 2)),
+        "f4_wide": ("<f4", (1234567, 0)),
+    }
+    manifest = {}
+    for name, (descr, shape) in cases.items():
+        n = int(np.prod(shape)) if shape else 1
+        values = np.arange(n) % 2 == 1 if descr == "|b1" else np.arange(n)
+        array = values.astype(np.dtype(descr)).reshape(shape)
+        np.save(os.path.join(out, name + ".npy"), array)
+        manifest[name] = {"descr": descr, "shape": list(shape)}
+    # Not what numpy.save writes by default, but what numpy.load reads.
+    big = np.arange(6, dtype=">f4").reshape(2, 3)
+    np.save(os.path.join(out, "big_endian_f4_2x3.npy"), big)
+    with open(os.path.join(out, "v2_f4_2x3.npy"), "wb") as f:
+        np.lib.format.write_array(f, np.arange(6, dtype="<f4").reshape(2, 3), version=(2, 0))
+    np.save(os.path.join(out, "fortran_f4_2x3.npy"), np.asfortranarray(np.arange(6, dtype="<f4").reshape(2, 3)))
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
+if __name__ == "__main__":
+    png_suite()
+    jpeg_cases()
+    gray_conversion()
+    npy_files()
+    print("fixtures written; Pillow", Image.__version__ if hasattr(Image, "__version__") else "",
+          "OpenCV", cv2.__version__, "NumPy", np.__version__)
