@@ -39,6 +39,8 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
+    // In-process timings for the comparison scripts in Benchmarks/.
+    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO"], path: "Benchmarks/AtrousBench"),
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
