@@ -29,9 +29,12 @@ let package = Package(
       dependencies: ["CPNG", "CJPEG"],
       exclude: ["README.md"]
     ),
+    // Vectorized float32 row loops, multiversioned per instruction set.
+    .target(name: "_CKernels", exclude: ["README.md"]),
     .target(name: "AtrousCore"),
     .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
-    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO"]),
+    .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
+    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters"]),
     .executableTarget(
       name: "AtrousCLI",
       dependencies: [
@@ -43,6 +46,7 @@ let package = Package(
     .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO"], path: "Benchmarks/AtrousBench"),
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO"], path: "Tests/AtrousTestSupport"),
   ],

@@ -1,3 +1,4 @@
 // The umbrella module: `import Atrous` brings in every public stage.
 @_exported import AtrousCore
+@_exported import AtrousFilters
 @_exported import AtrousIO

@@ -1,0 +1,36 @@
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Work split across the machine's cores.
+public enum Parallel {
+  /// Cores available to this process.
+  public static let coreCount: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+  /// Runs `body(i)` for i in 0..<count on up to `count` threads and returns
+  /// when all are done. One iteration runs on the calling thread alone.
+  ///
+  /// The iterations must touch disjoint data (their own rows, their own
+  /// scratch objects): that is what makes passing a non-Sendable closure
+  /// safe here, and every caller is written that way.
+  public static func run(_ count: Int, _ body: (Int) -> Void) {
+    if count <= 1 {
+      if count == 1 { body(0) }
+      return
+    }
+    withoutActuallyEscaping(body) { body in
+      let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
+      DispatchQueue.concurrentPerform(iterations: count, execute: shared)
+    }
+  }
+
+  /// Splits 0..<total into `parts` contiguous ranges of near-equal length.
+  public static func ranges(_ total: Int, parts: Int) -> [Range<Int>] {
+    let parts = max(1, min(parts, total))
+    return (0..<parts).map { part in (total * part / parts)..<(total * (part + 1) / parts) }
+  }
+}

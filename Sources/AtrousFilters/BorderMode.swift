@@ -1,0 +1,54 @@
+/// How samples outside the image are made up, as OpenCV's border types.
+///
+/// For a line `abcdefgh`:
+/// - `constant(v)`: `vvvv|abcdefgh|vvvv`
+/// - `replicate`:   `aaaa|abcdefgh|hhhh`
+/// - `reflect`:     `dcba|abcdefgh|hgfe`
+/// - `reflect101`:  `edcb|abcdefgh|gfed` (the default, OpenCV's BORDER_DEFAULT)
+/// - `wrap`:        `efgh|abcdefgh|abcd`
+public enum BorderMode: Sendable, Equatable, CustomStringConvertible {
+  case constant(Float)
+  case replicate
+  case reflect
+  case reflect101
+  case wrap
+
+  /// The index of the sample that stands at position `p` of a line of
+  /// `count` samples, or nil for a constant border outside the line. Far
+  /// positions reflect repeatedly, as OpenCV's `borderInterpolate` does.
+  @inline(__always)
+  public func index(_ p: Int, count: Int) -> Int? {
+    if p >= 0 && p < count { return p }
+    switch self {
+    case .constant: return nil
+    case .replicate: return p < 0 ? 0 : count - 1
+    case .reflect, .reflect101:
+      if count == 1 { return 0 }
+      let delta = self == .reflect101 ? 1 : 0
+      var q = p
+      repeat {
+        q = q < 0 ? -q - 1 + delta : count - 1 - (q - count) - delta
+      } while q < 0 || q >= count
+      return q
+    case .wrap:
+      let r = p % count
+      return r < 0 ? r + count : r
+    }
+  }
+
+  /// The constant value (0 for the other modes).
+  var fillValue: Float {
+    if case .constant(let value) = self { return value }
+    return 0
+  }
+
+  public var description: String {
+    switch self {
+    case .constant(let value): "constant(\(value))"
+    case .replicate: "replicate"
+    case .reflect: "reflect"
+    case .reflect101: "reflect101"
+    case .wrap: "wrap"
+    }
+  }
+}

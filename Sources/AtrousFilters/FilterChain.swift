@@ -1,0 +1,93 @@
+import AtrousCore
+
+/// Filters applied one after another, left to right.
+///
+/// The chain streams: each thread takes a band of output rows and pulls
+/// them through every stage, which keeps only the rows its kernel still
+/// needs. Peak memory is the input, the output and a few rows per stage and
+/// thread, whatever the image size and chain length.
+public struct FilterChain: Sendable {
+  public var filters: [Filter]
+
+  public init(_ filters: [Filter]) {
+    self.filters = filters
+  }
+
+  /// Output shape `(H, W, C)` for an input of shape `(H, W, C)`.
+  /// - Throws: `FilterError` when a kernel does not fit its input.
+  public func outputShape(forInput shape: [Int]) throws -> [Int] {
+    var (height, width) = (shape[0], shape[1])
+    for filter in filters {
+      (height, width) = try filter.outputSize(height: height, width: width)
+    }
+    return [height, width, shape[2]]
+  }
+
+  /// Runs the chain on an `(H, W, C)` tensor, each channel independently.
+  /// - Parameters:
+  ///   - threads: bands of rows computed at once (default: every core).
+  ///   - passThrough: a channel (alpha, say) copied from the input instead
+  ///     of filtered, sampled at each output pixel's kernel centre.
+  /// - Throws: `FilterError` when a kernel does not fit its input.
+  public func apply(to input: Tensor, threads: Int = Parallel.coreCount, passThrough: Int? = nil) throws -> Tensor {
+    precondition(input.rank == 3, "filters take (H, W, C) tensors, not \(input.shape)")
+    let shape = try outputShape(forInput: input.shape)
+    var output = Tensor(shape: shape)
+    if filters.isEmpty { return input }
+    let bands = Parallel.ranges(shape[0], parts: threads)
+    // Every band gets its own stages (their caches are not shared); they
+    // are built here, where building may throw.
+    let pipelines = try bands.map { _ in try makePipeline(input) }
+    let rowLength = shape[1] * shape[2]
+    output.withUnsafeMutableBufferPointer { out in
+      let base = out.baseAddress!
+      Parallel.run(bands.count) { band in
+        let last = pipelines[band]
+        for y in bands[band] { last.compute(row: y, into: base + y * rowLength) }
+      }
+    }
+    if let channel = passThrough { copyChannel(channel, from: input, to: &output) }
+    return output
+  }
+
+  private func makePipeline(_ input: Tensor) throws -> ComputedStage {
+    var upstream: RowStage = TensorSource(input)
+    var last: ComputedStage?
+    for filter in filters {
+      let stage = try filter.makeStage(upstream: upstream)
+      upstream = stage
+      last = stage
+    }
+    return last!
+  }
+
+  /// Copies `channel` from the input pixel under each output pixel's
+  /// kernel centre (composed through the chain, clamped to the image).
+  private func copyChannel(_ channel: Int, from input: Tensor, to output: inout Tensor) {
+    let (inHeight, inWidth, channels) = (input.shape[0], input.shape[1], input.shape[2])
+    // Sizes entering each filter, to compose centre positions backwards.
+    var sizes = [(inHeight, inWidth)]
+    for filter in filters {
+      if let size = try? filter.outputSize(height: sizes.last!.0, width: sizes.last!.1) { sizes.append(size) }
+    }
+    func source(_ i: Int, vertical: Bool) -> Int {
+      var p = i
+      for (index, filter) in filters.enumerated().reversed() {
+        p = filter.centre(of: p, count: vertical ? sizes[index].0 : sizes[index].1, vertical: vertical)
+      }
+      return min(max(p, 0), (vertical ? inHeight : inWidth) - 1)
+    }
+    let (outHeight, outWidth) = (output.shape[0], output.shape[1])
+    let columns = (0..<outWidth).map { source($0, vertical: false) }
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        for y in 0..<outHeight {
+          let sy = source(y, vertical: true)
+          for x in 0..<outWidth {
+            dst[(y * outWidth + x) * channels + channel] = src[(sy * inWidth + columns[x]) * channels + channel]
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,25 @@
+/// Why a filter could not be built or applied.
+public enum FilterError: Error, Equatable, CustomStringConvertible {
+  /// The filter name is not one Atrous knows.
+  case unknownFilter(String)
+  /// A `key=value` the filter does not take.
+  case unknownParameter(filter: String, name: String)
+  /// A parameter value that is malformed or out of range.
+  case invalidParameter(name: String, value: String, reason: String)
+  /// A kernel given as text or a file that cannot be used.
+  case malformedKernel(reason: String)
+  /// The dilated kernel is larger than the padded input.
+  case kernelTooLarge(extent: Int, paddedSize: Int, axis: String)
+
+  public var description: String {
+    switch self {
+    case .unknownFilter(let name):
+      "unknown filter '\(name)' (known: \(FilterSpec.knownNames.joined(separator: ", ")))"
+    case .unknownParameter(let filter, let name): "filter '\(filter)' takes no parameter '\(name)'"
+    case .invalidParameter(let name, let value, let reason): "\(name)=\(value): \(reason)"
+    case .malformedKernel(let reason): "malformed kernel: \(reason)"
+    case .kernelTooLarge(let extent, let paddedSize, let axis):
+      "the kernel spans \(extent) samples but the padded input \(axis) is only \(paddedSize)"
+    }
+  }
+}

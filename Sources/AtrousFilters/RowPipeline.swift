@@ -1,0 +1,357 @@
+import AtrousCore
+import _CKernels
+
+/// A stage of a filter chain that produces rows of an `(H, W, C)` image on
+/// demand. Stages pull rows from the stage before them and keep only the
+/// few they still need, so a chain over a large image holds a few row
+/// bands per stage instead of a full-size image per stage.
+protocol RowStage: AnyObject {
+  var height: Int { get }
+  var width: Int { get }
+  var channels: Int { get }
+  /// Declares that a consumer will ask for up to `count` rows at once.
+  func reserve(simultaneousRows count: Int)
+  /// Pointers to rows `ys` (each in 0..<height), all valid together until
+  /// the next call.
+  func rows(_ ys: [Int]) -> [UnsafePointer<Float>]
+}
+
+extension RowStage {
+  var rowLength: Int { width * channels }
+}
+
+/// A fixed number of rows of equal length, each tagged with its row index;
+/// asking for a batch keeps every row of the batch valid together.
+final class RowCache {
+  let rowLength: Int
+  let capacity: Int
+  private let storage: AlignedStorage
+  private var keys: [Int]
+  private var lastUse: [Int]
+  private var clock = 0
+
+  init(capacity: Int, rowLength: Int) {
+    self.capacity = capacity
+    self.rowLength = rowLength
+    storage = AlignedStorage(byteCount: capacity * rowLength * MemoryLayout<Float>.stride, zeroed: false)
+    keys = [Int](repeating: Int.min, count: capacity)
+    lastUse = [Int](repeating: -1, count: capacity)
+  }
+
+  private func slot(_ index: Int) -> UnsafeMutablePointer<Float> {
+    storage.pointer.assumingMemoryBound(to: Float.self) + index * rowLength
+  }
+
+  /// The rows tagged `wanted`, computing missing ones with `fill(key, row)`.
+  /// Rows of this batch are never evicted by later misses of the same batch.
+  func rows(_ wanted: [Int], fill: (Int, UnsafeMutablePointer<Float>) -> Void) -> [UnsafePointer<Float>] {
+    clock += 1
+    var result = [UnsafePointer<Float>]()
+    result.reserveCapacity(wanted.count)
+    for key in wanted {
+      if let hit = keys.firstIndex(of: key) {
+        lastUse[hit] = clock
+        result.append(UnsafePointer(slot(hit)))
+        continue
+      }
+      // Evict the least recently used row not pinned by this batch.
+      var victim = -1
+      for i in 0..<capacity where lastUse[i] < clock && (victim < 0 || lastUse[i] < lastUse[victim]) {
+        victim = i
+      }
+      precondition(victim >= 0, "row cache of \(capacity) cannot hold a batch of \(wanted.count)")
+      keys[victim] = Int.min
+      fill(key, slot(victim))
+      keys[victim] = key
+      lastUse[victim] = clock
+      result.append(UnsafePointer(slot(victim)))
+    }
+    return result
+  }
+}
+
+/// The input of a chain: rows of a tensor, read in place.
+final class TensorSource: RowStage {
+  let height: Int, width: Int, channels: Int
+  private let tensor: Tensor
+  private let base: UnsafePointer<Float>
+
+  init(_ tensor: Tensor) {
+    precondition(tensor.rank == 3, "filters take (H, W, C) tensors")
+    self.tensor = tensor
+    height = tensor.shape[0]
+    width = tensor.shape[1]
+    channels = tensor.shape[2]
+    // The tensor is held by this object and never written, so its storage
+    // stays where it is for as long as the pointer is used.
+    base = tensor.withUnsafeBufferPointer { $0.baseAddress! }
+  }
+
+  func reserve(simultaneousRows count: Int) {}
+
+  func rows(_ ys: [Int]) -> [UnsafePointer<Float>] {
+    ys.map { base + $0 * width * channels }
+  }
+}
+
+/// A stage that computes each output row from rows of the stage before it
+/// and caches as many as its consumer asked for.
+class ComputedStage: RowStage {
+  let height: Int, width: Int, channels: Int
+  private var reserved = 1
+  private var cache: RowCache?
+
+  init(height: Int, width: Int, channels: Int) {
+    self.height = height
+    self.width = width
+    self.channels = channels
+  }
+
+  func reserve(simultaneousRows count: Int) { reserved = max(reserved, count) }
+
+  func rows(_ ys: [Int]) -> [UnsafePointer<Float>] {
+    if cache == nil { cache = RowCache(capacity: reserved + 1, rowLength: rowLength) }
+    return cache!.rows(ys) { y, out in compute(row: y, into: out) }
+  }
+
+  /// Writes output row `y` (`width * channels` floats) to `out`.
+  func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    fatalError("subclasses compute rows")
+  }
+}
+
+/// Reads rows of an upstream stage with the border rule applied in both
+/// directions: vertically by mapping row indices, horizontally by copying
+/// each row into a padded buffer.
+final class PaddedRows {
+  let upstream: RowStage
+  let border: BorderMode
+  let padLeft: Int, padRight: Int
+  /// Floats in one padded row: (width + padLeft + padRight) * channels.
+  let paddedLength: Int
+  /// A padded row of the constant border value, for rows outside the image.
+  private let constantRow: AlignedStorage
+  private let cache: RowCache
+  private let width: Int, channels: Int
+
+  init(upstream: RowStage, border: BorderMode, padLeft: Int, padRight: Int, simultaneousRows: Int) {
+    self.upstream = upstream
+    self.border = border
+    self.padLeft = padLeft
+    self.padRight = padRight
+    width = upstream.width
+    channels = upstream.channels
+    paddedLength = (upstream.width + padLeft + padRight) * upstream.channels
+    constantRow = AlignedStorage(byteCount: paddedLength * MemoryLayout<Float>.stride)
+    constantRow.pointer.assumingMemoryBound(to: Float.self).update(repeating: border.fillValue, count: paddedLength)
+    cache = RowCache(capacity: simultaneousRows + 1, rowLength: paddedLength)
+    upstream.reserve(simultaneousRows: 1)
+  }
+
+  /// Padded rows at positions `ys`, which may lie outside the image.
+  func rows(_ ys: [Int]) -> [UnsafePointer<Float>] {
+    let mapped = ys.map { border.index($0, count: upstream.height) }
+    let inside = mapped.compactMap { $0 }
+    var fetched = cache.rows(inside) { y, out in pad(row: y, into: out) }.makeIterator()
+    let constant = UnsafePointer(constantRow.pointer.assumingMemoryBound(to: Float.self))
+    return mapped.map { $0 == nil ? constant : fetched.next()! }
+  }
+
+  private func pad(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let source = upstream.rows([y])[0]
+    let c = channels
+    (out + padLeft * c).update(from: source, count: width * c)
+    for p in -padLeft..<0 {
+      copyPixel(to: out + (p + padLeft) * c, from: source, position: p)
+    }
+    for p in width..<(width + padRight) {
+      copyPixel(to: out + (p + padLeft) * c, from: source, position: p)
+    }
+  }
+
+  @inline(__always)
+  private func copyPixel(to target: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, position p: Int) {
+    if let x = border.index(p, count: width) {
+      target.update(from: source + x * channels, count: channels)
+    } else {
+      target.update(repeating: border.fillValue, count: channels)
+    }
+  }
+}
+
+/// Correlation with a separable kernel: a horizontal pass on each input row
+/// (cached, so each row is filtered once), then a vertical pass.
+final class SeparableStage: ComputedStage {
+  private let input: PaddedRows
+  private let rowTaps: [Float], columnTaps: [Float]
+  private let rowSymmetry: atr_taps_symmetry, columnSymmetry: atr_taps_symmetry
+  private let vertical: AxisPlan, horizontal: AxisPlan
+  /// Horizontally filtered input rows, keyed by padded row position.
+  private let filtered: RowCache
+
+  init(upstream: RowStage, row: [Float], column: [Float], geometry: FilterGeometry) throws {
+    horizontal = try geometry.plan(count: upstream.width, taps: row.count, vertical: false)
+    vertical = try geometry.plan(count: upstream.height, taps: column.count, vertical: true)
+    rowTaps = row
+    columnTaps = column
+    rowSymmetry = symmetry(of: row)
+    columnSymmetry = symmetry(of: column)
+    input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
+                       padRight: horizontal.padEnd, simultaneousRows: 1)
+    filtered = RowCache(capacity: column.count + 1, rowLength: horizontal.outputCount * upstream.channels)
+    super.init(height: vertical.outputCount, width: horizontal.outputCount, channels: upstream.channels)
+  }
+
+  override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let first = vertical.firstTap(y)
+    let positions = (0..<columnTaps.count).map { first + $0 * vertical.dilation }
+    let rows = filtered.rows(positions) { position, target in
+      let padded = input.rows([position])[0]
+      filterRow(padded, into: target)
+    }
+    rows.withUnsafeBufferPointer { pointers in
+      columnTaps.withUnsafeBufferPointer { taps in
+        pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in
+          atr_filter_columns(out, rowPointers.baseAddress, taps.baseAddress, Int32(taps.count), rowLength,
+                             columnSymmetry)
+        }
+      }
+    }
+  }
+
+  private func filterRow(_ padded: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+    rowTaps.withUnsafeBufferPointer { taps in
+      if horizontal.stride == 1 {
+        atr_filter_row(target, padded, rowLength, taps.baseAddress, Int32(taps.count),
+                       horizontal.dilation * channels, rowSymmetry)
+      } else {
+        atr_filter_row_strided(target, padded, width, channels, taps.baseAddress, Int32(taps.count),
+                               horizontal.stride, horizontal.dilation)
+      }
+    }
+  }
+}
+
+/// Correlation with a general 2-D kernel, one kernel row at a time.
+final class Kernel2DStage: ComputedStage {
+  private let input: PaddedRows
+  private let kernel: Kernel2D
+  private let vertical: AxisPlan, horizontal: AxisPlan
+  private let scratch: AlignedStorage
+
+  init(upstream: RowStage, kernel: Kernel2D, geometry: FilterGeometry) throws {
+    horizontal = try geometry.plan(count: upstream.width, taps: kernel.columns, vertical: false)
+    vertical = try geometry.plan(count: upstream.height, taps: kernel.rows, vertical: true)
+    self.kernel = kernel
+    input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
+                       padRight: horizontal.padEnd, simultaneousRows: kernel.rows)
+    scratch = AlignedStorage(byteCount: horizontal.outputCount * upstream.channels * MemoryLayout<Float>.stride)
+    super.init(height: vertical.outputCount, width: horizontal.outputCount, channels: upstream.channels)
+  }
+
+  override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let first = vertical.firstTap(y)
+    let rows = input.rows((0..<kernel.rows).map { first + $0 * vertical.dilation })
+    out.update(repeating: 0, count: rowLength)
+    let temp = scratch.pointer.assumingMemoryBound(to: Float.self)
+    kernel.values.withUnsafeBufferPointer { values in
+      for r in 0..<kernel.rows {
+        let taps = values.baseAddress! + r * kernel.columns
+        if horizontal.stride == 1 {
+          atr_filter_row_accumulate(out, rows[r], rowLength, taps, Int32(kernel.columns),
+                                    horizontal.dilation * channels)
+        } else {
+          atr_filter_row_strided(temp, rows[r], width, channels, taps, Int32(kernel.columns),
+                                 horizontal.stride, horizontal.dilation)
+          atr_scale_add(out, 1, temp, 1, rowLength)
+        }
+      }
+    }
+  }
+}
+
+/// A weighted sum of separable filters over the same input, all of one
+/// size (Laplacian, Laplacian of Gaussian, difference of Gaussians, unsharp
+/// masking).
+final class CombinationStage: ComputedStage {
+  private let terms: [(weight: Float, stage: SeparableStage)]
+  private let scratch: AlignedStorage
+
+  init(upstream: RowStage, terms: [(weight: Float, row: [Float], column: [Float])], geometry: FilterGeometry) throws {
+    self.terms = try terms.map {
+      ($0.weight, try SeparableStage(upstream: upstream, row: $0.row, column: $0.column, geometry: geometry))
+    }
+    let first = self.terms[0].stage
+    scratch = AlignedStorage(byteCount: first.rowLength * MemoryLayout<Float>.stride)
+    super.init(height: first.height, width: first.width, channels: first.channels)
+  }
+
+  override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let temp = scratch.pointer.assumingMemoryBound(to: Float.self)
+    terms[0].stage.compute(row: y, into: out)
+    if terms[0].weight != 1 { atr_scale(out, terms[0].weight, rowLength) }
+    for term in terms.dropFirst() {
+      term.stage.compute(row: y, into: temp)
+      atr_scale_add(out, 1, temp, term.weight, rowLength)
+    }
+  }
+}
+
+/// Gradient magnitude or direction from a pair of separable derivative
+/// filters (x derivative, y derivative).
+final class GradientStage: ComputedStage {
+  enum Output { case magnitude, direction }
+
+  private let dx: SeparableStage, dy: SeparableStage
+  private let output: Output
+  private let scratch: AlignedStorage
+
+  init(upstream: RowStage, dx: (row: [Float], column: [Float]), dy: (row: [Float], column: [Float]),
+       output: Output, geometry: FilterGeometry) throws {
+    self.dx = try SeparableStage(upstream: upstream, row: dx.row, column: dx.column, geometry: geometry)
+    self.dy = try SeparableStage(upstream: upstream, row: dy.row, column: dy.column, geometry: geometry)
+    self.output = output
+    scratch = AlignedStorage(byteCount: 2 * self.dx.rowLength * MemoryLayout<Float>.stride)
+    super.init(height: self.dx.height, width: self.dx.width, channels: upstream.channels)
+  }
+
+  override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let gx = scratch.pointer.assumingMemoryBound(to: Float.self), gy = gx + rowLength
+    dx.compute(row: y, into: gx)
+    dy.compute(row: y, into: gy)
+    switch output {
+    case .magnitude:
+      atr_magnitude(out, gx, gy, rowLength)
+    case .direction:
+      // cv2.phase's range: [0, 2 pi).
+      for j in 0..<rowLength {
+        let angle = atan2f(gy[j], gx[j])
+        out[j] = angle < 0 ? angle + 2 * Float.pi : angle
+      }
+    }
+  }
+}
+
+/// The 3x3 Sobel gradient magnitude in one pass over the input: the fast
+/// path of `GradientStage` for the common case (stride 1, no dilation,
+/// same padding).
+final class Sobel3MagnitudeStage: ComputedStage {
+  private let input: PaddedRows
+
+  init(upstream: RowStage, border: BorderMode) {
+    input = PaddedRows(upstream: upstream, border: border, padLeft: 1, padRight: 1, simultaneousRows: 3)
+    super.init(height: upstream.height, width: upstream.width, channels: upstream.channels)
+  }
+
+  override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
+    let rows = input.rows([y - 1, y, y + 1])
+    let c = channels
+    atr_sobel3_magnitude(out, rows[0] + c, rows[1] + c, rows[2] + c, rowLength, c)
+  }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

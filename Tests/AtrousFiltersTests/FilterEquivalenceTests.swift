@@ -1,0 +1,115 @@
+import AtrousCore
+import AtrousFilters
+import AtrousTestSupport
+import Testing
+
+/// The fast paths against the plain reference and against each other.
+@Suite struct FilterEquivalenceTests {
+  static let geometries: [FilterGeometry] = [
+    FilterGeometry(),
+    FilterGeometry(border: .constant(3)),
+    FilterGeometry(border: .replicate),
+    FilterGeometry(border: .reflect),
+    FilterGeometry(border: .wrap),
+    FilterGeometry(stride: (2, 2)),
+    FilterGeometry(stride: (3, 2), padding: .valid),
+    FilterGeometry(dilation: (2, 2)),
+    FilterGeometry(stride: (2, 1), dilation: (1, 3), padding: .explicit(top: 0, bottom: 4, left: 2, right: 1), border: .wrap),
+    FilterGeometry(padding: .sameLower),
+  ]
+
+  static let kernel = Kernel2D(rows: 3, columns: 4, values: [1, -2, 0.5, 3, 0, 1, -1, 2, 4, 0.25, -3, 1])
+
+  @Test(arguments: geometries)
+  func twoDimensionalMatchesNaive(geometry: FilterGeometry) throws {
+    let input = testTensor(height: 23, width: 19, channels: 3)
+    let fast = try FilterChain([Filter.correlation(Self.kernel, geometry: geometry)]).apply(to: input)
+    let check = closeness(fast, NaiveFilter.correlate(input, Self.kernel, geometry), rtol: 1e-5, atol: 1e-4)
+    #expect(check.isClose, "\(check)")
+  }
+
+  @Test(arguments: geometries)
+  func separableMatchesTwoDimensional(geometry: FilterGeometry) throws {
+    let row: [Float] = [1, 4, 6, 4, 1], column: [Float] = [-1, -2, 0, 2, 1]
+    let input = testTensor(height: 21, width: 26, channels: 2)
+    let separable = try FilterChain([Filter(.separable(row: row, column: column), geometry: geometry, name: "s")])
+      .apply(to: input)
+    let full = NaiveFilter.correlate(input, Kernel2D(column: column, row: row), geometry)
+    let check = closeness(separable, full, rtol: 1e-5, atol: 1e-3)
+    #expect(check.isClose, "\(check)")
+  }
+
+  @Test func rankOneKernelRunsSeparablyWithTheSameResult() throws {
+    let sobel = try FilterSpec.parse("kernel:1,0,-1;2,0,-2;1,0,-1")
+    guard case .separable(let row, let column) = sobel.operation else {
+      Issue.record("a rank-1 kernel was not separated")
+      return
+    }
+    #expect(Kernel2D(column: column, row: row).values == [1, 0, -1, 2, 0, -2, 1, 0, -1])
+    let input = testTensor(height: 17, width: 15, channels: 1)
+    let separated = try FilterChain([sobel]).apply(to: input)
+    let full = try FilterChain([Filter(.kernel(Kernel2D(rows: 3, columns: 3, values: [1, 0, -1, 2, 0, -2, 1, 0, -1])),
+                                       name: "k")]).apply(to: input)
+    let check = closeness(separated, full, rtol: 1e-6, atol: 1e-4)
+    #expect(check.isClose, "\(check)")
+    // A kernel that is not rank 1 stays 2-D.
+    guard case .kernel = try FilterSpec.parse("kernel:1,2;3,5").operation else {
+      Issue.record("a rank-2 kernel was separated")
+      return
+    }
+  }
+
+  @Test(arguments: [BorderMode.reflect101, .replicate, .constant(2), .wrap])
+  func fusedSobelMagnitudeMatchesGeneralPath(border: BorderMode) throws {
+    let input = testTensor(height: 29, width: 33, channels: 3)
+    let geometry = FilterGeometry(border: border)
+    let fused = try FilterChain([.gradient(.sobel, geometry: geometry)]).apply(to: input)
+    let dx = try FilterChain([.sobel(dx: 1, dy: 0, geometry: geometry)]).apply(to: input).scalars
+    let dy = try FilterChain([.sobel(dx: 0, dy: 1, geometry: geometry)]).apply(to: input).scalars
+    let general = zip(dx, dy).map { ($0 * $0 + $1 * $1).squareRoot() }
+    let check = closeness(fused.scalars, general, rtol: 1e-6, atol: 1e-4)
+    #expect(check.isClose, "\(check)")
+  }
+
+  @Test func threadsDoNotChangeTheResult() throws {
+    let input = testTensor(height: 64, width: 40, channels: 3)
+    let chain = FilterChain([try .gaussian(sigma: 1.5), try .gradient(.sobel), try .laplacian(ksize: 3)])
+    let one = try chain.apply(to: input, threads: 1)
+    for threads in [2, 3, 7] { #expect(try chain.apply(to: input, threads: threads) == one) }
+  }
+
+  @Test func chainEqualsFiltersOneByOne() throws {
+    let input = testTensor(height: 31, width: 27, channels: 2)
+    let a = try Filter.gaussian(sigma: 2, geometry: FilterGeometry(border: .reflect))
+    let b = try Filter.sobel(dx: 1, dy: 0, geometry: FilterGeometry(stride: (2, 2), border: .wrap))
+    let chained = try FilterChain([a, b]).apply(to: input)
+    let stepwise = try FilterChain([b]).apply(to: FilterChain([a]).apply(to: input))
+    #expect(chained == stepwise)
+  }
+
+  @Test func convolutionFlipsTheKernel() throws {
+    let input = testTensor(height: 12, width: 14, channels: 1)
+    let convolved = try FilterChain([Filter.correlation(Self.kernel).flipped]).apply(to: input)
+    let reference = NaiveFilter.correlate(input, Self.kernel.flipped, FilterGeometry())
+    #expect(closeness(convolved, reference, rtol: 1e-5, atol: 1e-4).isClose)
+  }
+
+  @Test func passThroughChannelKeepsAlphaAtKernelCentres() throws {
+    let input = testTensor(height: 20, width: 18, channels: 4)
+    let strided = FilterGeometry(stride: (2, 2), padding: .valid)
+    let out = try FilterChain([.box(width: 3, height: 3, geometry: strided)]).apply(to: input, passThrough: 3)
+    #expect(out.shape == [9, 8, 4])
+    for y in 0..<9 { for x in 0..<8 { #expect(out[y, x, 3] == input[2 * y + 1, 2 * x + 1, 3]) } }
+    let same = try FilterChain([.gaussian(sigma: 2)]).apply(to: input, passThrough: 3)
+    for y in 0..<20 { for x in 0..<18 { #expect(same[y, x, 3] == input[y, x, 3]) } }
+  }
+}
+
+extension FilterGeometry: CustomTestStringConvertible {
+  public var testDescription: String {
+    "stride \(stride) dilation \(dilation) \(padding) \(border)"
+  }
+}
+extension BorderMode: CustomTestStringConvertible {
+  public var testDescription: String { description }
+}

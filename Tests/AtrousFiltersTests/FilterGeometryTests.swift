@@ -1,0 +1,58 @@
+import AtrousCore
+@testable import AtrousFilters
+import AtrousTestSupport
+import Testing
+
+@Suite struct FilterGeometryTests {
+  static let borders: [BorderMode] = [.constant(0), .constant(5), .replicate, .reflect, .reflect101, .wrap]
+
+  @Test(arguments: borders)
+  func borderIndexMatchesPeriodicDefinition(border: BorderMode) {
+    for n in [1, 2, 3, 7] {
+      for p in -20...27 {
+        if n == 1 && border == .wrap { continue }
+        #expect(border.index(p, count: n) == NaiveFilter.source(p, count: n, border: border), "p=\(p) n=\(n)")
+      }
+    }
+  }
+
+  @Test func borderExamplesFromOpenCV() {
+    // gfedcb|abcdefgh|gfedcba and fedcba|abcdefgh|hgfedcb
+    #expect((-3..<0).map { BorderMode.reflect101.index($0, count: 8)! } == [3, 2, 1])
+    #expect((-3..<0).map { BorderMode.reflect.index($0, count: 8)! } == [2, 1, 0])
+    #expect((8..<11).map { BorderMode.reflect101.index($0, count: 8)! } == [6, 5, 4])
+    #expect((8..<11).map { BorderMode.wrap.index($0, count: 8)! } == [0, 1, 2])
+  }
+
+  /// floor((n + pb + pe - d(k-1) - 1) / s) + 1, and ceil(n / s) for same.
+  @Test func outputSizesFollowTheFormula() throws {
+    for n in [1, 5, 8, 31] {
+      for k in [1, 2, 3, 5] {
+        for s in [1, 2, 3] {
+          for d in [1, 2] {
+            let extent = d * (k - 1) + 1
+            for padding in [Padding.same, .sameLower, .valid, .explicit(top: 1, bottom: 2, left: 0, right: 3)] {
+              let g = FilterGeometry(stride: (s, s), dilation: (d, d), padding: padding)
+              let (pb, pe) = NaiveFilter.pads(n: n, k: k, s: s, d: d, padding: padding, vertical: true)
+              let expected = n + pb + pe >= extent ? (n + pb + pe - extent) / s + 1 : nil
+              let plan = try? g.plan(count: n, taps: k, vertical: true)
+              #expect(plan?.outputCount == expected, "n=\(n) k=\(k) s=\(s) d=\(d) \(padding)")
+              if padding == .same || padding == .sameLower {
+                #expect(plan?.outputCount == (n + s - 1) / s)
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test func kernelLargerThanPaddedInputIsRefused() {
+    let g = FilterGeometry(padding: .valid)
+    #expect(throws: FilterError.kernelTooLarge(extent: 5, paddedSize: 4, axis: "height")) {
+      try Filter.correlation(Kernel2D(rows: 5, columns: 1, values: [1, 2, 3, 4, 6]), geometry: g).outputSize(height: 4, width: 9)
+    }
+    let dilated = FilterGeometry(dilation: (3, 3), padding: .valid)
+    #expect(throws: FilterError.self) { try Filter.box(width: 3, height: 3, geometry: dilated).outputSize(height: 6, width: 6) }
+  }
+}
