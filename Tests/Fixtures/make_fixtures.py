@@ -196,10 +196,115 @@ def npy_files():
         json.dump(manifest, f, indent=1, sort_keys=True)
 
 
+def filters():
+    """Filter outputs from OpenCV (and SciPy for the Laplacian of Gaussian)
+    on float32 crops of the sample photos, raw 0-255 values."""
+    import scipy.ndimage as ndi
+
+    out = os.path.join(ROOT, "filters")
+    os.makedirs(out, exist_ok=True)
+    rgb = np.array(Image.open(os.path.join(SAMPLES, "astronaut.png")).convert("RGB"))[60:108, 180:244]
+    rgb = np.ascontiguousarray(rgb.astype(np.float32))  # 48 x 64 x 3
+    gray = np.array(Image.open(os.path.join(SAMPLES, "camera.png")))[100:141, 220:259].astype(np.float32)
+    gray = np.ascontiguousarray(gray[:, :, None])  # 41 x 39 x 1, odd sizes
+    np.save(os.path.join(out, "input-rgb.npy"), rgb)
+    np.save(os.path.join(out, "input-gray.npy"), gray)
+
+    F = cv2.CV_32F
+    R101, REP, REF = cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE, cv2.BORDER_REFLECT
+
+    def hwc(a, like):
+        return a.reshape(like.shape[0], like.shape[1], -1).astype(np.float32) if a.ndim == 2 else a.astype(np.float32)
+
+    def padded(img, pad, fn, **np_pad):
+        """fn on the image padded by numpy, cropped back: for borders OpenCV lacks."""
+        big = np.pad(img, ((pad, pad), (pad, pad), (0, 0)), **np_pad)
+        result = fn(np.ascontiguousarray(big))
+        return result[pad:-pad, pad:-pad]
+
+    prewitt_x = np.array([[-1, 0, 1]] * 3, np.float32)
+    k3 = np.array([[1, 2, 0], [0, 1, -1], [3, 0, 1]], np.float32)
+    k5 = np.arange(25, dtype=np.float32).reshape(5, 5) % 7 - 3
+    k5[2, 2] = 5
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
+    dilated = np.zeros((5, 5), np.float32)
+    dilated[::2, ::2] = sobel_x
+
+    def strided(full, k, s=2):
+        """Stride s with SAME_UPPER padding keeps the kernel centres at
+        s*i - begin + (k-1)/2, begin = total // 2 (TF/ONNX convention)."""
+        def starts(n):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            return (k - 1) // 2 - total // 2
+        return full[starts(full.shape[0])::s, starts(full.shape[1])::s]
+
+    def per_channel(img, fn):
+        return np.stack([fn(img[:, :, c]) for c in range(img.shape[2])], axis=2)
+
+    cases = {
+        "sobel-dx": ("sobel:dx", lambda i: cv2.Sobel(i, F, 1, 0)),
+        "sobel-dy": ("sobel:dy", lambda i: cv2.Sobel(i, F, 0, 1)),
+        "sobel-dx2-k5": ("sobel:dx=2,dy=0,ksize=5", lambda i: cv2.Sobel(i, F, 2, 0, ksize=5)),
+        "sobel-dxdy-k7": ("sobel:dx=1,dy=1,ksize=7", lambda i: cv2.Sobel(i, F, 1, 1, ksize=7)),
+        "sobel-dx-k1": ("sobel:dx,ksize=1", lambda i: cv2.Sobel(i, F, 1, 0, ksize=1)),
+        "sobel-dy-scale": ("sobel:dy,scale=0.125", lambda i: cv2.Sobel(i, F, 0, 1, scale=0.125)),
+        "sobel-dx-replicate": ("sobel:dx,border=replicate", lambda i: cv2.Sobel(i, F, 1, 0, borderType=REP)),
+        "sobel-dy-reflect": ("sobel:dy,border=reflect", lambda i: cv2.Sobel(i, F, 0, 1, borderType=REF)),
+        "sobel-dx-constant0": ("sobel:dx,border=constant", lambda i: cv2.Sobel(i, F, 1, 0, borderType=cv2.BORDER_CONSTANT)),
+        "sobel-dy-constant7": ("sobel:dy,border=constant:7",
+                               lambda i: padded(i, 3, lambda p: hwc(cv2.Sobel(p, F, 0, 1), p), mode="constant", constant_values=7)),
+        "sobel-dx-wrap": ("sobel:dx,border=wrap", lambda i: padded(i, 3, lambda p: hwc(cv2.Sobel(p, F, 1, 0), p), mode="wrap")),
+        "sobel-mag": ("sobel:mag", lambda i: cv2.magnitude(cv2.Sobel(i, F, 1, 0), cv2.Sobel(i, F, 0, 1))),
+        "sobel-mag-k5": ("sobel:mag,ksize=5", lambda i: cv2.magnitude(cv2.Sobel(i, F, 1, 0, ksize=5), cv2.Sobel(i, F, 0, 1, ksize=5))),
+        "sobel-dir": ("sobel:dir", lambda i: np.mod(np.arctan2(cv2.Sobel(i, F, 0, 1).astype(np.float64),
+                                                               cv2.Sobel(i, F, 1, 0).astype(np.float64)), 2 * np.pi)),
+        "sobel-dx-stride2": ("sobel:dx,stride=2", lambda i: strided(hwc(cv2.Sobel(i, F, 1, 0), i), 3)),
+        "sobel-dx-dilation2": ("sobel:dx,dilation=2", lambda i: cv2.filter2D(i, F, dilated)),
+        "scharr-dx": ("scharr:dx", lambda i: cv2.Scharr(i, F, 1, 0)),
+        "scharr-dy": ("scharr:dy", lambda i: cv2.Scharr(i, F, 0, 1)),
+        "scharr-mag": ("scharr:mag", lambda i: cv2.magnitude(cv2.Scharr(i, F, 1, 0), cv2.Scharr(i, F, 0, 1))),
+        "prewitt-dx": ("prewitt:dx", lambda i: cv2.filter2D(i, F, prewitt_x)),
+        "gaussian-s1.5": ("gaussian:sigma=1.5", lambda i: cv2.GaussianBlur(i, (0, 0), 1.5)),
+        "gaussian-s2-reflect": ("gaussian:sigma=2,border=reflect", lambda i: cv2.GaussianBlur(i, (0, 0), 2, borderType=REF)),
+        "gaussian-k7": ("gaussian:ksize=7", lambda i: cv2.GaussianBlur(i, (7, 7), 0)),
+        "gaussian-k5-s3": ("gaussian:ksize=5,sigma=3", lambda i: cv2.GaussianBlur(i, (5, 5), 3)),
+        "gaussian-s1-sy3": ("gaussian:sigma=1,sigma_y=3", lambda i: cv2.GaussianBlur(i, (0, 0), 1, sigmaY=3)),
+        "gaussian-s1-stride2": ("gaussian:sigma=1,stride=2", lambda i: strided(hwc(cv2.GaussianBlur(i, (0, 0), 1), i), 9)),
+        "box-5": ("box:size=5", lambda i: cv2.blur(i, (5, 5))),
+        "box-3x7": ("box:width=3,height=7", lambda i: cv2.blur(i, (3, 7))),
+        "laplacian": ("laplacian", lambda i: cv2.Laplacian(i, F)),
+        "laplacian-k3": ("laplacian:ksize=3", lambda i: cv2.Laplacian(i, F, ksize=3)),
+        "laplacian-k5-replicate": ("laplacian:ksize=5,border=replicate", lambda i: cv2.Laplacian(i, F, ksize=5, borderType=REP)),
+        "log-s2": ("log:sigma=2", lambda i: per_channel(i.astype(np.float64),
+                                                        lambda c: ndi.gaussian_laplace(c, 2, mode="mirror"))),
+        "log-s1-reflect": ("log:sigma=1,border=reflect",
+                           lambda i: per_channel(i.astype(np.float64), lambda c: ndi.gaussian_laplace(c, 1, mode="reflect"))),
+        "dog-s1": ("dog:sigma=1", lambda i: cv2.GaussianBlur(i, (0, 0), 1) - cv2.GaussianBlur(i, (0, 0), 1.6)),
+        "unsharp-s1-a1.5": ("unsharp:sigma=1,amount=1.5", lambda i: i * 2.5 - 1.5 * hwc(cv2.GaussianBlur(i, (0, 0), 1), i)),
+        "kernel-3x3": ("kernel:1,2,0;0,1,-1;3,0,1", lambda i: cv2.filter2D(i, F, k3)),
+        "kernel-5x5-wrap": ("kernel:" + ";".join(",".join(str(int(v)) for v in r) for r in k5) + ",border=wrap",
+                            lambda i: padded(i, 4, lambda p: hwc(cv2.filter2D(p, F, k5), p), mode="wrap")),
+        "separable": ("separable:1,2,1;-1,0,1", lambda i: cv2.sepFilter2D(i, F, np.float32([1, 2, 1]), np.float32([-1, 0, 1]))),
+    }
+    manifest = {}
+    for source, image in (("rgb", rgb), ("gray", gray)):
+        for name, (spec, fn) in cases.items():
+            if source == "gray" and name not in ("sobel-dx", "sobel-mag", "gaussian-s1.5", "laplacian-k3",
+                                                  "kernel-3x3", "log-s2", "sobel-dx-stride2", "box-3x7"):
+                continue
+            result = hwc(np.asarray(fn(image)), image)
+            file = f"{source}-{name}.npy"
+            np.save(os.path.join(out, file), np.ascontiguousarray(result.astype(np.float32)))
+            manifest[file] = {"input": f"input-{source}.npy", "filter": spec}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+
+
 if __name__ == "__main__":
     png_suite()
     jpeg_cases()
     gray_conversion()
     npy_files()
+    filters()
     print("fixtures written; Pillow", Image.__version__ if hasattr(Image, "__version__") else "",
           "OpenCV", cv2.__version__, "NumPy", np.__version__)
