@@ -43,7 +43,7 @@ let package = Package(
       ]
     ),
     // In-process timings for the comparison scripts in Benchmarks/.
-    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO"], path: "Benchmarks/AtrousBench"),
+    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO", "AtrousFilters"], path: "Benchmarks/AtrousBench"),
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),

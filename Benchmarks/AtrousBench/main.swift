@@ -1,8 +1,11 @@
 // Times Atrous operations in-process, for the scripts in Benchmarks/ that
 // compare them with other tools on the same input in the same run.
 //
-//   atrous-bench decode FILE REPEAT   decode FILE (PNG or JPEG) from memory
+//   atrous-bench decode FILE REPEAT                    decode FILE (PNG or JPEG) from memory
+//   atrous-bench filter FILE.npy THREADS REPEAT SPEC...  run a filter chain on a float32 array
 
+import AtrousCore
+import AtrousFilters
 import AtrousIO
 
 #if canImport(Glibc)
@@ -26,12 +29,28 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
   print("\(label) min \(times[0]) median \(times[times.count / 2])")
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count == 4, arguments[1] == "decode", let repeats = Int(arguments[3]), repeats > 0 else {
-  print("usage: atrous-bench decode FILE REPEAT")
+func usage() -> Never {
+  print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC...")
   exit(64)
 }
-let bytes = try FileIO.readAll(arguments[2])
-try measure("decode", repeats: repeats) {
-  _ = try ImageFile.decode(bytes, path: arguments[2])
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 4 else { usage() }
+switch arguments[1] {
+case "decode":
+  guard let repeats = Int(arguments[3]), repeats > 0 else { usage() }
+  let bytes = try FileIO.readAll(arguments[2])
+  try measure("decode", repeats: repeats) {
+    _ = try ImageFile.decode(bytes, path: arguments[2])
+  }
+case "filter":
+  guard arguments.count >= 6, let threads = Int(arguments[3]), let repeats = Int(arguments[4]) else { usage() }
+  var input = try NPY.read(arguments[2]).tensor()
+  if input.rank == 2 { input = input.reshaped(input.shape + [1]) }
+  let chain = FilterChain(try arguments[5...].map { try FilterSpec.parse($0) })
+  try measure("filter", repeats: repeats) {
+    _ = try chain.apply(to: input, threads: threads)
+  }
+default:
+  usage()
 }

@@ -16,8 +16,8 @@ enum Reporting {
     printError(line)
   }
 
-  static func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+  static func printError(_ line: String, newline: Bool = true) {
+    FileHandle.standardError.write(Data((newline ? line + "\n" : line).utf8))
   }
 }
 

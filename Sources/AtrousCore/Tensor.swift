@@ -24,6 +24,18 @@ public struct Tensor: Sendable {
     }
   }
 
+  /// A tensor whose elements are not initialised: for outputs that are
+  /// written whole, which saves a pass over memory.
+  public static func uninitialized(shape: [Int]) -> Tensor {
+    Tensor(shape: shape, storage: AlignedStorage(byteCount: shape.reduce(1, *) * MemoryLayout<Float>.stride, zeroed: false))
+  }
+
+  private init(shape: [Int], storage: AlignedStorage) {
+    precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+    self.shape = shape
+    self.storage = storage
+  }
+
   /// A tensor of the given shape holding `values` in C order.
   public init(shape: [Int], values: [Float]) {
     precondition(shape.reduce(1, *) == values.count,

@@ -32,8 +32,8 @@ public struct FilterChain: Sendable {
   public func apply(to input: Tensor, threads: Int = Parallel.coreCount, passThrough: Int? = nil) throws -> Tensor {
     precondition(input.rank == 3, "filters take (H, W, C) tensors, not \(input.shape)")
     let shape = try outputShape(forInput: input.shape)
-    var output = Tensor(shape: shape)
     if filters.isEmpty { return input }
+    var output = Tensor.uninitialized(shape: shape)
     let bands = Parallel.ranges(shape[0], parts: threads)
     // Every band gets its own stages (their caches are not shared); they
     // are built here, where building may throw.

@@ -42,6 +42,11 @@ public enum FileIO {
     return bytes
   }
 
+  /// The first `count` bytes of a file (fewer if it is shorter).
+  public static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
+    try ReadableFile(path: path).read(upTo: count)
+  }
+
   /// True when `path` names an existing file or folder.
   public static func exists(_ path: String) -> Bool {
     var status = stat()
@@ -70,5 +75,49 @@ public enum FileIO {
 
   static func lastError() -> String {
     String(cString: strerror(errno))
+  }
+}
+
+/// A file opened for reading in pieces, with errors that name it.
+final class ReadableFile {
+  let path: String
+  private let fd: Int32
+
+  init(path: String) throws {
+    self.path = path
+    fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
+    var status = stat()
+    if fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+      close(fd)
+      throw FileError.cannotRead(path: path, reason: "is a directory")
+    }
+  }
+
+  deinit { close(fd) }
+
+  func seek(to offset: Int) throws {
+    guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
+  }
+
+  /// Fills `buffer` as far as the file allows; returns the bytes read.
+  func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    var total = 0
+    while total < buffer.count {
+      let got = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
+      if got < 0 && errno == EINTR { continue }
+      if got < 0 { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
+      if got == 0 { break }
+      total += got
+    }
+    return total
+  }
+
+  /// Up to `count` bytes (fewer at the end of the file).
+  func read(upTo count: Int) throws -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: count)
+    let got = try bytes.withUnsafeMutableBytes { try read(into: $0) }
+    bytes.removeLast(count - got)
+    return bytes
   }
 }

@@ -233,6 +233,51 @@ public enum NPY {
     try decode(FileIO.readAll(path))
   }
 
+  /// Reads an `.npy` file of any supported dtype straight into a Float32
+  /// tensor of the same shape, without holding the file's bytes as well:
+  /// float32 data is read in place, other types a chunk at a time.
+  /// - Throws: `FileError` or `NPYError`.
+  public static func readTensor(_ path: String) throws -> Tensor {
+    let file = try ReadableFile(path: path)
+    var head = try file.read(upTo: 4096)
+    if head.count >= 12, head.starts(with: magicBytes) {
+      // Headers longer than the first read (huge shapes) are read whole.
+      let lengthBytes = head[6] == 1 ? 2 : 4
+      var length = 0
+      for i in 0..<lengthBytes { length |= Int(head[8 + i]) << (8 * i) }
+      let needed = 8 + lengthBytes + length
+      if needed > head.count && needed <= 1 << 24 { head += try file.read(upTo: needed - head.count) }
+    }
+    let header = try parseHeader(head)
+    let byteCount = header.count * header.dtype.itemSize
+    var tensor = Tensor.uninitialized(shape: header.shape)
+    try file.seek(to: header.dataOffset)
+    if header.dtype == .float32 && !header.bigEndian {
+      let got = try tensor.withUnsafeMutableBufferPointer { try file.read(into: UnsafeMutableRawBufferPointer($0)) }
+      guard got == byteCount else { throw NPYError.truncated(expectedBytes: byteCount, actualBytes: got) }
+      return tensor
+    }
+    // Other dtypes: convert a chunk at a time through NPYArray's conversion.
+    let chunkElements = max(1, (1 << 20) / header.dtype.itemSize)
+    var done = 0
+    try tensor.withUnsafeMutableBufferPointer { out in
+      while done < header.count {
+        let n = min(chunkElements, header.count - done)
+        var bytes = try file.read(upTo: n * header.dtype.itemSize)
+        guard bytes.count == n * header.dtype.itemSize else {
+          throw NPYError.truncated(expectedBytes: byteCount, actualBytes: done * header.dtype.itemSize + bytes.count)
+        }
+        if header.bigEndian { swapBytes(&bytes, itemSize: header.dtype.itemSize) }
+        let chunk = NPYArray(dtype: header.dtype, shape: [n], bytes: bytes).tensor()
+        chunk.withUnsafeBufferPointer { values in
+          (out.baseAddress! + done).update(from: values.baseAddress!, count: n)
+        }
+        done += n
+      }
+    }
+    return tensor
+  }
+
   /// Writes `array` to `path` atomically.
   public static func write(_ array: NPYArray, to path: String) throws {
     let writer = try AtomicFileWriter(path: path)

@@ -91,3 +91,20 @@ import Testing
     #expect(halves.tensor() == tensor)  // quarters are exact in float16
   }
 }
+
+@Suite struct NPYStreamingTests {
+  @Test(arguments: NPYTests.numpyFiles.map(\.name) + ["big_endian_f4_2x3", "v2_f4_2x3"])
+  func readTensorEqualsWholeFileRead(name: String) throws {
+    let path = Fixtures.path("npy/\(name).npy")
+    #expect(try NPY.readTensor(path) == NPY.read(path).tensor())
+  }
+
+  @Test func readTensorRejectsBadFiles() throws {
+    let folder = Fixtures.scratchFolder()
+    let file = try Fixtures.bytes("npy/f8_2x2x2.npy")
+    try AtomicFileWriter.write(Array(file.dropLast(3)), to: folder + "/cut.npy")
+    #expect(throws: NPYError.truncated(expectedBytes: 64, actualBytes: 61)) { try NPY.readTensor(folder + "/cut.npy") }
+    #expect(throws: NPYError.fortranOrder) { try NPY.readTensor(Fixtures.path("npy/fortran_f4_2x3.npy")) }
+    #expect(throws: NPYError.notNPY) { try NPY.readTensor(Fixtures.repository + "/SampleImages/camera.png") }
+  }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Filter speed: Atrous against OpenCV on the same 4096x4096 float32 image,
+in one run, with 1 and 2 threads.
+
+Cases: Sobel dx + dy + magnitude (cv2.Sobel twice and cv2.magnitude against
+`sobel:mag`), and Gaussian sigma=2 (cv2.GaussianBlur against
+`gaussian:sigma=2`). Rounds alternate between the two tools; the ratio is
+Atrous's median time over OpenCV's (below 1 is faster). Atrous is timed
+in-process (atrous-bench), so neither side pays for file I/O.
+
+    pip install numpy opencv-python-headless
+    python3 Benchmarks/filter.py [--rounds 5] [--repeat 5]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CASES = {
+    "sobel dx+dy+magnitude": (["sobel:mag"],
+                              lambda i: cv2.magnitude(cv2.Sobel(i, cv2.CV_32F, 1, 0), cv2.Sobel(i, cv2.CV_32F, 0, 1))),
+    "gaussian sigma=2": (["gaussian:sigma=2"], lambda i: cv2.GaussianBlur(i, (0, 0), 2)),
+}
+
+
+def make_input(folder):
+    photo = cv2.imread(os.path.join(ROOT, "SampleImages", "camera.png"), cv2.IMREAD_GRAYSCALE)
+    big = cv2.resize(photo, (4096, 4096), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    big += np.random.default_rng(0).normal(0, 3, big.shape).astype(np.float32)
+    path = os.path.join(folder, "gray4096.npy")
+    np.save(path, big)
+    return big, path
+
+
+def time_opencv(fn, image, repeat):
+    fn(image)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(image)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def time_atrous(binary, path, threads, repeat, specs):
+    out = subprocess.run([binary, "filter", path, str(threads), str(repeat)] + specs, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return float(out[out.index("median") + 1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    subprocess.run(["swift", "build", "-c", "release", "--product", "atrous-bench"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip() + "/atrous-bench"
+    with tempfile.TemporaryDirectory() as folder:
+        image, path = make_input(folder)
+        print(f"OpenCV {cv2.__version__}; 4096x4096 float32, 1 channel; median of {args.repeat} runs per round, "
+              f"{args.rounds} rounds")
+        for label, (specs, fn) in CASES.items():
+            for threads in (1, 2):
+                cv2.setNumThreads(threads)
+                ours, theirs = [], []
+                for _ in range(args.rounds):
+                    theirs.append(time_opencv(fn, image, args.repeat))
+                    ours.append(time_atrous(binary, path, threads, args.repeat, specs))
+                a, o = statistics.median(ours), statistics.median(theirs)
+                print(f"{label:24s} {threads} thread{'s' if threads > 1 else ' '}  atrous {a:7.1f} ms  "
+                      f"opencv {o:7.1f} ms  ratio {a / o:.3f}")
+
+
+if __name__ == "__main__":
+    main()

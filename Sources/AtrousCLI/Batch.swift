@@ -1,0 +1,94 @@
+import AtrousCore
+import AtrousIO
+import Foundation
+
+/// Runs one job per input file across the cores, with a progress bar on a
+/// terminal (silent in a pipe), each failure reported as it happens, and a
+/// summary at the end. Every good file is still written when others fail.
+final class Batch: @unchecked Sendable {
+  private let lock = NSLock()
+  private let total: Int
+  private var done = 0
+  private var failed = 0
+  private let showProgress: Bool
+  /// Milliseconds per named stage, summed over files.
+  private var timings: [(stage: String, milliseconds: Double)] = []
+
+  init(total: Int) {
+    self.total = total
+    showProgress = isatty(STDERR_FILENO) == 1 && total > 1
+  }
+
+  /// Runs `job(index)` for every file; `threads` is what each job may use.
+  /// Returns false if any job threw.
+  func run(_ job: @escaping (_ index: Int, _ threads: Int) throws -> Void, describe: @escaping (Int) -> String) -> Bool {
+    let workers = min(total, Parallel.coreCount)
+    let threadsPerJob = max(1, Parallel.coreCount / max(workers, 1))
+    Parallel.run(workers) { worker in
+      for index in stride(from: worker, to: self.total, by: workers) {
+        do {
+          try job(index, threadsPerJob)
+          self.finish(failure: nil, file: describe(index))
+        } catch {
+          self.finish(failure: error, file: describe(index))
+        }
+      }
+    }
+    if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+    if failed > 0 && total > 1 { Reporting.printError("error: \(failed) of \(total) files failed") }
+    return failed == 0
+  }
+
+  /// Adds a stage's time, in milliseconds.
+  func record(_ stage: String, _ milliseconds: Double) {
+    lock.lock()
+    defer { lock.unlock() }
+    if let i = timings.firstIndex(where: { $0.stage == stage }) {
+      timings[i].milliseconds += milliseconds
+    } else {
+      timings.append((stage, milliseconds))
+    }
+  }
+
+  /// `timing: <stage> <milliseconds>` lines on standard error.
+  func printTimings() {
+    for (stage, ms) in timings { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
+  }
+
+  private func finish(failure: Error?, file: String) {
+    lock.lock()
+    defer { lock.unlock() }
+    done += 1
+    if let failure {
+      failed += 1
+      if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+      Reporting.fail(failure, file: file)
+    }
+    if showProgress {
+      let width = 30, filled = width * done / total
+      let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+      Reporting.printError("\r[\(bar)] \(done)/\(total) files", newline: false)
+    }
+  }
+}
+
+/// Times `body` and records it under `stage`.
+func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows -> T {
+  let clock = ContinuousClock()
+  let start = clock.now
+  defer {
+    let elapsed = clock.now - start
+    batch.record(stage, Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+  }
+  return try body()
+}
+
+/// Expands folders to the image and .npy files directly inside them.
+func expandInputs(_ paths: [String]) throws -> [String] {
+  try paths.flatMap { path -> [String] in
+    guard FileIO.isDirectory(path) else { return [path] }
+    let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+    let folder = path.hasSuffix("/") ? path : path + "/"
+    return names.filter { FileKind(path: $0) != nil && !$0.hasPrefix(".") }.map { folder + $0 }
+  }
+}

@@ -1,0 +1,226 @@
+import ArgumentParser
+import AtrousCore
+import AtrousFilters
+import AtrousIO
+
+struct FilterCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "filter",
+    abstract: "Filter images with Sobel, Gaussian, Laplacian and other filters, or your own kernels.",
+    discussion: """
+      Filters run left to right on every channel (alpha is passed through).
+      Values keep the input's scale: 0-255 for 8-bit images, 0-65535 for
+      16-bit, as stored for .npy. Results equal OpenCV's: correlation, not
+      convolution (--convolve flips kernels); border reflect101 by default.
+
+      FILTERS
+        sobel:dx | sobel:dy | sobel:mag | sobel:dir   ksize=1|3|5|7, dx=, dy=, scale=
+        scharr:dx|dy|mag|dir   prewitt:dx|dy|mag|dir
+        gaussian:sigma=S       sigma_y=, ksize= (from sigma as OpenCV when absent)
+        box:size=N             width=, height=
+        laplacian              ksize=1|3|5|7, scale=
+        log:sigma=S            Laplacian of Gaussian (scipy.ndimage.gaussian_laplace)
+        dog:sigma=S            sigma2= (default 1.6 sigma): Gaussian(sigma) - Gaussian(sigma2)
+        unsharp:sigma=S        amount= (default 1): src + amount * (src - Gaussian)
+        'kernel:1,0,-1;2,0,-2;1,0,-1'   rows split by ';' (rank-1 kernels run separably)
+        kernel:file=K.npy|K.csv
+        'separable:1,2,1;-1,0,1'        row taps; column taps
+      Every filter also takes border=constant[:V]|replicate|reflect|reflect101|wrap,
+      stride=N|Y:X, dilation=N|Y:X, padding=same|same-lower|valid|N|Y:X|T:B:L:R.
+
+      OUTPUT
+        .npy: float32 (H, W, C) with the raw values ((H, W) for an (H, W) input).
+        .png (or .jpg): mapped to 8 or 16 bits with --map (default abs, that is
+        |v| rounded and saturated like cv2.convertScaleAbs: signed responses such
+        as derivatives stay visible, and non-negative ones pass unchanged).
+      """
+  )
+
+  @Argument(help: ArgumentHelp("Input files or folders (PNG, JPEG, .npy), then the filters in order.",
+                               valueName: "input-or-filter"))
+  var items: [String] = []
+
+  @Option(name: [.short, .customLong("output")], help: "Output file (.npy, .png or .jpg), for one input.")
+  var output: String?
+
+  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input.")
+  var outDir: String?
+
+  @Option(help: "Output format with --out-dir: png or npy.")
+  var format: String = "png"
+
+  @Flag(help: "Filter one gray channel (BT.601 luma, as cv2.cvtColor) instead of each colour channel.")
+  var gray = false
+
+  @Flag(help: "Convolve (flip every kernel) instead of correlating.")
+  var convolve = false
+
+  @Flag(name: .customLong("filter-alpha"), help: "Filter the alpha channel too instead of passing it through.")
+  var filterAlpha = false
+
+  @Option(help: "How values become PNG samples: abs, clamp or normalize.")
+  var map: String = ValueMapping.abs.rawValue
+
+  @Option(help: "Multiply values by this before mapping them to PNG samples.")
+  var scale: Float = 1
+
+  @Option(help: "Add this to values (after --scale) before mapping them to PNG samples.")
+  var offset: Float = 0
+
+  @Option(name: .customLong("bit-depth"), help: "PNG output depth, 8 or 16 (default: the input's; 8 for .npy input).")
+  var bitDepth: Int?
+
+  @Option(help: "Threads per image (default: every core).")
+  var threads: Int?
+
+  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, filter, write) to standard error.")
+  var timings = false
+
+  @Flag(name: .customLong("keep-orientation"), help: "Keep a JPEG's stored orientation instead of applying EXIF orientation.")
+  var keepOrientation = false
+
+  @Option(name: .customLong("max-pixels"), help: "Refuse images whose declared width*height exceeds this.")
+  var maxPixels = DecodeOptions.defaultMaxPixels
+
+  /// Filters and inputs, told apart by whether the word before ':' names a filter.
+  private var parts: (inputs: [String], filters: [String]) {
+    var inputs: [String] = [], filters: [String] = []
+    for item in items {
+      let name = item.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+      if FilterSpec.knownNames.contains(name) { filters.append(item) } else { inputs.append(item) }
+    }
+    return (inputs, filters)
+  }
+
+  func validate() throws {
+    let (inputs, filters) = parts
+    guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
+    guard !filters.isEmpty else { throw ValidationError("give at least one filter, e.g. sobel:mag") }
+    for spec in filters {
+      do {
+        _ = try FilterSpec.parse(spec) { _ in Kernel2D(rows: 1, columns: 1, values: [1]) }
+      } catch let error as FilterError {
+        throw ValidationError("\(spec): \(error)")
+      }
+    }
+    switch (output, outDir) {
+    case (nil, nil): throw ValidationError("give -o OUTPUT (one input) or --out-dir FOLDER")
+    case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
+    case (let output?, nil):
+      guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
+        throw ValidationError("-o takes one input file; use --out-dir for several")
+      }
+      guard FileKind(path: output) != nil else {
+        throw ValidationError("cannot tell the output format of '\(output)': use \(FileKind.extensionsText)")
+      }
+    case (nil, let folder?):
+      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+      guard ["png", "npy"].contains(format) else { throw ValidationError("--format must be png or npy") }
+    }
+    guard ValueMapping(rawValue: map) != nil else { throw ValidationError("--map must be abs, clamp or normalize") }
+    if let bitDepth, bitDepth != 8 && bitDepth != 16 { throw ValidationError("--bit-depth must be 8 or 16") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+  }
+
+  func run() throws {
+    let (inputNames, specs) = parts
+    let inputs: [String]
+    do {
+      inputs = try expandInputs(inputNames)
+    } catch {
+      Reporting.fail(error, file: inputNames.joined(separator: " "))
+      throw ExitCode.fileFailed
+    }
+    var chainFilters: [Filter] = []
+    for spec in specs {
+      do {
+        let filter = try FilterSpec.parse(spec, loadKernel: KernelFile.load)
+        chainFilters.append(convolve ? filter.flipped : filter)
+      } catch {
+        Reporting.printError("error: \(spec): \(error)")
+        throw ExitCode.fileFailed
+      }
+    }
+    let chain = FilterChain(chainFilters)
+    let outputs = inputs.map { outputPath(for: $0) }
+    if Set(outputs).count < outputs.count {
+      Reporting.printError("error: several inputs would write the same output name in \(outDir ?? ".")")
+      throw ExitCode.fileFailed
+    }
+    let batch = Batch(total: inputs.count)
+    let succeeded = batch.run({ index, threadsPerJob in
+      try process(inputs[index], to: outputs[index], chain: chain, threads: threads ?? threadsPerJob,
+                  batch: batch, allInputs: inputs)
+    }, describe: { inputs[$0] })
+    if timings { batch.printTimings() }
+    if !succeeded { throw ExitCode.fileFailed }
+  }
+
+  private func outputPath(for input: String) -> String {
+    if let output { return output }
+    let name = input.split(separator: "/").last.map(String.init) ?? input
+    let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
+    let folder = outDir!.hasSuffix("/") ? outDir! : outDir! + "/"
+    return folder + stem + "." + format
+  }
+
+  private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,
+                       allInputs: [String]) throws {
+    try FileIO.ensure(output: output, isNotOneOf: allInputs)
+    // Decoded samples and file bytes are dropped as soon as the float
+    // tensor exists: the peak is the input and output tensors.
+    let (tensor, source) = try timed("read", in: batch) { try read(input) }
+    let passThrough = source.alpha && !filterAlpha ? tensor.shape[2] - 1 : nil
+    let result = try timed("filter", in: batch) {
+      try chain.apply(to: tensor, threads: threads, passThrough: passThrough)
+    }
+    try timed("write", in: batch) {
+      switch FileKind(path: output)! {
+      case .npy:
+        try NPY.write(source.rank2 ? result.reshaped(Array(result.shape.prefix(2))) : result, to: output)
+      case .png, .jpeg:
+        let depth = Image.BitDepth(rawValue: bitDepth ?? source.bitDepth.rawValue) ?? .eight
+        // Values keep the input's scale; a different output depth rescales them.
+        let rescale: Float = depth == source.bitDepth ? 1 : depth == .sixteen ? 257 : 1 / 257
+        guard result.shape[2] <= 4 else {
+          throw ImageConversionError.unsupportedShape(result.shape)
+        }
+        var image = try Image(mapping: result, bitDepth: depth, mapping: ValueMapping(rawValue: map)!,
+                              scale: scale * rescale, offset: offset * rescale, rawChannel: passThrough)
+        if FileKind(path: output) == .jpeg {
+          image = image.droppingAlpha().converted(to: .eight)
+          try ImageFile.write(image, to: output, format: .jpeg)
+        } else {
+          try ImageFile.write(image, to: output, format: .png)
+        }
+      }
+    }
+  }
+
+  private struct Source {
+    var bitDepth: Image.BitDepth
+    var alpha: Bool
+    var rank2: Bool
+  }
+
+  private func read(_ path: String) throws -> (Tensor, Source) {
+    if try FileIO.readPrefix(path, count: NPY.magicBytes.count) == NPY.magicBytes {
+      var tensor = try NPY.readTensor(path)
+      let shape = tensor.shape
+      guard shape.count == 2 || shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+        throw NPYError.incompatible(reason: "expected an (H, W) or (H, W, C) array, got shape \(NPY.tupleText(shape))")
+      }
+      if shape.count == 2 { tensor = tensor.reshaped(shape + [1]) }
+      if gray {
+        throw NPYError.incompatible(reason: "--gray takes images, not arrays")
+      }
+      return (tensor, Source(bitDepth: .eight, alpha: false, rank2: shape.count == 2))
+    }
+    let bytes = try FileIO.readAll(path)
+    let image = try ImageFile.decode(bytes, path: path,
+                                     options: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation))
+    let tensor = Tensor(image, scale: .factor(1), gray: gray)
+    return (tensor, Source(bitDepth: image.bitDepth, alpha: image.format.hasAlpha && !gray, rank2: false))
+  }
+}
