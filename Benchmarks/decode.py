@@ -9,18 +9,13 @@ ratio of median times (Atrous / OpenCV; below 1 is faster).
     pip install numpy opencv-python-headless
     python3 Benchmarks/decode.py [--rounds 5] [--repeat 10]
 """
-import argparse
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 
 import cv2
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
 
 
 def make_inputs(folder):
@@ -35,45 +30,20 @@ def make_inputs(folder):
     return {"JPEG q90": jpeg, "PNG": png}
 
 
-def time_opencv(path, repeat):
-    data = np.fromfile(path, dtype=np.uint8)
-    cv2.imdecode(data, cv2.IMREAD_COLOR)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        cv2.imdecode(data, cv2.IMREAD_COLOR)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-def time_atrous(binary, path, repeat):
-    out = subprocess.run([binary, "decode", path, str(repeat)], check=True, capture_output=True, text=True).stdout
-    fields = out.split()
-    return float(fields[fields.index("median") + 1])
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=10)
-    args = parser.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "atrous-bench"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip() + "/atrous-bench"
+    args = arguments(__doc__, repeat=10)
+    binary = build_bench()
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as folder:
         inputs = make_inputs(folder)
         print(f"OpenCV {cv2.__version__}; median of {args.repeat} decodes per round, {args.rounds} rounds")
         for label, path in inputs.items():
-            ours, theirs = [], []
-            for _ in range(args.rounds):
-                theirs.append(time_opencv(path, args.repeat))
-                ours.append(time_atrous(binary, path, args.repeat))
-            a, o = statistics.median(ours), statistics.median(theirs)
+            data = np.fromfile(path, dtype=np.uint8)
+            a, o = compare(args.rounds, lambda: time_bench(binary, ["decode", path, args.repeat]),
+                           lambda: time_python(lambda: cv2.imdecode(data, cv2.IMREAD_COLOR), args.repeat))
             print(f"{label:9s} {os.path.getsize(path) / 1e6:6.1f} MB  atrous {a:8.1f} ms  "
                   f"cv2.imdecode {o:8.1f} ms  ratio {a / o:.3f}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,17 +11,13 @@ in-process (atrous-bench), so neither side pays for file I/O.
     pip install numpy opencv-python-headless
     python3 Benchmarks/filter.py [--rounds 5] [--repeat 5]
 """
-import argparse
 import os
-import statistics
-import subprocess
 import tempfile
-import time
 
 import cv2
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
 
 CASES = {
     "sobel dx+dy+magnitude": (["sobel:mag"],
@@ -39,31 +35,9 @@ def make_input(folder):
     return big, path
 
 
-def time_opencv(fn, image, repeat):
-    fn(image)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(image)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
-def time_atrous(binary, path, threads, repeat, specs):
-    out = subprocess.run([binary, "filter", path, str(threads), str(repeat)] + specs, check=True,
-                         capture_output=True, text=True).stdout.split()
-    return float(out[out.index("median") + 1])
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    subprocess.run(["swift", "build", "-c", "release", "--product", "atrous-bench"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    binary = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip() + "/atrous-bench"
+    args = arguments(__doc__, repeat=5)
+    binary = build_bench()
     with tempfile.TemporaryDirectory() as folder:
         image, path = make_input(folder)
         print(f"OpenCV {cv2.__version__}; 4096x4096 float32, 1 channel; median of {args.repeat} runs per round, "
@@ -71,11 +45,8 @@ def main():
         for label, (specs, fn) in CASES.items():
             for threads in (1, 2):
                 cv2.setNumThreads(threads)
-                ours, theirs = [], []
-                for _ in range(args.rounds):
-                    theirs.append(time_opencv(fn, image, args.repeat))
-                    ours.append(time_atrous(binary, path, threads, args.repeat, specs))
-                a, o = statistics.median(ours), statistics.median(theirs)
+                a, o = compare(args.rounds, lambda: time_bench(binary, ["filter", path, threads, args.repeat] + specs),
+                               lambda: time_python(lambda: fn(image), args.repeat))
                 print(f"{label:24s} {threads} thread{'s' if threads > 1 else ' '}  atrous {a:7.1f} ms  "
                       f"opencv {o:7.1f} ms  ratio {a / o:.3f}")
 

@@ -19,6 +19,8 @@ public final class AlignedStorage: @unchecked Sendable {
   public let pointer: UnsafeMutableRawPointer
   /// Size in bytes (may be zero; the allocation is never empty).
   public let byteCount: Int
+  /// Bytes actually held, when the block can go back to `LargeBlockPool`.
+  private let pooledCapacity: Int?
 
   /// Allocations of at least this many bytes are aligned to 2 MiB and
   /// asked for transparent huge pages, as NumPy does for its arrays: one
@@ -30,22 +32,36 @@ public final class AlignedStorage: @unchecked Sendable {
   /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
   public init(byteCount: Int, zeroed: Bool = true) {
     precondition(byteCount >= 0, "negative allocation size")
-    var raw: UnsafeMutableRawPointer?
     let huge = byteCount >= AlignedStorage.hugePageThreshold
-    let alignment = huge ? AlignedStorage.hugePageSize : AlignedStorage.alignment
-    let status = posix_memalign(&raw, alignment, max(byteCount, AlignedStorage.alignment))
+    if huge {
+      let capacity = (byteCount + AlignedStorage.hugePageSize - 1) / AlignedStorage.hugePageSize * AlignedStorage.hugePageSize
+      let block = LargeBlockPool.shared.take(capacity) ?? AlignedStorage.allocateHuge(capacity)
+      if zeroed { memset(block, 0, byteCount) }
+      self.pointer = block
+      self.byteCount = byteCount
+      self.pooledCapacity = capacity
+      return
+    }
+    var raw: UnsafeMutableRawPointer?
+    let status = posix_memalign(&raw, AlignedStorage.alignment, max(byteCount, AlignedStorage.alignment))
     guard status == 0, let raw else {
       fatalError("out of memory allocating \(byteCount) bytes")
     }
-    #if os(Linux)
-    if huge {
-      let length = byteCount / AlignedStorage.hugePageSize * AlignedStorage.hugePageSize
-      _ = madvise(raw, length, 14)  // MADV_HUGEPAGE; a refusal only costs speed
-    }
-    #endif
     if zeroed { memset(raw, 0, byteCount) }
     self.pointer = raw
     self.byteCount = byteCount
+    self.pooledCapacity = nil
+  }
+
+  private static func allocateHuge(_ capacity: Int) -> UnsafeMutableRawPointer {
+    var raw: UnsafeMutableRawPointer?
+    guard posix_memalign(&raw, hugePageSize, capacity) == 0, let raw else {
+      fatalError("out of memory allocating \(capacity) bytes")
+    }
+    #if os(Linux)
+    _ = madvise(raw, capacity, 14)  // MADV_HUGEPAGE; a refusal only costs speed
+    #endif
+    return raw
   }
 
   /// Takes ownership of memory from `malloc` or `posix_memalign`; it is
@@ -53,14 +69,52 @@ public final class AlignedStorage: @unchecked Sendable {
   public init(adopting pointer: UnsafeMutableRawPointer, byteCount: Int) {
     self.pointer = pointer
     self.byteCount = byteCount
+    self.pooledCapacity = nil
   }
 
-  deinit { free(pointer) }
+  deinit {
+    if let capacity = pooledCapacity, LargeBlockPool.shared.give(pointer, capacity: capacity) { return }
+    free(pointer)
+  }
 
   /// A new allocation holding the same bytes.
   public func copy() -> AlignedStorage {
     let other = AlignedStorage(byteCount: byteCount, zeroed: false)
     other.pointer.copyMemory(from: pointer, byteCount: byteCount)
     return other
+  }
+}
+
+/// Keeps a few freed large blocks for reuse. Fresh memory costs a page
+/// fault and a kernel page clear per page on first write, which for a fast
+/// filter is more than the filtering; a batch of same-size images, or a
+/// program calling a filter repeatedly, gets its output blocks back here
+/// already mapped. At most `maxBlocks` blocks and `maxBytes` are kept.
+final class LargeBlockPool: @unchecked Sendable {
+  static let shared = LargeBlockPool()
+  static let maxBlocks = 4
+  static let maxBytes = 1 << 30
+
+  private var mutex = pthread_mutex_t()
+  private var blocks: [(pointer: UnsafeMutableRawPointer, capacity: Int)] = []
+
+  private init() { pthread_mutex_init(&mutex, nil) }
+
+  /// A kept block of exactly `capacity` bytes, if there is one.
+  func take(_ capacity: Int) -> UnsafeMutableRawPointer? {
+    pthread_mutex_lock(&mutex)
+    defer { pthread_mutex_unlock(&mutex) }
+    guard let index = blocks.firstIndex(where: { $0.capacity == capacity }) else { return nil }
+    return blocks.remove(at: index).pointer
+  }
+
+  /// Keeps `pointer` if there is room; false means the caller frees it.
+  func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> Bool {
+    pthread_mutex_lock(&mutex)
+    defer { pthread_mutex_unlock(&mutex) }
+    let held = blocks.reduce(0) { $0 + $1.capacity }
+    guard blocks.count < Self.maxBlocks, held + capacity <= Self.maxBytes else { return false }
+    blocks.append((pointer, capacity))
+    return true
   }
 }

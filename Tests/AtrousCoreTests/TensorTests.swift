@@ -37,3 +37,25 @@ import Testing
     #expect(t.reshaped([6]).shape == [6])
   }
 }
+
+@Suite struct AlignedStorageTests {
+  @Test func largeBlocksAreReusedAndStillZeroedOnRequest() {
+    let size = 6 << 20
+    var first: UnsafeMutableRawPointer?
+    do {
+      let storage = AlignedStorage(byteCount: size, zeroed: false)
+      first = storage.pointer
+      storage.pointer.storeBytes(of: 0xFF, toByteOffset: 1000, as: UInt8.self)
+      #expect(Int(bitPattern: storage.pointer) % (2 << 20) == 0)
+    }
+    let again = AlignedStorage(byteCount: size, zeroed: true)
+    #expect(again.pointer == first)
+    #expect(again.pointer.load(fromByteOffset: 1000, as: UInt8.self) == 0)
+  }
+
+  @Test func largeTensorsBehaveLikeSmallOnes() {
+    var t = Tensor(shape: [1024, 1024, 2], repeating: 0.5)
+    t[1023, 1023, 1] = 2
+    #expect(t.scalars.reduce(0, +) == Float(1024 * 1024 * 2 - 1) * 0.5 + 2)
+  }
+}

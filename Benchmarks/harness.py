@@ -1,0 +1,52 @@
+"""What the comparison scripts share: building atrous-bench, timing a
+Python callable, running atrous-bench, and alternating rounds."""
+import argparse
+import os
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def arguments(doc, repeat):
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of both tools")
+    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per round (after one warm-up)")
+    return parser.parse_args()
+
+
+def build_bench():
+    """Builds atrous-bench in release mode and returns its path."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", "atrous-bench"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    folder = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return os.path.join(folder, "atrous-bench")
+
+
+def time_python(fn, repeat):
+    """Median milliseconds of `repeat` calls after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def time_bench(binary, arguments):
+    """atrous-bench's median milliseconds for one invocation."""
+    fields = subprocess.run([binary] + [str(a) for a in arguments], check=True, capture_output=True,
+                            text=True).stdout.split()
+    return float(fields[fields.index("median") + 1])
+
+
+def compare(rounds, ours, theirs):
+    """Alternates the two timers; returns (our median, their median)."""
+    a, b = [], []
+    for _ in range(rounds):
+        b.append(theirs())
+        a.append(ours())
+    return statistics.median(a), statistics.median(b)
