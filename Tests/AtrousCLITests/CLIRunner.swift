@@ -1,3 +1,4 @@
+import AtrousIO
 import AtrousTestSupport
 import Foundation
 
@@ -48,8 +49,8 @@ struct CLIRunner {
     process.waitUntilExit()
     try out.close()
     try err.close()
-    let outData = try Data(contentsOf: URL(fileURLWithPath: folder + "/stdout"))
-    let errData = try Data(contentsOf: URL(fileURLWithPath: folder + "/stderr"))
+    let outData = try FileIO.readAll(folder + "/stdout")
+    let errData = try FileIO.readAll(folder + "/stderr")
     try? FileManager.default.removeItem(atPath: folder)
     return Result(status: process.terminationStatus,
                   stdout: String(decoding: outData, as: UTF8.self),
