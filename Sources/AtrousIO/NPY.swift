@@ -178,7 +178,6 @@ public struct NPYArray: Sendable, Equatable {
 public enum NPY {
   /// The six bytes every `.npy` file starts with: "\x93NUMPY".
   public static let magicBytes: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-  static var magic: [UInt8] { magicBytes }
   /// numpy aligns the data to this many bytes from the file's start.
   static let alignment = 64
   /// numpy leaves room for the first axis to grow to this many digits.
@@ -213,11 +212,11 @@ public enum NPY {
     }
     let text = Array(dictionary.utf8)
     for (major, lengthBytes) in [(1, 2), (2, 4)] {
-      let unpadded = magic.count + 2 + lengthBytes + text.count + 1
+      let unpadded = magicBytes.count + 2 + lengthBytes + text.count + 1
       let padding = alignment - unpadded % alignment
       let length = text.count + padding + 1
       if lengthBytes == 2 && length > 0xFFFF { continue }
-      var out = magic + [UInt8(major), 0]
+      var out = magicBytes + [UInt8(major), 0]
       for i in 0..<lengthBytes { out.append(UInt8((length >> (8 * i)) & 0xFF)) }
       out += text
       out += [UInt8](repeating: 0x20, count: padding)
@@ -313,7 +312,7 @@ public enum NPY {
   }
 
   static func parseHeader(_ file: [UInt8]) throws -> Header {
-    guard file.count >= 10, Array(file[0..<6]) == magic else { throw NPYError.notNPY }
+    guard file.count >= 10, file.starts(with: magicBytes) else { throw NPYError.notNPY }
     let major = Int(file[6]), minor = Int(file[7])
     let lengthBytes: Int
     switch (major, minor) {
