@@ -10,6 +10,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
   ],
   targets: [
     // System libraries: found through pkg-config, installed from the distribution.
@@ -34,7 +35,14 @@ let package = Package(
     .target(name: "AtrousCore"),
     .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
     .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
-    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters"]),
+    .target(name: "AtrousNN", dependencies: ["AtrousCore", "_CKernels"]),
+    // Generated from onnx.proto by Scripts/generate-onnx-swift.sh (committed).
+    .target(
+      name: "AtrousONNX",
+      dependencies: ["AtrousNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      exclude: ["Proto"]
+    ),
+    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX"]),
     .executableTarget(
       name: "AtrousCLI",
       dependencies: [
@@ -47,8 +55,9 @@ let package = Package(
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousNNTests", dependencies: ["AtrousNN", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
-    .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO"], path: "Tests/AtrousTestSupport"),
+    .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),
   ],
   swiftLanguageModes: [.v6]
 )

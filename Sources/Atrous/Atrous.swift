@@ -2,3 +2,5 @@
 @_exported import AtrousCore
 @_exported import AtrousFilters
 @_exported import AtrousIO
+@_exported import AtrousNN
+@_exported import AtrousONNX

@@ -141,3 +141,79 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
     out[j] = sqrtf(gx * gx + gy * gy);
   }
 }
+
+// 16 floats, loadable from any 4-byte aligned address. Each clone lowers it
+// to one zmm, two ymm or four xmm registers.
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define V16_LOAD(p) (*(const v16 *)(p))
+#define V16_STORE(p, v) (*(v16 *)(p) = (v))
+
+// Four rows of C, 32 columns at a time, accumulated in registers over a
+// block of k; B rows are streamed, A values broadcast.
+ATR_MULTIVERSION
+void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
+               float *c, size_t ldc, int accumulate) {
+  enum { KB = 256 };
+  if (k == 0) {
+    if (!accumulate) for (size_t i = 0; i < m; i++) for (size_t j = 0; j < n; j++) c[i * ldc + j] = 0.0f;
+    return;
+  }
+  for (size_t k0 = 0; k0 < k; k0 += KB) {
+    const size_t kn = k - k0 < KB ? k - k0 : KB;
+    const int load = accumulate || k0 > 0;
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      const float *a0 = a + i * lda + k0, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+      float *c0 = c + i * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+      size_t j = 0;
+      for (; j + 32 <= n; j += 32) {
+        v16 z = {0};
+        v16 x00 = load ? V16_LOAD(c0 + j) : z, x01 = load ? V16_LOAD(c0 + j + 16) : z;
+        v16 x10 = load ? V16_LOAD(c1 + j) : z, x11 = load ? V16_LOAD(c1 + j + 16) : z;
+        v16 x20 = load ? V16_LOAD(c2 + j) : z, x21 = load ? V16_LOAD(c2 + j + 16) : z;
+        v16 x30 = load ? V16_LOAD(c3 + j) : z, x31 = load ? V16_LOAD(c3 + j + 16) : z;
+        const float *bp = b + k0 * ldb + j;
+        for (size_t p = 0; p < kn; p++, bp += ldb) {
+          const v16 b0 = V16_LOAD(bp), b1 = V16_LOAD(bp + 16);
+          x00 += a0[p] * b0; x01 += a0[p] * b1;
+          x10 += a1[p] * b0; x11 += a1[p] * b1;
+          x20 += a2[p] * b0; x21 += a2[p] * b1;
+          x30 += a3[p] * b0; x31 += a3[p] * b1;
+        }
+        V16_STORE(c0 + j, x00); V16_STORE(c0 + j + 16, x01);
+        V16_STORE(c1 + j, x10); V16_STORE(c1 + j + 16, x11);
+        V16_STORE(c2 + j, x20); V16_STORE(c2 + j + 16, x21);
+        V16_STORE(c3 + j, x30); V16_STORE(c3 + j + 16, x31);
+      }
+      for (; j + 16 <= n; j += 16) {
+        v16 z = {0};
+        v16 x0 = load ? V16_LOAD(c0 + j) : z, x1 = load ? V16_LOAD(c1 + j) : z;
+        v16 x2 = load ? V16_LOAD(c2 + j) : z, x3 = load ? V16_LOAD(c3 + j) : z;
+        const float *bp = b + k0 * ldb + j;
+        for (size_t p = 0; p < kn; p++, bp += ldb) {
+          const v16 bv = V16_LOAD(bp);
+          x0 += a0[p] * bv; x1 += a1[p] * bv; x2 += a2[p] * bv; x3 += a3[p] * bv;
+        }
+        V16_STORE(c0 + j, x0); V16_STORE(c1 + j, x1); V16_STORE(c2 + j, x2); V16_STORE(c3 + j, x3);
+      }
+      for (; j < n; j++) {
+        float s0 = load ? c0[j] : 0.0f, s1 = load ? c1[j] : 0.0f, s2 = load ? c2[j] : 0.0f, s3 = load ? c3[j] : 0.0f;
+        for (size_t p = 0; p < kn; p++) {
+          const float bv = b[(k0 + p) * ldb + j];
+          s0 += a0[p] * bv; s1 += a1[p] * bv; s2 += a2[p] * bv; s3 += a3[p] * bv;
+        }
+        c0[j] = s0; c1[j] = s1; c2[j] = s2; c3[j] = s3;
+      }
+    }
+    for (; i < m; i++) {
+      const float *ar = a + i * lda + k0;
+      float *cr = c + i * ldc;
+      if (!load) for (size_t j = 0; j < n; j++) cr[j] = 0.0f;
+      for (size_t p = 0; p < kn; p++) {
+        const float av = ar[p];
+        const float *br = b + (k0 + p) * ldb;
+        for (size_t j = 0; j < n; j++) cr[j] += av * br[j];
+      }
+    }
+  }
+}

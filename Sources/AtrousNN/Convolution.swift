@@ -1,0 +1,329 @@
+import AtrousCore
+import _CKernels
+
+/// Spatial geometry of a convolution or pooling window along one axis.
+struct WindowAxis {
+  var input: Int
+  var kernel: Int
+  var stride: Int
+  var dilation: Int
+  var padBegin: Int
+  var padEnd: Int
+  var output: Int
+
+  var extent: Int { dilation * (kernel - 1) + 1 }
+}
+
+/// Reads kernel_shape, strides, dilations, pads and auto_pad for 2-D windows.
+func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode: Bool = false) throws -> [WindowAxis] {
+  guard kernel.count == 2 else { throw c.unsupported("kernel_shape", kernel) }
+  let strides = try c.ints("strides") ?? [1, 1]
+  let dilations = try c.ints("dilations") ?? [1, 1]
+  guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw c.invalid("strides", "\(strides): each must be at least 1") }
+  guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
+    throw c.invalid("dilations", "\(dilations): each must be at least 1")
+  }
+  let autoPad = try c.string("auto_pad", default: "NOTSET")
+  var pads = try c.ints("pads") ?? [0, 0, 0, 0]
+  guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else { throw c.invalid("pads", "\(pads): expected 4 non-negative values") }
+  let sizes = [height, width]
+  var axes: [WindowAxis] = []
+  for d in 0..<2 {
+    var axis = WindowAxis(input: sizes[d], kernel: kernel[d], stride: strides[d], dilation: dilations[d],
+                          padBegin: pads[d], padEnd: pads[d + 2], output: 0)
+    switch autoPad {
+    case "NOTSET": break
+    case "VALID":
+      axis.padBegin = 0
+      axis.padEnd = 0
+    case "SAME_UPPER", "SAME_LOWER":
+      let out = (axis.input + axis.stride - 1) / axis.stride
+      let total = max((out - 1) * axis.stride + axis.extent - axis.input, 0)
+      axis.padBegin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+      axis.padEnd = total - axis.padBegin
+      pads[d] = axis.padBegin
+    default: throw c.unsupported("auto_pad", autoPad)
+    }
+    let span = axis.input + axis.padBegin + axis.padEnd - axis.extent
+    guard span >= 0 else {
+      throw c.mismatch("window of \(axis.extent) does not fit input \(axis.input) padded by \(axis.padBegin)+\(axis.padEnd)")
+    }
+    axis.output = span / axis.stride + 1
+    if ceilMode && span % axis.stride != 0 {
+      axis.output += 1
+      // A last window that would start in the end padding is dropped (PyTorch and ONNX).
+      if (axis.output - 1) * axis.stride >= axis.input + axis.padBegin { axis.output -= 1 }
+    }
+    axes.append(axis)
+  }
+  return axes
+}
+
+/// Conv and ConvTranspose on channels-last storage.
+enum Convolution {
+  static func register(_ table: inout [String: OpKernel]) {
+    table["Conv"] = conv
+    table["ConvTranspose"] = convTranspose
+  }
+
+  static func conv(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0), w = try c.input(1).standard()
+    guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
+    guard w.rank == 4 else { throw c.mismatch("weights of rank \(w.rank); expected (M, C/group, kH, kW)") }
+    let group = try c.int("group", default: 1)
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let cout = w.shape[0], cinG = w.shape[1]
+    guard group >= 1, cin % group == 0, cout % group == 0, cin / group == cinG else {
+      throw c.mismatch("input channels \(cin), group \(group) and weights \(w.shape) do not agree")
+    }
+    let kernel = try c.ints("kernel_shape") ?? [w.shape[2], w.shape[3]]
+    guard kernel == [w.shape[2], w.shape[3]] else { throw c.mismatch("kernel_shape \(kernel) but weights \(w.shape)") }
+    let axes = try windowAxes(c, height: h, width: wd, kernel: kernel)
+    let bias = c.optionalInput(2)?.floatValues()
+    if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
+    let input = x.toChannelsLast().storage!
+    let output = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: w.floatValues(), bias: bias)
+      .run(input, threads: c.threads)
+    return [NDArray(channelsLast: output)]
+  }
+
+  static func convTranspose(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0), w = try c.input(1).standard()
+    guard x.rank == 4, w.rank == 4 else { throw c.unsupported("input rank", x.rank) }
+    let group = try c.int("group", default: 1)
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    guard group >= 1, w.shape[0] == cin, cin % group == 0 else {
+      throw c.mismatch("input channels \(cin), group \(group) and weights \(w.shape) do not agree")
+    }
+    let coutG = w.shape[1], cout = coutG * group, cinG = cin / group
+    let kernel = try c.ints("kernel_shape") ?? [w.shape[2], w.shape[3]]
+    let strides = try c.ints("strides") ?? [1, 1], dilations = try c.ints("dilations") ?? [1, 1]
+    guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw c.invalid("strides", "\(strides): each must be at least 1") }
+    guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
+      throw c.invalid("dilations", "\(dilations): each must be at least 1")
+    }
+    let outputPadding = try c.ints("output_padding") ?? [0, 0]
+    var pads = try c.ints("pads") ?? [0, 0, 0, 0]
+    let autoPad = try c.string("auto_pad", default: "NOTSET")
+    let inputs = [h, wd]
+    var outSize = [0, 0]
+    let requested = try c.ints("output_shape").map { $0.suffix(2).map { $0 } }
+    for d in 0..<2 {
+      let extent = (kernel[d] - 1) * dilations[d] + 1
+      if requested != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+        let target = requested?[d] ?? inputs[d] * strides[d]
+        let total = strides[d] * (inputs[d] - 1) + outputPadding[d] + extent - target
+        if autoPad == "SAME_UPPER" {
+          pads[d] = total / 2
+          pads[d + 2] = total - total / 2
+        } else {
+          pads[d] = total - total / 2
+          pads[d + 2] = total / 2
+        }
+        outSize[d] = target
+      } else {
+        outSize[d] = strides[d] * (inputs[d] - 1) + outputPadding[d] + extent - pads[d] - pads[d + 2]
+      }
+      guard outSize[d] > 0 else { throw c.mismatch("output size \(outSize[d]) along axis \(d + 2)") }
+    }
+    let bias = c.optionalInput(2)?.floatValues()
+    let input = x.toChannelsLast().storage!
+    let weights = w.floatValues()  // (Cin, Cout/g, kH, kW)
+    let taps = kernel[0] * kernel[1]
+    var output = Tensor(shape: [n, outSize[0], outSize[1], cout])
+    // Per group: columns[p, tap * coutG + co] = sum_ci x[p, ci] w[ci, co, tap], then scattered.
+    for g in 0..<group {
+      var packed = [Float](repeating: 0, count: cinG * taps * coutG)
+      for ci in 0..<cinG {
+        for co in 0..<coutG {
+          for t in 0..<taps {
+            packed[ci * taps * coutG + t * coutG + co] = weights[((g * cinG + ci) * coutG + co) * taps + t]
+          }
+        }
+      }
+      let pixels = n * h * wd
+      var columns = [Float](repeating: 0, count: pixels * taps * coutG)
+      input.withUnsafeBufferPointer { src in
+        columns.withUnsafeMutableBufferPointer { dst in
+          atr_sgemm(pixels, taps * coutG, cinG, src.baseAddress! + g * cinG, cin, packed, taps * coutG,
+                    dst.baseAddress!, taps * coutG, 0)
+        }
+      }
+      output.withUnsafeMutableBufferPointer { out in
+        for b in 0..<n {
+          for iy in 0..<h {
+            for ix in 0..<wd {
+              let p = (b * h + iy) * wd + ix
+              for ky in 0..<kernel[0] {
+                let oy = iy * strides[0] - pads[0] + ky * dilations[0]
+                if oy < 0 || oy >= outSize[0] { continue }
+                for kx in 0..<kernel[1] {
+                  let ox = ix * strides[1] - pads[1] + kx * dilations[1]
+                  if ox < 0 || ox >= outSize[1] { continue }
+                  let from = (p * taps + ky * kernel[1] + kx) * coutG
+                  let to = ((b * outSize[0] + oy) * outSize[1] + ox) * cout + g * coutG
+                  for co in 0..<coutG { out[to + co] += columns[from + co] }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    if let bias { addBias(&output, bias) }
+    return [NDArray(channelsLast: output)]
+  }
+}
+
+/// Adds a per-channel bias to channels-last storage.
+func addBias(_ output: inout Tensor, _ bias: [Float]) {
+  let channels = bias.count
+  output.withUnsafeMutableBufferPointer { out in
+    bias.withUnsafeBufferPointer { b in
+      var i = 0
+      while i < out.count {
+        for c in 0..<channels { out[i + c] += b[c] }
+        i += channels
+      }
+    }
+  }
+}
+
+/// A 2-D convolution on (N, H, W, C) storage: depthwise directly, 1x1 as a
+/// matrix product of the input itself, the rest as blocks of im2col rows
+/// times the packed weights, across threads.
+struct ConvKernel {
+  let n: Int, cin: Int, cout: Int, group: Int
+  let axes: [WindowAxis]
+  /// ONNX layout (Cout, Cin/group, kH, kW).
+  let weights: [Float]
+  let bias: [Float]?
+
+  /// Output pixels per im2col block.
+  static let block = 64
+
+  func run(_ input: Tensor, threads: Int) -> Tensor {
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
+    if group == cin && cout == cin {
+      depthwise(input, &output)
+    } else {
+      general(input, &output, threads: threads)
+    }
+    if let bias { addBias(&output, bias) }
+    return output
+  }
+
+  private var taps: Int { axes[0].kernel * axes[1].kernel }
+
+  /// Weights for group g as (taps * Cin/g, Cout/g), row index (tap, ci).
+  private func packed(group g: Int) -> [Float] {
+    let cinG = cin / group, coutG = cout / group
+    var result = [Float](repeating: 0, count: taps * cinG * coutG)
+    for co in 0..<coutG {
+      for ci in 0..<cinG {
+        for t in 0..<taps {
+          result[(t * cinG + ci) * coutG + co] = weights[((g * coutG + co) * cinG + ci) * taps + t]
+        }
+      }
+    }
+    return result
+  }
+
+  private func general(_ input: Tensor, _ output: inout Tensor, threads: Int) {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let cinG = cin / group, coutG = cout / group
+    let k = taps * cinG
+    let pixels = n * oh * ow
+    let pointwise = taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 }
+    let blocks = (pixels + Self.block - 1) / Self.block
+    let workers = max(1, min(threads, blocks))
+    for g in 0..<group {
+      let packedWeights = packed(group: g)
+      input.withUnsafeBufferPointer { src in
+        output.withUnsafeMutableBufferPointer { dst in
+          let source = src.baseAddress!, target = dst.baseAddress!
+          packedWeights.withUnsafeBufferPointer { wp in
+            let weightBase = wp.baseAddress!
+            if pointwise {
+              // The input rows are already the im2col rows.
+              let ranges = Parallel.ranges(pixels, parts: workers)
+              Parallel.run(ranges.count) { part in
+                let r = ranges[part]
+                atr_sgemm(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase, coutG,
+                          target + r.lowerBound * cout + g * coutG, cout, 0)
+              }
+              return
+            }
+            Parallel.run(workers) { worker in
+              var columns = [Float](repeating: 0, count: Self.block * k)
+              columns.withUnsafeMutableBufferPointer { col in
+                var blockIndex = worker
+                while blockIndex < blocks {
+                  let first = blockIndex * Self.block, count = min(Self.block, pixels - first)
+                  for row in 0..<count {
+                    let p = first + row
+                    let b = p / (oh * ow), oy = (p / ow) % oh, ox = p % ow
+                    var dst = col.baseAddress! + row * k
+                    for ky in 0..<axes[0].kernel {
+                      let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+                      for kx in 0..<axes[1].kernel {
+                        let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
+                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                          dst.update(from: source + ((b * h + iy) * w + ix) * cin + g * cinG, count: cinG)
+                        } else {
+                          dst.update(repeating: 0, count: cinG)
+                        }
+                        dst += cinG
+                      }
+                    }
+                  }
+                  atr_sgemm(count, coutG, k, col.baseAddress!, k, weightBase, coutG, target + first * cout + g * coutG,
+                            cout, 0)
+                  blockIndex += workers
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// One filter per channel: accumulate each tap's weights times the input
+  /// pixel's channel vector, vectorized across channels.
+  private func depthwise(_ input: Tensor, _ output: inout Tensor) {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let c = cin
+    // (taps, C): each tap's weight for every channel.
+    var tapWeights = [Float](repeating: 0, count: taps * c)
+    for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        tapWeights.withUnsafeBufferPointer { tw in
+          for b in 0..<n {
+            for oy in 0..<oh {
+              for ox in 0..<ow {
+                let out = dst.baseAddress! + ((b * oh + oy) * ow + ox) * c
+                out.update(repeating: 0, count: c)
+                for ky in 0..<axes[0].kernel {
+                  let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+                  if iy < 0 || iy >= h { continue }
+                  for kx in 0..<axes[1].kernel {
+                    let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
+                    if ix < 0 || ix >= w { continue }
+                    let pixel = src.baseAddress! + ((b * h + iy) * w + ix) * c
+                    let weight = tw.baseAddress! + (ky * axes[1].kernel + kx) * c
+                    for ch in 0..<c { out[ch] += pixel[ch] * weight[ch] }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,252 @@
+import AtrousCore
+import Foundation
+
+/// Activations, arithmetic with NumPy broadcasting, Clip and Softmax.
+enum Elementwise {
+  static func register(_ table: inout [String: OpKernel]) {
+    for (name, unary) in [("Relu", Unary.relu), ("Sigmoid", .sigmoid), ("Tanh", .tanh), ("Exp", .exp),
+                          ("Sqrt", .sqrt), ("Neg", .neg), ("Abs", .abs), ("Identity", .identity), ("Floor", .floor),
+                          ("Ceil", .ceil), ("Reciprocal", .reciprocal), ("Log", .log), ("Erf", .erf)] {
+      table[name] = { c in [try map(c.input(0), unary)] }
+    }
+    table["LeakyRelu"] = { c in [try map(c.input(0), .leakyRelu(c.float("alpha", default: 0.01)))] }
+    table["Elu"] = { c in [try map(c.input(0), .elu(c.float("alpha", default: 1)))] }
+    table["HardSigmoid"] = { c in
+      [try map(c.input(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)))]
+    }
+    table["HardSwish"] = { c in [try map(c.input(0), .hardSwish)] }
+    table["Dropout"] = { c in
+      // Inference: the input passes through; the optional mask is all true.
+      let x = try c.input(0)
+      return [x, NDArray(shape: x.shape, int64s: [Int64](repeating: 1, count: x.count))]
+    }
+    table["Clip"] = clip
+    for (name, op) in [("Add", Binary.add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow),
+                       ("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)] {
+      table[name] = { c in
+        let operands = c.inputs.compactMap { $0 }
+        guard var result = operands.first else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
+        for other in operands.dropFirst() { result = try broadcast(result, other, op, c) }
+        if name == "Mean" && operands.count > 1 { result = map(result, .scale(1 / Float(operands.count))) }
+        return [result]
+      }
+    }
+    table["PRelu"] = { c in
+      let x = try c.input(0)
+      var slope = try c.input(1)
+      // Before opset 7 a 1-D slope is per channel (axis 1), not NumPy-broadcast.
+      if c.opset < 7, slope.rank == 1, x.rank > 2, slope.count == x.shape[1] {
+        slope = slope.reshaped([slope.count] + [Int](repeating: 1, count: x.rank - 2))
+      }
+      return [try broadcast(x, slope, .prelu, c)]
+    }
+    table["Softmax"] = { c in [try softmax(c, log: false)] }
+    table["LogSoftmax"] = { c in [try softmax(c, log: true)] }
+  }
+
+  enum Unary {
+    case relu, sigmoid, tanh, exp, sqrt, neg, abs, identity, floor, ceil, reciprocal, log, erf, hardSwish
+    case leakyRelu(Float), elu(Float), hardSigmoid(Float, Float), clip(Float, Float), scale(Float)
+  }
+
+  /// Applies `op` to every element, keeping the layout.
+  static func map(_ x: NDArray, _ op: Unary) -> NDArray {
+    guard case .float(let input) = x.elements else {
+      // Integer tensors only pass through Identity-like ops.
+      return x
+    }
+    if case .identity = op { return x }
+    var output = Tensor.uninitialized(shape: input.shape)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        let n = src.count
+        switch op {
+        case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
+        case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Foundation.exp(-src[i])) }
+        case .tanh: for i in 0..<n { dst[i] = Foundation.tanh(src[i]) }
+        case .exp: for i in 0..<n { dst[i] = Foundation.exp(src[i]) }
+        case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
+        case .neg: for i in 0..<n { dst[i] = -src[i] }
+        case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
+        case .floor: for i in 0..<n { dst[i] = src[i].rounded(.down) }
+        case .ceil: for i in 0..<n { dst[i] = src[i].rounded(.up) }
+        case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
+        case .log: for i in 0..<n { dst[i] = Foundation.log(src[i]) }
+        case .erf: for i in 0..<n { dst[i] = Foundation.erf(src[i]) }
+        case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] / 6 + 0.5)) }
+        case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
+        case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Foundation.exp(src[i]) - 1) : src[i] }
+        case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
+        case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
+        case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
+        case .identity: break
+        }
+      }
+    }
+    return x.channelsLast ? NDArray(channelsLast: output) : NDArray(shape: x.shape, floats: output)
+  }
+
+  /// Clip: bounds from attributes before opset 11, from inputs after.
+  static func clip(_ c: OpContext) throws -> [NDArray] {
+    var low = -Float.infinity, high = Float.infinity
+    if c.opset < 11 {
+      low = try c.float("min", default: low)
+      high = try c.float("max", default: high)
+    } else {
+      if let v = c.optionalInput(1) { low = v.floatValues().first ?? low }
+      if let v = c.optionalInput(2) { high = v.floatValues().first ?? high }
+    }
+    return [map(try c.input(0), .clip(low, high))]
+  }
+
+  enum Binary {
+    case add, sub, mul, div, pow, max, min, prelu
+
+    @inline(__always) func apply(_ a: Float, _ b: Float) -> Float {
+      switch self {
+      case .add: a + b
+      case .sub: a - b
+      case .mul: a * b
+      case .div: a / b
+      case .pow: Foundation.pow(a, b)
+      case .max: Swift.max(a, b)
+      case .min: Swift.min(a, b)
+      case .prelu: a < 0 ? a * b : a
+      }
+    }
+
+    func apply(_ a: Int64, _ b: Int64) -> Int64 {
+      switch self {
+      case .add: a &+ b
+      case .sub: a &- b
+      case .mul: a &* b
+      case .div: b == 0 ? 0 : a / b
+      case .pow: Int64(Foundation.pow(Double(a), Double(b)))
+      case .max: Swift.max(a, b)
+      case .min: Swift.min(a, b)
+      case .prelu: a < 0 ? a * b : a
+      }
+    }
+  }
+
+  /// NumPy-style broadcast of two arrays. When either is stored
+  /// channels-last, both are brought to rank 4 channels-last first.
+  static func broadcast(_ a: NDArray, _ b: NDArray, _ op: Binary, _ c: OpContext) throws -> NDArray {
+    if case .int64(let x) = a.elements, case .int64(let y) = b.elements {
+      let shape = try broadcastShape(a.shape, b.shape, c)
+      var out = [Int64](repeating: 0, count: shape.reduce(1, *))
+      let (sa, sb) = (strides(a.shape, to: shape), strides(b.shape, to: shape))
+      forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = op.apply(x[ia], y[ib]) }
+      return NDArray(shape: shape, int64s: out)
+    }
+    let channelsLast = (a.channelsLast || b.channelsLast) && a.rank <= 4 && b.rank <= 4
+    func physical(_ v: NDArray) -> Tensor {
+      if channelsLast {
+        let four = v.rank == 4 ? v : v.reshaped([Int](repeating: 1, count: 4 - v.rank) + v.shape)
+        return four.toChannelsLast().storage!
+      }
+      let plain = v.standard()
+      if let tensor = plain.storage { return tensor }
+      return Tensor(shape: plain.shape, values: plain.floatValues())
+    }
+    let x = physical(a), y = physical(b)
+    let shape = try broadcastShape(x.shape, y.shape, c)
+    var output = Tensor.uninitialized(shape: shape)
+    x.withUnsafeBufferPointer { px in
+      y.withUnsafeBufferPointer { py in
+        output.withUnsafeMutableBufferPointer { po in
+          if x.shape == y.shape {
+            for i in 0..<po.count { po[i] = op.apply(px[i], py[i]) }
+          } else if y.count == 1 {
+            let v = py[0]
+            for i in 0..<po.count { po[i] = op.apply(px[i], v) }
+          } else {
+            let (sa, sb) = (strides(x.shape, to: shape), strides(y.shape, to: shape))
+            forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }
+          }
+        }
+      }
+    }
+    return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)
+  }
+
+  static func broadcastShape(_ a: [Int], _ b: [Int], _ c: OpContext) throws -> [Int] {
+    let rank = max(a.count, b.count)
+    let pa = [Int](repeating: 1, count: rank - a.count) + a, pb = [Int](repeating: 1, count: rank - b.count) + b
+    return try zip(pa, pb).map { x, y in
+      guard x == y || x == 1 || y == 1 else { throw c.mismatch("cannot broadcast \(a) with \(b)") }
+      return x == 1 ? y : x
+    }
+  }
+
+  /// Element strides of `shape` read as the broadcast `target` (0 on broadcast axes).
+  static func strides(_ shape: [Int], to target: [Int]) -> [Int] {
+    let padded = [Int](repeating: 1, count: target.count - shape.count) + shape
+    var result = [Int](repeating: 0, count: target.count)
+    var step = 1
+    for k in stride(from: target.count - 1, through: 0, by: -1) {
+      result[k] = padded[k] == 1 ? 0 : step
+      step *= padded[k]
+    }
+    return result
+  }
+
+  /// Calls `body(outputIndex, offsetA, offsetB)` for every element of `shape`.
+  @inline(__always)
+  static func forEachIndex(_ shape: [Int], offsets: ([Int], [Int]), _ body: (Int, Int, Int) -> Void) {
+    let total = shape.reduce(1, *)
+    guard total > 0 else { return }
+    let rank = shape.count
+    if rank == 0 {
+      body(0, 0, 0)
+      return
+    }
+    var index = [Int](repeating: 0, count: rank)
+    let (sa, sb) = offsets
+    let inner = shape[rank - 1], ia = sa[rank - 1], ib = sb[rank - 1]
+    var o = 0
+    while o < total {
+      var a = 0, b = 0
+      for k in 0..<(rank - 1) {
+        a += index[k] * sa[k]
+        b += index[k] * sb[k]
+      }
+      for i in 0..<inner { body(o + i, a + i * ia, b + i * ib) }
+      o += inner
+      var k = rank - 2
+      while k >= 0 {
+        index[k] += 1
+        if index[k] < shape[k] { break }
+        index[k] = 0
+        k -= 1
+      }
+    }
+  }
+
+  /// Softmax over one axis (opset 13+) or over all axes from `axis` on,
+  /// flattened (before 13).
+  static func softmax(_ c: OpContext, log: Bool) throws -> NDArray {
+    let x = try c.input(0).standard()
+    let axis = try c.axis(c.int("axis", default: c.opset >= 13 ? -1 : 1), rank: x.rank)
+    let values = x.floatValues()
+    var out = values
+    let outer = x.shape[..<axis].reduce(1, *)
+    let (length, inner): (Int, Int) = c.opset >= 13
+      ? (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
+      : (x.shape[axis...].reduce(1, *), 1)
+    for o in 0..<outer {
+      for i in 0..<inner {
+        let base = o * length * inner + i
+        var peak = -Float.infinity
+        for k in 0..<length { peak = Swift.max(peak, values[base + k * inner]) }
+        var sum: Float = 0
+        for k in 0..<length { sum += Foundation.exp(values[base + k * inner] - peak) }
+        for k in 0..<length {
+          let shifted = values[base + k * inner] - peak
+          out[base + k * inner] = log ? shifted - Foundation.log(sum) : Foundation.exp(shifted) / sum
+        }
+      }
+    }
+    return NDArray(shape: x.shape, floats: out)
+  }
+}

@@ -1,0 +1,58 @@
+/// An attribute of a node, as ONNX defines them.
+public enum Attribute: Sendable {
+  case int(Int)
+  case float(Float)
+  case string(String)
+  case ints([Int])
+  case floats([Float])
+  case strings([String])
+  case tensor(NDArray)
+}
+
+/// One operation of a graph.
+public struct Node: Sendable {
+  public var name: String
+  public var opType: String
+  /// Value names; an empty name is an omitted optional input.
+  public var inputs: [String]
+  public var outputs: [String]
+  public var attributes: [String: Attribute]
+
+  public init(name: String, opType: String, inputs: [String], outputs: [String], attributes: [String: Attribute] = [:]) {
+    self.name = name
+    self.opType = opType
+    self.inputs = inputs
+    self.outputs = outputs
+    self.attributes = attributes
+  }
+}
+
+/// A computation graph: nodes in topological order, constant values
+/// (weights), and the named inputs and outputs.
+public struct Graph: Sendable {
+  public struct Input: Sendable {
+    public var name: String
+    /// Declared shape; nil entries are symbolic (batch size, say).
+    public var shape: [Int?]
+
+    public init(name: String, shape: [Int?]) {
+      self.name = name
+      self.shape = shape
+    }
+  }
+
+  public var nodes: [Node]
+  public var initializers: [String: NDArray]
+  public var inputs: [Input]
+  public var outputs: [String]
+  /// Version of the default ONNX operator set.
+  public var opset: Int
+
+  public init(nodes: [Node], initializers: [String: NDArray], inputs: [Input], outputs: [String], opset: Int) {
+    self.nodes = nodes
+    self.initializers = initializers
+    self.inputs = inputs
+    self.outputs = outputs
+    self.opset = opset
+  }
+}

@@ -1,0 +1,138 @@
+import AtrousCore
+
+/// A tensor as a network computes it: a logical shape in ONNX's order
+/// (NCHW for images) and elements that are Float32 or Int64.
+///
+/// Rank-4 float arrays may be stored channels-last: their elements then lie
+/// in (N, H, W, C) order while `shape` stays (N, C, H, W). Convolution,
+/// pooling, resizing and element-wise ops work in that layout (a pixel's
+/// channel vector is contiguous, so they vectorize across channels and a
+/// 1x1 convolution is a plain matrix product); ops whose meaning depends on
+/// the element order (Reshape, Flatten, Transpose, MatMul, ...) first ask
+/// for the standard layout.
+public struct NDArray: Sendable {
+  public enum Elements: Sendable {
+    /// Float32 elements; the tensor's own shape is the physical one.
+    case float(Tensor)
+    case int64([Int64])
+  }
+
+  /// Logical shape, ONNX order.
+  public private(set) var shape: [Int]
+  public private(set) var elements: Elements
+  /// True for a rank-4 float array stored (N, H, W, C).
+  public private(set) var channelsLast: Bool
+
+  public var count: Int { shape.reduce(1, *) }
+  public var rank: Int { shape.count }
+  public var isFloat: Bool { if case .float = elements { true } else { false } }
+
+  /// A float array in standard (row-major, logical) order.
+  public init(shape: [Int], floats: Tensor) {
+    precondition(floats.count == shape.reduce(1, *), "\(floats.count) floats do not fill \(shape)")
+    self.shape = shape
+    elements = .float(floats.shape == shape ? floats : floats.reshaped(shape))
+    channelsLast = false
+  }
+
+  public init(shape: [Int], floats: [Float]) {
+    self.init(shape: shape, floats: Tensor(shape: shape, values: floats))
+  }
+
+  public init(shape: [Int], int64s: [Int64]) {
+    precondition(int64s.count == shape.reduce(1, *), "\(int64s.count) integers do not fill \(shape)")
+    self.shape = shape
+    elements = .int64(int64s)
+    channelsLast = false
+  }
+
+  /// A rank-4 float array from its channels-last storage, shape (N, H, W, C).
+  public init(channelsLast storage: Tensor) {
+    precondition(storage.rank == 4, "channels-last storage is rank 4")
+    let s = storage.shape
+    shape = [s[0], s[3], s[1], s[2]]
+    elements = .float(storage)
+    channelsLast = true
+  }
+
+  /// The float elements as stored (physical shape).
+  public var storage: Tensor? {
+    if case .float(let tensor) = elements { return tensor }
+    return nil
+  }
+
+  /// The same values in standard layout.
+  public func standard() -> NDArray {
+    guard channelsLast, case .float(let nhwc) = elements else { return self }
+    return NDArray(shape: shape, floats: Permute.apply(nhwc, order: [0, 3, 1, 2]))
+  }
+
+  /// The same values stored channels-last (rank-4 floats only).
+  public func toChannelsLast() -> NDArray {
+    guard !channelsLast, rank == 4, case .float(let nchw) = elements else { return self }
+    return NDArray(channelsLast: Permute.apply(nchw, order: [0, 2, 3, 1]))
+  }
+
+  /// Float elements in logical (standard) order, converting integers.
+  public func floatValues() -> [Float] {
+    switch standard().elements {
+    case .float(let tensor): tensor.scalars
+    case .int64(let values): values.map { Float($0) }
+    }
+  }
+
+  /// The elements as integers in logical order (floats are truncated).
+  public func intValues() -> [Int] {
+    switch standard().elements {
+    case .float(let tensor): tensor.scalars.map { Int($0) }
+    case .int64(let values): values.map { Int($0) }
+    }
+  }
+
+  /// The same elements with another logical shape of equal count, standard layout.
+  public func reshaped(_ newShape: [Int]) -> NDArray {
+    let plain = standard()
+    switch plain.elements {
+    case .float(let tensor): return NDArray(shape: newShape, floats: tensor.reshaped(newShape))
+    case .int64(let values): return NDArray(shape: newShape, int64s: values)
+    }
+  }
+}
+
+/// Axis permutation of dense tensors.
+public enum Permute {
+  /// `output[i0, i1, ...] = input[...]` with output axis k = input axis order[k].
+  public static func apply(_ input: Tensor, order: [Int]) -> Tensor {
+    let inShape = input.shape
+    let rank = inShape.count
+    let outShape = order.map { inShape[$0] }
+    var output = Tensor.uninitialized(shape: outShape)
+    if input.count == 0 { return output }
+    var inStrides = [Int](repeating: 1, count: rank)
+    for k in stride(from: rank - 2, through: 0, by: -1) { inStrides[k] = inStrides[k + 1] * inShape[k + 1] }
+    let strides = order.map { inStrides[$0] }
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        // Odometer over the output, innermost axis in a tight loop.
+        var index = [Int](repeating: 0, count: rank)
+        let inner = outShape[rank - 1], innerStride = strides[rank - 1]
+        var o = 0
+        let outer = outShape.count == 0 ? 1 : input.count / max(inner, 1)
+        for _ in 0..<outer {
+          var base = 0
+          for k in 0..<(rank - 1) { base += index[k] * strides[k] }
+          for i in 0..<inner { dst[o + i] = src[base + i * innerStride] }
+          o += inner
+          var k = rank - 2
+          while k >= 0 {
+            index[k] += 1
+            if index[k] < outShape[k] { break }
+            index[k] = 0
+            k -= 1
+          }
+        }
+      }
+    }
+    return output
+  }
+}

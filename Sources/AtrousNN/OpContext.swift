@@ -1,0 +1,106 @@
+/// What an operator implementation sees: its node, its inputs (nil for an
+/// omitted optional one) and typed attribute readers whose errors name the
+/// node, the op and the attribute.
+struct OpContext {
+  let node: Node
+  let inputs: [NDArray?]
+  let opset: Int
+  let threads: Int
+
+  var op: String { node.opType }
+
+  /// Input `index`, which must be present.
+  func input(_ index: Int) throws -> NDArray {
+    guard index < inputs.count, let value = inputs[index] else {
+      let name = index < node.inputs.count ? node.inputs[index] : "#\(index)"
+      throw NNError.missingInput(node: node.name, op: op, input: name)
+    }
+    return value
+  }
+
+  func optionalInput(_ index: Int) -> NDArray? {
+    index < inputs.count ? inputs[index] : nil
+  }
+
+  func int(_ name: String) throws -> Int? {
+    switch node.attributes[name] {
+    case nil: return nil
+    case .int(let value)?: return value
+    case let other?: throw invalid(name, "expected an integer, got \(other)")
+    }
+  }
+
+  func int(_ name: String, default value: Int) throws -> Int { try int(name) ?? value }
+
+  func float(_ name: String, default value: Float) throws -> Float {
+    switch node.attributes[name] {
+    case nil: return value
+    case .float(let v)?: return v
+    case .int(let v)?: return Float(v)
+    case let other?: throw invalid(name, "expected a float, got \(other)")
+    }
+  }
+
+  func ints(_ name: String) throws -> [Int]? {
+    switch node.attributes[name] {
+    case nil: return nil
+    case .ints(let value)?: return value
+    case .int(let value)?: return [value]
+    case let other?: throw invalid(name, "expected integers, got \(other)")
+    }
+  }
+
+  func floats(_ name: String) throws -> [Float]? {
+    switch node.attributes[name] {
+    case nil: return nil
+    case .floats(let value)?: return value
+    case .float(let value)?: return [value]
+    case let other?: throw invalid(name, "expected floats, got \(other)")
+    }
+  }
+
+  func string(_ name: String, default value: String) throws -> String {
+    switch node.attributes[name] {
+    case nil: return value
+    case .string(let v)?: return v
+    case let other?: throw invalid(name, "expected a string, got \(other)")
+    }
+  }
+
+  func invalid(_ attribute: String, _ reason: String) -> NNError {
+    .invalidAttribute(node: node.name, op: op, attribute: attribute, reason: reason)
+  }
+
+  func unsupported(_ attribute: String, _ value: Any) -> NNError {
+    .unsupportedAttribute(node: node.name, op: op, attribute: attribute, value: "\(value)")
+  }
+
+  func mismatch(_ reason: String) -> NNError {
+    .shapeMismatch(node: node.name, op: op, reason: reason)
+  }
+
+  /// Normalises a possibly negative axis against `rank`.
+  func axis(_ value: Int, rank: Int, attribute: String = "axis") throws -> Int {
+    let a = value < 0 ? value + rank : value
+    guard a >= 0 && a < max(rank, 1) else { throw invalid(attribute, "\(value) is outside a rank-\(rank) tensor") }
+    return a
+  }
+}
+
+/// An operator implementation.
+typealias OpKernel = @Sendable (OpContext) throws -> [NDArray]
+
+/// Every supported operator, by ONNX op type.
+enum Operators {
+  static let table: [String: OpKernel] = {
+    var table: [String: OpKernel] = [:]
+    Elementwise.register(&table)
+    ShapeOps.register(&table)
+    Convolution.register(&table)
+    Pooling.register(&table)
+    Normalization.register(&table)
+    Linear.register(&table)
+    Resize.register(&table)
+    return table
+  }()
+}

@@ -1,0 +1,319 @@
+import AtrousCore
+
+/// Ops that move elements without arithmetic, and the shape computations
+/// exported graphs carry (Shape, Gather, Unsqueeze, Concat on int64 ...).
+enum ShapeOps {
+  static func register(_ table: inout [String: OpKernel]) {
+    table["Reshape"] = reshape
+    table["Flatten"] = { c in
+      let x = try c.input(0)
+      let axis = try c.int("axis", default: 1)
+      let a = axis < 0 ? axis + x.rank : axis
+      guard a >= 0 && a <= x.rank else { throw c.invalid("axis", "\(axis) is outside a rank-\(x.rank) tensor") }
+      return [x.reshaped([x.shape[..<a].reduce(1, *), x.shape[a...].reduce(1, *)])]
+    }
+    table["Transpose"] = { c in
+      let x = try c.input(0).standard()
+      let order = try c.ints("perm") ?? Array((0..<x.rank).reversed())
+      guard order.sorted() == Array(0..<x.rank) else { throw c.invalid("perm", "\(order) is not a permutation of \(x.rank) axes") }
+      return [permute(x, order)]
+    }
+    table["Concat"] = concat
+    table["Shape"] = { c in
+      let x = try c.input(0)
+      var shape = x.shape.map(Int64.init)
+      let start = try c.int("start", default: 0), end = try c.int("end", default: x.rank)
+      let s = max(0, min(x.rank, start < 0 ? start + x.rank : start)), e = max(s, min(x.rank, end < 0 ? end + x.rank : end))
+      shape = Array(shape[s..<e])
+      return [NDArray(shape: [shape.count], int64s: shape)]
+    }
+    table["Size"] = { c in [NDArray(shape: [], int64s: [Int64(try c.input(0).count)])] }
+    table["Gather"] = gather
+    table["Unsqueeze"] = { c in
+      let x = try c.input(0)
+      let axes = try c.opset >= 13 ? c.input(1).intValues() : (c.ints("axes") ?? [])
+      let rank = x.rank + axes.count
+      let normalised = try axes.map { try c.axis($0, rank: rank, attribute: "axes") }.sorted()
+      var shape = x.shape
+      for a in normalised { shape.insert(1, at: a) }
+      return [x.reshaped(shape)]
+    }
+    table["Squeeze"] = { c in
+      let x = try c.input(0)
+      let given = try c.opset >= 13 ? c.optionalInput(1)?.intValues() : c.ints("axes")
+      let axes = try given.map { try $0.map { try c.axis($0, rank: x.rank, attribute: "axes") } }
+        ?? x.shape.indices.filter { x.shape[$0] == 1 }
+      for a in axes where x.shape[a] != 1 { throw c.mismatch("cannot squeeze axis \(a) of \(x.shape)") }
+      return [x.reshaped(x.shape.indices.filter { !axes.contains($0) }.map { x.shape[$0] })]
+    }
+    table["Constant"] = { c in
+      switch c.node.attributes["value"] {
+      case .tensor(let value)?: return [value]
+      default: break
+      }
+      if case .float(let v)? = c.node.attributes["value_float"] { return [NDArray(shape: [], floats: [v])] }
+      if case .floats(let v)? = c.node.attributes["value_floats"] { return [NDArray(shape: [v.count], floats: v)] }
+      if case .int(let v)? = c.node.attributes["value_int"] { return [NDArray(shape: [], int64s: [Int64(v)])] }
+      if case .ints(let v)? = c.node.attributes["value_ints"] { return [NDArray(shape: [v.count], int64s: v.map(Int64.init))] }
+      throw c.invalid("value", "Constant without a value")
+    }
+    table["ConstantOfShape"] = { c in
+      let shape = try c.input(0).intValues()
+      let count = shape.reduce(1, *)
+      if case .tensor(let value)? = c.node.attributes["value"], case .int64(let v) = value.elements {
+        return [NDArray(shape: shape, int64s: [Int64](repeating: v.first ?? 0, count: count))]
+      }
+      let fill: Float
+      if case .tensor(let value)? = c.node.attributes["value"] { fill = value.floatValues().first ?? 0 } else { fill = 0 }
+      return [NDArray(shape: shape, floats: Tensor(shape: shape, repeating: fill))]
+    }
+    table["Cast"] = { c in
+      let x = try c.input(0)
+      let to = try c.int("to", default: 1)
+      switch to {
+      case 1, 10, 11: return [x.isFloat ? x : NDArray(shape: x.shape, floats: x.floatValues())]
+      case 6, 7, 9: return [NDArray(shape: x.shape, int64s: x.standard().floatValuesAsIntegers())]
+      default: throw c.unsupported("to", to)
+      }
+    }
+    table["Slice"] = slice
+    table["Pad"] = pad
+    table["DepthToSpace"] = { c in
+      let x = try c.input(0).standard()
+      let bs = try c.int("blocksize") ?? 0
+      guard x.rank == 4, bs > 0, x.shape[1] % (bs * bs) == 0 else {
+        throw c.invalid("blocksize", "\(bs) does not divide the channels of \(x.shape)")
+      }
+      let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+      let mode = try c.string("mode", default: "DCR")
+      let split: NDArray, order: [Int]
+      switch mode {
+      case "DCR":
+        split = x.reshaped([n, bs, bs, ch / (bs * bs), h, w])
+        order = [0, 3, 4, 1, 5, 2]
+      case "CRD":
+        split = x.reshaped([n, ch / (bs * bs), bs, bs, h, w])
+        order = [0, 1, 4, 2, 5, 3]
+      default: throw c.unsupported("mode", mode)
+      }
+      return [permute(split, order).reshaped([n, ch / (bs * bs), h * bs, w * bs])]
+    }
+  }
+
+  static func permute(_ x: NDArray, _ order: [Int]) -> NDArray {
+    let shape = order.map { x.shape[$0] }
+    switch x.elements {
+    case .float(let tensor): return NDArray(shape: shape, floats: Permute.apply(tensor.reshaped(x.shape), order: order))
+    case .int64(let values):
+      let permuted = Permute.apply(Tensor(shape: x.shape, values: values.map { Float($0) }), order: order)
+      return NDArray(shape: shape, int64s: permuted.scalars.map { Int64($0) })
+    }
+  }
+
+  static func reshape(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0)
+    let requested = try c.opset >= 5 ? c.input(1).intValues() : (c.ints("shape") ?? [])
+    let allowZero = try c.int("allowzero", default: 0) == 1
+    var shape = requested.enumerated().map { i, d in d == 0 && !allowZero && i < x.rank ? x.shape[i] : d }
+    if let unknown = shape.firstIndex(of: -1) {
+      let known = shape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
+      guard known > 0, x.count % known == 0 else { throw c.mismatch("cannot reshape \(x.shape) to \(requested)") }
+      shape[unknown] = x.count / known
+    }
+    guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == x.count else {
+      throw c.mismatch("cannot reshape \(x.shape) (\(x.count) elements) to \(requested)")
+    }
+    return [x.reshaped(shape)]
+  }
+
+  static func concat(_ c: OpContext) throws -> [NDArray] {
+    let parts = c.inputs.compactMap { $0 }
+    guard let first = parts.first else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
+    let axis = try c.axis(c.int("axis") ?? 0, rank: first.rank)
+    for part in parts where part.rank != first.rank || part.shape.indices.contains(where: { $0 != axis && part.shape[$0] != first.shape[$0] }) {
+      throw c.mismatch("cannot concatenate \(part.shape) with \(first.shape) along axis \(axis)")
+    }
+    var shape = first.shape
+    shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
+    if parts.allSatisfy({ !$0.isFloat }) {
+      let values = concatenate(parts.map { $0.intValues().map(Int64.init) }, shapes: parts.map(\.shape), axis: axis)
+      return [NDArray(shape: shape, int64s: values)]
+    }
+    if first.rank == 4 && parts.contains(where: \.channelsLast) {
+      // Concatenate the channels-last storage along the matching physical axis.
+      let physicalAxis = [0, 3, 1, 2][axis]
+      let stores = parts.map { $0.toChannelsLast().storage! }
+      let values = concatenate(stores.map(\.scalars), shapes: stores.map(\.shape), axis: physicalAxis)
+      var physical = stores[0].shape
+      physical[physicalAxis] = stores.map { $0.shape[physicalAxis] }.reduce(0, +)
+      return [NDArray(channelsLast: Tensor(shape: physical, values: values))]
+    }
+    let values = concatenate(parts.map { $0.floatValues() }, shapes: parts.map(\.shape), axis: axis)
+    return [NDArray(shape: shape, floats: values)]
+  }
+
+  /// Row-major concatenation of arrays along `axis`.
+  static func concatenate<T>(_ arrays: [[T]], shapes: [[Int]], axis: Int) -> [T] {
+    let outer = shapes[0][..<axis].reduce(1, *)
+    let blocks = shapes.map { $0[axis...].reduce(1, *) }
+    var result: [T] = []
+    result.reserveCapacity(arrays.map(\.count).reduce(0, +))
+    for o in 0..<outer {
+      for (array, block) in zip(arrays, blocks) { result.append(contentsOf: array[(o * block)..<((o + 1) * block)]) }
+    }
+    return result
+  }
+
+  static func gather(_ c: OpContext) throws -> [NDArray] {
+    let data = try c.input(0).standard()
+    let indices = try c.input(1)
+    let axis = try c.axis(c.int("axis", default: 0), rank: data.rank)
+    let n = data.shape[axis]
+    let index = try indices.intValues().map { i -> Int in
+      let j = i < 0 ? i + n : i
+      guard j >= 0 && j < n else { throw c.mismatch("index \(i) is outside axis \(axis) of length \(n)") }
+      return j
+    }
+    let outer = data.shape[..<axis].reduce(1, *), inner = data.shape[(axis + 1)...].reduce(1, *)
+    let shape = Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...])
+    func pick<T>(_ values: [T]) -> [T] {
+      var out: [T] = []
+      out.reserveCapacity(outer * index.count * inner)
+      for o in 0..<outer {
+        for j in index { out.append(contentsOf: values[((o * n + j) * inner)..<((o * n + j + 1) * inner)]) }
+      }
+      return out
+    }
+    switch data.elements {
+    case .float(let tensor): return [NDArray(shape: shape, floats: pick(tensor.scalars))]
+    case .int64(let values): return [NDArray(shape: shape, int64s: pick(values))]
+    }
+  }
+
+  static func slice(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0).standard()
+    let starts: [Int], ends: [Int], axes: [Int], steps: [Int]
+    if c.opset >= 10 {
+      starts = try c.input(1).intValues()
+      ends = try c.input(2).intValues()
+      axes = c.optionalInput(3)?.intValues() ?? Array(0..<starts.count)
+      steps = c.optionalInput(4)?.intValues() ?? [Int](repeating: 1, count: starts.count)
+    } else {
+      starts = try c.ints("starts") ?? []
+      ends = try c.ints("ends") ?? []
+      axes = try c.ints("axes") ?? Array(0..<starts.count)
+      steps = [Int](repeating: 1, count: starts.count)
+    }
+    var ranges = x.shape.map { (start: 0, step: 1, count: $0) }
+    for k in axes.indices {
+      let a = try c.axis(axes[k], rank: x.rank, attribute: "axes"), n = x.shape[a], step = steps[k]
+      guard step != 0 else { throw c.invalid("steps", "a step of 0") }
+      var s = starts[k] < 0 ? starts[k] + n : starts[k], e = ends[k] < 0 ? ends[k] + n : ends[k]
+      if step > 0 {
+        s = max(0, min(n, s)); e = max(0, min(n, e))
+        ranges[a] = (s, step, max(0, (e - s + step - 1) / step))
+      } else {
+        s = max(-1, min(n - 1, s)); e = max(-1, min(n - 1, e))
+        ranges[a] = (s, step, max(0, (s - e - step - 1) / -step))
+      }
+    }
+    let shape = ranges.map(\.count)
+    var strides = [Int](repeating: 1, count: x.rank)
+    for k in stride(from: x.rank - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * x.shape[k + 1] }
+    var offsets: [Int] = []
+    offsets.reserveCapacity(shape.reduce(1, *))
+    var index = [Int](repeating: 0, count: x.rank)
+    let total = shape.reduce(1, *)
+    for _ in 0..<total {
+      var offset = 0
+      for k in 0..<x.rank { offset += (ranges[k].start + index[k] * ranges[k].step) * strides[k] }
+      offsets.append(offset)
+      var k = x.rank - 1
+      while k >= 0 {
+        index[k] += 1
+        if index[k] < shape[k] { break }
+        index[k] = 0
+        k -= 1
+      }
+    }
+    switch x.elements {
+    case .float(let tensor):
+      let values = tensor.scalars
+      return [NDArray(shape: shape, floats: offsets.map { values[$0] })]
+    case .int64(let values): return [NDArray(shape: shape, int64s: offsets.map { values[$0] })]
+    }
+  }
+
+  /// Pad: pads (begin for every axis, then end for every axis), modes
+  /// constant, reflect and edge; negative pads crop.
+  static func pad(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0).standard()
+    let mode = try c.string("mode", default: "constant")
+    var pads: [Int], value: Float
+    if c.opset >= 11 {
+      pads = try c.input(1).intValues()
+      value = c.optionalInput(2)?.floatValues().first ?? 0
+      if let axesInput = c.optionalInput(3) {
+        let axes = try axesInput.intValues().map { try c.axis($0, rank: x.rank, attribute: "axes") }
+        var full = [Int](repeating: 0, count: 2 * x.rank)
+        for (k, a) in axes.enumerated() {
+          full[a] = pads[k]
+          full[a + x.rank] = pads[k + axes.count]
+        }
+        pads = full
+      }
+    } else {
+      pads = try c.ints("pads") ?? c.ints("paddings") ?? []
+      value = try c.float("value", default: 0)
+    }
+    guard pads.count == 2 * x.rank else { throw c.invalid("pads", "\(pads.count) values for a rank-\(x.rank) tensor") }
+    let shape = (0..<x.rank).map { x.shape[$0] + pads[$0] + pads[$0 + x.rank] }
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw c.mismatch("pads \(pads) crop \(x.shape) below zero") }
+    let values = x.floatValues()
+    var strides = [Int](repeating: 1, count: x.rank)
+    for k in stride(from: x.rank - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * x.shape[k + 1] }
+    var out = [Float]()
+    out.reserveCapacity(shape.reduce(1, *))
+    var index = [Int](repeating: 0, count: x.rank)
+    for _ in 0..<shape.reduce(1, *) {
+      var offset = 0, inside = true
+      for k in 0..<x.rank {
+        var p = index[k] - pads[k]
+        let n = x.shape[k]
+        if p < 0 || p >= n {
+          switch mode {
+          case "constant": inside = false
+          case "edge": p = min(max(p, 0), n - 1)
+          case "reflect":
+            if n == 1 { p = 0 } else {
+              let period = 2 * n - 2
+              var m = p % period
+              if m < 0 { m += period }
+              p = m < n ? m : period - m
+            }
+          default: throw c.unsupported("mode", mode)
+          }
+        }
+        offset += p * strides[k]
+      }
+      out.append(inside ? values[offset] : value)
+      var k = x.rank - 1
+      while k >= 0 {
+        index[k] += 1
+        if index[k] < shape[k] { break }
+        index[k] = 0
+        k -= 1
+      }
+    }
+    return [NDArray(shape: shape, floats: out)]
+  }
+}
+
+extension NDArray {
+  func floatValuesAsIntegers() -> [Int64] {
+    switch elements {
+    case .float(let tensor): tensor.scalars.map { Int64($0.rounded(.towardZero)) }
+    case .int64(let values): values
+    }
+  }
+}

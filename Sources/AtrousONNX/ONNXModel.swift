@@ -1,0 +1,171 @@
+import AtrousNN
+import Foundation
+import SwiftProtobuf
+
+/// Why an ONNX file could not become a graph.
+public enum ONNXError: Error, Equatable, CustomStringConvertible {
+  /// The bytes are not a valid ModelProto (truncated, corrupt, not ONNX).
+  case malformed(reason: String)
+  case unsupportedOpset(domain: String, version: Int)
+  /// An initializer or Constant tensor that cannot be read.
+  case unsupportedTensor(name: String, reason: String)
+
+  public var description: String {
+    switch self {
+    case .malformed(let reason): "not a valid ONNX model: \(reason)"
+    case .unsupportedOpset(let domain, let version):
+      "operator set \(domain.isEmpty ? "ai.onnx" : domain) version \(version) is not supported (6 and later are)"
+    case .unsupportedTensor(let name, let reason): "tensor '\(name)': \(reason)"
+    }
+  }
+}
+
+/// Reads ONNX models (protobuf ModelProto) into `Graph`s.
+public enum ONNXModel {
+  /// Reads and converts an ONNX file.
+  /// - Throws: `FileError`, `ONNXError`.
+  public static func load(_ path: String) throws -> Graph {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return try decode(data)
+  }
+
+  /// Converts the bytes of an ONNX file.
+  /// - Throws: `ONNXError`.
+  public static func decode(_ data: Data) throws -> Graph {
+    let model: Onnx_ModelProto
+    do {
+      model = try Onnx_ModelProto(serializedBytes: data)
+    } catch {
+      throw ONNXError.malformed(reason: "\(error)")
+    }
+    guard model.hasGraph else { throw ONNXError.malformed(reason: "no graph") }
+    var opset = 0
+    for entry in model.opsetImport where entry.domain.isEmpty || entry.domain == "ai.onnx" {
+      opset = Int(entry.version)
+    }
+    if model.opsetImport.isEmpty { opset = 1 }
+    // Opset 6 differs from 7 only in attributes the importer ignores (BatchNorm's is_test).
+    guard opset >= 6 else { throw ONNXError.unsupportedOpset(domain: "", version: opset) }
+    return try convert(model.graph, opset: opset)
+  }
+
+  static func convert(_ proto: Onnx_GraphProto, opset: Int) throws -> Graph {
+    var initializers: [String: NDArray] = [:]
+    for tensor in proto.initializer { initializers[tensor.name] = try array(tensor) }
+    var nodes: [Node] = []
+    for (index, node) in proto.node.enumerated() {
+      let name = node.name.isEmpty ? "\(node.opType)_\(index)" : node.name
+      var attributes: [String: Attribute] = [:]
+      for attribute in node.attribute {
+        if let value = try self.attribute(attribute, node: name) { attributes[attribute.name] = value }
+      }
+      // Constants become initializers: they are weights in all but name.
+      if node.opType == "Constant", node.domain.isEmpty, node.output.count == 1,
+        let constant = constantValue(attributes)
+      {
+        initializers[node.output[0]] = constant
+        continue
+      }
+      nodes.append(Node(name: name, opType: node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)",
+                        inputs: node.input, outputs: node.output, attributes: attributes))
+    }
+    let inputs = proto.input.map { info in
+      Graph.Input(name: info.name, shape: info.type.tensorType.shape.dim.map { dimension -> Int? in
+        if case .dimValue(let v)? = dimension.value, v > 0 { return Int(v) }
+        return nil
+      })
+    }
+    return Graph(nodes: nodes, initializers: initializers, inputs: inputs, outputs: proto.output.map(\.name), opset: opset)
+  }
+
+  static func constantValue(_ attributes: [String: Attribute]) -> NDArray? {
+    switch (attributes["value"], attributes["value_float"], attributes["value_floats"], attributes["value_int"], attributes["value_ints"]) {
+    case (.tensor(let t)?, _, _, _, _): t
+    case (_, .float(let v)?, _, _, _): NDArray(shape: [], floats: [v])
+    case (_, _, .floats(let v)?, _, _): NDArray(shape: [v.count], floats: v)
+    case (_, _, _, .int(let v)?, _): NDArray(shape: [], int64s: [Int64(v)])
+    case (_, _, _, _, .ints(let v)?): NDArray(shape: [v.count], int64s: v.map(Int64.init))
+    default: nil
+    }
+  }
+
+  static func attribute(_ a: Onnx_AttributeProto, node: String) throws -> Attribute? {
+    switch a.type {
+    case .float: return .float(a.f)
+    case .int: return .int(Int(a.i))
+    case .string: return .string(String(decoding: a.s, as: UTF8.self))
+    case .floats: return .floats(a.floats)
+    case .ints: return .ints(a.ints.map(Int.init))
+    case .strings: return .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
+    case .tensor: return .tensor(try array(a.t))
+    default:
+      // Untyped attributes from old exporters: infer from the field set.
+      if a.hasF { return .float(a.f) }
+      if a.hasI { return .int(Int(a.i)) }
+      if a.hasS { return .string(String(decoding: a.s, as: UTF8.self)) }
+      if !a.ints.isEmpty { return .ints(a.ints.map(Int.init)) }
+      if !a.floats.isEmpty { return .floats(a.floats) }
+      if a.hasT { return .tensor(try array(a.t)) }
+      return nil  // graphs and sparse tensors: the op using them is unsupported anyway
+    }
+  }
+
+  /// A TensorProto as an array: floating types become Float32, integer and
+  /// boolean types Int64.
+  static func array(_ t: Onnx_TensorProto) throws -> NDArray {
+    let name = t.name
+    guard t.dataLocation != .external else {
+      throw ONNXError.unsupportedTensor(name: name, reason: "external data files are not supported")
+    }
+    let shape = t.dims.map(Int.init)
+    guard shape.allSatisfy({ $0 >= 0 }) else { throw ONNXError.unsupportedTensor(name: name, reason: "negative dimension in \(shape)") }
+    let count = shape.reduce(1, *)
+    let raw = [UInt8](t.rawData)
+    func fromRaw<T>(_: T.Type) throws -> [T] {
+      guard raw.count == count * MemoryLayout<T>.size else {
+        throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
+      }
+      return raw.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    }
+    func checked<T>(_ values: [T]) throws -> [T] {
+      guard values.count == count else {
+        throw ONNXError.unsupportedTensor(name: name, reason: "\(values.count) values for shape \(shape)")
+      }
+      return values
+    }
+    switch Int(t.dataType) {
+    case 1:  // FLOAT
+      return NDArray(shape: shape, floats: try raw.isEmpty ? checked(t.floatData) : fromRaw(Float.self))
+    case 11:  // DOUBLE
+      return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) })
+    case 10:  // FLOAT16
+      let bits = try raw.isEmpty ? checked(t.int32Data).map { UInt16(truncatingIfNeeded: $0) } : fromRaw(UInt16.self)
+      return NDArray(shape: shape, floats: bits.map { Float(Float16(bitPattern: $0)) })
+    case 7:  // INT64
+      return NDArray(shape: shape, int64s: try raw.isEmpty ? checked(t.int64Data) : fromRaw(Int64.self))
+    case 6:  // INT32
+      return NDArray(shape: shape, int64s: try (raw.isEmpty ? checked(t.int32Data) : fromRaw(Int32.self)).map { Int64($0) })
+    case 2, 3, 4, 5, 9:  // UINT8, INT8, UINT16, INT16, BOOL
+      if raw.isEmpty { return NDArray(shape: shape, int64s: try checked(t.int32Data).map { Int64($0) }) }
+      switch Int(t.dataType) {
+      case 3: return NDArray(shape: shape, int64s: try fromRaw(Int8.self).map { Int64($0) })
+      case 4: return NDArray(shape: shape, int64s: try fromRaw(UInt16.self).map { Int64($0) })
+      case 5: return NDArray(shape: shape, int64s: try fromRaw(Int16.self).map { Int64($0) })
+      default: return NDArray(shape: shape, int64s: try fromRaw(UInt8.self).map { Int64($0) })
+      }
+    default:
+      throw ONNXError.unsupportedTensor(name: name, reason: "data type \(t.dataType) is not supported")
+    }
+  }
+
+  /// Reads a serialized TensorProto (the `.pb` files of ONNX's tests).
+  public static func tensor(_ data: Data) throws -> NDArray {
+    do {
+      return try array(try Onnx_TensorProto(serializedBytes: data))
+    } catch let error as ONNXError {
+      throw error
+    } catch {
+      throw ONNXError.malformed(reason: "\(error)")
+    }
+  }
+}
