@@ -81,6 +81,7 @@ enum Convolution {
     let axes = try windowAxes(c, height: h, width: wd, kernel: kernel)
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
+    if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, axes[0].output, axes[1].output, cout]))] }
     let input = x.toChannelsLast().storage!
     let output = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: w.floatValues(), bias: bias)
       .run(input, threads: c.threads)
@@ -126,6 +127,7 @@ enum Convolution {
       }
       guard outSize[d] > 0 else { throw c.mismatch("output size \(outSize[d]) along axis \(d + 2)") }
     }
+    if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, outSize[0], outSize[1], cout]))] }
     let bias = c.optionalInput(2)?.floatValues()
     let input = x.toChannelsLast().storage!
     let weights = w.floatValues()  // (Cin, Cout/g, kH, kW)

@@ -22,6 +22,26 @@ public final class Executor: Sendable {
     graph.inputs.map(\.name).filter { graph.initializers[$0] == nil }
   }
 
+  /// One node of a traced run.
+  public struct TraceStep: Sendable {
+    public var node: Node
+    /// Shapes of the node's inputs (nil for omitted optional inputs).
+    public var inputShapes: [[Int]?]
+    public var outputShapes: [[Int]]
+  }
+
+  /// Runs the graph in shape-only mode, recording every node's shapes and
+  /// the peak memory of the values alive at once.
+  public func trace(_ inputs: [String: NDArray]) throws -> (steps: [TraceStep], peakBytes: Int) {
+    var steps: [TraceStep] = []
+    var peak = 0
+    _ = try execute(inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes in
+      steps.append(TraceStep(node: node, inputShapes: args.map { $0?.shape }, outputShapes: results.map(\.shape)))
+      peak = max(peak, liveBytes)
+    }
+    return (steps, peak)
+  }
+
   /// Runs the graph.
   /// - Parameters:
   ///   - inputs: a value for every non-constant graph input, standard layout.
@@ -29,7 +49,11 @@ public final class Executor: Sendable {
   ///     intermediate value may be named.
   /// - Returns: the requested values in standard (ONNX) layout.
   public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil) throws -> [String: NDArray] {
-    let wanted = requested ?? graph.outputs
+    try execute(inputs, wanted: requested ?? graph.outputs, shapesOnly: false) { _, _, _, _ in }
+  }
+
+  private func execute(_ inputs: [String: NDArray], wanted: [String], shapesOnly: Bool,
+                       observe: (Node, [NDArray?], [NDArray], Int) -> Void) throws -> [String: NDArray] {
     var values: [String: NDArray] = graph.initializers
     for input in graph.inputs where graph.initializers[input.name] == nil {
       guard let value = inputs[input.name] else {
@@ -61,9 +85,12 @@ public final class Executor: Sendable {
         guard let value = values[name] else { throw NNError.missingInput(node: node.name, op: node.opType, input: name) }
         return value
       }
-      let context = OpContext(node: node, inputs: args, opset: graph.opset, threads: threads)
+      var context = OpContext(node: node, inputs: args, opset: graph.opset, threads: threads)
+      context.shapesOnly = shapesOnly
       let results = try Operators.table[node.opType]!(context)
       for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
+      let live = shapesOnly ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(0) { $0 + $1.count * 4 } : 0
+      observe(node, args, results, live)
       for name in node.inputs where !name.isEmpty && lastUse[name] == index && !keep.contains(name)
         && graph.initializers[name] == nil
       {

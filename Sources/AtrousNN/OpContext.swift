@@ -6,6 +6,8 @@ struct OpContext {
   let inputs: [NDArray?]
   let opset: Int
   let threads: Int
+  /// Shape inference: the costly ops return zeros of the right shape.
+  var shapesOnly = false
 
   var op: String { node.opType }
 
