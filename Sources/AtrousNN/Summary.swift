@@ -122,6 +122,19 @@ public struct NetworkSummary: Sendable {
   static func field(_ node: Node, fields: [String: ReceptiveField], inputShapes: [[Int]?], outputShapes: [[Int]]) -> ReceptiveField {
     let incoming = node.inputs.compactMap { fields[$0] }
     guard var base = incoming.max(by: { $0.size[0] * $0.size[1] < $1.size[0] * $1.size[1] }) else { return .input }
+    // Merging branches: the largest field, but the grid (jump and start) of
+    // an input with the output's spatial size (a broadcast 1x1 map, as in
+    // squeeze-and-excite, has no grid of its own).
+    if incoming.count > 1, let out = outputShapes.first, out.count == 4 {
+      let aligned = node.inputs.indices.filter { i in
+        guard i < inputShapes.count, let shape = inputShapes[i], shape.count == 4, fields[node.inputs[i]] != nil else { return false }
+        return shape[2] == out[2] && shape[3] == out[3]
+      }.compactMap { fields[node.inputs[$0]] }
+      if let grid = aligned.max(by: { $0.size[0] * $0.size[1] < $1.size[0] * $1.size[1] }) {
+        base.jump = grid.jump
+        base.start = grid.start
+      }
+    }
     func ints(_ key: String, _ fallback: [Int]) -> [Int] {
       if case .ints(let v)? = node.attributes[key] { return v }
       return fallback

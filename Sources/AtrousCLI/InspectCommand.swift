@@ -1,0 +1,118 @@
+import ArgumentParser
+import AtrousIO
+import AtrousNN
+import AtrousONNX
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "inspect",
+    abstract: "Print each layer's output shape, parameters, MACs and receptive field.",
+    discussion: """
+      One row per node, named by its first output (the name --outputs and
+      hypercolumn layers take). Receptive fields are in input pixels per axis
+      (height, width): size, jump between neighbouring features, and start,
+      the centre of the first feature's field (pixel centres at 0.5).
+      """
+  )
+
+  @Argument(help: "The ONNX model file.")
+  var model: String
+
+  @Option(name: .customLong("input-size"), help: ArgumentHelp("Input height and width, for models whose size is not fixed.", valueName: "HxW"))
+  var inputSize: String?
+
+  @Flag(help: "Print one JSON object instead of a table.")
+  var json = false
+
+  @Option(parsing: .upToNextOption, help: ArgumentHelp("Print the input region one feature sees: LAYER X Y.", valueName: "layer x y"))
+  var at: [String] = []
+
+  func validate() throws {
+    if let inputSize, ImagePreprocessingOptions.parseSize(inputSize) == nil {
+      throw ValidationError("--input-size must be HxW with positive sizes, e.g. 224x224")
+    }
+    if !at.isEmpty && (at.count != 3 || Int(at[1]) == nil || Int(at[2]) == nil) {
+      throw ValidationError("--at takes a layer name and two whole numbers: --at LAYER X Y")
+    }
+  }
+
+  func run() throws {
+    let summary: NetworkSummary
+    do {
+      let graph = try ONNXModel.load(model)
+      var shapes: [String: [Int]] = [:]
+      let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize)
+      for input in graph.inputs where graph.initializers[input.name] == nil {
+        var shape = input.shape
+        if let size, shape.count == 4 {
+          shape[2] = size.height
+          shape[3] = size.width
+          if shape[0] == nil { shape[0] = 1 }
+        }
+        guard shape.allSatisfy({ $0 != nil }) else {
+          throw NNError.badGraphInput(name: input.name, reason: "its shape \(shape.map { $0.map(String.init) ?? "?" }) is not fixed; give --input-size HxW")
+        }
+        shapes[input.name] = shape.map { $0! }
+      }
+      summary = try NetworkSummary(graph: graph, inputShapes: shapes)
+    } catch {
+      Reporting.fail(error, file: model)
+      throw ExitCode.fileFailed
+    }
+    if !at.isEmpty {
+      guard let layer = summary.layers.first(where: { $0.name == at[0] || $0.node == at[0] }) else {
+        Reporting.printError("error: \(model): no layer named '\(at[0])'")
+        throw ExitCode.fileFailed
+      }
+      let (x, y) = (Int(at[1])!, Int(at[2])!)
+      let shape = layer.outputShape
+      if shape.count == 4 && (x < 0 || y < 0 || x >= shape[3] || y >= shape[2]) {
+        Reporting.printError("error: \(model): feature (\(x), \(y)) is outside \(layer.name)'s \(shape[3])x\(shape[2]) map")
+        throw ExitCode.fileFailed
+      }
+      let region = layer.receptiveField.region(x: x, y: y)
+      if json {
+        let object: [String: Any] = ["layer": layer.name, "x": x, "y": y, "centre": [region.centre.x, region.centre.y],
+                                     "box": [region.box.0, region.box.1, region.box.2, region.box.3],
+                                     "size": [layer.receptiveField.size[1], layer.receptiveField.size[0]]]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      } else {
+        print("\(layer.name) feature (\(x), \(y)): centre (\(fmt(region.centre.x)), \(fmt(region.centre.y))), "
+              + "receptive field \(fmt(layer.receptiveField.size[1]))x\(fmt(layer.receptiveField.size[0])), "
+              + "box [\(fmt(region.box.0)), \(fmt(region.box.1)), \(fmt(region.box.2)), \(fmt(region.box.3))]")
+      }
+      return
+    }
+    if json {
+      let layers: [[String: Any]] = summary.layers.map { layer in
+        ["name": layer.name, "node": layer.node, "op": layer.op, "output_shape": layer.outputShape,
+         "params": layer.parameters, "macs": layer.macs,
+         "receptive_field": ["size": layer.receptiveField.size, "jump": layer.receptiveField.jump,
+                             "start": layer.receptiveField.start]]
+      }
+      let object: [String: Any] = ["layers": layers, "total_params": summary.totalParameters, "total_macs": summary.totalMACs,
+                                   "peak_activation_bytes": summary.peakActivationBytes]
+      print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      return
+    }
+    var rows = [["layer", "op", "output shape", "params", "MACs", "RF size", "jump", "start"]]
+    for layer in summary.layers {
+      let rf = layer.receptiveField
+      rows.append([layer.name, layer.op, "(" + layer.outputShape.map(String.init).joined(separator: ", ") + ")",
+                   String(layer.parameters), String(layer.macs), "\(fmt(rf.size[0]))x\(fmt(rf.size[1]))",
+                   "\(fmt(rf.jump[0]))x\(fmt(rf.jump[1]))", "\(fmt(rf.start[0])),\(fmt(rf.start[1]))"])
+    }
+    let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
+    for row in rows {
+      print(row.enumerated().map { c, cell in c >= 3 && c <= 4 ? String(repeating: " ", count: widths[c] - cell.count) + cell
+        : cell + String(repeating: " ", count: widths[c] - cell.count) }.joined(separator: "  "))
+    }
+    print("total: \(summary.totalParameters) parameters, \(summary.totalMACs) MACs, "
+          + "peak activations \(String(format: "%.1f", Double(summary.peakActivationBytes) / 1_048_576)) MiB")
+  }
+
+  private func fmt(_ v: Double) -> String {
+    v == v.rounded() ? String(Int(v)) : String(v)
+  }
+}

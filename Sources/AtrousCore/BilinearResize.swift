@@ -1,0 +1,68 @@
+/// Bilinear resizing of `(H, W, C)` tensors, as OpenCV's `cv2.resize`
+/// with INTER_LINEAR computes it for float images (no antialiasing), and as
+/// PyTorch's `interpolate(mode="bilinear")` and ONNX Resize do.
+public enum BilinearResize {
+  /// How output pixel centres map to input coordinates.
+  public enum Alignment: Sendable {
+    /// Half-pixel centres: x_in = (x_out + 0.5) * in / out - 0.5 (cv2,
+    /// align_corners=False, ONNX half_pixel). The default.
+    case halfPixel
+    /// Corner pixels aligned: x_in = x_out * (in - 1) / (out - 1).
+    case alignCorners
+  }
+
+  /// One output coordinate's two input neighbours and the second's weight.
+  struct Tap {
+    var low: Int
+    var high: Int
+    var weight: Float
+  }
+
+  static func taps(input: Int, output: Int, alignment: Alignment) -> [Tap] {
+    (0..<output).map { i in
+      let x: Double
+      switch alignment {
+      case .halfPixel: x = (Double(i) + 0.5) * Double(input) / Double(output) - 0.5
+      case .alignCorners: x = output == 1 ? 0 : Double(i) * Double(input - 1) / Double(output - 1)
+      }
+      let clamped = min(max(x, 0), Double(input - 1))
+      let low = Int(clamped.rounded(.down))
+      return Tap(low: low, high: min(low + 1, input - 1), weight: Float(clamped - Double(low)))
+    }
+  }
+
+  /// The tensor resized to `height` x `width`, rows split across threads.
+  public static func resize(_ input: Tensor, height: Int, width: Int, alignment: Alignment = .halfPixel,
+                            threads: Int = Parallel.coreCount) -> Tensor {
+    precondition(input.rank == 3 && height > 0 && width > 0, "resize takes (H, W, C) to a positive size")
+    let (inH, inW, c) = (input.shape[0], input.shape[1], input.shape[2])
+    let rows = taps(input: inH, output: height, alignment: alignment)
+    let columns = taps(input: inW, output: width, alignment: alignment)
+    var output = Tensor.uninitialized(shape: [height, width, c])
+    let bands = Parallel.ranges(height, parts: threads)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        let source = src.baseAddress!, target = dst.baseAddress!
+        Parallel.run(bands.count) { band in
+          // One vertically interpolated input row, reused for the whole output row.
+          let blended = UnsafeMutablePointer<Float>.allocate(capacity: inW * c)
+          defer { blended.deallocate() }
+          for y in bands[band] {
+            let tap = rows[y]
+            let a = source + tap.low * inW * c, b = source + tap.high * inW * c
+            let wy = tap.weight
+            for i in 0..<(inW * c) { blended[i] = a[i] + (b[i] - a[i]) * wy }
+            let out = target + y * width * c
+            for x in 0..<width {
+              let t = columns[x]
+              let p = blended + t.low * c, q = blended + t.high * c, o = out + x * c
+              let wx = t.weight
+              for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
+            }
+          }
+        }
+      }
+    }
+    return output
+  }
+}

@@ -1,0 +1,86 @@
+import AtrousIO
+import AtrousTestSupport
+import Foundation
+import Testing
+
+@Suite struct ModelCommandTests {
+  static let mnist = "Tests/Fixtures/models/mnist-8/model.onnx"
+
+  @Test func runWritesGraphOutputsLikeOnnxRuntime() throws {
+    let folder = Fixtures.scratchFolder()
+    let result = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_1.npy",
+                                   "-o", folder, "--timings", "--repeat", "3")
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(Fixtures.listing(folder) == ["Plus214_Output_0.npy"])
+    let output = try NPY.read(folder + "/Plus214_Output_0.npy")
+    #expect(output.dtype == .float32 && output.shape == [1, 10])
+    let expected = try NPY.read(Fixtures.path("models/mnist-8/output_1.npy")).tensor()
+    #expect(closeness(output.tensor(), expected, rtol: 1e-3, atol: 1e-5).isClose)
+    let stages = result.stderr.split(separator: "\n").map { $0.split(separator: " ") }
+    #expect(stages.map { String($0[1]) } == ["read", "model", "write"])
+    #expect(stages.allSatisfy { $0[0] == "timing:" && Double($0[2]) != nil })
+  }
+
+  @Test func intermediateOutputsByName() throws {
+    let folder = Fixtures.scratchFolder()
+    let result = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_0.npy",
+                                   "-o", folder, "--outputs", "Pooling66_Output_0,ReLU32_Output_0")
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(try NPY.read(folder + "/Pooling66_Output_0.npy").shape == [1, 8, 14, 14])
+    #expect(try NPY.read(folder + "/ReLU32_Output_0.npy").shape == [1, 8, 28, 28])
+  }
+
+  @Test func ppocrPresetOnTheReferencePage() throws {
+    let folder = Fixtures.scratchFolder()
+    let result = try CLIRunner.run("run", "Tests/Fixtures/models/ppocrv4-det/model.onnx", "--preset", "ppocr", "--input",
+                                   "x=Tests/Fixtures/models/ppocrv4-det/page_384x768_bgr.png", "-o", folder)
+    #expect(result.status == 0, "\(result.stderr)")
+    let output = try NPY.read(folder + "/sigmoid_0.tmp_0.npy").tensor()
+    let expected = try NPY.read(Fixtures.path("models/ppocrv4-det/output_0.npy")).tensor()
+    let check = closeness(output, expected, rtol: 1e-3, atol: 1e-3)
+    #expect(check.isClose, "\(check)")
+  }
+
+  @Test func badModelsAreClearErrors() throws {
+    let folder = Fixtures.scratchFolder()
+    let model = try Fixtures.bytes("models/mnist-8/model.onnx")
+    try AtomicFileWriter.write(Array(model.prefix(model.count / 2)), to: folder + "/cut.onnx")
+    try AtomicFileWriter.write(Array("not a model".utf8), to: folder + "/text.onnx")
+    for name in ["cut.onnx", "text.onnx"] {
+      let result = try CLIRunner.run("run", folder + "/" + name, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_0.npy",
+                                     "-o", folder)
+      #expect(result.status == 1, "\(name)")
+      #expect(result.stderr.hasPrefix("error: \(folder)/\(name): not a valid ONNX model"), "\(result.stderr)")
+    }
+    let wrongInput = try CLIRunner.run("run", Self.mnist, "--input", "image=Tests/Fixtures/models/mnist-8/input_0.npy", "-o", folder)
+    #expect(wrongInput.status == 1)
+    #expect(wrongInput.stderr.contains("graph input 'image': the model's inputs are Input3"))
+    let wrongShape = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/npy/f4_2x3.npy", "-o", folder)
+    #expect(wrongShape.status == 1)
+    #expect(wrongShape.stderr.contains("graph input 'Input3'"))
+    #expect(Fixtures.listing(folder) == ["cut.onnx", "text.onnx"])
+  }
+
+  @Test func inspectJSON() throws {
+    let result = try CLIRunner.run("inspect", Self.mnist, "--json")
+    #expect(result.status == 0)
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    let layers = try #require(object["layers"] as? [[String: Any]])
+    #expect(layers.count == 12)
+    #expect(object["total_params"] as? Int == 5998)
+    let pool = try #require(layers.first { $0["name"] as? String == "Pooling160_Output_0" })
+    #expect(pool["op"] as? String == "MaxPool")
+    #expect(pool["output_shape"] as? [Int] == [1, 16, 4, 4])
+    let field = try #require(pool["receptive_field"] as? [String: [Double]])
+    // 5x5 conv, 2x2/2 pool, 5x5 conv, 3x3/3 pool: 5, 6, 14, 18; jumps 1, 2, 2, 6.
+    #expect(field["size"] == [18, 18] && field["jump"] == [6, 6] && field["start"] == [3, 3])
+  }
+
+  @Test func inspectAtAFeature() throws {
+    let result = try CLIRunner.run("inspect", Self.mnist, "--at", "Pooling160_Output_0", "2", "3")
+    #expect(result.status == 0)
+    #expect(result.stdout == "Pooling160_Output_0 feature (2, 3): centre (15, 21), receptive field 18x18, box [6, 12, 24, 30]\n")
+    let outside = try CLIRunner.run("inspect", Self.mnist, "--at", "Pooling160_Output_0", "9", "0")
+    #expect(outside.status == 1)
+  }
+}
