@@ -51,7 +51,7 @@ let package = Package(
       ]
     ),
     // In-process timings for the comparison scripts in Benchmarks/.
-    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO", "AtrousFilters"], path: "Benchmarks/AtrousBench"),
+    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX"], path: "Benchmarks/AtrousBench"),
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),

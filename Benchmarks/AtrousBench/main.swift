@@ -3,10 +3,13 @@
 //
 //   atrous-bench decode FILE REPEAT                    decode FILE (PNG or JPEG) from memory
 //   atrous-bench filter FILE.npy THREADS REPEAT SPEC...  run a filter chain on a float32 array
+//   atrous-bench model FILE.onnx INPUT.npy THREADS REPEAT  run a model's forward pass
 
 import AtrousCore
 import AtrousFilters
 import AtrousIO
+import AtrousNN
+import AtrousONNX
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +33,7 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
 }
 
 func usage() -> Never {
-  print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC...")
+  print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT")
   exit(64)
 }
 
@@ -50,6 +53,15 @@ case "filter":
   let chain = FilterChain(try arguments[5...].map { try FilterSpec.parse($0) })
   try measure("filter", repeats: repeats) {
     _ = try chain.apply(to: input, threads: threads)
+  }
+case "model":
+  guard arguments.count == 6, let threads = Int(arguments[4]), let repeats = Int(arguments[5]) else { usage() }
+  let graph = try ONNXModel.load(arguments[2])
+  let executor = try Executor(graph: graph, threads: threads)
+  let array = try NPY.read(arguments[3])
+  let input = NDArray(shape: array.shape, floats: array.tensor())
+  try measure("model", repeats: repeats) {
+    _ = try executor.run([executor.inputNames[0]: input])
   }
 default:
   usage()

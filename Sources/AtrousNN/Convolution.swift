@@ -209,10 +209,10 @@ struct ConvKernel {
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
     if group == cin && cout == cin {
       depthwise(input, &output)
+      if let bias { addBias(&output, bias) }
     } else {
       general(input, &output, threads: threads)
     }
-    if let bias { addBias(&output, bias) }
     return output
   }
 
@@ -253,8 +253,10 @@ struct ConvKernel {
               let ranges = Parallel.ranges(pixels, parts: workers)
               Parallel.run(ranges.count) { part in
                 let r = ranges[part]
+                let out = target + r.lowerBound * cout + g * coutG
+                let accumulate = fillBias(out, rows: r.count, group: g)
                 atr_sgemm(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase, coutG,
-                          target + r.lowerBound * cout + g * coutG, cout, 0)
+                          out, cout, accumulate)
               }
               return
             }
@@ -281,8 +283,9 @@ struct ConvKernel {
                       }
                     }
                   }
-                  atr_sgemm(count, coutG, k, col.baseAddress!, k, weightBase, coutG, target + first * cout + g * coutG,
-                            cout, 0)
+                  let out = target + first * cout + g * coutG
+                  let accumulate = fillBias(out, rows: count, group: g)
+                  atr_sgemm(count, coutG, k, col.baseAddress!, k, weightBase, coutG, out, cout, accumulate)
                   blockIndex += workers
                 }
               }
@@ -291,6 +294,18 @@ struct ConvKernel {
         }
       }
     }
+  }
+
+  /// Writes the group's bias into `rows` output rows so the product can
+  /// accumulate onto it (one pass fewer than adding it after); returns the
+  /// accumulate flag for atr_sgemm.
+  private func fillBias(_ out: UnsafeMutablePointer<Float>, rows: Int, group g: Int) -> Int32 {
+    guard let bias else { return 0 }
+    let coutG = cout / group
+    bias.withUnsafeBufferPointer { b in
+      for r in 0..<rows { (out + r * cout).update(from: b.baseAddress! + g * coutG, count: coutG) }
+    }
+    return 1
   }
 
   /// One filter per channel: accumulate each tap's weights times the input

@@ -7,13 +7,21 @@ public final class Executor: Sendable {
   /// Threads an op may use.
   public let threads: Int
 
+  /// - Parameter optimize: fold BatchNormalization into the convolution
+  ///   before it where that convolution feeds nothing else.
   /// - Throws: `NNError.unsupportedOp` naming the first node whose op is
-  ///   not implemented.
-  public init(graph: Graph, threads: Int = Parallel.coreCount) throws {
-    for node in graph.nodes where Operators.table[node.opType] == nil {
-      throw NNError.unsupportedOp(node: node.name, op: node.opType)
+  ///   not implemented, `NNError.missingInput` for an input no graph input,
+  ///   initializer or earlier node provides.
+  public init(graph: Graph, threads: Int = Parallel.coreCount, optimize: Bool = true) throws {
+    var known = Set(graph.inputs.map(\.name)).union(graph.initializers.keys)
+    for node in graph.nodes {
+      guard Operators.table[node.opType] != nil else { throw NNError.unsupportedOp(node: node.name, op: node.opType) }
+      for input in node.inputs where !input.isEmpty && !known.contains(input) {
+        throw NNError.missingInput(node: node.name, op: node.opType, input: input)
+      }
+      known.formUnion(node.outputs)
     }
-    self.graph = graph
+    self.graph = optimize ? GraphOptimizer.foldBatchNorm(graph) : graph
     self.threads = threads
   }
 

@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 
 /// A tensor as a network computes it: a logical shape in ONNX's order
 /// (NCHW for images) and elements that are Float32 or Int64.
@@ -108,6 +109,20 @@ public enum Permute {
     let outShape = order.map { inShape[$0] }
     var output = Tensor.uninitialized(shape: outShape)
     if input.count == 0 { return output }
+    // NCHW <-> NHWC: one blocked 2-D transpose per image.
+    if rank == 4 && (order == [0, 2, 3, 1] || order == [0, 3, 1, 2]) {
+      let n = inShape[0]
+      let rows = order == [0, 2, 3, 1] ? inShape[1] : inShape[1] * inShape[2]
+      let columns = input.count / n / rows
+      input.withUnsafeBufferPointer { src in
+        output.withUnsafeMutableBufferPointer { dst in
+          for b in 0..<n {
+            atr_transpose(dst.baseAddress! + b * rows * columns, src.baseAddress! + b * rows * columns, rows, columns)
+          }
+        }
+      }
+      return output
+    }
     var inStrides = [Int](repeating: 1, count: rank)
     for k in stride(from: rank - 2, through: 0, by: -1) { inStrides[k] = inStrides[k + 1] * inShape[k + 1] }
     let strides = order.map { inStrides[$0] }

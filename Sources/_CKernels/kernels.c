@@ -142,6 +142,23 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
   }
 }
 
+ATR_MULTIVERSION
+void atr_transpose(float *restrict out, const float *restrict in, size_t rows, size_t columns) {
+  enum { TILE = 32 };
+  for (size_t i0 = 0; i0 < rows; i0 += TILE) {
+    const size_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
+    for (size_t j0 = 0; j0 < columns; j0 += TILE) {
+      const size_t j1 = j0 + TILE < columns ? j0 + TILE : columns;
+      // Scalar on purpose: vectorizing either side turns into gathers or
+      // scatters, which are slower than plain moves within an L1 tile.
+      for (size_t j = j0; j < j1; j++) {
+#pragma clang loop vectorize(disable)
+        for (size_t i = i0; i < i1; i++) out[j * rows + i] = in[i * columns + j];
+      }
+    }
+  }
+}
+
 // 16 floats, loadable from any 4-byte aligned address. Each clone lowers it
 // to one zmm, two ymm or four xmm registers.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));

@@ -57,6 +57,10 @@ void atr_scale_add(float *out, float scale, const float *add, float weight, size
 void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below,
                           size_t count, size_t step);
 
+/// out[j * rows + i] = in[i * columns + j]: a 2-D transpose in cache blocks
+/// (NCHW <-> NHWC is one per image).
+void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
+
 /// C[M,N] = A[M,K] B[K,N] (+ C when `accumulate`), row-major with leading
 /// dimensions lda, ldb, ldc (in elements).
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,

@@ -1,0 +1,206 @@
+import AtrousCore
+import AtrousNN
+import AtrousTestSupport
+import Testing
+
+/// Single ops against plain NCHW loops written here, on the edge cases the
+/// conformance set does not reach.
+@Suite struct OpReferenceTests {
+  static func values(_ count: Int, seed: Int) -> [Float] {
+    (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 2003) / 1001.5 - 1 }
+  }
+
+  static func run(_ node: Node, inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
+                  optimize: Bool = true) throws -> NDArray {
+    let graph = Graph(nodes: [node], initializers: initializers,
+                      inputs: inputs.keys.sorted().map { Graph.Input(name: $0, shape: []) }, outputs: [node.outputs[0]], opset: opset)
+    return try Executor(graph: graph, optimize: optimize).run(inputs)[node.outputs[0]]!
+  }
+
+  struct ConvCase: Sendable, CustomTestStringConvertible {
+    var cin: Int, cout: Int, k: (Int, Int), stride: (Int, Int), dilation: (Int, Int), pads: [Int], group: Int
+    var testDescription: String { "cin \(cin) cout \(cout) k \(k) s \(stride) d \(dilation) pads \(pads) g \(group)" }
+  }
+
+  static let convCases: [ConvCase] = [
+    ConvCase(cin: 3, cout: 5, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ConvCase(cin: 4, cout: 6, k: (3, 2), stride: (2, 3), dilation: (1, 1), pads: [0, 1, 2, 0], group: 2),
+    ConvCase(cin: 6, cout: 6, k: (3, 3), stride: (1, 1), dilation: (2, 3), pads: [2, 3, 2, 3], group: 6),
+    ConvCase(cin: 4, cout: 8, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 4),  // multiplier 2
+    ConvCase(cin: 5, cout: 7, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
+    ConvCase(cin: 5, cout: 3, k: (1, 1), stride: (2, 2), dilation: (1, 1), pads: [0, 0, 1, 1], group: 1),
+    ConvCase(cin: 2, cout: 2, k: (5, 5), stride: (3, 1), dilation: (2, 1), pads: [4, 0, 3, 2], group: 1),
+  ]
+
+  @Test(arguments: convCases)
+  func convMatchesNaiveLoops(_ c: ConvCase) throws {
+    let (n, h, w) = (2, 11, 9)
+    let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
+    let bias = Self.values(c.cout, seed: 3)
+    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: [
+      "kernel_shape": .ints([c.k.0, c.k.1]), "strides": .ints([c.stride.0, c.stride.1]),
+      "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.group),
+    ])
+    let output = try Self.run(node, inputs: ["x": NDArray(shape: [n, c.cin, h, w], floats: x)], initializers: [
+      "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
+    ])
+    let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
+    let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
+    #expect(output.shape == [n, c.cout, oh, ow])
+    var expected = [Float](repeating: 0, count: n * c.cout * oh * ow)
+    let cinG = c.cin / c.group, coutG = c.cout / c.group
+    for b in 0..<n { for co in 0..<c.cout { for oy in 0..<oh { for ox in 0..<ow {
+      var sum = bias[co]
+      let g = co / coutG
+      for ci in 0..<cinG { for ky in 0..<c.k.0 { for kx in 0..<c.k.1 {
+        let iy = oy * c.stride.0 - c.pads[0] + ky * c.dilation.0, ix = ox * c.stride.1 - c.pads[1] + kx * c.dilation.1
+        if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
+        sum += x[((b * c.cin + g * cinG + ci) * h + iy) * w + ix] * weights[((co * cinG + ci) * c.k.0 + ky) * c.k.1 + kx]
+      } } }
+      expected[((b * c.cout + co) * oh + oy) * ow + ox] = sum
+    } } } }
+    let check = closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
+    #expect(check.isClose, "\(check)")
+  }
+
+  @Test(arguments: [(2, 1, 0, 0), (2, 2, 1, 1), (3, 1, 2, 0), (1, 2, 0, 0)])
+  func convTransposeMatchesScatter(stride: Int, dilation: Int, pad: Int, outputPadding: Int) throws {
+    let (cin, cout, group, k, h, w) = (4, 6, 2, 3, 5, 4)
+    let x = Self.values(cin * h * w, seed: 4), weights = Self.values(cin * (cout / group) * k * k, seed: 5)
+    let node = Node(name: "deconv", opType: "ConvTranspose", inputs: ["x", "w"], outputs: ["y"], attributes: [
+      "kernel_shape": .ints([k, k]), "strides": .ints([stride, stride]), "dilations": .ints([dilation, dilation]),
+      "pads": .ints([pad, pad, pad, pad]), "output_padding": .ints([outputPadding, outputPadding]), "group": .int(group),
+    ])
+    let output = try Self.run(node, inputs: ["x": NDArray(shape: [1, cin, h, w], floats: x)],
+                              initializers: ["w": NDArray(shape: [cin, cout / group, k, k], floats: weights)])
+    let oh = (h - 1) * stride + dilation * (k - 1) + 1 + outputPadding - 2 * pad
+    let ow = (w - 1) * stride + dilation * (k - 1) + 1 + outputPadding - 2 * pad
+    #expect(output.shape == [1, cout, oh, ow])
+    var expected = [Float](repeating: 0, count: cout * oh * ow)
+    let cinG = cin / group, coutG = cout / group
+    for ci in 0..<cin { for iy in 0..<h { for ix in 0..<w { for co in 0..<coutG { for ky in 0..<k { for kx in 0..<k {
+      let oy = iy * stride - pad + ky * dilation, ox = ix * stride - pad + kx * dilation
+      if oy < 0 || oy >= oh || ox < 0 || ox >= ow { continue }
+      let g = ci / cinG
+      expected[((g * coutG + co) * oh + oy) * ow + ox] += x[(ci * h + iy) * w + ix] * weights[((ci * coutG + co) * k + ky) * k + kx]
+    } } } } } }
+    #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
+  @Test(arguments: [(false, false), (true, false), (true, true), (false, true)])
+  func averagePoolMatchesNaive(ceil: Bool, includePad: Bool) throws {
+    let (c, h, w, k, s, p) = (3, 10, 7, 3, 2, 1)
+    let x = Self.values(c * h * w, seed: 6)
+    let node = Node(name: "pool", opType: "AveragePool", inputs: ["x"], outputs: ["y"], attributes: [
+      "kernel_shape": .ints([k, k]), "strides": .ints([s, s]), "pads": .ints([p, p, p, p]),
+      "ceil_mode": .int(ceil ? 1 : 0), "count_include_pad": .int(includePad ? 1 : 0),
+    ])
+    let output = try Self.run(node, inputs: ["x": NDArray(shape: [1, c, h, w], floats: x)])
+    func size(_ n: Int) -> Int {
+      let span = n + 2 * p - k
+      var out = (ceil ? (span + s - 1) / s : span / s) + 1
+      if ceil && (out - 1) * s >= n + p { out -= 1 }
+      return out
+    }
+    let (oh, ow) = (size(h), size(w))
+    #expect(output.shape == [1, c, oh, ow])
+    var expected: [Float] = []
+    for ch in 0..<c { for oy in 0..<oh { for ox in 0..<ow {
+      var sum: Float = 0, valid = 0, padded = 0
+      for ky in 0..<k { for kx in 0..<k {
+        let iy = oy * s - p + ky, ix = ox * s - p + kx
+        if iy >= -p && iy < h + p && ix >= -p && ix < w + p { padded += 1 }
+        if iy >= 0 && iy < h && ix >= 0 && ix < w { sum += x[(ch * h + iy) * w + ix]; valid += 1 }
+      } }
+      expected.append(sum / Float(includePad ? padded : valid))
+    } } }
+    #expect(closeness(output.floatValues(), expected, rtol: 1e-6, atol: 1e-6).isClose)
+  }
+
+  /// Broadcasting between a channels-last conv output and standard-layout
+  /// operands of lower rank equals broadcasting in NCHW.
+  @Test func mixedLayoutBroadcastingMatchesStandard() throws {
+    let x = NDArray(shape: [1, 4, 3, 5], floats: Self.values(60, seed: 7))
+    let channels = NDArray(shape: [4, 1, 1], floats: [1, -2, 3, 0.5])
+    let row = NDArray(shape: [5], floats: [0.1, 0.2, 0.3, 0.4, 0.5])
+    let nhwc = x.toChannelsLast()
+    for other in [channels, row, NDArray(shape: [], floats: [2])] {
+      let node = Node(name: "mul", opType: "Mul", inputs: ["a", "b"], outputs: ["y"])
+      let standard = try Self.run(node, inputs: ["a": x, "b": other])
+      let mixed = try Self.run(node, inputs: ["a": nhwc, "b": other])
+      #expect(mixed.shape == standard.shape)
+      #expect(mixed.floatValues() == standard.floatValues())
+    }
+    let concat = Node(name: "cat", opType: "Concat", inputs: ["a", "b"], outputs: ["y"], attributes: ["axis": .int(1)])
+    let plain = try Self.run(concat, inputs: ["a": x, "b": x])
+    let mixed = try Self.run(concat, inputs: ["a": nhwc, "b": x])
+    #expect(mixed.shape == [1, 8, 3, 5] && mixed.floatValues() == plain.floatValues())
+  }
+
+  @Test(arguments: ["half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"])
+  func linearResizeMatchesFormula(mode: String) throws {
+    let (h, w, oh, ow) = (4, 5, 7, 3)
+    let x = Self.values(h * w, seed: 8)
+    let node = Node(name: "resize", opType: "Resize", inputs: ["x", "", "", "sizes"], outputs: ["y"], attributes: [
+      "mode": .string("linear"), "coordinate_transformation_mode": .string(mode),
+    ])
+    let output = try Self.run(node, inputs: ["x": NDArray(shape: [1, 1, h, w], floats: x)],
+                              initializers: ["sizes": NDArray(shape: [4], int64s: [1, 1, Int64(oh), Int64(ow)])])
+    func source(_ i: Int, _ n: Int, _ m: Int) -> Double {
+      let scale = Double(m) / Double(n)
+      switch mode {
+      case "align_corners": return m == 1 ? 0 : Double(i) * Double(n - 1) / Double(m - 1)
+      case "asymmetric": return Double(i) / scale
+      default: return (Double(i) + 0.5) / scale - 0.5
+      }
+    }
+    var expected: [Float] = []
+    for oy in 0..<oh { for ox in 0..<ow {
+      let sy = min(max(source(oy, h, oh), 0), Double(h - 1)), sx = min(max(source(ox, w, ow), 0), Double(w - 1))
+      let y0 = Int(sy), x0 = Int(sx), y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1)
+      let fy = Float(sy - Double(y0)), fx = Float(sx - Double(x0))
+      let top = x[y0 * w + x0] * (1 - fx) + x[y0 * w + x1] * fx, bottom = x[y1 * w + x0] * (1 - fx) + x[y1 * w + x1] * fx
+      expected.append(top * (1 - fy) + bottom * fy)
+    } }
+    #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose)
+  }
+
+  @Test func foldedBatchNormEqualsUnfolded() throws {
+    var net = NetworkBuilder(channels: 3, seed: 9)
+    let conv = net.conv2D(net.input, filters: 8, kernel: 3, padding: .same)
+    let bn = net.batchNorm(conv)
+    var graph = net.graph(outputs: [bn])
+    // Non-trivial statistics, so folding has something to fold.
+    graph.initializers["bn2.mean"] = NDArray(shape: [8], floats: Self.values(8, seed: 10))
+    graph.initializers["bn2.var"] = NDArray(shape: [8], floats: Self.values(8, seed: 11).map { $0 * $0 + 0.1 })
+    graph.initializers["bn2.scale"] = NDArray(shape: [8], floats: Self.values(8, seed: 12))
+    let input = ["input": NDArray(shape: [1, 3, 9, 9], floats: Self.values(243, seed: 13))]
+    let folded = try Executor(graph: graph, optimize: true)
+    let unfolded = try Executor(graph: graph, optimize: false)
+    #expect(folded.graph.nodes.count == 1 && unfolded.graph.nodes.count == 2)
+    let a = try folded.run(input)[bn]!.floatValues(), b = try unfolded.run(input)[bn]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
+  @Test func badGraphsAreClearErrors() throws {
+    let x = ["x": NDArray(shape: [1, 1, 4, 4], floats: Self.values(16, seed: 14))]
+    let w = ["w": NDArray(shape: [1, 1, 3, 3], floats: Self.values(9, seed: 15))]
+    let zeroStride = Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["y"], attributes: ["strides": .ints([0, 1])])
+    #expect(throws: NNError.invalidAttribute(node: "c", op: "Conv", attribute: "strides", reason: "[0, 1]: each must be at least 1")) {
+      try Self.run(zeroStride, inputs: x, initializers: w)
+    }
+    let missing = Node(name: "c", opType: "Conv", inputs: ["x", "nowhere"], outputs: ["y"])
+    #expect(throws: NNError.missingInput(node: "c", op: "Conv", input: "nowhere")) { try Self.run(missing, inputs: x) }
+    let unknown = Node(name: "t", opType: "TopK", inputs: ["x"], outputs: ["y"])
+    #expect(throws: NNError.unsupportedOp(node: "t", op: "TopK")) { try Self.run(unknown, inputs: x) }
+    let wrongWeights = ["w": NDArray(shape: [1, 2, 3, 3], floats: Self.values(18, seed: 16))]
+    #expect(throws: NNError.self) { try Self.run(Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["y"]), inputs: x,
+                                                  initializers: wrongWeights) }
+    let tooBig = Node(name: "p", opType: "MaxPool", inputs: ["x"], outputs: ["y"], attributes: ["kernel_shape": .ints([5, 5])])
+    #expect(throws: NNError.self) { try Self.run(tooBig, inputs: x) }
+    let add = Node(name: "a", opType: "Add", inputs: ["x", "z"], outputs: ["y"])
+    #expect(throws: NNError.self) {
+      try Self.run(add, inputs: x.merging(["z": NDArray(shape: [3], floats: [1, 2, 3])]) { a, _ in a })
+    }
+  }
+}
