@@ -28,18 +28,20 @@ public final class AlignedStorage: @unchecked Sendable {
   /// written, which is a large part of a fast filter's time.
   static let hugePageThreshold = 4 << 20
   static let hugePageSize = 2 << 20
+  /// Allocations of at least this many bytes go through `LargeBlockPool`.
+  static let poolThreshold = 1 << 20
 
   /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
   public init(byteCount: Int, zeroed: Bool = true) {
     precondition(byteCount >= 0, "negative allocation size")
-    let huge = byteCount >= AlignedStorage.hugePageThreshold
-    if huge {
-      let capacity = (byteCount + AlignedStorage.hugePageSize - 1) / AlignedStorage.hugePageSize * AlignedStorage.hugePageSize
-      let block = LargeBlockPool.shared.take(capacity) ?? AlignedStorage.allocateHuge(capacity)
-      if zeroed { memset(block, 0, byteCount) }
-      self.pointer = block
+    if byteCount >= AlignedStorage.poolThreshold {
+      let unit = byteCount >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : AlignedStorage.poolThreshold
+      let capacity = (byteCount + unit - 1) / unit * unit
+      let block = LargeBlockPool.shared.take(capacity) ?? (AlignedStorage.allocateLarge(capacity), capacity)
+      if zeroed { memset(block.pointer, 0, byteCount) }
+      self.pointer = block.pointer
       self.byteCount = byteCount
-      self.pooledCapacity = capacity
+      self.pooledCapacity = block.capacity
       return
     }
     var raw: UnsafeMutableRawPointer?
@@ -53,13 +55,14 @@ public final class AlignedStorage: @unchecked Sendable {
     self.pooledCapacity = nil
   }
 
-  private static func allocateHuge(_ capacity: Int) -> UnsafeMutableRawPointer {
+  private static func allocateLarge(_ capacity: Int) -> UnsafeMutableRawPointer {
+    let huge = capacity >= hugePageThreshold
     var raw: UnsafeMutableRawPointer?
-    guard posix_memalign(&raw, hugePageSize, capacity) == 0, let raw else {
+    guard posix_memalign(&raw, huge ? hugePageSize : alignment, capacity) == 0, let raw else {
       fatalError("out of memory allocating \(capacity) bytes")
     }
     #if os(Linux)
-    _ = madvise(raw, capacity, 14)  // MADV_HUGEPAGE; a refusal only costs speed
+    if huge { _ = madvise(raw, capacity, 14) }  // MADV_HUGEPAGE; a refusal only costs speed
     #endif
     return raw
   }
@@ -85,36 +88,52 @@ public final class AlignedStorage: @unchecked Sendable {
   }
 }
 
-/// Keeps a few freed large blocks for reuse. Fresh memory costs a page
-/// fault and a kernel page clear per page on first write, which for a fast
-/// filter is more than the filtering; a batch of same-size images, or a
-/// program calling a filter repeatedly, gets its output blocks back here
-/// already mapped. At most `maxBlocks` blocks and `maxBytes` are kept.
+/// Keeps freed large blocks for reuse. Fresh memory costs a page fault and
+/// a kernel page clear per page on first write, which for a fast filter or
+/// a network of many layers costs more than the arithmetic; a network's
+/// activations, a batch of same-size images, or a program calling a filter
+/// repeatedly get blocks back here already mapped. A request takes the
+/// smallest kept block of at least its size and at most twice it; at most
+/// `maxBlocks` blocks and `maxBytes` are kept, the oldest going first.
 final class LargeBlockPool: @unchecked Sendable {
   static let shared = LargeBlockPool()
-  static let maxBlocks = 4
+  static let maxBlocks = 32
   static let maxBytes = 1 << 30
 
   private var mutex = pthread_mutex_t()
   private var blocks: [(pointer: UnsafeMutableRawPointer, capacity: Int)] = []
+  private var held = 0
 
   private init() { pthread_mutex_init(&mutex, nil) }
 
-  /// A kept block of exactly `capacity` bytes, if there is one.
-  func take(_ capacity: Int) -> UnsafeMutableRawPointer? {
+  /// A kept block of `capacity` to `2 * capacity` bytes, if there is one;
+  /// its actual capacity is returned with it.
+  func take(_ capacity: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
     pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }
-    guard let index = blocks.firstIndex(where: { $0.capacity == capacity }) else { return nil }
-    return blocks.remove(at: index).pointer
+    var best: Int?
+    for (i, block) in blocks.enumerated() where block.capacity >= capacity && block.capacity <= 2 * capacity {
+      if best == nil || block.capacity < blocks[best!].capacity { best = i }
+    }
+    guard let index = best else { return nil }
+    let block = blocks.remove(at: index)
+    held -= block.capacity
+    return block
   }
 
-  /// Keeps `pointer` if there is room; false means the caller frees it.
+  /// Keeps `pointer`, freeing the oldest kept blocks to make room; false
+  /// (the caller frees it) when it alone is over the limit.
   func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> Bool {
+    guard capacity <= Self.maxBytes else { return false }
     pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }
-    let held = blocks.reduce(0) { $0 + $1.capacity }
-    guard blocks.count < Self.maxBlocks, held + capacity <= Self.maxBytes else { return false }
+    while !blocks.isEmpty && (blocks.count >= Self.maxBlocks || held + capacity > Self.maxBytes) {
+      let oldest = blocks.removeFirst()
+      held -= oldest.capacity
+      free(oldest.pointer)
+    }
     blocks.append((pointer, capacity))
+    held += capacity
     return true
   }
 }

@@ -1,5 +1,6 @@
 import AtrousCore
 import Foundation
+import _CKernels
 
 /// Activations, arithmetic with NumPy broadcasting, Clip and Softmax.
 enum Elementwise {
@@ -102,6 +103,20 @@ enum Elementwise {
   enum Binary {
     case add, sub, mul, div, pow, max, min, prelu
 
+    /// The vectorized kernel for this operator, if there is one.
+    var code: atr_binary_op? {
+      switch self {
+      case .add: ATR_ADD
+      case .sub: ATR_SUB
+      case .mul: ATR_MUL
+      case .div: ATR_DIV
+      case .max: ATR_MAX
+      case .min: ATR_MIN
+      case .prelu: ATR_PRELU
+      case .pow: nil
+      }
+    }
+
     @inline(__always) func apply(_ a: Float, _ b: Float) -> Float {
       switch self {
       case .add: a + b
@@ -155,11 +170,14 @@ enum Elementwise {
     x.withUnsafeBufferPointer { px in
       y.withUnsafeBufferPointer { py in
         output.withUnsafeMutableBufferPointer { po in
-          if x.shape == y.shape {
-            for i in 0..<po.count { po[i] = op.apply(px[i], py[i]) }
-          } else if y.count == 1 {
-            let v = py[0]
-            for i in 0..<po.count { po[i] = op.apply(px[i], v) }
+          let last = shape.last ?? 1
+          func fits(_ t: Tensor) -> Bool {
+            t.shape == shape || t.count == 1 || (t.count == last && t.shape.last == last)
+          }
+          if let code = op.code, fits(x), fits(y), x.shape == shape || y.shape == shape, po.count > 0 {
+            // The whole array, a scalar, or a vector along the last axis
+            // (per channel in channels-last storage): vectorized loops.
+            atr_binary(code, po.baseAddress!, px.baseAddress!, x.count, py.baseAddress!, y.count, po.count, last)
           } else {
             let (sa, sb) = (strides(x.shape, to: shape), strides(y.shape, to: shape))
             forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }

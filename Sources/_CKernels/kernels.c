@@ -142,6 +142,46 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
   }
 }
 
+#define ATR_APPLY(x, y) \
+  (op == ATR_ADD ? (x) + (y) : op == ATR_SUB ? (x) - (y) : op == ATR_MUL ? (x) * (y) : op == ATR_DIV ? (x) / (y) \
+   : op == ATR_MAX ? ((x) > (y) ? (x) : (y)) : op == ATR_MIN ? ((x) < (y) ? (x) : (y)) : ((x) < 0 ? (x) * (y) : (x)))
+
+// One loop per operator and operand shape, so that each loop is a plain
+// vectorizable expression (the operator test is hoisted by the compiler).
+#define ATR_LOOPS(OP)                                                                               \
+  do {                                                                                              \
+    const atr_binary_op op = OP;                                                                    \
+    if (a_count == count && b_count == count) {                                                     \
+      for (size_t i = 0; i < count; i++) out[i] = ATR_APPLY(a[i], b[i]);                            \
+    } else if (b_count == 1 && a_count == count) {                                                  \
+      const float y = b[0];                                                                         \
+      for (size_t i = 0; i < count; i++) out[i] = ATR_APPLY(a[i], y);                               \
+    } else if (a_count == 1 && b_count == count) {                                                  \
+      const float x = a[0];                                                                         \
+      for (size_t i = 0; i < count; i++) out[i] = ATR_APPLY(x, b[i]);                               \
+    } else if (b_count == period && a_count == count) {                                             \
+      for (size_t o = 0; o < count; o += period)                                                    \
+        for (size_t k = 0; k < period; k++) out[o + k] = ATR_APPLY(a[o + k], b[k]);                 \
+    } else {                                                                                        \
+      for (size_t o = 0; o < count; o += period)                                                    \
+        for (size_t k = 0; k < period; k++) out[o + k] = ATR_APPLY(a[k], b[o + k]);                 \
+    }                                                                                               \
+  } while (0)
+
+ATR_MULTIVERSION
+void atr_binary(atr_binary_op op, float *restrict out, const float *a, size_t a_count, const float *b, size_t b_count,
+                size_t count, size_t period) {
+  switch (op) {
+    case ATR_ADD: ATR_LOOPS(ATR_ADD); break;
+    case ATR_SUB: ATR_LOOPS(ATR_SUB); break;
+    case ATR_MUL: ATR_LOOPS(ATR_MUL); break;
+    case ATR_DIV: ATR_LOOPS(ATR_DIV); break;
+    case ATR_MAX: ATR_LOOPS(ATR_MAX); break;
+    case ATR_MIN: ATR_LOOPS(ATR_MIN); break;
+    case ATR_PRELU: ATR_LOOPS(ATR_PRELU); break;
+  }
+}
+
 ATR_MULTIVERSION
 void atr_transpose(float *restrict out, const float *restrict in, size_t rows, size_t columns) {
   enum { TILE = 32 };

@@ -57,6 +57,20 @@ void atr_scale_add(float *out, float scale, const float *add, float weight, size
 void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below,
                           size_t count, size_t step);
 
+/// Element-wise binary operators of `atr_binary`.
+typedef enum {
+  ATR_ADD = 0, ATR_SUB = 1, ATR_MUL = 2, ATR_DIV = 3, ATR_MAX = 4, ATR_MIN = 5,
+  /// a < 0 ? a * b : a
+  ATR_PRELU = 6,
+} atr_binary_op;
+
+/// out[i] = a[i * a_step + (i % period) * a_inner] op b[...], written as the
+/// three shapes networks use: `a_count` and `b_count` are each `count`
+/// (whole array), 1 (scalar) or `period` (a vector repeated along the
+/// leading axes, such as a per-channel vector in channels-last storage).
+void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,
+                size_t count, size_t period);
+
 /// out[j * rows + i] = in[i * columns + j]: a 2-D transpose in cache blocks
 /// (NCHW <-> NHWC is one per image).
 void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
