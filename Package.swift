@@ -24,10 +24,15 @@ let package = Package(
       pkgConfig: "libjpeg",
       providers: [.apt(["libjpeg-dev"]), .brew(["jpeg-turbo"])]
     ),
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+    ),
     // The only C code: every setjmp/longjmp of the codecs lives here.
     .target(
       name: "_CImageCodecs",
-      dependencies: ["CPNG", "CJPEG"],
+      dependencies: ["CPNG", "CJPEG", "CZlib"],
       exclude: ["README.md"]
     ),
     // Vectorized float32 row loops, multiversioned per instruction set.
@@ -35,7 +40,7 @@ let package = Package(
     .target(name: "AtrousCore"),
     .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
     .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
-    .target(name: "AtrousNN", dependencies: ["AtrousCore", "_CKernels"]),
+    .target(name: "AtrousNN", dependencies: ["AtrousCore", "AtrousIO", "_CKernels"]),
     // Generated from onnx.proto by Scripts/generate-onnx-swift.sh (committed).
     .target(
       name: "AtrousONNX",

@@ -87,7 +87,7 @@ func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows
 func expandInputs(_ paths: [String]) throws -> [String] {
   try paths.flatMap { path -> [String] in
     guard FileIO.isDirectory(path) else { return [path] }
-    let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+    let names = try FileIO.listFolder(path)
     let folder = path.hasSuffix("/") ? path : path + "/"
     return names.filter { FileKind(path: $0) != nil && !$0.hasPrefix(".") }.map { folder + $0 }
   }

@@ -92,7 +92,7 @@ struct RunCommand: ParsableCommand {
           current = name
           let path = outputDir + "/" + Self.fileName(for: name)
           try FileIO.ensure(output: path, isNotOneOf: [model] + inputs.map { String($0.split(separator: "=", maxSplits: 1)[1]) })
-          try NPY.write(npyArray(results[name]!), to: path)
+          try NPY.write(NPYArray(results[name]!), to: path)
         }
       }
     } catch {
@@ -114,23 +114,6 @@ struct RunCommand: ParsableCommand {
 
 func milliseconds(_ duration: Duration) -> Double {
   Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
-}
-
-/// An array as `.npy` stores it: float32 or int64, standard layout.
-func npyArray(_ value: NDArray) -> NPYArray {
-  let plain = value.standard()
-  switch plain.elements {
-  case .float(let tensor): return NPYArray(dtype: .float32, shape: plain.shape, bytes: tensor.withUnsafeBytes { Array($0) })
-  case .int64(let values): return NPYArray(shape: plain.shape, integers: values)
-  }
-}
-
-/// A `.npy` array as a network input: floats as Float32, integers as Int64.
-func ndArray(_ array: NPYArray) -> NDArray {
-  switch array.dtype {
-  case .float16, .float32, .float64: NDArray(shape: array.shape, floats: array.tensor())
-  default: NDArray(shape: array.shape, int64s: array.doubles.map { Int64($0) })
-  }
 }
 
 /// How an image becomes a network input.
@@ -179,7 +162,7 @@ struct ImagePreprocessingOptions: ParsableArguments {
   /// A `.npy` as it is, or a preprocessed image as (1, C, H, W).
   func load(_ path: String) throws -> NDArray {
     if try FileIO.readPrefix(path, count: NPY.magicBytes.count) == NPY.magicBytes {
-      return ndArray(try NPY.read(path))
+      return NDArray(try NPY.read(path))
     }
     return try tensor(ImageFile.read(path))
   }

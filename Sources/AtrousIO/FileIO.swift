@@ -53,6 +53,18 @@ public enum FileIO {
     return stat(path, &status) == 0
   }
 
+  /// Names of the entries of a folder (not "." or ".."), sorted.
+  public static func listFolder(_ path: String) throws -> [String] {
+    guard let directory = opendir(path) else { throw FileError.cannotRead(path: path, reason: lastError()) }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
   /// True when `path` names an existing folder.
   public static func isDirectory(_ path: String) -> Bool {
     var status = stat()

@@ -47,11 +47,11 @@ import Testing
     let executor = try Executor(graph: graph)
     var inputs: [String: NDArray] = [:]
     for (index, name) in executor.inputNames.enumerated() {
-      inputs[name] = ndarray(try NPY.read("\(folder)/test_data_set_0/input_\(index).npy"))
+      inputs[name] = NDArray(try NPY.read("\(folder)/test_data_set_0/input_\(index).npy"))
     }
     let outputs = try executor.run(inputs)
     for (index, name) in graph.outputs.enumerated() {
-      let expected = ndarray(try NPY.read("\(folder)/test_data_set_0/output_\(index).npy"))
+      let expected = NDArray(try NPY.read("\(folder)/test_data_set_0/output_\(index).npy"))
       let actual = try #require(outputs[name])
       #expect(actual.shape == expected.shape, "output \(name)")
       let check = closeness(actual.floatValues(), expected.floatValues(), rtol: c.rtol, atol: c.atol)

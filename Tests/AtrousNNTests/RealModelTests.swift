@@ -10,8 +10,8 @@ import Testing
   func mnistMatchesReference(set: Int) throws {
     let graph = try ONNXModel.load(Fixtures.path("models/mnist-8/model.onnx"))
     let executor = try Executor(graph: graph)
-    let input = ndarray(try NPY.read(Fixtures.path("models/mnist-8/input_\(set).npy")))
-    let expected = ndarray(try NPY.read(Fixtures.path("models/mnist-8/output_\(set).npy")))
+    let input = NDArray(try NPY.read(Fixtures.path("models/mnist-8/input_\(set).npy")))
+    let expected = NDArray(try NPY.read(Fixtures.path("models/mnist-8/output_\(set).npy")))
     let output = try #require(try executor.run([executor.inputNames[0]: input])[graph.outputs[0]])
     #expect(output.shape == [1, 10])
     let check = closeness(output.floatValues(), expected.floatValues(), rtol: 1e-3, atol: 1e-5)
@@ -21,8 +21,8 @@ import Testing
   @Test func ppocrDetectorMatchesReference() throws {
     let graph = try ONNXModel.load(Fixtures.path("models/ppocrv4-det/model.onnx"))
     let executor = try Executor(graph: graph)
-    let input = ndarray(try NPY.read(Fixtures.path("models/ppocrv4-det/input_0.npy")))
-    let expected = ndarray(try NPY.read(Fixtures.path("models/ppocrv4-det/output_0.npy")))
+    let input = NDArray(try NPY.read(Fixtures.path("models/ppocrv4-det/input_0.npy")))
+    let expected = NDArray(try NPY.read(Fixtures.path("models/ppocrv4-det/output_0.npy")))
     let output = try #require(try executor.run([executor.inputNames[0]: input])[graph.outputs[0]])
     #expect(output.shape == [1, 1, 384, 768])
     let check = closeness(output.floatValues(), expected.floatValues(), rtol: 1e-3, atol: 1e-4)

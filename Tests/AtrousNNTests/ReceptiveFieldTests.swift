@@ -1,4 +1,6 @@
+import AtrousIO
 import AtrousNN
+import AtrousTestSupport
 import Testing
 
 /// Receptive fields and parameter counts against the seed notes.
@@ -78,5 +80,29 @@ import Testing
     #expect(summary.totalMACs == 10 * 10 * 8 * 3 * 3 * 3)
     #expect(summary.totalParameters == 8 * 3 * 9 + 8)
     #expect(summary.peakActivationBytes == (3 * 100 + 8 * 100) * 4)
+  }
+}
+
+@Suite struct NetworkWeightsTests {
+  /// numpy.savez (stored) and savez_compressed (deflated) archives give the
+  /// arrays numpy wrote, and the builder uses them.
+  @Test(arguments: ["weights.npz", "weights_compressed.npz"])
+  func builderTakesWeightsFromNpz(file: String) throws {
+    let weights = try NetworkWeights.load(Fixtures.path("npz/\(file)"))
+    #expect(Set(weights.keys) == ["conv1.weight", "conv1.bias"])
+    #expect(weights["conv1.weight"]!.shape == [4, 3, 3, 3])
+    #expect(weights["conv1.weight"]!.floatValues() == (0..<108).map { (Float($0) - 54) / 100 })
+    #expect(weights["conv1.bias"]!.floatValues() == [0.5, -0.25, 0, 1])
+    var net = NetworkBuilder(channels: 3, weights: weights)
+    let y = net.conv2D(net.input, filters: 4, kernel: 3, name: "conv1")
+    let graph = net.graph(outputs: [y])
+    #expect(graph.initializers["conv1.weight"]!.floatValues() == weights["conv1.weight"]!.floatValues())
+  }
+
+  @Test func corruptArchivesFail() throws {
+    let bytes = try Fixtures.bytes("npz/weights_compressed.npz")
+    for cut in [0, 10, bytes.count / 2, bytes.count - 1] {
+      #expect(throws: (any Error).self, "cut at \(cut)") { try NPZ.decode(Array(bytes.prefix(cut))) }
+    }
   }
 }

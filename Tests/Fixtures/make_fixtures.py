@@ -300,11 +300,22 @@ def filters():
         json.dump(manifest, f, indent=1, sort_keys=True)
 
 
+def npz_files():
+    """Weights for a small network, as numpy.savez and savez_compressed write them."""
+    out = os.path.join(ROOT, "npz")
+    os.makedirs(out, exist_ok=True)
+    weights = {"conv1.weight": (np.arange(108, dtype=np.float32).reshape(4, 3, 3, 3) - 54) / 100,
+               "conv1.bias": np.array([0.5, -0.25, 0, 1], np.float32)}
+    np.savez(os.path.join(out, "weights.npz"), **weights)
+    np.savez_compressed(os.path.join(out, "weights_compressed.npz"), **weights)
+
+
 if __name__ == "__main__":
     png_suite()
     jpeg_cases()
     gray_conversion()
     npy_files()
     filters()
+    npz_files()
     print("fixtures written; Pillow", Image.__version__ if hasattr(Image, "__version__") else "",
           "OpenCV", cv2.__version__, "NumPy", np.__version__)

@@ -97,6 +97,11 @@ atr_status atr_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels
 atr_status atr_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height,
                            uint32_t channels, int quality, atr_encode_result *result);
 
+/// Inflates raw deflate data (no zlib or gzip header, as ZIP entries hold
+/// it) into exactly `out_size` bytes.
+atr_status atr_inflate_raw(const uint8_t *data, size_t size, uint8_t *out, size_t out_size,
+                           char message[ATR_MESSAGE_CAPACITY]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,14 +1,5 @@
 import AtrousIO
-import AtrousNN
 
-/// `.npy` files as network arrays: floating types become Float32, integer
-/// and boolean types Int64 (as the importer treats ONNX tensors).
-public func ndarray(_ array: NPYArray) -> NDArray {
-  switch array.dtype {
-  case .float16, .float32, .float64: return NDArray(shape: array.shape, floats: array.tensor())
-  default: return NDArray(shape: array.shape, int64s: array.doubles.map { Int64($0) })
-  }
-}
 
 /// A minimal CSV reader: commas separate fields, double quotes group them
 /// ("" inside quotes is a quote).
