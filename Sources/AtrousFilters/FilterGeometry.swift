@@ -1,3 +1,5 @@
+import AtrousCore
+
 /// Padding of a filter's input, per axis as (begin, end).
 public enum Padding: Sendable, Equatable {
   /// TF/Keras/ONNX SAME_UPPER: the output has ceil(n / stride) samples; an
@@ -42,13 +44,11 @@ public struct FilterGeometry: Sendable, Equatable {
     let d = vertical ? dilation.y : dilation.x
     guard s >= 1 else { throw FilterError.invalidParameter(name: "stride", value: "\(s)", reason: "must be at least 1") }
     guard d >= 1 else { throw FilterError.invalidParameter(name: "dilation", value: "\(d)", reason: "must be at least 1") }
-    let extent = d * (taps - 1) + 1
+    let extent = Window.extent(taps: taps, dilation: d)
     let begin: Int, end: Int
     switch padding {
     case .same, .sameLower:
-      let total = max((count + s - 1) / s * s - s + extent - count, 0)
-      begin = padding == .same ? total / 2 : total - total / 2
-      end = total - begin
+      (begin, end) = Window.samePadding(count: count, taps: taps, stride: s, dilation: d, lower: padding == .sameLower)
     case .valid:
       begin = 0
       end = 0
@@ -59,11 +59,10 @@ public struct FilterGeometry: Sendable, Equatable {
         throw FilterError.invalidParameter(name: "padding", value: "\(begin):\(end)", reason: "must not be negative")
       }
     }
-    let span = count + begin + end - extent
-    guard span >= 0 else {
+    guard let output = Window.outputCount(count: count, taps: taps, stride: s, dilation: d, padBegin: begin, padEnd: end) else {
       throw FilterError.kernelTooLarge(extent: extent, paddedSize: count + begin + end, axis: vertical ? "height" : "width")
     }
-    return AxisPlan(inputCount: count, outputCount: span / s + 1, padBegin: begin, padEnd: end, stride: s, dilation: d)
+    return AxisPlan(inputCount: count, outputCount: output, padBegin: begin, padEnd: end, stride: s, dilation: d)
   }
 }
 

@@ -11,7 +11,7 @@ struct WindowAxis {
   var padEnd: Int
   var output: Int
 
-  var extent: Int { dilation * (kernel - 1) + 1 }
+  var extent: Int { Window.extent(taps: kernel, dilation: dilation) }
 }
 
 /// Reads kernel_shape, strides, dilations, pads and auto_pad for 2-D windows.
@@ -37,19 +37,17 @@ func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode
       axis.padBegin = 0
       axis.padEnd = 0
     case "SAME_UPPER", "SAME_LOWER":
-      let out = (axis.input + axis.stride - 1) / axis.stride
-      let total = max((out - 1) * axis.stride + axis.extent - axis.input, 0)
-      axis.padBegin = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
-      axis.padEnd = total - axis.padBegin
+      (axis.padBegin, axis.padEnd) = Window.samePadding(count: axis.input, taps: axis.kernel, stride: axis.stride,
+                                                        dilation: axis.dilation, lower: autoPad == "SAME_LOWER")
       pads[d] = axis.padBegin
     default: throw c.unsupported("auto_pad", autoPad)
     }
-    let span = axis.input + axis.padBegin + axis.padEnd - axis.extent
-    guard span >= 0 else {
+    guard let output = Window.outputCount(count: axis.input, taps: axis.kernel, stride: axis.stride, dilation: axis.dilation,
+                                          padBegin: axis.padBegin, padEnd: axis.padEnd) else {
       throw c.mismatch("window of \(axis.extent) does not fit input \(axis.input) padded by \(axis.padBegin)+\(axis.padEnd)")
     }
-    axis.output = span / axis.stride + 1
-    if ceilMode && span % axis.stride != 0 {
+    axis.output = output
+    if ceilMode && (axis.input + axis.padBegin + axis.padEnd - axis.extent) % axis.stride != 0 {
       axis.output += 1
       // A last window that would start in the end padding is dropped (PyTorch and ONNX).
       if (axis.output - 1) * axis.stride >= axis.input + axis.padBegin { axis.output -= 1 }

@@ -231,13 +231,7 @@ enum Elementwise {
       }
       for i in 0..<inner { body(o + i, a + i * ia, b + i * ib) }
       o += inner
-      var k = rank - 2
-      while k >= 0 {
-        index[k] += 1
-        if index[k] < shape[k] { break }
-        index[k] = 0
-        k -= 1
-      }
+      advance(&index, within: shape, axes: rank - 1)
     }
   }
 

@@ -74,13 +74,7 @@ enum Linear {
           }
         }
       }
-      var d = batch.count - 1
-      while d >= 0 {
-        index[d] += 1
-        if index[d] < batch[d] { break }
-        index[d] = 0
-        d -= 1
-      }
+      advance(&index, within: batch)
     }
     var shape = batch + [m, n]
     if promoteA { shape.remove(at: shape.count - 2) }

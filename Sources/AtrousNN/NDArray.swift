@@ -138,16 +138,23 @@ public enum Permute {
           for k in 0..<(rank - 1) { base += index[k] * strides[k] }
           for i in 0..<inner { dst[o + i] = src[base + i * innerStride] }
           o += inner
-          var k = rank - 2
-          while k >= 0 {
-            index[k] += 1
-            if index[k] < outShape[k] { break }
-            index[k] = 0
-            k -= 1
-          }
+          advance(&index, within: outShape, axes: rank - 1)
         }
       }
     }
     return output
+  }
+}
+
+/// Steps a row-major multi-index to the next element of `shape`, over its
+/// first `axes` axes (all by default); wraps to zeros after the last.
+@inline(__always)
+func advance(_ index: inout [Int], within shape: [Int], axes: Int? = nil) {
+  var k = (axes ?? shape.count) - 1
+  while k >= 0 {
+    index[k] += 1
+    if index[k] < shape[k] { return }
+    index[k] = 0
+    k -= 1
   }
 }

@@ -29,13 +29,13 @@ public struct NetworkBuilder {
   /// Channels of every value made so far (the input's included).
   public private(set) var channels: [String: Int]
   private var weights: [String: NDArray]
-  private var generator: SplitMix
+  private var generator: SeededRandom
   private var counter = 0
 
   public init(channels: Int, weights: [String: NDArray] = [:], seed: UInt64 = 0) {
     self.channels = ["input": channels]
     self.weights = weights
-    generator = SplitMix(seed: seed)
+    generator = SeededRandom(seed: seed)
   }
 
   /// The graph, with `outputs` as its outputs (batch 1, NCHW input "input").
@@ -173,18 +173,5 @@ public struct NetworkBuilder {
     }
     initializers[name] = NDArray(shape: shape, floats: values)
     return name
-  }
-}
-
-/// A small seeded generator, so built networks are the same every run.
-struct SplitMix: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -228,13 +228,7 @@ enum ShapeOps {
       var offset = 0
       for k in 0..<x.rank { offset += (ranges[k].start + index[k] * ranges[k].step) * strides[k] }
       offsets.append(offset)
-      var k = x.rank - 1
-      while k >= 0 {
-        index[k] += 1
-        if index[k] < shape[k] { break }
-        index[k] = 0
-        k -= 1
-      }
+      advance(&index, within: shape)
     }
     switch x.elements {
     case .float(let tensor):
@@ -297,13 +291,7 @@ enum ShapeOps {
         offset += p * strides[k]
       }
       out.append(inside ? values[offset] : value)
-      var k = x.rank - 1
-      while k >= 0 {
-        index[k] += 1
-        if index[k] < shape[k] { break }
-        index[k] = 0
-        k -= 1
-      }
+      advance(&index, within: shape)
     }
     return [NDArray(shape: shape, floats: out)]
   }

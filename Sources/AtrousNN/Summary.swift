@@ -149,9 +149,8 @@ public struct NetworkSummary: Sendable {
       var pads = ints("pads", [0, 0, 0, 0])
       if case .string(let mode)? = node.attributes["auto_pad"], mode.hasPrefix("SAME"), let x, x.count == 4 {
         for d in 0..<2 {
-          let n = x[d + 2], out = (n + stride[d] - 1) / stride[d]
-          let total = max((out - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 - n, 0)
-          pads[d] = mode == "SAME_UPPER" ? total / 2 : total - total / 2
+          pads[d] = Window.samePadding(count: x[d + 2], taps: kernel[d], stride: stride[d], dilation: dilation[d],
+                                       lower: mode == "SAME_LOWER").begin
         }
       } else if case .string("VALID")? = node.attributes["auto_pad"] {
         pads = [0, 0, 0, 0]
