@@ -81,8 +81,18 @@ enum Convolution {
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
     if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, axes[0].output, axes[1].output, cout]))] }
     let input = x.toChannelsLast().storage!
-    let output = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: w.floatValues(), bias: bias)
-      .run(input, threads: c.threads)
+    var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias)
+    if !convolution.isDepthwise, let cache = c.cache, c.constant.count > 1, c.constant[1] {
+      // Constant weights are packed once per executor, not copied every run.
+      convolution.panels = cache.value(c.node.name + "/conv-panels") {
+        var fresh = convolution
+        fresh.weights = w.floatValues()
+        return fresh.packedPanels()
+      }
+    } else {
+      convolution.weights = w.floatValues()
+    }
+    let output = convolution.run(input, threads: c.threads)
     return [NDArray(channelsLast: output)]
   }
 
@@ -195,9 +205,11 @@ func addBias(_ output: inout Tensor, _ bias: [Float]) {
 struct ConvKernel {
   let n: Int, cin: Int, cout: Int, group: Int
   let axes: [WindowAxis]
-  /// ONNX layout (Cout, Cin/group, kH, kW).
-  let weights: [Float]
+  /// ONNX layout (Cout, Cin/group, kH, kW); empty when `panels` are given.
+  var weights: [Float]
   let bias: [Float]?
+  /// Per group, the weights packed for atr_sgemm_packed (computed if nil).
+  var panels: [[Float]]? = nil
 
   /// Output pixels per im2col block.
   static let block = 64
@@ -205,8 +217,8 @@ struct ConvKernel {
   func run(_ input: Tensor, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
-    if group == cin && cout == cin {
-      depthwise(input, &output)
+    if isDepthwise {
+      depthwise(input, &output, threads: threads)
       if let bias { addBias(&output, bias) }
     } else {
       general(input, &output, threads: threads)
@@ -215,6 +227,7 @@ struct ConvKernel {
   }
 
   private var taps: Int { axes[0].kernel * axes[1].kernel }
+  var isDepthwise: Bool { group == cin && cout == cin }
 
   /// Weights for group g as (taps * Cin/g, Cout/g), row index (tap, ci).
   private func packed(group g: Int) -> [Float] {
@@ -239,8 +252,9 @@ struct ConvKernel {
     let pointwise = taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 }
     let blocks = (pixels + Self.block - 1) / Self.block
     let workers = max(1, min(threads, blocks))
+    let allPanels = panels ?? packedPanels()
     for g in 0..<group {
-      let packedWeights = packed(group: g)
+      let packedWeights = allPanels[g]
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
           let source = src.baseAddress!, target = dst.baseAddress!
@@ -253,8 +267,8 @@ struct ConvKernel {
                 let r = ranges[part]
                 let out = target + r.lowerBound * cout + g * coutG
                 let accumulate = fillBias(out, rows: r.count, group: g)
-                atr_sgemm(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase, coutG,
-                          out, cout, accumulate)
+                atr_sgemm_packed(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase,
+                                 out, cout, accumulate)
               }
               return
             }
@@ -283,7 +297,7 @@ struct ConvKernel {
                   }
                   let out = target + first * cout + g * coutG
                   let accumulate = fillBias(out, rows: count, group: g)
-                  atr_sgemm(count, coutG, k, col.baseAddress!, k, weightBase, coutG, out, cout, accumulate)
+                  atr_sgemm_packed(count, coutG, k, col.baseAddress!, k, weightBase, out, cout, accumulate)
                   blockIndex += workers
                 }
               }
@@ -291,6 +305,18 @@ struct ConvKernel {
           }
         }
       }
+    }
+  }
+
+  /// Every group's weights as column panels for the register-tiled product.
+  func packedPanels() -> [[Float]] {
+    if isDepthwise { return [] }  // depthwise reads the weights directly
+    let k = taps * (cin / group), coutG = cout / group
+    return (0..<group).map { g in
+      let unpacked = packed(group: g)
+      var panels = [Float](repeating: 0, count: atr_packed_b_size(k, coutG))
+      panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, unpacked, k, coutG, coutG) }
+      return panels
     }
   }
 
@@ -307,21 +333,25 @@ struct ConvKernel {
   }
 
   /// One filter per channel: accumulate each tap's weights times the input
-  /// pixel's channel vector, vectorized across channels.
-  private func depthwise(_ input: Tensor, _ output: inout Tensor) {
+  /// pixel's channel vector (vectorized across channels), rows of the
+  /// output split across threads.
+  private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let c = cin
     // (taps, C): each tap's weight for every channel.
     var tapWeights = [Float](repeating: 0, count: taps * c)
     for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
+    let bands = Parallel.ranges(n * oh, parts: threads)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         tapWeights.withUnsafeBufferPointer { tw in
-          for b in 0..<n {
-            for oy in 0..<oh {
+          let source = src.baseAddress!, target = dst.baseAddress!, tapBase = tw.baseAddress!
+          Parallel.run(bands.count) { band in
+            for row in bands[band] {
+              let b = row / oh, oy = row % oh
               for ox in 0..<ow {
-                let out = dst.baseAddress! + ((b * oh + oy) * ow + ox) * c
+                let out = target + ((b * oh + oy) * ow + ox) * c
                 out.update(repeating: 0, count: c)
                 for ky in 0..<axes[0].kernel {
                   let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
@@ -329,9 +359,7 @@ struct ConvKernel {
                   for kx in 0..<axes[1].kernel {
                     let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
                     if ix < 0 || ix >= w { continue }
-                    let pixel = src.baseAddress! + ((b * h + iy) * w + ix) * c
-                    let weight = tw.baseAddress! + (ky * axes[1].kernel + kx) * c
-                    for ch in 0..<c { out[ch] += pixel[ch] * weight[ch] }
+                    atr_multiply_add(out, source + ((b * h + iy) * w + ix) * c, tapBase + (ky * axes[1].kernel + kx) * c, c)
                   }
                 }
               }

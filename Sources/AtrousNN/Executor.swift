@@ -6,6 +6,7 @@ public final class Executor: Sendable {
   public let graph: Graph
   /// Threads an op may use.
   public let threads: Int
+  private let prepared = PreparedWeights()
 
   /// - Parameter optimize: fold BatchNormalization into the convolution
   ///   before it where that convolution feeds nothing else.
@@ -95,6 +96,8 @@ public final class Executor: Sendable {
       }
       var context = OpContext(node: node, inputs: args, opset: graph.opset, threads: threads)
       context.shapesOnly = shapesOnly
+      context.cache = prepared
+      context.constant = node.inputs.map { graph.initializers[$0] != nil }
       let results = try Operators.table[node.opType]!(context)
       for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
       let live = shapesOnly ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(0) { $0 + $1.count * 4 } : 0

@@ -8,6 +8,10 @@ struct OpContext {
   let threads: Int
   /// Shape inference: the costly ops return zeros of the right shape.
   var shapesOnly = false
+  /// Weights prepared once per executor (packed convolution panels).
+  var cache: PreparedWeights? = nil
+  /// Whether input i is a constant of the graph (an initializer).
+  var constant: [Bool] = []
 
   var op: String { node.opType }
 
@@ -106,3 +110,25 @@ enum Operators {
     return table
   }()
 }
+
+/// Per-node data derived from constant weights, computed on first use and
+/// kept for later runs of the same executor.
+final class PreparedWeights: @unchecked Sendable {
+  private var mutex = pthread_mutex_t()
+  private var store: [String: [[Float]]] = [:]
+
+  init() { pthread_mutex_init(&mutex, nil) }
+
+  func value(_ key: String, make: () -> [[Float]]) -> [[Float]] {
+    pthread_mutex_lock(&mutex)
+    defer { pthread_mutex_unlock(&mutex) }
+    if let found = store[key] { return found }
+    let made = make()
+    store[key] = made
+    return made
+  }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

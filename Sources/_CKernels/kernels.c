@@ -119,6 +119,11 @@ void atr_magnitude(float *restrict out, const float *restrict a, const float *re
 }
 
 ATR_MULTIVERSION
+void atr_multiply_add(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
+  for (size_t j = 0; j < count; j++) out[j] += a[j] * b[j];
+}
+
+ATR_MULTIVERSION
 void atr_scale(float *restrict out, float scale, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] *= scale;
 }
@@ -272,5 +277,89 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
         for (size_t j = 0; j < n; j++) cr[j] += av * br[j];
       }
     }
+  }
+}
+
+enum { NR = 32, MR = 8, KC = 256 };
+
+size_t atr_packed_b_size(size_t k, size_t n) { return k * ((n + NR - 1) / NR) * NR; }
+
+void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_t n, size_t ldb) {
+  const size_t panels = (n + NR - 1) / NR;
+  for (size_t q = 0; q < panels; q++) {
+    float *dst = packed + q * k * NR;
+    const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+    for (size_t p = 0; p < k; p++) {
+      for (size_t j = 0; j < width; j++) dst[p * NR + j] = b[p * ldb + j0 + j];
+      for (size_t j = width; j < NR; j++) dst[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// One tile of up to MR rows and a full 32-column panel, accumulated in
+// registers over kc steps. `rows` < MR only at the bottom edge.
+static inline __attribute__((always_inline)) void tile(size_t rows, size_t kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc,
+                        int load) {
+  v16 z = {0};
+  v16 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  v16 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
+  const float *a4 = a + (rows > 4 ? 4 * lda : 0), *a5 = a + (rows > 5 ? 5 * lda : 0), *a6 = a + (rows > 6 ? 6 * lda : 0);
+  const float *a7 = a + (rows > 7 ? 7 * lda : 0);
+  for (size_t p = 0; p < kc; p++) {
+    const v16 b0 = V16_LOAD(bp + p * NR), b1 = V16_LOAD(bp + p * NR + 16);
+    float x;
+    x = a0[p]; c00 += x * b0; c01 += x * b1;
+    x = a1[p]; c10 += x * b0; c11 += x * b1;
+    x = a2[p]; c20 += x * b0; c21 += x * b1;
+    x = a3[p]; c30 += x * b0; c31 += x * b1;
+    x = a4[p]; c40 += x * b0; c41 += x * b1;
+    x = a5[p]; c50 += x * b0; c51 += x * b1;
+    x = a6[p]; c60 += x * b0; c61 += x * b1;
+    x = a7[p]; c70 += x * b0; c71 += x * b1;
+  }
+#define ATR_STORE_ROW(r, lo, hi)                                     \
+  do {                                                               \
+    float *cr = c + (r) * ldc;                                       \
+    if (load) {                                                      \
+      V16_STORE(cr, V16_LOAD(cr) + (lo));                            \
+      V16_STORE(cr + 16, V16_LOAD(cr + 16) + (hi));                  \
+    } else {                                                         \
+      V16_STORE(cr, (lo));                                           \
+      V16_STORE(cr + 16, (hi));                                      \
+    }                                                                \
+  } while (0)
+  // All MR rows are written: the caller passes a scratch tile at the edges.
+  ATR_STORE_ROW(0, c00, c01); ATR_STORE_ROW(1, c10, c11); ATR_STORE_ROW(2, c20, c21); ATR_STORE_ROW(3, c30, c31);
+  ATR_STORE_ROW(4, c40, c41); ATR_STORE_ROW(5, c50, c51); ATR_STORE_ROW(6, c60, c61); ATR_STORE_ROW(7, c70, c71);
+#undef ATR_STORE_ROW
+}
+
+ATR_MULTIVERSION
+void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                      size_t ldc, int accumulate) {
+  const size_t panels = (n + NR - 1) / NR;
+  float edge[MR * NR];
+  for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
+    const size_t kc = k - p0 < KC ? k - p0 : KC;
+    const int load = accumulate || p0 > 0;
+    for (size_t q = 0; q < panels; q++) {
+      const float *bp = packed + q * k * NR + p0 * NR;
+      const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+      for (size_t i = 0; i < m; i += MR) {
+        const size_t rows = m - i < MR ? m - i : MR;
+        if (width == NR && rows == MR) {
+          tile(rows, kc, a + i * lda + p0, lda, bp, c + i * ldc + j0, ldc, load);
+        } else {
+          // Right edge: compute the full panel into a scratch tile, copy the valid columns.
+          for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < NR; j++) edge[r * NR + j] = load && j < width ? c[(i + r) * ldc + j0 + j] : 0.0f;
+          tile(rows, kc, a + i * lda + p0, lda, bp, edge, NR, 1);
+          for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < width; j++) c[(i + r) * ldc + j0 + j] = edge[r * NR + j];
+        }
+      }
+    }
+    if (k == 0) break;
   }
 }

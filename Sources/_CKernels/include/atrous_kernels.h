@@ -44,6 +44,9 @@ void atr_filter_columns(float *out, const float *const *rows, const float *taps,
 /// out[j] = sqrt(a[j]^2 + b[j]^2).
 void atr_magnitude(float *out, const float *a, const float *b, size_t count);
 
+/// out[j] += a[j] * b[j].
+void atr_multiply_add(float *out, const float *a, const float *b, size_t count);
+
 /// out[j] *= scale.
 void atr_scale(float *out, float scale, size_t count);
 
@@ -79,6 +82,18 @@ void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
 /// dimensions lda, ldb, ldc (in elements).
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                float *c, size_t ldc, int accumulate);
+
+/// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
+size_t atr_packed_b_size(size_t k, size_t n);
+
+/// Packs B (k, n), leading dimension ldb, into column panels of 32
+/// (zero-padded), the layout `atr_sgemm_packed` streams.
+void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb);
+
+/// C[M,N] = A[M,K] B[K,N] (+ C when `accumulate`) with B packed by
+/// atr_pack_b: 8x32 register tiles, B panels reused from cache across rows.
+void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                      size_t ldc, int accumulate);
 
 #ifdef __cplusplus
 }
