@@ -114,10 +114,16 @@ public enum Permute {
       let n = inShape[0]
       let rows = order == [0, 2, 3, 1] ? inShape[1] : inShape[1] * inShape[2]
       let columns = input.count / n / rows
+      // Each thread takes a range of input columns of every image.
+      let ranges = Parallel.ranges(columns, parts: input.count >= 1 << 16 ? Parallel.coreCount : 1)
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
-          for b in 0..<n {
-            atr_transpose(dst.baseAddress! + b * rows * columns, src.baseAddress! + b * rows * columns, rows, columns)
+          let source = src.baseAddress!, target = dst.baseAddress!
+          Parallel.run(ranges.count) { part in
+            for b in 0..<n {
+              atr_transpose_columns(target + b * rows * columns, source + b * rows * columns, rows, columns,
+                                    ranges[part].lowerBound, ranges[part].upperBound)
+            }
           }
         }
       }

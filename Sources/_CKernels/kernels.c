@@ -188,12 +188,13 @@ void atr_binary(atr_binary_op op, float *restrict out, const float *a, size_t a_
 }
 
 ATR_MULTIVERSION
-void atr_transpose(float *restrict out, const float *restrict in, size_t rows, size_t columns) {
+void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
+                           size_t last) {
   enum { TILE = 32 };
   for (size_t i0 = 0; i0 < rows; i0 += TILE) {
     const size_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
-    for (size_t j0 = 0; j0 < columns; j0 += TILE) {
-      const size_t j1 = j0 + TILE < columns ? j0 + TILE : columns;
+    for (size_t j0 = first; j0 < last; j0 += TILE) {
+      const size_t j1 = j0 + TILE < last ? j0 + TILE : last;
       // Scalar on purpose: vectorizing either side turns into gathers or
       // scatters, which are slower than plain moves within an L1 tile.
       for (size_t j = j0; j < j1; j++) {
@@ -202,6 +203,10 @@ void atr_transpose(float *restrict out, const float *restrict in, size_t rows, s
       }
     }
   }
+}
+
+void atr_transpose(float *out, const float *in, size_t rows, size_t columns) {
+  atr_transpose_columns(out, in, rows, columns, 0, columns);
 }
 
 // 16 floats, loadable from any 4-byte aligned address. Each clone lowers it

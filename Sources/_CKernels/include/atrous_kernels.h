@@ -78,6 +78,9 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
 /// (NCHW <-> NHWC is one per image).
 void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
 
+/// atr_transpose for input columns [first, last) only, so threads can share one transpose.
+void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last);
+
 /// C[M,N] = A[M,K] B[K,N] (+ C when `accumulate`), row-major with leading
 /// dimensions lda, ldb, ldc (in elements).
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
