@@ -19,7 +19,7 @@ enum Resize {
   }
 
   static func resize(_ c: OpContext) throws -> [NDArray] {
-    let x = try c.input(0).standard()
+    let x = try c.input(0)
     let modeName = try c.string("mode", default: "nearest")
     let mode: Mode
     switch modeName {
@@ -74,7 +74,7 @@ enum Resize {
   }
 
   static func upsample(_ c: OpContext) throws -> [NDArray] {
-    let x = try c.input(0).standard()
+    let x = try c.input(0)
     let scalesF = try c.opset >= 9 ? c.input(1).floatValues() : (c.floats("scales") ?? [])
     guard scalesF.count == x.rank else { throw c.mismatch("\(scalesF.count) scales for rank \(x.rank)") }
     let modeName = try c.string("mode", default: "nearest")
@@ -115,26 +115,67 @@ enum Resize {
     }
   }
 
-  static func apply(_ x: NDArray, sizes: [Int], scales: [Double], plan: Plan, _ c: OpContext) throws -> NDArray {
-    guard sizes.allSatisfy({ $0 > 0 }) else { throw c.mismatch("output size \(sizes)") }
-    var shape = x.shape
-    var values = x.floatValues()
-    for axis in 0..<x.rank where sizes[axis] != shape[axis] || scales[axis] != 1 {
-      let inLength = shape[axis], outLength = sizes[axis]
-      // Two taps (index, weight) per output coordinate; nearest uses one.
-      var taps: [(Int, Int, Float)] = []
-      for i in 0..<outLength {
-        let s = source(i, inLength: inLength, outLength: outLength, scale: scales[axis], mode: plan.coordinates)
-        switch plan.mode {
-        case .nearest:
-          let j = min(max(nearest(s, mode: plan.nearestMode), 0), inLength - 1)
-          taps.append((j, j, 0))
-        case .linear:
-          let clamped = min(max(s, 0), Double(inLength - 1))
-          let low = Int(clamped.rounded(.down)), high = min(low + 1, inLength - 1)
-          taps.append((low, high, Float(clamped - Double(low))))
+  /// One output coordinate's input neighbours and the second's weight
+  /// (nearest: both the same, weight 0).
+  static func taps(inLength: Int, outLength: Int, scale: Double, plan: Plan) -> [(Int, Int, Float)] {
+    (0..<outLength).map { i in
+      let s = source(i, inLength: inLength, outLength: outLength, scale: scale, mode: plan.coordinates)
+      switch plan.mode {
+      case .nearest:
+        let j = min(max(nearest(s, mode: plan.nearestMode), 0), inLength - 1)
+        return (j, j, 0)
+      case .linear:
+        let clamped = min(max(s, 0), Double(inLength - 1))
+        let low = Int(clamped.rounded(.down))
+        return (low, min(low + 1, inLength - 1), Float(clamped - Double(low)))
+      }
+    }
+  }
+
+  /// Height and width resized on channels-last storage: each output pixel
+  /// blends up to four input channel vectors; rows split across threads.
+  static func spatial(_ x: NDArray, height: Int, width: Int, scales: [Double], plan: Plan, threads: Int) -> NDArray {
+    let input = x.toChannelsLast().storage!
+    let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+    let rows = taps(inLength: h, outLength: height, scale: scales[2], plan: plan)
+    let columns = taps(inLength: w, outLength: width, scale: scales[3], plan: plan)
+    var output = Tensor.uninitialized(shape: [n, height, width, ch])
+    let bands = Parallel.ranges(n * height, parts: threads)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        let source = src.baseAddress!, target = dst.baseAddress!
+        Parallel.run(bands.count) { band in
+          for row in bands[band] {
+            let b = row / height, (y0, y1, fy) = rows[row % height]
+            let top = source + (b * h + y0) * w * ch, bottom = source + (b * h + y1) * w * ch
+            for ox in 0..<width {
+              let (x0, x1, fx) = columns[ox]
+              let out = target + (row * width + ox) * ch
+              if fx == 0 && fy == 0 {
+                out.update(from: top + x0 * ch, count: ch)
+                continue
+              }
+              let w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx
+              let p00 = top + x0 * ch, p01 = top + x1 * ch, p10 = bottom + x0 * ch, p11 = bottom + x1 * ch
+              for k in 0..<ch { out[k] = p00[k] * w00 + p01[k] * w01 + p10[k] * w10 + p11[k] * w11 }
+            }
+          }
         }
       }
+    }
+    return NDArray(channelsLast: output)
+  }
+
+  static func apply(_ x: NDArray, sizes: [Int], scales: [Double], plan: Plan, _ c: OpContext) throws -> NDArray {
+    guard sizes.allSatisfy({ $0 > 0 }) else { throw c.mismatch("output size \(sizes)") }
+    if x.rank == 4, x.isFloat, sizes[0] == x.shape[0], sizes[1] == x.shape[1], scales[0] == 1, scales[1] == 1 {
+      return spatial(x, height: sizes[2], width: sizes[3], scales: scales, plan: plan, threads: c.threads)
+    }
+    var shape = x.shape
+    var values = x.standard().floatValues()
+    for axis in 0..<x.rank where sizes[axis] != shape[axis] || scales[axis] != 1 {
+      let inLength = shape[axis], outLength = sizes[axis]
+      let taps = Self.taps(inLength: inLength, outLength: outLength, scale: scales[axis], plan: plan)
       let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
       var out = [Float](repeating: 0, count: outer * outLength * inner)
       for o in 0..<outer {
