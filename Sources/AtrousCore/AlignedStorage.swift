@@ -29,13 +29,13 @@ public final class AlignedStorage: @unchecked Sendable {
   static let hugePageThreshold = 4 << 20
   static let hugePageSize = 2 << 20
   /// Allocations of at least this many bytes go through `LargeBlockPool`.
-  static let poolThreshold = 1 << 20
+  static let poolThreshold = 256 << 10
 
   /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
   public init(byteCount: Int, zeroed: Bool = true) {
     precondition(byteCount >= 0, "negative allocation size")
     if byteCount >= AlignedStorage.poolThreshold {
-      let unit = byteCount >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : AlignedStorage.poolThreshold
+      let unit = byteCount >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : 64 << 10
       let capacity = (byteCount + unit - 1) / unit * unit
       let block = LargeBlockPool.shared.take(capacity) ?? (AlignedStorage.allocateLarge(capacity), capacity)
       if zeroed { memset(block.pointer, 0, byteCount) }
@@ -97,7 +97,7 @@ public final class AlignedStorage: @unchecked Sendable {
 /// `maxBlocks` blocks and `maxBytes` are kept, the oldest going first.
 final class LargeBlockPool: @unchecked Sendable {
   static let shared = LargeBlockPool()
-  static let maxBlocks = 32
+  static let maxBlocks = 64
   static let maxBytes = 1 << 30
 
   private var mutex = pthread_mutex_t()

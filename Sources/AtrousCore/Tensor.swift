@@ -71,6 +71,12 @@ public struct Tensor: Sendable {
     return try body(UnsafeMutableBufferPointer(start: base, count: count))
   }
 
+  /// True when no other tensor shares this one's storage, so writing it
+  /// will not copy.
+  public var isUniquelyReferenced: Bool {
+    mutating get { isKnownUniquelyReferenced(&storage) }
+  }
+
   /// The raw little-endian bytes of the elements, as `.npy` stores them.
   public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
     try body(UnsafeRawBufferPointer(start: storage.pointer, count: count * MemoryLayout<Float>.stride))

@@ -60,8 +60,8 @@ func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode
 /// Conv and ConvTranspose on channels-last storage.
 enum Convolution {
   static func register(_ table: inout [String: OpKernel]) {
-    table["Conv"] = conv
-    table["ConvTranspose"] = convTranspose
+    table["Conv"] = { c in try conv(c) }
+    table["ConvTranspose"] = { c in try convTranspose(c) }
   }
 
   static func conv(_ c: OpContext) throws -> [NDArray] {
@@ -152,12 +152,10 @@ enum Convolution {
         }
       }
       let pixels = n * h * wd
-      var columns = [Float](repeating: 0, count: pixels * taps * coutG)
+      let scratch = AlignedStorage(byteCount: pixels * taps * coutG * MemoryLayout<Float>.stride, zeroed: false)
+      let columns = scratch.pointer.assumingMemoryBound(to: Float.self)
       input.withUnsafeBufferPointer { src in
-        columns.withUnsafeMutableBufferPointer { dst in
-          atr_sgemm(pixels, taps * coutG, cinG, src.baseAddress! + g * cinG, cin, packed, taps * coutG,
-                    dst.baseAddress!, taps * coutG, 0)
-        }
+        atr_sgemm(pixels, taps * coutG, cinG, src.baseAddress! + g * cinG, cin, packed, taps * coutG, columns, taps * coutG, 0)
       }
       output.withUnsafeMutableBufferPointer { out in
         for b in 0..<n {
@@ -273,8 +271,10 @@ struct ConvKernel {
               return
             }
             Parallel.run(workers) { worker in
-              var columns = [Float](repeating: 0, count: Self.block * k)
-              columns.withUnsafeMutableBufferPointer { col in
+              // Pooled storage: the same few blocks serve every layer and run.
+              let scratch = AlignedStorage(byteCount: Self.block * k * MemoryLayout<Float>.stride, zeroed: false)
+              let col = UnsafeMutableBufferPointer(start: scratch.pointer.assumingMemoryBound(to: Float.self), count: Self.block * k)
+              do {
                 var blockIndex = worker
                 while blockIndex < blocks {
                   let first = blockIndex * Self.block, count = min(Self.block, pixels - first)

@@ -8,27 +8,28 @@ enum Elementwise {
     for (name, unary) in [("Relu", Unary.relu), ("Sigmoid", .sigmoid), ("Tanh", .tanh), ("Exp", .exp),
                           ("Sqrt", .sqrt), ("Neg", .neg), ("Abs", .abs), ("Identity", .identity), ("Floor", .floor),
                           ("Ceil", .ceil), ("Reciprocal", .reciprocal), ("Log", .log), ("Erf", .erf)] {
-      table[name] = { c in [try map(c.input(0), unary)] }
+      table[name] = { c in [try map(c.takeInput(0), unary)] }
     }
-    table["LeakyRelu"] = { c in [try map(c.input(0), .leakyRelu(c.float("alpha", default: 0.01)))] }
-    table["Elu"] = { c in [try map(c.input(0), .elu(c.float("alpha", default: 1)))] }
+    table["LeakyRelu"] = { c in [try map(c.takeInput(0), .leakyRelu(c.float("alpha", default: 0.01)))] }
+    table["Elu"] = { c in [try map(c.takeInput(0), .elu(c.float("alpha", default: 1)))] }
     table["HardSigmoid"] = { c in
-      [try map(c.input(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)))]
+      [try map(c.takeInput(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)))]
     }
-    table["HardSwish"] = { c in [try map(c.input(0), .hardSwish)] }
+    table["HardSwish"] = { c in [try map(c.takeInput(0), .hardSwish)] }
     table["Dropout"] = { c in
       // Inference: the input passes through; the optional mask is all true.
       let x = try c.input(0)
       return [x, NDArray(shape: x.shape, int64s: [Int64](repeating: 1, count: x.count))]
     }
-    table["Clip"] = clip
+    table["Clip"] = { c in try clip(&c) }
     for (name, op) in [("Add", Binary.add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow),
                        ("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)] {
       table[name] = { c in
-        let operands = c.inputs.compactMap { $0 }
-        guard var result = operands.first else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
-        for other in operands.dropFirst() { result = try broadcast(result, other, op, c) }
-        if name == "Mean" && operands.count > 1 { result = map(result, .scale(1 / Float(operands.count))) }
+        guard c.inputs.first != nil else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
+        var result = try c.takeInput(0)
+        let operands = c.inputs.dropFirst().compactMap { $0 }
+        for other in operands { result = try broadcast(consume result, other, op, c) }
+        if name == "Mean" && !operands.isEmpty { result = map(result, .scale(1 / Float(operands.count + 1))) }
         return [result]
       }
     }
@@ -51,15 +52,17 @@ enum Elementwise {
   }
 
   /// Applies `op` to every element, keeping the layout.
-  static func map(_ x: NDArray, _ op: Unary) -> NDArray {
-    guard case .float(let input) = x.elements else {
+  static func map(_ value: consuming NDArray, _ op: Unary) -> NDArray {
+    guard value.isFloat else {
       // Integer tensors only pass through Identity-like ops.
-      return x
+      return value
     }
-    if case .identity = op { return x }
-    var output = Tensor.uninitialized(shape: input.shape)
-    input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in
+    if case .identity = op { return value }
+    var x = consume value
+    let layout = x.withStorage(Tensor(shape: []))  // shape and layout, no elements
+    let input = x.releaseStorage()!
+    // In place when the input is ours alone (its last reader was this op).
+    let output = writeInPlaceOrNew(input, shape: input.shape) { src, dst in
         let n = src.count
         switch op {
         case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
@@ -82,13 +85,28 @@ enum Elementwise {
         case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
         case .identity: break
         }
-      }
     }
-    return x.channelsLast ? NDArray(channelsLast: output) : NDArray(shape: x.shape, floats: output)
+    return layout.withStorage(output)
+  }
+
+  /// Runs `body(source, target)` in the input's own storage when nobody
+  /// else holds it and it has `shape` (elements are read before they are
+  /// written, so source and target may be one buffer); otherwise into new
+  /// storage of `shape`.
+  static func writeInPlaceOrNew(_ input: consuming Tensor, shape: [Int],
+                                _ body: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
+    var tensor = consume input
+    if tensor.shape == shape && tensor.isUniquelyReferenced {
+      tensor.withUnsafeMutableBufferPointer { buffer in body(UnsafeBufferPointer(buffer), buffer) }
+      return tensor
+    }
+    var output = Tensor.uninitialized(shape: shape)
+    tensor.withUnsafeBufferPointer { source in output.withUnsafeMutableBufferPointer { body(source, $0) } }
+    return output
   }
 
   /// Clip: bounds from attributes before opset 11, from inputs after.
-  static func clip(_ c: OpContext) throws -> [NDArray] {
+  static func clip(_ c: inout OpContext) throws -> [NDArray] {
     var low = -Float.infinity, high = Float.infinity
     if c.opset < 11 {
       low = try c.float("min", default: low)
@@ -97,7 +115,7 @@ enum Elementwise {
       if let v = c.optionalInput(1) { low = v.floatValues().first ?? low }
       if let v = c.optionalInput(2) { high = v.floatValues().first ?? high }
     }
-    return [map(try c.input(0), .clip(low, high))]
+    return [map(try c.takeInput(0), .clip(low, high))]
   }
 
   enum Binary {
@@ -146,7 +164,7 @@ enum Elementwise {
 
   /// NumPy-style broadcast of two arrays. When either is stored
   /// channels-last, both are brought to rank 4 channels-last first.
-  static func broadcast(_ a: NDArray, _ b: NDArray, _ op: Binary, _ c: OpContext) throws -> NDArray {
+  static func broadcast(_ a: consuming NDArray, _ b: NDArray, _ op: Binary, _ c: OpContext) throws -> NDArray {
     if case .int64(let x) = a.elements, case .int64(let y) = b.elements {
       let shape = try broadcastShape(a.shape, b.shape, c)
       var out = [Int64](repeating: 0, count: shape.reduce(1, *))
@@ -164,25 +182,32 @@ enum Elementwise {
       if let tensor = plain.storage { return tensor }
       return Tensor(shape: plain.shape, values: plain.floatValues())
     }
-    let x = physical(a), y = physical(b)
+    var owned = consume a
+    // The first operand's own storage when its layout is already the one
+    // used here: then, held by nobody else, it can take the result.
+    let x = owned.isFloat && owned.channelsLast == channelsLast ? owned.releaseStorage()! : physical(owned)
+    let y = physical(b)
     let shape = try broadcastShape(x.shape, y.shape, c)
-    var output = Tensor.uninitialized(shape: shape)
-    x.withUnsafeBufferPointer { px in
+    let (xShape, xCount) = (x.shape, x.count)
+    // The first operand's storage takes the result when it is ours alone
+    // and already has the output's shape.
+    let output = writeInPlaceOrNew(x, shape: shape) { px, po in
       y.withUnsafeBufferPointer { py in
-        output.withUnsafeMutableBufferPointer { po in
           let last = shape.last ?? 1
           func fits(_ t: Tensor) -> Bool {
             t.shape == shape || t.count == 1 || (t.count == last && t.shape.last == last)
           }
-          if let code = op.code, fits(x), fits(y), x.shape == shape || y.shape == shape, po.count > 0 {
+          func fitsShape(_ s: [Int], _ count: Int) -> Bool {
+            s == shape || count == 1 || (count == last && s.last == last)
+          }
+          if let code = op.code, fitsShape(xShape, xCount), fits(y), xShape == shape || y.shape == shape, po.count > 0 {
             // The whole array, a scalar, or a vector along the last axis
             // (per channel in channels-last storage): vectorized loops.
-            atr_binary(code, po.baseAddress!, px.baseAddress!, x.count, py.baseAddress!, y.count, po.count, last)
+            atr_binary(code, po.baseAddress!, px.baseAddress!, xCount, py.baseAddress!, y.count, po.count, last)
           } else {
-            let (sa, sb) = (strides(x.shape, to: shape), strides(y.shape, to: shape))
+            let (sa, sb) = (strides(xShape, to: shape), strides(y.shape, to: shape))
             forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }
           }
-        }
       }
     }
     return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)

@@ -94,13 +94,23 @@ public final class Executor: Sendable {
         guard let value = values[name] else { throw NNError.missingInput(node: node.name, op: node.opType, input: name) }
         return value
       }
+      let consumable = node.inputs.map { name in
+        !name.isEmpty && lastUse[name] == index && !keep.contains(name) && graph.initializers[name] == nil
+      }
+      // Values read for the last time leave the table now, so an op that
+      // takes them holds the only reference and may write in place.
+      for (name, last) in zip(node.inputs, consumable) where last { values[name] = nil }
       var context = OpContext(node: node, inputs: args, opset: graph.opset, threads: threads)
       context.shapesOnly = shapesOnly
       context.cache = prepared
       context.constant = node.inputs.map { graph.initializers[$0] != nil }
-      let results = try Operators.table[node.opType]!(context)
+      context.consumable = consumable
+      let results = try Operators.table[node.opType]!(&context)
       for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
-      let live = shapesOnly ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(0) { $0 + $1.count * 4 } : 0
+      // Inputs read for the last time are still alive while the op runs.
+      let released = zip(args, consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) }
+      let live = shapesOnly
+        ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(released) { $0 + $1.count * 4 } : 0
       observe(node, args, results, live)
       for name in node.inputs where !name.isEmpty && lastUse[name] == index && !keep.contains(name)
         && graph.initializers[name] == nil

@@ -4,8 +4,8 @@ import _CKernels
 /// Gemm and MatMul.
 enum Linear {
   static func register(_ table: inout [String: OpKernel]) {
-    table["Gemm"] = gemm
-    table["MatMul"] = matmul
+    table["Gemm"] = { c in try gemm(c) }
+    table["MatMul"] = { c in try matmul(c) }
   }
 
   /// Row-major product of (m, k) and (k, n) float arrays.

@@ -56,6 +56,22 @@ public struct NDArray: Sendable {
     channelsLast = true
   }
 
+  /// Hands over the float storage, leaving this array empty, so that the
+  /// caller holds the only reference when nothing else does.
+  mutating func releaseStorage() -> Tensor? {
+    guard case .float(let tensor) = elements else { return nil }
+    elements = .int64([])
+    return tensor
+  }
+
+  /// This array's shape and layout with `tensor` (of the same element
+  /// count) as its elements.
+  func withStorage(_ tensor: Tensor) -> NDArray {
+    var result = self
+    result.elements = .float(tensor)
+    return result
+  }
+
   /// The float elements as stored (physical shape).
   public var storage: Tensor? {
     if case .float(let tensor) = elements { return tensor }

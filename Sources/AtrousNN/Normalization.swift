@@ -4,8 +4,8 @@ import Foundation
 /// BatchNormalization (inference) and LRN.
 enum Normalization {
   static func register(_ table: inout [String: OpKernel]) {
-    table["BatchNormalization"] = batchNorm
-    table["LRN"] = lrn
+    table["BatchNormalization"] = { c in try batchNorm(c) }
+    table["LRN"] = { c in try lrn(c) }
   }
 
   /// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1).

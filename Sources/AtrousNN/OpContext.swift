@@ -3,7 +3,7 @@
 /// node, the op and the attribute.
 struct OpContext {
   let node: Node
-  let inputs: [NDArray?]
+  var inputs: [NDArray?]
   let opset: Int
   let threads: Int
   /// Shape inference: the costly ops return zeros of the right shape.
@@ -12,6 +12,21 @@ struct OpContext {
   var cache: PreparedWeights? = nil
   /// Whether input i is a constant of the graph (an initializer).
   var constant: [Bool] = []
+  /// Whether input i is read by no later node and was not asked for, so
+  /// the op may reuse its storage for its output.
+  var consumable: [Bool] = []
+
+  /// Input `index`, handed over for reuse when nothing else needs it (its
+  /// slot is emptied); otherwise a shared copy, as `input` gives.
+  mutating func takeInput(_ index: Int) throws -> NDArray {
+    let value = try input(index)
+    if index < consumable.count && consumable[index] && !node.inputs[(index + 1)...].contains(node.inputs[index])
+      && !node.inputs[..<index].contains(node.inputs[index])
+    {
+      inputs[index] = nil
+    }
+    return value
+  }
 
   var op: String { node.opType }
 
@@ -94,7 +109,7 @@ struct OpContext {
 }
 
 /// An operator implementation.
-typealias OpKernel = @Sendable (OpContext) throws -> [NDArray]
+typealias OpKernel = @Sendable (inout OpContext) throws -> [NDArray]
 
 /// Every supported operator, by ONNX op type.
 enum Operators {

@@ -6,8 +6,8 @@ import Foundation
 /// axis at a time (both modes are separable).
 enum Resize {
   static func register(_ table: inout [String: OpKernel]) {
-    table["Resize"] = resize
-    table["Upsample"] = upsample
+    table["Resize"] = { c in try resize(c) }
+    table["Upsample"] = { c in try upsample(c) }
   }
 
   enum Mode { case nearest, linear }

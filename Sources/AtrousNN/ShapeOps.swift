@@ -4,7 +4,7 @@ import AtrousCore
 /// exported graphs carry (Shape, Gather, Unsqueeze, Concat on int64 ...).
 enum ShapeOps {
   static func register(_ table: inout [String: OpKernel]) {
-    table["Reshape"] = reshape
+    table["Reshape"] = { c in try reshape(c) }
     table["Flatten"] = { c in
       let x = try c.input(0)
       let axis = try c.int("axis", default: 1)
@@ -18,7 +18,7 @@ enum ShapeOps {
       guard order.sorted() == Array(0..<x.rank) else { throw c.invalid("perm", "\(order) is not a permutation of \(x.rank) axes") }
       return [permute(x, order)]
     }
-    table["Concat"] = concat
+    table["Concat"] = { c in try concat(c) }
     table["Shape"] = { c in
       let x = try c.input(0)
       var shape = x.shape.map(Int64.init)
@@ -28,7 +28,7 @@ enum ShapeOps {
       return [NDArray(shape: [shape.count], int64s: shape)]
     }
     table["Size"] = { c in [NDArray(shape: [], int64s: [Int64(try c.input(0).count)])] }
-    table["Gather"] = gather
+    table["Gather"] = { c in try gather(c) }
     table["Unsqueeze"] = { c in
       let x = try c.input(0)
       let axes = try c.opset >= 13 ? c.input(1).intValues() : (c.ints("axes") ?? [])
@@ -76,8 +76,8 @@ enum ShapeOps {
       default: throw c.unsupported("to", to)
       }
     }
-    table["Slice"] = slice
-    table["Pad"] = pad
+    table["Slice"] = { c in try slice(c) }
+    table["Pad"] = { c in try pad(c) }
     table["DepthToSpace"] = { c in
       let x = try c.input(0).standard()
       let bs = try c.int("blocksize") ?? 0
@@ -143,13 +143,31 @@ enum ShapeOps {
       // Concatenate the channels-last storage along the matching physical axis.
       let physicalAxis = [0, 3, 1, 2][axis]
       let stores = parts.map { $0.toChannelsLast().storage! }
-      let values = concatenate(stores.map(\.scalars), shapes: stores.map(\.shape), axis: physicalAxis)
       var physical = stores[0].shape
       physical[physicalAxis] = stores.map { $0.shape[physicalAxis] }.reduce(0, +)
-      return [NDArray(channelsLast: Tensor(shape: physical, values: values))]
+      return [NDArray(channelsLast: concatenate(stores, into: physical, axis: physicalAxis))]
     }
     let values = concatenate(parts.map { $0.floatValues() }, shapes: parts.map(\.shape), axis: axis)
     return [NDArray(shape: shape, floats: values)]
+  }
+
+  /// Row-major concatenation of tensors along `axis`, copied block by
+  /// block into one new tensor of `shape`.
+  static func concatenate(_ parts: [Tensor], into shape: [Int], axis: Int) -> Tensor {
+    var output = Tensor.uninitialized(shape: shape)
+    let outer = shape[..<axis].reduce(1, *)
+    let blocks = parts.map { $0.shape[axis...].reduce(1, *) }
+    let total = blocks.reduce(0, +)
+    output.withUnsafeMutableBufferPointer { out in
+      var offset = 0
+      for (part, block) in zip(parts, blocks) {
+        part.withUnsafeBufferPointer { src in
+          for o in 0..<outer { (out.baseAddress! + o * total + offset).update(from: src.baseAddress! + o * block, count: block) }
+        }
+        offset += block
+      }
+    }
+    return output
   }
 
   /// Row-major concatenation of arrays along `axis`.

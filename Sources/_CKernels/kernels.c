@@ -174,7 +174,7 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
   } while (0)
 
 ATR_MULTIVERSION
-void atr_binary(atr_binary_op op, float *restrict out, const float *a, size_t a_count, const float *b, size_t b_count,
+void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,
                 size_t count, size_t period) {
   switch (op) {
     case ATR_ADD: ATR_LOOPS(ATR_ADD); break;

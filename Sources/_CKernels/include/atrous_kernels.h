@@ -71,6 +71,7 @@ typedef enum {
 /// three shapes networks use: `a_count` and `b_count` are each `count`
 /// (whole array), 1 (scalar) or `period` (a vector repeated along the
 /// leading axes, such as a per-channel vector in channels-last storage).
+/// `out` may be `a` or `b` (element i is read before it is written).
 void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,
                 size_t count, size_t period);
 
