@@ -43,10 +43,17 @@ def time_bench(binary, arguments):
     return float(fields[fields.index("median") + 1])
 
 
-def compare(rounds, ours, theirs):
-    """Alternates the two timers; returns (our median, their median)."""
+def compare(rounds, ours, theirs, settle=0.5):
+    """Alternates the two timers; returns (our median, their median).
+
+    Waits `settle` seconds after each: ONNX Runtime's and OpenCV's worker
+    threads keep spinning for a while after a call returns, and would
+    otherwise take a core from whatever runs next.
+    """
     a, b = [], []
     for _ in range(rounds):
         b.append(theirs())
+        time.sleep(settle)
         a.append(ours())
+        time.sleep(settle)
     return statistics.median(a), statistics.median(b)
