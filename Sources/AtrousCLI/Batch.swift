@@ -72,13 +72,17 @@ final class Batch: @unchecked Sendable {
   }
 }
 
+func milliseconds(_ duration: Duration) -> Double {
+  Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
+}
+
 /// Times `body` and records it under `stage`.
 func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows -> T {
   let clock = ContinuousClock()
   let start = clock.now
   defer {
     let elapsed = clock.now - start
-    batch.record(stage, Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+    batch.record(stage, milliseconds(elapsed))
   }
   return try body()
 }

@@ -112,10 +112,6 @@ struct RunCommand: ParsableCommand {
   }
 }
 
-func milliseconds(_ duration: Duration) -> Double {
-  Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
-}
-
 /// How an image becomes a network input.
 struct ImagePreprocessingOptions: ParsableArguments {
   @Option(help: "Preset for a bundled model: mnist or ppocr (sets the options below).")

@@ -59,7 +59,7 @@ enum Elementwise {
     }
     if case .identity = op { return value }
     var x = consume value
-    let layout = x.withStorage(Tensor(shape: []))  // shape and layout, no elements
+    let (shape, channelsLast) = (x.shape, x.channelsLast)
     let input = x.releaseStorage()!
     // In place when the input is ours alone (its last reader was this op).
     let output = writeInPlaceOrNew(input, shape: input.shape) { src, dst in
@@ -86,7 +86,7 @@ enum Elementwise {
         case .identity: break
         }
     }
-    return layout.withStorage(output)
+    return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)
   }
 
   /// Runs `body(source, target)` in the input's own storage when nobody

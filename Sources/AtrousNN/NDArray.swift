@@ -64,14 +64,6 @@ public struct NDArray: Sendable {
     return tensor
   }
 
-  /// This array's shape and layout with `tensor` (of the same element
-  /// count) as its elements.
-  func withStorage(_ tensor: Tensor) -> NDArray {
-    var result = self
-    result.elements = .float(tensor)
-    return result
-  }
-
   /// The float elements as stored (physical shape).
   public var storage: Tensor? {
     if case .float(let tensor) = elements { return tensor }

@@ -24,16 +24,7 @@ public enum Fixtures {
 
   /// Names of the files in a fixture folder with the given extension, sorted.
   public static func files(in folder: String, withExtension ext: String) -> [String] {
-    guard let directory = opendir(path(folder)) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-      }
-      if name.hasSuffix("." + ext) { names.append(name) }
-    }
-    return names.sorted()
+    ((try? FileIO.listFolder(path(folder))) ?? []).filter { $0.hasSuffix("." + ext) }
   }
 
   public static func bytes(_ relative: String) throws -> [UInt8] {
@@ -50,15 +41,6 @@ public enum Fixtures {
 
   /// Names in a folder (for checking that nothing stray was left behind).
   public static func listing(_ folder: String) -> [String] {
-    guard let directory = opendir(folder) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-      }
-      if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    (try? FileIO.listFolder(folder)) ?? []
   }
 }
