@@ -81,7 +81,8 @@ enum Convolution {
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
     if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, axes[0].output, axes[1].output, cout]))] }
     let input = x.toChannelsLast().storage!
-    var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias)
+    var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
+                                 epilogue: try Pointwise.epilogue(of: c))
     if !convolution.isDepthwise, let cache = c.cache, c.constant.count > 1, c.constant[1] {
       // Constant weights are packed once per executor, not copied every run.
       convolution.panels = cache.value(c.node.name + "/conv-panels") {
@@ -104,7 +105,7 @@ enum Convolution {
     guard group >= 1, w.shape[0] == cin, cin % group == 0 else {
       throw c.mismatch("input channels \(cin), group \(group) and weights \(w.shape) do not agree")
     }
-    let coutG = w.shape[1], cout = coutG * group, cinG = cin / group
+    let coutG = w.shape[1], cout = coutG * group
     let kernel = try c.ints("kernel_shape") ?? [w.shape[2], w.shape[3]]
     let strides = try c.ints("strides") ?? [1, 1], dilations = try c.ints("dilations") ?? [1, 1]
     guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw c.invalid("strides", "\(strides): each must be at least 1") }
@@ -137,49 +138,100 @@ enum Convolution {
     }
     if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, outSize[0], outSize[1], cout]))] }
     let bias = c.optionalInput(2)?.floatValues()
-    let input = x.toChannelsLast().storage!
-    let weights = w.floatValues()  // (Cin, Cout/g, kH, kW)
-    let taps = kernel[0] * kernel[1]
-    var output = Tensor(shape: [n, outSize[0], outSize[1], cout])
-    // Per group: columns[p, tap * coutG + co] = sum_ci x[p, ci] w[ci, co, tap], then scattered.
-    for g in 0..<group {
-      var packed = [Float](repeating: 0, count: cinG * taps * coutG)
+    if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
+    let transposed = TransposedConvKernel(
+      n: n, height: h, width: wd, cin: cin, cout: cout, group: group, kernel: kernel, strides: strides,
+      dilations: dilations, padBegin: [pads[0], pads[1]], outputSize: outSize, bias: bias)
+    let panels: [[Float]]
+    if let cache = c.cache, c.constant.count > 1, c.constant[1] {
+      panels = cache.value(c.node.name + "/convT-panels") { transposed.packedPanels(w.floatValues()) }
+    } else {
+      panels = transposed.packedPanels(w.floatValues())
+    }
+    return [NDArray(channelsLast: transposed.run(x.toChannelsLast().storage!, panels: panels, threads: c.threads))]
+  }
+}
+
+/// A transposed convolution on (N, H, W, C) storage in two threaded
+/// passes: a matrix product gives every input pixel's contribution to each
+/// tap, columns[p, tap, co] = sum_ci x[p, ci] w[ci, co, tap]; then each
+/// output pixel gathers the contributions that land on it (a gather, not
+/// a scatter, so threads own disjoint output rows).
+struct TransposedConvKernel {
+  let n: Int, height: Int, width: Int, cin: Int, cout: Int, group: Int
+  let kernel: [Int], strides: [Int], dilations: [Int], padBegin: [Int], outputSize: [Int]
+  let bias: [Float]?
+
+  private var taps: Int { kernel[0] * kernel[1] }
+
+  /// Per group, the weights (Cin, Cout/g, kH, kW) as a packed
+  /// (Cin/g, taps * Cout/g) matrix, column index (tap, co).
+  func packedPanels(_ weights: [Float]) -> [[Float]] {
+    let cinG = cin / group, coutG = cout / group
+    return (0..<group).map { g in
+      var matrix = [Float](repeating: 0, count: cinG * taps * coutG)
       for ci in 0..<cinG {
         for co in 0..<coutG {
           for t in 0..<taps {
-            packed[ci * taps * coutG + t * coutG + co] = weights[((g * cinG + ci) * coutG + co) * taps + t]
+            matrix[ci * taps * coutG + t * coutG + co] = weights[((g * cinG + ci) * coutG + co) * taps + t]
           }
         }
       }
-      let pixels = n * h * wd
-      let scratch = AlignedStorage(byteCount: pixels * taps * coutG * MemoryLayout<Float>.stride, zeroed: false)
-      let columns = scratch.pointer.assumingMemoryBound(to: Float.self)
-      input.withUnsafeBufferPointer { src in
-        atr_sgemm(pixels, taps * coutG, cinG, src.baseAddress! + g * cinG, cin, packed, taps * coutG, columns, taps * coutG, 0)
-      }
-      output.withUnsafeMutableBufferPointer { out in
-        for b in 0..<n {
-          for iy in 0..<h {
-            for ix in 0..<wd {
-              let p = (b * h + iy) * wd + ix
-              for ky in 0..<kernel[0] {
-                let oy = iy * strides[0] - pads[0] + ky * dilations[0]
-                if oy < 0 || oy >= outSize[0] { continue }
-                for kx in 0..<kernel[1] {
-                  let ox = ix * strides[1] - pads[1] + kx * dilations[1]
-                  if ox < 0 || ox >= outSize[1] { continue }
-                  let from = (p * taps + ky * kernel[1] + kx) * coutG
-                  let to = ((b * outSize[0] + oy) * outSize[1] + ox) * cout + g * coutG
-                  for co in 0..<coutG { out[to + co] += columns[from + co] }
+      var panels = [Float](repeating: 0, count: atr_packed_b_size(cinG, taps * coutG))
+      panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, matrix, cinG, taps * coutG, taps * coutG) }
+      return panels
+    }
+  }
+
+  func run(_ input: Tensor, panels: [[Float]], threads: Int) -> Tensor {
+    let (oh, ow) = (outputSize[0], outputSize[1])
+    let cinG = cin / group, coutG = cout / group
+    let pixels = n * height * width, row = taps * coutG
+    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
+    let scratch = AlignedStorage(byteCount: pixels * row * MemoryLayout<Float>.stride, zeroed: false)
+    let columns = scratch.pointer.assumingMemoryBound(to: Float.self)  // (N*H*W, taps, Cout/g)
+    let biasValues = bias ?? [Float](repeating: 0, count: cout)
+    let pixelRanges = Parallel.ranges(pixels, parts: threads)
+    let rowRanges = Parallel.ranges(n * oh, parts: threads)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        biasValues.withUnsafeBufferPointer { biasPointer in
+          let source = src.baseAddress!, target = dst.baseAddress!
+          for g in 0..<group {
+            panels[g].withUnsafeBufferPointer { packed in
+              Parallel.run(pixelRanges.count) { part in
+                let r = pixelRanges[part]
+                atr_sgemm_packed(r.count, row, cinG, source + r.lowerBound * cin + g * cinG, cin, packed.baseAddress!,
+                                 columns + r.lowerBound * row, row, 0)
+              }
+            }
+            var geometry = atr_conv_geometry(
+              input_h: height, input_w: width, output_h: oh, output_w: ow, kernel_h: kernel[0], kernel_w: kernel[1],
+              stride_h: strides[0], stride_w: strides[1], dilation_h: dilations[0], dilation_w: dilations[1],
+              pad_top: padBegin[0], pad_left: padBegin[1], pixel_stride: cout)
+            Parallel.run(rowRanges.count) { part in
+              var rows = [UnsafePointer<Float>?](repeating: nil, count: kernel[0])
+              var kys = [Int](repeating: 0, count: kernel[0])
+              for outRow in rowRanges[part] {
+                let b = outRow / oh, oy = outRow % oh
+                var count = 0
+                for ky in 0..<kernel[0] {
+                  // oy = iy * stride - pad + ky * dilation, solved for iy.
+                  let ty = oy + padBegin[0] - ky * dilations[0]
+                  guard ty >= 0, ty % strides[0] == 0, ty / strides[0] < height else { continue }
+                  rows[count] = UnsafePointer(columns + (b * height + ty / strides[0]) * width * row)
+                  kys[count] = ky
+                  count += 1
                 }
+                atr_transposed_gather_row(target + outRow * ow * cout + g * coutG, cout, biasPointer.baseAddress! + g * coutG,
+                                          coutG, rows, kys, count, &geometry)
               }
             }
           }
         }
       }
     }
-    if let bias { addBias(&output, bias) }
-    return [NDArray(channelsLast: output)]
+    return output
   }
 }
 
@@ -206,6 +258,8 @@ struct ConvKernel {
   /// ONNX layout (Cout, Cin/group, kH, kW); empty when `panels` are given.
   var weights: [Float]
   let bias: [Float]?
+  /// Element-wise steps applied to each block of output as it is made.
+  var epilogue: [atr_pointwise_step] = []
   /// Per group, the weights packed for atr_sgemm_packed (computed if nil).
   var panels: [[Float]]? = nil
 
@@ -217,7 +271,6 @@ struct ConvKernel {
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
     if isDepthwise {
       depthwise(input, &output, threads: threads)
-      if let bias { addBias(&output, bias) }
     } else {
       general(input, &output, threads: threads)
     }
@@ -242,7 +295,6 @@ struct ConvKernel {
   }
 
   private func general(_ input: Tensor, _ output: inout Tensor, threads: Int) {
-    let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
@@ -267,45 +319,38 @@ struct ConvKernel {
                 let accumulate = fillBias(out, rows: r.count, group: g)
                 atr_sgemm_packed(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase,
                                  out, cout, accumulate)
+                atr_pointwise(out, r.count, coutG, cout, epilogue, epilogue.count)
               }
               return
             }
+            var geometry = self.geometry
             Parallel.run(workers) { worker in
               // Pooled storage: the same few blocks serve every layer and run.
               let scratch = AlignedStorage(byteCount: Self.block * k * MemoryLayout<Float>.stride, zeroed: false)
-              let col = UnsafeMutableBufferPointer(start: scratch.pointer.assumingMemoryBound(to: Float.self), count: Self.block * k)
-              do {
-                var blockIndex = worker
-                while blockIndex < blocks {
-                  let first = blockIndex * Self.block, count = min(Self.block, pixels - first)
-                  for row in 0..<count {
-                    let p = first + row
-                    let b = p / (oh * ow), oy = (p / ow) % oh, ox = p % ow
-                    var dst = col.baseAddress! + row * k
-                    for ky in 0..<axes[0].kernel {
-                      let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                      for kx in 0..<axes[1].kernel {
-                        let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
-                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                          dst.update(from: source + ((b * h + iy) * w + ix) * cin + g * cinG, count: cinG)
-                        } else {
-                          dst.update(repeating: 0, count: cinG)
-                        }
-                        dst += cinG
-                      }
-                    }
-                  }
-                  let out = target + first * cout + g * coutG
-                  let accumulate = fillBias(out, rows: count, group: g)
-                  atr_sgemm_packed(count, coutG, k, col.baseAddress!, k, weightBase, out, cout, accumulate)
-                  blockIndex += workers
-                }
+              let col = scratch.pointer.assumingMemoryBound(to: Float.self)
+              var blockIndex = worker
+              while blockIndex < blocks {
+                let first = blockIndex * Self.block, count = min(Self.block, pixels - first)
+                atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
+                let out = target + first * cout + g * coutG
+                let accumulate = fillBias(out, rows: count, group: g)
+                atr_sgemm_packed(count, coutG, k, col, k, weightBase, out, cout, accumulate)
+                atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
+                blockIndex += workers
               }
             }
           }
         }
       }
     }
+  }
+
+  /// The window in the form the C kernels take.
+  var geometry: atr_conv_geometry {
+    atr_conv_geometry(input_h: axes[0].input, input_w: axes[1].input, output_h: axes[0].output, output_w: axes[1].output,
+                      kernel_h: axes[0].kernel, kernel_w: axes[1].kernel, stride_h: axes[0].stride, stride_w: axes[1].stride,
+                      dilation_h: axes[0].dilation, dilation_w: axes[1].dilation, pad_top: axes[0].padBegin,
+                      pad_left: axes[1].padBegin, pixel_stride: cin)
   }
 
   /// Every group's weights as column panels for the register-tiled product.
@@ -332,9 +377,8 @@ struct ConvKernel {
     return 1
   }
 
-  /// One filter per channel: accumulate each tap's weights times the input
-  /// pixel's channel vector (vectorized across channels), rows of the
-  /// output split across threads.
+  /// One filter per channel, vectorized across channels, rows of the
+  /// output split across threads; the bias is added in the same pass.
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
@@ -343,29 +387,27 @@ struct ConvKernel {
     var tapWeights = [Float](repeating: 0, count: taps * c)
     for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
     let bands = Parallel.ranges(n * oh, parts: threads)
+    var geometry = self.geometry
+    let kernelRows = axes[0].kernel
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        tapWeights.withUnsafeBufferPointer { tw in
+        let biasValues = bias ?? []
+        tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let source = src.baseAddress!, target = dst.baseAddress!, tapBase = tw.baseAddress!
+          let biasPointer = bias == nil ? nil : bp.baseAddress
           Parallel.run(bands.count) { band in
+            var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
             for row in bands[band] {
               let b = row / oh, oy = row % oh
-              for ox in 0..<ow {
-                let out = target + ((b * oh + oy) * ow + ox) * c
-                out.update(repeating: 0, count: c)
-                for ky in 0..<axes[0].kernel {
-                  let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                  if iy < 0 || iy >= h { continue }
-                  for kx in 0..<axes[1].kernel {
-                    let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
-                    if ix < 0 || ix >= w { continue }
-                    atr_multiply_add(out, source + ((b * h + iy) * w + ix) * c, tapBase + (ky * axes[1].kernel + kx) * c, c)
-                  }
-                }
+              for ky in 0..<kernelRows {
+                let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * c) : nil
               }
+              atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
+              atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
             }
           }
-        }
+        } }
       }
     }
   }

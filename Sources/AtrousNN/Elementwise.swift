@@ -8,14 +8,15 @@ enum Elementwise {
     for (name, unary) in [("Relu", Unary.relu), ("Sigmoid", .sigmoid), ("Tanh", .tanh), ("Exp", .exp),
                           ("Sqrt", .sqrt), ("Neg", .neg), ("Abs", .abs), ("Identity", .identity), ("Floor", .floor),
                           ("Ceil", .ceil), ("Reciprocal", .reciprocal), ("Log", .log), ("Erf", .erf)] {
-      table[name] = { c in [try map(c.takeInput(0), unary)] }
+      table[name] = { c in [try map(c.takeInput(0), unary, threads: c.threads)] }
     }
-    table["LeakyRelu"] = { c in [try map(c.takeInput(0), .leakyRelu(c.float("alpha", default: 0.01)))] }
-    table["Elu"] = { c in [try map(c.takeInput(0), .elu(c.float("alpha", default: 1)))] }
+    table["LeakyRelu"] = { c in [try map(c.takeInput(0), .leakyRelu(c.float("alpha", default: 0.01)), threads: c.threads)] }
+    table["Elu"] = { c in [try map(c.takeInput(0), .elu(c.float("alpha", default: 1)), threads: c.threads)] }
     table["HardSigmoid"] = { c in
-      [try map(c.takeInput(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)))]
+      [try map(c.takeInput(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)),
+               threads: c.threads)]
     }
-    table["HardSwish"] = { c in [try map(c.takeInput(0), .hardSwish)] }
+    table["HardSwish"] = { c in [try map(c.takeInput(0), .hardSwish, threads: c.threads)] }
     table["Dropout"] = { c in
       // Inference: the input passes through; the optional mask is all true.
       let x = try c.input(0)
@@ -29,7 +30,7 @@ enum Elementwise {
         var result = try c.takeInput(0)
         let operands = c.inputs.dropFirst().compactMap { $0 }
         for other in operands { result = try broadcast(consume result, other, op, c) }
-        if name == "Mean" && !operands.isEmpty { result = map(result, .scale(1 / Float(operands.count + 1))) }
+        if name == "Mean" && !operands.isEmpty { result = map(result, .scale(1 / Float(operands.count + 1)), threads: c.threads) }
         return [result]
       }
     }
@@ -51,8 +52,12 @@ enum Elementwise {
     case leakyRelu(Float), elu(Float), hardSigmoid(Float, Float), clip(Float, Float), scale(Float)
   }
 
+  /// Elements below which an element-wise op stays on one thread: waking
+  /// a second costs more than it saves.
+  static let parallelThreshold = 1 << 16
+
   /// Applies `op` to every element, keeping the layout.
-  static func map(_ value: consuming NDArray, _ op: Unary) -> NDArray {
+  static func map(_ value: consuming NDArray, _ op: Unary, threads: Int = 1) -> NDArray {
     guard value.isFloat else {
       // Integer tensors only pass through Identity-like ops.
       return value
@@ -63,30 +68,39 @@ enum Elementwise {
     let input = x.releaseStorage()!
     // In place when the input is ours alone (its last reader was this op).
     let output = writeInPlaceOrNew(input, shape: input.shape) { src, dst in
-        let n = src.count
-        switch op {
-        case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
-        case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Foundation.exp(-src[i])) }
-        case .tanh: for i in 0..<n { dst[i] = Foundation.tanh(src[i]) }
-        case .exp: for i in 0..<n { dst[i] = Foundation.exp(src[i]) }
-        case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
-        case .neg: for i in 0..<n { dst[i] = -src[i] }
-        case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
-        case .floor: for i in 0..<n { dst[i] = src[i].rounded(.down) }
-        case .ceil: for i in 0..<n { dst[i] = src[i].rounded(.up) }
-        case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
-        case .log: for i in 0..<n { dst[i] = Foundation.log(src[i]) }
-        case .erf: for i in 0..<n { dst[i] = Foundation.erf(src[i]) }
-        case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] / 6 + 0.5)) }
-        case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
-        case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Foundation.exp(src[i]) - 1) : src[i] }
-        case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
-        case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
-        case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
-        case .identity: break
-        }
+      let chunks = Parallel.ranges(src.count, parts: src.count >= parallelThreshold ? threads : 1)
+      Parallel.run(chunks.count) { part in
+        let r = chunks[part]
+        apply(op, UnsafeBufferPointer(rebasing: src[r]), UnsafeMutableBufferPointer(rebasing: dst[r]))
+      }
     }
     return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)
+  }
+
+  /// dst[i] = op(src[i]); the two may be one buffer.
+  private static func apply(_ op: Unary, _ src: UnsafeBufferPointer<Float>, _ dst: UnsafeMutableBufferPointer<Float>) {
+    let n = src.count
+    switch op {
+    case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
+    case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Foundation.exp(-src[i])) }
+    case .tanh: for i in 0..<n { dst[i] = Foundation.tanh(src[i]) }
+    case .exp: for i in 0..<n { dst[i] = Foundation.exp(src[i]) }
+    case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
+    case .neg: for i in 0..<n { dst[i] = -src[i] }
+    case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
+    case .floor: for i in 0..<n { dst[i] = src[i].rounded(.down) }
+    case .ceil: for i in 0..<n { dst[i] = src[i].rounded(.up) }
+    case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
+    case .log: for i in 0..<n { dst[i] = Foundation.log(src[i]) }
+    case .erf: for i in 0..<n { dst[i] = Foundation.erf(src[i]) }
+    case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] / 6 + 0.5)) }
+    case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
+    case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Foundation.exp(src[i]) - 1) : src[i] }
+    case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
+    case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
+    case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
+    case .identity: if src.baseAddress != UnsafePointer(dst.baseAddress) { _ = dst.initialize(from: src) }
+    }
   }
 
   /// Runs `body(source, target)` in the input's own storage when nobody
@@ -115,7 +129,7 @@ enum Elementwise {
       if let v = c.optionalInput(1) { low = v.floatValues().first ?? low }
       if let v = c.optionalInput(2) { high = v.floatValues().first ?? high }
     }
-    return [map(try c.takeInput(0), .clip(low, high))]
+    return [map(try c.takeInput(0), .clip(low, high), threads: c.threads)]
   }
 
   enum Binary {
@@ -203,7 +217,15 @@ enum Elementwise {
           if let code = op.code, fitsShape(xShape, xCount), fits(y), xShape == shape || y.shape == shape, po.count > 0 {
             // The whole array, a scalar, or a vector along the last axis
             // (per channel in channels-last storage): vectorized loops.
-            atr_binary(code, po.baseAddress!, px.baseAddress!, xCount, py.baseAddress!, y.count, po.count, last)
+            // Threads take whole periods, so each sees the same pattern.
+            let total = po.count, yCount = y.count
+            let chunks = Parallel.ranges(total / last, parts: total >= parallelThreshold ? c.threads : 1)
+            Parallel.run(chunks.count) { part in
+              let start = chunks[part].lowerBound * last, count = chunks[part].count * last
+              let (a, aCount) = xCount == total ? (px.baseAddress! + start, count) : (px.baseAddress!, xCount)
+              let (b, bCount) = yCount == total ? (py.baseAddress! + start, count) : (py.baseAddress!, yCount)
+              atr_binary(code, po.baseAddress! + start, a, aCount, b, bCount, count, last)
+            }
           } else {
             let (sa, sb) = (strides(xShape, to: shape), strides(y.shape, to: shape))
             forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }

@@ -3,13 +3,20 @@ import AtrousCore
 /// Runs a graph: nodes in order, each value freed as soon as no later node
 /// needs it (unless it was asked for).
 public final class Executor: Sendable {
+  /// The graph as given.
   public let graph: Graph
+  /// The graph with BatchNormalization folded and element-wise chains
+  /// fused; it lacks the intermediate values those rewrites remove, so a
+  /// run asking for one of them runs `graph` instead.
+  public let optimized: Graph
   /// Threads an op may use.
   public let threads: Int
   private let prepared = PreparedWeights()
+  private let preparedPlain = PreparedWeights()
 
   /// - Parameter optimize: fold BatchNormalization into the convolution
-  ///   before it where that convolution feeds nothing else.
+  ///   before it where that convolution feeds nothing else, and run chains
+  ///   of element-wise ops in one pass (see `GraphOptimizer`).
   /// - Throws: `NNError.unsupportedOp` naming the first node whose op is
   ///   not implemented, `NNError.missingInput` for an input no graph input,
   ///   initializer or earlier node provides.
@@ -22,7 +29,8 @@ public final class Executor: Sendable {
       }
       known.formUnion(node.outputs)
     }
-    self.graph = optimize ? GraphOptimizer.foldBatchNorm(graph) : graph
+    self.graph = graph
+    self.optimized = optimize ? GraphOptimizer.fusePointwise(GraphOptimizer.foldBatchNorm(graph)) : graph
     self.threads = threads
   }
 
@@ -44,7 +52,7 @@ public final class Executor: Sendable {
   public func trace(_ inputs: [String: NDArray]) throws -> (steps: [TraceStep], peakBytes: Int) {
     var steps: [TraceStep] = []
     var peak = 0
-    _ = try execute(inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes in
+    _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes in
       steps.append(TraceStep(node: node, inputShapes: args.map { $0?.shape }, outputShapes: results.map(\.shape)))
       peak = max(peak, liveBytes)
     }
@@ -58,10 +66,15 @@ public final class Executor: Sendable {
   ///     intermediate value may be named.
   /// - Returns: the requested values in standard (ONNX) layout.
   public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil) throws -> [String: NDArray] {
-    try execute(inputs, wanted: requested ?? graph.outputs, shapesOnly: false) { _, _, _, _ in }
+    let wanted = requested ?? graph.outputs
+    let available = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
+      .union(optimized.initializers.keys)
+    let (plan, cache) = wanted.allSatisfy(available.contains) ? (optimized, prepared) : (graph, preparedPlain)
+    return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false) { _, _, _, _ in }
   }
 
-  private func execute(_ inputs: [String: NDArray], wanted: [String], shapesOnly: Bool,
+  private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
+                       shapesOnly: Bool,
                        observe: (Node, [NDArray?], [NDArray], Int) -> Void) throws -> [String: NDArray] {
     var values: [String: NDArray] = graph.initializers
     for input in graph.inputs where graph.initializers[input.name] == nil {

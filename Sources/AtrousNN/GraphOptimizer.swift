@@ -1,3 +1,5 @@
+import _CKernels
+
 /// Rewrites that leave a graph's results unchanged (within float rounding)
 /// and make it cheaper to run.
 enum GraphOptimizer {
@@ -53,5 +55,149 @@ enum GraphOptimizer {
     guard !removed.isEmpty else { return graph }
     let kept = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
     return Graph(nodes: kept, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// Element-wise ops with one varying input become steps run in one pass:
+  /// appended to the epilogue of the Conv or the `_Pointwise` node that
+  /// produces their input when nothing else reads it, or else a new
+  /// `_Pointwise` node that later steps can join. The exported form of
+  /// HardSwish, x * Clip(x + 3, 0, 6) / 6, is recognized first.
+  static func fusePointwise(_ graph: Graph) -> Graph {
+    var consumers: [String: Int] = [:]
+    for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
+    for output in graph.outputs { consumers[output, default: 0] += 1 }
+    var nodes: [Node?] = recognizeHardSwish(graph, consumers: consumers)
+    consumers = [:]
+    for node in nodes.compactMap({ $0 }) { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
+    for output in graph.outputs { consumers[output, default: 0] += 1 }
+    var producer: [String: Int] = [:]
+    for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
+
+    var changed = nodes.contains { $0 == nil }
+    for index in nodes.indices {
+      guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
+      if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
+        // A Conv's output has rank 4, so a constant of rank up to 4 leaves its shape alone.
+        let attribute = previous.opType == "Conv" && rank <= 4 ? Pointwise.epilogueAttribute
+          : previous.opType == Pointwise.opType ? Pointwise.stepsAttribute : nil
+        if let attribute {
+          if case .int(let old)? = previous.attributes[Pointwise.rankAttribute], rank > old {
+            previous.attributes[Pointwise.rankAttribute] = .int(rank)
+          }
+          var steps: [Float] = []
+          if case .floats(let old)? = previous.attributes[attribute] { steps = old }
+          previous.attributes[attribute] = .floats(steps + Pointwise.encode([step]))
+          previous.outputs = node.outputs
+          nodes[from] = previous
+          nodes[index] = nil
+          producer[node.outputs[0]] = from
+          changed = true
+          continue
+        }
+      }
+      nodes[index] = Node(name: node.name, opType: Pointwise.opType, inputs: [input], outputs: node.outputs,
+                          attributes: [Pointwise.stepsAttribute: .floats(Pointwise.encode([step])),
+                                       Pointwise.rankAttribute: .int(rank)])
+      changed = true
+    }
+    guard changed else { return graph }
+    return Graph(nodes: nodes.compactMap { $0 }, initializers: graph.initializers, inputs: graph.inputs,
+                 outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// A float scalar constant: its value and rank.
+  private static func scalar(_ name: String, _ graph: Graph) -> (value: Float, rank: Int)? {
+    guard let value = graph.initializers[name], value.isFloat, value.count == 1 else { return nil }
+    return (value.floatValues()[0], value.rank)
+  }
+
+  /// The step a node amounts to, with its varying input and the rank of its
+  /// constant operand (0 if none), or nil when it is not such an op.
+  private static func pointwiseStep(_ node: Node, _ graph: Graph) -> (String, atr_pointwise_step, Int)? {
+    guard node.outputs.count == 1, let input = node.inputs.first, !input.isEmpty,
+      graph.initializers[input] == nil || node.inputs.count == 2
+    else { return nil }
+    func step(_ op: atr_pointwise_op, _ a: Float = 0, _ b: Float = 0) -> atr_pointwise_step {
+      atr_pointwise_step(op: op, a: a, b: b)
+    }
+    func float(_ name: String, _ fallback: Float) -> Float? {
+      switch node.attributes[name] {
+      case nil: fallback
+      case .float(let v)?: v
+      default: nil
+      }
+    }
+    switch node.opType {
+    case "Relu" where node.inputs.count == 1: return (input, step(ATR_PW_RELU), 0)
+    case "Sigmoid" where node.inputs.count == 1: return (input, step(ATR_PW_SIGMOID), 0)
+    case "HardSwish" where node.inputs.count == 1: return (input, step(ATR_PW_HARDSWISH), 0)
+    case "LeakyRelu" where node.inputs.count == 1:
+      return float("alpha", 0.01).map { (input, step(ATR_PW_LEAKYRELU, $0), 0) }
+    case "HardSigmoid" where node.inputs.count == 1:
+      guard let alpha = float("alpha", 0.2), let beta = float("beta", 0.5) else { return nil }
+      return (input, step(ATR_PW_HARDSIGMOID, alpha, beta), 0)
+    case "Clip":
+      if graph.opset < 11 {
+        guard node.inputs.count == 1, let low = float("min", -.infinity), let high = float("max", .infinity) else { return nil }
+        return (input, step(ATR_PW_CLIP, low, high), 0)
+      }
+      var bounds: [Float] = [-.infinity, .infinity]
+      for k in 1..<min(3, node.inputs.count) where !node.inputs[k].isEmpty {
+        guard let bound = scalar(node.inputs[k], graph) else { return nil }
+        bounds[k - 1] = bound.value
+      }
+      guard node.inputs.count <= 3 else { return nil }
+      return (input, step(ATR_PW_CLIP, bounds[0], bounds[1]), 0)
+    case "Add", "Sub", "Mul", "Div":
+      guard node.inputs.count == 2 else { return nil }
+      let (a, b) = (node.inputs[0], node.inputs[1])
+      if let k = scalar(b, graph), graph.initializers[a] == nil {
+        switch node.opType {
+        case "Add": return (a, step(ATR_PW_AFFINE, 1, k.value), k.rank)
+        case "Sub": return (a, step(ATR_PW_AFFINE, 1, -k.value), k.rank)
+        case "Mul": return (a, step(ATR_PW_AFFINE, k.value, 0), k.rank)
+        default: return k.value == 0 ? nil : (a, step(ATR_PW_AFFINE, 1 / k.value, 0), k.rank)
+        }
+      }
+      if let k = scalar(a, graph), graph.initializers[b] == nil {
+        switch node.opType {
+        case "Add": return (b, step(ATR_PW_AFFINE, 1, k.value), k.rank)
+        case "Sub": return (b, step(ATR_PW_AFFINE, -1, k.value), k.rank)
+        case "Mul": return (b, step(ATR_PW_AFFINE, k.value, 0), k.rank)
+        default: return nil
+        }
+      }
+      return nil
+    default: return nil
+    }
+  }
+
+  /// Replaces Add(x, 3) -> Clip(0, 6) -> Mul(x, .) -> Div(., 6), each
+  /// read only by the next, with one HardSwish node; the removed nodes
+  /// become nil.
+  private static func recognizeHardSwish(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
+    var nodes: [Node?] = graph.nodes
+    var reader: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    func only(_ name: String, _ op: String) -> Int? {
+      guard consumers[name] == 1, let index = reader[name], graph.nodes[index].opType == op,
+        graph.nodes[index].outputs.count == 1 else { return nil }
+      return index
+    }
+    for (addIndex, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 {
+      guard scalar(add.inputs[1], graph)?.value == 3, graph.initializers[add.inputs[0]] == nil else { continue }
+      let x = add.inputs[0]
+      guard let clipIndex = only(add.outputs[0], "Clip"),
+        case let clip = graph.nodes[clipIndex],
+        let (_, bounds, _) = pointwiseStep(clip, graph), bounds.a == 0, bounds.b == 6,
+        let mulIndex = only(clip.outputs[0], "Mul"),
+        Set(graph.nodes[mulIndex].inputs) == [x, clip.outputs[0]],
+        let divIndex = only(graph.nodes[mulIndex].outputs[0], "Div"),
+        case let div = graph.nodes[divIndex], div.inputs.count == 2, scalar(div.inputs[1], graph)?.value == 6
+      else { continue }
+      for index in [addIndex, clipIndex, mulIndex] { nodes[index] = nil }
+      nodes[divIndex] = Node(name: div.name, opType: "HardSwish", inputs: [x], outputs: div.outputs)
+    }
+    return nodes
   }
 }

@@ -122,6 +122,7 @@ enum Operators {
     Normalization.register(&table)
     Linear.register(&table)
     Resize.register(&table)
+    Pointwise.register(&table)
     return table
   }()
 }

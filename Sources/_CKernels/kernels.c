@@ -187,6 +187,42 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+// An 8x8 block through registers: three rounds of shuffles (the classic
+// unpack / shuffle / permute sequence), written with generic vectors so
+// every clone gets its own instructions.
+static inline __attribute__((always_inline)) void transpose8(float *restrict out, size_t ldo, const float *restrict in,
+                                                              size_t ldi) {
+  const v8 r0 = *(const v8 *)(in), r1 = *(const v8 *)(in + ldi), r2 = *(const v8 *)(in + 2 * ldi),
+           r3 = *(const v8 *)(in + 3 * ldi), r4 = *(const v8 *)(in + 4 * ldi), r5 = *(const v8 *)(in + 5 * ldi),
+           r6 = *(const v8 *)(in + 6 * ldi), r7 = *(const v8 *)(in + 7 * ldi);
+  const v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8 t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8 t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8 t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8 t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8 u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8 u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8 u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8 u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8 u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8 u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+  *(v8 *)(out) = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+  *(v8 *)(out + ldo) = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+  *(v8 *)(out + 2 * ldo) = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+  *(v8 *)(out + 3 * ldo) = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+  *(v8 *)(out + 4 * ldo) = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+  *(v8 *)(out + 5 * ldo) = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+  *(v8 *)(out + 6 * ldo) = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+  *(v8 *)(out + 7 * ldo) = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 ATR_MULTIVERSION
 void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
                            size_t last) {
@@ -195,9 +231,14 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
     const size_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
     for (size_t j0 = first; j0 < last; j0 += TILE) {
       const size_t j1 = j0 + TILE < last ? j0 + TILE : last;
-      // Scalar on purpose: vectorizing either side turns into gathers or
-      // scatters, which are slower than plain moves within an L1 tile.
-      for (size_t j = j0; j < j1; j++) {
+      size_t j = j0;
+      for (; j + 8 <= j1; j += 8) {
+        size_t i = i0;
+        for (; i + 8 <= i1; i += 8) transpose8(out + j * rows + i, rows, in + i * columns + j, columns);
+        for (; i < i1; i++)
+          for (size_t jj = j; jj < j + 8; jj++) out[jj * rows + i] = in[i * columns + jj];
+      }
+      for (; j < j1; j++) {
 #pragma clang loop vectorize(disable)
         for (size_t i = i0; i < i1; i++) out[j * rows + i] = in[i * columns + j];
       }

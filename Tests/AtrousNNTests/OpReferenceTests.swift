@@ -177,9 +177,52 @@ import Testing
     let input = ["input": NDArray(shape: [1, 3, 9, 9], floats: Self.values(243, seed: 13))]
     let folded = try Executor(graph: graph, optimize: true)
     let unfolded = try Executor(graph: graph, optimize: false)
-    #expect(folded.graph.nodes.count == 1 && unfolded.graph.nodes.count == 2)
+    #expect(folded.optimized.nodes.count == 1 && unfolded.optimized.nodes.count == 2)
     let a = try folded.run(input)[bn]!.floatValues(), b = try unfolded.run(input)[bn]!.floatValues()
     #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
+  /// Conv -> scalar Mul -> scalar Add -> exported HardSwish (Add 3, Clip,
+  /// Mul, Div 6) -> Relu, then a depthwise and a 1x1 conv each with Clip,
+  /// and a Sigmoid after a residual Add (no conv to join, so a node of its
+  /// own): fused into conv epilogues and `_Pointwise` nodes, the same
+  /// values as running every op.
+  @Test func fusedPointwiseEqualsUnfused() throws {
+    func scalar(_ v: Float) -> NDArray { NDArray(shape: [1], floats: [v]) }
+    let inits: [String: NDArray] = [
+      "w1": NDArray(shape: [6, 3, 3, 3], floats: Self.values(162, seed: 20)), "b1": NDArray(shape: [6], floats: Self.values(6, seed: 21)),
+      "wd": NDArray(shape: [6, 1, 3, 3], floats: Self.values(54, seed: 22)),
+      "wp": NDArray(shape: [6, 6, 1, 1], floats: Self.values(36, seed: 23)),
+      "two": scalar(2.5), "half": scalar(-0.5), "three": scalar(3), "zero": scalar(0), "six": scalar(6),
+      "low": scalar(-0.2), "high": scalar(0.7),
+    ]
+    let nodes = [
+      Node(name: "c1", opType: "Conv", inputs: ["x", "w1", "b1"], outputs: ["c1"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "m", opType: "Mul", inputs: ["two", "c1"], outputs: ["m"]),
+      Node(name: "a", opType: "Add", inputs: ["m", "half"], outputs: ["a"]),
+      Node(name: "h1", opType: "Add", inputs: ["a", "three"], outputs: ["h1"]),
+      Node(name: "h2", opType: "Clip", inputs: ["h1", "zero", "six"], outputs: ["h2"]),
+      Node(name: "h3", opType: "Mul", inputs: ["a", "h2"], outputs: ["h3"]),
+      Node(name: "h4", opType: "Div", inputs: ["h3", "six"], outputs: ["h4"]),
+      Node(name: "r", opType: "Relu", inputs: ["h4"], outputs: ["r"]),
+      Node(name: "dw", opType: "Conv", inputs: ["r", "wd"], outputs: ["dw"],
+           attributes: ["group": .int(6), "pads": .ints([1, 1, 1, 1])]),
+      Node(name: "k1", opType: "Clip", inputs: ["dw", "low", "high"], outputs: ["k1"]),
+      Node(name: "pw", opType: "Conv", inputs: ["k1", "wp"], outputs: ["pw"]),
+      Node(name: "k2", opType: "Clip", inputs: ["pw", "low", "high"], outputs: ["k2"]),
+      Node(name: "sum", opType: "Add", inputs: ["k2", "r"], outputs: ["sum"]),
+      Node(name: "s", opType: "Sigmoid", inputs: ["sum"], outputs: ["s"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["s"], opset: 17)
+    let input = ["x": NDArray(shape: [1, 3, 7, 9], floats: Self.values(189, seed: 24).map { $0 * 4 })]
+    let fused = try Executor(graph: graph, optimize: true)
+    let plain = try Executor(graph: graph, optimize: false)
+    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Add", "_Pointwise"])
+    let a = try fused.run(input)["s"]!.floatValues(), b = try plain.run(input)["s"]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-6).isClose)
+    // An intermediate value the fusion removed can still be asked for.
+    let h3 = try fused.run(input, outputs: ["h3"])["h3"]!.floatValues()
+    #expect(closeness(h3, try plain.run(input, outputs: ["h3"])["h3"]!.floatValues(), rtol: 1e-6, atol: 0).isClose)
   }
 
   @Test func badGraphsAreClearErrors() throws {

@@ -99,6 +99,69 @@ void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb);
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                       size_t ldc, int accumulate);
 
+/// The window of a 2-D convolution over (N, H, W, C) storage, in pixels.
+/// `pixel_stride` is the distance between neighbouring pixels in floats
+/// (the channel count of the whole tensor, even when a group reads a part).
+typedef struct {
+  ptrdiff_t input_h, input_w, output_h, output_w;
+  ptrdiff_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+  ptrdiff_t pixel_stride;
+} atr_conv_geometry;
+
+/// im2col rows for output pixels [first, first + count) (flat over N, OH,
+/// OW): row r holds, tap by tap (ky, kx), the `channels` values starting at
+/// `channel_offset`, zero where the tap falls in the padding. Row length is
+/// kernel_h * kernel_w * channels.
+void atr_im2col(float *col, const float *src, const atr_conv_geometry *g, size_t channel_offset, size_t channels,
+                size_t first, size_t count);
+
+/// One output row of a depthwise convolution: `rows[ky]` addresses the
+/// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
+/// that row is padding. `weights` is (kernel_h * kernel_w, channels),
+/// `bias` (channels) or NULL; `out` is (output_w, channels).
+void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
+                       const atr_conv_geometry *g, size_t channels);
+
+/// One output row of a transposed convolution from its per-tap columns:
+/// rows[r] addresses the columns (input_w, kernel_h * kernel_w, cout_g) of
+/// the input row that kernel row kys[r] maps onto this output row. Output
+/// pixel ox (at out + ox * out_pixel_stride) gets bias plus every (kys[r],
+/// kx) contribution landing on it. Uses input_w, output_w, kernel_h,
+/// kernel_w, stride_w, dilation_w and pad_left of `g`.
+void atr_transposed_gather_row(float *out, size_t out_pixel_stride, const float *bias, size_t cout_g,
+                               const float *const *rows, const ptrdiff_t *kys, size_t nrows,
+                               const atr_conv_geometry *g);
+
+/// Element-wise steps that `atr_pointwise` chains; `a` and `b` are the
+/// step's parameters where it has any.
+typedef enum {
+  ATR_PW_RELU = 0,
+  /// min(max(x, a), b)
+  ATR_PW_CLIP = 1,
+  /// x * a + b
+  ATR_PW_AFFINE = 2,
+  /// x * clamp(x / 6 + 1/2, 0, 1)
+  ATR_PW_HARDSWISH = 3,
+  /// clamp(a * x + b, 0, 1)
+  ATR_PW_HARDSIGMOID = 4,
+  /// x < 0 ? a * x : x
+  ATR_PW_LEAKYRELU = 5,
+  ATR_PW_SIGMOID = 6,
+} atr_pointwise_op;
+
+typedef struct {
+  atr_pointwise_op op;
+  float a, b;
+} atr_pointwise_step;
+
+/// Applies `steps` in order to every element of `rows` rows of `width`
+/// floats, `stride` floats apart, in place: one pass over memory.
+void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
+                   size_t nsteps);
+
+/// out[i] += rows[r][i] for every r < nrows, i < count.
+void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

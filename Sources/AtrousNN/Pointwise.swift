@@ -1,0 +1,62 @@
+import AtrousCore
+import _CKernels
+
+/// Chains of element-wise steps run in one pass over memory: the internal
+/// op `_Pointwise` (made by `GraphOptimizer.fusePointwise`, never found in
+/// a model file) and a convolution's epilogue, applied to each block of
+/// output while it is still in cache.
+enum Pointwise {
+  /// The internal op type; the leading underscore keeps it apart from ONNX's.
+  static let opType = "_Pointwise"
+  /// Attribute holding the steps as (op, a, b) triples.
+  static let stepsAttribute = "steps"
+  /// Attribute of a Conv holding the steps applied to its output.
+  static let epilogueAttribute = "_epilogue"
+  /// Attribute of `_Pointwise`: the rank of a fused constant operand, which
+  /// broadcasting would raise a lower-rank input to.
+  static let rankAttribute = "rank"
+
+  static func register(_ table: inout [String: OpKernel]) {
+    table[opType] = { c in
+      var x = try c.takeInput(0)
+      let rank = try c.int(rankAttribute, default: 0)
+      if x.rank < rank { x = x.reshaped([Int](repeating: 1, count: rank - x.rank) + x.shape) }
+      let steps = try decode(c.floats(stepsAttribute) ?? [])
+      if c.shapesOnly { return [x] }
+      return [apply(steps, to: x, threads: c.threads)]
+    }
+  }
+
+  static func encode(_ steps: [atr_pointwise_step]) -> [Float] {
+    steps.flatMap { [Float($0.op.rawValue), $0.a, $0.b] }
+  }
+
+  static func decode(_ values: [Float]) throws -> [atr_pointwise_step] {
+    stride(from: 0, to: values.count - 2, by: 3).map { i in
+      atr_pointwise_step(op: atr_pointwise_op(rawValue: UInt32(values[i])), a: values[i + 1], b: values[i + 2])
+    }
+  }
+
+  /// The steps of a Conv's epilogue (none when it has none).
+  static func epilogue(of c: OpContext) throws -> [atr_pointwise_step] {
+    try decode(c.floats(epilogueAttribute) ?? [])
+  }
+
+  /// Applies the steps to every element, in place when `x` holds the only
+  /// reference to its storage.
+  static func apply(_ steps: [atr_pointwise_step], to value: consuming NDArray, threads: Int) -> NDArray {
+    var x = consume value
+    guard x.isFloat else { return x }
+    let (shape, channelsLast) = (x.shape, x.channelsLast)
+    // Copy-on-write: a shared buffer is copied, one held only here is not.
+    var output = x.releaseStorage()!
+    output.withUnsafeMutableBufferPointer { buffer in
+      let chunks = Parallel.ranges(buffer.count, parts: buffer.count >= Elementwise.parallelThreshold ? threads : 1)
+      Parallel.run(chunks.count) { part in
+        let r = chunks[part]
+        atr_pointwise(buffer.baseAddress! + r.lowerBound, 1, r.count, r.count, steps, steps.count)
+      }
+    }
+    return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)
+  }
+}
