@@ -266,6 +266,17 @@ struct ConvKernel {
   /// Output pixels per im2col block.
   static let block = 64
 
+  /// Output pixels per im2col block for a product with (k, n) weights:
+  /// `block`, or 4x that when the packed weights outgrow the L2 cache and
+  /// are streamed from further out once per block, but never so many that
+  /// a thread is left without a block.
+  static func blockRows(k: Int, n: Int, pixels: Int, threads: Int) -> Int {
+    let weightBytes = k * n * MemoryLayout<Float>.stride
+    let preferred = weightBytes > 2 << 20 ? 4 * block : block
+    let share = (pixels + threads - 1) / max(1, threads)
+    return max(8, min(preferred, (share + 7) / 8 * 8))
+  }
+
   func run(_ input: Tensor, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
@@ -300,7 +311,8 @@ struct ConvKernel {
     let k = taps * cinG
     let pixels = n * oh * ow
     let pointwise = taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 }
-    let blocks = (pixels + Self.block - 1) / Self.block
+    let block = Self.blockRows(k: k, n: coutG, pixels: pixels, threads: threads)
+    let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))
     let allPanels = panels ?? packedPanels()
     for g in 0..<group {
@@ -326,11 +338,11 @@ struct ConvKernel {
             var geometry = self.geometry
             Parallel.run(workers) { worker in
               // Pooled storage: the same few blocks serve every layer and run.
-              let scratch = AlignedStorage(byteCount: Self.block * k * MemoryLayout<Float>.stride, zeroed: false)
+              let scratch = AlignedStorage(byteCount: block * k * MemoryLayout<Float>.stride, zeroed: false)
               let col = scratch.pointer.assumingMemoryBound(to: Float.self)
               var blockIndex = worker
               while blockIndex < blocks {
-                let first = blockIndex * Self.block, count = min(Self.block, pixels - first)
+                let first = blockIndex * block, count = min(block, pixels - first)
                 atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
                 let out = target + first * cout + g * coutG
                 let accumulate = fillBias(out, rows: count, group: g)
