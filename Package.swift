@@ -47,7 +47,13 @@ let package = Package(
       dependencies: ["AtrousNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       exclude: ["Proto"]
     ),
-    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX"]),
+    // Feature maps and hypercolumns; ships the bundled trained models.
+    .target(
+      name: "AtrousFeatures",
+      dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX"],
+      resources: [.copy("Models")]
+    ),
+    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"]),
     .executableTarget(
       name: "AtrousCLI",
       dependencies: [
@@ -56,11 +62,12 @@ let package = Package(
       ]
     ),
     // In-process timings for the comparison scripts in Benchmarks/.
-    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX"], path: "Benchmarks/AtrousBench"),
+    .executableTarget(name: "atrous-bench", dependencies: ["AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"], path: "Benchmarks/AtrousBench"),
     .testTarget(name: "AtrousCoreTests", dependencies: ["AtrousCore", "AtrousTestSupport"]),
     .testTarget(name: "AtrousIOTests", dependencies: ["AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousNNTests", dependencies: ["AtrousNN", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousFeaturesTests", dependencies: ["AtrousFeatures", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),
   ],

@@ -1,5 +1,6 @@
 // The umbrella module: `import Atrous` brings in every public stage.
 @_exported import AtrousCore
+@_exported import AtrousFeatures
 @_exported import AtrousFilters
 @_exported import AtrousIO
 @_exported import AtrousNN

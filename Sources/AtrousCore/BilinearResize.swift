@@ -12,13 +12,15 @@ public enum BilinearResize {
   }
 
   /// One output coordinate's two input neighbours and the second's weight.
-  struct Tap {
-    var low: Int
-    var high: Int
-    var weight: Float
+  public struct Tap: Sendable {
+    public var low: Int
+    public var high: Int
+    public var weight: Float
   }
 
-  static func taps(input: Int, output: Int, alignment: Alignment) -> [Tap] {
+  /// For each of `output` coordinates, the two of `input` coordinates it
+  /// blends (clamped at the edges) and the weight of the second.
+  public static func taps(input: Int, output: Int, alignment: Alignment) -> [Tap] {
     (0..<output).map { i in
       let x: Double
       switch alignment {

@@ -33,7 +33,7 @@ public final class AtomicFileWriter {
     while true {
       let candidate = folder + ".\(name).\(String(UInt32.random(in: 0...UInt32.max), radix: 36)).tmp"
       // 0666 less the umask, as a file made by any other program would get.
-      let opened = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+      let opened = open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
       if opened >= 0 {
         fd = opened
         temporaryPath = candidate
@@ -64,6 +64,23 @@ public final class AtomicFileWriter {
         throw FileError.cannotWrite(path: path, reason: reason)
       }
       offset += written
+    }
+  }
+
+  /// Writes bytes at `offset` in the temporary file (holes read as
+  /// zeros), so parts of a large file can be filled in any order, from
+  /// several threads at once.
+  /// - Throws: `FileError.cannotWrite` (disk full, I/O error).
+  public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+    precondition(!finished, "write after commit or discard")
+    var done = 0
+    while done < bytes.count {
+      let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+      if written < 0 && errno == EINTR { continue }
+      if written <= 0 {
+        throw FileError.cannotWrite(path: path, reason: written < 0 ? FileIO.lastError() : "no progress writing")
+      }
+      done += written
     }
   }
 

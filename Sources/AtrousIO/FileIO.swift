@@ -65,6 +65,15 @@ public enum FileIO {
     return names.sorted()
   }
 
+  /// Creates the folder `path` if it does not exist (its parent must).
+  /// - Throws: `FileError.cannotWrite` when it cannot be made, or a file is in the way.
+  public static func makeFolder(_ path: String) throws {
+    if isDirectory(path) { return }
+    if mkdir(path, 0o777) != 0 && !(errno == EEXIST && isDirectory(path)) {
+      throw FileError.cannotWrite(path: path, reason: lastError())
+    }
+  }
+
   /// True when `path` names an existing folder.
   public static func isDirectory(_ path: String) -> Bool {
     var status = stat()

@@ -30,11 +30,16 @@ public enum ChannelOrder: Sendable, Equatable {
 public enum ImageConversionError: Error, Equatable, CustomStringConvertible {
   /// Images are (H, W) or (H, W, C) with C in 1...4.
   case unsupportedShape([Int])
+  /// A per-channel setting (mean, std) with a count that fits neither the
+  /// channels nor one shared value.
+  case channelMismatch(what: String, given: Int, channels: Int)
 
   public var description: String {
     switch self {
     case .unsupportedShape(let shape):
       "shape \(NPY.tupleText(shape)) is not an image: expected (H, W) or (H, W, C) with C = 1, 2, 3 or 4"
+    case .channelMismatch(let what, let given, let channels):
+      "\(what) has \(given) values for \(channels) channels"
     }
   }
 }

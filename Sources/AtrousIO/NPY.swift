@@ -120,6 +120,19 @@ public struct NPYArray: Sendable, Equatable {
   }
 
   /// A float32 array holding the tensor's elements and shape.
+  /// A float32 tensor stored as float16 (rounded to nearest even).
+  public init(float16 tensor: Tensor) {
+    var bytes = [UInt8](repeating: 0, count: tensor.count * 2)
+    tensor.withUnsafeBufferPointer { values in
+      for (i, v) in values.enumerated() {
+        let half = Float16Bits.from(v)
+        bytes[2 * i] = UInt8(half & 0xFF)
+        bytes[2 * i + 1] = UInt8(half >> 8)
+      }
+    }
+    self.init(dtype: .float16, shape: tensor.shape, bytes: bytes)
+  }
+
   public init(_ tensor: Tensor) {
     self.init(dtype: .float32, shape: tensor.shape, bytes: tensor.withUnsafeBytes { Array($0) })
   }
@@ -488,5 +501,33 @@ struct HeaderParser {
 
   private mutating func skipSpace() {
     while let c = peek(), c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
+  }
+}
+
+/// IEEE half-precision bits of a float, rounding to nearest even (as
+/// numpy's astype(float16) does), without relying on a Float16 type.
+public enum Float16Bits {
+  public static func from(_ value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    let sign = UInt16((bits >> 16) & 0x8000)
+    let exponent = Int((bits >> 23) & 0xFF)
+    var mantissa = bits & 0x7F_FFFF
+    if exponent == 0xFF { return sign | 0x7C00 | (mantissa != 0 ? 0x200 : 0) }  // inf, nan
+    let e = exponent - 127 + 15
+    if e >= 0x1F { return sign | 0x7C00 }  // overflow to infinity
+    if e <= 0 {
+      // Subnormal half (or zero): shift the full mantissa into place.
+      if e < -10 { return sign }
+      mantissa |= 0x80_0000
+      let shift = UInt32(14 - e)
+      var half = mantissa >> shift
+      let rest = mantissa & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+      if rest > halfway || (rest == halfway && half & 1 == 1) { half += 1 }
+      return sign | UInt16(half)
+    }
+    var half = UInt32(e) << 10 | (mantissa >> 13)
+    let rest = mantissa & 0x1FFF
+    if rest > 0x1000 || (rest == 0x1000 && half & 1 == 1) { half += 1 }  // may carry into the exponent: correct
+    return sign | UInt16(half)
   }
 }

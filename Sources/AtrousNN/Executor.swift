@@ -65,16 +65,22 @@ public final class Executor: Sendable {
   ///   - outputs: names to return (default: the graph outputs); any
   ///     intermediate value may be named.
   /// - Returns: the requested values in standard (ONNX) layout.
-  public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil) throws -> [String: NDArray] {
+  ///   - standardLayout: return values in ONNX layout (the default), or as
+  ///     stored, rank-4 floats channels-last, saving a transpose for
+  ///     callers that want (N, H, W, C) anyway.
+  public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil,
+                  standardLayout: Bool = true) throws -> [String: NDArray] {
     let wanted = requested ?? graph.outputs
     let available = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
       .union(optimized.initializers.keys)
     let (plan, cache) = wanted.allSatisfy(available.contains) ? (optimized, prepared) : (graph, preparedPlain)
-    return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false) { _, _, _, _ in }
+    return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false, standardLayout: standardLayout) {
+      _, _, _, _ in
+    }
   }
 
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
-                       shapesOnly: Bool,
+                       shapesOnly: Bool, standardLayout: Bool = true,
                        observe: (Node, [NDArray?], [NDArray], Int) -> Void) throws -> [String: NDArray] {
     var values: [String: NDArray] = graph.initializers
     for input in graph.inputs where graph.initializers[input.name] == nil {
@@ -134,7 +140,7 @@ public final class Executor: Sendable {
     var result: [String: NDArray] = [:]
     for name in wanted {
       guard let value = values[name] else { throw NNError.unknownValue(name: name) }
-      result[name] = value.standard()
+      result[name] = standardLayout ? value.standard() : value
     }
     return result
   }

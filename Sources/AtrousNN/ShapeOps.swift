@@ -259,7 +259,8 @@ enum ShapeOps {
   /// Pad: pads (begin for every axis, then end for every axis), modes
   /// constant, reflect and edge; negative pads crop.
   static func pad(_ c: OpContext) throws -> [NDArray] {
-    let x = try c.input(0).standard()
+    let original = try c.input(0)
+    let x = original.isFloat && original.rank == 4 ? original : original.standard()
     let mode = try c.string("mode", default: "constant")
     var pads: [Int], value: Float
     if c.opset >= 11 {
@@ -281,7 +282,14 @@ enum ShapeOps {
     guard pads.count == 2 * x.rank else { throw c.invalid("pads", "\(pads.count) values for a rank-\(x.rank) tensor") }
     let shape = (0..<x.rank).map { x.shape[$0] + pads[$0] + pads[$0 + x.rank] }
     guard shape.allSatisfy({ $0 >= 0 }) else { throw c.mismatch("pads \(pads) crop \(x.shape) below zero") }
-    let values = x.floatValues()
+    if x.isFloat, x.rank == 4, pads.allSatisfy({ $0 >= 0 }), [0, 1, 4, 5].allSatisfy({ pads[$0] == 0 }),
+      ["constant", "edge", "reflect"].contains(mode)
+    {
+      if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [shape[0], shape[2], shape[3], shape[1]]))] }
+      return [padSpatial(x.toChannelsLast().storage!, top: pads[2], left: pads[3], bottom: pads[6], right: pads[7],
+                         mode: mode, value: value, threads: c.threads)]
+    }
+    let values = x.standard().floatValues()
     var strides = [Int](repeating: 1, count: x.rank)
     for k in stride(from: x.rank - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * x.shape[k + 1] }
     var out = [Float]()
@@ -313,6 +321,53 @@ enum ShapeOps {
     }
     return [NDArray(shape: shape, floats: out)]
   }
+}
+
+/// Index of padded coordinate `p` (may be outside 0..<n) in the source.
+@inline(__always)
+private func sourceIndex(_ p: Int, _ n: Int, reflect: Bool) -> Int {
+  if p >= 0 && p < n { return p }
+  if !reflect || n == 1 { return min(max(p, 0), n - 1) }
+  let period = 2 * n - 2
+  var m = p % period
+  if m < 0 { m += period }
+  return m < n ? m : period - m
+}
+
+/// Pad on the spatial axes of (N, H, W, C) storage, rows across threads.
+private func padSpatial(_ input: Tensor, top: Int, left: Int, bottom: Int, right: Int, mode: String, value: Float,
+                        threads: Int) -> NDArray {
+  let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+  let (oh, ow) = (h + top + bottom, w + left + right)
+  var output = Tensor.uninitialized(shape: [n, oh, ow, ch])  // (N, OH, OW, C)
+  let constant = mode == "constant", reflect = mode == "reflect"
+  let bands = Parallel.ranges(n * oh, parts: threads)
+  input.withUnsafeBufferPointer { src in
+    output.withUnsafeMutableBufferPointer { dst in
+      let source = src.baseAddress!, target = dst.baseAddress!
+      Parallel.run(bands.count) { band in
+        for row in bands[band] {
+          let b = row / oh, y = row % oh - top
+          let out = target + row * ow * ch
+          if constant && (y < 0 || y >= h || h == 0 || w == 0) {
+            out.update(repeating: value, count: ow * ch)
+            continue
+          }
+          if h == 0 || w == 0 { continue }
+          let line = source + (b * h + sourceIndex(y, h, reflect: reflect)) * w * ch
+          (out + left * ch).update(from: line, count: w * ch)
+          for x in Array(0..<left) + Array((left + w)..<ow) {
+            if constant {
+              (out + x * ch).update(repeating: value, count: ch)
+            } else {
+              (out + x * ch).update(from: line + sourceIndex(x - left, w, reflect: reflect) * ch, count: ch)
+            }
+          }
+        }
+      }
+    }
+  }
+  return NDArray(channelsLast: output)
 }
 
 extension NDArray {

@@ -84,7 +84,8 @@ public struct NetworkSummary: Sendable {
     peakActivationBytes = trace.peakBytes
     for step in trace.steps {
       let node = step.node
-      let field = Self.field(node, fields: fields, inputShapes: step.inputShapes, outputShapes: step.outputShapes)
+      let field = Self.field(node, fields: fields, inputShapes: step.inputShapes, outputShapes: step.outputShapes,
+                             constants: graph.initializers)
       for output in node.outputs where !output.isEmpty { fields[output] = field }
       var parameters = 0
       for name in node.inputs where graph.initializers[name] != nil && !counted.contains(name) {
@@ -119,7 +120,8 @@ public struct NetworkSummary: Sendable {
   /// Propagates receptive fields. Windows follow the arithmetic above;
   /// ops that merge branches take the largest incoming field; resizing
   /// divides the jump; global pooling and flattening see everything.
-  static func field(_ node: Node, fields: [String: ReceptiveField], inputShapes: [[Int]?], outputShapes: [[Int]]) -> ReceptiveField {
+  static func field(_ node: Node, fields: [String: ReceptiveField], inputShapes: [[Int]?], outputShapes: [[Int]],
+                    constants: [String: NDArray] = [:]) -> ReceptiveField {
     let incoming = node.inputs.compactMap { fields[$0] }
     guard var base = incoming.max(by: { $0.size[0] * $0.size[1] < $1.size[0] * $1.size[1] }) else { return .input }
     // Merging branches: the largest field, but the grid (jump and start) of
@@ -188,6 +190,13 @@ public struct NetworkSummary: Sendable {
         if linear { base.size[d] += base.jump[d] }
         base.jump[d] /= f
       }
+      return base
+    case "Pad":
+      // Spatial begin pads from the attribute (before opset 11) or the constant input.
+      var pads = ints("pads", [])
+      if pads.isEmpty, node.inputs.count > 1, let value = constants[node.inputs[1]] { pads = value.intValues() }
+      guard pads.count == 8 else { return base }
+      for d in 0..<2 { base.start[d] -= Double(pads[d + 2]) * base.jump[d] }
       return base
     default:
       return base

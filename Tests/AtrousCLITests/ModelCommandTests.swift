@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 @Suite struct ModelCommandTests {
-  static let mnist = "Tests/Fixtures/models/mnist-8/model.onnx"
+  static let mnist = "Sources/AtrousFeatures/Models/mnist-8/model.onnx"
 
   @Test func runWritesGraphOutputsLikeOnnxRuntime() throws {
     let folder = Fixtures.scratchFolder()
@@ -32,7 +32,7 @@ import Testing
 
   @Test func ppocrPresetOnTheReferencePage() throws {
     let folder = Fixtures.scratchFolder()
-    let result = try CLIRunner.run("run", "Tests/Fixtures/models/ppocrv4-det/model.onnx", "--preset", "ppocr", "--input",
+    let result = try CLIRunner.run("run", "Sources/AtrousFeatures/Models/ppocrv4-det/model.onnx", "--preset", "ppocr", "--input",
                                    "x=Tests/Fixtures/models/ppocrv4-det/page_384x768_bgr.png", "-o", folder)
     #expect(result.status == 0, "\(result.stderr)")
     let output = try NPY.read(folder + "/sigmoid_0.tmp_0.npy").tensor()
@@ -43,7 +43,7 @@ import Testing
 
   @Test func badModelsAreClearErrors() throws {
     let folder = Fixtures.scratchFolder()
-    let model = try Fixtures.bytes("models/mnist-8/model.onnx")
+    let model = try FileIO.readAll(Fixtures.model("mnist-8"))
     try AtomicFileWriter.write(Array(model.prefix(model.count / 2)), to: folder + "/cut.onnx")
     try AtomicFileWriter.write(Array("not a model".utf8), to: folder + "/text.onnx")
     for name in ["cut.onnx", "text.onnx"] {

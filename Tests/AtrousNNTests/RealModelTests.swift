@@ -8,7 +8,7 @@ import Testing
 @Suite struct RealModelTests {
   @Test(arguments: 0...2)
   func mnistMatchesReference(set: Int) throws {
-    let graph = try ONNXModel.load(Fixtures.path("models/mnist-8/model.onnx"))
+    let graph = try ONNXModel.load(Fixtures.model("mnist-8"))
     let executor = try Executor(graph: graph)
     let input = NDArray(try NPY.read(Fixtures.path("models/mnist-8/input_\(set).npy")))
     let expected = NDArray(try NPY.read(Fixtures.path("models/mnist-8/output_\(set).npy")))
@@ -19,7 +19,7 @@ import Testing
   }
 
   @Test func ppocrDetectorMatchesReference() throws {
-    let graph = try ONNXModel.load(Fixtures.path("models/ppocrv4-det/model.onnx"))
+    let graph = try ONNXModel.load(Fixtures.model("ppocrv4-det"))
     let executor = try Executor(graph: graph)
     let input = NDArray(try NPY.read(Fixtures.path("models/ppocrv4-det/input_0.npy")))
     let expected = NDArray(try NPY.read(Fixtures.path("models/ppocrv4-det/output_0.npy")))

@@ -22,6 +22,12 @@ public enum Fixtures {
 
   public static func path(_ relative: String) -> String { root + "/" + relative }
 
+  /// The bundled trained model `name` (mnist-8 or ppocrv4-det), which ships
+  /// with the library rather than the tests.
+  public static func model(_ name: String) -> String {
+    repository + "/Sources/AtrousFeatures/Models/\(name)/model.onnx"
+  }
+
   /// Names of the files in a fixture folder with the given extension, sorted.
   public static func files(in folder: String, withExtension ext: String) -> [String] {
     ((try? FileIO.listFolder(path(folder))) ?? []).filter { $0.hasSuffix("." + ext) }

@@ -310,6 +310,81 @@ def npz_files():
     np.savez_compressed(os.path.join(out, "weights_compressed.npz"), **weights)
 
 
+def hypercolumns():
+    """The hypercolumn reference pipeline: a small CNN run in ONNX Runtime,
+    each map resized with cv2.resize INTER_LINEAR, concatenated with NumPy;
+    and the filter bank's full-resolution layers computed with SciPy."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    from scipy import ndimage as ndi
+
+    out = os.path.join(ROOT, "hypercolumns")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+
+    def weight(name, shape):
+        fan_in = int(np.prod(shape[1:]))
+        values = (rng.standard_normal(shape) * np.sqrt(2 / fan_in)).astype(np.float32)
+        return helper.make_tensor(name, TensorProto.FLOAT, shape, values.ravel())
+
+    def conv(name, x, cin, cout, stride=1):
+        return (helper.make_node("Conv", [x, name + ".w", name + ".b"], [name + ".conv"], kernel_shape=[3, 3],
+                                 pads=[1, 1, 1, 1], strides=[stride, stride]),
+                [weight(name + ".w", [cout, cin, 3, 3]), weight(name + ".b", [cout])])
+
+    nodes, inits = [], []
+    for name, x, cin, cout, stride in [("block1", "image", 3, 8, 1), ("block2", "pool", 8, 12, 1), ("block3", "block2", 12, 16, 2)]:
+        node, w = conv(name, x, cin, cout, stride)
+        nodes += [node, helper.make_node("Relu", [name + ".conv"], [name])]
+        inits += w
+        if name == "block1":
+            nodes.append(helper.make_node("MaxPool", ["block1"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]))
+    nodes.append(helper.make_node("GlobalAveragePool", ["block3"], ["pooled"]))
+    layers = ["block1", "block2", "block3", "pooled"]
+    graph = helper.make_graph(nodes, "hypercolumn_net",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, None, None])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, None, None, None]) for n in layers], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, os.path.join(out, "net.onnx"))
+
+    image = cv2.resize(cv2.imread(os.path.join(SAMPLES, "astronaut.png")), (61, 47), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(os.path.join(out, "input.png"), image)
+    rgb = cv2.cvtColor(cv2.imread(os.path.join(out, "input.png")), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    session = ort.InferenceSession(os.path.join(out, "net.onnx"), providers=["CPUExecutionProvider"])
+    maps = session.run(layers, {"image": rgb.transpose(2, 0, 1)[None]})
+    h, w = rgb.shape[:2]
+    columns = []
+    for m in maps:
+        hwc = np.ascontiguousarray(m[0].transpose(1, 2, 0))
+        resized = cv2.resize(hwc, (w, h), interpolation=cv2.INTER_LINEAR)
+        columns.append(resized.reshape(h, w, -1))
+    np.save(os.path.join(out, "expected.npy"), np.concatenate(columns, axis=2).astype(np.float32))
+
+    # The filter bank on a gray crop: SciPy's own Gaussian (mirror border =
+    # REFLECT_101, truncated at 3 sigma) and the same central differences.
+    gray = cv2.cvtColor(cv2.imread(os.path.join(SAMPLES, "camera.png")), cv2.COLOR_BGR2GRAY)[100:164, 200:280]
+    cv2.imwrite(os.path.join(out, "gray.png"), gray)
+    g = gray.astype(np.float64) / 255
+    stencils = {
+        "dx": np.array([[0, 0, 0], [-0.5, 0, 0.5], [0, 0, 0]]), "dy": np.array([[0, -0.5, 0], [0, 0, 0], [0, 0.5, 0]]),
+        "dxx": np.array([[0, 0, 0], [1, -2, 1], [0, 0, 0]]), "dyy": np.array([[0, 1, 0], [0, -2, 0], [0, 1, 0]]),
+        "dxy": np.array([[0.25, 0, -0.25], [0, 0, 0], [-0.25, 0, 0.25]]),
+    }
+    for sigma in [0.7, 1.0, 1.6]:
+        smooth = ndi.gaussian_filter(g, sigma, mode="mirror", truncate=np.ceil(3 * sigma) / sigma)
+        d = {k: ndi.correlate(smooth, v, mode="mirror") for k, v in stencils.items()}
+        gradient = sigma * np.hypot(d["dx"], d["dy"])
+        laplacian = sigma ** 2 * (d["dxx"] + d["dyy"])
+        extra = sigma * np.sqrt(1.6 ** 2 - 1)
+        dog = smooth - ndi.gaussian_filter(smooth, extra, mode="mirror", truncate=np.ceil(3 * extra) / extra)
+        m = (d["dxx"] + d["dyy"]) / 2
+        r = np.sqrt(((d["dxx"] - d["dyy"]) / 2) ** 2 + d["dxy"] ** 2)
+        features = np.stack([smooth, gradient, laplacian, dog, sigma ** 2 * (m + r), sigma ** 2 * (m - r)], axis=2)
+        np.save(os.path.join(out, f"filterbank-sigma{sigma:.1f}.npy"), features.astype(np.float32))
+
+
 if __name__ == "__main__":
     png_suite()
     jpeg_cases()
@@ -317,5 +392,6 @@ if __name__ == "__main__":
     npy_files()
     filters()
     npz_files()
+    hypercolumns()
     print("fixtures written; Pillow", Image.__version__ if hasattr(Image, "__version__") else "",
           "OpenCV", cv2.__version__, "NumPy", np.__version__)

@@ -1,0 +1,195 @@
+import ArgumentParser
+import AtrousCore
+import AtrousFeatures
+import AtrousIO
+import AtrousNN
+import Foundation
+
+struct FeaturesCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "features",
+    abstract: "Write a model's feature maps as pictures: one PNG per channel and a montage per layer.",
+    discussion: """
+      For each layer, DIR/<layer>/ holds channel_<k>.png for every channel,
+      montage.png with all channels in a grid, and with --npy the raw map as
+      <layer>.npy, (H, W, C) float32. DIR/manifest.json lists each layer's
+      shape, value range (per channel too) and receptive field. Characters
+      other than letters, digits, '.', '_' and '-' in folder names become '_'.
+
+      Each channel is scaled from its own minimum to maximum unless
+      --shared-scale gives the whole layer one scale.
+      """
+  )
+
+  @Argument(help: ArgumentHelp("Input images (PNG, JPEG) or folders of them.", valueName: "image"))
+  var inputs: [String] = []
+
+  @Option(help: "A built-in model (default, mnist, ppocr) or an ONNX file.")
+  var model = "default"
+
+  @Option(help: ArgumentHelp("Layers (tensor names), comma-separated, or 'all' (default: the graph outputs).", valueName: "a,b|all"))
+  var layers: String?
+
+  @Option(name: [.short, .customLong("output")], help: "Output folder, for one input.")
+  var output: String?
+
+  @Option(name: .customLong("out-dir"), help: "Folder for many inputs: one subfolder per input, named after it.")
+  var outDir: String?
+
+  @Option(help: "Colormap: gray, viridis, magma or inferno.")
+  var colormap = "gray"
+
+  @Option(help: "Bits per sample of the channel pictures: 8 or 16 (16 with gray only).")
+  var bits = 8
+
+  @Flag(name: .customLong("shared-scale"), help: "One value range for all channels of a layer.")
+  var sharedScale = false
+
+  @Flag(help: "Also write each layer's raw map as .npy.")
+  var npy = false
+
+  @OptionGroup var preprocessing: ImagePreprocessingOptions
+
+  @Option(help: "Threads per image (default: every core).")
+  var threads: Int?
+
+  func validate() throws {
+    guard !inputs.isEmpty else { throw ValidationError("give at least one input image") }
+    switch (output, outDir) {
+    case (nil, nil): throw ValidationError("give -o FOLDER (one input) or --out-dir FOLDER")
+    case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
+    case (_?, nil):
+      guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
+        throw ValidationError("-o takes one input image; use --out-dir for several")
+      }
+    case (nil, let folder?):
+      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+    }
+    guard let map = Colormap(rawValue: colormap) else { throw ValidationError("--colormap must be gray, viridis, magma or inferno") }
+    guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
+    if bits == 16 && map != .gray { throw ValidationError("--bits 16 needs --colormap gray") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    try preprocessing.check()
+  }
+
+  func run() throws {
+    let files: [String]
+    let loaded: LoadedModel
+    do {
+      files = try expandInputs(inputs)
+    } catch {
+      Reporting.fail(error, file: inputs.joined(separator: " "))
+      throw ExitCode.fileFailed
+    }
+    do {
+      loaded = try ModelCatalog.load(model)
+    } catch {
+      Reporting.fail(error, file: model)
+      throw ExitCode.fileFailed
+    }
+    var renderer = FeatureMapRenderer()
+    renderer.colormap = Colormap(rawValue: colormap)!
+    renderer.bitDepth = bits == 16 ? .sixteen : .eight
+    renderer.sharedScale = sharedScale
+    let preparation = preprocessing.resolved(for: loaded)
+    let folders = files.map { file -> String in
+      if let output { return output }
+      let name = file.split(separator: "/").last.map(String.init) ?? file
+      let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
+      return (outDir!.hasSuffix("/") ? outDir! : outDir! + "/") + stem
+    }
+    let batch = Batch(total: files.count)
+    let succeeded = batch.run({ index, threadsPerJob in
+      try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
+                  threads: threads ?? threadsPerJob, allInputs: files)
+    }, describe: { files[$0] })
+    if !succeeded { throw ExitCode.fileFailed }
+  }
+
+  private func process(_ input: String, into folder: String, model loaded: LoadedModel, preparation: ImagePreprocessing,
+                       renderer: FeatureMapRenderer, threads: Int, allInputs: [String]) throws {
+    let tensor = try preparation.tensor(ImageFile.read(input))
+    let executor = try Executor(graph: loaded.graph, threads: threads)
+    guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
+    let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [executor.inputNames[0]: tensor.shape])
+    let maps = summary.layers.filter { $0.outputShape.count == 4 && $0.outputShape[0] == 1 }
+    let names: [String]
+    switch layers {
+    case nil: names = loaded.defaultLayers
+    case "all"?: names = maps.map(\.name)
+    case let list?: names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+    }
+    for name in names where !maps.contains(where: { $0.name == name }) {
+      if summary.layers.contains(where: { $0.name == name }) {
+        throw HypercolumnError.notAMap(layer: name, shape: summary.layers.first { $0.name == name }!.outputShape)
+      }
+      throw HypercolumnError.unknownLayer(name, known: maps.map(\.name))
+    }
+    try FileIO.makeFolder(folder)
+    let results = try executor.run([executor.inputNames[0]: tensor], outputs: names, standardLayout: false)
+    var entries: [FeatureManifest.Layer] = []
+    for name in names {
+      let stored = results[name]!.toChannelsLast().storage!
+      let map = stored.reshaped(Array(stored.shape.dropFirst()))  // (H, W, C)
+      let sub = RunCommand.fileName(for: name).dropLast(4)
+      let layerFolder = folder + "/" + sub
+      try FileIO.makeFolder(layerFolder)
+      let ranges = renderer.ranges(map)
+      let digits = max(3, String(map.shape[2] - 1).count)
+      for channel in 0..<map.shape[2] {
+        let file = layerFolder + "/channel_" + String(repeating: "0", count: digits - String(channel).count) + "\(channel).png"
+        try FileIO.ensure(output: file, isNotOneOf: allInputs)
+        try ImageFile.write(renderer.render(map, channel: channel, range: ranges[channel]), to: file, format: .png)
+      }
+      var montageRenderer = renderer
+      montageRenderer.bitDepth = .eight
+      try ImageFile.write(montageRenderer.montage(map, ranges: ranges), to: layerFolder + "/montage.png", format: .png)
+      if npy { try NPY.write(map, to: layerFolder + "/" + sub + ".npy") }
+      let own = renderer.sharedScale ? FeatureMapRenderer().ranges(map) : ranges
+      let layer = summary.layers.first { $0.name == name }!
+      entries.append(FeatureManifest.Layer(
+        name: name, folder: String(sub), shape: map.shape,
+        range: [own.map(\.low).min() ?? 0, own.map(\.high).max() ?? 0],
+        channelRanges: own.map { [$0.low, $0.high] },
+        receptiveField: HypercolumnSidecar.Field(layer.receptiveField)))
+    }
+    let manifest = FeatureManifest(image: input, model: model, inputSize: [tensor.shape[2], tensor.shape[3]],
+                                   colormap: renderer.colormap.rawValue, sharedScale: renderer.sharedScale, layers: entries)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    try AtomicFileWriter.write(Array(try encoder.encode(manifest)) + [0x0A], to: folder + "/manifest.json")
+  }
+}
+
+/// DIR/manifest.json of `atrous features`.
+struct FeatureManifest: Codable {
+  struct Layer: Codable {
+    var name: String
+    var folder: String
+    /// (height, width, channels).
+    var shape: [Int]
+    /// Smallest and largest value over the layer.
+    var range: [Float]
+    var channelRanges: [[Float]]
+    var receptiveField: HypercolumnSidecar.Field
+
+    enum CodingKeys: String, CodingKey {
+      case name, folder, shape, range
+      case channelRanges = "channel_ranges"
+      case receptiveField = "receptive_field"
+    }
+  }
+
+  var image: String
+  var model: String
+  var inputSize: [Int]
+  var colormap: String
+  var sharedScale: Bool
+  var layers: [Layer]
+
+  enum CodingKeys: String, CodingKey {
+    case image, model, colormap, layers
+    case inputSize = "input_size"
+    case sharedScale = "shared_scale"
+  }
+}

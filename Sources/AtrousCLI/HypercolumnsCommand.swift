@@ -1,0 +1,246 @@
+import ArgumentParser
+import AtrousCore
+import AtrousFeatures
+import AtrousIO
+import AtrousNN
+import Foundation
+
+struct HypercolumnsCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "hypercolumns",
+    abstract: "Export per-pixel hypercolumns: chosen layers upsampled to the input size and concatenated.",
+    discussion: """
+      Each layer's map is resized to the size the model saw (bilinear with
+      half-pixel centres, as cv2.resize INTER_LINEAR and PyTorch's
+      align_corners=False; --align-corners for the other rule; a 1x1 map is
+      broadcast) and the maps are concatenated per pixel in the order given.
+
+      OUTPUT
+        OUT.npy   (H, W, C) float32 by default; --layout chw, --dtype f16.
+        OUT.json  each layer's channel range, map shape and receptive field.
+      With --pixels or --sample, only those pixels: OUT.npy is (N, C) and
+      OUT-pixels.npy holds their (x, y) as int64, one row each.
+
+      The whole (H, W, C) array is never held in memory: rows are made and
+      written in bands. When the model's maps for a large image would not
+      fit in --memory, the model runs on overlapping tiles whose margins
+      come from the receptive fields; the result equals a whole-image run.
+      """
+  )
+
+  @Argument(help: ArgumentHelp("Input images (PNG, JPEG) or folders of them.", valueName: "image"))
+  var inputs: [String] = []
+
+  @Option(help: "A built-in model (default, mnist, ppocr) or an ONNX file.")
+  var model = "default"
+
+  @Option(help: ArgumentHelp("Layers (tensor names in the graph), comma-separated (default: the graph outputs).",
+                             valueName: "a,b"))
+  var layers: String?
+
+  @Option(name: [.short, .customLong("output")], help: "Output .npy, for one input.")
+  var output: String?
+
+  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input.")
+  var outDir: String?
+
+  @Flag(name: .customLong("align-corners"), help: "Resize with corners aligned instead of half-pixel centres.")
+  var alignCorners = false
+
+  @Option(help: "Element order: hwc or chw.")
+  var layout = "hwc"
+
+  @Option(help: "Element type: f32 or f16.")
+  var dtype = "f32"
+
+  @Option(help: "Tile side in input pixels (default: the whole image, or tiles when the maps would not fit --memory).")
+  var tile: Int?
+
+  @Option(help: "Megabytes the model's activations may take when the tile is chosen automatically.")
+  var memory = 768
+
+  @Option(help: ArgumentHelp("Only the pixels listed in this CSV file (x,y per line, pixel indices).", valueName: "file.csv"))
+  var pixels: String?
+
+  @Option(help: "Only this many pixels, drawn at random without repetition.")
+  var sample: Int?
+
+  @Option(help: "Seed for --sample.")
+  var seed: UInt64 = 0
+
+  @Option(help: ArgumentHelp("Also write a PNG: mean activation per pixel beside a PCA-to-RGB picture.", valueName: "file.png"))
+  var preview: String?
+
+  @OptionGroup var preprocessing: ImagePreprocessingOptions
+
+  @Option(help: "Threads per image (default: every core).")
+  var threads: Int?
+
+  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (decode, model, upsample+concat, write) to standard error.")
+  var timings = false
+
+  func validate() throws {
+    guard !inputs.isEmpty else { throw ValidationError("give at least one input image") }
+    switch (output, outDir) {
+    case (nil, nil): throw ValidationError("give -o OUT.npy (one input) or --out-dir FOLDER")
+    case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
+    case (let output?, nil):
+      guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
+        throw ValidationError("-o takes one input image; use --out-dir for several")
+      }
+      guard output.hasSuffix(".npy") else { throw ValidationError("-o must name a .npy file") }
+    case (nil, let folder?):
+      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+      guard preview == nil else { throw ValidationError("--preview takes one input (use -o)") }
+    }
+    guard HypercolumnOptions.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be hwc or chw") }
+    guard HypercolumnOptions.DType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or f16") }
+    if let tile, tile < 1 { throw ValidationError("--tile must be at least 1") }
+    guard memory >= 1 else { throw ValidationError("--memory must be at least 1 (megabytes)") }
+    if pixels != nil && sample != nil { throw ValidationError("give either --pixels or --sample, not both") }
+    if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
+    if let preview, !preview.lowercased().hasSuffix(".png") { throw ValidationError("--preview must name a .png file") }
+    if let layers, layers.split(separator: ",").isEmpty { throw ValidationError("--layers needs at least one name") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    try preprocessing.check()
+  }
+
+  func run() throws {
+    let files: [String]
+    let loaded: LoadedModel
+    do {
+      files = try expandInputs(inputs)
+    } catch {
+      Reporting.fail(error, file: inputs.joined(separator: " "))
+      throw ExitCode.fileFailed
+    }
+    do {
+      loaded = try ModelCatalog.load(model)
+    } catch {
+      Reporting.fail(error, file: model)
+      throw ExitCode.fileFailed
+    }
+    var options = HypercolumnOptions()
+    options.alignment = alignCorners ? .alignCorners : .halfPixel
+    options.layout = HypercolumnOptions.Layout(rawValue: layout)!
+    options.dtype = HypercolumnOptions.DType(rawValue: dtype)!
+    options.tile = tile
+    options.memoryBudget = memory << 20
+    let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+      ?? loaded.defaultLayers
+    let listed: [(x: Int, y: Int)]?
+    do {
+      listed = try pixels.map(Self.readPixels)
+    } catch {
+      Reporting.fail(error, file: pixels!)
+      throw ExitCode.fileFailed
+    }
+    let outputs = files.map { outputPath(for: $0) }
+    if Set(outputs).count < outputs.count {
+      Reporting.printError("error: several inputs would write the same output name in \(outDir ?? ".")")
+      throw ExitCode.fileFailed
+    }
+    let batch = Batch(total: files.count)
+    let preparation = preprocessing.resolved(for: loaded)
+    let succeeded = batch.run({ index, threadsPerJob in
+      var jobOptions = options
+      jobOptions.threads = threads ?? threadsPerJob
+      let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
+      try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, pixels: listed,
+                  batch: batch, allInputs: files)
+    }, describe: { files[$0] })
+    if timings { batch.printTimings() }
+    if !succeeded { throw ExitCode.fileFailed }
+  }
+
+  private func outputPath(for input: String) -> String {
+    if let output { return output }
+    let name = input.split(separator: "/").last.map(String.init) ?? input
+    let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
+    return (outDir!.hasSuffix("/") ? outDir! : outDir! + "/") + stem + ".npy"
+  }
+
+  private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
+                       pixels listed: [(x: Int, y: Int)]?, batch: Batch, allInputs: [String]) throws {
+    let stem = String(output.dropLast(4))
+    let sidecarPath = stem + ".json", pixelsPath = stem + "-pixels.npy"
+    let sparse = listed != nil || sample != nil
+    var written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
+    for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
+    written.removeAll()
+    let tensor = try timed("decode", in: batch) { try preparation.tensor(ImageFile.read(input)) }
+    let (height, width, channels) = (tensor.shape[2], tensor.shape[3], tensor.shape[1])
+    let plan = try extractor.plan(height: height, width: width, channels: channels)
+    if sparse {
+      let points = listed ?? Self.randomPixels(count: sample!, width: width, height: height, seed: seed)
+      let (values, stages) = try extractor.sampleTimed(tensor, plan: plan, pixels: points)
+      stages.record(in: batch)
+      try timed("write", in: batch) {
+        var array = NPYArray(values)
+        if extractor.options.dtype == .f16 { array = NPYArray(float16: values) }
+        try NPY.write(array, to: output)
+        try NPY.write(NPYArray(shape: [points.count, 2], integers: points.flatMap { [Int64($0.x), Int64($0.y)] }), to: pixelsPath)
+        let sidecar = HypercolumnSidecar(image: input, model: model, plan: plan, options: extractor.options,
+                                         shape: [points.count, plan.channels], layout: "nc",
+                                         pixels: pixelsPath.split(separator: "/").last.map(String.init))
+        try AtomicFileWriter.write(sidecar.encoded(), to: sidecarPath)
+      }
+      return
+    }
+    var picture: HypercolumnPreview?
+    if preview != nil {
+      let points = Self.randomPixels(count: min(2048, width * height), width: width, height: height, seed: 1)
+      picture = HypercolumnPreview(width: width, height: height, samples: try extractor.sample(tensor, plan: plan, pixels: points))
+    }
+    let stages = try extractor.exportTimed(tensor, plan: plan, to: output) { rows, columns, band in
+      picture?.observe(rows: rows, columns: columns, values: band)
+    }
+    stages.record(in: batch)
+    try timed("write", in: batch) {
+      let shape = extractor.options.layout == .hwc ? [height, width, plan.channels] : [plan.channels, height, width]
+      let sidecar = HypercolumnSidecar(image: input, model: model, plan: plan, options: extractor.options, shape: shape,
+                                       layout: extractor.options.layout.rawValue)
+      try AtomicFileWriter.write(sidecar.encoded(), to: sidecarPath)
+      if let picture, let preview { try ImageFile.write(picture.image(), to: preview, format: .png) }
+    }
+  }
+
+  /// x,y pairs, one per line; blank lines and a header line of non-numbers are skipped.
+  static func readPixels(_ path: String) throws -> [(x: Int, y: Int)] {
+    let text = String(decoding: try FileIO.readAll(path), as: UTF8.self)
+    var points: [(x: Int, y: Int)] = []
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+      if fields.isEmpty || fields == [""] { continue }
+      guard fields.count == 2, let x = Int(fields[0]), let y = Int(fields[1]) else {
+        if number == 0 { continue }
+        throw NPYError.incompatible(reason: "line \(number + 1): expected x,y as two integers, got '\(line)'")
+      }
+      points.append((x, y))
+    }
+    guard !points.isEmpty else { throw NPYError.incompatible(reason: "no x,y pixels in the file") }
+    return points
+  }
+
+  /// `count` distinct pixels drawn with a seeded generator.
+  static func randomPixels(count: Int, width: Int, height: Int, seed: UInt64) -> [(x: Int, y: Int)] {
+    var random = SeededRandom(seed: seed)
+    let total = width * height
+    if count >= total { return (0..<total).map { ($0 % width, $0 / width) } }
+    var chosen = Set<Int>(), order: [Int] = []
+    while order.count < count {
+      let p = Int.random(in: 0..<total, using: &random)
+      if chosen.insert(p).inserted { order.append(p) }
+    }
+    return order.map { ($0 % width, $0 / width) }
+  }
+}
+
+extension HypercolumnTimings {
+  /// Adds the stages to the batch's timing lines.
+  func record(in batch: Batch) {
+    batch.record("model", model)
+    batch.record("upsample+concat", upsample)
+    batch.record("write", write)
+  }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import AtrousFeatures
+import AtrousIO
+import AtrousNN
+import Foundation
+
+/// How an image becomes a network input, as command-line options.
+struct ImagePreprocessingOptions: ParsableArguments {
+  @Option(help: "Preprocessing preset: default, mnist or ppocr (a built-in model brings its own).")
+  var preset: String?
+
+  @Option(help: ArgumentHelp("Resize images to HxW before the model (bilinear, as cv2.resize).", valueName: "HxW"))
+  var size: String?
+
+  @Option(help: "Multiply 0-255 pixel values by this (default 1/255, giving 0-1).")
+  var scale: Float?
+
+  @Option(help: ArgumentHelp("Per-channel mean subtracted after scaling.", valueName: "a,b,c"))
+  var mean: String?
+
+  @Option(help: ArgumentHelp("Per-channel divisor applied after the mean.", valueName: "a,b,c"))
+  var std: String?
+
+  @Flag(help: "Feed channels in BGR order (OpenCV's).")
+  var bgr = false
+
+  @Flag(help: "Feed one gray channel (BT.601 luma).")
+  var gray = false
+
+  func check() throws {
+    if let preset, ImagePreprocessing.preset(preset) == nil {
+      throw ValidationError("--preset must be one of \(ImagePreprocessing.presetNames.joined(separator: ", "))")
+    }
+    if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be HxW with positive sizes, e.g. 224x224") }
+    for (name, text) in [("--mean", mean), ("--std", std)] {
+      if let text, Self.parseList(text) == nil { throw ValidationError("\(name) must be numbers separated by commas") }
+    }
+    if let std, let values = Self.parseList(std), values.contains(0) { throw ValidationError("--std must not contain 0") }
+  }
+
+  static func parseSize(_ text: String) -> (height: Int, width: Int)? {
+    let parts = text.lowercased().split(separator: "x").map { Int($0) }
+    guard parts.count == 2, let h = parts[0], let w = parts[1], h > 0, w > 0 else { return nil }
+    return (h, w)
+  }
+
+  static func parseList(_ text: String) -> [Float]? {
+    let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    return values.isEmpty || values.contains(nil) ? nil : values.map { $0! }
+  }
+
+  /// The preset (given, or the model's own), with each given option on top.
+  func resolved(for model: LoadedModel?) -> ImagePreprocessing {
+    var p = preset.flatMap(ImagePreprocessing.preset) ?? model?.preprocessing ?? ImagePreprocessing()
+    if let size = size.flatMap(Self.parseSize) { p.size = size }
+    if let scale { p.scale = scale }
+    if let mean = mean.flatMap(Self.parseList) { p.mean = mean }
+    if let std = std.flatMap(Self.parseList) { p.std = std }
+    if bgr { p.bgr = true }
+    if gray { p.gray = true }
+    return p
+  }
+
+  /// A `.npy` as it is, or a preprocessed image as (1, C, H, W).
+  static func load(_ path: String, _ preprocessing: ImagePreprocessing) throws -> NDArray {
+    if try FileIO.readPrefix(path, count: NPY.magicBytes.count) == NPY.magicBytes {
+      return NDArray(try NPY.read(path))
+    }
+    return try preprocessing.tensor(ImageFile.read(path))
+  }
+}

@@ -1,0 +1,197 @@
+import AtrousCore
+import AtrousIO
+import AtrousNN
+
+/// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,
+/// each bilinearly resized to the input size, concatenated per pixel in
+/// the order given.
+///
+/// The model runs tile by tile (see `HypercolumnPlan`), and the output is
+/// made in bands of rows from the tile's maps, so the full (H, W, C) array
+/// never exists in memory; sampling single pixels blends the same four
+/// features the full export would.
+public final class HypercolumnExtractor: @unchecked Sendable {
+  public let executor: Executor
+  /// The graph input the image feeds.
+  public let inputName: String
+  public let layerNames: [String]
+  public let options: HypercolumnOptions
+
+  /// Output rows made at once per tile.
+  static let bandRows = 16
+
+  /// - Throws: `HypercolumnError.inputCount` or `.unknownLayer`, and the
+  ///   executor's errors for an unsupported graph.
+  public init(graph: Graph, layers: [String], options: HypercolumnOptions = HypercolumnOptions()) throws {
+    executor = try Executor(graph: graph, threads: options.threads)
+    let inputs = executor.inputNames
+    guard inputs.count == 1 else { throw HypercolumnError.inputCount(inputs.count) }
+    inputName = inputs[0]
+    let known = graph.nodes.flatMap(\.outputs).filter { !$0.isEmpty }
+    for name in layers where name != inputName && !known.contains(name) {
+      throw HypercolumnError.unknownLayer(name, known: known)
+    }
+    layerNames = layers
+    self.options = options
+  }
+
+  /// The tiles and layer shapes for an input of this size.
+  public func plan(height: Int, width: Int, channels: Int) throws -> HypercolumnPlan {
+    try HypercolumnPlan(executor: executor, input: inputName, layerNames: layerNames, height: height, width: width,
+                        channels: channels, options: options)
+  }
+
+  /// One tile's layer maps, (h, w, c) each, and the whole-image map index
+  /// of each map's first row and column.
+  struct TileMaps {
+    var tile: HypercolumnTile
+    var maps: [Tensor]
+    var origins: [(row: Int, column: Int)]
+  }
+
+  /// Runs the model on each tile's crop of `input` ((1, C, H, W), any
+  /// layout), adding the model's time to `modelMilliseconds`.
+  func forEachTile(_ input: NDArray, plan: HypercolumnPlan, tiles: [HypercolumnTile]? = nil,
+                   modelMilliseconds: inout Double, _ body: (TileMaps) throws -> Void) throws {
+    let clock = ContinuousClock()
+    let image = input.toChannelsLast().storage!  // (1, H, W, C)
+    for tile in tiles ?? plan.tiles {
+      let crop = tile.cropRows == 0..<plan.height && tile.cropColumns == 0..<plan.width
+        ? image : Self.crop(image, rows: tile.cropRows, columns: tile.cropColumns)
+      let start = clock.now
+      let results = try executor.run([inputName: NDArray(channelsLast: crop)], outputs: layerNames, standardLayout: false)
+      modelMilliseconds += HypercolumnTimings.milliseconds(clock.now - start)
+      var maps: [Tensor] = [], origins: [(Int, Int)] = []
+      for layer in plan.layers {
+        let value = layer.name == inputName ? NDArray(channelsLast: crop) : results[layer.name]!
+        guard value.rank == 4, value.shape[0] == 1 else { throw HypercolumnError.notAMap(layer: layer.name, shape: value.shape) }
+        let stored = value.toChannelsLast().storage!
+        maps.append(stored.reshaped(Array(stored.shape.dropFirst())))
+        let f = layer.receptiveField
+        origins.append((Int((Double(tile.cropRows.lowerBound) / f.jump[0]).rounded()),
+                        Int((Double(tile.cropColumns.lowerBound) / f.jump[1]).rounded())))
+      }
+      try body(TileMaps(tile: tile, maps: maps, origins: origins))
+    }
+  }
+
+  /// Rows and columns of a (1, H, W, C) tensor.
+  static func crop(_ image: Tensor, rows: Range<Int>, columns: Range<Int>) -> Tensor {
+    let (w, c) = (image.shape[2], image.shape[3])
+    var out = Tensor.uninitialized(shape: [1, rows.count, columns.count, c])
+    image.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for (i, y) in rows.enumerated() {
+          (dst.baseAddress! + i * columns.count * c).update(from: src.baseAddress! + (y * w + columns.lowerBound) * c,
+                                                            count: columns.count * c)
+        }
+      }
+    }
+    return out
+  }
+
+  /// Bilinear taps of every layer along both axes, whole-image coordinates.
+  struct Taps {
+    var rows: [[BilinearResize.Tap]]
+    var columns: [[BilinearResize.Tap]]
+
+    init(plan: HypercolumnPlan, alignment: BilinearResize.Alignment) {
+      rows = plan.layers.map { BilinearResize.taps(input: $0.mapHeight, output: plan.height, alignment: alignment) }
+      columns = plan.layers.map { BilinearResize.taps(input: $0.mapWidth, output: plan.width, alignment: alignment) }
+    }
+  }
+
+  /// Fills `out` ((rows.count, columns.count, C)) with the hypercolumns of
+  /// output rows `rows` and columns `columns`, rows across threads.
+  static func fill(_ out: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, maps: TileMaps,
+                   plan: HypercolumnPlan, taps: Taps, threads: Int) {
+    let channels = plan.channels, width = columns.count
+    let parts = Parallel.ranges(rows.count, parts: min(threads, rows.count))
+    Parallel.run(parts.count) { part in
+      var blended: [Float] = []
+      for i in parts[part] {
+        let y = rows.lowerBound + i
+        for (l, layer) in plan.layers.enumerated() {
+          let map = maps.maps[l]
+          let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
+          let (originRow, originColumn) = maps.origins[l]
+          let t = taps.rows[l][y]
+          let r0 = t.low - originRow, r1 = t.high - originRow
+          precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high) of \(layer.name)")
+          let columnTaps = taps.columns[l]
+          let first = columnTaps[columns.lowerBound].low - originColumn
+          let last = columnTaps[columns.upperBound - 1].high - originColumn
+          precondition(first >= 0 && last < mw, "tile crop misses map columns of \(layer.name)")
+          let span = (last - first + 1) * c
+          if blended.count < span { blended = [Float](repeating: 0, count: span) }
+          map.withUnsafeBufferPointer { m in
+            blended.withUnsafeMutableBufferPointer { b in
+              // The two map rows blended once, then read per output column.
+              let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
+              let wy = t.weight
+              for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
+              let row = out + i * width * channels + layer.channelRange.lowerBound
+              for x in 0..<width {
+                let ct = columnTaps[columns.lowerBound + x]
+                let p = b.baseAddress! + (ct.low - originColumn - first) * c
+                let q = b.baseAddress! + (ct.high - originColumn - first) * c
+                let o = row + x * channels
+                let wx = ct.weight
+                for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The hypercolumns of single pixels, (N, C), blended from the same four
+  /// features as the full export, without making full-size maps.
+  /// - Throws: `HypercolumnError.pixelOutside` and the model's errors.
+  public func sample(_ input: NDArray, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws -> Tensor {
+    try sampleTimed(input, plan: plan, pixels: pixels).values
+  }
+
+  /// `sample`, with the time spent in each stage.
+  public func sampleTimed(_ input: NDArray, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws
+    -> (values: Tensor, timings: HypercolumnTimings)
+  {
+    var timings = HypercolumnTimings()
+    let clock = ContinuousClock()
+    for p in pixels where p.x < 0 || p.y < 0 || p.x >= plan.width || p.y >= plan.height {
+      throw HypercolumnError.pixelOutside(x: p.x, y: p.y, width: plan.width, height: plan.height)
+    }
+    let taps = Taps(plan: plan, alignment: options.alignment)
+    var out = Tensor.uninitialized(shape: [pixels.count, plan.channels])  // (N, C)
+    // Only tiles holding a requested pixel run the model.
+    let needed = plan.tiles.filter { tile in pixels.contains { tile.rows.contains($0.y) && tile.columns.contains($0.x) } }
+    var modelTime = 0.0
+    try forEachTile(input, plan: plan, tiles: needed, modelMilliseconds: &modelTime) { maps in
+      let start = clock.now
+      defer { timings.upsample += HypercolumnTimings.milliseconds(clock.now - start) }
+      out.withUnsafeMutableBufferPointer { o in
+        for (n, p) in pixels.enumerated() where maps.tile.rows.contains(p.y) && maps.tile.columns.contains(p.x) {
+          Self.fill(o.baseAddress! + n * plan.channels, rows: p.y..<(p.y + 1), columns: p.x..<(p.x + 1), maps: maps,
+                    plan: plan, taps: taps, threads: 1)
+        }
+      }
+    }
+    timings.model = modelTime
+    return (out, timings)
+  }
+}
+
+/// Milliseconds spent in each stage of a hypercolumn run.
+public struct HypercolumnTimings: Sendable {
+  public var model = 0.0
+  /// Bilinear resizing and concatenation.
+  public var upsample = 0.0
+  public var write = 0.0
+
+  public init() {}
+
+  static func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
+  }
+}

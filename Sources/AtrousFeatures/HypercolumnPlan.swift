@@ -1,0 +1,213 @@
+import AtrousCore
+import AtrousNN
+
+/// What goes wrong while planning or making hypercolumns.
+public enum HypercolumnError: Error, Equatable, CustomStringConvertible {
+  /// A requested layer no node produces.
+  case unknownLayer(String, known: [String])
+  /// The model has no input to feed an image to, or more than one.
+  case inputCount(Int)
+  /// A layer is not a 4-D (N, C, H, W) map.
+  case notAMap(layer: String, shape: [Int])
+  /// A tile size was asked of a model whose features depend on the whole
+  /// image (global pooling, fully connected layers).
+  case notTileable(op: String)
+  /// A pixel to sample lies outside the image.
+  case pixelOutside(x: Int, y: Int, width: Int, height: Int)
+
+  public var description: String {
+    switch self {
+    case .unknownLayer(let name, let known):
+      let list = known.count > 12 ? known.prefix(12).joined(separator: ", ") + ", ..." : known.joined(separator: ", ")
+      return "no layer named '\(name)' (layers: \(list))"
+    case .inputCount(let count): return "the model has \(count) inputs; hypercolumns need exactly one image input"
+    case .notAMap(let layer, let shape): return "layer '\(layer)' has shape \(shape), not a feature map (N, C, H, W)"
+    case .notTileable(let op): return "the model cannot run in tiles: its \(op) sees the whole image"
+    case .pixelOutside(let x, let y, let width, let height):
+      return "pixel (\(x), \(y)) is outside the \(width)x\(height) image"
+    }
+  }
+}
+
+/// Options for hypercolumn export.
+public struct HypercolumnOptions: Sendable {
+  /// Element order of the output: (H, W, C) or (C, H, W).
+  public enum Layout: String, Sendable, CaseIterable { case hwc, chw }
+  /// Element type of the output.
+  public enum DType: String, Sendable, CaseIterable { case f32, f16 }
+
+  public var alignment: BilinearResize.Alignment = .halfPixel
+  public var layout = Layout.hwc
+  public var dtype = DType.f32
+  /// Tile side in input pixels (rounded up to the model's total stride);
+  /// nil chooses it from `memoryBudget`, or runs the whole image at once
+  /// when that fits.
+  public var tile: Int?
+  /// Bytes the model's activations may take at once, for the automatic tile.
+  public var memoryBudget = 768 << 20
+  public var threads = Parallel.coreCount
+
+  public init() {}
+}
+
+/// One layer's part of the hypercolumn.
+public struct HypercolumnLayer: Sendable {
+  public var name: String
+  /// The layer's map for the whole image: height, width, channels.
+  public var mapHeight: Int, mapWidth: Int, channels: Int
+  /// Where its channels sit in each hypercolumn.
+  public var channelRange: Range<Int>
+  public var receptiveField: ReceptiveField
+}
+
+/// A region of the output and the input crop the model runs on to make it.
+public struct HypercolumnTile: Sendable, Equatable {
+  public var rows: Range<Int>, columns: Range<Int>
+  public var cropRows: Range<Int>, cropColumns: Range<Int>
+}
+
+/// How an image of a given size is cut into tiles, and what each layer
+/// contributes.
+///
+/// A tile's crop reaches past it by each layer's receptive field plus one
+/// feature for the bilinear blend, so the features it uses see only real
+/// image (or the image's own border); crops start at multiples of the
+/// model's total stride, and their sizes keep the image's remainder, so
+/// every layer's grid lines up with the whole-image grid. The result
+/// equals a whole-image run.
+public struct HypercolumnPlan: Sendable {
+  public var height: Int, width: Int, inputChannels: Int
+  public var layers: [HypercolumnLayer]
+  public var tiles: [HypercolumnTile]
+  /// Activation bytes per input pixel the model needs, from a trace.
+  public var bytesPerPixel: Double
+  /// The stride every crop origin is a multiple of.
+  public var stride: Int
+  public var channels: Int { layers.last?.channelRange.upperBound ?? 0 }
+
+  /// Ops whose outputs depend on the whole input; a model with one runs untiled.
+  static let wholeImageOps: Set<String> = [
+    "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Gemm", "MatMul", "Reshape", "ReduceMean", "ReduceMax",
+    "ReduceSum", "Shape", "Softmax", "LogSoftmax", "Squeeze", "Unsqueeze", "Gather", "Slice", "Transpose", "LRN",
+  ]
+
+  init(executor: Executor, input: String, layerNames: [String], height: Int, width: Int, channels: Int,
+       options: HypercolumnOptions) throws {
+    self.height = height
+    self.width = width
+    self.inputChannels = channels
+    let graph = executor.graph
+    let blocking = Self.wholeImageOp(in: graph, feeding: layerNames)
+
+    // A first trace gives the fields and strides (which do not depend on
+    // the size); the second, of the bottom-right corner from a multiple of
+    // the stride, gives the whole image's map sizes by adding the offset.
+    let probe = (min(height, 256), min(width, 256))
+    let first = try NetworkSummary(graph: graph, inputShapes: [input: [1, channels, probe.0, probe.1]])
+    var stride = 1
+    let feeding = Set(Self.ancestors(in: graph, of: layerNames).compactMap(\.outputs.first))
+    for layer in first.layers where feeding.contains(layer.name) {
+      for j in layer.receptiveField.jump where j >= 1 && j.rounded() == j { stride = lcm(stride, Int(j)) }
+    }
+    self.stride = stride
+    let fields = Dictionary(first.layers.map { ($0.name, $0.receptiveField) }, uniquingKeysWith: { a, _ in a })
+    let reach = layerNames.map { name -> Int in
+      guard let f = fields[name] else { return 0 }
+      return Int((f.size.max()! / 2 + 2 * f.jump.max()!).rounded(.up))
+    }.max() ?? 0
+    func corner(_ n: Int) -> Int {
+      let want = max(256, 4 * stride + 2 * reach)
+      return n > want ? (n - want) / stride * stride : 0
+    }
+    let origin = (corner(height), corner(width))
+    let second = try NetworkSummary(graph: graph, inputShapes: [input: [1, channels, height - origin.0, width - origin.1]])
+    let shapes = Dictionary(second.layers.map { ($0.name, $0.outputShape) }, uniquingKeysWith: { a, _ in a })
+    let probeArea = Double((height - origin.0) * (width - origin.1))
+    var perPixel = Double(second.peakActivationBytes) / probeArea
+
+    var layers: [HypercolumnLayer] = []
+    var next = 0
+    for name in layerNames {
+      let field = fields[name] ?? .input
+      let shape = name == input ? [1, channels, height - origin.0, width - origin.1] : shapes[name] ?? []
+      guard shape.count == 4, shape[0] == 1 else { throw HypercolumnError.notAMap(layer: name, shape: shape) }
+      let mapHeight = shape[2] + Int((Double(origin.0) / field.jump[0]).rounded())
+      let mapWidth = shape[3] + Int((Double(origin.1) / field.jump[1]).rounded())
+      layers.append(HypercolumnLayer(name: name, mapHeight: mapHeight, mapWidth: mapWidth, channels: shape[1],
+                                     channelRange: next..<(next + shape[1]), receptiveField: field))
+      next += shape[1]
+      // Asked-for maps stay alive to the end of a run.
+      perPixel += Double(shape[1] * 4) / (field.jump[0] * field.jump[1])
+    }
+    self.layers = layers
+    self.bytesPerPixel = perPixel
+
+    // Tile side: as asked, or the largest whose crop fits the budget.
+    var side = max(height, width)
+    if let asked = options.tile {
+      if let blocking { throw HypercolumnError.notTileable(op: blocking) }
+      side = (max(asked, 1) + stride - 1) / stride * stride
+    } else if blocking == nil, perPixel * Double(height * width) > Double(options.memoryBudget) {
+      let crop = (Double(options.memoryBudget) / perPixel).squareRoot()
+      side = max(stride, (Int(crop) - 2 * reach) / stride * stride, 2 * reach / stride * stride)
+    }
+    var tiles: [HypercolumnTile] = []
+    for y0 in Swift.stride(from: 0, to: height, by: side) {
+      for x0 in Swift.stride(from: 0, to: width, by: side) {
+        let rows = y0..<min(height, y0 + side), columns = x0..<min(width, x0 + side)
+        let single = side >= max(height, width)
+        tiles.append(HypercolumnTile(
+          rows: rows, columns: columns,
+          cropRows: single ? 0..<height : Self.crop(rows, axis: 0, size: height, layers: layers, stride: stride,
+                                                    alignment: options.alignment),
+          cropColumns: single ? 0..<width : Self.crop(columns, axis: 1, size: width, layers: layers, stride: stride,
+                                                      alignment: options.alignment)))
+      }
+    }
+    self.tiles = tiles
+  }
+
+  /// The first op among those the layers depend on whose output depends on
+  /// the whole input (a classifier head elsewhere in the graph does not count).
+  static func wholeImageOp(in graph: Graph, feeding layers: [String]) -> String? {
+    ancestors(in: graph, of: layers).first { wholeImageOps.contains($0.opType) }?.opType
+  }
+
+  /// The nodes the layers depend on, nearest first.
+  static func ancestors(in graph: Graph, of layers: [String]) -> [Node] {
+    var producer: [String: Node] = [:]
+    for node in graph.nodes { for output in node.outputs { producer[output] = node } }
+    var pending = layers, seen = Set<String>(), found: [Node] = []
+    while !pending.isEmpty {
+      let name = pending.removeFirst()
+      guard seen.insert(name).inserted, let node = producer[name] else { continue }
+      found.append(node)
+      pending += node.inputs.filter { !$0.isEmpty && graph.initializers[$0] == nil }
+    }
+    return found
+  }
+
+  /// The input range along one axis whose features cover output range `out`.
+  static func crop(_ out: Range<Int>, axis: Int, size: Int, layers: [HypercolumnLayer], stride: Int,
+                   alignment: BilinearResize.Alignment) -> Range<Int> {
+    var low = size, high = 0
+    for layer in layers {
+      let mapSize = axis == 0 ? layer.mapHeight : layer.mapWidth
+      let taps = BilinearResize.taps(input: mapSize, output: size, alignment: alignment)
+      let f = layer.receptiveField
+      let first = f.start[axis] + Double(taps[out.lowerBound].low) * f.jump[axis] - f.size[axis] / 2
+      let last = f.start[axis] + Double(taps[out.upperBound - 1].high) * f.jump[axis] + f.size[axis] / 2
+      low = min(low, Int(first.rounded(.down)) - 1)
+      high = max(high, Int(last.rounded(.up)) + 1)
+    }
+    let begin = max(0, low) / stride * stride
+    // Same remainder modulo the stride as the whole axis, so padding that
+    // depends on the size (SAME) comes out the same.
+    let span = max(0, high - begin)
+    let end = begin + (span + stride - 1) / stride * stride + size % stride
+    return begin..<min(size, end)
+  }
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+private func lcm(_ a: Int, _ b: Int) -> Int { a / gcd(a, b) * b }

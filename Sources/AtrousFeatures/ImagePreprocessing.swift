@@ -1,0 +1,83 @@
+import AtrousCore
+import AtrousIO
+import AtrousNN
+
+/// How an image becomes a network input: optional resize (bilinear,
+/// half-pixel, as cv2.resize), values * `scale`, then (v - mean) / std per
+/// channel, as (1, C, H, W) stored channels-last.
+public struct ImagePreprocessing: Sendable {
+  /// Output size (height, width); nil keeps the image's (or the preset's).
+  public var size: (height: Int, width: Int)?
+  /// Multiplies 0-255 pixel values (1/255 gives 0-1).
+  public var scale: Float = 1 / 255
+  /// Per-channel (or one shared) mean subtracted after scaling.
+  public var mean: [Float]?
+  /// Per-channel (or one shared) divisor applied after the mean.
+  public var std: [Float]?
+  /// Channels in BGR order (OpenCV's).
+  public var bgr = false
+  /// One gray channel (BT.601 luma, as cv2.cvtColor).
+  public var gray = false
+  /// Round each side to the nearest multiple of this (at least one
+  /// multiple) when `size` is nil; 1 keeps the image's size.
+  public var sideMultiple = 1
+
+  public init() {}
+
+  /// Known models' preprocessing: `default` (the filter bank: gray, 0-1),
+  /// `mnist` (gray 28x28, raw 0-255) and `ppocr` (BGR, sides rounded to
+  /// multiples of 32, (v/255 - 0.5) / 0.5).
+  public static func preset(_ name: String) -> ImagePreprocessing? {
+    var p = ImagePreprocessing()
+    switch name {
+    case "default":
+      p.gray = true
+    case "mnist":
+      p.gray = true
+      p.scale = 1
+      p.size = (28, 28)
+    case "ppocr":
+      p.bgr = true
+      p.mean = [0.5, 0.5, 0.5]
+      p.std = [0.5, 0.5, 0.5]
+      p.sideMultiple = 32
+    default: return nil
+    }
+    return p
+  }
+
+  public static let presetNames = ["default", "mnist", "ppocr"]
+
+  /// The size the image is brought to.
+  public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+    if let size { return size }
+    guard sideMultiple > 1 else { return (height, width) }
+    func round(_ n: Int) -> Int { max(sideMultiple, Int((Double(n) / Double(sideMultiple)).rounded()) * sideMultiple) }
+    return (round(height), round(width))
+  }
+
+  /// The image as a (1, C, H, W) network input, stored channels-last.
+  /// - Throws: `ImageConversionError` when mean or std do not match the channels.
+  public func tensor(_ image: Image) throws -> NDArray {
+    var hwc = Tensor(image.format.hasAlpha ? image.droppingAlpha() : image, scale: .byte, order: bgr ? .bgr : .rgb, gray: gray)
+    let target = outputSize(height: hwc.height, width: hwc.width)
+    if target != (hwc.height, hwc.width) { hwc = BilinearResize.resize(hwc, height: target.height, width: target.width) }
+    let channels = hwc.channels
+    for (name, values) in [("mean", mean), ("std", std)] {
+      if let values, values.count != channels && values.count != 1 {
+        throw ImageConversionError.channelMismatch(what: name, given: values.count, channels: channels)
+      }
+    }
+    let (scale, mean, std) = (self.scale, self.mean, self.std)
+    hwc.withUnsafeMutableBufferPointer { v in
+      for i in 0..<v.count {
+        let c = i % channels
+        var x = v[i] * scale
+        if let mean { x -= mean.count == 1 ? mean[0] : mean[c] }
+        if let std { x /= std.count == 1 ? std[0] : std[c] }
+        v[i] = x
+      }
+    }
+    return NDArray(channelsLast: hwc.reshaped([1] + hwc.shape))
+  }
+}

@@ -1,0 +1,140 @@
+import AtrousCore
+import AtrousFeatures
+import AtrousIO
+import AtrousNN
+import AtrousONNX
+import AtrousTestSupport
+import Testing
+
+/// Hypercolumns against the stored output of the Python pipeline (ONNX
+/// Runtime, cv2.resize INTER_LINEAR, NumPy concatenate), and the tiled,
+/// sampled and reordered forms against the whole-image export.
+@Suite struct HypercolumnTests {
+  static let folder = "hypercolumns"
+  static let layers = ["block1", "block2", "block3", "pooled"]
+
+  static func input() throws -> NDArray {
+    try ImagePreprocessing().tensor(ImageFile.read(Fixtures.path(folder + "/input.png")))
+  }
+
+  static func export(_ graph: Graph, layers: [String], input: NDArray, options: HypercolumnOptions = HypercolumnOptions())
+    throws -> NPYArray
+  {
+    let extractor = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
+    let plan = try extractor.plan(height: input.shape[2], width: input.shape[3], channels: input.shape[1])
+    let path = Fixtures.scratchFolder() + "/out.npy"
+    try extractor.export(input, plan: plan, to: path)
+    return try NPY.read(path)
+  }
+
+  @Test func exportMatchesPythonPipeline() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let ours = try Self.export(graph, layers: Self.layers, input: Self.input())
+    let expected = try NPY.read(Fixtures.path(Self.folder + "/expected.npy"))
+    #expect(ours.shape == expected.shape && ours.shape == [47, 61, 8 + 12 + 16 + 16])
+    #expect(closeness(ours.tensor().scalars, expected.tensor().scalars, rtol: 0, atol: 1e-4).isClose)
+  }
+
+  @Test func tiledEqualsWholeImage() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let layers = ["block1", "block3", "block2"]
+    let whole = try Self.export(graph, layers: layers, input: Self.input())
+    var options = HypercolumnOptions()
+    options.tile = 12
+    let extractor = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
+    #expect(try extractor.plan(height: 47, width: 61, channels: 3).tiles.count > 4)
+    let tiled = try Self.export(graph, layers: layers, input: Self.input(), options: options)
+    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+  }
+
+  @Test func globalPoolingRefusesTiles() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    var options = HypercolumnOptions()
+    options.tile = 16
+    let extractor = try HypercolumnExtractor(graph: graph, layers: Self.layers, options: options)
+    #expect(throws: HypercolumnError.notTileable(op: "GlobalAveragePool")) {
+      try extractor.plan(height: 47, width: 61, channels: 3)
+    }
+  }
+
+  @Test func sampledPixelsEqualTheFullExport() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let input = try Self.input()
+    let full = try Self.export(graph, layers: Self.layers, input: input).tensor()
+    let extractor = try HypercolumnExtractor(graph: graph, layers: Self.layers)
+    let plan = try extractor.plan(height: 47, width: 61, channels: 3)
+    let pixels = [(x: 0, y: 0), (x: 60, y: 46), (x: 17, y: 33), (x: 60, y: 0)]
+    let sampled = try extractor.sample(input, plan: plan, pixels: pixels)
+    let c = plan.channels
+    for (n, p) in pixels.enumerated() {
+      let row = Array(sampled.scalars[(n * c)..<((n + 1) * c)])
+      let expected = Array(full.scalars[((p.y * 61 + p.x) * c)..<((p.y * 61 + p.x + 1) * c)])
+      #expect(row == expected)
+    }
+    #expect(throws: HypercolumnError.pixelOutside(x: 61, y: 0, width: 61, height: 47)) {
+      try extractor.sample(input, plan: plan, pixels: [(x: 61, y: 0)])
+    }
+  }
+
+  @Test func channelsFirstAndHalfPrecision() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let hwc = try Self.export(graph, layers: Self.layers, input: Self.input()).tensor()
+    var options = HypercolumnOptions()
+    options.layout = .chw
+    options.dtype = .f16
+    let chw = try Self.export(graph, layers: Self.layers, input: Self.input(), options: options)
+    #expect(chw.dtype == .float16 && chw.shape == [52, 47, 61])
+    let values = chw.tensor().scalars, (h, w, c) = (47, 61, 52)
+    var worst: Float = 0
+    for k in 0..<c { for y in 0..<h { for x in 0..<w {
+      let a = values[(k * h + y) * w + x], b = hwc.scalars[(y * w + x) * c + k]
+      worst = max(worst, abs(a - b) / max(1, abs(b)))
+    } } }
+    #expect(worst <= 1e-3)  // float16 keeps 11 significant bits
+  }
+
+  @Test func alignCornersFollowsItsRule() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let input = try Self.input()
+    var options = HypercolumnOptions()
+    options.alignment = .alignCorners
+    let out = try Self.export(graph, layers: ["block3"], input: input, options: options).tensor()
+    let executor = try Executor(graph: graph)
+    let map = try executor.run(["image": input], outputs: ["block3"])["block3"]!  // (1, 16, 12, 16)
+    let (mh, mw) = (map.shape[2], map.shape[3]), m = map.floatValues()
+    // Output pixel (y, x) reads the map at y * (mh - 1) / (H - 1), x * (mw - 1) / (W - 1).
+    for (y, x) in [(0, 0), (46, 60), (23, 30), (5, 41)] {
+      let sy = Double(y) * Double(mh - 1) / 46, sx = Double(x) * Double(mw - 1) / 60
+      let y0 = Int(sy), x0 = Int(sx), y1 = min(y0 + 1, mh - 1), x1 = min(x0 + 1, mw - 1)
+      let fy = Float(sy - Double(y0)), fx = Float(sx - Double(x0))
+      for k in 0..<16 {
+        func at(_ r: Int, _ c: Int) -> Float { m[(k * mh + r) * mw + c] }
+        let expected = (at(y0, x0) * (1 - fx) + at(y0, x1) * fx) * (1 - fy) + (at(y1, x0) * (1 - fx) + at(y1, x1) * fx) * fy
+        #expect(abs(out.scalars[(y * 61 + x) * 16 + k] - expected) <= 1e-5)
+      }
+    }
+  }
+
+  @Test(arguments: [0.7, 1.0, 1.6])
+  func filterBankMatchesSciPy(sigma: Double) throws {
+    let image = try ImageFile.read(Fixtures.path(Self.folder + "/gray.png"))
+    let input = try ImagePreprocessing.preset("default")!.tensor(image)
+    let name = String(format: "sigma%.1f", sigma)
+    let map = try Executor(graph: FilterBankModel.graph()).run(["image": input], outputs: [name], standardLayout: false)[name]!
+    let ours = map.toChannelsLast().storage!.scalars
+    let expected = try NPY.read(Fixtures.path(Self.folder + "/filterbank-\(name).npy")).tensor().scalars
+    #expect(ours.count == expected.count)
+    #expect(closeness(ours, expected, rtol: 0, atol: 1e-4).isClose)
+  }
+
+  @Test func filterBankTilesEqualTheWholeImage() throws {
+    let image = try ImageFile.read(Fixtures.path(Self.folder + "/gray.png"))
+    let input = try ImagePreprocessing.preset("default")!.tensor(image)
+    let whole = try Self.export(FilterBankModel.graph(), layers: FilterBankModel.layerNames, input: input)
+    var options = HypercolumnOptions()
+    options.tile = 20
+    let tiled = try Self.export(FilterBankModel.graph(), layers: FilterBankModel.layerNames, input: input, options: options)
+    #expect(whole.shape == [64, 80, 30])
+    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+  }
+}
