@@ -4,8 +4,11 @@
 //   atrous-bench decode FILE REPEAT                    decode FILE (PNG or JPEG) from memory
 //   atrous-bench filter FILE.npy THREADS REPEAT SPEC...  run a filter chain on a float32 array
 //   atrous-bench model FILE.onnx INPUT.npy THREADS REPEAT  run a model's forward pass
+//   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
+//   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
 
 import AtrousCore
+import AtrousFeatures
 import AtrousFilters
 import AtrousIO
 import AtrousNN
@@ -33,7 +36,8 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
 }
 
 func usage() -> Never {
-  print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT")
+  print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT"
+          + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT")
   exit(64)
 }
 
@@ -62,6 +66,27 @@ case "model":
   let input = NDArray(shape: array.shape, floats: array.tensor())
   try measure("model", repeats: repeats) {
     _ = try executor.run([executor.inputNames[0]: input])
+  }
+case "hypercolumns":
+  // The whole job as the command does it, model loaded once: decode,
+  // preprocess, plan, run, resize, concatenate, write.
+  guard arguments.count == 8, let threads = Int(arguments[6]), let repeats = Int(arguments[7]) else { usage() }
+  let model = try ModelCatalog.load(arguments[2])
+  var options = HypercolumnOptions()
+  options.threads = threads
+  let extractor = try HypercolumnExtractor(graph: model.graph, layers: arguments[4].split(separator: ",").map(String.init),
+                                           options: options)
+  try measure("hypercolumns", repeats: repeats) {
+    let input = try model.preprocessing.tensor(ImageFile.read(arguments[3]))
+    let plan = try extractor.plan(height: input.shape[2], width: input.shape[3], channels: input.shape[1])
+    try extractor.export(input, plan: plan, to: arguments[5])
+  }
+case "resize":
+  guard arguments.count == 7, let height = Int(arguments[3]), let width = Int(arguments[4]), let threads = Int(arguments[5]),
+    let repeats = Int(arguments[6]) else { usage() }
+  let input = try NPY.readTensor(arguments[2])
+  measure("resize", repeats: repeats) {
+    _ = BilinearResize.resize(input, height: height, width: width, threads: threads)
   }
 default:
   usage()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
@@ -16,7 +17,7 @@ struct InspectCommand: ParsableCommand {
       """
   )
 
-  @Argument(help: "The ONNX model file.")
+  @Argument(help: "An ONNX model file, or a built-in model: default, mnist or ppocr.")
   var model: String
 
   @Option(name: .customLong("input-size"), help: ArgumentHelp("Input height and width, for models whose size is not fixed.", valueName: "HxW"))
@@ -40,7 +41,7 @@ struct InspectCommand: ParsableCommand {
   func run() throws {
     let summary: NetworkSummary
     do {
-      let graph = try ONNXModel.load(model)
+      let graph = try ModelCatalog.load(model).graph
       var shapes: [String: [Int]] = [:]
       let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize)
       for input in graph.inputs where graph.initializers[input.name] == nil {

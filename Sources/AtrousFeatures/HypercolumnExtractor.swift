@@ -1,6 +1,7 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
+import Foundation
 
 /// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,
 /// each bilinearly resized to the input size, concatenated per pixel in
@@ -35,10 +36,17 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     self.options = options
   }
 
-  /// The tiles and layer shapes for an input of this size.
+  private let plans = PlanCache()
+
+  /// The tiles and layer shapes for an input of this size (kept for the
+  /// next image of the same size).
   public func plan(height: Int, width: Int, channels: Int) throws -> HypercolumnPlan {
-    try HypercolumnPlan(executor: executor, input: inputName, layerNames: layerNames, height: height, width: width,
-                        channels: channels, options: options)
+    let key = [height, width, channels]
+    if let known = plans.get(key) { return known }
+    let made = try HypercolumnPlan(executor: executor, input: inputName, layerNames: layerNames, height: height, width: width,
+                                   channels: channels, options: options)
+    plans.set(key, made)
+    return made
   }
 
   /// One tile's layer maps, (h, w, c) each, and the whole-image map index
@@ -193,5 +201,23 @@ public struct HypercolumnTimings: Sendable {
 
   static func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
+  }
+}
+
+/// Plans by input size, shared by the threads of a batch.
+private final class PlanCache: @unchecked Sendable {
+  private let lock = NSLock()
+  private var plans: [[Int]: HypercolumnPlan] = [:]
+
+  func get(_ key: [Int]) -> HypercolumnPlan? {
+    lock.lock()
+    defer { lock.unlock() }
+    return plans[key]
+  }
+
+  func set(_ key: [Int], _ plan: HypercolumnPlan) {
+    lock.lock()
+    defer { lock.unlock() }
+    plans[key] = plan
   }
 }

@@ -120,7 +120,8 @@ public struct HypercolumnPlan: Sendable {
       return n > want ? (n - want) / stride * stride : 0
     }
     let origin = (corner(height), corner(width))
-    let second = try NetworkSummary(graph: graph, inputShapes: [input: [1, channels, height - origin.0, width - origin.1]])
+    let second = origin == (0, 0) && probe == (height, width)
+      ? first : try NetworkSummary(graph: graph, inputShapes: [input: [1, channels, height - origin.0, width - origin.1]])
     let shapes = Dictionary(second.layers.map { ($0.name, $0.outputShape) }, uniquingKeysWith: { a, _ in a })
     let probeArea = Double((height - origin.0) * (width - origin.1))
     var perPixel = Double(second.peakActivationBytes) / probeArea

@@ -79,7 +79,7 @@ enum Convolution {
     let axes = try windowAxes(c, height: h, width: wd, kernel: kernel)
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
-    if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, axes[0].output, axes[1].output, cout]))] }
+    if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, axes[0].output, axes[1].output, cout]))] }
     let input = x.toChannelsLast().storage!
     var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
                                  epilogue: try Pointwise.epilogue(of: c))
@@ -136,7 +136,7 @@ enum Convolution {
       }
       guard outSize[d] > 0 else { throw c.mismatch("output size \(outSize[d]) along axis \(d + 2)") }
     }
-    if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [n, outSize[0], outSize[1], cout]))] }
+    if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, outSize[0], outSize[1], cout]))] }
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
     let transposed = TransposedConvKernel(

@@ -34,6 +34,12 @@ public final class Executor: Sendable {
     self.threads = threads
   }
 
+  /// Ops whose single output has the shape and layout of their first input.
+  static let shapePreserving: Set<String> = [
+    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Sqrt", "Abs", "Neg", "Exp", "Log",
+    "Identity", "BatchNormalization", "LRN", Pointwise.opType,
+  ]
+
   /// The graph inputs that are not constants.
   public var inputNames: [String] {
     graph.inputs.map(\.name).filter { graph.initializers[$0] == nil }
@@ -124,7 +130,10 @@ public final class Executor: Sendable {
       context.cache = prepared
       context.constant = node.inputs.map { graph.initializers[$0] != nil }
       context.consumable = consumable
-      let results = try Operators.table[node.opType]!(&context)
+      // A shape-only run passes values through ops that keep their input's
+      // shape, instead of computing on placeholder data.
+      let results = shapesOnly && Self.shapePreserving.contains(node.opType) && args.first??.isFloat == true
+        ? [args[0]!] : try Operators.table[node.opType]!(&context)
       for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
       // Inputs read for the last time are still alive while the op runs.
       let released = zip(args, consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) }

@@ -17,6 +17,9 @@ enum Pooling {
     let ceilMode = try c.int("ceil_mode", default: 0) == 1
     let includePad = try c.int("count_include_pad", default: 0) == 1
     let axes = try windowAxes(c, height: x.shape[2], width: x.shape[3], kernel: kernel, ceilMode: ceilMode)
+    if c.shapesOnly {
+      return NDArray(channelsLast: Tensor.uninitialized(shape: [x.shape[0], axes[0].output, axes[1].output, x.shape[1]]))
+    }
     let input = x.toChannelsLast().storage!
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let (oh, ow) = (axes[0].output, axes[1].output)

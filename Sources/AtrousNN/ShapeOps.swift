@@ -285,7 +285,7 @@ enum ShapeOps {
     if x.isFloat, x.rank == 4, pads.allSatisfy({ $0 >= 0 }), [0, 1, 4, 5].allSatisfy({ pads[$0] == 0 }),
       ["constant", "edge", "reflect"].contains(mode)
     {
-      if c.shapesOnly { return [NDArray(channelsLast: Tensor(shape: [shape[0], shape[2], shape[3], shape[1]]))] }
+      if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [shape[0], shape[2], shape[3], shape[1]]))] }
       return [padSpatial(x.toChannelsLast().storage!, top: pads[2], left: pads[3], bottom: pads[6], right: pads[7],
                          mode: mode, value: value, threads: c.threads)]
     }

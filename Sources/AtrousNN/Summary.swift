@@ -47,7 +47,7 @@ public struct LayerSummary: Sendable {
   public var node: String
   public var op: String
   public var outputShape: [Int]
-  /// Weights the node reads (initializer elements, each counted once per graph).
+  /// Weights the node reads (float initializer elements, each counted once per graph).
   public var parameters: Int
   /// Multiply-accumulates of one run.
   public var macs: Int
@@ -88,7 +88,8 @@ public struct NetworkSummary: Sendable {
                              constants: graph.initializers)
       for output in node.outputs where !output.isEmpty { fields[output] = field }
       var parameters = 0
-      for name in node.inputs where graph.initializers[name] != nil && !counted.contains(name) {
+      // Weights only: integer constants (pads, shapes, axes) are not parameters.
+      for name in node.inputs where graph.initializers[name]?.isFloat == true && !counted.contains(name) {
         counted.insert(name)
         parameters += graph.initializers[name]!.count
       }

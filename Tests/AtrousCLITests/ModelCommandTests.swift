@@ -67,7 +67,9 @@ import Testing
     let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
     let layers = try #require(object["layers"] as? [[String: Any]])
     #expect(layers.count == 12)
-    #expect(object["total_params"] as? Int == 5998)
+    // Conv 8x1x5x5 + 8, conv 16x8x5x5 + 16, dense 256x10 + 10: the two
+    // int64 Reshape shapes (4 elements) are not parameters.
+    #expect(object["total_params"] as? Int == 200 + 8 + 3200 + 16 + 2560 + 10)
     let pool = try #require(layers.first { $0["name"] as? String == "Pooling160_Output_0" })
     #expect(pool["op"] as? String == "MaxPool")
     #expect(pool["output_shape"] as? [Int] == [1, 16, 4, 4])
