@@ -20,7 +20,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python
 
 RNG = np.random.default_rng(0)
 
@@ -85,11 +85,7 @@ def main():
             npy = os.path.join(folder, "x.npy")
             np.save(npy, x)
             for threads in (1, 2):
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+                session = ort_session(path, threads)
                 name = session.get_inputs()[0].name
                 a, o = compare(args.rounds, lambda: time_bench(binary, ["model", path, npy, threads, args.repeat]),
                                lambda: time_python(lambda: session.run(None, {name: x}), args.repeat))

@@ -25,6 +25,16 @@ def build_bench():
     return os.path.join(folder, "atrous-bench")
 
 
+def ort_session(path, threads):
+    """An ONNX Runtime CPU session with all graph optimizations on `threads` threads."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 def time_python(fn, repeat):
     """Median milliseconds of `repeat` calls after one warm-up."""
     fn()

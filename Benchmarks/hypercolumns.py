@@ -30,7 +30,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python
 
 LAYERS = ["conv1_2_relu", "conv2_2_relu"]
 
@@ -101,11 +101,7 @@ def main():
         print(f"onnxruntime {ort.__version__}, opencv {cv2.__version__}; median of {args.repeat} runs per round, "
               f"{args.rounds} rounds")
         for threads in (1, 2):
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            session = ort_session(model, threads)
             cv2.setNumThreads(threads)
 
             def pipeline():

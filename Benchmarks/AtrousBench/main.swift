@@ -18,10 +18,6 @@ import AtrousONNX
 import Glibc
 #endif
 
-func milliseconds(_ duration: Duration) -> Double {
-  Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
-}
-
 /// Runs `body` once to warm up, then `repeats` times; prints the minimum
 /// and median in milliseconds as `<label> min <ms> median <ms>`.
 func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows {
@@ -29,7 +25,7 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
   var times: [Double] = []
   let clock = ContinuousClock()
   for _ in 0..<repeats {
-    times.append(milliseconds(try clock.measure(body)))
+    times.append(try clock.measure(body).milliseconds)
   }
   times.sort()
   print("\(label) min \(times[0]) median \(times[times.count / 2])")

@@ -72,19 +72,23 @@ final class Batch: @unchecked Sendable {
   }
 }
 
-func milliseconds(_ duration: Duration) -> Double {
-  Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
-}
-
 /// Times `body` and records it under `stage`.
 func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows -> T {
   let clock = ContinuousClock()
   let start = clock.now
   defer {
     let elapsed = clock.now - start
-    batch.record(stage, milliseconds(elapsed))
+    batch.record(stage, elapsed.milliseconds)
   }
   return try body()
+}
+
+/// `folder/<input's name without extension>`, plus `.ext` when given:
+/// where a batch writes the output of one input.
+func outputPath(in folder: String, for input: String, extension ext: String? = nil) -> String {
+  let name = input.split(separator: "/").last.map(String.init) ?? input
+  let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
+  return (folder.hasSuffix("/") ? folder : folder + "/") + stem + (ext.map { "." + $0 } ?? "")
 }
 
 /// Expands folders to the image and .npy files directly inside them.

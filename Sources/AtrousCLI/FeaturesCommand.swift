@@ -73,31 +73,14 @@ struct FeaturesCommand: ParsableCommand {
   }
 
   func run() throws {
-    let files: [String]
-    let loaded: LoadedModel
-    do {
-      files = try expandInputs(inputs)
-    } catch {
-      Reporting.fail(error, file: inputs.joined(separator: " "))
-      throw ExitCode.fileFailed
-    }
-    do {
-      loaded = try ModelCatalog.load(model)
-    } catch {
-      Reporting.fail(error, file: model)
-      throw ExitCode.fileFailed
-    }
+    let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     var renderer = FeatureMapRenderer()
     renderer.colormap = Colormap(rawValue: colormap)!
     renderer.bitDepth = bits == 16 ? .sixteen : .eight
     renderer.sharedScale = sharedScale
     let preparation = preprocessing.resolved(for: loaded)
-    let folders = files.map { file -> String in
-      if let output { return output }
-      let name = file.split(separator: "/").last.map(String.init) ?? file
-      let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
-      return (outDir!.hasSuffix("/") ? outDir! : outDir! + "/") + stem
-    }
+    let folders = files.map { output ?? outputPath(in: outDir!, for: $0) }
     let batch = Batch(total: files.count)
     let succeeded = batch.run({ index, threadsPerJob in
       try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,

@@ -125,13 +125,7 @@ struct FilterCommand: ParsableCommand {
 
   func run() throws {
     let (inputNames, specs) = parts
-    let inputs: [String]
-    do {
-      inputs = try expandInputs(inputNames)
-    } catch {
-      Reporting.fail(error, file: inputNames.joined(separator: " "))
-      throw ExitCode.fileFailed
-    }
+    let inputs = try Reporting.orExit(file: inputNames.joined(separator: " ")) { try expandInputs(inputNames) }
     var chainFilters: [Filter] = []
     for spec in specs {
       do {
@@ -158,11 +152,7 @@ struct FilterCommand: ParsableCommand {
   }
 
   private func outputPath(for input: String) -> String {
-    if let output { return output }
-    let name = input.split(separator: "/").last.map(String.init) ?? input
-    let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
-    let folder = outDir!.hasSuffix("/") ? outDir! : outDir! + "/"
-    return folder + stem + "." + format
+    output ?? AtrousCLI.outputPath(in: outDir!, for: input, extension: format)
   }
 
   private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,

@@ -106,20 +106,8 @@ struct HypercolumnsCommand: ParsableCommand {
   }
 
   func run() throws {
-    let files: [String]
-    let loaded: LoadedModel
-    do {
-      files = try expandInputs(inputs)
-    } catch {
-      Reporting.fail(error, file: inputs.joined(separator: " "))
-      throw ExitCode.fileFailed
-    }
-    do {
-      loaded = try ModelCatalog.load(model)
-    } catch {
-      Reporting.fail(error, file: model)
-      throw ExitCode.fileFailed
-    }
+    let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     var options = HypercolumnOptions()
     options.alignment = alignCorners ? .alignCorners : .halfPixel
     options.layout = HypercolumnOptions.Layout(rawValue: layout)!
@@ -128,14 +116,8 @@ struct HypercolumnsCommand: ParsableCommand {
     options.memoryBudget = memory << 20
     let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
       ?? loaded.defaultLayers
-    let listed: [(x: Int, y: Int)]?
-    do {
-      listed = try pixels.map(Self.readPixels)
-    } catch {
-      Reporting.fail(error, file: pixels!)
-      throw ExitCode.fileFailed
-    }
-    let outputs = files.map { outputPath(for: $0) }
+    let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(Self.readPixels) }
+    let outputs = files.map { output ?? outputPath(in: outDir!, for: $0, extension: "npy") }
     if Set(outputs).count < outputs.count {
       Reporting.printError("error: several inputs would write the same output name in \(outDir ?? ".")")
       throw ExitCode.fileFailed
@@ -153,21 +135,13 @@ struct HypercolumnsCommand: ParsableCommand {
     if !succeeded { throw ExitCode.fileFailed }
   }
 
-  private func outputPath(for input: String) -> String {
-    if let output { return output }
-    let name = input.split(separator: "/").last.map(String.init) ?? input
-    let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
-    return (outDir!.hasSuffix("/") ? outDir! : outDir! + "/") + stem + ".npy"
-  }
-
   private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
                        pixels listed: [(x: Int, y: Int)]?, batch: Batch, allInputs: [String]) throws {
     let stem = String(output.dropLast(4))
     let sidecarPath = stem + ".json", pixelsPath = stem + "-pixels.npy"
     let sparse = listed != nil || sample != nil
-    var written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
+    let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
     for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
-    written.removeAll()
     let tensor = try timed("decode", in: batch) { try preparation.tensor(ImageFile.read(input)) }
     let (height, width, channels) = (tensor.shape[2], tensor.shape[3], tensor.shape[1])
     let plan = try extractor.plan(height: height, width: width, channels: channels)

@@ -16,6 +16,17 @@ enum Reporting {
     printError(line)
   }
 
+  /// Runs `body`; when it throws, reports the error about `file` and
+  /// ends the command with status 1.
+  static func orExit<T>(file: String, _ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch {
+      fail(error, file: file)
+      throw ExitCode.fileFailed
+    }
+  }
+
   static func printError(_ line: String, newline: Bool = true) {
     FileHandle.standardError.write(Data((newline ? line + "\n" : line).utf8))
   }

@@ -89,7 +89,7 @@ struct RunCommand: ParsableCommand {
           results = try executor.run(feeds, outputs: wanted)
           total += clock.now - start
         }
-        batch.record("model", milliseconds(total) / Double(repeats))
+        batch.record("model", total.milliseconds / Double(repeats))
       }
       try timed("write", in: batch) {
         for name in wanted {

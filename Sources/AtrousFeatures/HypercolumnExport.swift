@@ -50,14 +50,14 @@ extension HypercolumnExtractor {
             observe?(rows, tile.columns, UnsafeBufferPointer(rebasing: b[0..<count]))
           }
           let written = clock.now
-          timings.upsample += HypercolumnTimings.milliseconds(written - start)
+          timings.upsample += (written - start).milliseconds
           try write(band, rows: rows, columns: tile.columns, plan: plan, into: &bytes, writer: writer, base: base)
-          timings.write += HypercolumnTimings.milliseconds(clock.now - written)
+          timings.write += (clock.now - written).milliseconds
         }
       }
       let start = clock.now
       try writer.commit()
-      timings.write += HypercolumnTimings.milliseconds(clock.now - start)
+      timings.write += (clock.now - start).milliseconds
     } catch {
       writer.discard()
       throw error

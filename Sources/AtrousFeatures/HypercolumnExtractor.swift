@@ -68,7 +68,7 @@ public final class HypercolumnExtractor: @unchecked Sendable {
         ? image : Self.crop(image, rows: tile.cropRows, columns: tile.cropColumns)
       let start = clock.now
       let results = try executor.run([inputName: NDArray(channelsLast: crop)], outputs: layerNames, standardLayout: false)
-      modelMilliseconds += HypercolumnTimings.milliseconds(clock.now - start)
+      modelMilliseconds += (clock.now - start).milliseconds
       var maps: [Tensor] = [], origins: [(Int, Int)] = []
       for layer in plan.layers {
         let value = layer.name == inputName ? NDArray(channelsLast: crop) : results[layer.name]!
@@ -113,41 +113,48 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   /// output rows `rows` and columns `columns`, rows across threads.
   static func fill(_ out: UnsafeMutablePointer<Float>, rows: Range<Int>, columns: Range<Int>, maps: TileMaps,
                    plan: HypercolumnPlan, taps: Taps, threads: Int) {
-    let channels = plan.channels, width = columns.count
     let parts = Parallel.ranges(rows.count, parts: min(threads, rows.count))
     Parallel.run(parts.count) { part in
-      var blended: [Float] = []
+      var blended: [Float] = []  // grown once per thread, reused for every row and layer
       for i in parts[part] {
-        let y = rows.lowerBound + i
-        for (l, layer) in plan.layers.enumerated() {
-          let map = maps.maps[l]
-          let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
-          let (originRow, originColumn) = maps.origins[l]
-          let t = taps.rows[l][y]
-          let r0 = t.low - originRow, r1 = t.high - originRow
-          precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high) of \(layer.name)")
-          let columnTaps = taps.columns[l]
-          let first = columnTaps[columns.lowerBound].low - originColumn
-          let last = columnTaps[columns.upperBound - 1].high - originColumn
-          precondition(first >= 0 && last < mw, "tile crop misses map columns of \(layer.name)")
-          let span = (last - first + 1) * c
-          if blended.count < span { blended = [Float](repeating: 0, count: span) }
-          map.withUnsafeBufferPointer { m in
-            blended.withUnsafeMutableBufferPointer { b in
-              // The two map rows blended once, then read per output column.
-              let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
-              let wy = t.weight
-              for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
-              let row = out + i * width * channels + layer.channelRange.lowerBound
-              for x in 0..<width {
-                let ct = columnTaps[columns.lowerBound + x]
-                let p = b.baseAddress! + (ct.low - originColumn - first) * c
-                let q = b.baseAddress! + (ct.high - originColumn - first) * c
-                let o = row + x * channels
-                let wx = ct.weight
-                for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
-              }
-            }
+        fillRow(out + i * columns.count * plan.channels, y: rows.lowerBound + i, columns: columns, maps: maps, plan: plan,
+                taps: taps, blended: &blended)
+      }
+    }
+  }
+
+  /// One output row's run of hypercolumns, (columns.count, C), using
+  /// `blended` as scratch for the vertically blended map rows.
+  static func fillRow(_ row: UnsafeMutablePointer<Float>, y: Int, columns: Range<Int>, maps: TileMaps, plan: HypercolumnPlan,
+                      taps: Taps, blended: inout [Float]) {
+    let channels = plan.channels
+    for (l, layer) in plan.layers.enumerated() {
+      let map = maps.maps[l]
+      let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
+      let (originRow, originColumn) = maps.origins[l]
+      let t = taps.rows[l][y]
+      let r0 = t.low - originRow, r1 = t.high - originRow
+      precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high) of \(layer.name)")
+      let columnTaps = taps.columns[l]
+      let first = columnTaps[columns.lowerBound].low - originColumn
+      let last = columnTaps[columns.upperBound - 1].high - originColumn
+      precondition(first >= 0 && last < mw, "tile crop misses map columns of \(layer.name)")
+      let span = (last - first + 1) * c
+      if blended.count < span { blended = [Float](repeating: 0, count: span) }
+      map.withUnsafeBufferPointer { m in
+        blended.withUnsafeMutableBufferPointer { b in
+          // The two map rows blended once, then read per output column.
+          let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
+          let wy = t.weight
+          for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
+          let start = row + layer.channelRange.lowerBound
+          for x in 0..<columns.count {
+            let ct = columnTaps[columns.lowerBound + x]
+            let p = b.baseAddress! + (ct.low - originColumn - first) * c
+            let q = b.baseAddress! + (ct.high - originColumn - first) * c
+            let o = start + x * channels
+            let wx = ct.weight
+            for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
           }
         }
       }
@@ -175,13 +182,14 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     // Only tiles holding a requested pixel run the model.
     let needed = plan.tiles.filter { tile in pixels.contains { tile.rows.contains($0.y) && tile.columns.contains($0.x) } }
     var modelTime = 0.0
+    var blended: [Float] = []
     try forEachTile(input, plan: plan, tiles: needed, modelMilliseconds: &modelTime) { maps in
       let start = clock.now
-      defer { timings.upsample += HypercolumnTimings.milliseconds(clock.now - start) }
+      defer { timings.upsample += (clock.now - start).milliseconds }
       out.withUnsafeMutableBufferPointer { o in
         for (n, p) in pixels.enumerated() where maps.tile.rows.contains(p.y) && maps.tile.columns.contains(p.x) {
-          Self.fill(o.baseAddress! + n * plan.channels, rows: p.y..<(p.y + 1), columns: p.x..<(p.x + 1), maps: maps,
-                    plan: plan, taps: taps, threads: 1)
+          Self.fillRow(o.baseAddress! + n * plan.channels, y: p.y, columns: p.x..<(p.x + 1), maps: maps, plan: plan,
+                       taps: taps, blended: &blended)
         }
       }
     }
@@ -198,10 +206,6 @@ public struct HypercolumnTimings: Sendable {
   public var write = 0.0
 
   public init() {}
-
-  static func milliseconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) * 1e-15
-  }
 }
 
 /// Plans by input size, shared by the threads of a batch.

@@ -12,7 +12,7 @@ public final class HypercolumnPreview: @unchecked Sendable {
   private var means: [Float]  // (H, W)
   private var projections: [Float]  // (H, W, 3)
   private let centre: [Float]  // (C)
-  private let axes: [[Float]]  // 3 x (C)
+  private let axes: [Float]  // (3, C): the principal directions, row by row
   private let meanRange: ValueRange
   private let axisRanges: [ValueRange]
 
@@ -51,7 +51,7 @@ public final class HypercolumnPreview: @unchecked Sendable {
       axes.append(v)
     }
     while axes.count < 3 { axes.append([Float](repeating: 0, count: c)) }
-    self.axes = axes
+    self.axes = axes.flatMap { $0 }
     func percentiles(_ values: [Float]) -> ValueRange {
       let sorted = values.sorted()
       guard !sorted.isEmpty else { return ValueRange(low: 0, high: 0) }
@@ -71,9 +71,9 @@ public final class HypercolumnPreview: @unchecked Sendable {
         for k in 0..<c {
           let v = p[k], d = v - centre[k]
           sum += v
-          s0 += d * axes[0][k]
-          s1 += d * axes[1][k]
-          s2 += d * axes[2][k]
+          s0 += d * axes[k]
+          s1 += d * axes[c + k]
+          s2 += d * axes[2 * c + k]
         }
         let index = y * width + columns.lowerBound + x
         means[index] = sum / Float(max(c, 1))

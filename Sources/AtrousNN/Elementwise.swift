@@ -99,7 +99,7 @@ enum Elementwise {
     case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
     case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
     case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
-    case .identity: if src.baseAddress != UnsafePointer(dst.baseAddress) { _ = dst.initialize(from: src) }
+    case .identity: break  // `map` hands its input back before getting here
     }
   }
 

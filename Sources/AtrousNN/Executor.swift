@@ -9,6 +9,8 @@ public final class Executor: Sendable {
   /// fused; it lacks the intermediate values those rewrites remove, so a
   /// run asking for one of them runs `graph` instead.
   public let optimized: Graph
+  /// Every value a run of `optimized` can return.
+  private let optimizedValues: Set<String>
   /// Threads an op may use.
   public let threads: Int
   private let prepared = PreparedWeights()
@@ -31,6 +33,8 @@ public final class Executor: Sendable {
     }
     self.graph = graph
     self.optimized = optimize ? GraphOptimizer.fusePointwise(GraphOptimizer.foldBatchNorm(graph)) : graph
+    optimizedValues = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
+      .union(optimized.initializers.keys)
     self.threads = threads
   }
 
@@ -77,9 +81,7 @@ public final class Executor: Sendable {
   public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil,
                   standardLayout: Bool = true) throws -> [String: NDArray] {
     let wanted = requested ?? graph.outputs
-    let available = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
-      .union(optimized.initializers.keys)
-    let (plan, cache) = wanted.allSatisfy(available.contains) ? (optimized, prepared) : (graph, preparedPlain)
+    let (plan, cache) = wanted.allSatisfy(optimizedValues.contains) ? (optimized, prepared) : (graph, preparedPlain)
     return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false, standardLayout: standardLayout) {
       _, _, _, _ in
     }

@@ -9,9 +9,7 @@ enum GraphOptimizer {
   /// values they use are constants, and the BatchNormalization's extra
   /// (training) outputs are unused.
   static func foldBatchNorm(_ graph: Graph) -> Graph {
-    var consumers: [String: Int] = [:]
-    for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
-    for output in graph.outputs { consumers[output, default: 0] += 1 }
+    let consumers = readers(of: graph.nodes, outputs: graph.outputs)
     var producer: [String: Int] = [:]
     for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
 
@@ -63,13 +61,8 @@ enum GraphOptimizer {
   /// `_Pointwise` node that later steps can join. The exported form of
   /// HardSwish, x * Clip(x + 3, 0, 6) / 6, is recognized first.
   static func fusePointwise(_ graph: Graph) -> Graph {
-    var consumers: [String: Int] = [:]
-    for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
-    for output in graph.outputs { consumers[output, default: 0] += 1 }
-    var nodes: [Node?] = recognizeHardSwish(graph, consumers: consumers)
-    consumers = [:]
-    for node in nodes.compactMap({ $0 }) { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
-    for output in graph.outputs { consumers[output, default: 0] += 1 }
+    var nodes: [Node?] = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
+    let consumers = readers(of: nodes.compactMap { $0 }, outputs: graph.outputs)
     var producer: [String: Int] = [:]
     for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
 
@@ -103,6 +96,15 @@ enum GraphOptimizer {
     guard changed else { return graph }
     return Graph(nodes: nodes.compactMap { $0 }, initializers: graph.initializers, inputs: graph.inputs,
                  outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// How many times each value is read: by the nodes' inputs, and once
+  /// more if it is a graph output.
+  static func readers(of nodes: [Node], outputs: [String]) -> [String: Int] {
+    var count: [String: Int] = [:]
+    for node in nodes { for input in node.inputs where !input.isEmpty { count[input, default: 0] += 1 } }
+    for output in outputs { count[output, default: 0] += 1 }
+    return count
   }
 
   /// A float scalar constant: its value and rank.

@@ -341,6 +341,7 @@ private func padSpatial(_ input: Tensor, top: Int, left: Int, bottom: Int, right
   let (oh, ow) = (h + top + bottom, w + left + right)
   var output = Tensor.uninitialized(shape: [n, oh, ow, ch])  // (N, OH, OW, C)
   let constant = mode == "constant", reflect = mode == "reflect"
+  let borders = [0..<left, (left + w)..<ow]  // padded columns left and right of the copied row
   let bands = Parallel.ranges(n * oh, parts: threads)
   input.withUnsafeBufferPointer { src in
     output.withUnsafeMutableBufferPointer { dst in
@@ -356,11 +357,13 @@ private func padSpatial(_ input: Tensor, top: Int, left: Int, bottom: Int, right
           if h == 0 || w == 0 { continue }
           let line = source + (b * h + sourceIndex(y, h, reflect: reflect)) * w * ch
           (out + left * ch).update(from: line, count: w * ch)
-          for x in Array(0..<left) + Array((left + w)..<ow) {
-            if constant {
-              (out + x * ch).update(repeating: value, count: ch)
-            } else {
-              (out + x * ch).update(from: line + sourceIndex(x - left, w, reflect: reflect) * ch, count: ch)
+          for border in borders {
+            for x in border {
+              if constant {
+                (out + x * ch).update(repeating: value, count: ch)
+              } else {
+                (out + x * ch).update(from: line + sourceIndex(x - left, w, reflect: reflect) * ch, count: ch)
+              }
             }
           }
         }
