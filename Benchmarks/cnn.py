@@ -10,7 +10,7 @@ detector (from the test fixtures) on a 736x736 input. Also reports the
 GFLOP/s of the 3x3 conv (2 FLOPs per multiply-accumulate).
 
     pip install numpy onnx onnxruntime
-    python3 Benchmarks/cnn.py [--rounds 3] [--repeat 5] [--only NAME]
+    python3 Benchmarks/cnn.py [--rounds 3] [--repeat 5] [--only NAME]...
 """
 import os
 import tempfile
@@ -79,6 +79,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         print(f"onnxruntime {ort.__version__} (ORT_ENABLE_ALL); median of {args.repeat} runs per round, {args.rounds} rounds")
         for label, (proto, shape, macs) in models().items():
+            if args.only and not any(label.startswith(name) for name in args.only):
+                continue
             path = os.path.join(folder, label.split()[0] + ".onnx")
             onnx.save(proto, path)
             x = RNG.standard_normal(shape).astype(np.float32)

@@ -13,6 +13,8 @@ def arguments(doc, repeat):
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of both tools")
     parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per round (after one warm-up)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only the cases whose label starts with NAME (repeatable)")
     return parser.parse_args()
 
 

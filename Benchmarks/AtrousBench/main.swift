@@ -4,6 +4,7 @@
 //   atrous-bench decode FILE REPEAT                    decode FILE (PNG or JPEG) from memory
 //   atrous-bench filter FILE.npy THREADS REPEAT SPEC...  run a filter chain on a float32 array
 //   atrous-bench model FILE.onnx INPUT.npy THREADS REPEAT  run a model's forward pass
+//   atrous-bench profile FILE.onnx INPUT.npy THREADS REPEAT  milliseconds per node, slowest first
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
 
@@ -33,6 +34,7 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
 
 func usage() -> Never {
   print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT"
+          + " | profile FILE.onnx INPUT.npy THREADS REPEAT"
           + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT")
   exit(64)
 }
@@ -63,6 +65,27 @@ case "model":
   try measure("model", repeats: repeats) {
     _ = try executor.run([executor.inputNames[0]: input])
   }
+case "profile":
+  // Milliseconds per node, the median of `repeats` runs after a warm-up.
+  guard arguments.count == 6, let threads = Int(arguments[4]), let repeats = Int(arguments[5]) else { usage() }
+  let executor = try Executor(graph: try ONNXModel.load(arguments[2]), threads: threads)
+  let array = try NPY.read(arguments[3])
+  let input = [executor.inputNames[0]: NDArray(shape: array.shape, floats: array.tensor())]
+  _ = try executor.run(input)
+  let runs = try (0..<repeats).map { _ in try executor.timedRun(input) }
+  var rows: [(String, String, Double)] = []
+  for (index, first) in runs[0].enumerated() {
+    let times = runs.map { $0[index].milliseconds }.sorted()
+    rows.append((first.name, first.op, times[times.count / 2]))
+  }
+  func format(_ ms: Double) -> String {
+    let text = String(Double(Int(ms * 1000)) / 1000)
+    return String(repeating: " ", count: max(0, 9 - text.count)) + text + " ms"
+  }
+  for (name, op, ms) in rows.sorted(by: { $0.2 > $1.2 }) {
+    print("\(format(ms))  \(op.padding(toLength: 16, withPad: " ", startingAt: 0)) \(name)")
+  }
+  print("\(format(rows.reduce(0) { $0 + $1.2 }))  total")
 case "hypercolumns":
   // The whole job as the command does it, model loaded once: decode,
   // preprocess, plan, run, resize, concatenate, write.

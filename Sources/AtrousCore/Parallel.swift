@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,32 @@ public enum Parallel {
       let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
       DispatchQueue.concurrentPerform(iterations: count, execute: shared)
     }
+  }
+
+  /// Runs `body(worker, index)` for every index in 0..<count on up to
+  /// `workers` threads, handing the indices out in order, one at a time, to
+  /// whichever thread is free: a thread that starts late or runs slow (the
+  /// other core busy with another program) takes fewer, instead of holding
+  /// everyone up. Indices go out in increasing order.
+  public static func dynamic(_ count: Int, workers: Int, _ body: (_ worker: Int, _ index: Int) -> Void) {
+    let workers = max(1, min(workers, count))
+    if workers == 1 {
+      for index in 0..<count { body(0, index) }
+      return
+    }
+    let next = Counter()
+    run(workers) { worker in
+      while true {
+        let index = next.take()
+        if index >= count { break }
+        body(worker, index)
+      }
+    }
+  }
+
+  private final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
   }
 
   /// Splits 0..<total into `parts` contiguous ranges of near-equal length.

@@ -80,12 +80,23 @@ enum Convolution {
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
     if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, axes[0].output, axes[1].output, cout]))] }
-    let input = x.toChannelsLast().storage!
     var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
                                  epilogue: try Pointwise.epilogue(of: c))
-    if !convolution.isDepthwise, let cache = c.cache, c.constant.count > 1, c.constant[1] {
+    let constantWeights = c.cache != nil && c.constant.count > 1 && c.constant[1]
+    if !x.channelsLast && !convolution.isDepthwise {
+      // The input is (N, C, H, W), as a graph input is: the product reads
+      // its planes instead of a transposed copy, and writes planes too when
+      // the output leaves the graph in that layout.
+      convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
+        : w.floatValues()
+      let output = convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads)
+      return [c.standardOutput ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output)
+                : NDArray(channelsLast: output)]
+    }
+    let input = x.toChannelsLast().storage!
+    if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
-      convolution.panels = cache.value(c.node.name + "/conv-panels") {
+      convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
         var fresh = convolution
         fresh.weights = w.floatValues()
         return fresh.packedPanels()
@@ -202,7 +213,7 @@ struct TransposedConvKernel {
               Parallel.run(pixelRanges.count) { part in
                 let r = pixelRanges[part]
                 atr_sgemm_packed(r.count, row, cinG, source + r.lowerBound * cin + g * cinG, cin, packed.baseAddress!,
-                                 columns + r.lowerBound * row, row, 0)
+                                 columns + r.lowerBound * row, row, ATR_START_ZERO, nil)
               }
             }
             var geometry = atr_conv_geometry(
@@ -235,20 +246,6 @@ struct TransposedConvKernel {
   }
 }
 
-/// Adds a per-channel bias to channels-last storage.
-func addBias(_ output: inout Tensor, _ bias: [Float]) {
-  let channels = bias.count
-  output.withUnsafeMutableBufferPointer { out in
-    bias.withUnsafeBufferPointer { b in
-      var i = 0
-      while i < out.count {
-        for c in 0..<channels { out[i + c] += b[c] }
-        i += channels
-      }
-    }
-  }
-}
-
 /// A 2-D convolution on (N, H, W, C) storage: depthwise directly, 1x1 as a
 /// matrix product of the input itself, the rest as blocks of im2col rows
 /// times the packed weights, across threads.
@@ -260,7 +257,8 @@ struct ConvKernel {
   let bias: [Float]?
   /// Element-wise steps applied to each block of output as it is made.
   var epilogue: [atr_pointwise_step] = []
-  /// Per group, the weights packed for atr_sgemm_packed (computed if nil).
+  /// Per group, the weights as the product takes them (computed if nil):
+  /// packed panels, or for the transposed product (Cout/g, K) rows.
   var panels: [[Float]]? = nil
 
   /// Output pixels per im2col block.
@@ -291,6 +289,40 @@ struct ConvKernel {
   private var taps: Int { axes[0].kernel * axes[1].kernel }
   var isDepthwise: Bool { group == cin && cout == cin }
 
+  /// Whether the product runs transposed, output channels down the rows:
+  /// its tiles are 8 output channels by 32 pixels instead of 8 pixels by
+  /// 32 output channels, so a group of 8, 16 or 24 output channels fills
+  /// whole tiles instead of wasting a quarter or more of every tile. The
+  /// price is packing the input through 8x8 transposes and turning each
+  /// block of output back, both in cache.
+  var transposedProduct: Bool {
+    let coutG = cout / group
+    let padded = (coutG + 31) / 32 * 32
+    return !isDepthwise && padded * 20 > coutG * 23
+  }
+
+  /// Output pixels per block of the transposed product: the packed input
+  /// columns (k floats each) fill about a quarter of the L2 cache.
+  static func transposedBlock(k: Int, pixels: Int, threads: Int) -> Int {
+    let fit = max(32, (256 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
+    let share = ((pixels + threads - 1) / max(1, threads) + 31) / 32 * 32
+    return min(fit, 512, max(32, share))
+  }
+
+  /// Weights for group g as (Cout/g, taps * Cin/g), column index (tap, ci).
+  private func rows(group g: Int) -> [Float] {
+    let cinG = cin / group, coutG = cout / group
+    var result = [Float](repeating: 0, count: taps * cinG * coutG)
+    for co in 0..<coutG {
+      for ci in 0..<cinG {
+        for t in 0..<taps {
+          result[co * taps * cinG + t * cinG + ci] = weights[((g * coutG + co) * cinG + ci) * taps + t]
+        }
+      }
+    }
+    return result
+  }
+
   /// Weights for group g as (taps * Cin/g, Cout/g), row index (tap, ci).
   private func packed(group g: Int) -> [Float] {
     let cinG = cin / group, coutG = cout / group
@@ -315,46 +347,158 @@ struct ConvKernel {
     let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))
     let allPanels = panels ?? packedPanels()
+    let biasValues = bias ?? []
+    if transposedProduct {
+      transposed(input, &output, weights: allPanels, threads: threads)
+      return
+    }
     for g in 0..<group {
       let packedWeights = allPanels[g]
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
           let source = src.baseAddress!, target = dst.baseAddress!
-          packedWeights.withUnsafeBufferPointer { wp in
+          packedWeights.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
             let weightBase = wp.baseAddress!
+            // The product starts from the bias: no separate pass adds it.
+            let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
+            let groupBias = bias == nil ? nil : bp.baseAddress! + g * coutG
             if pointwise {
               // The input rows are already the im2col rows.
               let ranges = Parallel.ranges(pixels, parts: workers)
               Parallel.run(ranges.count) { part in
                 let r = ranges[part]
                 let out = target + r.lowerBound * cout + g * coutG
-                let accumulate = fillBias(out, rows: r.count, group: g)
                 atr_sgemm_packed(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase,
-                                 out, cout, accumulate)
+                                 out, cout, start, groupBias)
                 atr_pointwise(out, r.count, coutG, cout, epilogue, epilogue.count)
               }
               return
             }
             var geometry = self.geometry
-            Parallel.run(workers) { worker in
-              // Pooled storage: the same few blocks serve every layer and run.
-              let scratch = AlignedStorage(byteCount: block * k * MemoryLayout<Float>.stride, zeroed: false)
-              let col = scratch.pointer.assumingMemoryBound(to: Float.self)
-              var blockIndex = worker
-              while blockIndex < blocks {
-                let first = blockIndex * block, count = min(block, pixels - first)
-                atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
-                let out = target + first * cout + g * coutG
-                let accumulate = fillBias(out, rows: count, group: g)
-                atr_sgemm_packed(count, coutG, k, col, k, weightBase, out, cout, accumulate)
-                atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
-                blockIndex += workers
-              }
+            // Pooled storage: the same few blocks serve every layer and run.
+            let scratch = (0..<workers).map { _ in
+              AlignedStorage(byteCount: block * k * MemoryLayout<Float>.stride, zeroed: false)
             }
-          }
+            Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
+              let col = scratch[worker].pointer.assumingMemoryBound(to: Float.self)  // (count, K)
+              let first = blockIndex * block, count = min(block, pixels - first)
+              atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
+              let out = target + first * cout + g * coutG
+              atr_sgemm_packed(count, coutG, k, col, k, weightBase, out, cout, start, groupBias)
+              atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
+            }
+          } }
         }
       }
     }
+  }
+
+  /// The product transposed (see `transposedProduct`): per block of output
+  /// pixels and group, the (Cout/g, K) weight rows times the block's im2col
+  /// columns packed through 8x8 transposes, the (Cout/g, block) result
+  /// turned back into the block's output pixels.
+  private func transposed(_ input: Tensor, _ output: inout Tensor, weights rowWeights: [[Float]], threads: Int) {
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let cinG = cin / group, coutG = cout / group
+    let k = taps * cinG
+    let pixels = n * oh * ow
+    let block = Self.transposedBlock(k: k, pixels: pixels, threads: threads)
+    let blocks = (pixels + block - 1) / block
+    let workers = max(1, min(threads, blocks))
+    var geometry = self.geometry
+    let biasValues = bias ?? []
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in biasValues.withUnsafeBufferPointer { bp in
+        let source = src.baseAddress!, target = dst.baseAddress!
+        let columnStorage = (0..<workers).map { _ in
+          AlignedStorage(byteCount: atr_packed_b_size(k, block) * MemoryLayout<Float>.stride, zeroed: false)
+        }
+        let productStorage = (0..<workers).map { _ in
+          AlignedStorage(byteCount: coutG * block * MemoryLayout<Float>.stride, zeroed: false)
+        }
+        Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
+          let columns = columnStorage[worker].pointer.assumingMemoryBound(to: Float.self)  // (K, block) in panels of 32
+          let product = productStorage[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
+          let first = blockIndex * block, count = min(block, pixels - first)
+          for g in 0..<group {
+            atr_im2col_panels(columns, source, &geometry, g * cinG, cinG, first, count)
+            rowWeights[g].withUnsafeBufferPointer { wp in
+              atr_sgemm_packed(coutG, count, k, wp.baseAddress!, k, columns, product, count,
+                               bias == nil ? ATR_START_ZERO : ATR_START_ROW_BIAS,
+                               bias == nil ? nil : bp.baseAddress! + g * coutG)
+            }
+            atr_pointwise(product, coutG, count, count, epilogue, epilogue.count)
+            atr_transpose_strided(target + first * cout + g * coutG, cout, product, count, coutG, count)
+          }
+        }
+      } }
+    }
+  }
+
+  /// Output pixels per block of the planar product: its packed im2col
+  /// columns (k floats each) fill about half the L2 cache, in whole panels.
+  static func planarBlock(k: Int, pixels: Int, threads: Int) -> Int {
+    let fit = max(32, (512 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
+    let share = ((pixels + threads - 1) / max(1, threads) + 31) / 32 * 32
+    return min(fit, 2048, max(32, share))
+  }
+
+  /// The convolution on (N, C, H, W) storage into (N, Cout, OH, OW), or
+  /// (N, OH, OW, Cout) when `channelsLast`: per block of output pixels and
+  /// group, the weights (Cout/g, K) as they are times the block's im2col
+  /// columns (K, pixels), each output channel's row landing in its own
+  /// plane, or in scratch and then turned into the block's pixels.
+  /// `weights` must be set.
+  func runPlanar(_ input: Tensor, channelsLast: Bool, threads: Int) -> Tensor {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let cinG = cin / group, coutG = cout / group
+    let k = taps * cinG
+    let plane = oh * ow
+    // (N, Cout, OH, OW) or (N, OH, OW, Cout)
+    var output = Tensor.uninitialized(shape: channelsLast ? [n, oh, ow, cout] : [n, cout, oh, ow])
+    let block = Self.planarBlock(k: k, pixels: plane * n, threads: threads)
+    let blocksPerImage = (plane + block - 1) / block
+    let blocks = n * blocksPerImage
+    let workers = max(1, min(threads, blocks))
+    var geometry = self.geometry
+    let biasValues = bias ?? []
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        weights.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
+          let source = src.baseAddress!, target = dst.baseAddress!
+          // Scratch per worker, made once per run.
+          let scratch = (0..<workers).map { _ in
+            AlignedStorage(byteCount: atr_conv_planes_scratch(&geometry, cinG, block), zeroed: false)
+          }
+          let products = (0..<workers).map { _ in
+            AlignedStorage(byteCount: channelsLast ? coutG * block * MemoryLayout<Float>.stride : 0, zeroed: false)
+          }
+          Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
+            let product = products[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
+            let b = blockIndex / blocksPerImage, first = blockIndex % blocksPerImage * block
+            let count = min(block, plane - first)
+            let next = blockIndex + workers
+            if next < blocks {
+              let nextFirst = next % blocksPerImage * block
+              atr_conv_planes_prefetch(source + next / blocksPerImage * cin * h * w, &geometry, cin, nextFirst,
+                                       min(block, plane - nextFirst))
+            }
+            for g in 0..<group {
+              let (out, ldc) = channelsLast ? (product, count) : (target + (b * cout + g * coutG) * plane + first, plane)
+              atr_conv_planes(out, ldc, coutG, wp.baseAddress! + g * coutG * k,
+                              bias == nil ? nil : bp.baseAddress! + g * coutG, source + (b * cin + g * cinG) * h * w,
+                              &geometry, cinG, first, count, scratch[worker].pointer)
+              atr_pointwise(out, coutG, count, ldc, epilogue, epilogue.count)
+              if channelsLast {
+                atr_transpose_strided(target + (b * plane + first) * cout + g * coutG, cout, product, count, coutG, count)
+              }
+            }
+          }
+        } }
+      }
+    }
+    return output
   }
 
   /// The window in the form the C kernels take.
@@ -365,9 +509,11 @@ struct ConvKernel {
                       pad_left: axes[1].padBegin, pixel_stride: cin)
   }
 
-  /// Every group's weights as column panels for the register-tiled product.
+  /// Every group's weights as the product takes them: column panels, or
+  /// rows for the transposed product.
   func packedPanels() -> [[Float]] {
     if isDepthwise { return [] }  // depthwise reads the weights directly
+    if transposedProduct { return (0..<group).map { rows(group: $0) } }
     let k = taps * (cin / group), coutG = cout / group
     return (0..<group).map { g in
       let unpacked = packed(group: g)
@@ -375,18 +521,6 @@ struct ConvKernel {
       panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, unpacked, k, coutG, coutG) }
       return panels
     }
-  }
-
-  /// Writes the group's bias into `rows` output rows so the product can
-  /// accumulate onto it (one pass fewer than adding it after); returns the
-  /// accumulate flag for atr_sgemm.
-  private func fillBias(_ out: UnsafeMutablePointer<Float>, rows: Int, group g: Int) -> Int32 {
-    guard let bias else { return 0 }
-    let coutG = cout / group
-    bias.withUnsafeBufferPointer { b in
-      for r in 0..<rows { (out + r * cout).update(from: b.baseAddress! + g * coutG, count: coutG) }
-    }
-    return 1
   }
 
   /// One filter per channel, vectorized across channels, rows of the

@@ -87,6 +87,27 @@ public final class Executor: Sendable {
     }
   }
 
+  /// One node's share of a timed run.
+  public struct NodeTiming: Sendable {
+    public var name: String
+    public var op: String
+    public var milliseconds: Double
+  }
+
+  /// Runs the graph as `run` does (default outputs, standard layout) and
+  /// returns how long each node took, in order.
+  public func timedRun(_ inputs: [String: NDArray]) throws -> [NodeTiming] {
+    var timings: [NodeTiming] = []
+    let clock = ContinuousClock()
+    var last = clock.now
+    _ = try execute(optimized, prepared: prepared, inputs, wanted: graph.outputs, shapesOnly: false) { node, _, _, _ in
+      let now = clock.now
+      timings.append(NodeTiming(name: node.name, op: node.opType, milliseconds: (now - last).milliseconds))
+      last = now
+    }
+    return timings
+  }
+
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
                        observe: (Node, [NDArray?], [NDArray], Int) -> Void) throws -> [String: NDArray] {
@@ -132,6 +153,7 @@ public final class Executor: Sendable {
       context.cache = prepared
       context.constant = node.inputs.map { graph.initializers[$0] != nil }
       context.consumable = consumable
+      context.standardOutput = standardLayout && node.outputs.allSatisfy { keep.contains($0) && lastUse[$0] == nil }
       // A shape-only run passes values through ops that keep their input's
       // shape, instead of computing on placeholder data.
       let results = shapesOnly && Self.shapePreserving.contains(node.opType) && args.first??.isFloat == true

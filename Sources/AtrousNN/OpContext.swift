@@ -15,6 +15,10 @@ struct OpContext {
   /// Whether input i is read by no later node and was not asked for, so
   /// the op may reuse its storage for its output.
   var consumable: [Bool] = []
+  /// Whether the node's outputs leave the graph in ONNX's standard layout
+  /// and no later node reads them, so an op that can write that layout
+  /// directly saves the transpose the executor would otherwise make.
+  var standardOutput = false
 
   /// Input `index`, handed over for reuse when nothing else needs it (its
   /// slot is emptied); otherwise a shared copy, as `input` gives.

@@ -1,4 +1,5 @@
 #include "atrous_kernels.h"
+#include "transpose8.h"
 
 #include <string.h>
 
@@ -12,11 +13,14 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
 #define V16_STORE(p, v) (*(v16 *)(p) = (v))
 
-// Short runs (a first layer's 3 channels) are copied inline: a memcpy call
-// per tap costs more than the copy.
+// Channel runs are short (3 to a few hundred floats) and many, so they are
+// copied inline: a memcpy call per tap costs more than the copy.
 static inline __attribute__((always_inline)) void copy_run(float *restrict dst, const float *restrict src, size_t n) {
   if (n >= 16) {
-    memcpy(dst, src, n * sizeof(float));
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) V16_STORE(dst + i, V16_LOAD(src + i));
+    // The remainder as the last 16 floats, overlapping what is already copied.
+    if (i < n) V16_STORE(dst + n - 16, V16_LOAD(src + n - 16));
   } else {
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
   }
@@ -47,6 +51,231 @@ void atr_im2col(float *restrict col, const float *restrict src, const atr_conv_g
           for (size_t i = 0; i < channels; i++) dst[i] = 0.0f;
         }
         dst += channels;
+      }
+    }
+  }
+}
+
+// The panel width of atr_sgemm_packed (kernels.c).
+enum { PANEL = 32 };
+
+// Output pixels [0, len) of a run on one output row read line[t * sw] for
+// t in [lo, hi) and are zero elsewhere.
+static inline __attribute__((always_inline)) void gather_run(float *restrict dst, const float *line, ptrdiff_t lo,
+                                                             ptrdiff_t hi, size_t len, ptrdiff_t sw) {
+  for (size_t t = 0; t < len; t++) {
+    const ptrdiff_t x = (ptrdiff_t)t;
+    dst[t] = x >= lo && x < hi ? line[x * sw] : 0.0f;
+  }
+}
+
+// The run [x0, x0 + len * sw) of an input row, stepping sw, as [lo, hi):
+// the steps that land inside [0, w).
+static inline __attribute__((always_inline)) void inside_steps(ptrdiff_t x0, size_t len, ptrdiff_t sw, ptrdiff_t w,
+                                                               ptrdiff_t *lo, ptrdiff_t *hi) {
+  ptrdiff_t a = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw;
+  ptrdiff_t b = x0 + ((ptrdiff_t)len - 1) * sw < w ? (ptrdiff_t)len : (w - 1 - x0 >= 0 ? (w - 1 - x0) / sw + 1 : 0);
+  if (a > (ptrdiff_t)len) a = (ptrdiff_t)len;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+typedef struct {
+  float *gathered;       // (panels, k, PANEL)
+  const float **rows;    // (output rows, k): row pointers for output column 0
+  const float **panel;   // (panels, k): tables of gathered panels
+  const float *const **tables;  // (panels)
+  ptrdiff_t *offsets;    // (panels)
+  float *zeros;          // (zero_count)
+  size_t zero_count;
+} planes_scratch;
+
+static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t channels, size_t count, size_t *bytes) {
+  const size_t k = channels * (size_t)(g->kernel_h * g->kernel_w);
+  const size_t panels = (count + PANEL - 1) / PANEL, rows = count / (size_t)g->output_w + 2;
+  planes_scratch s;
+  char *p = scratch;
+  size_t used = 0;
+#define ATR_CARVE(field, type, size)                \
+  do {                                              \
+    s.field = (type)(void *)(p ? p + used : NULL);  \
+    used += ((size) + 63) / 64 * 64;                \
+  } while (0)
+  ATR_CARVE(gathered, float *, panels * k * PANEL * sizeof(float));
+  ATR_CARVE(rows, const float **, rows * k * sizeof(float *));
+  ATR_CARVE(panel, const float **, panels * k * sizeof(float *));
+  ATR_CARVE(tables, const float *const **, panels * sizeof(float **));
+  ATR_CARVE(offsets, ptrdiff_t *, panels * sizeof(ptrdiff_t));
+  s.zero_count = (size_t)(g->output_w * g->stride_w) + 2 * PANEL;
+  ATR_CARVE(zeros, float *, s.zero_count * sizeof(float));
+#undef ATR_CARVE
+  *bytes = used;
+  return s;
+}
+
+size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size_t count) {
+  size_t bytes;
+  carve(NULL, g, channels, count, &bytes);
+  return bytes;
+}
+
+void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size_t channels, size_t first,
+                              size_t count) {
+  const ptrdiff_t h = g->input_h, w = g->input_w, ow = g->output_w;
+  const size_t plane = (size_t)(h * w);
+  // Input rows [lowest, highest] that the block's output rows read.
+  const ptrdiff_t y0 = (ptrdiff_t)(first / (size_t)ow) % g->output_h;
+  const ptrdiff_t y1 = y0 + (ptrdiff_t)((first % (size_t)ow + count - 1) / (size_t)ow);
+  ptrdiff_t lowest = y0 * g->stride_h - g->pad_top, highest = y1 * g->stride_h - g->pad_top + (g->kernel_h - 1) * g->dilation_h;
+  if (lowest < 0) lowest = 0;
+  if (highest > h - 1) highest = h - 1;
+  for (size_t ci = 0; ci < channels; ci++)
+    for (ptrdiff_t iy = lowest; iy <= highest; iy++)
+      for (ptrdiff_t x = 0; x < w; x += 16) __builtin_prefetch(src + ci * plane + iy * w + x, 0, 2);
+}
+
+ATR_MULTIVERSION
+void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
+                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch) {
+  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w, sw = g->stride_w;
+  const ptrdiff_t ow = g->output_w, oh = g->output_h, dw = g->dilation_w, pl = g->pad_left;
+  const size_t taps = (size_t)(kh * kw), k = channels * taps, plane = (size_t)(h * w);
+  size_t bytes;
+  planes_scratch s = carve(scratch, g, channels, count, &bytes);
+  for (size_t i = 0; i < s.zero_count; i++) s.zeros[i] = 0.0f;
+
+  // Per output row the block touches: where row (ci, ky, kx) of the
+  // matrix reads for output column 0, or zeros in the top and bottom padding.
+  const size_t y0 = first / (size_t)ow, y1 = (first + count - 1) / (size_t)ow;
+  for (size_t y = y0; y <= y1; y++) {
+    const float **table = s.rows + (y - y0) * k;
+    const ptrdiff_t oy = (ptrdiff_t)y % oh;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      const ptrdiff_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+      const int inside = iy >= 0 && iy < h;
+      for (size_t ci = 0; ci < channels; ci++) {
+        const float *line = src + ci * plane + iy * w;
+        for (ptrdiff_t kx = 0; kx < kw; kx++)
+          table[ci * taps + (size_t)(ky * kw + kx)] = inside ? line + kx * dw - pl : s.zeros;
+      }
+    }
+  }
+
+  for (size_t q = 0; q * PANEL < count; q++) {
+    const size_t p0 = first + q * PANEL, n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
+    const size_t y = p0 / (size_t)ow;
+    const ptrdiff_t ox = (ptrdiff_t)(p0 % (size_t)ow);
+    // All 32 columns read, for every tap, inside one input row: the
+    // output row's pointers, shifted to this panel.
+    if (sw == 1 && ox + (ptrdiff_t)n <= ow && ox - pl >= 0 && ox + PANEL + (kw - 1) * dw - pl <= w) {
+      s.tables[q] = s.rows + (y - y0) * k;
+      s.offsets[q] = ox;
+      continue;
+    }
+    const float **table = s.panel + q * k;
+    float *gathered = s.gathered + q * k * PANEL;
+    for (size_t ci = 0; ci < channels; ci++) {
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        for (ptrdiff_t kx = 0; kx < kw; kx++) {
+          const size_t r = ci * taps + (size_t)(ky * kw + kx);
+          float *dst = gathered + r * PANEL;
+          const float *reference = s.rows[(y - y0) * k + r];
+          if (ox + (ptrdiff_t)n <= ow) {
+            // One output row: point into the input where the 32 columns fit, else gather.
+            if (reference == s.zeros) {
+              table[r] = s.zeros;
+              continue;
+            }
+            const ptrdiff_t x0 = ox * sw - pl + kx * dw;
+            const float *line = reference - kx * dw + pl;  // the input row
+            if (sw == 1 && x0 >= 0 && x0 + PANEL <= w) {
+              table[r] = line + x0;
+              continue;
+            }
+            if (sw == 2 && n == PANEL && x0 >= 0 && x0 + 2 * PANEL <= w) {
+              // Stride 2 inside the row: every other float of 64, through registers.
+              const float *x = line + x0;
+              const v16 a = V16_LOAD(x), b = V16_LOAD(x + 16), c = V16_LOAD(x + 32), d = V16_LOAD(x + 48);
+              V16_STORE(dst, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+              V16_STORE(dst + 16, __builtin_shufflevector(c, d, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+              table[r] = dst;
+              continue;
+            }
+            ptrdiff_t lo, hi;
+            inside_steps(x0, n, sw, w, &lo, &hi);
+            gather_run(dst, line + x0, lo, hi, n, sw);
+          } else {
+            // The panel wraps onto the next output row(s): gather run by run.
+            for (size_t j = 0; j < n;) {
+              const size_t yy = (p0 + j) / (size_t)ow;
+              const ptrdiff_t x = (ptrdiff_t)((p0 + j) % (size_t)ow);
+              const size_t len = n - j < (size_t)(ow - x) ? n - j : (size_t)(ow - x);
+              const float *ref = s.rows[(yy - y0) * k + r];
+              const ptrdiff_t x0 = x * sw - pl + kx * dw;
+              ptrdiff_t lo = (ptrdiff_t)len, hi = (ptrdiff_t)len;
+              if (ref != s.zeros) inside_steps(x0, len, sw, w, &lo, &hi);
+              gather_run(dst + j, ref == s.zeros ? s.zeros : ref - kx * dw + pl + x0, lo, hi, len, sw);
+              j += len;
+            }
+          }
+          // Columns past the block are computed and dropped; zeros keep them finite.
+          for (size_t t = n; t < PANEL; t++) dst[t] = 0.0f;
+          table[r] = dst;
+        }
+      }
+    }
+    s.tables[q] = table;
+    s.offsets[q] = 0;
+  }
+  atr_sgemm_rows(m, count, k, weights, k, s.tables, s.offsets, out, ldc,
+                 bias ? ATR_START_ROW_BIAS : ATR_START_ZERO, bias);
+}
+
+ATR_MULTIVERSION
+void atr_im2col_panels(float *restrict packed, const float *restrict src, const atr_conv_geometry *g,
+                       size_t channel_offset, size_t channels, size_t first, size_t count) {
+  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w;
+  const size_t taps = (size_t)(kh * kw), k = taps * channels;
+  const size_t per_image = (size_t)(g->output_h * g->output_w);
+  for (size_t q = 0; q * PANEL < count; q++) {
+    float *panel = packed + q * k * PANEL;
+    const size_t n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
+    // Where each of the panel's pixels puts its window's top-left corner.
+    ptrdiff_t image[PANEL], top[PANEL], left[PANEL];
+    for (size_t j = 0; j < n; j++) {
+      const size_t p = first + q * PANEL + j;
+      image[j] = (ptrdiff_t)(p / per_image);
+      top[j] = (ptrdiff_t)((p / (size_t)g->output_w) % (size_t)g->output_h) * g->stride_h - g->pad_top;
+      left[j] = (ptrdiff_t)(p % (size_t)g->output_w) * g->stride_w - g->pad_left;
+    }
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      for (ptrdiff_t kx = 0; kx < kw; kx++) {
+        // This tap's input pixel for every column, NULL in the padding or past the block.
+        const float *pixel[PANEL];
+        for (size_t j = 0; j < PANEL; j++) {
+          pixel[j] = NULL;
+          if (j >= n) continue;
+          const ptrdiff_t iy = top[j] + ky * g->dilation_h, ix = left[j] + kx * g->dilation_w;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+            pixel[j] = src + ((image[j] * h + iy) * w + ix) * g->pixel_stride + channel_offset;
+        }
+        // Rows (tap, ci) of the panel: 8 pixels by 8 channels through registers.
+        float *rows = panel + (size_t)(ky * kw + kx) * channels * PANEL;
+        for (size_t j0 = 0; j0 < PANEL; j0 += 8) {
+          size_t c = 0;
+          for (; c + 8 <= channels; c += 8) {
+            atr_v8 r[8];
+            for (int i = 0; i < 8; i++) {
+              const float *x = pixel[j0 + (size_t)i];
+              r[i] = x ? *(const atr_v8 *)(x + c) : (atr_v8){0};
+            }
+            atr_transpose8x8(r);
+            for (int i = 0; i < 8; i++) *(atr_v8 *)(rows + (c + (size_t)i) * PANEL + j0) = r[i];
+          }
+          for (; c < channels; c++)
+            for (size_t i = 0; i < 8; i++) rows[c * PANEL + j0 + i] = pixel[j0 + i] ? pixel[j0 + i][c] : 0.0f;
+        }
       }
     }
   }

@@ -1,4 +1,5 @@
 #include "atrous_kernels.h"
+#include "transpose8.h"
 
 #include <math.h>
 
@@ -187,40 +188,13 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-
-// An 8x8 block through registers: three rounds of shuffles (the classic
-// unpack / shuffle / permute sequence), written with generic vectors so
-// every clone gets its own instructions.
+// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart.
 static inline __attribute__((always_inline)) void transpose8(float *restrict out, size_t ldo, const float *restrict in,
                                                               size_t ldi) {
-  const v8 r0 = *(const v8 *)(in), r1 = *(const v8 *)(in + ldi), r2 = *(const v8 *)(in + 2 * ldi),
-           r3 = *(const v8 *)(in + 3 * ldi), r4 = *(const v8 *)(in + 4 * ldi), r5 = *(const v8 *)(in + 5 * ldi),
-           r6 = *(const v8 *)(in + 6 * ldi), r7 = *(const v8 *)(in + 7 * ldi);
-  const v8 t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
-  const v8 t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-  const v8 t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
-  const v8 t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-  const v8 t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
-  const v8 t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-  const v8 t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
-  const v8 t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-  const v8 u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
-  const v8 u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-  const v8 u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
-  const v8 u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-  const v8 u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
-  const v8 u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-  const v8 u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
-  const v8 u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-  *(v8 *)(out) = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
-  *(v8 *)(out + ldo) = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
-  *(v8 *)(out + 2 * ldo) = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
-  *(v8 *)(out + 3 * ldo) = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
-  *(v8 *)(out + 4 * ldo) = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
-  *(v8 *)(out + 5 * ldo) = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
-  *(v8 *)(out + 6 * ldo) = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
-  *(v8 *)(out + 7 * ldo) = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+  atr_v8 r[8];
+  for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
+  atr_transpose8x8(r);
+  for (int i = 0; i < 8; i++) *(atr_v8 *)(out + i * ldo) = r[i];
 }
 
 ATR_MULTIVERSION
@@ -244,6 +218,20 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
       }
     }
   }
+}
+
+ATR_MULTIVERSION
+void atr_transpose_strided(float *restrict out, size_t ldo, const float *restrict in, size_t ldi, size_t rows,
+                           size_t columns) {
+  size_t i = 0;
+  for (; i + 8 <= rows; i += 8) {
+    size_t j = 0;
+    for (; j + 8 <= columns; j += 8) transpose8(out + j * ldo + i, ldo, in + i * ldi + j, ldi);
+    for (; j < columns; j++)
+      for (size_t ii = i; ii < i + 8; ii++) out[j * ldo + ii] = in[ii * ldi + j];
+  }
+  for (; i < rows; i++)
+    for (size_t j = 0; j < columns; j++) out[j * ldo + i] = in[i * ldi + j];
 }
 
 void atr_transpose(float *out, const float *in, size_t rows, size_t columns) {
@@ -343,17 +331,34 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
 }
 
 // One tile of up to MR rows and a full 32-column panel, accumulated in
-// registers over kc steps. `rows` < MR only at the bottom edge.
-static inline __attribute__((always_inline)) void tile(size_t rows, size_t kc, const float *a, size_t lda, const float *bp, float *c, size_t ldc,
-                        int load) {
+// registers over kc steps, starting from zero, from C (`load`), or from a
+// bias: per column (`column_bias`, 32 values) or per row (`row_bias`, one
+// value per row). `rows` < MR only at the bottom edge.
+// B's rows come from the packed panel `bp` (NR floats apart), or, when
+// `brows` is given, from wherever brows[p] + offset points.
+static inline __attribute__((always_inline)) void tile(size_t rows, size_t kc, const float *a, size_t lda,
+                                                       const float *bp, const float *const *brows, ptrdiff_t offset,
+                                                       float *c, size_t ldc, int load, const float *column_bias,
+                                                       const float *row_bias) {
   v16 z = {0};
   v16 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
   v16 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  if (column_bias) {
+    c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = V16_LOAD(column_bias);
+    c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = V16_LOAD(column_bias + 16);
+  } else if (row_bias) {
+    // Rows past the edge repeat the last row's bias; the caller drops them.
+#define ATR_ROW_BIAS(r) (z + row_bias[(r) < rows ? (r) : rows - 1])
+    c00 = c01 = ATR_ROW_BIAS(0); c10 = c11 = ATR_ROW_BIAS(1); c20 = c21 = ATR_ROW_BIAS(2); c30 = c31 = ATR_ROW_BIAS(3);
+    c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
+#undef ATR_ROW_BIAS
+  }
   const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
   const float *a4 = a + (rows > 4 ? 4 * lda : 0), *a5 = a + (rows > 5 ? 5 * lda : 0), *a6 = a + (rows > 6 ? 6 * lda : 0);
   const float *a7 = a + (rows > 7 ? 7 * lda : 0);
   for (size_t p = 0; p < kc; p++) {
-    const v16 b0 = V16_LOAD(bp + p * NR), b1 = V16_LOAD(bp + p * NR + 16);
+    const float *b = brows ? brows[p] + offset : bp + p * NR;
+    const v16 b0 = V16_LOAD(b), b1 = V16_LOAD(b + 16);
     float x;
     x = a0[p]; c00 += x * b0; c01 += x * b1;
     x = a1[p]; c10 += x * b0; c11 += x * b1;
@@ -381,31 +386,59 @@ static inline __attribute__((always_inline)) void tile(size_t rows, size_t kc, c
 #undef ATR_STORE_ROW
 }
 
-ATR_MULTIVERSION
-void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
-                      size_t ldc, int accumulate) {
+// The blocked product behind atr_sgemm_packed and atr_sgemm_rows: B from
+// packed panels, or (`tables` given) row p of panel q at tables[q][p] + offsets[q].
+static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                                                               const float *packed, const float *const *const *tables,
+                                                               const ptrdiff_t *offsets, float *c, size_t ldc,
+                                                               atr_gemm_start start, const float *bias) {
   const size_t panels = (n + NR - 1) / NR;
-  float edge[MR * NR];
+  float edge[MR * NR] __attribute__((aligned(64))), edge_bias[NR];
   for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
     const size_t kc = k - p0 < KC ? k - p0 : KC;
-    const int load = accumulate || p0 > 0;
+    const int first = p0 == 0, load = !first || start == ATR_START_C;
     for (size_t q = 0; q < panels; q++) {
-      const float *bp = packed + q * k * NR + p0 * NR;
+      const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
+      const float *const *br = tables ? tables[q] + p0 : NULL;
+      const ptrdiff_t offset = tables ? offsets[q] : 0;
       const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+      const float *column_bias = first && start == ATR_START_COLUMN_BIAS ? bias + j0 : NULL;
+      if (column_bias && width < NR) {
+        // The tile reads 32 bias values; past the matrix's edge they are zeros.
+        for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
+        column_bias = edge_bias;
+      }
       for (size_t i = 0; i < m; i += MR) {
         const size_t rows = m - i < MR ? m - i : MR;
+        const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
         if (width == NR && rows == MR) {
-          tile(rows, kc, a + i * lda + p0, lda, bp, c + i * ldc + j0, ldc, load);
+          tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, c + i * ldc + j0, ldc, load, column_bias, row_bias);
         } else {
-          // Right edge: compute the full panel into a scratch tile, copy the valid columns.
-          for (size_t r = 0; r < rows; r++)
-            for (size_t j = 0; j < NR; j++) edge[r * NR + j] = load && j < width ? c[(i + r) * ldc + j0 + j] : 0.0f;
-          tile(rows, kc, a + i * lda + p0, lda, bp, edge, NR, 1);
-          for (size_t r = 0; r < rows; r++)
-            for (size_t j = 0; j < width; j++) c[(i + r) * ldc + j0 + j] = edge[r * NR + j];
+          // Right or bottom edge: the full tile goes to scratch, the valid part to C.
+          tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, edge, NR, 0, column_bias, row_bias);
+          float *cr = c + i * ldc + j0;
+          if (load) {
+            for (size_t r = 0; r < rows; r++)
+              for (size_t j = 0; j < width; j++) cr[r * ldc + j] += edge[r * NR + j];
+          } else {
+            for (size_t r = 0; r < rows; r++)
+              for (size_t j = 0; j < width; j++) cr[r * ldc + j] = edge[r * NR + j];
+          }
         }
       }
     }
     if (k == 0) break;
   }
+}
+
+ATR_MULTIVERSION
+void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                      size_t ldc, atr_gemm_start start, const float *bias) {
+  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias);
+}
+
+ATR_MULTIVERSION
+void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
+                    const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
+  sgemm_panels(m, n, k, a, lda, NULL, tables, offsets, c, ldc, start, bias);
 }

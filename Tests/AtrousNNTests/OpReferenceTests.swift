@@ -11,10 +11,20 @@ import Testing
   }
 
   static func run(_ node: Node, inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
-                  optimize: Bool = true) throws -> NDArray {
+                  optimize: Bool = true, standardLayout: Bool = true) throws -> NDArray {
     let graph = Graph(nodes: [node], initializers: initializers,
                       inputs: inputs.keys.sorted().map { Graph.Input(name: $0, shape: []) }, outputs: [node.outputs[0]], opset: opset)
-    return try Executor(graph: graph, optimize: optimize).run(inputs)[node.outputs[0]]!
+    return try Executor(graph: graph, optimize: optimize).run(inputs, standardLayout: standardLayout)[node.outputs[0]]!
+  }
+
+  /// The layouts a convolution meets, each taking its own code path.
+  enum ConvRoute: CaseIterable, Sendable {
+    /// (N, C, H, W) in and out: the product reads and writes planes.
+    case planes
+    /// (N, C, H, W) in, channels-last out.
+    case planesToChannelsLast
+    /// Channels-last in and out: im2col rows, or the transposed product.
+    case channelsLast
   }
 
   struct ConvCase: Sendable, CustomTestStringConvertible {
@@ -30,20 +40,34 @@ import Testing
     ConvCase(cin: 5, cout: 7, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     ConvCase(cin: 5, cout: 3, k: (1, 1), stride: (2, 2), dilation: (1, 1), pads: [0, 0, 1, 1], group: 1),
     ConvCase(cin: 2, cout: 2, k: (5, 5), stride: (3, 1), dilation: (2, 1), pads: [4, 0, 3, 2], group: 1),
+    // Output groups of 8, 16 and 24 channels: the transposed product.
+    ConvCase(cin: 16, cout: 24, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ConvCase(cin: 3, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ConvCase(cin: 12, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
+    ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
   ]
 
-  @Test(arguments: convCases)
-  func convMatchesNaiveLoops(_ c: ConvCase) throws {
-    let (n, h, w) = (2, 11, 9)
+  /// Small images, and one wide enough that whole panels of 32 pixels fit
+  /// inside its rows and wrap from one row to the next.
+  static let convSizes: [(n: Int, h: Int, w: Int)] = [(2, 11, 9), (1, 13, 75)]
+
+  @Test(arguments: convCases, ConvRoute.allCases)
+  func convMatchesNaiveLoops(_ c: ConvCase, route: ConvRoute) throws {
+    for (n, h, w) in Self.convSizes { try checkConv(c, route: route, n: n, h: h, w: w) }
+  }
+
+  func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
     let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: [
       "kernel_shape": .ints([c.k.0, c.k.1]), "strides": .ints([c.stride.0, c.stride.1]),
       "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.group),
     ])
-    let output = try Self.run(node, inputs: ["x": NDArray(shape: [n, c.cin, h, w], floats: x)], initializers: [
+    let input = NDArray(shape: [n, c.cin, h, w], floats: x)
+    let output = try Self.run(node, inputs: ["x": route == .channelsLast ? input.toChannelsLast() : input], initializers: [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
-    ])
+    ], standardLayout: route == .planes)
+    #expect(output.channelsLast == (route != .planes))
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
     #expect(output.shape == [n, c.cout, oh, ow])
@@ -60,7 +84,7 @@ import Testing
       expected[((b * c.cout + co) * oh + oy) * ow + ox] = sum
     } } } }
     let check = closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
-    #expect(check.isClose, "\(check)")
+    #expect(check.isClose, "\(route) \(n)x\(h)x\(w): \(check)")
   }
 
   @Test(arguments: [(2, 1, 0, 0), (2, 2, 1, 1), (3, 1, 2, 0), (1, 2, 0, 0)])

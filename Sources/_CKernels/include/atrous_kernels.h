@@ -79,6 +79,9 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
 /// (NCHW <-> NHWC is one per image).
 void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
 
+/// out[j * ldo + i] = in[i * ldi + j] for i < rows, j < columns.
+void atr_transpose_strided(float *out, size_t ldo, const float *in, size_t ldi, size_t rows, size_t columns);
+
 /// atr_transpose for input columns [first, last) only, so threads can share one transpose.
 void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last);
 
@@ -94,10 +97,31 @@ size_t atr_packed_b_size(size_t k, size_t n);
 /// (zero-padded), the layout `atr_sgemm_packed` streams.
 void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb);
 
-/// C[M,N] = A[M,K] B[K,N] (+ C when `accumulate`) with B packed by
-/// atr_pack_b: 8x32 register tiles, B panels reused from cache across rows.
+/// What `atr_sgemm_packed` adds the product to.
+typedef enum {
+  /// C = A B
+  ATR_START_ZERO = 0,
+  /// C += A B
+  ATR_START_C = 1,
+  /// C[i, j] = bias[j] + (A B)[i, j]
+  ATR_START_COLUMN_BIAS = 2,
+  /// C[i, j] = bias[i] + (A B)[i, j]
+  ATR_START_ROW_BIAS = 3,
+} atr_gemm_start;
+
+/// C[M,N] = start + A[M,K] B[K,N] with B packed by atr_pack_b: 8x32
+/// register tiles, B panels reused from cache across rows. `bias` (N
+/// values for a column bias, M for a row bias) seeds the accumulators, so
+/// adding it costs no pass over C; it is unused otherwise and may be NULL.
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
-                      size_t ldc, int accumulate);
+                      size_t ldc, atr_gemm_start start, const float *bias);
+
+/// atr_sgemm_packed with B given by its rows: row p of column panel q
+/// (columns 32q to 32q + 31) is the 32 floats at tables[q][p] + offsets[q],
+/// read in full even in a last panel narrower than 32. Lets a convolution
+/// point into its input instead of copying it.
+void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
+                    const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias);
 
 /// The window of a 2-D convolution over (N, H, W, C) storage, in pixels.
 /// `pixel_stride` is the distance between neighbouring pixels in floats
@@ -114,6 +138,38 @@ typedef struct {
 /// kernel_h * kernel_w * channels.
 void atr_im2col(float *col, const float *src, const atr_conv_geometry *g, size_t channel_offset, size_t channels,
                 size_t first, size_t count);
+
+/// The im2col matrix of output pixels [first, first + count) (flat over N,
+/// OH, OW) of (N, H, W, C) storage, transposed and packed as `atr_pack_b`
+/// packs B: row (ky, kx, ci) for the `channels` channels from
+/// `channel_offset`, one column per output pixel, in panels of 32 columns,
+/// zero in the padding and past the block. Holds
+/// atr_packed_b_size(kernel_h * kernel_w * channels, count) floats.
+void atr_im2col_panels(float *packed, const float *src, const atr_conv_geometry *g, size_t channel_offset,
+                       size_t channels, size_t first, size_t count);
+
+/// Bytes of scratch `atr_conv_planes` needs for a block of `count` pixels.
+size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size_t count);
+
+/// Asks for the input rows a later `atr_conv_planes` call on output pixels
+/// [first, first + count) reads to be brought into the cache: a block reads
+/// rows of every input plane at once, more streams than the hardware
+/// prefetcher follows.
+void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size_t channels, size_t first,
+                              size_t count);
+
+/// Output pixels [first, first + count) of one image of a convolution on
+/// planes: input (channels, H, W) at `src` (the group's first plane),
+/// output (m, count) at `out` (the block's first pixel), `ldc` floats
+/// between output channels. `weights` is
+/// (m, channels * kernel_h * kernel_w) in ONNX order, `bias` m values or
+/// NULL. The product reads its im2col columns through row pointers: into
+/// the input itself where a panel of 32 pixels lies inside one input row,
+/// at zeros in the top and bottom padding, and gathered into `scratch`
+/// (atr_conv_planes_scratch bytes, 64-byte aligned) otherwise.
+/// `pixel_stride` of `g` is unused.
+void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
+                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch);
 
 /// One output row of a depthwise convolution: `rows[ky]` addresses the
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
