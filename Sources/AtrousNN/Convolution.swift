@@ -270,9 +270,19 @@ struct ConvKernel {
   /// a thread is left without a block.
   static func blockRows(k: Int, n: Int, pixels: Int, threads: Int) -> Int {
     let weightBytes = k * n * MemoryLayout<Float>.stride
-    let preferred = weightBytes > 2 << 20 ? 4 * block : block
-    let share = (pixels + threads - 1) / max(1, threads)
-    return max(8, min(preferred, (share + 7) / 8 * 8))
+    return evenBlock(pixels: pixels, preferred: weightBytes > 2 << 20 ? 4 * block : block, multiple: 8, threads: threads)
+  }
+
+  /// A block length near `preferred`, a multiple of `multiple`, that cuts
+  /// `pixels` into a whole number of blocks per thread, so no thread is
+  /// left with a last block while the others wait (784 pixels in blocks of
+  /// 256 would give one thread 512 and the other 272).
+  static func evenBlock(pixels: Int, preferred: Int, multiple: Int, threads: Int) -> Int {
+    let threads = max(1, threads)
+    var blocks = max(1, (pixels + preferred - 1) / preferred)
+    blocks = (blocks + threads - 1) / threads * threads
+    let length = (pixels + blocks - 1) / blocks
+    return max(multiple, (length + multiple - 1) / multiple * multiple)
   }
 
   func run(_ input: Tensor, threads: Int) -> Tensor {
@@ -305,8 +315,7 @@ struct ConvKernel {
   /// columns (k floats each) fill about a quarter of the L2 cache.
   static func transposedBlock(k: Int, pixels: Int, threads: Int) -> Int {
     let fit = max(32, (256 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
-    let share = ((pixels + threads - 1) / max(1, threads) + 31) / 32 * 32
-    return min(fit, 512, max(32, share))
+    return evenBlock(pixels: pixels, preferred: min(fit, 512), multiple: 32, threads: threads)
   }
 
   /// Weights for group g as (Cout/g, taps * Cin/g), column index (tap, ci).
@@ -439,8 +448,7 @@ struct ConvKernel {
   /// columns (k floats each) fill about half the L2 cache, in whole panels.
   static func planarBlock(k: Int, pixels: Int, threads: Int) -> Int {
     let fit = max(32, (512 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
-    let share = ((pixels + threads - 1) / max(1, threads) + 31) / 32 * 32
-    return min(fit, 2048, max(32, share))
+    return evenBlock(pixels: pixels, preferred: min(fit, 2048), multiple: 32, threads: threads)
   }
 
   /// The convolution on (N, C, H, W) storage into (N, Cout, OH, OW), or
@@ -457,11 +465,16 @@ struct ConvKernel {
     let plane = oh * ow
     // (N, Cout, OH, OW) or (N, OH, OW, Cout)
     var output = Tensor.uninitialized(shape: channelsLast ? [n, oh, ow, cout] : [n, cout, oh, ow])
-    let block = Self.planarBlock(k: k, pixels: plane * n, threads: threads)
+    let block = Self.planarBlock(k: k, pixels: plane, threads: threads)
     let blocksPerImage = (plane + block - 1) / block
     let blocks = n * blocksPerImage
     let workers = max(1, min(threads, blocks))
     var geometry = self.geometry
+    if taps == 1 && axes.allSatisfy({ $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 }) {
+      // A 1x1 convolution reads each plane as one long row: every panel of
+      // 32 pixels lies inside it, even those that wrap an image row.
+      (geometry.input_h, geometry.input_w, geometry.output_h, geometry.output_w) = (1, h * w, 1, plane)
+    }
     let biasValues = bias ?? []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in

@@ -24,11 +24,14 @@ enum Pooling {
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, ch])
+    // Bands of output rows across threads, once the map is big enough to pay for them.
+    let bands = Parallel.ranges(n * oh, parts: output.count >= 1 << 16 ? c.threads : 1)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        var accumulator = [Float](repeating: 0, count: ch)
-        for b in 0..<n {
-          for oy in 0..<oh {
+        Parallel.run(bands.count) { band in
+          var accumulator = [Float](repeating: 0, count: ch)
+          for row in bands[band] {
+            let b = row / oh, oy = row % oh
             for ox in 0..<ow {
               for k in 0..<ch { accumulator[k] = max ? -Float.infinity : 0 }
               var valid = 0, padded = 0

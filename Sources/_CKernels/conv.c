@@ -130,9 +130,18 @@ void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size
   ptrdiff_t lowest = y0 * g->stride_h - g->pad_top, highest = y1 * g->stride_h - g->pad_top + (g->kernel_h - 1) * g->dilation_h;
   if (lowest < 0) lowest = 0;
   if (highest > h - 1) highest = h - 1;
+  // Whole rows, or the columns a block inside one output row reads.
+  ptrdiff_t left = 0, right = w;
+  if (y0 == y1) {
+    const ptrdiff_t x0 = (ptrdiff_t)(first % (size_t)ow);
+    left = x0 * g->stride_w - g->pad_left;
+    right = (x0 + (ptrdiff_t)count - 1) * g->stride_w - g->pad_left + (g->kernel_w - 1) * g->dilation_w + 1;
+    if (left < 0) left = 0;
+    if (right > w) right = w;
+  }
   for (size_t ci = 0; ci < channels; ci++)
     for (ptrdiff_t iy = lowest; iy <= highest; iy++)
-      for (ptrdiff_t x = 0; x < w; x += 16) __builtin_prefetch(src + ci * plane + iy * w + x, 0, 2);
+      for (ptrdiff_t x = left; x < right; x += 16) __builtin_prefetch(src + ci * plane + iy * w + x, 0, 2);
 }
 
 ATR_MULTIVERSION

@@ -314,7 +314,7 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
   }
 }
 
-enum { NR = 32, MR = 8, KC = 256 };
+enum { NR = 32, MR = 8, KC = 256, MC = 128 };
 
 size_t atr_packed_b_size(size_t k, size_t n) { return k * ((n + NR - 1) / NR) * NR; }
 
@@ -394,40 +394,46 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
                                                                atr_gemm_start start, const float *bias) {
   const size_t panels = (n + NR - 1) / NR;
   float edge[MR * NR] __attribute__((aligned(64))), edge_bias[NR];
-  for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
-    const size_t kc = k - p0 < KC ? k - p0 : KC;
-    const int first = p0 == 0, load = !first || start == ATR_START_C;
-    for (size_t q = 0; q < panels; q++) {
-      const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
-      const float *const *br = tables ? tables[q] + p0 : NULL;
-      const ptrdiff_t offset = tables ? offsets[q] : 0;
-      const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
-      const float *column_bias = first && start == ATR_START_COLUMN_BIAS ? bias + j0 : NULL;
-      if (column_bias && width < NR) {
-        // The tile reads 32 bias values; past the matrix's edge they are zeros.
-        for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
-        column_bias = edge_bias;
-      }
-      for (size_t i = 0; i < m; i += MR) {
-        const size_t rows = m - i < MR ? m - i : MR;
-        const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
-        if (width == NR && rows == MR) {
-          tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, c + i * ldc + j0, ldc, load, column_bias, row_bias);
-        } else {
-          // Right or bottom edge: the full tile goes to scratch, the valid part to C.
-          tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, edge, NR, 0, column_bias, row_bias);
-          float *cr = c + i * ldc + j0;
-          if (load) {
-            for (size_t r = 0; r < rows; r++)
-              for (size_t j = 0; j < width; j++) cr[r * ldc + j] += edge[r * NR + j];
+  // Blocks of MC rows: a block's slice of A (MC x KC) stays in L2 while
+  // every panel of B passes over it, instead of all of A streaming from
+  // further out once per panel.
+  for (size_t i0 = 0; i0 < m; i0 += MC) {
+    const size_t i1 = m - i0 < MC ? m : i0 + MC;
+    for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
+      const size_t kc = k - p0 < KC ? k - p0 : KC;
+      const int first = p0 == 0, load = !first || start == ATR_START_C;
+      for (size_t q = 0; q < panels; q++) {
+        const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
+        const float *const *br = tables ? tables[q] + p0 : NULL;
+        const ptrdiff_t offset = tables ? offsets[q] : 0;
+        const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+        const float *column_bias = first && start == ATR_START_COLUMN_BIAS ? bias + j0 : NULL;
+        if (column_bias && width < NR) {
+          // The tile reads 32 bias values; past the matrix's edge they are zeros.
+          for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
+          column_bias = edge_bias;
+        }
+        for (size_t i = i0; i < i1; i += MR) {
+          const size_t rows = i1 - i < MR ? i1 - i : MR;
+          const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
+          if (width == NR && rows == MR) {
+            tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, c + i * ldc + j0, ldc, load, column_bias, row_bias);
           } else {
-            for (size_t r = 0; r < rows; r++)
-              for (size_t j = 0; j < width; j++) cr[r * ldc + j] = edge[r * NR + j];
+            // Right or bottom edge: the full tile goes to scratch, the valid part to C.
+            tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, edge, NR, 0, column_bias, row_bias);
+            float *cr = c + i * ldc + j0;
+            if (load) {
+              for (size_t r = 0; r < rows; r++)
+                for (size_t j = 0; j < width; j++) cr[r * ldc + j] += edge[r * NR + j];
+            } else {
+              for (size_t r = 0; r < rows; r++)
+                for (size_t j = 0; j < width; j++) cr[r * ldc + j] = edge[r * NR + j];
+            }
           }
         }
       }
+      if (k == 0) break;
     }
-    if (k == 0) break;
   }
 }
 
