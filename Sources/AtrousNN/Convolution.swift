@@ -93,6 +93,10 @@ enum Convolution {
       return [c.standardOutput ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output)
                 : NDArray(channelsLast: output)]
     }
+    if convolution.isDepthwise && !x.channelsLast {
+      convolution.weights = w.floatValues()
+      return [NDArray(channelsLast: convolution.run(x.storage!, planarInput: true, threads: c.threads))]
+    }
     let input = x.toChannelsLast().storage!
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
@@ -104,8 +108,12 @@ enum Convolution {
     } else {
       convolution.weights = w.floatValues()
     }
-    let output = convolution.run(input, threads: c.threads)
-    return [NDArray(channelsLast: output)]
+    // A graph output in the standard layout is written as planes, block by
+    // block while in cache, instead of transposed afterwards.
+    let planarOutput = c.standardOutput && !convolution.isDepthwise
+    let output = convolution.run(input, planarOutput: planarOutput, threads: c.threads)
+    return [planarOutput ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output)
+              : NDArray(channelsLast: output)]
   }
 
   static func convTranspose(_ c: OpContext) throws -> [NDArray] {
@@ -285,13 +293,18 @@ struct ConvKernel {
     return max(multiple, (length + multiple - 1) / multiple * multiple)
   }
 
-  func run(_ input: Tensor, threads: Int) -> Tensor {
+  /// - Parameters:
+  ///   - planarInput: `input` is (N, C, H, W) (depthwise only); otherwise
+  ///     (N, H, W, C).
+  ///   - planarOutput: return (N, Cout, OH, OW) instead of (N, OH, OW,
+  ///     Cout) (not depthwise).
+  func run(_ input: Tensor, planarInput: Bool = false, planarOutput: Bool = false, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
-    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])
+    var output = Tensor.uninitialized(shape: planarOutput ? [n, cout, oh, ow] : [n, oh, ow, cout])
     if isDepthwise {
-      depthwise(input, &output, threads: threads)
+      depthwise(input, &output, planarInput: planarInput, threads: threads)
     } else {
-      general(input, &output, threads: threads)
+      general(input, &output, planarOutput: planarOutput, threads: threads)
     }
     return output
   }
@@ -346,7 +359,7 @@ struct ConvKernel {
     return result
   }
 
-  private func general(_ input: Tensor, _ output: inout Tensor, threads: Int) {
+  private func general(_ input: Tensor, _ output: inout Tensor, planarOutput: Bool, threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
@@ -358,7 +371,7 @@ struct ConvKernel {
     let allPanels = panels ?? packedPanels()
     let biasValues = bias ?? []
     if transposedProduct {
-      transposed(input, &output, weights: allPanels, threads: threads)
+      transposed(input, &output, weights: allPanels, planarOutput: planarOutput, threads: threads)
       return
     }
     for g in 0..<group {
@@ -371,7 +384,7 @@ struct ConvKernel {
             // The product starts from the bias: no separate pass adds it.
             let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
             let groupBias = bias == nil ? nil : bp.baseAddress! + g * coutG
-            if pointwise {
+            if pointwise && !planarOutput {
               // The input rows are already the im2col rows.
               let ranges = Parallel.ranges(pixels, parts: workers)
               Parallel.run(ranges.count) { part in
@@ -386,15 +399,30 @@ struct ConvKernel {
             var geometry = self.geometry
             // Pooled storage: the same few blocks serve every layer and run.
             let scratch = (0..<workers).map { _ in
-              AlignedStorage(byteCount: block * k * MemoryLayout<Float>.stride, zeroed: false)
+              AlignedStorage(byteCount: (pointwise ? 0 : block * k) * MemoryLayout<Float>.stride, zeroed: false)
+            }
+            let products = (0..<workers).map { _ in
+              AlignedStorage(byteCount: (planarOutput ? block * coutG : 0) * MemoryLayout<Float>.stride, zeroed: false)
             }
             Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
-              let col = scratch[worker].pointer.assumingMemoryBound(to: Float.self)  // (count, K)
               let first = blockIndex * block, count = min(block, pixels - first)
-              atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
-              let out = target + first * cout + g * coutG
-              atr_sgemm_packed(count, coutG, k, col, k, weightBase, out, cout, start, groupBias)
-              atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
+              var a = UnsafePointer(source + first * cin + g * cinG), lda = cin
+              if !pointwise {
+                let col = scratch[worker].pointer.assumingMemoryBound(to: Float.self)  // (count, K)
+                atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
+                (a, lda) = (UnsafePointer(col), k)
+              }
+              // Planar output goes through scratch: (count, Cout/g), then into the planes.
+              let (out, ldc) = planarOutput ? (products[worker].pointer.assumingMemoryBound(to: Float.self), coutG)
+                : (target + first * cout + g * coutG, cout)
+              atr_sgemm_packed(count, coutG, k, a, lda, weightBase, out, ldc, start, groupBias)
+              atr_pointwise(out, count, coutG, ldc, epilogue, epilogue.count)
+              if planarOutput {
+                forEachImage(first: first, count: count, plane: oh * ow) { b, offset, start, length in
+                  atr_transpose_strided(target + (b * cout + g * coutG) * oh * ow + offset, oh * ow, out + start * coutG,
+                                        coutG, length, coutG)
+                }
+              }
             }
           } }
         }
@@ -402,11 +430,24 @@ struct ConvKernel {
     }
   }
 
+  /// Splits the block of flat output pixels [first, first + count) at image
+  /// boundaries: `body(image, offset in its plane, offset in the block, length)`.
+  private func forEachImage(first: Int, count: Int, plane: Int, _ body: (Int, Int, Int, Int) -> Void) {
+    var p = first
+    while p < first + count {
+      let length = min(first + count - p, plane - p % plane)
+      body(p / plane, p % plane, p - first, length)
+      p += length
+    }
+  }
+
+
   /// The product transposed (see `transposedProduct`): per block of output
   /// pixels and group, the (Cout/g, K) weight rows times the block's im2col
   /// columns packed through 8x8 transposes, the (Cout/g, block) result
   /// turned back into the block's output pixels.
-  private func transposed(_ input: Tensor, _ output: inout Tensor, weights rowWeights: [[Float]], threads: Int) {
+  private func transposed(_ input: Tensor, _ output: inout Tensor, weights rowWeights: [[Float]], planarOutput: Bool,
+                          threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
@@ -437,7 +478,17 @@ struct ConvKernel {
                                bias == nil ? nil : bp.baseAddress! + g * coutG)
             }
             atr_pointwise(product, coutG, count, count, epilogue, epilogue.count)
-            atr_transpose_strided(target + first * cout + g * coutG, cout, product, count, coutG, count)
+            if planarOutput {
+              // The product's rows are already the planes' runs.
+              forEachImage(first: first, count: count, plane: oh * ow) { b, offset, start, length in
+                for co in 0..<coutG {
+                  (target + (b * cout + g * coutG + co) * oh * ow + offset).update(from: product + co * count + start,
+                                                                                    count: length)
+                }
+              }
+            } else {
+              atr_transpose_strided(target + first * cout + g * coutG, cout, product, count, coutG, count)
+            }
           }
         }
       } }
@@ -538,7 +589,7 @@ struct ConvKernel {
 
   /// One filter per channel, vectorized across channels, rows of the
   /// output split across threads; the bias is added in the same pass.
-  private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
+  private func depthwise(_ input: Tensor, _ output: inout Tensor, planarInput: Bool, threads: Int) {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let c = cin
@@ -548,6 +599,9 @@ struct ConvKernel {
     let bands = Parallel.ranges(n * oh, parts: threads)
     var geometry = self.geometry
     let kernelRows = axes[0].kernel
+    // Planar input is turned channels-last a row at a time into a ring of
+    // the rows a band is reading, in cache, instead of in a whole-tensor pass.
+    let ringRows = planarInput ? axes[0].extent + axes[0].stride : 0
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
@@ -556,11 +610,31 @@ struct ConvKernel {
           let biasPointer = bias == nil ? nil : bp.baseAddress
           Parallel.run(bands.count) { band in
             var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
+            let ring = AlignedStorage(byteCount: ringRows * w * c * MemoryLayout<Float>.stride, zeroed: false)
+            let ringBase = ring.pointer.assumingMemoryBound(to: Float.self)  // (ringRows, W, C)
+            var ringHolds = [Int](repeating: -1, count: ringRows)  // flat input row (b * H + iy) per slot
             for row in bands[band] {
               let b = row / oh, oy = row % oh
               for ky in 0..<kernelRows {
                 let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * c) : nil
+                guard iy >= 0 && iy < h else {
+                  rows[ky] = nil
+                  continue
+                }
+                if !planarInput {
+                  rows[ky] = UnsafePointer(source + (b * h + iy) * w * c)
+                  continue
+                }
+                let slot = iy % ringRows, line = ringBase + slot * w * c
+                if ringHolds[slot] != b * h + iy {
+                  // (C, W) of the planes -> (W, C)
+                  atr_transpose_strided(line, c, source + b * c * h * w + iy * w, h * w, c, w)
+                  ringHolds[slot] = b * h + iy
+                }
+                rows[ky] = UnsafePointer(line)
+              }
+              if planarInput && oy + 1 < oh {
+                atr_conv_planes_prefetch(source + b * c * h * w, &geometry, c, (oy + 1) * ow, ow)
               }
               atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
               atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
@@ -570,4 +644,5 @@ struct ConvKernel {
       }
     }
   }
+
 }

@@ -25,6 +25,8 @@ import Testing
     case planesToChannelsLast
     /// Channels-last in and out: im2col rows, or the transposed product.
     case channelsLast
+    /// Channels-last in, (N, C, H, W) out, written block by block.
+    case channelsLastToPlanes
   }
 
   struct ConvCase: Sendable, CustomTestStringConvertible {
@@ -64,10 +66,12 @@ import Testing
       "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.group),
     ])
     let input = NDArray(shape: [n, c.cin, h, w], floats: x)
-    let output = try Self.run(node, inputs: ["x": route == .channelsLast ? input.toChannelsLast() : input], initializers: [
+    let channelsLastInput = route == .channelsLast || route == .channelsLastToPlanes
+    let planesOut = route == .planes || route == .channelsLastToPlanes
+    let output = try Self.run(node, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
-    ], standardLayout: route == .planes)
-    #expect(output.channelsLast == (route != .planes))
+    ], standardLayout: planesOut)
+    #expect(output.channelsLast == !planesOut)
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
     #expect(output.shape == [n, c.cout, oh, ow])
