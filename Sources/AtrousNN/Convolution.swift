@@ -495,11 +495,17 @@ struct ConvKernel {
     }
   }
 
-  /// Output pixels per block of the planar product: its packed im2col
-  /// columns (k floats each) fill about half the L2 cache, in whole panels.
-  static func planarBlock(k: Int, pixels: Int, threads: Int) -> Int {
-    let fit = max(32, (512 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
-    return evenBlock(pixels: pixels, preferred: min(fit, 2048), multiple: 32, threads: threads)
+  /// Output pixels per block of the planar product: whole output rows
+  /// whose input rows (the window `atr_conv_planes` copies, about
+  /// `rowBytes` per input row) fill about half the L2 cache, so each input
+  /// row is copied into few windows.
+  func planarBlock(threads: Int) -> Int {
+    let (h, w) = (axes[0], axes[1])
+    let rowBytes = (cin / group) * (w.input + w.padBegin + w.padEnd + 80) * MemoryLayout<Float>.stride
+    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
+    let outputRows = max(1, (inputRows - h.extent) / h.stride + 1)
+    return Self.evenBlock(pixels: h.output * w.output, preferred: max(32, outputRows * w.output), multiple: 32,
+                          threads: threads)
   }
 
   /// The convolution on (N, C, H, W) storage into (N, Cout, OH, OW), or
@@ -516,7 +522,7 @@ struct ConvKernel {
     let plane = oh * ow
     // (N, Cout, OH, OW) or (N, OH, OW, Cout)
     var output = Tensor.uninitialized(shape: channelsLast ? [n, oh, ow, cout] : [n, cout, oh, ow])
-    let block = Self.planarBlock(k: k, pixels: plane, threads: threads)
+    let block = planarBlock(threads: threads)
     let blocksPerImage = (plane + block - 1) / block
     let blocks = n * blocksPerImage
     let workers = max(1, min(threads, blocks))

@@ -89,7 +89,25 @@ typedef struct {
   ptrdiff_t *offsets;    // (panels)
   float *zeros;          // (zero_count)
   size_t zero_count;
+  float *window;         // (channels, window_rows, window_w)
+  size_t window_rows, window_w;
 } planes_scratch;
+
+// The input rows a block of output pixels reads, as a window with zeros
+// around it: row r of plane ci holds input row top + r, zeros where the
+// row is padding, `pad_left` zeros, the row, then zeros to window_w.
+static void window_size(const atr_conv_geometry *g, size_t count, size_t *rows, size_t *width) {
+  const size_t output_rows = count / (size_t)g->output_w + 2;
+  *rows = (output_rows - 1) * (size_t)g->stride_h + (size_t)((g->kernel_h - 1) * g->dilation_h + 1);
+  ptrdiff_t reach = (g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+  if (reach < g->input_w + g->pad_left) reach = g->input_w + g->pad_left;
+  // Room for a last panel read in full; an odd number of 16-float lines
+  // apart so rows of different planes fall in different cache sets.
+  size_t w = (size_t)reach + 2 * PANEL;
+  w = (w + 15) / 16 * 16;
+  if ((w / 16) % 2 == 0) w += 16;
+  *width = w;
+}
 
 static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t channels, size_t count, size_t *bytes) {
   const size_t k = channels * (size_t)(g->kernel_h * g->kernel_w);
@@ -109,6 +127,11 @@ static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t ch
   ATR_CARVE(offsets, ptrdiff_t *, panels * sizeof(ptrdiff_t));
   s.zero_count = (size_t)(g->output_w * g->stride_w) + 2 * PANEL;
   ATR_CARVE(zeros, float *, s.zero_count * sizeof(float));
+  window_size(g, count, &s.window_rows, &s.window_w);
+  // A window past about the L2 cache's size (a 1x1 convolution reading a
+  // plane as one long row) is read in place instead.
+  if (channels * s.window_rows * s.window_w * sizeof(float) > (1u << 20)) s.window_rows = 0;
+  ATR_CARVE(window, float *, channels * s.window_rows * s.window_w * sizeof(float));
 #undef ATR_CARVE
   *bytes = used;
   return s;
@@ -147,12 +170,46 @@ void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size
 ATR_MULTIVERSION
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
                      const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch) {
-  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w, sw = g->stride_w;
-  const ptrdiff_t ow = g->output_w, oh = g->output_h, dw = g->dilation_w, pl = g->pad_left;
-  const size_t taps = (size_t)(kh * kw), k = channels * taps, plane = (size_t)(h * w);
   size_t bytes;
   planes_scratch s = carve(scratch, g, channels, count, &bytes);
   for (size_t i = 0; i < s.zero_count; i++) s.zeros[i] = 0.0f;
+
+  // Copy the input rows the block reads into a zero-padded window and read
+  // that instead: its rows sit close together (a few pages, not one per
+  // plane and row), and with the padding in the window every panel that
+  // stays on one output row reads it in place.
+  atr_conv_geometry wg = *g;
+  if (s.window_rows > 0) {
+    const ptrdiff_t y0 = (ptrdiff_t)(first / (size_t)g->output_w) % g->output_h;
+    const ptrdiff_t y1 = y0 + (ptrdiff_t)((first % (size_t)g->output_w + count - 1) / (size_t)g->output_w);
+    const ptrdiff_t top = y0 * g->stride_h - g->pad_top;
+    const size_t needed = (size_t)((y1 - y0) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1);
+    const size_t ww = s.window_w, pl = (size_t)g->pad_left;
+    for (size_t ci = 0; ci < channels; ci++) {
+      for (size_t r = 0; r < needed; r++) {
+        float *dst = s.window + (ci * s.window_rows + r) * ww;
+        const ptrdiff_t iy = top + (ptrdiff_t)r;
+        if (iy < 0 || iy >= g->input_h) {
+          for (size_t x = 0; x < ww; x++) dst[x] = 0.0f;
+          continue;
+        }
+        for (size_t x = 0; x < pl; x++) dst[x] = 0.0f;
+        memcpy(dst + pl, src + ci * (size_t)(g->input_h * g->input_w) + (size_t)(iy * g->input_w),
+               (size_t)g->input_w * sizeof(float));
+        for (size_t x = pl + (size_t)g->input_w; x < ww; x++) dst[x] = 0.0f;
+      }
+    }
+    src = s.window;
+    wg.input_h = (ptrdiff_t)s.window_rows;
+    wg.input_w = (ptrdiff_t)ww;
+    wg.pad_top = g->pad_top + top;
+    wg.pad_left = 0;
+    g = &wg;
+  }
+  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w, sw = g->stride_w;
+  const ptrdiff_t ow = g->output_w, oh = g->output_h, dw = g->dilation_w, pl = g->pad_left;
+  const size_t taps = (size_t)(kh * kw), k = channels * taps, plane = (size_t)(h * w);
+
 
   // Per output row the block touches: where row (ci, ky, kx) of the
   // matrix reads for output column 0, or zeros in the top and bottom padding.

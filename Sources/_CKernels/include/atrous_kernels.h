@@ -163,11 +163,12 @@ void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size
 /// output (m, count) at `out` (the block's first pixel), `ldc` floats
 /// between output channels. `weights` is
 /// (m, channels * kernel_h * kernel_w) in ONNX order, `bias` m values or
-/// NULL. The product reads its im2col columns through row pointers: into
-/// the input itself where a panel of 32 pixels lies inside one input row,
-/// at zeros in the top and bottom padding, and gathered into `scratch`
-/// (atr_conv_planes_scratch bytes, 64-byte aligned) otherwise.
-/// `pixel_stride` of `g` is unused.
+/// NULL. The input rows the block reads are first copied into a
+/// zero-padded window (unless it would outgrow about 1 MiB), and the
+/// product reads its im2col columns through row pointers: into the window
+/// (or the input) where a panel of 32 pixels stays on one output row, and
+/// gathered otherwise. `scratch` holds atr_conv_planes_scratch bytes,
+/// 64-byte aligned. `pixel_stride` of `g` is unused.
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
                      const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch);
 
