@@ -31,7 +31,7 @@ struct RunCommand: ParsableCommand {
   @Option(name: .customLong("input"), help: ArgumentHelp("A graph input: NAME=FILE.npy or NAME=IMAGE (repeatable).", valueName: "name=file"))
   var inputs: [String] = []
 
-  @Option(name: [.short, .customLong("output-dir")], help: "Folder for the output .npy files.")
+  @Option(name: [.short, .customLong("output-dir")], help: "Folder for the output .npy files (made if missing; its parent must exist).")
   var outputDir: String
 
   @Option(help: ArgumentHelp("Values to write instead of the graph outputs, comma-separated.", valueName: "a,b"))
@@ -60,7 +60,8 @@ struct RunCommand: ParsableCommand {
     let batch = Batch(total: 1)
     var current = model
     do {
-      guard FileIO.isDirectory(outputDir) else {
+      // A missing folder is made once the outputs are ready; a file in the way is refused now.
+      guard FileIO.isDirectory(outputDir) || !FileIO.exists(outputDir) else {
         throw FileError.cannotWrite(path: outputDir, reason: "not a folder")
       }
       let loaded = try timed("read", in: batch) { try ModelCatalog.load(model) }
@@ -92,6 +93,8 @@ struct RunCommand: ParsableCommand {
         batch.record("model", total.milliseconds / Double(repeats))
       }
       try timed("write", in: batch) {
+        current = outputDir
+        try FileIO.makeFolder(outputDir)
         for name in wanted {
           current = name
           let path = outputDir + "/" + Self.fileName(for: name)

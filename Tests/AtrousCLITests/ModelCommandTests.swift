@@ -21,6 +21,17 @@ import Testing
     #expect(stages.allSatisfy { $0[0] == "timing:" && Double($0[2]) != nil })
   }
 
+  @Test func missingOutputFolderIsMadeAndAFileInTheWayRefused() throws {
+    let folder = Fixtures.scratchFolder() + "/new"
+    let made = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_1.npy", "-o", folder)
+    #expect(made.status == 0, "\(made.stderr)")
+    #expect(Fixtures.listing(folder) == ["Plus214_Output_0.npy"])
+    let blocked = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_1.npy",
+                                    "-o", folder + "/Plus214_Output_0.npy")
+    #expect(blocked.status == 1)
+    #expect(blocked.stderr.contains("not a folder"))
+  }
+
   @Test func intermediateOutputsByName() throws {
     let folder = Fixtures.scratchFolder()
     let result = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_0.npy",
