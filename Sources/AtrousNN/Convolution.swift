@@ -83,21 +83,21 @@ enum Convolution {
     var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
                                  epilogue: try Pointwise.epilogue(of: c))
     let constantWeights = c.cache != nil && c.constant.count > 1 && c.constant[1]
+    func result(_ output: Tensor, planes: Bool) -> [NDArray] {
+      [planes ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output) : NDArray(channelsLast: output)]
+    }
     if !x.channelsLast && !convolution.isDepthwise {
       // The input is (N, C, H, W), as a graph input is: the product reads
       // its planes instead of a transposed copy, and writes planes too when
       // the output leaves the graph in that layout.
       convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
-      let output = convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads)
-      return [c.standardOutput ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output)
-                : NDArray(channelsLast: output)]
+      return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
+                    planes: c.standardOutput)
     }
-    if convolution.isDepthwise && !x.channelsLast {
-      convolution.weights = w.floatValues()
-      return [NDArray(channelsLast: convolution.run(x.storage!, planarInput: true, threads: c.threads))]
-    }
-    let input = x.toChannelsLast().storage!
+    // A depthwise convolution turns planar input rows channels-last itself, in cache.
+    let planarInput = !x.channelsLast
+    let input = planarInput ? x.storage! : x.toChannelsLast().storage!
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
       convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
@@ -111,9 +111,8 @@ enum Convolution {
     // A graph output in the standard layout is written as planes, block by
     // block while in cache, instead of transposed afterwards.
     let planarOutput = c.standardOutput && !convolution.isDepthwise
-    let output = convolution.run(input, planarOutput: planarOutput, threads: c.threads)
-    return [planarOutput ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output)
-              : NDArray(channelsLast: output)]
+    return result(convolution.run(input, planarInput: planarInput, planarOutput: planarOutput, threads: c.threads),
+                  planes: planarOutput)
   }
 
   static func convTranspose(_ c: OpContext) throws -> [NDArray] {
@@ -345,20 +344,6 @@ struct ConvKernel {
     return result
   }
 
-  /// Weights for group g as (taps * Cin/g, Cout/g), row index (tap, ci).
-  private func packed(group g: Int) -> [Float] {
-    let cinG = cin / group, coutG = cout / group
-    var result = [Float](repeating: 0, count: taps * cinG * coutG)
-    for co in 0..<coutG {
-      for ci in 0..<cinG {
-        for t in 0..<taps {
-          result[(t * cinG + ci) * coutG + co] = weights[((g * coutG + co) * cinG + ci) * taps + t]
-        }
-      }
-    }
-    return result
-  }
-
   private func general(_ input: Tensor, _ output: inout Tensor, planarOutput: Bool, threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
@@ -398,12 +383,8 @@ struct ConvKernel {
             }
             var geometry = self.geometry
             // Pooled storage: the same few blocks serve every layer and run.
-            let scratch = (0..<workers).map { _ in
-              AlignedStorage(byteCount: (pointwise ? 0 : block * k) * MemoryLayout<Float>.stride, zeroed: false)
-            }
-            let products = (0..<workers).map { _ in
-              AlignedStorage(byteCount: (planarOutput ? block * coutG : 0) * MemoryLayout<Float>.stride, zeroed: false)
-            }
+            let scratch = Self.scratch(workers, floats: pointwise ? 0 : block * k)
+            let products = Self.scratch(workers, floats: planarOutput ? block * coutG : 0)
             Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
               let first = blockIndex * block, count = min(block, pixels - first)
               var a = UnsafePointer(source + first * cin + g * cinG), lda = cin
@@ -430,6 +411,12 @@ struct ConvKernel {
     }
   }
 
+  /// One scratch buffer of `floats` floats per worker, made once per run
+  /// (large ones come back from the pool).
+  static func scratch(_ workers: Int, floats: Int) -> [AlignedStorage] {
+    (0..<workers).map { _ in AlignedStorage(byteCount: floats * MemoryLayout<Float>.stride, zeroed: false) }
+  }
+
   /// Splits the block of flat output pixels [first, first + count) at image
   /// boundaries: `body(image, offset in its plane, offset in the block, length)`.
   private func forEachImage(first: Int, count: Int, plane: Int, _ body: (Int, Int, Int, Int) -> Void) {
@@ -440,7 +427,6 @@ struct ConvKernel {
       p += length
     }
   }
-
 
   /// The product transposed (see `transposedProduct`): per block of output
   /// pixels and group, the (Cout/g, K) weight rows times the block's im2col
@@ -460,12 +446,8 @@ struct ConvKernel {
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in biasValues.withUnsafeBufferPointer { bp in
         let source = src.baseAddress!, target = dst.baseAddress!
-        let columnStorage = (0..<workers).map { _ in
-          AlignedStorage(byteCount: atr_packed_b_size(k, block) * MemoryLayout<Float>.stride, zeroed: false)
-        }
-        let productStorage = (0..<workers).map { _ in
-          AlignedStorage(byteCount: coutG * block * MemoryLayout<Float>.stride, zeroed: false)
-        }
+        let columnStorage = Self.scratch(workers, floats: atr_packed_b_size(k, block))
+        let productStorage = Self.scratch(workers, floats: coutG * block)
         Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
           let columns = columnStorage[worker].pointer.assumingMemoryBound(to: Float.self)  // (K, block) in panels of 32
           let product = productStorage[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
@@ -537,13 +519,9 @@ struct ConvKernel {
       output.withUnsafeMutableBufferPointer { dst in
         weights.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
           let source = src.baseAddress!, target = dst.baseAddress!
-          // Scratch per worker, made once per run.
-          let scratch = (0..<workers).map { _ in
-            AlignedStorage(byteCount: atr_conv_planes_scratch(&geometry, cinG, block), zeroed: false)
-          }
-          let products = (0..<workers).map { _ in
-            AlignedStorage(byteCount: channelsLast ? coutG * block * MemoryLayout<Float>.stride : 0, zeroed: false)
-          }
+          // (atr_conv_planes_scratch gives whole cache lines, so whole floats.)
+          let scratch = Self.scratch(workers, floats: atr_conv_planes_scratch(&geometry, cinG, block) / MemoryLayout<Float>.stride)
+          let products = Self.scratch(workers, floats: channelsLast ? coutG * block : 0)
           Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
             let product = products[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
             let b = blockIndex / blocksPerImage, first = blockIndex % blocksPerImage * block
@@ -586,9 +564,11 @@ struct ConvKernel {
     if transposedProduct { return (0..<group).map { rows(group: $0) } }
     let k = taps * (cin / group), coutG = cout / group
     return (0..<group).map { g in
-      let unpacked = packed(group: g)
+      // (Cout/g, K) rows turned into the (K, Cout/g) matrix the panels pack.
+      var matrix = [Float](repeating: 0, count: k * coutG)
+      matrix.withUnsafeMutableBufferPointer { atr_transpose($0.baseAddress!, rows(group: g), coutG, k) }
       var panels = [Float](repeating: 0, count: atr_packed_b_size(k, coutG))
-      panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, unpacked, k, coutG, coutG) }
+      panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, matrix, k, coutG, coutG) }
       return panels
     }
   }
