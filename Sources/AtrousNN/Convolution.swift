@@ -95,9 +95,13 @@ enum Convolution {
       return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
     }
-    // A depthwise convolution turns planar input rows channels-last itself, in cache.
-    let planarInput = !x.channelsLast
-    let input = planarInput ? x.storage! : x.toChannelsLast().storage!
+    if !x.channelsLast {
+      // Depthwise on planes stays in planes: each channel is its own
+      // problem, and a pointwise convolution after it reads planes directly.
+      convolution.weights = w.floatValues()
+      return result(convolution.depthwisePlanes(x.storage!, threads: c.threads), planes: true)
+    }
+    let input = x.storage!
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
       convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
@@ -111,8 +115,7 @@ enum Convolution {
     // A graph output in the standard layout is written as planes, block by
     // block while in cache, instead of transposed afterwards.
     let planarOutput = c.standardOutput && !convolution.isDepthwise
-    return result(convolution.run(input, planarInput: planarInput, planarOutput: planarOutput, threads: c.threads),
-                  planes: planarOutput)
+    return result(convolution.run(input, planarOutput: planarOutput, threads: c.threads), planes: planarOutput)
   }
 
   static func convTranspose(_ c: OpContext) throws -> [NDArray] {
@@ -292,16 +295,14 @@ struct ConvKernel {
     return max(multiple, (length + multiple - 1) / multiple * multiple)
   }
 
-  /// - Parameters:
-  ///   - planarInput: `input` is (N, C, H, W) (depthwise only); otherwise
-  ///     (N, H, W, C).
-  ///   - planarOutput: return (N, Cout, OH, OW) instead of (N, OH, OW,
-  ///     Cout) (not depthwise).
-  func run(_ input: Tensor, planarInput: Bool = false, planarOutput: Bool = false, threads: Int) -> Tensor {
+  /// The convolution on (N, H, W, C) storage.
+  /// - Parameter planarOutput: return (N, Cout, OH, OW) instead of (N, OH,
+  ///   OW, Cout) (not depthwise).
+  func run(_ input: Tensor, planarOutput: Bool = false, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: planarOutput ? [n, cout, oh, ow] : [n, oh, ow, cout])
     if isDepthwise {
-      depthwise(input, &output, planarInput: planarInput, threads: threads)
+      depthwise(input, &output, threads: threads)
     } else {
       general(input, &output, planarOutput: planarOutput, threads: threads)
     }
@@ -575,7 +576,7 @@ struct ConvKernel {
 
   /// One filter per channel, vectorized across channels, rows of the
   /// output split across threads; the bias is added in the same pass.
-  private func depthwise(_ input: Tensor, _ output: inout Tensor, planarInput: Bool, threads: Int) {
+  private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let c = cin
@@ -585,9 +586,6 @@ struct ConvKernel {
     let bands = Parallel.ranges(n * oh, parts: threads)
     var geometry = self.geometry
     let kernelRows = axes[0].kernel
-    // Planar input is turned channels-last a row at a time into a ring of
-    // the rows a band is reading, in cache, instead of in a whole-tensor pass.
-    let ringRows = planarInput ? axes[0].extent + axes[0].stride : 0
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
@@ -596,31 +594,11 @@ struct ConvKernel {
           let biasPointer = bias == nil ? nil : bp.baseAddress
           Parallel.run(bands.count) { band in
             var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
-            let ring = AlignedStorage(byteCount: ringRows * w * c * MemoryLayout<Float>.stride, zeroed: false)
-            let ringBase = ring.pointer.assumingMemoryBound(to: Float.self)  // (ringRows, W, C)
-            var ringHolds = [Int](repeating: -1, count: ringRows)  // flat input row (b * H + iy) per slot
             for row in bands[band] {
               let b = row / oh, oy = row % oh
               for ky in 0..<kernelRows {
                 let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                guard iy >= 0 && iy < h else {
-                  rows[ky] = nil
-                  continue
-                }
-                if !planarInput {
-                  rows[ky] = UnsafePointer(source + (b * h + iy) * w * c)
-                  continue
-                }
-                let slot = iy % ringRows, line = ringBase + slot * w * c
-                if ringHolds[slot] != b * h + iy {
-                  // (C, W) of the planes -> (W, C)
-                  atr_transpose_strided(line, c, source + b * c * h * w + iy * w, h * w, c, w)
-                  ringHolds[slot] = b * h + iy
-                }
-                rows[ky] = UnsafePointer(line)
-              }
-              if planarInput && oy + 1 < oh {
-                atr_conv_planes_prefetch(source + b * c * h * w, &geometry, c, (oy + 1) * ow, ow)
+                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * c) : nil
               }
               atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
               atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
@@ -629,6 +607,35 @@ struct ConvKernel {
         } }
       }
     }
+  }
+
+  /// The depthwise convolution on (N, C, H, W) storage into (N, C, OH,
+  /// OW): channel planes split across threads, each input row copied once
+  /// into a zero-padded ring in cache. `weights` must be set.
+  func depthwisePlanes(_ input: Tensor, threads: Int) -> Tensor {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let plane = axes[0].output * axes[1].output
+    // (N, C, OH, OW)
+    var output = Tensor.uninitialized(shape: [n, cout, axes[0].output, axes[1].output])
+    let planes = n * cout
+    let workers = max(1, min(threads, planes))
+    var geometry = self.geometry
+    let scratch = Self.scratch(workers, floats: (atr_depthwise_plane_scratch(&geometry) + 3) / 4)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        weights.withUnsafeBufferPointer { wp in
+          let source = src.baseAddress!, target = dst.baseAddress!
+          Parallel.dynamic(planes, workers: workers) { worker, index in
+            let ch = index % cout
+            let out = target + index * plane
+            atr_depthwise_plane(out, source + index * h * w, wp.baseAddress! + ch * taps, bias?[ch] ?? 0, &geometry,
+                                scratch[worker].pointer)
+            atr_pointwise(out, 1, plane, plane, epilogue, epilogue.count)
+          }
+        }
+      }
+    }
+    return output
   }
 
 }

@@ -399,6 +399,122 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
   }
 }
 
+// The planar depthwise kernel keeps each input row it reads zero-padded
+// and split by column phase (x mod stride_w), so that every tap of a
+// vector of 16 adjacent outputs is one contiguous load: phase p holds the
+// padded row's columns p, p + sw, p + 2 sw, ...
+static inline size_t depthwise_phase_length(const atr_conv_geometry *g) {
+  const size_t padded = (size_t)((g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1);
+  const size_t length = (padded + g->stride_w - 1) / g->stride_w;
+  return (length + 15) / 16 * 16;  // whole vectors
+}
+
+static inline size_t depthwise_ring_rows(const atr_conv_geometry *g) {
+  return (size_t)((g->kernel_h - 1) * g->dilation_h + 1);
+}
+
+size_t atr_depthwise_plane_scratch(const atr_conv_geometry *g) {
+  // The ring of input rows plus one zero row for the padding above and below.
+  return (depthwise_ring_rows(g) + 1) * (size_t)g->stride_w * depthwise_phase_length(g) * sizeof(float);
+}
+
+// One input row into `line` as its stride_w phases of `length` columns,
+// zero where the padded row is outside the input.
+static inline __attribute__((always_inline)) void depthwise_load_row(float *restrict line, const float *restrict row,
+                                                                       const atr_conv_geometry *g, size_t length) {
+  const ptrdiff_t sw = g->stride_w, w = g->input_w, left = g->pad_left;
+  const ptrdiff_t padded = (ptrdiff_t)length * sw;
+  if (sw == 1) {
+    // Padded index j holds column j - left.
+    const ptrdiff_t inside0 = left < padded ? left : padded;
+    const ptrdiff_t inside1 = w + left < padded ? w + left : padded;
+    for (ptrdiff_t j = 0; j < inside0; j++) line[j] = 0.0f;
+    if (inside1 > inside0) memcpy(line + inside0, row, (size_t)(inside1 - inside0) * sizeof(float));
+    for (ptrdiff_t j = inside1 > inside0 ? inside1 : inside0; j < padded; j++) line[j] = 0.0f;
+    return;
+  }
+  for (ptrdiff_t p = 0; p < sw; p++) {
+    float *phase = line + (size_t)p * length;
+    for (ptrdiff_t j = 0; j < (ptrdiff_t)length; j++) {
+      const ptrdiff_t x = j * sw + p - left;
+      phase[j] = x >= 0 && x < w ? row[x] : 0.0f;
+    }
+  }
+}
+
+ATR_MULTIVERSION
+void atr_depthwise_plane(float *restrict out, const float *restrict src, const float *restrict weights, float bias,
+                         const atr_conv_geometry *g, void *scratch) {
+  const ptrdiff_t h = g->input_h, ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
+  const ptrdiff_t sw = g->stride_w, dw = g->dilation_w;
+  const size_t length = depthwise_phase_length(g), slot = (size_t)sw * length;
+  const size_t ring = depthwise_ring_rows(g);
+  float *base = scratch;  // (ring + 1, sw, length)
+  float *zero = base + ring * slot;
+  memset(zero, 0, slot * sizeof(float));
+  // The input row each ring slot holds: an output row's rows span at most
+  // `ring` consecutive rows, so they never share a slot.
+  ptrdiff_t holds[ring];
+  for (size_t r = 0; r < ring; r++) holds[r] = -1;
+  const float *rows[kh];
+  // Each tap's offset into a phased row: phase (kx dw) mod sw, column (kx dw) / sw.
+  ptrdiff_t offsets[kw];
+  for (ptrdiff_t kx = 0; kx < kw; kx++) offsets[kx] = (kx * dw) % sw * (ptrdiff_t)length + (kx * dw) / sw;
+  for (size_t oy = 0; oy < g->output_h; oy++) {
+    const ptrdiff_t iy0 = (ptrdiff_t)oy * g->stride_h - g->pad_top;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      const ptrdiff_t iy = iy0 + ky * g->dilation_h;
+      if (iy < 0 || iy >= h) {
+        rows[ky] = zero;
+        continue;
+      }
+      const size_t r = (size_t)iy % ring;
+      float *line = base + r * slot;
+      if (holds[r] != iy) {
+        depthwise_load_row(line, src + iy * g->input_w, g, length);
+        holds[r] = iy;
+      }
+      rows[ky] = line;
+    }
+    float *o = out + oy * ow;
+    // 32 outputs at a time, then 16; the last vector overlaps the one
+    // before it rather than leaving a scalar tail.
+    ptrdiff_t ox = 0;
+    for (; ox + 32 <= ow; ox += 32) {
+      v16 s0 = {0}, s1 = {0};
+      s0 += bias; s1 += bias;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        for (ptrdiff_t kx = 0; kx < kw; kx++) {
+          const float *x = rows[ky] + offsets[kx] + ox;
+          const float k = weights[ky * kw + kx];
+          s0 += V16_LOAD(x) * k; s1 += V16_LOAD(x + 16) * k;
+        }
+      }
+      V16_STORE(o + ox, s0); V16_STORE(o + ox + 16, s1);
+    }
+    if (ox < ow && ow >= 16) {
+      for (;; ox += 16) {
+        if (ox + 16 > ow) ox = ow - 16;
+        v16 s = {0};
+        s += bias;
+        for (ptrdiff_t ky = 0; ky < kh; ky++) {
+          for (ptrdiff_t kx = 0; kx < kw; kx++) s += V16_LOAD(rows[ky] + offsets[kx] + ox) * weights[ky * kw + kx];
+        }
+        V16_STORE(o + ox, s);
+        if (ox + 16 >= ow) break;
+      }
+    } else {
+      for (; ox < ow; ox++) {
+        float s = bias;
+        for (ptrdiff_t ky = 0; ky < kh; ky++) {
+          for (ptrdiff_t kx = 0; kx < kw; kx++) s += rows[ky][offsets[kx] + ox] * weights[ky * kw + kx];
+        }
+        o[ox] = s;
+      }
+    }
+  }
+}
+
 ATR_MULTIVERSION
 void atr_add_rows(float *restrict out, const float *const *rows, size_t nrows, size_t count) {
   for (size_t r = 0; r < nrows; r++) {

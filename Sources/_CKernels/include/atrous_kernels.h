@@ -179,6 +179,17 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
 void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
                        const atr_conv_geometry *g, size_t channels);
 
+/// Bytes of scratch `atr_depthwise_plane` needs for geometry `g`.
+size_t atr_depthwise_plane_scratch(const atr_conv_geometry *g);
+
+/// One channel of a depthwise convolution on planes: input (H, W) at
+/// `src`, output (OH, OW) at `out`, `weights` (kernel_h, kernel_w) and the
+/// channel's `bias`. Copies each input row once, zero-padded, into
+/// `scratch` (atr_depthwise_plane_scratch bytes). `pixel_stride` of `g` is
+/// unused.
+void atr_depthwise_plane(float *out, const float *src, const float *weights, float bias, const atr_conv_geometry *g,
+                         void *scratch);
+
 /// One output row of a transposed convolution from its per-tap columns:
 /// rows[r] addresses the columns (input_w, kernel_h * kernel_w, cout_g) of
 /// the input row that kernel row kys[r] maps onto this output row. Output
