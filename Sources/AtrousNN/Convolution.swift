@@ -527,20 +527,26 @@ struct ConvKernel {
             let product = products[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
             let b = blockIndex / blocksPerImage, first = blockIndex % blocksPerImage * block
             let count = min(block, plane - first)
-            let next = blockIndex + workers
-            if next < blocks {
-              let nextFirst = next % blocksPerImage * block
-              atr_conv_planes_prefetch(source + next / blocksPerImage * cin * h * w, &geometry, cin, nextFirst,
-                                       min(block, plane - nextFirst))
+            // The block this worker most likely takes next, prefetched during
+            // the first group's product.
+            let following = blockIndex + workers
+            var next = atr_conv_planes_next()
+            if following < blocks {
+              let nextFirst = following % blocksPerImage * block
+              next = atr_conv_planes_next(src: source + following / blocksPerImage * cin * h * w, channels: cin,
+                                          first: nextFirst, count: min(block, plane - nextFirst))
             }
-            for g in 0..<group {
-              let (out, ldc) = channelsLast ? (product, count) : (target + (b * cout + g * coutG) * plane + first, plane)
-              atr_conv_planes(out, ldc, coutG, wp.baseAddress! + g * coutG * k,
-                              bias == nil ? nil : bp.baseAddress! + g * coutG, source + (b * cin + g * cinG) * h * w,
-                              &geometry, cinG, first, count, scratch[worker].pointer)
-              atr_pointwise(out, coutG, count, ldc, epilogue, epilogue.count)
-              if channelsLast {
-                atr_transpose_strided(target + (b * plane + first) * cout + g * coutG, cout, product, count, coutG, count)
+            withUnsafePointer(to: &next) { nextPointer in
+              for g in 0..<group {
+                let (out, ldc) = channelsLast ? (product, count) : (target + (b * cout + g * coutG) * plane + first, plane)
+                atr_conv_planes(out, ldc, coutG, wp.baseAddress! + g * coutG * k,
+                                bias == nil ? nil : bp.baseAddress! + g * coutG, source + (b * cin + g * cinG) * h * w,
+                                &geometry, cinG, first, count, scratch[worker].pointer,
+                                g == 0 && following < blocks ? nextPointer : nil)
+                atr_pointwise(out, coutG, count, ldc, epilogue, epilogue.count)
+                if channelsLast {
+                  atr_transpose_strided(target + (b * plane + first) * cout + g * coutG, cout, product, count, coutG, count)
+                }
               }
             }
           }

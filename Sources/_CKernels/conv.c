@@ -82,11 +82,9 @@ static inline __attribute__((always_inline)) void inside_steps(ptrdiff_t x0, siz
 }
 
 typedef struct {
-  float *gathered;       // (panels, k, PANEL)
+  float *gathered;       // (k, PANEL): the panel being gathered
   const float **rows;    // (output rows, k): row pointers for output column 0
-  const float **panel;   // (panels, k): tables of gathered panels
-  const float *const **tables;  // (panels)
-  ptrdiff_t *offsets;    // (panels)
+  const float **panel;   // (k): the gathered panel's table
   float *zeros;          // (zero_count)
   size_t zero_count;
   float *window;         // (channels, window_rows, window_w)
@@ -120,11 +118,9 @@ static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t ch
     s.field = (type)(void *)(p ? p + used : NULL);  \
     used += ((size) + 63) / 64 * 64;                \
   } while (0)
-  ATR_CARVE(gathered, float *, panels * k * PANEL * sizeof(float));
+  ATR_CARVE(gathered, float *, k * PANEL * sizeof(float));
   ATR_CARVE(rows, const float **, rows * k * sizeof(float *));
-  ATR_CARVE(panel, const float **, panels * k * sizeof(float *));
-  ATR_CARVE(tables, const float *const **, panels * sizeof(float **));
-  ATR_CARVE(offsets, ptrdiff_t *, panels * sizeof(ptrdiff_t));
+  ATR_CARVE(panel, const float **, k * sizeof(float *));
   s.zero_count = (size_t)(g->output_w * g->stride_w) + 2 * PANEL;
   ATR_CARVE(zeros, float *, s.zero_count * sizeof(float));
   window_size(g, count, &s.window_rows, &s.window_w);
@@ -143,33 +139,119 @@ size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size
   return bytes;
 }
 
-void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size_t channels, size_t first,
-                              size_t count) {
+// The input rows [lowest, highest] of each plane that a block of output
+// pixels reads, and the columns [left, right) it reads of them.
+typedef struct {
+  ptrdiff_t lowest, highest, left, right;
+} block_reach;
+
+static block_reach reach_of(const atr_conv_geometry *g, size_t first, size_t count) {
   const ptrdiff_t h = g->input_h, w = g->input_w, ow = g->output_w;
-  const size_t plane = (size_t)(h * w);
-  // Input rows [lowest, highest] that the block's output rows read.
   const ptrdiff_t y0 = (ptrdiff_t)(first / (size_t)ow) % g->output_h;
   const ptrdiff_t y1 = y0 + (ptrdiff_t)((first % (size_t)ow + count - 1) / (size_t)ow);
-  ptrdiff_t lowest = y0 * g->stride_h - g->pad_top, highest = y1 * g->stride_h - g->pad_top + (g->kernel_h - 1) * g->dilation_h;
-  if (lowest < 0) lowest = 0;
-  if (highest > h - 1) highest = h - 1;
-  // Whole rows, or the columns a block inside one output row reads.
-  ptrdiff_t left = 0, right = w;
+  block_reach b = {y0 * g->stride_h - g->pad_top, y1 * g->stride_h - g->pad_top + (g->kernel_h - 1) * g->dilation_h, 0, w};
+  if (b.lowest < 0) b.lowest = 0;
+  if (b.highest > h - 1) b.highest = h - 1;
   if (y0 == y1) {
+    // A block inside one output row reads only some columns.
     const ptrdiff_t x0 = (ptrdiff_t)(first % (size_t)ow);
-    left = x0 * g->stride_w - g->pad_left;
-    right = (x0 + (ptrdiff_t)count - 1) * g->stride_w - g->pad_left + (g->kernel_w - 1) * g->dilation_w + 1;
-    if (left < 0) left = 0;
-    if (right > w) right = w;
+    b.left = x0 * g->stride_w - g->pad_left;
+    b.right = (x0 + (ptrdiff_t)count - 1) * g->stride_w - g->pad_left + (g->kernel_w - 1) * g->dilation_w + 1;
+    if (b.left < 0) b.left = 0;
+    if (b.right > w) b.right = w;
   }
-  for (size_t ci = 0; ci < channels; ci++)
-    for (ptrdiff_t iy = lowest; iy <= highest; iy++)
-      for (ptrdiff_t x = left; x < right; x += 16) __builtin_prefetch(src + ci * plane + iy * w + x, 0, 2);
+  return b;
+}
+
+// Asks for lines [r0, r1) of the block's (channel, row) list to be brought
+// into L2.
+static void prefetch_lines(const atr_conv_planes_next *next, const atr_conv_geometry *g, block_reach b, size_t r0,
+                           size_t r1) {
+  const size_t rows = b.highest >= b.lowest ? (size_t)(b.highest - b.lowest + 1) : 0;
+  if (rows == 0) return;
+  const size_t plane = (size_t)(g->input_h * g->input_w);
+  for (size_t r = r0; r < r1; r++) {
+    const float *line = next->src + r / rows * plane + (size_t)(b.lowest + (ptrdiff_t)(r % rows)) * (size_t)g->input_w;
+    for (ptrdiff_t x = b.left; x < b.right; x += 16) __builtin_prefetch(line + x, 0, 2);
+  }
+}
+
+// The table of B rows for the panel of n output pixels from flat pixel p0
+// (column ox of output row y, the block's row `row`): the output row's
+// pointers, read at offset ox, when all 32 columns of every tap lie inside
+// one input row; otherwise s->panel, pointing into s->gathered.
+static inline __attribute__((always_inline)) const float *const *gather_panel(
+    const planes_scratch *s, const atr_conv_geometry *g, size_t channels, size_t row, size_t p0, size_t n,
+    ptrdiff_t ox) {
+  const ptrdiff_t w = g->input_w, kh = g->kernel_h, kw = g->kernel_w, sw = g->stride_w;
+  const ptrdiff_t ow = g->output_w, dw = g->dilation_w, pl = g->pad_left;
+  const size_t taps = (size_t)(kh * kw), k = channels * taps;
+  const size_t y = p0 / (size_t)ow;
+  // All 32 columns read, for every tap, inside one input row: the
+  // output row's pointers, shifted to this panel.
+  if (sw == 1 && ox + (ptrdiff_t)n <= ow && ox - pl >= 0 && ox + PANEL + (kw - 1) * dw - pl <= w) {
+    return s->rows + row * k;
+  }
+  const float **table = s->panel;
+  float *gathered = s->gathered;
+  for (size_t ci = 0; ci < channels; ci++) {
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      for (ptrdiff_t kx = 0; kx < kw; kx++) {
+        const size_t r = ci * taps + (size_t)(ky * kw + kx);
+        float *dst = gathered + r * PANEL;
+        const float *reference = s->rows[row * k + r];
+        if (ox + (ptrdiff_t)n <= ow) {
+          // One output row: point into the input where the 32 columns fit, else gather.
+          if (reference == s->zeros) {
+            table[r] = s->zeros;
+            continue;
+          }
+          const ptrdiff_t x0 = ox * sw - pl + kx * dw;
+          const float *line = reference - kx * dw + pl;  // the input row
+          if (sw == 1 && x0 >= 0 && x0 + PANEL <= w) {
+            table[r] = line + x0;
+            continue;
+          }
+          if (sw == 2 && n == PANEL && x0 >= 0 && x0 + 2 * PANEL <= w) {
+            // Stride 2 inside the row: every other float of 64, through registers.
+            const float *x = line + x0;
+            const v16 a = V16_LOAD(x), b = V16_LOAD(x + 16), c = V16_LOAD(x + 32), d = V16_LOAD(x + 48);
+            V16_STORE(dst, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+            V16_STORE(dst + 16, __builtin_shufflevector(c, d, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
+            table[r] = dst;
+            continue;
+          }
+          ptrdiff_t lo, hi;
+          inside_steps(x0, n, sw, w, &lo, &hi);
+          gather_run(dst, line + x0, lo, hi, n, sw);
+        } else {
+          // The panel wraps onto the next output row(s): gather run by run.
+          for (size_t j = 0; j < n;) {
+            const size_t yy = (p0 + j) / (size_t)ow;
+            const ptrdiff_t x = (ptrdiff_t)((p0 + j) % (size_t)ow);
+            const size_t len = n - j < (size_t)(ow - x) ? n - j : (size_t)(ow - x);
+            const float *ref = s->rows[(row + yy - y) * k + r];
+            const ptrdiff_t x0 = x * sw - pl + kx * dw;
+            ptrdiff_t lo = (ptrdiff_t)len, hi = (ptrdiff_t)len;
+            if (ref != s->zeros) inside_steps(x0, len, sw, w, &lo, &hi);
+            gather_run(dst + j, ref == s->zeros ? s->zeros : ref - kx * dw + pl + x0, lo, hi, len, sw);
+            j += len;
+          }
+        }
+        // Columns past the block are computed and dropped; zeros keep them finite.
+        for (size_t t = n; t < PANEL; t++) dst[t] = 0.0f;
+        table[r] = dst;
+      }
+    }
+  }
+  return table;
 }
 
 ATR_MULTIVERSION
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
-                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch) {
+                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
+                     const atr_conv_planes_next *next) {
+  const atr_conv_geometry *given = g;
   size_t bytes;
   planes_scratch s = carve(scratch, g, channels, count, &bytes);
   for (size_t i = 0; i < s.zero_count; i++) s.zeros[i] = 0.0f;
@@ -228,74 +310,25 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
     }
   }
 
-  for (size_t q = 0; q * PANEL < count; q++) {
+  const atr_gemm_start start = bias ? ATR_START_ROW_BIAS : ATR_START_ZERO;
+  // Panel by panel: each wrap or border panel is gathered just before its
+  // product, into the one buffer, while it is in L1. After each product
+  // comes its share of the next block's input lines: a few at a time are
+  // fetched while the product computes, where all at once would overflow
+  // the core's miss queue.
+  block_reach reach = {0, -1, 0, 0};
+  if (next) reach = reach_of(given, next->first, next->count);
+  const size_t lines = next ? next->channels * (size_t)(reach.highest - reach.lowest + 1) : 0;
+  const size_t panels = (count + PANEL - 1) / PANEL;
+  for (size_t q = 0; q < panels; q++) {
     const size_t p0 = first + q * PANEL, n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
     const size_t y = p0 / (size_t)ow;
     const ptrdiff_t ox = (ptrdiff_t)(p0 % (size_t)ow);
-    // All 32 columns read, for every tap, inside one input row: the
-    // output row's pointers, shifted to this panel.
-    if (sw == 1 && ox + (ptrdiff_t)n <= ow && ox - pl >= 0 && ox + PANEL + (kw - 1) * dw - pl <= w) {
-      s.tables[q] = s.rows + (y - y0) * k;
-      s.offsets[q] = ox;
-      continue;
-    }
-    const float **table = s.panel + q * k;
-    float *gathered = s.gathered + q * k * PANEL;
-    for (size_t ci = 0; ci < channels; ci++) {
-      for (ptrdiff_t ky = 0; ky < kh; ky++) {
-        for (ptrdiff_t kx = 0; kx < kw; kx++) {
-          const size_t r = ci * taps + (size_t)(ky * kw + kx);
-          float *dst = gathered + r * PANEL;
-          const float *reference = s.rows[(y - y0) * k + r];
-          if (ox + (ptrdiff_t)n <= ow) {
-            // One output row: point into the input where the 32 columns fit, else gather.
-            if (reference == s.zeros) {
-              table[r] = s.zeros;
-              continue;
-            }
-            const ptrdiff_t x0 = ox * sw - pl + kx * dw;
-            const float *line = reference - kx * dw + pl;  // the input row
-            if (sw == 1 && x0 >= 0 && x0 + PANEL <= w) {
-              table[r] = line + x0;
-              continue;
-            }
-            if (sw == 2 && n == PANEL && x0 >= 0 && x0 + 2 * PANEL <= w) {
-              // Stride 2 inside the row: every other float of 64, through registers.
-              const float *x = line + x0;
-              const v16 a = V16_LOAD(x), b = V16_LOAD(x + 16), c = V16_LOAD(x + 32), d = V16_LOAD(x + 48);
-              V16_STORE(dst, __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
-              V16_STORE(dst + 16, __builtin_shufflevector(c, d, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30));
-              table[r] = dst;
-              continue;
-            }
-            ptrdiff_t lo, hi;
-            inside_steps(x0, n, sw, w, &lo, &hi);
-            gather_run(dst, line + x0, lo, hi, n, sw);
-          } else {
-            // The panel wraps onto the next output row(s): gather run by run.
-            for (size_t j = 0; j < n;) {
-              const size_t yy = (p0 + j) / (size_t)ow;
-              const ptrdiff_t x = (ptrdiff_t)((p0 + j) % (size_t)ow);
-              const size_t len = n - j < (size_t)(ow - x) ? n - j : (size_t)(ow - x);
-              const float *ref = s.rows[(yy - y0) * k + r];
-              const ptrdiff_t x0 = x * sw - pl + kx * dw;
-              ptrdiff_t lo = (ptrdiff_t)len, hi = (ptrdiff_t)len;
-              if (ref != s.zeros) inside_steps(x0, len, sw, w, &lo, &hi);
-              gather_run(dst + j, ref == s.zeros ? s.zeros : ref - kx * dw + pl + x0, lo, hi, len, sw);
-              j += len;
-            }
-          }
-          // Columns past the block are computed and dropped; zeros keep them finite.
-          for (size_t t = n; t < PANEL; t++) dst[t] = 0.0f;
-          table[r] = dst;
-        }
-      }
-    }
-    s.tables[q] = table;
-    s.offsets[q] = 0;
+    const float *const *table = gather_panel(&s, g, channels, y - y0, p0, n, ox);
+    const ptrdiff_t offset = table == s.panel ? 0 : ox;
+    atr_sgemm_rows(m, n, k, weights, k, &table, &offset, out + q * PANEL, ldc, start, bias);
+    if (next) prefetch_lines(next, given, reach, lines * q / panels, lines * (q + 1) / panels);
   }
-  atr_sgemm_rows(m, count, k, weights, k, s.tables, s.offsets, out, ldc,
-                 bias ? ATR_START_ROW_BIAS : ATR_START_ZERO, bias);
 }
 
 ATR_MULTIVERSION

@@ -151,12 +151,14 @@ void atr_im2col_panels(float *packed, const float *src, const atr_conv_geometry 
 /// Bytes of scratch `atr_conv_planes` needs for a block of `count` pixels.
 size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size_t count);
 
-/// Asks for the input rows a later `atr_conv_planes` call on output pixels
-/// [first, first + count) reads to be brought into the cache: a block reads
-/// rows of every input plane at once, more streams than the hardware
-/// prefetcher follows.
-void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size_t channels, size_t first,
-                              size_t count);
+/// The block a worker computes after the current `atr_conv_planes` call:
+/// output pixels [first, first + count) of the image whose first plane is
+/// at `src`, reading `channels` planes. Its input lines are prefetched
+/// while the current block computes.
+typedef struct {
+  const float *src;
+  size_t channels, first, count;
+} atr_conv_planes_next;
 
 /// Output pixels [first, first + count) of one image of a convolution on
 /// planes: input (channels, H, W) at `src` (the group's first plane),
@@ -168,9 +170,11 @@ void atr_conv_planes_prefetch(const float *src, const atr_conv_geometry *g, size
 /// product reads its im2col columns through row pointers: into the window
 /// (or the input) where a panel of 32 pixels stays on one output row, and
 /// gathered otherwise. `scratch` holds atr_conv_planes_scratch bytes,
-/// 64-byte aligned. `pixel_stride` of `g` is unused.
+/// 64-byte aligned. `next`, when not NULL, is the block to prefetch for.
+/// `pixel_stride` of `g` is unused.
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
-                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch);
+                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
+                     const atr_conv_planes_next *next);
 
 /// One output row of a depthwise convolution: `rows[ky]` addresses the
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
