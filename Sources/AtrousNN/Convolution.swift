@@ -415,7 +415,12 @@ struct ConvKernel {
   /// One scratch buffer of `floats` floats per worker, made once per run
   /// (large ones come back from the pool).
   static func scratch(_ workers: Int, floats: Int) -> [AlignedStorage] {
-    (0..<workers).map { _ in AlignedStorage(byteCount: floats * MemoryLayout<Float>.stride, zeroed: false) }
+    scratch(workers, bytes: floats * MemoryLayout<Float>.stride)
+  }
+
+  /// One scratch buffer of `bytes` bytes per worker, as a C kernel asks for.
+  static func scratch(_ workers: Int, bytes: Int) -> [AlignedStorage] {
+    (0..<workers).map { _ in AlignedStorage(byteCount: bytes, zeroed: false) }
   }
 
   /// Splits the block of flat output pixels [first, first + count) at image
@@ -520,15 +525,14 @@ struct ConvKernel {
       output.withUnsafeMutableBufferPointer { dst in
         weights.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
           let source = src.baseAddress!, target = dst.baseAddress!
-          // (atr_conv_planes_scratch gives whole cache lines, so whole floats.)
-          let scratch = Self.scratch(workers, floats: atr_conv_planes_scratch(&geometry, cinG, block) / MemoryLayout<Float>.stride)
+          let scratch = Self.scratch(workers, bytes: atr_conv_planes_scratch(&geometry, cinG, block))
           let products = Self.scratch(workers, floats: channelsLast ? coutG * block : 0)
           Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
             let product = products[worker].pointer.assumingMemoryBound(to: Float.self)  // (Cout/g, count)
             let b = blockIndex / blocksPerImage, first = blockIndex % blocksPerImage * block
             let count = min(block, plane - first)
             // The block this worker most likely takes next, prefetched during
-            // the first group's product.
+            // the first group's product (none past the last block).
             let following = blockIndex + workers
             var next = atr_conv_planes_next()
             if following < blocks {
@@ -542,7 +546,7 @@ struct ConvKernel {
                 atr_conv_planes(out, ldc, coutG, wp.baseAddress! + g * coutG * k,
                                 bias == nil ? nil : bp.baseAddress! + g * coutG, source + (b * cin + g * cinG) * h * w,
                                 &geometry, cinG, first, count, scratch[worker].pointer,
-                                g == 0 && following < blocks ? nextPointer : nil)
+                                g == 0 ? nextPointer : nil)
                 atr_pointwise(out, coutG, count, ldc, epilogue, epilogue.count)
                 if channelsLast {
                   atr_transpose_strided(target + (b * plane + first) * cout + g * coutG, cout, product, count, coutG, count)
@@ -626,7 +630,7 @@ struct ConvKernel {
     let planes = n * cout
     let workers = max(1, min(threads, planes))
     var geometry = self.geometry
-    let scratch = Self.scratch(workers, floats: (atr_depthwise_plane_scratch(&geometry) + 3) / 4)
+    let scratch = Self.scratch(workers, bytes: atr_depthwise_plane_scratch(&geometry))
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         weights.withUnsafeBufferPointer { wp in

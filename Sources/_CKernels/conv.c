@@ -109,7 +109,7 @@ static void window_size(const atr_conv_geometry *g, size_t count, size_t *rows, 
 
 static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t channels, size_t count, size_t *bytes) {
   const size_t k = channels * (size_t)(g->kernel_h * g->kernel_w);
-  const size_t panels = (count + PANEL - 1) / PANEL, rows = count / (size_t)g->output_w + 2;
+  const size_t rows = count / (size_t)g->output_w + 2;
   planes_scratch s;
   char *p = scratch;
   size_t used = 0;
@@ -288,10 +288,9 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
     wg.pad_left = 0;
     g = &wg;
   }
-  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w, sw = g->stride_w;
+  const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w;
   const ptrdiff_t ow = g->output_w, oh = g->output_h, dw = g->dilation_w, pl = g->pad_left;
   const size_t taps = (size_t)(kh * kw), k = channels * taps, plane = (size_t)(h * w);
-
 
   // Per output row the block touches: where row (ci, ky, kx) of the
   // matrix reads for output column 0, or zeros in the top and bottom padding.
@@ -316,9 +315,10 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
   // comes its share of the next block's input lines: a few at a time are
   // fetched while the product computes, where all at once would overflow
   // the core's miss queue.
+  const int prefetch = next && next->count > 0;
   block_reach reach = {0, -1, 0, 0};
-  if (next) reach = reach_of(given, next->first, next->count);
-  const size_t lines = next ? next->channels * (size_t)(reach.highest - reach.lowest + 1) : 0;
+  if (prefetch) reach = reach_of(given, next->first, next->count);
+  const size_t lines = prefetch ? next->channels * (size_t)(reach.highest - reach.lowest + 1) : 0;
   const size_t panels = (count + PANEL - 1) / PANEL;
   for (size_t q = 0; q < panels; q++) {
     const size_t p0 = first + q * PANEL, n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
@@ -327,7 +327,7 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
     const float *const *table = gather_panel(&s, g, channels, y - y0, p0, n, ox);
     const ptrdiff_t offset = table == s.panel ? 0 : ox;
     atr_sgemm_rows(m, n, k, weights, k, &table, &offset, out + q * PANEL, ldc, start, bias);
-    if (next) prefetch_lines(next, given, reach, lines * q / panels, lines * (q + 1) / panels);
+    if (prefetch) prefetch_lines(next, given, reach, lines * q / panels, lines * (q + 1) / panels);
   }
 }
 
@@ -493,8 +493,8 @@ void atr_depthwise_plane(float *restrict out, const float *restrict src, const f
   // Each tap's offset into a phased row: phase (kx dw) mod sw, column (kx dw) / sw.
   ptrdiff_t offsets[kw];
   for (ptrdiff_t kx = 0; kx < kw; kx++) offsets[kx] = (kx * dw) % sw * (ptrdiff_t)length + (kx * dw) / sw;
-  for (size_t oy = 0; oy < g->output_h; oy++) {
-    const ptrdiff_t iy0 = (ptrdiff_t)oy * g->stride_h - g->pad_top;
+  for (ptrdiff_t oy = 0; oy < g->output_h; oy++) {
+    const ptrdiff_t iy0 = oy * g->stride_h - g->pad_top;
     for (ptrdiff_t ky = 0; ky < kh; ky++) {
       const ptrdiff_t iy = iy0 + ky * g->dilation_h;
       if (iy < 0 || iy >= h) {
@@ -510,8 +510,9 @@ void atr_depthwise_plane(float *restrict out, const float *restrict src, const f
       rows[ky] = line;
     }
     float *o = out + oy * ow;
-    // 32 outputs at a time, then 16; the last vector overlaps the one
-    // before it rather than leaving a scalar tail.
+    // 32 outputs at a time (two accumulators share each weight), then 16,
+    // the last vector overlapping the one before it rather than leaving a
+    // scalar tail; rows narrower than a vector go one output at a time.
     ptrdiff_t ox = 0;
     for (; ox + 32 <= ow; ox += 32) {
       v16 s0 = {0}, s1 = {0};
@@ -525,25 +526,21 @@ void atr_depthwise_plane(float *restrict out, const float *restrict src, const f
       }
       V16_STORE(o + ox, s0); V16_STORE(o + ox + 16, s1);
     }
-    if (ox < ow && ow >= 16) {
-      for (;; ox += 16) {
-        if (ox + 16 > ow) ox = ow - 16;
-        v16 s = {0};
-        s += bias;
-        for (ptrdiff_t ky = 0; ky < kh; ky++) {
-          for (ptrdiff_t kx = 0; kx < kw; kx++) s += V16_LOAD(rows[ky] + offsets[kx] + ox) * weights[ky * kw + kx];
-        }
-        V16_STORE(o + ox, s);
-        if (ox + 16 >= ow) break;
+    for (; ox < ow && ow >= 16; ox += 16) {
+      if (ox + 16 > ow) ox = ow - 16;
+      v16 s = {0};
+      s += bias;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        for (ptrdiff_t kx = 0; kx < kw; kx++) s += V16_LOAD(rows[ky] + offsets[kx] + ox) * weights[ky * kw + kx];
       }
-    } else {
-      for (; ox < ow; ox++) {
-        float s = bias;
-        for (ptrdiff_t ky = 0; ky < kh; ky++) {
-          for (ptrdiff_t kx = 0; kx < kw; kx++) s += rows[ky][offsets[kx] + ox] * weights[ky * kw + kx];
-        }
-        o[ox] = s;
+      V16_STORE(o + ox, s);
+    }
+    for (; ox < ow; ox++) {
+      float s = bias;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        for (ptrdiff_t kx = 0; kx < kw; kx++) s += rows[ky][offsets[kx] + ox] * weights[ky * kw + kx];
       }
+      o[ox] = s;
     }
   }
 }

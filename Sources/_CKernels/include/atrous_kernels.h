@@ -153,8 +153,8 @@ size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size
 
 /// The block a worker computes after the current `atr_conv_planes` call:
 /// output pixels [first, first + count) of the image whose first plane is
-/// at `src`, reading `channels` planes. Its input lines are prefetched
-/// while the current block computes.
+/// at `src`, reading `channels` planes (none when `count` is 0). Its input
+/// lines are prefetched while the current block computes.
 typedef struct {
   const float *src;
   size_t channels, first, count;
