@@ -92,6 +92,13 @@ enum Convolution {
       // the output leaves the graph in that layout.
       convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
+      if convolution.prefersBlocked {
+        let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked") { convolution.blockedWeights() }
+          : convolution.blockedWeights()
+        return result(convolution.runBlocked(x.storage!, channelsLastInput: false, packed: packed,
+                                             channelsLast: !c.standardOutput, threads: c.threads),
+                      planes: c.standardOutput)
+      }
       return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
     }
@@ -102,6 +109,15 @@ enum Convolution {
       return result(convolution.depthwisePlanes(x.storage!, threads: c.threads), planes: true)
     }
     let input = x.storage!
+    if !convolution.isDepthwise && convolution.prefersBlocked {
+      convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
+        : w.floatValues()
+      let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked") { convolution.blockedWeights() }
+        : convolution.blockedWeights()
+      return result(convolution.runBlocked(input, channelsLastInput: true, packed: packed,
+                                           channelsLast: !c.standardOutput, threads: c.threads),
+                    planes: c.standardOutput)
+    }
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
       convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
@@ -555,6 +571,95 @@ struct ConvKernel {
             }
           }
         } }
+      }
+    }
+    return output
+  }
+
+  /// Whether `runBlocked` is the faster way on planes: a kernel of more
+  /// than one tap over at least a block of 16 channels in and out, on a
+  /// CPU with the registers its tiles want. Fewer channels would mostly
+  /// multiply the zeros that round them up to a block.
+  var prefersBlocked: Bool {
+    let cinG = cin / group, coutG = cout / group
+    return taps > 1 && axes[0].kernel <= 16 && cinG >= 16 && coutG >= 16 && atr_conv_blocked_preferred() != 0
+  }
+
+  /// Per group, the weights and bias as `atr_conv_blocked` takes them.
+  /// `weights` must be set.
+  func blockedWeights() -> [[Float]] {
+    let cinG = cin / group, coutG = cout / group
+    let size = atr_conv_blocked_packed_size(coutG, cinG, taps)
+    return (0..<group).map { g in
+      var packed = [Float](repeating: 0, count: size)
+      weights.withUnsafeBufferPointer { wp in
+        let groupWeights = wp.baseAddress! + g * coutG * cinG * taps
+        packed.withUnsafeMutableBufferPointer { out in
+          if let bias {
+            bias.withUnsafeBufferPointer { atr_conv_blocked_pack(out.baseAddress!, groupWeights, $0.baseAddress! + g * coutG,
+                                                                 coutG, cinG, taps) }
+          } else {
+            atr_conv_blocked_pack(out.baseAddress!, groupWeights, nil, coutG, cinG, taps)
+          }
+        }
+      }
+      return packed
+    }
+  }
+
+  /// Output rows per block of `runBlocked`: as many as keep the window of
+  /// input rows they read (channels rounded up to 16) near half the L2
+  /// cache, cut so every thread gets the same number of blocks.
+  func blockedRows(threads: Int) -> Int {
+    let (h, w) = (axes[0], axes[1])
+    let width = max((w.output - 1) * w.stride + w.extent, w.input + w.padBegin) + 16
+    let rowBytes = ((cin / group + 15) / 16 * 16) * width * MemoryLayout<Float>.stride
+    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
+    let outputRows = max(1, (inputRows - h.extent) / h.stride + 1)
+    return Self.evenBlock(pixels: h.output, preferred: outputRows, multiple: 1, threads: threads)
+  }
+
+  /// The convolution on (N, C, H, W) storage, or (N, H, W, C) when
+  /// `channelsLastInput`, into (N, Cout, OH, OW), or (N, OH, OW, Cout) when
+  /// `channelsLast`, by `atr_conv_blocked`: blocks of output rows across
+  /// threads. `packed` is `blockedWeights()`.
+  func runBlocked(_ input: Tensor, channelsLastInput: Bool, packed: [[Float]], channelsLast: Bool,
+                  threads: Int) -> Tensor {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let cinG = cin / group, coutG = cout / group
+    let plane = oh * ow
+    // (N, Cout, OH, OW) or (N, OH, OW, Cout)
+    var output = Tensor.uninitialized(shape: channelsLast ? [n, oh, ow, cout] : [n, cout, oh, ow])
+    let rows = blockedRows(threads: threads)
+    let blocksPerImage = (oh + rows - 1) / rows
+    let blocks = n * blocksPerImage
+    let workers = max(1, min(threads, blocks))
+    var geometry = self.geometry
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        let source = src.baseAddress!, target = dst.baseAddress!
+        let scratch = Self.scratch(workers, bytes: atr_conv_blocked_scratch(&geometry, cinG, rows, channelsLastInput ? 1 : 0))
+        Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
+          let b = blockIndex / blocksPerImage, y0 = blockIndex % blocksPerImage * rows
+          let count = min(rows, oh - y0)
+          for g in 0..<group {
+            packed[g].withUnsafeBufferPointer { wp in
+              let (out, channelStride, pixelStride) = channelsLast
+                ? (target + b * plane * cout + g * coutG, 1, cout)
+                : (target + (b * cout + g * coutG) * plane, plane, 1)
+              let groupInput = channelsLastInput ? source + b * h * w * cin + g * cinG : source + (b * cin + g * cinG) * h * w
+              atr_conv_blocked(out, channelStride, pixelStride, coutG, wp.baseAddress!, groupInput, channelsLastInput ? 1 : 0,
+                               &geometry, cinG, y0, count, scratch[worker].pointer)
+              let first = out + y0 * ow * pixelStride
+              if channelsLast {
+                atr_pointwise(first, count * ow, coutG, cout, epilogue, epilogue.count)
+              } else {
+                atr_pointwise(first, coutG, count * ow, plane, epilogue, epilogue.count)
+              }
+            }
+          }
+        }
       }
     }
     return output

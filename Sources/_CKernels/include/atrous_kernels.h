@@ -176,6 +176,37 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
                      const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
                      const atr_conv_planes_next *next);
 
+/// Whether `atr_conv_blocked` is the faster convolution on this CPU: its
+/// register tiles want 32 vector registers of 16 floats (AVX-512).
+int atr_conv_blocked_preferred(void);
+
+/// Floats of the packed weights of `atr_conv_blocked` for `m` output and
+/// `channels` input channels and `taps` kernel taps.
+size_t atr_conv_blocked_packed_size(size_t m, size_t channels, size_t taps);
+
+/// Packs `weights` (m, channels, taps) in ONNX order and `bias` (m values,
+/// or NULL for zeros) for `atr_conv_blocked`: channels in blocks of 16,
+/// zeros past the last.
+void atr_conv_blocked_pack(float *packed, const float *weights, const float *bias, size_t m, size_t channels,
+                           size_t taps);
+
+/// Bytes of scratch `atr_conv_blocked` needs for `output_rows` rows.
+size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, size_t output_rows, int channels_last);
+
+/// Output rows [y0, y0 + rows) of one image of a direct convolution,
+/// output channels in blocks of 16 held in registers, each input value
+/// broadcast against them. Input at `src`: planes (channels, H, W), or
+/// when `channels_last` pixels (H, W, .) of `pixel_stride` (of `g`) floats
+/// whose first `channels` are read. Output element (co, y, x) at
+/// out[co * channel_stride + (y * OW + x) * pixel_stride] (planes: plane
+/// and 1; channels last: 1 and the pixel's channel count). `packed` comes
+/// from `atr_conv_blocked_pack`. The input rows are first copied into a
+/// zero-padded window in `scratch` (atr_conv_blocked_scratch bytes).
+/// kernel_h is at most 16.
+void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, size_t m, const float *packed,
+                      const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
+                      size_t rows, void *scratch);
+
 /// One output row of a depthwise convolution: `rows[ky]` addresses the
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
 /// that row is padding. `weights` is (kernel_h * kernel_w, channels),

@@ -1,0 +1,323 @@
+#include "atrous_kernels.h"
+#include "transpose8.h"
+
+#include <stdint.h>
+#include <string.h>
+
+// Built for AVX-512 only: atr_conv_blocked_preferred keeps other CPUs on
+// the planar product, where the tiles would spill.
+#if defined(__x86_64__)
+#define ATR_AVX512 __attribute__((target("avx512f")))
+#else
+#define ATR_AVX512
+#endif
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define V16_LOAD(p) (*(const v16 *)(p))
+#define V16_STORE(p, v) (*(v16 *)(p) = (v))
+
+// The channel-blocked direct convolution. Output channels come in blocks
+// of 16 (one vector), up to four blocks at once; input channels in blocks
+// of 16. For one output pixel and one input value the product is a
+// broadcast of that value times each block's 16 weights, so a tile of
+// 4 blocks x 6 pixels holds 24 accumulators and takes 10 loads for its 24
+// FMAs, and the weights of one (output group, input block) pair (36 KiB
+// for 3x3) stay in L1 while a whole output row passes under them.
+
+enum { BLOCK = 16, GROUP_BLOCKS = 4 };
+
+static inline size_t blocks_of(size_t n) { return (n + BLOCK - 1) / BLOCK; }
+
+int atr_conv_blocked_preferred(void) {
+#if defined(__x86_64__)
+  // The tiles want 32 vector registers of 16 floats; with fewer they spill.
+  return __builtin_cpu_supports("avx512f");
+#else
+  return 0;
+#endif
+}
+
+size_t atr_conv_blocked_packed_size(size_t m, size_t channels, size_t taps) {
+  const size_t mb = blocks_of(m) * BLOCK;
+  return mb + blocks_of(channels) * taps * BLOCK * mb;
+}
+
+// packed: the bias (m rounded up to 16, zeros past m), then per group of
+// up to four output blocks, per input block, per tap, per input channel of
+// the block, the group's output channels: (groups, cb, taps, 16, blocks*16).
+void atr_conv_blocked_pack(float *packed, const float *weights, const float *bias, size_t m, size_t channels,
+                           size_t taps) {
+  const size_t mb = blocks_of(m), cbs = blocks_of(channels);
+  memset(packed, 0, atr_conv_blocked_packed_size(m, channels, taps) * sizeof(float));
+  if (bias) memcpy(packed, bias, m * sizeof(float));
+  float *w = packed + mb * BLOCK;
+  for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
+    const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
+    for (size_t cb = 0; cb < cbs; cb++) {
+      for (size_t t = 0; t < taps; t++) {
+        for (size_t c = 0; c < BLOCK; c++) {
+          for (size_t o = 0; o < obs * BLOCK; o++) {
+            const size_t ci = cb * BLOCK + c, co = ob0 * BLOCK + o;
+            *w++ = ci < channels && co < m ? weights[(co * channels + ci) * taps + t] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The window a block of output rows reads: every input row it needs, with
+// zeros for the padding around it and for the channels that round the
+// last block up to 16. Planes (Cpad, rows, width) when the input is
+// planes, pixels (rows, width, Cpad) when it is channels last.
+typedef struct {
+  size_t rows, width, channels;  // channels = Cpad
+  size_t channel_step, pixel_step, row_step, block_step;  // floats between neighbours of each kind
+} window_shape;
+
+static window_shape window_of(const atr_conv_geometry *g, size_t channels, size_t output_rows, int channels_last) {
+  window_shape s;
+  s.rows = (output_rows - 1) * (size_t)g->stride_h + (size_t)((g->kernel_h - 1) * g->dilation_h + 1);
+  ptrdiff_t reach = (g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
+  if (reach < g->input_w + g->pad_left) reach = g->input_w + g->pad_left;
+  s.channels = blocks_of(channels) * BLOCK;
+  if (channels_last) {
+    s.width = (size_t)reach;
+    s.channel_step = 1;
+    s.pixel_step = s.channels;
+    s.row_step = s.width * s.channels;
+    s.block_step = BLOCK;
+  } else {
+    // An odd number of cache lines per row, so that the same column of
+    // neighbouring rows and planes falls in different cache sets.
+    size_t w = ((size_t)reach + 15) / 16 * 16;
+    if ((w / 16) % 2 == 0) w += 16;
+    s.width = w;
+    s.channel_step = s.rows * s.width;
+    s.pixel_step = 1;
+    s.row_step = s.width;
+    s.block_step = BLOCK * s.channel_step;
+  }
+  return s;
+}
+
+// Output pixels one pass of the weights of a (group, input block) pair
+// covers: whole output rows, about this many, so that small images still
+// reuse each weight many times while it is in L1.
+enum { PASS_PIXELS = 224 };
+
+static size_t pass_rows(const atr_conv_geometry *g, size_t rows) {
+  size_t r = PASS_PIXELS / (size_t)g->output_w;
+  if (r < 1) r = 1;
+  return r < rows ? r : rows;
+}
+
+size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, size_t output_rows, int channels_last) {
+  const window_shape s = window_of(g, channels, output_rows, channels_last);
+  const size_t window = s.channels * s.rows * s.width;
+  const size_t acc = GROUP_BLOCKS * pass_rows(g, output_rows) * (size_t)g->output_w * BLOCK;
+  return (window + acc) * sizeof(float) + 64;
+}
+
+// One tile: OB output blocks x PX output pixels, over one input block and
+// every tap. rows[ky] is where kernel row ky reads channel 0 of the block
+// for the tile's first pixel; channel c is c * cstep floats on, pixel p
+// p * pstep, tap kx kx * kstep. acc is (OB, ., 16) with `ob_stride`
+// floats between blocks; it starts from `start` (OB vectors) when given,
+// else from acc itself. Callers pass compile-time steps where they can.
+static inline __attribute__((always_inline)) void tile(const int OB, const int PX, const float *const *rows,
+                                                       ptrdiff_t cstep, ptrdiff_t pstep, ptrdiff_t kstep,
+                                                       ptrdiff_t kh, ptrdiff_t kw, const float *w, float *acc,
+                                                       size_t ob_stride, const float *start) {
+  // Every loop over o and p is unrolled in full, so that the
+  // accumulators live in registers.
+  v16 a[GROUP_BLOCKS][12];
+#pragma clang loop unroll(full)
+  for (int o = 0; o < OB; o++) {
+#pragma clang loop unroll(full)
+    for (int p = 0; p < PX; p++) a[o][p] = start ? V16_LOAD(start + o * BLOCK) : V16_LOAD(acc + o * ob_stride + p * BLOCK);
+  }
+  for (ptrdiff_t ky = 0; ky < kh; ky++) {
+    for (ptrdiff_t kx = 0; kx < kw; kx++) {
+      const float *x = rows[ky] + kx * kstep;
+      for (int c = 0; c < BLOCK; c++, x += cstep, w += OB * BLOCK) {
+        v16 wv[GROUP_BLOCKS];
+#pragma clang loop unroll(full)
+        for (int o = 0; o < OB; o++) wv[o] = V16_LOAD(w + o * BLOCK);
+#pragma clang loop unroll(full)
+        for (int p = 0; p < PX; p++) {
+          const float v = x[p * pstep];
+#pragma clang loop unroll(full)
+          for (int o = 0; o < OB; o++) a[o][p] += wv[o] * v;
+        }
+      }
+    }
+  }
+#pragma clang loop unroll(full)
+  for (int o = 0; o < OB; o++) {
+#pragma clang loop unroll(full)
+    for (int p = 0; p < PX; p++) V16_STORE(acc + o * ob_stride + p * BLOCK, a[o][p]);
+  }
+}
+
+// One output row for OB blocks over one input block: tiles of PX pixels
+// (OB * PX accumulators, OB weight vectors and a broadcast fit 32
+// registers), then the rest in tiles of 8 (where 8 fit), 4, 2 and 1.
+// LAYOUT is 0 for planes read at stride 1, 1 for planes at any stride,
+// 2 for channels last.
+#define ATR_TILE(N) tile(OB, N, at, cstep, pstep, kstep, kh, kw, w, acc + x * BLOCK, ob_stride, start)
+static inline __attribute__((always_inline)) void row_pass(const int OB, const int PX, const int LAYOUT,
+                                                           const float *const *rows, const window_shape *s,
+                                                           const atr_conv_geometry *g, const float *w, float *acc,
+                                                           size_t ob_stride, const float *start) {
+  const ptrdiff_t ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
+  const ptrdiff_t cstep = LAYOUT == 2 ? 1 : (ptrdiff_t)s->channel_step;
+  const ptrdiff_t xstep = LAYOUT == 2 ? (ptrdiff_t)s->pixel_step : 1;
+  const ptrdiff_t pstep = LAYOUT == 0 ? 1 : g->stride_w * xstep;
+  const ptrdiff_t kstep = g->dilation_w * xstep;
+  const float *at[16];
+  ptrdiff_t x = 0;
+  while (x < ow) {
+    const ptrdiff_t rest = ow - x;
+    const ptrdiff_t step = rest >= PX ? PX : OB < 4 && rest >= 8 ? 8 : rest >= 4 ? 4 : rest >= 2 ? 2 : 1;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) at[ky] = rows[ky] + x * pstep;
+    if (step == PX) ATR_TILE(PX);
+    else if (step == 8) ATR_TILE(8);
+    else if (step == 4) ATR_TILE(4);
+    else if (step == 2) ATR_TILE(2);
+    else ATR_TILE(1);
+    x += step;
+  }
+}
+#undef ATR_TILE
+
+static inline __attribute__((always_inline)) void row_pass_any(size_t obs, int layout, const float *const *rows,
+                                                               const window_shape *s, const atr_conv_geometry *g,
+                                                               const float *w, float *acc, size_t ob_stride,
+                                                               const float *start) {
+#define ATR_LAYOUTS(OB, PX)                                                    \
+  switch (layout) {                                                            \
+  case 0: row_pass(OB, PX, 0, rows, s, g, w, acc, ob_stride, start); break;    \
+  case 1: row_pass(OB, PX, 1, rows, s, g, w, acc, ob_stride, start); break;    \
+  default: row_pass(OB, PX, 2, rows, s, g, w, acc, ob_stride, start); break;   \
+  }
+  switch (obs) {
+  case 4: ATR_LAYOUTS(4, 6); break;
+  case 3: ATR_LAYOUTS(3, 8); break;
+  case 2: ATR_LAYOUTS(2, 12); break;
+  default: ATR_LAYOUTS(1, 12); break;
+  }
+#undef ATR_LAYOUTS
+}
+
+// `pixels` finished output pixels of a group, (blocks, pixels, 16) with
+// `ob_stride` floats between blocks, into the output.
+static inline __attribute__((always_inline)) void write_pixels(float *out, size_t channel_stride, size_t pixel_stride,
+                                                               const float *acc, size_t ob_stride, size_t obs,
+                                                               size_t channels, size_t pixels) {
+  for (size_t o = 0; o < obs; o++) {
+    const float *block = acc + o * ob_stride;
+    const size_t count = channels - o * BLOCK < BLOCK ? channels - o * BLOCK : BLOCK;
+    float *dst = out + o * BLOCK * channel_stride;
+    size_t x = 0;
+    if (pixel_stride == 1 && count == BLOCK) {
+      // Planes: 8x8 transposes, 8 pixels of 8 channels at a time.
+      for (; x + 8 <= pixels; x += 8) {
+        for (size_t j0 = 0; j0 < BLOCK; j0 += 8) {
+          atr_v8 r[8];
+          for (size_t i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(block + (x + i) * BLOCK + j0);
+          atr_transpose8x8(r);
+          for (size_t j = 0; j < 8; j++) *(atr_v8 *)(dst + (j0 + j) * channel_stride + x) = r[j];
+        }
+      }
+    } else if (channel_stride == 1 && count == BLOCK) {
+      for (; x < pixels; x++) V16_STORE(dst + x * pixel_stride, V16_LOAD(block + x * BLOCK));
+    }
+    for (; x < pixels; x++) {
+      for (size_t j = 0; j < count; j++) dst[j * channel_stride + x * pixel_stride] = block[x * BLOCK + j];
+    }
+  }
+}
+
+// Copies the input rows the block reads into the window, zero-padded.
+static inline __attribute__((always_inline)) void fill_window(float *window, const window_shape *s, const float *src,
+                                                              const atr_conv_geometry *g, size_t channels,
+                                                              ptrdiff_t top, int channels_last) {
+  const ptrdiff_t h = g->input_h, w = g->input_w, pl = g->pad_left;
+  for (size_t r = 0; channels_last && r < s->rows; r++) {
+    const ptrdiff_t iy = top + (ptrdiff_t)r;
+    const int inside = iy >= 0 && iy < h;
+    {
+      float *dst = window + r * s->row_step;
+      if (!inside) {
+        memset(dst, 0, s->row_step * sizeof(float));
+        continue;
+      }
+      memset(dst, 0, (size_t)pl * s->channels * sizeof(float));
+      const float *line = src + (size_t)(iy * w) * (size_t)g->pixel_stride;
+      float *d = dst + (size_t)pl * s->channels;
+      if (channels == s->channels && (size_t)g->pixel_stride == channels) {
+        memcpy(d, line, (size_t)w * channels * sizeof(float));
+      } else {
+        for (ptrdiff_t x = 0; x < w; x++, d += s->channels) {
+          memcpy(d, line + (size_t)x * (size_t)g->pixel_stride, channels * sizeof(float));
+          memset(d + channels, 0, (s->channels - channels) * sizeof(float));
+        }
+      }
+      memset(dst + (size_t)(pl + w) * s->channels, 0, (s->width - (size_t)(pl + w)) * s->channels * sizeof(float));
+    }
+  }
+  if (channels_last) return;
+  // Plane by plane, so each plane's rows are read in order.
+  for (size_t ci = 0; ci < s->channels; ci++) {
+    for (size_t r = 0; r < s->rows; r++) {
+      const ptrdiff_t iy = top + (ptrdiff_t)r;
+      float *dst = window + ci * s->channel_step + r * s->row_step;
+      if (ci >= channels || iy < 0 || iy >= h) {
+        memset(dst, 0, s->width * sizeof(float));
+        continue;
+      }
+      memset(dst, 0, (size_t)pl * sizeof(float));
+      memcpy(dst + pl, src + ci * (size_t)(h * w) + (size_t)(iy * w), (size_t)w * sizeof(float));
+      memset(dst + pl + w, 0, (s->width - (size_t)(pl + w)) * sizeof(float));
+    }
+  }
+}
+
+ATR_AVX512
+void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, size_t m, const float *packed,
+                      const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
+                      size_t rows, void *scratch) {
+  const window_shape s = window_of(g, channels, rows, channels_last);
+  const size_t cbs = blocks_of(channels), mb = blocks_of(m), taps = (size_t)(g->kernel_h * g->kernel_w);
+  const size_t ow = (size_t)g->output_w, per_pass = pass_rows(g, rows);
+  float *window = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+  float *acc = window + s.channels * s.rows * s.width;  // (4, per_pass * OW, 16)
+  const size_t ob_stride = per_pass * ow * BLOCK;
+  fill_window(window, &s, src, g, channels, (ptrdiff_t)y0 * g->stride_h - g->pad_top, channels_last);
+
+  const int layout = channels_last ? 2 : g->stride_w == 1 ? 0 : 1;
+  const float *bias = packed;
+  const float *weights = packed + mb * BLOCK;
+  const float *row_at[16];
+  for (size_t y = 0; y < rows; y += per_pass) {
+    const size_t pass = rows - y < per_pass ? rows - y : per_pass;
+    for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
+      const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
+      const float *group_weights = weights + ob0 * BLOCK * cbs * taps * BLOCK;
+      for (size_t cb = 0; cb < cbs; cb++) {
+        const float *w = group_weights + cb * taps * BLOCK * obs * BLOCK;
+        for (size_t yy = 0; yy < pass; yy++) {
+          for (ptrdiff_t ky = 0; ky < g->kernel_h; ky++) {
+            const size_t r = (y + yy) * (size_t)g->stride_h + (size_t)(ky * g->dilation_h);
+            row_at[ky] = window + cb * s.block_step + r * s.row_step;
+          }
+          row_pass_any(obs, layout, row_at, &s, g, w, acc + yy * ow * BLOCK, ob_stride,
+                       cb == 0 ? bias + ob0 * BLOCK : NULL);
+        }
+      }
+      write_pixels(out + ob0 * BLOCK * channel_stride + (y0 + y) * ow * pixel_stride, channel_stride, pixel_stride,
+                   acc, ob_stride, obs, m - ob0 * BLOCK, pass * ow);
+    }
+  }
+}
