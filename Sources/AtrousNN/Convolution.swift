@@ -576,13 +576,13 @@ struct ConvKernel {
     return output
   }
 
-  /// Whether `runBlocked` is the faster way on planes: a kernel of more
-  /// than one tap over at least a block of 16 channels in and out, on a
-  /// CPU with the registers its tiles want. Fewer channels would mostly
-  /// multiply the zeros that round them up to a block.
+  /// Whether `runBlocked` is the faster way: a kernel of more than one tap
+  /// with at least a block of 16 output channels per group, on a CPU with
+  /// the registers its tiles want. Fewer output channels would mostly
+  /// multiply the zeros that round them up to a block; a 1x1 convolution
+  /// is a plain matrix product.
   var prefersBlocked: Bool {
-    let cinG = cin / group, coutG = cout / group
-    return taps > 1 && axes[0].kernel <= 16 && cinG >= 16 && coutG >= 16 && atr_conv_blocked_preferred() != 0
+    taps > 1 && axes[0].kernel <= 16 && cout / group >= 16 && atr_conv_blocked_preferred() != 0
   }
 
   /// Per group, the weights and bias as `atr_conv_blocked` takes them.
@@ -608,12 +608,12 @@ struct ConvKernel {
   }
 
   /// Output rows per block of `runBlocked`: as many as keep the window of
-  /// input rows they read (channels rounded up to 16) near half the L2
-  /// cache, cut so every thread gets the same number of blocks.
+  /// input rows they read near half the L2 cache, cut so every thread
+  /// gets the same number of blocks.
   func blockedRows(threads: Int) -> Int {
     let (h, w) = (axes[0], axes[1])
     let width = max((w.output - 1) * w.stride + w.extent, w.input + w.padBegin) + 16
-    let rowBytes = ((cin / group + 15) / 16 * 16) * width * MemoryLayout<Float>.stride
+    let rowBytes = cin / group * width * MemoryLayout<Float>.stride
     let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
     let outputRows = max(1, (inputRows - h.extent) / h.stride + 1)
     return Self.evenBlock(pixels: h.output, preferred: outputRows, multiple: 1, threads: threads)

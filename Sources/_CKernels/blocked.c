@@ -39,12 +39,13 @@ int atr_conv_blocked_preferred(void) {
 
 size_t atr_conv_blocked_packed_size(size_t m, size_t channels, size_t taps) {
   const size_t mb = blocks_of(m) * BLOCK;
-  return mb + blocks_of(channels) * taps * BLOCK * mb;
+  return mb + channels * taps * mb;
 }
 
 // packed: the bias (m rounded up to 16, zeros past m), then per group of
-// up to four output blocks, per input block, per tap, per input channel of
-// the block, the group's output channels: (groups, cb, taps, 16, blocks*16).
+// up to four output blocks, per input block of 16 channels (fewer in the
+// last), per tap, per input channel of the block, the group's output
+// channels (zeros past m): (groups, cb, taps, channels in cb, blocks * 16).
 void atr_conv_blocked_pack(float *packed, const float *weights, const float *bias, size_t m, size_t channels,
                            size_t taps) {
   const size_t mb = blocks_of(m), cbs = blocks_of(channels);
@@ -55,10 +56,10 @@ void atr_conv_blocked_pack(float *packed, const float *weights, const float *bia
     const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
     for (size_t cb = 0; cb < cbs; cb++) {
       for (size_t t = 0; t < taps; t++) {
-        for (size_t c = 0; c < BLOCK; c++) {
+        for (size_t ci = cb * BLOCK; ci < channels && ci < (cb + 1) * BLOCK; ci++) {
           for (size_t o = 0; o < obs * BLOCK; o++) {
-            const size_t ci = cb * BLOCK + c, co = ob0 * BLOCK + o;
-            *w++ = ci < channels && co < m ? weights[(co * channels + ci) * taps + t] : 0.0f;
+            const size_t co = ob0 * BLOCK + o;
+            *w++ = co < m ? weights[(co * channels + ci) * taps + t] : 0.0f;
           }
         }
       }
@@ -67,11 +68,11 @@ void atr_conv_blocked_pack(float *packed, const float *weights, const float *bia
 }
 
 // The window a block of output rows reads: every input row it needs, with
-// zeros for the padding around it and for the channels that round the
-// last block up to 16. Planes (Cpad, rows, width) when the input is
-// planes, pixels (rows, width, Cpad) when it is channels last.
+// zeros for the padding around it. Planes (channels, rows, width) when
+// the input is planes, pixels (rows, width, channels) when it is channels
+// last.
 typedef struct {
-  size_t rows, width, channels;  // channels = Cpad
+  size_t rows, width, channels;
   size_t channel_step, pixel_step, row_step, block_step;  // floats between neighbours of each kind
 } window_shape;
 
@@ -80,7 +81,7 @@ static window_shape window_of(const atr_conv_geometry *g, size_t channels, size_
   s.rows = (output_rows - 1) * (size_t)g->stride_h + (size_t)((g->kernel_h - 1) * g->dilation_h + 1);
   ptrdiff_t reach = (g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
   if (reach < g->input_w + g->pad_left) reach = g->input_w + g->pad_left;
-  s.channels = blocks_of(channels) * BLOCK;
+  s.channels = channels;
   if (channels_last) {
     s.width = (size_t)reach;
     s.channel_step = 1;
@@ -120,14 +121,15 @@ size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, siz
 }
 
 // One tile: OB output blocks x PX output pixels, over one input block and
-// every tap. rows[ky] is where kernel row ky reads channel 0 of the block
+// every tap, for the cn channels of the block (16 but in the last).
+// rows[ky] is where kernel row ky reads channel 0 of the block
 // for the tile's first pixel; channel c is c * cstep floats on, pixel p
 // p * pstep, tap kx kx * kstep. acc is (OB, ., 16) with `ob_stride`
 // floats between blocks; it starts from `start` (OB vectors) when given,
 // else from acc itself. Callers pass compile-time steps where they can.
 static inline __attribute__((always_inline)) void tile(const int OB, const int PX, const float *const *rows,
                                                        ptrdiff_t cstep, ptrdiff_t pstep, ptrdiff_t kstep,
-                                                       ptrdiff_t kh, ptrdiff_t kw, const float *w, float *acc,
+                                                       ptrdiff_t kh, ptrdiff_t kw, int cn, const float *w, float *acc,
                                                        size_t ob_stride, const float *start) {
   // Every loop over o and p is unrolled in full, so that the
   // accumulators live in registers.
@@ -140,7 +142,7 @@ static inline __attribute__((always_inline)) void tile(const int OB, const int P
   for (ptrdiff_t ky = 0; ky < kh; ky++) {
     for (ptrdiff_t kx = 0; kx < kw; kx++) {
       const float *x = rows[ky] + kx * kstep;
-      for (int c = 0; c < BLOCK; c++, x += cstep, w += OB * BLOCK) {
+      for (int c = 0; c < cn; c++, x += cstep, w += OB * BLOCK) {
         v16 wv[GROUP_BLOCKS];
 #pragma clang loop unroll(full)
         for (int o = 0; o < OB; o++) wv[o] = V16_LOAD(w + o * BLOCK);
@@ -165,11 +167,11 @@ static inline __attribute__((always_inline)) void tile(const int OB, const int P
 // registers), then the rest in tiles of 8 (where 8 fit), 4, 2 and 1.
 // LAYOUT is 0 for planes read at stride 1, 1 for planes at any stride,
 // 2 for channels last.
-#define ATR_TILE(N) tile(OB, N, at, cstep, pstep, kstep, kh, kw, w, acc + x * BLOCK, ob_stride, start)
+#define ATR_TILE(N) tile(OB, N, at, cstep, pstep, kstep, kh, kw, cn, w, acc + x * BLOCK, ob_stride, start)
 static inline __attribute__((always_inline)) void row_pass(const int OB, const int PX, const int LAYOUT,
                                                            const float *const *rows, const window_shape *s,
-                                                           const atr_conv_geometry *g, const float *w, float *acc,
-                                                           size_t ob_stride, const float *start) {
+                                                           const atr_conv_geometry *g, int cn, const float *w,
+                                                           float *acc, size_t ob_stride, const float *start) {
   const ptrdiff_t ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
   const ptrdiff_t cstep = LAYOUT == 2 ? 1 : (ptrdiff_t)s->channel_step;
   const ptrdiff_t xstep = LAYOUT == 2 ? (ptrdiff_t)s->pixel_step : 1;
@@ -193,13 +195,13 @@ static inline __attribute__((always_inline)) void row_pass(const int OB, const i
 
 static inline __attribute__((always_inline)) void row_pass_any(size_t obs, int layout, const float *const *rows,
                                                                const window_shape *s, const atr_conv_geometry *g,
-                                                               const float *w, float *acc, size_t ob_stride,
+                                                               int cn, const float *w, float *acc, size_t ob_stride,
                                                                const float *start) {
 #define ATR_LAYOUTS(OB, PX)                                                    \
   switch (layout) {                                                            \
-  case 0: row_pass(OB, PX, 0, rows, s, g, w, acc, ob_stride, start); break;    \
-  case 1: row_pass(OB, PX, 1, rows, s, g, w, acc, ob_stride, start); break;    \
-  default: row_pass(OB, PX, 2, rows, s, g, w, acc, ob_stride, start); break;   \
+  case 0: row_pass(OB, PX, 0, rows, s, g, cn, w, acc, ob_stride, start); break;    \
+  case 1: row_pass(OB, PX, 1, rows, s, g, cn, w, acc, ob_stride, start); break;    \
+  default: row_pass(OB, PX, 2, rows, s, g, cn, w, acc, ob_stride, start); break;   \
   }
   switch (obs) {
   case 4: ATR_LAYOUTS(4, 6); break;
@@ -256,24 +258,21 @@ static inline __attribute__((always_inline)) void fill_window(float *window, con
       memset(dst, 0, (size_t)pl * s->channels * sizeof(float));
       const float *line = src + (size_t)(iy * w) * (size_t)g->pixel_stride;
       float *d = dst + (size_t)pl * s->channels;
-      if (channels == s->channels && (size_t)g->pixel_stride == channels) {
+      if ((size_t)g->pixel_stride == channels) {
         memcpy(d, line, (size_t)w * channels * sizeof(float));
       } else {
-        for (ptrdiff_t x = 0; x < w; x++, d += s->channels) {
-          memcpy(d, line + (size_t)x * (size_t)g->pixel_stride, channels * sizeof(float));
-          memset(d + channels, 0, (s->channels - channels) * sizeof(float));
-        }
+        for (ptrdiff_t x = 0; x < w; x++, d += channels) memcpy(d, line + (size_t)x * (size_t)g->pixel_stride, channels * sizeof(float));
       }
       memset(dst + (size_t)(pl + w) * s->channels, 0, (s->width - (size_t)(pl + w)) * s->channels * sizeof(float));
     }
   }
   if (channels_last) return;
   // Plane by plane, so each plane's rows are read in order.
-  for (size_t ci = 0; ci < s->channels; ci++) {
+  for (size_t ci = 0; ci < channels; ci++) {
     for (size_t r = 0; r < s->rows; r++) {
       const ptrdiff_t iy = top + (ptrdiff_t)r;
       float *dst = window + ci * s->channel_step + r * s->row_step;
-      if (ci >= channels || iy < 0 || iy >= h) {
+      if (iy < 0 || iy >= h) {
         memset(dst, 0, s->width * sizeof(float));
         continue;
       }
@@ -304,15 +303,16 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
     const size_t pass = rows - y < per_pass ? rows - y : per_pass;
     for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
       const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
-      const float *group_weights = weights + ob0 * BLOCK * cbs * taps * BLOCK;
+      const float *group_weights = weights + ob0 * BLOCK * channels * taps;
       for (size_t cb = 0; cb < cbs; cb++) {
-        const float *w = group_weights + cb * taps * BLOCK * obs * BLOCK;
+        const float *w = group_weights + cb * BLOCK * taps * obs * BLOCK;
+        const int cn = channels - cb * BLOCK < BLOCK ? (int)(channels - cb * BLOCK) : BLOCK;
         for (size_t yy = 0; yy < pass; yy++) {
           for (ptrdiff_t ky = 0; ky < g->kernel_h; ky++) {
             const size_t r = (y + yy) * (size_t)g->stride_h + (size_t)(ky * g->dilation_h);
             row_at[ky] = window + cb * s.block_step + r * s.row_step;
           }
-          row_pass_any(obs, layout, row_at, &s, g, w, acc + yy * ow * BLOCK, ob_stride,
+          row_pass_any(obs, layout, row_at, &s, g, cn, w, acc + yy * ow * BLOCK, ob_stride,
                        cb == 0 ? bias + ob0 * BLOCK : NULL);
         }
       }

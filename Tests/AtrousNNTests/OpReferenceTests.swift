@@ -49,10 +49,11 @@ import Testing
     ConvCase(cin: 3, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 12, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
-    // At least 16 channels in and out per group: the channel-blocked direct
-    // convolution where the CPU has AVX-512. Partial input and output
-    // blocks (20 in, 40 out as 3 blocks), output groups of 4 + 1 blocks
-    // (80), 2 blocks per group at stride 2, and 1 block with a 5x5 kernel.
+    // At least 16 output channels per group: the channel-blocked direct
+    // convolution where the CPU has AVX-512 (three cases above too).
+    // Partial input and output blocks (20 in, 40 out as 3 blocks), output
+    // groups of 4 + 1 blocks (80), 2 blocks per group at stride 2, and 1
+    // block with a 5x5 kernel.
     ConvCase(cin: 20, cout: 40, k: (3, 3), stride: (1, 2), dilation: (2, 1), pads: [2, 0, 1, 3], group: 1),
     ConvCase(cin: 17, cout: 80, k: (2, 3), stride: (3, 1), dilation: (1, 3), pads: [0, 2, 1, 0], group: 1),
     ConvCase(cin: 32, cout: 64, k: (3, 3), stride: (2, 2), dilation: (2, 2), pads: [1, 2, 2, 1], group: 2),
