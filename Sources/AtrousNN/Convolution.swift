@@ -86,19 +86,25 @@ enum Convolution {
     func result(_ output: Tensor, planes: Bool) -> [NDArray] {
       [planes ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output) : NDArray(channelsLast: output)]
     }
+    if !convolution.isDepthwise && convolution.prefersBlocked {
+      // Reads planes or channels-last pixels as it finds them, and writes
+      // planes when the output leaves the graph in that layout.
+      let pack = {
+        var fresh = convolution
+        fresh.weights = w.floatValues()
+        return fresh.blockedWeights()
+      }
+      let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked", make: pack) : pack()
+      return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: packed,
+                                           channelsLast: !c.standardOutput, threads: c.threads),
+                    planes: c.standardOutput)
+    }
     if !x.channelsLast && !convolution.isDepthwise {
       // The input is (N, C, H, W), as a graph input is: the product reads
       // its planes instead of a transposed copy, and writes planes too when
       // the output leaves the graph in that layout.
       convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
-      if convolution.prefersBlocked {
-        let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked") { convolution.blockedWeights() }
-          : convolution.blockedWeights()
-        return result(convolution.runBlocked(x.storage!, channelsLastInput: false, packed: packed,
-                                             channelsLast: !c.standardOutput, threads: c.threads),
-                      planes: c.standardOutput)
-      }
       return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
     }
@@ -109,15 +115,6 @@ enum Convolution {
       return result(convolution.depthwisePlanes(x.storage!, threads: c.threads), planes: true)
     }
     let input = x.storage!
-    if !convolution.isDepthwise && convolution.prefersBlocked {
-      convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
-        : w.floatValues()
-      let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked") { convolution.blockedWeights() }
-        : convolution.blockedWeights()
-      return result(convolution.runBlocked(input, channelsLastInput: true, packed: packed,
-                                           channelsLast: !c.standardOutput, threads: c.threads),
-                    planes: c.standardOutput)
-    }
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
       convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
