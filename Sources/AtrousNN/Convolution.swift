@@ -496,15 +496,21 @@ struct ConvKernel {
     }
   }
 
+  /// Output rows (at least one) whose input rows, copied into a window of
+  /// `rowFloats` floats per input row of each channel, fill about half the
+  /// L2 cache, so each input row is copied into few windows.
+  func rowsInWindow(rowFloats: Int) -> Int {
+    let h = axes[0]
+    let rowBytes = cin / group * rowFloats * MemoryLayout<Float>.stride
+    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
+    return max(1, (inputRows - h.extent) / h.stride + 1)
+  }
+
   /// Output pixels per block of the planar product: whole output rows
-  /// whose input rows (the window `atr_conv_planes` copies, about
-  /// `rowBytes` per input row) fill about half the L2 cache, so each input
-  /// row is copied into few windows.
+  /// whose window (`atr_conv_planes`) fills about half the L2 cache.
   func planarBlock(threads: Int) -> Int {
     let (h, w) = (axes[0], axes[1])
-    let rowBytes = (cin / group) * (w.input + w.padBegin + w.padEnd + 80) * MemoryLayout<Float>.stride
-    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
-    let outputRows = max(1, (inputRows - h.extent) / h.stride + 1)
+    let outputRows = rowsInWindow(rowFloats: w.input + w.padBegin + w.padEnd + 80)
     return Self.evenBlock(pixels: h.output * w.output, preferred: max(32, outputRows * w.output), multiple: 32,
                           threads: threads)
   }
@@ -609,10 +615,7 @@ struct ConvKernel {
   /// gets the same number of blocks.
   func blockedRows(threads: Int) -> Int {
     let (h, w) = (axes[0], axes[1])
-    let width = max((w.output - 1) * w.stride + w.extent, w.input + w.padBegin) + 16
-    let rowBytes = cin / group * width * MemoryLayout<Float>.stride
-    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
-    let outputRows = max(1, (inputRows - h.extent) / h.stride + 1)
+    let outputRows = rowsInWindow(rowFloats: max((w.output - 1) * w.stride + w.extent, w.input + w.padBegin) + 16)
     return Self.evenBlock(pixels: h.output, preferred: outputRows, multiple: 1, threads: threads)
   }
 

@@ -1,5 +1,6 @@
 #include "atrous_kernels.h"
 #include "transpose8.h"
+#include "window.h"
 
 #include <string.h>
 
@@ -94,17 +95,10 @@ typedef struct {
 // The input rows a block of output pixels reads, as a window with zeros
 // around it: row r of plane ci holds input row top + r, zeros where the
 // row is padding, `pad_left` zeros, the row, then zeros to window_w.
+// Room past the reach for a last panel read in full.
 static void window_size(const atr_conv_geometry *g, size_t count, size_t *rows, size_t *width) {
-  const size_t output_rows = count / (size_t)g->output_w + 2;
-  *rows = (output_rows - 1) * (size_t)g->stride_h + (size_t)((g->kernel_h - 1) * g->dilation_h + 1);
-  ptrdiff_t reach = (g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1;
-  if (reach < g->input_w + g->pad_left) reach = g->input_w + g->pad_left;
-  // Room for a last panel read in full; an odd number of 16-float lines
-  // apart so rows of different planes fall in different cache sets.
-  size_t w = (size_t)reach + 2 * PANEL;
-  w = (w + 15) / 16 * 16;
-  if ((w / 16) % 2 == 0) w += 16;
-  *width = w;
+  *rows = atr_window_rows(g, count / (size_t)g->output_w + 2);
+  *width = atr_window_width(g, 2 * PANEL);
 }
 
 static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t channels, size_t count, size_t *bytes) {
@@ -265,25 +259,11 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
     const ptrdiff_t y0 = (ptrdiff_t)(first / (size_t)g->output_w) % g->output_h;
     const ptrdiff_t y1 = y0 + (ptrdiff_t)((first % (size_t)g->output_w + count - 1) / (size_t)g->output_w);
     const ptrdiff_t top = y0 * g->stride_h - g->pad_top;
-    const size_t needed = (size_t)((y1 - y0) * g->stride_h + (g->kernel_h - 1) * g->dilation_h + 1);
-    const size_t ww = s.window_w, pl = (size_t)g->pad_left;
-    for (size_t ci = 0; ci < channels; ci++) {
-      for (size_t r = 0; r < needed; r++) {
-        float *dst = s.window + (ci * s.window_rows + r) * ww;
-        const ptrdiff_t iy = top + (ptrdiff_t)r;
-        if (iy < 0 || iy >= g->input_h) {
-          for (size_t x = 0; x < ww; x++) dst[x] = 0.0f;
-          continue;
-        }
-        for (size_t x = 0; x < pl; x++) dst[x] = 0.0f;
-        memcpy(dst + pl, src + ci * (size_t)(g->input_h * g->input_w) + (size_t)(iy * g->input_w),
-               (size_t)g->input_w * sizeof(float));
-        for (size_t x = pl + (size_t)g->input_w; x < ww; x++) dst[x] = 0.0f;
-      }
-    }
+    atr_fill_plane_window(s.window, s.window_rows * s.window_w, s.window_w, atr_window_rows(g, (size_t)(y1 - y0 + 1)),
+                          src, g, channels, top);
     src = s.window;
     wg.input_h = (ptrdiff_t)s.window_rows;
-    wg.input_w = (ptrdiff_t)ww;
+    wg.input_w = (ptrdiff_t)s.window_w;
     wg.pad_top = g->pad_top + top;
     wg.pad_left = 0;
     g = &wg;

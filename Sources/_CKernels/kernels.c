@@ -188,15 +188,6 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
-// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart.
-static inline __attribute__((always_inline)) void transpose8(float *restrict out, size_t ldo, const float *restrict in,
-                                                              size_t ldi) {
-  atr_v8 r[8];
-  for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
-  atr_transpose8x8(r);
-  for (int i = 0; i < 8; i++) *(atr_v8 *)(out + i * ldo) = r[i];
-}
-
 ATR_MULTIVERSION
 void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
                            size_t last) {
@@ -208,7 +199,7 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
       size_t j = j0;
       for (; j + 8 <= j1; j += 8) {
         size_t i = i0;
-        for (; i + 8 <= i1; i += 8) transpose8(out + j * rows + i, rows, in + i * columns + j, columns);
+        for (; i + 8 <= i1; i += 8) atr_transpose8(out + j * rows + i, rows, in + i * columns + j, columns);
         for (; i < i1; i++)
           for (size_t jj = j; jj < j + 8; jj++) out[jj * rows + i] = in[i * columns + jj];
       }
@@ -226,7 +217,7 @@ void atr_transpose_strided(float *restrict out, size_t ldo, const float *restric
   size_t i = 0;
   for (; i + 8 <= rows; i += 8) {
     size_t j = 0;
-    for (; j + 8 <= columns; j += 8) transpose8(out + j * ldo + i, ldo, in + i * ldi + j, ldi);
+    for (; j + 8 <= columns; j += 8) atr_transpose8(out + j * ldo + i, ldo, in + i * ldi + j, ldi);
     for (; j < columns; j++)
       for (size_t ii = i; ii < i + 8; ii++) out[j * ldo + ii] = in[ii * ldi + j];
   }

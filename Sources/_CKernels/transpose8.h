@@ -1,7 +1,10 @@
-// The 8x8 register transpose shared by the transposes in kernels.c and
-// the panel packing in conv.c. Private to this target.
+// The 8x8 register transpose shared by the transposes in kernels.c, the
+// panel packing in conv.c and the blocked convolution's planar output.
+// Private to this target.
 #ifndef ATROUS_TRANSPOSE8_H
 #define ATROUS_TRANSPOSE8_H
+
+#include <stddef.h>
 
 typedef float atr_v8 __attribute__((vector_size(32), aligned(4)));
 
@@ -33,6 +36,15 @@ static inline __attribute__((always_inline)) void atr_transpose8x8(atr_v8 r[8]) 
   r[5] = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
   r[6] = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
   r[7] = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
+// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart.
+static inline __attribute__((always_inline)) void atr_transpose8(float *restrict out, size_t ldo,
+                                                                  const float *restrict in, size_t ldi) {
+  atr_v8 r[8];
+  for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
+  atr_transpose8x8(r);
+  for (int i = 0; i < 8; i++) *(atr_v8 *)(out + i * ldo) = r[i];
 }
 
 #endif
