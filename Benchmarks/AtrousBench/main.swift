@@ -7,6 +7,7 @@
 //   atrous-bench profile FILE.onnx INPUT.npy THREADS REPEAT  milliseconds per node, slowest first
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
+//   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
 
 import AtrousCore
 import AtrousFeatures
@@ -14,6 +15,7 @@ import AtrousFilters
 import AtrousIO
 import AtrousNN
 import AtrousONNX
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -106,6 +108,30 @@ case "resize":
   let input = try NPY.readTensor(arguments[2])
   measure("resize", repeats: repeats) {
     _ = BilinearResize.resize(input, height: height, width: width, threads: threads)
+  }
+case "onnx-tests":
+  // One line per test, flushed, so a driver sees how far a crash got.
+  let root = arguments[2]
+  var tolerances: [String: (Float, Float)] = [:]
+  if let data = FileManager.default.contents(atPath: root + "/index.json"),
+    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any], let tests = json["tests"] as? [[String: Any]]
+  {
+    for test in tests {
+      if let name = test["name"] as? String, let rtol = test["rtol"] as? Double, let atol = test["atol"] as? Double {
+        tolerances[name] = (Float(rtol), Float(atol))
+      }
+    }
+  }
+  for name in arguments[3...] {
+    print("start \(name)")
+    fflush(nil)
+    let (rtol, atol) = tolerances[name] ?? (1e-3, 1e-5)
+    switch ONNXBackendTest(folder: root + "/" + name).run(rtol: rtol, atol: atol) {
+    case .passed: print("passed \(name)")
+    case .failed(let why): print("failed \(name): \(why)")
+    case .refused(let why): print("refused \(name): \(why)")
+    }
+    fflush(nil)
   }
 default:
   usage()

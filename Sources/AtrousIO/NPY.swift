@@ -31,17 +31,20 @@ public enum NPYError: Error, Equatable, CustomStringConvertible {
 
 /// The element types Atrous reads and writes in `.npy` files.
 public enum NPYDType: String, Sendable, CaseIterable {
-  case float16, float32, float64, uint8, uint16, int32, int64, bool
+  case float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool
 
   /// Bytes per element.
   public var itemSize: Int {
     switch self {
-    case .uint8, .bool: 1
-    case .float16, .uint16: 2
-    case .float32, .int32: 4
-    case .float64, .int64: 8
+    case .uint8, .int8, .bool: 1
+    case .float16, .uint16, .int16: 2
+    case .float32, .int32, .uint32: 4
+    case .float64, .int64, .uint64: 8
     }
   }
+
+  /// Whether the elements are floating point.
+  public var isFloatingPoint: Bool { self == .float16 || self == .float32 || self == .float64 }
 
   /// The descriptor numpy writes for this type on a little-endian machine.
   public var descr: String {
@@ -49,10 +52,14 @@ public enum NPYDType: String, Sendable, CaseIterable {
     case .float16: "<f2"
     case .float32: "<f4"
     case .float64: "<f8"
-    case .uint8: "|u1"
-    case .uint16: "<u2"
+    case .int8: "|i1"
+    case .int16: "<i2"
     case .int32: "<i4"
     case .int64: "<i8"
+    case .uint8: "|u1"
+    case .uint16: "<u2"
+    case .uint32: "<u4"
+    case .uint64: "<u8"
     case .bool: "|b1"
     }
   }
@@ -71,10 +78,14 @@ public enum NPYDType: String, Sendable, CaseIterable {
     case "f2", "e": type = .float16
     case "f4", "f": type = .float32
     case "f8", "d": type = .float64
+    case "i1", "b": type = .int8
+    case "i2", "h": type = .int16
+    case "i4", "i": type = .int32
+    case "i8", "q", "l": type = .int64
     case "u1", "B": type = .uint8
     case "u2", "H": type = .uint16
-    case "i4": type = .int32
-    case "i8": type = .int64
+    case "u4", "I": type = .uint32
+    case "u8", "Q", "L": type = .uint64
     case "b1", "?": type = .bool
     default: return nil
     }
@@ -101,14 +112,19 @@ public struct NPYArray: Sendable, Equatable {
     self.bytes = bytes
   }
 
-  /// An integer array: `T` is UInt8, UInt16, Int32 or Int64.
+  /// An integer array of `T`'s own dtype (any of Swift's fixed-width
+  /// integers of 8 to 64 bits but `Int` and `UInt`).
   public init<T: FixedWidthInteger>(shape: [Int], integers: [T]) {
     let dtype: NPYDType
     switch T.self {
-    case is UInt8.Type: dtype = .uint8
-    case is UInt16.Type: dtype = .uint16
+    case is Int8.Type: dtype = .int8
+    case is Int16.Type: dtype = .int16
     case is Int32.Type: dtype = .int32
     case is Int64.Type: dtype = .int64
+    case is UInt8.Type: dtype = .uint8
+    case is UInt16.Type: dtype = .uint16
+    case is UInt32.Type: dtype = .uint32
+    case is UInt64.Type: dtype = .uint64
     default: preconditionFailure("no .npy dtype for \(T.self)")
     }
     self.init(dtype: dtype, shape: shape, bytes: integers.withUnsafeBytes { Array($0) })
@@ -146,43 +162,52 @@ public struct NPYArray: Sendable, Equatable {
 
   /// Every element converted to `Double` (bool as 0 or 1), in C order.
   public var doubles: [Double] {
-    bytes.withUnsafeBytes { raw in
-      switch dtype {
-      case .float16: raw.bindMemory(to: Float16.self).map { Double($0) }
-      case .float32: raw.bindMemory(to: Float.self).map(Double.init)
-      case .float64: Array(raw.bindMemory(to: Double.self))
-      case .uint8, .bool: raw.bindMemory(to: UInt8.self).map { Double($0) }
-      case .uint16: raw.bindMemory(to: UInt16.self).map { Double($0) }
-      case .int32: raw.bindMemory(to: Int32.self).map { Double($0) }
-      case .int64: raw.bindMemory(to: Int64.self).map { Double($0) }
-      }
-    }
+    var out = [Double](repeating: 0, count: count)
+    visit(floating: { i, v in out[i] = v }, integer: { i, v in out[i] = Double(v) }, unsigned: { i, v in out[i] = Double(v) })
+    return out
+  }
+
+  /// Every element as an integer, in C order: floats truncated toward
+  /// zero (NaN and values out of range become 0), unsigned 64-bit values
+  /// kept as their bit pattern.
+  public var int64s: [Int64] {
+    var out = [Int64](repeating: 0, count: count)
+    visit(floating: { i, v in out[i] = v.isFinite && Swift.abs(v) < 9.2e18 ? Int64(v.rounded(.towardZero)) : 0 },
+          integer: { i, v in out[i] = v }, unsigned: { i, v in out[i] = Int64(bitPattern: v) })
+    return out
   }
 
   /// The array as a Float32 tensor of the same shape (any dtype converts).
   public func tensor() -> Tensor {
     var tensor = Tensor(shape: shape)
-    bytes.withUnsafeBytes { raw in
-      tensor.withUnsafeMutableBufferPointer { out in
-        switch dtype {
-        case .float32:
-          for (i, v) in raw.bindMemory(to: Float.self).enumerated() { out[i] = v }
-        case .float16:
-          for (i, v) in raw.bindMemory(to: Float16.self).enumerated() { out[i] = Float(v) }
-        case .float64:
-          for (i, v) in raw.bindMemory(to: Double.self).enumerated() { out[i] = Float(v) }
-        case .uint8, .bool:
-          for (i, v) in raw.bindMemory(to: UInt8.self).enumerated() { out[i] = Float(v) }
-        case .uint16:
-          for (i, v) in raw.bindMemory(to: UInt16.self).enumerated() { out[i] = Float(v) }
-        case .int32:
-          for (i, v) in raw.bindMemory(to: Int32.self).enumerated() { out[i] = Float(v) }
-        case .int64:
-          for (i, v) in raw.bindMemory(to: Int64.self).enumerated() { out[i] = Float(v) }
-        }
-      }
+    tensor.withUnsafeMutableBufferPointer { out in
+      visit(floating: { i, v in out[i] = Float(v) }, integer: { i, v in out[i] = Float(v) },
+            unsigned: { i, v in out[i] = Float(v) })
     }
     return tensor
+  }
+
+  /// Calls one of the closures with each element's index and value, by
+  /// the kind of the dtype.
+  private func visit(floating: (Int, Double) -> Void, integer: (Int, Int64) -> Void, unsigned: (Int, UInt64) -> Void) {
+    bytes.withUnsafeBytes { raw in
+      func each<T>(_: T.Type, _ body: (Int, T) -> Void) {
+        for (i, v) in raw.bindMemory(to: T.self).enumerated() { body(i, v) }
+      }
+      switch dtype {
+      case .float16: each(Float16.self) { floating($0, Double($1)) }
+      case .float32: each(Float.self) { floating($0, Double($1)) }
+      case .float64: each(Double.self, floating)
+      case .int8: each(Int8.self) { integer($0, Int64($1)) }
+      case .int16: each(Int16.self) { integer($0, Int64($1)) }
+      case .int32: each(Int32.self) { integer($0, Int64($1)) }
+      case .int64: each(Int64.self, integer)
+      case .uint8, .bool: each(UInt8.self) { unsigned($0, UInt64($1)) }
+      case .uint16: each(UInt16.self) { unsigned($0, UInt64($1)) }
+      case .uint32: each(UInt32.self) { unsigned($0, UInt64($1)) }
+      case .uint64: each(UInt64.self, unsigned)
+      }
+    }
   }
 }
 

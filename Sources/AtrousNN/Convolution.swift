@@ -59,7 +59,7 @@ func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode
 
 /// Conv and ConvTranspose on channels-last storage.
 enum Convolution {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["Conv"] = { c in try conv(c) }
     table["ConvTranspose"] = { c in try convTranspose(c) }
   }
@@ -94,7 +94,7 @@ enum Convolution {
         fresh.weights = w.floatValues()
         return fresh.blockedWeights()
       }
-      let packed = constantWeights ? c.cache!.value(c.node.name + "/conv-blocked", make: pack) : pack()
+      let packed = constantWeights ? c.cache!.value(c.index, "conv-blocked", make: pack) : pack()
       return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: packed,
                                            channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
@@ -103,7 +103,7 @@ enum Convolution {
       // The input is (N, C, H, W), as a graph input is: the product reads
       // its planes instead of a transposed copy, and writes planes too when
       // the output leaves the graph in that layout.
-      convolution.weights = constantWeights ? c.cache!.value(c.node.name + "/conv-weights") { [w.floatValues()] }[0]
+      convolution.weights = constantWeights ? c.cache!.value(c.index, "conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
       return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
@@ -117,7 +117,7 @@ enum Convolution {
     let input = x.storage!
     if !convolution.isDepthwise && constantWeights {
       // Constant weights are packed once per executor, not copied every run.
-      convolution.panels = c.cache!.value(c.node.name + "/conv-panels") {
+      convolution.panels = c.cache!.value(c.index, "conv-panels") {
         var fresh = convolution
         fresh.weights = w.floatValues()
         return fresh.packedPanels()
@@ -157,12 +157,15 @@ enum Convolution {
       if requested != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
         let target = requested?[d] ?? inputs[d] * strides[d]
         let total = strides[d] * (inputs[d] - 1) + outputPadding[d] + extent - target
+        // Floor division, as ONNX's reference: a negative total (an output
+        // larger than the natural one) grows the end, not the start.
+        let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
         if autoPad == "SAME_UPPER" {
-          pads[d] = total / 2
-          pads[d + 2] = total - total / 2
+          pads[d] = half
+          pads[d + 2] = total - half
         } else {
-          pads[d] = total - total / 2
-          pads[d + 2] = total / 2
+          pads[d] = total - half
+          pads[d + 2] = half
         }
         outSize[d] = target
       } else {
@@ -178,7 +181,7 @@ enum Convolution {
       dilations: dilations, padBegin: [pads[0], pads[1]], outputSize: outSize, bias: bias)
     let panels: [[Float]]
     if let cache = c.cache, c.constant.count > 1, c.constant[1] {
-      panels = cache.value(c.node.name + "/convT-panels") { transposed.packedPanels(w.floatValues()) }
+      panels = cache.value(c.index, "convT-panels") { transposed.packedPanels(w.floatValues()) }
     } else {
       panels = transposed.packedPanels(w.floatValues())
     }

@@ -4,23 +4,62 @@ import _CKernels
 
 /// Activations, arithmetic with NumPy broadcasting, Clip and Softmax.
 enum Elementwise {
-  static func register(_ table: inout [String: OpKernel]) {
-    for (name, unary) in [("Relu", Unary.relu), ("Sigmoid", .sigmoid), ("Tanh", .tanh), ("Exp", .exp),
-                          ("Sqrt", .sqrt), ("Neg", .neg), ("Abs", .abs), ("Identity", .identity), ("Floor", .floor),
-                          ("Ceil", .ceil), ("Reciprocal", .reciprocal), ("Log", .log), ("Erf", .erf)] {
-      table[name] = { c in [try map(c.takeInput(0), unary, threads: c.threads)] }
+  static func register(_ table: inout OperatorTable) {
+    let plain: [(String, Unary)] = [
+      ("Relu", .relu), ("Sigmoid", .sigmoid), ("Tanh", .tanh), ("Exp", .exp), ("Sqrt", .sqrt), ("Neg", .neg),
+      ("Abs", .abs), ("Identity", .identity), ("Floor", .floor), ("Ceil", .ceil), ("Reciprocal", .reciprocal),
+      ("Log", .log), ("Erf", .erf), ("HardSwish", .hardSwish), ("Acos", .acos), ("Acosh", .acosh), ("Asin", .asin),
+      ("Asinh", .asinh), ("Atan", .atan), ("Atanh", .atanh), ("Cos", .cos), ("Cosh", .cosh), ("Sin", .sin),
+      ("Sinh", .sinh), ("Tan", .tan), ("Round", .round), ("Sign", .sign), ("Softplus", .softplus),
+      ("Softsign", .softsign), ("Mish", .mish),
+    ]
+    for (name, unary) in plain {
+      table[name] = { c in [try map(c.takeInput(0), unary, c)] }
     }
-    table["LeakyRelu"] = { c in [try map(c.takeInput(0), .leakyRelu(c.float("alpha", default: 0.01)), threads: c.threads)] }
-    table["Elu"] = { c in [try map(c.takeInput(0), .elu(c.float("alpha", default: 1)), threads: c.threads)] }
-    table["HardSigmoid"] = { c in
-      [try map(c.takeInput(0), .hardSigmoid(c.float("alpha", default: 0.2), c.float("beta", default: 0.5)),
-               threads: c.threads)]
+    let parameterized: [(String, @Sendable (OpContext) throws -> Unary)] = [
+      ("LeakyRelu", { c in .leakyRelu(try c.float("alpha", default: 0.01)) }),
+      ("Elu", { c in .elu(try c.float("alpha", default: 1)) }),
+      ("Celu", { c in .celu(try c.float("alpha", default: 1)) }),
+      ("Selu", { c in .selu(try c.float("alpha", default: 1.67326319217681884765625),
+                            try c.float("gamma", default: 1.05070102214813232421875)) }),
+      ("ThresholdedRelu", { c in .thresholdedRelu(try c.float("alpha", default: 1)) }),
+      ("Shrink", { c in .shrink(try c.float("bias", default: 0), try c.float("lambd", default: 0.5)) }),
+      ("HardSigmoid", { c in .hardSigmoid(try c.float("alpha", default: 0.2), try c.float("beta", default: 0.5)) }),
+      ("Swish", { c in .swish(try c.float("alpha", default: 1)) }),
+      ("Gelu", { c in
+        switch try c.string("approximate", default: "none") {
+        case "none": return .gelu
+        case "tanh": return .geluTanh
+        case let other: throw c.unsupported("approximate", other)
+        }
+      }),
+    ]
+    for (name, unary) in parameterized {
+      table[name] = { c in [try map(c.takeInput(0), unary(c), c)] }
     }
-    table["HardSwish"] = { c in [try map(c.takeInput(0), .hardSwish, threads: c.threads)] }
-    table["Dropout"] = { c in
-      // Inference: the input passes through; the optional mask is all true.
+    table.add("IsNaN", outputs: [.fixed(.bool)]) { c in
       let x = try c.input(0)
-      return [x, NDArray(shape: x.shape, int64s: [Int64](repeating: 1, count: x.count))]
+      return [NDArray(shape: x.shape, bools: x.dtype.isFloatingPoint ? x.floatValues().map(\.isNaN) : [Bool](repeating: false, count: x.count))]
+    }
+    table.add("IsInf", outputs: [.fixed(.bool)]) { c in
+      let x = try c.input(0)
+      let positive = try c.int("detect_positive", default: 1) == 1, negative = try c.int("detect_negative", default: 1) == 1
+      let values = x.dtype.isFloatingPoint ? x.floatValues() : []
+      return [NDArray(shape: x.shape, bools: values.map { $0.isInfinite && ($0 > 0 ? positive : negative) }
+                        + [Bool](repeating: false, count: x.count - values.count))]
+    }
+    table.add("Not", outputs: [.fixed(.bool)]) { c in
+      let x = try c.input(0)
+      return [NDArray(shape: x.shape, bools: x.int64Values().map { $0 == 0 })]
+    }
+    table.add("Dropout", outputs: [.input(0), .fixed(.bool)]) { c in
+      // Inference only: the input passes through and the mask is all true.
+      if try c.int("is_test", default: 1) == 0 && c.opset < 7 { throw c.unsupported("is_test", 0) }
+      if let training = c.optionalInput(2), training.int64Values().first ?? 0 != 0 {
+        throw NNError.trainingMode(node: c.node.name, op: c.op)
+      }
+      let x = try c.input(0)
+      return [x, NDArray(shape: x.shape, bools: [Bool](repeating: true, count: x.count))]
     }
     table["Clip"] = { c in try clip(&c) }
     for (name, op) in [("Add", Binary.add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow),
@@ -30,9 +69,20 @@ enum Elementwise {
         var result = try c.takeInput(0)
         let operands = c.inputs.dropFirst().compactMap { $0 }
         for other in operands { result = try broadcast(consume result, other, op, c) }
-        if name == "Mean" && !operands.isEmpty { result = map(result, .scale(1 / Float(operands.count + 1)), threads: c.threads) }
+        if name == "Mean" && !operands.isEmpty {
+          result = map(result, .scale(1 / Float(operands.count + 1)), threads: c.threads)
+        }
         return [result]
       }
+    }
+    table["Mod"] = { c in
+      let fmod = try c.int("fmod", default: 0) == 1
+      let a = try c.input(0), b = try c.input(1)
+      return [try broadcast(a, b, fmod ? .fmod : .mod, c)]
+    }
+    for (name, test) in [("Equal", Comparison.equal), ("Greater", .greater), ("GreaterOrEqual", .greaterOrEqual),
+                         ("Less", .less), ("LessOrEqual", .lessOrEqual), ("And", .and), ("Or", .or), ("Xor", .xor)] {
+      table.add(name, outputs: [.fixed(.bool)]) { c in [try compare(c.input(0), c.input(1), test, c)] }
     }
     table["PRelu"] = { c in
       let x = try c.input(0)
@@ -43,13 +93,45 @@ enum Elementwise {
       }
       return [try broadcast(x, slope, .prelu, c)]
     }
-    table["Softmax"] = { c in [try softmax(c, log: false)] }
-    table["LogSoftmax"] = { c in [try softmax(c, log: true)] }
+    table["Softmax"] = { c in [try softmax(c, .softmax)] }
+    table["LogSoftmax"] = { c in [try softmax(c, .logSoftmax)] }
+    table["Hardmax"] = { c in [try softmax(c, .hardmax)] }
   }
 
   enum Unary {
     case relu, sigmoid, tanh, exp, sqrt, neg, abs, identity, floor, ceil, reciprocal, log, erf, hardSwish
+    case acos, acosh, asin, asinh, atan, atanh, cos, cosh, sin, sinh, tan, round, sign, softplus, softsign, mish
+    case gelu, geluTanh
     case leakyRelu(Float), elu(Float), hardSigmoid(Float, Float), clip(Float, Float), scale(Float)
+    case celu(Float), selu(Float, Float), thresholdedRelu(Float), shrink(Float, Float), swish(Float)
+
+    /// The op on an integer, for the ops ONNX defines on integer types.
+    func integer(_ x: Int64) -> Int64? {
+      switch self {
+      case .relu: Swift.max(x, 0)
+      case .neg: 0 &- x
+      case .abs: x < 0 ? 0 &- x : x
+      case .sign: x > 0 ? 1 : x < 0 ? -1 : 0
+      case .identity, .floor, .ceil, .round: x
+      case .clip(let low, let high): Swift.min(Swift.max(Float(x), low), high).isNaN ? x
+        : Int64(Swift.min(Swift.max(Double(x), Double(low)), Double(high)))
+      case .shrink(let bias, let lambd):
+        Float(x) < -lambd ? x + Int64(bias) : Float(x) > lambd ? x - Int64(bias) : 0
+      default: nil
+      }
+    }
+  }
+
+  /// `map` for an op: integer inputs through `Unary.integer`, or refused
+  /// when the op is defined on floats only.
+  static func map(_ value: consuming NDArray, _ op: Unary, _ c: OpContext) throws -> NDArray {
+    if value.isFloat { return map(value, op, threads: c.threads) }
+    if case .identity = op { return value }
+    let x = consume value
+    guard op.integer(0) != nil else {
+      throw NNError.unsupportedType(node: c.node.name, op: c.op, input: c.node.inputs.first ?? "", type: "\(x.dtype)")
+    }
+    return NDArray(shape: x.shape, int64s: x.int64Values().map { op.integer($0)! }, dtype: x.dtype)
   }
 
   /// Elements below which an element-wise op stays on one thread: waking
@@ -58,10 +140,8 @@ enum Elementwise {
 
   /// Applies `op` to every element, keeping the layout.
   static func map(_ value: consuming NDArray, _ op: Unary, threads: Int = 1) -> NDArray {
-    guard value.isFloat else {
-      // Integer tensors only pass through Identity-like ops.
-      return value
-    }
+    // Integers compute as floats here; the executor casts back to their type.
+    guard value.isFloat else { return map(value.cast(to: .float32), op, threads: threads) }
     if case .identity = op { return value }
     var x = consume value
     let (shape, channelsLast) = (x.shape, x.channelsLast)
@@ -99,8 +179,43 @@ enum Elementwise {
     case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
     case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
     case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
+    case .acos: for i in 0..<n { dst[i] = Foundation.acos(src[i]) }
+    case .acosh: for i in 0..<n { dst[i] = Foundation.acosh(src[i]) }
+    case .asin: for i in 0..<n { dst[i] = Foundation.asin(src[i]) }
+    case .asinh: for i in 0..<n { dst[i] = Foundation.asinh(src[i]) }
+    case .atan: for i in 0..<n { dst[i] = Foundation.atan(src[i]) }
+    case .atanh: for i in 0..<n { dst[i] = Foundation.atanh(src[i]) }
+    case .cos: for i in 0..<n { dst[i] = Foundation.cos(src[i]) }
+    case .cosh: for i in 0..<n { dst[i] = Foundation.cosh(src[i]) }
+    case .sin: for i in 0..<n { dst[i] = Foundation.sin(src[i]) }
+    case .sinh: for i in 0..<n { dst[i] = Foundation.sinh(src[i]) }
+    case .tan: for i in 0..<n { dst[i] = Foundation.tan(src[i]) }
+    case .round: for i in 0..<n { dst[i] = src[i].rounded(.toNearestOrEven) }
+    case .sign: for i in 0..<n { dst[i] = src[i] > 0 ? 1 : src[i] < 0 ? -1 : src[i] }
+    case .softplus: for i in 0..<n { dst[i] = softplus(src[i]) }
+    case .softsign: for i in 0..<n { dst[i] = src[i] / (1 + Swift.abs(src[i])) }
+    case .mish: for i in 0..<n { dst[i] = src[i] * Foundation.tanh(softplus(src[i])) }
+    case .gelu: for i in 0..<n { dst[i] = 0.5 * src[i] * (1 + Foundation.erf(src[i] * 0.70710678118654752)) }
+    case .geluTanh:
+      for i in 0..<n {
+        let x = src[i]
+        dst[i] = 0.5 * x * (1 + Foundation.tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)))
+      }
+    case .celu(let alpha): for i in 0..<n { dst[i] = Swift.max(0, src[i]) + Swift.min(0, alpha * (Foundation.exp(src[i] / alpha) - 1)) }
+    case .selu(let alpha, let gamma):
+      for i in 0..<n { dst[i] = src[i] > 0 ? gamma * src[i] : gamma * (alpha * Foundation.exp(src[i]) - alpha) }
+    case .thresholdedRelu(let alpha): for i in 0..<n { dst[i] = src[i] > alpha ? src[i] : 0 }
+    case .shrink(let bias, let lambd):
+      for i in 0..<n { dst[i] = src[i] < -lambd ? src[i] + bias : src[i] > lambd ? src[i] - bias : 0 }
+    case .swish(let alpha): for i in 0..<n { dst[i] = src[i] / (1 + Foundation.exp(-alpha * src[i])) }
     case .identity: break  // `map` hands its input back before getting here
     }
+  }
+
+  /// log(1 + e^x) without overflow for large x.
+  @inline(__always)
+  static func softplus(_ x: Float) -> Float {
+    x > 20 ? x : Foundation.log1p(Foundation.exp(x))
   }
 
   /// Runs `body(source, target)` in the input's own storage when nobody
@@ -133,7 +248,7 @@ enum Elementwise {
   }
 
   enum Binary {
-    case add, sub, mul, div, pow, max, min, prelu
+    case add, sub, mul, div, pow, max, min, prelu, mod, fmod
 
     /// The vectorized kernel for this operator, if there is one.
     var code: atr_binary_op? {
@@ -145,7 +260,7 @@ enum Elementwise {
       case .max: ATR_MAX
       case .min: ATR_MIN
       case .prelu: ATR_PRELU
-      case .pow: nil
+      case .pow, .mod, .fmod: nil
       }
     }
 
@@ -159,6 +274,10 @@ enum Elementwise {
       case .max: Swift.max(a, b)
       case .min: Swift.min(a, b)
       case .prelu: a < 0 ? a * b : a
+      case .fmod: Foundation.fmod(a, b)
+      case .mod:
+        // The sign of the divisor, as Python's % and NumPy's mod.
+        b == 0 ? .nan : a - (a / b).rounded(.down) * b
       }
     }
 
@@ -167,14 +286,60 @@ enum Elementwise {
       case .add: a &+ b
       case .sub: a &- b
       case .mul: a &* b
-      case .div: b == 0 ? 0 : a / b
-      case .pow: Int64(Foundation.pow(Double(a), Double(b)))
+      case .div: b == 0 || (a == .min && b == -1) ? 0 : a / b
+      case .pow: DType.int64.integer(Float(Foundation.pow(Double(a), Double(b))))
       case .max: Swift.max(a, b)
       case .min: Swift.min(a, b)
-      case .prelu: a < 0 ? a * b : a
+      case .prelu: a < 0 ? a &* b : a
+      case .fmod: b == 0 || (a == .min && b == -1) ? 0 : a % b
+      case .mod:
+        if b == 0 || (a == .min && b == -1) { 0 } else {
+          a % b != 0 && ((a % b < 0) != (b < 0)) ? a % b + b : a % b
+        }
       }
     }
   }
+
+  /// Element-wise tests with a boolean result.
+  enum Comparison {
+    case equal, greater, greaterOrEqual, less, lessOrEqual, and, or, xor
+
+    func test<T: Comparable>(_ a: T, _ b: T, zero: T) -> Bool {
+      switch self {
+      case .equal: a == b
+      case .greater: a > b
+      case .greaterOrEqual: a >= b
+      case .less: a < b
+      case .lessOrEqual: a <= b
+      case .and: a != zero && b != zero
+      case .or: a != zero || b != zero
+      case .xor: (a != zero) != (b != zero)
+      }
+    }
+  }
+
+  /// A comparison of two broadcast arrays: integers compared as integers
+  /// (unsigned 64-bit ones by their value), anything else as floats.
+  static func compare(_ a: NDArray, _ b: NDArray, _ test: Comparison, _ c: OpContext) throws -> NDArray {
+    let shape = try broadcastShape(a.shape, b.shape, c)
+    let (sa, sb) = (strides(a.shape, to: shape), strides(b.shape, to: shape))
+    var out = [Bool](repeating: false, count: shape.reduce(1, *))
+    if !a.isFloat && !b.isFloat {
+      let (x, y) = (a.int64Values(), b.int64Values())
+      if a.dtype == .uint64 || b.dtype == .uint64 {
+        forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in
+          out[i] = test.test(UInt64(bitPattern: x[ia]), UInt64(bitPattern: y[ib]), zero: 0)
+        }
+      } else {
+        forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = test.test(x[ia], y[ib], zero: 0) }
+      }
+    } else {
+      let (x, y) = (a.floatValues(), b.floatValues())
+      forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = test.test(x[ia], y[ib], zero: 0) }
+    }
+    return NDArray(shape: shape, bools: out)
+  }
+
 
   /// NumPy-style broadcast of two arrays. When either is stored
   /// channels-last, both are brought to rank 4 channels-last first.
@@ -183,9 +348,26 @@ enum Elementwise {
       let shape = try broadcastShape(a.shape, b.shape, c)
       var out = [Int64](repeating: 0, count: shape.reduce(1, *))
       let (sa, sb) = (strides(a.shape, to: shape), strides(b.shape, to: shape))
-      forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = op.apply(x[ia], y[ib]) }
-      return NDArray(shape: shape, int64s: out)
+      if a.dtype == .uint64, [.div, .max, .min, .mod, .fmod].contains(op) {
+        // Unsigned 64-bit values past Int64.max: divide and compare unsigned.
+        forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in
+          let (p, q) = (UInt64(bitPattern: x[ia]), UInt64(bitPattern: y[ib]))
+          let r: UInt64
+          switch op {
+          case .div: r = q == 0 ? 0 : p / q
+          case .max: r = Swift.max(p, q)
+          case .min: r = Swift.min(p, q)
+          default: r = q == 0 ? 0 : p % q
+          }
+          out[i] = Int64(bitPattern: r)
+        }
+      } else {
+        forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = op.apply(x[ia], y[ib]) }
+      }
+      return NDArray(shape: shape, int64s: out, dtype: a.dtype)
     }
+    // Integer operands of a float op (Pow's exponent, say) compute as floats.
+    let a = a.isFloat ? a : a.cast(to: .float32), b = b.isFloat ? b : b.cast(to: .float32)
     let channelsLast = (a.channelsLast || b.channelsLast) && a.rank <= 4 && b.rank <= 4
     func physical(_ v: NDArray) -> Tensor {
       if channelsLast {
@@ -284,7 +466,9 @@ enum Elementwise {
 
   /// Softmax over one axis (opset 13+) or over all axes from `axis` on,
   /// flattened (before 13).
-  static func softmax(_ c: OpContext, log: Bool) throws -> NDArray {
+  enum SoftmaxKind { case softmax, logSoftmax, hardmax }
+
+  static func softmax(_ c: OpContext, _ kind: SoftmaxKind) throws -> NDArray {
     let x = try c.input(0).standard()
     let axis = try c.axis(c.int("axis", default: c.opset >= 13 ? -1 : 1), rank: x.rank)
     let values = x.floatValues()
@@ -300,9 +484,17 @@ enum Elementwise {
         for k in 0..<length { peak = Swift.max(peak, values[base + k * inner]) }
         var sum: Float = 0
         for k in 0..<length { sum += Foundation.exp(values[base + k * inner] - peak) }
+        var first = -1
         for k in 0..<length {
           let shifted = values[base + k * inner] - peak
-          out[base + k * inner] = log ? shifted - Foundation.log(sum) : Foundation.exp(shifted) / sum
+          switch kind {
+          case .softmax: out[base + k * inner] = Foundation.exp(shifted) / sum
+          case .logSoftmax: out[base + k * inner] = shifted - Foundation.log(sum)
+          case .hardmax:
+            // One 1 at the first largest element.
+            out[base + k * inner] = shifted == 0 && first < 0 ? 1 : 0
+            if shifted == 0 && first < 0 { first = k }
+          }
         }
       }
     }

@@ -21,21 +21,36 @@ public final class Executor: Sendable {
   ///   of element-wise ops in one pass (see `GraphOptimizer`).
   /// - Throws: `NNError.unsupportedOp` naming the first node whose op is
   ///   not implemented, `NNError.missingInput` for an input no graph input,
-  ///   initializer or earlier node provides.
+  ///   initializer or earlier node provides (a value used before it is
+  ///   made, which includes every cycle), `NNError.duplicateNode` and
+  ///   `NNError.duplicateValue` for names ONNX requires to be unique.
   public init(graph: Graph, threads: Int = Parallel.coreCount, optimize: Bool = true) throws {
-    var known = Set(graph.inputs.map(\.name)).union(graph.initializers.keys)
-    for node in graph.nodes {
-      guard Operators.table[node.opType] != nil else { throw NNError.unsupportedOp(node: node.name, op: node.opType) }
-      for input in node.inputs where !input.isEmpty && !known.contains(input) {
-        throw NNError.missingInput(node: node.name, op: node.opType, input: input)
-      }
-      known.formUnion(node.outputs)
-    }
+    try Self.validate(graph)
     self.graph = graph
     self.optimized = optimize ? GraphOptimizer.fusePointwise(GraphOptimizer.foldBatchNorm(graph)) : graph
     optimizedValues = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
       .union(optimized.initializers.keys)
     self.threads = threads
+  }
+
+  /// Checks ONNX's structural rules: known ops, node names and value
+  /// names unique, every input made before it is read.
+  static func validate(_ graph: Graph) throws {
+    var known = Set(graph.inputs.map(\.name)).union(graph.initializers.keys)
+    var names = Set<String>()
+    for node in graph.nodes {
+      guard Operators.named(node.opType) != nil else { throw NNError.unsupportedOp(node: node.name, op: node.opType) }
+      guard names.insert(node.name).inserted else { throw NNError.duplicateNode(node: node.name, op: node.opType) }
+      for input in node.inputs where !input.isEmpty && !known.contains(input) {
+        throw NNError.missingInput(node: node.name, op: node.opType, input: input)
+      }
+      for output in node.outputs where !output.isEmpty {
+        guard known.insert(output).inserted else {
+          throw NNError.duplicateValue(node: node.name, op: node.opType, value: output)
+        }
+      }
+    }
+    for output in graph.outputs where !known.contains(output) { throw NNError.unknownValue(name: output) }
   }
 
   /// Ops whose single output has the shape and layout of their first input.
@@ -148,7 +163,10 @@ public final class Executor: Sendable {
       // Values read for the last time leave the table now, so an op that
       // takes them holds the only reference and may write in place.
       for (name, last) in zip(node.inputs, consumable) where last { values[name] = nil }
-      var context = OpContext(node: node, inputs: args, opset: graph.opset, threads: threads)
+      let op = Operators.named(node.opType)!
+      let types = args.map { $0?.dtype }
+      var context = OpContext(node: node, index: index, inputs: args, opset: graph.opset, threads: threads)
+      if op.floatData, let first = args.first ?? nil, !first.isFloat { context.inputs[0] = first.cast(to: .float32) }
       context.shapesOnly = shapesOnly
       context.cache = prepared
       context.constant = node.inputs.map { graph.initializers[$0] != nil }
@@ -157,7 +175,7 @@ public final class Executor: Sendable {
       // A shape-only run passes values through ops that keep their input's
       // shape, instead of computing on placeholder data.
       let results = shapesOnly && Self.shapePreserving.contains(node.opType) && args.first??.isFloat == true
-        ? [args[0]!] : try Operators.table[node.opType]!(&context)
+        ? [args[0]!] : op.typed(try op.kernel(&context), inputs: types)
       for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
       // Inputs read for the last time are still alive while the op runs.
       let released = zip(args, consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) }

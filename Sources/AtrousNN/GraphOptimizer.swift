@@ -41,7 +41,8 @@ enum GraphOptimizer {
         let previous: Float = oldBias?[co] ?? 0
         return previous * a[co] + (b[co] - m[co] * a[co])
       }
-      let weightName = bn.name + ".folded.weight", biasName = bn.name + ".folded.bias"
+      // Named after the BatchNormalization's output, which ONNX makes unique.
+      let weightName = bn.outputs[0] + "\u{0}folded.weight", biasName = bn.outputs[0] + "\u{0}folded.bias"
       initializers[weightName] = NDArray(shape: w.shape, floats: weights)
       initializers[biasName] = NDArray(shape: [cout], floats: bias)
       var fused = conv

@@ -3,7 +3,7 @@ import _CKernels
 
 /// Gemm and MatMul.
 enum Linear {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["Gemm"] = { c in try gemm(c) }
     table["MatMul"] = { c in try matmul(c) }
   }

@@ -2,7 +2,9 @@ import AtrousCore
 import _CKernels
 
 /// A tensor as a network computes it: a logical shape in ONNX's order
-/// (NCHW for images) and elements that are Float32 or Int64.
+/// (NCHW for images), an ONNX element type, and elements computed as
+/// Float32 (floating types) or Int64 (integer and boolean types; see
+/// `DType` for how each type is held).
 ///
 /// Rank-4 float arrays may be stored channels-last: their elements then lie
 /// in (N, H, W, C) order while `shape` stays (N, C, H, W). Convolution,
@@ -23,37 +25,92 @@ public struct NDArray: Sendable {
   public private(set) var elements: Elements
   /// True for a rank-4 float array stored (N, H, W, C).
   public private(set) var channelsLast: Bool
+  /// The element type ONNX sees; `elements` holds it as `DType` describes.
+  public private(set) var dtype: DType
 
+  /// Number of elements. Shapes are checked against `Int` overflow where
+  /// they are made (importer, shape inference), so this product fits.
   public var count: Int { shape.reduce(1, *) }
   public var rank: Int { shape.count }
   public var isFloat: Bool { if case .float = elements { true } else { false } }
 
-  /// A float array in standard (row-major, logical) order.
-  public init(shape: [Int], floats: Tensor) {
+  /// A float array in standard (row-major, logical) order; `dtype` must
+  /// be a floating type (float16 values are taken as already rounded).
+  public init(shape: [Int], floats: Tensor, dtype: DType = .float32) {
     precondition(floats.count == shape.reduce(1, *), "\(floats.count) floats do not fill \(shape)")
+    precondition(dtype.isFloatingPoint, "\(dtype) is not a floating type")
     self.shape = shape
     elements = .float(floats.shape == shape ? floats : floats.reshaped(shape))
     channelsLast = false
+    self.dtype = dtype
   }
 
-  public init(shape: [Int], floats: [Float]) {
-    self.init(shape: shape, floats: Tensor(shape: shape, values: floats))
+  public init(shape: [Int], floats: [Float], dtype: DType = .float32) {
+    self.init(shape: shape, floats: Tensor(shape: shape, values: floats), dtype: dtype)
   }
 
-  public init(shape: [Int], int64s: [Int64]) {
+  /// An integer or boolean array; values are wrapped to `dtype`'s width.
+  public init(shape: [Int], int64s: [Int64], dtype: DType = .int64) {
     precondition(int64s.count == shape.reduce(1, *), "\(int64s.count) integers do not fill \(shape)")
+    precondition(!dtype.isFloatingPoint, "\(dtype) is not an integer type")
     self.shape = shape
-    elements = .int64(int64s)
+    switch dtype {
+    case .int64, .uint64: elements = .int64(int64s)
+    default: elements = .int64(int64s.map(dtype.wrap))
+    }
     channelsLast = false
+    self.dtype = dtype
+  }
+
+  /// A boolean array.
+  public init(shape: [Int], bools: [Bool]) {
+    self.init(shape: shape, int64s: bools.map { $0 ? 1 : 0 }, dtype: .bool)
   }
 
   /// A rank-4 float array from its channels-last storage, shape (N, H, W, C).
-  public init(channelsLast storage: Tensor) {
+  public init(channelsLast storage: Tensor, dtype: DType = .float32) {
     precondition(storage.rank == 4, "channels-last storage is rank 4")
     let s = storage.shape
     shape = [s[0], s[3], s[1], s[2]]
     elements = .float(storage)
     channelsLast = true
+    self.dtype = dtype
+  }
+
+  /// The same values as another element type, converted as ONNX's Cast
+  /// converts them (floats to integers truncate toward zero; to bool,
+  /// nonzero is true; to float16, rounded to nearest even).
+  public func cast(to type: DType) -> NDArray {
+    if type == dtype && type != .float16 { return self }
+    switch (elements, type.isFloatingPoint) {
+    case (.float(let tensor), true):
+      var result = self
+      result.dtype = type
+      if type == .float16 {
+        var rounded = tensor
+        rounded.withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] = Float(Float16(v[i])) } }
+        result.elements = .float(rounded)
+      }
+      return result
+    case (.float, false):
+      let plain = standard()
+      guard case .float(let tensor) = plain.elements else { return plain }
+      return NDArray(shape: shape, int64s: tensor.scalars.map(type.integer), dtype: type)
+    case (.int64(let values), true):
+      let source = dtype
+      return NDArray(shape: shape, floats: values.map { source.float($0) }, dtype: .float32).cast(to: type)
+    case (.int64(let values), false):
+      return NDArray(shape: shape, int64s: values, dtype: type)
+    }
+  }
+
+  /// The same elements described as `type` without conversion: the
+  /// storage kinds (float or integer) of the two types must agree.
+  func retagged(_ type: DType) -> NDArray {
+    precondition(type.isFloatingPoint == isFloat, "cannot retag \(dtype) as \(type)")
+    var result = self
+    result.dtype = type
+    return result
   }
 
   /// Hands over the float storage, leaving this array empty, so that the
@@ -73,27 +130,36 @@ public struct NDArray: Sendable {
   /// The same values in standard layout.
   public func standard() -> NDArray {
     guard channelsLast, case .float(let nhwc) = elements else { return self }
-    return NDArray(shape: shape, floats: Permute.apply(nhwc, order: [0, 3, 1, 2]))
+    return NDArray(shape: shape, floats: Permute.apply(nhwc, order: [0, 3, 1, 2]), dtype: dtype)
   }
 
   /// The same values stored channels-last (rank-4 floats only).
   public func toChannelsLast() -> NDArray {
     guard !channelsLast, rank == 4, case .float(let nchw) = elements else { return self }
-    return NDArray(channelsLast: Permute.apply(nchw, order: [0, 2, 3, 1]))
+    return NDArray(channelsLast: Permute.apply(nchw, order: [0, 2, 3, 1]), dtype: dtype)
   }
 
   /// Float elements in logical (standard) order, converting integers.
   public func floatValues() -> [Float] {
     switch standard().elements {
     case .float(let tensor): tensor.scalars
-    case .int64(let values): values.map { Float($0) }
+    case .int64(let values): dtype == .uint64 ? values.map { dtype.float($0) } : values.map { Float($0) }
+    }
+  }
+
+  /// The elements as stored integers in logical order (floats truncated
+  /// toward zero, as `DType.int64` converts them).
+  public func int64Values() -> [Int64] {
+    switch standard().elements {
+    case .float(let tensor): tensor.scalars.map(DType.int64.integer)
+    case .int64(let values): values
     }
   }
 
   /// The elements as integers in logical order (floats are truncated).
   public func intValues() -> [Int] {
     switch standard().elements {
-    case .float(let tensor): tensor.scalars.map { Int($0) }
+    case .float(let tensor): tensor.scalars.map { Int(DType.int64.integer($0)) }
     case .int64(let values): values.map { Int($0) }
     }
   }
@@ -101,10 +167,10 @@ public struct NDArray: Sendable {
   /// The same elements with another logical shape of equal count, standard layout.
   public func reshaped(_ newShape: [Int]) -> NDArray {
     let plain = standard()
-    switch plain.elements {
-    case .float(let tensor): return NDArray(shape: newShape, floats: tensor.reshaped(newShape))
-    case .int64(let values): return NDArray(shape: newShape, int64s: values)
-    }
+    var result = plain
+    result.shape = newShape
+    if case .float(let tensor) = plain.elements { result.elements = .float(tensor.reshaped(newShape)) }
+    return result
   }
 }
 

@@ -3,13 +3,19 @@ import Foundation
 
 /// BatchNormalization (inference) and LRN.
 enum Normalization {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["BatchNormalization"] = { c in try batchNorm(c) }
     table["LRN"] = { c in try lrn(c) }
   }
 
   /// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1).
   static func batchNorm(_ c: OpContext) throws -> [NDArray] {
+    // Training updates the running statistics: asked for by training_mode
+    // (opset 14) or, before it, by asking for the statistics outputs.
+    let statistics = c.node.outputs.dropFirst().contains { !$0.isEmpty }
+    if try c.int("training_mode", default: 0) == 1 || (c.opset < 14 && statistics) {
+      throw NNError.trainingMode(node: c.node.name, op: c.op)
+    }
     let x = try c.input(0)
     let scale = try c.input(1).floatValues(), shift = try c.input(2).floatValues()
     let mean = try c.input(3).floatValues(), variance = try c.input(4).floatValues()

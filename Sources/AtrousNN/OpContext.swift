@@ -3,6 +3,9 @@
 /// node, the op and the attribute.
 struct OpContext {
   let node: Node
+  /// The node's position in the graph it runs in: the key of everything
+  /// prepared for it (names may repeat in a user's file).
+  var index: Int = 0
   var inputs: [NDArray?]
   let opset: Int
   let threads: Int
@@ -115,10 +118,67 @@ struct OpContext {
 /// An operator implementation.
 typealias OpKernel = @Sendable (inout OpContext) throws -> [NDArray]
 
+/// How the element type of an operator's output follows from its inputs.
+enum OutputType: Sendable {
+  /// The type of input `k` (unchanged when that input is omitted).
+  case input(Int)
+  case fixed(DType)
+  /// The kernel sets the type itself (Cast, Constant, ...).
+  case kernel
+}
+
+/// An operator: its kernel and the element types of its outputs.
+struct Operator: Sendable {
+  var kernel: OpKernel
+  /// One entry per output; the last one also serves the outputs after it.
+  var outputs: [OutputType]
+  /// Whether the kernel reads its first input as float storage: an
+  /// integer one (a uint8 MaxPool, say) is converted first, and the
+  /// result cast back by `outputs`.
+  var floatData = false
+
+  /// The kernel's results given the element types ONNX defines for them.
+  func typed(_ results: [NDArray], inputs: [DType?]) -> [NDArray] {
+    results.enumerated().map { k, result in
+      let type: DType
+      switch outputs[Swift.min(k, outputs.count - 1)] {
+      case .kernel: return result
+      case .fixed(let fixed): type = fixed
+      case .input(let i):
+        guard i < inputs.count, let input = inputs[i] else { return result }
+        type = input
+      }
+      return result.dtype == type ? result : result.cast(to: type)
+    }
+  }
+}
+
+/// Operators by ONNX op type. Setting a kernel by subscript declares the
+/// common rule, outputs of the first input's type; `add` declares others.
+struct OperatorTable {
+  private(set) var operators: [String: Operator] = [:]
+
+  subscript(name: String) -> OpKernel? {
+    get { operators[name]?.kernel }
+    set { operators[name] = newValue.map { Operator(kernel: $0, outputs: [.input(0)]) } }
+  }
+
+  mutating func add(_ name: String, outputs: [OutputType], _ kernel: @escaping OpKernel) {
+    operators[name] = Operator(kernel: kernel, outputs: outputs)
+  }
+
+  /// Marks ops whose kernels compute on float storage only.
+  mutating func computeInFloat(_ names: [String]) {
+    for name in names { operators[name]?.floatData = true }
+  }
+}
+
 /// Every supported operator, by ONNX op type.
 enum Operators {
-  static let table: [String: OpKernel] = {
-    var table: [String: OpKernel] = [:]
+  static func named(_ op: String) -> Operator? { table.operators[op] }
+
+  static let table: OperatorTable = {
+    var table = OperatorTable()
     Elementwise.register(&table)
     ShapeOps.register(&table)
     Convolution.register(&table)
@@ -127,21 +187,33 @@ enum Operators {
     Linear.register(&table)
     Resize.register(&table)
     Pointwise.register(&table)
+    Reduce.register(&table)
+    table.computeInFloat(["Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                          "BatchNormalization", "LRN", "Resize", "Upsample", "Gemm", "MatMul", "Softmax", "LogSoftmax",
+                          "Hardmax", "Pad", Pointwise.opType])
+    IndexOps.register(&table)
     return table
   }()
 }
 
 /// Per-node data derived from constant weights, computed on first use and
-/// kept for later runs of the same executor.
+/// kept for later runs of the same executor, keyed by node index and a
+/// label of what it is.
 final class PreparedWeights: @unchecked Sendable {
+  struct Key: Hashable {
+    var node: Int
+    var label: String
+  }
+
   private var mutex = pthread_mutex_t()
-  private var store: [String: [[Float]]] = [:]
+  private var store: [Key: [[Float]]] = [:]
 
   init() { pthread_mutex_init(&mutex, nil) }
 
-  func value(_ key: String, make: () -> [[Float]]) -> [[Float]] {
+  func value(_ node: Int, _ label: String, make: () -> [[Float]]) -> [[Float]] {
     pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }
+    let key = Key(node: node, label: label)
     if let found = store[key] { return found }
     let made = make()
     store[key] = made

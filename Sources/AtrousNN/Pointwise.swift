@@ -16,7 +16,7 @@ enum Pointwise {
   /// broadcasting would raise a lower-rank input to.
   static let rankAttribute = "rank"
 
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table[opType] = { c in
       var x = try c.takeInput(0)
       let rank = try c.int(rankAttribute, default: 0)
@@ -46,7 +46,9 @@ enum Pointwise {
   /// reference to its storage.
   static func apply(_ steps: [atr_pointwise_step], to value: consuming NDArray, threads: Int) -> NDArray {
     var x = consume value
-    guard x.isFloat else { return x }
+    // Integer inputs (Relu or Abs on int32, say) compute as floats; the
+    // executor casts the result back to their type.
+    if !x.isFloat { x = x.cast(to: .float32) }
     let (shape, channelsLast) = (x.shape, x.channelsLast)
     // Copy-on-write: a shared buffer is copied, one held only here is not.
     var output = x.releaseStorage()!

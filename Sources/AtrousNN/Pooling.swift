@@ -2,7 +2,7 @@ import AtrousCore
 
 /// MaxPool, AveragePool and the global pools on channels-last storage.
 enum Pooling {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["MaxPool"] = { c in [try pool(c, max: true)] }
     table["AveragePool"] = { c in [try pool(c, max: false)] }
     table["GlobalAveragePool"] = { c in [try global(c, max: false)] }

@@ -5,7 +5,7 @@ import Foundation
 /// coordinate transformation mode except tf_crop_and_resize, applied one
 /// axis at a time (both modes are separable).
 enum Resize {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["Resize"] = { c in try resize(c) }
     table["Upsample"] = { c in try upsample(c) }
   }

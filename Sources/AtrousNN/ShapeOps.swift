@@ -3,7 +3,7 @@ import AtrousCore
 /// Ops that move elements without arithmetic, and the shape computations
 /// exported graphs carry (Shape, Gather, Unsqueeze, Concat on int64 ...).
 enum ShapeOps {
-  static func register(_ table: inout [String: OpKernel]) {
+  static func register(_ table: inout OperatorTable) {
     table["Reshape"] = { c in try reshape(c) }
     table["Flatten"] = { c in
       let x = try c.input(0)
@@ -19,15 +19,14 @@ enum ShapeOps {
       return [permute(x, order)]
     }
     table["Concat"] = { c in try concat(c) }
-    table["Shape"] = { c in
+    table.add("Shape", outputs: [.fixed(.int64)]) { c in
       let x = try c.input(0)
-      var shape = x.shape.map(Int64.init)
       let start = try c.int("start", default: 0), end = try c.int("end", default: x.rank)
       let s = max(0, min(x.rank, start < 0 ? start + x.rank : start)), e = max(s, min(x.rank, end < 0 ? end + x.rank : end))
-      shape = Array(shape[s..<e])
+      let shape = x.shape[s..<e].map(Int64.init)
       return [NDArray(shape: [shape.count], int64s: shape)]
     }
-    table["Size"] = { c in [NDArray(shape: [], int64s: [Int64(try c.input(0).count)])] }
+    table.add("Size", outputs: [.fixed(.int64)]) { c in [NDArray(shape: [], int64s: [Int64(try c.input(0).count)])] }
     table["Gather"] = { c in try gather(c) }
     table["Unsqueeze"] = { c in
       let x = try c.input(0)
@@ -46,7 +45,7 @@ enum ShapeOps {
       for a in axes where x.shape[a] != 1 { throw c.mismatch("cannot squeeze axis \(a) of \(x.shape)") }
       return [x.reshaped(x.shape.indices.filter { !axes.contains($0) }.map { x.shape[$0] })]
     }
-    table["Constant"] = { c in
+    table.add("Constant", outputs: [.kernel]) { c in
       switch c.node.attributes["value"] {
       case .tensor(let value)?: return [value]
       default: break
@@ -57,25 +56,22 @@ enum ShapeOps {
       if case .ints(let v)? = c.node.attributes["value_ints"] { return [NDArray(shape: [v.count], int64s: v.map(Int64.init))] }
       throw c.invalid("value", "Constant without a value")
     }
-    table["ConstantOfShape"] = { c in
-      let shape = try c.input(0).intValues()
-      let count = shape.reduce(1, *)
-      if case .tensor(let value)? = c.node.attributes["value"], case .int64(let v) = value.elements {
-        return [NDArray(shape: shape, int64s: [Int64](repeating: v.first ?? 0, count: count))]
+    table.add("ConstantOfShape", outputs: [.kernel]) { c in
+      let shape = try c.shapeInput(0)
+      var fill = NDArray(shape: [1], floats: [0])
+      if case .tensor(let value)? = c.node.attributes["value"] {
+        guard value.count == 1 else { throw c.invalid("value", "\(value.count) elements, one expected") }
+        fill = value.reshaped([1])
       }
-      let fill: Float
-      if case .tensor(let value)? = c.node.attributes["value"] { fill = value.floatValues().first ?? 0 } else { fill = 0 }
-      return [NDArray(shape: shape, floats: Tensor(shape: shape, repeating: fill))]
+      return [fill.broadcast(to: shape)]
     }
-    table["Cast"] = { c in
+    table.add("Cast", outputs: [.kernel]) { c in
       let x = try c.input(0)
       let to = try c.int("to", default: 1)
-      switch to {
-      case 1, 10, 11: return [x.isFloat ? x : NDArray(shape: x.shape, floats: x.floatValues())]
-      case 6, 7, 9: return [NDArray(shape: x.shape, int64s: x.standard().floatValuesAsIntegers())]
-      default: throw c.unsupported("to", to)
-      }
+      guard let type = DType(rawValue: to) else { throw c.unsupported("to", DType.name(to)) }
+      return [x.cast(to: type)]
     }
+    table.add("CastLike", outputs: [.input(1)]) { c in [try c.input(0).cast(to: c.input(1).dtype)] }
     table["Slice"] = { c in try slice(c) }
     table["Pad"] = { c in try pad(c) }
     table["DepthToSpace"] = { c in

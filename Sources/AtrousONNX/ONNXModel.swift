@@ -14,7 +14,7 @@ public enum ONNXError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .malformed(let reason): "not a valid ONNX model: \(reason)"
     case .unsupportedOpset(let domain, let version):
-      "operator set \(domain.isEmpty ? "ai.onnx" : domain) version \(version) is not supported (6 and later are)"
+      "operator set \(domain.isEmpty ? "ai.onnx" : domain) version \(version) is not supported (1 and later are)"
     case .unsupportedTensor(let name, let reason): "tensor '\(name)': \(reason)"
     }
   }
@@ -44,8 +44,8 @@ public enum ONNXModel {
       opset = Int(entry.version)
     }
     if model.opsetImport.isEmpty { opset = 1 }
-    // Opset 6 differs from 7 only in attributes the importer ignores (BatchNorm's is_test).
-    guard opset >= 6 else { throw ONNXError.unsupportedOpset(domain: "", version: opset) }
+    // Older opsets differ from 7 in attributes each op reads by opset.
+    guard opset >= 1 else { throw ONNXError.unsupportedOpset(domain: "", version: opset) }
     return try convert(model.graph, opset: opset)
   }
 
@@ -53,8 +53,14 @@ public enum ONNXModel {
     var initializers: [String: NDArray] = [:]
     for tensor in proto.initializer { initializers[tensor.name] = try array(tensor) }
     var nodes: [Node] = []
+    // Unnamed nodes are named after their op and position, clear of the names given.
+    let given = Set(proto.node.map(\.name))
     for (index, node) in proto.node.enumerated() {
-      let name = node.name.isEmpty ? "\(node.opType)_\(index)" : node.name
+      var name = node.name
+      if name.isEmpty {
+        name = "\(node.opType)_\(index)"
+        while given.contains(name) { name += "_" }
+      }
       var attributes: [String: Attribute] = [:]
       for attribute in node.attribute {
         if let value = try self.attribute(attribute, node: name) { attributes[attribute.name] = value }
@@ -133,28 +139,38 @@ public enum ONNXModel {
       }
       return values
     }
-    switch Int(t.dataType) {
-    case 1:  // FLOAT
+    guard let dtype = DType(rawValue: Int(t.dataType)) else {
+      throw ONNXError.unsupportedTensor(name: name, reason: "element type \(DType.name(Int(t.dataType))) is not supported")
+    }
+    switch dtype {
+    case .float32:
       return NDArray(shape: shape, floats: try raw.isEmpty ? checked(t.floatData) : fromRaw(Float.self))
-    case 11:  // DOUBLE
-      return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) })
-    case 10:  // FLOAT16
+    case .float64:
+      return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
+                     dtype: .float64)
+    case .float16:
       let bits = try raw.isEmpty ? checked(t.int32Data).map { UInt16(truncatingIfNeeded: $0) } : fromRaw(UInt16.self)
-      return NDArray(shape: shape, floats: bits.map { Float(Float16(bitPattern: $0)) })
-    case 7:  // INT64
+      return NDArray(shape: shape, floats: bits.map { Float(Float16(bitPattern: $0)) }, dtype: .float16)
+    case .int64:
       return NDArray(shape: shape, int64s: try raw.isEmpty ? checked(t.int64Data) : fromRaw(Int64.self))
-    case 6:  // INT32
-      return NDArray(shape: shape, int64s: try (raw.isEmpty ? checked(t.int32Data) : fromRaw(Int32.self)).map { Int64($0) })
-    case 2, 3, 4, 5, 9:  // UINT8, INT8, UINT16, INT16, BOOL
-      if raw.isEmpty { return NDArray(shape: shape, int64s: try checked(t.int32Data).map { Int64($0) }) }
-      switch Int(t.dataType) {
-      case 3: return NDArray(shape: shape, int64s: try fromRaw(Int8.self).map { Int64($0) })
-      case 4: return NDArray(shape: shape, int64s: try fromRaw(UInt16.self).map { Int64($0) })
-      case 5: return NDArray(shape: shape, int64s: try fromRaw(Int16.self).map { Int64($0) })
-      default: return NDArray(shape: shape, int64s: try fromRaw(UInt8.self).map { Int64($0) })
+    case .uint64:
+      let values = try raw.isEmpty ? checked(t.uint64Data) : fromRaw(UInt64.self)
+      return NDArray(shape: shape, int64s: values.map { Int64(bitPattern: $0) }, dtype: .uint64)
+    case .uint32:
+      let values = try raw.isEmpty ? checked(t.uint64Data).map { Int64($0) } : fromRaw(UInt32.self).map { Int64($0) }
+      return NDArray(shape: shape, int64s: values, dtype: .uint32)
+    case .int32, .int8, .int16, .uint8, .uint16, .bool:
+      // Small types without raw data are stored one per int32.
+      if raw.isEmpty { return NDArray(shape: shape, int64s: try checked(t.int32Data).map { Int64($0) }, dtype: dtype) }
+      let values: [Int64]
+      switch dtype {
+      case .int32: values = try fromRaw(Int32.self).map { Int64($0) }
+      case .int8: values = try fromRaw(Int8.self).map { Int64($0) }
+      case .int16: values = try fromRaw(Int16.self).map { Int64($0) }
+      case .uint16: values = try fromRaw(UInt16.self).map { Int64($0) }
+      default: values = try fromRaw(UInt8.self).map { Int64($0) }
       }
-    default:
-      throw ONNXError.unsupportedTensor(name: name, reason: "data type \(t.dataType) is not supported")
+      return NDArray(shape: shape, int64s: values, dtype: dtype)
     }
   }
 

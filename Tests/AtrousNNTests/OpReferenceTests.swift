@@ -279,8 +279,8 @@ import Testing
     }
     let missing = Node(name: "c", opType: "Conv", inputs: ["x", "nowhere"], outputs: ["y"])
     #expect(throws: NNError.missingInput(node: "c", op: "Conv", input: "nowhere")) { try Self.run(missing, inputs: x) }
-    let unknown = Node(name: "t", opType: "TopK", inputs: ["x"], outputs: ["y"])
-    #expect(throws: NNError.unsupportedOp(node: "t", op: "TopK")) { try Self.run(unknown, inputs: x) }
+    let unknown = Node(name: "t", opType: "LSTM", inputs: ["x"], outputs: ["y"])
+    #expect(throws: NNError.unsupportedOp(node: "t", op: "LSTM")) { try Self.run(unknown, inputs: x) }
     let wrongWeights = ["w": NDArray(shape: [1, 2, 3, 3], floats: Self.values(18, seed: 16))]
     #expect(throws: NNError.self) { try Self.run(Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["y"]), inputs: x,
                                                   initializers: wrongWeights) }
@@ -290,5 +290,25 @@ import Testing
     #expect(throws: NNError.self) {
       try Self.run(add, inputs: x.merging(["z": NDArray(shape: [3], floats: [1, 2, 3])]) { a, _ in a })
     }
+  }
+
+  /// ONNX's structural rules: node names and value names are unique, and
+  /// every value is made before it is read (so there is no cycle).
+  @Test func graphsBreakingStructuralRulesAreRefused() throws {
+    let input = [Graph.Input(name: "x", shape: [1, 1, 4, 4])]
+    func graph(_ nodes: [Node]) -> Graph {
+      Graph(nodes: nodes, initializers: [:], inputs: input, outputs: [nodes.last!.outputs[0]], opset: 17)
+    }
+    let sameName = graph([Node(name: "n", opType: "Relu", inputs: ["x"], outputs: ["a"]),
+                          Node(name: "n", opType: "Neg", inputs: ["a"], outputs: ["b"])])
+    #expect(throws: NNError.duplicateNode(node: "n", op: "Neg")) { try Executor(graph: sameName) }
+    let sameValue = graph([Node(name: "r", opType: "Relu", inputs: ["x"], outputs: ["a"]),
+                           Node(name: "s", opType: "Neg", inputs: ["x"], outputs: ["a"])])
+    #expect(throws: NNError.duplicateValue(node: "s", op: "Neg", value: "a")) { try Executor(graph: sameValue) }
+    let overwritesInput = graph([Node(name: "r", opType: "Relu", inputs: ["x"], outputs: ["x"])])
+    #expect(throws: NNError.duplicateValue(node: "r", op: "Relu", value: "x")) { try Executor(graph: overwritesInput) }
+    let cycle = graph([Node(name: "r", opType: "Add", inputs: ["x", "b"], outputs: ["a"]),
+                       Node(name: "s", opType: "Neg", inputs: ["a"], outputs: ["b"])])
+    #expect(throws: NNError.missingInput(node: "r", op: "Add", input: "b")) { try Executor(graph: cycle) }
   }
 }
