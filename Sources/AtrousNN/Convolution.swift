@@ -17,20 +17,33 @@ struct WindowAxis {
 /// Reads kernel_shape, strides, dilations, pads and auto_pad for 2-D windows.
 func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode: Bool = false) throws -> [WindowAxis] {
   guard kernel.count == 2 else { throw c.unsupported("kernel_shape", kernel) }
-  let strides = try c.ints("strides") ?? [1, 1]
-  let dilations = try c.ints("dilations") ?? [1, 1]
-  guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw c.invalid("strides", "\(strides): each must be at least 1") }
-  guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else {
+  return try windowAxes(c, sizes: [height, width], kernel: kernel, ceilMode: ceilMode)
+}
+
+/// Reads kernel_shape, strides, dilations, pads and auto_pad for windows
+/// over the spatial axes of sizes `sizes`.
+func windowAxes(_ c: OpContext, sizes: [Int], kernel: [Int], ceilMode: Bool = false) throws -> [WindowAxis] {
+  let rank = sizes.count
+  guard kernel.count == rank, kernel.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+    throw c.invalid("kernel_shape", "\(kernel) for \(rank) spatial axes")
+  }
+  let strides = try c.ints("strides") ?? [Int](repeating: 1, count: rank)
+  let dilations = try c.ints("dilations") ?? [Int](repeating: 1, count: rank)
+  guard strides.count == rank, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+    throw c.invalid("strides", "\(strides): each must be at least 1")
+  }
+  guard dilations.count == rank, dilations.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
     throw c.invalid("dilations", "\(dilations): each must be at least 1")
   }
   let autoPad = try c.string("auto_pad", default: "NOTSET")
-  var pads = try c.ints("pads") ?? [0, 0, 0, 0]
-  guard pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else { throw c.invalid("pads", "\(pads): expected 4 non-negative values") }
-  let sizes = [height, width]
+  var pads = try c.ints("pads") ?? [Int](repeating: 0, count: 2 * rank)
+  guard pads.count == 2 * rank, pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
+    throw c.invalid("pads", "\(pads): expected \(2 * rank) non-negative values")
+  }
   var axes: [WindowAxis] = []
-  for d in 0..<2 {
+  for d in 0..<rank {
     var axis = WindowAxis(input: sizes[d], kernel: kernel[d], stride: strides[d], dilation: dilations[d],
-                          padBegin: pads[d], padEnd: pads[d + 2], output: 0)
+                          padBegin: pads[d], padEnd: pads[d + rank], output: 0)
     switch autoPad {
     case "NOTSET": break
     case "VALID":
@@ -60,8 +73,21 @@ func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode
 /// Conv and ConvTranspose on channels-last storage.
 enum Convolution {
   static func register(_ table: inout OperatorTable) {
-    table["Conv"] = { c in try conv(c) }
-    table["ConvTranspose"] = { c in try convTranspose(c) }
+    table["Conv"] = { c in
+      switch try c.input(0).rank {
+      case 4: try conv(c)
+      case 3: try ConvolutionND.lifted(c) { try conv($0) }
+      default: try ConvolutionND.conv(c)
+      }
+    }
+    table["Col2Im"] = { c in [try ConvolutionND.col2im(c)] }
+    table["ConvTranspose"] = { c in
+      switch try c.input(0).rank {
+      case 4: try convTranspose(c)
+      case 3: try ConvolutionND.lifted(c) { try convTranspose($0) }
+      default: try ConvolutionND.convTranspose(c)
+      }
+    }
   }
 
   static func conv(_ c: OpContext) throws -> [NDArray] {

@@ -277,8 +277,16 @@ enum Elementwise {
       case .fmod: Foundation.fmod(a, b)
       case .mod:
         // The sign of the divisor, as Python's % and NumPy's mod.
-        b == 0 ? .nan : a - (a / b).rounded(.down) * b
+        Self.floorMod(a, b)
       }
+    }
+
+    /// a mod b with the sign of b (zero too), NaN for b = 0 or a infinite.
+    static func floorMod(_ a: Float, _ b: Float) -> Float {
+      let r = Foundation.fmod(a, b)
+      if r.isNaN { return r }
+      if r == 0 { return Float(signOf: b, magnitudeOf: 0) }
+      return (r < 0) != (b < 0) ? r + b : r
     }
 
     func apply(_ a: Int64, _ b: Int64) -> Int64 {

@@ -176,7 +176,13 @@ enum IndexOps {
       }
       let (n, ch, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
       let split = x.reshaped([n, ch, h / bs, bs, w / bs, bs])
-      return [ShapeOps.permute(split, [0, 3, 5, 1, 2, 4]).reshaped([n, ch * bs * bs, h / bs, w / bs])]
+      let order: [Int]
+      switch try c.string("mode", default: "DCR") {
+      case "DCR": order = [0, 3, 5, 1, 2, 4]
+      case "CRD": order = [0, 1, 3, 5, 2, 4]
+      case let other: throw c.unsupported("mode", other)
+      }
+      return [ShapeOps.permute(split, order).reshaped([n, ch * bs * bs, h / bs, w / bs])]
     }
     table["CenterCropPad"] = { c in
       let x = try c.input(0).standard()

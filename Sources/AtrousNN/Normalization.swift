@@ -1,11 +1,125 @@
 import AtrousCore
 import Foundation
 
-/// BatchNormalization (inference) and LRN.
+/// BatchNormalization (inference), LRN, and the normalizations over a
+/// set of axes: LayerNormalization, RMSNormalization, GroupNormalization,
+/// InstanceNormalization, MeanVarianceNormalization, LpNormalization.
+/// Statistics accumulate in Double.
 enum Normalization {
   static func register(_ table: inout OperatorTable) {
     table["BatchNormalization"] = { c in try batchNorm(c) }
     table["LRN"] = { c in try lrn(c) }
+    table.add("LayerNormalization", outputs: [.input(0), .fixed(.float32)]) { c in
+      let x = try c.input(0).standard()
+      let axis = try c.axis(c.int("axis", default: -1), rank: x.rank)
+      let epsilon = Double(try c.float("epsilon", default: 1e-5))
+      let axes = Array(axis..<x.rank)
+      let (mean, meanSquare) = moments(x, axes: axes)
+      let inverse = zip(mean, meanSquare).map { 1 / ($1 - $0 * $0 + epsilon).squareRoot() }
+      var y = normalized(x, axes: axes) { cell, v in (v - mean[cell]) * inverse[cell] }
+      y = try affine(y, scale: c.input(1), bias: c.optionalInput(2), c)
+      let statisticsShape = Array(x.shape[..<axis]) + [Int](repeating: 1, count: x.rank - axis)
+      return [y, NDArray(shape: statisticsShape, floats: mean.map { Float($0) }),
+              NDArray(shape: statisticsShape, floats: inverse.map { Float($0) })]
+    }
+    table["RMSNormalization"] = { c in
+      let x = try c.input(0).standard()
+      let axis = try c.axis(c.int("axis", default: -1), rank: x.rank)
+      let epsilon = Double(try c.float("epsilon", default: 1e-5))
+      let axes = Array(axis..<x.rank)
+      let inverse = moments(x, axes: axes).meanSquare.map { 1 / ($0 + epsilon).squareRoot() }
+      let y = normalized(x, axes: axes) { cell, v in v * inverse[cell] }
+      return [try affine(y, scale: c.input(1), bias: nil, c)]
+    }
+    table["InstanceNormalization"] = { c in
+      let x = try c.input(0).standard()
+      guard x.rank >= 3 else { throw c.mismatch("input of rank \(x.rank)") }
+      let epsilon = Double(try c.float("epsilon", default: 1e-5))
+      let y = standardized(x, axes: Array(2..<x.rank), epsilon: epsilon)
+      return [try affine(y, scale: perChannel(c.input(1), x, c), bias: perChannel(c.input(2), x, c), c)]
+    }
+    table["GroupNormalization"] = { c in
+      let x = try c.input(0).standard()
+      guard x.rank >= 3, let groups = try c.int("num_groups"), groups > 0, x.shape[1] % groups == 0 else {
+        throw c.invalid("num_groups", "must divide the channels of the input")
+      }
+      let epsilon = Double(try c.float("epsilon", default: 1e-5))
+      let (n, channels) = (x.shape[0], x.shape[1])
+      let grouped = x.reshaped([n, groups, x.count / Swift.max(n * groups, 1)])
+      let y = standardized(grouped, axes: [2], epsilon: epsilon).reshaped(x.shape)
+      // Opset 18 takes a scale and bias per group, 21 per channel.
+      func expand(_ v: NDArray) throws -> NDArray {
+        guard v.count == groups && groups != channels else { return try perChannel(v, x, c) }
+        let values = v.floatValues()
+        return try perChannel(NDArray(shape: [channels], floats: (0..<channels).map { values[$0 / (channels / groups)] }), x, c)
+      }
+      return [try affine(y, scale: expand(c.input(1)), bias: expand(c.input(2)), c)]
+    }
+    table["MeanVarianceNormalization"] = { c in
+      let x = try c.input(0).standard()
+      let axes = try (c.ints("axes") ?? [0, 2, 3]).map { try c.axis($0, rank: x.rank, attribute: "axes") }
+      let (mean, meanSquare) = moments(x, axes: axes)
+      // As ONNX's function body: (x - mean) / (sqrt(var) + 1e-9).
+      return [normalized(x, axes: axes) { cell, v in
+        (v - mean[cell]) / ((meanSquare[cell] - mean[cell] * mean[cell]).squareRoot() + 1e-9)
+      }]
+    }
+    table["LpNormalization"] = { c in
+      let x = try c.input(0).standard()
+      let axis = try c.axis(c.int("axis", default: -1), rank: x.rank)
+      let p = try c.int("p", default: 2)
+      guard p == 1 || p == 2 else { throw c.unsupported("p", p) }
+      var norms = [Double](repeating: 0, count: x.count / Swift.max(x.shape[axis], 1))
+      let values = x.floatValues()
+      let kept = x.shape.indices.map { $0 != axis }
+      Reduce.forEach(x.shape, kept: kept) { i, o in norms[o] += p == 1 ? Swift.abs(Double(values[i])) : Double(values[i] * values[i]) }
+      if p == 2 { norms = norms.map { $0.squareRoot() } }
+      return [normalized(x, axes: [axis]) { cell, v in norms[cell] == 0 ? 0 : v / norms[cell] }]
+    }
+  }
+
+  /// Mean and mean square of `x` over `axes`, one per cell of the kept axes.
+  static func moments(_ x: NDArray, axes: [Int]) -> (mean: [Double], meanSquare: [Double]) {
+    let kept = x.shape.indices.map { !axes.contains($0) }
+    let cells = x.shape.indices.filter { kept[$0] }.map { x.shape[$0] }.reduce(1, *)
+    let n = Double(Swift.max(x.count / Swift.max(cells, 1), 1))
+    var sum = [Double](repeating: 0, count: cells), squares = sum
+    let values = x.floatValues()
+    Reduce.forEach(x.shape, kept: kept) { i, o in
+      let v = Double(values[i])
+      sum[o] += v
+      squares[o] += v * v
+    }
+    return (sum.map { $0 / n }, squares.map { $0 / n })
+  }
+
+  /// `f(cell, x)` for every element, with the cell of its kept axes.
+  static func normalized(_ x: NDArray, axes: [Int], _ f: (Int, Double) -> Double) -> NDArray {
+    let kept = x.shape.indices.map { !axes.contains($0) }
+    let values = x.floatValues()
+    var out = [Float](repeating: 0, count: values.count)
+    Reduce.forEach(x.shape, kept: kept) { i, o in out[i] = Float(f(o, Double(values[i]))) }
+    return NDArray(shape: x.shape, floats: out)
+  }
+
+  /// (x - mean) / sqrt(var + epsilon) over `axes`.
+  static func standardized(_ x: NDArray, axes: [Int], epsilon: Double) -> NDArray {
+    let (mean, meanSquare) = moments(x, axes: axes)
+    let inverse = zip(mean, meanSquare).map { 1 / ($1 - $0 * $0 + epsilon).squareRoot() }
+    return normalized(x, axes: axes) { cell, v in (v - mean[cell]) * inverse[cell] }
+  }
+
+  /// A per-channel vector shaped (C, 1, ...) to broadcast against `x`'s axis 1.
+  static func perChannel(_ v: NDArray, _ x: NDArray, _ c: OpContext) throws -> NDArray {
+    guard v.count == x.shape[1] else { throw c.mismatch("\(v.count) values for \(x.shape[1]) channels") }
+    return v.reshaped([v.count] + [Int](repeating: 1, count: x.rank - 2))
+  }
+
+  /// y * scale + bias, broadcast as NumPy does.
+  static func affine(_ y: NDArray, scale: NDArray, bias: NDArray?, _ c: OpContext) throws -> NDArray {
+    var result = try Elementwise.broadcast(y, scale, .mul, c)
+    if let bias { result = try Elementwise.broadcast(result, bias, .add, c) }
+    return result
   }
 
   /// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1).

@@ -189,9 +189,14 @@ enum Operators {
     Pointwise.register(&table)
     Reduce.register(&table)
     table.computeInFloat(["Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+                          "LpPool", "GlobalLpPool", "MaxUnpool",
                           "BatchNormalization", "LRN", "Resize", "Upsample", "Gemm", "MatMul", "Softmax", "LogSoftmax",
                           "Hardmax", "Pad", Pointwise.opType])
     IndexOps.register(&table)
+    Quantization.register(&table)
+    Sampling.register(&table)
+    Detection.register(&table)
+    Einsum.register(&table)
     return table
   }()
 }

@@ -1,18 +1,142 @@
 import AtrousCore
+import Foundation
 
-/// MaxPool, AveragePool and the global pools on channels-last storage.
+/// MaxPool, AveragePool and the global pools on channels-last storage;
+/// pooling of other ranks, MaxPool's Indices, LpPool and MaxUnpool in
+/// plain loops on standard layout.
 enum Pooling {
+  enum Kind {
+    case max, average, lp(Float)
+  }
+
   static func register(_ table: inout OperatorTable) {
-    table["MaxPool"] = { c in [try pool(c, max: true)] }
-    table["AveragePool"] = { c in [try pool(c, max: false)] }
-    table["GlobalAveragePool"] = { c in [try global(c, max: false)] }
-    table["GlobalMaxPool"] = { c in [try global(c, max: true)] }
+    table.add("MaxPool", outputs: [.input(0), .fixed(.int64)]) { c in
+      let x = try c.input(0)
+      let indices = c.node.outputs.count > 1 && !c.node.outputs[1].isEmpty
+      if x.rank != 4 || indices { return try poolND(c, .max) }
+      return [try pool(c, max: true)]
+    }
+    table["AveragePool"] = { c in try c.input(0).rank == 4 ? [try pool(c, max: false)] : poolND(c, .average) }
+    table["LpPool"] = { c in try poolND(c, .lp(Float(try c.int("p", default: 2)))) }
+    table["GlobalAveragePool"] = { c in try c.input(0).rank == 4 ? [try global(c, max: false)] : globalND(c, .average) }
+    table["GlobalMaxPool"] = { c in try c.input(0).rank == 4 ? [try global(c, max: true)] : globalND(c, .max) }
+    table["GlobalLpPool"] = { c in try globalND(c, .lp(Float(try c.int("p", default: 2)))) }
+    table["MaxUnpool"] = { c in try [maxUnpool(c)] }
+  }
+
+  /// Pooling over every spatial axis of an (N, C, ...) input as a
+  /// window the size of the input.
+  static func globalND(_ c: OpContext, _ kind: Kind) throws -> [NDArray] {
+    let x = try c.input(0).standard()
+    guard x.rank >= 3 else { throw c.mismatch("input of rank \(x.rank)") }
+    let spatial = Array(x.shape[2...])
+    var node = c.node
+    node.attributes = ["kernel_shape": .ints(spatial)]
+    var inner = OpContext(node: node, index: c.index, inputs: [x], opset: c.opset, threads: c.threads)
+    inner.shapesOnly = c.shapesOnly
+    return [try poolND(inner, kind)[0]]
+  }
+
+  /// Pooling in plain loops over (N, C, spatial...) in standard layout,
+  /// any number of spatial axes. MaxPool's second output holds the flat
+  /// index of each maximum in the input (row-major, or with
+  /// storage_order = 1 column-major within each plane).
+  static func poolND(_ c: OpContext, _ kind: Kind) throws -> [NDArray] {
+    let x = try c.input(0).standard()
+    guard x.rank >= 3 else { throw c.mismatch("input of rank \(x.rank)") }
+    guard let kernel = try c.ints("kernel_shape") else { throw c.invalid("kernel_shape", "required") }
+    let spatial = Array(x.shape[2...])
+    let ceilMode = try c.int("ceil_mode", default: 0) == 1
+    let includePad = try c.int("count_include_pad", default: 0) == 1
+    let columnMajor = try c.int("storage_order", default: 0) == 1
+    let axes = try windowAxes(c, sizes: spatial, kernel: kernel, ceilMode: ceilMode)
+    let outSpatial = axes.map(\.output)
+    let shape = Array(x.shape[..<2]) + outSpatial
+    try c.checkShape(shape)
+    let planes = x.shape[0] * x.shape[1], planeSize = spatial.reduce(1, *), outPlane = outSpatial.reduce(1, *)
+    let values = c.shapesOnly ? [] : x.floatValues()
+    var out = [Float](repeating: 0, count: c.shapesOnly ? 0 : planes * outPlane)
+    var argmax = [Int64](repeating: 0, count: out.count)
+    let inStrides = NDArray.strides(spatial)
+    let d = spatial.count
+    var columnStrides = [Int](repeating: 1, count: d)  // strides of a column-major plane
+    for k in 1..<Swift.max(d, 1) { columnStrides[k] = columnStrides[k - 1] * spatial[k - 1] }
+    if !c.shapesOnly {
+      let taps = kernel.reduce(1, *)
+      var position = [Int](repeating: 0, count: d), tap = [Int](repeating: 0, count: d)
+      for p in 0..<planes {
+        position = [Int](repeating: 0, count: d)
+        for o in 0..<outPlane {
+          var best = -Float.infinity, bestAt = -1, sum: Float = 0, valid = 0, padded = 0
+          tap = [Int](repeating: 0, count: d)
+          for _ in 0..<taps {
+            var offset = 0, column = 0, inside = true, inPadded = true
+            for k in 0..<d {
+              let i = position[k] * axes[k].stride - axes[k].padBegin + tap[k] * axes[k].dilation
+              if i < 0 || i >= spatial[k] { inside = false }
+              if i < -axes[k].padBegin || i >= spatial[k] + axes[k].padEnd { inPadded = false }
+              offset += i * inStrides[k]
+              column += i * columnStrides[k]
+            }
+            if inPadded { padded += 1 }
+            if inside {
+              valid += 1
+              let v = values[p * planeSize + offset]
+              switch kind {
+              case .max: if v > best || bestAt < 0 || v.isNaN { best = v; bestAt = columnMajor ? column : offset }
+              case .average: sum += v
+              case .lp(let power): sum += Foundation.pow(Swift.abs(v), power)
+              }
+            }
+            advance(&tap, within: kernel)
+          }
+          switch kind {
+          case .max:
+            out[p * outPlane + o] = best
+            argmax[p * outPlane + o] = Int64(p * planeSize + Swift.max(bestAt, 0))
+          case .average: out[p * outPlane + o] = sum / Float(Swift.max(includePad ? padded : valid, 1))
+          case .lp(let power): out[p * outPlane + o] = Foundation.pow(sum, 1 / power)
+          }
+          advance(&position, within: outSpatial)
+        }
+      }
+    }
+    if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))] }
+    return [NDArray(shape: shape, floats: out), NDArray(shape: shape, int64s: argmax)]
+  }
+
+  /// MaxUnpool: each value written at its index in a zero output of the
+  /// size MaxPool's input had (or output_shape).
+  static func maxUnpool(_ c: OpContext) throws -> NDArray {
+    let x = try c.input(0).standard(), indices = try c.input(1).standard()
+    guard x.rank >= 3, indices.shape == x.shape else { throw c.mismatch("indices \(indices.shape) for input \(x.shape)") }
+    guard let kernel = try c.ints("kernel_shape"), kernel.count == x.rank - 2 else { throw c.invalid("kernel_shape", "required") }
+    let d = kernel.count
+    let strides = try c.ints("strides") ?? [Int](repeating: 1, count: d)
+    let pads = try c.ints("pads") ?? [Int](repeating: 0, count: 2 * d)
+    guard strides.count == d, pads.count == 2 * d else { throw c.invalid("pads", "\(pads)") }
+    // Indices count in the size MaxPool's input had; an output_shape
+    // larger than that keeps each value at its coordinates.
+    let natural = Array(x.shape[..<2]) + (0..<d).map { (x.shape[$0 + 2] - 1) * strides[$0] + kernel[$0] - pads[$0] - pads[$0 + d] }
+    let shape = c.optionalInput(2)?.intValues() ?? natural
+    guard shape.count == x.rank, zip(shape, natural).allSatisfy({ $0 >= $1 }) else {
+      throw c.mismatch("output shape \(shape) for input \(x.shape)")
+    }
+    try c.checkShape(shape)
+    let (from, to) = (NDArray.strides(natural), NDArray.strides(shape))
+    var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    for (v, i) in zip(x.floatValues(), indices.intValues()) {
+      guard i >= 0 && i < natural.reduce(1, *) else { throw c.mismatch("index \(i) is outside the input size \(natural)") }
+      var target = 0
+      for k in 0..<x.rank { target += (i / from[k]) % natural[k] * to[k] }
+      out[target] = v
+    }
+    return NDArray(shape: shape, floats: out)
   }
 
   static func pool(_ c: OpContext, max: Bool) throws -> NDArray {
     let x = try c.input(0)
     guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
-    if c.node.outputs.count > 1 && !c.node.outputs[1].isEmpty { throw c.unsupported("Indices output", c.node.outputs[1]) }
     guard let kernel = try c.ints("kernel_shape") else { throw c.invalid("kernel_shape", "required") }
     let ceilMode = try c.int("ceil_mode", default: 0) == 1
     let includePad = try c.int("count_include_pad", default: 0) == 1

@@ -1,21 +1,31 @@
 import AtrousCore
 import Foundation
 
-/// Resize (opset 10 and later) and Upsample: nearest and linear, every
-/// coordinate transformation mode except tf_crop_and_resize, applied one
-/// axis at a time (both modes are separable).
+/// Resize (opset 10 and later) and Upsample, applied one axis at a time
+/// (every mode is separable). Nearest and linear run on fast paths; cubic,
+/// antialiased and tf_crop_and_resize resizing run through weight lists
+/// built as ONNX's reference builds them.
 enum Resize {
   static func register(_ table: inout OperatorTable) {
     table["Resize"] = { c in try resize(c) }
     table["Upsample"] = { c in try upsample(c) }
   }
 
-  enum Mode { case nearest, linear }
+  enum Mode { case nearest, linear, cubic }
 
   struct Plan {
     var mode: Mode
     var coordinates: String
     var nearestMode: String
+    var antialias = false
+    var cubicA: Double = -0.75
+    var excludeOutside = false
+    /// tf_crop_and_resize: per axis (start, end) as fractions of the input.
+    var roi: [(Double, Double)] = []
+    var extrapolation: Float = 0
+
+    /// Whether the weight lists of `weights` are needed.
+    var general: Bool { mode == .cubic || (antialias && mode == .linear) || coordinates == "tf_crop_and_resize" }
   }
 
   static func resize(_ c: OpContext) throws -> [NDArray] {
@@ -25,14 +35,30 @@ enum Resize {
     switch modeName {
     case "nearest": mode = .nearest
     case "linear", "bilinear": mode = .linear
+    case "cubic", "bicubic": mode = .cubic
     default: throw c.unsupported("mode", modeName)
     }
     var coordinates = try c.string("coordinate_transformation_mode", default: "half_pixel")
     if c.opset < 11 { coordinates = "asymmetric" }
-    guard coordinates != "tf_crop_and_resize" else { throw c.unsupported("coordinate_transformation_mode", coordinates) }
-    if try c.int("antialias", default: 0) != 0 { throw c.unsupported("antialias", 1) }
+    let known = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+                 "half_pixel_symmetric", "tf_crop_and_resize"]
+    guard known.contains(coordinates) else { throw c.unsupported("coordinate_transformation_mode", coordinates) }
     let nearestMode = try c.string("nearest_mode", default: c.opset < 11 ? "floor" : "round_prefer_floor")
+    guard ["floor", "ceil", "round_prefer_ceil", "round_prefer_floor"].contains(nearestMode) else {
+      throw c.unsupported("nearest_mode", nearestMode)
+    }
     let axes = try (c.ints("axes") ?? Array(0..<x.rank)).map { try c.axis($0, rank: x.rank, attribute: "axes") }
+    var plan = Plan(mode: mode, coordinates: coordinates, nearestMode: nearestMode)
+    plan.antialias = try c.int("antialias", default: 0) != 0
+    plan.cubicA = Double(try c.float("cubic_coeff_a", default: -0.75))
+    plan.excludeOutside = try c.int("exclude_outside", default: 0) != 0
+    plan.extrapolation = try c.float("extrapolation_value", default: 0)
+    if coordinates == "tf_crop_and_resize" {
+      let roi = try c.opset >= 11 ? c.input(1).floatValues().map(Double.init) : []
+      guard roi.count == 2 * axes.count else { throw c.mismatch("roi of \(roi.count) values for \(axes.count) axes") }
+      plan.roi = [(Double, Double)](repeating: (0, 1), count: x.rank)
+      for (k, a) in axes.enumerated() { plan.roi[a] = (roi[k], roi[k + axes.count]) }
+    }
     // Inputs: opset 10 (X, scales); 11+ (X, roi, scales, sizes).
     let scalesInput = c.opset < 11 ? c.optionalInput(1) : c.optionalInput(2)
     let sizesInput = c.opset < 11 ? nil : c.optionalInput(3)
@@ -64,13 +90,15 @@ enum Resize {
       let given = scalesInput.floatValues()
       guard given.count == axes.count else { throw c.mismatch("\(given.count) scales for \(axes.count) axes") }
       for (k, a) in axes.enumerated() {
+        guard given[k] > 0, given[k] < 1e6 else { throw c.invalid("scales", "\(given)") }
         scales[a] = Double(given[k])
         sizes[a] = Int((Double(x.shape[a]) * Double(given[k])).rounded(.down))
       }
     } else {
       throw c.invalid("scales", "neither scales nor sizes given")
     }
-    return [try apply(x, sizes: sizes, scales: scales, plan: Plan(mode: mode, coordinates: coordinates, nearestMode: nearestMode), c)]
+    try c.checkShape(sizes)
+    return [try apply(x, sizes: sizes, scales: scales, plan: plan, c)]
   }
 
   static func upsample(_ c: OpContext) throws -> [NDArray] {
@@ -80,7 +108,9 @@ enum Resize {
     let modeName = try c.string("mode", default: "nearest")
     let mode: Mode = modeName == "nearest" ? .nearest : .linear
     let scales = scalesF.map(Double.init)
+    guard scales.allSatisfy({ $0 > 0 && $0 < 1e6 }) else { throw c.invalid("scales", "\(scalesF)") }
     let sizes = zip(x.shape, scales).map { Int((Double($0) * $1).rounded(.down)) }
+    try c.checkShape(sizes)
     return [try apply(x, sizes: sizes, scales: scales, plan: Plan(mode: mode, coordinates: "asymmetric", nearestMode: "floor"), c)]
   }
 
@@ -124,11 +154,58 @@ enum Resize {
       case .nearest:
         let j = min(max(nearest(s, mode: plan.nearestMode), 0), inLength - 1)
         return (j, j, 0)
-      case .linear:
+      case .linear, .cubic:
         let clamped = min(max(s, 0), Double(inLength - 1))
         let low = Int(clamped.rounded(.down))
         return (low, min(low + 1, inLength - 1), Float(clamped - Double(low)))
       }
+    }
+  }
+
+  /// Each output coordinate's input taps and weights for cubic, antialiased
+  /// or tf_crop_and_resize resizing (nil: outside the crop, the
+  /// extrapolation value), as ONNX's reference computes them.
+  static func weights(inLength: Int, outLength: Int, scale: Double, roi: (Double, Double)?, plan: Plan) -> [[(Int, Float)]?] {
+    let a = plan.cubicA
+    func cubic(_ x: Double) -> Double {
+      let x = Swift.abs(x)
+      if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+      if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+      return 0
+    }
+    return (0..<outLength).map { i -> [(Int, Float)]? in
+      var s: Double
+      if let (start, end) = roi {
+        s = outLength == 1 ? (end - start) * Double(inLength - 1) / 2
+          : Double(i) * (end - start) * Double(inLength - 1) / Double(outLength - 1)
+        s += start * Double(inLength - 1)
+        if s < 0 || s > Double(inLength - 1) { return nil }
+      } else {
+        s = source(i, inLength: inLength, outLength: outLength, scale: scale, mode: plan.coordinates)
+        if plan.coordinates == "pytorch_half_pixel" && outLength == 1 { s = -0.5 }
+      }
+      // The tap just left of s (s itself when s is whole, with ratio 1).
+      let base = Int(s.rounded(.up)) - 1
+      let ratio = s - Double(base)
+      var offsets: [Int], coefficients: [Double]
+      let stretch = plan.antialias ? Swift.min(scale, 1) : 1
+      switch plan.mode {
+      case .nearest:
+        return [(Swift.min(Swift.max(nearest(s, mode: plan.nearestMode), 0), inLength - 1), 1)]
+      case .cubic:
+        let first = plan.antialias ? Int((-2 / stretch).rounded(.down)) + 1 : -1
+        offsets = Array(first...(1 - first))
+        coefficients = offsets.map { cubic(stretch * (Double($0) - ratio)) }
+      default:
+        let first = plan.antialias ? Int((-1 / stretch).rounded(.down)) + 1 : 0
+        offsets = Array(first...(1 - first))
+        coefficients = offsets.map { Swift.max(0, 1 - Swift.abs(stretch * (Double($0) - ratio))) }
+      }
+      var taps = zip(offsets, coefficients).map { (base + $0, $1) }
+      if plan.excludeOutside { taps = taps.map { ($0.0 < 0 || $0.0 >= inLength) ? ($0.0, 0) : $0 } }
+      let total = taps.reduce(0) { $0 + $1.1 }
+      let normalize = plan.antialias || plan.excludeOutside
+      return taps.map { (Swift.min(Swift.max($0.0, 0), inLength - 1), Float(normalize && total != 0 ? $0.1 / total : $0.1)) }
     }
   }
 
@@ -168,6 +245,7 @@ enum Resize {
 
   static func apply(_ x: NDArray, sizes: [Int], scales: [Double], plan: Plan, _ c: OpContext) throws -> NDArray {
     guard sizes.allSatisfy({ $0 > 0 }) else { throw c.mismatch("output size \(sizes)") }
+    if plan.general { return general(x, sizes: sizes, scales: scales, plan: plan) }
     if x.rank == 4, x.isFloat, sizes[0] == x.shape[0], sizes[1] == x.shape[1], scales[0] == 1, scales[1] == 1 {
       return spatial(x, height: sizes[2], width: sizes[3], scales: scales, plan: plan, threads: c.threads)
     }
@@ -182,6 +260,36 @@ enum Resize {
         for (i, tap) in taps.enumerated() {
           let a = (o * inLength + tap.0) * inner, b = (o * inLength + tap.1) * inner, t = (o * outLength + i) * inner
           for k in 0..<inner { out[t + k] = values[a + k] + (values[b + k] - values[a + k]) * tap.2 }
+        }
+      }
+      values = out
+      shape[axis] = outLength
+    }
+    return NDArray(shape: shape, floats: values)
+  }
+
+  /// Resizing by weight lists, one axis at a time, in standard layout.
+  static func general(_ x: NDArray, sizes: [Int], scales: [Double], plan: Plan) -> NDArray {
+    var shape = x.shape
+    var values = x.standard().floatValues()
+    let crop = plan.coordinates == "tf_crop_and_resize"
+    for axis in 0..<x.rank where sizes[axis] != shape[axis] || scales[axis] != 1 || crop {
+      let inLength = shape[axis], outLength = sizes[axis]
+      let lists = weights(inLength: inLength, outLength: outLength, scale: scales[axis],
+                          roi: crop ? plan.roi[axis] : nil, plan: plan)
+      let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+      var out = [Float](repeating: 0, count: outer * outLength * inner)
+      for o in 0..<outer {
+        for (i, list) in lists.enumerated() {
+          let t = (o * outLength + i) * inner
+          guard let list else {
+            for k in 0..<inner { out[t + k] = plan.extrapolation }
+            continue
+          }
+          for (j, weight) in list where weight != 0 {
+            let a = (o * inLength + j) * inner
+            for k in 0..<inner { out[t + k] += values[a + k] * weight }
+          }
         }
       }
       values = out

@@ -253,7 +253,7 @@ enum ShapeOps {
   }
 
   /// Pad: pads (begin for every axis, then end for every axis), modes
-  /// constant, reflect and edge; negative pads crop.
+  /// constant, reflect, edge and wrap; negative pads crop.
   static func pad(_ c: OpContext) throws -> [NDArray] {
     let original = try c.input(0)
     let x = original.isFloat && original.rank == 4 ? original : original.standard()
@@ -264,6 +264,7 @@ enum ShapeOps {
       value = c.optionalInput(2)?.floatValues().first ?? 0
       if let axesInput = c.optionalInput(3) {
         let axes = try axesInput.intValues().map { try c.axis($0, rank: x.rank, attribute: "axes") }
+        guard pads.count == 2 * axes.count else { throw c.invalid("pads", "\(pads.count) values for \(axes.count) axes") }
         var full = [Int](repeating: 0, count: 2 * x.rank)
         for (k, a) in axes.enumerated() {
           full[a] = pads[k]
@@ -278,6 +279,11 @@ enum ShapeOps {
     guard pads.count == 2 * x.rank else { throw c.invalid("pads", "\(pads.count) values for a rank-\(x.rank) tensor") }
     let shape = (0..<x.rank).map { x.shape[$0] + pads[$0] + pads[$0 + x.rank] }
     guard shape.allSatisfy({ $0 >= 0 }) else { throw c.mismatch("pads \(pads) crop \(x.shape) below zero") }
+    try c.checkShape(shape)
+    guard ["constant", "edge", "reflect", "wrap"].contains(mode) else { throw c.unsupported("mode", mode) }
+    if mode != "constant", let empty = x.shape.indices.first(where: { x.shape[$0] == 0 && shape[$0] > 0 }) {
+      throw c.mismatch("\(mode) padding of the empty axis \(empty) of \(x.shape)")
+    }
     if x.isFloat, x.rank == 4, pads.allSatisfy({ $0 >= 0 }), [0, 1, 4, 5].allSatisfy({ pads[$0] == 0 }),
       ["constant", "edge", "reflect"].contains(mode)
     {
@@ -300,6 +306,7 @@ enum ShapeOps {
           switch mode {
           case "constant": inside = false
           case "edge": p = min(max(p, 0), n - 1)
+          case "wrap": p = ((p % n) + n) % n
           case "reflect":
             if n == 1 { p = 0 } else {
               let period = 2 * n - 2
