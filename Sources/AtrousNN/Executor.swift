@@ -138,7 +138,17 @@ public final class Executor: Sendable {
         throw NNError.badGraphInput(name: input.name,
                                     reason: "shape \(value.shape) given, \(input.shape.map { $0.map(String.init) ?? "?" }) declared")
       }
-      values[input.name] = value
+      // Values of the declared kind convert to the declared type (a float64
+      // .npy feeds a float model, as NumPy users expect); across kinds
+      // (floats for integers, say) they are refused.
+      if let declared = input.dtype, declared != value.dtype {
+        guard declared.isFloatingPoint == value.dtype.isFloatingPoint else {
+          throw NNError.badGraphInput(name: input.name, reason: "type \(value.dtype) given, \(declared) declared")
+        }
+        values[input.name] = value.cast(to: declared)
+      } else {
+        values[input.name] = value
+      }
     }
     for (name, value) in inputs where values[name] == nil { values[name] = value }
 

@@ -34,10 +34,13 @@ public struct Graph: Sendable {
     public var name: String
     /// Declared shape; nil entries are symbolic (batch size, say).
     public var shape: [Int?]
+    /// Declared element type, nil when the model does not say.
+    public var dtype: DType?
 
-    public init(name: String, shape: [Int?]) {
+    public init(name: String, shape: [Int?], dtype: DType? = nil) {
       self.name = name
       self.shape = shape
+      self.dtype = dtype
     }
   }
 

@@ -24,7 +24,7 @@ public enum NNError: Error, Equatable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .unsupportedOp(let node, let op): "node '\(node)': operator \(op) is not supported"
+    case .unsupportedOp(let node, let op): "node '\(node)' (\(op)): operator \(op) is not supported"
     case .unsupportedAttribute(let node, let op, let attribute, let value):
       "node '\(node)' (\(op)): attribute \(attribute)=\(value) is not supported"
     case .invalidAttribute(let node, let op, let attribute, let reason):

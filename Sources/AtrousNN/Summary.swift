@@ -74,7 +74,8 @@ public struct NetworkSummary: Sendable {
       }) else {
         throw NNError.badGraphInput(name: name, reason: "its shape is not fixed; give an input size")
       }
-      inputs[name] = NDArray(shape: shape, floats: Tensor(shape: shape))
+      let type = graph.inputs.first(where: { $0.name == name })?.dtype ?? .float32
+      inputs[name] = NDArray(shape: shape, floats: Tensor(shape: shape)).cast(to: type)
     }
     var fields: [String: ReceptiveField] = [:]
     for name in inputs.keys { fields[name] = .input }

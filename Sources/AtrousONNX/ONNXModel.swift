@@ -75,11 +75,15 @@ public enum ONNXModel {
       nodes.append(Node(name: name, opType: node.domain.isEmpty || node.domain == "ai.onnx" ? node.opType : "\(node.domain).\(node.opType)",
                         inputs: node.input, outputs: node.output, attributes: attributes))
     }
-    let inputs = proto.input.map { info in
-      Graph.Input(name: info.name, shape: info.type.tensorType.shape.dim.map { dimension -> Int? in
+    let inputs = try proto.input.map { info -> Graph.Input in
+      let code = Int(info.type.tensorType.elemType)
+      guard code == 0 || DType(rawValue: code) != nil else {
+        throw ONNXError.unsupportedTensor(name: info.name, reason: "element type \(DType.name(code)) is not supported")
+      }
+      return Graph.Input(name: info.name, shape: info.type.tensorType.shape.dim.map { dimension -> Int? in
         if case .dimValue(let v)? = dimension.value, v > 0 { return Int(v) }
         return nil
-      })
+      }, dtype: DType(rawValue: code))
     }
     return Graph(nodes: nodes, initializers: initializers, inputs: inputs, outputs: proto.output.map(\.name), opset: opset)
   }
