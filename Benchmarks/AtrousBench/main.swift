@@ -74,7 +74,7 @@ case "profile":
   let array = try NPY.read(arguments[3])
   let input = [executor.inputNames[0]: NDArray(shape: array.shape, floats: array.tensor())]
   _ = try executor.run(input)
-  let runs = try (0..<repeats).map { _ in try executor.timedRun(input) }
+  let runs = try (0..<repeats).map { _ in try executor.profiledRun(input).nodes }
   var rows: [(String, String, Double)] = []
   for (index, first) in runs[0].enumerated() {
     let times = runs.map { $0[index].milliseconds }.sorted()

@@ -42,8 +42,13 @@ struct RunCommand: ParsableCommand {
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, model, write) to standard error.")
   var timings = false
 
-  @Option(name: .customLong("repeat"), help: "Time the forward pass over this many runs after one warm-up (with --timings).")
+  @Option(name: .customLong("repeat"), help: "Time the forward pass over this many runs after one warm-up (with --timings or --profile).")
   var repeats = 1
+
+  @Flag(help: ArgumentHelp(
+    "Print each node's time to standard error, slowest first: 'profile: <milliseconds> <op> <node> <output shape> <path>', then 'profile: total <milliseconds>'.",
+    discussion: "The path is the kernel that ran (a convolution's strategy) and what was fused into it; times are medians over --repeat runs after one warm-up."))
+  var profile = false
 
   @Option(help: "Threads for the model (default: every core).")
   var threads: Int?
@@ -82,6 +87,10 @@ struct RunCommand: ParsableCommand {
       current = model
       let wanted = outputs.map { $0.split(separator: ",").map(String.init) } ?? graph.outputs
       var results = try executor.run(feeds, outputs: wanted)
+      if profile {
+        let runs = try (0..<repeats).map { _ in try executor.profiledRun(feeds, outputs: wanted).nodes }
+        Self.printProfile(runs)
+      }
       if repeats > 1 || timings {
         let clock = ContinuousClock()
         var total = Duration.zero
@@ -107,6 +116,24 @@ struct RunCommand: ParsableCommand {
       throw ExitCode.fileFailed
     }
     if timings { batch.printTimings() }
+  }
+
+  /// One line per node, slowest first, each time the median over `runs`.
+  static func printProfile(_ runs: [[Executor.NodeTiming]]) {
+    guard let first = runs.first else { return }
+    let rows = first.indices.map { k -> (Double, Executor.NodeTiming) in
+      let times = runs.map { $0[k].milliseconds }.sorted()
+      return (times[times.count / 2], first[k])
+    }
+    for (ms, node) in rows.sorted(by: { $0.0 > $1.0 }) {
+      let shape = node.outputShape.map(String.init).joined(separator: "x")
+      Reporting.printError("profile: \(Self.format(ms)) \(node.op) \(node.name) \(shape.isEmpty ? "scalar" : shape) \(node.path)")
+    }
+    Reporting.printError("profile: total \(Self.format(rows.reduce(0) { $0 + $1.0 }))")
+  }
+
+  static func format(_ ms: Double) -> String {
+    String(format: "%.3f", ms)
   }
 
   /// `<name>.npy` with characters outside [A-Za-z0-9._-] replaced by '_'.

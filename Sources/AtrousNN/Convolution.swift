@@ -75,8 +75,8 @@ enum Convolution {
   static func register(_ table: inout OperatorTable) {
     table["Conv"] = { c in
       switch try c.input(0).rank {
-      case 4: try conv(c)
-      case 3: try ConvolutionND.lifted(c) { try conv($0) }
+      case 4: try conv(&c)
+      case 3: try ConvolutionND.lifted(c) { try conv(&$0) }
       default: try ConvolutionND.conv(c)
       }
     }
@@ -90,9 +90,9 @@ enum Convolution {
     }
   }
 
-  static func conv(_ c: OpContext) throws -> [NDArray] {
+  static func conv(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0), w = try c.input(1).standard()
-    guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
+    guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
     guard w.rank == 4 else { throw c.mismatch("weights of rank \(w.rank); expected (M, C/group, kH, kW)") }
     let group = try c.int("group", default: 1)
     let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -112,7 +112,10 @@ enum Convolution {
     func result(_ output: Tensor, planes: Bool) -> [NDArray] {
       [planes ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output) : NDArray(channelsLast: output)]
     }
-    if !convolution.isDepthwise && convolution.prefersBlocked {
+    let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
+    c.path = strategy.rawValue + Pointwise.describe(convolution.epilogue)
+    switch strategy {
+    case .blocked:
       // Reads planes or channels-last pixels as it finds them, and writes
       // planes when the output leaves the graph in that layout.
       let pack = {
@@ -124,37 +127,77 @@ enum Convolution {
       return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: packed,
                                            channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
-    }
-    if !x.channelsLast && !convolution.isDepthwise {
+    case .planar:
       // The input is (N, C, H, W), as a graph input is: the product reads
       // its planes instead of a transposed copy, and writes planes too when
       // the output leaves the graph in that layout.
+      let planes = x.standard()
       convolution.weights = constantWeights ? c.cache!.value(c.index, "conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
-      return result(convolution.runPlanar(x.storage!, channelsLast: !c.standardOutput, threads: c.threads),
+      return result(convolution.runPlanar(planes.storage!, channelsLast: !c.standardOutput, threads: c.threads),
                     planes: c.standardOutput)
-    }
-    if !x.channelsLast {
+    case .depthwisePlanes:
       // Depthwise on planes stays in planes: each channel is its own
       // problem, and a pointwise convolution after it reads planes directly.
       convolution.weights = w.floatValues()
-      return result(convolution.depthwisePlanes(x.storage!, threads: c.threads), planes: true)
-    }
-    let input = x.storage!
-    if !convolution.isDepthwise && constantWeights {
-      // Constant weights are packed once per executor, not copied every run.
-      convolution.panels = c.cache!.value(c.index, "conv-panels") {
-        var fresh = convolution
-        fresh.weights = w.floatValues()
-        return fresh.packedPanels()
+      return result(convolution.depthwisePlanes(x.standard().storage!, threads: c.threads), planes: true)
+    case .depthwise, .im2col:
+      let input = x.toChannelsLast().storage!
+      if !convolution.isDepthwise && constantWeights {
+        // Constant weights are packed once per executor, not copied every run.
+        convolution.panels = c.cache!.value(c.index, "conv-panels") {
+          var fresh = convolution
+          fresh.weights = w.floatValues()
+          return fresh.packedPanels()
+        }
+      } else {
+        convolution.weights = w.floatValues()
       }
-    } else {
-      convolution.weights = w.floatValues()
+      // A graph output in the standard layout is written as planes, block by
+      // block while in cache, instead of transposed afterwards.
+      let planarOutput = c.standardOutput && !convolution.isDepthwise
+      return result(convolution.run(input, planarOutput: planarOutput, threads: c.threads), planes: planarOutput)
     }
-    // A graph output in the standard layout is written as planes, block by
-    // block while in cache, instead of transposed afterwards.
-    let planarOutput = c.standardOutput && !convolution.isDepthwise
-    return result(convolution.run(input, planarOutput: planarOutput, threads: c.threads), planes: planarOutput)
+  }
+
+  /// The ways a 2-D convolution runs.
+  enum Strategy: String, CaseIterable, Sendable {
+    /// Channel-blocked direct convolution (`atr_conv_blocked`, AVX-512),
+    /// from planes or channels-last pixels.
+    case blocked
+    /// The product on (N, C, H, W) planes read through row pointers.
+    case planar
+    /// Depthwise, one (N, C, H, W) plane per task.
+    case depthwisePlanes = "depthwise-planes"
+    /// Depthwise on channels-last pixels.
+    case depthwise
+    /// Channels-last: im2col blocks, or the input itself for 1x1, times the
+    /// packed weights (transposed for narrow output groups).
+    case im2col
+  }
+
+  /// A strategy tests force on every convolution of a run (on the calling
+  /// task); one a convolution cannot take is ignored.
+  @TaskLocal static var forcedStrategy: Strategy? = nil
+
+  /// The strategy for `kernel` on input stored as planes or channels-last:
+  /// depthwise stays depthwise in the input's layout; the blocked kernel
+  /// where `prefersBlocked`; else the product on planes or on pixels.
+  static func strategy(_ kernel: ConvKernel, planesInput: Bool) -> Strategy {
+    if let forced = forcedStrategy, feasible(forced, kernel) { return forced }
+    if kernel.isDepthwise { return planesInput ? .depthwisePlanes : .depthwise }
+    if kernel.prefersBlocked { return .blocked }
+    return planesInput ? .planar : .im2col
+  }
+
+  /// Whether `kernel` can run by `strategy` on this machine.
+  static func feasible(_ strategy: Strategy, _ kernel: ConvKernel) -> Bool {
+    switch strategy {
+    case .blocked: !kernel.isDepthwise && kernel.axes[0].kernel <= 16 && atr_conv_blocked_preferred() != 0
+    case .planar: !kernel.isDepthwise
+    case .depthwisePlanes, .depthwise: kernel.isDepthwise
+    case .im2col: true
+    }
   }
 
   static func convTranspose(_ c: OpContext) throws -> [NDArray] {

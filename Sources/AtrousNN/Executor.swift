@@ -77,7 +77,7 @@ public final class Executor: Sendable {
   public func trace(_ inputs: [String: NDArray]) throws -> (steps: [TraceStep], peakBytes: Int) {
     var steps: [TraceStep] = []
     var peak = 0
-    _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes in
+    _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes, _ in
       steps.append(TraceStep(node: node, inputShapes: args.map { $0?.shape }, outputShapes: results.map(\.shape)))
       peak = max(peak, liveBytes)
     }
@@ -98,34 +98,44 @@ public final class Executor: Sendable {
     let wanted = requested ?? graph.outputs
     let (plan, cache) = wanted.allSatisfy(optimizedValues.contains) ? (optimized, prepared) : (graph, preparedPlain)
     return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false, standardLayout: standardLayout) {
-      _, _, _, _ in
+      _, _, _, _, _ in
     }
   }
 
-  /// One node's share of a timed run.
+  /// One node's share of a profiled run.
   public struct NodeTiming: Sendable {
     public var name: String
     public var op: String
+    /// Wall time from the end of the node before to the end of this one.
     public var milliseconds: Double
+    /// The first output's shape, ONNX order.
+    public var outputShape: [Int]
+    /// How it ran: the op, or the kernel strategy and what was fused into it.
+    public var path: String
   }
 
-  /// Runs the graph as `run` does (default outputs, standard layout) and
-  /// returns how long each node took, in order.
-  public func timedRun(_ inputs: [String: NDArray]) throws -> [NodeTiming] {
+  /// Runs the graph as `run` does and also returns how long each node of
+  /// the graph that ran took, in order.
+  public func profiledRun(_ inputs: [String: NDArray], outputs requested: [String]? = nil)
+    throws -> (values: [String: NDArray], nodes: [NodeTiming])
+  {
+    let wanted = requested ?? graph.outputs
+    let (plan, cache) = wanted.allSatisfy(optimizedValues.contains) ? (optimized, prepared) : (graph, preparedPlain)
     var timings: [NodeTiming] = []
     let clock = ContinuousClock()
     var last = clock.now
-    _ = try execute(optimized, prepared: prepared, inputs, wanted: graph.outputs, shapesOnly: false) { node, _, _, _ in
+    let values = try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false) { node, _, results, _, path in
       let now = clock.now
-      timings.append(NodeTiming(name: node.name, op: node.opType, milliseconds: (now - last).milliseconds))
+      timings.append(NodeTiming(name: node.name, op: node.opType, milliseconds: (now - last).milliseconds,
+                                outputShape: results.first?.shape ?? [], path: path ?? node.opType))
       last = now
     }
-    return timings
+    return (values, timings)
   }
 
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
-                       observe: (Node, [NDArray?], [NDArray], Int) -> Void) throws -> [String: NDArray] {
+                       observe: (Node, [NDArray?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
     var values: [String: NDArray] = graph.initializers
     for input in graph.inputs where graph.initializers[input.name] == nil {
       guard let value = inputs[input.name] else {
@@ -191,7 +201,7 @@ public final class Executor: Sendable {
       let released = zip(args, consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) }
       let live = shapesOnly
         ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(released) { $0 + $1.count * 4 } : 0
-      observe(node, args, results, live)
+      observe(node, args, results, live, context.path)
       for name in node.inputs where !name.isEmpty && lastUse[name] == index && !keep.contains(name)
         && graph.initializers[name] == nil
       {

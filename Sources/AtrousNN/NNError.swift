@@ -29,7 +29,8 @@ public enum NNError: Error, Equatable, CustomStringConvertible {
       "node '\(node)' (\(op)): attribute \(attribute)=\(value) is not supported"
     case .invalidAttribute(let node, let op, let attribute, let reason):
       "node '\(node)' (\(op)): attribute \(attribute): \(reason)"
-    case .missingInput(let node, let op, let input): "node '\(node)' (\(op)): input '\(input)' has no value"
+    case .missingInput(let node, let op, let input):
+      "node '\(node)' (\(op)): input '\(input)' has no value (no graph input, initializer or earlier node makes it)"
     case .shapeMismatch(let node, let op, let reason): "node '\(node)' (\(op)): \(reason)"
     case .duplicateNode(let node, let op): "node '\(node)' (\(op)): another node has the same name"
     case .duplicateValue(let node, let op, let value): "node '\(node)' (\(op)): value '\(value)' is already defined"

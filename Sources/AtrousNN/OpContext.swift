@@ -11,6 +11,9 @@ struct OpContext {
   let threads: Int
   /// Shape inference: the costly ops return zeros of the right shape.
   var shapesOnly = false
+  /// The path the kernel took (a convolution strategy, the steps fused
+  /// into it), for profiles; nil when there is only one.
+  var path: String? = nil
   /// Weights prepared once per executor (packed convolution panels).
   var cache: PreparedWeights? = nil
   /// Whether input i is a constant of the graph (an initializer).

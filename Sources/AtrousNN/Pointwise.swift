@@ -22,6 +22,7 @@ enum Pointwise {
       let rank = try c.int(rankAttribute, default: 0)
       if x.rank < rank { x = x.reshaped([Int](repeating: 1, count: rank - x.rank) + x.shape) }
       let steps = try decode(c.floats(stepsAttribute) ?? [])
+      c.path = "fused " + describe(steps).dropFirst()
       if c.shapesOnly { return [x] }
       return [apply(steps, to: x, threads: c.threads)]
     }
@@ -35,6 +36,22 @@ enum Pointwise {
     stride(from: 0, to: values.count - 2, by: 3).map { i in
       atr_pointwise_step(op: atr_pointwise_op(rawValue: UInt32(values[i])), a: values[i + 1], b: values[i + 2])
     }
+  }
+
+  /// "+relu+sigmoid" for the steps (empty for none), for profiles.
+  static func describe(_ steps: [atr_pointwise_step]) -> String {
+    steps.map { step -> String in
+      switch step.op {
+      case ATR_PW_RELU: "+relu"
+      case ATR_PW_CLIP: "+clip"
+      case ATR_PW_AFFINE: "+affine"
+      case ATR_PW_HARDSWISH: "+hardswish"
+      case ATR_PW_HARDSIGMOID: "+hardsigmoid"
+      case ATR_PW_LEAKYRELU: "+leakyrelu"
+      case ATR_PW_SIGMOID: "+sigmoid"
+      default: "+step"
+      }
+    }.joined()
   }
 
   /// The steps of a Conv's epilogue (none when it has none).

@@ -72,6 +72,60 @@ import Testing
     #expect(Fixtures.listing(folder) == ["cut.onnx", "text.onnx"])
   }
 
+  /// Models breaking ONNX's rules, or using an op Atrous lacks, are refused
+  /// naming the node and op, and nothing is written.
+  @Test func badGraphsNameTheNode() throws {
+    let folder = Fixtures.scratchFolder()
+    let input = folder + "/x.npy"
+    try NPY.write(NPYArray(shape: [1, 2, 3, 3], floats: (0..<18).map { Float($0) - 8.5 }), to: input)
+    let expected = [
+      "unsupported_op": "node 'recurrent' (LSTM): operator LSTM is not supported",
+      "duplicate_node": "node 'twin' (Neg): another node has the same name",
+      "duplicate_value": "node 'second' (Neg): value 'y' is already defined",
+      "cycle": "node 'early' (Add): input 'b' has no value",
+    ]
+    for (name, message) in expected {
+      let model = "Tests/Fixtures/bad-models/\(name).onnx"
+      let result = try CLIRunner.run("run", model, "--input", "x=" + input, "-o", folder + "/out")
+      #expect(result.status == 1, "\(name)")
+      #expect(result.stderr.hasPrefix("error: \(model): \(message)"), "\(result.stderr)")
+    }
+    #expect(Fixtures.listing(folder) == ["x.npy"])
+  }
+
+  /// Outputs keep the element type ONNX gives them: a Cast to int32 and a
+  /// comparison's bool.
+  @Test func outputsKeepTheirOnnxTypes() throws {
+    let folder = Fixtures.scratchFolder()
+    let values = (0..<18).map { Float($0) / 2 - 4.25 }
+    try NPY.write(NPYArray(shape: [1, 2, 3, 3], floats: values), to: folder + "/x.npy")
+    let result = try CLIRunner.run("run", "Tests/Fixtures/bad-models/int_output.onnx", "--input", "x=\(folder)/x.npy", "-o", folder)
+    #expect(result.status == 0, "\(result.stderr)")
+    let ints = try NPY.read(folder + "/ints.npy"), flags = try NPY.read(folder + "/positive.npy")
+    #expect(ints.dtype == .int32 && ints.shape == [1, 2, 3, 3])
+    #expect(ints.doubles == values.map { Double(Int32($0.rounded(.towardZero))) })
+    #expect(flags.dtype == .bool && flags.doubles == values.map { $0 > 0 ? 1 : 0 })
+  }
+
+  @Test func profileListsEveryNodeSlowestFirst() throws {
+    let folder = Fixtures.scratchFolder()
+    let result = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_1.npy", "-o", folder,
+                                   "--profile", "--repeat", "2")
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stderr.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+    #expect(lines.allSatisfy { $0.first == "profile:" })
+    let nodes = lines.dropLast()
+    // MNIST's 12 nodes, less the Add and Relu fused into the convolutions.
+    #expect(nodes.count >= 6 && nodes.count <= 12)
+    let times = nodes.compactMap { Double($0[1]) }
+    #expect(times.count == nodes.count && times == times.sorted(by: >))
+    #expect(nodes.allSatisfy { $0.count >= 6 })
+    let convs = nodes.filter { $0[2] == "Conv" }
+    let strategies = ["blocked", "planar", "depthwise-planes", "depthwise", "im2col"]
+    #expect(convs.count == 2 && convs.allSatisfy { strategies.contains(String($0[5].split(separator: "+")[0])) })
+    #expect(lines.last?[1] == "total" && Double(lines.last?[2] ?? "") != nil)
+  }
+
   @Test func inspectJSON() throws {
     let result = try CLIRunner.run("inspect", Self.mnist, "--json")
     #expect(result.status == 0)

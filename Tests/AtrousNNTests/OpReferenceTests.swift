@@ -1,5 +1,5 @@
 import AtrousCore
-import AtrousNN
+@testable import AtrousNN
 import AtrousTestSupport
 import Testing
 
@@ -69,7 +69,29 @@ import Testing
     for (n, h, w) in Self.convSizes { try checkConv(c, route: route, n: n, h: h, w: w) }
   }
 
-  func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int) throws {
+  /// Every strategy a convolution can take on this machine, forced, on
+  /// planes and on channels-last input, against the same plain loops.
+  @Test(arguments: Convolution.Strategy.allCases)
+  func everyConvStrategyMatchesNaiveLoops(_ strategy: Convolution.Strategy) throws {
+    try Convolution.$forcedStrategy.withValue(strategy) {
+      for c in Self.convCases {
+        for route in [ConvRoute.planesToChannelsLast, .channelsLast] {
+          try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false)
+        }
+      }
+    }
+    // The strategy is taken: a depthwise convolution forced onto pixels
+    // leaves planes channels-last, where by itself it keeps them planes.
+    let depthwise = Node(name: "dw", opType: "Conv", inputs: ["x", "w"], outputs: ["y"], attributes: ["group": .int(4)])
+    let inputs = ["x": NDArray(shape: [1, 4, 5, 5], floats: Self.values(100, seed: 4))]
+    let weights = ["w": NDArray(shape: [4, 1, 3, 3], floats: Self.values(36, seed: 5))]
+    let output = try Convolution.$forcedStrategy.withValue(strategy) {
+      try Self.run(depthwise, inputs: inputs, initializers: weights, standardLayout: false)
+    }
+    if strategy == .depthwise || strategy == .depthwisePlanes { #expect(output.channelsLast == (strategy == .depthwise)) }
+  }
+
+  func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
     let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: [
@@ -84,7 +106,7 @@ import Testing
     ], standardLayout: planesOut)
     // A depthwise convolution keeps planes as planes whatever is asked.
     let depthwise = c.group == c.cin && c.cout == c.cin
-    #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput)))
+    if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput))) }
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
     #expect(output.shape == [n, c.cout, oh, ow])
