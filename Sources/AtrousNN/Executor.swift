@@ -56,6 +56,7 @@ public final class Executor: Sendable {
   /// Ops whose single output has the shape and layout of their first input.
   static let shapePreserving: Set<String> = [
     "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Sqrt", "Abs", "Neg", "Exp", "Log",
+    "Swish", "Gelu", "Erf", "Mish", "Softplus", "Selu", "Celu",
     "Identity", "BatchNormalization", "LRN", Pointwise.opType,
   ]
 

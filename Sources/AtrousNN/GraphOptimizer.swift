@@ -62,12 +62,15 @@ enum GraphOptimizer {
   /// `_Pointwise` node that later steps can join. The exported form of
   /// HardSwish, x * Clip(x + 3, 0, 6) / 6, is recognized first.
   static func fusePointwise(_ graph: Graph) -> Graph {
-    var nodes: [Node?] = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
+    let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
+    var rewritten = graph
+    rewritten.nodes = hardSwish.compactMap { $0 }
+    var nodes: [Node?] = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: graph.outputs))
     let consumers = readers(of: nodes.compactMap { $0 }, outputs: graph.outputs)
     var producer: [String: Int] = [:]
     for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
 
-    var changed = nodes.contains { $0 == nil }
+    var changed = hardSwish.contains { $0 == nil } || nodes.contains { $0 == nil }
     for index in nodes.indices {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
@@ -134,6 +137,8 @@ enum GraphOptimizer {
     case "Relu" where node.inputs.count == 1: return (input, step(ATR_PW_RELU), 0)
     case "Sigmoid" where node.inputs.count == 1: return (input, step(ATR_PW_SIGMOID), 0)
     case "HardSwish" where node.inputs.count == 1: return (input, step(ATR_PW_HARDSWISH), 0)
+    case "Swish" where node.inputs.count == 1:
+      return float("alpha", 1).flatMap { $0 == 1 ? (input, step(ATR_PW_SILU), 0) : nil }
     case "LeakyRelu" where node.inputs.count == 1:
       return float("alpha", 0.01).map { (input, step(ATR_PW_LEAKYRELU, $0), 0) }
     case "HardSigmoid" where node.inputs.count == 1:
@@ -173,6 +178,25 @@ enum GraphOptimizer {
       return nil
     default: return nil
     }
+  }
+
+  /// Replaces Sigmoid(x) read only by Mul(x, Sigmoid(x)), the exported form
+  /// of SiLU, with one Swish node (ONNX's x * sigmoid(alpha x), alpha 1)
+  /// in the Mul's place; the Sigmoid becomes nil.
+  private static func recognizeSiLU(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
+    var nodes: [Node?] = graph.nodes
+    var reader: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    for (sigmoidIndex, sigmoid) in graph.nodes.enumerated() where sigmoid.opType == "Sigmoid" && sigmoid.inputs.count == 1 {
+      let x = sigmoid.inputs[0], gate = sigmoid.outputs[0]
+      guard graph.initializers[x] == nil, consumers[gate] == 1, let mulIndex = reader[gate], mulIndex > sigmoidIndex,
+        case let mul = graph.nodes[mulIndex], mul.opType == "Mul", mul.outputs.count == 1,
+        mul.inputs.count == 2, Set(mul.inputs) == [x, gate]
+      else { continue }
+      nodes[sigmoidIndex] = nil
+      nodes[mulIndex] = Node(name: mul.name, opType: "Swish", inputs: [x], outputs: mul.outputs)
+    }
+    return nodes
   }
 
   /// Replaces Add(x, 3) -> Clip(0, 6) -> Mul(x, .) -> Div(., 6), each

@@ -2,29 +2,102 @@ import AtrousCore
 import _CKernels
 
 /// Gemm and MatMul.
+///
+/// A product whose B is a constant gets B prepared once per executor:
+/// by rows (n, k) for products of at most `fewRows` rows of A, which run
+/// as a stream over the weights (`atr_gemv_rows`, output columns split
+/// across threads); packed in panels (`atr_pack_b`) otherwise, rows of A
+/// split across threads.
 enum Linear {
+  /// Rows of A up to which a product streams the weights row by row.
+  static let fewRows = 4
+
   static func register(_ table: inout OperatorTable) {
-    table["Gemm"] = { c in try gemm(c) }
-    table["MatMul"] = { c in try matmul(c) }
+    table["Gemm"] = { c in try gemm(&c) }
+    table["MatMul"] = { c in try matmul(&c) }
   }
 
-  /// Row-major product of (m, k) and (k, n) float arrays.
-  static func multiply(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
-    var c = [Float](repeating: 0, count: m * n)
-    c.withUnsafeMutableBufferPointer { out in
-      atr_sgemm(m, n, k, a, k, b, n, out.baseAddress!, n, 0)
+  /// B (k, n), given row-major as (k, n), or as (n, k) when `transposed`,
+  /// in the layout a product of `rows` rows of A reads.
+  struct Weights {
+    /// (n, k) for few rows, `atr_pack_b` panels otherwise.
+    var values: [Float]
+    var byRows: Bool
+  }
+
+  static func prepare(_ b: [Float], k: Int, n: Int, transposed: Bool, byRows: Bool) -> Weights {
+    if byRows {
+      return Weights(values: transposed ? b : transpose(b, rows: k, columns: n), byRows: true)
     }
-    return c
+    let kn = transposed ? transpose(b, rows: n, columns: k) : b
+    var packed = [Float](repeating: 0, count: atr_packed_b_size(k, n))
+    kn.withUnsafeBufferPointer { src in packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, src.baseAddress!, k, n, n) } }
+    return Weights(values: packed, byRows: false)
+  }
+
+  /// B for input `index` of the node: prepared once per executor when it
+  /// is a constant.
+  static func weights(_ c: OpContext, index: Int, k: Int, n: Int, transposed: Bool, rows: Int) throws -> Weights {
+    let byRows = rows <= fewRows
+    let b = try c.input(index)
+    let make = { prepare(b.floatValues(), k: k, n: n, transposed: transposed, byRows: byRows) }
+    if let cache = c.cache, index < c.constant.count, c.constant[index] {
+      let stored = cache.value(c.index, byRows ? "linear-rows" : "linear-packed") { [make().values] }[0]
+      return Weights(values: stored, byRows: byRows)
+    }
+    return make()
+  }
+
+  /// C (m, n) = A (m, k) B, rows or columns split across threads; `bias`
+  /// (n values) seeds each row.
+  static func product(_ a: [Float], m: Int, k: Int, n: Int, _ w: Weights, bias: [Float]?, threads: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: m * n)
+    guard m > 0, n > 0, k > 0 else {
+      if let bias, n > 0 { for i in 0..<m { for j in 0..<n { out[i * n + j] = bias[j] } } }
+      return out
+    }
+    let work = m * n * k
+    a.withUnsafeBufferPointer { pa in
+      w.values.withUnsafeBufferPointer { pw in
+        out.withUnsafeMutableBufferPointer { po in
+          let withBias = { (body: (UnsafePointer<Float>?) -> Void) in
+            if let bias { bias.withUnsafeBufferPointer { body($0.baseAddress!) } } else { body(nil) }
+          }
+          withBias { pb in
+            if w.byRows {
+              let parts = Parallel.ranges(n, parts: work >= 1 << 18 ? threads : 1)
+              for row in 0..<m {
+                Parallel.run(parts.count) { part in
+                  let r = parts[part]
+                  atr_gemv_rows(po.baseAddress! + row * n + r.lowerBound, pa.baseAddress! + row * k,
+                                pw.baseAddress! + r.lowerBound * k, r.count, k, pb.map { $0 + r.lowerBound })
+                }
+              }
+            } else {
+              let parts = Parallel.ranges(m, parts: work >= 1 << 18 ? threads : 1)
+              Parallel.run(parts.count) { part in
+                let r = parts[part]
+                atr_sgemm_packed(r.count, n, k, pa.baseAddress! + r.lowerBound * k, k, pw.baseAddress!,
+                                 po.baseAddress! + r.lowerBound * n, n, pb == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS, pb)
+              }
+            }
+          }
+        }
+      }
+    }
+    return out
   }
 
   static func transpose(_ v: [Float], rows: Int, columns: Int) -> [Float] {
     var out = [Float](repeating: 0, count: v.count)
-    for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = v[r * columns + c] } }
+    v.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { atr_transpose($0.baseAddress!, src.baseAddress!, rows, columns) }
+    }
     return out
   }
 
   /// Y = alpha * A' B' + beta * C, with A' and B' optionally transposed.
-  static func gemm(_ c: OpContext) throws -> [NDArray] {
+  static func gemm(_ c: inout OpContext) throws -> [NDArray] {
     let a = try c.input(0), b = try c.input(1)
     guard a.rank == 2, b.rank == 2 else { throw c.mismatch("Gemm takes 2-D inputs, got \(a.shape) and \(b.shape)") }
     let transA = try c.int("transA", default: 0) == 1, transB = try c.int("transB", default: 0) == 1
@@ -32,31 +105,54 @@ enum Linear {
     let (m, k) = transA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (k2, n) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
     guard k == k2 else { throw c.mismatch("inner sizes \(k) and \(k2) differ") }
-    var av = a.floatValues(), bv = b.floatValues()
+    try c.checkShape([m, n])
+    if c.shapesOnly { return [NDArray(shape: [m, n], floats: Tensor.uninitialized(shape: [m, n]))] }
+    var av = a.floatValues()
     if transA { av = transpose(av, rows: a.shape[0], columns: a.shape[1]) }
-    if transB { bv = transpose(bv, rows: b.shape[0], columns: b.shape[1]) }
-    var y = multiply(av, bv, m: m, k: k, n: n)
+    let w = try weights(c, index: 1, k: k, n: n, transposed: transB, rows: m)
+    c.path = w.byRows ? "gemv" : "gemm"
+    // A bias of one row seeds the accumulators; any other C is added after.
+    var rowBias: [Float]? = nil, bias: NDArray? = nil
+    if let given = c.optionalInput(2), beta != 0 {
+      guard (try? Elementwise.broadcastShape(given.shape, [m, n], c)) == [m, n] else {
+        throw c.mismatch("bias \(given.shape) does not broadcast to \([m, n])")
+      }
+      if given.count == n && given.shape.last == n && alpha == 1 && beta == 1 { rowBias = given.floatValues() } else { bias = given }
+    }
+    var y = product(av, m: m, k: k, n: n, w, bias: rowBias, threads: c.threads)
     if alpha != 1 { for i in y.indices { y[i] *= alpha } }
-    if let bias = c.optionalInput(2), beta != 0 {
+    if let bias {
       let values = bias.floatValues()
       let strides = Elementwise.strides(bias.shape, to: [m, n])
-      guard (try? Elementwise.broadcastShape(bias.shape, [m, n], c)) == [m, n] else {
-        throw c.mismatch("bias \(bias.shape) does not broadcast to \([m, n])")
-      }
       for i in 0..<m { for j in 0..<n { y[i * n + j] += beta * values[i * strides[0] + j * strides[1]] } }
     }
     return [NDArray(shape: [m, n], floats: y)]
   }
 
-  /// NumPy matmul: 1-D operands promoted, leading axes broadcast.
-  static func matmul(_ c: OpContext) throws -> [NDArray] {
+  /// NumPy matmul: 1-D operands promoted, leading axes broadcast. A
+  /// constant 2-D B multiplies every row of A in one product.
+  static func matmul(_ c: inout OpContext) throws -> [NDArray] {
     var a = try c.input(0).standard(), b = try c.input(1).standard()
     let promoteA = a.rank == 1, promoteB = b.rank == 1
     if promoteA { a = a.reshaped([1, a.shape[0]]) }
     if promoteB { b = b.reshaped([b.shape[0], 1]) }
+    guard a.rank >= 2, b.rank >= 2 else { throw c.mismatch("cannot multiply \(a.shape) by \(b.shape)") }
     let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1]), (k2, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
     guard k == k2 else { throw c.mismatch("cannot multiply \(a.shape) by \(b.shape)") }
     let batch = try Elementwise.broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), c)
+    var shape = batch + [m, n]
+    if promoteA { shape.remove(at: shape.count - 2) }
+    if promoteB { shape.removeLast() }
+    try c.checkShape(shape)
+    if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))] }
+    if b.rank == 2, c.constant.count > 1, c.constant[1] {
+      // Every row of A against one B: a single product.
+      let rows = a.count / Swift.max(k, 1)
+      let w = try weights(c, index: 1, k: k, n: n, transposed: false, rows: rows)
+      c.path = w.byRows ? "gemv" : "gemm"
+      let out = product(a.floatValues(), m: rows, k: k, n: n, w, bias: nil, threads: c.threads)
+      return [NDArray(shape: shape, floats: out)]
+    }
     let count = batch.reduce(1, *)
     let sa = Elementwise.strides(Array(a.shape.dropLast(2)), to: batch)
     let sb = Elementwise.strides(Array(b.shape.dropLast(2)), to: batch)
@@ -76,9 +172,6 @@ enum Linear {
       }
       advance(&index, within: batch)
     }
-    var shape = batch + [m, n]
-    if promoteA { shape.remove(at: shape.count - 2) }
-    if promoteB { shape.removeLast() }
     return [NDArray(shape: shape, floats: out)]
   }
 }

@@ -49,6 +49,7 @@ enum Pointwise {
       case ATR_PW_HARDSIGMOID: "+hardsigmoid"
       case ATR_PW_LEAKYRELU: "+leakyrelu"
       case ATR_PW_SIGMOID: "+sigmoid"
+      case ATR_PW_SILU: "+silu"
       default: "+step"
       }
     }.joined()

@@ -90,6 +90,11 @@ void atr_transpose_columns(float *out, const float *in, size_t rows, size_t colu
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                float *c, size_t ldc, int accumulate);
 
+/// y[j] = bias[j] + sum_i a[i] w[j k + i] for j < n: a product with one
+/// row and the weights given by rows (n, k), as a stream over W. `bias`
+/// may be NULL.
+void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias);
+
 /// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
 size_t atr_packed_b_size(size_t k, size_t n);
 
@@ -250,6 +255,8 @@ typedef enum {
   /// x < 0 ? a * x : x
   ATR_PW_LEAKYRELU = 5,
   ATR_PW_SIGMOID = 6,
+  /// x * sigmoid(x) (SiLU, Swish with alpha 1)
+  ATR_PW_SILU = 7,
 } atr_pointwise_op;
 
 typedef struct {

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Whole models: Atrous against ONNX Runtime (graph optimizations on) on the
+full-size corpus of Scripts/export-model-corpus.py (torchvision classifiers,
+a U-Net, LR-ASPP, a YOLOX-style detector, PP-OCR's classifier and
+recognizer), the same ONNX files and inputs, in one run, with 1 and 2
+threads. Prints each model's forward time and ratio (Atrous / ONNX
+Runtime), and the geometric mean of the ratios.
+
+    pip install numpy onnx onnxruntime torch torchvision
+    python3 Benchmarks/models.py [--models DIR] [--rounds 3] [--repeat 10] [--only NAME]...
+
+The models are exported into DIR (default: a folder under the system's
+temporary folder) the first time.
+"""
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnxruntime as ort
+
+from harness import ROOT, build_bench, compare, ort_session, time_bench, time_python
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main():
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "atrous-full-models"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--only", action="append", default=[])
+    args = parser.parse_args()
+    index = os.path.join(args.models, "index.json")
+    if not os.path.exists(index):
+        subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "export-model-corpus.py"), "--full", args.models],
+                       check=True)
+    models = json.load(open(index))["models"]
+    binary = build_bench()
+    print(f"CPU: {cpu_model()}; onnxruntime {ort.__version__} (ORT_ENABLE_ALL); "
+          f"median of {args.repeat} runs per round, median of {args.rounds} alternating rounds")
+    ratios = {1: [], 2: []}
+    for m in models:
+        if args.only and not any(m["name"].startswith(n) for n in args.only):
+            continue
+        folder = os.path.join(args.models, m["name"])
+        path, npy = os.path.join(folder, "model.onnx"), os.path.join(folder, "input.npy")
+        x = np.load(npy)
+        row = f"{m['name']:22s} {'x'.join(map(str, m['input_shape'][2:])):>8s}"
+        for threads in (1, 2):
+            session = ort_session(path, threads)
+            a, o = compare(args.rounds, lambda: time_bench(binary, ["model", path, npy, threads, args.repeat]),
+                           lambda: time_python(lambda: session.run(None, {m["input"]: x}), args.repeat))
+            ratios[threads].append(a / o)
+            row += f"   {threads}T {a:8.2f} / {o:8.2f} ms = {a / o:5.2f}"
+        print(row, flush=True)
+    for threads in (1, 2):
+        if ratios[threads]:
+            mean = math.exp(sum(map(math.log, ratios[threads])) / len(ratios[threads]))
+            print(f"geometric mean {threads}T: {mean:.2f}, worst {max(ratios[threads]):.2f}")
+
+
+if __name__ == "__main__":
+    main()
