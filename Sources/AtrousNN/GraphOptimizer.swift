@@ -65,12 +65,15 @@ enum GraphOptimizer {
     let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
     var rewritten = graph
     rewritten.nodes = hardSwish.compactMap { $0 }
-    var nodes: [Node?] = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: graph.outputs))
+    let silu = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: graph.outputs))
+    var steps = rewritten
+    steps.nodes = silu.compactMap { $0 }
+    var nodes: [Node?] = recognizeGELU(steps, consumers: readers(of: steps.nodes, outputs: graph.outputs))
     let consumers = readers(of: nodes.compactMap { $0 }, outputs: graph.outputs)
     var producer: [String: Int] = [:]
     for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
 
-    var changed = hardSwish.contains { $0 == nil } || nodes.contains { $0 == nil }
+    var changed = [hardSwish, silu, nodes].contains { $0.contains { $0 == nil } }
     for index in nodes.indices {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
@@ -137,6 +140,12 @@ enum GraphOptimizer {
     case "Relu" where node.inputs.count == 1: return (input, step(ATR_PW_RELU), 0)
     case "Sigmoid" where node.inputs.count == 1: return (input, step(ATR_PW_SIGMOID), 0)
     case "HardSwish" where node.inputs.count == 1: return (input, step(ATR_PW_HARDSWISH), 0)
+    case "Gelu" where node.inputs.count == 1:
+      switch node.attributes["approximate"] {
+      case nil, .string("none")?: return (input, step(ATR_PW_GELU), 0)
+      case .string("tanh")?: return (input, step(ATR_PW_GELU_TANH), 0)
+      default: return nil
+      }
     case "Swish" where node.inputs.count == 1:
       return float("alpha", 1).flatMap { $0 == 1 ? (input, step(ATR_PW_SILU), 0) : nil }
     case "LeakyRelu" where node.inputs.count == 1:
@@ -195,6 +204,40 @@ enum GraphOptimizer {
       else { continue }
       nodes[sigmoidIndex] = nil
       nodes[mulIndex] = Node(name: mul.name, opType: "Swish", inputs: [x], outputs: mul.outputs)
+    }
+    return nodes
+  }
+
+  /// Replaces the exported form of exact GELU, Div(x, sqrt 2) -> Erf ->
+  /// Add(., 1) -> Mul(x, .) -> Mul(., 0.5), each read only by the next,
+  /// with one Gelu node in the last one's place; the others become nil.
+  private static func recognizeGELU(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
+    var nodes: [Node?] = graph.nodes
+    var reader: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    func only(_ name: String, _ op: String) -> Int? {
+      guard consumers[name] == 1, let index = reader[name], graph.nodes[index].opType == op,
+        graph.nodes[index].outputs.count == 1, graph.nodes[index].inputs.count <= 2 else { return nil }
+      return index
+    }
+    func constant(_ node: Node, other name: String) -> Float? {
+      guard node.inputs.count == 2, node.inputs.contains(name) else { return nil }
+      return scalar(node.inputs[0] == name ? node.inputs[1] : node.inputs[0], graph)?.value
+    }
+    for (divIndex, div) in graph.nodes.enumerated() where div.opType == "Div" && div.inputs.count == 2 {
+      let x = div.inputs[0]
+      guard graph.initializers[x] == nil, let root = scalar(div.inputs[1], graph)?.value, Swift.abs(root - 1.41421356) < 1e-4,
+        let erfIndex = only(div.outputs[0], "Erf"),
+        let addIndex = only(graph.nodes[erfIndex].outputs[0], "Add"),
+        constant(graph.nodes[addIndex], other: graph.nodes[erfIndex].outputs[0]) == 1,
+        let mulIndex = only(graph.nodes[addIndex].outputs[0], "Mul"),
+        Set(graph.nodes[mulIndex].inputs) == [x, graph.nodes[addIndex].outputs[0]],
+        let halfIndex = only(graph.nodes[mulIndex].outputs[0], "Mul"),
+        constant(graph.nodes[halfIndex], other: graph.nodes[mulIndex].outputs[0]) == 0.5
+      else { continue }
+      for index in [divIndex, erfIndex, addIndex, mulIndex] { nodes[index] = nil }
+      let half = graph.nodes[halfIndex]
+      nodes[halfIndex] = Node(name: half.name, opType: "Gelu", inputs: [x], outputs: half.outputs)
     }
     return nodes
   }

@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 import Foundation
 
 /// BatchNormalization (inference), LRN, and the normalizations over a
@@ -10,6 +11,7 @@ enum Normalization {
     table["BatchNormalization"] = { c in try batchNorm(c) }
     table["LRN"] = { c in try lrn(c) }
     table.add("LayerNormalization", outputs: [.input(0), .fixed(.float32)]) { c in
+      if let fast = try layerNormRows(&c) { return [fast] }
       let x = try c.input(0).standard()
       let axis = try c.axis(c.int("axis", default: -1), rank: x.rank)
       let epsilon = Double(try c.float("epsilon", default: 1e-5))
@@ -76,6 +78,43 @@ enum Normalization {
       if p == 2 { norms = norms.map { $0.squareRoot() } }
       return [normalized(x, axes: [axis]) { cell, v in norms[cell] == 0 ? 0 : v / norms[cell] }]
     }
+  }
+
+  /// LayerNormalization over the trailing axes from `axis` as rows of
+  /// contiguous floats (`atr_layer_norm_rows`, rows across threads), when
+  /// scale and bias hold one value per element of a row and the Mean and
+  /// InvStdDev outputs are not asked for; nil otherwise.
+  static func layerNormRows(_ c: inout OpContext) throws -> NDArray? {
+    guard c.node.outputs.dropFirst().allSatisfy(\.isEmpty), !c.shapesOnly else { return nil }
+    let x = try c.input(0).standard()
+    let axis = try c.axis(c.int("axis", default: -1), rank: x.rank)
+    let n = x.shape[axis...].reduce(1, *)
+    let scale = try c.input(1), bias = c.optionalInput(2)
+    guard x.isFloat, n > 0, scale.count == n, bias.map({ $0.count == n }) ?? true,
+      scale.shape.drop(while: { $0 == 1 }).elementsEqual(x.shape[axis...].drop(while: { $0 == 1 })),
+      bias.map({ $0.shape.drop(while: { $0 == 1 }).elementsEqual(x.shape[axis...].drop(while: { $0 == 1 })) }) ?? true
+    else { return nil }
+    let epsilon = try c.float("epsilon", default: 1e-5)
+    c.path = "rows"
+    let rows = x.count / n
+    let (scales, biases) = (scale.floatValues(), bias?.floatValues())
+    var output = Tensor.uninitialized(shape: x.shape)
+    let parts = Parallel.ranges(rows, parts: x.count >= Elementwise.parallelThreshold ? c.threads : 1)
+    x.storage!.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        scales.withUnsafeBufferPointer { ps in
+          let run = { (pb: UnsafePointer<Float>?) in
+            Parallel.run(parts.count) { part in
+              let r = parts[part]
+              atr_layer_norm_rows(dst.baseAddress! + r.lowerBound * n, src.baseAddress! + r.lowerBound * n, r.count, n,
+                                  ps.baseAddress!, pb, epsilon)
+            }
+          }
+          if let biases { biases.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+        }
+      }
+    }
+    return NDArray(shape: x.shape, floats: output)
   }
 
   /// Mean and mean square of `x` over `axes`, one per cell of the kept axes.

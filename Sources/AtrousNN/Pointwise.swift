@@ -50,6 +50,8 @@ enum Pointwise {
       case ATR_PW_LEAKYRELU: "+leakyrelu"
       case ATR_PW_SIGMOID: "+sigmoid"
       case ATR_PW_SILU: "+silu"
+      case ATR_PW_GELU: "+gelu"
+      case ATR_PW_GELU_TANH: "+gelu-tanh"
       default: "+step"
       }
     }.joined()

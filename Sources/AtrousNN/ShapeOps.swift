@@ -13,10 +13,21 @@ enum ShapeOps {
       return [x.reshaped([x.shape[..<a].reduce(1, *), x.shape[a...].reduce(1, *)])]
     }
     table["Transpose"] = { c in
-      let x = try c.input(0).standard()
-      let order = try c.ints("perm") ?? Array((0..<x.rank).reversed())
-      guard order.sorted() == Array(0..<x.rank) else { throw c.invalid("perm", "\(order) is not a permutation of \(x.rank) axes") }
-      return [permute(x, order)]
+      let given = try c.input(0)
+      let order = try c.ints("perm") ?? Array((0..<given.rank).reversed())
+      guard order.sorted() == Array(0..<given.rank) else {
+        throw c.invalid("perm", "\(order) is not a permutation of \(given.rank) axes")
+      }
+      // Channels-last storage already is the (N, H, W, C) array, and an
+      // (N, H, W, C) array is the channels-last storage of its NCHW
+      // transpose: no element moves (ConvNeXt's Transpose-LayerNorm-Transpose).
+      if given.isFloat, given.rank == 4, given.channelsLast, order == [0, 2, 3, 1], let storage = given.storage {
+        return [NDArray(shape: storage.shape, floats: storage, dtype: given.dtype)]
+      }
+      if given.isFloat, given.rank == 4, !given.channelsLast, order == [0, 3, 1, 2], let storage = given.storage {
+        return [NDArray(channelsLast: storage, dtype: given.dtype)]
+      }
+      return [permute(given.standard(), order)]
     }
     table["Concat"] = { c in try concat(c) }
     table.add("Shape", outputs: [.fixed(.int64)]) { c in

@@ -578,6 +578,21 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
   return p * scale;
 }
 
+// erf by Abramowitz and Stegun 7.1.26 on exp_approx: absolute error below
+// 2e-7, branch-free.
+static inline __attribute__((always_inline)) float erf_approx(float x) {
+  const float a = fabsf(x);
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  const float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  const float y = 1.0f - p * exp_approx(-a * a);
+  return copysignf(y, x);
+}
+
+// tanh(x) = 1 - 2 / (e^2x + 1), on exp_approx.
+static inline __attribute__((always_inline)) float tanh_approx(float x) {
+  return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f);
+}
+
 // Each step runs over a chunk small enough to stay in L1, so a chain of
 // steps costs one pass over memory, and each step's loop vectorizes.
 enum { POINTWISE_CHUNK = 512 };
@@ -597,6 +612,15 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
       case ATR_PW_LEAKYRELU: for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? a * x[i] : x[i]; break;
       case ATR_PW_SIGMOID: for (size_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_approx(-x[i])); break;
       case ATR_PW_SILU: for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i])); break;
+      case ATR_PW_GELU:
+        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+        break;
+      case ATR_PW_GELU_TANH:
+        for (size_t i = 0; i < n; i++) {
+          const float v = x[i];
+          x[i] = 0.5f * v * (1.0f + tanh_approx(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        }
+        break;
     }
   }
 }

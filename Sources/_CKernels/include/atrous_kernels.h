@@ -95,6 +95,12 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
 /// may be NULL.
 void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias);
 
+/// Layer normalization of `rows` rows of n contiguous floats: each row
+/// less its mean, over its standard deviation (sqrt(variance + epsilon)),
+/// times scale[i], plus bias[i] (either may be NULL). out may be in.
+void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
+                         float epsilon);
+
 /// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
 size_t atr_packed_b_size(size_t k, size_t n);
 
@@ -257,6 +263,10 @@ typedef enum {
   ATR_PW_SIGMOID = 6,
   /// x * sigmoid(x) (SiLU, Swish with alpha 1)
   ATR_PW_SILU = 7,
+  /// x / 2 * (1 + erf(x / sqrt 2))
+  ATR_PW_GELU = 8,
+  /// x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))
+  ATR_PW_GELU_TANH = 9,
 } atr_pointwise_op;
 
 typedef struct {
