@@ -13,7 +13,8 @@ public enum Parallel {
   public static let coreCount: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
   /// Runs `body(i)` for i in 0..<count on up to `count` threads and returns
-  /// when all are done. One iteration runs on the calling thread alone.
+  /// when all are done: on `WorkerPool.shared` and the calling thread when
+  /// the pool is free. One iteration runs on the calling thread alone.
   ///
   /// The iterations must touch disjoint data (their own rows, their own
   /// scratch objects): that is what makes passing a non-Sendable closure
@@ -23,6 +24,9 @@ public enum Parallel {
       if count == 1 { body(0) }
       return
     }
+    if WorkerPool.shared.run(count, body) { return }
+    // The pool is taken (a parallel loop inside another, or two callers at
+    // once): the system's threads.
     withoutActuallyEscaping(body) { body in
       let shared = unsafeBitCast(body, to: (@Sendable (Int) -> Void).self)
       DispatchQueue.concurrentPerform(iterations: count, execute: shared)

@@ -114,6 +114,10 @@ enum Convolution {
     }
     let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
     c.path = strategy.rawValue + Pointwise.describe(convolution.epilogue)
+    // A small convolution (a few microseconds of work) runs on one thread:
+    // handing half of it to another costs more than it saves.
+    let macs = n * cout * axes[0].output * axes[1].output * (cin / group) * axes[0].kernel * axes[1].kernel
+    let threads = macs < Self.parallelMACs ? 1 : c.threads
     switch strategy {
     case .blocked:
       // Reads planes or channels-last pixels as it finds them, and writes
@@ -125,7 +129,7 @@ enum Convolution {
       }
       let packed = constantWeights ? c.cache!.value(c.index, "conv-blocked", make: pack) : pack()
       return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: packed,
-                                           channelsLast: !c.standardOutput, threads: c.threads),
+                                           channelsLast: !c.standardOutput, threads: threads),
                     planes: c.standardOutput)
     case .planar:
       // The input is (N, C, H, W), as a graph input is: the product reads
@@ -134,13 +138,13 @@ enum Convolution {
       let planes = x.standard()
       convolution.weights = constantWeights ? c.cache!.value(c.index, "conv-weights") { [w.floatValues()] }[0]
         : w.floatValues()
-      return result(convolution.runPlanar(planes.storage!, channelsLast: !c.standardOutput, threads: c.threads),
+      return result(convolution.runPlanar(planes.storage!, channelsLast: !c.standardOutput, threads: threads),
                     planes: c.standardOutput)
     case .depthwisePlanes:
       // Depthwise on planes stays in planes: each channel is its own
       // problem, and a pointwise convolution after it reads planes directly.
       convolution.weights = w.floatValues()
-      return result(convolution.depthwisePlanes(x.standard().storage!, threads: c.threads), planes: true)
+      return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
     case .depthwise, .im2col:
       let input = x.toChannelsLast().storage!
       if !convolution.isDepthwise && constantWeights {
@@ -156,9 +160,12 @@ enum Convolution {
       // A graph output in the standard layout is written as planes, block by
       // block while in cache, instead of transposed afterwards.
       let planarOutput = c.standardOutput && !convolution.isDepthwise
-      return result(convolution.run(input, planarOutput: planarOutput, threads: c.threads), planes: planarOutput)
+      return result(convolution.run(input, planarOutput: planarOutput, threads: threads), planes: planarOutput)
     }
   }
+
+  /// Multiply-accumulates below which a convolution stays on one thread.
+  static let parallelMACs = 1 << 21
 
   /// The ways a 2-D convolution runs.
   enum Strategy: String, CaseIterable, Sendable {

@@ -216,7 +216,7 @@ enum ShapeOps {
   }
 
   static func slice(_ c: OpContext) throws -> [NDArray] {
-    let x = try c.input(0).standard()
+    let given = try c.input(0)
     let starts: [Int], ends: [Int], axes: [Int], steps: [Int]
     if c.opset >= 10 {
       starts = try c.input(1).intValues()
@@ -229,38 +229,78 @@ enum ShapeOps {
       axes = try c.ints("axes") ?? Array(0..<starts.count)
       steps = [Int](repeating: 1, count: starts.count)
     }
-    var ranges = x.shape.map { (start: 0, step: 1, count: $0) }
+    guard ends.count == starts.count, axes.count == starts.count, steps.count == starts.count else {
+      throw c.mismatch("\(starts.count) starts, \(ends.count) ends, \(axes.count) axes and \(steps.count) steps")
+    }
+    var ranges = given.shape.map { Strided(start: 0, step: 1, count: $0) }
     for k in axes.indices {
-      let a = try c.axis(axes[k], rank: x.rank, attribute: "axes"), n = x.shape[a], step = steps[k]
+      let a = try c.axis(axes[k], rank: given.rank, attribute: "axes"), n = given.shape[a], step = steps[k]
       guard step != 0 else { throw c.invalid("steps", "a step of 0") }
       var s = starts[k] < 0 ? starts[k] + n : starts[k], e = ends[k] < 0 ? ends[k] + n : ends[k]
       if step > 0 {
         s = max(0, min(n, s)); e = max(0, min(n, e))
-        ranges[a] = (s, step, max(0, (e - s + step - 1) / step))
+        ranges[a] = Strided(start: s, step: step, count: e > s ? (e - s - 1) / step + 1 : 0)
       } else {
         s = max(-1, min(n - 1, s)); e = max(-1, min(n - 1, e))
-        ranges[a] = (s, step, max(0, (s - e - step - 1) / -step))
+        ranges[a] = Strided(start: s, step: step, count: s > e ? (s - e - 1) / -step + 1 : 0)
       }
     }
     let shape = ranges.map(\.count)
-    var strides = [Int](repeating: 1, count: x.rank)
-    for k in stride(from: x.rank - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * x.shape[k + 1] }
-    var offsets: [Int] = []
-    offsets.reserveCapacity(shape.reduce(1, *))
-    var index = [Int](repeating: 0, count: x.rank)
-    let total = shape.reduce(1, *)
-    for _ in 0..<total {
+    if c.shapesOnly && given.isFloat { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape), dtype: given.dtype)] }
+    if given.isFloat, let storage = given.storage {
+      // In the layout the data has: a channels-last array stays so.
+      if given.channelsLast {
+        let physical = [0, 2, 3, 1].map { ranges[$0] }
+        return [NDArray(channelsLast: copy(storage, physical), dtype: given.dtype)]
+      }
+      return [NDArray(shape: shape, floats: copy(storage.reshaped(given.shape), ranges), dtype: given.dtype)]
+    }
+    let strides = NDArray.strides(given.shape)
+    let offsets = IndexOps.offsets(shape) { index in
       var offset = 0
-      for k in 0..<x.rank { offset += (ranges[k].start + index[k] * ranges[k].step) * strides[k] }
-      offsets.append(offset)
-      advance(&index, within: shape)
+      for k in index.indices { offset += (ranges[k].start + index[k] * ranges[k].step) * strides[k] }
+      return offset
     }
-    switch x.elements {
-    case .float(let tensor):
-      let values = tensor.scalars
-      return [NDArray(shape: shape, floats: offsets.map { values[$0] })]
-    case .int64(let values): return [NDArray(shape: shape, int64s: offsets.map { values[$0] })]
+    return [given.gathered(offsets, shape: shape)]
+  }
+
+  /// Every `step`-th index from `start`, `count` of them.
+  struct Strided {
+    var start: Int, step: Int, count: Int
+  }
+
+  /// The elements of `input` (row-major, its own shape) at `ranges`, one
+  /// per axis: rows along the last axis copied whole where its step is 1.
+  static func copy(_ input: Tensor, _ ranges: [Strided]) -> Tensor {
+    let shape = ranges.map(\.count)
+    var output = Tensor.uninitialized(shape: shape)
+    let total = shape.reduce(1, *)
+    guard total > 0 else { return output }
+    let rank = shape.count
+    guard rank > 0 else {
+      output.withUnsafeMutableBufferPointer { dst in input.withUnsafeBufferPointer { dst[0] = $0[0] } }
+      return output
     }
+    let strides = NDArray.strides(input.shape)
+    let inner = ranges[rank - 1], innerStride = strides[rank - 1] * inner.step
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        var index = [Int](repeating: 0, count: rank)
+        var o = 0
+        while o < total {
+          var offset = inner.start * strides[rank - 1]
+          for k in 0..<(rank - 1) { offset += (ranges[k].start + index[k] * ranges[k].step) * strides[k] }
+          if innerStride == 1 {
+            (dst.baseAddress! + o).update(from: src.baseAddress! + offset, count: inner.count)
+          } else {
+            for i in 0..<inner.count { dst[o + i] = src[offset + i * innerStride] }
+          }
+          o += inner.count
+          advance(&index, within: shape, axes: rank - 1)
+        }
+      }
+    }
+    return output
   }
 
   /// Pad: pads (begin for every axis, then end for every axis), modes
