@@ -53,7 +53,8 @@ final class WorkerPool: @unchecked Sendable {
   private let busy = Atomic<Bool>(false)
   private let generation = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)
-  private let current = Mutex<Job?>(nil)
+  /// The job workers join; read and written under `lock`.
+  private var current: Job? = nil
   private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
   private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -82,7 +83,9 @@ final class WorkerPool: @unchecked Sendable {
     }
     withoutActuallyEscaping(body) { body in
       let job = Job(count: count, body: body)
-      current.withLock { $0 = job }
+      pthread_mutex_lock(lock)
+      current = job
+      pthread_mutex_unlock(lock)
       // Sequentially consistent with the workers' side, so either a worker
       // sees the new generation or the caller sees it asleep and wakes it.
       generation.wrappingAdd(1, ordering: .sequentiallyConsistent)
@@ -93,7 +96,9 @@ final class WorkerPool: @unchecked Sendable {
       }
       job.work()
       while job.remaining.load(ordering: .acquiring) > 0 {}
-      current.withLock { $0 = nil }
+      pthread_mutex_lock(lock)
+      current = nil
+      pthread_mutex_unlock(lock)
       job.body = nil
     }
     busy.store(false, ordering: .releasing)
@@ -115,7 +120,10 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(lock)
       }
       seen = generation.load(ordering: .acquiring)
-      if let job = current.withLock({ $0 }) { job.work() }
+      pthread_mutex_lock(lock)
+      let job = current
+      pthread_mutex_unlock(lock)
+      job?.work()
     }
   }
 }

@@ -1,5 +1,9 @@
 import AtrousCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Runs a graph: nodes in order, each value freed as soon as no later node
 /// needs it (unless it was asked for).
 public final class Executor: Sendable {
@@ -79,7 +83,7 @@ public final class Executor: Sendable {
     var steps: [TraceStep] = []
     var peak = 0
     _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes, _ in
-      steps.append(TraceStep(node: node, inputShapes: args.map { $0?.shape }, outputShapes: results.map(\.shape)))
+      steps.append(TraceStep(node: node, inputShapes: args, outputShapes: results.map(\.shape)))
       peak = max(peak, liveBytes)
     }
     return (steps, peak)
@@ -136,9 +140,11 @@ public final class Executor: Sendable {
 
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
-                       observe: (Node, [NDArray?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
-    var values: [String: NDArray] = graph.initializers
-    for input in graph.inputs where graph.initializers[input.name] == nil {
+                       observe: (Node, [[Int]?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
+    let plan = try compiled(graph, prepared: prepared, wanted: wanted, standardLayout: standardLayout)
+    var values = [NDArray?](repeating: nil, count: plan.slotCount)  // by slot
+    for (slot, value) in plan.constants { values[slot] = value }
+    for (input, slot) in plan.inputs {
       guard let value = inputs[input.name] else {
         throw NNError.badGraphInput(name: input.name, reason: "no value given")
       }
@@ -156,64 +162,142 @@ public final class Executor: Sendable {
         guard declared.isFloatingPoint == value.dtype.isFloatingPoint else {
           throw NNError.badGraphInput(name: input.name, reason: "type \(value.dtype) given, \(declared) declared")
         }
-        values[input.name] = value.cast(to: declared)
+        values[slot] = value.cast(to: declared)
       } else {
-        values[input.name] = value
+        values[slot] = value
       }
     }
-    for (name, value) in inputs where values[name] == nil { values[name] = value }
 
-    // The last node that reads each value; values nobody reads later are dropped.
+    for (index, step) in plan.steps.enumerated() {
+      let node = graph.nodes[index]
+      var args = [NDArray?](repeating: nil, count: step.inputs.count)
+      for (k, slot) in step.inputs.enumerated() {
+        guard let slot else { continue }
+        guard let value = values[slot] else { throw NNError.missingInput(node: node.name, op: node.opType, input: node.inputs[k]) }
+        args[k] = value
+      }
+      // Values read for the last time leave the table now, so an op that
+      // takes them holds the only reference and may write in place.
+      for (k, slot) in step.inputs.enumerated() where step.consumable[k] { values[slot!] = nil }
+      let types = args.map { $0?.dtype }
+      let shapes = shapesOnly ? args.map { $0?.shape } : []
+      let released = shapesOnly ? zip(args, step.consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) } : 0
+      let first = args.first ?? nil
+      var context = OpContext(node: node, index: index, inputs: args, opset: graph.opset, threads: threads)
+      args = []
+      if step.op.floatData, let first, !first.isFloat { context.inputs[0] = first.cast(to: .float32) }
+      context.shapesOnly = shapesOnly
+      context.cache = prepared
+      context.constant = step.constant
+      context.consumable = step.consumable
+      context.standardOutput = step.standardOutput
+      // A shape-only run passes values through ops that keep their input's
+      // shape, instead of computing on placeholder data.
+      let results = shapesOnly && Self.shapePreserving.contains(node.opType) && first?.isFloat == true
+        ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
+      context.inputs = []
+      for (slot, value) in zip(step.outputs, results) { if let slot { values[slot] = value } }
+      // Inputs read for the last time are still alive while the op runs.
+      let live = shapesOnly
+        ? zip(values, plan.isConstant).reduce(released) { $0 + ($1.1 ? 0 : ($1.0?.count ?? 0) * 4) } : 0
+      observe(node, shapes, results, live, context.path)
+    }
+    var result: [String: NDArray] = [:]
+    for (name, slot) in plan.wanted {
+      guard let value = values[slot] else { throw NNError.unknownValue(name: name) }
+      result[name] = standardLayout ? value.standard() : value
+    }
+    return result
+  }
+
+  /// A graph made ready to run for one set of wanted values: every value
+  /// numbered (a slot), and per node, where its inputs and outputs live,
+  /// which inputs it reads for the last time, which are constants, and
+  /// whether its output leaves the graph in the standard layout.
+  struct Plan: Sendable {
+    struct Step: Sendable {
+      var op: Operator
+      var inputs: [Int?]
+      var outputs: [Int?]
+      var consumable: [Bool]
+      var constant: [Bool]
+      var standardOutput: Bool
+    }
+
+    var slotCount: Int
+    var constants: [(Int, NDArray)]
+    var isConstant: [Bool]
+    var inputs: [(Graph.Input, Int)]
+    var steps: [Step]
+    var wanted: [(String, Int)]
+  }
+
+  private struct PlanKey: Hashable {
+    /// The weights store of the graph the plan is for (one per graph).
+    var graph: ObjectIdentifier
+    var wanted: [String]
+    var standardLayout: Bool
+  }
+
+  /// Plans made so far, by graph, wanted values and layout.
+  private let plans = PlanCache()
+
+  private final class PlanCache: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var store: [PlanKey: Plan] = [:]
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+      pthread_mutex_destroy(mutex)
+      mutex.deallocate()
+    }
+
+    func value(_ key: PlanKey, make: () throws -> Plan) rethrows -> Plan {
+      pthread_mutex_lock(mutex)
+      defer { pthread_mutex_unlock(mutex) }
+      if let found = store[key] { return found }
+      let made = try make()
+      store[key] = made
+      return made
+    }
+  }
+
+  private func compiled(_ graph: Graph, prepared: PreparedWeights, wanted: [String], standardLayout: Bool) throws -> Plan {
+    let key = PlanKey(graph: ObjectIdentifier(prepared), wanted: wanted, standardLayout: standardLayout)
+    return try plans.value(key) { try Self.plan(graph, wanted: wanted, standardLayout: standardLayout) }
+  }
+
+  static func plan(_ graph: Graph, wanted: [String], standardLayout: Bool) throws -> Plan {
+    var slots: [String: Int] = [:]
+    func slot(_ name: String) -> Int {
+      if let found = slots[name] { return found }
+      slots[name] = slots.count
+      return slots.count - 1
+    }
+    let constants = graph.initializers.map { (slot($0.key), $0.value) }
+    let inputs = graph.inputs.filter { graph.initializers[$0.name] == nil }.map { ($0, slot($0.name)) }
     var lastUse: [String: Int] = [:]
     for (index, node) in graph.nodes.enumerated() {
       for name in node.inputs where !name.isEmpty { lastUse[name] = index }
     }
     let keep = Set(wanted)
-    let produced = Set(graph.nodes.flatMap(\.outputs)).union(values.keys)
+    let produced = Set(graph.nodes.flatMap(\.outputs)).union(graph.initializers.keys).union(graph.inputs.map(\.name))
     for name in wanted where !produced.contains(name) { throw NNError.unknownValue(name: name) }
-
-    for (index, node) in graph.nodes.enumerated() {
-      let args: [NDArray?] = try node.inputs.map { name in
-        if name.isEmpty { return nil }
-        guard let value = values[name] else { throw NNError.missingInput(node: node.name, op: node.opType, input: name) }
-        return value
-      }
+    let steps = try graph.nodes.enumerated().map { index, node -> Plan.Step in
+      guard let op = Operators.named(node.opType) else { throw NNError.unsupportedOp(node: node.name, op: node.opType) }
       let consumable = node.inputs.map { name in
         !name.isEmpty && lastUse[name] == index && !keep.contains(name) && graph.initializers[name] == nil
       }
-      // Values read for the last time leave the table now, so an op that
-      // takes them holds the only reference and may write in place.
-      for (name, last) in zip(node.inputs, consumable) where last { values[name] = nil }
-      let op = Operators.named(node.opType)!
-      let types = args.map { $0?.dtype }
-      var context = OpContext(node: node, index: index, inputs: args, opset: graph.opset, threads: threads)
-      if op.floatData, let first = args.first ?? nil, !first.isFloat { context.inputs[0] = first.cast(to: .float32) }
-      context.shapesOnly = shapesOnly
-      context.cache = prepared
-      context.constant = node.inputs.map { graph.initializers[$0] != nil }
-      context.consumable = consumable
-      context.standardOutput = standardLayout && node.outputs.allSatisfy { keep.contains($0) && lastUse[$0] == nil }
-      // A shape-only run passes values through ops that keep their input's
-      // shape, instead of computing on placeholder data.
-      let results = shapesOnly && Self.shapePreserving.contains(node.opType) && args.first??.isFloat == true
-        ? [args[0]!] : op.typed(try op.kernel(&context), inputs: types)
-      for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
-      // Inputs read for the last time are still alive while the op runs.
-      let released = zip(args, consumable).reduce(0) { $0 + ($1.1 ? ($1.0?.count ?? 0) * 4 : 0) }
-      let live = shapesOnly
-        ? values.filter { graph.initializers[$0.key] == nil }.values.reduce(released) { $0 + $1.count * 4 } : 0
-      observe(node, args, results, live, context.path)
-      for name in node.inputs where !name.isEmpty && lastUse[name] == index && !keep.contains(name)
-        && graph.initializers[name] == nil
-      {
-        values[name] = nil
-      }
+      return Plan.Step(op: op, inputs: node.inputs.map { $0.isEmpty ? nil : slot($0) },
+                       outputs: node.outputs.map { $0.isEmpty ? nil : slot($0) }, consumable: consumable,
+                       constant: node.inputs.map { graph.initializers[$0] != nil },
+                       standardOutput: standardLayout && node.outputs.allSatisfy { keep.contains($0) && lastUse[$0] == nil })
     }
-    var result: [String: NDArray] = [:]
-    for name in wanted {
-      guard let value = values[name] else { throw NNError.unknownValue(name: name) }
-      result[name] = standardLayout ? value.standard() : value
-    }
-    return result
+    var isConstant = [Bool](repeating: false, count: slots.count)
+    for (s, _) in constants { isConstant[s] = true }
+    return Plan(slotCount: slots.count, constants: constants, isConstant: isConstant, inputs: inputs, steps: steps,
+                wanted: wanted.map { ($0, slot($0)) })
   }
+
 }
