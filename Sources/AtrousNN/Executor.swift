@@ -31,7 +31,8 @@ public final class Executor: Sendable {
   public init(graph: Graph, threads: Int = Parallel.coreCount, optimize: Bool = true) throws {
     try Self.validate(graph)
     self.graph = graph
-    self.optimized = optimize ? GraphOptimizer.fusePointwise(GraphOptimizer.foldBatchNorm(graph)) : graph
+    self.optimized = optimize
+      ? GraphOptimizer.fusePointwise(GraphOptimizer.recognizeChannelShuffle(GraphOptimizer.foldBatchNorm(graph))) : graph
     optimizedValues = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
       .union(optimized.initializers.keys)
     self.threads = threads

@@ -61,6 +61,39 @@ enum GraphOptimizer {
   /// produces their input when nothing else reads it, or else a new
   /// `_Pointwise` node that later steps can join. The exported form of
   /// HardSwish, x * Clip(x + 3, 0, 6) / 6, is recognized first.
+  /// Reshape(x, [N, g, C/g, H, W]) -> Transpose(0, 2, 1, 3, 4) ->
+  /// Reshape([N, C, H, W]), each read only by the next (ShuffleNet's channel
+  /// shuffle), becomes one `_ChannelShuffle` node that permutes channels in
+  /// the layout the data has.
+  static func recognizeChannelShuffle(_ graph: Graph) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: graph.outputs)
+    var reader: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    var nodes: [Node?] = graph.nodes
+    func constantShape(_ node: Node) -> [Int]? {
+      guard node.inputs.count == 2, let shape = graph.initializers[node.inputs[1]], !shape.isFloat else { return nil }
+      return shape.intValues()
+    }
+    for (first, reshape) in graph.nodes.enumerated() where reshape.opType == "Reshape" && graph.opset >= 5 {
+      guard let split = constantShape(reshape), split.count == 5, split.allSatisfy({ $0 > 0 }),
+        consumers[reshape.outputs[0]] == 1, let second = reader[reshape.outputs[0]],
+        case let transpose = graph.nodes[second], transpose.opType == "Transpose",
+        case .ints([0, 2, 1, 3, 4])? = transpose.attributes["perm"],
+        consumers[transpose.outputs[0]] == 1, let third = reader[transpose.outputs[0]],
+        case let merge = graph.nodes[third], merge.opType == "Reshape", let merged = constantShape(merge),
+        merged == [split[0], split[1] * split[2], split[3], split[4]]
+      else { continue }
+      nodes[first] = nil
+      nodes[second] = nil
+      nodes[third] = Node(name: merge.name, opType: ChannelShuffle.opType, inputs: [reshape.inputs[0]], outputs: merge.outputs,
+                          attributes: [ChannelShuffle.splitAttribute: .ints(split)])
+    }
+    guard nodes.contains(where: { $0 == nil }) else { return graph }
+    var result = graph
+    result.nodes = nodes.compactMap { $0 }
+    return result
+  }
+
   static func fusePointwise(_ graph: Graph) -> Graph {
     let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
     var rewritten = graph

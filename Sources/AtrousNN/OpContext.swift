@@ -200,6 +200,7 @@ enum Operators {
     Sampling.register(&table)
     Detection.register(&table)
     Einsum.register(&table)
+    ChannelShuffle.register(&table)
     return table
   }()
 }

@@ -388,16 +388,25 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
       }
       V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
     }
-    for (; ch + 16 <= c; ch += 16) {
-      v16 s = {0};
+    // Then 16 at a time, the rest as the last 16 channels again (a few
+    // recomputed, none done one by one) when there are 16 or more.
+    while (ch < c && c >= 16) {
+      if (ch + 16 > c) ch = c - 16;
+      // Two accumulators, even and odd taps, so the FMAs overlap.
+      v16 s = {0}, t = {0};
       if (bias) s = V16_LOAD(bias + ch);
       for (ptrdiff_t ky = 0; ky < kh; ky++) {
         if (!rows[ky]) continue;
-        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
-          s += V16_LOAD(rows[ky] + (ix0 + kx * g->dilation_w) * g->pixel_stride + ch) * V16_LOAD(weights + (ky * kw + kx) * c + ch);
+        const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
+        ptrdiff_t kx = kx0;
+        for (; kx + 1 < kx1; kx += 2) {
+          s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
+          t += V16_LOAD(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + (kx + 1) * c);
         }
+        if (kx < kx1) s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
       }
-      V16_STORE(o + ch, s);
+      V16_STORE(o + ch, s + t);
+      ch += 16;
     }
     for (; ch < c; ch++) {
       float s = bias ? bias[ch] : 0.0f;

@@ -292,6 +292,52 @@ import Testing
     #expect(closeness(h3, try plain.run(input, outputs: ["h3"])["h3"]!.floatValues(), rtol: 1e-6, atol: 0).isClose)
   }
 
+  /// The exported forms of SiLU (Sigmoid, Mul), exact GELU (Div by
+  /// sqrt 2, Erf, Add 1, Mul, Mul 0.5) and ShuffleNet's channel shuffle
+  /// (Reshape, Transpose, Reshape), each after a convolution so the data is
+  /// channels-last: recognized as one step or node, the same values as
+  /// running every op, and the channel shuffle on planes too.
+  @Test func recognizedPatternsEqualTheirOps() throws {
+    func scalar(_ v: Float) -> NDArray { NDArray(shape: [1], floats: [v]) }
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [8, 3, 3, 3], floats: Self.values(216, seed: 30)), "root2": scalar(1.4142135), "one": scalar(1),
+      "half": scalar(0.5), "split": NDArray(shape: [5], int64s: [1, 2, 4, 7, 9]), "merged": NDArray(shape: [4], int64s: [1, 8, 7, 9]),
+    ]
+    let nodes = [
+      Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "sg", opType: "Sigmoid", inputs: ["c"], outputs: ["sg"]),
+      Node(name: "silu", opType: "Mul", inputs: ["c", "sg"], outputs: ["silu"]),
+      Node(name: "d", opType: "Div", inputs: ["silu", "root2"], outputs: ["d"]),
+      Node(name: "e", opType: "Erf", inputs: ["d"], outputs: ["e"]),
+      Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
+      Node(name: "q", opType: "Mul", inputs: ["silu", "p"], outputs: ["q"]),
+      Node(name: "gelu", opType: "Mul", inputs: ["q", "half"], outputs: ["gelu"]),
+      Node(name: "r1", opType: "Reshape", inputs: ["gelu", "split"], outputs: ["r1"]),
+      Node(name: "t", opType: "Transpose", inputs: ["r1"], outputs: ["t"], attributes: ["perm": .ints([0, 2, 1, 3, 4])]),
+      Node(name: "shuffled", opType: "Reshape", inputs: ["t", "merged"], outputs: ["shuffled"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["shuffled"], opset: 17)
+    let input = ["x": NDArray(shape: [1, 3, 7, 9], floats: Self.values(189, seed: 31).map { $0 * 3 })]
+    let fused = try Executor(graph: graph, optimize: true)
+    let plain = try Executor(graph: graph, optimize: false)
+    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", "_ChannelShuffle"])
+    let a = try fused.run(input)["shuffled"]!.floatValues(), b = try plain.run(input)["shuffled"]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-6).isClose)
+    // On planes (a graph input), and where the split does not match the
+    // input, which then runs as the three ops.
+    let planes = try fused.run(["x": input["x"]!], outputs: ["shuffled"])
+    #expect(planes["shuffled"]!.shape == [1, 8, 7, 9])
+    var direct = graph
+    direct.nodes = Array(nodes[8...])
+    direct.inputs = [Graph.Input(name: "gelu", shape: [])]
+    let gelu = try plain.run(input, outputs: ["gelu"])["gelu"]!
+    let shuffledPlanes = try Executor(graph: direct).run(["gelu": gelu])["shuffled"]!.floatValues()
+    #expect(closeness(shuffledPlanes, b, rtol: 0, atol: 0).isClose)
+    let other = try Executor(graph: direct).run(["gelu": gelu.reshaped([1, 8, 9, 7])])["shuffled"]!.floatValues()
+    let otherPlain = try Executor(graph: direct, optimize: false).run(["gelu": gelu.reshaped([1, 8, 9, 7])])["shuffled"]!
+    #expect(other == otherPlain.floatValues())
+  }
+
   @Test func badGraphsAreClearErrors() throws {
     let x = ["x": NDArray(shape: [1, 1, 4, 4], floats: Self.values(16, seed: 14))]
     let w = ["w": NDArray(shape: [1, 1, 3, 3], floats: Self.values(9, seed: 15))]
