@@ -11,7 +11,7 @@ public final class Executor: Sendable {
   public let graph: Graph
   /// The graph with BatchNormalization folded and element-wise chains
   /// fused; it lacks the intermediate values those rewrites remove, so a
-  /// run asking for one of them runs `graph` instead.
+  /// run asking for one of them runs the graph rewritten keeping them.
   public let optimized: Graph
   /// Every value a run of `optimized` can return.
   private let optimizedValues: Set<String>
@@ -19,6 +19,41 @@ public final class Executor: Sendable {
   public let threads: Int
   private let prepared = PreparedWeights()
   private let preparedPlain = PreparedWeights()
+  private let optimizes: Bool
+  /// Graphs rewritten keeping other values than the outputs, with their
+  /// prepared weights, by the values kept.
+  private let variants = VariantCache()
+
+  private final class VariantCache: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var store: [Set<String>: (Graph, PreparedWeights)] = [:]
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+      pthread_mutex_destroy(mutex)
+      mutex.deallocate()
+    }
+
+    func value(_ key: Set<String>, make: () -> Graph) -> (Graph, PreparedWeights) {
+      pthread_mutex_lock(mutex)
+      defer { pthread_mutex_unlock(mutex) }
+      if let found = store[key] { return found }
+      let made = (make(), PreparedWeights())
+      store[key] = made
+      return made
+    }
+  }
+
+  /// The graph that computes `wanted`: the optimized one when it has them,
+  /// else one optimized keeping them (made once per set), or the graph as
+  /// given when optimization is off.
+  private func runnable(_ wanted: [String]) -> (Graph, PreparedWeights) {
+    if wanted.allSatisfy(optimizedValues.contains) { return (optimized, prepared) }
+    guard optimizes else { return (graph, preparedPlain) }
+    let keep = Set(wanted)
+    return variants.value(keep) { GraphOptimizer.optimize(graph, keep: keep) }
+  }
 
   /// - Parameter optimize: fold BatchNormalization into the convolution
   ///   before it where that convolution feeds nothing else, and run chains
@@ -31,8 +66,8 @@ public final class Executor: Sendable {
   public init(graph: Graph, threads: Int = Parallel.coreCount, optimize: Bool = true) throws {
     try Self.validate(graph)
     self.graph = graph
-    self.optimized = optimize
-      ? GraphOptimizer.fusePointwise(GraphOptimizer.recognizeChannelShuffle(GraphOptimizer.foldBatchNorm(graph))) : graph
+    self.optimized = optimize ? GraphOptimizer.optimize(graph, keep: []) : graph
+    self.optimizes = optimize
     optimizedValues = Set(optimized.nodes.flatMap(\.outputs)).union(optimized.inputs.map(\.name))
       .union(optimized.initializers.keys)
     self.threads = threads
@@ -102,7 +137,7 @@ public final class Executor: Sendable {
   public func run(_ inputs: [String: NDArray], outputs requested: [String]? = nil,
                   standardLayout: Bool = true) throws -> [String: NDArray] {
     let wanted = requested ?? graph.outputs
-    let (plan, cache) = wanted.allSatisfy(optimizedValues.contains) ? (optimized, prepared) : (graph, preparedPlain)
+    let (plan, cache) = runnable(wanted)
     return try execute(plan, prepared: cache, inputs, wanted: wanted, shapesOnly: false, standardLayout: standardLayout) {
       _, _, _, _, _ in
     }
@@ -126,7 +161,7 @@ public final class Executor: Sendable {
     throws -> (values: [String: NDArray], nodes: [NodeTiming])
   {
     let wanted = requested ?? graph.outputs
-    let (plan, cache) = wanted.allSatisfy(optimizedValues.contains) ? (optimized, prepared) : (graph, preparedPlain)
+    let (plan, cache) = runnable(wanted)
     var timings: [NodeTiming] = []
     let clock = ContinuousClock()
     var last = clock.now

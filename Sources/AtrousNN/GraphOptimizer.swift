@@ -2,14 +2,24 @@ import _CKernels
 
 /// Rewrites that leave a graph's results unchanged (within float rounding)
 /// and make it cheaper to run.
+///
+/// Each rewrite takes the values that must survive it (`keep`: the graph's
+/// outputs and any value a caller asks for): they count as read once more,
+/// so no rewrite removes them.
 enum GraphOptimizer {
+  /// Every rewrite, in order, keeping `keep`.
+  static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
+    let keep = Array(keep.union(graph.outputs))
+    return fusePointwise(recognizeChannelShuffle(foldBatchNorm(graph, keep: keep), keep: keep), keep: keep)
+  }
+
   /// Conv followed by BatchNormalization becomes one Conv with
   /// W' = W * a and b' = b * a + (B - mean * a), a = scale / sqrt(var + eps),
   /// when the convolution's output feeds only the BatchNormalization, the
   /// values they use are constants, and the BatchNormalization's extra
   /// (training) outputs are unused.
-  static func foldBatchNorm(_ graph: Graph) -> Graph {
-    let consumers = readers(of: graph.nodes, outputs: graph.outputs)
+  static func foldBatchNorm(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
     var producer: [String: Int] = [:]
     for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
 
@@ -65,8 +75,8 @@ enum GraphOptimizer {
   /// Reshape([N, C, H, W]), each read only by the next (ShuffleNet's channel
   /// shuffle), becomes one `_ChannelShuffle` node that permutes channels in
   /// the layout the data has.
-  static func recognizeChannelShuffle(_ graph: Graph) -> Graph {
-    let consumers = readers(of: graph.nodes, outputs: graph.outputs)
+  static func recognizeChannelShuffle(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
     var reader: [String: Int] = [:]
     for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
     var nodes: [Node?] = graph.nodes
@@ -94,15 +104,15 @@ enum GraphOptimizer {
     return result
   }
 
-  static func fusePointwise(_ graph: Graph) -> Graph {
-    let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: graph.outputs))
+  static func fusePointwise(_ graph: Graph, keep: [String]) -> Graph {
+    let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: keep))
     var rewritten = graph
     rewritten.nodes = hardSwish.compactMap { $0 }
-    let silu = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: graph.outputs))
+    let silu = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: keep))
     var steps = rewritten
     steps.nodes = silu.compactMap { $0 }
-    var nodes: [Node?] = recognizeGELU(steps, consumers: readers(of: steps.nodes, outputs: graph.outputs))
-    let consumers = readers(of: nodes.compactMap { $0 }, outputs: graph.outputs)
+    var nodes: [Node?] = recognizeGELU(steps, consumers: readers(of: steps.nodes, outputs: keep))
+    let consumers = readers(of: nodes.compactMap { $0 }, outputs: keep)
     var producer: [String: Int] = [:]
     for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
 

@@ -287,9 +287,13 @@ import Testing
     #expect(fused.optimized.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Add", "_Pointwise"])
     let a = try fused.run(input)["s"]!.floatValues(), b = try plain.run(input)["s"]!.floatValues()
     #expect(closeness(a, b, rtol: 1e-5, atol: 1e-6).isClose)
-    // An intermediate value the fusion removed can still be asked for.
+    // An intermediate value the fusion removed can still be asked for, and
+    // the rest of the graph stays fused around it.
     let h3 = try fused.run(input, outputs: ["h3"])["h3"]!.floatValues()
     #expect(closeness(h3, try plain.run(input, outputs: ["h3"])["h3"]!.floatValues(), rtol: 1e-6, atol: 0).isClose)
+    let both = try fused.profiledRun(input, outputs: ["h3", "s"])
+    #expect(both.nodes.count < nodes.count && both.nodes.contains { $0.path.hasPrefix("fused") })
+    #expect(closeness(both.values["s"]!.floatValues(), b, rtol: 1e-5, atol: 1e-6).isClose)
   }
 
   /// The exported forms of SiLU (Sigmoid, Mul), exact GELU (Div by
