@@ -45,9 +45,11 @@ final class WorkerPool: @unchecked Sendable {
   /// The pool `Parallel.run` uses: one worker per core beside the caller's.
   static let shared = WorkerPool(workers: Parallel.coreCount - 1)
 
-  /// Checks of the job counter a worker makes before it sleeps (about
-  /// 50 to 200 microseconds).
-  static let spinLimit = 20_000
+  /// Checks of the job counter a worker makes before it sleeps, a few
+  /// hundred microseconds: longer than the gaps between a network's nodes
+  /// (waking a sleeping thread costs tens of microseconds, more than many
+  /// nodes take), short enough to leave the core to others soon after.
+  static let spinLimit = 200_000
 
   let workers: Int
   private let busy = Atomic<Bool>(false)
