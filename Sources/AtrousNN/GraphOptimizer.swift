@@ -120,8 +120,10 @@ enum GraphOptimizer {
     for index in nodes.indices {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
-        // A Conv's output has rank 4, so a constant of rank up to 4 leaves its shape alone.
-        let attribute = previous.opType == "Conv" && rank <= 4 ? Pointwise.epilogueAttribute
+        // A Conv's output has rank 4, so a constant of rank up to 4 leaves
+        // its shape alone; a BatchNormalization's may have any rank.
+        let host = (previous.opType == "Conv" && rank <= 4) || (previous.opType == "BatchNormalization" && rank == 0)
+        let attribute = host ? Pointwise.epilogueAttribute
           : previous.opType == Pointwise.opType ? Pointwise.stepsAttribute : nil
         if let attribute {
           if case .int(let old)? = previous.attributes[Pointwise.rankAttribute], rank > old {

@@ -8,7 +8,7 @@ import Foundation
 /// Statistics accumulate in Double.
 enum Normalization {
   static func register(_ table: inout OperatorTable) {
-    table["BatchNormalization"] = { c in try batchNorm(c) }
+    table["BatchNormalization"] = { c in try batchNorm(&c) }
     table["LRN"] = { c in try lrn(c) }
     table.add("LayerNormalization", outputs: [.input(0), .fixed(.float32)]) { c in
       if let fast = try layerNormRows(&c) { return [fast] }
@@ -162,17 +162,21 @@ enum Normalization {
   }
 
   /// y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1).
-  static func batchNorm(_ c: OpContext) throws -> [NDArray] {
+  /// A batch norm not folded into a convolution (one after a concatenation,
+  /// as DenseNet's) runs channels-last as one vectorized multiply-add per
+  /// pixel, pixels across threads, in place when its input is its own, with
+  /// the element-wise steps fused after it applied while in cache.
+  static func batchNorm(_ c: inout OpContext) throws -> [NDArray] {
     // Training updates the running statistics: asked for by training_mode
     // (opset 14) or, before it, by asking for the statistics outputs.
     let statistics = c.node.outputs.dropFirst().contains { !$0.isEmpty }
     if try c.int("training_mode", default: 0) == 1 || (c.opset < 14 && statistics) {
       throw NNError.trainingMode(node: c.node.name, op: c.op)
     }
-    let x = try c.input(0)
     let scale = try c.input(1).floatValues(), shift = try c.input(2).floatValues()
     let mean = try c.input(3).floatValues(), variance = try c.input(4).floatValues()
     let epsilon = try c.float("epsilon", default: 1e-5)
+    let x = try c.takeInput(0)
     guard x.rank >= 2 else { throw c.mismatch("input of rank \(x.rank)") }
     let channels = x.shape[1]
     guard [scale, shift, mean, variance].allSatisfy({ $0.count == channels }) else {
@@ -181,23 +185,33 @@ enum Normalization {
     // Folded to y = x * a + b per channel.
     let a = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
     let b = (0..<channels).map { shift[$0] - mean[$0] * a[$0] }
-    let outputs = c.node.outputs.count
+    let steps = try Pointwise.epilogue(of: c)
+    c.path = "channels" + Pointwise.describe(steps)
     if x.rank == 4 {
-      var storage = x.toChannelsLast().storage!
-      storage.withUnsafeMutableBufferPointer { v in
-        var i = 0
-        while i < v.count {
-          for k in 0..<channels { v[i + k] = v[i + k] * a[k] + b[k] }
-          i += channels
+      var owned = x.toChannelsLast()
+      let input = owned.releaseStorage()!
+      let pixels = input.count / Swift.max(channels, 1)
+      let parts = Parallel.ranges(pixels, parts: input.count >= Elementwise.parallelThreshold ? c.threads : 1)
+      let output = Elementwise.writeInPlaceOrNew(input, shape: input.shape) { src, dst in
+        a.withUnsafeBufferPointer { pa in
+          b.withUnsafeBufferPointer { pb in
+            Parallel.run(parts.count) { part in
+              let r = parts[part]
+              let start = r.lowerBound * channels, count = r.count * channels
+              atr_channel_affine(dst.baseAddress! + start, src.baseAddress! + start, r.count, channels, pa.baseAddress!,
+                                 pb.baseAddress!)
+              atr_pointwise(dst.baseAddress! + start, 1, count, count, steps, steps.count)
+            }
+          }
         }
       }
-      return [NDArray(channelsLast: storage)] + [NDArray](repeating: NDArray(shape: [channels], floats: mean), count: outputs - 1)
+      return [NDArray(channelsLast: output)]
     }
     let plain = x.standard()
     var values = plain.floatValues()
     let inner = x.shape[2...].reduce(1, *)
     for i in values.indices { let k = (i / inner) % channels; values[i] = values[i] * a[k] + b[k] }
-    return [NDArray(shape: x.shape, floats: values)]
+    return [Pointwise.apply(steps, to: NDArray(shape: x.shape, floats: values), threads: c.threads)]
   }
 
   /// y = x / (bias + alpha / size * sum of x^2 over nearby channels)^beta.

@@ -439,3 +439,13 @@ void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, co
                     const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
   sgemm_panels(m, n, k, a, lda, NULL, tables, offsets, c, ldc, start, bias);
 }
+
+ATR_MULTIVERSION
+void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *restrict scale,
+                        const float *restrict shift) {
+  for (size_t p = 0; p < pixels; p++) {
+    const float *x = in + p * channels;
+    float *y = out + p * channels;
+    for (size_t k = 0; k < channels; k++) y[k] = x[k] * scale[k] + shift[k];
+  }
+}

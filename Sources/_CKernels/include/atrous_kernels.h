@@ -95,6 +95,11 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
 /// may be NULL.
 void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias);
 
+/// out[p, k] = in[p, k] * scale[k] + shift[k] for `pixels` vectors of
+/// `channels` floats (a channels-last batch norm); out may be in.
+void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *scale,
+                        const float *shift);
+
 /// Layer normalization of `rows` rows of n contiguous floats: each row
 /// less its mean, over its standard deviation (sqrt(variance + epsilon)),
 /// times scale[i], plus bias[i] (either may be NULL). out may be in.
