@@ -119,7 +119,8 @@ enum ShapeOps {
 
   static func reshape(_ c: OpContext) throws -> [NDArray] {
     let x = try c.input(0)
-    let requested = try c.opset >= 5 ? c.input(1).intValues() : (c.ints("shape") ?? [])
+    let requested = try c.opset >= 5 ? c.shapeInput(1, allowSpecial: true) : (c.ints("shape") ?? [])
+    try c.checkShape(requested.filter { $0 > 0 }, what: "requested")
     let allowZero = try c.int("allowzero", default: 0) == 1
     var shape = requested.enumerated().map { i, d in d == 0 && !allowZero && i < x.rank ? x.shape[i] : d }
     if let unknown = shape.firstIndex(of: -1) {
