@@ -229,24 +229,9 @@ enum Convolution {
     var outSize = [0, 0]
     let requested = try c.ints("output_shape").map { $0.suffix(2).map { $0 } }
     for d in 0..<2 {
-      let extent = (kernel[d] - 1) * dilations[d] + 1
-      if requested != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-        let target = requested?[d] ?? inputs[d] * strides[d]
-        let total = strides[d] * (inputs[d] - 1) + outputPadding[d] + extent - target
-        // Floor division, as ONNX's reference: a negative total (an output
-        // larger than the natural one) grows the end, not the start.
-        let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
-        if autoPad == "SAME_UPPER" {
-          pads[d] = half
-          pads[d + 2] = total - half
-        } else {
-          pads[d] = total - half
-          pads[d + 2] = half
-        }
-        outSize[d] = target
-      } else {
-        outSize[d] = strides[d] * (inputs[d] - 1) + outputPadding[d] + extent - pads[d] - pads[d + 2]
-      }
+      (outSize[d], pads[d], pads[d + 2]) = ConvolutionND.transposedAxis(
+        input: inputs[d], kernel: kernel[d], stride: strides[d], dilation: dilations[d], outputPadding: outputPadding[d],
+        pads: (pads[d], pads[d + 2]), autoPad: autoPad, target: requested?[d])
       guard outSize[d] > 0 else { throw c.mismatch("output size \(outSize[d]) along axis \(d + 2)") }
     }
     if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, outSize[0], outSize[1], cout]))] }

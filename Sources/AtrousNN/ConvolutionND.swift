@@ -6,6 +6,41 @@ import AtrousCore
 /// window attribute gains a leading axis of size 1. Three and more run as
 /// plain loops in standard layout (correct, not fast).
 enum ConvolutionND {
+  /// The offset, in a row-major array of `sizes` with `strides`, of tap
+  /// `tap` of the window at `position`: position * stride - pad + tap *
+  /// dilation on each axis (pads: the begin of each axis first). -1 where
+  /// that falls outside the array.
+  @inline(__always)
+  static func windowOffset(_ position: [Int], _ tap: [Int], stride: [Int], pad: [Int], dilation: [Int], sizes: [Int],
+                           strides: [Int]) -> Int {
+    var offset = 0
+    for k in 0..<sizes.count {
+      let i = position[k] * stride[k] - pad[k] + tap[k] * dilation[k]
+      if i < 0 || i >= sizes[k] { return -1 }
+      offset += i * strides[k]
+    }
+    return offset
+  }
+
+  /// ConvTranspose's output size and pads (begin, end) along one axis, as
+  /// ONNX defines them: the natural size (input - 1) * stride +
+  /// output_padding + extent less the pads; or, given an output size
+  /// (`target`, output_shape) or SAME padding (input * stride), the
+  /// difference from the natural size split into pads, floor-divided as
+  /// ONNX's reference does, so an output larger than natural grows at the
+  /// end, not the start.
+  static func transposedAxis(input: Int, kernel: Int, stride: Int, dilation: Int, outputPadding: Int, pads: (Int, Int),
+                             autoPad: String, target: Int?) -> (output: Int, begin: Int, end: Int) {
+    let natural = stride * (input - 1) + outputPadding + (kernel - 1) * dilation + 1
+    guard target != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" else {
+      return (natural - pads.0 - pads.1, pads.0, pads.1)
+    }
+    let size = target ?? input * stride
+    let total = natural - size
+    let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
+    return autoPad == "SAME_UPPER" ? (size, half, total - half) : (size, total - half, half)
+  }
+
   /// `body` on the input, weights and attributes lifted from one spatial
   /// axis to two; its results brought back to one.
   static func lifted(_ c: OpContext, _ body: (inout OpContext) throws -> [NDArray]) throws -> [NDArray] {
@@ -57,17 +92,13 @@ enum ConvolutionND {
     let taps = kernel.reduce(1, *), outPlane = outSpatial.reduce(1, *), coutG = cout / group
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
     var offsets = [Int](repeating: 0, count: taps)  // input offset of each tap, -1 outside
+    let (steps, pads, dilations) = (axes.map(\.stride), axes.map(\.padBegin), axes.map(\.dilation))
     var position = [Int](repeating: 0, count: d)
     for o in 0..<outPlane {
       var tap = [Int](repeating: 0, count: d)
       for t in 0..<taps {
-        var offset = 0
-        for k in 0..<d {
-          let i = position[k] * axes[k].stride - axes[k].padBegin + tap[k] * axes[k].dilation
-          if i < 0 || i >= spatial[k] { offset = -1; break }
-          offset += i * inStrides[k]
-        }
-        offsets[t] = offset
+        offsets[t] = Self.windowOffset(position, tap, stride: steps, pad: pads, dilation: dilations, sizes: spatial,
+                                       strides: inStrides)
         advance(&tap, within: kernel)
       }
       for b in 0..<n {
@@ -111,17 +142,9 @@ enum ConvolutionND {
     let requested = try c.ints("output_shape").map { Array($0.suffix(d)) }
     var outSpatial = zero
     for k in 0..<d {
-      let extent = (kernel[k] - 1) * dilations[k] + 1
-      let natural = strides[k] * (spatial[k] - 1) + outputPadding[k] + extent
-      if requested != nil || autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-        let target = requested?[k] ?? spatial[k] * strides[k]
-        let total = natural - target
-        let half = total >= 0 ? total / 2 : -((-total + 1) / 2)
-        (pads[k], pads[k + d]) = autoPad == "SAME_UPPER" ? (half, total - half) : (total - half, half)
-        outSpatial[k] = target
-      } else {
-        outSpatial[k] = natural - pads[k] - pads[k + d]
-      }
+      (outSpatial[k], pads[k], pads[k + d]) = transposedAxis(
+        input: spatial[k], kernel: kernel[k], stride: strides[k], dilation: dilations[k], outputPadding: outputPadding[k],
+        pads: (pads[k], pads[k + d]), autoPad: autoPad, target: requested?[k])
       guard outSpatial[k] > 0 else { throw c.mismatch("output size \(outSpatial[k]) along axis \(k + 2)") }
     }
     let shape = [n, cout] + outSpatial
@@ -140,12 +163,8 @@ enum ConvolutionND {
     for p in 0..<plane {
       var tap = zero
       for t in 0..<taps {
-        var offset = 0
-        for k in 0..<d {
-          let o = position[k] * strides[k] - pads[k] + tap[k] * dilations[k]
-          if o < 0 || o >= outSpatial[k] { offset = -1; break }
-          offset += o * outStrides[k]
-        }
+        let offset = windowOffset(position, tap, stride: strides, pad: pads, dilation: dilations, sizes: outSpatial,
+                                  strides: outStrides)
         if offset >= 0 {
           for b in 0..<n {
             for ci in 0..<cin {
@@ -195,12 +214,8 @@ enum ConvolutionND {
     for l in 0..<length {
       var tap = [Int](repeating: 0, count: d)
       for t in 0..<taps {
-        var offset = 0
-        for k in 0..<d {
-          let i = position[k] * strides[k] - pads[k] + tap[k] * dilations[k]
-          if i < 0 || i >= image[k] { offset = -1; break }
-          offset += i * imageStrides[k]
-        }
+        let offset = windowOffset(position, tap, stride: strides, pad: pads, dilation: dilations, sizes: image,
+                                  strides: imageStrides)
         if offset >= 0 {
           for b in 0..<n {
             for ch in 0..<channels { out[(b * channels + ch) * plane + offset] += values[((b * channels + ch) * taps + t) * length + l] }

@@ -39,22 +39,7 @@ enum IndexOps {
       let indices = try c.input(1).standard()
       let axis = try c.axis(c.int("axis", default: 0), rank: x.rank)
       guard indices.rank == x.rank else { throw c.mismatch("indices of rank \(indices.rank) for data of rank \(x.rank)") }
-      let strides = NDArray.strides(x.shape)
-      let positions = indices.intValues()
-      var i = 0, failure: String? = nil
-      let found = offsets(indices.shape) { index -> Int in
-        defer { i += 1 }
-        var j = positions[i]
-        if j < 0 { j += x.shape[axis] }
-        guard j >= 0, j < x.shape[axis], zip(index, x.shape).allSatisfy({ $0.0 < $0.1 }) else {
-          failure = "index \(positions[i]) is outside axis \(axis) of \(x.shape)"
-          return 0
-        }
-        var offset = 0
-        for k in index.indices { offset += (k == axis ? j : index[k]) * strides[k] }
-        return offset
-      }
-      if let failure { throw c.mismatch(failure) }
+      let found = try elementOffsets(x, indices, axis: axis, c)
       return [x.gathered(found, shape: indices.shape)]
     }
     table["GatherND"] = { c in try gatherND(c) }
@@ -224,6 +209,29 @@ enum IndexOps {
     return out
   }
 
+  /// For GatherElements and ScatterElements: the offset in `x` of each
+  /// element of `indices`, which names a position along `axis` (negative
+  /// from the end) and keeps its own position along the other axes.
+  static func elementOffsets(_ x: NDArray, _ indices: NDArray, axis: Int, _ c: OpContext) throws -> [Int] {
+    let strides = NDArray.strides(x.shape)
+    let positions = indices.intValues()
+    var i = 0, failure: String? = nil
+    let found = offsets(indices.shape) { index -> Int in
+      defer { i += 1 }
+      var j = positions[i]
+      if j < 0 { j += x.shape[axis] }
+      guard j >= 0, j < x.shape[axis], zip(index, x.shape).allSatisfy({ $0.0 < $0.1 }) else {
+        failure = "index \(positions[i]) is outside axis \(axis) of \(x.shape)"
+        return 0
+      }
+      var offset = 0
+      for k in index.indices { offset += (k == axis ? j : index[k]) * strides[k] }
+      return offset
+    }
+    if let failure { throw c.mismatch(failure) }
+    return found
+  }
+
   /// The slices `chosen` of `axis`, in that order.
   static func take(_ x: NDArray, axis: Int, _ chosen: [Int]) -> NDArray {
     var shape = x.shape
@@ -319,22 +327,7 @@ enum IndexOps {
     guard indices.shape == updates.shape, indices.rank == x.rank else {
       throw c.mismatch("indices \(indices.shape) and updates \(updates.shape) for data \(x.shape)")
     }
-    let strides = NDArray.strides(x.shape)
-    let positions = indices.intValues()
-    var i = 0, failure: String? = nil
-    let targets = offsets(indices.shape) { index -> Int in
-      defer { i += 1 }
-      var j = positions[i]
-      if j < 0 { j += x.shape[axis] }
-      guard j >= 0, j < x.shape[axis], zip(index, x.shape).allSatisfy({ $0.0 < $0.1 }) else {
-        failure = "index \(positions[i]) is outside axis \(axis) of \(x.shape)"
-        return 0
-      }
-      var offset = 0
-      for k in index.indices { offset += (k == axis ? j : index[k]) * strides[k] }
-      return offset
-    }
-    if let failure { throw c.mismatch(failure) }
+    let targets = try elementOffsets(x, indices, axis: axis, c)
     return [scatter(x, updates, targets: targets, try combine(c))]
   }
 
