@@ -93,10 +93,14 @@ public final class Executor: Sendable {
     for output in graph.outputs where !known.contains(output) { throw NNError.unknownValue(name: output) }
   }
 
-  /// Ops whose single output has the shape and layout of their first input.
+  /// Ops whose output has the shape and layout of their first input; a
+  /// shape-only trace passes the input through them (those with more
+  /// outputs only when the others are not asked for).
   static let shapePreserving: Set<String> = [
     "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Sqrt", "Abs", "Neg", "Exp", "Log",
-    "Swish", "Gelu", "Erf", "Mish", "Softplus", "Selu", "Celu",
+    "Swish", "Gelu", "Erf", "Mish", "Softplus", "Selu", "Celu", "LayerNormalization", "RMSNormalization",
+    "GroupNormalization", "InstanceNormalization", "MeanVarianceNormalization", "LpNormalization", "Softmax",
+    "LogSoftmax", "Hardmax", "CumSum", "Dropout", "Softsign", "ThresholdedRelu", "Shrink", "Sin", "Cos", "Tan",
     "Identity", "BatchNormalization", "LRN", Pointwise.opType,
   ]
 
@@ -229,8 +233,9 @@ public final class Executor: Sendable {
       context.standardOutput = step.standardOutput
       // A shape-only run passes values through ops that keep their input's
       // shape, instead of computing on placeholder data.
-      let results = shapesOnly && Self.shapePreserving.contains(node.opType) && first?.isFloat == true
-        ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
+      let passThrough = shapesOnly && first?.isFloat == true && Self.shapePreserving.contains(node.opType)
+        && node.outputs.dropFirst().allSatisfy(\.isEmpty)
+      let results = passThrough ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
       context.inputs = []
       for (slot, value) in zip(step.outputs, results) { if let slot { values[slot] = value } }
       // Inputs read for the last time are still alive while the op runs.
