@@ -245,7 +245,7 @@ enum IndexOps {
   }
 
   static func split(_ c: OpContext) throws -> [NDArray] {
-    let x = try c.input(0).standard()
+    let x = try c.input(0)
     let axis = try c.axis(c.int("axis", default: 0), rank: x.rank)
     let length = x.shape[axis], outputs = c.node.outputs.count
     var sizes: [Int]
@@ -264,7 +264,14 @@ enum IndexOps {
     var start = 0
     return sizes.map { size in
       defer { start += size }
-      return take(x, axis: axis, Array(start..<(start + size)))
+      guard x.isFloat, let storage = x.storage else { return take(x.standard(), axis: axis, Array(start..<(start + size))) }
+      // Floats are copied row by row in the layout they have.
+      var ranges = x.shape.map { ShapeOps.Strided(start: 0, step: 1, count: $0) }
+      ranges[axis] = ShapeOps.Strided(start: start, step: 1, count: size)
+      if x.channelsLast {
+        return NDArray(channelsLast: ShapeOps.copy(storage, [0, 2, 3, 1].map { ranges[$0] }), dtype: x.dtype)
+      }
+      return NDArray(shape: ranges.map(\.count), floats: ShapeOps.copy(storage.reshaped(x.shape), ranges), dtype: x.dtype)
     }
   }
 

@@ -342,6 +342,36 @@ import Testing
     #expect(other == otherPlain.floatValues())
   }
 
+  /// Split and Slice of channels-last data (a convolution's output) copy
+  /// rows in that layout; the parts equal the channels of the whole.
+  @Test func splitAndSliceOfChannelsLastData() throws {
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [8, 3, 3, 3], floats: Self.values(216, seed: 40)), "sizes": NDArray(shape: [2], int64s: [3, 5]),
+      "starts": NDArray(shape: [2], int64s: [1, 6]), "ends": NDArray(shape: [2], int64s: [7, 1]),
+      "axes": NDArray(shape: [2], int64s: [1, 3]), "steps": NDArray(shape: [2], int64s: [2, -2]),
+    ]
+    let nodes = [
+      Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "s", opType: "Split", inputs: ["c", "sizes"], outputs: ["a", "b"], attributes: ["axis": .int(1)]),
+      Node(name: "t", opType: "Slice", inputs: ["c", "starts", "ends", "axes", "steps"], outputs: ["d"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["a", "b", "d"],
+                      opset: 17)
+    let input = ["x": NDArray(shape: [1, 3, 5, 9], floats: Self.values(135, seed: 41))]
+    let executor = try Executor(graph: graph)
+    let whole = try executor.run(input, outputs: ["c"])["c"]!
+    #expect(whole.shape == [1, 8, 5, 9])
+    let values = whole.floatValues()
+    func channels(_ range: Range<Int>) -> [Float] { Array(values[(range.lowerBound * 45)..<(range.upperBound * 45)]) }
+    let parts = try executor.run(input, standardLayout: false)
+    #expect(parts["a"]!.channelsLast && parts["b"]!.channelsLast)
+    #expect(parts["a"]!.floatValues() == channels(0..<3) && parts["b"]!.floatValues() == channels(3..<8))
+    // Channels 1, 3, 5; columns 6, 4, 2.
+    var expected: [Float] = []
+    for ch in [1, 3, 5] { for y in 0..<5 { for x in [6, 4, 2] { expected.append(values[(ch * 5 + y) * 9 + x]) } } }
+    #expect(parts["d"]!.shape == [1, 3, 5, 3] && parts["d"]!.floatValues() == expected)
+  }
+
   @Test func badGraphsAreClearErrors() throws {
     let x = ["x": NDArray(shape: [1, 1, 4, 4], floats: Self.values(16, seed: 14))]
     let w = ["w": NDArray(shape: [1, 1, 3, 3], floats: Self.values(9, seed: 15))]
