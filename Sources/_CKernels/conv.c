@@ -365,8 +365,40 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
+  const ptrdiff_t dx = g->dilation_w, reach = (kw - 1) * dx, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
   for (size_t ox = 0; ox < g->output_w; ox++) {
     const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
+    // Four output pixels whose taps all land inside the row share each
+    // weight load: 16 channels at a time (the last 16 again for a rest).
+    if (c >= 16 && ox + 4 <= g->output_w && ix0 >= 0 && ix0 + 3 * g->stride_w + reach < w) {
+      float *o = out + ox * c;
+      for (size_t ch = 0; ch < c;) {
+        if (ch + 16 > c) ch = c - 16;
+        v16 s0 = {0};
+        if (bias) s0 = V16_LOAD(bias + ch);
+        v16 s1 = s0, s2 = s0, s3 = s0;
+        for (ptrdiff_t ky = 0; ky < kh; ky++) {
+          if (!rows[ky]) continue;
+          const float *x = rows[ky] + ix0 * (ptrdiff_t)g->pixel_stride + ch;
+          const float *k = weights + ky * kw * c + ch;
+          for (ptrdiff_t kx = 0; kx < kw; kx++) {
+            const v16 wk = V16_LOAD(k + kx * c);
+            const float *p = x + kx * dx * (ptrdiff_t)g->pixel_stride;
+            s0 += V16_LOAD(p) * wk;
+            s1 += V16_LOAD(p + step) * wk;
+            s2 += V16_LOAD(p + 2 * step) * wk;
+            s3 += V16_LOAD(p + 3 * step) * wk;
+          }
+        }
+        V16_STORE(o + ch, s0);
+        V16_STORE(o + c + ch, s1);
+        V16_STORE(o + 2 * c + ch, s2);
+        V16_STORE(o + 3 * c + ch, s3);
+        ch += 16;
+      }
+      ox += 3;
+      continue;
+    }
     // The taps that land inside the row: [kx0, kx1).
     ptrdiff_t kx0 = 0, kx1 = kw;
     while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;

@@ -58,6 +58,11 @@ import Testing
     ConvCase(cin: 17, cout: 80, k: (2, 3), stride: (3, 1), dilation: (1, 3), pads: [0, 2, 1, 0], group: 1),
     ConvCase(cin: 32, cout: 64, k: (3, 3), stride: (2, 2), dilation: (2, 2), pads: [1, 2, 2, 1], group: 2),
     ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 1),
+    // Depthwise on channels-last pixels with 16 channels or more: four
+    // interior pixels at a time, the last 16 channels again for the rest
+    // of 20.
+    ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 2, 1], group: 20),
+    ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 16),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit
