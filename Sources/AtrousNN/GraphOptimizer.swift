@@ -10,7 +10,8 @@ enum GraphOptimizer {
   /// Every rewrite, in order, keeping `keep`.
   static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
     let keep = Array(keep.union(graph.outputs))
-    return fusePointwise(recognizeChannelShuffle(foldBatchNorm(graph, keep: keep), keep: keep), keep: keep)
+    let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
+    return fusePointwise(recognizeChannelShuffle(folded, keep: keep), keep: keep)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
@@ -71,6 +72,51 @@ enum GraphOptimizer {
   /// produces their input when nothing else reads it, or else a new
   /// `_Pointwise` node that later steps can join. The exported form of
   /// HardSwish, x * Clip(x + 3, 0, 6) / 6, is recognized first.
+  /// Identity of a constant (exporters pass shared weights through one)
+  /// becomes a constant of its own, so the rewrites after see weights.
+  static func foldConstantIdentities(_ graph: Graph) -> Graph {
+    var initializers = graph.initializers
+    let nodes = graph.nodes.filter { node in
+      guard node.opType == "Identity", node.inputs.count == 1, node.outputs.count == 1,
+        let value = initializers[node.inputs[0]]
+      else { return true }
+      initializers[node.outputs[0]] = value
+      return false
+    }
+    guard nodes.count < graph.nodes.count else { return graph }
+    return Graph(nodes: nodes, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// MatMul(A, B) with B a constant matrix (n columns), read only by
+  /// Add(., bias) with a constant bias of n values along the last axis,
+  /// becomes MatMul(A, B, bias): the bias seeds the product's accumulators
+  /// (a third input ONNX's MatMul does not have, so only this rewrite makes it).
+  static func foldMatMulBias(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    var reader: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    var nodes: [Node?] = graph.nodes
+    for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2 {
+      guard let b = graph.initializers[matmul.inputs[1]], b.rank == 2, b.isFloat, graph.initializers[matmul.inputs[0]] == nil,
+        consumers[matmul.outputs[0]] == 1, let addIndex = reader[matmul.outputs[0]],
+        case let add = graph.nodes[addIndex], add.opType == "Add", add.inputs.count == 2, add.outputs.count == 1
+      else { continue }
+      let other = add.inputs[0] == matmul.outputs[0] ? add.inputs[1] : add.inputs[0]
+      guard let bias = graph.initializers[other], bias.isFloat, bias.count == b.shape[1], bias.shape.last == b.shape[1],
+        bias.rank <= 2
+      else { continue }
+      var fused = matmul
+      fused.inputs.append(other)
+      fused.outputs = add.outputs
+      nodes[index] = fused
+      nodes[addIndex] = nil
+    }
+    guard nodes.contains(where: { $0 == nil }) else { return graph }
+    var result = graph
+    result.nodes = nodes.compactMap { $0 }
+    return result
+  }
+
   /// Reshape(x, [N, g, C/g, H, W]) -> Transpose(0, 2, 1, 3, 4) ->
   /// Reshape([N, C, H, W]), each read only by the next (ShuffleNet's channel
   /// shuffle), becomes one `_ChannelShuffle` node that permutes channels in
@@ -121,8 +167,10 @@ enum GraphOptimizer {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
         // A Conv's output has rank 4, so a constant of rank up to 4 leaves
-        // its shape alone; a BatchNormalization's may have any rank.
+        // its shape alone; a BatchNormalization's or MatMul's may have any
+        // rank. A MatMul hosts steps once it has its bias (constant weights).
         let host = (previous.opType == "Conv" && rank <= 4) || (previous.opType == "BatchNormalization" && rank == 0)
+          || (previous.opType == "MatMul" && previous.inputs.count == 3 && rank == 0)
         let attribute = host ? Pointwise.epilogueAttribute
           : previous.opType == Pointwise.opType ? Pointwise.stepsAttribute : nil
         if let attribute {

@@ -50,10 +50,12 @@ enum Linear {
 
   /// C (m, n) = A (m, k) B, rows or columns split across threads; `bias`
   /// (n values) seeds each row.
-  static func product(_ a: [Float], m: Int, k: Int, n: Int, _ w: Weights, bias: [Float]?, threads: Int) -> [Float] {
+  static func product(_ a: [Float], m: Int, k: Int, n: Int, _ w: Weights, bias: [Float]?, threads: Int,
+                      steps: [atr_pointwise_step] = []) -> [Float] {
     var out = [Float](repeating: 0, count: m * n)
     guard m > 0, n > 0, k > 0 else {
       if let bias, n > 0 { for i in 0..<m { for j in 0..<n { out[i * n + j] = bias[j] } } }
+      out.withUnsafeMutableBufferPointer { atr_pointwise($0.baseAddress, 1, $0.count, $0.count, steps, steps.count) }
       return out
     }
     let work = m * n * k
@@ -73,12 +75,15 @@ enum Linear {
                                 pw.baseAddress! + r.lowerBound * k, r.count, k, pb.map { $0 + r.lowerBound })
                 }
               }
+              atr_pointwise(po.baseAddress!, 1, m * n, m * n, steps, steps.count)
             } else {
               let parts = Parallel.ranges(m, parts: work >= 1 << 18 ? threads : 1)
               Parallel.run(parts.count) { part in
                 let r = parts[part]
                 atr_sgemm_packed(r.count, n, k, pa.baseAddress! + r.lowerBound * k, k, pw.baseAddress!,
                                  po.baseAddress! + r.lowerBound * n, n, pb == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS, pb)
+                // The steps fused after the product, on each block while in cache.
+                atr_pointwise(po.baseAddress! + r.lowerBound * n, 1, r.count * n, r.count * n, steps, steps.count)
               }
             }
           }
@@ -146,11 +151,14 @@ enum Linear {
     try c.checkShape(shape)
     if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))] }
     if b.rank == 2, c.constant.count > 1, c.constant[1] {
-      // Every row of A against one B: a single product.
+      // Every row of A against one B: a single product, with the bias and
+      // element-wise steps the optimizer folded into it.
       let rows = a.count / Swift.max(k, 1)
       let w = try weights(c, index: 1, k: k, n: n, transposed: false, rows: rows)
-      c.path = w.byRows ? "gemv" : "gemm"
-      let out = product(a.floatValues(), m: rows, k: k, n: n, w, bias: nil, threads: c.threads)
+      let bias = c.optionalInput(2)?.floatValues()
+      let steps = try Pointwise.epilogue(of: c)
+      c.path = (w.byRows ? "gemv" : "gemm") + (bias == nil ? "" : "+bias") + Pointwise.describe(steps)
+      let out = product(a.floatValues(), m: rows, k: k, n: n, w, bias: bias, threads: c.threads, steps: steps)
       return [NDArray(shape: shape, floats: out)]
     }
     let count = batch.reduce(1, *)

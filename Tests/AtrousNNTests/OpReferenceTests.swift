@@ -347,6 +347,29 @@ import Testing
     #expect(other == otherPlain.floatValues())
   }
 
+  /// A Linear layer as exporters write it on a (N, H, W, C) input: MatMul
+  /// by a weight passed through an Identity, Add of the bias, Gelu: the
+  /// bias and Gelu go into the product, the same values as every op.
+  @Test func matMulWithBiasAndActivationEqualsItsOps() throws {
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [12, 20], floats: Self.values(240, seed: 50)), "b": NDArray(shape: [20], floats: Self.values(20, seed: 51)),
+    ]
+    let nodes = [
+      Node(name: "i", opType: "Identity", inputs: ["w"], outputs: ["wi"]),
+      Node(name: "m", opType: "MatMul", inputs: ["x", "wi"], outputs: ["m"]),
+      Node(name: "a", opType: "Add", inputs: ["b", "m"], outputs: ["a"]),
+      Node(name: "g", opType: "Gelu", inputs: ["a"], outputs: ["g"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["g"], opset: 20)
+    for shape in [[1, 3, 5, 12], [1, 12]] {
+      let input = ["x": NDArray(shape: shape, floats: Self.values(shape.reduce(1, *), seed: 52).map { $0 * 2 })]
+      let fused = try Executor(graph: graph, optimize: true), plain = try Executor(graph: graph, optimize: false)
+      #expect(fused.optimized.nodes.map(\.opType) == ["MatMul"])
+      let a = try fused.run(input)["g"]!, b = try plain.run(input)["g"]!
+      #expect(a.shape == b.shape && closeness(a.floatValues(), b.floatValues(), rtol: 1e-5, atol: 1e-6).isClose)
+    }
+  }
+
   /// Split and Slice of channels-last data (a convolution's output) copy
   /// rows in that layout; the parts equal the channels of the whole.
   @Test func splitAndSliceOfChannelsLastData() throws {
