@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 import Foundation
 
 /// MaxPool, AveragePool and the global pools on channels-last storage;
@@ -153,11 +154,12 @@ enum Pooling {
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.run(bands.count) { band in
-          var accumulator = [Float](repeating: 0, count: ch)
           for row in bands[band] {
             let b = row / oh, oy = row % oh
             for ox in 0..<ow {
-              for k in 0..<ch { accumulator[k] = max ? -Float.infinity : 0 }
+              // Each output pixel's channels accumulate in place, a vector per tap.
+              let out = dst.baseAddress! + ((b * oh + oy) * ow + ox) * ch
+              out.update(repeating: max ? -Float.infinity : 0, count: ch)
               var valid = 0, padded = 0
               for ky in 0..<axes[0].kernel {
                 let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
@@ -168,20 +170,10 @@ enum Pooling {
                   if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
                   valid += 1
                   let pixel = src.baseAddress! + ((b * h + iy) * w + ix) * ch
-                  if max {
-                    for k in 0..<ch { accumulator[k] = Swift.max(accumulator[k], pixel[k]) }
-                  } else {
-                    for k in 0..<ch { accumulator[k] += pixel[k] }
-                  }
+                  if max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
                 }
               }
-              let out = dst.baseAddress! + ((b * oh + oy) * ow + ox) * ch
-              if max {
-                for k in 0..<ch { out[k] = accumulator[k] }
-              } else {
-                let divisor = Float(Swift.max(includePad ? padded : valid, 1))
-                for k in 0..<ch { out[k] = accumulator[k] / divisor }
-              }
+              if !max { atr_scale(out, 1 / Float(Swift.max(includePad ? padded : valid, 1)), ch) }
             }
           }
         }

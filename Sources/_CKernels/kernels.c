@@ -449,3 +449,13 @@ void atr_channel_affine(float *out, const float *in, size_t pixels, size_t chann
     for (size_t k = 0; k < channels; k++) y[k] = x[k] * scale[k] + shift[k];
   }
 }
+
+ATR_MULTIVERSION
+void atr_max_into(float *restrict out, const float *restrict x, size_t count) {
+  for (size_t j = 0; j < count; j++) out[j] = x[j] > out[j] ? x[j] : out[j];
+}
+
+ATR_MULTIVERSION
+void atr_add_into(float *restrict out, const float *restrict x, size_t count) {
+  for (size_t j = 0; j < count; j++) out[j] += x[j];
+}

@@ -50,6 +50,12 @@ void atr_multiply_add(float *out, const float *a, const float *b, size_t count);
 /// out[j] *= scale.
 void atr_scale(float *out, float scale, size_t count);
 
+/// out[j] = max(out[j], x[j]) (pooling a pixel's channels into an output).
+void atr_max_into(float *out, const float *x, size_t count);
+
+/// out[j] += x[j].
+void atr_add_into(float *out, const float *x, size_t count);
+
 /// out[j] = out[j] * scale + add[j] * weight (`add` must not overlap `out`).
 void atr_scale_add(float *out, float scale, const float *add, float weight, size_t count);
 
