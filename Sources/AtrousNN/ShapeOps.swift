@@ -153,26 +153,32 @@ enum ShapeOps {
       let stores = parts.map { $0.toChannelsLast().storage! }
       var physical = stores[0].shape
       physical[physicalAxis] = stores.map { $0.shape[physicalAxis] }.reduce(0, +)
-      return [NDArray(channelsLast: concatenate(stores, into: physical, axis: physicalAxis))]
+      return [NDArray(channelsLast: concatenate(stores, into: physical, axis: physicalAxis, threads: c.threads))]
     }
     let values = concatenate(parts.map { $0.floatValues() }, shapes: parts.map(\.shape), axis: axis)
     return [NDArray(shape: shape, floats: values)]
   }
 
   /// Row-major concatenation of tensors along `axis`, copied block by
-  /// block into one new tensor of `shape`.
-  static func concatenate(_ parts: [Tensor], into shape: [Int], axis: Int) -> Tensor {
+  /// block into one new tensor of `shape`, ranges of the outer index
+  /// across `threads` when there is enough to copy.
+  static func concatenate(_ parts: [Tensor], into shape: [Int], axis: Int, threads: Int = 1) -> Tensor {
     var output = Tensor.uninitialized(shape: shape)
     let outer = shape[..<axis].reduce(1, *)
     let blocks = parts.map { $0.shape[axis...].reduce(1, *) }
     let total = blocks.reduce(0, +)
+    let ranges = Parallel.ranges(outer, parts: outer * total >= 1 << 18 ? threads : 1)
     output.withUnsafeMutableBufferPointer { out in
-      var offset = 0
-      for (part, block) in zip(parts, blocks) {
-        part.withUnsafeBufferPointer { src in
-          for o in 0..<outer { (out.baseAddress! + o * total + offset).update(from: src.baseAddress! + o * block, count: block) }
+      Parallel.run(ranges.count) { part in
+        var offset = 0
+        for (tensor, block) in zip(parts, blocks) {
+          tensor.withUnsafeBufferPointer { src in
+            for o in ranges[part] {
+              (out.baseAddress! + o * total + offset).update(from: src.baseAddress! + o * block, count: block)
+            }
+          }
+          offset += block
         }
-        offset += block
       }
     }
     return output
