@@ -69,6 +69,20 @@ enum ConvolutionND {
     }
   }
 
+  /// The output shape checked against the element limit; then, unless the
+  /// run is shape-only (nil), the bias (zeros when omitted), input and
+  /// weights as floats in standard order.
+  static func operands(_ c: OpContext, _ x: NDArray, _ w: NDArray, shape: [Int]) throws
+    -> (bias: [Float], x: [Float], w: [Float])?
+  {
+    try c.checkShape(shape)
+    if c.shapesOnly { return nil }
+    let cout = shape[1]
+    let bias = c.optionalInput(2)?.floatValues() ?? [Float](repeating: 0, count: cout)
+    guard bias.count == cout else { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
+    return (bias, x.floatValues(), w.floatValues())
+  }
+
   /// Conv in plain loops, any number of spatial axes.
   static func conv(_ c: OpContext) throws -> [NDArray] {
     let x = try c.input(0).standard(), w = try c.input(1).standard()
@@ -83,11 +97,9 @@ enum ConvolutionND {
     let axes = try windowAxes(c, sizes: Array(x.shape[2...]), kernel: try c.ints("kernel_shape") ?? kernel)
     let outSpatial = axes.map(\.output)
     let shape = [n, cout] + outSpatial
-    try c.checkShape(shape)
-    if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))] }
-    let bias = c.optionalInput(2)?.floatValues() ?? [Float](repeating: 0, count: cout)
-    guard bias.count == cout else { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
-    let xv = x.floatValues(), wv = w.floatValues()
+    guard let (bias, xv, wv) = try operands(c, x, w, shape: shape) else {
+      return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))]
+    }
     let spatial = Array(x.shape[2...]), inStrides = NDArray.strides(spatial), plane = spatial.reduce(1, *)
     let taps = kernel.reduce(1, *), outPlane = outSpatial.reduce(1, *), coutG = cout / group
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
@@ -148,11 +160,9 @@ enum ConvolutionND {
       guard outSpatial[k] > 0 else { throw c.mismatch("output size \(outSpatial[k]) along axis \(k + 2)") }
     }
     let shape = [n, cout] + outSpatial
-    try c.checkShape(shape)
-    if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))] }
-    let bias = c.optionalInput(2)?.floatValues() ?? [Float](repeating: 0, count: cout)
-    guard bias.count == cout else { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
-    let xv = x.floatValues(), wv = w.floatValues()
+    guard let (bias, xv, wv) = try operands(c, x, w, shape: shape) else {
+      return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape))]
+    }
     let plane = spatial.reduce(1, *), outPlane = outSpatial.reduce(1, *), taps = kernel.reduce(1, *)
     let outStrides = NDArray.strides(outSpatial)
     var out = [Double](repeating: 0, count: shape.reduce(1, *))
