@@ -228,12 +228,18 @@ enum Convolution {
     let inputs = [h, wd]
     var outSize = [0, 0]
     let requested = try c.ints("output_shape").map { $0.suffix(2).map { $0 } }
+    guard kernel.count == 2, outputPadding.count == 2, pads.count == 4 else {
+      throw c.invalid("kernel_shape", "window attributes do not fit 2 spatial axes")
+    }
+    try ConvolutionND.checkTransposed(c, kernel: kernel, strides: strides, dilations: dilations, pads: pads,
+                                      outputPadding: outputPadding, outputShape: requested)
     for d in 0..<2 {
       (outSize[d], pads[d], pads[d + 2]) = ConvolutionND.transposedAxis(
         input: inputs[d], kernel: kernel[d], stride: strides[d], dilation: dilations[d], outputPadding: outputPadding[d],
         pads: (pads[d], pads[d + 2]), autoPad: autoPad, target: requested?[d])
       guard outSize[d] > 0 else { throw c.mismatch("output size \(outSize[d]) along axis \(d + 2)") }
     }
+    try c.checkShape([n, cout] + outSize)
     if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, outSize[0], outSize[1], cout]))] }
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }

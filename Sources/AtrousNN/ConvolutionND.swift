@@ -41,6 +41,23 @@ enum ConvolutionND {
     return autoPad == "SAME_UPPER" ? (size, half, total - half) : (size, total - half, half)
   }
 
+  /// Checks ConvTranspose's window attributes: strides and dilations from
+  /// 1, pads and output padding from 0, kernel sizes from 1, each at most
+  /// 2^20, and any output_shape within the element limit.
+  static func checkTransposed(_ c: OpContext, kernel: [Int], strides: [Int], dilations: [Int], pads: [Int],
+                              outputPadding: [Int], outputShape: [Int]?) throws {
+    let limit = 1 << 20
+    for (name, values, low) in [("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1),
+                                ("pads", pads, 0), ("output_padding", outputPadding, 0)]
+    where !values.allSatisfy({ $0 >= low && $0 <= limit }) {
+      throw c.invalid(name, "\(values): each must be from \(low) to \(limit)")
+    }
+    if let outputShape {
+      guard outputShape.allSatisfy({ $0 >= 1 }) else { throw c.invalid("output_shape", "\(outputShape)") }
+      try c.checkShape(outputShape, what: "output_shape")
+    }
+  }
+
   /// `body` on the input, weights and attributes lifted from one spatial
   /// axis to two; its results brought back to one.
   static func lifted(_ c: OpContext, _ body: (inout OpContext) throws -> [NDArray]) throws -> [NDArray] {
@@ -146,9 +163,10 @@ enum ConvolutionND {
     let strides = try c.ints("strides") ?? one, dilations = try c.ints("dilations") ?? one
     let outputPadding = try c.ints("output_padding") ?? zero
     var pads = try c.ints("pads") ?? zero + zero
-    guard kernel.count == d, strides.count == d, dilations.count == d, outputPadding.count == d, pads.count == 2 * d,
-      strides.allSatisfy({ $0 >= 1 }), dilations.allSatisfy({ $0 >= 1 })
+    guard kernel.count == d, strides.count == d, dilations.count == d, outputPadding.count == d, pads.count == 2 * d
     else { throw c.invalid("kernel_shape", "window attributes do not fit \(d) spatial axes") }
+    try checkTransposed(c, kernel: kernel, strides: strides, dilations: dilations, pads: pads, outputPadding: outputPadding,
+                        outputShape: try c.ints("output_shape"))
     let autoPad = try c.string("auto_pad", default: "NOTSET")
     let spatial = Array(x.shape[2...])
     let requested = try c.ints("output_shape").map { Array($0.suffix(d)) }

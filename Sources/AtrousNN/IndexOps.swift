@@ -253,7 +253,7 @@ enum IndexOps {
       sizes = given
     } else {
       let parts = try c.int("num_outputs") ?? outputs
-      guard parts > 0 else { throw c.invalid("num_outputs", "\(parts)") }
+      guard parts == outputs else { throw c.invalid("num_outputs", "\(parts) for \(outputs) outputs") }
       // Equal parts, the last one smaller when the axis does not divide.
       let size = (length + parts - 1) / parts
       sizes = (0..<parts).map { Swift.max(0, Swift.min(size, length - $0 * size)) }

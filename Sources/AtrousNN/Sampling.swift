@@ -157,10 +157,11 @@ enum Sampling {
     let maxMode = try c.string("mode", default: "avg") == "max"
     let (oh, ow) = (try c.int("output_height", default: 1), try c.int("output_width", default: 1))
     let ratio = try c.int("sampling_ratio", default: 0)
+    guard ratio >= 0 && ratio <= 1024 else { throw c.invalid("sampling_ratio", "\(ratio)") }
     let scale = Double(try c.float("spatial_scale", default: 1))
     let (channels, height, width) = (x.shape[1], x.shape[2], x.shape[3])
     let shape = [rois.shape[0], channels, oh, ow]
-    guard oh >= 1, ow >= 1 else { throw c.invalid("output_height", "\(oh)x\(ow)") }
+    guard oh >= 1, ow >= 1, scale.isFinite else { throw c.invalid("output_height", "\(oh)x\(ow)") }
     try c.checkShape(shape)
     let values = x.floatValues().map(Double.init), boxes = rois.floatValues().map(Double.init)
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
@@ -172,7 +173,14 @@ enum Sampling {
       var (roiW, roiH) = (boxes[r * 4 + 2] * scale - offset - x0, boxes[r * 4 + 3] * scale - offset - y0)
       if !halfPixel { (roiW, roiH) = (Swift.max(roiW, 1), Swift.max(roiH, 1)) }
       let (binH, binW) = (roiH / Double(oh), roiW / Double(ow))
-      let gridH = ratio > 0 ? ratio : Int((roiH / Double(oh)).rounded(.up)), gridW = ratio > 0 ? ratio : Int((roiW / Double(ow)).rounded(.up))
+      // Samples per bin: sampling_ratio, or as many as the bin is wide;
+      // refused past 2^10 a side (a box of a million pixels per bin).
+      func samples(_ bin: Double) throws -> Int {
+        if ratio > 0 { return ratio }
+        guard bin.isFinite, bin <= 1024 else { throw c.mismatch("a box of \(roiW)x\(roiH) pixels for \(oh)x\(ow) bins") }
+        return Swift.max(0, Int(bin.rounded(.up)))
+      }
+      let gridH = try samples(binH), gridW = try samples(binW)
       let count = Double(Swift.max(gridH * gridW, 1))
       for ch in 0..<channels {
         let source = (batch * channels + ch) * height * width
