@@ -416,6 +416,17 @@ import Testing
                                                   initializers: wrongWeights) }
     let tooBig = Node(name: "p", opType: "MaxPool", inputs: ["x"], outputs: ["y"], attributes: ["kernel_shape": .ints([5, 5])])
     #expect(throws: NNError.self) { try Self.run(tooBig, inputs: x) }
+    // Attribute values that once trapped or asked for terabytes (found by
+    // mutating ONNX's node tests).
+    let hugeStride = Node(name: "t", opType: "ConvTranspose", inputs: ["x", "w"], outputs: ["y"],
+                          attributes: ["strides": .ints([3, 1 << 31]), "output_shape": .ints([1 << 31, 8])])
+    #expect(throws: NNError.self) { try Self.run(hugeStride, inputs: x, initializers: w) }
+    let negativePad = Node(name: "t", opType: "ConvTranspose", inputs: ["x", "w"], outputs: ["y"],
+                           attributes: ["pads": .ints([1, 2, 1, -(1 << 62)])])
+    #expect(throws: NNError.self) { try Self.run(negativePad, inputs: x, initializers: w) }
+    let manyParts = Node(name: "s", opType: "Split", inputs: ["x"], outputs: ["p", "q"],
+                         attributes: ["axis": .int(3), "num_outputs": .int(1 << 31)])
+    #expect(throws: NNError.self) { try Self.run(manyParts, inputs: x, opset: 18) }
     let add = Node(name: "a", opType: "Add", inputs: ["x", "z"], outputs: ["y"])
     #expect(throws: NNError.self) {
       try Self.run(add, inputs: x.merging(["z": NDArray(shape: [3], floats: [1, 2, 3])]) { a, _ in a })
