@@ -165,7 +165,7 @@ enum Convolution {
   }
 
   /// Multiply-accumulates below which a convolution stays on one thread.
-  static let parallelMACs = 1 << 21
+  static let parallelMACs = 1 << 20
 
   /// The ways a 2-D convolution runs.
   enum Strategy: String, CaseIterable, Sendable {
