@@ -194,13 +194,9 @@ enum Pooling {
           let out = dst.baseAddress! + b * ch
           for p in 0..<(h * w) {
             let pixel = src.baseAddress! + (b * h * w + p) * ch
-            if max {
-              for k in 0..<ch { out[k] = Swift.max(out[k], pixel[k]) }
-            } else {
-              for k in 0..<ch { out[k] += pixel[k] }
-            }
+            if max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
           }
-          if !max { for k in 0..<ch { out[k] /= Float(h * w) } }
+          if !max && h * w > 0 { atr_scale(out, 1 / Float(h * w), ch) }
         }
       }
     }
