@@ -85,10 +85,19 @@ public struct HypercolumnPlan: Sendable {
   public var stride: Int
   public var channels: Int { layers.last?.channelRange.upperBound ?? 0 }
 
-  /// Ops whose outputs depend on the whole input; a model with one runs untiled.
+  /// Ops whose outputs depend on the whole input, or whose extent along
+  /// the image the tiles cannot follow (conservatively: any op that may
+  /// reduce, reorder, select or resample across the spatial axes); a model
+  /// with one runs untiled.
   static let wholeImageOps: Set<String> = [
-    "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Gemm", "MatMul", "Reshape", "ReduceMean", "ReduceMax",
-    "ReduceSum", "Shape", "Softmax", "LogSoftmax", "Squeeze", "Unsqueeze", "Gather", "Slice", "Transpose", "LRN",
+    "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Flatten", "Gemm", "MatMul", "Einsum", "Reshape", "Shape",
+    "Size", "Softmax", "LogSoftmax", "Hardmax", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "GatherND",
+    "ScatterElements", "ScatterND", "Slice", "Split", "Compress", "Tile", "Expand", "Transpose", "LRN", "ReduceMean",
+    "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceSumSquare", "ArgMax", "ArgMin", "TopK", "NonZero", "CumSum", "InstanceNormalization", "GroupNormalization",
+    "LayerNormalization", "RMSNormalization", "MeanVarianceNormalization", "LpNormalization", "GridSample",
+    "AffineGrid", "RoiAlign", "NonMaxSuppression", "Col2Im", "CenterCropPad", "Trilu", "Range", "ConstantOfShape",
+    "EyeLike", "OneHot", "Where", "MaxUnpool",
   ]
 
   init(executor: Executor, input: String, layerNames: [String], height: Int, width: Int, channels: Int,
