@@ -76,8 +76,7 @@ enum ConvolutionND {
     for k in 0..<Swift.min(2, inputs.count) {
       if let v = inputs[k], v.rank == 3 { inputs[k] = v.reshaped([v.shape[0], v.shape[1], 1, v.shape[2]]) }
     }
-    var inner = c
-    inner = OpContext(node: node, index: c.index, inputs: inputs, opset: c.opset, threads: c.threads)
+    var inner = OpContext(node: node, index: c.index, inputs: inputs, opset: c.opset, threads: c.threads)
     inner.shapesOnly = c.shapesOnly
     inner.cache = c.cache
     inner.constant = c.constant
@@ -122,9 +121,9 @@ enum ConvolutionND {
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
     var offsets = [Int](repeating: 0, count: taps)  // input offset of each tap, -1 outside
     let (steps, pads, dilations) = (axes.map(\.stride), axes.map(\.padBegin), axes.map(\.dilation))
-    var position = [Int](repeating: 0, count: d)
+    // Odometers that wrap back to zeros after their last step: made once.
+    var position = [Int](repeating: 0, count: d), tap = position
     for o in 0..<outPlane {
-      var tap = [Int](repeating: 0, count: d)
       for t in 0..<taps {
         offsets[t] = Self.windowOffset(position, tap, stride: steps, pad: pads, dilation: dilations, sizes: spatial,
                                        strides: inStrides)
@@ -187,9 +186,8 @@ enum ConvolutionND {
     for b in 0..<n {
       for co in 0..<cout { for o in 0..<outPlane { out[(b * cout + co) * outPlane + o] = Double(bias[co]) } }
     }
-    var position = zero
+    var position = zero, tap = zero  // odometers, back to zeros after their last step
     for p in 0..<plane {
-      var tap = zero
       for t in 0..<taps {
         let offset = windowOffset(position, tap, stride: strides, pad: pads, dilation: dilations, sizes: outSpatial,
                                   strides: outStrides)
@@ -238,9 +236,8 @@ enum ConvolutionND {
     try c.checkShape(shape)
     let values = x.floatValues(), plane = image.reduce(1, *), imageStrides = NDArray.strides(image), length = x.shape[2]
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
-    var position = [Int](repeating: 0, count: d)
+    var position = [Int](repeating: 0, count: d), tap = position  // odometers, back to zeros after their last step
     for l in 0..<length {
-      var tap = [Int](repeating: 0, count: d)
       for t in 0..<taps {
         let offset = windowOffset(position, tap, stride: strides, pad: pads, dilation: dilations, sizes: image,
                                   strides: imageStrides)

@@ -1,9 +1,5 @@
 import AtrousCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Runs a graph: nodes in order, each value freed as soon as no later node
 /// needs it (unless it was asked for).
 public final class Executor: Sendable {
@@ -22,28 +18,7 @@ public final class Executor: Sendable {
   private let optimizes: Bool
   /// Graphs rewritten keeping other values than the outputs, with their
   /// prepared weights, by the values kept.
-  private let variants = VariantCache()
-
-  private final class VariantCache: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var store: [Set<String>: (Graph, PreparedWeights)] = [:]
-
-    init() { pthread_mutex_init(mutex, nil) }
-
-    deinit {
-      pthread_mutex_destroy(mutex)
-      mutex.deallocate()
-    }
-
-    func value(_ key: Set<String>, make: () -> Graph) -> (Graph, PreparedWeights) {
-      pthread_mutex_lock(mutex)
-      defer { pthread_mutex_unlock(mutex) }
-      if let found = store[key] { return found }
-      let made = (make(), PreparedWeights())
-      store[key] = made
-      return made
-    }
-  }
+  private let variants = MemoCache<Set<String>, (Graph, PreparedWeights)>()
 
   /// The graph that computes `wanted`: the optimized one when it has them,
   /// else one optimized keeping them (made once per set), or the graph as
@@ -52,7 +27,7 @@ public final class Executor: Sendable {
     if wanted.allSatisfy(optimizedValues.contains) { return (optimized, prepared) }
     guard optimizes else { return (graph, preparedPlain) }
     let keep = Set(wanted)
-    return variants.value(keep) { GraphOptimizer.optimize(graph, keep: keep) }
+    return variants.value(keep) { (GraphOptimizer.optimize(graph, keep: keep), PreparedWeights()) }
   }
 
   /// - Parameter optimize: fold BatchNormalization into the convolution
@@ -281,28 +256,7 @@ public final class Executor: Sendable {
   }
 
   /// Plans made so far, by graph, wanted values and layout.
-  private let plans = PlanCache()
-
-  private final class PlanCache: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var store: [PlanKey: Plan] = [:]
-
-    init() { pthread_mutex_init(mutex, nil) }
-
-    deinit {
-      pthread_mutex_destroy(mutex)
-      mutex.deallocate()
-    }
-
-    func value(_ key: PlanKey, make: () throws -> Plan) rethrows -> Plan {
-      pthread_mutex_lock(mutex)
-      defer { pthread_mutex_unlock(mutex) }
-      if let found = store[key] { return found }
-      let made = try make()
-      store[key] = made
-      return made
-    }
-  }
+  private let plans = MemoCache<PlanKey, Plan>()
 
   private func compiled(_ graph: Graph, prepared: PreparedWeights, wanted: [String], standardLayout: Bool) throws -> Plan {
     let key = PlanKey(graph: ObjectIdentifier(prepared), wanted: wanted, standardLayout: standardLayout)

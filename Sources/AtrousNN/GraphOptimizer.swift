@@ -93,8 +93,7 @@ enum GraphOptimizer {
   /// (a third input ONNX's MatMul does not have, so only this rewrite makes it).
   static func foldMatMulBias(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var reader: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    let reader = lastReaders(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
     for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2 {
       guard let b = graph.initializers[matmul.inputs[1]], b.rank == 2, b.isFloat, graph.initializers[matmul.inputs[0]] == nil,
@@ -123,8 +122,7 @@ enum GraphOptimizer {
   /// the layout the data has.
   static func recognizeChannelShuffle(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var reader: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    let reader = lastReaders(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
     func constantShape(_ node: Node) -> [Int]? {
       guard node.inputs.count == 2, let shape = graph.initializers[node.inputs[1]], !shape.isFloat else { return nil }
@@ -200,6 +198,23 @@ enum GraphOptimizer {
 
   /// How many times each value is read: by the nodes' inputs, and once
   /// more if it is a graph output.
+  /// The last node that reads each value, by index.
+  static func lastReaders(of nodes: [Node]) -> [String: Int] {
+    var reader: [String: Int] = [:]
+    for (index, node) in nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    return reader
+  }
+
+  /// The node that alone reads `name` (`reader` from `lastReaders`), when
+  /// it is an `op` with one output.
+  static func soleReader(of name: String, op: String, _ graph: Graph, _ consumers: [String: Int], _ reader: [String: Int])
+    -> Int?
+  {
+    guard consumers[name] == 1, let index = reader[name], graph.nodes[index].opType == op,
+      graph.nodes[index].outputs.count == 1 else { return nil }
+    return index
+  }
+
   static func readers(of nodes: [Node], outputs: [String]) -> [String: Int] {
     var count: [String: Int] = [:]
     for node in nodes { for input in node.inputs where !input.isEmpty { count[input, default: 0] += 1 } }
@@ -287,8 +302,7 @@ enum GraphOptimizer {
   /// in the Mul's place; the Sigmoid becomes nil.
   private static func recognizeSiLU(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
     var nodes: [Node?] = graph.nodes
-    var reader: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
+    let reader = lastReaders(of: graph.nodes)
     for (sigmoidIndex, sigmoid) in graph.nodes.enumerated() where sigmoid.opType == "Sigmoid" && sigmoid.inputs.count == 1 {
       let x = sigmoid.inputs[0], gate = sigmoid.outputs[0]
       guard graph.initializers[x] == nil, consumers[gate] == 1, let mulIndex = reader[gate], mulIndex > sigmoidIndex,
@@ -306,13 +320,8 @@ enum GraphOptimizer {
   /// with one Gelu node in the last one's place; the others become nil.
   private static func recognizeGELU(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
     var nodes: [Node?] = graph.nodes
-    var reader: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
-    func only(_ name: String, _ op: String) -> Int? {
-      guard consumers[name] == 1, let index = reader[name], graph.nodes[index].opType == op,
-        graph.nodes[index].outputs.count == 1, graph.nodes[index].inputs.count <= 2 else { return nil }
-      return index
-    }
+    let reader = lastReaders(of: graph.nodes)
+    func only(_ name: String, _ op: String) -> Int? { soleReader(of: name, op: op, graph, consumers, reader) }
     func constant(_ node: Node, other name: String) -> Float? {
       guard node.inputs.count == 2, node.inputs.contains(name) else { return nil }
       return scalar(node.inputs[0] == name ? node.inputs[1] : node.inputs[0], graph)?.value
@@ -340,13 +349,8 @@ enum GraphOptimizer {
   /// become nil.
   private static func recognizeHardSwish(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
     var nodes: [Node?] = graph.nodes
-    var reader: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for input in node.inputs where !input.isEmpty { reader[input] = index } }
-    func only(_ name: String, _ op: String) -> Int? {
-      guard consumers[name] == 1, let index = reader[name], graph.nodes[index].opType == op,
-        graph.nodes[index].outputs.count == 1 else { return nil }
-      return index
-    }
+    let reader = lastReaders(of: graph.nodes)
+    func only(_ name: String, _ op: String) -> Int? { soleReader(of: name, op: op, graph, consumers, reader) }
     for (addIndex, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 {
       guard scalar(add.inputs[1], graph)?.value == 3, graph.initializers[add.inputs[0]] == nil else { continue }
       let x = add.inputs[0]

@@ -158,10 +158,7 @@ public struct NDArray: Sendable {
 
   /// The elements as integers in logical order (floats are truncated).
   public func intValues() -> [Int] {
-    switch standard().elements {
-    case .float(let tensor): tensor.scalars.map { Int(DType.int64.integer($0)) }
-    case .int64(let values): values.map { Int($0) }
-    }
+    int64Values().map { Int($0) }
   }
 
   /// The same elements with another logical shape of equal count, standard layout.

@@ -208,28 +208,16 @@ enum Operators {
 /// Per-node data derived from constant weights, computed on first use and
 /// kept for later runs of the same executor, keyed by node index and a
 /// label of what it is.
-final class PreparedWeights: @unchecked Sendable {
+final class PreparedWeights: Sendable {
   struct Key: Hashable {
     var node: Int
     var label: String
   }
 
-  private var mutex = pthread_mutex_t()
-  private var store: [Key: [[Float]]] = [:]
-
-  init() { pthread_mutex_init(&mutex, nil) }
+  private let store = MemoCache<Key, [[Float]]>()
 
   func value(_ node: Int, _ label: String, make: () -> [[Float]]) -> [[Float]] {
-    pthread_mutex_lock(&mutex)
-    defer { pthread_mutex_unlock(&mutex) }
-    let key = Key(node: node, label: label)
-    if let found = store[key] { return found }
-    let made = make()
-    store[key] = made
-    return made
+    store.value(Key(node: node, label: label), make: make)
   }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif

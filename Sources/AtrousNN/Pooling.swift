@@ -64,12 +64,12 @@ enum Pooling {
     for k in 1..<Swift.max(d, 1) { columnStrides[k] = columnStrides[k - 1] * spatial[k - 1] }
     if !c.shapesOnly {
       let taps = kernel.reduce(1, *)
+      // Odometers over output positions and kernel taps; each wraps back to
+      // zeros after its last step, so they are made once.
       var position = [Int](repeating: 0, count: d), tap = [Int](repeating: 0, count: d)
       for p in 0..<planes {
-        position = [Int](repeating: 0, count: d)
         for o in 0..<outPlane {
           var best = -Float.infinity, bestAt = -1, sum: Float = 0, valid = 0, padded = 0
-          tap = [Int](repeating: 0, count: d)
           for _ in 0..<taps {
             var offset = 0, column = 0, inside = true, inPadded = true
             for k in 0..<d {
@@ -185,21 +185,29 @@ enum Pooling {
   static func global(_ c: OpContext, max: Bool) throws -> NDArray {
     let x = try c.input(0)
     guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
+    return NDArray(channelsLast: overSpace(x, max ? .max : .mean))
+  }
+
+  enum Spatial { case max, sum, mean }
+
+  /// The max, sum or mean over H and W of a rank-4 float array, (N, 1, 1,
+  /// C), a pixel's channels at a time from channels-last storage.
+  static func overSpace(_ x: NDArray, _ kind: Spatial) -> Tensor {
     let input = x.toChannelsLast().storage!
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-    var output = Tensor(shape: [n, 1, 1, ch], repeating: max ? -Float.infinity : 0)
+    var output = Tensor(shape: [n, 1, 1, ch], repeating: kind == .max ? -Float.infinity : 0)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         for b in 0..<n {
           let out = dst.baseAddress! + b * ch
           for p in 0..<(h * w) {
             let pixel = src.baseAddress! + (b * h * w + p) * ch
-            if max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
+            if kind == .max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
           }
-          if !max && h * w > 0 { atr_scale(out, 1 / Float(h * w), ch) }
+          if kind == .mean && h * w > 0 { atr_scale(out, 1 / Float(h * w), ch) }
         }
       }
     }
-    return NDArray(channelsLast: output)
+    return output
   }
 }

@@ -71,12 +71,11 @@ enum Reduce {
     let keepDims = try c.int("keepdims", default: 1) == 1
     let given = try axesFromInput ? c.optionalInput(1)?.intValues() : c.ints("axes")
     let requested = try (given ?? []).map { try c.axis($0, rank: original.rank, attribute: "axes") }
-    if original.isFloat, original.rank == 4, Set(requested) == [2, 3], kind == .mean || kind == .sum,
-      case let spatial = spatialSum(original, mean: kind == .mean)
-    {
+    if original.isFloat, original.rank == 4, Set(requested) == [2, 3], kind == .mean || kind == .sum {
       // A global pool over the spatial axes: per pixel, a vector of channels.
       let (n, ch) = (original.shape[0], original.shape[1])
-      return NDArray(shape: keepDims ? [n, ch, 1, 1] : [n, ch], floats: spatial, dtype: original.dtype)
+      let pooled = Pooling.overSpace(original, kind == .mean ? .mean : .sum)
+      return NDArray(shape: keepDims ? [n, ch, 1, 1] : [n, ch], floats: pooled.reshaped([n * ch]), dtype: original.dtype)
     }
     let x = original.standard()
     var axes = requested
@@ -132,26 +131,6 @@ enum Reduce {
       }
     }
     return NDArray(shape: shape, floats: out.map { Float($0) })
-  }
-
-  /// The sum (or mean) over H and W of a rank-4 float array, (N * C)
-  /// values, read from channels-last storage a pixel's channels at a time.
-  static func spatialSum(_ x: NDArray, mean: Bool) -> Tensor {
-    let storage = x.toChannelsLast().storage!
-    let (n, h, w, ch) = (storage.shape[0], storage.shape[1], storage.shape[2], storage.shape[3])
-    var out = Tensor(shape: [n * ch], repeating: 0)
-    storage.withUnsafeBufferPointer { src in
-      out.withUnsafeMutableBufferPointer { dst in
-        for b in 0..<n {
-          for p in 0..<(h * w) {
-            let pixel = src.baseAddress! + (b * h * w + p) * ch
-            for k in 0..<ch { dst[b * ch + k] += pixel[k] }
-          }
-        }
-        if mean && h * w > 0 { for i in dst.indices { dst[i] /= Float(h * w) } }
-      }
-    }
-    return out
   }
 
   /// ArgMax and ArgMin along one axis: the first (or, with

@@ -162,17 +162,21 @@ enum Resize {
     }
   }
 
+  /// Keys' cubic convolution kernel at distance `x`, with coefficient `a`
+  /// (ONNX's cubic_coeff_a; -0.75 as OpenCV and PyTorch).
+  static func cubicKernel(_ x: Double, a: Double) -> Double {
+    let x = Swift.abs(x)
+    if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+    if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    return 0
+  }
+
   /// Each output coordinate's input taps and weights for cubic, antialiased
   /// or tf_crop_and_resize resizing (nil: outside the crop, the
   /// extrapolation value), as ONNX's reference computes them.
   static func weights(inLength: Int, outLength: Int, scale: Double, roi: (Double, Double)?, plan: Plan) -> [[(Int, Float)]?] {
     let a = plan.cubicA
-    func cubic(_ x: Double) -> Double {
-      let x = Swift.abs(x)
-      if x <= 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
-      if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
-      return 0
-    }
+    func cubic(_ x: Double) -> Double { cubicKernel(x, a: a) }
     return (0..<outLength).map { i -> [(Int, Float)]? in
       var s: Double
       if let (start, end) = roi {

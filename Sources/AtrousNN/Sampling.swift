@@ -11,11 +11,9 @@ enum Sampling {
 
   /// Keys' cubic convolution weights of the four taps around a point
   /// `t` (0...1) past the second, with a = -0.75.
-  static func cubicWeights(_ t: Double) -> [Double] {
-    let a = -0.75
-    func near(_ x: Double) -> Double { ((a + 2) * x - (a + 3)) * x * x + 1 }
-    func far(_ x: Double) -> Double { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
-    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+  static func cubicWeights(_ t: Double) -> (Double, Double, Double, Double) {
+    func k(_ x: Double) -> Double { Resize.cubicKernel(x, a: -0.75) }
+    return (k(t + 1), k(t), k(1 - t), k(2 - t))
   }
 
   /// Reflects `x` into [low, high] by the nearer border until it is inside.
@@ -55,49 +53,57 @@ enum Sampling {
     let low: [Double] = dims.map { _ in alignCorners ? 0 : -0.5 }
     let high: [Double] = dims.map { alignCorners ? Double($0 - 1) : Double($0) - 0.5 }
     var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    // The offset of a tap index along axis k, nil for a zero pixel.
+    func offset(_ i: Int, _ k: Int) -> Int? {
+      var i = i
+      if i < 0 || i >= dims[k] {
+        switch padding {
+        case "zeros": return nil
+        case "border": i = Swift.min(Swift.max(i, 0), dims[k] - 1)
+        default: i = Swift.min(Swift.max(Int(reflect(Double(i), low[k], high[k])), 0), dims[k] - 1)
+        }
+      }
+      return i * strides[k]
+    }
+    // Made once and refilled for every output point: the taps along each
+    // axis (index, weight) and the corners they span (offset, weight).
+    var taps = [[(Int, Double)]](repeating: [], count: d)
+    var corners: [(Int, Double)] = [], spread: [(Int, Double)] = []
     for b in 0..<n {
       for o in 0..<outPlane {
-        // The grid's last axis lists x (the last spatial axis) first.
-        var position = (0..<d).map { k -> Double in
+        for k in 0..<d {
+          // The grid's last axis lists x (the last spatial axis) first.
           let v = Double(coordinates[(b * outPlane + o) * d + (d - 1 - k)])
           let length = Double(dims[k])
-          return alignCorners ? (v + 1) / 2 * (length - 1) : ((v + 1) * length - 1) / 2
-        }
-        if mode == "nearest" { position = position.map { $0.rounded(.toNearestOrEven) } }
-        for k in 0..<d where position[k] < low[k] || position[k] > high[k] {
-          if padding == "border" { position[k] = Swift.min(Swift.max(position[k], 0), Double(dims[k] - 1)) }
-          if padding == "reflection" { position[k] = reflect(position[k], low[k], high[k]) }
-        }
-        // Taps per axis: (index, weight).
-        let taps: [[(Int, Double)]] = (0..<d).map { k in
-          let p = position[k]
+          var p = alignCorners ? (v + 1) / 2 * (length - 1) : ((v + 1) * length - 1) / 2
+          if mode == "nearest" { p = p.rounded(.toNearestOrEven) }
+          if p < low[k] || p > high[k] {
+            if padding == "border" { p = Swift.min(Swift.max(p, 0), length - 1) }
+            if padding == "reflection" { p = reflect(p, low[k], high[k]) }
+          }
+          taps[k].removeAll(keepingCapacity: true)
+          let i = Int(p.rounded(.down)), t = p - Double(i)
           switch mode {
-          case "nearest": return [(Int(p), 1)]
+          case "nearest": taps[k].append((Int(p), 1))
           case "linear":
-            let i = Int(p.rounded(.down)), t = p - Double(i)
-            return [(i, 1 - t), (i + 1, t)]
+            taps[k].append((i, 1 - t))
+            taps[k].append((i + 1, t))
           default:
-            let i = Int(p.rounded(.down))
-            return zip(-1...2, cubicWeights(p - Double(i))).map { (i + $0, $1) }
+            let (w0, w1, w2, w3) = cubicWeights(t)
+            taps[k].append((i - 1, w0))
+            taps[k].append((i, w1))
+            taps[k].append((i + 1, w2))
+            taps[k].append((i + 2, w3))
           }
         }
-        // The offset of a tap index along axis k, nil for a zero pixel.
-        func offset(_ i: Int, _ k: Int) -> Int? {
-          var i = i
-          if i < 0 || i >= dims[k] {
-            switch padding {
-            case "zeros": return nil
-            case "border": i = Swift.min(Swift.max(i, 0), dims[k] - 1)
-            default: i = Swift.min(Swift.max(Int(reflect(Double(i), low[k], high[k])), 0), dims[k] - 1)
-            }
-          }
-          return i * strides[k]
-        }
-        var corners: [(Int, Double)] = [(0, 1)]
+        corners.removeAll(keepingCapacity: true)
+        corners.append((0, 1))
         for k in 0..<d {
-          corners = corners.flatMap { base, weight in
-            taps[k].compactMap { i, w in offset(i, k).map { (base + $0, weight * w) } }
+          spread.removeAll(keepingCapacity: true)
+          for (base, weight) in corners {
+            for (i, w) in taps[k] { if let at = offset(i, k) { spread.append((base + at, weight * w)) } }
           }
+          swap(&corners, &spread)
         }
         for ch in 0..<channels {
           let source = (b * channels + ch) * plane

@@ -433,12 +433,3 @@ private func padSpatial(_ input: Tensor, top: Int, left: Int, bottom: Int, right
   }
   return NDArray(channelsLast: output)
 }
-
-extension NDArray {
-  func floatValuesAsIntegers() -> [Int64] {
-    switch elements {
-    case .float(let tensor): tensor.scalars.map { Int64($0.rounded(.towardZero)) }
-    case .int64(let values): values
-    }
-  }
-}
