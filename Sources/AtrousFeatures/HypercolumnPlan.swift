@@ -12,6 +12,8 @@ public enum HypercolumnError: Error, Equatable, CustomStringConvertible {
   /// A tile size was asked of a model whose features depend on the whole
   /// image (global pooling, fully connected layers).
   case notTileable(op: String)
+  /// A tile size was asked of a model whose input size is fixed.
+  case fixedInputSize(height: Int, width: Int)
   /// A pixel to sample lies outside the image.
   case pixelOutside(x: Int, y: Int, width: Int, height: Int)
 
@@ -23,6 +25,8 @@ public enum HypercolumnError: Error, Equatable, CustomStringConvertible {
     case .inputCount(let count): return "the model has \(count) inputs; hypercolumns need exactly one image input"
     case .notAMap(let layer, let shape): return "layer '\(layer)' has shape \(shape), not a feature map (N, C, H, W)"
     case .notTileable(let op): return "the model cannot run in tiles: its \(op) sees the whole image"
+    case .fixedInputSize(let height, let width):
+      return "the model cannot run in tiles: its input is fixed at \(width)x\(height)"
     case .pixelOutside(let x, let y, let width, let height):
       return "pixel (\(x), \(y)) is outside the \(width)x\(height) image"
     }
@@ -85,33 +89,22 @@ public struct HypercolumnPlan: Sendable {
   public var stride: Int
   public var channels: Int { layers.last?.channelRange.upperBound ?? 0 }
 
-  /// Ops whose outputs depend on the whole input, or whose extent along
-  /// the image the tiles cannot follow (conservatively: any op that may
-  /// reduce, reorder, select or resample across the spatial axes); a model
-  /// with one runs untiled.
-  static let wholeImageOps: Set<String> = [
-    "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "Flatten", "Gemm", "MatMul", "Einsum", "Reshape", "Shape",
-    "Size", "Softmax", "LogSoftmax", "Hardmax", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "GatherND",
-    "ScatterElements", "ScatterND", "Slice", "Split", "Compress", "Tile", "Expand", "Transpose", "LRN", "ReduceMean",
-    "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-    "ReduceSumSquare", "ArgMax", "ArgMin", "TopK", "NonZero", "CumSum", "InstanceNormalization", "GroupNormalization",
-    "LayerNormalization", "RMSNormalization", "MeanVarianceNormalization", "LpNormalization", "GridSample",
-    "AffineGrid", "RoiAlign", "NonMaxSuppression", "Col2Im", "CenterCropPad", "Trilu", "Range", "ConstantOfShape",
-    "EyeLike", "OneHot", "Where", "MaxUnpool",
-  ]
-
   init(executor: Executor, input: String, layerNames: [String], height: Int, width: Int, channels: Int,
        options: HypercolumnOptions) throws {
     self.height = height
     self.width = width
     self.inputChannels = channels
     let graph = executor.graph
-    let blocking = Self.wholeImageOp(in: graph, feeding: layerNames)
+    // Why the model must see the whole image at once, if it must.
+    var blocking = Self.wholeImageOp(in: graph, feeding: layerNames).map { HypercolumnError.notTileable(op: $0) }
+    let declared = graph.inputs.first { $0.name == input }?.shape ?? []
+    let fixed = declared.count == 4 && (declared[2] ?? 0) > 0 && (declared[3] ?? 0) > 0
+    if fixed { blocking = .fixedInputSize(height: declared[2]!, width: declared[3]!) }
 
     // A first trace gives the fields and strides (which do not depend on
     // the size); the second, of the bottom-right corner from a multiple of
     // the stride, gives the whole image's map sizes by adding the offset.
-    let probe = (min(height, 256), min(width, 256))
+    let probe = fixed ? (height, width) : (min(height, 256), min(width, 256))
     let first = try NetworkSummary(graph: graph, inputShapes: [input: [1, channels, probe.0, probe.1]])
     var stride = 1
     let feeding = Set(Self.ancestors(in: graph, of: layerNames).compactMap(\.outputs.first))
@@ -126,7 +119,7 @@ public struct HypercolumnPlan: Sendable {
     }.max() ?? 0
     func corner(_ n: Int) -> Int {
       let want = max(256, 4 * stride + 2 * reach)
-      return n > want ? (n - want) / stride * stride : 0
+      return n > want && !fixed ? (n - want) / stride * stride : 0
     }
     let origin = (corner(height), corner(width))
     let second = origin == (0, 0) && probe == (height, width)
@@ -155,7 +148,7 @@ public struct HypercolumnPlan: Sendable {
     // Tile side: as asked, or the largest whose crop fits the budget.
     var side = max(height, width)
     if let asked = options.tile {
-      if let blocking { throw HypercolumnError.notTileable(op: blocking) }
+      if let blocking { throw blocking }
       side = (max(asked, 1) + stride - 1) / stride * stride
     } else if blocking == nil, perPixel * Double(height * width) > Double(options.memoryBudget) {
       let crop = (Double(options.memoryBudget) / perPixel).squareRoot()
@@ -177,10 +170,11 @@ public struct HypercolumnPlan: Sendable {
     self.tiles = tiles
   }
 
-  /// The first op among those the layers depend on whose output depends on
-  /// the whole input (a classifier head elsewhere in the graph does not count).
+  /// The first op among those the layers depend on that is not spatially
+  /// local: one that may reduce, reorder, select or resample across the
+  /// image (a classifier head elsewhere in the graph does not count).
   static func wholeImageOp(in graph: Graph, feeding layers: [String]) -> String? {
-    ancestors(in: graph, of: layers).first { wholeImageOps.contains($0.opType) }?.opType
+    ancestors(in: graph, of: layers).first { !Operators.isSpatiallyLocal($0.opType) }?.opType
   }
 
   /// The nodes the layers depend on, nearest first.

@@ -49,5 +49,6 @@ enum ChannelShuffle {
       }
       return [x.channelsLast ? NDArray(channelsLast: output, dtype: x.dtype) : NDArray(shape: x.shape, floats: output, dtype: x.dtype)]
     }
+    table.describe([opType], keepsShape: true, spatiallyLocal: true)
   }
 }

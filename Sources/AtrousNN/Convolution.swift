@@ -88,6 +88,29 @@ enum Convolution {
       default: try ConvolutionND.convTranspose(c)
       }
     }
+    table.describe(["Conv", "ConvTranspose"], floatData: true, spatiallyLocal: true)
+    table.describe(["Conv"], field: ReceptiveField.windowRule, macs: { t in
+      guard let w = t.map(1), let out = t.outputShapes.first else { return 0 }
+      return out.reduce(1, *) * w[1] * w[2] * w[3]
+    })
+    table.describe(["ConvTranspose"], field: { base, t in
+      var kernel = t.ints("kernel_shape") ?? []
+      if kernel.isEmpty, let w = t.map(1) { kernel = [w[2], w[3]] }
+      guard kernel.count == 2 else { return base }
+      let stride = t.ints("strides") ?? [1, 1], dilation = t.ints("dilations") ?? [1, 1]
+      let pads = t.ints("pads") ?? [0, 0, 0, 0]
+      var out = base
+      for d in 0..<2 {
+        let extent = Double(dilation[d] * (kernel[d] - 1) + 1), s = Double(stride[d])
+        out.size[d] += ((extent / s).rounded(.up) - 1) * base.jump[d]
+        out.start[d] += (Double(pads[d]) - (extent - 1) / 2) / s * base.jump[d]
+        out.jump[d] /= s
+      }
+      return out
+    }, macs: { t in
+      guard let x = t.inputShapes.first ?? nil, let w = t.map(1) else { return 0 }
+      return x.reduce(1, *) * w[1] * w[2] * w[3]
+    })
   }
 
   static func conv(_ c: inout OpContext) throws -> [NDArray] {

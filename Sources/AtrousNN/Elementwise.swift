@@ -96,6 +96,14 @@ enum Elementwise {
     table["Softmax"] = { c in [try softmax(c, .softmax)] }
     table["LogSoftmax"] = { c in [try softmax(c, .logSoftmax)] }
     table["Hardmax"] = { c in [try softmax(c, .hardmax)] }
+
+    let unary = plain.map(\.0) + parameterized.map(\.0) + ["Clip", "Dropout"]
+    table.describe(unary, keepsShape: true)
+    table.describe(unary + ["IsNaN", "IsInf", "Not", "Mod", "PRelu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
+                            "Sum", "Mean", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or",
+                            "Xor"], spatiallyLocal: true)
+    // Along an axis: the whole image when that axis is spatial.
+    table.describe(["Softmax", "LogSoftmax", "Hardmax"], floatData: true, keepsShape: true)
   }
 
   enum Unary {

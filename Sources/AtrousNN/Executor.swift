@@ -68,17 +68,6 @@ public final class Executor: Sendable {
     for output in graph.outputs where !known.contains(output) { throw NNError.unknownValue(name: output) }
   }
 
-  /// Ops whose output has the shape and layout of their first input; a
-  /// shape-only trace passes the input through them (those with more
-  /// outputs only when the others are not asked for).
-  static let shapePreserving: Set<String> = [
-    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Sqrt", "Abs", "Neg", "Exp", "Log",
-    "Swish", "Gelu", "Erf", "Mish", "Softplus", "Selu", "Celu", "LayerNormalization", "RMSNormalization",
-    "GroupNormalization", "InstanceNormalization", "MeanVarianceNormalization", "LpNormalization", "Softmax",
-    "LogSoftmax", "Hardmax", "CumSum", "Dropout", "Softsign", "ThresholdedRelu", "Shrink", "Sin", "Cos", "Tan",
-    "Identity", "BatchNormalization", "LRN", Pointwise.opType,
-  ]
-
   /// The graph inputs that are not constants.
   public var inputNames: [String] {
     graph.inputs.map(\.name).filter { graph.initializers[$0] == nil }
@@ -208,7 +197,7 @@ public final class Executor: Sendable {
       context.standardOutput = step.standardOutput
       // A shape-only run passes values through ops that keep their input's
       // shape, instead of computing on placeholder data.
-      let passThrough = shapesOnly && first?.isFloat == true && Self.shapePreserving.contains(node.opType)
+      let passThrough = shapesOnly && first?.isFloat == true && step.op.keepsShape
         && node.outputs.dropFirst().allSatisfy(\.isEmpty)
       let results = passThrough ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
       context.inputs = []

@@ -78,6 +78,11 @@ enum Normalization {
       if p == 2 { norms = norms.map { $0.squareRoot() } }
       return [normalized(x, axes: [axis]) { cell, v in norms[cell] == 0 ? 0 : v / norms[cell] }]
     }
+    let normalizations = ["BatchNormalization", "LRN", "LayerNormalization", "RMSNormalization",
+                          "InstanceNormalization", "GroupNormalization", "MeanVarianceNormalization", "LpNormalization"]
+    table.describe(normalizations, keepsShape: true)
+    // Per pixel across channels; the others take statistics over the image.
+    table.describe(["BatchNormalization", "LRN"], floatData: true, spatiallyLocal: true)
   }
 
   /// LayerNormalization over the trailing axes from `axis` as rows of

@@ -26,6 +26,7 @@ enum Pointwise {
       if c.shapesOnly { return [x] }
       return [apply(steps, to: x, threads: c.threads)]
     }
+    table.describe([opType], floatData: true, keepsShape: true, spatiallyLocal: true)
   }
 
   static func encode(_ steps: [atr_pointwise_step]) -> [Float] {

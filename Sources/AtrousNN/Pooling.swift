@@ -23,6 +23,10 @@ enum Pooling {
     table["GlobalMaxPool"] = { c in try c.input(0).rank == 4 ? [try global(c, max: true)] : globalND(c, .max) }
     table["GlobalLpPool"] = { c in try globalND(c, .lp(Float(try c.int("p", default: 2)))) }
     table["MaxUnpool"] = { c in try [maxUnpool(c)] }
+    let windows = ["MaxPool", "AveragePool", "LpPool"], globals = ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"]
+    table.describe(windows + globals + ["MaxUnpool"], floatData: true)
+    table.describe(windows, spatiallyLocal: true, field: ReceptiveField.windowRule)
+    table.describe(globals, field: ReceptiveField.wholeMapRule)
   }
 
   /// Pooling over every spatial axis of an (N, C, ...) input as a

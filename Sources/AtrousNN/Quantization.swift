@@ -32,6 +32,7 @@ enum Quantization {
       let values = x.floatValues().enumerated().map { i, v in (v - (zero?[i] ?? 0)) * scale[i] }
       return [NDArray(shape: x.shape, floats: values)]
     }
+    table.describe(["QuantizeLinear", "DequantizeLinear"], spatiallyLocal: true)
   }
 
   /// A scale or zero point as one value per element of `x`: a scalar, a

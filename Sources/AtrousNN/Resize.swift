@@ -9,6 +9,20 @@ enum Resize {
   static func register(_ table: inout OperatorTable) {
     table["Resize"] = { c in try resize(c) }
     table["Upsample"] = { c in try upsample(c) }
+    table.describe(["Resize", "Upsample"], floatData: true, spatiallyLocal: true, field: { base, t in
+      guard let x = t.map(0), let y = t.outputShapes.first, y.count == 4 else { return base }
+      let mode = t.string("mode")
+      let linear = mode == "linear" || mode == "bilinear"
+      var out = base
+      for d in 0..<2 {
+        let f = Double(y[d + 2]) / Double(x[d + 2])
+        // Output pixel i is centred on input coordinate (i + 0.5) / f - 0.5.
+        out.start[d] += (0.5 / f - 0.5) * base.jump[d]
+        if linear { out.size[d] += base.jump[d] }
+        out.jump[d] /= f
+      }
+      return out
+    })
   }
 
   enum Mode { case nearest, linear, cubic }

@@ -105,6 +105,18 @@ enum ShapeOps {
       }
       return [permute(split, order).reshaped([n, ch / (bs * bs), h * bs, w * bs])]
     }
+
+    table.describe(["Concat", "Constant", "Cast", "CastLike", "Pad"], spatiallyLocal: true)
+    table.describe(["Pad"], floatData: true, field: { base, t in
+      // Spatial begin pads from the attribute (before opset 11) or the constant input.
+      var pads = t.ints("pads") ?? []
+      if pads.isEmpty, t.node.inputs.count > 1, let value = t.constants[t.node.inputs[1]] { pads = value.intValues() }
+      guard pads.count == 8 else { return base }
+      var out = base
+      for d in 0..<2 { out.start[d] -= Double(pads[d + 2]) * base.jump[d] }
+      return out
+    })
+    table.describe(["Flatten"], field: ReceptiveField.wholeMapRule)
   }
 
   static func permute(_ x: NDArray, _ order: [Int]) -> NDArray {

@@ -1,45 +1,5 @@
 import AtrousCore
 
-/// The receptive field of a layer's features in input pixels, per axis
-/// (height, width), from the arithmetic of the seed notes:
-/// `j_out = j_in * s`, `r_out = r_in + (k_eff - 1) * j_in`,
-/// `start_out = start_in + ((k_eff - 1) / 2 - p_begin) * j_in`, with input
-/// pixel centres at 0.5, 1.5, ...
-public struct ReceptiveField: Sendable, Equatable {
-  /// Input pixels one feature sees.
-  public var size: [Double]
-  /// Input pixels between neighbouring features.
-  public var jump: [Double]
-  /// Input coordinate of the centre of the first feature's field.
-  public var start: [Double]
-
-  public static let input = ReceptiveField(size: [1, 1], jump: [1, 1], start: [0.5, 0.5])
-
-  public init(size: [Double], jump: [Double], start: [Double]) {
-    self.size = size
-    self.jump = jump
-    self.start = start
-  }
-
-  /// The field through a window (convolution or pooling) along each axis.
-  func window(kernel: [Int], stride: [Int], dilation: [Int], padBegin: [Int]) -> ReceptiveField {
-    var out = self
-    for d in 0..<2 {
-      let extent = Double(dilation[d] * (kernel[d] - 1) + 1)
-      out.size[d] = size[d] + (extent - 1) * jump[d]
-      out.start[d] = start[d] + ((extent - 1) / 2 - Double(padBegin[d])) * jump[d]
-      out.jump[d] = jump[d] * Double(stride[d])
-    }
-    return out
-  }
-
-  /// Centre and box (x0, y0, x1, y1) of the input region feature (x, y) sees.
-  public func region(x: Int, y: Int) -> (centre: (x: Double, y: Double), box: (Double, Double, Double, Double)) {
-    let cx = start[1] + Double(x) * jump[1], cy = start[0] + Double(y) * jump[0]
-    return ((cx, cy), (cx - size[1] / 2, cy - size[0] / 2, cx + size[1] / 2, cy + size[0] / 2))
-  }
-}
-
 /// One row of a network summary: a node, its first output and what it costs.
 public struct LayerSummary: Sendable {
   /// The node's first output: the name `--outputs` and hypercolumn layers use.
@@ -102,26 +62,13 @@ public struct NetworkSummary: Sendable {
   }
 
   static func macs(_ node: Node, _ step: Executor.TraceStep) -> Int {
-    let out = step.outputShapes.first ?? []
-    switch node.opType {
-    case "Conv":
-      guard step.inputShapes.count > 1, let w = step.inputShapes[1], w.count == 4 else { return 0 }
-      return out.reduce(1, *) * w[1] * w[2] * w[3]
-    case "ConvTranspose":
-      guard let x = step.inputShapes[0], let w = step.inputShapes[1], w.count == 4 else { return 0 }
-      return x.reduce(1, *) * w[1] * w[2] * w[3]
-    case "Gemm", "MatMul":
-      guard let a = step.inputShapes[0], let last = a.last else { return 0 }
-      let transA = node.attributes["transA"].map { if case .int(1) = $0 { true } else { false } } ?? false
-      return out.reduce(1, *) * (transA ? a[0] : last)
-    default:
-      return 0
-    }
+    let traced = TracedNode(node: node, inputShapes: step.inputShapes, outputShapes: step.outputShapes)
+    return Operators.named(node.opType)?.macs?(traced) ?? 0
   }
 
-  /// Propagates receptive fields. Windows follow the arithmetic above;
-  /// ops that merge branches take the largest incoming field; resizing
-  /// divides the jump; global pooling and flattening see everything.
+  /// Propagates receptive fields: ops that merge branches take the largest
+  /// incoming field, and each op's own rule (windows, resizing, global
+  /// pooling) changes it from there.
   static func field(_ node: Node, fields: [String: ReceptiveField], inputShapes: [[Int]?], outputShapes: [[Int]],
                     constants: [String: NDArray] = [:]) -> ReceptiveField {
     let incoming = node.inputs.compactMap { fields[$0] }
@@ -139,69 +86,7 @@ public struct NetworkSummary: Sendable {
         base.start = grid.start
       }
     }
-    func ints(_ key: String, _ fallback: [Int]) -> [Int] {
-      if case .ints(let v)? = node.attributes[key] { return v }
-      return fallback
-    }
-    let x = inputShapes.first ?? nil
-    switch node.opType {
-    case "Conv", "MaxPool", "AveragePool":
-      var kernel = ints("kernel_shape", [])
-      if kernel.isEmpty, inputShapes.count > 1, let w = inputShapes[1], w.count == 4 { kernel = [w[2], w[3]] }
-      guard kernel.count == 2 else { return base }
-      let stride = ints("strides", [1, 1]), dilation = ints("dilations", [1, 1])
-      var pads = ints("pads", [0, 0, 0, 0])
-      if case .string(let mode)? = node.attributes["auto_pad"], mode.hasPrefix("SAME"), let x, x.count == 4 {
-        for d in 0..<2 {
-          pads[d] = Window.samePadding(count: x[d + 2], taps: kernel[d], stride: stride[d], dilation: dilation[d],
-                                       lower: mode == "SAME_LOWER").begin
-        }
-      } else if case .string("VALID")? = node.attributes["auto_pad"] {
-        pads = [0, 0, 0, 0]
-      }
-      return base.window(kernel: kernel, stride: stride, dilation: dilation, padBegin: [pads[0], pads[1]])
-    case "ConvTranspose":
-      var kernel = ints("kernel_shape", [])
-      if kernel.isEmpty, inputShapes.count > 1, let w = inputShapes[1], w.count == 4 { kernel = [w[2], w[3]] }
-      guard kernel.count == 2 else { return base }
-      let stride = ints("strides", [1, 1]), dilation = ints("dilations", [1, 1]), pads = ints("pads", [0, 0, 0, 0])
-      for d in 0..<2 {
-        let extent = Double(dilation[d] * (kernel[d] - 1) + 1), s = Double(stride[d])
-        base.size[d] += ((extent / s).rounded(.up) - 1) * base.jump[d]
-        base.start[d] += (Double(pads[d]) - (extent - 1) / 2) / s * base.jump[d]
-        base.jump[d] /= s
-      }
-      return base
-    case "GlobalAveragePool", "GlobalMaxPool", "Flatten":
-      guard let x, x.count == 4 else { return base }
-      for d in 0..<2 {
-        let n = Double(x[d + 2])
-        base.size[d] += (n - 1) * base.jump[d]
-        base.start[d] += (n - 1) / 2 * base.jump[d]
-        base.jump[d] *= n
-      }
-      return base
-    case "Resize", "Upsample":
-      guard let x, x.count == 4, let y = outputShapes.first, y.count == 4 else { return base }
-      var linear = false
-      if case .string(let mode)? = node.attributes["mode"] { linear = mode == "linear" || mode == "bilinear" }
-      for d in 0..<2 {
-        let f = Double(y[d + 2]) / Double(x[d + 2])
-        // Output pixel i is centred on input coordinate (i + 0.5) / f - 0.5.
-        base.start[d] += (0.5 / f - 0.5) * base.jump[d]
-        if linear { base.size[d] += base.jump[d] }
-        base.jump[d] /= f
-      }
-      return base
-    case "Pad":
-      // Spatial begin pads from the attribute (before opset 11) or the constant input.
-      var pads = ints("pads", [])
-      if pads.isEmpty, node.inputs.count > 1, let value = constants[node.inputs[1]] { pads = value.intValues() }
-      guard pads.count == 8 else { return base }
-      for d in 0..<2 { base.start[d] -= Double(pads[d + 2]) * base.jump[d] }
-      return base
-    default:
-      return base
-    }
+    guard let rule = Operators.named(node.opType)?.field else { return base }
+    return rule(base, TracedNode(node: node, inputShapes: inputShapes, outputShapes: outputShapes, constants: constants))
   }
 }

@@ -60,6 +60,21 @@ import Testing
     }
   }
 
+  /// Shape-only traces pass values through the ops that keep their
+  /// input's shape and give costly ops placeholder outputs; every layer's
+  /// traced shape must still be the one a real run gives it.
+  @Test(arguments: models)
+  func tracedShapesMatchARealRun(_ m: Model) throws {
+    let folder = "\(Self.folder)/\(m.name)"
+    let graph = try ONNXModel.load(folder + "/model.onnx")
+    let input = NDArray(try NPY.read(folder + "/input.npy"))
+    let summary = try NetworkSummary(graph: graph, inputShapes: [m.input: input.shape])
+    let values = try Executor(graph: graph, optimize: false).run([m.input: input], outputs: summary.layers.map(\.name))
+    for layer in summary.layers {
+      #expect(values[layer.name]?.shape == layer.outputShape, "\(layer.name) (\(layer.op))")
+    }
+  }
+
   @Test(arguments: models)
   func everyLayerHasAReceptiveFieldAndHypercolumnsExport(_ m: Model) throws {
     let folder = "\(Self.folder)/\(m.name)"
@@ -74,5 +89,28 @@ import Testing
     try extractor.export(input, plan: plan, to: path)
     let exported = try NPY.read(path)
     #expect(exported.shape.prefix(2) == [input.shape[2], input.shape[3]][...])
+
+    // Where every op feeding the layers is described as spatially local,
+    // tiles must give the whole image's hypercolumns (with the input's
+    // height and width left free, as an export with dynamic axes has them).
+    var options = HypercolumnOptions()
+    options.tile = 32
+    var free = graph
+    free.inputs = graph.inputs.map { declared in
+      var input = declared
+      if input.shape.count == 4 { input.shape[2] = nil; input.shape[3] = nil }
+      return input
+    }
+    let tiling = try HypercolumnExtractor(graph: free, layers: m.layers, options: options)
+    do {
+      let tiled = try tiling.plan(height: input.shape[2], width: input.shape[3], channels: input.shape[1])
+      #expect(tiled.tiles.count > 1)
+      try tiling.export(input, plan: tiled, to: path)
+      let check = closeness(try NPY.read(path).tensor().scalars, exported.tensor().scalars, rtol: 1e-4, atol: 1e-4)
+      #expect(check.isClose, "\(check)")
+    } catch HypercolumnError.notTileable, HypercolumnError.fixedInputSize {
+      // A layer fed by an op that reduces or reorders across the image, or
+      // a model exported for one input size.
+    }
   }
 }
