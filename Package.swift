@@ -37,7 +37,7 @@ let package = Package(
     ),
     // Vectorized float32 row loops, multiversioned per instruction set.
     .target(name: "_CKernels", exclude: ["README.md"]),
-    .target(name: "AtrousCore"),
+    .target(name: "AtrousCore", dependencies: ["_CKernels"]),
     .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
     .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
     .target(name: "AtrousNN", dependencies: ["AtrousCore", "AtrousIO", "_CKernels"]),

@@ -1,4 +1,5 @@
 import Synchronization
+import _CKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -45,11 +46,13 @@ final class WorkerPool: @unchecked Sendable {
   /// The pool `Parallel.run` uses: one worker per core beside the caller's.
   static let shared = WorkerPool(workers: Parallel.coreCount - 1)
 
-  /// Checks of the job counter a worker makes before it sleeps, a few
-  /// hundred microseconds: longer than the gaps between a network's nodes
-  /// (waking a sleeping thread costs tens of microseconds, more than many
-  /// nodes take), short enough to leave the core to others soon after.
-  static let spinLimit = 200_000
+  /// Checks of the job counter a worker makes before it sleeps, each after
+  /// a pause hint (tens to a hundred and some cycles, by CPU): a few hundred
+  /// microseconds to a millisecond, longer than the gaps between a
+  /// network's nodes (waking a sleeping thread costs tens of microseconds,
+  /// more than many nodes take), short enough to leave the core to others
+  /// soon after.
+  static let spinLimit = 20_000
 
   let workers: Int
   private let busy = Atomic<Bool>(false)
@@ -97,7 +100,7 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(lock)
       }
       job.work()
-      while job.remaining.load(ordering: .acquiring) > 0 {}
+      while job.remaining.load(ordering: .acquiring) > 0 { atr_spin_pause() }
       pthread_mutex_lock(lock)
       current = nil
       pthread_mutex_unlock(lock)
@@ -113,7 +116,10 @@ final class WorkerPool: @unchecked Sendable {
       var spins = 0
       while generation.load(ordering: .acquiring) == seen {
         spins += 1
-        if spins < Self.spinLimit { continue }
+        if spins < Self.spinLimit {
+          atr_spin_pause()
+          continue
+        }
         spins = 0
         pthread_mutex_lock(lock)
         sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)

@@ -13,6 +13,17 @@
 extern "C" {
 #endif
 
+/// A hint inside a busy-wait loop: the core slows the loop down and leaves
+/// its execution units to the other hardware thread sharing it (a virtual
+/// machine's cores may be two threads of one physical core).
+static inline void atr_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 /// Symmetry of a tap vector, which lets the row and column filters fold
 /// mirrored taps and halve their multiplies.
 typedef enum {
