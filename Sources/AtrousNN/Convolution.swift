@@ -170,7 +170,7 @@ enum Convolution {
       return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
     case .depthwise, .im2col:
       let input = x.toChannelsLast().storage!
-      if !convolution.isDepthwise && constantWeights {
+      if constantWeights {
         // Constant weights are packed once per executor, not copied every run.
         convolution.panels = c.cache!.value(c.index, "conv-panels") {
           var fresh = convolution
@@ -211,11 +211,14 @@ enum Convolution {
   @TaskLocal static var forcedStrategy: Strategy? = nil
 
   /// The strategy for `kernel` on input stored as planes or channels-last:
-  /// depthwise stays depthwise in the input's layout; the blocked kernel
+  /// depthwise stays depthwise in the input's layout (unless the map is
+  /// narrow); the blocked kernel
   /// where `prefersBlocked`; else the product on planes or on pixels.
   static func strategy(_ kernel: ConvKernel, planesInput: Bool) -> Strategy {
     if let forced = forcedStrategy, feasible(forced, kernel) { return forced }
-    if kernel.isDepthwise { return planesInput ? .depthwisePlanes : .depthwise }
+    // The planar kernel runs along output rows in vectors of 16: narrower
+    // maps go channels-last, vectorized across channels instead.
+    if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
     if kernel.prefersBlocked { return .blocked }
     return planesInput ? .planar : .im2col
   }
@@ -767,9 +770,15 @@ struct ConvKernel {
   }
 
   /// Every group's weights as the product takes them: column panels, or
-  /// rows for the transposed product.
+  /// rows for the transposed product; for depthwise, one (taps, C) matrix.
   func packedPanels() -> [[Float]] {
-    if isDepthwise { return [] }  // depthwise reads the weights directly
+    if isDepthwise {
+      // (taps, C): each tap's weight for every channel.
+      let c = cin
+      var tapWeights = [Float](repeating: 0, count: taps * c)
+      for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
+      return [tapWeights]
+    }
     if transposedProduct { return (0..<group).map { rows(group: $0) } }
     let k = taps * (cin / group), coutG = cout / group
     return (0..<group).map { g in
@@ -788,9 +797,7 @@ struct ConvKernel {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let c = cin
-    // (taps, C): each tap's weight for every channel.
-    var tapWeights = [Float](repeating: 0, count: taps * c)
-    for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
+    let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
     let bands = Parallel.ranges(n * oh, parts: threads)
     var geometry = self.geometry
     let kernelRows = axes[0].kernel

@@ -360,6 +360,40 @@ void atr_im2col_panels(float *restrict packed, const float *restrict src, const 
   }
 }
 
+// Four neighbouring output pixels of a depthwise row, every tap inside the
+// row: `at` is the first pixel's first input offset, `tap` the offset
+// between taps and `step` between the pixels.
+static inline __attribute__((always_inline)) void depthwise_four(float *restrict o, const float *const *rows,
+                                                                 const float *restrict weights,
+                                                                 const float *restrict bias, size_t c, ptrdiff_t kh,
+                                                                 const ptrdiff_t kw, ptrdiff_t at, ptrdiff_t tap,
+                                                                 ptrdiff_t step) {
+  for (size_t ch = 0; ch < c;) {
+    if (ch + 16 > c) ch = c - 16;
+    v16 s0 = {0};
+    if (bias) s0 = V16_LOAD(bias + ch);
+    v16 s1 = s0, s2 = s0, s3 = s0;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      const float *x = rows[ky] + at + ch;
+      const float *k = weights + ky * kw * c + ch;
+      for (ptrdiff_t kx = 0; kx < kw; kx++) {
+        const v16 wk = V16_LOAD(k + kx * c);
+        const float *p = x + kx * tap;
+        s0 += V16_LOAD(p) * wk;
+        s1 += V16_LOAD(p + step) * wk;
+        s2 += V16_LOAD(p + 2 * step) * wk;
+        s3 += V16_LOAD(p + 3 * step) * wk;
+      }
+    }
+    V16_STORE(o + ch, s0);
+    V16_STORE(o + c + ch, s1);
+    V16_STORE(o + 2 * c + ch, s2);
+    V16_STORE(o + 3 * c + ch, s3);
+    ch += 16;
+  }
+}
+
 ATR_MULTIVERSION
 void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
@@ -372,30 +406,12 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
     // weight load: 16 channels at a time (the last 16 again for a rest).
     if (c >= 16 && ox + 4 <= g->output_w && ix0 >= 0 && ix0 + 3 * g->stride_w + reach < w) {
       float *o = out + ox * c;
-      for (size_t ch = 0; ch < c;) {
-        if (ch + 16 > c) ch = c - 16;
-        v16 s0 = {0};
-        if (bias) s0 = V16_LOAD(bias + ch);
-        v16 s1 = s0, s2 = s0, s3 = s0;
-        for (ptrdiff_t ky = 0; ky < kh; ky++) {
-          if (!rows[ky]) continue;
-          const float *x = rows[ky] + ix0 * (ptrdiff_t)g->pixel_stride + ch;
-          const float *k = weights + ky * kw * c + ch;
-          for (ptrdiff_t kx = 0; kx < kw; kx++) {
-            const v16 wk = V16_LOAD(k + kx * c);
-            const float *p = x + kx * dx * (ptrdiff_t)g->pixel_stride;
-            s0 += V16_LOAD(p) * wk;
-            s1 += V16_LOAD(p + step) * wk;
-            s2 += V16_LOAD(p + 2 * step) * wk;
-            s3 += V16_LOAD(p + 3 * step) * wk;
-          }
-        }
-        V16_STORE(o + ch, s0);
-        V16_STORE(o + c + ch, s1);
-        V16_STORE(o + 2 * c + ch, s2);
-        V16_STORE(o + 3 * c + ch, s3);
-        ch += 16;
-      }
+      const float *const *r = rows;
+      const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride;
+      // Common widths with the tap loop unrolled (its count known here).
+      if (kw == 3) depthwise_four(o, r, weights, bias, c, kh, 3, ix0 * ps, dx * ps, step);
+      else if (kw == 5) depthwise_four(o, r, weights, bias, c, kh, 5, ix0 * ps, dx * ps, step);
+      else depthwise_four(o, r, weights, bias, c, kh, kw, ix0 * ps, dx * ps, step);
       ox += 3;
       continue;
     }
