@@ -109,11 +109,12 @@ import Testing
     let output = try Self.run(node, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
     ], standardLayout: planesOut)
-    // A depthwise convolution keeps planes as planes whatever is asked.
-    let depthwise = c.group == c.cin && c.cout == c.cin
-    if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput))) }
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
+    // A depthwise convolution keeps planes as planes whatever is asked,
+    // unless its output rows are narrower than a vector of 16.
+    let depthwise = c.group == c.cin && c.cout == c.cin
+    if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput && ow >= 16))) }
     #expect(output.shape == [n, c.cout, oh, ow])
     var expected = [Float](repeating: 0, count: n * c.cout * oh * ow)
     let cinG = c.cin / c.group, coutG = c.cout / c.group
