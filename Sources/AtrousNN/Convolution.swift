@@ -469,6 +469,10 @@ struct ConvKernel {
       transposed(input, &output, weights: allPanels, planarOutput: planarOutput, threads: threads)
       return
     }
+    let panelCount = (coutG + 31) / 32  // of the packed weights
+    let splitColumns = threads > 1 && pixels < 128 && panelCount >= 2 * threads && !planarOutput
+    let panelRanges = Parallel.ranges(panelCount, parts: threads)
+    let columns = splitColumns && !pointwise ? AlignedStorage(byteCount: pixels * k * 4, zeroed: false) : nil
     for g in 0..<group {
       let packedWeights = allPanels[g]
       input.withUnsafeBufferPointer { src in
@@ -479,6 +483,27 @@ struct ConvKernel {
             // The product starts from the bias: no separate pass adds it.
             let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
             let groupBias = bias == nil ? nil : bp.baseAddress! + g * coutG
+            if splitColumns {
+              // Few pixels, many output channels: each thread takes whole
+              // 32-wide weight panels for every pixel, so the threads share
+              // the weight reads (pixel blocks would each stream them all).
+              var a = UnsafePointer(source + g * cinG), lda = cin
+              if !pointwise {
+                let col = columns!.pointer.assumingMemoryBound(to: Float.self)  // (pixels, K)
+                var geometry = self.geometry
+                atr_im2col(col, source, &geometry, g * cinG, cinG, 0, pixels)
+                (a, lda) = (UnsafePointer(col), k)
+              }
+              Parallel.run(panelRanges.count) { part in
+                let first = panelRanges[part].lowerBound * 32
+                let width = min(coutG, panelRanges[part].upperBound * 32) - first
+                let out = target + g * coutG + first
+                atr_sgemm_packed(pixels, width, k, a, lda, weightBase + first * k, out, cout, start,
+                                 groupBias.map { $0 + first })
+                atr_pointwise(out, pixels, width, cout, epilogue, epilogue.count)
+              }
+              return
+            }
             if pointwise && !planarOutput {
               // The input rows are already the im2col rows.
               let ranges = Parallel.ranges(pixels, parts: workers)

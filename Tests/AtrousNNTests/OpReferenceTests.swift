@@ -96,6 +96,22 @@ import Testing
     if strategy == .depthwise || strategy == .depthwisePlanes { #expect(output.channelsLast == (strategy == .depthwise)) }
   }
 
+  /// Many output channels for few pixels (7x7, over 1M multiply-adds):
+  /// on two cores or more the threads split the weight panels instead of
+  /// the pixels, for 1x1 and, as im2col rows, for 3x3.
+  @Test func fewPixelsManyChannelsMatchNaiveLoops() throws {
+    let cases = [
+      ConvCase(cin: 128, cout: 200, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
+      ConvCase(cin: 64, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ]
+    for c in cases {
+      try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7)
+      try Convolution.$forcedStrategy.withValue(.im2col) {
+        try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false)
+      }
+    }
+  }
+
   func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
