@@ -155,30 +155,24 @@ enum Pooling {
     var output = Tensor.uninitialized(shape: [n, oh, ow, ch])
     // Bands of output rows across threads, once the map is big enough to pay for them.
     let bands = Parallel.ranges(n * oh, parts: output.count >= 1 << 16 ? c.threads : 1)
+    let mode = max ? ATR_POOL_MAX : includePad ? ATR_POOL_AVERAGE_PADDED : ATR_POOL_AVERAGE
+    var geometry = atr_conv_geometry(
+      input_h: h, input_w: w, output_h: oh, output_w: ow, kernel_h: axes[0].kernel, kernel_w: axes[1].kernel,
+      stride_h: axes[0].stride, stride_w: axes[1].stride, dilation_h: axes[0].dilation, dilation_w: axes[1].dilation,
+      pad_top: axes[0].padBegin, pad_left: axes[1].padBegin, pixel_stride: ch)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.run(bands.count) { band in
+          var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
           for row in bands[band] {
             let b = row / oh, oy = row % oh
-            for ox in 0..<ow {
-              // Each output pixel's channels accumulate in place, a vector per tap.
-              let out = dst.baseAddress! + ((b * oh + oy) * ow + ox) * ch
-              out.update(repeating: max ? -Float.infinity : 0, count: ch)
-              var valid = 0, padded = 0
-              for ky in 0..<axes[0].kernel {
-                let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                let inPaddedY = iy >= -axes[0].padBegin && iy < h + axes[0].padEnd
-                for kx in 0..<axes[1].kernel {
-                  let ix = ox * axes[1].stride - axes[1].padBegin + kx * axes[1].dilation
-                  if inPaddedY && ix >= -axes[1].padBegin && ix < w + axes[1].padEnd { padded += 1 }
-                  if iy < 0 || iy >= h || ix < 0 || ix >= w { continue }
-                  valid += 1
-                  let pixel = src.baseAddress! + ((b * h + iy) * w + ix) * ch
-                  if max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
-                }
-              }
-              if !max { atr_scale(out, 1 / Float(Swift.max(includePad ? padded : valid, 1)), ch) }
+            var padded = 0
+            for ky in 0..<axes[0].kernel {
+              let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+              if iy >= -axes[0].padBegin && iy < h + axes[0].padEnd { padded += 1 }
+              rows[ky] = iy >= 0 && iy < h ? UnsafePointer(src.baseAddress! + (b * h + iy) * w * ch) : nil
             }
+            atr_pool_row(dst.baseAddress! + row * ow * ch, rows, &geometry, ch, mode, padded, axes[1].padEnd)
           }
         }
       }

@@ -698,3 +698,73 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
     }
   }
 }
+
+// The larger of each lane; a NaN lane keeps the other value (IEEE maxNum,
+// as the scalar loop's comparison does).
+#define V16_MAX(a, b) __builtin_elementwise_max((a), (b))
+
+ATR_MULTIVERSION
+void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
+                  atr_pool_mode mode, size_t rows_padded, size_t pad_right) {
+  const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, dx = g->dilation_w;
+  const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, c = (ptrdiff_t)channels;
+  const int max = mode == ATR_POOL_MAX;
+  size_t rows_inside = 0;
+  for (ptrdiff_t ky = 0; ky < kh; ky++) rows_inside += rows[ky] != NULL;
+  for (size_t ox = 0; ox < g->output_w; ox++) {
+    const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
+    // The taps inside the row, [kx0, kx1), and those inside the padded row.
+    ptrdiff_t kx0 = 0, kx1 = kw, padded = 0;
+    while (kx0 < kw && ix0 + kx0 * dx < 0) kx0++;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * dx >= w) kx1--;
+    for (ptrdiff_t kx = 0; kx < kw; kx++) {
+      const ptrdiff_t ix = ix0 + kx * dx;
+      padded += ix >= -(ptrdiff_t)g->pad_left && ix < w + (ptrdiff_t)pad_right;
+    }
+    const size_t count = mode == ATR_POOL_AVERAGE_PADDED ? rows_padded * (size_t)padded
+                                                         : rows_inside * (size_t)(kx1 - kx0);
+    const float scale = max ? 1.0f : 1.0f / (float)(count ? count : 1);
+    const float start = max ? -__builtin_inff() : 0.0f;
+    float *o = out + ox * (size_t)c;
+    ptrdiff_t ch = 0;
+    for (; ch + 64 <= c; ch += 64) {
+      v16 s0 = start - (v16){0}, s1 = s0, s2 = s0, s3 = s0;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        if (!rows[ky]) continue;
+        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+          const float *x = rows[ky] + (ix0 + kx * dx) * ps + ch;
+          if (max) {
+            s0 = V16_MAX(s0, V16_LOAD(x)); s1 = V16_MAX(s1, V16_LOAD(x + 16));
+            s2 = V16_MAX(s2, V16_LOAD(x + 32)); s3 = V16_MAX(s3, V16_LOAD(x + 48));
+          } else {
+            s0 += V16_LOAD(x); s1 += V16_LOAD(x + 16); s2 += V16_LOAD(x + 32); s3 += V16_LOAD(x + 48);
+          }
+        }
+      }
+      if (!max) { s0 *= scale; s1 *= scale; s2 *= scale; s3 *= scale; }
+      V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
+    }
+    for (; ch + 16 <= c; ch += 16) {
+      v16 s = start - (v16){0};
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        if (!rows[ky]) continue;
+        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+          const v16 x = V16_LOAD(rows[ky] + (ix0 + kx * dx) * ps + ch);
+          s = max ? V16_MAX(s, x) : s + x;
+        }
+      }
+      V16_STORE(o + ch, max ? s : s * scale);
+    }
+    for (; ch < c; ch++) {
+      float s = start;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        if (!rows[ky]) continue;
+        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+          const float x = rows[ky][(ix0 + kx * dx) * ps + ch];
+          s = max ? (x > s ? x : s) : s + x;
+        }
+      }
+      o[ch] = max ? s : s * scale;
+    }
+  }
+}

@@ -165,6 +165,24 @@ typedef struct {
   ptrdiff_t pixel_stride;
 } atr_conv_geometry;
 
+/// How `atr_pool_row` combines a window.
+typedef enum {
+  ATR_POOL_MAX = 0,
+  /// The mean of the taps inside the image.
+  ATR_POOL_AVERAGE = 1,
+  /// The sum of the taps inside the image over the taps inside the padded
+  /// image (`count_include_pad`).
+  ATR_POOL_AVERAGE_PADDED = 2,
+} atr_pool_mode;
+
+/// One output row of 2-D pooling on channels-last pixels (`pixel_stride`
+/// = channels). rows[ky] is the input row under window row ky, NULL where
+/// it falls outside the image; `rows_padded` counts the window rows inside
+/// the padded image and `pad_right` is the padding after each input row.
+/// Channels go 64 and 16 at a time in registers, each output written once.
+void atr_pool_row(float *out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
+                  atr_pool_mode mode, size_t rows_padded, size_t pad_right);
+
 /// im2col rows for output pixels [first, first + count) (flat over N, OH,
 /// OW): row r holds, tap by tap (ky, kx), the `channels` values starting at
 /// `channel_offset`, zero where the tap falls in the padding. Row length is
