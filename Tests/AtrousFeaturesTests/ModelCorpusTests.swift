@@ -43,11 +43,16 @@ import Testing
     #expect(Self.models.allSatisfy { $0.layers.count == 2 })
   }
 
+  /// A corpus model's graph and its stored input.
+  static func load(_ m: Model) throws -> (Graph, NDArray) {
+    let folder = "\(Self.folder)/\(m.name)"
+    return (try ONNXModel.load(folder + "/model.onnx"), NDArray(try NPY.read(folder + "/input.npy")))
+  }
+
   @Test(arguments: models)
   func matchesOnnxRuntime(_ m: Model) throws {
+    let (graph, input) = try Self.load(m)
     let folder = "\(Self.folder)/\(m.name)"
-    let graph = try ONNXModel.load(folder + "/model.onnx")
-    let input = NDArray(try NPY.read(folder + "/input.npy"))
     let outputs = try Executor(graph: graph, threads: 2).run([m.input: input])
     for (k, name) in m.outputs.enumerated() {
       let expected = NDArray(try NPY.read("\(folder)/output_\(k).npy"))
@@ -65,9 +70,7 @@ import Testing
   /// traced shape must still be the one a real run gives it.
   @Test(arguments: models)
   func tracedShapesMatchARealRun(_ m: Model) throws {
-    let folder = "\(Self.folder)/\(m.name)"
-    let graph = try ONNXModel.load(folder + "/model.onnx")
-    let input = NDArray(try NPY.read(folder + "/input.npy"))
+    let (graph, input) = try Self.load(m)
     let summary = try NetworkSummary(graph: graph, inputShapes: [m.input: input.shape])
     let values = try Executor(graph: graph, optimize: false).run([m.input: input], outputs: summary.layers.map(\.name))
     for layer in summary.layers {
@@ -77,9 +80,7 @@ import Testing
 
   @Test(arguments: models)
   func everyLayerHasAReceptiveFieldAndHypercolumnsExport(_ m: Model) throws {
-    let folder = "\(Self.folder)/\(m.name)"
-    let graph = try ONNXModel.load(folder + "/model.onnx")
-    let input = NDArray(try NPY.read(folder + "/input.npy"))
+    let (graph, input) = try Self.load(m)
     let summary = try NetworkSummary(graph: graph, inputShapes: [m.input: input.shape])
     #expect(summary.layers.count >= graph.nodes.count)
     #expect(summary.layers.allSatisfy { $0.receptiveField.size.count == 2 && $0.receptiveField.size.allSatisfy { $0 >= 1 } })
