@@ -11,7 +11,7 @@ enum GraphOptimizer {
   static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
     let keep = Array(keep.union(graph.outputs))
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
-    return fusePointwise(recognizeChannelShuffle(folded, keep: keep), keep: keep)
+    return fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
@@ -196,8 +196,71 @@ enum GraphOptimizer {
                  outputs: graph.outputs, opset: graph.opset)
   }
 
-  /// How many times each value is read: by the nodes' inputs, and once
-  /// more if it is a graph output.
+  /// A Concat along channels of strided Slices of one (N, C, H, W) value,
+  /// each part a chain of Slices that together take every `s`-th row and
+  /// column from offsets below `s` to the end (YOLO's Focus block), becomes
+  /// one `_StridedGather` node, when the Slices feed nothing else.
+  static func recognizeStridedGather(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    var producer: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    // (start, step) per spatial axis of a Slice with constant arguments
+    // that runs each axis it slices to the end.
+    func spatialSlice(_ node: Node) -> [Int: (start: Int, step: Int)]? {
+      guard node.opType == "Slice", graph.opset >= 10, node.inputs.count >= 4, node.outputs.count == 1 else { return nil }
+      func constant(_ k: Int) -> [Int]? {
+        guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], !value.isFloat else { return nil }
+        return value.intValues()
+      }
+      guard let starts = constant(1), let ends = constant(2), let axes = constant(3) else { return nil }
+      let steps = node.inputs.count > 4 ? constant(4) : [Int](repeating: 1, count: axes.count)
+      guard let steps, starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else { return nil }
+      var spec: [Int: (start: Int, step: Int)] = [:]
+      for k in axes.indices {
+        guard axes[k] == 2 || axes[k] == 3, spec[axes[k]] == nil, steps[k] >= 1, starts[k] >= 0, starts[k] < steps[k],
+          ends[k] >= 1 << 30 else { return nil }
+        spec[axes[k]] = (starts[k], steps[k])
+      }
+      return spec
+    }
+    var nodes: [Node?] = graph.nodes
+    for (index, concat) in graph.nodes.enumerated() where concat.opType == "Concat" && concat.inputs.count >= 2 {
+      guard case .int(1)? = concat.attributes["axis"] else { continue }
+      var source: String? = nil, stride = 0, offsets: [Int] = [], slices = Set<Int>(), matched = true
+      for part in concat.inputs {
+        // Walk the chain of Slices back to the value it samples.
+        var value = part, spec: [Int: (start: Int, step: Int)] = [:]
+        while let p = producer[value], let slice = spatialSlice(graph.nodes[p]),
+          slice.keys.allSatisfy({ spec[$0] == nil })
+        {
+          spec.merge(slice) { a, _ in a }
+          slices.insert(p)
+          value = graph.nodes[p].inputs[0]
+        }
+        guard let row = spec[2], let column = spec[3], row.step == column.step, row.step >= 2,
+          stride == 0 || stride == row.step, source == nil || source == value
+        else { matched = false; break }
+        (source, stride) = (value, row.step)
+        offsets += [row.start, column.start]
+      }
+      guard matched, let source else { continue }
+      // Every Slice must be read only inside the pattern.
+      let inside = slices.map { graph.nodes[$0] } + [concat]
+      guard slices.allSatisfy({ p in
+        let output = graph.nodes[p].outputs[0]
+        return consumers[output] == inside.reduce(0) { $0 + $1.inputs.filter { $0 == output }.count }
+      }) else { continue }
+      for p in slices { nodes[p] = nil }
+      nodes[index] = Node(name: concat.name, opType: StridedGather.opType, inputs: [source], outputs: concat.outputs,
+                          attributes: [StridedGather.strideAttribute: .int(stride),
+                                       StridedGather.offsetsAttribute: .ints(offsets)])
+    }
+    guard nodes.contains(where: { $0 == nil }) else { return graph }
+    var result = graph
+    result.nodes = nodes.compactMap { $0 }
+    return result
+  }
+
   /// The last node that reads each value, by index.
   static func lastReaders(of nodes: [Node]) -> [String: Int] {
     var reader: [String: Int] = [:]
@@ -215,6 +278,8 @@ enum GraphOptimizer {
     return index
   }
 
+  /// How many times each value is read: by the nodes' inputs, and once
+  /// more if it is a graph output.
   static func readers(of nodes: [Node], outputs: [String]) -> [String: Int] {
     var count: [String: Int] = [:]
     for node in nodes { for input in node.inputs where !input.isEmpty { count[input, default: 0] += 1 } }

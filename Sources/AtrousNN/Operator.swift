@@ -146,6 +146,7 @@ public enum Operators {
     Detection.register(&table)
     Einsum.register(&table)
     ChannelShuffle.register(&table)
+    StridedGather.register(&table)
     return table
   }()
 }

@@ -768,3 +768,19 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
     }
   }
 }
+
+ATR_MULTIVERSION
+void atr_gather_planes_strided(float *restrict out, const float *restrict in, size_t channels, size_t h, size_t w,
+                               size_t step, const ptrdiff_t *offsets, size_t blocks, size_t ow, size_t y0, size_t y1) {
+  const size_t ps = blocks * channels;
+  for (size_t y = y0; y < y1; y++) {
+    float *o = out + y * ow * ps;
+    for (size_t k = 0; k < blocks; k++) {
+      for (size_t j = 0; j < channels; j++) {
+        const float *x = in + (j * h + y * step + (size_t)offsets[2 * k]) * w + (size_t)offsets[2 * k + 1];
+        float *p = o + k * channels + j;
+        for (size_t i = 0; i < ow; i++) p[i * ps] = x[i * step];
+      }
+    }
+  }
+}

@@ -318,6 +318,48 @@ import Testing
     #expect(closeness(both.values["s"]!.floatValues(), b, rtol: 1e-5, atol: 1e-6).isClose)
   }
 
+  /// YOLO's Focus block as PyTorch exports it (rows then columns sliced
+  /// with step 2, the four parts concatenated on channels): one
+  /// `_StridedGather`, the same values as the Slices and Concat, from
+  /// planes (a graph input) and from channels-last data (after a Conv);
+  /// a Slice read elsewhere keeps the ops.
+  @Test func focusBlockIsOneGather() throws {
+    func ints(_ v: [Int64]) -> NDArray { NDArray(shape: [v.count], int64s: v) }
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [5, 5, 1, 1], floats: Self.values(25, seed: 40)), "zero": ints([0]), "one": ints([1]),
+      "end": ints([Int64.max]), "rows": ints([2]), "columns": ints([3]), "two": ints([2]),
+    ]
+    func slice(_ name: String, _ input: String, start: String, axis: String) -> Node {
+      Node(name: name, opType: "Slice", inputs: [input, start, "end", axis, "two"], outputs: [name])
+    }
+    func graph(from source: String, extraReader: Bool = false) -> Graph {
+      var nodes = [
+        Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
+        slice("even", source, start: "zero", axis: "rows"), slice("odd", source, start: "one", axis: "rows"),
+        slice("tl", "even", start: "zero", axis: "columns"), slice("tr", "even", start: "one", axis: "columns"),
+        slice("bl", "odd", start: "zero", axis: "columns"), slice("br", "odd", start: "one", axis: "columns"),
+        Node(name: "focus", opType: "Concat", inputs: ["tl", "bl", "tr", "br"], outputs: ["focus"], attributes: ["axis": .int(1)]),
+      ]
+      if extraReader { nodes.append(Node(name: "r", opType: "Relu", inputs: ["odd"], outputs: ["r"])) }
+      return Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])],
+                   outputs: extraReader ? ["focus", "r"] : ["focus"], opset: 17)
+    }
+    for (h, w) in [(6, 8), (4, 10)] {
+      let input = ["x": NDArray(shape: [2, 5, h, w], floats: Self.values(10 * h * w, seed: 41))]
+      for source in ["x", "c"] {
+        let fused = try Executor(graph: graph(from: source), optimize: true)
+        #expect(fused.optimized.nodes.map(\.opType).contains("_StridedGather"))
+        #expect(!fused.optimized.nodes.contains { $0.opType == "Slice" })
+        let a = try fused.run(input)["focus"]!
+        let b = try Executor(graph: graph(from: source), optimize: false).run(input)["focus"]!
+        #expect(a.shape == [2, 20, h / 2, w / 2] && a.shape == b.shape)
+        #expect(a.floatValues() == b.floatValues())
+      }
+    }
+    let shared = try Executor(graph: graph(from: "x", extraReader: true), optimize: true)
+    #expect(!shared.optimized.nodes.contains { $0.opType == "_StridedGather" })
+  }
+
   /// The exported forms of SiLU (Sigmoid, Mul), exact GELU (Div by
   /// sqrt 2, Erf, Add 1, Mul, Mul 0.5) and ShuffleNet's channel shuffle
   /// (Reshape, Transpose, Reshape), each after a convolution so the data is

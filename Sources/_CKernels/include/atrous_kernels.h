@@ -183,6 +183,15 @@ typedef enum {
 void atr_pool_row(float *out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
                   atr_pool_mode mode, size_t rows_padded, size_t pad_right);
 
+/// Blocks of strided samples of (C, H, W) planes written as pixels of
+/// blocks * channels values, output rows [y0, y1):
+/// out[(y * ow + x) * blocks * channels + k * channels + j] =
+///   in[(j * h + y * step + offsets[2k]) * w + x * step + offsets[2k + 1]]
+/// (a Focus block's space-to-depth). Each output row reads the `step`
+/// input rows under it once, for every block.
+void atr_gather_planes_strided(float *out, const float *in, size_t channels, size_t h, size_t w, size_t step,
+                               const ptrdiff_t *offsets, size_t blocks, size_t ow, size_t y0, size_t y1);
+
 /// im2col rows for output pixels [first, first + count) (flat over N, OH,
 /// OW): row r holds, tap by tap (ky, kx), the `channels` values starting at
 /// `channel_offset`, zero where the tap falls in the padding. Row length is
