@@ -93,9 +93,9 @@ enum Elementwise {
       }
       return [try broadcast(x, slope, .prelu, c)]
     }
-    table["Softmax"] = { c in [try softmax(c, .softmax)] }
-    table["LogSoftmax"] = { c in [try softmax(c, .logSoftmax)] }
-    table["Hardmax"] = { c in [try softmax(c, .hardmax)] }
+    table["Softmax"] = { c in [try softmax(&c, .softmax)] }
+    table["LogSoftmax"] = { c in [try softmax(&c, .logSoftmax)] }
+    table["Hardmax"] = { c in [try softmax(&c, .hardmax)] }
 
     let unary = plain.map(\.0) + parameterized.map(\.0) + ["Clip", "Dropout"]
     table.describe(unary, keepsShape: true)
@@ -484,15 +484,29 @@ enum Elementwise {
   /// flattened (before 13).
   enum SoftmaxKind { case softmax, logSoftmax, hardmax }
 
-  static func softmax(_ c: OpContext, _ kind: SoftmaxKind) throws -> NDArray {
-    let x = try c.input(0).standard()
+  static func softmax(_ c: inout OpContext, _ kind: SoftmaxKind) throws -> NDArray {
+    var x = try c.takeInput(0).standard()
     let axis = try c.axis(c.int("axis", default: c.opset >= 13 ? -1 : 1), rank: x.rank)
-    let values = x.floatValues()
-    var out = values
     let outer = x.shape[..<axis].reduce(1, *)
     let (length, inner): (Int, Int) = c.opset >= 13
       ? (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
       : (x.shape[axis...].reduce(1, *), 1)
+    if inner == 1 && kind != .hardmax && length > 0 && x.isFloat {
+      // Contiguous rows: vectorized, in the input's storage when nothing
+      // else holds it, rows split across threads when large.
+      let shape = x.shape
+      let parts = Parallel.ranges(outer, parts: x.count >= 1 << 16 ? c.threads : 1)
+      let output = writeInPlaceOrNew(x.releaseStorage()!, shape: shape) { input, output in
+        if input.baseAddress != UnsafePointer(output.baseAddress) { _ = output.update(fromContentsOf: input) }
+        Parallel.run(parts.count) { part in
+          atr_softmax_rows(output.baseAddress! + parts[part].lowerBound * length, parts[part].count, length,
+                           kind == .logSoftmax ? 1 : 0)
+        }
+      }
+      return NDArray(shape: shape, floats: output)
+    }
+    let values = x.floatValues()
+    var out = values
     for o in 0..<outer {
       for i in 0..<inner {
         let base = o * length * inner + i

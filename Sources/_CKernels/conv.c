@@ -13,6 +13,9 @@
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
 #define V16_STORE(p, v) (*(v16 *)(p) = (v))
+// The larger of each lane; a NaN lane keeps the other value (IEEE maxNum,
+// as the scalar loop's comparison does).
+#define V16_MAX(a, b) __builtin_elementwise_max((a), (b))
 
 // Channel runs are short (3 to a few hundred floats) and many, so they are
 // copied inline: a memcpy call per tap costs more than the copy.
@@ -699,9 +702,48 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
   }
 }
 
-// The larger of each lane; a NaN lane keeps the other value (IEEE maxNum,
-// as the scalar loop's comparison does).
-#define V16_MAX(a, b) __builtin_elementwise_max((a), (b))
+// Sum of n floats in 16 lanes (a plain loop does not vectorize: float
+// addition is not reassociated).
+static inline __attribute__((always_inline)) float sum_lanes(const float *x, size_t n) {
+  v16 acc = {0};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) acc += V16_LOAD(x + i);
+  float sum = 0.0f;
+  for (int k = 0; k < 16; k++) sum += acc[k];
+  for (; i < n; i++) sum += x[i];
+  return sum;
+}
+
+ATR_MULTIVERSION
+void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int log) {
+  enum { CHUNK = 256 };
+  float scratch[CHUNK];
+  for (size_t r = 0; r < rows; r++) {
+    float *restrict x = rows_data + r * length;
+    v16 top = -__builtin_inff() - (v16){0};
+    size_t i = 0;
+    for (; i + 16 <= length; i += 16) top = V16_MAX(top, V16_LOAD(x + i));
+    float peak = -__builtin_inff();
+    for (int k = 0; k < 16; k++) peak = top[k] > peak ? top[k] : peak;
+    for (; i < length; i++) peak = x[i] > peak ? x[i] : peak;
+    if (log) {
+      // The exps go through scratch: the row itself is still needed.
+      float sum = 0.0f;
+      for (size_t start = 0; start < length; start += CHUNK) {
+        const size_t n = length - start < CHUNK ? length - start : CHUNK;
+        for (size_t k = 0; k < n; k++) scratch[k] = exp_approx(x[start + k] - peak);
+        sum += sum_lanes(scratch, n);
+      }
+      const float shift = peak + logf(sum);
+      for (i = 0; i < length; i++) x[i] -= shift;
+    } else {
+      for (i = 0; i < length; i++) x[i] = exp_approx(x[i] - peak);
+      const float scale = 1.0f / sum_lanes(x, length);
+      for (i = 0; i < length; i++) x[i] *= scale;
+    }
+  }
+}
+
 
 ATR_MULTIVERSION
 void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_geometry *g, size_t channels,

@@ -328,6 +328,11 @@ typedef struct {
 void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
                    size_t nsteps);
 
+/// Softmax (or, with `log`, log-softmax) of each of `rows` contiguous rows
+/// of `length` values, in place: the row's largest value subtracted first,
+/// exp by the pointwise steps' branch-free approximation (within 2 ulp).
+void atr_softmax_rows(float *x, size_t rows, size_t length, int log);
+
 /// out[i] += rows[r][i] for every r < nrows, i < count.
 void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count);
 
