@@ -11,7 +11,8 @@ enum GraphOptimizer {
   static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
     let keep = Array(keep.union(graph.outputs))
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
-    return fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
+    let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
+    return foldLeadingAffine(fused)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
@@ -177,7 +178,7 @@ enum GraphOptimizer {
           }
           var steps: [Float] = []
           if case .floats(let old)? = previous.attributes[attribute] { steps = old }
-          previous.attributes[attribute] = .floats(steps + Pointwise.encode([step]))
+          previous.attributes[attribute] = .floats(Pointwise.appending(step, to: steps))
           previous.outputs = node.outputs
           nodes[from] = previous
           nodes[index] = nil
@@ -194,6 +195,34 @@ enum GraphOptimizer {
     guard changed else { return graph }
     return Graph(nodes: nodes.compactMap { $0 }, initializers: graph.initializers, inputs: graph.inputs,
                  outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// A Conv whose epilogue starts with an affine step a x + b (a scalar
+  /// Mul and Add after it, as PaddleOCR's learnable affine blocks export)
+  /// takes it into its constant weights and bias: W' = a W, bias' = a bias + b.
+  static func foldLeadingAffine(_ graph: Graph) -> Graph {
+    var nodes = graph.nodes, initializers = graph.initializers, changed = false
+    for (index, conv) in graph.nodes.enumerated() where conv.opType == "Conv" && conv.inputs.count >= 2 {
+      guard case .floats(let encoded)? = conv.attributes[Pointwise.epilogueAttribute],
+        let steps = try? Pointwise.decode(encoded), let first = steps.first, first.op == ATR_PW_AFFINE,
+        let w = initializers[conv.inputs[1]], w.isFloat, w.rank >= 3
+      else { continue }
+      let cout = w.shape[0]
+      let hasBias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty
+      let oldBias = hasBias ? initializers[conv.inputs[2]]?.floatValues() : [Float](repeating: 0, count: cout)
+      guard let oldBias, oldBias.count == cout else { continue }
+      // Named after the Conv's output, which ONNX makes unique.
+      let weightName = conv.outputs[0] + "\u{0}affine.weight", biasName = conv.outputs[0] + "\u{0}affine.bias"
+      initializers[weightName] = NDArray(shape: w.shape, floats: w.floatValues().map { $0 * first.a })
+      initializers[biasName] = NDArray(shape: [cout], floats: oldBias.map { $0 * first.a + first.b })
+      var folded = conv
+      folded.inputs = [conv.inputs[0], weightName, biasName]
+      folded.attributes[Pointwise.epilogueAttribute] = steps.count > 1 ? .floats(Pointwise.encode(Array(steps.dropFirst()))) : nil
+      nodes[index] = folded
+      changed = true
+    }
+    guard changed else { return graph }
+    return Graph(nodes: nodes, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
   }
 
   /// A Concat along channels of strided Slices of one (N, C, H, W) value,

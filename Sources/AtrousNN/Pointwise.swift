@@ -39,6 +39,17 @@ enum Pointwise {
     }
   }
 
+  /// Encoded `steps` with `step` after them; an affine step after an
+  /// affine one merges with it: a2 (a1 x + b1) + b2 = (a2 a1) x + (a2 b1 + b2)
+  /// (the same within float rounding), one pass instead of two.
+  static func appending(_ step: atr_pointwise_step, to steps: [Float]) -> [Float] {
+    guard step.op == ATR_PW_AFFINE, steps.count >= 3, UInt32(steps[steps.count - 3]) == ATR_PW_AFFINE.rawValue else {
+      return steps + encode([step])
+    }
+    let (a1, b1) = (steps[steps.count - 2], steps[steps.count - 1])
+    return steps.dropLast(3) + encode([atr_pointwise_step(op: ATR_PW_AFFINE, a: step.a * a1, b: step.a * b1 + step.b)])
+  }
+
   /// "+relu+sigmoid" for the steps (empty for none), for profiles.
   static func describe(_ steps: [atr_pointwise_step]) -> String {
     steps.map { step -> String in
