@@ -786,7 +786,10 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
       if (!max) { s0 *= scale; s1 *= scale; s2 *= scale; s3 *= scale; }
       V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
     }
-    for (; ch + 16 <= c; ch += 16) {
+    // Then 16 at a time, the rest as the last 16 channels again (a few
+    // recomputed, none done one by one) when there are 16 or more.
+    while (ch < c && c >= 16) {
+      if (ch + 16 > c) ch = c - 16;
       v16 s = start - (v16){0};
       for (ptrdiff_t ky = 0; ky < kh; ky++) {
         if (!rows[ky]) continue;
@@ -796,6 +799,7 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
         }
       }
       V16_STORE(o + ch, max ? s : s * scale);
+      ch += 16;
     }
     for (; ch < c; ch++) {
       float s = start;

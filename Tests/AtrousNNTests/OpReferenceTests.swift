@@ -177,34 +177,46 @@ import Testing
     #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
   }
 
+  /// Max and average pooling (with padding, ceil mode, counting the
+  /// padding or not) against plain loops, with 3, 24 and 70 channels: the
+  /// vector paths take 64 and 16 channels at a time and the last 16 again
+  /// for a rest.
   @Test(arguments: [(false, false), (true, false), (true, true), (false, true)])
-  func averagePoolMatchesNaive(ceil: Bool, includePad: Bool) throws {
-    let (c, h, w, k, s, p) = (3, 10, 7, 3, 2, 1)
-    let x = Self.values(c * h * w, seed: 6)
-    let node = Node(name: "pool", opType: "AveragePool", inputs: ["x"], outputs: ["y"], attributes: [
-      "kernel_shape": .ints([k, k]), "strides": .ints([s, s]), "pads": .ints([p, p, p, p]),
-      "ceil_mode": .int(ceil ? 1 : 0), "count_include_pad": .int(includePad ? 1 : 0),
-    ])
-    let output = try Self.run(node, inputs: ["x": NDArray(shape: [1, c, h, w], floats: x)])
-    func size(_ n: Int) -> Int {
-      let span = n + 2 * p - k
-      var out = (ceil ? (span + s - 1) / s : span / s) + 1
-      if ceil && (out - 1) * s >= n + p { out -= 1 }
-      return out
+  func poolMatchesNaive(ceil: Bool, includePad: Bool) throws {
+    for (op, c) in [("AveragePool", 3), ("AveragePool", 24), ("AveragePool", 70), ("MaxPool", 24), ("MaxPool", 70)] {
+      let max = op == "MaxPool"
+      let (h, w, k, s, p) = (10, 7, 3, 2, 1)
+      let x = Self.values(c * h * w, seed: 6)
+      var attributes: [String: Attribute] = [
+        "kernel_shape": .ints([k, k]), "strides": .ints([s, s]), "pads": .ints([p, p, p, p]), "ceil_mode": .int(ceil ? 1 : 0),
+      ]
+      if !max { attributes["count_include_pad"] = .int(includePad ? 1 : 0) }
+      let node = Node(name: "pool", opType: op, inputs: ["x"], outputs: ["y"], attributes: attributes)
+      let output = try Self.run(node, inputs: ["x": NDArray(shape: [1, c, h, w], floats: x)])
+      func size(_ n: Int) -> Int {
+        let span = n + 2 * p - k
+        var out = (ceil ? (span + s - 1) / s : span / s) + 1
+        if ceil && (out - 1) * s >= n + p { out -= 1 }
+        return out
+      }
+      let (oh, ow) = (size(h), size(w))
+      #expect(output.shape == [1, c, oh, ow])
+      var expected: [Float] = []
+      for ch in 0..<c { for oy in 0..<oh { for ox in 0..<ow {
+        var sum: Float = 0, peak = -Float.infinity, valid = 0, padded = 0
+        for ky in 0..<k { for kx in 0..<k {
+          let iy = oy * s - p + ky, ix = ox * s - p + kx
+          if iy >= -p && iy < h + p && ix >= -p && ix < w + p { padded += 1 }
+          if iy >= 0 && iy < h && ix >= 0 && ix < w {
+            sum += x[(ch * h + iy) * w + ix]
+            peak = Swift.max(peak, x[(ch * h + iy) * w + ix])
+            valid += 1
+          }
+        } }
+        expected.append(max ? peak : sum / Float(includePad ? padded : valid))
+      } } }
+      #expect(closeness(output.floatValues(), expected, rtol: 1e-6, atol: 1e-6).isClose, "\(op) \(c)")
     }
-    let (oh, ow) = (size(h), size(w))
-    #expect(output.shape == [1, c, oh, ow])
-    var expected: [Float] = []
-    for ch in 0..<c { for oy in 0..<oh { for ox in 0..<ow {
-      var sum: Float = 0, valid = 0, padded = 0
-      for ky in 0..<k { for kx in 0..<k {
-        let iy = oy * s - p + ky, ix = ox * s - p + kx
-        if iy >= -p && iy < h + p && ix >= -p && ix < w + p { padded += 1 }
-        if iy >= 0 && iy < h && ix >= 0 && ix < w { sum += x[(ch * h + iy) * w + ix]; valid += 1 }
-      } }
-      expected.append(sum / Float(includePad ? padded : valid))
-    } } }
-    #expect(closeness(output.floatValues(), expected, rtol: 1e-6, atol: 1e-6).isClose)
   }
 
   /// Broadcasting between a channels-last conv output and standard-layout
