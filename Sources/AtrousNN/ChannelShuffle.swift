@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 
 /// The internal op `_ChannelShuffle` (made by
 /// `GraphOptimizer.recognizeChannelShuffle`, never found in a model file):
@@ -25,23 +26,19 @@ enum ChannelShuffle {
       if c.shapesOnly { return [x] }
       let channels = x.shape[1], per = channels / groups
       // Output channel j = b * groups + a reads input channel a * per + b.
-      let source = (0..<channels).map { j in (j % groups) * per + j / groups }
+      let source = (0..<channels).map { j in Int32((j % groups) * per + j / groups) }
       let storage = x.storage!
       var output = Tensor.uninitialized(shape: storage.shape)
       storage.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
           if x.channelsLast {
-            var p = 0
-            while p < src.count {
-              for j in 0..<channels { dst[p + j] = src[p + source[j]] }
-              p += channels
-            }
+            atr_gather_channels(dst.baseAddress!, src.baseAddress!, src.count / channels, channels, source)
           } else {
             let plane = x.shape[2] * x.shape[3]
             for b in 0..<x.shape[0] {
               for j in 0..<channels {
                 (dst.baseAddress! + (b * channels + j) * plane)
-                  .update(from: src.baseAddress! + (b * channels + source[j]) * plane, count: plane)
+                  .update(from: src.baseAddress! + (b * channels + Int(source[j])) * plane, count: plane)
               }
             }
           }

@@ -365,6 +365,33 @@ import Testing
     }
   }
 
+  /// ShuffleNet's shuffle of two groups of 20 and of 8 channels after a
+  /// Conv (channels-last): the halves interleaved by permutes (20: a vector
+  /// and a rest) or gathered (8), the values of the three ops.
+  @Test func channelShuffleOfTwoGroupsEqualsItsOps() throws {
+    for per in [20, 8] {
+      let channels = 2 * per
+      let inits: [String: NDArray] = [
+        "w": NDArray(shape: [channels, 3, 1, 1], floats: Self.values(channels * 3, seed: 60)),
+        "split": NDArray(shape: [5], int64s: [1, 2, Int64(per), 5, 6]),
+        "merged": NDArray(shape: [4], int64s: [1, Int64(channels), 5, 6]),
+      ]
+      let nodes = [
+        Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"]),
+        Node(name: "r1", opType: "Reshape", inputs: ["c", "split"], outputs: ["r1"]),
+        Node(name: "t", opType: "Transpose", inputs: ["r1"], outputs: ["t"], attributes: ["perm": .ints([0, 2, 1, 3, 4])]),
+        Node(name: "y", opType: "Reshape", inputs: ["t", "merged"], outputs: ["y"]),
+      ]
+      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+      let input = ["x": NDArray(shape: [1, 3, 5, 6], floats: Self.values(90, seed: 61))]
+      let fused = try Executor(graph: graph, optimize: true)
+      #expect(fused.optimized.nodes.map(\.opType) == ["Conv", "_ChannelShuffle"])
+      let a = try fused.run(input)["y"]!.floatValues()
+      let b = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+      #expect(a == b, "\(per)")
+    }
+  }
+
   /// YOLO's Focus block as PyTorch exports it (rows then columns sliced
   /// with step 2, the four parts concatenated on channels): one
   /// `_StridedGather`, the same values as the Slices and Concat, from

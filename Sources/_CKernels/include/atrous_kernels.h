@@ -8,6 +8,7 @@
 // vectors the machine has.
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -332,6 +333,10 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
 /// of `length` values, in place: the row's largest value subtracted first,
 /// exp by the pointwise steps' branch-free approximation (within 2 ulp).
 void atr_softmax_rows(float *x, size_t rows, size_t length, int log);
+
+/// Channels of each of `pixels` pixels reordered: out[p * channels + j] =
+/// in[p * channels + source[j]] (a channel shuffle on channels-last data).
+void atr_gather_channels(float *out, const float *in, size_t pixels, size_t channels, const int32_t *source);
 
 /// out[i] += rows[r][i] for every r < nrows, i < count.
 void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count);
