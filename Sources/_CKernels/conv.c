@@ -753,19 +753,26 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
   const int max = mode == ATR_POOL_MAX;
   size_t rows_inside = 0;
   for (ptrdiff_t ky = 0; ky < kh; ky++) rows_inside += rows[ky] != NULL;
+  const size_t inside = (mode == ATR_POOL_AVERAGE_PADDED ? rows_padded : rows_inside) * (size_t)kw;
+  const float inside_scale = 1.0f / (float)(inside ? inside : 1);
   for (size_t ox = 0; ox < g->output_w; ox++) {
     const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
-    // The taps inside the row, [kx0, kx1), and those inside the padded row.
-    ptrdiff_t kx0 = 0, kx1 = kw, padded = 0;
-    while (kx0 < kw && ix0 + kx0 * dx < 0) kx0++;
-    while (kx1 > kx0 && ix0 + (kx1 - 1) * dx >= w) kx1--;
-    for (ptrdiff_t kx = 0; kx < kw; kx++) {
-      const ptrdiff_t ix = ix0 + kx * dx;
-      padded += ix >= -(ptrdiff_t)g->pad_left && ix < w + (ptrdiff_t)pad_right;
+    // The taps inside the row, [kx0, kx1), and those inside the padded row
+    // (all of them for a window inside the row, the common case).
+    ptrdiff_t kx0 = 0, kx1 = kw;
+    float scale = inside_scale;
+    if (ix0 < 0 || ix0 + (kw - 1) * dx >= w) {
+      ptrdiff_t padded = 0;
+      while (kx0 < kw && ix0 + kx0 * dx < 0) kx0++;
+      while (kx1 > kx0 && ix0 + (kx1 - 1) * dx >= w) kx1--;
+      for (ptrdiff_t kx = 0; kx < kw; kx++) {
+        const ptrdiff_t ix = ix0 + kx * dx;
+        padded += ix >= -(ptrdiff_t)g->pad_left && ix < w + (ptrdiff_t)pad_right;
+      }
+      const size_t count = mode == ATR_POOL_AVERAGE_PADDED ? rows_padded * (size_t)padded
+                                                           : rows_inside * (size_t)(kx1 - kx0);
+      scale = 1.0f / (float)(count ? count : 1);
     }
-    const size_t count = mode == ATR_POOL_AVERAGE_PADDED ? rows_padded * (size_t)padded
-                                                         : rows_inside * (size_t)(kx1 - kx0);
-    const float scale = max ? 1.0f : 1.0f / (float)(count ? count : 1);
     const float start = max ? -__builtin_inff() : 0.0f;
     float *o = out + ox * (size_t)c;
     ptrdiff_t ch = 0;
