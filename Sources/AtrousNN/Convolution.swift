@@ -88,7 +88,7 @@ enum Convolution {
       default: try ConvolutionND.convTranspose(c)
       }
     }
-    table.describe(["Conv", "ConvTranspose"], floatData: true, spatiallyLocal: true)
+    table.describe(["Conv", "ConvTranspose"], floatData: true, tracesShapes: true, spatiallyLocal: true)
     table.describe(["Conv"], field: ReceptiveField.windowRule, macs: { t in
       guard let w = t.map(1), let out = t.outputShapes.first else { return 0 }
       return out.reduce(1, *) * w[1] * w[2] * w[3]

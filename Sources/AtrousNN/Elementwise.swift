@@ -69,7 +69,7 @@ enum Elementwise {
         var result = try c.takeInput(0)
         let operands = c.inputs.dropFirst().compactMap { $0 }
         for other in operands { result = try broadcast(consume result, other, op, c) }
-        if name == "Mean" && !operands.isEmpty {
+        if name == "Mean" && !operands.isEmpty && !c.shapesOnly {
           result = map(result, .scale(1 / Float(operands.count + 1)), threads: c.threads)
         }
         return [result]
@@ -99,6 +99,7 @@ enum Elementwise {
 
     let unary = plain.map(\.0) + parameterized.map(\.0) + ["Clip", "Dropout"]
     table.describe(unary, keepsShape: true)
+    table.describe(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Mod", "PRelu"], tracesShapes: true)
     table.describe(unary + ["IsNaN", "IsInf", "Not", "Mod", "PRelu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
                             "Sum", "Mean", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or",
                             "Xor"], spatiallyLocal: true)
@@ -381,6 +382,11 @@ enum Elementwise {
         forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = op.apply(x[ia], y[ib]) }
       }
       return NDArray(shape: shape, int64s: out, dtype: a.dtype)
+    }
+    if c.shapesOnly {
+      // A shape-only run: the broadcast shape, nothing computed.
+      let shape = try broadcastShape(a.shape, b.shape, c)
+      return NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape), dtype: a.isFloat ? a.dtype : .float32)
     }
     // Integer operands of a float op (Pow's exponent, say) compute as floats.
     let a = a.isFloat ? a : a.cast(to: .float32), b = b.isFloat ? b : b.cast(to: .float32)

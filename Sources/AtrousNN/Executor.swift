@@ -190,14 +190,14 @@ public final class Executor: Sendable {
       var context = OpContext(node: node, index: index, inputs: args, opset: graph.opset, threads: threads)
       args = []
       if step.op.floatData, let first, !first.isFloat { context.inputs[0] = first.cast(to: .float32) }
-      context.shapesOnly = shapesOnly
+      context.shapesOnly = shapesOnly && step.traces
       context.cache = prepared
       context.constant = step.constant
       context.consumable = step.consumable
       context.standardOutput = step.standardOutput
       // A shape-only run passes values through ops that keep their input's
       // shape, instead of computing on placeholder data.
-      let passThrough = shapesOnly && first?.isFloat == true && step.op.keepsShape
+      let passThrough = shapesOnly && step.traces && first?.isFloat == true && step.op.keepsShape
         && node.outputs.dropFirst().allSatisfy(\.isEmpty)
       let results = passThrough ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
       context.inputs = []
@@ -227,6 +227,8 @@ public final class Executor: Sendable {
       var consumable: [Bool]
       var constant: [Bool]
       var standardOutput: Bool
+      /// Whether a shape-only run skips the node's computation.
+      var traces = false
     }
 
     var slotCount: Int
@@ -268,7 +270,7 @@ public final class Executor: Sendable {
     let keep = Set(wanted)
     let produced = Set(graph.nodes.flatMap(\.outputs)).union(graph.initializers.keys).union(graph.inputs.map(\.name))
     for name in wanted where !produced.contains(name) { throw NNError.unknownValue(name: name) }
-    let steps = try graph.nodes.enumerated().map { index, node -> Plan.Step in
+    var steps = try graph.nodes.enumerated().map { index, node -> Plan.Step in
       guard let op = Operators.named(node.opType) else { throw NNError.unsupportedOp(node: node.name, op: node.opType) }
       let consumable = node.inputs.map { name in
         !name.isEmpty && lastUse[name] == index && !keep.contains(name) && graph.initializers[name] == nil
@@ -280,6 +282,17 @@ public final class Executor: Sendable {
     }
     var isConstant = [Bool](repeating: false, count: slots.count)
     for (s, _) in constants { isConstant[s] = true }
+    // Which nodes a shape-only run may skip (placeholders, or the input
+    // passed through): those that can, whose outputs no computing node
+    // reads. A node that computes needs real values of all its inputs, so
+    // the walk goes from the last node back.
+    var needed = [Bool](repeating: false, count: slots.count)
+    for index in steps.indices.reversed() {
+      let step = steps[index]
+      let skippable = step.op.tracesShapes || step.op.keepsShape
+      steps[index].traces = skippable && !step.outputs.contains { $0.map { needed[$0] } ?? false }
+      if !steps[index].traces { for case let slot? in step.inputs { needed[slot] = true } }
+    }
     return Plan(slotCount: slots.count, constants: constants, isConstant: isConstant, inputs: inputs, steps: steps,
                 wanted: wanted.map { ($0, slot($0)) })
   }

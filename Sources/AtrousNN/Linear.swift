@@ -15,7 +15,7 @@ enum Linear {
   static func register(_ table: inout OperatorTable) {
     table["Gemm"] = { c in try gemm(&c) }
     table["MatMul"] = { c in try matmul(&c) }
-    table.describe(["Gemm", "MatMul"], floatData: true, macs: { t in
+    table.describe(["Gemm", "MatMul"], floatData: true, tracesShapes: true, macs: { t in
       // Output elements times the shared dimension of A (its first axis when transposed).
       guard let a = t.inputShapes.first ?? nil, let last = a.last, let out = t.outputShapes.first else { return 0 }
       return out.reduce(1, *) * (t.int("transA") == 1 ? a[0] : last)

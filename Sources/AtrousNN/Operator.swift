@@ -65,6 +65,10 @@ struct Operator: Sendable {
   /// Whether the first output has the first input's shape, so a
   /// shape-only trace passes a float input through instead of computing.
   var keepsShape = false
+  /// Whether, in a shape-only run (`OpContext.shapesOnly`), the kernel
+  /// returns outputs of the right shapes without computing their values.
+  /// The executor asks it to only where no later op reads those values.
+  var tracesShapes = false
   /// Whether each output position depends only on input positions within
   /// a bounded distance along the image axes, so a tile of the image (with
   /// the margin its receptive field gives) computes the tile's outputs.
@@ -108,11 +112,12 @@ struct OperatorTable {
   }
 
   /// Describes registered ops; an argument left nil leaves that part as it is.
-  mutating func describe(_ names: [String], floatData: Bool? = nil, keepsShape: Bool? = nil,
+  mutating func describe(_ names: [String], floatData: Bool? = nil, keepsShape: Bool? = nil, tracesShapes: Bool? = nil,
                          spatiallyLocal: Bool? = nil, field: FieldRule? = nil, macs: MACRule? = nil) {
     for name in names {
       precondition(operators[name] != nil, "\(name) is described before it is registered")
       if let floatData { operators[name]!.floatData = floatData }
+      if let tracesShapes { operators[name]!.tracesShapes = tracesShapes }
       if let keepsShape { operators[name]!.keepsShape = keepsShape }
       if let spatiallyLocal { operators[name]!.spatiallyLocal = spatiallyLocal }
       if let field { operators[name]!.field = field }

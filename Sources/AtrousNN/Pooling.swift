@@ -25,6 +25,7 @@ enum Pooling {
     table["MaxUnpool"] = { c in try [maxUnpool(c)] }
     let windows = ["MaxPool", "AveragePool", "LpPool"], globals = ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"]
     table.describe(windows + globals + ["MaxUnpool"], floatData: true)
+    table.describe(windows + globals, tracesShapes: true)
     table.describe(windows, spatiallyLocal: true, field: ReceptiveField.windowRule)
     table.describe(globals, field: ReceptiveField.wholeMapRule)
   }
@@ -183,6 +184,7 @@ enum Pooling {
   static func global(_ c: OpContext, max: Bool) throws -> NDArray {
     let x = try c.input(0)
     guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
+    if c.shapesOnly { return NDArray(channelsLast: Tensor.uninitialized(shape: [x.shape[0], 1, 1, x.shape[1]])) }
     return NDArray(channelsLast: overSpace(x, max ? .max : .mean))
   }
 

@@ -107,6 +107,7 @@ enum ShapeOps {
     }
 
     table.describe(["Concat", "Constant", "Cast", "CastLike", "Pad"], spatiallyLocal: true)
+    table.describe(["Concat", "Slice", "Transpose"], tracesShapes: true)
     table.describe(["Pad"], floatData: true, field: { base, t in
       // Spatial begin pads from the attribute (before opset 11) or the constant input.
       var pads = t.ints("pads") ?? []
@@ -159,6 +160,7 @@ enum ShapeOps {
       let values = concatenate(parts.map { $0.intValues().map(Int64.init) }, shapes: parts.map(\.shape), axis: axis)
       return [NDArray(shape: shape, int64s: values)]
     }
+    if c.shapesOnly { return [NDArray(shape: shape, floats: Tensor.uninitialized(shape: shape), dtype: first.dtype)] }
     if first.rank == 4 && parts.contains(where: \.channelsLast) {
       // Concatenate the channels-last storage along the matching physical axis.
       let physicalAxis = [0, 3, 1, 2][axis]

@@ -16,7 +16,7 @@ enum StridedGather {
 
   static func register(_ table: inout OperatorTable) {
     table[opType] = { c in [try gather(c)] }
-    table.describe([opType], floatData: true)
+    table.describe([opType], floatData: true, tracesShapes: true)
   }
 
   static func gather(_ c: OpContext) throws -> NDArray {

@@ -15,8 +15,10 @@ public struct LayerSummary: Sendable {
 }
 
 /// Shapes, parameters, cost and receptive fields of every layer, found by
-/// running the graph in shape-only mode (convolutions and matrix products
-/// allocate their outputs but compute nothing).
+/// running the graph in shape-only mode: convolutions, products, pooling,
+/// element-wise arithmetic, Concat, Slice and Transpose give placeholders
+/// of their output shapes, and shape-keeping ops pass their input through,
+/// except where a later op reads their values.
 public struct NetworkSummary: Sendable {
   public var layers: [LayerSummary]
   /// Largest total size of the values alive at once, in bytes.

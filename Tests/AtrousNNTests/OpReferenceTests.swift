@@ -392,6 +392,37 @@ import Testing
     }
   }
 
+  /// A shape-only trace skips the ops that can give their output shapes
+  /// without computing, unless a later op reads their values: here float
+  /// arithmetic (Div, Concat) makes the scales of a Resize from the
+  /// image's height, so it must compute, and the trace's shapes are those
+  /// of a real run.
+  @Test func shapeOnlyTraceComputesWhatShapesNeed() throws {
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [4, 3, 3, 3], floats: Self.values(108, seed: 70)), "axis": NDArray(shape: [], int64s: [2]),
+      "eight": NDArray(shape: [1], floats: [8]), "ones": NDArray(shape: [2], floats: [1, 1]),
+    ]
+    let nodes = [
+      Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "a", opType: "Add", inputs: ["c", "c"], outputs: ["a"]),
+      Node(name: "shape", opType: "Shape", inputs: ["a"], outputs: ["shape"]),
+      Node(name: "h", opType: "Gather", inputs: ["shape", "axis"], outputs: ["h"]),
+      Node(name: "hf", opType: "Cast", inputs: ["h"], outputs: ["hf"], attributes: ["to": .int(1)]),
+      Node(name: "f", opType: "Div", inputs: ["hf", "eight"], outputs: ["f"]),
+      Node(name: "scales", opType: "Concat", inputs: ["ones", "f", "f"], outputs: ["scales"], attributes: ["axis": .int(0)]),
+      Node(name: "y", opType: "Resize", inputs: ["a", "", "scales"], outputs: ["y"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"],
+                      opset: 17)
+    for h in [8, 16] {
+      let input = NDArray(shape: [1, 3, h, 6], floats: Self.values(18 * h, seed: 71))
+      let summary = try NetworkSummary(graph: graph, inputShapes: ["x": input.shape])
+      let real = try Executor(graph: graph).run(["x": input])["y"]!
+      #expect(real.shape == [1, 4, h * h / 8, 6 * h / 8])
+      #expect(summary.layers.last?.outputShape == real.shape)
+    }
+  }
+
   /// YOLO's Focus block as PyTorch exports it (rows then columns sliced
   /// with step 2, the four parts concatenated on channels): one
   /// `_StridedGather`, the same values as the Slices and Concat, from
