@@ -14,6 +14,17 @@ struct WindowAxis {
   var extent: Int { Window.extent(taps: kernel, dilation: dilation) }
 }
 
+extension atr_conv_geometry {
+  /// The (height, width) window in the form the C kernels take, over
+  /// pixels `pixelStride` floats apart (the channels of channels-last data).
+  init(_ axes: [WindowAxis], pixelStride: Int) {
+    self.init(input_h: axes[0].input, input_w: axes[1].input, output_h: axes[0].output, output_w: axes[1].output,
+              kernel_h: axes[0].kernel, kernel_w: axes[1].kernel, stride_h: axes[0].stride, stride_w: axes[1].stride,
+              dilation_h: axes[0].dilation, dilation_w: axes[1].dilation, pad_top: axes[0].padBegin,
+              pad_left: axes[1].padBegin, pixel_stride: pixelStride)
+  }
+}
+
 /// Reads kernel_shape, strides, dilations, pads and auto_pad for 2-D windows.
 func windowAxes(_ c: OpContext, height: Int, width: Int, kernel: [Int], ceilMode: Bool = false) throws -> [WindowAxis] {
   guard kernel.count == 2 else { throw c.unsupported("kernel_shape", kernel) }
@@ -787,12 +798,7 @@ struct ConvKernel {
   }
 
   /// The window in the form the C kernels take.
-  var geometry: atr_conv_geometry {
-    atr_conv_geometry(input_h: axes[0].input, input_w: axes[1].input, output_h: axes[0].output, output_w: axes[1].output,
-                      kernel_h: axes[0].kernel, kernel_w: axes[1].kernel, stride_h: axes[0].stride, stride_w: axes[1].stride,
-                      dilation_h: axes[0].dilation, dilation_w: axes[1].dilation, pad_top: axes[0].padBegin,
-                      pad_left: axes[1].padBegin, pixel_stride: cin)
-  }
+  var geometry: atr_conv_geometry { atr_conv_geometry(axes, pixelStride: cin) }
 
   /// Every group's weights as the product takes them: column panels, or
   /// rows for the transposed product; for depthwise, one (taps, C) matrix.

@@ -62,8 +62,9 @@ enum Elementwise {
       return [x, NDArray(shape: x.shape, bools: [Bool](repeating: true, count: x.count))]
     }
     table["Clip"] = { c in try clip(&c) }
-    for (name, op) in [("Add", Binary.add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow),
-                       ("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)] {
+    let arithmetic: [(String, Binary)] = [("Add", .add), ("Sub", .sub), ("Mul", .mul), ("Div", .div), ("Pow", .pow),
+                                          ("Max", .max), ("Min", .min), ("Sum", .add), ("Mean", .add)]
+    for (name, op) in arithmetic {
       table[name] = { c in
         guard c.inputs.first != nil else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
         var result = try c.takeInput(0)
@@ -80,8 +81,11 @@ enum Elementwise {
       let a = try c.input(0), b = try c.input(1)
       return [try broadcast(a, b, fmod ? .fmod : .mod, c)]
     }
-    for (name, test) in [("Equal", Comparison.equal), ("Greater", .greater), ("GreaterOrEqual", .greaterOrEqual),
-                         ("Less", .less), ("LessOrEqual", .lessOrEqual), ("And", .and), ("Or", .or), ("Xor", .xor)] {
+    let comparisons: [(String, Comparison)] = [
+      ("Equal", .equal), ("Greater", .greater), ("GreaterOrEqual", .greaterOrEqual), ("Less", .less),
+      ("LessOrEqual", .lessOrEqual), ("And", .and), ("Or", .or), ("Xor", .xor),
+    ]
+    for (name, test) in comparisons {
       table.add(name, outputs: [.fixed(.bool)]) { c in [try compare(c.input(0), c.input(1), test, c)] }
     }
     table["PRelu"] = { c in
@@ -98,11 +102,10 @@ enum Elementwise {
     table["Hardmax"] = { c in [try softmax(&c, .hardmax)] }
 
     let unary = plain.map(\.0) + parameterized.map(\.0) + ["Clip", "Dropout"]
+    let broadcasting = arithmetic.map(\.0) + ["Mod", "PRelu"]
     table.describe(unary, keepsShape: true)
-    table.describe(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Mod", "PRelu"], tracesShapes: true)
-    table.describe(unary + ["IsNaN", "IsInf", "Not", "Mod", "PRelu", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min",
-                            "Sum", "Mean", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or",
-                            "Xor"], spatiallyLocal: true)
+    table.describe(broadcasting, tracesShapes: true)
+    table.describe(unary + broadcasting + comparisons.map(\.0) + ["IsNaN", "IsInf", "Not"], spatiallyLocal: true)
     // Along an axis: the whole image when that axis is spatial.
     table.describe(["Softmax", "LogSoftmax", "Hardmax"], floatData: true, keepsShape: true)
   }

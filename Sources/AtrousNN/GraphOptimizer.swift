@@ -44,21 +44,10 @@ enum GraphOptimizer {
       var epsilon: Float = 1e-5
       if case .float(let e)? = bn.attributes["epsilon"] { epsilon = e }
       let a = (0..<cout).map { s[$0] / (v[$0] + epsilon).squareRoot() }
-      let oldBias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty ? initializers[conv.inputs[2]]?.floatValues() : nil
-      guard conv.inputs.count <= 2 || conv.inputs[2].isEmpty || oldBias != nil else { continue }
-      var weights = w.floatValues()
-      let perFilter = weights.count / cout
-      for co in 0..<cout { for i in 0..<perFilter { weights[co * perFilter + i] *= a[co] } }
-      let bias = (0..<cout).map { co -> Float in
-        let previous: Float = oldBias?[co] ?? 0
-        return previous * a[co] + (b[co] - m[co] * a[co])
-      }
       // Named after the BatchNormalization's output, which ONNX makes unique.
-      let weightName = bn.outputs[0] + "\u{0}folded.weight", biasName = bn.outputs[0] + "\u{0}folded.bias"
-      initializers[weightName] = NDArray(shape: w.shape, floats: weights)
-      initializers[biasName] = NDArray(shape: [cout], floats: bias)
-      var fused = conv
-      fused.inputs = [conv.inputs[0], weightName, biasName]
+      guard var fused = rescaled(conv, scale: { a[$0] }, shift: { b[$0] - m[$0] * a[$0] },
+                                 named: bn.outputs[0] + "\u{0}folded", &initializers)
+      else { continue }
       fused.outputs = [bn.outputs[0]]
       nodes[convIndex] = fused
       removed.insert(index)
@@ -111,10 +100,7 @@ enum GraphOptimizer {
       nodes[index] = fused
       nodes[addIndex] = nil
     }
-    guard nodes.contains(where: { $0 == nil }) else { return graph }
-    var result = graph
-    result.nodes = nodes.compactMap { $0 }
-    return result
+    return dropping(nodes, from: graph)
   }
 
   /// Reshape(x, [N, g, C/g, H, W]) -> Transpose(0, 2, 1, 3, 4) ->
@@ -143,10 +129,7 @@ enum GraphOptimizer {
       nodes[third] = Node(name: merge.name, opType: ChannelShuffle.opType, inputs: [reshape.inputs[0]], outputs: merge.outputs,
                           attributes: [ChannelShuffle.splitAttribute: .ints(split)])
     }
-    guard nodes.contains(where: { $0 == nil }) else { return graph }
-    var result = graph
-    result.nodes = nodes.compactMap { $0 }
-    return result
+    return dropping(nodes, from: graph)
   }
 
   static func fusePointwise(_ graph: Graph, keep: [String]) -> Graph {
@@ -204,25 +187,50 @@ enum GraphOptimizer {
     var nodes = graph.nodes, initializers = graph.initializers, changed = false
     for (index, conv) in graph.nodes.enumerated() where conv.opType == "Conv" && conv.inputs.count >= 2 {
       guard case .floats(let encoded)? = conv.attributes[Pointwise.epilogueAttribute],
-        let steps = try? Pointwise.decode(encoded), let first = steps.first, first.op == ATR_PW_AFFINE,
-        let w = initializers[conv.inputs[1]], w.isFloat, w.rank >= 3
+        let steps = try? Pointwise.decode(encoded), let first = steps.first, first.op == ATR_PW_AFFINE
       else { continue }
-      let cout = w.shape[0]
-      let hasBias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty
-      let oldBias = hasBias ? initializers[conv.inputs[2]]?.floatValues() : [Float](repeating: 0, count: cout)
-      guard let oldBias, oldBias.count == cout else { continue }
       // Named after the Conv's output, which ONNX makes unique.
-      let weightName = conv.outputs[0] + "\u{0}affine.weight", biasName = conv.outputs[0] + "\u{0}affine.bias"
-      initializers[weightName] = NDArray(shape: w.shape, floats: w.floatValues().map { $0 * first.a })
-      initializers[biasName] = NDArray(shape: [cout], floats: oldBias.map { $0 * first.a + first.b })
-      var folded = conv
-      folded.inputs = [conv.inputs[0], weightName, biasName]
+      guard var folded = rescaled(conv, scale: { _ in first.a }, shift: { _ in first.b },
+                                  named: conv.outputs[0] + "\u{0}affine", &initializers)
+      else { continue }
       folded.attributes[Pointwise.epilogueAttribute] = steps.count > 1 ? .floats(Pointwise.encode(Array(steps.dropFirst()))) : nil
       nodes[index] = folded
       changed = true
     }
     guard changed else { return graph }
     return Graph(nodes: nodes, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// `conv` with output channel co scaled by `scale(co)` and shifted by
+  /// `shift(co)`: W' = scale W, bias' = scale bias + shift, stored as new
+  /// initializers named `name` + ".weight" and ".bias"; nil when its
+  /// weights or bias are not float constants of matching sizes.
+  static func rescaled(_ conv: Node, scale: (Int) -> Float, shift: (Int) -> Float, named name: String,
+                       _ initializers: inout [String: NDArray]) -> Node? {
+    guard conv.inputs.count >= 2, let w = initializers[conv.inputs[1]], w.isFloat, w.rank >= 3 else { return nil }
+    let cout = w.shape[0]
+    let hasBias = conv.inputs.count > 2 && !conv.inputs[2].isEmpty
+    let oldBias = hasBias ? initializers[conv.inputs[2]]?.floatValues() : [Float](repeating: 0, count: cout)
+    guard let oldBias, oldBias.count == cout else { return nil }
+    var weights = w.floatValues()
+    let perFilter = weights.count / cout
+    for co in 0..<cout {
+      let a = scale(co)
+      for i in 0..<perFilter { weights[co * perFilter + i] *= a }
+    }
+    initializers[name + ".weight"] = NDArray(shape: w.shape, floats: weights)
+    initializers[name + ".bias"] = NDArray(shape: [cout], floats: (0..<cout).map { oldBias[$0] * scale($0) + shift($0) })
+    var result = conv
+    result.inputs = [conv.inputs[0], name + ".weight", name + ".bias"]
+    return result
+  }
+
+  /// `graph` without the nodes set to nil (itself when there are none).
+  static func dropping(_ nodes: [Node?], from graph: Graph) -> Graph {
+    guard nodes.contains(where: { $0 == nil }) else { return graph }
+    var result = graph
+    result.nodes = nodes.compactMap { $0 }
+    return result
   }
 
   /// A Concat along channels of strided Slices of one (N, C, H, W) value,
@@ -284,10 +292,7 @@ enum GraphOptimizer {
                           attributes: [StridedGather.strideAttribute: .int(stride),
                                        StridedGather.offsetsAttribute: .ints(offsets)])
     }
-    guard nodes.contains(where: { $0 == nil }) else { return graph }
-    var result = graph
-    result.nodes = nodes.compactMap { $0 }
-    return result
+    return dropping(nodes, from: graph)
   }
 
   /// The last node that reads each value, by index.

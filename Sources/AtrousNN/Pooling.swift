@@ -157,10 +157,7 @@ enum Pooling {
     // Bands of output rows across threads, once the map is big enough to pay for them.
     let bands = Parallel.ranges(n * oh, parts: output.count >= 1 << 16 ? c.threads : 1)
     let mode = max ? ATR_POOL_MAX : includePad ? ATR_POOL_AVERAGE_PADDED : ATR_POOL_AVERAGE
-    var geometry = atr_conv_geometry(
-      input_h: h, input_w: w, output_h: oh, output_w: ow, kernel_h: axes[0].kernel, kernel_w: axes[1].kernel,
-      stride_h: axes[0].stride, stride_w: axes[1].stride, dilation_h: axes[0].dilation, dilation_w: axes[1].dilation,
-      pad_top: axes[0].padBegin, pad_left: axes[1].padBegin, pixel_stride: ch)
+    var geometry = atr_conv_geometry(axes, pixelStride: ch)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.run(bands.count) { band in

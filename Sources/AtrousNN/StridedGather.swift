@@ -42,10 +42,13 @@ enum StridedGather {
       let input = x.storage!
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
-          for b in 0..<n { for y in 0..<oh { for xx in 0..<ow { for k in 0..<blocks {
-            let from = src.baseAddress! + ((b * h + y * step + offsets[2 * k]) * w + xx * step + offsets[2 * k + 1]) * channels
-            (dst.baseAddress! + ((b * oh + y) * ow + xx) * pixels + k * channels).update(from: from, count: channels)
-          } } } }
+          for p in 0..<(n * oh * ow) {
+            let (b, y, column) = (p / (oh * ow), p / ow % oh, p % ow)
+            for k in 0..<blocks {
+              let row = (b * h + y * step + offsets[2 * k]) * w + column * step + offsets[2 * k + 1]
+              (dst.baseAddress! + p * pixels + k * channels).update(from: src.baseAddress! + row * channels, count: channels)
+            }
+          }
         }
       }
       return NDArray(channelsLast: output)

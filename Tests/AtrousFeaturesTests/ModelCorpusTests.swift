@@ -25,11 +25,7 @@ import Testing
   static let folder = Fixtures.path("model-corpus")
 
   static let models: [Model] = {
-    guard let data = FileManager.default.contents(atPath: folder + "/index.json"),
-      let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let rows = json["models"] as? [[String: Any]]
-    else { return [] }
-    return rows.compactMap { row in
+    Fixtures.indexRows(folder, key: "models").compactMap { row in
       guard let name = row["name"] as? String, let input = row["input"] as? String,
         let outputs = row["outputs"] as? [String], let layers = row["layers"] as? [String]
       else { return nil }

@@ -36,11 +36,7 @@ import Testing
   }()
 
   static let cases: [Case] = {
-    guard let data = FileManager.default.contents(atPath: folder + "/index.json"),
-      let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      let tests = json["tests"] as? [[String: Any]]
-    else { return [] }
-    return tests.compactMap { test in
+    Fixtures.indexRows(folder, key: "tests").compactMap { test in
       guard let name = test["name"] as? String, let rtol = test["rtol"] as? Double, let atol = test["atol"] as? Double
       else { return nil }
       let unsupported = (test["unsupported_types"] as? [String]) ?? []

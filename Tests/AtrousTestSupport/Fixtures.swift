@@ -1,4 +1,5 @@
 import AtrousIO
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,15 @@ public enum Fixtures {
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     precondition(made != nil, "cannot create a scratch folder")
     return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// The rows under `key` of a fixture folder's index.json (written by the
+  /// script that made the folder); empty when the index is missing.
+  public static func indexRows(_ folder: String, key: String) -> [[String: Any]] {
+    guard let data = FileManager.default.contents(atPath: folder + "/index.json"),
+      let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return [] }
+    return json[key] as? [[String: Any]] ?? []
   }
 
   /// Names in a folder (for checking that nothing stray was left behind).
