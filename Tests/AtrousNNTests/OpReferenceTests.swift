@@ -1,4 +1,5 @@
 import AtrousCore
+import Foundation
 import _CKernels
 @testable import AtrousNN
 import AtrousTestSupport
@@ -12,10 +13,10 @@ import Testing
   }
 
   static func run(_ node: Node, inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
-                  optimize: Bool = true, standardLayout: Bool = true) throws -> NDArray {
+                  optimize: Bool = true, standardLayout: Bool = true, threads: Int = Parallel.coreCount) throws -> NDArray {
     let graph = Graph(nodes: [node], initializers: initializers,
                       inputs: inputs.keys.sorted().map { Graph.Input(name: $0, shape: []) }, outputs: [node.outputs[0]], opset: opset)
-    return try Executor(graph: graph, optimize: optimize).run(inputs, standardLayout: standardLayout)[node.outputs[0]]!
+    return try Executor(graph: graph, threads: threads, optimize: optimize).run(inputs, standardLayout: standardLayout)[node.outputs[0]]!
   }
 
   /// The layouts a convolution meets, each taking its own code path.
@@ -98,22 +99,26 @@ import Testing
   }
 
   /// Many output channels for few pixels (7x7, over 1M multiply-adds):
-  /// on two cores or more the threads split the weight panels instead of
-  /// the pixels, for 1x1 and, as im2col rows, for 3x3.
+  /// with two threads or more (asked for here, whatever the machine has)
+  /// the threads split the weight panels instead of the pixels, for 1x1
+  /// and, as im2col rows, for 3x3.
   @Test func fewPixelsManyChannelsMatchNaiveLoops() throws {
     let cases = [
       ConvCase(cin: 128, cout: 200, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
       ConvCase(cin: 64, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ]
     for c in cases {
-      try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7)
-      try Convolution.$forcedStrategy.withValue(.im2col) {
-        try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false)
+      for threads in [2, 3] {
+        try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, threads: threads)
+        try Convolution.$forcedStrategy.withValue(.im2col) {
+          try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: threads)
+        }
       }
     }
   }
 
-  func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true) throws {
+  func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true,
+                 threads: Int = Parallel.coreCount) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
     let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: [
@@ -125,7 +130,7 @@ import Testing
     let planesOut = route == .planes || route == .channelsLastToPlanes
     let output = try Self.run(node, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
-    ], standardLayout: planesOut)
+    ], standardLayout: planesOut, threads: threads)
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
     // A depthwise convolution keeps planes as planes whatever is asked,
@@ -175,6 +180,29 @@ import Testing
       expected[((g * coutG + co) * oh + oy) * ow + ox] += x[(ci * h + iy) * w + ix] * weights[((ci * coutG + co) * k + ky) * k + kx]
     } } } } } }
     #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
+  /// Softmax and LogSoftmax over the last axis against plain Double loops:
+  /// rows shorter than a vector, with a rest after whole vectors, and
+  /// enough of them to split across threads; large values (the largest is
+  /// subtracted first) and a row of equal values.
+  @Test func softmaxRowsMatchNaive() throws {
+    for (rows, length) in [(3, 5), (4, 37), (70, 1000)] {
+      var x = Self.values(rows * length, seed: 80).map { $0 * 30 }
+      x[0] = 88
+      for k in 0..<length { x[length + k] = 0.25 }
+      for op in ["Softmax", "LogSoftmax"] {
+        let node = Node(name: "s", opType: op, inputs: ["x"], outputs: ["y"], attributes: ["axis": .int(-1)])
+        let output = try Self.run(node, inputs: ["x": NDArray(shape: [rows, length], floats: x)], threads: 2)
+        var expected: [Float] = []
+        for r in 0..<rows {
+          let row = x[(r * length)..<((r + 1) * length)].map(Double.init)
+          let peak = row.max()!, sum = row.reduce(0) { $0 + Foundation.exp($1 - peak) }
+          expected += row.map { Float(op == "Softmax" ? Foundation.exp($0 - peak) / sum : $0 - peak - Foundation.log(sum)) }
+        }
+        #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose, "\(op) \(rows)x\(length)")
+      }
+    }
   }
 
   /// Max and average pooling (with padding, ceil mode, counting the
@@ -463,6 +491,25 @@ import Testing
     }
     let shared = try Executor(graph: graph(from: "x", extraReader: true), optimize: true)
     #expect(!shared.optimized.nodes.contains { $0.opType == "_StridedGather" })
+
+    // One Slice per part over both axes, step 3, three parts in any order.
+    var stepInits = inits
+    stepInits["axes"] = ints([2, 3])
+    stepInits["steps"] = ints([3, 3])
+    stepInits["ends"] = ints([Int64.max, Int64.max])
+    var parts: [Node] = []
+    for (k, (row, column)) in [(0, 0), (2, 1), (1, 2)].enumerated() {
+      stepInits["start\(k)"] = ints([Int64(row), Int64(column)])
+      parts.append(Node(name: "p\(k)", opType: "Slice", inputs: ["x", "start\(k)", "ends", "axes", "steps"], outputs: ["p\(k)"]))
+    }
+    let threeWay = Graph(nodes: parts + [Node(name: "focus", opType: "Concat", inputs: ["p0", "p1", "p2"], outputs: ["focus"],
+                                              attributes: ["axis": .int(1)])],
+                         initializers: stepInits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["focus"], opset: 17)
+    let input = ["x": NDArray(shape: [1, 5, 9, 12], floats: Self.values(540, seed: 42))]
+    let fused = try Executor(graph: threeWay, optimize: true)
+    #expect(fused.optimized.nodes.map(\.opType) == ["_StridedGather"])
+    let a = try fused.run(input)["focus"]!, b = try Executor(graph: threeWay, optimize: false).run(input)["focus"]!
+    #expect(a.shape == [1, 15, 3, 4] && a.floatValues() == b.floatValues())
   }
 
   /// The exported forms of SiLU (Sigmoid, Mul), exact GELU (Div by
