@@ -380,6 +380,11 @@ struct TransposedConvKernel {
 /// matrix product of the input itself, the rest as blocks of im2col rows
 /// times the packed weights, across threads.
 struct ConvKernel {
+  /// Rows of a 1x1 product between its epilogue passes: at most 128 pixels
+  /// (the product's own row block) of output, still in L2 when the fused
+  /// steps run over them.
+  static let epilogueRows = 128
+
   let n: Int, cin: Int, cout: Int, group: Int
   let axes: [WindowAxis]
   /// ONNX layout (Cout, Cin/group, kH, kW); empty when `panels` are given.
@@ -516,14 +521,17 @@ struct ConvKernel {
               return
             }
             if pointwise && !planarOutput {
-              // The input rows are already the im2col rows.
+              // The input rows are already the im2col rows. The epilogue
+              // follows each block of rows while it is still in cache.
               let ranges = Parallel.ranges(pixels, parts: workers)
               Parallel.run(ranges.count) { part in
-                let r = ranges[part]
-                let out = target + r.lowerBound * cout + g * coutG
-                atr_sgemm_packed(r.count, coutG, cinG, source + r.lowerBound * cin + g * cinG, cin, weightBase,
-                                 out, cout, start, groupBias)
-                atr_pointwise(out, r.count, coutG, cout, epilogue, epilogue.count)
+                for first in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: Self.epilogueRows) {
+                  let count = min(Self.epilogueRows, ranges[part].upperBound - first)
+                  let out = target + first * cout + g * coutG
+                  atr_sgemm_packed(count, coutG, cinG, source + first * cin + g * cinG, cin, weightBase,
+                                   out, cout, start, groupBias)
+                  atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
+                }
               }
               return
             }

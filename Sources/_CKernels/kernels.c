@@ -321,59 +321,72 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
   }
 }
 
-// One tile of up to MR rows and a full 32-column panel, accumulated in
-// registers over kc steps, starting from zero, from C (`load`), or from a
-// bias: per column (`column_bias`, 32 values) or per row (`row_bias`, one
-// value per row). `rows` < MR only at the bottom edge.
+// Stores (or, with `load`, adds) the first `width` of the 32 columns
+// lo:hi into c: the right edge of C, once per tile row.
+static inline __attribute__((always_inline)) void store_part(float *c, v16 lo, v16 hi, size_t width, int load) {
+  float t[32] __attribute__((aligned(64)));
+  V16_STORE(t, lo);
+  V16_STORE(t + 16, hi);
+  if (load) {
+    for (size_t j = 0; j < width; j++) c[j] += t[j];
+  } else {
+    for (size_t j = 0; j < width; j++) c[j] = t[j];
+  }
+}
+
+// One tile of ROWS rows (1 to MR) and COLS columns (16 or 32: one or two
+// vectors per row) of C, accumulated in registers over kc steps, starting
+// from zero, from C (`load`), or from a bias: per column (`column_bias`,
+// COLS values) or per row (`row_bias`, one value per row). Both ROWS and
+// COLS are constants at every call, so each size is its own loop with only
+// the accumulators it needs; `width` (1 to COLS) is how many columns are
+// stored, less than COLS only at the right edge of C.
 // B's rows come from the packed panel `bp` (NR floats apart), or, when
 // `brows` is given, from wherever brows[p] + offset points.
-static inline __attribute__((always_inline)) void tile(size_t rows, size_t kc, const float *a, size_t lda,
-                                                       const float *bp, const float *const *brows, ptrdiff_t offset,
-                                                       float *c, size_t ldc, int load, const float *column_bias,
+static inline __attribute__((always_inline)) void tile(const size_t ROWS, const size_t COLS, size_t width, size_t kc,
+                                                       const float *a, size_t lda, const float *bp,
+                                                       const float *const *brows, ptrdiff_t offset, float *c,
+                                                       size_t ldc, int load, const float *column_bias,
                                                        const float *row_bias) {
+  const int two = COLS > 16;
   v16 z = {0};
   v16 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
   v16 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
   if (column_bias) {
     c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = V16_LOAD(column_bias);
-    c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = V16_LOAD(column_bias + 16);
+    if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = V16_LOAD(column_bias + 16);
   } else if (row_bias) {
-    // Rows past the edge repeat the last row's bias; the caller drops them.
-#define ATR_ROW_BIAS(r) (z + row_bias[(r) < rows ? (r) : rows - 1])
+#define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
     c00 = c01 = ATR_ROW_BIAS(0); c10 = c11 = ATR_ROW_BIAS(1); c20 = c21 = ATR_ROW_BIAS(2); c30 = c31 = ATR_ROW_BIAS(3);
     c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
 #undef ATR_ROW_BIAS
   }
-  const float *a0 = a, *a1 = a + (rows > 1 ? lda : 0), *a2 = a + (rows > 2 ? 2 * lda : 0), *a3 = a + (rows > 3 ? 3 * lda : 0);
-  const float *a4 = a + (rows > 4 ? 4 * lda : 0), *a5 = a + (rows > 5 ? 5 * lda : 0), *a6 = a + (rows > 6 ? 6 * lda : 0);
-  const float *a7 = a + (rows > 7 ? 7 * lda : 0);
   for (size_t p = 0; p < kc; p++) {
     const float *b = brows ? brows[p] + offset : bp + p * NR;
-    const v16 b0 = V16_LOAD(b), b1 = V16_LOAD(b + 16);
+    const v16 b0 = V16_LOAD(b), b1 = two ? V16_LOAD(b + 16) : z;
     float x;
-    x = a0[p]; c00 += x * b0; c01 += x * b1;
-    x = a1[p]; c10 += x * b0; c11 += x * b1;
-    x = a2[p]; c20 += x * b0; c21 += x * b1;
-    x = a3[p]; c30 += x * b0; c31 += x * b1;
-    x = a4[p]; c40 += x * b0; c41 += x * b1;
-    x = a5[p]; c50 += x * b0; c51 += x * b1;
-    x = a6[p]; c60 += x * b0; c61 += x * b1;
-    x = a7[p]; c70 += x * b0; c71 += x * b1;
+#define ATR_FMA_ROW(r, lo, hi)         \
+  if (ROWS > (r)) {                    \
+    x = a[(r) * lda + p];              \
+    lo += x * b0;                      \
+    if (two) hi += x * b1;             \
   }
-#define ATR_STORE_ROW(r, lo, hi)                                     \
-  do {                                                               \
-    float *cr = c + (r) * ldc;                                       \
-    if (load) {                                                      \
-      V16_STORE(cr, V16_LOAD(cr) + (lo));                            \
-      V16_STORE(cr + 16, V16_LOAD(cr + 16) + (hi));                  \
-    } else {                                                         \
-      V16_STORE(cr, (lo));                                           \
-      V16_STORE(cr + 16, (hi));                                      \
-    }                                                                \
-  } while (0)
-  // All MR rows are written: the caller passes a scratch tile at the edges.
-  ATR_STORE_ROW(0, c00, c01); ATR_STORE_ROW(1, c10, c11); ATR_STORE_ROW(2, c20, c21); ATR_STORE_ROW(3, c30, c31);
-  ATR_STORE_ROW(4, c40, c41); ATR_STORE_ROW(5, c50, c51); ATR_STORE_ROW(6, c60, c61); ATR_STORE_ROW(7, c70, c71);
+    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31)
+    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71)
+#undef ATR_FMA_ROW
+  }
+#define ATR_STORE_ROW(r, lo, hi)                                         \
+  if (ROWS > (r)) {                                                      \
+    float *cr = c + (r) * ldc;                                           \
+    if (width == COLS) {                                                 \
+      V16_STORE(cr, load ? V16_LOAD(cr) + (lo) : (lo));                  \
+      if (two) V16_STORE(cr + 16, load ? V16_LOAD(cr + 16) + (hi) : (hi)); \
+    } else {                                                             \
+      store_part(cr, lo, hi, width, load);                               \
+    }                                                                    \
+  }
+  ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
+  ATR_STORE_ROW(4, c40, c41) ATR_STORE_ROW(5, c50, c51) ATR_STORE_ROW(6, c60, c61) ATR_STORE_ROW(7, c70, c71)
 #undef ATR_STORE_ROW
 }
 
@@ -384,7 +397,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
                                                                const ptrdiff_t *offsets, float *c, size_t ldc,
                                                                atr_gemm_start start, const float *bias) {
   const size_t panels = (n + NR - 1) / NR;
-  float edge[MR * NR] __attribute__((aligned(64))), edge_bias[NR];
+  float edge_bias[NR];
   // Blocks of MC rows: a block's slice of A (MC x KC) stays in L2 while
   // every panel of B passes over it, instead of all of A streaming from
   // further out once per panel.
@@ -400,27 +413,29 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
         const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
         const float *column_bias = first && start == ATR_START_COLUMN_BIAS ? bias + j0 : NULL;
         if (column_bias && width < NR) {
-          // The tile reads 32 bias values; past the matrix's edge they are zeros.
+          // The tile reads 16 or 32 bias values; past the matrix's edge they are zeros.
           for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
           column_bias = edge_bias;
         }
         for (size_t i = i0; i < i1; i += MR) {
           const size_t rows = i1 - i < MR ? i1 - i : MR;
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
-          if (width == NR && rows == MR) {
-            tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, c + i * ldc + j0, ldc, load, column_bias, row_bias);
-          } else {
-            // Right or bottom edge: the full tile goes to scratch, the valid part to C.
-            tile(rows, kc, a + i * lda + p0, lda, bp, br, offset, edge, NR, 0, column_bias, row_bias);
-            float *cr = c + i * ldc + j0;
-            if (load) {
-              for (size_t r = 0; r < rows; r++)
-                for (size_t j = 0; j < width; j++) cr[r * ldc + j] += edge[r * NR + j];
-            } else {
-              for (size_t r = 0; r < rows; r++)
-                for (size_t j = 0; j < width; j++) cr[r * ldc + j] = edge[r * NR + j];
-            }
+          const float *ai = a + i * lda + p0;
+          float *ci = c + i * ldc + j0;
+          // One loop per tile size: the bottom edge computes only its rows,
+          // and a panel of at most 16 columns only one vector per row.
+#define ATR_TILE(R)                                                                                         \
+  case R:                                                                                                   \
+    if (width > 16) {                                                                                       \
+      tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias);                \
+    } else {                                                                                                \
+      tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias);                \
+    }                                                                                                       \
+    break;
+          switch (rows) {
+            ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) ATR_TILE(7) ATR_TILE(8)
           }
+#undef ATR_TILE
         }
       }
       if (k == 0) break;

@@ -45,6 +45,10 @@ import Testing
     ConvCase(cin: 8, cout: 8, k: (3, 3), stride: (2, 3), dilation: (1, 2), pads: [1, 2, 0, 1], group: 8),
     ConvCase(cin: 5, cout: 7, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     ConvCase(cin: 5, cout: 3, k: (1, 1), stride: (2, 2), dilation: (1, 1), pads: [0, 0, 1, 1], group: 1),
+    // 1x1 products whose last panel is one vector wide (48 = 32 + 16) or
+    // a part of two (24): tiles of 16 columns, and stores of part of a row.
+    ConvCase(cin: 16, cout: 48, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
+    ConvCase(cin: 8, cout: 24, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     ConvCase(cin: 2, cout: 2, k: (5, 5), stride: (3, 1), dilation: (2, 1), pads: [4, 0, 3, 2], group: 1),
     // Output groups of 8, 16 and 24 channels: the transposed product.
     ConvCase(cin: 16, cout: 24, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
