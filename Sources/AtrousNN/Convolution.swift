@@ -446,7 +446,7 @@ struct ConvKernel {
   var transposedProduct: Bool {
     let coutG = cout / group
     let padded = (coutG + 31) / 32 * 32
-    return !isDepthwise && padded * 20 > coutG * 23 && taps * (cin / group) >= 128
+    return !isDepthwise && padded * 20 > coutG * 23 && taps * (cin / group) >= 64
   }
 
   /// Output pixels per block of the transposed product: the packed input

@@ -67,6 +67,11 @@ enum Elementwise {
     for (name, op) in arithmetic {
       table[name] = { c in
         guard c.inputs.first != nil else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
+        if op == .add || op == .mul, c.inputs.count == 2, let a = c.inputs[0], let b = c.inputs[1], b.count > a.count {
+          // The larger operand first, so the result can take its storage
+          // (a squeeze-excitation gate times the map, a bias plus a map).
+          return [try broadcast(c.takeInput(1), a, op, c)]
+        }
         var result = try c.takeInput(0)
         let operands = c.inputs.dropFirst().compactMap { $0 }
         for other in operands { result = try broadcast(consume result, other, op, c) }

@@ -25,6 +25,20 @@ static inline __attribute__((always_inline)) void copy_run(float *restrict dst, 
     for (; i + 16 <= n; i += 16) V16_STORE(dst + i, V16_LOAD(src + i));
     // The remainder as the last 16 floats, overlapping what is already copied.
     if (i < n) V16_STORE(dst + n - 16, V16_LOAD(src + n - 16));
+  } else if (n >= 4) {
+    // 4 to 15 floats: two overlapping moves of 8 or of 4 (groups of a
+    // grouped convolution are often 8 channels wide).
+    typedef float v8 __attribute__((vector_size(32), aligned(4)));
+    typedef float v4 __attribute__((vector_size(16), aligned(4)));
+    if (n >= 8) {
+      const v8 head = *(const v8 *)src, tail = *(const v8 *)(src + n - 8);
+      *(v8 *)dst = head;
+      *(v8 *)(dst + n - 8) = tail;
+    } else {
+      const v4 head = *(const v4 *)src, tail = *(const v4 *)(src + n - 4);
+      *(v4 *)dst = head;
+      *(v4 *)(dst + n - 4) = tail;
+    }
   } else {
     for (size_t i = 0; i < n; i++) dst[i] = src[i];
   }

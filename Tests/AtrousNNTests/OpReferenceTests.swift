@@ -55,6 +55,12 @@ import Testing
     ConvCase(cin: 3, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 12, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
+    // Groups of 8 channels in and out (RegNet's): runs of 8 floats in the
+    // im2col rows, the transposed product from 72 columns.
+    ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
+    // Runs of 12 and of 6 floats into im2col rows for whole panels of 32.
+    ConvCase(cin: 12, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ConvCase(cin: 12, cout: 64, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 1, 0], group: 2),
     // At least 16 output channels per group: the channel-blocked direct
     // convolution where the CPU has AVX-512 (three cases above too).
     // Partial input and output blocks (20 in, 40 out as 3 blocks), output
@@ -269,6 +275,27 @@ import Testing
     let plain = try Self.run(concat, inputs: ["a": x, "b": x])
     let mixed = try Self.run(concat, inputs: ["a": nhwc, "b": x])
     #expect(mixed.shape == [1, 8, 3, 5] && mixed.floatValues() == plain.floatValues())
+  }
+
+  /// Add and Mul with the smaller operand first (a squeeze-excitation
+  /// gate times the map; the larger operand takes the result) against a
+  /// plain loop, on planes and on channels-last maps, the operands left as
+  /// they were.
+  @Test func smallerOperandFirstMatchesLoop() throws {
+    let (c, h, w) = (20, 3, 5)
+    let x = NDArray(shape: [1, c, h, w], floats: Self.values(c * h * w, seed: 8))
+    let gate = NDArray(shape: [1, c, 1, 1], floats: Self.values(c, seed: 9))
+    let (xv, gv) = (x.floatValues(), gate.floatValues())
+    for (op, apply) in [("Mul", { (a: Float, b: Float) in a * b }), ("Add", { (a: Float, b: Float) in a + b })] {
+      let expected = (0..<c * h * w).map { apply(gv[$0 / (h * w)], xv[$0]) }
+      let node = Node(name: "op", opType: op, inputs: ["g", "x"], outputs: ["y"])
+      for map in [x, x.toChannelsLast()] {
+        let output = try Self.run(node, inputs: ["g": gate, "x": map], standardLayout: true)
+        #expect(output.shape == [1, c, h, w])
+        #expect(output.floatValues() == expected, "\(op)")
+        #expect(map.floatValues() == xv && gate.floatValues() == gv)
+      }
+    }
   }
 
   @Test(arguments: ["half_pixel", "align_corners", "asymmetric", "pytorch_half_pixel"])
