@@ -179,6 +179,14 @@ enum Convolution {
       // problem, and a pointwise convolution after it reads planes directly.
       convolution.weights = w.floatValues()
       return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
+    case .grouped:
+      let pack = {
+        var fresh = convolution
+        fresh.weights = w.floatValues()
+        return [fresh.group8Weights()]
+      }
+      let packed = (constantWeights ? c.cache!.value(c.index, "conv-group8", make: pack) : pack())[0]
+      return result(convolution.grouped8(x.toChannelsLast().storage!, weights: packed, threads: threads), planes: false)
     case .depthwise, .im2col:
       let input = x.toChannelsLast().storage!
       if constantWeights {
@@ -212,6 +220,9 @@ enum Convolution {
     case depthwisePlanes = "depthwise-planes"
     /// Depthwise on channels-last pixels.
     case depthwise
+    /// Groups of 8 output channels on channels-last pixels
+    /// (`atr_conv_group8_row`), without im2col rows or packed products.
+    case grouped
     /// Channels-last: im2col blocks, or the input itself for 1x1, times the
     /// packed weights (transposed for narrow output groups).
     case im2col
@@ -231,6 +242,7 @@ enum Convolution {
     // maps go channels-last, vectorized across channels instead.
     if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
     if kernel.prefersBlocked { return .blocked }
+    if !planesInput && kernel.hasGroupsOf8 { return .grouped }
     return planesInput ? .planar : .im2col
   }
 
@@ -240,6 +252,7 @@ enum Convolution {
     case .blocked: !kernel.isDepthwise && kernel.axes[0].kernel <= 16 && atr_conv_blocked_preferred() != 0
     case .planar: !kernel.isDepthwise
     case .depthwisePlanes, .depthwise: kernel.isDepthwise
+    case .grouped: kernel.hasGroupsOf8
     case .im2col: true
     }
   }
@@ -436,6 +449,9 @@ struct ConvKernel {
 
   private var taps: Int { axes[0].kernel * axes[1].kernel }
   var isDepthwise: Bool { group == cin && cout == cin }
+  /// Grouped, not depthwise, with 8 output channels per group (RegNet's
+  /// group width): too narrow for the product's tiles.
+  var hasGroupsOf8: Bool { !isDepthwise && group > 1 && cout == 8 * group }
 
   /// Whether the product runs transposed, output channels down the rows:
   /// its tiles are 8 output channels by 32 pixels instead of 8 pixels by
@@ -861,6 +877,56 @@ struct ConvKernel {
         } }
       }
     }
+  }
+
+  /// The weights as `atr_conv_group8_row` takes them: (groups, kH, kW,
+  /// Cin/g, 8), the 8 output channels of a group side by side.
+  func group8Weights() -> [Float] {
+    let cinG = cin / group
+    var result = [Float](repeating: 0, count: cout * cinG * taps)
+    for g in 0..<group {
+      for co in 0..<8 {
+        for ci in 0..<cinG {
+          for t in 0..<taps { result[((g * taps + t) * cinG + ci) * 8 + co] = weights[((g * 8 + co) * cinG + ci) * taps + t] }
+        }
+      }
+    }
+    return result
+  }
+
+  /// A convolution with groups of 8 output channels on (N, H, W, C) storage
+  /// into (N, OH, OW, Cout): rows of the output split across threads, the
+  /// bias added in the same pass and the fused steps on each row.
+  func grouped8(_ input: Tensor, weights packed: [Float], threads: Int) -> Tensor {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
+    let bands = Parallel.ranges(n * oh, parts: threads)
+    var geometry = self.geometry
+    let kernelRows = axes[0].kernel
+    let biasValues = bias ?? []
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
+          let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
+          let biasPointer = bias == nil ? nil : bp.baseAddress
+          Parallel.run(bands.count) { band in
+            var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
+            for row in bands[band] {
+              let b = row / oh, oy = row % oh
+              for ky in 0..<kernelRows {
+                let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * cin) : nil
+              }
+              let out = target + row * ow * cout
+              atr_conv_group8_row(out, rows, weightBase, biasPointer, &geometry, cin, group)
+              atr_pointwise(out, 1, ow * cout, ow * cout, epilogue, epilogue.count)
+            }
+          }
+        } }
+      }
+    }
+    return output
   }
 
   /// The depthwise convolution on (N, C, H, W) storage into (N, C, OH,

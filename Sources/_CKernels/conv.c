@@ -490,6 +490,78 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
 // and split by column phase (x mod stride_w), so that every tap of a
 // vector of 16 adjacent outputs is one contiguous load: phase p holds the
 // padded row's columns p, p + sw, p + 2 sw, ...
+// P output pixels (P constant at each call) of one group of 8 output
+// channels: one accumulator of 8 per pixel, each weight vector loaded once
+// for all P pixels and each input value broadcast against it. Taps
+// [kx0, kx1) of each row land inside the input row for all P pixels.
+static inline __attribute__((always_inline)) void group8_pixels(const size_t P, float *restrict o, size_t cout,
+                                                                const float *const *rows, const float *restrict k,
+                                                                const float *bias, const atr_conv_geometry *g,
+                                                                size_t cin_g, ptrdiff_t x0, ptrdiff_t kx0,
+                                                                ptrdiff_t kx1, ptrdiff_t step) {
+  // A single pixel keeps four sums over alternating input channels, so
+  // its FMAs do not each wait for the one before.
+  enum { SPLIT = 4 };
+  atr_v8 acc[8], part[SPLIT] = {{0}};
+  const atr_v8 start = bias ? *(const atr_v8 *)bias : (atr_v8){0};
+#pragma clang loop unroll(full)
+  for (size_t j = 0; j < P; j++) acc[j] = start;
+  const ptrdiff_t ps = g->pixel_stride, dx = g->dilation_w * ps;
+  for (ptrdiff_t ky = 0; ky < g->kernel_h; ky++) {
+    if (!rows[ky]) continue;
+    for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+      const float *x = rows[ky] + x0 + kx * dx;
+      const float *kt = k + (size_t)(ky * g->kernel_w + kx) * cin_g * 8;
+      size_t ci = 0;
+      if (P == 1) {
+        for (; ci + SPLIT <= cin_g; ci += SPLIT) {
+#pragma clang loop unroll(full)
+          for (size_t s = 0; s < SPLIT; s++) part[s] += x[ci + s] * *(const atr_v8 *)(kt + (ci + s) * 8);
+        }
+      }
+      for (; ci < cin_g; ci++) {
+        const atr_v8 wv = *(const atr_v8 *)(kt + ci * 8);
+#pragma clang loop unroll(full)
+        for (size_t j = 0; j < P; j++) acc[j] += x[(ptrdiff_t)j * step + (ptrdiff_t)ci] * wv;
+      }
+    }
+  }
+  if (P == 1) acc[0] += (part[0] + part[1]) + (part[2] + part[3]);
+#pragma clang loop unroll(full)
+  for (size_t j = 0; j < P; j++) *(atr_v8 *)(o + j * cout) = acc[j];
+}
+
+ATR_MULTIVERSION
+void atr_conv_group8_row(float *restrict out, const float *const *rows, const float *restrict weights,
+                         const float *restrict bias, const atr_conv_geometry *g, size_t cin, size_t groups) {
+  const ptrdiff_t w = g->input_w, kw = g->kernel_w, reach = (kw - 1) * g->dilation_w;
+  const size_t cin_g = cin / groups, cout = groups * 8, taps = (size_t)(g->kernel_h * kw);
+  const ptrdiff_t ps = g->pixel_stride, step = g->stride_w * ps;
+  size_t ox = 0;
+  while (ox < g->output_w) {
+    const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
+    // Blocks of 8, then 4, pixels whose taps all land inside the row;
+    // single pixels at the borders, with the taps that land inside.
+    size_t p = 1;
+    if (ix0 >= 0) {
+      if (ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
+      else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
+    }
+    ptrdiff_t kx0 = 0, kx1 = kw;
+    while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * g->dilation_w >= w) kx1--;
+    for (size_t grp = 0; grp < groups; grp++) {
+      float *o = out + ox * cout + grp * 8;
+      const float *k = weights + grp * taps * cin_g * 8, *b = bias ? bias + grp * 8 : NULL;
+      const ptrdiff_t x0 = ix0 * ps + (ptrdiff_t)(grp * cin_g);
+      if (p == 8) group8_pixels(8, o, cout, rows, k, b, g, cin_g, x0, kx0, kx1, step);
+      else if (p == 4) group8_pixels(4, o, cout, rows, k, b, g, cin_g, x0, kx0, kx1, step);
+      else group8_pixels(1, o, cout, rows, k, b, g, cin_g, x0, kx0, kx1, step);
+    }
+    ox += p;
+  }
+}
+
 static inline size_t depthwise_phase_length(const atr_conv_geometry *g) {
   const size_t padded = (size_t)((g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1);
   const size_t length = (padded + g->stride_w - 1) / g->stride_w;

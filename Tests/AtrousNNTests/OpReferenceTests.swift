@@ -55,9 +55,12 @@ import Testing
     ConvCase(cin: 3, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 12, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
-    // Groups of 8 channels in and out (RegNet's): runs of 8 floats in the
-    // im2col rows, the transposed product from 72 columns.
+    // Groups of 8 output channels (RegNet's): the grouped kernel on
+    // channels-last input (blocks of 8, 4 and single pixels), or runs of 8
+    // and 5 floats in im2col rows and the transposed product from 72
+    // columns.
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
+    ConvCase(cin: 10, cout: 16, k: (3, 5), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 1, 3], group: 2),
     // Runs of 12 and of 6 floats into im2col rows for whole panels of 32.
     ConvCase(cin: 12, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 12, cout: 64, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 1, 0], group: 2),

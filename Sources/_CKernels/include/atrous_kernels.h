@@ -268,6 +268,14 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
                       const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
                       size_t rows, void *scratch);
 
+/// One output row of a grouped convolution with 8 output channels per
+/// group, on channels-last pixels: `rows[ky]` addresses the input row the
+/// kernel row ky reads (pixel 0, channel 0), or is NULL when that row is
+/// padding. `weights` is (groups, kernel_h, kernel_w, cin / groups, 8),
+/// `bias` (groups * 8) or NULL; `out` is (output_w, groups * 8).
+void atr_conv_group8_row(float *out, const float *const *rows, const float *weights, const float *bias,
+                         const atr_conv_geometry *g, size_t cin, size_t groups);
+
 /// One output row of a depthwise convolution: `rows[ky]` addresses the
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
 /// that row is padding. `weights` is (kernel_h * kernel_w, channels),
