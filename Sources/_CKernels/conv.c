@@ -10,6 +10,14 @@
 #define ATR_MULTIVERSION
 #endif
 
+// Whether the CPU has 32 vector registers of 16 floats (AVX-512), so the
+// clone running is the AVX-512 one and wider register tiles do not spill.
+#if defined(__x86_64__)
+#define ATR_HAS_AVX512 __builtin_cpu_supports("avx512f")
+#else
+#define ATR_HAS_AVX512 0
+#endif
+
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
 #define V16_STORE(p, v) (*(v16 *)(p) = (v))
@@ -377,19 +385,22 @@ void atr_im2col_panels(float *restrict packed, const float *restrict src, const 
   }
 }
 
-// Four neighbouring output pixels of a depthwise row, every tap inside the
-// row: `at` is the first pixel's first input offset, `tap` the offset
-// between taps and `step` between the pixels.
-static inline __attribute__((always_inline)) void depthwise_four(float *restrict o, const float *const *rows,
-                                                                 const float *restrict weights,
-                                                                 const float *restrict bias, size_t c, ptrdiff_t kh,
-                                                                 const ptrdiff_t kw, ptrdiff_t at, ptrdiff_t tap,
-                                                                 ptrdiff_t step) {
+// P neighbouring output pixels (P constant at each call) of a depthwise
+// row, every tap inside the row: `at` is the first pixel's first input
+// offset, `tap` the offset between taps and `step` between the pixels.
+// Each pixel's sum is one chain of FMAs, so P chains are in flight.
+static inline __attribute__((always_inline)) void depthwise_pixels(const size_t P, float *restrict o,
+                                                                   const float *const *rows,
+                                                                   const float *restrict weights,
+                                                                   const float *restrict bias, size_t c, ptrdiff_t kh,
+                                                                   const ptrdiff_t kw, ptrdiff_t at, ptrdiff_t tap,
+                                                                   ptrdiff_t step) {
   for (size_t ch = 0; ch < c;) {
     if (ch + 16 > c) ch = c - 16;
-    v16 s0 = {0};
-    if (bias) s0 = V16_LOAD(bias + ch);
-    v16 s1 = s0, s2 = s0, s3 = s0;
+    v16 s[8];
+    const v16 start = bias ? V16_LOAD(bias + ch) : (v16){0};
+#pragma clang loop unroll(full)
+    for (size_t j = 0; j < P; j++) s[j] = start;
     for (ptrdiff_t ky = 0; ky < kh; ky++) {
       if (!rows[ky]) continue;
       const float *x = rows[ky] + at + ch;
@@ -397,16 +408,12 @@ static inline __attribute__((always_inline)) void depthwise_four(float *restrict
       for (ptrdiff_t kx = 0; kx < kw; kx++) {
         const v16 wk = V16_LOAD(k + kx * c);
         const float *p = x + kx * tap;
-        s0 += V16_LOAD(p) * wk;
-        s1 += V16_LOAD(p + step) * wk;
-        s2 += V16_LOAD(p + 2 * step) * wk;
-        s3 += V16_LOAD(p + 3 * step) * wk;
+#pragma clang loop unroll(full)
+        for (size_t j = 0; j < P; j++) s[j] += V16_LOAD(p + (ptrdiff_t)j * step) * wk;
       }
     }
-    V16_STORE(o + ch, s0);
-    V16_STORE(o + c + ch, s1);
-    V16_STORE(o + 2 * c + ch, s2);
-    V16_STORE(o + 3 * c + ch, s3);
+#pragma clang loop unroll(full)
+    for (size_t j = 0; j < P; j++) V16_STORE(o + j * c + ch, s[j]);
     ch += 16;
   }
 }
@@ -417,19 +424,34 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
   const ptrdiff_t dx = g->dilation_w, reach = (kw - 1) * dx, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
+  // Eight chains of FMAs keep both FMA units of an AVX-512 core busy
+  // (four vectors of 16 in flight leave half of them idle); with narrower
+  // registers four pixels are already eight chains, and eight would spill.
+  const size_t wide = ATR_HAS_AVX512 ? 8 : 4;
   for (size_t ox = 0; ox < g->output_w; ox++) {
     const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
-    // Four output pixels whose taps all land inside the row share each
-    // weight load: 16 channels at a time (the last 16 again for a rest).
-    if (c >= 16 && ox + 4 <= g->output_w && ix0 >= 0 && ix0 + 3 * g->stride_w + reach < w) {
+    // Eight or four output pixels whose taps all land inside the row share
+    // each weight load: 16 channels at a time (the last 16 again for a rest).
+    size_t p = 0;
+    if (c >= 16 && ix0 >= 0) {
+      if (wide == 8 && ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
+      else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
+    }
+    if (p) {
       float *o = out + ox * c;
       const float *const *r = rows;
-      const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride;
+      const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
       // Common widths with the tap loop unrolled (its count known here).
-      if (kw == 3) depthwise_four(o, r, weights, bias, c, kh, 3, ix0 * ps, dx * ps, step);
-      else if (kw == 5) depthwise_four(o, r, weights, bias, c, kh, 5, ix0 * ps, dx * ps, step);
-      else depthwise_four(o, r, weights, bias, c, kh, kw, ix0 * ps, dx * ps, step);
-      ox += 3;
+      if (p == 8) {
+        if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, kh, 3, at, tap, step);
+        else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, kh, 5, at, tap, step);
+        else depthwise_pixels(8, o, r, weights, bias, c, kh, kw, at, tap, step);
+      } else {
+        if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, kh, 3, at, tap, step);
+        else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, kh, 5, at, tap, step);
+        else depthwise_pixels(4, o, r, weights, bias, c, kh, kw, at, tap, step);
+      }
+      ox += p - 1;
       continue;
     }
     // The taps that land inside the row: [kx0, kx1).
