@@ -151,7 +151,7 @@ enum Convolution {
     // A small convolution (a few microseconds of work) runs on one thread:
     // handing half of it to another costs more than it saves.
     let macs = n * cout * axes[0].output * axes[1].output * (cin / group) * axes[0].kernel * axes[1].kernel
-    let threads = macs < Self.parallelMACs ? 1 : c.threads
+    let threads = macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1) < Self.parallelMACs ? 1 : c.threads
     switch strategy {
     case .blocked:
       // Reads planes or channels-last pixels as it finds them, and writes
@@ -208,6 +208,9 @@ enum Convolution {
 
   /// Multiply-accumulates below which a convolution stays on one thread.
   static let parallelMACs = 1 << 20
+  /// A depthwise multiply-accumulate costs about four of a product's: one
+  /// load of input for each, none shared between output channels.
+  static let depthwiseCostPerMAC = 4
 
   /// The ways a 2-D convolution runs.
   enum Strategy: String, CaseIterable, Sendable {
