@@ -392,11 +392,11 @@ void atr_im2col_panels(float *restrict packed, const float *restrict src, const 
 static inline __attribute__((always_inline)) void depthwise_pixels(const size_t P, float *restrict o,
                                                                    const float *const *rows,
                                                                    const float *restrict weights,
-                                                                   const float *restrict bias, size_t c, ptrdiff_t kh,
-                                                                   const ptrdiff_t kw, ptrdiff_t at, ptrdiff_t tap,
-                                                                   ptrdiff_t step) {
-  for (size_t ch = 0; ch < c;) {
-    if (ch + 16 > c) ch = c - 16;
+                                                                   const float *restrict bias, size_t c, size_t c0,
+                                                                   size_t c1, ptrdiff_t kh, const ptrdiff_t kw,
+                                                                   ptrdiff_t at, ptrdiff_t tap, ptrdiff_t step) {
+  for (size_t ch = c0; ch < c1;) {
+    if (ch + 16 > c1) ch = c1 - 16;
     v16 s[8];
     const v16 start = bias ? V16_LOAD(bias + ch) : (v16){0};
 #pragma clang loop unroll(full)
@@ -418,6 +418,63 @@ static inline __attribute__((always_inline)) void depthwise_pixels(const size_t 
   }
 }
 
+// One output pixel of a depthwise row over channels [c0, c1), with the
+// taps [kx0, kx1) that land inside the input row.
+static inline __attribute__((always_inline)) void depthwise_pixel(float *restrict o, const float *const *rows,
+                                                                  const float *restrict weights,
+                                                                  const float *restrict bias,
+                                                                  const atr_conv_geometry *g, size_t c, size_t c0,
+                                                                  size_t c1, ptrdiff_t ix0, ptrdiff_t kx0,
+                                                                  ptrdiff_t kx1) {
+  const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
+  size_t ch = c0;
+  // 64 channels at a time in four accumulators, then 16, then one.
+  for (; ch + 64 <= c1; ch += 64) {
+    v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    if (bias) { s0 = V16_LOAD(bias + ch); s1 = V16_LOAD(bias + ch + 16); s2 = V16_LOAD(bias + ch + 32); s3 = V16_LOAD(bias + ch + 48); }
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+        const float *x = rows[ky] + (ix0 + kx * g->dilation_w) * g->pixel_stride + ch;
+        const float *k = weights + (ky * kw + kx) * c + ch;
+        s0 += V16_LOAD(x) * V16_LOAD(k); s1 += V16_LOAD(x + 16) * V16_LOAD(k + 16);
+        s2 += V16_LOAD(x + 32) * V16_LOAD(k + 32); s3 += V16_LOAD(x + 48) * V16_LOAD(k + 48);
+      }
+    }
+    V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
+  }
+  // Then 16 at a time, the rest as the last 16 channels again (a few
+  // recomputed, none done one by one) when there are 16 or more.
+  while (ch < c1 && c >= 16) {
+    if (ch + 16 > c1) ch = c1 - 16;
+    // Two accumulators, even and odd taps, so the FMAs overlap.
+    v16 s = {0}, t = {0};
+    if (bias) s = V16_LOAD(bias + ch);
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
+      ptrdiff_t kx = kx0;
+      for (; kx + 1 < kx1; kx += 2) {
+        s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
+        t += V16_LOAD(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + (kx + 1) * c);
+      }
+      if (kx < kx1) s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
+    }
+    V16_STORE(o + ch, s + t);
+    ch += 16;
+  }
+  for (; ch < c1; ch++) {
+    float s = bias ? bias[ch] : 0.0f;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
+        s += rows[ky][(ix0 + kx * g->dilation_w) * g->pixel_stride + ch] * weights[(ky * kw + kx) * c + ch];
+      }
+    }
+    o[ch] = s;
+  }
+}
+
 ATR_MULTIVERSION
 void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
@@ -428,82 +485,44 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
   // (four vectors of 16 in flight leave half of them idle); with narrower
   // registers four pixels are already eight chains, and eight would spill.
   const size_t wide = ATR_HAS_AVX512 ? 8 : 4;
-  for (size_t ox = 0; ox < g->output_w; ox++) {
-    const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
-    // Eight or four output pixels whose taps all land inside the row share
-    // each weight load: 16 channels at a time (the last 16 again for a rest).
-    size_t p = 0;
-    if (c >= 16 && ix0 >= 0) {
-      if (wide == 8 && ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
-      else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
-    }
-    if (p) {
+  // Blocks of 64 channels pass along the whole row, so a block's weights
+  // (kh * kw * 64 floats) stay in L1 from one pixel to the next instead of
+  // every pixel reading all the weights again from further out.
+  enum { CHANNEL_BLOCK = 64 };
+  for (size_t c0 = 0; c0 < c; c0 += CHANNEL_BLOCK) {
+    const size_t c1 = c - c0 < CHANNEL_BLOCK ? c : c0 + CHANNEL_BLOCK;
+    for (size_t ox = 0; ox < g->output_w; ox++) {
+      const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
       float *o = out + ox * c;
-      const float *const *r = rows;
-      const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
-      // Common widths with the tap loop unrolled (its count known here).
-      if (p == 8) {
-        if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, kh, 3, at, tap, step);
-        else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, kh, 5, at, tap, step);
-        else depthwise_pixels(8, o, r, weights, bias, c, kh, kw, at, tap, step);
-      } else {
-        if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, kh, 3, at, tap, step);
-        else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, kh, 5, at, tap, step);
-        else depthwise_pixels(4, o, r, weights, bias, c, kh, kw, at, tap, step);
+      // Eight or four output pixels whose taps all land inside the row
+      // share each weight load: 16 channels at a time (the last 16 again
+      // for a rest).
+      size_t p = 0;
+      if (c >= 16 && ix0 >= 0) {
+        if (wide == 8 && ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
+        else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
       }
-      ox += p - 1;
-      continue;
-    }
-    // The taps that land inside the row: [kx0, kx1).
-    ptrdiff_t kx0 = 0, kx1 = kw;
-    while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;
-    while (kx1 > kx0 && ix0 + (kx1 - 1) * g->dilation_w >= w) kx1--;
-    float *o = out + ox * c;
-    size_t ch = 0;
-    // 64 channels at a time in four accumulators, then 16, then one.
-    for (; ch + 64 <= c; ch += 64) {
-      v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-      if (bias) { s0 = V16_LOAD(bias + ch); s1 = V16_LOAD(bias + ch + 16); s2 = V16_LOAD(bias + ch + 32); s3 = V16_LOAD(bias + ch + 48); }
-      for (ptrdiff_t ky = 0; ky < kh; ky++) {
-        if (!rows[ky]) continue;
-        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
-          const float *x = rows[ky] + (ix0 + kx * g->dilation_w) * g->pixel_stride + ch;
-          const float *k = weights + (ky * kw + kx) * c + ch;
-          s0 += V16_LOAD(x) * V16_LOAD(k); s1 += V16_LOAD(x + 16) * V16_LOAD(k + 16);
-          s2 += V16_LOAD(x + 32) * V16_LOAD(k + 32); s3 += V16_LOAD(x + 48) * V16_LOAD(k + 48);
+      if (p) {
+        const float *const *r = rows;
+        const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
+        // Common widths with the tap loop unrolled (its count known here).
+        if (p == 8) {
+          if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step);
+          else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step);
+          else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step);
+        } else {
+          if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step);
+          else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step);
+          else depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step);
         }
+        ox += p - 1;
+        continue;
       }
-      V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
-    }
-    // Then 16 at a time, the rest as the last 16 channels again (a few
-    // recomputed, none done one by one) when there are 16 or more.
-    while (ch < c && c >= 16) {
-      if (ch + 16 > c) ch = c - 16;
-      // Two accumulators, even and odd taps, so the FMAs overlap.
-      v16 s = {0}, t = {0};
-      if (bias) s = V16_LOAD(bias + ch);
-      for (ptrdiff_t ky = 0; ky < kh; ky++) {
-        if (!rows[ky]) continue;
-        const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
-        ptrdiff_t kx = kx0;
-        for (; kx + 1 < kx1; kx += 2) {
-          s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
-          t += V16_LOAD(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + (kx + 1) * c);
-        }
-        if (kx < kx1) s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
-      }
-      V16_STORE(o + ch, s + t);
-      ch += 16;
-    }
-    for (; ch < c; ch++) {
-      float s = bias ? bias[ch] : 0.0f;
-      for (ptrdiff_t ky = 0; ky < kh; ky++) {
-        if (!rows[ky]) continue;
-        for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
-          s += rows[ky][(ix0 + kx * g->dilation_w) * g->pixel_stride + ch] * weights[(ky * kw + kx) * c + ch];
-        }
-      }
-      o[ch] = s;
+      // The taps that land inside the row: [kx0, kx1).
+      ptrdiff_t kx0 = 0, kx1 = kw;
+      while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;
+      while (kx1 > kx0 && ix0 + (kx1 - 1) * g->dilation_w >= w) kx1--;
+      depthwise_pixel(o, rows, weights, bias, g, c, c0, c1, ix0, kx0, kx1);
     }
   }
 }

@@ -78,6 +78,9 @@ import Testing
     // of 20.
     ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 2, 1], group: 20),
     ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 16),
+    // Blocks of 64 channels along the row, the last block of 8 computed as
+    // the last 16 channels again.
+    ConvCase(cin: 72, cout: 72, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 72),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit
