@@ -1,3 +1,4 @@
+import Foundation
 import AtrousCore
 import _CKernels
 
@@ -179,6 +180,14 @@ enum Convolution {
       // problem, and a pointwise convolution after it reads planes directly.
       convolution.weights = w.floatValues()
       return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
+    case .winograd:
+      let pack = {
+        var fresh = convolution
+        fresh.weights = w.floatValues()
+        return [fresh.winogradWeights()]
+      }
+      let packed = (constantWeights ? c.cache!.value(c.index, "conv-winograd", make: pack) : pack())[0]
+      return result(convolution.winograd(x.toChannelsLast().storage!, weights: packed, threads: threads), planes: false)
     case .grouped:
       let pack = {
         var fresh = convolution
@@ -223,6 +232,9 @@ enum Convolution {
     case depthwisePlanes = "depthwise-planes"
     /// Depthwise on channels-last pixels.
     case depthwise
+    /// Winograd F(4x4, 3x3) on channels-last pixels: 3x3, stride and
+    /// dilation 1, one group.
+    case winograd
     /// Groups of 8 output channels on channels-last pixels
     /// (`atr_conv_group8_row`), without im2col rows or packed products.
     case grouped
@@ -244,6 +256,7 @@ enum Convolution {
     // The planar kernel runs along output rows in vectors of 16: narrower
     // maps go channels-last, vectorized across channels instead.
     if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
+    if kernel.prefersWinograd { return .winograd }
     if kernel.prefersBlocked { return .blocked }
     if !planesInput && kernel.hasGroupsOf8 { return .grouped }
     return planesInput ? .planar : .im2col
@@ -256,6 +269,7 @@ enum Convolution {
     case .planar: !kernel.isDepthwise
     case .depthwisePlanes, .depthwise: kernel.isDepthwise
     case .grouped: kernel.hasGroupsOf8
+    case .winograd: kernel.winogradFits
     case .im2col: true
     }
   }
@@ -452,6 +466,28 @@ struct ConvKernel {
 
   private var taps: Int { axes[0].kernel * axes[1].kernel }
   var isDepthwise: Bool { group == cin && cout == cin }
+  /// Whether Winograd F(4x4, 3x3) can run this convolution: 3x3, stride
+  /// and dilation 1, one group, at least 16 channels in and out (the
+  /// transforms take 16 at a time).
+  var winogradFits: Bool {
+    group == 1 && cin >= 16 && cout >= 16 && axes.allSatisfy { $0.kernel == 3 && $0.stride == 1 && $0.dilation == 1 }
+  }
+
+  /// Whether Winograd is the way to run it: it fits, the transforms are
+  /// small beside the products (at least 32 channels in and out), there
+  /// are at least 16 output tiles of 4x4 to share each read of the
+  /// transformed weights (four times the direct kernel's; at 7x7, 4 tiles,
+  /// 512 channels run 1.7x slower than direct), and `ATROUS_EXACT_CONV`
+  /// is not set to 1.
+  var prefersWinograd: Bool {
+    let tiles = n * ((axes[0].output + 3) / 4) * ((axes[1].output + 3) / 4)
+    return winogradFits && cin >= 32 && cout >= 32 && tiles >= 16 && !Self.exact
+  }
+
+  /// `ATROUS_EXACT_CONV=1` keeps 3x3 convolutions direct (no Winograd),
+  /// for results that do not depend on the transform's rounding.
+  static let exact = ProcessInfo.processInfo.environment["ATROUS_EXACT_CONV"] == "1"
+
   /// Grouped, not depthwise, with 8 output channels per group (RegNet's
   /// group width): too narrow for the product's tiles.
   var hasGroupsOf8: Bool { !isDepthwise && group > 1 && cout == 8 * group }
@@ -880,6 +916,67 @@ struct ConvKernel {
         } }
       }
     }
+  }
+
+  /// The Winograd-transformed kernels packed for the products: for each
+  /// of the 36 tile positions, the (Cin, Cout) matrix as `atr_pack_b`
+  /// packs it, one after another.
+  func winogradWeights() -> [Float] {
+    var u = [Float](repeating: 0, count: 36 * cin * cout)  // (36, Cin, Cout)
+    u.withUnsafeMutableBufferPointer { atr_winograd_weights($0.baseAddress!, weights, cout, cin) }
+    let size = atr_packed_b_size(cin, cout)
+    var packed = [Float](repeating: 0, count: 36 * size)
+    packed.withUnsafeMutableBufferPointer { p in
+      u.withUnsafeBufferPointer { t in
+        for xi in 0..<36 { atr_pack_b(p.baseAddress! + xi * size, t.baseAddress! + xi * cin * cout, cin, cout, cout) }
+      }
+    }
+    return packed
+  }
+
+  /// Tiles per Winograd block: a block's transformed input and products
+  /// (36 (Cin + Cout) floats per tile) fill about half of a 1 MiB L2.
+  static func winogradBlock(cin: Int, cout: Int, tiles: Int, threads: Int) -> Int {
+    let fit = max(8, (512 << 10) / (36 * (cin + cout) * MemoryLayout<Float>.stride) / 8 * 8)
+    return evenBlock(pixels: tiles, preferred: min(fit, 256), multiple: 8, threads: threads)
+  }
+
+  /// Winograd F(4x4, 3x3) on (N, H, W, C) storage into (N, OH, OW, Cout):
+  /// per block of 4x4 output tiles, the input transform, 36 products with
+  /// the packed transformed weights, and the output transform with the
+  /// bias and fused steps, blocks split across threads.
+  func winograd(_ input: Tensor, weights packed: [Float], threads: Int) -> Tensor {
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
+    var geometry = self.geometry
+    let tiles = atr_winograd_tiles(&geometry, n)
+    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, threads: threads)
+    let blocks = (tiles + block - 1) / block
+    let workers = max(1, min(threads, blocks))
+    let size = atr_packed_b_size(cin, cout)
+    let transformed = Self.scratch(workers, floats: 36 * block * cin)  // (36, block, Cin)
+    let products = Self.scratch(workers, floats: 36 * block * cout)  // (36, block, Cout)
+    let biasValues = bias ?? []
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
+          let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
+          let biasPointer = bias == nil ? nil : bp.baseAddress
+          Parallel.dynamic(blocks, workers: workers) { worker, index in
+            let first = index * block, count = min(block, tiles - first)
+            let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
+            let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
+            atr_winograd_input(v, source, &geometry, cin, first, count)
+            for xi in 0..<36 {
+              atr_sgemm_packed(count, cout, cin, v + xi * count * cin, cin, weightBase + xi * size, m + xi * count * cout,
+                               cout, ATR_START_ZERO, nil)
+            }
+            atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count)
+          }
+        } }
+      }
+    }
+    return output
   }
 
   /// The weights as `atr_conv_group8_row` takes them: (groups, kH, kW,

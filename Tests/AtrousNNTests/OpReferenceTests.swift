@@ -78,6 +78,11 @@ import Testing
     // of 20.
     ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 2, 1], group: 20),
     ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 16),
+    // Winograd F(4x4, 3x3) (forced; chosen from 32 channels in and out):
+    // tiles cut by the map's edge, asymmetric padding, 40 = 16 + 16 + 8
+    // output channels, and no padding with 20 input channels.
+    ConvCase(cin: 32, cout: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
+    ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     // Blocks of 64 channels along the row, the last block of 8 computed as
     // the last 16 channels again.
     ConvCase(cin: 72, cout: 72, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 72),
@@ -170,7 +175,18 @@ import Testing
     // A float32 sum of K products of values in [-1, 1] can be off by about
     // K * 2^-24 in any order; twice that, and never under 1e-5.
     let k = cinG * c.k.0 * c.k.1
-    let check = closeness(output.floatValues(), expected, rtol: 1e-5, atol: max(1e-5, Float(k) * 1.2e-7))
+    var atol = max(1e-5, Float(k) * 1.2e-7)
+    let values = output.floatValues()
+    if c.k == (3, 3) && c.stride == (1, 1) && c.dilation == (1, 1) && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
+      // Winograd F(4x4, 3x3) may run: its transforms round more, within
+      // 5e-5 of the output's range at worst and 1e-5 relative RMS error.
+      let range = (expected.max() ?? 0) - (expected.min() ?? 0)
+      atol = max(atol, 5e-5 * range)
+      let error = zip(values, expected).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+      let energy = expected.reduce(0.0) { $0 + Double($1) * Double($1) }
+      #expect((error / energy).squareRoot() <= 1e-5, "\(route) \(n)x\(h)x\(w): relative RMS error")
+    }
+    let check = closeness(values, expected, rtol: 1e-5, atol: atol)
     #expect(check.isClose, "\(route) \(n)x\(h)x\(w): \(check)")
   }
 

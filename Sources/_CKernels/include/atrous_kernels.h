@@ -337,6 +337,28 @@ typedef struct {
 void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
                    size_t nsteps);
 
+/// Winograd F(4x4, 3x3) for 3x3 convolutions with stride and dilation 1
+/// on channels-last pixels (`winograd.c`). Output tiles of 4x4 pixels are
+/// numbered flat over images, tile rows and tile columns; there are
+/// atr_winograd_tiles of them.
+size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images);
+
+/// The kernels (cout, cin, 3, 3) transformed: u is (36, cin, cout), one
+/// (cin, cout) matrix per tile position.
+void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin);
+
+/// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
+/// 16) transformed: v is (36, count, cin), one (count, cin) matrix per tile
+/// position; the padding reads as zero.
+void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
+                        size_t count);
+
+/// Output tiles [first, first + count) from the products m, (36, count,
+/// cout) (cout >= 16), into (N, OH, OW, cout) storage, the bias added and
+/// the fused steps applied; pixels past the map's edge are not written.
+void atr_winograd_output(float *out, const float *m, const float *bias, const atr_conv_geometry *g, size_t cout,
+                         size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps);
+
 /// Softmax (or, with `log`, log-softmax) of each of `rows` contiguous rows
 /// of `length` values, in place: the row's largest value subtracted first,
 /// exp by the pointwise steps' branch-free approximation (within 2 ulp).
