@@ -78,7 +78,7 @@ import Testing
     // of 20.
     ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 2, 1], group: 20),
     ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 16),
-    // Winograd F(4x4, 3x3) (forced; chosen from 32 channels in and out):
+    // Winograd F(4x4, 3x3) (chosen from 16 output tiles, forced below):
     // tiles cut by the map's edge, asymmetric padding, 40 = 16 + 16 + 8
     // output channels, and no padding with 20 input channels.
     ConvCase(cin: 32, cout: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
