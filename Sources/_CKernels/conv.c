@@ -418,6 +418,43 @@ static inline __attribute__((always_inline)) void depthwise_pixels(const size_t 
   }
 }
 
+// Eight neighbouring output pixels at dilation 1, stride S and kernel
+// width KW (both constant at each call): each kernel row loads the
+// 7 S + KW input vectors under the eight pixels once and reuses them across
+// the taps, instead of one load per tap and pixel (the loads, not the
+// FMAs, bound the plain loop). At most 8 + 18 + 5 of the 32 registers.
+static inline __attribute__((always_inline)) void depthwise_slide(float *restrict o, const float *const *rows,
+                                                                  const float *restrict weights,
+                                                                  const float *restrict bias, size_t c, size_t c0,
+                                                                  size_t c1, ptrdiff_t kh, const ptrdiff_t KW,
+                                                                  const ptrdiff_t S, ptrdiff_t at, ptrdiff_t ps) {
+  enum { P = 8 };
+  for (size_t ch = c0; ch < c1;) {
+    if (ch + 16 > c1) ch = c1 - 16;
+    v16 s[P];
+    const v16 start = bias ? V16_LOAD(bias + ch) : (v16){0};
+#pragma clang loop unroll(full)
+    for (size_t j = 0; j < P; j++) s[j] = start;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      const float *x = rows[ky] + at + ch;
+      const float *k = weights + ky * KW * c + ch;
+      v16 line[(P - 1) * 2 + 5];
+#pragma clang loop unroll(full)
+      for (ptrdiff_t j = 0; j < (P - 1) * S + KW; j++) line[j] = V16_LOAD(x + j * ps);
+#pragma clang loop unroll(full)
+      for (ptrdiff_t kx = 0; kx < KW; kx++) {
+        const v16 wk = V16_LOAD(k + kx * c);
+#pragma clang loop unroll(full)
+        for (ptrdiff_t j = 0; j < P; j++) s[j] += line[j * S + kx] * wk;
+      }
+    }
+#pragma clang loop unroll(full)
+    for (size_t j = 0; j < P; j++) V16_STORE(o + j * c + ch, s[j]);
+    ch += 16;
+  }
+}
+
 // One output pixel of a depthwise row over channels [c0, c1), with the
 // taps [kx0, kx1) that land inside the input row.
 static inline __attribute__((always_inline)) void depthwise_pixel(float *restrict o, const float *const *rows,
@@ -505,8 +542,14 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
       if (p) {
         const float *const *r = rows;
         const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
-        // Common widths with the tap loop unrolled (its count known here).
-        if (p == 8) {
+        // Dilation 1 and the common kernel widths and strides: each input
+        // vector loaded once per kernel row. Otherwise the common widths
+        // with the tap loop unrolled (its count known here).
+        const int slide = p == 8 && tap == ps && (step == ps || step == 2 * ps);
+        if (slide && kw == 3 && step == ps) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 3, 1, at, ps);
+        else if (slide && kw == 5 && step == ps) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 5, 1, at, ps);
+        else if (slide && kw == 3) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 3, 2, at, ps);
+        else if (p == 8) {
           if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step);
           else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step);
           else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step);
