@@ -321,12 +321,9 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
   }
 }
 
-// Stores (or, with `load`, adds) the first `width` of the 32 columns
-// lo:hi into c: the right edge of C, once per tile row.
-static inline __attribute__((always_inline)) void store_part(float *c, v16 lo, v16 hi, size_t width, int load) {
-  float t[32] __attribute__((aligned(64)));
-  V16_STORE(t, lo);
-  V16_STORE(t + 16, hi);
+// Stores (or, with `load`, adds) the first `width` of the 32 columns in t
+// into c: the right edge of C, once per tile row.
+static inline __attribute__((always_inline)) void store_part(float *c, const float *t, size_t width, int load) {
   if (load) {
     for (size_t j = 0; j < width; j++) c[j] += t[j];
   } else {
@@ -382,7 +379,10 @@ static inline __attribute__((always_inline)) void tile(const size_t ROWS, const 
       V16_STORE(cr, load ? V16_LOAD(cr) + (lo) : (lo));                  \
       if (two) V16_STORE(cr + 16, load ? V16_LOAD(cr + 16) + (hi) : (hi)); \
     } else {                                                             \
-      store_part(cr, lo, hi, width, load);                               \
+      float t[32] __attribute__((aligned(64)));                          \
+      V16_STORE(t, lo);                                                  \
+      V16_STORE(t + 16, hi);                                             \
+      store_part(cr, t, width, load);                                    \
     }                                                                    \
   }
   ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
