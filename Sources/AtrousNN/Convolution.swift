@@ -249,8 +249,9 @@ enum Convolution {
 
   /// The strategy for `kernel` on input stored as planes or channels-last:
   /// depthwise stays depthwise in the input's layout (unless the map is
-  /// narrow); the blocked kernel
-  /// where `prefersBlocked`; else the product on planes or on pixels.
+  /// narrow); Winograd where `prefersWinograd`; the blocked kernel where
+  /// `prefersBlocked`; the grouped kernel for groups of 8 output channels
+  /// on channels-last input; else the product on planes or on pixels.
   static func strategy(_ kernel: ConvKernel, planesInput: Bool) -> Strategy {
     if let forced = forcedStrategy, feasible(forced, kernel) { return forced }
     // The planar kernel runs along output rows in vectors of 16: narrower
