@@ -888,6 +888,10 @@ struct ConvKernel {
 
   /// One filter per channel, vectorized across channels, rows of the
   /// output split across threads; the bias is added in the same pass.
+  /// Each thread takes one contiguous band: the next layer's thread then
+  /// finds its rows in its own core's cache (rows handed out a few at a
+  /// time to whichever thread is free measured 5 to 15% slower on whole
+  /// models at 2 threads).
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
     let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
