@@ -125,9 +125,47 @@ enum Convolution {
     })
   }
 
+  /// What a convolution node settles once for inputs of one shape and
+  /// layout: the kernel (geometry, bias, fused steps, its weights as the
+  /// strategy takes them), the strategy and the threads. Kept per node by
+  /// the executor when the weights are constant, so a run only executes.
+  struct Plan {
+    var kernel: ConvKernel
+    var strategy: Strategy
+    var threads: Int
+    /// The blocked (per group), Winograd or grouped kernel's weights;
+    /// empty for the others, whose weights are in `kernel`.
+    var packed: [[Float]] = []
+    var path: String
+  }
+
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
-    let x = try c.input(0), w = try c.input(1).standard()
+    let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
+    if c.shapesOnly {
+      let kernel = try Self.kernel(c, x)
+      let (oh, ow) = (kernel.axes[0].output, kernel.axes[1].output)
+      return [NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))]
+    }
+    let plan: Plan
+    if let cache = c.cache, c.constant.count > 1, c.constant[1] {
+      // Everything the plan depends on besides the node: the input's shape
+      // and layout, the output's layout, and a strategy tests force.
+      let forced = forcedStrategy.map { Strategy.allCases.firstIndex(of: $0)! } ?? -1
+      let facts = x.shape + [x.channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, c.threads]
+      let context = c
+      plan = try cache.plan(c.index, facts: facts) { try Self.plan(context, x, cache: cache) }
+    } else {
+      plan = try Self.plan(c, x, cache: nil)
+    }
+    c.path = plan.path
+    return run(plan, x, standardOutput: c.standardOutput)
+  }
+
+  /// The node's attributes and shapes checked and turned into a kernel
+  /// without weights.
+  static func kernel(_ c: OpContext, _ x: NDArray) throws -> ConvKernel {
+    let w = try c.input(1)
     guard w.rank == 4 else { throw c.mismatch("weights of rank \(w.rank); expected (M, C/group, kH, kW)") }
     let group = try c.int("group", default: 1)
     let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -140,78 +178,79 @@ enum Convolution {
     let axes = try windowAxes(c, height: h, width: wd, kernel: kernel)
     let bias = c.optionalInput(2)?.floatValues()
     if let bias, bias.count != cout { throw c.mismatch("bias of \(bias.count) for \(cout) output channels") }
-    if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [n, axes[0].output, axes[1].output, cout]))] }
-    var convolution = ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
-                                 epilogue: try Pointwise.epilogue(of: c))
-    let constantWeights = c.cache != nil && c.constant.count > 1 && c.constant[1]
-    func result(_ output: Tensor, planes: Bool) -> [NDArray] {
-      [planes ? NDArray(shape: [n, cout, axes[0].output, axes[1].output], floats: output) : NDArray(channelsLast: output)]
-    }
+    return ConvKernel(n: n, cin: cin, cout: cout, group: group, axes: axes, weights: [], bias: bias,
+                      epilogue: try Pointwise.epilogue(of: c))
+  }
+
+  /// The kernel, its strategy and threads, and its weights prepared for the
+  /// strategy (packed once per executor through `cache` when given).
+  static func plan(_ c: OpContext, _ x: NDArray, cache: PreparedWeights?) throws -> Plan {
+    var convolution = try kernel(c, x)
+    let w = try c.input(1).standard()
     let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
-    c.path = strategy.rawValue + Pointwise.describe(convolution.epilogue)
     // A small convolution (a few microseconds of work) runs on one thread:
     // handing half of it to another costs more than it saves.
-    let macs = n * cout * axes[0].output * axes[1].output * (cin / group) * axes[0].kernel * axes[1].kernel
+    let macs = convolution.n * convolution.cout * convolution.axes[0].output * convolution.axes[1].output
+      * (convolution.cin / convolution.group) * convolution.axes[0].kernel * convolution.axes[1].kernel
     let threads = macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1) < Self.parallelMACs ? 1 : c.threads
+    func prepared(_ label: String, _ make: @escaping (ConvKernel) -> [[Float]]) -> [[Float]] {
+      var fresh = convolution
+      fresh.weights = w.floatValues()
+      guard let cache else { return make(fresh) }
+      return cache.value(c.index, label) { make(fresh) }
+    }
+    var plan = Plan(kernel: convolution, strategy: strategy, threads: threads,
+                    path: strategy.rawValue + Pointwise.describe(convolution.epilogue))
     switch strategy {
+    case .blocked: plan.packed = prepared("conv-blocked") { $0.blockedWeights() }
+    case .winograd: plan.packed = prepared("conv-winograd") { [$0.winogradWeights()] }
+    case .grouped: plan.packed = prepared("conv-group8") { [$0.group8Weights()] }
+    case .planar, .depthwisePlanes: convolution.weights = prepared("conv-weights") { [$0.weights] }[0]
+    case .depthwise, .im2col:
+      // Constant weights are packed once per executor, not every run.
+      convolution.panels = prepared("conv-panels") { $0.packedPanels() }
+    }
+    plan.kernel = convolution
+    return plan
+  }
+
+  /// Runs a plan on `x`; `standardOutput` asks for (N, C, H, W) planes
+  /// where the strategy can write them directly.
+  static func run(_ plan: Plan, _ x: NDArray, standardOutput: Bool) -> [NDArray] {
+    let convolution = plan.kernel, threads = plan.threads
+    let (n, cout, oh, ow) = (convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output)
+    func result(_ output: Tensor, planes: Bool) -> [NDArray] {
+      [planes ? NDArray(shape: [n, cout, oh, ow], floats: output) : NDArray(channelsLast: output)]
+    }
+    switch plan.strategy {
     case .blocked:
       // Reads planes or channels-last pixels as it finds them, and writes
       // planes when the output leaves the graph in that layout.
-      let pack = {
-        var fresh = convolution
-        fresh.weights = w.floatValues()
-        return fresh.blockedWeights()
-      }
-      let packed = constantWeights ? c.cache!.value(c.index, "conv-blocked", make: pack) : pack()
-      return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: packed,
-                                           channelsLast: !c.standardOutput, threads: threads),
-                    planes: c.standardOutput)
+      return result(convolution.runBlocked(x.storage!, channelsLastInput: x.channelsLast, packed: plan.packed,
+                                           channelsLast: !standardOutput, threads: threads),
+                    planes: standardOutput)
     case .planar:
       // The input is (N, C, H, W), as a graph input is: the product reads
       // its planes instead of a transposed copy, and writes planes too when
       // the output leaves the graph in that layout.
-      let planes = x.standard()
-      convolution.weights = constantWeights ? c.cache!.value(c.index, "conv-weights") { [w.floatValues()] }[0]
-        : w.floatValues()
-      return result(convolution.runPlanar(planes.storage!, channelsLast: !c.standardOutput, threads: threads),
-                    planes: c.standardOutput)
+      return result(convolution.runPlanar(x.standard().storage!, channelsLast: !standardOutput, threads: threads),
+                    planes: standardOutput)
     case .depthwisePlanes:
       // Depthwise on planes stays in planes: each channel is its own
       // problem, and a pointwise convolution after it reads planes directly.
-      convolution.weights = w.floatValues()
       return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
     case .winograd:
-      let pack = {
-        var fresh = convolution
-        fresh.weights = w.floatValues()
-        return [fresh.winogradWeights()]
-      }
-      let packed = (constantWeights ? c.cache!.value(c.index, "conv-winograd", make: pack) : pack())[0]
-      return result(convolution.winograd(x.toChannelsLast().storage!, weights: packed, threads: threads), planes: false)
+      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
+                    planes: false)
     case .grouped:
-      let pack = {
-        var fresh = convolution
-        fresh.weights = w.floatValues()
-        return [fresh.group8Weights()]
-      }
-      let packed = (constantWeights ? c.cache!.value(c.index, "conv-group8", make: pack) : pack())[0]
-      return result(convolution.grouped8(x.toChannelsLast().storage!, weights: packed, threads: threads), planes: false)
+      return result(convolution.grouped8(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
+                    planes: false)
     case .depthwise, .im2col:
-      let input = x.toChannelsLast().storage!
-      if constantWeights {
-        // Constant weights are packed once per executor, not copied every run.
-        convolution.panels = c.cache!.value(c.index, "conv-panels") {
-          var fresh = convolution
-          fresh.weights = w.floatValues()
-          return fresh.packedPanels()
-        }
-      } else {
-        convolution.weights = w.floatValues()
-      }
       // A graph output in the standard layout is written as planes, block by
       // block while in cache, instead of transposed afterwards.
-      let planarOutput = c.standardOutput && !convolution.isDepthwise
-      return result(convolution.run(input, planarOutput: planarOutput, threads: threads), planes: planarOutput)
+      let planarOutput = standardOutput && !convolution.isDepthwise
+      return result(convolution.run(x.toChannelsLast().storage!, planarOutput: planarOutput, threads: threads),
+                    planes: planarOutput)
     }
   }
 

@@ -1,6 +1,7 @@
 /// Per-node data derived from constant weights, computed on first use and
 /// kept for later runs of the same executor, keyed by node index and a
-/// label of what it is.
+/// label of what it is; and per-node plans, keyed by node index and the
+/// facts of the input they were made for.
 final class PreparedWeights: Sendable {
   struct Key: Hashable {
     var node: Int
@@ -11,6 +12,22 @@ final class PreparedWeights: Sendable {
 
   func value(_ node: Int, _ label: String, make: () -> [[Float]]) -> [[Float]] {
     store.value(Key(node: node, label: label), make: make)
+  }
+
+  /// What a node settles once for inputs of one shape and layout (its
+  /// geometry, strategy, bias and fused steps), so later runs only execute.
+  struct PlanKey: Hashable {
+    var node: Int
+    /// The input's shape, layout and whatever else the plan depends on.
+    var facts: [Int]
+  }
+
+  private let plans = MemoCache<PlanKey, Any>()
+
+  /// The plan kept for node `node` and `facts`, made by `make` the first
+  /// time (a failure is thrown every time, nothing kept).
+  func plan<P>(_ node: Int, facts: [Int], make: () throws -> P) rethrows -> P {
+    try plans.value(PlanKey(node: node, facts: facts), make: make) as! P
   }
 }
 
