@@ -16,8 +16,9 @@
 // one per tile position. 36 multiplications give 16 outputs where direct
 // convolution needs 144. Interpolation points 0, 1, -1, 2, -2 and
 // infinity; the transforms are exact in float but for the 1/6 and 1/24 of
-// G, and the error grows with the sums of the transformed tiles (about
-// 1e-6 of the output's range; tested against a float64 reference).
+// G, and the error grows with the sums of the transformed tiles (a few
+// 1e-6 of the output's range with 288 terms; tests hold it within 5e-5 of
+// the range and 1e-5 relative RMS error of a float64 reference).
 //
 // Channels go 16 at a time in vectors, the last 16 again for a rest, so
 // the transforms need at least 16 channels.
