@@ -133,18 +133,18 @@ enum GraphOptimizer {
   }
 
   static func fusePointwise(_ graph: Graph, keep: [String]) -> Graph {
-    let hardSwish = recognizeHardSwish(graph, consumers: readers(of: graph.nodes, outputs: keep))
-    var rewritten = graph
-    rewritten.nodes = hardSwish.compactMap { $0 }
-    let silu = recognizeSiLU(rewritten, consumers: readers(of: rewritten.nodes, outputs: keep))
-    var steps = rewritten
-    steps.nodes = silu.compactMap { $0 }
-    var nodes: [Node?] = recognizeGELU(steps, consumers: readers(of: steps.nodes, outputs: keep))
-    let consumers = readers(of: nodes.compactMap { $0 }, outputs: keep)
+    // The exported forms of activations become one node each, in turn.
+    var rewritten = graph, changed = false
+    for recognize in [recognizeHardSwish, recognizeSiLU, recognizeMish, recognizeGELU] {
+      let found = recognize(rewritten, readers(of: rewritten.nodes, outputs: keep))
+      changed = changed || found.contains { $0 == nil }
+      rewritten.nodes = found.compactMap { $0 }
+    }
+    var nodes: [Node?] = rewritten.nodes
+    let consumers = readers(of: rewritten.nodes, outputs: keep)
     var producer: [String: Int] = [:]
     for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
 
-    var changed = [hardSwish, silu, nodes].contains { $0.contains { $0 == nil } }
     for index in nodes.indices {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
@@ -347,6 +347,7 @@ enum GraphOptimizer {
     case "Relu" where node.inputs.count == 1: return (input, step(ATR_PW_RELU), 0)
     case "Sigmoid" where node.inputs.count == 1: return (input, step(ATR_PW_SIGMOID), 0)
     case "HardSwish" where node.inputs.count == 1: return (input, step(ATR_PW_HARDSWISH), 0)
+    case "Mish" where node.inputs.count == 1: return (input, step(ATR_PW_MISH), 0)
     case "Gelu" where node.inputs.count == 1:
       switch node.attributes["approximate"] {
       case nil, .string("none")?: return (input, step(ATR_PW_GELU), 0)
@@ -410,6 +411,27 @@ enum GraphOptimizer {
       else { continue }
       nodes[sigmoidIndex] = nil
       nodes[mulIndex] = Node(name: mul.name, opType: "Swish", inputs: [x], outputs: mul.outputs)
+    }
+    return nodes
+  }
+
+  /// Replaces Softplus(x) -> Tanh -> Mul(x, .), each read only by the
+  /// next, the exported form of Mish, with one Mish node in the Mul's
+  /// place; the others become nil.
+  private static func recognizeMish(_ graph: Graph, consumers: [String: Int]) -> [Node?] {
+    var nodes: [Node?] = graph.nodes
+    let reader = lastReaders(of: graph.nodes)
+    for (softplusIndex, softplus) in graph.nodes.enumerated() where softplus.opType == "Softplus" && softplus.inputs.count == 1 {
+      let x = softplus.inputs[0]
+      guard graph.initializers[x] == nil,
+        let tanhIndex = soleReader(of: softplus.outputs[0], op: "Tanh", graph, consumers, reader),
+        let mulIndex = soleReader(of: graph.nodes[tanhIndex].outputs[0], op: "Mul", graph, consumers, reader),
+        Set(graph.nodes[mulIndex].inputs) == [x, graph.nodes[tanhIndex].outputs[0]]
+      else { continue }
+      nodes[softplusIndex] = nil
+      nodes[tanhIndex] = nil
+      let mul = graph.nodes[mulIndex]
+      nodes[mulIndex] = Node(name: mul.name, opType: "Mish", inputs: [x], outputs: mul.outputs)
     }
     return nodes
   }

@@ -64,6 +64,7 @@ enum Pointwise {
       case ATR_PW_SILU: "+silu"
       case ATR_PW_GELU: "+gelu"
       case ATR_PW_GELU_TANH: "+gelu-tanh"
+      case ATR_PW_MISH: "+mish"
       default: "+step"
       }
     }.joined()

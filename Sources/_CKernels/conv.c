@@ -851,6 +851,14 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
           x[i] = 0.5f * v * (1.0f + tanh_approx(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
         break;
+      case ATR_PW_MISH:
+        // tanh(log(1 + e^x)) = m / (m + 2) with m = e^x (e^x + 2); past
+        // x = 20 that is 1 in float, and e^x must not overflow.
+        for (size_t i = 0; i < n; i++) {
+          const float e = exp_approx(fminf(x[i], 20.0f)), m = e * (e + 2.0f);
+          x[i] = x[i] * m / (m + 2.0f);
+        }
+        break;
     }
   }
 }

@@ -569,7 +569,8 @@ import Testing
   }
 
   /// The exported forms of SiLU (Sigmoid, Mul), exact GELU (Div by
-  /// sqrt 2, Erf, Add 1, Mul, Mul 0.5) and ShuffleNet's channel shuffle
+  /// sqrt 2, Erf, Add 1, Mul, Mul 0.5), Mish (Softplus, Tanh, Mul) and
+  /// ShuffleNet's channel shuffle
   /// (Reshape, Transpose, Reshape), each after a convolution so the data is
   /// channels-last: recognized as one step or node, the same values as
   /// running every op, and the channel shuffle on planes too.
@@ -588,7 +589,10 @@ import Testing
       Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
       Node(name: "q", opType: "Mul", inputs: ["silu", "p"], outputs: ["q"]),
       Node(name: "gelu", opType: "Mul", inputs: ["q", "half"], outputs: ["gelu"]),
-      Node(name: "r1", opType: "Reshape", inputs: ["gelu", "split"], outputs: ["r1"]),
+      Node(name: "sp", opType: "Softplus", inputs: ["gelu"], outputs: ["sp"]),
+      Node(name: "th", opType: "Tanh", inputs: ["sp"], outputs: ["th"]),
+      Node(name: "mish", opType: "Mul", inputs: ["th", "gelu"], outputs: ["mish"]),
+      Node(name: "r1", opType: "Reshape", inputs: ["mish", "split"], outputs: ["r1"]),
       Node(name: "t", opType: "Transpose", inputs: ["r1"], outputs: ["t"], attributes: ["perm": .ints([0, 2, 1, 3, 4])]),
       Node(name: "shuffled", opType: "Reshape", inputs: ["t", "merged"], outputs: ["shuffled"]),
     ]
@@ -604,13 +608,13 @@ import Testing
     let planes = try fused.run(["x": input["x"]!], outputs: ["shuffled"])
     #expect(planes["shuffled"]!.shape == [1, 8, 7, 9])
     var direct = graph
-    direct.nodes = Array(nodes[8...])
-    direct.inputs = [Graph.Input(name: "gelu", shape: [])]
-    let gelu = try plain.run(input, outputs: ["gelu"])["gelu"]!
-    let shuffledPlanes = try Executor(graph: direct).run(["gelu": gelu])["shuffled"]!.floatValues()
+    direct.nodes = Array(nodes[11...])
+    direct.inputs = [Graph.Input(name: "mish", shape: [])]
+    let mish = try plain.run(input, outputs: ["mish"])["mish"]!
+    let shuffledPlanes = try Executor(graph: direct).run(["mish": mish])["shuffled"]!.floatValues()
     #expect(closeness(shuffledPlanes, b, rtol: 0, atol: 0).isClose)
-    let other = try Executor(graph: direct).run(["gelu": gelu.reshaped([1, 8, 9, 7])])["shuffled"]!.floatValues()
-    let otherPlain = try Executor(graph: direct, optimize: false).run(["gelu": gelu.reshaped([1, 8, 9, 7])])["shuffled"]!
+    let other = try Executor(graph: direct).run(["mish": mish.reshaped([1, 8, 9, 7])])["shuffled"]!.floatValues()
+    let otherPlain = try Executor(graph: direct, optimize: false).run(["mish": mish.reshaped([1, 8, 9, 7])])["shuffled"]!
     #expect(other == otherPlain.floatValues())
   }
 

@@ -325,6 +325,8 @@ typedef enum {
   ATR_PW_GELU = 8,
   /// x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))
   ATR_PW_GELU_TANH = 9,
+  /// x * tanh(softplus(x)) (Mish)
+  ATR_PW_MISH = 10,
 } atr_pointwise_op;
 
 typedef struct {
