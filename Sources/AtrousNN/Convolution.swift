@@ -206,6 +206,11 @@ enum Convolution {
     case .winograd: plan.packed = prepared("conv-winograd") { [$0.winogradWeights()] }
     case .grouped: plan.packed = prepared("conv-group8") { [$0.group8Weights()] }
     case .planar, .depthwisePlanes: convolution.weights = prepared("conv-weights") { [$0.weights] }[0]
+    case .gemv:
+      // The weights as they are, (Cout, Cin), are the rows the stream
+      // reads; it decides its threads from the work, as a product does.
+      convolution.weights = prepared("conv-weights") { [$0.weights] }[0]
+      plan.threads = c.threads
     case .depthwise, .im2col:
       // Constant weights are packed once per executor, not every run.
       convolution.panels = prepared("conv-panels") { $0.packedPanels() }
@@ -239,6 +244,14 @@ enum Convolution {
       // Depthwise on planes stays in planes: each channel is its own
       // problem, and a pointwise convolution after it reads planes directly.
       return result(convolution.depthwisePlanes(x.standard().storage!, threads: threads), planes: true)
+    case .gemv:
+      // Channels-last rows of Cin values, one per pixel (a 1x1 map is the
+      // same in either layout).
+      let rows = x.toChannelsLast().storage!.withUnsafeBufferPointer { Array($0) }
+      let values = Linear.product(rows, m: convolution.pixels, k: convolution.cin, n: cout,
+                                  Linear.Weights(values: convolution.weights, byRows: true), bias: convolution.bias,
+                                  threads: threads, steps: convolution.epilogue)
+      return result(Tensor(shape: [n, oh, ow, cout], values: values), planes: false)
     case .winograd:
       return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
                     planes: false)
@@ -271,6 +284,10 @@ enum Convolution {
     case depthwisePlanes = "depthwise-planes"
     /// Depthwise on channels-last pixels.
     case depthwise
+    /// A 1x1 convolution of one group over a few pixels (a squeeze-
+    /// excitation block's, on a pooled 1x1 map): a stream over the weight
+    /// rows, as a classifier head's product (`Linear.product`).
+    case gemv
     /// Winograd F(4x4, 3x3) on channels-last pixels: 3x3, stride and
     /// dilation 1, one group.
     case winograd
@@ -296,6 +313,7 @@ enum Convolution {
     // The planar kernel runs along output rows in vectors of 16: narrower
     // maps go channels-last, vectorized across channels instead.
     if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
+    if kernel.isPointwise && kernel.group == 1 && kernel.pixels <= Linear.fewRows { return .gemv }
     if kernel.prefersWinograd { return .winograd }
     if kernel.prefersBlocked { return .blocked }
     if !planesInput && kernel.hasGroupsOf8 { return .grouped }
@@ -310,6 +328,7 @@ enum Convolution {
     case .depthwisePlanes, .depthwise: kernel.isDepthwise
     case .grouped: kernel.hasGroupsOf8
     case .winograd: kernel.winogradFits
+    case .gemv: kernel.isPointwise && kernel.group == 1
     case .im2col: true
     }
   }
@@ -506,6 +525,11 @@ struct ConvKernel {
 
   private var taps: Int { axes[0].kernel * axes[1].kernel }
   var isDepthwise: Bool { group == cin && cout == cin }
+  /// 1x1, stride 1, no padding: each output pixel is its input pixel's
+  /// channels times the weights.
+  var isPointwise: Bool { taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 } }
+  /// Output pixels over all images.
+  var pixels: Int { n * axes[0].output * axes[1].output }
   /// Whether Winograd F(4x4, 3x3) can run this convolution: 3x3, stride
   /// and dilation 1, one group, at least 16 channels in and out (the
   /// transforms take 16 at a time).
@@ -570,7 +594,7 @@ struct ConvKernel {
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
     let pixels = n * oh * ow
-    let pointwise = taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 }
+    let pointwise = isPointwise
     let block = Self.blockRows(k: k, n: coutG, pixels: pixels, threads: threads)
     let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))

@@ -121,7 +121,7 @@ import Testing
     #expect(times.count == nodes.count && times == times.sorted(by: >))
     #expect(nodes.allSatisfy { $0.count >= 6 })
     let convs = nodes.filter { $0[2] == "Conv" }
-    let strategies = ["blocked", "planar", "depthwise-planes", "depthwise", "winograd", "grouped", "im2col"]
+    let strategies = ["blocked", "planar", "depthwise-planes", "depthwise", "gemv", "winograd", "grouped", "im2col"]
     #expect(convs.count == 2 && convs.allSatisfy { strategies.contains(String($0[5].split(separator: "+")[0])) })
     #expect(lines.last?[1] == "total" && Double(lines.last?[2] ?? "") != nil)
   }

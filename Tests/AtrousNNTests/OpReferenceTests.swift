@@ -131,6 +131,16 @@ import Testing
       ConvCase(cin: 128, cout: 200, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
       ConvCase(cin: 64, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ]
+    // A 1x1 convolution over one or four pixels (a squeeze-excitation
+    // block's) streams the weight rows, output channels split across
+    // threads.
+    let pointwise = ConvCase(cin: 96, cout: 40, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1)
+    for (h, w) in [(1, 1), (2, 2)] {
+      for threads in [1, 2, 3] {
+        try checkConv(pointwise, route: .channelsLast, n: 1, h: h, w: w, threads: threads)
+        try checkConv(pointwise, route: .planes, n: 1, h: h, w: w, checkLayout: false, threads: threads)
+      }
+    }
     for c in cases {
       for threads in [2, 3] {
         try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, threads: threads)
