@@ -190,14 +190,17 @@ enum Convolution {
     let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
     // A small convolution (a few microseconds of work) runs on one thread:
     // handing half of it to another costs more than it saves.
-    let macs = convolution.n * convolution.cout * convolution.axes[0].output * convolution.axes[1].output
-      * (convolution.cin / convolution.group) * convolution.axes[0].kernel * convolution.axes[1].kernel
-    let threads = macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1) < Self.parallelMACs ? 1 : c.threads
+    let cost = convolution.macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1)
+    let threads = cost < Self.parallelMACs ? 1 : c.threads
     func prepared(_ label: String, _ make: @escaping (ConvKernel) -> [[Float]]) -> [[Float]] {
-      var fresh = convolution
-      fresh.weights = w.floatValues()
-      guard let cache else { return make(fresh) }
-      return cache.value(c.index, label) { make(fresh) }
+      // The weights are read only when the prepared form is not kept yet.
+      let fresh = {
+        var kernel = convolution
+        kernel.weights = w.floatValues()
+        return make(kernel)
+      }
+      guard let cache else { return fresh() }
+      return cache.value(c.index, label, make: fresh)
     }
     var plan = Plan(kernel: convolution, strategy: strategy, threads: threads,
                     path: strategy.rawValue + Pointwise.describe(convolution.epilogue))
@@ -530,6 +533,8 @@ struct ConvKernel {
   var isPointwise: Bool { taps == 1 && axes.allSatisfy { $0.stride == 1 && $0.padBegin == 0 && $0.padEnd == 0 } }
   /// Output pixels over all images.
   var pixels: Int { n * axes[0].output * axes[1].output }
+  /// Multiply-accumulates of a run.
+  var macs: Int { pixels * cout * (cin / group) * taps }
   /// Whether Winograd F(4x4, 3x3) can run this convolution: 3x3, stride
   /// and dilation 1, one group, at least 16 channels in and out (the
   /// transforms take 16 at a time).
@@ -544,8 +549,8 @@ struct ConvKernel {
   /// 512 channels run 1.7x slower than direct), and `ATROUS_EXACT_CONV`
   /// is not set to 1.
   var prefersWinograd: Bool {
-    let tiles = n * ((axes[0].output + 3) / 4) * ((axes[1].output + 3) / 4)
-    return winogradFits && tiles >= 16 && !Self.exact
+    var geometry = self.geometry
+    return winogradFits && atr_winograd_tiles(&geometry, n) >= 16 && !Self.exact
   }
 
   /// `ATROUS_EXACT_CONV=1` keeps 3x3 convolutions direct (no Winograd),
@@ -593,8 +598,6 @@ struct ConvKernel {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
-    let pixels = n * oh * ow
-    let pointwise = isPointwise
     let block = Self.blockRows(k: k, n: coutG, pixels: pixels, threads: threads)
     let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))
@@ -607,7 +610,7 @@ struct ConvKernel {
     let panelCount = (coutG + 31) / 32  // of the packed weights
     let splitColumns = threads > 1 && pixels < 128 && panelCount >= 2 * threads && !planarOutput
     let panelRanges = Parallel.ranges(panelCount, parts: threads)
-    let columns = splitColumns && !pointwise ? AlignedStorage(byteCount: pixels * k * 4, zeroed: false) : nil
+    let columns = splitColumns && !isPointwise ? AlignedStorage(byteCount: pixels * k * 4, zeroed: false) : nil
     for g in 0..<group {
       let packedWeights = allPanels[g]
       input.withUnsafeBufferPointer { src in
@@ -623,7 +626,7 @@ struct ConvKernel {
               // 32-wide weight panels for every pixel, so the threads share
               // the weight reads (pixel blocks would each stream them all).
               var a = UnsafePointer(source + g * cinG), lda = cin
-              if !pointwise {
+              if !isPointwise {
                 let col = columns!.pointer.assumingMemoryBound(to: Float.self)  // (pixels, K)
                 var geometry = self.geometry
                 atr_im2col(col, source, &geometry, g * cinG, cinG, 0, pixels)
@@ -639,7 +642,7 @@ struct ConvKernel {
               }
               return
             }
-            if pointwise && !planarOutput {
+            if isPointwise && !planarOutput {
               // The input rows are already the im2col rows. The epilogue
               // follows each block of rows while it is still in cache.
               let ranges = Parallel.ranges(pixels, parts: workers)
@@ -656,12 +659,12 @@ struct ConvKernel {
             }
             var geometry = self.geometry
             // Pooled storage: the same few blocks serve every layer and run.
-            let scratch = Self.scratch(workers, floats: pointwise ? 0 : block * k)
+            let scratch = Self.scratch(workers, floats: isPointwise ? 0 : block * k)
             let products = Self.scratch(workers, floats: planarOutput ? block * coutG : 0)
             Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
               let first = blockIndex * block, count = min(block, pixels - first)
               var a = UnsafePointer(source + first * cin + g * cinG), lda = cin
-              if !pointwise {
+              if !isPointwise {
                 let col = scratch[worker].pointer.assumingMemoryBound(to: Float.self)  // (count, K)
                 atr_im2col(col, source, &geometry, g * cinG, cinG, first, count)
                 (a, lda) = (UnsafePointer(col), k)
@@ -715,7 +718,6 @@ struct ConvKernel {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
-    let pixels = n * oh * ow
     let block = Self.transposedBlock(k: k, pixels: pixels, threads: threads)
     let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))
@@ -956,32 +958,43 @@ struct ConvKernel {
   /// time to whichever thread is free measured 5 to 15% slower on whole
   /// models at 2 threads).
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
-    let (h, w) = (axes[0].input, axes[1].input)
-    let (oh, ow) = (axes[0].output, axes[1].output)
+    let ow = axes[1].output
     let c = cin
     let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
-    let bands = Parallel.ranges(n * oh, parts: threads)
     var geometry = self.geometry
-    let kernelRows = axes[0].kernel
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
-          let source = src.baseAddress!, target = dst.baseAddress!, tapBase = tw.baseAddress!
+          let target = dst.baseAddress!, tapBase = tw.baseAddress!
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          Parallel.run(bands.count) { band in
-            var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
-            for row in bands[band] {
-              let b = row / oh, oy = row % oh
-              for ky in 0..<kernelRows {
-                let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * c) : nil
-              }
-              atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
-              atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
-            }
+          forEachOutputRow(of: src.baseAddress!, threads: threads) { rows, row in
+            atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
+            atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
           }
         } }
+      }
+    }
+  }
+
+  /// Calls `body(rows, row)` for every output row (flat over images) of a
+  /// kernel that reads channels-last pixels row by row: rows[ky] is the
+  /// input row kernel row ky reads (pixel 0, channel 0), nil in the
+  /// padding. Each of `threads` threads takes one contiguous band of rows.
+  private func forEachOutputRow(of source: UnsafePointer<Float>, threads: Int,
+                                _ body: ([UnsafePointer<Float>?], Int) -> Void) {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let oh = axes[0].output, kernelRows = axes[0].kernel
+    let bands = Parallel.ranges(n * oh, parts: threads)
+    Parallel.run(bands.count) { band in
+      var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
+      for row in bands[band] {
+        let b = row / oh, oy = row % oh
+        for ky in 0..<kernelRows {
+          let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+          rows[ky] = iy >= 0 && iy < h ? source + (b * h + iy) * w * cin : nil
+        }
+        body(rows, row)
       }
     }
   }
@@ -1066,30 +1079,19 @@ struct ConvKernel {
   /// into (N, OH, OW, Cout): rows of the output split across threads, the
   /// bias added in the same pass and the fused steps on each row.
   func grouped8(_ input: Tensor, weights packed: [Float], threads: Int) -> Tensor {
-    let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
-    let bands = Parallel.ranges(n * oh, parts: threads)
     var geometry = self.geometry
-    let kernelRows = axes[0].kernel
     let biasValues = bias ?? []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
-          let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
+          let target = dst.baseAddress!, weightBase = wp.baseAddress!
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          Parallel.run(bands.count) { band in
-            var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
-            for row in bands[band] {
-              let b = row / oh, oy = row % oh
-              for ky in 0..<kernelRows {
-                let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-                rows[ky] = iy >= 0 && iy < h ? UnsafePointer(source + (b * h + iy) * w * cin) : nil
-              }
-              let out = target + row * ow * cout
-              atr_conv_group8_row(out, rows, weightBase, biasPointer, &geometry, cin, group)
-              atr_pointwise(out, 1, ow * cout, ow * cout, epilogue, epilogue.count)
-            }
+          forEachOutputRow(of: src.baseAddress!, threads: threads) { rows, row in
+            let out = target + row * ow * cout
+            atr_conv_group8_row(out, rows, weightBase, biasPointer, &geometry, cin, group)
+            atr_pointwise(out, 1, ow * cout, ow * cout, epilogue, epilogue.count)
           }
         } }
       }

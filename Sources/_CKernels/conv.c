@@ -52,6 +52,26 @@ static inline __attribute__((always_inline)) void copy_run(float *restrict dst, 
   }
 }
 
+// The taps of a window starting at input column ix0 that land inside the
+// input row: [*kx0, *kx1).
+static inline __attribute__((always_inline)) void taps_inside(const atr_conv_geometry *g, ptrdiff_t ix0,
+                                                              ptrdiff_t *kx0, ptrdiff_t *kx1) {
+  const ptrdiff_t kw = g->kernel_w, dx = g->dilation_w, w = g->input_w;
+  ptrdiff_t lo = 0, hi = kw;
+  while (lo < kw && ix0 + lo * dx < 0) lo++;
+  while (hi > lo && ix0 + (hi - 1) * dx >= w) hi--;
+  *kx0 = lo;
+  *kx1 = hi;
+}
+
+// Whether the `count` output pixels from ox, the first reading from input
+// column ix0, all exist and have every tap inside the input row.
+static inline __attribute__((always_inline)) int pixels_inside(const atr_conv_geometry *g, size_t ox, ptrdiff_t ix0,
+                                                               size_t count) {
+  return ix0 >= 0 && ox + count <= g->output_w &&
+         ix0 + ((ptrdiff_t)count - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w < g->input_w;
+}
+
 ATR_MULTIVERSION
 void atr_im2col(float *restrict col, const float *restrict src, const atr_conv_geometry *g, size_t channel_offset,
                 size_t channels, size_t first, size_t count) {
@@ -389,12 +409,20 @@ void atr_im2col_panels(float *restrict packed, const float *restrict src, const 
 // row, every tap inside the row: `at` is the first pixel's first input
 // offset, `tap` the offset between taps and `step` between the pixels.
 // Each pixel's sum is one chain of FMAs, so P chains are in flight.
+// With S (constant at each call) 1 or 2, the taps are adjacent pixels
+// (dilation 1, `tap` the pixel stride) and the pixels S taps apart: each
+// kernel row then loads the (P - 1) S + kw input vectors under the pixels
+// once and reuses them across the taps, instead of one load per tap and
+// pixel (the loads, not the FMAs, bound the plain loop); with S = 0 every
+// tap of every pixel is its own load. At most 8 + 18 + 5 of the 32
+// registers (P = 8, and kw = 3 at stride 2).
 static inline __attribute__((always_inline)) void depthwise_pixels(const size_t P, float *restrict o,
                                                                    const float *const *rows,
                                                                    const float *restrict weights,
                                                                    const float *restrict bias, size_t c, size_t c0,
                                                                    size_t c1, ptrdiff_t kh, const ptrdiff_t kw,
-                                                                   ptrdiff_t at, ptrdiff_t tap, ptrdiff_t step) {
+                                                                   ptrdiff_t at, ptrdiff_t tap, ptrdiff_t step,
+                                                                   const ptrdiff_t S) {
   for (size_t ch = c0; ch < c1;) {
     if (ch + 16 > c1) ch = c1 - 16;
     v16 s[8];
@@ -405,48 +433,23 @@ static inline __attribute__((always_inline)) void depthwise_pixels(const size_t 
       if (!rows[ky]) continue;
       const float *x = rows[ky] + at + ch;
       const float *k = weights + ky * kw * c + ch;
+      if (S) {
+        v16 line[7 * 2 + 5];
+#pragma clang loop unroll(full)
+        for (ptrdiff_t j = 0; j < ((ptrdiff_t)P - 1) * S + kw; j++) line[j] = V16_LOAD(x + j * tap);
+#pragma clang loop unroll(full)
+        for (ptrdiff_t kx = 0; kx < kw; kx++) {
+          const v16 wk = V16_LOAD(k + kx * c);
+#pragma clang loop unroll(full)
+          for (ptrdiff_t j = 0; j < (ptrdiff_t)P; j++) s[j] += line[j * S + kx] * wk;
+        }
+        continue;
+      }
       for (ptrdiff_t kx = 0; kx < kw; kx++) {
         const v16 wk = V16_LOAD(k + kx * c);
         const float *p = x + kx * tap;
 #pragma clang loop unroll(full)
         for (size_t j = 0; j < P; j++) s[j] += V16_LOAD(p + (ptrdiff_t)j * step) * wk;
-      }
-    }
-#pragma clang loop unroll(full)
-    for (size_t j = 0; j < P; j++) V16_STORE(o + j * c + ch, s[j]);
-    ch += 16;
-  }
-}
-
-// Eight neighbouring output pixels at dilation 1, stride S and kernel
-// width KW (both constant at each call): each kernel row loads the
-// 7 S + KW input vectors under the eight pixels once and reuses them across
-// the taps, instead of one load per tap and pixel (the loads, not the
-// FMAs, bound the plain loop). At most 8 + 18 + 5 of the 32 registers.
-static inline __attribute__((always_inline)) void depthwise_slide(float *restrict o, const float *const *rows,
-                                                                  const float *restrict weights,
-                                                                  const float *restrict bias, size_t c, size_t c0,
-                                                                  size_t c1, ptrdiff_t kh, const ptrdiff_t KW,
-                                                                  const ptrdiff_t S, ptrdiff_t at, ptrdiff_t ps) {
-  enum { P = 8 };
-  for (size_t ch = c0; ch < c1;) {
-    if (ch + 16 > c1) ch = c1 - 16;
-    v16 s[P];
-    const v16 start = bias ? V16_LOAD(bias + ch) : (v16){0};
-#pragma clang loop unroll(full)
-    for (size_t j = 0; j < P; j++) s[j] = start;
-    for (ptrdiff_t ky = 0; ky < kh; ky++) {
-      if (!rows[ky]) continue;
-      const float *x = rows[ky] + at + ch;
-      const float *k = weights + ky * KW * c + ch;
-      v16 line[(P - 1) * 2 + 5];
-#pragma clang loop unroll(full)
-      for (ptrdiff_t j = 0; j < (P - 1) * S + KW; j++) line[j] = V16_LOAD(x + j * ps);
-#pragma clang loop unroll(full)
-      for (ptrdiff_t kx = 0; kx < KW; kx++) {
-        const v16 wk = V16_LOAD(k + kx * c);
-#pragma clang loop unroll(full)
-        for (ptrdiff_t j = 0; j < P; j++) s[j] += line[j * S + kx] * wk;
       }
     }
 #pragma clang loop unroll(full)
@@ -515,9 +518,9 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
 ATR_MULTIVERSION
 void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
-  const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h;
+  const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
-  const ptrdiff_t dx = g->dilation_w, reach = (kw - 1) * dx, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
+  const ptrdiff_t dx = g->dilation_w, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
   // Eight chains of FMAs keep both FMA units of an AVX-512 core busy
   // (four vectors of 16 in flight leave half of them idle); with narrower
   // registers four pixels are already eight chains, and eight would spill.
@@ -535,9 +538,9 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
       // share each weight load: 16 channels at a time (the last 16 again
       // for a rest).
       size_t p = 0;
-      if (c >= 16 && ix0 >= 0) {
-        if (wide == 8 && ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
-        else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
+      if (c >= 16) {
+        if (wide == 8 && pixels_inside(g, ox, ix0, 8)) p = 8;
+        else if (pixels_inside(g, ox, ix0, 4)) p = 4;
       }
       if (p) {
         const float *const *r = rows;
@@ -546,34 +549,28 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
         // vector loaded once per kernel row. Otherwise the common widths
         // with the tap loop unrolled (its count known here).
         const int slide = p == 8 && tap == ps && (step == ps || step == 2 * ps);
-        if (slide && kw == 3 && step == ps) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 3, 1, at, ps);
-        else if (slide && kw == 5 && step == ps) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 5, 1, at, ps);
-        else if (slide && kw == 3) depthwise_slide(o, r, weights, bias, c, c0, c1, kh, 3, 2, at, ps);
+        if (slide && kw == 3 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1);
+        else if (slide && kw == 5 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1);
+        else if (slide && kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2);
         else if (p == 8) {
-          if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step);
-          else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step);
-          else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step);
+          if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0);
+          else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0);
+          else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0);
         } else {
-          if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step);
-          else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step);
-          else depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step);
+          if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0);
+          else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0);
+          else depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0);
         }
         ox += p - 1;
         continue;
       }
-      // The taps that land inside the row: [kx0, kx1).
-      ptrdiff_t kx0 = 0, kx1 = kw;
-      while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;
-      while (kx1 > kx0 && ix0 + (kx1 - 1) * g->dilation_w >= w) kx1--;
+      ptrdiff_t kx0, kx1;
+      taps_inside(g, ix0, &kx0, &kx1);
       depthwise_pixel(o, rows, weights, bias, g, c, c0, c1, ix0, kx0, kx1);
     }
   }
 }
 
-// The planar depthwise kernel keeps each input row it reads zero-padded
-// and split by column phase (x mod stride_w), so that every tap of a
-// vector of 16 adjacent outputs is one contiguous load: phase p holds the
-// padded row's columns p, p + sw, p + 2 sw, ...
 // P output pixels (P constant at each call) of one group of 8 output
 // channels: one accumulator of 8 per pixel, each weight vector loaded once
 // for all P pixels and each input value broadcast against it. Taps
@@ -618,22 +615,16 @@ static inline __attribute__((always_inline)) void group8_pixels(const size_t P, 
 ATR_MULTIVERSION
 void atr_conv_group8_row(float *restrict out, const float *const *rows, const float *restrict weights,
                          const float *restrict bias, const atr_conv_geometry *g, size_t cin, size_t groups) {
-  const ptrdiff_t w = g->input_w, kw = g->kernel_w, reach = (kw - 1) * g->dilation_w;
-  const size_t cin_g = cin / groups, cout = groups * 8, taps = (size_t)(g->kernel_h * kw);
+  const size_t cin_g = cin / groups, cout = groups * 8, taps = (size_t)(g->kernel_h * g->kernel_w);
   const ptrdiff_t ps = g->pixel_stride, step = g->stride_w * ps;
   size_t ox = 0;
   while (ox < g->output_w) {
     const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
     // Blocks of 8, then 4, pixels whose taps all land inside the row;
     // single pixels at the borders, with the taps that land inside.
-    size_t p = 1;
-    if (ix0 >= 0) {
-      if (ox + 8 <= g->output_w && ix0 + 7 * g->stride_w + reach < w) p = 8;
-      else if (ox + 4 <= g->output_w && ix0 + 3 * g->stride_w + reach < w) p = 4;
-    }
-    ptrdiff_t kx0 = 0, kx1 = kw;
-    while (kx0 < kw && ix0 + kx0 * g->dilation_w < 0) kx0++;
-    while (kx1 > kx0 && ix0 + (kx1 - 1) * g->dilation_w >= w) kx1--;
+    const size_t p = pixels_inside(g, ox, ix0, 8) ? 8 : pixels_inside(g, ox, ix0, 4) ? 4 : 1;
+    ptrdiff_t kx0, kx1;
+    taps_inside(g, ix0, &kx0, &kx1);
     for (size_t grp = 0; grp < groups; grp++) {
       float *o = out + ox * cout + grp * 8;
       const float *k = weights + grp * taps * cin_g * 8, *b = bias ? bias + grp * 8 : NULL;
@@ -646,6 +637,10 @@ void atr_conv_group8_row(float *restrict out, const float *const *rows, const fl
   }
 }
 
+// The planar depthwise kernel keeps each input row it reads zero-padded
+// and split by column phase (x mod stride_w), so that every tap of a
+// vector of 16 adjacent outputs is one contiguous load: phase p holds the
+// padded row's columns p, p + sw, p + 2 sw, ...
 static inline size_t depthwise_phase_length(const atr_conv_geometry *g) {
   const size_t padded = (size_t)((g->output_w - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w + 1);
   const size_t length = (padded + g->stride_w - 1) / g->stride_w;
@@ -941,8 +936,7 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
     float scale = inside_scale;
     if (ix0 < 0 || ix0 + (kw - 1) * dx >= w) {
       ptrdiff_t padded = 0;
-      while (kx0 < kw && ix0 + kx0 * dx < 0) kx0++;
-      while (kx1 > kx0 && ix0 + (kx1 - 1) * dx >= w) kx1--;
+      taps_inside(g, ix0, &kx0, &kx1);
       for (ptrdiff_t kx = 0; kx < kw; kx++) {
         const ptrdiff_t ix = ix0 + kx * dx;
         padded += ix >= -(ptrdiff_t)g->pad_left && ix < w + (ptrdiff_t)pad_right;
