@@ -151,6 +151,36 @@ import Testing
     }
   }
 
+  /// Winograd with more input channels than one block of the product's
+  /// depth (272 > 256) and more output channels than one panel row of
+  /// tiles, forced, on maps whose tiles the edges cut.
+  @Test func winogradAcrossProductBlocksMatchesNaiveLoops() throws {
+    let c = ConvCase(cin: 272, cout: 72, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1)
+    try Convolution.$forcedStrategy.withValue(.winograd) {
+      try checkConv(c, route: .channelsLast, n: 1, h: 9, w: 10, checkLayout: false)
+      try checkConv(c, route: .channelsLast, n: 2, h: 5, w: 6, checkLayout: false, threads: 2)
+    }
+  }
+
+  /// One executor fed maps of different sizes keeps a convolution plan per
+  /// size (few tiles run direct, many run Winograd): each run equals a
+  /// fresh executor's, also when a size comes back.
+  @Test func convolutionPlansFollowTheInputShape() throws {
+    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"],
+                    attributes: ["pads": .ints([1, 1, 1, 1])])
+    let initializers = ["w": NDArray(shape: [24, 16, 3, 3], floats: Self.values(24 * 16 * 9, seed: 40)),
+                        "b": NDArray(shape: [24], floats: Self.values(24, seed: 41))]
+    let graph = Graph(nodes: [node], initializers: initializers, inputs: [Graph.Input(name: "x", shape: [])],
+                      outputs: ["y"], opset: 17)
+    let reused = try Executor(graph: graph)
+    for size in [7, 20, 7, 33] {
+      let x = ["x": NDArray(shape: [1, 16, size, size], floats: Self.values(16 * size * size, seed: size))]
+      let once = try Executor(graph: graph).run(x)["y"]!
+      let again = try reused.run(x)["y"]!
+      #expect(again.shape == [1, 24, size, size] && again.floatValues() == once.floatValues(), "\(size)x\(size)")
+    }
+  }
+
   func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true,
                  threads: Int = Parallel.coreCount) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
