@@ -165,10 +165,17 @@ enum Convolution {
   /// The node's attributes and shapes checked and turned into a kernel
   /// without weights.
   static func kernel(_ c: OpContext, _ x: NDArray) throws -> ConvKernel {
+    try kernel(c, inputShape: x.shape)
+  }
+
+  /// The kernel for an input of shape (N, C, H, W) (in either layout),
+  /// with the weights and bias at inputs 1 and 2 and the window and steps
+  /// in the node's attributes.
+  static func kernel(_ c: OpContext, inputShape shape: [Int]) throws -> ConvKernel {
     let w = try c.input(1)
     guard w.rank == 4 else { throw c.mismatch("weights of rank \(w.rank); expected (M, C/group, kH, kW)") }
     let group = try c.int("group", default: 1)
-    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (n, cin, h, wd) = (shape[0], shape[1], shape[2], shape[3])
     let cout = w.shape[0], cinG = w.shape[1]
     guard group >= 1, cin % group == 0, cout % group == 0, cin / group == cinG else {
       throw c.mismatch("input channels \(cin), group \(group) and weights \(w.shape) do not agree")
@@ -618,8 +625,6 @@ struct ConvKernel {
           let source = src.baseAddress!, target = dst.baseAddress!
           packedWeights.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
             let weightBase = wp.baseAddress!
-            // The product starts from the bias: no separate pass adds it.
-            let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
             let groupBias = bias == nil ? nil : bp.baseAddress! + g * coutG
             if splitColumns {
               // Few pixels, many output channels: each thread takes whole
@@ -636,9 +641,8 @@ struct ConvKernel {
                 let first = panelRanges[part].lowerBound * 32
                 let width = min(coutG, panelRanges[part].upperBound * 32) - first
                 let out = target + g * coutG + first
-                atr_sgemm_packed(pixels, width, k, a, lda, weightBase + first * k, out, cout, start,
-                                 groupBias.map { $0 + first })
-                atr_pointwise(out, pixels, width, cout, epilogue, epilogue.count)
+                productRows(pixels, width: width, k: k, a, lda: lda, panels: weightBase + first * k,
+                            bias: groupBias.map { $0 + first }, into: out, ldc: cout)
               }
               return
             }
@@ -650,9 +654,8 @@ struct ConvKernel {
                 for first in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: Self.epilogueRows) {
                   let count = min(Self.epilogueRows, ranges[part].upperBound - first)
                   let out = target + first * cout + g * coutG
-                  atr_sgemm_packed(count, coutG, cinG, source + first * cin + g * cinG, cin, weightBase,
-                                   out, cout, start, groupBias)
-                  atr_pointwise(out, count, coutG, cout, epilogue, epilogue.count)
+                  productRows(count, width: coutG, k: cinG, source + first * cin + g * cinG, lda: cin,
+                              panels: weightBase, bias: groupBias, into: out, ldc: cout)
                 }
               }
               return
@@ -672,8 +675,7 @@ struct ConvKernel {
               // Planar output goes through scratch: (count, Cout/g), then into the planes.
               let (out, ldc) = planarOutput ? (products[worker].pointer.assumingMemoryBound(to: Float.self), coutG)
                 : (target + first * cout + g * coutG, cout)
-              atr_sgemm_packed(count, coutG, k, a, lda, weightBase, out, ldc, start, groupBias)
-              atr_pointwise(out, count, coutG, ldc, epilogue, epilogue.count)
+              productRows(count, width: coutG, k: k, a, lda: lda, panels: weightBase, bias: groupBias, into: out, ldc: ldc)
               if planarOutput {
                 forEachImage(first: first, count: count, plane: oh * ow) { b, offset, start, length in
                   atr_transpose_strided(target + (b * cout + g * coutG) * oh * ow + offset, oh * ow, out + start * coutG,
@@ -685,6 +687,15 @@ struct ConvKernel {
         }
       }
     }
+  }
+
+  /// `count` rows of a product: (count, k) rows at `a`, `lda` apart, times
+  /// `width` columns of packed panels, starting from the bias (no separate
+  /// pass adds it), then the fused steps, into rows `ldc` apart at `out`.
+  func productRows(_ count: Int, width: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, panels: UnsafePointer<Float>,
+                   bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int) {
+    atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS, bias)
+    atr_pointwise(out, count, width, ldc, epilogue, epilogue.count)
   }
 
   /// One scratch buffer of `floats` floats per worker, made once per run
@@ -940,15 +951,19 @@ struct ConvKernel {
       return [tapWeights]
     }
     if transposedProduct { return (0..<group).map { rows(group: $0) } }
+    return (0..<group).map { productPanels(group: $0) }
+  }
+
+  /// Group g's weights packed in column panels (`atr_pack_b`), as
+  /// `atr_sgemm_packed` takes them for (pixels, K) rows.
+  func productPanels(group g: Int) -> [Float] {
     let k = taps * (cin / group), coutG = cout / group
-    return (0..<group).map { g in
-      // (Cout/g, K) rows turned into the (K, Cout/g) matrix the panels pack.
-      var matrix = [Float](repeating: 0, count: k * coutG)
-      matrix.withUnsafeMutableBufferPointer { atr_transpose($0.baseAddress!, rows(group: g), coutG, k) }
-      var panels = [Float](repeating: 0, count: atr_packed_b_size(k, coutG))
-      panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, matrix, k, coutG, coutG) }
-      return panels
-    }
+    // (Cout/g, K) rows turned into the (K, Cout/g) matrix the panels pack.
+    var matrix = [Float](repeating: 0, count: k * coutG)
+    matrix.withUnsafeMutableBufferPointer { atr_transpose($0.baseAddress!, rows(group: g), coutG, k) }
+    var panels = [Float](repeating: 0, count: atr_packed_b_size(k, coutG))
+    panels.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, matrix, k, coutG, coutG) }
+    return panels
   }
 
   /// One filter per channel, vectorized across channels, rows of the
@@ -958,23 +973,37 @@ struct ConvKernel {
   /// time to whichever thread is free measured 5 to 15% slower on whole
   /// models at 2 threads).
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
-    let ow = axes[1].output
-    let c = cin
     let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
     var geometry = self.geometry
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
-          let target = dst.baseAddress!, tapBase = tw.baseAddress!
           let biasPointer = bias == nil ? nil : bp.baseAddress
           forEachOutputRow(of: src.baseAddress!, threads: threads) { rows, row in
-            atr_depthwise_row(target + row * ow * c, rows, tapBase, biasPointer, &geometry, c)
-            atr_pointwise(target + row * ow * c, 1, ow * c, ow * c, epilogue, epilogue.count)
+            depthwiseRow(row, of: dst.baseAddress!, rows, taps: tw.baseAddress!, bias: biasPointer, &geometry)
           }
         } }
       }
     }
+  }
+
+  /// Output row `row` (flat over images) of the depthwise convolution into
+  /// (N, OH, OW, C) storage at `output`, its bias and fused steps with it;
+  /// `rows` as `atr_depthwise_row` takes them, `taps` (taps, C).
+  func depthwiseRow(_ row: Int, of output: UnsafeMutablePointer<Float>, _ rows: [UnsafePointer<Float>?],
+                    taps: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ geometry: inout atr_conv_geometry) {
+    let length = axes[1].output * cin
+    atr_depthwise_row(output + row * length, rows, taps, bias, &geometry, cin)
+    atr_pointwise(output + row * length, 1, length, length, epilogue, epilogue.count)
+  }
+
+  /// The input row (flat over images: image * H + y) that kernel row `ky`
+  /// reads for output row `row` (flat over images), or nil in the padding.
+  func inputRow(_ row: Int, ky: Int) -> Int? {
+    let (h, oh) = (axes[0].input, axes[0].output)
+    let iy = row % oh * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+    return iy >= 0 && iy < h ? row / oh * h + iy : nil
   }
 
   /// Calls `body(rows, row)` for every output row (flat over images) of a
@@ -983,17 +1012,12 @@ struct ConvKernel {
   /// padding. Each of `threads` threads takes one contiguous band of rows.
   private func forEachOutputRow(of source: UnsafePointer<Float>, threads: Int,
                                 _ body: ([UnsafePointer<Float>?], Int) -> Void) {
-    let (h, w) = (axes[0].input, axes[1].input)
-    let oh = axes[0].output, kernelRows = axes[0].kernel
-    let bands = Parallel.ranges(n * oh, parts: threads)
+    let rowLength = axes[1].input * cin
+    let bands = Parallel.ranges(n * axes[0].output, parts: threads)
     Parallel.run(bands.count) { band in
-      var rows = [UnsafePointer<Float>?](repeating: nil, count: kernelRows)
+      var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
       for row in bands[band] {
-        let b = row / oh, oy = row % oh
-        for ky in 0..<kernelRows {
-          let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-          rows[ky] = iy >= 0 && iy < h ? source + (b * h + iy) * w * cin : nil
-        }
+        for ky in rows.indices { rows[ky] = inputRow(row, ky: ky).map { source + $0 * rowLength } }
         body(rows, row)
       }
     }

@@ -12,7 +12,7 @@ enum GraphOptimizer {
     let keep = Array(keep.union(graph.outputs))
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
-    return foldLeadingAffine(fused)
+    return fuseExpandDepthwise(foldLeadingAffine(fused), keep: keep)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
@@ -291,6 +291,49 @@ enum GraphOptimizer {
       nodes[index] = Node(name: concat.name, opType: StridedGather.opType, inputs: [source], outputs: concat.outputs,
                           attributes: [StridedGather.strideAttribute: .int(stride),
                                        StridedGather.offsetsAttribute: .ints(offsets)])
+    }
+    return dropping(nodes, from: graph)
+  }
+
+  /// A 1x1 convolution (one group, stride 1, no padding, constant weights
+  /// and bias) read only by a depthwise convolution with constant weights
+  /// and bias, an inverted-residual block's expansion and its depthwise
+  /// step, becomes one `_ExpandDepthwise` node in the depthwise one's place.
+  static func fuseExpandDepthwise(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    let reader = lastReaders(of: graph.nodes)
+    func constant(_ node: Node, _ k: Int, rank: Int? = nil) -> NDArray? {
+      guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], value.isFloat else { return nil }
+      return rank == nil || value.rank == rank ? value : nil
+    }
+    // Absent, or a constant.
+    func optionalConstant(_ node: Node, _ k: Int) -> Bool {
+      k >= node.inputs.count || node.inputs[k].isEmpty || constant(node, k, rank: 1) != nil
+    }
+    func ints(_ node: Node, _ name: String) -> [Int]? {
+      if case .ints(let v)? = node.attributes[name] { return v }
+      return nil
+    }
+    var nodes: [Node?] = graph.nodes
+    for (index, expand) in graph.nodes.enumerated() where expand.opType == "Conv" && expand.outputs.count == 1 {
+      guard let w = constant(expand, 1, rank: 4), w.shape[2] == 1, w.shape[3] == 1, optionalConstant(expand, 2),
+        expand.inputs.count <= 3, graph.initializers[expand.inputs[0]] == nil,
+        (ints(expand, "strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints(expand, "pads") ?? [0]).allSatisfy({ $0 == 0 }),
+        ["NOTSET", "VALID"].contains({ if case .string(let v)? = expand.attributes["auto_pad"] { v } else { "NOTSET" } }()),
+        { if case .int(let g)? = expand.attributes["group"] { g == 1 } else { expand.attributes["group"] == nil } }(),
+        let dwIndex = soleReader(of: expand.outputs[0], op: "Conv", graph, consumers, reader),
+        case let depthwise = graph.nodes[dwIndex], depthwise.inputs.first == expand.outputs[0],
+        let wd = constant(depthwise, 1, rank: 4), wd.shape[0] == w.shape[0], wd.shape[1] == 1,
+        case .int(w.shape[0])? = depthwise.attributes["group"], optionalConstant(depthwise, 2), depthwise.inputs.count <= 3
+      else { continue }
+      func input(_ node: Node, _ k: Int) -> String { k < node.inputs.count ? node.inputs[k] : "" }
+      var attributes = depthwise.attributes
+      attributes[ExpandDepthwise.expandStepsAttribute] = expand.attributes[Pointwise.epilogueAttribute]
+      nodes[index] = nil
+      nodes[dwIndex] = Node(name: depthwise.name, opType: ExpandDepthwise.opType,
+                            inputs: [expand.inputs[0], depthwise.inputs[1], input(depthwise, 2), expand.inputs[1],
+                                     input(expand, 2)],
+                            outputs: depthwise.outputs, attributes: attributes)
     }
     return dropping(nodes, from: graph)
   }

@@ -489,6 +489,56 @@ import Testing
     }
   }
 
+  /// An inverted-residual block's 1x1 expansion (with a ReLU6, or none
+  /// and no bias) and the depthwise convolution after it (3x3, or 5x5 with
+  /// stride 2, dilation and uneven padding) become one `_ExpandDepthwise`
+  /// node, whose values are those of running both convolutions, through
+  /// the ring of expanded rows or the two convolutions one after the
+  /// other, on 1 to 3 threads (bands whose windows reach above them), for
+  /// two images.
+  @Test func expansionAndDepthwiseEqualTheirOps() throws {
+    struct Block { var cin, channels: Int; var k, stride, dilation: (Int, Int); var pads: [Int]; var activation: Bool }
+    let blocks = [
+      Block(cin: 5, channels: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], activation: true),
+      Block(cin: 7, channels: 24, k: (5, 5), stride: (2, 2), dilation: (2, 1), pads: [3, 2, 2, 1], activation: false),
+    ]
+    for (index, b) in blocks.enumerated() {
+      var inits: [String: NDArray] = [
+        "we": NDArray(shape: [b.channels, b.cin, 1, 1], floats: Self.values(b.channels * b.cin, seed: 70 + index)),
+        "wd": NDArray(shape: [b.channels, 1, b.k.0, b.k.1], floats: Self.values(b.channels * b.k.0 * b.k.1, seed: 72 + index)),
+        "bd": NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 74 + index)),
+        "zero": NDArray(shape: [], floats: [0]), "six": NDArray(shape: [], floats: [6]),
+      ]
+      var nodes = [Node(name: "e", opType: "Conv", inputs: b.activation ? ["x", "we", "be"] : ["x", "we"], outputs: ["e"])]
+      if b.activation {
+        inits["be"] = NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 76))
+        nodes.append(Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"]))
+      }
+      nodes += [
+        Node(name: "d", opType: "Conv", inputs: [nodes.last!.outputs[0], "wd", "bd"], outputs: ["d"],
+             attributes: ["group": .int(b.channels), "kernel_shape": .ints([b.k.0, b.k.1]), "strides": .ints([b.stride.0, b.stride.1]),
+                          "dilations": .ints([b.dilation.0, b.dilation.1]), "pads": .ints(b.pads)]),
+        Node(name: "r", opType: "Relu", inputs: ["d"], outputs: ["y"]),
+      ]
+      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+      let input = ["x": NDArray(shape: [2, b.cin, 17, 13], floats: Self.values(2 * b.cin * 17 * 13, seed: 78).map { $0 * 3 })]
+      let expected = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+      for threads in [1, 2, 3] {
+        let fused = try Executor(graph: graph, threads: threads, optimize: true)
+        #expect(fused.optimized.nodes.map(\.opType) == [ExpandDepthwise.opType])
+        for ring in [true, false, nil] {
+          let result = try ExpandDepthwise.$forcedFusion.withValue(ring) { try fused.profiledRun(input, outputs: ["y"]) }
+          let check = closeness(result.values["y"]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
+          #expect(check.isClose, "block \(index), \(threads) threads, ring \(String(describing: ring)): \(check)")
+          if let ring { #expect(result.nodes.first { $0.op == ExpandDepthwise.opType }?.path.hasPrefix("ring:") == ring) }
+        }
+      }
+      // The expanded map asked for by name stays: no fusion.
+      let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["e", "y"])
+      #expect(closeness(kept["y"]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
+    }
+  }
+
   /// ShuffleNet's shuffle of two groups of 20 and of 8 channels after a
   /// Conv (channels-last): the halves interleaved by permutes (20: a vector
   /// and a rest) or gathered (8), the values of the three ops.
