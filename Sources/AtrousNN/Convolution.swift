@@ -981,21 +981,22 @@ struct ConvKernel {
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
           forEachOutputRow(of: src.baseAddress!, threads: threads) { rows, row in
-            depthwiseRow(row, of: dst.baseAddress!, rows, taps: tw.baseAddress!, bias: biasPointer, &geometry)
+            depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry,
+                         into: dst.baseAddress! + row * axes[1].output * cin)
           }
         } }
       }
     }
   }
 
-  /// Output row `row` (flat over images) of the depthwise convolution into
-  /// (N, OH, OW, C) storage at `output`, its bias and fused steps with it;
-  /// `rows` as `atr_depthwise_row` takes them, `taps` (taps, C).
-  func depthwiseRow(_ row: Int, of output: UnsafeMutablePointer<Float>, _ rows: [UnsafePointer<Float>?],
-                    taps: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ geometry: inout atr_conv_geometry) {
+  /// One output row of the depthwise convolution, its bias and fused steps
+  /// with it, into (OW, C) at `out`; `rows` as `atr_depthwise_row` takes
+  /// them, `taps` (taps, C).
+  func depthwiseRow(_ rows: [UnsafePointer<Float>?], taps: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                    _ geometry: inout atr_conv_geometry, into out: UnsafeMutablePointer<Float>) {
     let length = axes[1].output * cin
-    atr_depthwise_row(output + row * length, rows, taps, bias, &geometry, cin)
-    atr_pointwise(output + row * length, 1, length, length, epilogue, epilogue.count)
+    atr_depthwise_row(out, rows, taps, bias, &geometry, cin)
+    atr_pointwise(out, 1, length, length, epilogue, epilogue.count)
   }
 
   /// The input row (flat over images: image * H + y) that kernel row `ky`

@@ -12,7 +12,7 @@ enum GraphOptimizer {
     let keep = Array(keep.union(graph.outputs))
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
-    return fuseExpandDepthwise(foldLeadingAffine(fused), keep: keep)
+    return fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
@@ -295,45 +295,76 @@ enum GraphOptimizer {
     return dropping(nodes, from: graph)
   }
 
-  /// A 1x1 convolution (one group, stride 1, no padding, constant weights
-  /// and bias) read only by a depthwise convolution with constant weights
-  /// and bias, an inverted-residual block's expansion and its depthwise
-  /// step, becomes one `_ExpandDepthwise` node in the depthwise one's place.
-  static func fuseExpandDepthwise(_ graph: Graph, keep: [String]) -> Graph {
+  /// A depthwise convolution with constant weights and bias, with the 1x1
+  /// convolution that alone feeds it (an inverted-residual block's
+  /// expansion), the 1x1 convolution that alone reads it (the block's
+  /// projection), or both, becomes one `_DepthwiseBlock` node in the last
+  /// one's place. The 1x1 convolutions have one group, stride 1, no
+  /// padding, and constant weights and bias.
+  static func fuseDepthwiseBlocks(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
     let reader = lastReaders(of: graph.nodes)
-    func constant(_ node: Node, _ k: Int, rank: Int? = nil) -> NDArray? {
-      guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], value.isFloat else { return nil }
-      return rank == nil || value.rank == rank ? value : nil
+    var producer: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    /// The shape of a float constant at input k of `node` of rank 4.
+    func weights(_ node: Node, _ k: Int) -> [Int]? {
+      guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], value.isFloat, value.rank == 4 else {
+        return nil
+      }
+      return value.shape
     }
-    // Absent, or a constant.
-    func optionalConstant(_ node: Node, _ k: Int) -> Bool {
-      k >= node.inputs.count || node.inputs[k].isEmpty || constant(node, k, rank: 1) != nil
+    /// A Conv whose weights and bias (absent or constant) are its only
+    /// other inputs.
+    func constantConv(_ node: Node) -> Bool {
+      node.opType == "Conv" && node.outputs.count == 1 && (2...3).contains(node.inputs.count)
+        && (node.inputs.count < 3 || node.inputs[2].isEmpty || graph.initializers[node.inputs[2]]?.isFloat == true)
     }
-    func ints(_ node: Node, _ name: String) -> [Int]? {
-      if case .ints(let v)? = node.attributes[name] { return v }
-      return nil
+    /// Input k of `node`, "" when it has none.
+    func input(_ node: Node, _ k: Int) -> String { k < node.inputs.count ? node.inputs[k] : "" }
+    /// A 1x1 convolution with constant weights (C, Cin, 1, 1): C.
+    func pointwiseChannels(_ node: Node) -> Int? {
+      func ints(_ name: String) -> [Int]? { if case .ints(let v)? = node.attributes[name] { v } else { nil } }
+      guard constantConv(node), let w = weights(node, 1), w[2] == 1, w[3] == 1,
+        (ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints("pads") ?? [0]).allSatisfy({ $0 == 0 })
+      else { return nil }
+      switch node.attributes["auto_pad"] {
+      case nil, .string("NOTSET")?, .string("VALID")?: break
+      default: return nil
+      }
+      switch node.attributes["group"] {
+      case nil, .int(1)?: return w[0]
+      default: return nil
+      }
     }
     var nodes: [Node?] = graph.nodes
-    for (index, expand) in graph.nodes.enumerated() where expand.opType == "Conv" && expand.outputs.count == 1 {
-      guard let w = constant(expand, 1, rank: 4), w.shape[2] == 1, w.shape[3] == 1, optionalConstant(expand, 2),
-        expand.inputs.count <= 3, graph.initializers[expand.inputs[0]] == nil,
-        (ints(expand, "strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints(expand, "pads") ?? [0]).allSatisfy({ $0 == 0 }),
-        ["NOTSET", "VALID"].contains({ if case .string(let v)? = expand.attributes["auto_pad"] { v } else { "NOTSET" } }()),
-        { if case .int(let g)? = expand.attributes["group"] { g == 1 } else { expand.attributes["group"] == nil } }(),
-        let dwIndex = soleReader(of: expand.outputs[0], op: "Conv", graph, consumers, reader),
-        case let depthwise = graph.nodes[dwIndex], depthwise.inputs.first == expand.outputs[0],
-        let wd = constant(depthwise, 1, rank: 4), wd.shape[0] == w.shape[0], wd.shape[1] == 1,
-        case .int(w.shape[0])? = depthwise.attributes["group"], optionalConstant(depthwise, 2), depthwise.inputs.count <= 3
-      else { continue }
-      func input(_ node: Node, _ k: Int) -> String { k < node.inputs.count ? node.inputs[k] : "" }
+    var taken = Set<Int>()
+    for (index, depthwise) in graph.nodes.enumerated() where constantConv(depthwise) && !taken.contains(index) {
+      guard let wd = weights(depthwise, 1), wd[1] == 1, case .int(wd[0])? = depthwise.attributes["group"] else { continue }
+      var expandIndex: Int? = nil, projectIndex: Int? = nil
+      if let from = producer[depthwise.inputs[0]], !taken.contains(from), consumers[depthwise.inputs[0]] == 1,
+        pointwiseChannels(graph.nodes[from]) == wd[0], graph.initializers[graph.nodes[from].inputs[0]] == nil
+      {
+        expandIndex = from
+      }
+      if let to = soleReader(of: depthwise.outputs[0], op: "Conv", graph, consumers, reader),
+        graph.nodes[to].inputs[0] == depthwise.outputs[0], pointwiseChannels(graph.nodes[to]) != nil,
+        weights(graph.nodes[to], 1)?[1] == wd[0]
+      {
+        projectIndex = to
+      }
+      guard expandIndex != nil || projectIndex != nil else { continue }
+      let expand = expandIndex.map { graph.nodes[$0] }, project = projectIndex.map { graph.nodes[$0] }
       var attributes = depthwise.attributes
-      attributes[ExpandDepthwise.expandStepsAttribute] = expand.attributes[Pointwise.epilogueAttribute]
-      nodes[index] = nil
-      nodes[dwIndex] = Node(name: depthwise.name, opType: ExpandDepthwise.opType,
-                            inputs: [expand.inputs[0], depthwise.inputs[1], input(depthwise, 2), expand.inputs[1],
-                                     input(expand, 2)],
-                            outputs: depthwise.outputs, attributes: attributes)
+      attributes[DepthwiseBlock.expandStepsAttribute] = expand?.attributes[Pointwise.epilogueAttribute]
+      attributes[DepthwiseBlock.projectStepsAttribute] = project?.attributes[Pointwise.epilogueAttribute]
+      let block = Node(name: depthwise.name, opType: DepthwiseBlock.opType,
+                       inputs: [expand?.inputs[0] ?? depthwise.inputs[0], depthwise.inputs[1], input(depthwise, 2),
+                                expand.map { $0.inputs[1] } ?? "", expand.map { input($0, 2) } ?? "",
+                                project.map { $0.inputs[1] } ?? "", project.map { input($0, 2) } ?? ""],
+                       outputs: (project ?? depthwise).outputs, attributes: attributes)
+      for fused in [expandIndex, index, projectIndex].compactMap({ $0 }) { nodes[fused] = nil }
+      nodes[projectIndex ?? index] = block
+      taken.formUnion([expandIndex, index, projectIndex].compactMap { $0 })
     }
     return dropping(nodes, from: graph)
   }

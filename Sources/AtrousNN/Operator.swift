@@ -152,7 +152,7 @@ public enum Operators {
     Einsum.register(&table)
     ChannelShuffle.register(&table)
     StridedGather.register(&table)
-    ExpandDepthwise.register(&table)
+    DepthwiseBlock.register(&table)
     return table
   }()
 }

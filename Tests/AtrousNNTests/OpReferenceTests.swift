@@ -411,8 +411,9 @@ import Testing
   /// Conv -> scalar Mul -> scalar Add -> exported HardSwish (Add 3, Clip,
   /// Mul, Div 6) -> Relu, then a depthwise and a 1x1 conv each with Clip,
   /// and a Sigmoid after a residual Add (no conv to join, so a node of its
-  /// own): fused into conv epilogues and `_Pointwise` nodes, the same
-  /// values as running every op.
+  /// own): fused into conv epilogues, one depthwise block (the depthwise
+  /// and 1x1 convs) and `_Pointwise` nodes, the same values as running
+  /// every op.
   @Test func fusedPointwiseEqualsUnfused() throws {
     func scalar(_ v: Float) -> NDArray { NDArray(shape: [1], floats: [v]) }
     let inits: [String: NDArray] = [
@@ -443,7 +444,7 @@ import Testing
     let input = ["x": NDArray(shape: [1, 3, 7, 9], floats: Self.values(189, seed: 24).map { $0 * 4 })]
     let fused = try Executor(graph: graph, optimize: true)
     let plain = try Executor(graph: graph, optimize: false)
-    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", "Conv", "Conv", "Add", "_Pointwise"])
+    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType, "Add", "_Pointwise"])
     let a = try fused.run(input)["s"]!.floatValues(), b = try plain.run(input)["s"]!.floatValues()
     #expect(closeness(a, b, rtol: 1e-5, atol: 1e-6).isClose)
     // An intermediate value the fusion removed can still be asked for, and
@@ -489,53 +490,73 @@ import Testing
     }
   }
 
-  /// An inverted-residual block's 1x1 expansion (with a ReLU6, or none
-  /// and no bias) and the depthwise convolution after it (3x3, or 5x5 with
-  /// stride 2, dilation and uneven padding) become one `_ExpandDepthwise`
-  /// node, whose values are those of running both convolutions, through
-  /// the ring of expanded rows or the two convolutions one after the
-  /// other, on 1 to 3 threads (bands whose windows reach above them), for
-  /// two images.
-  @Test func expansionAndDepthwiseEqualTheirOps() throws {
-    struct Block { var cin, channels: Int; var k, stride, dilation: (Int, Int); var pads: [Int]; var activation: Bool }
+  /// A depthwise convolution (3x3, or 5x5 with stride 2, dilation and
+  /// uneven padding) with the 1x1 expansion before it (with a bias and a
+  /// ReLU6, or neither), the 1x1 projection after it (with a ReLU, or
+  /// without a bias), or both, becomes one `_DepthwiseBlock` node, whose
+  /// values are those of running the convolutions, through the ring or
+  /// one after the other, on 1 to 3 threads (bands whose windows reach
+  /// above them), for two images.
+  @Test func depthwiseBlocksEqualTheirOps() throws {
+    struct Block {
+      var cin, channels: Int
+      var k, stride, dilation: (Int, Int)
+      var pads: [Int]
+      var expand: Bool, activation: Bool
+      var project: Int?
+    }
     let blocks = [
-      Block(cin: 5, channels: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], activation: true),
-      Block(cin: 7, channels: 24, k: (5, 5), stride: (2, 2), dilation: (2, 1), pads: [3, 2, 2, 1], activation: false),
+      Block(cin: 5, channels: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], expand: true,
+            activation: true, project: nil),
+      Block(cin: 24, channels: 24, k: (5, 5), stride: (2, 2), dilation: (2, 1), pads: [3, 2, 2, 1], expand: false,
+            activation: false, project: 16),
+      Block(cin: 7, channels: 48, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], expand: true,
+            activation: false, project: 20),
     ]
     for (index, b) in blocks.enumerated() {
       var inits: [String: NDArray] = [
         "we": NDArray(shape: [b.channels, b.cin, 1, 1], floats: Self.values(b.channels * b.cin, seed: 70 + index)),
-        "wd": NDArray(shape: [b.channels, 1, b.k.0, b.k.1], floats: Self.values(b.channels * b.k.0 * b.k.1, seed: 72 + index)),
-        "bd": NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 74 + index)),
+        "wd": NDArray(shape: [b.channels, 1, b.k.0, b.k.1], floats: Self.values(b.channels * b.k.0 * b.k.1, seed: 73 + index)),
+        "bd": NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 76 + index)),
+        "wp": NDArray(shape: [b.project ?? 1, b.channels, 1, 1], floats: Self.values((b.project ?? 1) * b.channels, seed: 79)),
+        "bp": NDArray(shape: [b.project ?? 1], floats: Self.values(b.project ?? 1, seed: 80)),
+        "be": NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 81)),
         "zero": NDArray(shape: [], floats: [0]), "six": NDArray(shape: [], floats: [6]),
       ]
-      var nodes = [Node(name: "e", opType: "Conv", inputs: b.activation ? ["x", "we", "be"] : ["x", "we"], outputs: ["e"])]
-      if b.activation {
-        inits["be"] = NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 76))
-        nodes.append(Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"]))
+      var nodes: [Node] = []
+      var value = "x"
+      func add(_ node: Node) { nodes.append(node); value = node.outputs[0] }
+      if b.expand {
+        add(Node(name: "e", opType: "Conv", inputs: b.activation ? ["x", "we", "be"] : ["x", "we"], outputs: ["e"]))
+        if b.activation { add(Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"])) }
       }
-      nodes += [
-        Node(name: "d", opType: "Conv", inputs: [nodes.last!.outputs[0], "wd", "bd"], outputs: ["d"],
-             attributes: ["group": .int(b.channels), "kernel_shape": .ints([b.k.0, b.k.1]), "strides": .ints([b.stride.0, b.stride.1]),
-                          "dilations": .ints([b.dilation.0, b.dilation.1]), "pads": .ints(b.pads)]),
-        Node(name: "r", opType: "Relu", inputs: ["d"], outputs: ["y"]),
-      ]
-      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
-      let input = ["x": NDArray(shape: [2, b.cin, 17, 13], floats: Self.values(2 * b.cin * 17 * 13, seed: 78).map { $0 * 3 })]
-      let expected = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+      add(Node(name: "d", opType: "Conv", inputs: [value, "wd", "bd"], outputs: ["d"],
+               attributes: ["group": .int(b.channels), "kernel_shape": .ints([b.k.0, b.k.1]),
+                            "strides": .ints([b.stride.0, b.stride.1]), "dilations": .ints([b.dilation.0, b.dilation.1]),
+                            "pads": .ints(b.pads)]))
+      add(Node(name: "r", opType: "Relu", inputs: ["d"], outputs: ["r"]))
+      if b.project != nil {
+        add(Node(name: "p", opType: "Conv", inputs: b.activation ? [value, "wp"] : [value, "wp", "bp"], outputs: ["p"]))
+        if !b.activation { add(Node(name: "pr", opType: "Relu", inputs: ["p"], outputs: ["pr"])) }
+      }
+      if !b.expand { inits["we"] = nil; inits["be"] = nil }
+      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: [value],
+                        opset: 17)
+      let input = ["x": NDArray(shape: [2, b.cin, 17, 13], floats: Self.values(2 * b.cin * 17 * 13, seed: 82).map { $0 * 3 })]
+      let expected = try Executor(graph: graph, optimize: false).run(input)[value]!.floatValues()
       for threads in [1, 2, 3] {
         let fused = try Executor(graph: graph, threads: threads, optimize: true)
-        #expect(fused.optimized.nodes.map(\.opType) == [ExpandDepthwise.opType])
+        #expect(fused.optimized.nodes.map(\.opType) == [DepthwiseBlock.opType], "block \(index)")
         for ring in [true, false, nil] {
-          let result = try ExpandDepthwise.$forcedFusion.withValue(ring) { try fused.profiledRun(input, outputs: ["y"]) }
-          let check = closeness(result.values["y"]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
+          let result = try DepthwiseBlock.$forcedFusion.withValue(ring) { try fused.profiledRun(input) }
+          let check = closeness(result.values[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
           #expect(check.isClose, "block \(index), \(threads) threads, ring \(String(describing: ring)): \(check)")
-          if let ring { #expect(result.nodes.first { $0.op == ExpandDepthwise.opType }?.path.hasPrefix("ring:") == ring) }
+          if let ring { #expect(result.nodes.first { $0.op == DepthwiseBlock.opType }?.path.hasPrefix("ring:") == ring) }
         }
       }
-      // The expanded map asked for by name stays: no fusion.
-      let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["e", "y"])
-      #expect(closeness(kept["y"]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
+      // The depthwise output asked for by name stays: no projection.
+      let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["r", value])
+      #expect(closeness(kept[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
     }
   }
 

@@ -1,0 +1,236 @@
+import AtrousCore
+import _CKernels
+
+/// The internal op `_DepthwiseBlock` (made by
+/// `GraphOptimizer.fuseDepthwiseBlocks`, never found in a model file): a
+/// depthwise convolution with the 1x1 convolution that widens its input
+/// (an inverted-residual block's expansion), the 1x1 convolution that
+/// reads its output (the block's projection), or both, each with its
+/// fused steps, in one pass. Each thread expands the input rows its band
+/// of output rows reads into a ring of a few rows, and projects each
+/// depthwise output row while it is in cache, so neither the widened map
+/// (up to six times the input's channels, at full resolution) nor the
+/// depthwise output is written to memory and read back.
+///
+/// Inputs: x (N, Cin, H, W); the depthwise weights (C, 1, kH, kW) and bias
+/// (C) or ""; the expansion's weights (C, Cin, 1, 1) and bias, or ""; the
+/// projection's weights (Cout, C, 1, 1) and bias, or "". Attributes: the
+/// depthwise Conv's (window, group, fused steps) and the steps of the
+/// expansion and the projection.
+enum DepthwiseBlock {
+  static let opType = "_DepthwiseBlock"
+  /// Attributes holding the expansion's and the projection's fused steps,
+  /// encoded as a Conv's epilogue is.
+  static let expandStepsAttribute = "_expand_epilogue"
+  static let projectStepsAttribute = "_project_epilogue"
+  /// Input positions of the depthwise, expansion and projection weights
+  /// (each followed by its bias).
+  static let (depthwiseInput, expandInput, projectInput) = (1, 3, 5)
+
+  static func register(_ table: inout OperatorTable) {
+    table[opType] = { c in try run(&c) }
+    table.describe([opType], floatData: true, tracesShapes: true, spatiallyLocal: true)
+    // The 1x1 convolutions leave the field as it is: the depthwise window's.
+    table.describe([opType], field: ReceptiveField.windowRule, macs: { t in
+      guard let x = t.map(0), let w = t.map(depthwiseInput), let out = t.outputShapes.first else { return 0 }
+      let (pixels, outPixels) = (x[0] * x[2] * x[3], out[0] * out[2] * out[3])
+      let expand = t.map(expandInput).map { pixels * $0[0] * $0[1] } ?? 0
+      let project = t.map(projectInput).map { outPixels * $0[0] * $0[1] } ?? 0
+      return expand + outPixels * w[0] * w[2] * w[3] + project
+    })
+  }
+
+  /// What the node settles once per input shape: its kernels with their
+  /// weights as the chosen way takes them, and whether the rows go through
+  /// the ring (`fused`) or the convolutions run one after the other.
+  struct Plan {
+    var expand: ConvKernel?
+    var depthwise: ConvKernel
+    var project: ConvKernel?
+    var fused: Bool
+    var threads: Int
+    var path: String
+  }
+
+  /// Whether tests force the ring (true) or the convolutions one after the
+  /// other (false) on every such node of a run (on the calling task).
+  @TaskLocal static var forcedFusion: Bool? = nil
+
+  static func run(_ c: inout OpContext) throws -> [NDArray] {
+    let x = try c.input(0)
+    guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
+    let plan: Plan
+    let weights = [depthwiseInput, expandInput, projectInput].filter { $0 < c.inputs.count && c.inputs[$0] != nil }
+    if let cache = c.cache, weights.allSatisfy({ $0 < c.constant.count && c.constant[$0] }) {
+      let facts = x.shape + [c.threads, forcedFusion.map { $0 ? 1 : 0 } ?? -1]
+      let context = c
+      plan = try cache.plan(c.index, facts: facts) { try Self.plan(context, x.shape, cache: cache) }
+    } else {
+      plan = try Self.plan(c, x.shape, cache: nil)
+    }
+    c.path = plan.path
+    let last = plan.project ?? plan.depthwise
+    let (oh, ow) = (last.axes[0].output, last.axes[1].output)
+    if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [last.n, oh, ow, last.cout]))] }
+    var value = x.toChannelsLast().storage!  // (N, H, W, Cin)
+    if plan.fused { return [NDArray(channelsLast: ring(plan, value))] }
+    for kernel in [plan.expand, plan.depthwise, plan.project].compactMap({ $0 }) {
+      value = kernel.run(value, threads: plan.threads)
+    }
+    return [NDArray(channelsLast: value)]
+  }
+
+  /// The kernels for an input of `shape`, checked against each other.
+  static func plan(_ c: OpContext, _ shape: [Int], cache: PreparedWeights?) throws -> Plan {
+    let (n, h, w) = (shape[0], shape[2], shape[3])
+    let channels = try c.input(depthwiseInput).shape.first ?? 0
+    /// The 1x1 convolution whose weights are at input k, if any, over
+    /// maps of `sizes`: cin -> cout.
+    func pointwise(_ k: Int, _ name: String, cin: Int, sizes: [Int], steps: String) throws -> ConvKernel? {
+      guard let weights = c.optionalInput(k) else { return nil }
+      let cout = weights.shape.first ?? 0
+      guard weights.shape == [cout, cin, 1, 1] else { throw c.mismatch("\(name) weights \(weights.shape) for \(cin) channels") }
+      let bias = c.optionalInput(k + 1)?.floatValues()
+      if let bias, bias.count != cout { throw c.mismatch("\(name) bias of \(bias.count) for \(cout) channels") }
+      let flat = WindowAxis(input: 0, kernel: 1, stride: 1, dilation: 1, padBegin: 0, padEnd: 0, output: 0)
+      return ConvKernel(n: n, cin: cin, cout: cout, group: 1, axes: sizes.map { size in
+        var axis = flat
+        (axis.input, axis.output) = (size, size)
+        return axis
+      }, weights: [], bias: bias, epilogue: try Pointwise.decode(c.floats(steps) ?? []))
+    }
+    var expand = try pointwise(expandInput, "expansion", cin: shape[1], sizes: [h, w], steps: expandStepsAttribute)
+    if expand?.cout ?? shape[1] != channels {
+      throw c.mismatch("\(expand?.cout ?? shape[1]) channels into a depthwise convolution of \(channels)")
+    }
+    var depthwise = try Convolution.kernel(c, inputShape: [n, channels, h, w])
+    guard depthwise.isDepthwise else { throw c.mismatch("the block's convolution is not depthwise") }
+    var project = try pointwise(projectInput, "projection", cin: channels, sizes: depthwise.axes.map(\.output),
+                                steps: projectStepsAttribute)
+    let macs = [expand, project].compactMap { $0?.macs }.reduce(0, +) + depthwise.macs * Convolution.depthwiseCostPerMAC
+    let threads = macs < Convolution.parallelMACs ? 1 : c.threads
+    let fused = forcedFusion ?? prefersRing(expand: expand, depthwise, project: project, threads: threads)
+    func prepared(_ label: String, input: Int, _ kernel: ConvKernel, _ make: @escaping (ConvKernel) -> [[Float]]) throws
+      -> [[Float]]
+    {
+      let weights = try c.input(input)
+      let fresh = {
+        var full = kernel
+        full.weights = weights.standard().floatValues()
+        return make(full)
+      }
+      guard let cache else { return fresh() }
+      return cache.value(c.index, label, make: fresh)
+    }
+    // The ring runs the 1x1 products on its own rows; one convolution
+    // after the other, they take the form their kernels choose.
+    func prepare(_ kernel: inout ConvKernel?, _ label: String, input: Int) throws {
+      guard let k = kernel else { return }
+      kernel!.panels = try fused
+        ? prepared(label + "-panels", input: input, k) { [$0.productPanels(group: 0)] }
+        : prepared(label + "-kernel", input: input, k) { $0.packedPanels() }
+    }
+    try prepare(&expand, "expand", input: expandInput)
+    try prepare(&project, "project", input: projectInput)
+    depthwise.panels = try prepared("depthwise", input: depthwiseInput, depthwise) { $0.packedPanels() }
+    let parts = [expand.map { "expand" + Pointwise.describe($0.epilogue) }, "depthwise" + Pointwise.describe(depthwise.epilogue),
+                 project.map { "project" + Pointwise.describe($0.epilogue) }]
+    return Plan(expand: expand, depthwise: depthwise, project: project, fused: fused, threads: threads,
+                path: (fused ? "ring:" : "") + parts.compactMap { $0 }.joined(separator: ","))
+  }
+
+  /// Bytes of 1x1 weights above which a product per row would read them
+  /// from further out than the L2 cache, once per row instead of once per
+  /// block of 128 pixels.
+  static let rowProductWeightBytes = 512 << 10
+
+  /// Whether the ring is the faster way: the 1x1 weights are small enough
+  /// to be read once per row, and, with an expansion on more than one
+  /// thread, each thread's band is at least four times as tall as the rows
+  /// above it that its first window reaches, which the band above expands
+  /// as well.
+  static func prefersRing(expand: ConvKernel?, _ depthwise: ConvKernel, project: ConvKernel?, threads: Int) -> Bool {
+    guard [expand, project].allSatisfy({ ($0?.weightCount ?? 0) * MemoryLayout<Float>.stride <= rowProductWeightBytes })
+    else { return false }
+    guard expand != nil, threads > 1 else { return true }
+    let axis = depthwise.axes[0]
+    let bandRows = depthwise.n * axis.output / max(1, threads) * axis.stride
+    return bandRows >= 4 * max(0, axis.extent - axis.stride)
+  }
+
+  /// The ring: per band of output rows, each input row the band's windows
+  /// read is expanded once into one of `extent` slots (row y in slot
+  /// y % extent, so the rows of one window never share a slot), the
+  /// depthwise row reads its rows from the slots (or from the input when
+  /// there is no expansion), and its output row is projected at once.
+  static func ring(_ plan: Plan, _ input: Tensor) -> Tensor {
+    let (expand, depthwise, project) = (plan.expand, plan.depthwise, plan.project)
+    let (w, ow, channels) = (depthwise.axes[1].input, depthwise.axes[1].output, depthwise.cin)
+    let (rowFloats, slots) = (w * channels, depthwise.axes[0].extent)
+    let last = project ?? depthwise
+    var output = Tensor.uninitialized(shape: [last.n, last.axes[0].output, ow, last.cout])  // (N, OH, OW, Cout)
+    let bands = Parallel.ranges(depthwise.n * depthwise.axes[0].output, parts: plan.threads)
+    // Per band: (extent, W, C) expanded rows, then (OW, C) depthwise output.
+    let ringFloats = expand == nil ? 0 : slots * rowFloats
+    let scratch = ConvKernel.scratch(bands.count, floats: ringFloats + (project == nil ? 0 : ow * channels))
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
+          project.withWeights { projectPanels, projectBias in
+            Parallel.run(bands.count) { band in
+              let ring = scratch[band].pointer.assumingMemoryBound(to: Float.self)
+              var held = [Int](repeating: -1, count: slots)  // the input row (flat over images) in each slot
+              var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
+              var geometry = depthwise.geometry
+              for row in bands[band] {
+                for ky in rows.indices {
+                  guard let y = depthwise.inputRow(row, ky: ky) else { rows[ky] = nil; continue }
+                  guard let expand else { rows[ky] = src.baseAddress! + y * rowFloats; continue }
+                  let slot = ring + y % slots * rowFloats
+                  if held[y % slots] != y {
+                    expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
+                                       lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
+                    held[y % slots] = y
+                  }
+                  rows[ky] = UnsafePointer(slot)
+                }
+                guard let project else {
+                  depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
+                  continue
+                }
+                let filtered = ring + ringFloats  // (OW, C)
+                depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: filtered)
+                project.productRows(ow, width: project.cout, k: channels, filtered, lda: channels, panels: projectPanels!,
+                                    bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
+              }
+            }
+          }
+        } }
+      }
+    }
+    return output
+  }
+}
+
+extension Optional where Wrapped == ConvKernel {
+  /// `body(weights, bias)` with the kernel's prepared weights and its bias,
+  /// nil for what it lacks (both when there is no kernel).
+  func withWeights<R>(_ body: (UnsafePointer<Float>?, UnsafePointer<Float>?) -> R) -> R {
+    guard let kernel = self else { return body(nil, nil) }
+    return kernel.withWeights(body)
+  }
+}
+
+extension ConvKernel {
+  /// `body(weights, bias)` with the first group's prepared weights
+  /// (`panels`) and the bias, nil when there is none.
+  func withWeights<R>(_ body: (UnsafePointer<Float>?, UnsafePointer<Float>?) -> R) -> R {
+    panels![0].withUnsafeBufferPointer { p in
+      guard let bias else { return body(p.baseAddress, nil) }
+      return bias.withUnsafeBufferPointer { body(p.baseAddress, $0.baseAddress) }
+    }
+  }
+
+  /// Weights of one group: Cout/g x (taps x Cin/g).
+  var weightCount: Int { cout / group * axes[0].kernel * axes[1].kernel * (cin / group) }
+}
