@@ -480,9 +480,12 @@ struct TransposedConvKernel {
 /// times the packed weights, across threads.
 struct ConvKernel {
   /// Rows of a 1x1 product between its epilogue passes: at most 128 pixels
-  /// (the product's own row block) of output, still in L2 when the fused
-  /// steps run over them.
-  static let epilogueRows = 128
+  /// of output, still in L2 when the fused steps run over them; or, when
+  /// the packed weights outgrow half of a 1 MiB L2 and would stream from
+  /// further out once per pass, up to 512 (a 13x13 map in one pass).
+  static func epilogueRows(k: Int, n: Int) -> Int {
+    k * n * MemoryLayout<Float>.stride > 512 << 10 ? 512 : 128
+  }
 
   let n: Int, cin: Int, cout: Int, group: Int
   let axes: [WindowAxis]
@@ -651,8 +654,9 @@ struct ConvKernel {
               // follows each block of rows while it is still in cache.
               let ranges = Parallel.ranges(pixels, parts: workers)
               Parallel.run(ranges.count) { part in
-                for first in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: Self.epilogueRows) {
-                  let count = min(Self.epilogueRows, ranges[part].upperBound - first)
+                let rows = Self.epilogueRows(k: cinG, n: coutG)
+                for first in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: rows) {
+                  let count = min(rows, ranges[part].upperBound - first)
                   let out = target + first * cout + g * coutG
                   productRows(count, width: coutG, k: cinG, source + first * cin + g * cinG, lda: cin,
                               panels: weightBase, bias: groupBias, into: out, ldc: cout)

@@ -400,9 +400,12 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
   float edge_bias[NR];
   // Blocks of MC rows: a block's slice of A (MC x KC) stays in L2 while
   // every panel of B passes over it, instead of all of A streaming from
-  // further out once per panel.
-  for (size_t i0 = 0; i0 < m; i0 += MC) {
-    const size_t i1 = m - i0 < MC ? m : i0 + MC;
+  // further out once per panel. Up to 4 MC rows are one block: B (which
+  // for so few rows is the larger operand) then streams once, not once
+  // per 128 rows.
+  const size_t mc = m <= 4 * MC ? m : MC;
+  for (size_t i0 = 0; i0 < m; i0 += mc) {
+    const size_t i1 = m - i0 < mc ? m : i0 + mc;
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
       const size_t kc = k - p0 < KC ? k - p0 : KC;
       const int first = p0 == 0, load = !first || start == ATR_START_C;

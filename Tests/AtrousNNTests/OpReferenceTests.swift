@@ -141,6 +141,10 @@ import Testing
         try checkConv(pointwise, route: .planes, n: 1, h: h, w: w, checkLayout: false, threads: threads)
       }
     }
+    // Weights over 512 KiB (a classifier's 1x1 convolution): 169 and 289
+    // pixels per pass of the product, each one block of rows.
+    let classifier = ConvCase(cin: 288, cout: 520, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1)
+    for size in [13, 17] { try checkConv(classifier, route: .channelsLast, n: 1, h: size, w: size, threads: 1) }
     for c in cases {
       for threads in [2, 3] {
         try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, threads: threads)
