@@ -59,6 +59,14 @@ enum DepthwiseBlock {
   static func run(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
+    if c.shapesOnly {
+      // The shape from the weights' shapes and the window, nothing packed.
+      let channels = try c.input(depthwiseInput).shape.first ?? 0
+      let depthwise = try Convolution.kernel(c, inputShape: [x.shape[0], channels, x.shape[2], x.shape[3]])
+      let cout = c.optionalInput(projectInput)?.shape.first ?? channels
+      let shape = [x.shape[0], depthwise.axes[0].output, depthwise.axes[1].output, cout]
+      return [NDArray(channelsLast: Tensor.uninitialized(shape: shape))]
+    }
     let plan: Plan
     let weights = [depthwiseInput, expandInput, projectInput].filter { $0 < c.inputs.count && c.inputs[$0] != nil }
     if let cache = c.cache, weights.allSatisfy({ $0 < c.constant.count && c.constant[$0] }) {
@@ -69,9 +77,6 @@ enum DepthwiseBlock {
       plan = try Self.plan(c, x.shape, cache: nil)
     }
     c.path = plan.path
-    let last = plan.project ?? plan.depthwise
-    let (oh, ow) = (last.axes[0].output, last.axes[1].output)
-    if c.shapesOnly { return [NDArray(channelsLast: Tensor.uninitialized(shape: [last.n, oh, ow, last.cout]))] }
     var value = x.toChannelsLast().storage!  // (N, H, W, Cin)
     if plan.fused { return [NDArray(channelsLast: ring(plan, value))] }
     for kernel in [plan.expand, plan.depthwise, plan.project].compactMap({ $0 }) {

@@ -558,6 +558,13 @@ import Testing
           if let ring { #expect(result.nodes.first { $0.op == DepthwiseBlock.opType }?.path.hasPrefix("ring:") == ring) }
         }
       }
+      // Described as its convolutions are: the same output shape, the
+      // same multiply-adds and the same receptive field.
+      let whole = try NetworkSummary(graph: graph, inputShapes: ["x": input["x"]!.shape])
+      let block = try NetworkSummary(graph: try Executor(graph: graph, optimize: true).optimized,
+                                     inputShapes: ["x": input["x"]!.shape])
+      #expect(block.layers.last?.outputShape == whole.layers.last?.outputShape && block.totalMACs == whole.totalMACs)
+      #expect(block.layers.last.map { "\($0.receptiveField)" } == whole.layers.last.map { "\($0.receptiveField)" })
       // The depthwise output asked for by name stays: no projection.
       let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["r", value])
       #expect(closeness(kept[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
