@@ -299,8 +299,9 @@ enum GraphOptimizer {
   /// convolution that alone feeds it (an inverted-residual block's
   /// expansion), the 1x1 convolution that alone reads it (the block's
   /// projection), or both, becomes one `_DepthwiseBlock` node in the last
-  /// one's place. The 1x1 convolutions have one group, stride 1, no
-  /// padding, and constant weights and bias.
+  /// one's place, unless the block would read a graph input. The 1x1
+  /// convolutions have one group, stride 1, no padding, and constant
+  /// weights and bias.
   static func fuseDepthwiseBlocks(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
     let reader = lastReaders(of: graph.nodes)
@@ -336,6 +337,7 @@ enum GraphOptimizer {
       default: return nil
       }
     }
+    let graphInputs = Set(graph.inputs.map(\.name))
     var nodes: [Node?] = graph.nodes
     var taken = Set<Int>()
     for (index, depthwise) in graph.nodes.enumerated() where constantConv(depthwise) && !taken.contains(index) {
@@ -352,8 +354,10 @@ enum GraphOptimizer {
       {
         projectIndex = to
       }
-      guard expandIndex != nil || projectIndex != nil else { continue }
       let expand = expandIndex.map { graph.nodes[$0] }, project = projectIndex.map { graph.nodes[$0] }
+      // A graph input comes as planes, which the convolutions on their own
+      // read as they are and the block would first turn channels-last.
+      guard expandIndex != nil || projectIndex != nil, !graphInputs.contains((expand ?? depthwise).inputs[0]) else { continue }
       var attributes = depthwise.attributes
       attributes[DepthwiseBlock.expandStepsAttribute] = expand?.attributes[Pointwise.epilogueAttribute]
       attributes[DepthwiseBlock.projectStepsAttribute] = project?.attributes[Pointwise.epilogueAttribute]

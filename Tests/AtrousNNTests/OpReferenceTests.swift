@@ -500,7 +500,8 @@ import Testing
   /// without a bias), or both, becomes one `_DepthwiseBlock` node, whose
   /// values are those of running the convolutions, through the ring or
   /// one after the other, on 1 to 3 threads (bands whose windows reach
-  /// above them), for two images.
+  /// above them), for two images. A block reading the graph's input, which
+  /// comes as planes, is left as convolutions.
   @Test func depthwiseBlocksEqualTheirOps() throws {
     struct Block {
       var cin, channels: Int
@@ -527,11 +528,14 @@ import Testing
         "be": NDArray(shape: [b.channels], floats: Self.values(b.channels, seed: 81)),
         "zero": NDArray(shape: [], floats: [0]), "six": NDArray(shape: [], floats: [6]),
       ]
+      inits["w0"] = NDArray(shape: [b.cin, b.cin, 3, 3], floats: Self.values(b.cin * b.cin * 9, seed: 83))
       var nodes: [Node] = []
       var value = "x"
       func add(_ node: Node) { nodes.append(node); value = node.outputs[0] }
+      // A block reads channels-last data a convolution made, not planes.
+      add(Node(name: "c0", opType: "Conv", inputs: ["x", "w0"], outputs: ["c0"], attributes: ["pads": .ints([1, 1, 1, 1])]))
       if b.expand {
-        add(Node(name: "e", opType: "Conv", inputs: b.activation ? ["x", "we", "be"] : ["x", "we"], outputs: ["e"]))
+        add(Node(name: "e", opType: "Conv", inputs: b.activation ? ["c0", "we", "be"] : ["c0", "we"], outputs: ["e"]))
         if b.activation { add(Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"])) }
       }
       add(Node(name: "d", opType: "Conv", inputs: [value, "wd", "bd"], outputs: ["d"],
@@ -550,7 +554,7 @@ import Testing
       let expected = try Executor(graph: graph, optimize: false).run(input)[value]!.floatValues()
       for threads in [1, 2, 3] {
         let fused = try Executor(graph: graph, threads: threads, optimize: true)
-        #expect(fused.optimized.nodes.map(\.opType) == [DepthwiseBlock.opType], "block \(index)")
+        #expect(fused.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType], "block \(index)")
         for ring in [true, false, nil] {
           let result = try DepthwiseBlock.$forcedFusion.withValue(ring) { try fused.profiledRun(input) }
           let check = closeness(result.values[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
@@ -565,6 +569,11 @@ import Testing
                                      inputShapes: ["x": input["x"]!.shape])
       #expect(block.layers.last?.outputShape == whole.layers.last?.outputShape && block.totalMACs == whole.totalMACs)
       #expect(block.layers.last.map { "\($0.receptiveField)" } == whole.layers.last.map { "\($0.receptiveField)" })
+      // A block reading the graph's input (planes) stays convolutions.
+      var direct = graph
+      direct.nodes.removeFirst()
+      direct.nodes[0].inputs[0] = "x"
+      #expect(!(try Executor(graph: direct, optimize: true).optimized.nodes.contains { $0.opType == DepthwiseBlock.opType }))
       // The depthwise output asked for by name stays: no projection.
       let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["r", value])
       #expect(closeness(kept[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
