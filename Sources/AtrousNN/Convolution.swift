@@ -976,17 +976,35 @@ struct ConvKernel {
   /// finds its rows in its own core's cache (rows handed out a few at a
   /// time to whichever thread is free measured 5 to 15% slower on whole
   /// models at 2 threads).
+  ///
+  /// Rows of fewer than 32 output pixels with padding left or right are
+  /// copied into a `DepthwiseRing`, padded with zeros, first: their edge
+  /// pixels, a large share of such a row, then go in blocks of pixels
+  /// instead of one by one (a 7x7 map with a 5x5 kernel has no block of
+  /// four pixels whose taps are all inside the row).
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
     let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
-    var geometry = self.geometry
+    let (w, ow) = (axes[1].input, axes[1].output)
+    let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
+    let bands = Parallel.ranges(n * axes[0].output, parts: threads)
+    let scratch = Self.scratch(padded ? bands.count : 0, floats: DepthwiseRing.floats(self))
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          forEachOutputRow(of: src.baseAddress!, threads: threads) { rows, row in
-            depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry,
-                         into: dst.baseAddress! + row * axes[1].output * cin)
+          Parallel.run(bands.count) { band in
+            var ring = padded ? DepthwiseRing(self, at: scratch[band].pointer.assumingMemoryBound(to: Float.self)) : nil
+            var geometry = ring?.geometry ?? self.geometry
+            var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
+            for row in bands[band] {
+              if ring != nil {
+                ring!.rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
+              } else {
+                inputRows(row, of: src.baseAddress!, into: &rows)
+              }
+              depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
+            }
           }
         } }
       }
@@ -1017,15 +1035,21 @@ struct ConvKernel {
   /// padding. Each of `threads` threads takes one contiguous band of rows.
   private func forEachOutputRow(of source: UnsafePointer<Float>, threads: Int,
                                 _ body: ([UnsafePointer<Float>?], Int) -> Void) {
-    let rowLength = axes[1].input * cin
     let bands = Parallel.ranges(n * axes[0].output, parts: threads)
     Parallel.run(bands.count) { band in
       var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
       for row in bands[band] {
-        for ky in rows.indices { rows[ky] = inputRow(row, ky: ky).map { source + $0 * rowLength } }
+        inputRows(row, of: source, into: &rows)
         body(rows, row)
       }
     }
+  }
+
+  /// Points `rows` at the rows of channels-last `source` that output row
+  /// `row` (flat over images) reads, nil in the padding.
+  func inputRows(_ row: Int, of source: UnsafePointer<Float>, into rows: inout [UnsafePointer<Float>?]) {
+    let rowLength = axes[1].input * cin
+    for ky in rows.indices { rows[ky] = inputRow(row, ky: ky).map { source + $0 * rowLength } }
   }
 
   /// The Winograd-transformed kernels packed for the products: for each

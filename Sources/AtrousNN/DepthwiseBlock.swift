@@ -164,46 +164,41 @@ enum DepthwiseBlock {
   }
 
   /// The ring: per band of output rows, each input row the band's windows
-  /// read is expanded once into one of `extent` slots (row y in slot
-  /// y % extent, so the rows of one window never share a slot), the
-  /// depthwise row reads its rows from the slots (or from the input when
-  /// there is no expansion), and its output row is projected at once.
+  /// read is expanded once into a `DepthwiseRing` (or, with no expansion,
+  /// read where it is), the depthwise row reads its rows from there, and
+  /// its output row is projected at once.
   static func ring(_ plan: Plan, _ input: Tensor) -> Tensor {
     let (expand, depthwise, project) = (plan.expand, plan.depthwise, plan.project)
     let (w, ow, channels) = (depthwise.axes[1].input, depthwise.axes[1].output, depthwise.cin)
-    let (rowFloats, slots) = (w * channels, depthwise.axes[0].extent)
     let last = project ?? depthwise
     var output = Tensor.uninitialized(shape: [last.n, last.axes[0].output, ow, last.cout])  // (N, OH, OW, Cout)
     let bands = Parallel.ranges(depthwise.n * depthwise.axes[0].output, parts: plan.threads)
-    // Per band: (extent, W, C) expanded rows, then (OW, C) depthwise output.
-    let ringFloats = expand == nil ? 0 : slots * rowFloats
+    // Per band: the ring of expanded rows, then (OW, C) depthwise output.
+    let ringFloats = expand == nil ? 0 : DepthwiseRing.floats(depthwise)
     let scratch = ConvKernel.scratch(bands.count, floats: ringFloats + (project == nil ? 0 : ow * channels))
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
           project.withWeights { projectPanels, projectBias in
             Parallel.run(bands.count) { band in
-              let ring = scratch[band].pointer.assumingMemoryBound(to: Float.self)
-              var held = [Int](repeating: -1, count: slots)  // the input row (flat over images) in each slot
+              let start = scratch[band].pointer.assumingMemoryBound(to: Float.self)
+              var ring = expand.map { _ in DepthwiseRing(depthwise, at: start) }
+              var geometry = ring?.geometry ?? depthwise.geometry
               var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
-              var geometry = depthwise.geometry
               for row in bands[band] {
-                for ky in rows.indices {
-                  guard let y = depthwise.inputRow(row, ky: ky) else { rows[ky] = nil; continue }
-                  guard let expand else { rows[ky] = src.baseAddress! + y * rowFloats; continue }
-                  let slot = ring + y % slots * rowFloats
-                  if held[y % slots] != y {
+                if let expand {
+                  ring!.rows(for: row, into: &rows) { y, slot in
                     expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
                                        lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
-                    held[y % slots] = y
                   }
-                  rows[ky] = UnsafePointer(slot)
+                } else {
+                  depthwise.inputRows(row, of: src.baseAddress!, into: &rows)
                 }
                 guard let project else {
                   depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
                   continue
                 }
-                let filtered = ring + ringFloats  // (OW, C)
+                let filtered = start + ringFloats  // (OW, C)
                 depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: filtered)
                 project.productRows(ow, width: project.cout, k: channels, filtered, lda: channels, panels: projectPanels!,
                                     bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)

@@ -532,16 +532,29 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
   for (size_t c0 = 0; c0 < c; c0 += CHANNEL_BLOCK) {
     const size_t c1 = c - c0 < CHANNEL_BLOCK ? c : c0 + CHANNEL_BLOCK;
     for (size_t ox = 0; ox < g->output_w; ox++) {
-      const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
-      float *o = out + ox * c;
+      ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
       // Eight or four output pixels whose taps all land inside the row
       // share each weight load: 16 channels at a time (the last 16 again
-      // for a rest).
+      // for a rest). Near the row's end, a block that ends with the row
+      // (writing a few pixels again) when its taps are inside, as they are
+      // in rows padded with zeros.
       size_t p = 0;
       if (c >= 16) {
-        if (wide == 8 && pixels_inside(g, ox, ix0, 8)) p = 8;
-        else if (pixels_inside(g, ox, ix0, 4)) p = 4;
+        for (size_t q = wide; q >= 4 && !p; q /= 2) {
+          if (pixels_inside(g, ox, ix0, q)) {
+            p = q;
+          } else if (ox + q > g->output_w && g->output_w >= q) {
+            const size_t start = g->output_w - q;
+            const ptrdiff_t at = (ptrdiff_t)start * g->stride_w - g->pad_left;
+            if (pixels_inside(g, start, at, q)) {
+              p = q;
+              ox = start;
+              ix0 = at;
+            }
+          }
+        }
       }
+      float *o = out + ox * c;
       if (p) {
         const float *const *r = rows;
         const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
