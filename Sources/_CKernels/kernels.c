@@ -420,8 +420,12 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
           column_bias = edge_bias;
         }
-        for (size_t i = i0; i < i1; i += MR) {
-          const size_t rows = i1 - i < MR ? i1 - i : MR;
+        // Tiles of equal height where the rows do not divide by MR (49 as
+        // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
+        // an eighth of the work, its single chain waiting on each FMA.
+        const size_t tiles = (i1 - i0 + MR - 1) / MR, step = (i1 - i0 + tiles - 1) / tiles;
+        for (size_t i = i0; i < i1; i += step) {
+          const size_t rows = i1 - i < step ? i1 - i : step;
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
           const float *ai = a + i * lda + p0;
           float *ci = c + i * ldc + j0;
