@@ -12,6 +12,11 @@ public enum Parallel {
   /// Cores available to this process.
   public static let coreCount: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
+  /// Threads that loops not handed a thread count may use on the calling
+  /// task: `coreCount`, or less while an executor that was given fewer
+  /// runs (so a 1-thread run leaves the other cores alone).
+  @TaskLocal public static var budget: Int = coreCount
+
   /// Runs `body(i)` for i in 0..<count on up to `count` threads and returns
   /// when all are done: on `WorkerPool.shared` and the calling thread when
   /// the pool is free. One iteration runs on the calling thread alone.

@@ -145,6 +145,17 @@ public final class Executor: Sendable {
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
                        observe: (Node, [[Int]?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
+    // Layout changes and other loops not handed a thread count keep to
+    // the executor's threads too.
+    try Parallel.$budget.withValue(threads) {
+      try executeNodes(graph, prepared: prepared, inputs, wanted: wanted, shapesOnly: shapesOnly,
+                       standardLayout: standardLayout, observe: observe)
+    }
+  }
+
+  private func executeNodes(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
+                            shapesOnly: Bool, standardLayout: Bool,
+                            observe: (Node, [[Int]?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
     let plan = try compiled(graph, prepared: prepared, wanted: wanted, standardLayout: standardLayout)
     var values = [NDArray?](repeating: nil, count: plan.slotCount)  // by slot
     for (slot, value) in plan.constants { values[slot] = value }
