@@ -406,8 +406,15 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
   const size_t mc = m <= 4 * MC ? m : MC;
   for (size_t i0 = 0; i0 < m; i0 += mc) {
     const size_t i1 = m - i0 < mc ? m : i0 + mc;
-    for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += KC) {
-      const size_t kc = k - p0 < KC ? k - p0 : KC;
+    // Blocks of KC along k keep each panel's slice of B in L1 while the
+    // tiles go down the rows. When the block's rows of A fit in half of
+    // L2 whole, k is one block: B then streams panel after panel from
+    // start to end, which from memory (a small map's 1x1 weights, read
+    // once per run) is faster than jumping between panels every KC rows,
+    // and the tiles read its slices from L2 at a pace L2 keeps up with.
+    const size_t kb = (i1 - i0) * k <= (128u << 10) && k > 0 ? k : KC;
+    for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
+      const size_t kc = k - p0 < kb ? k - p0 : kb;
       const int first = p0 == 0, load = !first || start == ATR_START_C;
       for (size_t q = 0; q < panels; q++) {
         const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
