@@ -1,4 +1,5 @@
 import Dispatch
+import _CKernels
 import Synchronization
 
 #if canImport(Glibc)
@@ -62,6 +63,36 @@ public enum Parallel {
   private final class Counter: Sendable {
     private let value = Atomic<Int>(0)
     func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+  }
+
+  /// Runs `body(part, range)` over 0..<total cut into `parts` contiguous
+  /// bands (as `ranges` cuts it), on up to `parts` threads: each part takes
+  /// its own band in chunks of `grain` from the front, then chunks from the
+  /// back of the others' bands. Each band still goes, in order, to one
+  /// thread when the threads keep pace (so the next layer's thread finds
+  /// its rows in its own core's cache), but a thread that starts late or
+  /// runs slow (its core taken by another program for a while) holds the
+  /// others up by at most one chunk instead of its whole band. The calls
+  /// with one `part` never overlap, so per-part scratch is safe.
+  public static func bands(_ total: Int, parts: Int, grain: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+    guard total > 0 else { return }
+    let ranges = ranges(total, parts: parts)
+    guard ranges.count > 1, total <= Int(UInt32.max) else {
+      run(ranges.count) { body($0, ranges[$0]) }
+      return
+    }
+    let state = UnsafeMutablePointer<UInt64>.allocate(capacity: ranges.count)  // (front << 32 | back) per band
+    defer { state.deallocate() }
+    for (band, range) in ranges.enumerated() { state[band] = UInt64(range.lowerBound) << 32 | UInt64(range.upperBound) }
+    let grain = UInt32(max(1, min(grain, total)))
+    run(ranges.count) { part in
+      var (lo, hi): (UInt32, UInt32) = (0, 0)
+      while atr_band_take(state + part, grain, 0, &lo, &hi) != 0 { body(part, Int(lo)..<Int(hi)) }
+      for step in 1..<ranges.count {
+        let other = (part + step) % ranges.count
+        while atr_band_take(state + other, grain, 1, &lo, &hi) != 0 { body(part, Int(lo)..<Int(hi)) }
+      }
+    }
   }
 
   /// Splits 0..<total into `parts` contiguous ranges of near-equal length.

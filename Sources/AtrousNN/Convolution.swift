@@ -652,11 +652,10 @@ struct ConvKernel {
             if isPointwise && !planarOutput {
               // The input rows are already the im2col rows. The epilogue
               // follows each block of rows while it is still in cache.
-              let ranges = Parallel.ranges(pixels, parts: workers)
-              Parallel.run(ranges.count) { part in
-                let rows = Self.epilogueRows(k: cinG, n: coutG)
-                for first in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: rows) {
-                  let count = min(rows, ranges[part].upperBound - first)
+              let rows = Self.epilogueRows(k: cinG, n: coutG)
+              Parallel.bands(pixels, parts: workers, grain: rows) { _, range in
+                for first in stride(from: range.lowerBound, to: range.upperBound, by: rows) {
+                  let count = min(rows, range.upperBound - first)
                   let out = target + first * cout + g * coutG
                   productRows(count, width: coutG, k: cinG, source + first * cin + g * cinG, lda: cin,
                               panels: weightBase, bias: groupBias, into: out, ldc: cout)
@@ -986,24 +985,29 @@ struct ConvKernel {
     let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
     let (w, ow) = (axes[1].input, axes[1].output)
     let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
-    let bands = Parallel.ranges(n * axes[0].output, parts: threads)
-    let scratch = Self.scratch(padded ? bands.count : 0, floats: DepthwiseRing.floats(self))
+    let outputRows = n * axes[0].output
+    let parts = min(threads, outputRows)
+    let scratch = Self.scratch(padded ? parts : 0, floats: DepthwiseRing.floats(self))
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          Parallel.run(bands.count) { band in
-            var ring = padded ? DepthwiseRing(self, at: scratch[band].pointer.assumingMemoryBound(to: Float.self)) : nil
-            var geometry = ring?.geometry ?? self.geometry
-            var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
-            for row in bands[band] {
-              if ring != nil {
-                ring!.rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
-              } else {
-                inputRows(row, of: src.baseAddress!, into: &rows)
+          let perPart = DepthwiseRing.PerPart(padded ? parts : 0, self, scratch)
+          let rings = perPart.rings
+          // The rings live until every part is done.
+          withExtendedLifetime(perPart) {
+            Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
+              var geometry = padded ? rings[part].geometry : self.geometry
+              var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
+              for row in band {
+                if padded {
+                  rings[part].rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
+                } else {
+                  inputRows(row, of: src.baseAddress!, into: &rows)
+                }
+                depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
               }
-              depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
             }
           }
         } }
@@ -1029,16 +1033,22 @@ struct ConvKernel {
     return iy >= 0 && iy < h ? row / oh * h + iy : nil
   }
 
+  /// Output rows per chunk of a thread's band (`Parallel.bands`): a
+  /// quarter of the band, so a slow thread leaves at most that to wait for.
+  static func bandGrain(_ rows: Int, parts: Int) -> Int {
+    max(1, rows / max(1, parts) / 4)
+  }
+
   /// Calls `body(rows, row)` for every output row (flat over images) of a
   /// kernel that reads channels-last pixels row by row: rows[ky] is the
   /// input row kernel row ky reads (pixel 0, channel 0), nil in the
   /// padding. Each of `threads` threads takes one contiguous band of rows.
   private func forEachOutputRow(of source: UnsafePointer<Float>, threads: Int,
                                 _ body: ([UnsafePointer<Float>?], Int) -> Void) {
-    let bands = Parallel.ranges(n * axes[0].output, parts: threads)
-    Parallel.run(bands.count) { band in
+    let outputRows = n * axes[0].output
+    Parallel.bands(outputRows, parts: threads, grain: Self.bandGrain(outputRows, parts: threads)) { _, band in
       var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
-      for row in bands[band] {
+      for row in band {
         inputRows(row, of: source, into: &rows)
         body(rows, row)
       }

@@ -172,36 +172,44 @@ enum DepthwiseBlock {
     let (w, ow, channels) = (depthwise.axes[1].input, depthwise.axes[1].output, depthwise.cin)
     let last = project ?? depthwise
     var output = Tensor.uninitialized(shape: [last.n, last.axes[0].output, ow, last.cout])  // (N, OH, OW, Cout)
-    let bands = Parallel.ranges(depthwise.n * depthwise.axes[0].output, parts: plan.threads)
-    // Per band: the ring of expanded rows, then (OW, C) depthwise output.
+    let outputRows = depthwise.n * depthwise.axes[0].output
+    let parts = min(plan.threads, outputRows)
+    // Per part: the ring of expanded rows, then (OW, C) depthwise output.
     let ringFloats = expand == nil ? 0 : DepthwiseRing.floats(depthwise)
-    let scratch = ConvKernel.scratch(bands.count, floats: ringFloats + (project == nil ? 0 : ow * channels))
+    let scratch = ConvKernel.scratch(parts, floats: ringFloats + (project == nil ? 0 : ow * channels))
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
           project.withWeights { projectPanels, projectBias in
-            Parallel.run(bands.count) { band in
-              let start = scratch[band].pointer.assumingMemoryBound(to: Float.self)
-              var ring = expand.map { _ in DepthwiseRing(depthwise, at: start) }
-              var geometry = ring?.geometry ?? depthwise.geometry
-              var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
-              for row in bands[band] {
-                if let expand {
-                  ring!.rows(for: row, into: &rows) { y, slot in
-                    expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
-                                       lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
+            // One ring per part, kept from chunk to chunk: a chunk taken
+            // from the back of another part's band finds none of its rows
+            // held and fills them.
+            let perPart = DepthwiseRing.PerPart(expand == nil ? 0 : parts, depthwise, scratch)
+            let rings = perPart.rings
+            // The rings live until every part is done.
+            withExtendedLifetime(perPart) {
+              Parallel.bands(outputRows, parts: parts, grain: ConvKernel.bandGrain(outputRows, parts: parts)) { part, band in
+                let start = scratch[part].pointer.assumingMemoryBound(to: Float.self)
+                var geometry = expand == nil ? depthwise.geometry : rings[part].geometry
+                var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
+                for row in band {
+                  if let expand {
+                    rings[part].rows(for: row, into: &rows) { y, slot in
+                      expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
+                                         lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
+                    }
+                  } else {
+                    depthwise.inputRows(row, of: src.baseAddress!, into: &rows)
                   }
-                } else {
-                  depthwise.inputRows(row, of: src.baseAddress!, into: &rows)
+                  guard let project else {
+                    depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
+                    continue
+                  }
+                  let filtered = start + ringFloats  // (OW, C)
+                  depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: filtered)
+                  project.productRows(ow, width: project.cout, k: channels, filtered, lda: channels, panels: projectPanels!,
+                                      bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
                 }
-                guard let project else {
-                  depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
-                  continue
-                }
-                let filtered = start + ringFloats  // (OW, C)
-                depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: filtered)
-                project.productRows(ow, width: project.cout, k: channels, filtered, lda: channels, panels: projectPanels!,
-                                    bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
               }
             }
           }

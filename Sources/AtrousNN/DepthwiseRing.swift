@@ -37,6 +37,29 @@ struct DepthwiseRing {
     }
   }
 
+  /// One ring per part of a `Parallel.bands` loop, each at the start of
+  /// that part's scratch block, which it keeps alive.
+  final class PerPart: @unchecked Sendable {
+    /// Part p's ring at `rings[p]`; each part touches only its own.
+    let rings: UnsafeMutablePointer<DepthwiseRing>
+    let count: Int
+    private let scratch: [AlignedStorage]
+
+    init(_ parts: Int, _ kernel: ConvKernel, _ scratch: [AlignedStorage]) {
+      count = parts
+      self.scratch = scratch
+      rings = UnsafeMutablePointer<DepthwiseRing>.allocate(capacity: max(1, parts))
+      for part in 0..<parts {
+        (rings + part).initialize(to: DepthwiseRing(kernel, at: scratch[part].pointer.assumingMemoryBound(to: Float.self)))
+      }
+    }
+
+    deinit {
+      rings.deinitialize(count: count)
+      rings.deallocate()
+    }
+  }
+
   /// Points `rows` at the rows output row `row` (flat over images) reads,
   /// nil in the padding above and below, first calling `fill(y, dst)` for
   /// each row y not held yet: it writes the (W, C) input row y at dst.

@@ -25,6 +25,32 @@ static inline void atr_spin_pause(void) {
 #endif
 }
 
+/// Takes up to `grain` indices from a band of work [front, back) kept in
+/// one word (front in the high 32 bits, back in the low 32): from the front
+/// (`from_back` 0, the band's owner) or from the back (another thread that
+/// has finished its own band). Sets [*lo, *hi) and returns 1, or returns 0
+/// when the band is empty. Atomic, so owner and thieves never take the same
+/// index.
+static inline int atr_band_take(uint64_t *band, uint32_t grain, int from_back, uint32_t *lo, uint32_t *hi) {
+  uint64_t old = __atomic_load_n(band, __ATOMIC_RELAXED);
+  for (;;) {
+    const uint32_t front = (uint32_t)(old >> 32), back = (uint32_t)old;
+    if (front >= back) return 0;
+    uint32_t new_front = front, new_back = back;
+    if (from_back) {
+      new_back = back - front > grain ? back - grain : front;
+      *lo = new_back;
+      *hi = back;
+    } else {
+      new_front = back - front > grain ? front + grain : back;
+      *lo = front;
+      *hi = new_front;
+    }
+    const uint64_t desired = ((uint64_t)new_front << 32) | new_back;
+    if (__atomic_compare_exchange_n(band, &old, desired, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) return 1;
+  }
+}
+
 /// Symmetry of a tap vector, which lets the row and column filters fold
 /// mirrored taps and halve their multiplies.
 typedef enum {
