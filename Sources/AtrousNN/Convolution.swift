@@ -193,40 +193,48 @@ enum Convolution {
   /// strategy (packed once per executor through `cache` when given).
   static func plan(_ c: OpContext, _ x: NDArray, cache: PreparedWeights?) throws -> Plan {
     var convolution = try kernel(c, x)
-    let w = try c.input(1).standard()
     let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
     // A small convolution (a few microseconds of work) runs on one thread:
     // handing half of it to another costs more than it saves.
     let cost = convolution.macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1)
     let threads = cost < Self.parallelMACs ? 1 : c.threads
-    func prepared(_ label: String, _ make: @escaping (ConvKernel) -> [[Float]]) -> [[Float]] {
-      // The weights are read only when the prepared form is not kept yet.
-      let fresh = {
-        var kernel = convolution
-        kernel.weights = w.floatValues()
-        return make(kernel)
-      }
-      guard let cache else { return fresh() }
-      return cache.value(c.index, label, make: fresh)
+    func prepared(_ label: String, _ make: (ConvKernel) -> [[Float]]) throws -> [[Float]] {
+      try Self.prepared(convolution, weights: 1, of: c, label, cache: cache, make)
     }
     var plan = Plan(kernel: convolution, strategy: strategy, threads: threads,
                     path: strategy.rawValue + Pointwise.describe(convolution.epilogue))
     switch strategy {
-    case .blocked: plan.packed = prepared("conv-blocked") { $0.blockedWeights() }
-    case .winograd: plan.packed = prepared("conv-winograd") { [$0.winogradWeights()] }
-    case .grouped: plan.packed = prepared("conv-group8") { [$0.group8Weights()] }
-    case .planar, .depthwisePlanes: convolution.weights = prepared("conv-weights") { [$0.weights] }[0]
+    case .blocked: plan.packed = try prepared("conv-blocked") { $0.blockedWeights() }
+    case .winograd: plan.packed = try prepared("conv-winograd") { [$0.winogradWeights()] }
+    case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
+    case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
     case .gemv:
       // The weights as they are, (Cout, Cin), are the rows the stream
       // reads; it decides its threads from the work, as a product does.
-      convolution.weights = prepared("conv-weights") { [$0.weights] }[0]
+      convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
       plan.threads = c.threads
     case .depthwise, .im2col:
       // Constant weights are packed once per executor, not every run.
-      convolution.panels = prepared("conv-panels") { $0.packedPanels() }
+      convolution.panels = try prepared("conv-panels") { $0.packedPanels() }
     }
     plan.kernel = convolution
     return plan
+  }
+
+  /// `make(kernel)`, given the kernel with the weights at input `input`
+  /// of node `c`, kept under `label` for the node in `cache` (made every
+  /// time without one). The weights are read only when the prepared form
+  /// is not kept yet.
+  static func prepared(_ kernel: ConvKernel, weights input: Int, of c: OpContext, _ label: String,
+                       cache: PreparedWeights?, _ make: (ConvKernel) -> [[Float]]) throws -> [[Float]] {
+    let weights = try c.input(input)
+    func fresh() -> [[Float]] {
+      var full = kernel
+      full.weights = weights.standard().floatValues()
+      return make(full)
+    }
+    guard let cache else { return fresh() }
+    return cache.value(c.index, label, make: fresh)
   }
 
   /// Runs a plan on `x`; `standardOutput` asks for (N, C, H, W) planes
@@ -545,6 +553,8 @@ struct ConvKernel {
   var pixels: Int { n * axes[0].output * axes[1].output }
   /// Multiply-accumulates of a run.
   var macs: Int { pixels * cout * (cin / group) * taps }
+  /// Weights of one group: Cout/g x (taps x Cin/g).
+  var weightCount: Int { cout / group * taps * (cin / group) }
   /// Whether Winograd F(4x4, 3x3) can run this convolution: 3x3, stride
   /// and dilation 1, one group, at least 16 channels in and out (the
   /// transforms take 16 at a time).
@@ -970,11 +980,12 @@ struct ConvKernel {
   }
 
   /// One filter per channel, vectorized across channels, rows of the
-  /// output split across threads; the bias is added in the same pass.
-  /// Each thread takes one contiguous band: the next layer's thread then
-  /// finds its rows in its own core's cache (rows handed out a few at a
-  /// time to whichever thread is free measured 5 to 15% slower on whole
-  /// models at 2 threads).
+  /// output split across threads in bands (`Parallel.bands`); the bias is
+  /// added in the same pass. Each thread keeps to its own contiguous band
+  /// while the threads keep pace: the next layer's thread then finds its
+  /// rows in its own core's cache (rows handed out a few at a time to
+  /// whichever thread is free measured 5 to 15% slower on whole models at
+  /// 2 threads).
   ///
   /// Rows of fewer than 32 output pixels with padding left or right are
   /// copied into a `DepthwiseRing`, padded with zeros, first: their edge
@@ -987,27 +998,22 @@ struct ConvKernel {
     let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
     let outputRows = n * axes[0].output
     let parts = min(threads, outputRows)
-    let scratch = Self.scratch(padded ? parts : 0, floats: DepthwiseRing.floats(self))
+    let rings = padded ? (0..<parts).map { _ in DepthwiseRing(self) } : []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          let perPart = DepthwiseRing.PerPart(padded ? parts : 0, self, scratch)
-          let rings = perPart.rings
-          // The rings live until every part is done.
-          withExtendedLifetime(perPart) {
-            Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
-              var geometry = padded ? rings[part].geometry : self.geometry
-              var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
-              for row in band {
-                if padded {
-                  rings[part].rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
-                } else {
-                  inputRows(row, of: src.baseAddress!, into: &rows)
-                }
-                depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
+          Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
+            var geometry = padded ? rings[part].geometry : self.geometry
+            var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
+            for row in band {
+              if padded {
+                rings[part].rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
+              } else {
+                inputRows(row, of: src.baseAddress!, into: &rows)
               }
+              depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
             }
           }
         } }
@@ -1042,7 +1048,7 @@ struct ConvKernel {
   /// Calls `body(rows, row)` for every output row (flat over images) of a
   /// kernel that reads channels-last pixels row by row: rows[ky] is the
   /// input row kernel row ky reads (pixel 0, channel 0), nil in the
-  /// padding. Each of `threads` threads takes one contiguous band of rows.
+  /// padding. The rows go to `threads` threads in bands (`Parallel.bands`).
   private func forEachOutputRow(of source: UnsafePointer<Float>, threads: Int,
                                 _ body: ([UnsafePointer<Float>?], Int) -> Void) {
     let outputRows = n * axes[0].output

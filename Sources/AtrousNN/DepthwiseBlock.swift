@@ -115,29 +115,19 @@ enum DepthwiseBlock {
     let macs = [expand, project].compactMap { $0?.macs }.reduce(0, +) + depthwise.macs * Convolution.depthwiseCostPerMAC
     let threads = macs < Convolution.parallelMACs ? 1 : c.threads
     let fused = forcedFusion ?? prefersRing(expand: expand, depthwise, project: project, threads: threads)
-    func prepared(_ label: String, input: Int, _ kernel: ConvKernel, _ make: @escaping (ConvKernel) -> [[Float]]) throws
-      -> [[Float]]
-    {
-      let weights = try c.input(input)
-      let fresh = {
-        var full = kernel
-        full.weights = weights.standard().floatValues()
-        return make(full)
-      }
-      guard let cache else { return fresh() }
-      return cache.value(c.index, label, make: fresh)
-    }
     // The ring runs the 1x1 products on its own rows; one convolution
     // after the other, they take the form their kernels choose.
     func prepare(_ kernel: inout ConvKernel?, _ label: String, input: Int) throws {
       guard let k = kernel else { return }
       kernel!.panels = try fused
-        ? prepared(label + "-panels", input: input, k) { [$0.productPanels(group: 0)] }
-        : prepared(label + "-kernel", input: input, k) { $0.packedPanels() }
+        ? Convolution.prepared(k, weights: input, of: c, label + "-panels", cache: cache) { [$0.productPanels(group: 0)] }
+        : Convolution.prepared(k, weights: input, of: c, label + "-kernel", cache: cache) { $0.packedPanels() }
     }
     try prepare(&expand, "expand", input: expandInput)
     try prepare(&project, "project", input: projectInput)
-    depthwise.panels = try prepared("depthwise", input: depthwiseInput, depthwise) { $0.packedPanels() }
+    depthwise.panels = try Convolution.prepared(depthwise, weights: depthwiseInput, of: c, "depthwise", cache: cache) {
+      $0.packedPanels()
+    }
     let parts = [expand.map { "expand" + Pointwise.describe($0.epilogue) }, "depthwise" + Pointwise.describe(depthwise.epilogue),
                  project.map { "project" + Pointwise.describe($0.epilogue) }]
     return Plan(expand: expand, depthwise: depthwise, project: project, fused: fused, threads: threads,
@@ -174,42 +164,35 @@ enum DepthwiseBlock {
     var output = Tensor.uninitialized(shape: [last.n, last.axes[0].output, ow, last.cout])  // (N, OH, OW, Cout)
     let outputRows = depthwise.n * depthwise.axes[0].output
     let parts = min(plan.threads, outputRows)
-    // Per part: the ring of expanded rows, then (OW, C) depthwise output.
-    let ringFloats = expand == nil ? 0 : DepthwiseRing.floats(depthwise)
-    let scratch = ConvKernel.scratch(parts, floats: ringFloats + (project == nil ? 0 : ow * channels))
+    // Per part: a ring of expanded rows, kept from chunk to chunk (a chunk
+    // taken from the back of another part's band finds none of its rows
+    // held and fills them), and one (OW, C) depthwise output row.
+    let rings = expand == nil ? [] : (0..<parts).map { _ in DepthwiseRing(depthwise) }
+    let filtered = ConvKernel.scratch(project == nil ? 0 : parts, floats: ow * channels)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
           project.withWeights { projectPanels, projectBias in
-            // One ring per part, kept from chunk to chunk: a chunk taken
-            // from the back of another part's band finds none of its rows
-            // held and fills them.
-            let perPart = DepthwiseRing.PerPart(expand == nil ? 0 : parts, depthwise, scratch)
-            let rings = perPart.rings
-            // The rings live until every part is done.
-            withExtendedLifetime(perPart) {
-              Parallel.bands(outputRows, parts: parts, grain: ConvKernel.bandGrain(outputRows, parts: parts)) { part, band in
-                let start = scratch[part].pointer.assumingMemoryBound(to: Float.self)
-                var geometry = expand == nil ? depthwise.geometry : rings[part].geometry
-                var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
-                for row in band {
-                  if let expand {
-                    rings[part].rows(for: row, into: &rows) { y, slot in
-                      expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
-                                         lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
-                    }
-                  } else {
-                    depthwise.inputRows(row, of: src.baseAddress!, into: &rows)
+            Parallel.bands(outputRows, parts: parts, grain: ConvKernel.bandGrain(outputRows, parts: parts)) { part, band in
+              var geometry = expand == nil ? depthwise.geometry : rings[part].geometry
+              var rows = [UnsafePointer<Float>?](repeating: nil, count: depthwise.axes[0].kernel)
+              for row in band {
+                if let expand {
+                  rings[part].rows(for: row, into: &rows) { y, slot in
+                    expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
+                                       lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
                   }
-                  guard let project else {
-                    depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
-                    continue
-                  }
-                  let filtered = start + ringFloats  // (OW, C)
-                  depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: filtered)
-                  project.productRows(ow, width: project.cout, k: channels, filtered, lda: channels, panels: projectPanels!,
-                                      bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
+                } else {
+                  depthwise.inputRows(row, of: src.baseAddress!, into: &rows)
                 }
+                guard let project else {
+                  depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: dst.baseAddress! + row * ow * channels)
+                  continue
+                }
+                let depthwiseOut = filtered[part].pointer.assumingMemoryBound(to: Float.self)  // (OW, C)
+                depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: depthwiseOut)
+                project.productRows(ow, width: project.cout, k: channels, depthwiseOut, lda: channels, panels: projectPanels!,
+                                    bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
               }
             }
           }
@@ -238,7 +221,4 @@ extension ConvKernel {
       return bias.withUnsafeBufferPointer { body(p.baseAddress, $0.baseAddress) }
     }
   }
-
-  /// Weights of one group: Cout/g x (taps x Cin/g).
-  var weightCount: Int { cout / group * axes[0].kernel * axes[1].kernel * (cin / group) }
 }

@@ -495,7 +495,7 @@ import Testing
   }
 
   /// A depthwise convolution (3x3, or 5x5 with stride 2, dilation and
-  /// uneven padding) with the 1x1 expansion before it (with a bias and a
+  /// uneven padding, or 5x5 on a 7x7 map) with the 1x1 expansion before it (with a bias and a
   /// ReLU6, or neither), the 1x1 projection after it (with a ReLU, or
   /// without a bias), or both, becomes one `_DepthwiseBlock` node, whose
   /// values are those of running the convolutions, through the ring or
@@ -509,6 +509,7 @@ import Testing
       var pads: [Int]
       var expand: Bool, activation: Bool
       var project: Int?
+      var size = (17, 13)
     }
     let blocks = [
       Block(cin: 5, channels: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], expand: true,
@@ -517,6 +518,13 @@ import Testing
             activation: false, project: 16),
       Block(cin: 7, channels: 48, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], expand: true,
             activation: false, project: 20),
+      // A 7x7 map under a 5x5 kernel (zero-padded rows, blocks of pixels
+      // that end with the row) with a rest of 4 channels past 16; rows of
+      // 40 pixels, wider than the padded ones.
+      Block(cin: 6, channels: 20, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], expand: true,
+            activation: true, project: 12, size: (7, 7)),
+      Block(cin: 8, channels: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], expand: true,
+            activation: false, project: nil, size: (9, 40)),
     ]
     for (index, b) in blocks.enumerated() {
       var inits: [String: NDArray] = [
@@ -550,7 +558,8 @@ import Testing
       if !b.expand { inits["we"] = nil; inits["be"] = nil }
       let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: [value],
                         opset: 17)
-      let input = ["x": NDArray(shape: [2, b.cin, 17, 13], floats: Self.values(2 * b.cin * 17 * 13, seed: 82).map { $0 * 3 })]
+      let (h, w) = b.size
+      let input = ["x": NDArray(shape: [2, b.cin, h, w], floats: Self.values(2 * b.cin * h * w, seed: 82).map { $0 * 3 })]
       let expected = try Executor(graph: graph, optimize: false).run(input)[value]!.floatValues()
       for threads in [1, 2, 3] {
         let fused = try Executor(graph: graph, threads: threads, optimize: true)
