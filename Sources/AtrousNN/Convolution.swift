@@ -209,9 +209,11 @@ enum Convolution {
     case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
     case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
     case .gemv:
-      // The weights as they are, (Cout, Cin), are the rows the stream
-      // reads; it decides its threads from the work, as a product does.
-      convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
+      // The weights, (Cout, Cin), are a product's B transposed; the stream
+      // decides its threads from the work, as a product does.
+      convolution.weights = try prepared("conv-gemv") {
+        [Linear.prepare($0.weights, k: $0.cin, n: $0.cout, transposed: true, byRows: true).values]
+      }[0]
       plan.threads = c.threads
     case .depthwise, .im2col:
       // Constant weights are packed once per executor, not every run.

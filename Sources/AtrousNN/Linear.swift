@@ -4,10 +4,10 @@ import _CKernels
 /// Gemm and MatMul.
 ///
 /// A product whose B is a constant gets B prepared once per executor:
-/// by rows (n, k) for products of at most `fewRows` rows of A, which run
-/// as a stream over the weights (`atr_gemv_rows`, output columns split
-/// across threads); packed in panels (`atr_pack_b`) otherwise, rows of A
-/// split across threads.
+/// as one sequential stream (`atr_gemv_pack`) for products of at most
+/// `fewRows` rows of A, which read each weight once (`atr_gemv_rows`,
+/// output columns split across threads); packed in panels (`atr_pack_b`)
+/// otherwise, rows of A split across threads.
 enum Linear {
   /// Rows of A up to which a product streams the weights row by row.
   static let fewRows = 4
@@ -31,14 +31,18 @@ enum Linear {
   /// B (k, n), given row-major as (k, n), or as (n, k) when `transposed`,
   /// in the layout a product of `rows` rows of A reads.
   struct Weights {
-    /// (n, k) for few rows, `atr_pack_b` panels otherwise.
+    /// (n, k) in `atr_gemv_pack`'s layout for few rows, `atr_pack_b`
+    /// panels otherwise.
     var values: [Float]
     var byRows: Bool
   }
 
   static func prepare(_ b: [Float], k: Int, n: Int, transposed: Bool, byRows: Bool) -> Weights {
     if byRows {
-      return Weights(values: transposed ? b : transpose(b, rows: k, columns: n), byRows: true)
+      let nk = transposed ? b : transpose(b, rows: k, columns: n)
+      var stream = [Float](repeating: 0, count: n * k)
+      nk.withUnsafeBufferPointer { src in stream.withUnsafeMutableBufferPointer { atr_gemv_pack($0.baseAddress!, src.baseAddress!, n, k) } }
+      return Weights(values: stream, byRows: true)
     }
     let kn = transposed ? transpose(b, rows: n, columns: k) : b
     var packed = [Float](repeating: 0, count: atr_packed_b_size(k, n))
@@ -78,7 +82,9 @@ enum Linear {
           }
           withBias { pb in
             if w.byRows {
-              let parts = Parallel.ranges(n, parts: work >= parallelWork ? threads : 1)
+              // Whole groups of 4 columns per thread, as the stream holds them.
+              let parts = Parallel.ranges((n + 3) / 4, parts: work >= parallelWork ? threads : 1)
+                .map { 4 * $0.lowerBound..<min(n, 4 * $0.upperBound) }
               for row in 0..<m {
                 Parallel.run(parts.count) { part in
                   let r = parts[part]

@@ -1,5 +1,7 @@
 #include "atrous_kernels.h"
 
+#include <string.h>
+
 // One clone per instruction set; the loader picks the best the CPU has.
 #if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
 #define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
@@ -12,24 +14,29 @@
 enum { LANES = 32 };
 
 // A product with one row is a read of the weights: each weight is used
-// once, so the loop streams W row by row, four rows at a time sharing the
-// loads of `a`, into lane-wise partial sums that vectorize without
-// reassociating a float reduction.
+// once, so the loop streams W, four rows at a time sharing the loads of
+// `a`, into lane-wise partial sums that vectorize without reassociating a
+// float reduction. The four rows come interleaved in chunks of LANES
+// (atr_gemv_pack) so that the whole of W is one sequential read: rows side
+// by side were four streams, each a page long, which the prefetcher hardly
+// got going on before it ended (weights out of cache: 1000 x 576 took 0.21
+// instead of 0.12 ms, 1000 x 1024 0.28 instead of 0.21).
 ATR_MULTIVERSION
 void atr_gemv_rows(float *restrict y, const float *restrict a, const float *restrict w, size_t n, size_t k,
                    const float *restrict bias) {
   const size_t body = k / LANES * LANES;
   size_t j = 0;
   for (; j + 4 <= n; j += 4) {
-    const float *restrict w0 = w + j * k, *restrict w1 = w0 + k, *restrict w2 = w1 + k, *restrict w3 = w2 + k;
+    const float *restrict g = w + j * k;  // (body / LANES, 4, LANES) then (4, k - body)
     float s0[LANES] = {0}, s1[LANES] = {0}, s2[LANES] = {0}, s3[LANES] = {0};
     for (size_t i = 0; i < body; i += LANES) {
+      const float *restrict c = g + 4 * i;
       for (int l = 0; l < LANES; l++) {
         const float x = a[i + l];
-        s0[l] += x * w0[i + l];
-        s1[l] += x * w1[i + l];
-        s2[l] += x * w2[i + l];
-        s3[l] += x * w3[i + l];
+        s0[l] += x * c[l];
+        s1[l] += x * c[LANES + l];
+        s2[l] += x * c[2 * LANES + l];
+        s3[l] += x * c[3 * LANES + l];
       }
     }
     float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
@@ -39,11 +46,14 @@ void atr_gemv_rows(float *restrict y, const float *restrict a, const float *rest
       t2 += s2[l];
       t3 += s3[l];
     }
-    for (size_t i = body; i < k; i++) {
-      t0 += a[i] * w0[i];
-      t1 += a[i] * w1[i];
-      t2 += a[i] * w2[i];
-      t3 += a[i] * w3[i];
+    const size_t tail = k - body;
+    const float *restrict r0 = g + 4 * body, *restrict r1 = r0 + tail, *restrict r2 = r1 + tail, *restrict r3 = r2 + tail;
+    for (size_t i = 0; i < tail; i++) {
+      const float x = a[body + i];
+      t0 += x * r0[i];
+      t1 += x * r1[i];
+      t2 += x * r2[i];
+      t3 += x * r3[i];
     }
     y[j] = t0 + (bias ? bias[j] : 0);
     y[j + 1] = t1 + (bias ? bias[j + 1] : 0);
@@ -61,4 +71,17 @@ void atr_gemv_rows(float *restrict y, const float *restrict a, const float *rest
     for (size_t i = body; i < k; i++) t0 += a[i] * w0[i];
     y[j] = t0 + (bias ? bias[j] : 0);
   }
+}
+
+void atr_gemv_pack(float *restrict out, const float *restrict w, size_t n, size_t k) {
+  const size_t body = k / LANES * LANES, tail = k - body;
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    float *restrict g = out + j * k;
+    for (size_t i = 0; i < body; i += LANES) {
+      for (size_t r = 0; r < 4; r++) memcpy(g + 4 * i + r * LANES, w + (j + r) * k + i, LANES * sizeof(float));
+    }
+    for (size_t r = 0; r < 4; r++) memcpy(g + 4 * body + r * tail, w + (j + r) * k + body, tail * sizeof(float));
+  }
+  memcpy(out + j * k, w + j * k, (n - j) * k * sizeof(float));
 }

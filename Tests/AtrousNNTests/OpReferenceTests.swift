@@ -761,6 +761,29 @@ import Testing
   /// A Linear layer as exporters write it on a (N, H, W, C) input: MatMul
   /// by a weight passed through an Identity, Add of the bias, Gelu: the
   /// bias and Gelu go into the product, the same values as every op.
+  /// Products of few rows stream interleaved weights, split at groups of
+  /// four output columns across threads: every tail (k not a multiple of
+  /// the chunk, n not of four) and every split against a plain loop.
+  @Test(arguments: [1, 2, 3])
+  func fewRowProductsMatchNaiveLoops(threads: Int) throws {
+    for (m, k, n) in [(1, 1, 1), (1, 31, 5), (2, 32, 4), (1, 33, 11), (3, 70, 1000), (1, 577, 130), (4, 64, 7)] {
+      for transposed in [false, true] {
+        let b = Self.values(k * n, seed: k + n), a = Self.values(m * k, seed: m), bias = Self.values(n, seed: 9)
+        let weights = Linear.prepare(b, k: k, n: n, transposed: transposed, byRows: true)
+        let got = Linear.product(a, m: m, k: k, n: n, weights, bias: bias, threads: threads)
+        var want = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+          for j in 0..<n {
+            var sum = Double(bias[j])
+            for p in 0..<k { sum += Double(a[i * k + p]) * Double(transposed ? b[j * k + p] : b[p * n + j]) }
+            want[i * n + j] = Float(sum)
+          }
+        }
+        #expect(closeness(got, want, rtol: 1e-5, atol: 1e-5).isClose, "m \(m) k \(k) n \(n) transposed \(transposed)")
+      }
+    }
+  }
+
   @Test func matMulWithBiasAndActivationEqualsItsOps() throws {
     let inits: [String: NDArray] = [
       "w": NDArray(shape: [12, 20], floats: Self.values(240, seed: 50)), "b": NDArray(shape: [20], floats: Self.values(20, seed: 51)),

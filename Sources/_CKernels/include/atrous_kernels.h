@@ -134,10 +134,17 @@ void atr_transpose_columns(float *out, const float *in, size_t rows, size_t colu
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                float *c, size_t ldc, int accumulate);
 
-/// y[j] = bias[j] + sum_i a[i] w[j k + i] for j < n: a product with one
-/// row and the weights given by rows (n, k), as a stream over W. `bias`
-/// may be NULL.
+/// y[j] = bias[j] + sum_i a[i] W[j, i] for j < n: a product with one row
+/// as a stream over the weights W (n, k), laid out by atr_gemv_pack. Row
+/// j's data starts at w + j k when j is a multiple of 4, so output columns
+/// split at multiples of 4 run as separate calls. `bias` may be NULL.
 void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias);
+
+/// W (n, k) row-major into the layout atr_gemv_rows reads (n k floats):
+/// rows in groups of 4, each group k-chunks of 32 with the 4 rows' values
+/// side by side (4, 32), then each row's last k % 32 values; the n % 4
+/// rows left over as they are.
+void atr_gemv_pack(float *out, const float *w, size_t n, size_t k);
 
 /// out[p, k] = in[p, k] * scale[k] + shift[k] for `pixels` vectors of
 /// `channels` floats (a channels-last batch norm); out may be in.
