@@ -937,13 +937,7 @@ struct ConvKernel {
                 : (target + (b * cout + g * coutG) * plane, plane, 1)
               let groupInput = channelsLastInput ? source + b * h * w * cin + g * cinG : source + (b * cin + g * cinG) * h * w
               atr_conv_blocked(out, channelStride, pixelStride, coutG, wp.baseAddress!, groupInput, channelsLastInput ? 1 : 0,
-                               &geometry, cinG, y0, count, scratch[worker].pointer)
-              let first = out + y0 * ow * pixelStride
-              if channelsLast {
-                atr_pointwise(first, count * ow, coutG, cout, epilogue, epilogue.count)
-              } else {
-                atr_pointwise(first, coutG, count * ow, plane, epilogue, epilogue.count)
-              }
+                               &geometry, cinG, y0, count, scratch[worker].pointer, epilogue, epilogue.count)
             }
           }
         }

@@ -190,7 +190,7 @@ enum Elementwise {
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
     case .log: for i in 0..<n { dst[i] = Foundation.log(src[i]) }
     case .erf: for i in 0..<n { dst[i] = Foundation.erf(src[i]) }
-    case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] / 6 + 0.5)) }
+    case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] * (1 / 6) + 0.5)) }
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
     case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Foundation.exp(src[i]) - 1) : src[i] }
     case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }

@@ -463,6 +463,46 @@ import Testing
     #expect(closeness(both.values["s"]!.floatValues(), b, rtol: 1e-5, atol: 1e-6).isClose)
   }
 
+  /// Each strategy applies the steps fused after its convolution (a
+  /// HardSwish and a LeakyRelu, on sums of both signs) to every output
+  /// pixel and channel: forced on convolutions it can take (3x3 at stride
+  /// 1 and 2 from planes and from pixels, grouped by 8, depthwise, 1x1 on a
+  /// 1x1 map), against the ops run one by one.
+  @Test(arguments: Convolution.Strategy.allCases)
+  func everyConvStrategyAppliesItsFusedSteps(_ strategy: Convolution.Strategy) throws {
+    // (cin, cout, group, kernel, stride, input size)
+    let cases = [(3, 20, 1, 3, 2, 15), (16, 20, 1, 3, 1, 11), (16, 16, 2, 3, 1, 9), (16, 16, 16, 3, 2, 19), (24, 20, 1, 1, 1, 1)]
+    var taken = 0
+    for (index, (cin, cout, group, k, stride, size)) in cases.enumerated() {
+      let inits = [
+        "w": NDArray(shape: [cout, cin / group, k, k], floats: Self.values(cout * cin / group * k * k, seed: 60 + index)),
+        "b": NDArray(shape: [cout], floats: Self.values(cout, seed: 70 + index)),
+      ]
+      let nodes = [
+        Node(name: "c", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["c"],
+             attributes: ["group": .int(group), "strides": .ints([stride, stride]), "pads": .ints(Array(repeating: k / 2, count: 4))]),
+        Node(name: "h", opType: "HardSwish", inputs: ["c"], outputs: ["h"]),
+        Node(name: "l", opType: "LeakyRelu", inputs: ["h"], outputs: ["y"], attributes: ["alpha": .float(0.25)]),
+      ]
+      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+      let input = ["x": NDArray(shape: [1, cin, size, size], floats: Self.values(cin * size * size, seed: 80 + index).map { $0 * 3 })]
+      let fused = try Executor(graph: graph, optimize: true)
+      #expect(fused.optimized.nodes.count == 1)
+      let want = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+      for channelsLast in [false, true] {
+        let given = channelsLast ? ["x": input["x"]!.toChannelsLast()] : input
+        let run = try Convolution.$forcedStrategy.withValue(strategy) { try fused.profiledRun(given) }
+        if run.nodes[0].path.hasPrefix(strategy.rawValue + "+") { taken += 1 }
+        // Winograd's transforms round differently (sums of 144 terms here).
+        let tolerance: Float = strategy == .winograd ? 1e-4 : 1e-5
+        #expect(closeness(run.values["y"]!.standard().floatValues(), want, rtol: tolerance, atol: tolerance).isClose,
+                "\(strategy) case \(index) channels last \(channelsLast): \(run.nodes[0].path)")
+      }
+    }
+    // Blocked needs AVX-512; every other strategy runs on every machine.
+    if strategy != .blocked || atr_conv_blocked_preferred() != 0 { #expect(taken > 0, "\(strategy) never taken") }
+  }
+
   /// A scalar Mul and Add after a Conv (PaddleOCR's learnable affine
   /// block) go into the Conv's weights and bias, with or without a bias of
   /// its own; the ReLU after them stays a step; the values are those of

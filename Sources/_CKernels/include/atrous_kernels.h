@@ -296,10 +296,12 @@ size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, siz
 /// and 1; channels last: 1 and the pixel's channel count). `packed` comes
 /// from `atr_conv_blocked_pack`. The input rows are first copied into a
 /// zero-padded window in `scratch` (atr_conv_blocked_scratch bytes).
-/// kernel_h is at most 16.
+/// `steps` (atr_pointwise) are applied to each output pixel before it is
+/// written. kernel_h is at most 16.
+struct atr_pointwise_step;
 void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, size_t m, const float *packed,
                       const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
-                      size_t rows, void *scratch);
+                      size_t rows, void *scratch, const struct atr_pointwise_step *steps, size_t nsteps);
 
 /// One output row of a grouped convolution with 8 output channels per
 /// group, on channels-last pixels: `rows[ky]` addresses the input row the
@@ -362,7 +364,7 @@ typedef enum {
   ATR_PW_MISH = 10,
 } atr_pointwise_op;
 
-typedef struct {
+typedef struct atr_pointwise_step {
   atr_pointwise_op op;
   float a, b;
 } atr_pointwise_step;
