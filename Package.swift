@@ -44,7 +44,7 @@ let package = Package(
     // Generated from onnx.proto by Scripts/generate-onnx-swift.sh (committed).
     .target(
       name: "AtrousONNX",
-      dependencies: ["AtrousNN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: ["AtrousNN", "AtrousIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       exclude: ["Proto"]
     ),
     // Feature maps and hypercolumns; ships the bundled trained models.

@@ -1,3 +1,4 @@
+import ArgumentParser
 import AtrousCore
 import AtrousIO
 import Foundation
@@ -88,7 +89,20 @@ func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows
 func outputPath(in folder: String, for input: String, extension ext: String? = nil) -> String {
   let name = input.split(separator: "/").last.map(String.init) ?? input
   let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
-  return (folder.hasSuffix("/") ? folder : folder + "/") + stem + (ext.map { "." + $0 } ?? "")
+  return OutputFolder.join(folder, stem + (ext.map { "." + $0 } ?? ""))
+}
+
+/// Refuses, before any work, a batch in which two inputs would write the
+/// same output (`a.png` and `a.jpg` into one folder): status 1.
+func ensureDistinct(outputs: [String], of inputs: [String]) throws {
+  var writer: [String: String] = [:]
+  for (output, input) in zip(outputs, inputs) {
+    if let other = writer[output] {
+      Reporting.printError("error: \(output): both \(other) and \(input) would write it; rename one or run them apart")
+      throw ExitCode.fileFailed
+    }
+    writer[output] = input
+  }
 }
 
 /// Expands folders to the image and .npy files directly inside them.

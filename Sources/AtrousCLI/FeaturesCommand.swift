@@ -58,12 +58,13 @@ struct FeaturesCommand: ParsableCommand {
     switch (output, outDir) {
     case (nil, nil): throw ValidationError("give -o FOLDER (one input) or --out-dir FOLDER")
     case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
-    case (_?, nil):
+    case (let folder?, nil):
       guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
         throw ValidationError("-o takes one input image; use --out-dir for several")
       }
+      try OutputFolder.check(folder, option: "-o")
     case (nil, let folder?):
-      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+      try OutputFolder.check(folder, option: "--out-dir")
     }
     guard let map = Colormap(rawValue: colormap) else { throw ValidationError("--colormap must be gray, viridis, magma or inferno") }
     guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
@@ -81,6 +82,8 @@ struct FeaturesCommand: ParsableCommand {
     renderer.sharedScale = sharedScale
     let preparation = preprocessing.resolved(for: loaded)
     let folders = files.map { output ?? outputPath(in: outDir!, for: $0) }
+    try ensureDistinct(outputs: folders, of: files)
+    if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count)
     let succeeded = batch.run({ index, threadsPerJob in
       try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
@@ -115,7 +118,7 @@ struct FeaturesCommand: ParsableCommand {
       let stored = results[name]!.toChannelsLast().storage!
       let map = stored.reshaped(Array(stored.shape.dropFirst()))  // (H, W, C)
       let sub = RunCommand.fileName(for: name).dropLast(4)
-      let layerFolder = folder + "/" + sub
+      let layerFolder = OutputFolder.join(folder, String(sub))
       try FileIO.makeFolder(layerFolder)
       let ranges = renderer.ranges(map)
       let digits = max(3, String(map.shape[2] - 1).count)
@@ -126,8 +129,8 @@ struct FeaturesCommand: ParsableCommand {
       }
       var montageRenderer = renderer
       montageRenderer.bitDepth = .eight
-      try ImageFile.write(montageRenderer.montage(map, ranges: ranges), to: layerFolder + "/montage.png", format: .png)
-      if npy { try NPY.write(map, to: layerFolder + "/" + sub + ".npy") }
+      try ImageFile.write(montageRenderer.montage(map, ranges: ranges), to: OutputFolder.join(layerFolder, "montage.png"), format: .png)
+      if npy { try NPY.write(map, to: OutputFolder.join(layerFolder, sub + ".npy")) }
       let own = renderer.sharedScale ? FeatureMapRenderer().ranges(map) : ranges
       let layer = summary.layers.first { $0.name == name }!
       entries.append(FeatureManifest.Layer(
@@ -140,7 +143,7 @@ struct FeaturesCommand: ParsableCommand {
                                    colormap: renderer.colormap.rawValue, sharedScale: renderer.sharedScale, layers: entries)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try AtomicFileWriter.write(Array(try encoder.encode(manifest)) + [0x0A], to: folder + "/manifest.json")
+    try AtomicFileWriter.write(Array(try encoder.encode(manifest)) + [0x0A], to: OutputFolder.join(folder, "manifest.json"))
   }
 }
 

@@ -94,6 +94,16 @@ struct FilterCommand: ParsableCommand {
 
   func validate() throws {
     let (inputs, filters) = parts
+    // A word that is no file and looks like a filter (NAME:..., or a
+    // known name mistyped) is a filter the user got wrong, not an input.
+    for item in inputs where !FileIO.exists(item) {
+      let name = String(item.split(separator: ":", maxSplits: 1).first ?? "")
+      let near = Spelling.closest(to: name, among: FilterSpec.knownNames.sorted())
+      if item.contains(":") || near != nil {
+        throw ValidationError("unknown filter '\(name)'\(near.map { " (did you mean '\($0)'?)" } ?? ""); "
+                                + "the filters are \(FilterSpec.knownNames.sorted().joined(separator: ", "))")
+      }
+    }
     guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
     guard !filters.isEmpty else { throw ValidationError("give at least one filter, e.g. sobel:mag") }
     for spec in filters {
@@ -114,7 +124,7 @@ struct FilterCommand: ParsableCommand {
         throw ValidationError("cannot tell the output format of '\(output)': use \(FileKind.extensionsText)")
       }
     case (nil, let folder?):
-      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+      try OutputFolder.check(folder, option: "--out-dir")
       guard ["png", "npy"].contains(format) else { throw ValidationError("--format must be png or npy") }
     }
     guard ValueMapping(rawValue: map) != nil else { throw ValidationError("--map must be abs, clamp or normalize") }
@@ -138,10 +148,8 @@ struct FilterCommand: ParsableCommand {
     }
     let chain = FilterChain(chainFilters)
     let outputs = inputs.map { outputPath(for: $0) }
-    if Set(outputs).count < outputs.count {
-      Reporting.printError("error: several inputs would write the same output name in \(outDir ?? ".")")
-      throw ExitCode.fileFailed
-    }
+    try ensureDistinct(outputs: outputs, of: inputs)
+    if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: inputs.count)
     let succeeded = batch.run({ index, threadsPerJob in
       try process(inputs[index], to: outputs[index], chain: chain, threads: threads ?? threadsPerJob,

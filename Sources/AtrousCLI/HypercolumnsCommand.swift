@@ -90,7 +90,7 @@ struct HypercolumnsCommand: ParsableCommand {
       }
       guard output.hasSuffix(".npy") else { throw ValidationError("-o must name a .npy file") }
     case (nil, let folder?):
-      guard FileIO.isDirectory(folder) else { throw ValidationError("--out-dir \(folder) is not a folder") }
+      try OutputFolder.check(folder, option: "--out-dir")
       guard preview == nil else { throw ValidationError("--preview takes one input (use -o)") }
     }
     guard HypercolumnOptions.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be hwc or chw") }
@@ -116,12 +116,10 @@ struct HypercolumnsCommand: ParsableCommand {
     options.memoryBudget = memory << 20
     let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
       ?? loaded.defaultLayers
-    let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(Self.readPixels) }
+    let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(PixelList.read) }
     let outputs = files.map { output ?? outputPath(in: outDir!, for: $0, extension: "npy") }
-    if Set(outputs).count < outputs.count {
-      Reporting.printError("error: several inputs would write the same output name in \(outDir ?? ".")")
-      throw ExitCode.fileFailed
-    }
+    try ensureDistinct(outputs: outputs, of: files)
+    if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count)
     let preparation = preprocessing.resolved(for: loaded)
     let succeeded = batch.run({ index, threadsPerJob in
@@ -151,13 +149,17 @@ struct HypercolumnsCommand: ParsableCommand {
       stages.record(in: batch)
       try timed("write", in: batch) {
         var array = NPYArray(values)
-        if extractor.options.dtype == .f16 { array = NPYArray(float16: values) }
+        if extractor.options.dtype == .f16 {
+          array = NPYArray(float16: values)
+          Self.warnOfOverflows(values.scalars.reduce(0) { $0 + (Float16Bits.overflows($1) ? 1 : 0) }, in: output)
+        }
         try NPY.write(array, to: output)
         try NPY.write(NPYArray(shape: [points.count, 2], integers: points.flatMap { [Int64($0.x), Int64($0.y)] }), to: pixelsPath)
         let sidecar = HypercolumnSidecar(image: input, model: model, plan: plan, options: extractor.options,
                                          shape: [points.count, plan.channels], layout: "nc",
                                          pixels: pixelsPath.split(separator: "/").last.map(String.init))
         try AtomicFileWriter.write(sidecar.encoded(), to: sidecarPath)
+        if let preview { try ImageFile.write(Self.sparsePreview(values, at: points, width: width, height: height), to: preview, format: .png) }
       }
       return
     }
@@ -170,6 +172,7 @@ struct HypercolumnsCommand: ParsableCommand {
       picture?.observe(rows: rows, columns: columns, values: band)
     }
     stages.record(in: batch)
+    Self.warnOfOverflows(stages.float16Overflows, in: output)
     try timed("write", in: batch) {
       let shape = extractor.options.layout == .hwc ? [height, width, plan.channels] : [plan.channels, height, width]
       let sidecar = HypercolumnSidecar(image: input, model: model, plan: plan, options: extractor.options, shape: shape,
@@ -179,21 +182,33 @@ struct HypercolumnsCommand: ParsableCommand {
     }
   }
 
-  /// x,y pairs, one per line; blank lines and a header line of non-numbers are skipped.
-  static func readPixels(_ path: String) throws -> [(x: Int, y: Int)] {
-    let text = String(decoding: try FileIO.readAll(path), as: UTF8.self)
-    var points: [(x: Int, y: Int)] = []
-    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-      let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-      if fields.isEmpty || fields == [""] { continue }
-      guard fields.count == 2, let x = Int(fields[0]), let y = Int(fields[1]) else {
-        if number == 0 { continue }
-        throw NPYError.incompatible(reason: "line \(number + 1): expected x,y as two integers, got '\(line)'")
+  /// A warning on standard error when `count` values of `output` became
+  /// infinity in float16.
+  static func warnOfOverflows(_ count: Int, in output: String) {
+    guard count > 0 else { return }
+    Reporting.printError("warning: \(output): \(count) values beyond float16's range (+-65504) were written as infinity; "
+                           + "--dtype f32 keeps them")
+  }
+
+  /// The preview of a sparse export: the chosen pixels alone, on black,
+  /// each as a dot a 200th of the image's shorter side across (so that it
+  /// can be seen), the components taken from the first 2048 of them.
+  static func sparsePreview(_ values: Tensor, at points: [(x: Int, y: Int)], width: Int, height: Int) -> Image {
+    let c = values.shape[1], sampled = min(points.count, 2048)
+    let picture = HypercolumnPreview(width: width, height: height,
+                                     samples: Tensor(shape: [sampled, c], values: Array(values.scalars[0..<(sampled * c)])))
+    let radius = min(width, height) / 400
+    values.scalars.withUnsafeBufferPointer { all in
+      for (i, point) in points.enumerated() {
+        let column = UnsafeBufferPointer(rebasing: all[(i * c)..<((i + 1) * c)])
+        for y in max(0, point.y - radius)...min(height - 1, point.y + radius) {
+          for x in max(0, point.x - radius)...min(width - 1, point.x + radius) {
+            picture.observe(rows: y..<(y + 1), columns: x..<(x + 1), values: column)
+          }
+        }
       }
-      points.append((x, y))
     }
-    guard !points.isEmpty else { throw NPYError.incompatible(reason: "no x,y pixels in the file") }
-    return points
+    return picture.image()
   }
 
   /// `count` distinct pixels drawn with a seeded generator.

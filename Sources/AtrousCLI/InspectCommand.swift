@@ -40,9 +40,9 @@ struct InspectCommand: ParsableCommand {
 
   func run() throws {
     let summary: NetworkSummary
+    var shapes: [String: [Int]] = [:]
     do {
       let graph = try ModelCatalog.load(model).graph
-      var shapes: [String: [Int]] = [:]
       let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize)
       for input in graph.inputs where graph.initializers[input.name] == nil {
         var shape = input.shape
@@ -73,15 +73,21 @@ struct InspectCommand: ParsableCommand {
         throw ExitCode.fileFailed
       }
       let region = layer.receptiveField.region(x: x, y: y)
+      // The field reaches past the image where padding was read; say so
+      // when it takes in every pixel of it.
+      let image = shapes.values.first { $0.count == 4 }
+      let whole = image.map { region.box.0 <= 0 && region.box.1 <= 0 && region.box.2 >= Double($0[3]) && region.box.3 >= Double($0[2]) }
+        ?? false
       if json {
         let object: [String: Any] = ["layer": layer.name, "x": x, "y": y, "centre": [region.centre.x, region.centre.y],
-                                     "box": [region.box.0, region.box.1, region.box.2, region.box.3],
+                                     "box": [region.box.0, region.box.1, region.box.2, region.box.3], "whole_input": whole,
                                      "size": [layer.receptiveField.size[1], layer.receptiveField.size[0]]]
         print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
       } else {
         print("\(layer.name) feature (\(x), \(y)): centre (\(fmt(region.centre.x)), \(fmt(region.centre.y))), "
               + "receptive field \(fmt(layer.receptiveField.size[1]))x\(fmt(layer.receptiveField.size[0])), "
-              + "box [\(fmt(region.box.0)), \(fmt(region.box.1)), \(fmt(region.box.2)), \(fmt(region.box.3))]")
+              + "box (x0, y0, x1, y1) = (\(fmt(region.box.0)), \(fmt(region.box.1)), \(fmt(region.box.2)), \(fmt(region.box.3)))"
+              + (whole ? ": the whole \(image![3])x\(image![2]) input" : ""))
       }
       return
     }

@@ -56,6 +56,7 @@ struct RunCommand: ParsableCommand {
   func validate() throws {
     guard !inputs.isEmpty else { throw ValidationError("give at least one --input NAME=FILE") }
     for input in inputs where !input.contains("=") { throw ValidationError("--input \(input): expected NAME=FILE") }
+    try OutputFolder.check(outputDir, option: "-o")
     guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     try preprocessing.check()
@@ -65,10 +66,6 @@ struct RunCommand: ParsableCommand {
     let batch = Batch(total: 1)
     var current = model
     do {
-      // A missing folder is made once the outputs are ready; a file in the way is refused now.
-      guard FileIO.isDirectory(outputDir) || !FileIO.exists(outputDir) else {
-        throw FileError.cannotWrite(path: outputDir, reason: "not a folder")
-      }
       let loaded = try timed("read", in: batch) { try ModelCatalog.load(model) }
       let graph = loaded.graph
       let preparation = preprocessing.resolved(for: loaded)
@@ -106,7 +103,7 @@ struct RunCommand: ParsableCommand {
         try FileIO.makeFolder(outputDir)
         for name in wanted {
           current = name
-          let path = outputDir + "/" + Self.fileName(for: name)
+          let path = OutputFolder.join(outputDir, Self.fileName(for: name))
           try FileIO.ensure(output: path, isNotOneOf: [model] + inputs.map { String($0.split(separator: "=", maxSplits: 1)[1]) })
           try NPY.write(NPYArray(results[name]!), to: path)
         }

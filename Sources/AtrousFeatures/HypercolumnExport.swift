@@ -51,7 +51,8 @@ extension HypercolumnExtractor {
           }
           let written = clock.now
           timings.upsample += (written - start).milliseconds
-          try write(band, rows: rows, columns: tile.columns, plan: plan, into: &bytes, writer: writer, base: base)
+          try write(band, rows: rows, columns: tile.columns, plan: plan, into: &bytes, writer: writer, base: base,
+                    overflows: &timings.float16Overflows)
           timings.write += (clock.now - written).milliseconds
         }
       }
@@ -66,9 +67,10 @@ extension HypercolumnExtractor {
     return timings
   }
 
-  /// Writes one band at its places in the file.
+  /// Writes one band at its places in the file; adds the values that
+  /// overflowed float16 to `overflows`.
   private func write(_ band: [Float], rows: Range<Int>, columns: Range<Int>, plan: HypercolumnPlan, into bytes: inout [UInt8],
-                     writer: AtomicFileWriter, base: Int) throws {
+                     writer: AtomicFileWriter, base: Int, overflows: inout Int) throws {
     let (height, width, channels) = (plan.height, plan.width, plan.channels)
     let f16 = options.dtype == .f16, item = f16 ? 2 : 4
     let w = columns.count
@@ -78,7 +80,7 @@ extension HypercolumnExtractor {
         case .hwc:
           // Each row's run of pixels is contiguous in the file.
           let count = rows.count * w * channels
-          Self.convert(b.baseAddress!, count: count, f16: f16, into: raw.baseAddress!)
+          overflows += Self.convert(b.baseAddress!, count: count, f16: f16, into: raw.baseAddress!)
           let rowBytes = w * channels * item
           if w == width {
             try writer.write(UnsafeRawBufferPointer(start: raw.baseAddress!, count: count * item),
@@ -97,7 +99,9 @@ extension HypercolumnExtractor {
             for (i, y) in rows.enumerated() {
               for x in 0..<w { single[x] = b[(i * w + x) * channels + c] }
               let runBytes = w * item
-              single.withUnsafeBufferPointer { s in Self.convert(s.baseAddress!, count: w, f16: f16, into: UnsafeMutableRawPointer(plane)) }
+              overflows += single.withUnsafeBufferPointer { s in
+                Self.convert(s.baseAddress!, count: w, f16: f16, into: UnsafeMutableRawPointer(plane))
+              }
               try writer.write(UnsafeRawBufferPointer(start: UnsafeRawPointer(plane), count: runBytes),
                                at: base + ((c * height + y) * width + columns.lowerBound) * item)
             }
@@ -107,13 +111,21 @@ extension HypercolumnExtractor {
     }
   }
 
-  /// Float32 values as little-endian float32 or float16 bytes.
-  static func convert(_ values: UnsafePointer<Float>, count: Int, f16: Bool, into out: UnsafeMutableRawPointer) {
-    if f16 {
-      let halves = out.assumingMemoryBound(to: UInt16.self)
-      for i in 0..<count { halves[i] = Float16Bits.from(values[i]).littleEndian }
-    } else {
+  /// Float32 values as little-endian float32 or float16 bytes. Returns
+  /// how many finite values became infinity in float16.
+  @discardableResult
+  static func convert(_ values: UnsafePointer<Float>, count: Int, f16: Bool, into out: UnsafeMutableRawPointer) -> Int {
+    guard f16 else {
       out.copyMemory(from: values, byteCount: count * 4)
+      return 0
     }
+    let halves = out.assumingMemoryBound(to: UInt16.self)
+    var overflows = 0
+    for i in 0..<count {
+      let half = Float16Bits.from(values[i])
+      if half & 0x7C00 == 0x7C00 && values[i].isFinite { overflows += 1 }
+      halves[i] = half.littleEndian
+    }
+    return overflows
   }
 }

@@ -198,12 +198,16 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   }
 }
 
-/// Milliseconds spent in each stage of a hypercolumn run.
+/// What a hypercolumn run measured: milliseconds in each stage, and the
+/// values float16 could not hold.
 public struct HypercolumnTimings: Sendable {
   public var model = 0.0
   /// Bilinear resizing and concatenation.
   public var upsample = 0.0
   public var write = 0.0
+  /// Finite values written as infinity because they are beyond float16's
+  /// range (with `dtype` f16; always 0 for f32).
+  public var float16Overflows = 0
 
   public init() {}
 }

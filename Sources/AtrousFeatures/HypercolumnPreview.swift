@@ -6,11 +6,13 @@ import AtrousIO
 /// right the first three principal components as red, green and blue.
 ///
 /// The components come from a sample of pixels taken before the export;
-/// each is scaled by its 1st to 99th percentile over that sample.
+/// each is scaled by its 1st to 99th percentile over that sample. Pixels
+/// never observed (all but the chosen ones of a sparse export) are black.
 public final class HypercolumnPreview: @unchecked Sendable {
   public let width: Int, height: Int, channels: Int
   private var means: [Float]  // (H, W)
   private var projections: [Float]  // (H, W, 3)
+  private var observed: [Bool]  // (H, W)
   private let centre: [Float]  // (C)
   private let axes: [Float]  // (3, C): the principal directions, row by row
   private let meanRange: ValueRange
@@ -24,6 +26,7 @@ public final class HypercolumnPreview: @unchecked Sendable {
     channels = c
     means = [Float](repeating: 0, count: width * height)
     projections = [Float](repeating: 0, count: width * height * 3)
+    observed = [Bool](repeating: false, count: width * height)
     let x = samples.scalars
     var centre = [Float](repeating: 0, count: c)
     for i in 0..<n { for k in 0..<c { centre[k] += x[i * c + k] / Float(max(n, 1)) } }
@@ -76,6 +79,7 @@ public final class HypercolumnPreview: @unchecked Sendable {
           s2 += d * axes[2 * c + k]
         }
         let index = y * width + columns.lowerBound + x
+        observed[index] = true
         means[index] = sum / Float(max(c, 1))
         projections[index * 3] = s0
         projections[index * 3 + 1] = s1
@@ -91,6 +95,7 @@ public final class HypercolumnPreview: @unchecked Sendable {
     for y in 0..<height {
       for x in 0..<width {
         let index = y * width + x
+        guard observed[index] else { continue }
         let level = Int((meanRange.unit(means[index]) * 255).rounded()) * 3
         let left = (y * 2 * width + x) * 3, right = (y * 2 * width + width + x) * 3
         for k in 0..<3 {

@@ -1,3 +1,4 @@
+import AtrousCore
 import AtrousIO
 import AtrousNN
 import AtrousONNX
@@ -12,8 +13,9 @@ public struct LoadedModel: Sendable {
   public var preprocessing: ImagePreprocessing
   /// The preprocessing preset's name, if the model has one.
   public var preset: String?
-  /// Layers used when none are asked for: the graph outputs.
-  public var defaultLayers: [String] { graph.outputs }
+  /// Layers used when none are asked for: a built-in model's feature
+  /// maps, or a file's graph outputs.
+  public var defaultLayers: [String]
 }
 
 /// The models that need no file, and loading of any ONNX file.
@@ -22,13 +24,17 @@ public enum ModelCatalog {
     public var name: String
     public var summary: String
     public var preset: String
+    /// Feature maps (N, C, H, W) that `features` and `hypercolumns` take
+    /// when no layers are named; the graph's outputs when nil.
+    public var layers: [String]? = nil
   }
 
   /// The built-in models; the first is the default.
   public static let entries: [Entry] = [
     Entry(name: "default", summary: "multi-scale filter bank (Gaussian, gradient magnitude, LoG, DoG, Hessian eigenvalues "
             + "at sigma 0.7, 1, 1.6, 3.5, 5) written as a CNN; gray input, any size", preset: "default"),
-    Entry(name: "mnist", summary: "ONNX Model Zoo MNIST CNN (opset 8): 28x28 gray digits to 10 class scores", preset: "mnist"),
+    Entry(name: "mnist", summary: "ONNX Model Zoo MNIST CNN (opset 8): 28x28 gray digits to 10 class scores", preset: "mnist",
+          layers: ["ReLU32_Output_0", "ReLU114_Output_0"]),
     Entry(name: "ppocr", summary: "PP-OCRv4 mobile text detector (PaddleOCR, opset 12): BGR page to a text probability map",
           preset: "ppocr"),
   ]
@@ -43,20 +49,47 @@ public enum ModelCatalog {
   }
 
   /// A built-in model by name, or an ONNX file by path.
-  /// - Throws: `FileError` or `ONNXError` for a file that cannot be read.
+  /// - Throws: `ModelCatalogError` for a name that is neither, `FileError`
+  ///   or `ONNXError` for a file that cannot be read.
   public static func load(_ nameOrPath: String) throws -> LoadedModel {
     switch nameOrPath {
     case "default", "filterbank":
-      return LoadedModel(name: "default", graph: FilterBankModel.graph(), preprocessing: .preset("default")!, preset: "default")
+      let graph = FilterBankModel.graph()
+      return LoadedModel(name: "default", graph: graph, preprocessing: .preset("default")!, preset: "default",
+                         defaultLayers: graph.outputs)
     case "mnist", "ppocr":
       guard let file = bundledFile(nameOrPath), FileIO.exists(file) else {
         throw FileError.cannotRead(path: nameOrPath, reason: "the bundled model file is missing from the installation")
       }
-      return LoadedModel(name: nameOrPath, graph: try ONNXModel.load(file), preprocessing: .preset(nameOrPath)!,
-                         preset: nameOrPath)
+      let graph = try ONNXModel.load(file)
+      return LoadedModel(name: nameOrPath, graph: graph, preprocessing: .preset(nameOrPath)!, preset: nameOrPath,
+                         defaultLayers: entries.first { $0.name == nameOrPath }?.layers ?? graph.outputs)
     default:
-      return LoadedModel(name: nameOrPath, graph: try ONNXModel.load(nameOrPath), preprocessing: ImagePreprocessing(),
-                         preset: nil)
+      if FileIO.isDirectory(nameOrPath) { throw ModelCatalogError.folder(path: nameOrPath) }
+      guard FileIO.exists(nameOrPath) else {
+        throw ModelCatalogError.notFound(name: nameOrPath, builtIn: entries.map(\.name))
+      }
+      let graph = try ONNXModel.load(nameOrPath)
+      return LoadedModel(name: nameOrPath, graph: graph, preprocessing: ImagePreprocessing(), preset: nil,
+                         defaultLayers: graph.outputs)
+    }
+  }
+}
+
+/// Why `ModelCatalog.load` found no model.
+public enum ModelCatalogError: Error, Equatable, CustomStringConvertible {
+  /// Neither a built-in model's name nor an existing file.
+  case notFound(name: String, builtIn: [String])
+  /// A folder where an ONNX file was expected.
+  case folder(path: String)
+
+  public var description: String {
+    switch self {
+    case .notFound(let name, let builtIn):
+      "no such file, and no built-in model of that name\(Spelling.suggestion(for: name, among: builtIn)); "
+        + "the built-in models are \(builtIn.joined(separator: ", ")) (atrous models lists them)"
+    case .folder:
+      "is a folder; give an ONNX file or a built-in model's name"
     }
   }
 }

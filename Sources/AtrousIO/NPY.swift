@@ -532,6 +532,12 @@ struct HeaderParser {
 /// IEEE half-precision bits of a float, rounding to nearest even (as
 /// numpy's astype(float16) does), without relying on a Float16 type.
 public enum Float16Bits {
+  /// Whether a finite `value` becomes infinity in float16: its magnitude
+  /// rounds past 65504, the largest finite half.
+  public static func overflows(_ value: Float) -> Bool {
+    value.isFinite && from(value) & 0x7C00 == 0x7C00
+  }
+
   public static func from(_ value: Float) -> UInt16 {
     let bits = value.bitPattern
     let sign = UInt16((bits >> 16) & 0x8000)

@@ -88,7 +88,16 @@ public struct NetworkSummary: Sendable {
         base.start = grid.start
       }
     }
-    guard let rule = Operators.named(node.opType)?.field else { return base }
+    guard let rule = Operators.named(node.opType)?.field else {
+      // An op without a rule of its own that takes a map of more than one
+      // pixel to fewer than 4 axes (Reshape, Squeeze, MatMul over the
+      // flattened map) has no grid left: each output sees the whole map.
+      if let out = outputShapes.first, out.count < 4,
+         let map = inputShapes.compactMap({ $0 }).first(where: { $0.count == 4 && $0[2] * $0[3] > 1 }) {
+        return ReceptiveField.wholeMapRule(base, TracedNode(node: node, inputShapes: [map], outputShapes: outputShapes))
+      }
+      return base
+    }
     return rule(base, TracedNode(node: node, inputShapes: inputShapes, outputShapes: outputShapes, constants: constants))
   }
 }

@@ -1,3 +1,4 @@
+import AtrousIO
 import AtrousNN
 import Foundation
 import SwiftProtobuf
@@ -25,8 +26,7 @@ public enum ONNXModel {
   /// Reads and converts an ONNX file.
   /// - Throws: `FileError`, `ONNXError`.
   public static func load(_ path: String) throws -> Graph {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
-    return try decode(data)
+    return try decode(Data(FileIO.readAll(path)))
   }
 
   /// Converts the bytes of an ONNX file.

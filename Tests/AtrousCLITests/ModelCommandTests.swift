@@ -28,8 +28,8 @@ import Testing
     #expect(Fixtures.listing(folder) == ["Plus214_Output_0.npy"])
     let blocked = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_1.npy",
                                     "-o", folder + "/Plus214_Output_0.npy")
-    #expect(blocked.status == 1)
-    #expect(blocked.stderr.contains("not a folder"))
+    #expect(blocked.status == 64)
+    #expect(blocked.stderr.contains("in the way of the folder"))
   }
 
   @Test func intermediateOutputsByName() throws {
@@ -146,8 +146,33 @@ import Testing
   @Test func inspectAtAFeature() throws {
     let result = try CLIRunner.run("inspect", Self.mnist, "--at", "Pooling160_Output_0", "2", "3")
     #expect(result.status == 0)
-    #expect(result.stdout == "Pooling160_Output_0 feature (2, 3): centre (15, 21), receptive field 18x18, box [6, 12, 24, 30]\n")
+    #expect(result.stdout == "Pooling160_Output_0 feature (2, 3): centre (15, 21), receptive field 18x18, box (x0, y0, x1, y1) = (6, 12, 24, 30)\n")
     let outside = try CLIRunner.run("inspect", Self.mnist, "--at", "Pooling160_Output_0", "9", "0")
     #expect(outside.status == 1)
+  }
+
+  /// After the Reshape that flattens the last 4x4 map, the class scores
+  /// see the whole 28x28 image: a pixel in the corner, outside the 18x18
+  /// field of the map's feature (0, 0), moves them.
+  @Test func layersAfterAFlatteningSeeTheWholeInput() throws {
+    let result = try CLIRunner.run("inspect", Self.mnist, "--at", "Plus214_Output_0", "0", "0", "--json")
+    #expect(result.status == 0, "\(result.stderr)")
+    let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    let box = try #require(object["box"] as? [Double])
+    #expect(object["whole_input"] as? Bool == true && box[0] <= 0 && box[1] <= 0 && box[2] >= 28 && box[3] >= 28)
+    let text = try CLIRunner.run("inspect", Self.mnist, "--at", "Plus214_Output_0", "0", "0")
+    #expect(text.stdout.hasSuffix(": the whole 28x28 input\n"), "\(text.stdout)")
+    // The evidence: the scores for an image and for the same image with
+    // its corner pixel changed.
+    let folder = Fixtures.scratchFolder()
+    let image = try NPY.read("Tests/Fixtures/models/mnist-8/input_0.npy")
+    let plain = try CLIRunner.run("run", Self.mnist, "--input", "Input3=Tests/Fixtures/models/mnist-8/input_0.npy", "-o", folder + "/a")
+    var values = image.doubles.map(Float.init)
+    values[values.count - 1] += 255
+    try NPY.write(NPYArray(shape: image.shape, floats: values), to: folder + "/corner.npy")
+    let changed = try CLIRunner.run("run", Self.mnist, "--input", "Input3=" + folder + "/corner.npy", "-o", folder + "/b")
+    #expect(plain.status == 0 && changed.status == 0)
+    let a = try NPY.read(folder + "/a/Plus214_Output_0.npy").doubles, b = try NPY.read(folder + "/b/Plus214_Output_0.npy").doubles
+    #expect(zip(a, b).map { abs($0 - $1) }.max()! > 0.1)
   }
 }

@@ -1,0 +1,155 @@
+import AtrousIO
+import AtrousTestSupport
+import Foundation
+import Testing
+
+/// What a new user trips on: output folders that do not exist yet, names
+/// typed wrong, pixel lists from other tools, values a format cannot hold.
+/// Each runs the real binary and checks the status, the message and the
+/// files left.
+@Suite struct FirstUseTests {
+  static let net = "Tests/Fixtures/hypercolumns/net.onnx"
+  static let image = "Tests/Fixtures/hypercolumns/input.png"
+  static let gray = "Tests/Fixtures/hypercolumns/gray.png"
+
+  /// `--out-dir` is made when missing, for every command that takes it; a
+  /// missing parent or a file in the way is a usage error that writes
+  /// nothing.
+  @Test(arguments: [
+    ["hypercolumns", "--layers", "sigma1.0"], ["filter", "sobel:mag"], ["features", "--layers", "sigma1.0"],
+  ])
+  func missingOutputFolderIsMade(_ command: [String]) throws {
+    let folder = Fixtures.scratchFolder()
+    let made = try CLIRunner.run(command + [Self.gray, "--out-dir", folder + "/new/"])
+    #expect(made.status == 0, "\(made.stderr)")
+    #expect(!Fixtures.listing(folder + "/new").isEmpty)
+    let orphan = try CLIRunner.run(command + [Self.gray, "--out-dir", folder + "/none/new"])
+    #expect(orphan.status == 64)
+    #expect(orphan.stderr.contains("the folder it would go in, \(folder)/none, does not exist"), "\(orphan.stderr)")
+    try AtomicFileWriter.write([1], to: folder + "/file")
+    let blocked = try CLIRunner.run(command + [Self.gray, "--out-dir", folder + "/file"])
+    #expect(blocked.status == 64)
+    #expect(blocked.stderr.contains("in the way of the folder"), "\(blocked.stderr)")
+    #expect(Fixtures.listing(folder) == ["file", "new"])
+  }
+
+  /// `a.png` and `a.jpg` into one folder would both write `a`: refused
+  /// before any work, by every batch command.
+  @Test(arguments: [
+    ["hypercolumns", "--layers", "sigma1.0"], ["filter", "sobel:mag"], ["features", "--layers", "sigma1.0"],
+  ])
+  func inputsWritingTheSameOutputAreRefused(_ command: [String]) throws {
+    let inputs = Fixtures.scratchFolder(), folder = Fixtures.scratchFolder()
+    let image = try ImageFile.read(Self.gray)
+    try ImageFile.write(image, to: inputs + "/a.png", format: .png)
+    try ImageFile.write(image, to: inputs + "/a.jpg", format: .jpeg)
+    let result = try CLIRunner.run(command + [inputs, "--out-dir", folder])
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("both \(inputs)/a.jpg and \(inputs)/a.png would write it"), "\(result.stderr)")
+    #expect(Fixtures.listing(folder).isEmpty)
+  }
+
+  /// The sparse export writes its preview too: the chosen pixels, on
+  /// black.
+  @Test func sampledExportWritesItsPreview() throws {
+    let folder = Fixtures.scratchFolder()
+    let result = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--sample", "50",
+                                   "--seed", "1", "-o", folder + "/some.npy", "--preview", folder + "/look.png")
+    #expect(result.status == 0, "\(result.stderr)")
+    let preview = try ImageFile.read(folder + "/look.png")
+    #expect(preview.width == 122 && preview.height == 47)
+    let lit = stride(from: 0, to: preview.samples.count, by: 3).filter { preview.samples[$0..<($0 + 3)].contains { $0 > 0 } }
+    // 50 pixels on each half, none elsewhere (a pixel may map to black).
+    #expect(lit.count > 50 && lit.count <= 100, "\(lit.count)")
+  }
+
+  /// Pixel lists as other tools write them: CRLF, floats with no
+  /// fraction, spaces, semicolons; a header of words is skipped; a bad
+  /// line is named.
+  @Test func pixelListsFromOtherTools() throws {
+    let folder = Fixtures.scratchFolder()
+    let lists = [
+      "x,y\r\n0,0\r\n60,46\r\n", "0.0,0.0\n60.0,46.0\n", "0 0\n60\t46\n", "x;y\n0;0\n\n60;46\n",
+    ]
+    for (n, text) in lists.enumerated() {
+      try AtomicFileWriter.write(Array(text.utf8), to: folder + "/p\(n).csv")
+      let result = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--pixels",
+                                     folder + "/p\(n).csv", "-o", folder + "/s\(n).npy")
+      #expect(result.status == 0, "\(text): \(result.stderr)")
+      #expect(try NPY.read(folder + "/s\(n)-pixels.npy").int64s == [0, 0, 60, 46], "\(text)")
+    }
+    for (text, message) in [("0,0\n1.5,2\n", "line 2 ('1.5,2'): '1.5' is not a whole pixel index"),
+                            ("0,0\n1,2,3\n", "line 2 ('1,2,3'): expected two numbers, x and y, found 3 fields"),
+                            ("x,y\n", "no x,y pixels in the file")] {
+      try AtomicFileWriter.write(Array(text.utf8), to: folder + "/bad.csv")
+      let result = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--pixels",
+                                     folder + "/bad.csv", "-o", folder + "/bad.npy")
+      #expect(result.status == 1)
+      #expect(result.stderr == "error: \(folder)/bad.csv: \(message)\n", "\(result.stderr)")
+      #expect(!FileIO.exists(folder + "/bad.npy"))
+    }
+  }
+
+  /// Values past float16's range become infinity, and the user is told
+  /// how many, for dense and sparse exports alike.
+  @Test func float16OverflowIsReported() throws {
+    let folder = Fixtures.scratchFolder()
+    // Inputs scaled by 100000 make sums well past 65504.
+    let dense = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--std", "0.00001",
+                                  "--dtype", "f16", "-o", folder + "/big.npy")
+    #expect(dense.status == 0, "\(dense.stderr)")
+    let values = try NPY.read(folder + "/big.npy").doubles
+    let infinite = values.filter { $0.isInfinite }.count
+    #expect(infinite > 0)
+    #expect(dense.stderr.contains("warning: \(folder)/big.npy: \(infinite) values beyond float16's range"), "\(dense.stderr)")
+    let sparse = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--std", "0.00001",
+                                   "--dtype", "f16", "--sample", "30", "-o", folder + "/some.npy")
+    let some = try NPY.read(folder + "/some.npy").doubles.filter { $0.isInfinite }.count
+    #expect(sparse.stderr.contains("warning: \(folder)/some.npy: \(some) values beyond"), "\(sparse.stderr)")
+    let fine = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block1", "--dtype", "f16",
+                                 "-o", folder + "/fine.npy")
+    #expect(fine.status == 0 && fine.stderr.isEmpty, "\(fine.stderr)")
+  }
+
+  /// A mistyped filter is a usage error naming it (with the nearest name
+  /// when there is one) and listing the filters, and nothing is written.
+  @Test func unknownFiltersAreNamed() throws {
+    let folder = Fixtures.scratchFolder()
+    let blur = try CLIRunner.run("filter", Self.gray, "--out-dir", folder, "sobel:mag", "blur:size=3")
+    #expect(blur.status == 64)
+    #expect(blur.stderr.contains("unknown filter 'blur'; the filters are box, dog, gaussian"), "\(blur.stderr)")
+    let typo = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "gausian:sigma=2")
+    #expect(typo.stderr.contains("unknown filter 'gausian' (did you mean 'gaussian'?)"), "\(typo.stderr)")
+    let bare = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "laplacain")
+    #expect(bare.status == 64 && bare.stderr.contains("(did you mean 'laplacian'?)"), "\(bare.stderr)")
+    #expect(Fixtures.listing(folder).isEmpty)
+  }
+
+  /// A model that is neither a file nor a built-in: its name, why, and the
+  /// built-in names, with the nearest one.
+  @Test func missingModelsAreExplained() throws {
+    let folder = Fixtures.scratchFolder()
+    let typo = try CLIRunner.run("inspect", "mnsit")
+    #expect(typo.status == 1)
+    #expect(typo.stderr == "error: mnsit: no such file, and no built-in model of that name (did you mean 'mnist'?); "
+              + "the built-in models are default, mnist, ppocr (atrous models lists them)\n", "\(typo.stderr)")
+    let missing = try CLIRunner.run("run", folder + "/none.onnx", "--input", "x=" + Self.gray, "-o", folder + "/out")
+    #expect(missing.status == 1 && missing.stderr.hasPrefix("error: \(folder)/none.onnx: no such file"), "\(missing.stderr)")
+    let directory = try CLIRunner.run("hypercolumns", Self.gray, "--model", folder, "-o", folder + "/x.npy")
+    #expect(directory.status == 1)
+    #expect(directory.stderr == "error: \(folder): is a folder; give an ONNX file or a built-in model's name\n", "\(directory.stderr)")
+    #expect(!directory.stderr.contains("NSCocoaErrorDomain") && !missing.stderr.contains("NSCocoaErrorDomain"))
+    #expect(Fixtures.listing(folder).isEmpty)
+  }
+
+  /// Every built-in model's default layers are maps that `features` and
+  /// `hypercolumns` take.
+  @Test(arguments: ["default", "mnist"])
+  func builtInDefaultLayersAreMaps(_ model: String) throws {
+    let folder = Fixtures.scratchFolder()
+    let columns = try CLIRunner.run("hypercolumns", Self.gray, "--model", model, "-o", folder + "/hc.npy")
+    #expect(columns.status == 0, "\(columns.stderr)")
+    let maps = try CLIRunner.run("features", Self.gray, "--model", model, "-o", folder + "/maps")
+    #expect(maps.status == 0, "\(maps.stderr)")
+  }
+}
