@@ -1,4 +1,6 @@
 import ArgumentParser
+import AtrousCore
+import Foundation
 
 @main
 struct AtrousCommand: ParsableCommand {
@@ -15,4 +17,55 @@ struct AtrousCommand: ParsableCommand {
       FeaturesCommand.self, HypercolumnsCommand.self,
     ]
   )
+
+  /// Parses and runs the subcommand, reporting usage errors in the same
+  /// `error: <what>: <why>` style as file errors (status 64), and help and
+  /// the version on standard output (status 0).
+  static func main() {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    do {
+      try checkNames(arguments)
+      var command = try parseAsRoot(arguments)
+      try command.run()
+    } catch {
+      let code = exitCode(for: error)
+      if code == .success {
+        let text = fullMessage(for: error)
+        if !text.isEmpty { print(text) }
+      } else if code == .validationFailure {
+        let subcommand = arguments.first.flatMap { name in subcommandNames.contains(name) ? name : nil }
+        Reporting.printError("error: \(message(for: error))")
+        Reporting.printError("See 'atrous\(subcommand.map { " " + $0 } ?? "") --help' for the options.")
+      } else {
+        let text = message(for: error)
+        if !text.isEmpty { Reporting.printError(text.hasPrefix("error: ") ? text : "error: " + text) }
+      }
+      Foundation.exit(code.rawValue)
+    }
+  }
+
+  static var subcommandNames: [String] { configuration.subcommands.map { $0.configuration.commandName ?? "" } }
+
+  /// A mistyped subcommand, or a long option the subcommand does not have,
+  /// is a usage error that names it and the nearest right name. (An
+  /// unknown option is otherwise reported only when the rest of the
+  /// command line makes sense.)
+  static func checkNames(_ arguments: [String]) throws {
+    guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return }
+    guard let command = configuration.subcommands.first(where: { $0.configuration.commandName == first }) else {
+      let names = subcommandNames
+      throw ValidationError("unknown command '\(first)'\(Spelling.suggestion(for: first, among: names)); "
+                              + "the commands are \(names.joined(separator: ", "))")
+    }
+    let help = command.helpMessage(columns: 10_000)
+    let known = Set(help.matches(of: /--[a-z0-9][a-z0-9-]*/).map { String($0.output) })
+    for argument in arguments.dropFirst() {
+      if argument == "--" { break }
+      guard argument.hasPrefix("--") else { continue }
+      let name = String(argument.split(separator: "=", maxSplits: 1)[0])
+      if !known.contains(name) {
+        throw ValidationError("unknown option '\(name)'\(Spelling.suggestion(for: name, among: known.sorted())) for atrous \(first)")
+      }
+    }
+  }
 }

@@ -22,15 +22,11 @@ struct ConvertCommand: ParsableCommand {
   @Argument(help: "Output file: .png, .jpg, .jpeg or .npy.")
   var output: String
 
-  @Option(name: .customLong("bit-depth"),
+  @Option(name: .customLong("bit-depth"), parsing: .unconditional,
           help: "Bits per sample of a PNG or .npy output, 8 or 16 (default: as the input; JPEG is always 8).")
   var bitDepth: Int?
 
-  @Option(help: "JPEG quality, 1 (smallest) to 100 (best).")
-  var quality = JPEGCodec.defaultQuality
-
-  @Option(help: "PNG zlib compression level, 0 (fastest) to 9 (smallest).")
-  var compression = PNGCodec.defaultCompressionLevel
+  @OptionGroup var encoding: ImageWriteOptions
 
   @Flag(help: "Write one gray channel (BT.601 luma as OpenCV computes it; alpha dropped).")
   var gray = false
@@ -39,7 +35,7 @@ struct ConvertCommand: ParsableCommand {
         help: "Keep a JPEG's stored orientation instead of applying its EXIF orientation.")
   var keepOrientation = false
 
-  @Option(name: .customLong("max-pixels"),
+  @Option(name: .customLong("max-pixels"), parsing: .unconditional,
           help: "Refuse images whose declared width*height exceeds this.")
   var maxPixels = DecodeOptions.defaultMaxPixels
 
@@ -51,8 +47,7 @@ struct ConvertCommand: ParsableCommand {
       guard bitDepth == 8 || bitDepth == 16 else { throw ValidationError("--bit-depth must be 8 or 16") }
       if bitDepth == 16 && kind == .jpeg { throw ValidationError("JPEG output is 8-bit; --bit-depth 16 needs .png or .npy") }
     }
-    guard (1...100).contains(quality) else { throw ValidationError("--quality must be within 1...100") }
-    guard (0...9).contains(compression) else { throw ValidationError("--compression must be within 0...9") }
+    try encoding.check(writing: [kind], outputs: output)
     guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
   }
 
@@ -73,10 +68,10 @@ struct ConvertCommand: ParsableCommand {
       case .npy:
         try NPY.write(NPYArray(image), to: output)
       case .png:
-        try ImageFile.write(image, to: output, format: .png, compressionLevel: compression)
+        try encoding.write(image, to: output, kind: .png)
       case .jpeg:
         let jpegReady = image.droppingAlpha().converted(to: .eight)
-        try ImageFile.write(jpegReady, to: output, format: .jpeg, quality: quality)
+        try encoding.write(jpegReady, to: output, kind: .jpeg)
       }
     } catch {
       Reporting.fail(error, file: input)

@@ -39,7 +39,7 @@ struct FeaturesCommand: ParsableCommand {
   @Option(help: "Colormap: gray, viridis, magma or inferno.")
   var colormap = "gray"
 
-  @Option(help: "Bits per sample of the channel pictures: 8 or 16 (16 with gray only).")
+  @Option(parsing: .unconditional, help: "Bits per sample of the channel pictures: 8 or 16 (16 with gray only).")
   var bits = 8
 
   @Flag(name: .customLong("shared-scale"), help: "One value range for all channels of a layer.")
@@ -50,7 +50,7 @@ struct FeaturesCommand: ParsableCommand {
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
-  @Option(help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
   func validate() throws {
@@ -76,6 +76,7 @@ struct FeaturesCommand: ParsableCommand {
   func run() throws {
     let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()
     renderer.colormap = Colormap(rawValue: colormap)!
     renderer.bitDepth = bits == 16 ? .sixteen : .eight

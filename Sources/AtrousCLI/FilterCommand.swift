@@ -46,8 +46,10 @@ struct FilterCommand: ParsableCommand {
   @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input.")
   var outDir: String?
 
-  @Option(help: "Output format with --out-dir: png or npy.")
-  var format: String = "png"
+  @Option(help: "Output format with --out-dir: png or npy (default: png).")
+  var format: String?
+
+  @OptionGroup var encoding: ImageWriteOptions
 
   @Flag(help: "Filter one gray channel (BT.601 luma, as cv2.cvtColor) instead of each colour channel.")
   var gray = false
@@ -61,16 +63,16 @@ struct FilterCommand: ParsableCommand {
   @Option(help: "How values become PNG samples: abs, clamp or normalize.")
   var map: String = ValueMapping.abs.rawValue
 
-  @Option(help: "Multiply values by this before mapping them to PNG samples.")
+  @Option(parsing: .unconditional, help: "Multiply values by this before mapping them to PNG samples.")
   var scale: Float = 1
 
-  @Option(help: "Add this to values (after --scale) before mapping them to PNG samples.")
+  @Option(parsing: .unconditional, help: "Add this to values (after --scale) before mapping them to PNG samples.")
   var offset: Float = 0
 
-  @Option(name: .customLong("bit-depth"), help: "PNG output depth, 8 or 16 (default: the input's; 8 for .npy input).")
+  @Option(name: .customLong("bit-depth"), parsing: .unconditional, help: "PNG output depth, 8 or 16 (default: the input's; 8 for .npy input).")
   var bitDepth: Int?
 
-  @Option(help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, filter, write) to standard error.")
@@ -79,7 +81,7 @@ struct FilterCommand: ParsableCommand {
   @Flag(name: .customLong("keep-orientation"), help: "Keep a JPEG's stored orientation instead of applying EXIF orientation.")
   var keepOrientation = false
 
-  @Option(name: .customLong("max-pixels"), help: "Refuse images whose declared width*height exceeds this.")
+  @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Refuse images whose declared width*height exceeds this.")
   var maxPixels = DecodeOptions.defaultMaxPixels
 
   /// Filters and inputs, told apart by whether the word before ':' names a filter.
@@ -120,12 +122,15 @@ struct FilterCommand: ParsableCommand {
       guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
         throw ValidationError("-o takes one input file; use --out-dir for several")
       }
-      guard FileKind(path: output) != nil else {
+      guard let kind = FileKind(path: output) else {
         throw ValidationError("cannot tell the output format of '\(output)': use \(FileKind.extensionsText)")
       }
+      if format != nil { throw ValidationError("--format has no effect with -o: the output's extension gives its format") }
+      try encoding.check(writing: [kind], outputs: output)
     case (nil, let folder?):
       try OutputFolder.check(folder, option: "--out-dir")
-      guard ["png", "npy"].contains(format) else { throw ValidationError("--format must be png or npy") }
+      guard let kind = FileKind(rawValue: outputFormat), kind != .jpeg else { throw ValidationError("--format must be png or npy") }
+      try encoding.check(writing: [kind], outputs: "--format \(outputFormat)")
     }
     guard ValueMapping(rawValue: map) != nil else { throw ValidationError("--map must be abs, clamp or normalize") }
     if let bitDepth, bitDepth != 8 && bitDepth != 16 { throw ValidationError("--bit-depth must be 8 or 16") }
@@ -160,8 +165,11 @@ struct FilterCommand: ParsableCommand {
   }
 
   private func outputPath(for input: String) -> String {
-    output ?? AtrousCLI.outputPath(in: outDir!, for: input, extension: format)
+    output ?? AtrousCLI.outputPath(in: outDir!, for: input, extension: outputFormat)
   }
+
+  /// The format of outputs into --out-dir.
+  private var outputFormat: String { format ?? "png" }
 
   private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,
                        allInputs: [String]) throws {
@@ -186,12 +194,9 @@ struct FilterCommand: ParsableCommand {
         }
         var image = try Image(mapping: result, bitDepth: depth, mapping: ValueMapping(rawValue: map)!,
                               scale: scale * rescale, offset: offset * rescale, rawChannel: passThrough)
-        if FileKind(path: output) == .jpeg {
-          image = image.droppingAlpha().converted(to: .eight)
-          try ImageFile.write(image, to: output, format: .jpeg)
-        } else {
-          try ImageFile.write(image, to: output, format: .png)
-        }
+        let kind = FileKind(path: output)!
+        if kind == .jpeg { image = image.droppingAlpha().converted(to: .eight) }
+        try encoding.write(image, to: output, kind: kind)
       }
     }
   }

@@ -53,19 +53,19 @@ struct HypercolumnsCommand: ParsableCommand {
   @Option(help: "Element type: f32 or f16.")
   var dtype = "f32"
 
-  @Option(help: "Tile side in input pixels (default: the whole image, or tiles when the maps would not fit --memory).")
+  @Option(parsing: .unconditional, help: "Tile side in input pixels (default: the whole image, or tiles when the maps would not fit --memory).")
   var tile: Int?
 
-  @Option(help: "Megabytes the model's activations may take when the tile is chosen automatically.")
+  @Option(parsing: .unconditional, help: "Megabytes the model's activations may take when the tile is chosen automatically.")
   var memory = 768
 
   @Option(help: ArgumentHelp("Only the pixels listed in this CSV file (x,y per line, pixel indices).", valueName: "file.csv"))
   var pixels: String?
 
-  @Option(help: "Only this many pixels, drawn at random without repetition.")
+  @Option(parsing: .unconditional, help: "Only this many pixels, drawn at random without repetition.")
   var sample: Int?
 
-  @Option(help: "Seed for --sample.")
+  @Option(parsing: .unconditional, help: "Seed for --sample.")
   var seed: UInt64 = 0
 
   @Option(help: ArgumentHelp("Also write a PNG: mean activation per pixel beside a PCA-to-RGB picture.", valueName: "file.png"))
@@ -73,7 +73,7 @@ struct HypercolumnsCommand: ParsableCommand {
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
-  @Option(help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (decode, model, upsample+concat, write) to standard error.")
@@ -108,6 +108,7 @@ struct HypercolumnsCommand: ParsableCommand {
   func run() throws {
     let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()
     options.alignment = alignCorners ? .alignCorners : .halfPixel
     options.layout = HypercolumnOptions.Layout(rawValue: layout)!

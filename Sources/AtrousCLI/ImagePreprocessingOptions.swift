@@ -12,13 +12,13 @@ struct ImagePreprocessingOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Resize images to HxW before the model (bilinear, as cv2.resize).", valueName: "HxW"))
   var size: String?
 
-  @Option(help: "Multiply 0-255 pixel values by this (default 1/255, giving 0-1).")
+  @Option(parsing: .unconditional, help: "Multiply 0-255 pixel values by this (default 1/255, giving 0-1).")
   var scale: Float?
 
-  @Option(help: ArgumentHelp("Per-channel mean subtracted after scaling.", valueName: "a,b,c"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Per-channel mean subtracted after scaling.", valueName: "a,b,c"))
   var mean: String?
 
-  @Option(help: ArgumentHelp("Per-channel divisor applied after the mean.", valueName: "a,b,c"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Per-channel divisor applied after the mean.", valueName: "a,b,c"))
   var std: String?
 
   @Flag(help: "Feed channels in BGR order (OpenCV's).")
@@ -36,6 +36,15 @@ struct ImagePreprocessingOptions: ParsableArguments {
       if let text, Self.parseList(text) == nil { throw ValidationError("\(name) must be numbers separated by commas") }
     }
     if let std, let values = Self.parseList(std), values.contains(0) { throw ValidationError("--std must not contain 0") }
+    if bgr && gray { throw ValidationError("--bgr has no effect with --gray: one gray channel has no order") }
+  }
+
+  /// For `run()`, once the model is known: `--bgr` with a model that takes
+  /// one gray channel does nothing, and says so.
+  func check(against model: LoadedModel) throws {
+    if bgr && resolved(for: model).gray {
+      throw ValidationError("--bgr has no effect: \(model.name) takes one gray channel")
+    }
   }
 
   static func parseSize(_ text: String) -> (height: Int, width: Int)? {

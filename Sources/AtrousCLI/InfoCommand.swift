@@ -15,8 +15,7 @@ struct InfoCommand: ParsableCommand {
         help: "Report a JPEG's stored size instead of its size after EXIF orientation.")
   var keepOrientation = false
 
-  @Option(name: .customLong("max-pixels"),
-          help: "Report images whose declared width*height exceeds this as errors.")
+  @Option(name: .customLong("max-pixels"), parsing: .unconditional, help: "Report images whose declared width*height exceeds this as errors.")
   var maxPixels = DecodeOptions.defaultMaxPixels
 
   func validate() throws {

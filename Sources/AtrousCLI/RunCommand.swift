@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, model, write) to standard error.")
   var timings = false
 
-  @Option(name: .customLong("repeat"), help: "Time the forward pass over this many runs after one warm-up (with --timings or --profile).")
+  @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Time the forward pass over this many runs after one warm-up (with --timings or --profile).")
   var repeats = 1
 
   @Flag(help: ArgumentHelp(
@@ -50,14 +50,20 @@ struct RunCommand: ParsableCommand {
     discussion: "The path is the kernel that ran (a convolution's strategy) and what was fused into it; times are medians over --repeat runs after one warm-up."))
   var profile = false
 
-  @Option(help: "Threads for the model (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads for the model (default: every core).")
   var threads: Int?
 
   func validate() throws {
     guard !inputs.isEmpty else { throw ValidationError("give at least one --input NAME=FILE") }
     for input in inputs where !input.contains("=") { throw ValidationError("--input \(input): expected NAME=FILE") }
     try OutputFolder.check(outputDir, option: "-o")
-    guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1") }
+    guard repeats >= 1 else { throw ValidationError("--repeat must be at least 1, not \(repeats)") }
+    if repeats > 1 && !timings && !profile { throw ValidationError("--repeat has no effect without --timings or --profile") }
+    var named: Set<Substring> = []
+    for input in inputs {
+      let name = input.split(separator: "=", maxSplits: 1)[0]
+      guard named.insert(name).inserted else { throw ValidationError("--input \(name) is given twice") }
+    }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     try preprocessing.check()
   }
@@ -68,6 +74,7 @@ struct RunCommand: ParsableCommand {
     do {
       let loaded = try timed("read", in: batch) { try ModelCatalog.load(model) }
       let graph = loaded.graph
+      try preprocessing.check(against: loaded)
       let preparation = preprocessing.resolved(for: loaded)
       let executor = try Executor(graph: graph, threads: threads ?? Parallel.coreCount)
       var feeds: [String: NDArray] = [:]
@@ -108,6 +115,8 @@ struct RunCommand: ParsableCommand {
           try NPY.write(NPYArray(results[name]!), to: path)
         }
       }
+    } catch let usage as ValidationError {
+      throw usage
     } catch {
       Reporting.fail(error, file: current)
       throw ExitCode.fileFailed

@@ -7,8 +7,11 @@ import _CImageCodecs
 /// bits is scaled to 8 bits by bit replication as libpng's expand does, and
 /// a tRNS colour key becomes an alpha channel. Gamma is not applied.
 public enum PNGCodec {
-  /// zlib level used when none is given (zlib's own default).
-  public static let defaultCompressionLevel = 6
+  /// zlib level used when none is given: 1, as OpenCV writes. Level 6
+  /// (zlib's default) took 4.9 s to write a 4000x3000 RGB Sobel picture
+  /// against 1.2 s at level 1, for a file 15% smaller (12.0 against
+  /// 14.2 MB; AMD EPYC).
+  public static let defaultCompressionLevel = 1
 
   /// Decodes a whole PNG file held in memory.
   /// - Throws: `PNGError`.

@@ -152,4 +152,64 @@ import Testing
     let maps = try CLIRunner.run("features", Self.gray, "--model", model, "-o", folder + "/maps")
     #expect(maps.status == 0, "\(maps.stderr)")
   }
+
+  /// An option that does nothing with the others given is a usage error
+  /// naming both; numbers out of range, negative ones included, name the
+  /// range.
+  @Test func optionsWithoutEffectAreUsageErrors() throws {
+    let folder = Fixtures.scratchFolder()
+    let npy = "Tests/Fixtures/models/mnist-8/input_0.npy"
+    let cases: [([String], String)] = [
+      (["convert", Self.gray, folder + "/a.png", "--quality", "50"], "--quality has no effect: \(folder)/a.png is not JPEG"),
+      (["convert", Self.gray, folder + "/a.jpg", "--compression", "3"], "--compression has no effect: \(folder)/a.jpg is not PNG"),
+      (["convert", Self.gray, folder + "/a.jpg", "--quality", "-1"], "--quality must be within 1...100, not -1"),
+      (["filter", Self.gray, "-o", folder + "/a.png", "--format", "npy", "sobel:mag"], "--format has no effect with -o"),
+      (["filter", Self.gray, "--out-dir", folder, "--format", "npy", "--quality", "80", "sobel:mag"],
+       "--quality has no effect: --format npy is not JPEG"),
+      (["run", "mnist", "--input", "Input3=" + npy, "-o", folder + "/o", "--repeat", "3"],
+       "--repeat has no effect without --timings or --profile"),
+      (["run", "mnist", "--input", "Input3=" + npy, "--input", "Input3=" + npy, "-o", folder + "/o"], "--input Input3 is given twice"),
+      (["run", "mnist", "--input", "Input3=" + Self.gray, "--bgr", "-o", folder + "/o"], "--bgr has no effect: mnist takes one gray channel"),
+      (["hypercolumns", Self.gray, "--bgr", "--gray", "-o", folder + "/a.npy"], "--bgr has no effect with --gray"),
+      (["hypercolumns", Self.gray, "--threads", "-2", "-o", folder + "/a.npy"], "--threads must be at least 1"),
+    ]
+    for (arguments, message) in cases {
+      let result = try CLIRunner.run(arguments)
+      #expect(result.status == 64, "\(arguments)")
+      #expect(result.stderr.hasPrefix("error: \(message)"), "\(arguments): \(result.stderr)")
+      #expect(result.stderr.hasSuffix("See 'atrous \(arguments[0]) --help' for the options.\n"), "\(result.stderr)")
+    }
+    #expect(Fixtures.listing(folder).isEmpty)
+  }
+
+  /// Mistyped subcommands and options get the nearest right name; help
+  /// still goes to standard output with status 0.
+  @Test func mistypedNamesGetSuggestions() throws {
+    let command = try CLIRunner.run("filtr", Self.gray)
+    #expect(command.status == 64)
+    #expect(command.stderr.hasPrefix("error: unknown command 'filtr' (did you mean 'filter'?); the commands are info, convert"))
+    let option = try CLIRunner.run("hypercolumns", Self.gray, "--ouput", "x.npy")
+    #expect(option.status == 64)
+    #expect(option.stderr.hasPrefix("error: unknown option '--ouput' (did you mean '--output'?) for atrous hypercolumns"))
+    let help = try CLIRunner.run("help", "filter")
+    #expect(help.status == 0 && help.stdout.contains("sobel:dx") && help.stderr.isEmpty)
+  }
+
+  /// PNGs are written at zlib level 1 unless asked (OpenCV's default);
+  /// the level shows in the zlib header that starts the image data.
+  @Test func pngCompressionLevel() throws {
+    let folder = Fixtures.scratchFolder()
+    func zlibLevelBits(_ path: String) throws -> UInt8 {
+      let bytes = try FileIO.readAll(path)
+      let idat = try #require((8..<(bytes.count - 4)).first { bytes[$0..<($0 + 4)].elementsEqual("IDAT".utf8) })
+      #expect(bytes[idat + 4] & 0x0F == 8)  // deflate (the window size may be cut for small images)
+      return bytes[idat + 5] >> 6  // FLEVEL: 0 fastest, 1 fast, 2 default, 3 best
+    }
+    #expect(try CLIRunner.run("filter", Self.gray, "-o", folder + "/fast.png", "sobel:mag").status == 0)
+    #expect(try zlibLevelBits(folder + "/fast.png") == 0)
+    #expect(try CLIRunner.run("filter", Self.gray, "-o", folder + "/small.png", "--compression", "9", "sobel:mag").status == 0)
+    #expect(try zlibLevelBits(folder + "/small.png") == 3)
+    #expect(try CLIRunner.run("convert", Self.gray, folder + "/c.png").status == 0)
+    #expect(try zlibLevelBits(folder + "/c.png") == 0)
+  }
 }

@@ -37,9 +37,11 @@ import Testing
     #expect(errors[2].hasPrefix("error: no-such-file.png: cannot read: No such file"))
   }
 
+  /// Usage errors: status 64, in the same style as file errors, and where
+  /// to read the options.
   @Test func usageErrorsUseArgumentParserStatus() throws {
     let result = try CLIRunner.run("info")
     #expect(result.status == 64)
-    #expect(result.stderr.contains("Usage"))
+    #expect(result.stderr == "error: Missing expected argument '<files> ...'\nSee 'atrous info --help' for the options.\n")
   }
 }
