@@ -98,6 +98,9 @@ struct FeaturesCommand: ParsableCommand {
     let tensor = try preparation.tensor(ImageFile.read(input))
     let executor = try Executor(graph: loaded.graph, threads: threads)
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
+    if let declared = loaded.graph.inputs.first(where: { $0.name == executor.inputNames[0] }) {
+      try ImagePreprocessingOptions.checkSize(tensor, fits: declared)
+    }
     let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [executor.inputNames[0]: tensor.shape])
     let maps = summary.layers.filter { $0.outputShape.count == 4 && $0.outputShape[0] == 1 }
     let names: [String]

@@ -88,7 +88,7 @@ struct HypercolumnsCommand: ParsableCommand {
       guard inputs.count == 1, !FileIO.isDirectory(inputs[0]) else {
         throw ValidationError("-o takes one input image; use --out-dir for several")
       }
-      guard output.hasSuffix(".npy") else { throw ValidationError("-o must name a .npy file") }
+      guard FileKind(path: output) == .npy else { throw ValidationError("-o must name a .npy file") }
     case (nil, let folder?):
       try OutputFolder.check(folder, option: "--out-dir")
       guard preview == nil else { throw ValidationError("--preview takes one input (use -o)") }
@@ -123,25 +123,27 @@ struct HypercolumnsCommand: ParsableCommand {
     if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count)
     let preparation = preprocessing.resolved(for: loaded)
+    let declared = loaded.graph.inputs.first { loaded.graph.initializers[$0.name] == nil }
     let succeeded = batch.run({ index, threadsPerJob in
       var jobOptions = options
       jobOptions.threads = threads ?? threadsPerJob
       let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
-      try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, pixels: listed,
-                  batch: batch, allInputs: files)
+      try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: declared,
+                  pixels: listed, batch: batch, allInputs: files)
     }, describe: { files[$0] })
     if timings { batch.printTimings() }
     if !succeeded { throw ExitCode.fileFailed }
   }
 
   private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
-                       pixels listed: [(x: Int, y: Int)]?, batch: Batch, allInputs: [String]) throws {
-    let stem = String(output.dropLast(4))
+                       declared: Graph.Input?, pixels listed: [(x: Int, y: Int)]?, batch: Batch, allInputs: [String]) throws {
+    let stem = String(output.dropLast(4))  // without ".npy", in any case
     let sidecarPath = stem + ".json", pixelsPath = stem + "-pixels.npy"
     let sparse = listed != nil || sample != nil
     let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
     for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
     let tensor = try timed("decode", in: batch) { try preparation.tensor(ImageFile.read(input)) }
+    if let declared { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
     let (height, width, channels) = (tensor.shape[2], tensor.shape[3], tensor.shape[1])
     let plan = try extractor.plan(height: height, width: width, channels: channels)
     if sparse {

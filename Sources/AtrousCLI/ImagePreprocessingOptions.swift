@@ -70,11 +70,35 @@ struct ImagePreprocessingOptions: ParsableArguments {
     return p
   }
 
-  /// A `.npy` as it is, or a preprocessed image as (1, C, H, W).
-  static func load(_ path: String, _ preprocessing: ImagePreprocessing) throws -> NDArray {
+  /// A `.npy` as it is, or a preprocessed image as (1, C, H, W) that fits
+  /// `input` (when given).
+  static func load(_ path: String, _ preprocessing: ImagePreprocessing, for input: Graph.Input? = nil) throws -> NDArray {
     if try FileIO.readPrefix(path, count: NPY.magicBytes.count) == NPY.magicBytes {
       return NDArray(try NPY.read(path))
     }
-    return try preprocessing.tensor(ImageFile.read(path))
+    let tensor = try preprocessing.tensor(ImageFile.read(path))
+    if let input { try checkSize(tensor, fits: input) }
+    return tensor
+  }
+
+  /// An image of another size than the model's fixed one is refused with
+  /// the `--size` that makes it fit (the model's own error would name
+  /// shapes, not the option).
+  static func checkSize(_ tensor: NDArray, fits input: Graph.Input) throws {
+    guard input.shape.count == 4, tensor.rank == 4, let h = input.shape[2], let w = input.shape[3], h > 0, w > 0,
+      (tensor.shape[2], tensor.shape[3]) != (h, w)
+    else { return }
+    throw ImageSizeError(declared: (h, w), given: (tensor.shape[2], tensor.shape[3]))
+  }
+}
+
+/// An image whose size is not the one a model's input is fixed at.
+struct ImageSizeError: Error, CustomStringConvertible {
+  var declared: (height: Int, width: Int)
+  var given: (height: Int, width: Int)
+
+  var description: String {
+    "the model takes \(declared.width)x\(declared.height) images (width x height) and this one is "
+      + "\(given.width)x\(given.height); add --size \(declared.height)x\(declared.width) to resize it"
   }
 }

@@ -20,8 +20,8 @@ enum KernelFile {
       .filter { !$0.isEmpty && !$0.hasPrefix("#") }
     do {
       return try FilterSpec.parseMatrix(lines.joined(separator: ";"))
-    } catch let error as FilterError {
-      throw FilterError.malformedKernel(reason: "\(path): \(error)")
+    } catch FilterError.malformedKernel(let reason) {
+      throw FilterError.malformedKernel(reason: "\(path): \(reason)")
     }
   }
 }

@@ -85,7 +85,7 @@ struct RunCommand: ParsableCommand {
           guard executor.inputNames.contains(name) else {
             throw NNError.badGraphInput(name: name, reason: "the model's inputs are \(executor.inputNames.joined(separator: ", "))")
           }
-          feeds[name] = try ImagePreprocessingOptions.load(file, preparation)
+          feeds[name] = try ImagePreprocessingOptions.load(file, preparation, for: graph.inputs.first { $0.name == name })
         }
       }
       current = model

@@ -21,14 +21,19 @@ public struct HypercolumnSidecar: Codable, Sendable {
 
   public struct Layer: Codable, Sendable {
     public var name: String
-    /// First and one-past-last channel in each hypercolumn.
+    /// First and one-past-last channel in each hypercolumn: a Python
+    /// slice, `hc[..., start:stop]`.
     public var channels: [Int]
+    /// Channels the layer fills (`stop - start`), which makes the end's
+    /// meaning plain to a reader of the JSON.
+    public var channelCount: Int
     /// The layer's map for the whole image: (height, width, channels).
     public var shape: [Int]
     public var receptiveField: Field
 
     enum CodingKeys: String, CodingKey {
       case name, channels, shape
+      case channelCount = "channel_count"
       case receptiveField = "receptive_field"
     }
   }
@@ -66,6 +71,7 @@ public struct HypercolumnSidecar: Codable, Sendable {
     tiles = plan.tiles.count
     layers = plan.layers.map { layer in
       return Layer(name: layer.name, channels: [layer.channelRange.lowerBound, layer.channelRange.upperBound],
+                   channelCount: layer.channelRange.count,
                    shape: [layer.mapHeight, layer.mapWidth, layer.channels],
                    receptiveField: Field(layer.receptiveField))
     }

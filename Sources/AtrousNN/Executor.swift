@@ -168,7 +168,7 @@ public final class Executor: Sendable {
       }
       for (given, declared) in zip(value.shape, input.shape) where declared != nil && declared! > 0 && declared! != given {
         throw NNError.badGraphInput(name: input.name,
-                                    reason: "shape \(value.shape) given, \(input.shape.map { $0.map(String.init) ?? "?" }) declared")
+                                    reason: "shape \(value.shape) given, [\(input.shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))] declared")
       }
       // Values of the declared kind convert to the declared type (a float64
       // .npy feeds a float model, as NumPy users expect); across kinds

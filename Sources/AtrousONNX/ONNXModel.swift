@@ -29,12 +29,25 @@ public enum ONNXModel {
     return try decode(Data(FileIO.readAll(path)))
   }
 
+  /// What a protobuf decoding error means for the file, in words.
+  static func explain(_ error: BinaryDecodingError) -> String {
+    switch error {
+    case .truncated: "the file ends in the middle of a field (cut short?)"
+    case .malformedProtobuf: "its bytes are not protobuf data (another kind of file, or corrupt)"
+    case .invalidUTF8: "a text field is not valid UTF-8"
+    case .messageDepthLimit: "messages are nested too deeply"
+    default: "its protobuf data cannot be decoded (\(error))"
+    }
+  }
+
   /// Converts the bytes of an ONNX file.
   /// - Throws: `ONNXError`.
   public static func decode(_ data: Data) throws -> Graph {
     let model: Onnx_ModelProto
     do {
       model = try Onnx_ModelProto(serializedBytes: data)
+    } catch let error as BinaryDecodingError {
+      throw ONNXError.malformed(reason: Self.explain(error))
     } catch {
       throw ONNXError.malformed(reason: "\(error)")
     }
@@ -184,6 +197,8 @@ public enum ONNXModel {
       return try array(try Onnx_TensorProto(serializedBytes: data))
     } catch let error as ONNXError {
       throw error
+    } catch let error as BinaryDecodingError {
+      throw ONNXError.malformed(reason: Self.explain(error))
     } catch {
       throw ONNXError.malformed(reason: "\(error)")
     }

@@ -33,6 +33,7 @@ import Testing
     let layers = sidecar["layers"] as! [[String: Any]]
     #expect(layers.map { $0["name"] as! String } == ["block1", "block2", "block3", "pooled"])
     #expect(layers.map { $0["channels"] as! [Int] } == [[0, 8], [8, 20], [20, 36], [36, 52]])
+    #expect(layers.map { $0["channel_count"] as! Int } == [8, 12, 16, 16])
     #expect(layers[2]["shape"] as? [Int] == [12, 15, 16])
     let field = layers[1]["receptive_field"] as! [String: [Double]]
     // conv 3x3, pool 2x2/2, conv 3x3: size 3 + 1 + 2 * 2 = 8, jump 2, start 1.

@@ -212,4 +212,30 @@ import Testing
     #expect(try CLIRunner.run("convert", Self.gray, folder + "/c.png").status == 0)
     #expect(try zlibLevelBits(folder + "/c.png") == 0)
   }
+
+  /// Messages in words: no internal names, no doubled prefixes, and the
+  /// option that fixes a wrong image size.
+  @Test func messagesSayWhatToDo() throws {
+    let folder = Fixtures.scratchFolder()
+    try AtomicFileWriter.write(Array("not a model".utf8), to: folder + "/bad.onnx")
+    let model = try CLIRunner.run("inspect", folder + "/bad.onnx")
+    #expect(model.status == 1)
+    #expect(model.stderr == "error: \(folder)/bad.onnx: not a valid ONNX model: its bytes are not protobuf data "
+              + "(another kind of file, or corrupt)\n", "\(model.stderr)")
+    try AtomicFileWriter.write(Array("1,2\n3\n".utf8), to: folder + "/k.csv")
+    let kernel = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "kernel:file=\(folder)/k.csv")
+    #expect(kernel.status == 1)
+    #expect(kernel.stderr == "error: kernel:file=\(folder)/k.csv: malformed kernel: \(folder)/k.csv: rows of different lengths: [2, 1]\n",
+            "\(kernel.stderr)")
+    let fixed = "Tests/Fixtures/model-corpus/resnet18/model.onnx"
+    let size = try CLIRunner.run("run", fixed, "--input", "input=SampleImages/coffee.png", "-o", folder + "/out")
+    #expect(size.status == 1)
+    #expect(size.stderr.hasSuffix("the model takes 96x96 images (width x height) and this one is 600x400; add --size 96x96 to resize it\n"),
+            "\(size.stderr)")
+    let resized = try CLIRunner.run("run", fixed, "--input", "input=SampleImages/coffee.png", "--size", "96x96", "-o", folder + "/out")
+    #expect(resized.status == 0, "\(resized.stderr)")
+    let upper = try CLIRunner.run("hypercolumns", Self.gray, "-o", folder + "/HC.NPY")
+    #expect(upper.status == 0, "\(upper.stderr)")
+    #expect(FileIO.exists(folder + "/HC.json"))
+  }
 }
