@@ -105,12 +105,23 @@ func ensureDistinct(outputs: [String], of inputs: [String]) throws {
   }
 }
 
-/// Expands folders to the image and .npy files directly inside them.
-func expandInputs(_ paths: [String]) throws -> [String] {
+/// Expands folders to the files of the given kinds directly inside them,
+/// sorted by name; a subfolder is named in a warning (it is not read), and
+/// a folder with no such file is an error (status 1).
+func expandInputs(_ paths: [String], kinds: Set<FileKind>) throws -> [String] {
   try paths.flatMap { path -> [String] in
     guard FileIO.isDirectory(path) else { return [path] }
-    let names = try FileIO.listFolder(path)
-    let folder = path.hasSuffix("/") ? path : path + "/"
-    return names.filter { FileKind(path: $0) != nil && !$0.hasPrefix(".") }.map { folder + $0 }
+    let names = try Reporting.orExit(file: path) { try FileIO.listFolder(path) }.filter { !$0.hasPrefix(".") }
+    let files = names.filter { FileKind(path: $0).map(kinds.contains) ?? false }.map { OutputFolder.join(path, $0) }
+    for name in names where FileIO.isDirectory(OutputFolder.join(path, name)) {
+      Reporting.printError("warning: \(OutputFolder.join(path, name)): a subfolder; only files directly in \(path) are read")
+    }
+    guard !files.isEmpty else {
+      let wanted = FileKind.allCases.filter(kinds.contains).map { $0 == .jpeg ? ".jpg, .jpeg" : "." + $0.rawValue }
+        .joined(separator: ", ")
+      Reporting.printError("error: \(path): no \(wanted) files in the folder")
+      throw ExitCode.fileFailed
+    }
+    return files
   }
 }

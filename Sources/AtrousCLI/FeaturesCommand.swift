@@ -74,7 +74,7 @@ struct FeaturesCommand: ParsableCommand {
   }
 
   func run() throws {
-    let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
+    let files = try expandInputs(inputs, kinds: FileKind.images)
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()

@@ -30,9 +30,12 @@ struct FilterCommand: ParsableCommand {
 
       OUTPUT
         .npy: float32 (H, W, C) with the raw values ((H, W) for an (H, W) input).
-        .png (or .jpg): mapped to 8 or 16 bits with --map (default abs, that is
-        |v| rounded and saturated like cv2.convertScaleAbs: signed responses such
-        as derivatives stay visible, and non-negative ones pass unchanged).
+        .png (or .jpg): mapped to 8 or 16 bits with --map. The default follows
+        the last filter: normalize (smallest value to 0, largest to the maximum)
+        after sobel:dir, scharr:dir, prewitt:dir, log and dog, whose values are
+        too small to see as they are; abs otherwise, that is |v| rounded and
+        saturated like cv2.convertScaleAbs: signed responses such as
+        derivatives stay visible, and non-negative ones pass unchanged.
       """
   )
 
@@ -60,8 +63,8 @@ struct FilterCommand: ParsableCommand {
   @Flag(name: .customLong("filter-alpha"), help: "Filter the alpha channel too instead of passing it through.")
   var filterAlpha = false
 
-  @Option(help: "How values become PNG samples: abs, clamp or normalize.")
-  var map: String = ValueMapping.abs.rawValue
+  @Option(help: "How values become PNG samples: abs, clamp or normalize (default: normalize after a direction, log or dog, else abs).")
+  var map: String?
 
   @Option(parsing: .unconditional, help: "Multiply values by this before mapping them to PNG samples.")
   var scale: Float = 1
@@ -132,7 +135,7 @@ struct FilterCommand: ParsableCommand {
       guard let kind = FileKind(rawValue: outputFormat), kind != .jpeg else { throw ValidationError("--format must be png or npy") }
       try encoding.check(writing: [kind], outputs: "--format \(outputFormat)")
     }
-    guard ValueMapping(rawValue: map) != nil else { throw ValidationError("--map must be abs, clamp or normalize") }
+    if let map, ValueMapping(rawValue: map) == nil { throw ValidationError("--map must be abs, clamp or normalize") }
     if let bitDepth, bitDepth != 8 && bitDepth != 16 { throw ValidationError("--bit-depth must be 8 or 16") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
@@ -140,7 +143,7 @@ struct FilterCommand: ParsableCommand {
 
   func run() throws {
     let (inputNames, specs) = parts
-    let inputs = try Reporting.orExit(file: inputNames.joined(separator: " ")) { try expandInputs(inputNames) }
+    let inputs = try expandInputs(inputNames, kinds: Set(FileKind.allCases))
     var chainFilters: [Filter] = []
     for spec in specs {
       do {
@@ -168,6 +171,18 @@ struct FilterCommand: ParsableCommand {
     output ?? AtrousCLI.outputPath(in: outDir!, for: input, extension: outputFormat)
   }
 
+  /// How values become samples: --map, or the last filter's default.
+  private var mapping: ValueMapping {
+    if let map { return ValueMapping(rawValue: map)! }
+    let last = parts.filters.last?.lowercased() ?? ""
+    let name = last.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+    let words = last.split(separator: ":", maxSplits: 1).dropFirst().first?.split(separator: ",").map(String.init) ?? []
+    // Angles in radians (0 to 2 pi) and Laplacian-of-Gaussian responses
+    // (a few units) would be nearly black as they are.
+    let faint = name == "log" || name == "dog" || (["sobel", "scharr", "prewitt"].contains(name) && words.contains("dir"))
+    return faint ? .normalize : .abs
+  }
+
   /// The format of outputs into --out-dir.
   private var outputFormat: String { format ?? "png" }
 
@@ -192,7 +207,7 @@ struct FilterCommand: ParsableCommand {
         guard result.shape[2] <= 4 else {
           throw ImageConversionError.unsupportedShape(result.shape)
         }
-        var image = try Image(mapping: result, bitDepth: depth, mapping: ValueMapping(rawValue: map)!,
+        var image = try Image(mapping: result, bitDepth: depth, mapping: mapping,
                               scale: scale * rescale, offset: offset * rescale, rawChannel: passThrough)
         let kind = FileKind(path: output)!
         if kind == .jpeg { image = image.droppingAlpha().converted(to: .eight) }

@@ -106,7 +106,7 @@ struct HypercolumnsCommand: ParsableCommand {
   }
 
   func run() throws {
-    let files = try Reporting.orExit(file: inputs.joined(separator: " ")) { try expandInputs(inputs) }
+    let files = try expandInputs(inputs, kinds: FileKind.images)
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()

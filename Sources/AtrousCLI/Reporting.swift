@@ -55,4 +55,7 @@ enum FileKind: String, CaseIterable {
   }
 
   static let extensionsText = ".png, .jpg, .jpeg or .npy"
+
+  /// The kinds a model's image input is read from.
+  static let images: Set<FileKind> = [.png, .jpeg]
 }

@@ -238,4 +238,38 @@ import Testing
     #expect(upper.status == 0, "\(upper.stderr)")
     #expect(FileIO.exists(folder + "/HC.json"))
   }
+
+  /// Folders as inputs: only the files a command reads (images for a
+  /// model, .npy too for filters), a warning for each subfolder, and an
+  /// error for a folder with none.
+  @Test func folderInputs() throws {
+    let inputs = Fixtures.scratchFolder(), folder = Fixtures.scratchFolder(), empty = Fixtures.scratchFolder()
+    try FileManager.default.copyItem(atPath: Self.gray, toPath: inputs + "/a.png")
+    try NPY.write(NPYArray(shape: [4, 4], floats: [Float](repeating: 1, count: 16)), to: inputs + "/b.npy")
+    try FileManager.default.createDirectory(atPath: inputs + "/sub", withIntermediateDirectories: false)
+    let columns = try CLIRunner.run("hypercolumns", inputs, "--out-dir", folder + "/hc", "--layers", "sigma1.0")
+    #expect(columns.status == 0, "\(columns.stderr)")
+    #expect(columns.stderr == "warning: \(inputs)/sub: a subfolder; only files directly in \(inputs) are read\n")
+    #expect(Fixtures.listing(folder + "/hc") == ["a.json", "a.npy"])
+    let filtered = try CLIRunner.run("filter", inputs, "--out-dir", folder + "/f", "--format", "npy", "box:size=3")
+    #expect(filtered.status == 0, "\(filtered.stderr)")
+    #expect(Fixtures.listing(folder + "/f") == ["a.npy", "b.npy"])
+    let none = try CLIRunner.run("features", empty, "--out-dir", folder + "/maps")
+    #expect(none.status == 1)
+    #expect(none.stderr == "error: \(empty): no .png, .jpg, .jpeg files in the folder\n", "\(none.stderr)")
+  }
+
+  /// The default PNG mapping follows the last filter: faint responses
+  /// (directions, LoG, DoG) are stretched, others are |v|.
+  @Test func defaultMappingFollowsTheFilter() throws {
+    let folder = Fixtures.scratchFolder()
+    for (filter, mapping) in [("sobel:dir", "normalize"), ("log:sigma=2", "normalize"), ("dog:sigma=1", "normalize"),
+                              ("sobel:mag", "abs"), ("gaussian:sigma=1", "abs")] {
+      #expect(try CLIRunner.run("filter", Self.gray, "-o", folder + "/default.png", filter).status == 0)
+      #expect(try CLIRunner.run("filter", Self.gray, "-o", folder + "/given.png", "--map", mapping, filter).status == 0)
+      let a = try ImageFile.read(folder + "/default.png"), b = try ImageFile.read(folder + "/given.png")
+      #expect(a.samples == b.samples, "\(filter)")
+      if mapping == "normalize" { #expect(a.samples.max() == 255, "\(filter)") }
+    }
+  }
 }
