@@ -13,6 +13,11 @@ struct ConvertCommand: ParsableCommand {
       clamped to the output's bit depth, as cv2.imwrite does. Alpha is dropped
       when writing JPEG. The output is written whole or not at all, and never
       over the input.
+
+      EXAMPLES
+        atrous convert photo.jpg photo.npy
+        atrous convert --bit-depth 8 scan16.png scan8.png
+        atrous convert --gray --quality 85 photo.png gray.jpg
       """
   )
 

@@ -18,6 +18,11 @@ struct FeaturesCommand: ParsableCommand {
 
       Each channel is scaled from its own minimum to maximum unless
       --shared-scale gives the whole layer one scale.
+
+      EXAMPLES
+        atrous features photo.png -o maps/
+        atrous features photo.png --model vgg.onnx --layers conv1_2 -o vgg-maps/
+        atrous features photos/ --out-dir all-maps/ --colormap viridis
       """
   )
 

@@ -36,6 +36,13 @@ struct FilterCommand: ParsableCommand {
         too small to see as they are; abs otherwise, that is |v| rounded and
         saturated like cv2.convertScaleAbs: signed responses such as
         derivatives stay visible, and non-negative ones pass unchanged.
+
+      EXAMPLES
+        atrous filter photo.png -o edges.png sobel:mag
+        atrous filter photo.png -o dx.npy sobel:dx
+        atrous filter photo.png -o out.png gaussian:sigma=1.5 sobel:mag
+        atrous filter scans/ --out-dir edges/ --format npy box:size=5
+        atrous filter in.npy -o out.npy laplacian:ksize=3,border=replicate
       """
   )
 

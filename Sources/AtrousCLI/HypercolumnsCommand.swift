@@ -25,6 +25,12 @@ struct HypercolumnsCommand: ParsableCommand {
       written in bands. When the model's maps for a large image would not
       fit in --memory, the model runs on overlapping tiles whose margins
       come from the receptive fields; the result equals a whole-image run.
+
+      EXAMPLES
+        atrous hypercolumns photo.png -o hc.npy
+        atrous hypercolumns photo.png --model vgg.onnx --layers conv2_2 -o v.npy
+        atrous hypercolumns photo.png --pixels points.csv -o some.npy
+        atrous hypercolumns photos/ --out-dir columns/ --dtype f16
       """
   )
 

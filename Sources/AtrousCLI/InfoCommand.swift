@@ -5,7 +5,13 @@ struct InfoCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "info",
     abstract: "Print the format, size, channels and bit depth of images, or the dtype and shape of .npy files.",
-    discussion: "Reads headers only. Every file is reported; the exit status is 1 if any failed."
+    discussion: """
+      Reads headers only. Every file is reported; the exit status is 1 if any
+      failed.
+
+      EXAMPLES
+        atrous info photo.png scan16.png in.npy
+      """
   )
 
   @Argument(help: "PNG, JPEG or .npy files.")

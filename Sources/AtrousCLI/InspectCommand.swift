@@ -14,6 +14,11 @@ struct InspectCommand: ParsableCommand {
       hypercolumn layers take). Receptive fields are in input pixels per axis
       (height, width): size, jump between neighbouring features, and start,
       the centre of the first feature's field (pixel centres at 0.5).
+
+      EXAMPLES
+        atrous inspect model.onnx
+        atrous inspect vgg.onnx --input-size 224x224 --json
+        atrous inspect model.onnx --at conv5 3 3
       """
   )
 

@@ -5,7 +5,13 @@ struct ModelsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "models",
     abstract: "List the built-in models, usable wherever a model is taken.",
-    discussion: "Any ONNX file works in their place; its image preprocessing then comes from the options."
+    discussion: """
+      Any ONNX file works in their place; its image preprocessing then comes
+      from the options.
+
+      EXAMPLES
+        atrous models
+      """
   )
 
   func run() throws {

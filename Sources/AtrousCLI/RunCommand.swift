@@ -22,6 +22,11 @@ struct RunCommand: ParsableCommand {
       Each graph output (or each name given to --outputs, which may be any
       intermediate value) is written to DIR/<name>.npy; characters other
       than letters, digits, '.', '_' and '-' in the name become '_'.
+
+      EXAMPLES
+        atrous run model.onnx --input x=input.npy -o outputs/
+        atrous run model.onnx --input x=photo.png --size 224x224 -o out/
+        atrous run mnist --input Input3=photo.png -o digits/ --profile
       """
   )
 

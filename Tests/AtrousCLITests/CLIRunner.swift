@@ -28,11 +28,12 @@ struct CLIRunner {
     try run(arguments)
   }
 
-  static func run(_ arguments: [String]) throws -> Result {
+  /// Runs `atrous arguments...` in `folder` (the repository by default).
+  static func run(_ arguments: [String], in folder: String = Fixtures.repository) throws -> Result {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
+    process.currentDirectoryURL = URL(fileURLWithPath: folder)
     // Files rather than pipes: nothing can block however much is printed.
     let folder = Fixtures.scratchFolder()
     for name in ["stdout", "stderr"] {
