@@ -11,9 +11,12 @@ struct FeaturesCommand: ParsableCommand {
     abstract: "Write a model's feature maps as pictures: one PNG per channel and a montage per layer.",
     discussion: """
       For each layer, DIR/<layer>/ holds channel_<k>.png for every channel,
-      montage.png with all channels in a grid, and with --npy the raw map as
-      <layer>.npy, (H, W, C) float32. DIR/manifest.json lists each layer's
-      shape, value range (per channel too) and receptive field. Characters
+      montage.png with all channels in a grid, each cell numbered where it has
+      room and the montage at most --max-side pixels (1x1 maps: a bar chart,
+      a bar per channel), and with --npy the raw map as <layer>.npy, (H, W,
+      C) float32. DIR/manifest.json lists each layer's shape, value range
+      (per channel too), receptive field and where each channel is in the
+      montage. Characters
       other than letters, digits, '.', '_' and '-' in folder names become '_'.
 
       Each channel is scaled from its own minimum to maximum unless
@@ -32,7 +35,7 @@ struct FeaturesCommand: ParsableCommand {
   @Option(help: "A built-in model (default, mnist, ppocr) or an ONNX file.")
   var model = "default"
 
-  @Option(help: ArgumentHelp("Layers (tensor names), comma-separated, or 'all' (default: the graph outputs).", valueName: "a,b|all"))
+  @Option(help: ArgumentHelp("Layers (tensor names), comma-separated, or 'all': every feature map (a built-in model's named ones) (default: the model's default layers).", valueName: "a,b|all"))
   var layers: String?
 
   @Option(name: [.short, .customLong("output")], help: "Output folder, for one input.")
@@ -52,6 +55,10 @@ struct FeaturesCommand: ParsableCommand {
 
   @Flag(help: "Also write each layer's raw map as .npy.")
   var npy = false
+
+  @Option(name: .customLong("max-side"), parsing: .unconditional,
+          help: "Longest side of a montage in pixels; cells shrink to fit (default: \(MontageLayout.defaultMaxSide)).")
+  var maxSide = MontageLayout.defaultMaxSide
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
@@ -75,6 +82,7 @@ struct FeaturesCommand: ParsableCommand {
     guard bits == 8 || bits == 16 else { throw ValidationError("--bits must be 8 or 16") }
     if bits == 16 && map != .gray { throw ValidationError("--bits 16 needs --colormap gray") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    guard maxSide >= 16 else { throw ValidationError("--max-side must be at least 16, not \(maxSide)") }
     try preprocessing.check()
   }
 
@@ -111,7 +119,7 @@ struct FeaturesCommand: ParsableCommand {
     let names: [String]
     switch layers {
     case nil: names = loaded.defaultLayers
-    case "all"?: names = maps.map(\.name)
+    case "all"?: names = loaded.namedLayers ?? maps.map(\.name)
     case let list?: names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
     }
     for name in names where !maps.contains(where: { $0.name == name }) {
@@ -138,14 +146,25 @@ struct FeaturesCommand: ParsableCommand {
       }
       var montageRenderer = renderer
       montageRenderer.bitDepth = .eight
-      try ImageFile.write(montageRenderer.montage(map, ranges: ranges), to: OutputFolder.join(layerFolder, "montage.png"), format: .png)
+      let montage: FeatureManifest.Montage, picture: Image
+      if map.shape[0] == 1 && map.shape[1] == 1 {
+        // A cell per channel would be one flat colour each: bars say more.
+        picture = montageRenderer.bars(map, ranges: ranges)
+        montage = .init(kind: "bars", barWidth: FeatureMapRenderer.barWidth(channels: map.shape[2]))
+      } else {
+        let layout = MontageLayout(mapHeight: map.shape[0], mapWidth: map.shape[1], channels: map.shape[2], maxSide: maxSide)
+        picture = montageRenderer.montage(map, ranges: ranges, layout: layout)
+        montage = .init(kind: "grid", columns: layout.columns, rows: layout.rows, cell: [layout.cellHeight, layout.cellWidth],
+                        gap: layout.gap, channelOrigins: (0..<map.shape[2]).map { [layout.origin(of: $0).x, layout.origin(of: $0).y] })
+      }
+      try ImageFile.write(picture, to: OutputFolder.join(layerFolder, "montage.png"), format: .png)
       if npy { try NPY.write(map, to: OutputFolder.join(layerFolder, sub + ".npy")) }
       let own = renderer.sharedScale ? FeatureMapRenderer().ranges(map) : ranges
       let layer = summary.layers.first { $0.name == name }!
       entries.append(FeatureManifest.Layer(
         name: name, folder: String(sub), shape: map.shape,
         range: [own.map(\.low).min() ?? 0, own.map(\.high).max() ?? 0],
-        channelRanges: own.map { [$0.low, $0.high] },
+        channelRanges: own.map { [$0.low, $0.high] }, montage: montage,
         receptiveField: HypercolumnSidecar.Field(layer.receptiveField)))
     }
     let manifest = FeatureManifest(image: input, model: model, inputSize: [tensor.shape[2], tensor.shape[3]],
@@ -166,12 +185,33 @@ struct FeatureManifest: Codable {
     /// Smallest and largest value over the layer.
     var range: [Float]
     var channelRanges: [[Float]]
+    var montage: Montage
     var receptiveField: HypercolumnSidecar.Field
 
     enum CodingKeys: String, CodingKey {
-      case name, folder, shape, range
+      case name, folder, shape, range, montage
       case channelRanges = "channel_ranges"
       case receptiveField = "receptive_field"
+    }
+  }
+
+  /// How montage.png is laid out: a grid of cells, channel k's cell with
+  /// its top-left pixel at channel_origins[k] ((x, y), its number drawn in
+  /// the corner where it fits), or, for 1x1 maps, bars of bar_width pixels,
+  /// channel k's starting at x = k * bar_width.
+  struct Montage: Codable {
+    var kind: String
+    var columns: Int? = nil, rows: Int? = nil
+    /// (height, width) of a cell.
+    var cell: [Int]? = nil
+    var gap: Int? = nil
+    var channelOrigins: [[Int]]? = nil
+    var barWidth: Int? = nil
+
+    enum CodingKeys: String, CodingKey {
+      case kind, columns, rows, cell, gap
+      case channelOrigins = "channel_origins"
+      case barWidth = "bar_width"
     }
   }
 

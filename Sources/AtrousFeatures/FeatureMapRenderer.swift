@@ -34,29 +34,47 @@ public struct FeatureMapRenderer: Sendable {
     }
   }
 
-  /// Every channel in a grid of near-square shape, each cell enlarged by
-  /// an integer factor (nearest neighbour) to at least `minimumCell`
-  /// pixels on its longer side, cells `gap` pixels apart on a dark ground.
-  public func montage(_ map: Tensor, ranges: [ValueRange], minimumCell: Int = 64, gap: Int = 2) -> Image {
+  /// Every channel in a grid (`layout`), each cell numbered with its
+  /// channel where it has room, on a dark ground.
+  public func montage(_ map: Tensor, ranges: [ValueRange], layout: MontageLayout) -> Image {
     let (h, w, c) = (map.shape[0], map.shape[1], map.shape[2])
-    let columns = Int(Double(c).squareRoot().rounded(.up)), rows = (c + columns - 1) / columns
-    let zoom = max(1, (minimumCell + max(h, w) - 1) / max(h, w))
-    let (cellH, cellW) = (h * zoom, w * zoom)
-    let width = columns * cellW + (columns - 1) * gap, height = rows * cellH + (rows - 1) * gap
+    let labels = (0..<c).map { CellLabel($0, cellWidth: layout.cellWidth, cellHeight: layout.cellHeight) }
     return map.withUnsafeBufferPointer { m in
-      picture(width: width, height: height) { x, y in
-        let (col, inX) = x.quotientAndRemainder(dividingBy: cellW + gap)
-        let (row, inY) = y.quotientAndRemainder(dividingBy: cellH + gap)
-        let channel = row * columns + col
-        guard inX < cellW, inY < cellH, channel < c else { return nil }
-        return ranges[channel].unit(m[((inY / zoom) * w + inX / zoom) * c + channel])
+      picture(width: layout.width, height: layout.height, overlay: { x, y in
+        guard let cell = layout.cell(at: x, y, channels: c) else { return nil }
+        return labels[cell.channel]?.level(x: cell.x, y: cell.y)
+      }) { x, y in
+        guard let cell = layout.cell(at: x, y, channels: c) else { return nil }
+        return ranges[cell.channel].unit(m[((cell.y * h / layout.cellHeight) * w + cell.x * w / layout.cellWidth) * c + cell.channel])
+      }
+    }
+  }
+
+  /// Pixels across each bar of `bars` for `channels` bars: 16 for few,
+  /// down to 1 so that the chart stays within 2048 pixels where it can.
+  public static func barWidth(channels: Int) -> Int { max(1, min(16, 2048 / max(channels, 1))) }
+
+  /// A layer of 1x1 maps (after global pooling) as a bar chart: one bar
+  /// per channel, left to right, its height the value within the union of
+  /// `ranges` (at least a pixel), coloured by the colormap from a fifth of
+  /// the way up (so that the lowest bars do not vanish into the black
+  /// ground); 256 pixels tall.
+  public func bars(_ map: Tensor, ranges: [ValueRange]) -> Image {
+    let c = map.shape[2], barWidth = Self.barWidth(channels: c), height = 256
+    let range = ranges.dropFirst().reduce(ranges[0]) { $0.union($1) }
+    return map.withUnsafeBufferPointer { m in
+      picture(width: c * barWidth, height: height) { x, y in
+        let v = range.unit(m[x / barWidth])
+        return Float(height - y) <= max(1, v * Float(height)) ? 0.2 + 0.8 * v : nil
       }
     }
   }
 
   /// An image whose pixel (x, y) is the colormap at `value(x, y)`, or the
   /// background (black) where it is nil.
-  func picture(width: Int, height: Int, _ value: (Int, Int) -> Float?) -> Image {
+  /// `overlay`, where it gives a level, sets every channel of the pixel to
+  /// it instead (labels drawn on top).
+  func picture(width: Int, height: Int, overlay: ((Int, Int) -> UInt8?)? = nil, _ value: (Int, Int) -> Float?) -> Image {
     if colormap == .gray && bitDepth == .sixteen {
       var samples = [UInt16](repeating: 0, count: width * height)
       for y in 0..<height {
@@ -70,6 +88,10 @@ public struct FeatureMapRenderer: Sendable {
     var samples = [UInt8](repeating: 0, count: width * height * channels)
     for y in 0..<height {
       for x in 0..<width {
+        if let level = overlay?(x, y) {
+          for k in 0..<channels { samples[(y * width + x) * channels + k] = level }
+          continue
+        }
         guard let v = value(x, y) else { continue }
         let level = Int((v * 255).rounded()) * 3
         for k in 0..<channels { samples[(y * width + x) * channels + k] = table[level + k] }

@@ -16,6 +16,11 @@ public struct LoadedModel: Sendable {
   /// Layers used when none are asked for: a built-in model's feature
   /// maps, or a file's graph outputs.
   public var defaultLayers: [String]
+  /// What `--layers all` means where the graph's own nodes are not layers
+  /// a user would name (the built-in filter bank, built from padding and
+  /// separable passes): its named maps. Nil: every feature map of the
+  /// graph.
+  public var namedLayers: [String]? = nil
 }
 
 /// The models that need no file, and loading of any ONNX file.
@@ -56,7 +61,7 @@ public enum ModelCatalog {
     case "default", "filterbank":
       let graph = FilterBankModel.graph()
       return LoadedModel(name: "default", graph: graph, preprocessing: .preset("default")!, preset: "default",
-                         defaultLayers: graph.outputs)
+                         defaultLayers: graph.outputs, namedLayers: graph.outputs)
     case "mnist", "ppocr":
       guard let file = bundledFile(nameOrPath), FileIO.exists(file) else {
         throw FileError.cannotRead(path: nameOrPath, reason: "the bundled model file is missing from the installation")

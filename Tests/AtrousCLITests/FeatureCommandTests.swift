@@ -118,5 +118,28 @@ import Testing
                                    "--bits", "16")
     #expect(gray16.status == 0, "\(gray16.stderr)")
     #expect(try ImageFile.read(folder + "/g/block1/channel_000.png").bitDepth == .sixteen)
+    // Where each channel sits in the montage, and bars for the pooled 1x1 maps.
+    let grid = layer["montage"] as! [String: Any]
+    #expect(grid["kind"] as? String == "grid" && grid["cell"] as? [Int] == [60, 75])
+    #expect((grid["channel_origins"] as! [[Int]])[5] == [77, 62])
+    let bars = try CLIRunner.run("features", Self.image, "--model", Self.net, "--layers", "pooled", "-o", folder + "/p")
+    #expect(bars.status == 0, "\(bars.stderr)")
+    let pooled = try JSONSerialization.jsonObject(with: Data(FileIO.readAll(folder + "/p/manifest.json"))) as! [String: Any]
+    #expect(((pooled["layers"] as! [[String: Any]])[0]["montage"] as! [String: Any])["kind"] as? String == "bars")
+    #expect(try ImageFile.read(folder + "/p/pooled/montage.png").height == 256)
+  }
+
+  /// A montage over --max-side shrinks its cells; --layers all on the
+  /// built-in filter bank names its maps, not the nodes it is built from.
+  @Test func montageCapAndNamedLayers() throws {
+    let folder = Fixtures.scratchFolder()
+    let capped = try CLIRunner.run("features", Self.image, "--model", Self.net, "--layers", "block1", "-o", folder + "/c",
+                                   "--max-side", "100")
+    #expect(capped.status == 0, "\(capped.stderr)")
+    let montage = try ImageFile.read(folder + "/c/block1/montage.png")
+    #expect(max(montage.width, montage.height) <= 100 && max(montage.width, montage.height) > 80)
+    let all = try CLIRunner.run("features", "Tests/Fixtures/hypercolumns/gray.png", "--layers", "all", "-o", folder + "/all")
+    #expect(all.status == 0, "\(all.stderr)")
+    #expect(Fixtures.listing(folder + "/all") == ["manifest.json", "sigma0.7", "sigma1.0", "sigma1.6", "sigma3.5", "sigma5.0"])
   }
 }
