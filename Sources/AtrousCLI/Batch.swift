@@ -14,6 +14,7 @@ final class Batch: @unchecked Sendable {
   private let showProgress: Bool
   /// Milliseconds per named stage, summed over files.
   private var timings: [(stage: String, milliseconds: Double)] = []
+  private var warned: Set<String> = []
 
   init(total: Int) {
     self.total = total
@@ -38,6 +39,16 @@ final class Batch: @unchecked Sendable {
     if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
     if failed > 0 && total > 1 { Reporting.printError("error: \(failed) of \(total) files failed") }
     return failed == 0
+  }
+
+  /// Prints `line` to standard error the first time `key` is given, so a
+  /// warning about the settings is not repeated for every file.
+  func warnOnce(_ key: String, _ line: String) {
+    lock.lock()
+    defer { lock.unlock() }
+    guard warned.insert(key).inserted else { return }
+    if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+    Reporting.printError(line)
   }
 
   /// Adds a stage's time, in milliseconds.

@@ -152,6 +152,10 @@ struct HypercolumnsCommand: ParsableCommand {
     if let declared { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
     let (height, width, channels) = (tensor.shape[2], tensor.shape[3], tensor.shape[1])
     let plan = try extractor.plan(height: height, width: width, channels: channels)
+    if let tile, plan.cropOverhead > 4 {
+      batch.warnOnce("tile", "warning: --tile \(tile): the model runs on \(Int(plan.cropOverhead.rounded())) times the image's area "
+                       + "in crops (each tile's crop adds the layers' receptive fields around it); a larger tile does less")
+    }
     if sparse {
       let points = listed ?? Self.randomPixels(count: sample!, width: width, height: height, seed: seed)
       let (values, stages) = try extractor.sampleTimed(tensor, plan: plan, pixels: points)

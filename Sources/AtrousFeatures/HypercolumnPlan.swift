@@ -83,6 +83,13 @@ public struct HypercolumnPlan: Sendable {
   public var height: Int, width: Int, inputChannels: Int
   public var layers: [HypercolumnLayer]
   public var tiles: [HypercolumnTile]
+
+  /// The model's work over the plan against one run on the whole image:
+  /// the tiles' crop areas over the image's area (1 for one tile; large
+  /// when tiles are small against the margins their crops add).
+  public var cropOverhead: Double {
+    Double(tiles.reduce(0) { $0 + $1.cropRows.count * $1.cropColumns.count }) / Double(max(height * width, 1))
+  }
   /// Activation bytes per input pixel the model needs, from a trace.
   public var bytesPerPixel: Double
   /// The stride every crop origin is a multiple of.

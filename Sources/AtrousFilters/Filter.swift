@@ -89,6 +89,9 @@ public struct Filter: Sendable, Equatable {
   func makeStage(upstream: RowStage) throws -> ComputedStage {
     switch operation {
     case .separable(let row, let column):
+      if BoxStage.applies(row: row, column: column, geometry: geometry) {
+        return try BoxStage(upstream: upstream, row: row, column: column, geometry: geometry)
+      }
       return try SeparableStage(upstream: upstream, row: row, column: column, geometry: geometry)
     case .kernel(let kernel):
       return try Kernel2DStage(upstream: upstream, kernel: kernel, geometry: geometry)

@@ -27,6 +27,10 @@ final class RowCache {
   let capacity: Int
   private let storage: AlignedStorage
   private var keys: [Int]
+  /// The slot of each cached key: a large kernel asks for thousands of
+  /// rows per output row, which a search of `keys` made quadratic
+  /// (gaussian:sigma=1000 on a 512x512 image took 12.5 s).
+  private var slotOf: [Int: Int] = [:]
   private var lastUse: [Int]
   private var clock = 0
 
@@ -49,7 +53,7 @@ final class RowCache {
     var result = [UnsafePointer<Float>]()
     result.reserveCapacity(wanted.count)
     for key in wanted {
-      if let hit = keys.firstIndex(of: key) {
+      if let hit = slotOf[key] {
         lastUse[hit] = clock
         result.append(UnsafePointer(slot(hit)))
         continue
@@ -60,9 +64,11 @@ final class RowCache {
         victim = i
       }
       precondition(victim >= 0, "row cache of \(capacity) cannot hold a batch of \(wanted.count)")
+      slotOf[keys[victim]] = nil
       keys[victim] = Int.min
       fill(key, slot(victim))
       keys[victim] = key
+      slotOf[key] = victim
       lastUse[victim] = clock
       result.append(UnsafePointer(slot(victim)))
     }
@@ -186,8 +192,11 @@ final class SeparableStage: ComputedStage {
   private let rowTaps: [Float], columnTaps: [Float]
   private let rowSymmetry: atr_taps_symmetry, columnSymmetry: atr_taps_symmetry
   private let vertical: AxisPlan, horizontal: AxisPlan
-  /// Horizontally filtered input rows, keyed by padded row position.
+  /// Horizontally filtered input rows, keyed by the image row they come
+  /// from (-1: the constant border's row).
   private let filtered: RowCache
+  /// Rows of the input.
+  private let height0: Int
 
   init(upstream: RowStage, row: [Float], column: [Float], geometry: FilterGeometry) throws {
     horizontal = try geometry.plan(count: upstream.width, taps: row.count, vertical: false)
@@ -198,15 +207,20 @@ final class SeparableStage: ComputedStage {
     columnSymmetry = symmetry(of: column)
     input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
                        padRight: horizontal.padEnd, simultaneousRows: 1)
-    filtered = RowCache(capacity: column.count + 1, rowLength: horizontal.outputCount * upstream.channels)
+    height0 = upstream.height
+    filtered = RowCache(capacity: min(column.count, upstream.height + 1) + 1, rowLength: horizontal.outputCount * upstream.channels)
     super.init(height: vertical.outputCount, width: horizontal.outputCount, channels: upstream.channels)
   }
 
   override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
     let first = vertical.firstTap(y)
-    let positions = (0..<columnTaps.count).map { first + $0 * vertical.dilation }
-    let rows = filtered.rows(positions) { position, target in
-      let padded = input.rows([position])[0]
+    // Rows are filtered once per image row they come from: the border
+    // maps a position above or below the image to a row inside (or to the
+    // constant row, key -1), and filtering along the row commutes with
+    // that. A kernel taller than the image revisits each row many times.
+    let sources = (0..<columnTaps.count).map { input.border.index(first + $0 * vertical.dilation, count: height0) ?? -1 }
+    let rows = filtered.rows(sources) { source, target in
+      let padded = input.rows([source < 0 ? -1 - height0 : source])[0]
       filterRow(padded, into: target)
     }
     rows.withUnsafeBufferPointer { pointers in

@@ -272,4 +272,17 @@ import Testing
       if mapping == "normalize" { #expect(a.samples.max() == 255, "\(filter)") }
     }
   }
+
+  /// A tile far smaller than its crop's margins is allowed (the values are
+  /// the whole image's) but said to cost many times the work.
+  @Test func tinyTilesAreWarnedOf() throws {
+    let folder = Fixtures.scratchFolder()
+    let tiny = try CLIRunner.run("hypercolumns", Self.gray, "--tile", "4", "-o", folder + "/t.npy")
+    #expect(tiny.status == 0)
+    #expect(tiny.stderr.hasPrefix("warning: --tile 4: the model runs on ") && tiny.stderr.contains("times the image's area"),
+            "\(tiny.stderr)")
+    let whole = try CLIRunner.run("hypercolumns", Self.gray, "-o", folder + "/w.npy")
+    let (a, b) = (try FileIO.readAll(folder + "/t.npy"), try FileIO.readAll(folder + "/w.npy"))
+    #expect(whole.stderr.isEmpty && a == b)
+  }
 }

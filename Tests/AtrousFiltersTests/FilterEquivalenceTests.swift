@@ -39,6 +39,40 @@ import Testing
     #expect(check.isClose, "\(check)")
   }
 
+  /// Boxes of more than 16 taps run as running sums; against the plain
+  /// correlation for every border, with stride and padding, on 1 to 3
+  /// threads (bands start their sums afresh), with kernels taller and
+  /// wider than the image (the border revisits rows many times).
+  @Test(arguments: geometries.filter { $0.dilation == (1, 1) })
+  func longBoxesMatchNaive(geometry: FilterGeometry) throws {
+    let input = testTensor(height: 23, width: 19, channels: 3)
+    for (width, height) in [(17, 3), (3, 21), (41, 57)] where geometry.padding != .valid || height <= 23 && width <= 19 {
+      let box = Filter(.separable(row: [Float](repeating: 1 / Float(width), count: width),
+                                  column: [Float](repeating: 0.5, count: height)), geometry: geometry, name: "box")
+      let want = NaiveFilter.correlate(input, Kernel2D(rows: height, columns: width,
+                                                       values: [Float](repeating: 0.5 / Float(width), count: width * height)), geometry)
+      for threads in 1...3 {
+        let got = try FilterChain([box]).apply(to: input, threads: threads)
+        let check = closeness(got, want, rtol: 1e-5, atol: 1e-4)
+        #expect(check.isClose, "\(width)x\(height), \(threads) threads: \(check)")
+      }
+    }
+  }
+
+  /// A Gaussian taller and wider than the image (its rows filtered once
+  /// per image row, however often the border maps to them).
+  @Test func kernelsLargerThanTheImageMatchNaive() throws {
+    let input = testTensor(height: 13, width: 11, channels: 2)
+    let row = NamedKernels.gaussian(size: 55, sigma: 9)
+    for border in [BorderMode.reflect101, .reflect, .replicate, .constant(1), .wrap] {
+      let geometry = FilterGeometry(border: border)
+      let got = try FilterChain([Filter(.separable(row: row, column: row), geometry: geometry, name: "g")]).apply(to: input)
+      let want = NaiveFilter.correlate(input, Kernel2D(column: row, row: row), geometry)
+      let check = closeness(got, want, rtol: 1e-5, atol: 1e-4)
+      #expect(check.isClose, "\(border): \(check)")
+    }
+  }
+
   @Test func rankOneKernelRunsSeparablyWithTheSameResult() throws {
     let sobel = try FilterSpec.parse("kernel:1,0,-1;2,0,-2;1,0,-1")
     guard case .separable(let row, let column) = sobel.operation else {
