@@ -3,22 +3,39 @@ import AtrousCore
 import AtrousIO
 import Foundation
 
-/// Runs one job per input file across the cores, with a progress bar on a
-/// terminal (silent in a pipe), each failure reported as it happens, and a
-/// summary at the end. Every good file is still written when others fail.
+/// Runs one job per input file across the cores, with a progress line on a
+/// terminal for long runs (`ProgressLine`: files, or a single file's own
+/// units), each failure reported as it happens, and a summary at the end.
+/// Every good file is still written when others fail.
 final class Batch: @unchecked Sendable {
   private let lock = NSLock()
   private let total: Int
-  private var done = 0
   private var failed = 0
-  private let showProgress: Bool
+  private let quiet: Bool
+  /// Files done, for a batch of several.
+  private let files: ProgressLine?
+  /// A single file's own progress, when its job reports one.
+  private var inside: ProgressLine?
   /// Milliseconds per named stage, summed over files.
   private var timings: [(stage: String, milliseconds: Double)] = []
   private var warned: Set<String> = []
 
-  init(total: Int) {
+  init(total: Int, quiet: Bool = false) {
     self.total = total
-    showProgress = isatty(STDERR_FILENO) == 1 && total > 1
+    self.quiet = quiet
+    files = total > 1 ? ProgressLine(total: total, unit: "files", quiet: quiet) : nil
+  }
+
+  /// For a batch of one file: a progress line for its `total` `unit`s
+  /// (rows, pixels), which the job advances. Nil for several files, whose
+  /// line counts files.
+  func progress(total units: Int, unit: String) -> ProgressLine? {
+    guard total == 1 else { return nil }
+    let line = ProgressLine(total: units, unit: unit, quiet: quiet)
+    lock.lock()
+    inside = line
+    lock.unlock()
+    return line
   }
 
   /// Runs `job(index)` for every file; `threads` is what each job may use.
@@ -36,7 +53,8 @@ final class Batch: @unchecked Sendable {
         }
       }
     }
-    if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+    files?.clear()
+    inside?.clear()
     if failed > 0 && total > 1 { Reporting.printError("error: \(failed) of \(total) files failed") }
     return failed == 0
   }
@@ -47,7 +65,8 @@ final class Batch: @unchecked Sendable {
     lock.lock()
     defer { lock.unlock() }
     guard warned.insert(key).inserted else { return }
-    if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+    files?.clear()
+    inside?.clear()
     Reporting.printError(line)
   }
 
@@ -70,17 +89,13 @@ final class Batch: @unchecked Sendable {
   private func finish(failure: Error?, file: String) {
     lock.lock()
     defer { lock.unlock() }
-    done += 1
     if let failure {
       failed += 1
-      if showProgress { Reporting.printError("\r\u{1B}[K", newline: false) }
+      files?.clear()
+      inside?.clear()
       Reporting.fail(failure, file: file)
     }
-    if showProgress {
-      let width = 30, filled = width * done / total
-      let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-      Reporting.printError("\r[\(bar)] \(done)/\(total) files", newline: false)
-    }
+    files?.advance()
   }
 }
 

@@ -62,6 +62,8 @@ struct FeaturesCommand: ParsableCommand {
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
+  @OptionGroup var progress: ProgressOptions
+
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
@@ -98,16 +100,16 @@ struct FeaturesCommand: ParsableCommand {
     let folders = files.map { output ?? outputPath(in: outDir!, for: $0) }
     try ensureDistinct(outputs: folders, of: files)
     if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: files.count)
+    let batch = Batch(total: files.count, quiet: progress.quiet)
     let succeeded = batch.run({ index, threadsPerJob in
       try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
-                  threads: threads ?? threadsPerJob, allInputs: files)
+                  threads: threads ?? threadsPerJob, batch: batch, allInputs: files)
     }, describe: { files[$0] })
     if !succeeded { throw ExitCode.fileFailed }
   }
 
   private func process(_ input: String, into folder: String, model loaded: LoadedModel, preparation: ImagePreprocessing,
-                       renderer: FeatureMapRenderer, threads: Int, allInputs: [String]) throws {
+                       renderer: FeatureMapRenderer, threads: Int, batch: Batch, allInputs: [String]) throws {
     let tensor = try preparation.tensor(ImageFile.read(input))
     let executor = try Executor(graph: loaded.graph, threads: threads)
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
@@ -131,6 +133,7 @@ struct FeaturesCommand: ParsableCommand {
     try FileIO.makeFolder(folder)
     let results = try executor.run([executor.inputNames[0]: tensor], outputs: names, standardLayout: false)
     var entries: [FeatureManifest.Layer] = []
+    let pictures = batch.progress(total: names.reduce(0) { $0 + (results[$1]?.shape[1] ?? 0) }, unit: "maps")
     for name in names {
       let stored = results[name]!.toChannelsLast().storage!
       let map = stored.reshaped(Array(stored.shape.dropFirst()))  // (H, W, C)
@@ -143,6 +146,7 @@ struct FeaturesCommand: ParsableCommand {
         let file = layerFolder + "/channel_" + String(repeating: "0", count: digits - String(channel).count) + "\(channel).png"
         try FileIO.ensure(output: file, isNotOneOf: allInputs)
         try ImageFile.write(renderer.render(map, channel: channel, range: ranges[channel]), to: file, format: .png)
+        pictures?.advance()
       }
       var montageRenderer = renderer
       montageRenderer.bitDepth = .eight

@@ -82,6 +82,8 @@ struct FilterCommand: ParsableCommand {
   @Option(name: .customLong("bit-depth"), parsing: .unconditional, help: "PNG output depth, 8 or 16 (default: the input's; 8 for .npy input).")
   var bitDepth: Int?
 
+  @OptionGroup var progress: ProgressOptions
+
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
@@ -165,7 +167,7 @@ struct FilterCommand: ParsableCommand {
     let outputs = inputs.map { outputPath(for: $0) }
     try ensureDistinct(outputs: outputs, of: inputs)
     if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: inputs.count)
+    let batch = Batch(total: inputs.count, quiet: progress.quiet)
     let succeeded = batch.run({ index, threadsPerJob in
       try process(inputs[index], to: outputs[index], chain: chain, threads: threads ?? threadsPerJob,
                   batch: batch, allInputs: inputs)
@@ -201,7 +203,8 @@ struct FilterCommand: ParsableCommand {
     let (tensor, source) = try timed("read", in: batch) { try read(input) }
     let passThrough = source.alpha && !filterAlpha ? tensor.shape[2] - 1 : nil
     let result = try timed("filter", in: batch) {
-      try chain.apply(to: tensor, threads: threads, passThrough: passThrough)
+      let rows = batch.progress(total: (try? chain.outputShape(forInput: tensor.shape)[0]) ?? 1, unit: "rows")
+      return try chain.apply(to: tensor, threads: threads, passThrough: passThrough, progress: rows.map { line in { line.advance(by: $0) } })
     }
     try timed("write", in: batch) {
       switch FileKind(path: output)! {

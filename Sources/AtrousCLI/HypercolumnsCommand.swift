@@ -79,6 +79,8 @@ struct HypercolumnsCommand: ParsableCommand {
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
+  @OptionGroup var progress: ProgressOptions
+
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?
 
@@ -127,7 +129,7 @@ struct HypercolumnsCommand: ParsableCommand {
     let outputs = files.map { output ?? outputPath(in: outDir!, for: $0, extension: "npy") }
     try ensureDistinct(outputs: outputs, of: files)
     if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: files.count)
+    let batch = Batch(total: files.count, quiet: progress.quiet)
     let preparation = preprocessing.resolved(for: loaded)
     let declared = loaded.graph.inputs.first { loaded.graph.initializers[$0.name] == nil }
     let succeeded = batch.run({ index, threadsPerJob in
@@ -181,8 +183,10 @@ struct HypercolumnsCommand: ParsableCommand {
       let points = Self.randomPixels(count: min(2048, width * height), width: width, height: height, seed: 1)
       picture = HypercolumnPreview(width: width, height: height, samples: try extractor.sample(tensor, plan: plan, pixels: points))
     }
+    let pixels = batch.progress(total: height * width, unit: "pixels")
     let stages = try extractor.exportTimed(tensor, plan: plan, to: output) { rows, columns, band in
       picture?.observe(rows: rows, columns: columns, values: band)
+      pixels?.advance(by: rows.count * columns.count)
     }
     stages.record(in: batch)
     Self.warnOfOverflows(stages.float16Overflows, in: output)

@@ -28,8 +28,11 @@ public struct FilterChain: Sendable {
   ///   - threads: bands of rows computed at once (default: every core).
   ///   - passThrough: a channel (alpha, say) copied from the input instead
   ///     of filtered, sampled at each output pixel's kernel centre.
+  ///   - progress: called with 1 as each output row is done, from the
+  ///     thread that made it.
   /// - Throws: `FilterError` when a kernel does not fit its input.
-  public func apply(to input: Tensor, threads: Int = Parallel.coreCount, passThrough: Int? = nil) throws -> Tensor {
+  public func apply(to input: Tensor, threads: Int = Parallel.coreCount, passThrough: Int? = nil,
+                    progress: ((Int) -> Void)? = nil) throws -> Tensor {
     precondition(input.rank == 3, "filters take (H, W, C) tensors, not \(input.shape)")
     let shape = try outputShape(forInput: input.shape)
     if filters.isEmpty { return input }
@@ -43,7 +46,10 @@ public struct FilterChain: Sendable {
       let base = out.baseAddress!
       Parallel.run(bands.count) { band in
         let last = pipelines[band]
-        for y in bands[band] { last.compute(row: y, into: base + y * rowLength) }
+        for y in bands[band] {
+          last.compute(row: y, into: base + y * rowLength)
+          progress?(1)
+        }
       }
     }
     if let channel = passThrough { copyChannel(channel, from: input, to: &output) }

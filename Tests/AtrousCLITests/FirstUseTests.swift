@@ -285,4 +285,36 @@ import Testing
     let (a, b) = (try FileIO.readAll(folder + "/t.npy"), try FileIO.readAll(folder + "/w.npy"))
     #expect(whole.stderr.isEmpty && a == b)
   }
+
+  /// On a terminal (a pseudo-terminal from `script`), a job longer than
+  /// ATROUS_PROGRESS_AFTER seconds (0 here) shows a progress line with
+  /// rate and time left, and erases it at the end; in a pipe, or with
+  /// --quiet, nothing.
+  @Test func progressOnATerminalOnly() throws {
+    let folder = Fixtures.scratchFolder()
+    func onTerminal(_ arguments: String) throws -> String {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+      process.arguments = ["-qec", "\(CLIRunner.binary) \(arguments)", "/dev/null"]
+      process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
+      process.environment = ProcessInfo.processInfo.environment.merging(["ATROUS_PROGRESS_AFTER": "0"]) { $1 }
+      let output = Pipe()
+      process.standardOutput = output
+      process.standardInput = FileHandle.nullDevice
+      try process.run()
+      let bytes = output.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      #expect(process.terminationStatus == 0)
+      return String(decoding: bytes, as: UTF8.self)
+    }
+    let rows = try onTerminal("filter \(Self.gray) -o \(folder)/a.png sobel:mag")
+    #expect(rows.contains("/64 rows, ") && rows.contains(" rows/s, ") && rows.contains(" s left"), "\(rows)")
+    #expect(rows.hasSuffix("\r\u{1B}[K"), "the line is erased at the end")
+    let files = try onTerminal("hypercolumns Tests/Fixtures/hypercolumns --out-dir \(folder)/hc --layers sigma1.0")
+    #expect(files.contains("/2 files, "), "\(files)")
+    let quiet = try onTerminal("filter \(Self.gray) -o \(folder)/b.png sobel:mag --quiet")
+    #expect(quiet.isEmpty, "\(quiet)")
+    let piped = try CLIRunner.run("filter", Self.gray, "-o", folder + "/c.png", "sobel:mag")
+    #expect(piped.stderr.isEmpty)
+  }
 }
