@@ -145,6 +145,7 @@ struct FilterCommand: ParsableCommand {
       try encoding.check(writing: [kind], outputs: "--format \(outputFormat)")
     }
     if let map, ValueMapping(rawValue: map) == nil { throw ValidationError("--map must be abs, clamp or normalize") }
+    guard scale.isFinite, offset.isFinite else { throw ValidationError("--scale and --offset must be finite numbers") }
     if let bitDepth, bitDepth != 8 && bitDepth != 16 { throw ValidationError("--bit-depth must be 8 or 16") }
     if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }

@@ -125,6 +125,7 @@ struct HypercolumnsCommand: ParsableCommand {
     options.memoryBudget = memory << 20
     let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
       ?? loaded.defaultLayers
+    try Reporting.orExit(file: model) { try loaded.check(layers: names) }
     let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(PixelList.read) }
     let outputs = files.map { output ?? outputPath(in: outDir!, for: $0, extension: "npy") }
     try ensureDistinct(outputs: outputs, of: files)

@@ -33,8 +33,9 @@ struct ImagePreprocessingOptions: ParsableArguments {
     }
     if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be HxW with positive sizes, e.g. 224x224") }
     for (name, text) in [("--mean", mean), ("--std", std)] {
-      if let text, Self.parseList(text) == nil { throw ValidationError("\(name) must be numbers separated by commas") }
+      if let text, Self.parseList(text) == nil { throw ValidationError("\(name) must be finite numbers separated by commas") }
     }
+    if let scale, !scale.isFinite || scale == 0 { throw ValidationError("--scale must be a finite number other than 0, not \(scale)") }
     if let std, let values = Self.parseList(std), values.contains(0) { throw ValidationError("--std must not contain 0") }
     if bgr && gray { throw ValidationError("--bgr has no effect with --gray: one gray channel has no order") }
   }
@@ -55,7 +56,7 @@ struct ImagePreprocessingOptions: ParsableArguments {
 
   static func parseList(_ text: String) -> [Float]? {
     let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-    return values.isEmpty || values.contains(nil) ? nil : values.map { $0! }
+    return values.isEmpty || values.contains(where: { !($0?.isFinite ?? false) }) ? nil : values.map { $0! }
   }
 
   /// The preset (given, or the model's own), with each given option on top.

@@ -21,7 +21,7 @@ public enum HypercolumnError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .unknownLayer(let name, let known):
       let list = known.count > 12 ? known.prefix(12).joined(separator: ", ") + ", ..." : known.joined(separator: ", ")
-      return "no layer named '\(name)' (layers: \(list))"
+      return "no layer named '\(name)'\(Spelling.suggestion(for: name, among: known)) (layers: \(list))"
     case .inputCount(let count): return "the model has \(count) inputs; hypercolumns need exactly one image input"
     case .notAMap(let layer, let shape): return "layer '\(layer)' has shape \(shape), not a feature map (N, C, H, W)"
     case .notTileable(let op): return "the model cannot run in tiles: its \(op) sees the whole image"

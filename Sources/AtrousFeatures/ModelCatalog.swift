@@ -21,6 +21,16 @@ public struct LoadedModel: Sendable {
   /// separable passes): its named maps. Nil: every feature map of the
   /// graph.
   public var namedLayers: [String]? = nil
+
+  /// Refuses a layer name that is no value of the graph, naming the
+  /// nearest and listing the named layers (or the graph's nodes).
+  /// - Throws: `HypercolumnError.unknownLayer`.
+  public func check(layers: [String]) throws {
+    let values = Set(graph.nodes.flatMap(\.outputs)).union(graph.inputs.map(\.name))
+    for name in layers where !values.contains(name) {
+      throw HypercolumnError.unknownLayer(name, known: namedLayers ?? graph.nodes.compactMap(\.outputs.first))
+    }
+  }
 }
 
 /// The models that need no file, and loading of any ONNX file.

@@ -68,7 +68,7 @@ import Testing
     let folder = Fixtures.scratchFolder()
     let unknown = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "nope", "-o", folder + "/x.npy")
     #expect(unknown.status == 1)
-    #expect(unknown.stderr.hasPrefix("error: \(Self.image): no layer named 'nope'"), "\(unknown.stderr)")
+    #expect(unknown.stderr.hasPrefix("error: \(Self.net): no layer named 'nope'"), "\(unknown.stderr)")
     let missing = try CLIRunner.run("hypercolumns", Self.image, "--model", folder + "/none.onnx", "-o", folder + "/x.npy")
     #expect(missing.status == 1)
     #expect(missing.stderr.hasPrefix("error: \(folder)/none.onnx:"), "\(missing.stderr)")

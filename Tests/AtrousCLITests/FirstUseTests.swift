@@ -120,6 +120,9 @@ import Testing
     #expect(blur.stderr.contains("unknown filter 'blur'; the filters are box, dog, gaussian"), "\(blur.stderr)")
     let typo = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "gausian:sigma=2")
     #expect(typo.stderr.contains("unknown filter 'gausian' (did you mean 'gaussian'?)"), "\(typo.stderr)")
+    let layer = try CLIRunner.run("hypercolumns", Self.gray, "--layers", "sigma1.o", "-o", folder + "/x.npy")
+    #expect(layer.stderr == "error: default: no layer named 'sigma1.o' (did you mean 'sigma1.0'?) "
+              + "(layers: sigma0.7, sigma1.0, sigma1.6, sigma3.5, sigma5.0)\n", "\(layer.stderr)")
     let bare = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "laplacain")
     #expect(bare.status == 64 && bare.stderr.contains("(did you mean 'laplacian'?)"), "\(bare.stderr)")
     #expect(Fixtures.listing(folder).isEmpty)
