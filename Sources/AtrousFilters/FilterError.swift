@@ -3,7 +3,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
   /// The filter name is not one Atrous knows.
   case unknownFilter(String)
   /// A `key=value` the filter does not take.
-  case unknownParameter(filter: String, name: String)
+  /// `nearest`: the parameter the filter takes that `name` is closest to.
+  case unknownParameter(filter: String, name: String, nearest: String? = nil)
   /// A parameter value that is malformed or out of range.
   case invalidParameter(name: String, value: String, reason: String)
   /// A kernel given as text or a file that cannot be used.
@@ -15,7 +16,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
     switch self {
     case .unknownFilter(let name):
       "unknown filter '\(name)' (known: \(FilterSpec.knownNames.joined(separator: ", ")))"
-    case .unknownParameter(let filter, let name): "filter '\(filter)' takes no parameter '\(name)'"
+    case .unknownParameter(let filter, let name, let nearest):
+      "filter '\(filter)' takes no parameter '\(name)'\(nearest.map { " (did you mean '\($0)'?)" } ?? "")"
     case .invalidParameter(let name, let value, let reason): "\(name)=\(value): \(reason)"
     case .malformedKernel(let reason): "malformed kernel: \(reason)"
     case .kernelTooLarge(let extent, let paddedSize, let axis):

@@ -1,3 +1,5 @@
+import AtrousCore
+
 /// Parses the filter notation of the command line: `name` or
 /// `name:item,item,...`, where an item is `key=value` or, for a few
 /// filters, a bare word or number.
@@ -46,10 +48,17 @@ public enum FilterSpec {
       }
     }
     var reader = OptionReader(filter: name, options: options)
-    let geometry = try reader.geometry()
-    let filter = try build(name, words: words, reader: &reader, geometry: geometry, loadKernel: loadKernel)
-    try reader.finish()
-    return filter
+    do {
+      let geometry = try reader.geometry()
+      let filter = try build(name, words: words, reader: &reader, geometry: geometry, loadKernel: loadKernel)
+      try reader.finish()
+      return filter
+    } catch {
+      // A mistyped parameter (sgima=2) is the likelier cause of whatever
+      // failed without it (a missing sigma).
+      try reader.finish()
+      throw error
+    }
   }
 
   private static func build(_ name: String, words: [String], reader: inout OptionReader, geometry: FilterGeometry,
@@ -161,8 +170,18 @@ public enum FilterSpec {
 struct OptionReader {
   let filter: String
   var options: [String: String]
+  /// The parameters read so far: those the filter takes.
+  private var asked: [String] = []
 
-  mutating func string(_ key: String) -> String? { options.removeValue(forKey: key) }
+  init(filter: String, options: [String: String]) {
+    self.filter = filter
+    self.options = options
+  }
+
+  mutating func string(_ key: String) -> String? {
+    asked.append(key)
+    return options.removeValue(forKey: key)
+  }
 
   mutating func int(_ key: String) throws -> Int? {
     guard let text = string(key) else { return nil }
@@ -241,7 +260,9 @@ struct OptionReader {
   }
 
   func finish() throws {
-    if let key = options.keys.sorted().first { throw FilterError.unknownParameter(filter: filter, name: key) }
+    if let key = options.keys.sorted().first {
+      throw FilterError.unknownParameter(filter: filter, name: key, nearest: Spelling.closest(to: key, among: asked))
+    }
   }
 }
 

@@ -123,6 +123,9 @@ import Testing
     let layer = try CLIRunner.run("hypercolumns", Self.gray, "--layers", "sigma1.o", "-o", folder + "/x.npy")
     #expect(layer.stderr == "error: default: no layer named 'sigma1.o' (did you mean 'sigma1.0'?) "
               + "(layers: sigma0.7, sigma1.0, sigma1.6, sigma3.5, sigma5.0)\n", "\(layer.stderr)")
+    let parameter = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "gaussian:sgima=2")
+    #expect(parameter.stderr.hasPrefix("error: gaussian:sgima=2: filter 'gaussian' takes no parameter 'sgima' (did you mean 'sigma'?)"),
+            "\(parameter.stderr)")
     let bare = try CLIRunner.run("filter", Self.gray, "-o", folder + "/x.png", "laplacain")
     #expect(bare.status == 64 && bare.stderr.contains("(did you mean 'laplacian'?)"), "\(bare.stderr)")
     #expect(Fixtures.listing(folder).isEmpty)
