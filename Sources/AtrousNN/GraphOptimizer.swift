@@ -10,7 +10,8 @@ enum GraphOptimizer {
   /// Every rewrite, in order, keeping `keep`.
   static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
     let keep = Array(keep.union(graph.outputs))
-    let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(graph), keep: keep), keep: keep)
+    let constants = foldMatMulScales(foldConstants(graph), keep: keep)
+    let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
     return fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
   }
@@ -75,6 +76,102 @@ enum GraphOptimizer {
     }
     guard nodes.count < graph.nodes.count else { return graph }
     return Graph(nodes: nodes, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// Values computed from constants alone become constants: a node whose
+  /// inputs are all constants, or a Shape of a graph input whose declared
+  /// shape is fixed, is run once here (each output at most
+  /// `foldedElements` elements, so no large constant is made), in turn, so
+  /// chains such as Shape -> Cast -> Sqrt -> Div (a scale computed from a
+  /// head size) fold whole. A node that fails is left to fail at run time.
+  static func foldConstants(_ graph: Graph) -> Graph {
+    var initializers = graph.initializers
+    var fixed: [String: [Int]] = [:]  // graph inputs whose declared shape is fixed
+    for input in graph.inputs where initializers[input.name] == nil && !input.shape.isEmpty
+      && input.shape.allSatisfy({ ($0 ?? 0) > 0 }) {
+      fixed[input.name] = input.shape.map { $0! }
+    }
+    var nodes: [Node] = []
+    for node in graph.nodes {
+      let inputs = node.inputs.filter { !$0.isEmpty }
+      // Identity and one-input ops that keep their input's shape pass a
+      // fixed shape on (the Shape nodes of attention read Identity copies).
+      if inputs.count == 1, node.outputs.count == 1, let shape = fixed[inputs[0]],
+        node.opType == "Identity" || Operators.named(node.opType)?.keepsShape == true {
+        fixed[node.outputs[0]] = shape
+      }
+      let computable = node.opType == "Shape" ? inputs.count == 1 && (fixed[inputs[0]] != nil || initializers[inputs[0]] != nil)
+        : !inputs.isEmpty && inputs.allSatisfy { initializers[$0] != nil } || (inputs.isEmpty && node.opType == "Constant")
+      guard computable, node.outputs.allSatisfy({ !$0.isEmpty }), let values = evaluate(node, initializers, fixed, graph.opset),
+        values.values.allSatisfy({ $0.count <= foldedElements })
+      else {
+        nodes.append(node)
+        continue
+      }
+      for (name, value) in values { initializers[name] = value }
+    }
+    guard nodes.count < graph.nodes.count else { return graph }
+    return Graph(nodes: nodes, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// Elements up to which a computed constant is kept as one.
+  static let foldedElements = 1 << 16
+
+  /// `node`'s outputs from constant inputs (a Shape of a fixed input reads
+  /// a stand-in of that shape's rank-1 description, not the input).
+  private static func evaluate(_ node: Node, _ constants: [String: NDArray], _ fixed: [String: [Int]], _ opset: Int)
+    -> [String: NDArray]?
+  {
+    var node = node
+    var used: [String: NDArray] = [:]
+    if node.opType == "Shape", let shape = fixed[node.inputs[0]] {
+      // The shape itself, sliced as the node asks.
+      var start = 0, end = shape.count
+      if case .int(let s)? = node.attributes["start"] { start = s < 0 ? max(0, s + shape.count) : min(s, shape.count) }
+      if case .int(let e)? = node.attributes["end"] { end = e < 0 ? max(0, e + shape.count) : min(e, shape.count) }
+      let dims = start < end ? Array(shape[start..<end]) : []
+      return [node.outputs[0]: NDArray(shape: [dims.count], int64s: dims.map(Int64.init))]
+    }
+    for name in node.inputs where !name.isEmpty { used[name] = constants[name] }
+    node.name = node.name.isEmpty ? "fold" : node.name
+    let graph = Graph(nodes: [node], initializers: used, inputs: [], outputs: node.outputs, opset: opset)
+    guard let executor = try? Executor(graph: graph, threads: 1, optimize: false),
+      let values = try? executor.run([:]), values.count == node.outputs.count
+    else { return nil }
+    return values
+  }
+
+  /// A Mul by a constant scalar whose result only a MatMul reads (on
+  /// either side) moves into the MatMul as a scale of its product, applied
+  /// to the float32 sums: MatMul(a x, b y) = a b MatMul(x, y). That is
+  /// ONNX Runtime's MatMulScaleFusion, and what float16 attention needs to
+  /// round once instead of after each scale. Only for a MatMul of two
+  /// inputs with no steps yet (a bias would be scaled too).
+  static func foldMatMulScales(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    var producer: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    var nodes: [Node?] = graph.nodes
+    for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2
+      && matmul.attributes[Pointwise.epilogueAttribute] == nil {
+      var fused = matmul, scale: Float = 1
+      for side in 0..<2 {
+        guard let from = producer[matmul.inputs[side]], let mul = nodes[from], mul.opType == "Mul", mul.inputs.count == 2,
+          consumers[matmul.inputs[side]] == 1, matmul.inputs[0] != matmul.inputs[1]
+        else { continue }
+        let other = scalar(mul.inputs[1], graph) != nil ? 0 : 1
+        guard let k = scalar(mul.inputs[1 - other], graph), k.rank <= 1 else { continue }
+        let x = mul.inputs[other]
+        guard graph.initializers[x] == nil else { continue }
+        scale *= k.value
+        fused.inputs[side] = x
+        nodes[from] = nil
+      }
+      guard fused.inputs != matmul.inputs else { continue }
+      fused.attributes[Pointwise.epilogueAttribute] = .floats(Pointwise.encode([atr_pointwise_step(op: ATR_PW_AFFINE, a: scale, b: 0)]))
+      nodes[index] = fused
+    }
+    return dropping(nodes, from: graph)
   }
 
   /// MatMul(A, B) with B a constant matrix (n columns), read only by

@@ -197,6 +197,12 @@ enum Linear {
       }
       advance(&index, within: batch)
     }
+    // Steps the optimizer moved in (a scale of the product), on the sums.
+    let steps = try Pointwise.epilogue(of: c)
+    if !steps.isEmpty {
+      c.path = "gemm" + Pointwise.describe(steps)
+      out.withUnsafeMutableBufferPointer { atr_pointwise($0.baseAddress!, 1, $0.count, $0.count, steps, steps.count) }
+    }
     return [NDArray(shape: shape, floats: out)]
   }
 }

@@ -40,7 +40,11 @@ import Testing
 
 @Suite struct AlignedStorageTests {
   @Test func largeBlocksAreReusedAndStillZeroedOnRequest() {
-    let size = 14 << 20  // a size no other test allocates, since tests run in parallel
+    // Tests run in parallel and share the pool: a request of half this size
+    // or more from another test between the two allocations would take the
+    // block, so the size is far above what any other test allocates (the
+    // pages are only touched by the clearing).
+    let size = 128 << 20
     var first: UnsafeMutableRawPointer?
     do {
       let storage = AlignedStorage(byteCount: size, zeroed: false)

@@ -824,6 +824,40 @@ import Testing
     }
   }
 
+  /// A scale computed from a fixed input's shape (attention's 1/sqrt of the
+  /// head size, through Identity, Shape, Cast, Sqrt and Div) folds into a
+  /// constant, and the scalar Muls on both sides of the MatMul move into it
+  /// as one scale of the product: the optimized graph is the MatMul (after
+  /// the Identity), with the values of running every op.
+  @Test func constantChainsAndMatMulScalesFold() throws {
+    func scalar(_ v: Float) -> NDArray { NDArray(shape: [], floats: [v]) }
+    let nodes = [
+      Node(name: "i", opType: "Identity", inputs: ["q"], outputs: ["qi"]),
+      Node(name: "s", opType: "Shape", inputs: ["qi"], outputs: ["size"], attributes: ["start": .int(-1)]),
+      Node(name: "c", opType: "Cast", inputs: ["size"], outputs: ["sizef"], attributes: ["to": .int(1)]),
+      Node(name: "r", opType: "Sqrt", inputs: ["sizef"], outputs: ["root"]),
+      Node(name: "d", opType: "Div", inputs: ["one", "root"], outputs: ["scale"]),
+      Node(name: "mq", opType: "Mul", inputs: ["qi", "scale"], outputs: ["qs"]),
+      Node(name: "mk", opType: "Mul", inputs: ["half", "k"], outputs: ["ks"]),
+      Node(name: "m", opType: "MatMul", inputs: ["qs", "ks"], outputs: ["y"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: ["one": NDArray(shape: [1], floats: [1]), "half": scalar(0.5)],
+                      inputs: [Graph.Input(name: "q", shape: [2, 3, 4, 16]), Graph.Input(name: "k", shape: [2, 3, 16, 5])],
+                      outputs: ["y"], opset: 17)
+    let inputs = ["q": NDArray(shape: [2, 3, 4, 16], floats: Self.values(384, seed: 90)),
+                  "k": NDArray(shape: [2, 3, 16, 5], floats: Self.values(480, seed: 91))]
+    let fused = try Executor(graph: graph, optimize: true)
+    #expect(fused.optimized.nodes.map(\.opType) == ["Identity", "MatMul"])
+    let a = try fused.run(inputs)["y"]!, b = try Executor(graph: graph, optimize: false).run(inputs)["y"]!
+    #expect(a.shape == [2, 3, 4, 5] && closeness(a.floatValues(), b.floatValues(), rtol: 1e-5, atol: 1e-6).isClose)
+    // A Mul read by something else as well stays, and so does its value.
+    var shared = graph
+    shared.outputs = ["y", "qs"]
+    let kept = try Executor(graph: shared, optimize: true)
+    #expect(kept.optimized.nodes.map(\.opType) == ["Identity", Pointwise.opType, "MatMul"])
+    #expect(closeness(try kept.run(inputs)["y"]!.floatValues(), b.floatValues(), rtol: 1e-5, atol: 1e-6).isClose)
+  }
+
   @Test func matMulWithBiasAndActivationEqualsItsOps() throws {
     let inits: [String: NDArray] = [
       "w": NDArray(shape: [12, 20], floats: Self.values(240, seed: 50)), "b": NDArray(shape: [20], floats: Self.values(20, seed: 51)),
