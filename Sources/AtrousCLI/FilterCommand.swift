@@ -114,7 +114,7 @@ struct FilterCommand: ParsableCommand {
       let name = String(item.split(separator: ":", maxSplits: 1).first ?? "")
       let near = Spelling.closest(to: name, among: FilterSpec.knownNames.sorted())
       if item.contains(":") || near != nil {
-        throw ValidationError("unknown filter '\(name)'\(near.map { " (did you mean '\($0)'?)" } ?? ""); "
+        throw ValidationError("unknown filter '\(name)'\(Spelling.phrase(near)); "
                                 + "the filters are \(FilterSpec.knownNames.sorted().joined(separator: ", "))")
       }
     }

@@ -18,7 +18,12 @@ public enum Spelling {
 
   /// " (did you mean 'x'?)" or "".
   public static func suggestion(for word: String, among candidates: [String]) -> String {
-    closest(to: word, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+    phrase(closest(to: word, among: candidates))
+  }
+
+  /// " (did you mean 'x'?)" for a name found, "" for nil.
+  public static func phrase(_ nearest: String?) -> String {
+    nearest.map { " (did you mean '\($0)'?)" } ?? ""
   }
 
   /// Edits between two words: insertions, deletions, substitutions and

@@ -1,3 +1,5 @@
+import AtrousCore
+
 /// Why a filter could not be built or applied.
 public enum FilterError: Error, Equatable, CustomStringConvertible {
   /// The filter name is not one Atrous knows.
@@ -17,7 +19,7 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
     case .unknownFilter(let name):
       "unknown filter '\(name)' (known: \(FilterSpec.knownNames.joined(separator: ", ")))"
     case .unknownParameter(let filter, let name, let nearest):
-      "filter '\(filter)' takes no parameter '\(name)'\(nearest.map { " (did you mean '\($0)'?)" } ?? "")"
+      "filter '\(filter)' takes no parameter '\(name)'\(Spelling.phrase(nearest))"
     case .invalidParameter(let name, let value, let reason): "\(name)=\(value): \(reason)"
     case .malformedKernel(let reason): "malformed kernel: \(reason)"
     case .kernelTooLarge(let extent, let paddedSize, let axis):
