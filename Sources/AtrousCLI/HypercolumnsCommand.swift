@@ -136,9 +136,11 @@ struct HypercolumnsCommand: ParsableCommand {
     let succeeded = batch.run({ index, threadsPerJob in
       var jobOptions = options
       jobOptions.threads = threads ?? threadsPerJob
-      let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
-      try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: declared,
-                  pixels: listed, batch: batch, allInputs: files)
+      try ModelFault.attributing(to: model) {
+        let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
+        try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: declared,
+                    pixels: listed, batch: batch, allInputs: files)
+      }
     }, describe: { files[$0] })
     if timings { batch.printTimings() }
     if !succeeded { throw ExitCode.fileFailed }

@@ -1,5 +1,7 @@
 import ArgumentParser
+import AtrousFeatures
 import AtrousIO
+import AtrousNN
 import Foundation
 
 /// How the command line tells the user what failed.
@@ -10,6 +12,8 @@ enum Reporting {
     let line: String
     if let fileError = error as? FileError {
       line = "error: \(fileError.path): \(fileError.reason)"
+    } else if let fault = error as? ModelFault {
+      line = "error: \(fault.model): \(fault.underlying)"
     } else {
       line = "error: \(file): \(error)"
     }
@@ -29,6 +33,27 @@ enum Reporting {
 
   static func printError(_ line: String, newline: Bool = true) {
     FileHandle.standardError.write(Data((newline ? line + "\n" : line).utf8))
+  }
+}
+
+/// A fault of the model met while processing an image (a node that cannot
+/// run, a layer that is no map), reported against the model's file, not
+/// the image's.
+struct ModelFault: Error {
+  var model: String
+  var underlying: Error
+
+  /// `body`, with the errors that are the model's wrapped to name `model`;
+  /// the image's own (unreadable, a size the model does not take) pass.
+  static func attributing<T>(to model: String, _ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch let error as NNError {
+      if case .badGraphInput = error { throw error }
+      throw ModelFault(model: model, underlying: error)
+    } catch let error as HypercolumnError {
+      throw ModelFault(model: model, underlying: error)
+    }
   }
 }
 

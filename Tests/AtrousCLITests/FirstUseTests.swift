@@ -323,4 +323,18 @@ import Testing
     let piped = try CLIRunner.run("filter", Self.gray, "-o", folder + "/c.png", "sobel:mag")
     #expect(piped.stderr.isEmpty)
   }
+
+  /// A fault of the model met while processing an image is reported
+  /// against the model; the image's own faults against the image.
+  @Test func modelFaultsNameTheModel() throws {
+    let folder = Fixtures.scratchFolder()
+    // Weights for 5 input channels: the image has 3.
+    let bad = folder + "/bad.onnx"
+    try FileManager.default.copyItem(atPath: Fixtures.path("bad-models/conv_channels.onnx"), toPath: bad)
+    for command in [["hypercolumns", "-o", folder + "/x.npy"], ["features", "-o", folder + "/maps"]] {
+      let result = try CLIRunner.run([command[0], Self.image, "--model", bad, "--layers", "y"] + command.dropFirst())
+      #expect(result.status == 1)
+      #expect(result.stderr.hasPrefix("error: \(bad): node 'n3' (Conv): "), "\(result.stderr)")
+    }
+  }
 }

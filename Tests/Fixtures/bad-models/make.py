@@ -7,11 +7,13 @@ each must be refused with `error: <file>: node '<name>' (<op>): <what>`.
   duplicate_value.onnx  two nodes writing the value 'y'
   cycle.onnx            a node reading a value made after it
   int_output.onnx       (not bad) Cast to int32 and a comparison: outputs keep ONNX's types
+  conv_channels.onnx    a Conv whose weights take 5 input channels, for images of 3
 """
 import os
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,3 +43,7 @@ save(model([helper.make_node("Constant", [], ["zero"], name="zero", value_float=
             helper.make_node("Cast", ["x"], ["ints"], name="cast", to=TensorProto.INT32),
             helper.make_node("Greater", ["x", "zero"], ["positive"], name="compare")],
            [out("ints", TensorProto.INT32), out("positive", TensorProto.BOOL)]), "int_output.onnx")
+conv = model([helper.make_node("Conv", ["x", "w"], ["y"], name="n3", pads=[1, 1, 1, 1])], [out("y")],
+             inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])])
+conv.graph.initializer.append(numpy_helper.from_array(np.zeros((4, 5, 3, 3), np.float32), "w"))
+save(conv, "conv_channels.onnx")
