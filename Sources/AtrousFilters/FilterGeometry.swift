@@ -44,6 +44,9 @@ public struct FilterGeometry: Sendable, Equatable {
     let d = vertical ? dilation.y : dilation.x
     guard s >= 1 else { throw FilterError.invalidParameter(name: "stride", value: "\(s)", reason: "must be at least 1") }
     guard d >= 1 else { throw FilterError.invalidParameter(name: "dilation", value: "\(d)", reason: "must be at least 1") }
+    for (name, value) in [("stride", s), ("dilation", d)] where value > Filter.maxTaps {
+      throw FilterError.invalidParameter(name: name, value: "\(value)", reason: "must be at most \(Filter.maxTaps)")
+    }
     let extent = Window.extent(taps: taps, dilation: d)
     let begin: Int, end: Int
     switch padding {
@@ -55,8 +58,8 @@ public struct FilterGeometry: Sendable, Equatable {
     case .explicit(let top, let bottom, let left, let right):
       begin = vertical ? top : left
       end = vertical ? bottom : right
-      guard begin >= 0 && end >= 0 else {
-        throw FilterError.invalidParameter(name: "padding", value: "\(begin):\(end)", reason: "must not be negative")
+      guard begin >= 0 && end >= 0, begin <= Filter.maxTaps, end <= Filter.maxTaps else {
+        throw FilterError.invalidParameter(name: "padding", value: "\(begin):\(end)", reason: "must be 0 to \(Filter.maxTaps)")
       }
     }
     guard let output = Window.outputCount(count: count, taps: taps, stride: s, dilation: d, padBegin: begin, padEnd: end) else {

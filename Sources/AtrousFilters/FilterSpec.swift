@@ -54,9 +54,9 @@ public enum FilterSpec {
       try reader.finish()
       return filter
     } catch {
-      // A mistyped parameter (sgima=2) is the likelier cause of whatever
-      // failed without it (a missing sigma).
-      try reader.finish()
+      // A mistyped parameter (sgima=2, near one the filter read) is the
+      // likelier cause of whatever failed without it (a missing sigma).
+      try reader.finishMistyped()
       throw error
     }
   }
@@ -207,7 +207,9 @@ struct OptionReader {
       throw FilterError.invalidParameter(name: key, value: text, reason: "expected N or Y:X")
     }
     let y = parts[0]!, x = parts.count == 2 ? parts[1]! : y
-    guard y >= 1, x >= 1 else { throw FilterError.invalidParameter(name: key, value: text, reason: "must be at least 1") }
+    guard y >= 1, x >= 1, y <= Filter.maxTaps, x <= Filter.maxTaps else {
+      throw FilterError.invalidParameter(name: key, value: text, reason: "must be 1 to \(Filter.maxTaps)")
+    }
     return (y, x)
   }
 
@@ -222,9 +224,9 @@ struct OptionReader {
       case "valid": geometry.padding = .valid
       default:
         let parts = text.split(separator: ":").map { Int($0) }
-        guard [1, 2, 4].contains(parts.count), parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
+        guard [1, 2, 4].contains(parts.count), parts.allSatisfy({ (0...Filter.maxTaps).contains($0 ?? -1) }) else {
           throw FilterError.invalidParameter(name: "padding", value: text,
-                                             reason: "expected same, same-lower, valid, N, Y:X or T:B:L:R (N >= 0)")
+                                             reason: "expected same, same-lower, valid, N, Y:X or T:B:L:R (0 <= N <= \(Filter.maxTaps))")
         }
         let p = parts.map { $0! }
         switch p.count {
@@ -257,6 +259,16 @@ struct OptionReader {
       geometry.border = .constant(constant)
     }
     return geometry
+  }
+
+  /// Throws `unknownParameter` for a key left unread that is a slip of
+  /// one the filter read (the others may simply not have been read yet).
+  func finishMistyped() throws {
+    for key in options.keys.sorted() {
+      if let nearest = Spelling.closest(to: key, among: asked) {
+        throw FilterError.unknownParameter(filter: filter, name: key, nearest: nearest)
+      }
+    }
   }
 
   func finish() throws {

@@ -64,6 +64,30 @@ extension Filter {
     return Filter(operation, geometry: geometry, name: op.rawValue + (direction ? ":dir" : ":mag"))
   }
 
+  /// Taps a kernel may have along an axis, and so the largest stride,
+  /// dilation and padding: past this, sizes from the command line would
+  /// overflow or ask for memory no machine has.
+  public static let maxTaps = 1 << 20
+
+  /// Refuses a kernel size past `maxTaps` (or below 1).
+  static func checkTaps(_ taps: Int, name: String) throws {
+    guard taps >= 1, taps <= maxTaps else {
+      throw FilterError.invalidParameter(name: name, value: "\(taps)", reason: "must be 1 to \(maxTaps) taps")
+    }
+  }
+
+  /// Refuses a sigma that is not positive or makes a Gaussian of more than
+  /// `maxTaps` taps (8 sigma + 1, OpenCV's size).
+  static func checkSigma(_ sigma: Double, name: String = "sigma") throws {
+    guard sigma > 0, sigma.isFinite else {
+      throw FilterError.invalidParameter(name: name, value: "\(sigma)", reason: "must be positive")
+    }
+    guard sigma * 8 + 1 <= Double(maxTaps) else {
+      throw FilterError.invalidParameter(name: name, value: "\(sigma)",
+                                         reason: "makes a kernel of more than \(maxTaps) taps (at most \((maxTaps - 1) / 8))")
+    }
+  }
+
   /// `cv2.GaussianBlur(src, (kx, ky), sigmaX, sigmaY)` on a float image: a
   /// missing size comes from sigma (round(8 sigma + 1), odd), a missing or
   /// zero sigma from the size, and sigmaY defaults to sigmaX.
@@ -73,6 +97,8 @@ extension Filter {
     guard sigma > 0 || ksize != nil else {
       throw FilterError.invalidParameter(name: "sigma", value: "\(sigma)", reason: "must be positive (or give ksize)")
     }
+    for (value, name) in [(sigma, "sigma"), (sy, "sigma_y")] where value > 0 || !value.isFinite { try checkSigma(value, name: name) }
+    for k in [ksize, ksizeY].compactMap({ $0 }) { try checkTaps(k, name: "ksize") }
     let kx = ksize ?? NamedKernels.gaussianSize(sigma: sigma)
     let ky = ksizeY ?? ksize ?? (sy > 0 ? NamedKernels.gaussianSize(sigma: sy) : kx)
     for k in [kx, ky] where k < 1 || k % 2 == 0 {
@@ -85,9 +111,8 @@ extension Filter {
 
   /// `cv2.blur(src, (width, height))`: the mean over a box.
   public static func box(width: Int, height: Int, geometry: FilterGeometry = FilterGeometry()) throws -> Filter {
-    guard width >= 1, height >= 1 else {
-      throw FilterError.invalidParameter(name: "size", value: "\(width)x\(height)", reason: "must be positive")
-    }
+    try checkTaps(width, name: "width")
+    try checkTaps(height, name: "height")
     return Filter(.separable(row: NamedKernels.box(size: width), column: NamedKernels.box(size: height)),
                   geometry: geometry, name: "box")
   }
@@ -113,7 +138,7 @@ extension Filter {
   /// computes it: the sum over both axes of a second-derivative Gaussian
   /// along one axis and a Gaussian along the other (truncated at 4 sigma).
   public static func laplacianOfGaussian(sigma: Double, geometry: FilterGeometry = FilterGeometry()) throws -> Filter {
-    guard sigma > 0 else { throw FilterError.invalidParameter(name: "sigma", value: "\(sigma)", reason: "must be positive") }
+    try checkSigma(sigma)
     let g = NamedKernels.scipyGaussian(sigma: sigma, order: 0), d2 = NamedKernels.scipyGaussian(sigma: sigma, order: 2)
     return Filter(.combination([Term(weight: 1, row: d2, column: g), Term(weight: 1, row: g, column: d2)]),
                   geometry: geometry, name: "log")
@@ -122,9 +147,8 @@ extension Filter {
   /// Difference of Gaussians: GaussianBlur(sigma) - GaussianBlur(sigma2).
   public static func differenceOfGaussians(sigma: Double, sigma2: Double,
                                            geometry: FilterGeometry = FilterGeometry()) throws -> Filter {
-    guard sigma > 0, sigma2 > 0 else {
-      throw FilterError.invalidParameter(name: "sigma", value: "\(sigma),\(sigma2)", reason: "must be positive")
-    }
+    try checkSigma(sigma)
+    try checkSigma(sigma2, name: "sigma2")
     let a = NamedKernels.gaussian(size: NamedKernels.gaussianSize(sigma: sigma), sigma: sigma)
     let b = NamedKernels.gaussian(size: NamedKernels.gaussianSize(sigma: sigma2), sigma: sigma2)
     return Filter(.combination([Term(weight: 1, row: a, column: a), Term(weight: -1, row: b, column: b)]),
@@ -133,7 +157,7 @@ extension Filter {
 
   /// Unsharp masking: src + amount * (src - GaussianBlur(sigma)).
   public static func unsharp(sigma: Double, amount: Float, geometry: FilterGeometry = FilterGeometry()) throws -> Filter {
-    guard sigma > 0 else { throw FilterError.invalidParameter(name: "sigma", value: "\(sigma)", reason: "must be positive") }
+    try checkSigma(sigma)
     let g = NamedKernels.gaussian(size: NamedKernels.gaussianSize(sigma: sigma), sigma: sigma)
     return Filter(.combination([Term(weight: 1 + amount, row: [1], column: [1]), Term(weight: -amount, row: g, column: g)]),
                   geometry: geometry, name: "unsharp")

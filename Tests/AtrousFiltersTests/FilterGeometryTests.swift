@@ -55,4 +55,25 @@ import Testing
     let dilated = FilterGeometry(dilation: (3, 3), padding: .valid)
     #expect(throws: FilterError.self) { try Filter.box(width: 3, height: 3, geometry: dilated).outputSize(height: 6, width: 6) }
   }
+
+  /// Sizes past what any machine could run are refused by name, before
+  /// anything is computed or allocated: huge sigmas, sizes, strides,
+  /// dilations and paddings, and outputs padding would make enormous.
+  @Test(arguments: [
+    "gaussian:sigma=2147483647", "gaussian:sigma=1e308", "gaussian:ksize=99999999999", "box:size=9223372036854775807",
+    "box:width=3,height=1048577", "log:sigma=1e300", "dog:sigma=2,sigma2=1e300", "unsharp:sigma=1e20",
+    "box:size=3,padding=9223372036854775807", "box:size=3,stride=9223372036854775807", "sobel:dx,dilation=1048577",
+  ])
+  func hugeParametersAreRefused(spec: String) {
+    #expect(throws: FilterError.self) { _ = try FilterSpec.parse(spec) }
+  }
+
+  @Test func outputsPaddingWouldMakeEnormousAreRefused() throws {
+    let chain = FilterChain([try FilterSpec.parse("box:size=3,padding=1000000")])
+    #expect(throws: FilterError.outputTooLarge(height: 2_000_008, width: 2_000_008)) {
+      _ = try chain.outputShape(forInput: [10, 10, 1])
+    }
+    // The largest padding allowed still plans on a small image.
+    #expect(try FilterChain([try FilterSpec.parse("box:size=3,padding=10000")]).outputShape(forInput: [10, 10, 1]) == [20008, 20008, 1])
+  }
 }
