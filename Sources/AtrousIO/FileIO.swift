@@ -117,6 +117,12 @@ final class ReadableFile {
 
   deinit { close(fd) }
 
+  /// The file's size in bytes now (a regular file's; 0 if unknown).
+  var size: Int {
+    var status = stat()
+    return fstat(fd, &status) == 0 ? Int(status.st_size) : 0
+  }
+
   func seek(to offset: Int) throws {
     guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
   }

@@ -287,6 +287,10 @@ public enum NPY {
     }
     let header = try parseHeader(head)
     let byteCount = header.count * header.dtype.itemSize
+    // The data must be there before memory is set aside for it: a header
+    // may claim any shape.
+    let stored = file.size - header.dataOffset
+    guard stored >= byteCount else { throw NPYError.truncated(expectedBytes: byteCount, actualBytes: max(0, stored)) }
     var tensor = Tensor.uninitialized(shape: header.shape)
     try file.seek(to: header.dataOffset)
     if header.dtype == .float32 && !header.bigEndian {

@@ -107,4 +107,15 @@ import Testing
     #expect(throws: NPYError.fortranOrder) { try NPY.readTensor(Fixtures.path("npy/fortran_f4_2x3.npy")) }
     #expect(throws: NPYError.notNPY) { try NPY.readTensor(Fixtures.repository + "/SampleImages/camera.png") }
   }
+
+  /// A header that claims far more data than the file holds is refused
+  /// before memory is set aside for it (this one would need 120 GB).
+  @Test func streamedReadChecksTheDataBeforeAllocating() throws {
+    var header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 3), }".utf8)
+    header += [UInt8](repeating: 0x20, count: 118 - header.count) + [0x0A]
+    let bytes = NPY.magicBytes + [1, 0, UInt8(header.count), 0] + header + [UInt8](repeating: 0, count: 100)
+    let path = Fixtures.scratchFolder() + "/claims.npy"
+    try AtomicFileWriter.write(bytes, to: path)
+    #expect(throws: NPYError.truncated(expectedBytes: 120_000_000_000, actualBytes: 100)) { _ = try NPY.readTensor(path) }
+  }
 }
