@@ -31,7 +31,7 @@ struct ImagePreprocessingOptions: ParsableArguments {
     if let preset, ImagePreprocessing.preset(preset) == nil {
       throw ValidationError("--preset must be one of \(ImagePreprocessing.presetNames.joined(separator: ", "))")
     }
-    if let size, Self.parseSize(size) == nil { throw ValidationError("--size must be HxW with positive sizes, e.g. 224x224") }
+    if let size { try Self.checkSize(size, option: "--size") }
     for (name, text) in [("--mean", mean), ("--std", std)] {
       if let text, Self.parseList(text) == nil { throw ValidationError("\(name) must be finite numbers separated by commas") }
     }
@@ -45,6 +45,16 @@ struct ImagePreprocessingOptions: ParsableArguments {
   func check(against model: LoadedModel) throws {
     if bgr && resolved(for: model).gray {
       throw ValidationError("--bgr has no effect: \(model.name) takes one gray channel")
+    }
+  }
+
+  /// For `validate()`: HxW with positive sizes, at most the pixels an
+  /// image may have (a larger size would ask for memory no machine has).
+  static func checkSize(_ text: String, option: String) throws {
+    guard let size = parseSize(text) else { throw ValidationError("\(option) must be HxW with positive sizes, e.g. 224x224") }
+    let (pixels, overflow) = size.height.multipliedReportingOverflow(by: size.width)
+    guard !overflow, pixels <= DecodeOptions.defaultMaxPixels else {
+      throw ValidationError("\(option) \(text) is more than \(DecodeOptions.defaultMaxPixels) pixels")
     }
   }
 

@@ -35,9 +35,7 @@ struct InspectCommand: ParsableCommand {
   var at: [String] = []
 
   func validate() throws {
-    if let inputSize, ImagePreprocessingOptions.parseSize(inputSize) == nil {
-      throw ValidationError("--input-size must be HxW with positive sizes, e.g. 224x224")
-    }
+    if let inputSize { try ImagePreprocessingOptions.checkSize(inputSize, option: "--input-size") }
     if !at.isEmpty && (at.count != 3 || Int(at[1]) == nil || Int(at[2]) == nil) {
       throw ValidationError("--at takes a layer name and two whole numbers: --at LAYER X Y")
     }

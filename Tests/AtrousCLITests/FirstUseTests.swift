@@ -178,6 +178,9 @@ import Testing
       (["run", "mnist", "--input", "Input3=" + Self.gray, "--bgr", "-o", folder + "/o"], "--bgr has no effect: mnist takes one gray channel"),
       (["hypercolumns", Self.gray, "--bgr", "--gray", "-o", folder + "/a.npy"], "--bgr has no effect with --gray"),
       (["hypercolumns", Self.gray, "--threads", "-2", "-o", folder + "/a.npy"], "--threads must be at least 1"),
+      (["hypercolumns", Self.gray, "--size", "100000x100000", "-o", folder + "/a.npy"],
+       "--size 100000x100000 is more than 1073741824 pixels"),
+      (["inspect", "mnist", "--input-size", "100000x100000"], "--input-size 100000x100000 is more than 1073741824 pixels"),
     ]
     for (arguments, message) in cases {
       let result = try CLIRunner.run(arguments)
