@@ -26,7 +26,12 @@ public struct NetworkSummary: Sendable {
   public var totalParameters: Int { layers.map(\.parameters).reduce(0, +) }
   public var totalMACs: Int { layers.map(\.macs).reduce(0, +) }
 
+  /// Elements a traced input may have: 2^31 (8 GB of float32).
+  public static let maxInputElements = 1 << 31
+
   /// - Parameter inputs: a zero input of each graph input's shape will do.
+  /// - Throws: `NNError.badGraphInput` for an input whose shape is not
+  ///   fixed or has more than `maxInputElements` elements.
   public init(graph: Graph, inputShapes: [String: [Int]]) throws {
     let executor = try Executor(graph: graph)
     var inputs: [String: NDArray] = [:]
@@ -35,6 +40,17 @@ public struct NetworkSummary: Sendable {
         s.shape.allSatisfy({ $0 != nil }) ? s.shape.map { $0! } : nil
       }) else {
         throw NNError.badGraphInput(name: name, reason: "its shape is not fixed; give an input size")
+      }
+      // The trace runs on a zero input of that shape, so a declared shape
+      // must be one a machine can hold (a shape of 1x1x100000x100000 asked
+      // for 40 GB; one whose product overflows trapped).
+      var elements = 1
+      for dim in shape {
+        let (product, overflow) = elements.multipliedReportingOverflow(by: Swift.max(dim, 0))
+        guard !overflow, product <= Self.maxInputElements else {
+          throw NNError.badGraphInput(name: name, reason: "its shape \(shape) has more than \(Self.maxInputElements) elements")
+        }
+        elements = product
       }
       let type = graph.inputs.first(where: { $0.name == name })?.dtype ?? .float32
       inputs[name] = NDArray(shape: shape, floats: Tensor(shape: shape)).cast(to: type)

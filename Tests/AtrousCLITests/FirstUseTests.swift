@@ -340,4 +340,15 @@ import Testing
       #expect(result.stderr.hasPrefix("error: \(bad): node 'n3' (Conv): "), "\(result.stderr)")
     }
   }
+
+  /// A model whose declared input no machine could hold is refused by
+  /// name instead of allocated (40 GB) or trapping (dims past 2^63).
+  @Test(arguments: [("huge_input.onnx", "[1, 1, 100000, 100000]"), ("overflow_input.onnx", "[4294967296, 4294967296, 4]")])
+  func hugeDeclaredInputsAreRefused(_ file: String, _ shape: String) throws {
+    let model = Fixtures.path("bad-models/" + file)
+    let result = try CLIRunner.run("inspect", model)
+    #expect(result.status == 1)
+    #expect(result.stderr == "error: \(model): graph input 'x': its shape \(shape) has more than 2147483648 elements\n",
+            "\(result.stderr)")
+  }
 }

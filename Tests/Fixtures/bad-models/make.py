@@ -8,6 +8,8 @@ each must be refused with `error: <file>: node '<name>' (<op>): <what>`.
   cycle.onnx            a node reading a value made after it
   int_output.onnx       (not bad) Cast to int32 and a comparison: outputs keep ONNX's types
   conv_channels.onnx    a Conv whose weights take 5 input channels, for images of 3
+  huge_input.onnx       an input declared 1x1x100000x100000 (40 GB as float32)
+  overflow_input.onnx   an input whose declared dims multiply past 2^63
 """
 import os
 
@@ -47,3 +49,6 @@ conv = model([helper.make_node("Conv", ["x", "w"], ["y"], name="n3", pads=[1, 1,
              inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])])
 conv.graph.initializer.append(numpy_helper.from_array(np.zeros((4, 5, 3, 3), np.float32), "w"))
 save(conv, "conv_channels.onnx")
+for name, shape in [("huge_input.onnx", [1, 1, 100000, 100000]), ("overflow_input.onnx", [4294967296, 4294967296, 4])]:
+    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [out("y")],
+               inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]), name)
