@@ -1,5 +1,6 @@
 import ArgumentParser
 import AtrousCore
+import AtrousIO
 import Foundation
 
 @main
@@ -22,6 +23,9 @@ struct AtrousCommand: ParsableCommand {
   /// `error: <what>: <why>` style as file errors (status 64), and help and
   /// the version on standard output (status 0).
   static func main() {
+    // Before any thread starts, so that every thread leaves the signals
+    // to the one that cleans up.
+    TemporaryFiles.removeOnSignals()
     let arguments = Array(CommandLine.arguments.dropFirst())
     do {
       try checkNames(arguments)

@@ -11,7 +11,9 @@ import Darwin
 /// Bytes go to a hidden temporary file in the target's folder (same file
 /// system, so the final rename is atomic); `commit()` renames it over the
 /// target. A writer dropped without `commit()` removes its temporary file,
-/// so a failed run leaves no half-written output and the old target intact.
+/// so a failed run leaves no half-written output and the old target intact;
+/// `TemporaryFiles` removes it on SIGINT, SIGTERM and SIGHUP too, and a
+/// later run removes one a killed process left.
 /// Every file output of Atrous goes through this type.
 public final class AtomicFileWriter {
   /// The file that `commit()` creates or replaces.
@@ -31,12 +33,13 @@ public final class AtomicFileWriter {
     if FileIO.isDirectory(path) { throw FileError.cannotWrite(path: path, reason: "is a directory") }
     var attempt = 0
     while true {
-      let candidate = folder + ".\(name).\(String(UInt32.random(in: 0...UInt32.max), radix: 36)).tmp"
+      let candidate = TemporaryFiles.name(for: name, in: folder)
       // 0666 less the umask, as a file made by any other program would get.
       let opened = open(candidate, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
       if opened >= 0 {
         fd = opened
         temporaryPath = candidate
+        TemporaryFiles.register(candidate, in: folder)
         return
       }
       attempt += 1
@@ -96,13 +99,16 @@ public final class AtomicFileWriter {
     if close(fd) != 0 {
       let reason = FileIO.lastError()
       unlink(temporaryPath)
+      TemporaryFiles.unregister(temporaryPath)
       throw FileError.cannotWrite(path: path, reason: reason)
     }
     if rename(temporaryPath, path) != 0 {
       let reason = FileIO.lastError()
       unlink(temporaryPath)
+      TemporaryFiles.unregister(temporaryPath)
       throw FileError.cannotWrite(path: path, reason: reason)
     }
+    TemporaryFiles.unregister(temporaryPath)
   }
 
   /// Removes the temporary file; `path` is left as it was.
@@ -111,6 +117,7 @@ public final class AtomicFileWriter {
     finished = true
     close(fd)
     unlink(temporaryPath)
+    TemporaryFiles.unregister(temporaryPath)
   }
 
   /// Writes `bytes` to `path` atomically.

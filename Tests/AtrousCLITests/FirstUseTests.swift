@@ -351,4 +351,47 @@ import Testing
     #expect(result.stderr == "error: \(model): graph input 'x': its shape \(shape) has more than 2147483648 elements\n",
             "\(result.stderr)")
   }
+
+  /// SIGINT, SIGTERM or SIGHUP at any moment of an export: the process
+  /// ends with 128 + the signal's number (or finishes first, or dies
+  /// before it has set up, when it has made nothing), and no temporary
+  /// file is left.
+  @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
+  func signalsLeaveNoTemporaryFiles(_ signal: Int32) throws {
+    var random = SystemRandomNumberGenerator()
+    for _ in 0..<3 {
+      let folder = Fixtures.scratchFolder()
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: CLIRunner.binary)
+      process.arguments = ["hypercolumns", "SampleImages/astronaut.png", "-o", folder + "/hc.npy"]
+      process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      usleep(UInt32.random(in: 20_000...400_000, using: &random))
+      kill(process.processIdentifier, signal)
+      process.waitUntilExit()
+      let status = process.terminationStatus, reason = process.terminationReason
+      #expect((reason == .exit && [0, 128 + signal].contains(status)) || (reason == .uncaughtSignal && status == signal),
+              "\(reason) \(status)")
+      #expect(!Fixtures.listing(folder).contains { $0.hasSuffix(".tmp") }, "\(Fixtures.listing(folder))")
+    }
+  }
+
+  /// A temporary file left by a process that is gone (killed with
+  /// SIGKILL) is removed by the next run writing into its folder; one of
+  /// a process that still runs is not.
+  @Test func staleTemporaryFilesAreRemoved() throws {
+    let folder = Fixtures.scratchFolder()
+    let gone = Process()
+    gone.executableURL = URL(fileURLWithPath: "/bin/true")
+    try gone.run()
+    gone.waitUntilExit()
+    let stale = ".atrous-\(gone.processIdentifier)-x-old.npy.tmp", live = ".atrous-\(getpid())-x-mine.npy.tmp"
+    for name in [stale, live] { try AtomicFileWriter.write([1], to: folder + "/" + name.dropFirst(0)) }
+    #expect(FileManager.default.fileExists(atPath: folder + "/" + stale))
+    let result = try CLIRunner.run("hypercolumns", Self.gray, "-o", folder + "/hc.npy")
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/" + stale))
+    #expect(FileManager.default.fileExists(atPath: folder + "/" + live))
+  }
 }

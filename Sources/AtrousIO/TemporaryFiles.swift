@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The temporary files this process has open for `AtomicFileWriter`, so
+/// that none outlives the process: SIGINT, SIGTERM and SIGHUP remove them
+/// all before the process exits (with 128 + the signal's number), and a
+/// later process writing into the same folder removes those whose process
+/// is gone (killed with SIGKILL, say).
+///
+/// Names are `.atrous-<pid>-<random>-<name>.tmp`: the fixed prefix and the
+/// process id tell a stale file from a live one.
+public enum TemporaryFiles {
+  static let prefix = ".atrous-"
+  nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+    let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    pthread_mutex_init(lock, nil)
+    return lock
+  }()
+  nonisolated(unsafe) private static var live: Set<String> = []
+  nonisolated(unsafe) private static var swept: Set<String> = []
+
+  /// The temporary name for `name` in `folder` ("" or ending in "/").
+  static func name(for name: String, in folder: String) -> String {
+    folder + prefix + "\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))-\(name).tmp"
+  }
+
+  /// Records a temporary file; the first in a folder also removes the
+  /// folder's stale ones.
+  static func register(_ path: String, in folder: String) {
+    pthread_mutex_lock(lock)
+    live.insert(path)
+    let first = swept.insert(folder).inserted
+    pthread_mutex_unlock(lock)
+    if first { removeStale(in: folder) }
+  }
+
+  /// Forgets a temporary file that was renamed or removed.
+  static func unregister(_ path: String) {
+    pthread_mutex_lock(lock)
+    live.remove(path)
+    pthread_mutex_unlock(lock)
+  }
+
+  /// Removes `folder`'s temporary files whose process no longer runs.
+  static func removeStale(in folder: String) {
+    guard let names = try? FileIO.listFolder(folder.isEmpty ? "." : folder) else { return }
+    for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+      let digits = name.dropFirst(prefix.count).prefix { $0.isNumber }
+      guard let pid = Int32(digits), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+      unlink(folder + name)
+    }
+  }
+
+  /// From the calling thread, before any other thread exists: SIGINT,
+  /// SIGTERM and SIGHUP are blocked in every thread and taken by one that
+  /// waits for them, removes the live temporary files and ends the
+  /// process with 128 + the signal's number. (Waiting for the signals on a
+  /// thread, rather than in a handler, lets the cleanup take the lock.)
+  public static func removeOnSignals() {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+    var thread = pthread_t()
+    let started = pthread_create(&thread, nil, { _ in
+      var signals = sigset_t()
+      sigemptyset(&signals)
+      for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+      var received: Int32 = 0
+      while sigwait(&signals, &received) != 0 {}
+      pthread_mutex_lock(TemporaryFiles.lock)
+      for path in TemporaryFiles.live { unlink(path) }
+      _exit(128 + received)
+    }, nil)
+    if started == 0 { pthread_detach(thread) }
+  }
+}
