@@ -115,9 +115,7 @@ struct FeaturesCommand: ParsableCommand {
     let tensor = try preparation.tensor(ImageFile.read(input))
     let executor = try Executor(graph: loaded.graph, threads: threads)
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
-    if let declared = loaded.graph.inputs.first(where: { $0.name == executor.inputNames[0] }) {
-      try ImagePreprocessingOptions.checkSize(tensor, fits: declared)
-    }
+    if let declared = loaded.imageInput { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
     let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [executor.inputNames[0]: tensor.shape])
     let maps = summary.layers.filter { $0.outputShape.count == 4 && $0.outputShape[0] == 1 }
     let names: [String]
@@ -161,7 +159,7 @@ struct FeaturesCommand: ParsableCommand {
         let layout = MontageLayout(mapHeight: map.shape[0], mapWidth: map.shape[1], channels: map.shape[2], maxSide: maxSide)
         picture = montageRenderer.montage(map, ranges: ranges, layout: layout)
         montage = .init(kind: "grid", columns: layout.columns, rows: layout.rows, cell: [layout.cellHeight, layout.cellWidth],
-                        gap: layout.gap, channelOrigins: (0..<map.shape[2]).map { [layout.origin(of: $0).x, layout.origin(of: $0).y] })
+                        gap: layout.gap, channelOrigins: (0..<map.shape[2]).map { layout.origin(of: $0) }.map { [$0.x, $0.y] })
       }
       try ImageFile.write(picture, to: OutputFolder.join(layerFolder, "montage.png"), format: .png)
       if npy { try NPY.write(map, to: OutputFolder.join(layerFolder, sub + ".npy")) }

@@ -132,13 +132,12 @@ struct HypercolumnsCommand: ParsableCommand {
     if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count, quiet: progress.quiet)
     let preparation = preprocessing.resolved(for: loaded)
-    let declared = loaded.graph.inputs.first { loaded.graph.initializers[$0.name] == nil }
     let succeeded = batch.run({ index, threadsPerJob in
       var jobOptions = options
       jobOptions.threads = threads ?? threadsPerJob
       try ModelFault.attributing(to: model) {
         let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
-        try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: declared,
+        try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: loaded.imageInput,
                     pixels: listed, batch: batch, allInputs: files)
       }
     }, describe: { files[$0] })

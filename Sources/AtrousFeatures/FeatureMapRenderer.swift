@@ -40,12 +40,10 @@ public struct FeatureMapRenderer: Sendable {
     let (h, w, c) = (map.shape[0], map.shape[1], map.shape[2])
     let labels = (0..<c).map { CellLabel($0, cellWidth: layout.cellWidth, cellHeight: layout.cellHeight) }
     return map.withUnsafeBufferPointer { m in
-      picture(width: layout.width, height: layout.height, overlay: { x, y in
-        guard let cell = layout.cell(at: x, y, channels: c) else { return nil }
-        return labels[cell.channel]?.level(x: cell.x, y: cell.y)
-      }) { x, y in
-        guard let cell = layout.cell(at: x, y, channels: c) else { return nil }
-        return ranges[cell.channel].unit(m[((cell.y * h / layout.cellHeight) * w + cell.x * w / layout.cellWidth) * c + cell.channel])
+      shaded(width: layout.width, height: layout.height) { x, y in
+        guard let cell = layout.cell(at: x, y, channels: c) else { return .ground }
+        if let level = labels[cell.channel]?.level(x: cell.x, y: cell.y) { return .level(level) }
+        return .value(ranges[cell.channel].unit(m[((cell.y * h / layout.cellHeight) * w + cell.x * w / layout.cellWidth) * c + cell.channel]))
       }
     }
   }
@@ -70,16 +68,33 @@ public struct FeatureMapRenderer: Sendable {
     }
   }
 
+  /// What one pixel of a picture shows.
+  enum Shade {
+    /// The background (black).
+    case ground
+    /// The colormap at a value in 0...1.
+    case value(Float)
+    /// This level in every channel, whatever the colormap (labels).
+    case level(UInt8)
+  }
+
   /// An image whose pixel (x, y) is the colormap at `value(x, y)`, or the
   /// background (black) where it is nil.
-  /// `overlay`, where it gives a level, sets every channel of the pixel to
-  /// it instead (labels drawn on top).
-  func picture(width: Int, height: Int, overlay: ((Int, Int) -> UInt8?)? = nil, _ value: (Int, Int) -> Float?) -> Image {
+  func picture(width: Int, height: Int, _ value: (Int, Int) -> Float?) -> Image {
+    shaded(width: width, height: height) { x, y in value(x, y).map(Shade.value) ?? .ground }
+  }
+
+  /// An image whose pixel (x, y) shows `shade(x, y)`.
+  func shaded(width: Int, height: Int, _ shade: (Int, Int) -> Shade) -> Image {
     if colormap == .gray && bitDepth == .sixteen {
       var samples = [UInt16](repeating: 0, count: width * height)
       for y in 0..<height {
         for x in 0..<width {
-          if let v = value(x, y) { samples[y * width + x] = UInt16((v * 65535).rounded()) }
+          switch shade(x, y) {
+          case .ground: break
+          case .value(let v): samples[y * width + x] = UInt16((v * 65535).rounded())
+          case .level(let level): samples[y * width + x] = UInt16(level) * 257
+          }
         }
       }
       return Image(width: width, height: height, format: .gray, samples: samples)
@@ -88,13 +103,15 @@ public struct FeatureMapRenderer: Sendable {
     var samples = [UInt8](repeating: 0, count: width * height * channels)
     for y in 0..<height {
       for x in 0..<width {
-        if let level = overlay?(x, y) {
-          for k in 0..<channels { samples[(y * width + x) * channels + k] = level }
-          continue
+        let pixel = (y * width + x) * channels
+        switch shade(x, y) {
+        case .ground: break
+        case .value(let v):
+          let level = Int((v * 255).rounded()) * 3
+          for k in 0..<channels { samples[pixel + k] = table[level + k] }
+        case .level(let level):
+          for k in 0..<channels { samples[pixel + k] = level }
         }
-        guard let v = value(x, y) else { continue }
-        let level = Int((v * 255).rounded()) * 3
-        for k in 0..<channels { samples[(y * width + x) * channels + k] = table[level + k] }
       }
     }
     return Image(width: width, height: height, format: channels == 1 ? .gray : .rgb, samples: samples)

@@ -123,7 +123,7 @@ extension HypercolumnExtractor {
     var overflows = 0
     for i in 0..<count {
       let half = Float16Bits.from(values[i])
-      if half & 0x7C00 == 0x7C00 && values[i].isFinite { overflows += 1 }
+      if Float16Bits.overflowed(half, from: values[i]) { overflows += 1 }
       halves[i] = half.littleEndian
     }
     return overflows

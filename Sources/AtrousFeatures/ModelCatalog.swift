@@ -22,6 +22,9 @@ public struct LoadedModel: Sendable {
   /// graph.
   public var namedLayers: [String]? = nil
 
+  /// The graph input an image feeds: the first that is not a constant.
+  public var imageInput: Graph.Input? { graph.inputs.first { graph.initializers[$0.name] == nil } }
+
   /// Refuses a layer name that is no value of the graph, naming the
   /// nearest and listing the named layers (or the graph's nodes).
   /// - Throws: `HypercolumnError.unknownLayer`.

@@ -11,7 +11,6 @@ final class BoxStage: ComputedStage {
   private let weight: Double  // the product of the row and column tap values
   private let rowTaps: Int, columnTaps: Int
   private let vertical: AxisPlan, horizontal: AxisPlan
-  private let inputHeight: Int
   private var sums: [Double]  // (OW * C): the window's rows summed along x, then added up
   private var window: Range<Int>? = nil  // the padded row positions in `sums`
   private var prefix: [Double]  // ((padded width + 1) * C): scratch for one row
@@ -34,7 +33,6 @@ final class BoxStage: ComputedStage {
     weight = Double(row[0]) * Double(column[0])
     rowTaps = row.count
     columnTaps = column.count
-    inputHeight = upstream.height
     input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
                        padRight: horizontal.padEnd, simultaneousRows: 1)
     let c = upstream.channels
@@ -46,15 +44,15 @@ final class BoxStage: ComputedStage {
   override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
     let first = vertical.firstTap(y), wanted = first..<(first + columnTaps)
     if let current = window, current.lowerBound <= first, first < current.upperBound {
-      for p in current.lowerBound..<first { add(source(p), times: -1) }
-      for p in current.upperBound..<wanted.upperBound { add(source(p), times: 1) }
+      for p in current.lowerBound..<first { add(input.source(p), times: -1) }
+      for p in current.upperBound..<wanted.upperBound { add(input.source(p), times: 1) }
     } else {
       // The first row of a band, or a stride past the whole window: each
       // image row once, times the positions the border maps to it (a
       // kernel taller than the image sees most rows many times).
       sums.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
       var times: [Int: Int] = [:]
-      for p in wanted { times[source(p), default: 0] += 1 }
+      for p in wanted { times[input.source(p), default: 0] += 1 }
       for (row, count) in times { add(row, times: Double(count)) }
     }
     window = wanted
@@ -64,14 +62,10 @@ final class BoxStage: ComputedStage {
     }
   }
 
-  /// The image row padded position `p` reads, or -1 for the constant
-  /// border's row.
-  private func source(_ p: Int) -> Int { input.border.index(p, count: inputHeight) ?? -1 }
-
-  /// Adds `times` times image row `row`'s sums along x (-1: the constant
-  /// row) to `sums`.
-  private func add(_ row: Int, times: Double) {
-    let padded = input.rows([row < 0 ? -1 - inputHeight : row])[0]
+  /// Adds `times` times the sums along x of the row `PaddedRows.source`
+  /// gave to `sums`.
+  private func add(_ source: Int, times: Double) {
+    let padded = input.row(source: source)
     let c = channels, length = input.paddedLength, (s, n, w) = (horizontal.stride, rowTaps, width)
     prefix.withUnsafeMutableBufferPointer { prefix in
       sums.withUnsafeMutableBufferPointer { sums in

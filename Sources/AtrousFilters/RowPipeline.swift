@@ -154,6 +154,20 @@ final class PaddedRows {
     upstream.reserve(simultaneousRows: 1)
   }
 
+  /// The image row that position `y` (which may lie outside the image)
+  /// reads under the border rule, or `PaddedRows.constant` for the
+  /// constant border's row: the key under which a stage may keep what it
+  /// made from that row, since rows outside the image repeat rows inside.
+  func source(_ y: Int) -> Int { border.index(y, count: upstream.height) ?? Self.constant }
+
+  /// The key `source` gives the constant border's row.
+  static let constant = -1
+
+  /// The padded row `source` gave.
+  func row(source: Int) -> UnsafePointer<Float> {
+    rows([source == Self.constant ? -1 - upstream.height : source])[0]
+  }
+
   /// Padded rows at positions `ys`, which may lie outside the image.
   func rows(_ ys: [Int]) -> [UnsafePointer<Float>] {
     let mapped = ys.map { border.index($0, count: upstream.height) }
@@ -192,11 +206,8 @@ final class SeparableStage: ComputedStage {
   private let rowTaps: [Float], columnTaps: [Float]
   private let rowSymmetry: atr_taps_symmetry, columnSymmetry: atr_taps_symmetry
   private let vertical: AxisPlan, horizontal: AxisPlan
-  /// Horizontally filtered input rows, keyed by the image row they come
-  /// from (-1: the constant border's row).
+  /// Horizontally filtered input rows, keyed by `PaddedRows.source`.
   private let filtered: RowCache
-  /// Rows of the input.
-  private let height0: Int
 
   init(upstream: RowStage, row: [Float], column: [Float], geometry: FilterGeometry) throws {
     horizontal = try geometry.plan(count: upstream.width, taps: row.count, vertical: false)
@@ -207,22 +218,17 @@ final class SeparableStage: ComputedStage {
     columnSymmetry = symmetry(of: column)
     input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
                        padRight: horizontal.padEnd, simultaneousRows: 1)
-    height0 = upstream.height
     filtered = RowCache(capacity: min(column.count, upstream.height + 1) + 1, rowLength: horizontal.outputCount * upstream.channels)
     super.init(height: vertical.outputCount, width: horizontal.outputCount, channels: upstream.channels)
   }
 
   override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
     let first = vertical.firstTap(y)
-    // Rows are filtered once per image row they come from: the border
-    // maps a position above or below the image to a row inside (or to the
-    // constant row, key -1), and filtering along the row commutes with
-    // that. A kernel taller than the image revisits each row many times.
-    let sources = (0..<columnTaps.count).map { input.border.index(first + $0 * vertical.dilation, count: height0) ?? -1 }
-    let rows = filtered.rows(sources) { source, target in
-      let padded = input.rows([source < 0 ? -1 - height0 : source])[0]
-      filterRow(padded, into: target)
-    }
+    // Rows are filtered once per image row they come from: filtering
+    // along the row commutes with the border's mapping of rows, and a
+    // kernel taller than the image revisits each row many times.
+    let sources = (0..<columnTaps.count).map { input.source(first + $0 * vertical.dilation) }
+    let rows = filtered.rows(sources) { source, target in filterRow(input.row(source: source), into: target) }
     rows.withUnsafeBufferPointer { pointers in
       columnTaps.withUnsafeBufferPointer { taps in
         pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in

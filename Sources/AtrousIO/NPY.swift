@@ -538,8 +538,12 @@ struct HeaderParser {
 public enum Float16Bits {
   /// Whether a finite `value` becomes infinity in float16: its magnitude
   /// rounds past 65504, the largest finite half.
-  public static func overflows(_ value: Float) -> Bool {
-    value.isFinite && from(value) & 0x7C00 == 0x7C00
+  public static func overflows(_ value: Float) -> Bool { overflowed(from(value), from: value) }
+
+  /// Whether `half`, made from `value` by `from`, is an infinity that
+  /// `value` was not.
+  public static func overflowed(_ half: UInt16, from value: Float) -> Bool {
+    value.isFinite && half & 0x7C00 == 0x7C00
   }
 
   public static func from(_ value: Float) -> UInt16 {

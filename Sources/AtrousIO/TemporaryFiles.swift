@@ -62,15 +62,11 @@ public enum TemporaryFiles {
   /// process with 128 + the signal's number. (Waiting for the signals on a
   /// thread, rather than in a handler, lets the cleanup take the lock.)
   public static func removeOnSignals() {
-    var signals = sigset_t()
-    sigemptyset(&signals)
-    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+    var signals = cleanupSignals()
     pthread_sigmask(SIG_BLOCK, &signals, nil)
     var thread = pthread_t()
     let started = pthread_create(&thread, nil, { _ in
-      var signals = sigset_t()
-      sigemptyset(&signals)
-      for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+      var signals = TemporaryFiles.cleanupSignals()
       var received: Int32 = 0
       while sigwait(&signals, &received) != 0 {}
       pthread_mutex_lock(TemporaryFiles.lock)
@@ -78,5 +74,13 @@ public enum TemporaryFiles {
       _exit(128 + received)
     }, nil)
     if started == 0 { pthread_detach(thread) }
+  }
+
+  /// SIGINT, SIGTERM and SIGHUP, the signals that end a run cleanly.
+  private static func cleanupSignals() -> sigset_t {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
+    return signals
   }
 }

@@ -117,20 +117,16 @@ enum GraphOptimizer {
   /// Elements up to which a computed constant is kept as one.
   static let foldedElements = 1 << 16
 
-  /// `node`'s outputs from constant inputs (a Shape of a fixed input reads
-  /// a stand-in of that shape's rank-1 description, not the input).
+  /// `node`'s outputs from constant inputs (a Shape of a fixed input from
+  /// the declared shape alone).
   private static func evaluate(_ node: Node, _ constants: [String: NDArray], _ fixed: [String: [Int]], _ opset: Int)
     -> [String: NDArray]?
   {
     var node = node
     var used: [String: NDArray] = [:]
     if node.opType == "Shape", let shape = fixed[node.inputs[0]] {
-      // The shape itself, sliced as the node asks.
-      var start = 0, end = shape.count
-      if case .int(let s)? = node.attributes["start"] { start = s < 0 ? max(0, s + shape.count) : min(s, shape.count) }
-      if case .int(let e)? = node.attributes["end"] { end = e < 0 ? max(0, e + shape.count) : min(e, shape.count) }
-      let dims = start < end ? Array(shape[start..<end]) : []
-      return [node.outputs[0]: NDArray(shape: [dims.count], int64s: dims.map(Int64.init))]
+      func attribute(_ name: String) -> Int? { if case .int(let v)? = node.attributes[name] { v } else { nil } }
+      return [node.outputs[0]: ShapeOps.shapeValue(shape, start: attribute("start") ?? 0, end: attribute("end") ?? shape.count)]
     }
     for name in node.inputs where !name.isEmpty { used[name] = constants[name] }
     node.name = node.name.isEmpty ? "fold" : node.name
@@ -153,17 +149,14 @@ enum GraphOptimizer {
     for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
     var nodes: [Node?] = graph.nodes
     for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2
-      && matmul.attributes[Pointwise.epilogueAttribute] == nil {
+      && matmul.inputs[0] != matmul.inputs[1] && matmul.attributes[Pointwise.epilogueAttribute] == nil {
       var fused = matmul, scale: Float = 1
       for side in 0..<2 {
-        guard let from = producer[matmul.inputs[side]], let mul = nodes[from], mul.opType == "Mul", mul.inputs.count == 2,
-          consumers[matmul.inputs[side]] == 1, matmul.inputs[0] != matmul.inputs[1]
+        // The Mul as the step it amounts to: a x, with x its varying input.
+        guard let from = producer[matmul.inputs[side]], let mul = nodes[from], mul.opType == "Mul",
+          consumers[matmul.inputs[side]] == 1, let (x, step, rank) = pointwiseStep(mul, graph), rank <= 1
         else { continue }
-        let other = scalar(mul.inputs[1], graph) != nil ? 0 : 1
-        guard let k = scalar(mul.inputs[1 - other], graph), k.rank <= 1 else { continue }
-        let x = mul.inputs[other]
-        guard graph.initializers[x] == nil else { continue }
-        scale *= k.value
+        scale *= step.a
         fused.inputs[side] = x
         nodes[from] = nil
       }

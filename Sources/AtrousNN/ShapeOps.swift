@@ -3,6 +3,15 @@ import AtrousCore
 /// Ops that move elements without arithmetic, and the shape computations
 /// exported graphs carry (Shape, Gather, Unsqueeze, Concat on int64 ...).
 enum ShapeOps {
+  /// Shape's output: the dims of `shape` from `start` to `end` (negative
+  /// counting from the end, both clamped), as int64.
+  static func shapeValue(_ shape: [Int], start: Int, end: Int) -> NDArray {
+    let rank = shape.count
+    let s = max(0, min(rank, start < 0 ? start + rank : start)), e = max(s, min(rank, end < 0 ? end + rank : end))
+    let dims = shape[s..<e].map(Int64.init)
+    return NDArray(shape: [dims.count], int64s: dims)
+  }
+
   static func register(_ table: inout OperatorTable) {
     table["Reshape"] = { c in try reshape(c) }
     table["Flatten"] = { c in
@@ -32,10 +41,7 @@ enum ShapeOps {
     table["Concat"] = { c in try concat(c) }
     table.add("Shape", outputs: [.fixed(.int64)]) { c in
       let x = try c.input(0)
-      let start = try c.int("start", default: 0), end = try c.int("end", default: x.rank)
-      let s = max(0, min(x.rank, start < 0 ? start + x.rank : start)), e = max(s, min(x.rank, end < 0 ? end + x.rank : end))
-      let shape = x.shape[s..<e].map(Int64.init)
-      return [NDArray(shape: [shape.count], int64s: shape)]
+      return [shapeValue(x.shape, start: try c.int("start", default: 0), end: try c.int("end", default: x.rank))]
     }
     table.add("Size", outputs: [.fixed(.int64)]) { c in [NDArray(shape: [], int64s: [Int64(try c.input(0).count)])] }
     table["Gather"] = { c in try gather(c) }
