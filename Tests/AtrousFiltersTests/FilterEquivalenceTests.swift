@@ -1,5 +1,5 @@
 import AtrousCore
-import AtrousFilters
+@testable import AtrousFilters
 import AtrousTestSupport
 import Testing
 
@@ -39,18 +39,20 @@ import Testing
     #expect(check.isClose, "\(check)")
   }
 
-  /// Boxes of more than 16 taps run as running sums; against the plain
-  /// correlation for every border, with stride and padding, on 1 to 3
-  /// threads (bands start their sums afresh), with kernels taller and
-  /// wider than the image (the border revisits rows many times).
+  /// Boxes of more than 64 taps along an axis run as running sums; against
+  /// the same kernel as one term of a combination, which takes the direct
+  /// passes (themselves checked against the plain correlation above), for
+  /// every border, with stride and padding, on 1 to 3 threads (bands start
+  /// their sums afresh), with kernels taller and wider than the image (the
+  /// border revisits rows many times).
   @Test(arguments: geometries.filter { $0.dilation == (1, 1) })
-  func longBoxesMatchNaive(geometry: FilterGeometry) throws {
-    let input = testTensor(height: 23, width: 19, channels: 3)
-    for (width, height) in [(17, 3), (3, 21), (41, 57)] where geometry.padding != .valid || height <= 23 && width <= 19 {
-      let box = Filter(.separable(row: [Float](repeating: 1 / Float(width), count: width),
-                                  column: [Float](repeating: 0.5, count: height)), geometry: geometry, name: "box")
-      let want = NaiveFilter.correlate(input, Kernel2D(rows: height, columns: width,
-                                                       values: [Float](repeating: 0.5 / Float(width), count: width * height)), geometry)
+  func longBoxesMatchTheDirectPasses(geometry: FilterGeometry) throws {
+    let input = testTensor(height: 83, width: 71, channels: 3)
+    for (width, height) in [(65, 3), (3, 69), (97, 129)] where geometry.padding != .valid || height <= 83 && width <= 71 {
+      let (row, column) = ([Float](repeating: 1 / Float(width), count: width), [Float](repeating: 0.5, count: height))
+      let box = Filter(.separable(row: row, column: column), geometry: geometry, name: "box")
+      let direct = Filter(.combination([Filter.Term(weight: 1, row: row, column: column)]), geometry: geometry, name: "direct")
+      let want = try FilterChain([direct]).apply(to: input)
       for threads in 1...3 {
         let got = try FilterChain([box]).apply(to: input, threads: threads)
         let check = closeness(got, want, rtol: 1e-5, atol: 1e-4)
