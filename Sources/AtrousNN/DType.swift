@@ -2,7 +2,8 @@
 /// `TensorProto.DataType` numbers them.
 ///
 /// Values are computed in two representations: floating types as Float32
-/// (float16 results are rounded to float16 where a value leaves an op;
+/// (float16 values are rounded to float16 where they enter and leave the
+/// graph, and keep float32 precision between its ops, as in ONNX Runtime;
 /// float64 computes in Float32, within ONNX's test tolerances of rtol 1e-3),
 /// integer and boolean types as Int64, wrapped to their own width where a
 /// value leaves an op (unsigned 64-bit values keep their bit pattern).

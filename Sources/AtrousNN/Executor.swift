@@ -177,7 +177,7 @@ public final class Executor: Sendable {
         guard declared.isFloatingPoint == value.dtype.isFloatingPoint else {
           throw NNError.badGraphInput(name: input.name, reason: "type \(value.dtype) given, \(declared) declared")
         }
-        values[slot] = value.cast(to: declared)
+        values[slot] = value.cast(to: declared).storageRounded()
       } else {
         values[slot] = value
       }
@@ -210,7 +210,8 @@ public final class Executor: Sendable {
       // shape, instead of computing on placeholder data.
       let passThrough = shapesOnly && step.traces && first?.isFloat == true && step.op.keepsShape
         && node.outputs.dropFirst().allSatisfy(\.isEmpty)
-      let results = passThrough ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
+      var results = passThrough ? [first!] : step.op.typed(try step.op.kernel(&context), inputs: types)
+      if step.roundsFloat16 { results = results.map { $0.storageRounded() } }
       context.inputs = []
       for (slot, value) in zip(step.outputs, results) { if let slot { values[slot] = value } }
       // Inputs read for the last time are still alive while the op runs.
@@ -221,7 +222,7 @@ public final class Executor: Sendable {
     var result: [String: NDArray] = [:]
     for (name, slot) in plan.wanted {
       guard let value = values[slot] else { throw NNError.unknownValue(name: name) }
-      result[name] = standardLayout ? value.standard() : value
+      result[name] = (standardLayout ? value.standard() : value).storageRounded()
     }
     return result
   }
@@ -240,6 +241,9 @@ public final class Executor: Sendable {
       var standardOutput: Bool
       /// Whether a shape-only run skips the node's computation.
       var traces = false
+      /// Whether the outputs are rounded to float16 where they are made
+      /// (see `float16Storage`).
+      var roundsFloat16 = false
     }
 
     var slotCount: Int
@@ -264,6 +268,18 @@ public final class Executor: Sendable {
     let key = PlanKey(graph: ObjectIdentifier(prepared), wanted: wanted, standardLayout: standardLayout)
     return try plans.value(key) { try Self.plan(graph, wanted: wanted, standardLayout: standardLayout) }
   }
+
+  /// Ops that ONNX Runtime's CPU provider runs on float16 storage: those
+  /// that move values without computing. Every other op computes float16
+  /// in float32, and casts between such ops are removed, so inside a graph
+  /// float16 values keep float32 precision (see `NDArray.cast(to:)`). A
+  /// Cast to float16 read by one of these ops is rounded where it is made,
+  /// as ONNX Runtime's real float16 tensor is: a Cast pair float32 ->
+  /// float16 -> float32 quantizes, a Cast to float16 before a MatMul does not.
+  static let float16Storage: Set<String> = [
+    "Cast", "CastLike", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split",
+    "Slice", "Gather", "GatherElements", "GatherND", "Expand", "Tile", "Pad", "DepthToSpace", "SpaceToDepth",
+  ]
 
   static func plan(_ graph: Graph, wanted: [String], standardLayout: Bool) throws -> Plan {
     var slots: [String: Int] = [:]
@@ -290,6 +306,20 @@ public final class Executor: Sendable {
                        outputs: node.outputs.map { $0.isEmpty ? nil : slot($0) }, consumable: consumable,
                        constant: node.inputs.map { graph.initializers[$0] != nil },
                        standardOutput: standardLayout && node.outputs.allSatisfy { keep.contains($0) && lastUse[$0] == nil })
+    }
+    // Op types by the value whose elements they read (CastLike's second
+    // input gives a type, a Reshape's second its shape).
+    var readers: [String: [String]] = [:]
+    for node in graph.nodes {
+      for name in node.opType == "Concat" ? node.inputs : Array(node.inputs.prefix(1)) where !name.isEmpty {
+        readers[name, default: []].append(node.opType)
+      }
+    }
+    for (index, node) in graph.nodes.enumerated() where node.opType == "Cast" {
+      if case .int(DType.float16.rawValue)? = node.attributes["to"],
+        readers[node.outputs[0], default: []].contains(where: float16Storage.contains) {
+        steps[index].roundsFloat16 = true
+      }
     }
     var isConstant = [Bool](repeating: false, count: slots.count)
     for (s, _) in constants { isConstant[s] = true }

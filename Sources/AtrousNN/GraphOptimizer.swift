@@ -140,8 +140,8 @@ enum GraphOptimizer {
   /// A Mul by a constant scalar whose result only a MatMul reads (on
   /// either side) moves into the MatMul as a scale of its product, applied
   /// to the float32 sums: MatMul(a x, b y) = a b MatMul(x, y). That is
-  /// ONNX Runtime's MatMulScaleFusion, and what float16 attention needs to
-  /// round once instead of after each scale. Only for a MatMul of two
+  /// ONNX Runtime's MatMulScaleFusion, so attention scores round as its
+  /// do. Only for a MatMul of two
   /// inputs with no steps yet (a bias would be scaled too).
   static func foldMatMulScales(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)

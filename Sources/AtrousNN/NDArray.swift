@@ -79,18 +79,16 @@ public struct NDArray: Sendable {
 
   /// The same values as another element type, converted as ONNX's Cast
   /// converts them (floats to integers truncate toward zero; to bool,
-  /// nonzero is true; to float16, rounded to nearest even).
+  /// nonzero is true). Between floating types only the tag changes: inside
+  /// a graph, float16 values keep float32 precision, as ONNX Runtime's CPU
+  /// provider keeps them (it runs float16 ops in float32 and removes the
+  /// casts between them); `storageRounded()` rounds them where they leave.
   public func cast(to type: DType) -> NDArray {
-    if type == dtype && type != .float16 { return self }
+    if type == dtype { return self }
     switch (elements, type.isFloatingPoint) {
-    case (.float(let tensor), true):
+    case (.float, true):
       var result = self
       result.dtype = type
-      if type == .float16 {
-        var rounded = tensor
-        rounded.withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] = Float(Float16(v[i])) } }
-        result.elements = .float(rounded)
-      }
       return result
     case (.float, false):
       let plain = standard()
@@ -102,6 +100,17 @@ public struct NDArray: Sendable {
     case (.int64(let values), false):
       return NDArray(shape: shape, int64s: values, dtype: type)
     }
+  }
+
+  /// The values as their type stores them: float16 values rounded to
+  /// nearest even (overflowing to infinity), others unchanged. Applied
+  /// where values enter or leave a graph.
+  public func storageRounded() -> NDArray {
+    guard dtype == .float16, case .float(var tensor) = elements else { return self }
+    tensor.withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] = Float(Float16(v[i])) } }
+    var result = self
+    result.elements = .float(tensor)
+    return result
   }
 
   /// The same elements described as `type` without conversion: the
