@@ -7,6 +7,8 @@ let package = Package(
   products: [
     .library(name: "Atrous", targets: ["Atrous"]),
     .executable(name: "atrous", targets: ["AtrousCLI"]),
+    // The entry points of the fuzzing harnesses (Fuzz/), one per input kind.
+    .library(name: "AtrousFuzzing", targets: ["AtrousFuzzing"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +56,7 @@ let package = Package(
       resources: [.copy("Models")]
     ),
     .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"]),
+    .target(name: "AtrousFuzzing", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"]),
     .executableTarget(
       name: "AtrousCLI",
       dependencies: [
@@ -68,6 +71,7 @@ let package = Package(
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousNNTests", dependencies: ["AtrousNN", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFeaturesTests", dependencies: ["AtrousFeatures", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousFuzzingTests", dependencies: ["AtrousFuzzing", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),
   ],

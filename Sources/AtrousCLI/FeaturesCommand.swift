@@ -102,9 +102,12 @@ struct FeaturesCommand: ParsableCommand {
     if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count, quiet: progress.quiet)
     let succeeded = batch.run({ index, threadsPerJob in
+      // An image's maps, montages and manifest appear together or not at all.
       try ModelFault.attributing(to: model) {
-        try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
-                    threads: threads ?? threadsPerJob, batch: batch, allInputs: files)
+        try OutputGroup.all {
+          try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
+                      threads: threads ?? threadsPerJob, batch: batch, allInputs: files)
+        }
       }
     }, describe: { files[$0] })
     if !succeeded { throw ExitCode.fileFailed }

@@ -137,8 +137,11 @@ struct HypercolumnsCommand: ParsableCommand {
       jobOptions.threads = threads ?? threadsPerJob
       try ModelFault.attributing(to: model) {
         let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
-        try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: loaded.imageInput,
-                    pixels: listed, batch: batch, allInputs: files)
+        // The array, its sidecar, pixels and preview appear together or not at all.
+        try OutputGroup.all {
+          try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: loaded.imageInput,
+                      pixels: listed, batch: batch, allInputs: files)
+        }
       }
     }, describe: { files[$0] })
     if timings { batch.printTimings() }

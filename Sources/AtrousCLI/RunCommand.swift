@@ -113,11 +113,13 @@ struct RunCommand: ParsableCommand {
       try timed("write", in: batch) {
         current = outputDir
         try FileIO.makeFolder(outputDir)
-        for name in wanted {
-          current = name
-          let path = OutputFolder.join(outputDir, Self.fileName(for: name))
-          try FileIO.ensure(output: path, isNotOneOf: [model] + inputs.map { String($0.split(separator: "=", maxSplits: 1)[1]) })
-          try NPY.write(NPYArray(results[name]!), to: path)
+        try OutputGroup.all {
+          for name in wanted {
+            current = name
+            let path = OutputFolder.join(outputDir, Self.fileName(for: name))
+            try FileIO.ensure(output: path, isNotOneOf: [model] + inputs.map { String($0.split(separator: "=", maxSplits: 1)[1]) })
+            try NPY.write(NPYArray(results[name]!), to: path)
+          }
         }
       }
     } catch let usage as ValidationError {

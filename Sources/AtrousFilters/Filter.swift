@@ -71,10 +71,28 @@ public struct Filter: Sendable, Equatable {
   /// Output (height, width) for an input of the given size.
   /// - Throws: `FilterError` when the kernel does not fit.
   public func outputSize(height: Int, width: Int) throws -> (height: Int, width: Int) {
+    try sizes(height: height, width: width).output
+  }
+
+  /// The size of the input with its padding, which the stages read whole
+  /// (their work is proportional to it).
+  public func paddedSize(height: Int, width: Int) throws -> (height: Int, width: Int) {
+    try sizes(height: height, width: width).padded
+  }
+
+  private func sizes(height: Int, width: Int) throws -> (output: (height: Int, width: Int), padded: (height: Int, width: Int)) {
     let size = kernelSize
     let v = try geometry.plan(count: height, taps: size.rows, vertical: true)
     let h = try geometry.plan(count: width, taps: size.columns, vertical: false)
-    return (v.outputCount, h.outputCount)
+    // A kernel far larger than the image (box:size=65536 on 32x32) would
+    // take minutes for a few output pixels, so the padded input is held to
+    // the output limit.
+    let (paddedHeight, paddedWidth) = (height + v.padBegin + v.padEnd, width + h.padBegin + h.padEnd)
+    let (padded, overflow) = paddedHeight.multipliedReportingOverflow(by: paddedWidth)
+    guard !overflow, padded <= FilterChain.maxOutputPixels else {
+      throw FilterError.paddedInputTooLarge(height: paddedHeight, width: paddedWidth)
+    }
+    return ((v.outputCount, h.outputCount), (paddedHeight, paddedWidth))
   }
 
   /// The input position of the kernel centre for output position `i`.

@@ -13,21 +13,17 @@ public struct FilterChain: Sendable {
     self.filters = filters
   }
 
-  /// Pixels an output (or any stage's) may have: 2^30, the limit images
-  /// have when they are read, so that padding cannot ask for more memory
-  /// than a machine has.
+  /// Pixels a stage's padded input may have, and so its output: 2^30, the
+  /// limit images have when they are read, so that padding cannot ask for
+  /// more memory or time than a machine has.
   public static let maxOutputPixels = 1 << 30
 
   /// Output shape `(H, W, C)` for an input of shape `(H, W, C)`.
   /// - Throws: `FilterError` when a kernel does not fit its input, or a
-  ///   stage's output would be larger than `maxOutputPixels`.
+  ///   stage's padded input would be larger than `maxOutputPixels`.
   public func outputShape(forInput shape: [Int]) throws -> [Int] {
     var (height, width) = (shape[0], shape[1])
-    for filter in filters {
-      (height, width) = try filter.outputSize(height: height, width: width)
-      let (pixels, overflow) = height.multipliedReportingOverflow(by: width)
-      guard !overflow, pixels <= Self.maxOutputPixels else { throw FilterError.outputTooLarge(height: height, width: width) }
-    }
+    for filter in filters { (height, width) = try filter.outputSize(height: height, width: width) }
     return [height, width, shape[2]]
   }
 

@@ -13,9 +13,9 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
   case malformedKernel(reason: String)
   /// The dilated kernel is larger than the padded input.
   case kernelTooLarge(extent: Int, paddedSize: Int, axis: String)
-  /// The output would have more than `FilterChain.maxOutputPixels` pixels
-  /// (padding or a chain that grows the image).
-  case outputTooLarge(height: Int, width: Int)
+  /// The input with its padding, which the stages read whole (and which
+  /// bounds the output), is larger than `FilterChain.maxOutputPixels`.
+  case paddedInputTooLarge(height: Int, width: Int)
 
   public var description: String {
     switch self {
@@ -27,8 +27,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
     case .malformedKernel(let reason): "malformed kernel: \(reason)"
     case .kernelTooLarge(let extent, let paddedSize, let axis):
       "the kernel spans \(extent) samples but the padded input \(axis) is only \(paddedSize)"
-    case .outputTooLarge(let height, let width):
-      "the output would be \(width)x\(height) pixels, more than \(FilterChain.maxOutputPixels)"
+    case .paddedInputTooLarge(let height, let width):
+      "the padded input would be \(width)x\(height) pixels, more than \(FilterChain.maxOutputPixels): the kernel is far larger than the image"
     }
   }
 }

@@ -91,31 +91,55 @@ public final class AtomicFileWriter {
     try bytes.withUnsafeBytes { try write($0) }
   }
 
-  /// Closes the temporary file and renames it over `path`.
+  /// Closes the temporary file and renames it over `path`. Inside
+  /// `OutputGroup.all` it only closes it: the group renames its files
+  /// together at the end.
   /// - Throws: `FileError.cannotWrite`; the temporary file is then removed.
   public func commit() throws {
+    try close()
+    if let group = OutputGroup.current {
+      group.add(self)
+      return
+    }
+    try TemporaryFiles.locked { try rename() }
+  }
+
+  /// Closes the temporary file, whose bytes are then all written.
+  func close() throws {
     precondition(!finished, "commit after commit or discard")
     finished = true
-    if close(fd) != 0 {
+    if closeDescriptor(fd) != 0 {
       let reason = FileIO.lastError()
       unlink(temporaryPath)
       TemporaryFiles.unregister(temporaryPath)
       throw FileError.cannotWrite(path: path, reason: reason)
     }
-    if rename(temporaryPath, path) != 0 {
+  }
+
+  /// Renames the closed temporary file over `path`; the caller holds
+  /// `TemporaryFiles`' lock, so a signal sees the file either still
+  /// temporary or renamed and forgotten.
+  func rename() throws {
+    defer { TemporaryFiles.forget(temporaryPath) }
+    if renameFile(temporaryPath, path) != 0 {
       let reason = FileIO.lastError()
       unlink(temporaryPath)
-      TemporaryFiles.unregister(temporaryPath)
       throw FileError.cannotWrite(path: path, reason: reason)
     }
-    TemporaryFiles.unregister(temporaryPath)
+  }
+
+  /// Removes the closed temporary file (a group's member that was not
+  /// renamed); the caller holds `TemporaryFiles`' lock.
+  func removeClosed() {
+    unlink(temporaryPath)
+    TemporaryFiles.forget(temporaryPath)
   }
 
   /// Removes the temporary file; `path` is left as it was.
   public func discard() {
     guard !finished else { return }
     finished = true
-    close(fd)
+    _ = closeDescriptor(fd)
     unlink(temporaryPath)
     TemporaryFiles.unregister(temporaryPath)
   }
@@ -128,7 +152,16 @@ public final class AtomicFileWriter {
   }
 }
 
-/// `write(2)`, named apart from the writer's own `write` methods.
+/// `write(2)`, `close(2)` and `rename(2)`, named apart from the writer's
+/// own methods.
 private func writeToDescriptor(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
   write(fd, bytes, count)
+}
+
+private func closeDescriptor(_ fd: Int32) -> Int32 {
+  close(fd)
+}
+
+private func renameFile(_ from: String, _ to: String) -> Int32 {
+  rename(from, to)
 }

@@ -41,9 +41,20 @@ public enum TemporaryFiles {
 
   /// Forgets a temporary file that was renamed or removed.
   static func unregister(_ path: String) {
-    pthread_mutex_lock(lock)
+    locked { forget(path) }
+  }
+
+  /// `unregister` for a caller that holds the lock.
+  static func forget(_ path: String) {
     live.remove(path)
-    pthread_mutex_unlock(lock)
+  }
+
+  /// Runs `body` with the lock held, so the signal thread waits for it:
+  /// renames that must all happen or none happen there.
+  static func locked<R>(_ body: () throws -> R) rethrows -> R {
+    pthread_mutex_lock(lock)
+    defer { pthread_mutex_unlock(lock) }
+    return try body()
   }
 
   /// Removes `folder`'s temporary files whose process no longer runs.

@@ -246,6 +246,7 @@ enum IndexOps {
 
   static func split(_ c: OpContext) throws -> [NDArray] {
     let x = try c.input(0)
+    guard x.rank >= 1 else { throw c.mismatch("a scalar cannot be split") }
     let axis = try c.axis(c.int("axis", default: 0), rank: x.rank)
     let length = x.shape[axis], outputs = c.node.outputs.count
     var sizes: [Int]

@@ -29,10 +29,12 @@ public struct NetworkSummary: Sendable {
   /// Elements a traced input may have: 2^31 (8 GB of float32).
   public static let maxInputElements = 1 << 31
 
-  /// - Parameter inputs: a zero input of each graph input's shape will do.
+  /// - Parameters:
+  ///   - inputShapes: a zero input of each graph input's shape will do.
+  ///   - maxInputElements: elements a traced input may have.
   /// - Throws: `NNError.badGraphInput` for an input whose shape is not
   ///   fixed or has more than `maxInputElements` elements.
-  public init(graph: Graph, inputShapes: [String: [Int]]) throws {
+  public init(graph: Graph, inputShapes: [String: [Int]], maxInputElements: Int = NetworkSummary.maxInputElements) throws {
     let executor = try Executor(graph: graph)
     var inputs: [String: NDArray] = [:]
     for name in executor.inputNames {
@@ -47,8 +49,8 @@ public struct NetworkSummary: Sendable {
       var elements = 1
       for dim in shape {
         let (product, overflow) = elements.multipliedReportingOverflow(by: Swift.max(dim, 0))
-        guard !overflow, product <= Self.maxInputElements else {
-          throw NNError.badGraphInput(name: name, reason: "its shape \(shape) has more than \(Self.maxInputElements) elements")
+        guard !overflow, product <= maxInputElements else {
+          throw NNError.badGraphInput(name: name, reason: "its shape \(shape) has more than \(maxInputElements) elements")
         }
         elements = product
       }

@@ -354,8 +354,9 @@ import Testing
 
   /// SIGINT, SIGTERM or SIGHUP at any moment of an export: the process
   /// ends with 128 + the signal's number (or finishes first, or dies
-  /// before it has set up, when it has made nothing), and no temporary
-  /// file is left.
+  /// before it has set up, when it has made nothing), no temporary file is
+  /// left, and the array, its sidecar and its preview are all there or
+  /// none is.
   @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
   func signalsLeaveNoTemporaryFiles(_ signal: Int32) throws {
     var random = SystemRandomNumberGenerator()
@@ -363,7 +364,7 @@ import Testing
       let folder = Fixtures.scratchFolder()
       let process = Process()
       process.executableURL = URL(fileURLWithPath: CLIRunner.binary)
-      process.arguments = ["hypercolumns", "SampleImages/astronaut.png", "-o", folder + "/hc.npy"]
+      process.arguments = ["hypercolumns", "SampleImages/astronaut.png", "-o", folder + "/hc.npy", "--preview", folder + "/hc.png"]
       process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
       process.standardError = FileHandle.nullDevice
       try process.run()
@@ -373,8 +374,30 @@ import Testing
       let status = process.terminationStatus, reason = process.terminationReason
       #expect((reason == .exit && [0, 128 + signal].contains(status)) || (reason == .uncaughtSignal && status == signal),
               "\(reason) \(status)")
-      #expect(!Fixtures.listing(folder).contains { $0.hasSuffix(".tmp") }, "\(Fixtures.listing(folder))")
+      #expect([[], ["hc.json", "hc.npy", "hc.png"]].contains(Fixtures.listing(folder)), "\(Fixtures.listing(folder))")
     }
+  }
+
+  /// A disk that fills in the middle of `features --npy` (a tmpfs of half
+  /// the size the outputs take) leaves none of the image's files. Needs
+  /// the right to mount, as root has; skipped otherwise.
+  @Test func fullDiskLeavesNoOutputs() throws {
+    let arguments = ["features", Self.gray, "--npy", "--layers", "sigma0.7,sigma1.0"]
+    let measured = Fixtures.scratchFolder()
+    let complete = try CLIRunner.run(arguments + ["-o", measured + "/maps"])
+    #expect(complete.status == 0, "\(complete.stderr)")
+    let bytes = Fixtures.listing(measured + "/maps", recursive: true).reduce(0) {
+      $0 + ((try? FileManager.default.attributesOfItem(atPath: measured + "/maps/" + $1)[.size] as? Int) ?? 0)
+    }
+    let disk = Fixtures.scratchFolder()
+    let kilobytes = max(bytes / 2048, 8)
+    guard Fixtures.shell("mount -t tmpfs -o size=\(kilobytes)k tmpfs \(disk)") == 0 else { return }
+    defer { _ = Fixtures.shell("umount \(disk)") }
+    let full = try CLIRunner.run(arguments + ["-o", disk + "/maps"])
+    #expect(full.status == 1)
+    #expect(full.stderr.contains("No space left on device"), "\(full.stderr)")
+    let left = Fixtures.listing(disk + "/maps", recursive: true)
+    #expect(left.allSatisfy { FileIO.isDirectory(disk + "/maps/" + $0) }, "only empty folders may be left: \(left)")
   }
 
   /// A temporary file left by a process that is gone (killed with

@@ -68,10 +68,16 @@ import Testing
     #expect(throws: FilterError.self) { _ = try FilterSpec.parse(spec) }
   }
 
-  @Test func outputsPaddingWouldMakeEnormousAreRefused() throws {
+  /// Padding or a kernel that would make the padded input enormous: the
+  /// stages' work is proportional to it (box:size=65536 on 32x32 took
+  /// minutes).
+  @Test func enormousPaddedInputsAreRefused() throws {
     let chain = FilterChain([try FilterSpec.parse("box:size=3,padding=1000000")])
-    #expect(throws: FilterError.outputTooLarge(height: 2_000_008, width: 2_000_008)) {
+    #expect(throws: FilterError.paddedInputTooLarge(height: 2_000_010, width: 2_000_010)) {
       _ = try chain.outputShape(forInput: [10, 10, 1])
+    }
+    #expect(throws: FilterError.paddedInputTooLarge(height: 65567, width: 65567)) {
+      _ = try FilterChain([try FilterSpec.parse("box:size=65536")]).outputShape(forInput: [32, 32, 3])
     }
     // The largest padding allowed still plans on a small image.
     #expect(try FilterChain([try FilterSpec.parse("box:size=3,padding=10000")]).outputShape(forInput: [10, 10, 1]) == [20008, 20008, 1])

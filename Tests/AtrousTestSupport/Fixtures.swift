@@ -55,8 +55,23 @@ public enum Fixtures {
     return json[key] as? [[String: Any]] ?? []
   }
 
-  /// Names in a folder (for checking that nothing stray was left behind).
-  public static func listing(_ folder: String) -> [String] {
-    (try? FileIO.listFolder(folder)) ?? []
+  /// Names in a folder (for checking that nothing stray was left behind);
+  /// `recursive` gives paths under it, sorted, folders included.
+  public static func listing(_ folder: String, recursive: Bool = false) -> [String] {
+    guard recursive else { return (try? FileIO.listFolder(folder)) ?? [] }
+    return ((try? FileManager.default.subpathsOfDirectory(atPath: folder)) ?? []).sorted()
+  }
+
+  /// Runs a command line with `/bin/sh -c`, its output discarded; its
+  /// exit status, or -1 when it cannot start.
+  public static func shell(_ command: String) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
   }
 }

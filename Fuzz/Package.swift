@@ -1,0 +1,16 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// libFuzzer harnesses, one executable per input kind; see README.md.
+// Build with `swift build --sanitize fuzzer --sanitize address` (Fuzz/run).
+let harnesses = ["PNG", "JPEG", "NPY", "ONNX", "FilterSpec", "PixelList"]
+
+let package = Package(
+  name: "AtrousFuzz",
+  platforms: [.macOS(.v13)],
+  dependencies: [.package(name: "Atrous", path: "..")],
+  targets: harnesses.map { name in
+    .executableTarget(name: "Fuzz\(name)", dependencies: [.product(name: "AtrousFuzzing", package: "Atrous")])
+  },
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,7 @@
+import AtrousFuzzing
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+  FuzzTarget.pixelList.run(Array(UnsafeBufferPointer(start: data, count: size)))
+  return 0
+}

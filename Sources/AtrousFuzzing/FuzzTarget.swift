@@ -1,0 +1,82 @@
+import AtrousCore
+import AtrousFeatures
+import AtrousFilters
+import AtrousIO
+import AtrousNN
+import AtrousONNX
+import Foundation
+
+/// The inputs Atrous reads from outside, each as one entry point that takes
+/// arbitrary bytes. The fuzzing harnesses (Fuzz/) call these, and a test
+/// replays the committed corpora through them, so a crash found once stays
+/// fixed.
+///
+/// Each entry point must return (errors are thrown and dropped) and never
+/// trap, hang or allocate past the harness's limit. Sizes are capped below
+/// the command-line defaults (`maxPixels`) so that a 16-byte header cannot
+/// make a valid 1 GB image: that is the memory budget's job, not the
+/// parser's, and would hide the parser's faults behind allocation limits.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+  case png
+  case jpeg
+  case npy
+  case onnx
+  case filterSpec = "filter-spec"
+  case pixelList = "pixel-list"
+
+  /// Image pixels a harness decodes at most: 2^20, as libjpeg-turbo's own
+  /// fuzzers allow (a mutated header's size is decoded from garbage, and
+  /// larger ones only slow the search).
+  public static let maxPixels = 1 << 20
+
+  /// Runs the entry point on `bytes`; thrown errors are the expected result
+  /// of bad input and are dropped.
+  public func run(_ bytes: [UInt8]) {
+    switch self {
+    case .png: _ = try? PNGCodec.decode(bytes, options: DecodeOptions(maxPixels: Self.maxPixels))
+    case .jpeg: _ = try? JPEGCodec.decode(bytes, options: DecodeOptions(maxPixels: Self.maxPixels))
+    case .npy: Self.arrays(bytes)
+    case .onnx: Self.model(bytes)
+    case .filterSpec: Self.filters(bytes)
+    case .pixelList: _ = try? PixelList.parse(String(decoding: bytes, as: UTF8.self))
+    }
+  }
+
+  /// `.npy` or `.npz` (by the first bytes, as the commands tell them), then
+  /// the conversion to float32 that `filter` and `run` apply.
+  static func arrays(_ bytes: [UInt8]) {
+    let zip = bytes.starts(with: [0x50, 0x4b])
+    guard let arrays = try? zip ? NPZ.decode(bytes) : ["": NPY.decode(bytes)] else { return }
+    for array in arrays.values { _ = array.tensor() }
+  }
+
+  /// An ONNX model imported, planned (optimized, constants folded) and
+  /// traced shape-only, as `inspect` does.
+  static func model(_ bytes: [UInt8]) {
+    guard let graph = try? ONNXModel.decode(Data(bytes)) else { return }
+    _ = try? NetworkSummary(graph: graph, inputShapes: [:], maxInputElements: Self.maxPixels * 4)
+  }
+
+  /// Filter specs, one per line, parsed, chained and run on a 16x16 RGB
+  /// image, as `filter` runs them.
+  static func filters(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    var filters: [Filter] = []
+    for line in text.split(whereSeparator: \.isNewline).prefix(4) {
+      guard let filter = try? FilterSpec.parse(String(line), loadKernel: { _ in Kernel2D(rows: 1, columns: 1, values: [1]) })
+      else { return }
+      filters.append(filter)
+    }
+    // The work of each stage is proportional to its padded input, which
+    // is held to the harness's pixel limit.
+    var (height, width) = (16, 16)
+    for filter in filters {
+      guard let padded = try? filter.paddedSize(height: height, width: width), padded.height * padded.width <= Self.maxPixels,
+        let output = try? filter.outputSize(height: height, width: width)
+      else { return }
+      (height, width) = output
+    }
+    let image = Tensor(shape: [16, 16, 3], values: (0..<768).map { Float(($0 * 37) % 256) / 255 })
+    _ = try? FilterChain(filters).apply(to: image, threads: 1)
+  }
+}
