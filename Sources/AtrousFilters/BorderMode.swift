@@ -15,7 +15,9 @@ public enum BorderMode: Sendable, Equatable, CustomStringConvertible {
 
   /// The index of the sample that stands at position `p` of a line of
   /// `count` samples, or nil for a constant border outside the line. Far
-  /// positions reflect repeatedly, as OpenCV's `borderInterpolate` does.
+  /// positions reflect repeatedly, as OpenCV's `borderInterpolate` does;
+  /// reflection is periodic (2 count, or 2 count - 2 for reflect101), so
+  /// this takes constant time however far `p` is.
   @inline(__always)
   public func index(_ p: Int, count: Int) -> Int? {
     if p >= 0 && p < count { return p }
@@ -24,12 +26,10 @@ public enum BorderMode: Sendable, Equatable, CustomStringConvertible {
     case .replicate: return p < 0 ? 0 : count - 1
     case .reflect, .reflect101:
       if count == 1 { return 0 }
-      let delta = self == .reflect101 ? 1 : 0
-      var q = p
-      repeat {
-        q = q < 0 ? -q - 1 + delta : count - 1 - (q - count) - delta
-      } while q < 0 || q >= count
-      return q
+      let period = self == .reflect101 ? 2 * count - 2 : 2 * count
+      var q = p % period
+      if q < 0 { q += period }
+      return q < count ? q : period - q - (self == .reflect101 ? 0 : 1)
     case .wrap:
       let r = p % count
       return r < 0 ? r + count : r

@@ -113,7 +113,7 @@ struct OpContext {
   /// Normalises a possibly negative axis against `rank`.
   func axis(_ value: Int, rank: Int, attribute: String = "axis") throws -> Int {
     let a = value < 0 ? value + rank : value
-    guard a >= 0 && a < max(rank, 1) else { throw invalid(attribute, "\(value) is outside a rank-\(rank) tensor") }
+    guard a >= 0 && a < rank else { throw invalid(attribute, "\(value) is outside a rank-\(rank) tensor") }
     return a
   }
 }
