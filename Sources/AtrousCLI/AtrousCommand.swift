@@ -30,6 +30,7 @@ struct AtrousCommand: ParsableCommand {
     do {
       try checkNames(arguments)
       var command = try parseAsRoot(arguments)
+      (command as? MemoryBudgeted)?.memoryBudget.install()
       try command.run()
     } catch {
       let code = exitCode(for: error)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import AtrousIO
 
-struct ConvertCommand: ParsableCommand {
+struct ConvertCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "convert",
     abstract: "Convert between PNG, JPEG and .npy.",
@@ -32,6 +32,8 @@ struct ConvertCommand: ParsableCommand {
   var bitDepth: Int?
 
   @OptionGroup var encoding: ImageWriteOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   @Flag(help: "Write one gray channel (BT.601 luma as OpenCV computes it; alpha dropped).")
   var gray = false

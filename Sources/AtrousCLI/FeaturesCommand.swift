@@ -5,7 +5,7 @@ import AtrousIO
 import AtrousNN
 import Foundation
 
-struct FeaturesCommand: ParsableCommand {
+struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "features",
     abstract: "Write a model's feature maps as pictures: one PNG per channel and a montage per layer.",
@@ -63,6 +63,8 @@ struct FeaturesCommand: ParsableCommand {
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
   @OptionGroup var progress: ProgressOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?

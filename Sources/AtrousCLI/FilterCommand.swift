@@ -3,7 +3,7 @@ import AtrousCore
 import AtrousFilters
 import AtrousIO
 
-struct FilterCommand: ParsableCommand {
+struct FilterCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "filter",
     abstract: "Filter images with Sobel, Gaussian, Laplacian and other filters, or your own kernels.",
@@ -83,6 +83,8 @@ struct FilterCommand: ParsableCommand {
   var bitDepth: Int?
 
   @OptionGroup var progress: ProgressOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?

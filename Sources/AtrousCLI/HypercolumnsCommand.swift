@@ -5,7 +5,7 @@ import AtrousIO
 import AtrousNN
 import Foundation
 
-struct HypercolumnsCommand: ParsableCommand {
+struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "hypercolumns",
     abstract: "Export per-pixel hypercolumns: chosen layers upsampled to the input size and concatenated.",
@@ -80,6 +80,8 @@ struct HypercolumnsCommand: ParsableCommand {
   @OptionGroup var preprocessing: ImagePreprocessingOptions
 
   @OptionGroup var progress: ProgressOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
   var threads: Int?

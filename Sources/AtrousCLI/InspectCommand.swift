@@ -5,7 +5,7 @@ import AtrousNN
 import AtrousONNX
 import Foundation
 
-struct InspectCommand: ParsableCommand {
+struct InspectCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "inspect",
     abstract: "Print each layer's output shape, parameters, MACs and receptive field.",
@@ -33,6 +33,8 @@ struct InspectCommand: ParsableCommand {
 
   @Option(parsing: .upToNextOption, help: ArgumentHelp("Print the input region one feature sees: LAYER X Y.", valueName: "layer x y"))
   var at: [String] = []
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   func validate() throws {
     if let inputSize { try ImagePreprocessingOptions.checkSize(inputSize, option: "--input-size") }

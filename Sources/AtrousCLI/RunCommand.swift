@@ -6,7 +6,7 @@ import AtrousNN
 import AtrousONNX
 import Foundation
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
     commandName: "run",
     abstract: "Run an ONNX model and write its outputs as .npy files.",
@@ -43,6 +43,8 @@ struct RunCommand: ParsableCommand {
   var outputs: String?
 
   @OptionGroup var preprocessing: ImagePreprocessingOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
 
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, model, write) to standard error.")
   var timings = false

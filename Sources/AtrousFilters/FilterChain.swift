@@ -19,11 +19,16 @@ public struct FilterChain: Sendable {
   public static let maxOutputPixels = 1 << 30
 
   /// Output shape `(H, W, C)` for an input of shape `(H, W, C)`.
-  /// - Throws: `FilterError` when a kernel does not fit its input, or a
-  ///   stage's padded input would be larger than `maxOutputPixels`.
+  /// - Throws: `FilterError` when a kernel does not fit its input, a
+  ///   stage's padded input would be larger than `maxOutputPixels`, or the
+  ///   output would not fit `MemoryBudget.current`.
   public func outputShape(forInput shape: [Int]) throws -> [Int] {
     var (height, width) = (shape[0], shape[1])
     for filter in filters { (height, width) = try filter.outputSize(height: height, width: width) }
+    let budget = MemoryBudget.current, samples = height * width * shape[2]  // pixels at most 2^30
+    guard budget.allows(samples, of: 4) else {
+      throw FilterError.exceedsMemoryBudget(height: height, width: width, bytes: samples * 4, budget: budget)
+    }
     return [height, width, shape[2]]
   }
 

@@ -16,6 +16,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
   /// The input with its padding, which the stages read whole (and which
   /// bounds the output), is larger than `FilterChain.maxOutputPixels`.
   case paddedInputTooLarge(height: Int, width: Int)
+  /// The float32 output would not fit the memory budget.
+  case exceedsMemoryBudget(height: Int, width: Int, bytes: Int, budget: MemoryBudget)
 
   public var description: String {
     switch self {
@@ -27,6 +29,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
     case .malformedKernel(let reason): "malformed kernel: \(reason)"
     case .kernelTooLarge(let extent, let paddedSize, let axis):
       "the kernel spans \(extent) samples but the padded input \(axis) is only \(paddedSize)"
+    case .exceedsMemoryBudget(let height, let width, let bytes, let budget):
+      "the \(width)x\(height) float32 output would take \(MemoryBudget.format(bytes)), more than \(budget)"
     case .paddedInputTooLarge(let height, let width):
       "the padded input would be \(width)x\(height) pixels, more than \(FilterChain.maxOutputPixels): the kernel is far larger than the image"
     }

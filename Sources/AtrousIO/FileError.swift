@@ -1,3 +1,5 @@
+import AtrousCore
+
 /// Why a file could not be read or written.
 public enum FileError: Error, Equatable, CustomStringConvertible {
   case cannotRead(path: String, reason: String)
@@ -6,11 +8,14 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
   case outputIsInput(path: String)
   /// The contents or name match no format Atrous handles.
   case unknownFormat(path: String, reason: String)
+  /// Reading the file would take more memory than `MemoryBudget.current`
+  /// (`what` says what would be allocated).
+  case exceedsMemoryBudget(path: String, what: String, bytes: Int, budget: MemoryBudget)
 
   public var path: String {
     switch self {
     case .cannotRead(let path, _), .cannotWrite(let path, _), .outputIsInput(let path),
-      .unknownFormat(let path, _):
+      .unknownFormat(let path, _), .exceedsMemoryBudget(let path, _, _, _):
       path
     }
   }
@@ -22,6 +27,8 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
     case .cannotWrite(_, let reason): "cannot write: \(reason)"
     case .outputIsInput: "refusing to write over an input file"
     case .unknownFormat(_, let reason): reason
+    case .exceedsMemoryBudget(_, let what, let bytes, let budget):
+      "\(what) would take \(MemoryBudget.format(bytes)), more than \(budget)"
     }
   }
 

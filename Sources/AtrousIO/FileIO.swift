@@ -1,3 +1,4 @@
+import AtrousCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -9,7 +10,8 @@ import Darwin
 /// Plain POSIX file access with errors that name the file.
 public enum FileIO {
   /// The whole contents of a regular file.
-  /// - Throws: `FileError.cannotRead`.
+  /// - Throws: `FileError.cannotRead`, or `.exceedsMemoryBudget` for a
+  ///   file larger than `MemoryBudget.current`.
   public static func readAll(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileError.cannotRead(path: path, reason: lastError()) }
@@ -21,6 +23,10 @@ public enum FileIO {
       throw FileError.cannotRead(path: path, reason: kind)
     }
     let size = Int(status.st_size)
+    let budget = MemoryBudget.current
+    guard budget.allows(size) else {
+      throw FileError.exceedsMemoryBudget(path: path, what: "reading it whole", bytes: size, budget: budget)
+    }
     var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
       initialized = 0
       while initialized < size {

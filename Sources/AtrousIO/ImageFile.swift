@@ -1,3 +1,5 @@
+import AtrousCore
+
 /// Reading and writing image files by path.
 public enum ImageFile {
   /// Decodes a PNG or JPEG file, recognised by its signature.
@@ -8,7 +10,18 @@ public enum ImageFile {
 
   /// Decodes PNG or JPEG bytes, recognised by their signature; `path` only
   /// names the source in errors.
+  /// Refuses, before decoding, an image whose pixels and their float32
+  /// copy (which every command makes) would not fit `MemoryBudget.current`.
   public static func decode(_ bytes: [UInt8], path: String, options: DecodeOptions = DecodeOptions()) throws -> Image {
+    let info = try self.info(bytes, path: path, options: options)
+    let budget = MemoryBudget.current
+    let samples = info.width * info.height * info.pixelFormat.channels  // at most 2^30 pixels: no overflow
+    let perSample = info.bitDepth.bytesPerSample + 4
+    guard budget.allows(samples, of: perSample) else {
+      throw FileError.exceedsMemoryBudget(
+        path: path, what: "decoding its \(info.width)x\(info.height) \(info.pixelFormat.name) pixels to float32",
+        bytes: samples * perSample, budget: budget)
+    }
     switch ImageFormat.detect(bytes) {
     case .png: return try PNGCodec.decode(bytes, options: options)
     case .jpeg: return try JPEGCodec.decode(bytes, options: options)

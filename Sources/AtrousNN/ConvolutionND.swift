@@ -53,7 +53,10 @@ enum ConvolutionND {
       throw c.invalid(name, "\(values): each must be from \(low) to \(limit)")
     }
     if let outputShape {
-      guard outputShape.allSatisfy({ $0 >= 1 }) else { throw c.invalid("output_shape", "\(outputShape)") }
+      // The spatial sizes, possibly after N and C: one per kernel axis at least.
+      guard outputShape.count >= kernel.count, outputShape.allSatisfy({ $0 >= 1 }) else {
+        throw c.invalid("output_shape", "\(outputShape)")
+      }
       try c.checkShape(outputShape, what: "output_shape")
     }
   }

@@ -84,8 +84,8 @@ extension OpContext {
     return dims
   }
 
-  /// Throws when `shape` has a negative dimension or more elements than
-  /// `maximumElements`.
+  /// Throws when `shape` has a negative dimension, more elements than
+  /// `maximumElements`, or more float32 bytes than `MemoryBudget.current`.
   func checkShape(_ shape: [Int], what: String = "output") throws {
     var total = 1
     for d in shape {
@@ -95,6 +95,10 @@ extension OpContext {
         throw mismatch("\(what) shape \(shape) has more than \(maximumElements) elements")
       }
       total = product
+    }
+    let budget = MemoryBudget.current
+    guard budget.allows(total, of: 4) else {
+      throw mismatch("\(what) shape \(shape) would take \(MemoryBudget.format(total * 4)), more than \(budget)")
     }
   }
 }

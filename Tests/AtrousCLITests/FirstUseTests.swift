@@ -378,6 +378,30 @@ import Testing
     }
   }
 
+  /// `--max-memory` (and the default budget, from the cgroup limit or
+  /// physical memory) refuses images, arrays and traced inputs that would
+  /// not fit, before allocating them, with what would be allocated and the
+  /// budget's source.
+  @Test func memoryBudgetIsNamed() throws {
+    let image = try CLIRunner.run("filter", "SampleImages/astronaut.png", "sobel:mag", "-o", Fixtures.scratchFolder() + "/s.png",
+                                  "--max-memory", "1M")
+    #expect(image.status == 1)
+    #expect(image.stderr == "error: SampleImages/astronaut.png: decoding its 512x512 RGB pixels to float32 would take 3.8 MiB, "
+            + "more than the memory budget of 1 MiB (--max-memory 1M)\n", "\(image.stderr)")
+    let folder = Fixtures.scratchFolder()
+    try NPY.write(NPYArray(shape: [300, 300, 3], floats: [Float](repeating: 0, count: 270_000)), to: folder + "/a.npy")
+    let array = try CLIRunner.run("filter", folder + "/a.npy", "box:size=3", "-o", folder + "/b.npy", "--max-memory", "500K")
+    #expect(array.stderr == "error: \(folder)/a.npy: its (300, 300, 3) array as float32 would take 1 MiB, "
+            + "more than the memory budget of 500 KiB (--max-memory 500K)\n", "\(array.stderr)")
+    #expect(Fixtures.listing(folder) == ["a.npy"])
+    let traced = try CLIRunner.run("inspect", "default", "--input-size", "8192x8192", "--max-memory", "100M")
+    #expect(traced.status == 1)
+    #expect(traced.stderr.hasSuffix("its shape [1, 1, 8192, 8192] would take 256 MiB, more than the memory budget of 100 MiB (--max-memory 100M)\n"),
+            "\(traced.stderr)")
+    let bad = try CLIRunner.run("convert", "SampleImages/astronaut.png", "-o", folder + "/c.npy", "--max-memory", "lots")
+    #expect(bad.status == 64 && bad.stderr.hasPrefix("error: --max-memory must be a size such as 512M or 8G, not 'lots'\n"))
+  }
+
   /// A disk that fills in the middle of `features --npy` (a tmpfs of half
   /// the size the outputs take) leaves none of the image's files. Needs
   /// the right to mount, as root has; skipped otherwise.
