@@ -29,6 +29,17 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
   /// larger ones only slow the search).
   public static let maxPixels = 1 << 20
 
+  /// The memory budget of a harness process: 512 MiB, well inside the
+  /// 2 GB a single allocation may take under the fuzzer, so sizes from the
+  /// input meet the budget's checks rather than the fuzzer's limit.
+  public static let budget = MemoryBudget(bytes: 1 << 29, source: "the fuzzing harness")
+
+  /// What a harness calls per input: `run` under `budget`.
+  public func fuzz(_ bytes: [UInt8]) {
+    if MemoryBudget.current != Self.budget { MemoryBudget.install(Self.budget) }
+    run(bytes)
+  }
+
   /// Runs the entry point on `bytes`; thrown errors are the expected result
   /// of bad input and are dropped.
   public func run(_ bytes: [UInt8]) {

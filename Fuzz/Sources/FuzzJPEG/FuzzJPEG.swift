@@ -2,6 +2,6 @@ import AtrousFuzzing
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  FuzzTarget.jpeg.run(Array(UnsafeBufferPointer(start: data, count: size)))
+  FuzzTarget.jpeg.fuzz(Array(UnsafeBufferPointer(start: data, count: size)))
   return 0
 }
