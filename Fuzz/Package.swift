@@ -2,7 +2,7 @@
 import PackageDescription
 
 // libFuzzer harnesses, one executable per input kind; see README.md.
-// Build with `swift build --sanitize fuzzer --sanitize address` (Fuzz/run).
+// Built and run by Fuzz/run, which instruments the Atrous package too.
 let harnesses = ["PNG", "JPEG", "NPY", "ONNX", "FilterSpec", "PixelList"]
 
 let package = Package(
