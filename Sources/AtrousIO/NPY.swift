@@ -14,6 +14,8 @@ public enum NPYError: Error, Equatable, CustomStringConvertible {
   case truncated(expectedBytes: Int, actualBytes: Int)
   /// The array cannot become what was asked (dtype, rank, channel count).
   case incompatible(reason: String)
+  /// A `.npz` member would inflate to more than the memory budget.
+  case exceedsMemoryBudget(member: String, bytes: Int, budget: MemoryBudget)
 
   public var description: String {
     switch self {
@@ -25,6 +27,8 @@ public enum NPYError: Error, Equatable, CustomStringConvertible {
     case .truncated(let expected, let actual):
       "truncated .npy data: \(actual) bytes where the shape needs \(expected)"
     case .incompatible(let reason): reason
+    case .exceedsMemoryBudget(let member, let bytes, let budget):
+      "\(member) would inflate to \(MemoryBudget.format(bytes)), more than \(budget)"
     }
   }
 }

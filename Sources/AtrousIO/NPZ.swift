@@ -1,3 +1,4 @@
+import AtrousCore
 import _CImageCodecs
 
 /// Reading NumPy's `.npz` archives (`numpy.savez` and
@@ -43,6 +44,13 @@ public enum NPZ {
       switch method {
       case 0: member = Array(bytes[start..<(start + compressed)])
       case 8:
+        // Deflate expands at most 1032 times: a larger claim is false, and
+        // the buffer is set aside only once it fits the budget.
+        guard size <= compressed * 1032 + 1024 else {
+          throw NPYError.malformedHeader(reason: "\(name): \(size) bytes claimed from \(compressed) deflated")
+        }
+        let budget = MemoryBudget.current
+        guard budget.allows(size) else { throw NPYError.exceedsMemoryBudget(member: name, bytes: size, budget: budget) }
         var out = [UInt8](repeating: 0, count: size)
         var message = [CChar](repeating: 0, count: Int(ATR_MESSAGE_CAPACITY))
         let status = bytes.withUnsafeBufferPointer { input in

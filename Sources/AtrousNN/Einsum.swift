@@ -9,13 +9,18 @@ enum Einsum {
   static func einsum(_ c: OpContext) throws -> NDArray {
     let operands = c.inputs.compactMap { $0?.standard() }
     let equation = try c.string("equation", default: "").filter { $0 != " " }
+    // Labels are ASCII letters; "..." stands for broadcast axes.
+    guard equation.allSatisfy({ ($0.isASCII && $0.isLetter) || ",->.".contains($0) }) else {
+      throw c.invalid("equation", "'\(equation)': labels must be letters")
+    }
     let sides = equation.components(separatedBy: "->")
     let terms = sides[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     guard sides.count <= 2, terms.count == operands.count else {
       throw c.invalid("equation", "'\(equation)' for \(operands.count) operands")
     }
     // Ellipsis axes become labels "0", "1", ... (as many as the widest operand needs).
-    let broadcastRank = zip(terms, operands).map { term, x in term.contains("...") ? x.rank - (term.count - 3) : 0 }.max() ?? 0
+    let broadcastRank = zip(terms, operands).map { term, x in term.contains("...") ? Swift.max(0, x.rank - (term.count - 3)) : 0 }
+      .max() ?? 0
     let ellipsis = (0..<broadcastRank).map { Character(UnicodeScalar(0x30 + $0)!) }
     func labels(_ term: String, rank: Int?) -> [Character] {
       guard let range = term.range(of: "...") else { return Array(term) }

@@ -128,6 +128,11 @@ atr_status atr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
 
   // Our own pixel limit replaces libpng's 1,000,000-pixel-per-side default.
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+  // libpng sets aside a chunk's declared length before reading it, so a
+  // 1.9 GB claim in a small file was allocated. No chunk can be longer
+  // than the file; a compressed one (iCCP, zTXt) may inflate past it, up
+  // to 16 MB here, ahead of any real profile or text.
+  png_set_chunk_malloc_max(png, size > (16u << 20) ? size : (16u << 20));
   png_set_read_fn(png, &reader, read_from_memory);
   png_read_info(png, info);
 
