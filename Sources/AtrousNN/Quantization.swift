@@ -14,6 +14,7 @@ enum Quantization {
         }
         type = given
       }
+      guard !type.isFloatingPoint, type != .bool else { throw c.unsupported("zero point type", type.description) }
       let scale = try expand(c.input(1), to: x, c)
       let zero = try zeroPoint.map { try expand($0, to: x, c).map(Double.init) }
       let range = type.integerRange
