@@ -82,7 +82,7 @@ public enum FilterSpec {
         var dx = mode.first == "dx" ? 1 : 0, dy = mode.first == "dy" ? 1 : 0
         if let value = try reader.int("dx") { dx = value }
         if let value = try reader.int("dy") { dy = value }
-        guard dx + dy > 0 else {
+        guard dx != 0 || dy != 0 else {
           throw FilterError.invalidParameter(name: name, value: "", reason: "give dx, dy, mag or dir (e.g. \(name):dx)")
         }
         switch op {

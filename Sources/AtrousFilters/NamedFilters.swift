@@ -6,7 +6,7 @@ extension Filter {
   public static func sobel(dx: Int, dy: Int, ksize: Int = 3, scale: Float = 1,
                            geometry: FilterGeometry = FilterGeometry()) throws -> Filter {
     try checkAperture(ksize, name: "sobel")
-    guard dx >= 0, dy >= 0, dx + dy > 0 else {
+    guard dx >= 0, dy >= 0, dx > 0 || dy > 0 else {
       throw FilterError.invalidParameter(name: "dx,dy", value: "\(dx),\(dy)", reason: "orders must be non-negative, not both 0")
     }
     let size = ksize

@@ -142,10 +142,15 @@ public enum ONNXModel {
     }
     let shape = t.dims.map(Int.init)
     guard shape.allSatisfy({ $0 >= 0 }) else { throw ONNXError.unsupportedTensor(name: name, reason: "negative dimension in \(shape)") }
-    let count = shape.reduce(1, *)
+    var count = 1
+    for dim in shape {
+      let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+      guard !overflow else { throw ONNXError.unsupportedTensor(name: name, reason: "dims \(shape) multiply past \(Int.max)") }
+      count = product
+    }
     let raw = [UInt8](t.rawData)
     func fromRaw<T>(_: T.Type) throws -> [T] {
-      guard raw.count == count * MemoryLayout<T>.size else {
+      guard raw.count % MemoryLayout<T>.size == 0, raw.count / MemoryLayout<T>.size == count else {
         throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
       }
       return raw.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
