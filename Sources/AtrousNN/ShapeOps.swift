@@ -27,6 +27,7 @@ enum ShapeOps {
       guard order.sorted() == Array(0..<given.rank) else {
         throw c.invalid("perm", "\(order) is not a permutation of \(given.rank) axes")
       }
+      if given.rank <= 1 { return [given] }  // nothing moves (and a scalar has no axis to walk)
       // Channels-last storage already is the (N, H, W, C) array, and an
       // (N, H, W, C) array is the channels-last storage of its NCHW
       // transpose: no element moves (ConvNeXt's Transpose-LayerNorm-Transpose).

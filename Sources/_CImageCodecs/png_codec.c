@@ -102,6 +102,19 @@ atr_status atr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
     copy_message(result->message, "not a PNG file (bad signature)");
     return ATR_ERR_FORMAT;
   }
+  // libpng sets aside a chunk's declared length before it reads the data
+  // (eXIf even past png_set_chunk_malloc_max), so a 62-byte file declaring
+  // a 1.9 GB chunk was allocated: every chunk must fit in the file first.
+  for (size_t at = 8; at + 8 <= size;) {
+    uint32_t length = ((uint32_t)data[at] << 24) | ((uint32_t)data[at + 1] << 16) |
+                      ((uint32_t)data[at + 2] << 8) | data[at + 3];
+    if ((uint64_t)length + 12 > size - at) {
+      snprintf(result->message, ATR_MESSAGE_CAPACITY, "a chunk declares %u bytes but the file ends first", length);
+      return ATR_ERR_TRUNCATED;
+    }
+    if (memcmp(data + at + 4, "IEND", 4) == 0) break;
+    at += (size_t)length + 12;
+  }
 
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, result->message,
                                            on_png_error, on_png_warning);
@@ -128,9 +141,7 @@ atr_status atr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
 
   // Our own pixel limit replaces libpng's 1,000,000-pixel-per-side default.
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
-  // libpng sets aside a chunk's declared length before reading it, so a
-  // 1.9 GB claim in a small file was allocated. No chunk can be longer
-  // than the file; a compressed one (iCCP, zTXt) may inflate past it, up
+  // Compressed chunks (iCCP, zTXt) may inflate past the file's size: up
   // to 16 MB here, ahead of any real profile or text.
   png_set_chunk_malloc_max(png, size > (16u << 20) ? size : (16u << 20));
   png_set_read_fn(png, &reader, read_from_memory);
