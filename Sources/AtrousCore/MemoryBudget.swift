@@ -49,6 +49,16 @@ public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
     installed.withLock { $0 } ?? detected
   }
 
+  /// Throws `refusal(bytes, budget)` when `count` items of `itemSize`
+  /// bytes do not fit `current`: the one check every stage makes before it
+  /// allocates, each with an error of its own.
+  public static func check(_ count: Int, of itemSize: Int = 1,
+                           else refusal: (_ bytes: Int, _ budget: MemoryBudget) -> any Error) throws {
+    let budget = current
+    guard !budget.allows(count, of: itemSize) else { return }
+    throw refusal(count.multipliedReportingOverflow(by: itemSize).partialValue, budget)
+  }
+
   /// Makes `budget` the one every stage checks from now on.
   public static func install(_ budget: MemoryBudget) {
     installed.withLock { $0 = budget }

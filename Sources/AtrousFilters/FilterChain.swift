@@ -25,9 +25,9 @@ public struct FilterChain: Sendable {
   public func outputShape(forInput shape: [Int]) throws -> [Int] {
     var (height, width) = (shape[0], shape[1])
     for filter in filters { (height, width) = try filter.outputSize(height: height, width: width) }
-    let budget = MemoryBudget.current, samples = height * width * shape[2]  // pixels at most 2^30
-    guard budget.allows(samples, of: 4) else {
-      throw FilterError.exceedsMemoryBudget(height: height, width: width, bytes: samples * 4, budget: budget)
+    // At most 2^30 pixels (the padded-input limit): the product cannot overflow.
+    try MemoryBudget.check(height * width * shape[2], of: 4) {
+      FilterError.exceedsMemoryBudget(height: height, width: width, bytes: $0, budget: $1)
     }
     return [height, width, shape[2]]
   }

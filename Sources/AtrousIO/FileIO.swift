@@ -23,10 +23,7 @@ public enum FileIO {
       throw FileError.cannotRead(path: path, reason: kind)
     }
     let size = Int(status.st_size)
-    let budget = MemoryBudget.current
-    guard budget.allows(size) else {
-      throw FileError.exceedsMemoryBudget(path: path, what: "reading it whole", bytes: size, budget: budget)
-    }
+    try MemoryBudget.check(size) { FileError.exceedsMemoryBudget(path: path, what: "reading it whole", bytes: $0, budget: $1) }
     var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
       initialized = 0
       while initialized < size {

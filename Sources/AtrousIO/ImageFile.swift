@@ -14,13 +14,10 @@ public enum ImageFile {
   /// copy (which every command makes) would not fit `MemoryBudget.current`.
   public static func decode(_ bytes: [UInt8], path: String, options: DecodeOptions = DecodeOptions()) throws -> Image {
     let info = try self.info(bytes, path: path, options: options)
-    let budget = MemoryBudget.current
-    let samples = info.width * info.height * info.pixelFormat.channels  // at most 2^30 pixels: no overflow
-    let perSample = info.bitDepth.bytesPerSample + 4
-    guard budget.allows(samples, of: perSample) else {
-      throw FileError.exceedsMemoryBudget(
-        path: path, what: "decoding its \(info.width)x\(info.height) \(info.pixelFormat.name) pixels to float32",
-        bytes: samples * perSample, budget: budget)
+    // At most 2^30 pixels (the decoders' limit): the product cannot overflow.
+    try MemoryBudget.check(info.width * info.height * info.pixelFormat.channels, of: info.bitDepth.bytesPerSample + 4) {
+      FileError.exceedsMemoryBudget(path: path, what: "decoding its \(info.width)x\(info.height) \(info.pixelFormat.name) pixels to float32",
+                                    bytes: $0, budget: $1)
     }
     switch ImageFormat.detect(bytes) {
     case .png: return try PNGCodec.decode(bytes, options: options)

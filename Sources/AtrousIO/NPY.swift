@@ -295,10 +295,8 @@ public enum NPY {
     // may claim any shape.
     let stored = file.size - header.dataOffset
     guard stored >= byteCount else { throw NPYError.truncated(expectedBytes: byteCount, actualBytes: max(0, stored)) }
-    let budget = MemoryBudget.current
-    guard budget.allows(header.count, of: 4) else {
-      throw FileError.exceedsMemoryBudget(path: path, what: "its \(tupleText(header.shape)) array as float32",
-                                          bytes: header.count * 4, budget: budget)
+    try MemoryBudget.check(header.count, of: 4) {
+      FileError.exceedsMemoryBudget(path: path, what: "its \(tupleText(header.shape)) array as float32", bytes: $0, budget: $1)
     }
     var tensor = Tensor.uninitialized(shape: header.shape)
     try file.seek(to: header.dataOffset)

@@ -49,8 +49,7 @@ public enum NPZ {
         guard size <= compressed * 1032 + 1024 else {
           throw NPYError.malformedHeader(reason: "\(name): \(size) bytes claimed from \(compressed) deflated")
         }
-        let budget = MemoryBudget.current
-        guard budget.allows(size) else { throw NPYError.exceedsMemoryBudget(member: name, bytes: size, budget: budget) }
+        try MemoryBudget.check(size) { NPYError.exceedsMemoryBudget(member: name, bytes: $0, budget: $1) }
         var out = [UInt8](repeating: 0, count: size)
         var message = [CChar](repeating: 0, count: Int(ATR_MESSAGE_CAPACITY))
         let status = bytes.withUnsafeBufferPointer { input in

@@ -96,9 +96,6 @@ extension OpContext {
       }
       total = product
     }
-    let budget = MemoryBudget.current
-    guard budget.allows(total, of: 4) else {
-      throw mismatch("\(what) shape \(shape) would take \(MemoryBudget.format(total * 4)), more than \(budget)")
-    }
+    try MemoryBudget.check(total, of: 4) { mismatch("\(what) shape \(shape) would take \(MemoryBudget.format($0)), more than \($1)") }
   }
 }

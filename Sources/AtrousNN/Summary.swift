@@ -54,9 +54,8 @@ public struct NetworkSummary: Sendable {
         }
         elements = product
       }
-      let budget = MemoryBudget.current
-      guard budget.allows(elements, of: 4) else {
-        throw NNError.badGraphInput(name: name, reason: "its shape \(shape) would take \(MemoryBudget.format(elements * 4)), more than \(budget)")
+      try MemoryBudget.check(elements, of: 4) {
+        NNError.badGraphInput(name: name, reason: "its shape \(shape) would take \(MemoryBudget.format($0)), more than \($1)")
       }
       let type = graph.inputs.first(where: { $0.name == name })?.dtype ?? .float32
       inputs[name] = NDArray(shape: shape, floats: Tensor(shape: shape)).cast(to: type)
