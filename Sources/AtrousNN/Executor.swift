@@ -276,8 +276,9 @@ public final class Executor: Sendable {
   /// Cast to float16 read by one of these ops is rounded where it is made,
   /// as ONNX Runtime's real float16 tensor is: a Cast pair float32 ->
   /// float16 -> float32 quantizes, a Cast to float16 before a MatMul does not.
+  /// Identity is not among them: ONNX Runtime removes it first.
   static let float16Storage: Set<String> = [
-    "Cast", "CastLike", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split",
+    "Cast", "CastLike", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split",
     "Slice", "Gather", "GatherElements", "GatherND", "Expand", "Tile", "Pad", "DepthToSpace", "SpaceToDepth",
   ]
 
