@@ -1,5 +1,5 @@
 import ArgumentParser
-import AtrousIO
+import Atrous
 
 struct ConvertCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -61,25 +61,15 @@ struct ConvertCommand: ParsableCommand, MemoryBudgeted {
   func run() throws {
     do {
       try FileIO.ensure(output: output, isNotOneOf: [input])
-      let bytes = try FileIO.readAll(input)
-      var image: Image
-      if bytes.starts(with: NPY.magicBytes) {
-        image = try Image(NPY.decode(bytes), bitDepth: bitDepth.flatMap(Image.BitDepth.init(rawValue:)))
-      } else {
-        let options = DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation)
-        image = try ImageFile.decode(bytes, path: input, options: options)
-      }
-      if gray { image = image.grayscale() }
-      if let depth = bitDepth.flatMap(Image.BitDepth.init(rawValue:)) { image = image.converted(to: depth) }
+      let job = ConvertJob(bitDepth: bitDepth.flatMap(Image.BitDepth.init(rawValue:)), gray: gray,
+                           decodeOptions: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation))
+      let kind: ConvertJob.Output
       switch FileKind(path: output)! {
-      case .npy:
-        try NPY.write(NPYArray(image), to: output)
-      case .png:
-        try encoding.write(image, to: output, kind: .png)
-      case .jpeg:
-        let jpegReady = image.droppingAlpha().converted(to: .eight)
-        try encoding.write(jpegReady, to: output, kind: .jpeg)
+      case .npy: kind = .npy
+      case .png: kind = .image(.png, quality: 0, compressionLevel: encoding.compression ?? PNGCodec.defaultCompressionLevel)
+      case .jpeg: kind = .image(.jpeg, quality: encoding.quality ?? JPEGCodec.defaultQuality, compressionLevel: 0)
       }
+      try job.run(input: input, output: output, as: kind)
     } catch {
       Reporting.fail(error, file: input)
       throw ExitCode.fileFailed

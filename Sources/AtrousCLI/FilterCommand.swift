@@ -1,7 +1,5 @@
 import ArgumentParser
-import AtrousCore
-import AtrousFilters
-import AtrousIO
+import Atrous
 
 struct FilterCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -201,57 +199,23 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
   private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,
                        allInputs: [String]) throws {
     try FileIO.ensure(output: output, isNotOneOf: allInputs)
-    // Decoded samples and file bytes are dropped as soon as the float
-    // tensor exists: the peak is the input and output tensors.
-    let (tensor, source) = try timed("read", in: batch) { try read(input) }
-    let passThrough = source.alpha && !filterAlpha ? tensor.shape[2] - 1 : nil
-    let result = try timed("filter", in: batch) {
-      let rows = batch.progress(total: (try? chain.outputShape(forInput: tensor.shape)[0]) ?? 1, unit: "rows")
-      return try chain.apply(to: tensor, threads: threads, passThrough: passThrough, progress: rows.map { line in { line.advance(by: $0) } })
+    let job = FilterJob(chain: chain, gray: gray, filterAlpha: filterAlpha,
+                        decodeOptions: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation),
+                        threads: threads)
+    let kind: FilterJob.Output
+    switch FileKind(path: output)! {
+    case .npy: kind = .npy
+    case .png, .jpeg:
+      let format: ImageFormat = FileKind(path: output)! == .png ? .png : .jpeg
+      kind = .image(format, bitDepth: bitDepth.flatMap(Image.BitDepth.init(rawValue:)), mapping: mapping,
+                    scale: scale, offset: offset, quality: encoding.quality ?? JPEGCodec.defaultQuality,
+                    compressionLevel: encoding.compression ?? PNGCodec.defaultCompressionLevel)
     }
-    try timed("write", in: batch) {
-      switch FileKind(path: output)! {
-      case .npy:
-        try NPY.write(source.rank2 ? result.reshaped(Array(result.shape.prefix(2))) : result, to: output)
-      case .png, .jpeg:
-        let depth = Image.BitDepth(rawValue: bitDepth ?? source.bitDepth.rawValue) ?? .eight
-        // Values keep the input's scale; a different output depth rescales them.
-        let rescale: Float = depth == source.bitDepth ? 1 : depth == .sixteen ? 257 : 1 / 257
-        guard result.shape[2] <= 4 else {
-          throw ImageConversionError.unsupportedShape(result.shape)
-        }
-        var image = try Image(mapping: result, bitDepth: depth, mapping: mapping,
-                              scale: scale * rescale, offset: offset * rescale, rawChannel: passThrough)
-        let kind = FileKind(path: output)!
-        if kind == .jpeg { image = image.droppingAlpha().converted(to: .eight) }
-        try encoding.write(image, to: output, kind: kind)
-      }
+    let timings = try job.run(input: input, output: output, as: kind) { rows in
+      batch.progress(total: rows, unit: "rows").map { line in { line.advance(by: $0) } }
     }
-  }
-
-  private struct Source {
-    var bitDepth: Image.BitDepth
-    var alpha: Bool
-    var rank2: Bool
-  }
-
-  private func read(_ path: String) throws -> (Tensor, Source) {
-    if try FileIO.readPrefix(path, count: NPY.magicBytes.count) == NPY.magicBytes {
-      var tensor = try NPY.readTensor(path)
-      let shape = tensor.shape
-      guard shape.count == 2 || shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
-        throw NPYError.incompatible(reason: "expected an (H, W) or (H, W, C) array, got shape \(NPY.tupleText(shape))")
-      }
-      if shape.count == 2 { tensor = tensor.reshaped(shape + [1]) }
-      if gray {
-        throw NPYError.incompatible(reason: "--gray takes images, not arrays")
-      }
-      return (tensor, Source(bitDepth: .eight, alpha: false, rank2: shape.count == 2))
-    }
-    let bytes = try FileIO.readAll(path)
-    let image = try ImageFile.decode(bytes, path: path,
-                                     options: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation))
-    let tensor = Tensor(image, scale: .factor(1), gray: gray)
-    return (tensor, Source(bitDepth: image.bitDepth, alpha: image.format.hasAlpha && !gray, rank2: false))
+    batch.record("read", timings.read)
+    batch.record("filter", timings.filter)
+    batch.record("write", timings.write)
   }
 }

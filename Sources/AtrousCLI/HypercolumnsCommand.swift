@@ -157,9 +157,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     let sparse = listed != nil || sample != nil
     let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
     for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
-    let tensor = try timed("decode", in: batch) { try preparation.tensor(ImageFile.read(input)) }
-    if let declared { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
-    let (height, width, channels) = (tensor.shape[2], tensor.shape[3], tensor.shape[1])
+    // Decoded as the tiles ask for rows, when the preparation keeps the size.
+    let image = try timed("decode", in: batch) { try HypercolumnInput.file(input, preparation: preparation) }
+    if let declared { try ImagePreprocessingOptions.checkSize(image.shape, fits: declared) }
+    let (height, width, channels) = (image.height, image.width, image.channels)
     let plan = try extractor.plan(height: height, width: width, channels: channels)
     if let tile, plan.cropOverhead > 4 {
       batch.warnOnce("tile", "warning: --tile \(tile): the model runs on \(Int(plan.cropOverhead.rounded())) times the image's area "
@@ -167,7 +168,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     }
     if sparse {
       let points = listed ?? Self.randomPixels(count: sample!, width: width, height: height, seed: seed)
-      let (values, stages) = try extractor.sampleTimed(tensor, plan: plan, pixels: points)
+      let (values, stages) = try extractor.sampleTimed(image, plan: plan, pixels: points)
       stages.record(in: batch)
       try timed("write", in: batch) {
         var array = NPYArray(values)
@@ -188,10 +189,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     var picture: HypercolumnPreview?
     if preview != nil {
       let points = Self.randomPixels(count: min(2048, width * height), width: width, height: height, seed: 1)
-      picture = HypercolumnPreview(width: width, height: height, samples: try extractor.sample(tensor, plan: plan, pixels: points))
+      picture = HypercolumnPreview(width: width, height: height, samples: try extractor.sample(image, plan: plan, pixels: points))
     }
     let pixels = batch.progress(total: height * width, unit: "pixels")
-    let stages = try extractor.exportTimed(tensor, plan: plan, to: output) { rows, columns, band in
+    let stages = try extractor.exportTimed(image, plan: plan, to: output) { rows, columns, band in
       picture?.observe(rows: rows, columns: columns, values: band)
       pixels?.advance(by: rows.count * columns.count)
     }

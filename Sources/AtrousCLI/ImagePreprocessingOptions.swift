@@ -96,10 +96,15 @@ struct ImagePreprocessingOptions: ParsableArguments {
   /// the `--size` that makes it fit (the model's own error would name
   /// shapes, not the option).
   static func checkSize(_ tensor: NDArray, fits input: Graph.Input) throws {
-    guard input.shape.count == 4, tensor.rank == 4, let h = input.shape[2], let w = input.shape[3], h > 0, w > 0,
-      (tensor.shape[2], tensor.shape[3]) != (h, w)
+    try checkSize(tensor.shape, fits: input)
+  }
+
+  /// `shape`: (1, C, H, W).
+  static func checkSize(_ shape: [Int], fits input: Graph.Input) throws {
+    guard input.shape.count == 4, shape.count == 4, let h = input.shape[2], let w = input.shape[3], h > 0, w > 0,
+      (shape[2], shape[3]) != (h, w)
     else { return }
-    throw ImageSizeError(declared: (h, w), given: (tensor.shape[2], tensor.shape[3]))
+    throw ImageSizeError(declared: (h, w), given: (shape[2], shape[3]))
   }
 }
 

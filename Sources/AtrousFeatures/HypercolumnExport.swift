@@ -13,11 +13,19 @@ extension HypercolumnExtractor {
   /// - Throws: `FileError` and the model's errors; nothing is left at `path`.
   public func export(_ input: NDArray, plan: HypercolumnPlan, to path: String,
                      observe: ((Range<Int>, Range<Int>, UnsafeBufferPointer<Float>) -> Void)? = nil) throws {
-    _ = try exportTimed(input, plan: plan, to: path, observe: observe)
+    _ = try exportTimed(HypercolumnInput(input), plan: plan, to: path, observe: observe)
   }
 
   /// `export`, with the time spent in each stage.
   public func exportTimed(_ input: NDArray, plan: HypercolumnPlan, to path: String,
+                          observe: ((Range<Int>, Range<Int>, UnsafeBufferPointer<Float>) -> Void)? = nil) throws
+    -> HypercolumnTimings
+  {
+    try exportTimed(HypercolumnInput(input), plan: plan, to: path, observe: observe)
+  }
+
+  /// `export` of an input that may be streamed from its file.
+  public func exportTimed(_ input: HypercolumnInput, plan: HypercolumnPlan, to path: String,
                           observe: ((Range<Int>, Range<Int>, UnsafeBufferPointer<Float>) -> Void)? = nil) throws
     -> HypercolumnTimings
   {

@@ -57,15 +57,14 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     var origins: [(row: Int, column: Int)]
   }
 
-  /// Runs the model on each tile's crop of `input` ((1, C, H, W), any
-  /// layout), adding the model's time to `modelMilliseconds`.
-  func forEachTile(_ input: NDArray, plan: HypercolumnPlan, tiles: [HypercolumnTile]? = nil,
+  /// Runs the model on each tile's crop of `input`, in order, adding the
+  /// model's time to `modelMilliseconds`.
+  func forEachTile(_ input: HypercolumnInput, plan: HypercolumnPlan, tiles: [HypercolumnTile]? = nil,
                    modelMilliseconds: inout Double, _ body: (TileMaps) throws -> Void) throws {
     let clock = ContinuousClock()
-    let image = input.toChannelsLast().storage!  // (1, H, W, C)
+    input.rewind()
     for tile in tiles ?? plan.tiles {
-      let crop = tile.cropRows == 0..<plan.height && tile.cropColumns == 0..<plan.width
-        ? image : Self.crop(image, rows: tile.cropRows, columns: tile.cropColumns)
+      let crop = try input.crop(rows: tile.cropRows, columns: tile.cropColumns)  // (1, h, w, C)
       let start = clock.now
       let results = try executor.run([inputName: NDArray(channelsLast: crop)], outputs: layerNames, standardLayout: false)
       modelMilliseconds += (clock.now - start).milliseconds
@@ -81,21 +80,6 @@ public final class HypercolumnExtractor: @unchecked Sendable {
       }
       try body(TileMaps(tile: tile, maps: maps, origins: origins))
     }
-  }
-
-  /// Rows and columns of a (1, H, W, C) tensor.
-  static func crop(_ image: Tensor, rows: Range<Int>, columns: Range<Int>) -> Tensor {
-    let (w, c) = (image.shape[2], image.shape[3])
-    var out = Tensor.uninitialized(shape: [1, rows.count, columns.count, c])
-    image.withUnsafeBufferPointer { src in
-      out.withUnsafeMutableBufferPointer { dst in
-        for (i, y) in rows.enumerated() {
-          (dst.baseAddress! + i * columns.count * c).update(from: src.baseAddress! + (y * w + columns.lowerBound) * c,
-                                                            count: columns.count * c)
-        }
-      }
-    }
-    return out
   }
 
   /// Bilinear taps of every layer along both axes, whole-image coordinates.
@@ -165,11 +149,21 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   /// features as the full export, without making full-size maps.
   /// - Throws: `HypercolumnError.pixelOutside` and the model's errors.
   public func sample(_ input: NDArray, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws -> Tensor {
+    try sampleTimed(HypercolumnInput(input), plan: plan, pixels: pixels).values
+  }
+
+  public func sample(_ input: HypercolumnInput, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws -> Tensor {
     try sampleTimed(input, plan: plan, pixels: pixels).values
   }
 
   /// `sample`, with the time spent in each stage.
   public func sampleTimed(_ input: NDArray, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws
+    -> (values: Tensor, timings: HypercolumnTimings)
+  {
+    try sampleTimed(HypercolumnInput(input), plan: plan, pixels: pixels)
+  }
+
+  public func sampleTimed(_ input: HypercolumnInput, plan: HypercolumnPlan, pixels: [(x: Int, y: Int)]) throws
     -> (values: Tensor, timings: HypercolumnTimings)
   {
     var timings = HypercolumnTimings()

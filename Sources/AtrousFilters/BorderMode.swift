@@ -36,6 +36,28 @@ public enum BorderMode: Sendable, Equatable, CustomStringConvertible {
     }
   }
 
+  /// The smallest range of samples that positions `positions` read (nil
+  /// when they read none, only a constant border). Takes time in the
+  /// positions outside the line, at most two periods of them.
+  func indices(covering positions: ClosedRange<Int>, count: Int) -> Range<Int>? {
+    var low = Int.max, high = Int.min
+    let inside = (max(positions.lowerBound, 0), min(positions.upperBound, count - 1))
+    if inside.0 <= inside.1 { (low, high) = inside }
+    if case .constant = self { return low <= high ? low..<(high + 1) : nil }
+    let outside = [(positions.lowerBound, min(positions.upperBound, -1)),
+                   (max(positions.lowerBound, count), positions.upperBound)]
+    for (first, last) in outside where first <= last {
+      // Two periods of a reflection (one of wrap) visit every sample.
+      if last - first >= 2 * count { return 0..<count }
+      for p in first...last {
+        let i = index(p, count: count)!
+        low = min(low, i)
+        high = max(high, i)
+      }
+    }
+    return low <= high ? low..<(high + 1) : nil
+  }
+
   /// The constant value (0 for the other modes).
   var fillValue: Float {
     if case .constant(let value) = self { return value }

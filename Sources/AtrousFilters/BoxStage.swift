@@ -35,8 +35,13 @@ final class BoxStage: ComputedStage {
     weight = Double(row[0]) * Double(column[0])
     rowTaps = row.count
     columnTaps = column.count
+    // The rows of the window stay cached, so a row leaving it is not
+    // recomputed upstream: when the window is taller than the image, each
+    // row is in it many times, and a chain of such stages recomputed its
+    // upstream rows at every level (four boxes of 96 rows on a 16-row
+    // image took 0.17 s, growing as 16^depth).
     input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
-                       padRight: horizontal.padEnd, simultaneousRows: 1)
+                       padRight: horizontal.padEnd, simultaneousRows: min(column.count, upstream.height) + 1)
     let c = upstream.channels
     sums = [Double](repeating: 0, count: horizontal.outputCount * c)
     prefix = [Double](repeating: 0, count: (input.paddedLength / max(c, 1) + 1) * c)
@@ -63,6 +68,8 @@ final class BoxStage: ComputedStage {
       for i in 0..<rowLength { out[i] = Float(s[i] * weight) }
     }
   }
+
+  override func startBand() { window = nil }
 
   /// Adds `times` times the sums along x of the row `PaddedRows.source`
   /// gave to `sums`.

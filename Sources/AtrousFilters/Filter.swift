@@ -95,6 +95,15 @@ public struct Filter: Sendable, Equatable {
     return ((v.outputCount, h.outputCount), (paddedHeight, paddedWidth))
   }
 
+  /// The input rows that output rows `rows` read, after the border; nil
+  /// when they read none (only a constant border's rows).
+  func inputRows(for rows: Range<Int>, inputHeight: Int) throws -> Range<Int>? {
+    let taps = kernelSize.rows
+    let plan = try geometry.plan(count: inputHeight, taps: taps, vertical: true)
+    let last = plan.firstTap(rows.upperBound - 1) + (taps - 1) * plan.dilation
+    return geometry.border.indices(covering: plan.firstTap(rows.lowerBound)...last, count: inputHeight)
+  }
+
   /// The input position of the kernel centre for output position `i`.
   func centre(of i: Int, count: Int, vertical: Bool) -> Int {
     let size = kernelSize

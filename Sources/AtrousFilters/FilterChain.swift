@@ -49,7 +49,8 @@ public struct FilterChain: Sendable {
     let bands = Parallel.ranges(shape[0], parts: threads)
     // Every band gets its own stages (their caches are not shared); they
     // are built here, where building may throw.
-    let pipelines = try bands.map { _ in try makePipeline(input) }
+    let source = TensorSource(input)
+    let pipelines = try bands.map { _ in try makePipeline(source).last! }
     let rowLength = shape[1] * shape[2]
     output.withUnsafeMutableBufferPointer { out in
       let base = out.baseAddress!
@@ -65,23 +66,24 @@ public struct FilterChain: Sendable {
     return output
   }
 
-  private func makePipeline(_ input: Tensor) throws -> ComputedStage {
-    var upstream: RowStage = TensorSource(input)
-    var last: ComputedStage?
+  /// The stages of one thread, first to last, reading `input`.
+  func makePipeline(_ input: RowStage) throws -> [ComputedStage] {
+    var upstream = input
+    var stages: [ComputedStage] = []
     for filter in filters {
       let stage = try filter.makeStage(upstream: upstream)
       upstream = stage
-      last = stage
+      stages.append(stage)
     }
-    return last!
+    return stages
   }
 
-  /// Copies `channel` from the input pixel under each output pixel's
-  /// kernel centre (composed through the chain, clamped to the image).
-  private func copyChannel(_ channel: Int, from input: Tensor, to output: inout Tensor) {
-    let (inHeight, inWidth, channels) = (input.shape[0], input.shape[1], input.shape[2])
+  /// The input pixel under each output pixel's kernel centre, composed
+  /// through the chain and clamped to the image: rows by output row,
+  /// columns by output column.
+  func kernelCentres(inputHeight: Int, inputWidth: Int) -> (rows: [Int], columns: [Int]) {
     // Sizes entering each filter, to compose centre positions backwards.
-    var sizes = [(inHeight, inWidth)]
+    var sizes = [(inputHeight, inputWidth)]
     for filter in filters {
       if let size = try? filter.outputSize(height: sizes.last!.0, width: sizes.last!.1) { sizes.append(size) }
     }
@@ -90,16 +92,23 @@ public struct FilterChain: Sendable {
       for (index, filter) in filters.enumerated().reversed() {
         p = filter.centre(of: p, count: vertical ? sizes[index].0 : sizes[index].1, vertical: vertical)
       }
-      return min(max(p, 0), (vertical ? inHeight : inWidth) - 1)
+      return min(max(p, 0), (vertical ? inputHeight : inputWidth) - 1)
     }
-    let (outHeight, outWidth) = (output.shape[0], output.shape[1])
-    let columns = (0..<outWidth).map { source($0, vertical: false) }
+    let (outHeight, outWidth) = sizes.last!
+    return ((0..<outHeight).map { source($0, vertical: true) }, (0..<outWidth).map { source($0, vertical: false) })
+  }
+
+  /// Copies `channel` from the input pixel under each output pixel's
+  /// kernel centre.
+  private func copyChannel(_ channel: Int, from input: Tensor, to output: inout Tensor) {
+    let (inWidth, channels) = (input.shape[1], input.shape[2])
+    let centres = kernelCentres(inputHeight: input.shape[0], inputWidth: inWidth)
+    let outWidth = output.shape[1]
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        for y in 0..<outHeight {
-          let sy = source(y, vertical: true)
-          for x in 0..<outWidth {
-            dst[(y * outWidth + x) * channels + channel] = src[(sy * inWidth + columns[x]) * channels + channel]
+        for (y, sy) in centres.rows.enumerated() {
+          for (x, sx) in centres.columns.enumerated() {
+            dst[(y * outWidth + x) * channels + channel] = src[(sy * inWidth + sx) * channels + channel]
           }
         }
       }

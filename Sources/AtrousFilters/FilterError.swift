@@ -18,6 +18,9 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
   case paddedInputTooLarge(height: Int, width: Int)
   /// The float32 output would not fit the memory budget.
   case exceedsMemoryBudget(height: Int, width: Int, bytes: Int, budget: MemoryBudget)
+  /// The input rows a stream must hold at once (the kernels' heights, or
+  /// the whole image when a border wraps) would not fit the memory budget.
+  case windowExceedsMemoryBudget(rows: Int, width: Int, bytes: Int, budget: MemoryBudget)
 
   public var description: String {
     switch self {
@@ -31,6 +34,8 @@ public enum FilterError: Error, Equatable, CustomStringConvertible {
       "the kernel spans \(extent) samples but the padded input \(axis) is only \(paddedSize)"
     case .exceedsMemoryBudget(let height, let width, let bytes, let budget):
       "the \(width)x\(height) float32 output would take \(MemoryBudget.format(bytes)), more than \(budget)"
+    case .windowExceedsMemoryBudget(let rows, let width, let bytes, let budget):
+      "filtering holds \(rows) rows of \(width) pixels at once, \(MemoryBudget.format(bytes)) with the output rows, more than \(budget)"
     case .paddedInputTooLarge(let height, let width):
       "the padded input would be \(width)x\(height) pixels, more than \(FilterChain.maxOutputPixels): the kernel is far larger than the image"
     }

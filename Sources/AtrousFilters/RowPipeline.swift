@@ -124,6 +124,11 @@ class ComputedStage: RowStage {
   func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
     fatalError("subclasses compute rows")
   }
+
+  /// Called before the rows of a new band, which may lie anywhere: a stage
+  /// that carries state from row to row starts over, so that it reads only
+  /// the rows the band's kernels cover (a stream holds no others).
+  func startBand() {}
 }
 
 /// Reads rows of an upstream stage with the border rule applied in both

@@ -19,7 +19,8 @@ public final class AtomicFileWriter {
   /// The file that `commit()` creates or replaces.
   public let path: String
   private let temporaryPath: String
-  private var fd: Int32
+  /// The temporary file, open for writing (an encoder writes to a duplicate).
+  private(set) var fd: Int32
   private var finished = false
 
   /// Creates the temporary file next to `path`.

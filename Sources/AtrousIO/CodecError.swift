@@ -1,11 +1,3 @@
-import _CImageCodecs
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Why a PNG could not be decoded or encoded.
 public enum PNGError: Error, Equatable, CustomStringConvertible {
   /// The data does not start with the PNG signature.
@@ -60,33 +52,5 @@ public enum JPEGError: Error, Equatable, CustomStringConvertible {
     case .outOfMemory: "out of memory decoding JPEG"
     case .cannotEncode(let reason): "cannot encode JPEG: \(reason)"
     }
-  }
-}
-
-extension atr_decode_result {
-  /// The shim's NUL-terminated message as a Swift string.
-  var messageText: String {
-    withUnsafeBytes(of: message) { raw in
-      let bytes = raw.prefix { $0 != 0 }
-      return String(decoding: bytes, as: UTF8.self)
-    }
-  }
-}
-
-extension atr_encode_result {
-  var messageText: String {
-    withUnsafeBytes(of: message) { raw in
-      String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-    }
-  }
-
-  /// Moves the encoded bytes into an array and frees the C buffer.
-  mutating func takeData() -> [UInt8] {
-    defer {
-      free(data)
-      data = nil
-    }
-    guard let data, size > 0 else { return [] }
-    return Array(UnsafeBufferPointer(start: data, count: size))
   }
 }

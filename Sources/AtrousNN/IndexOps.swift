@@ -86,6 +86,9 @@ enum IndexOps {
     }
     table.add("Range", outputs: [.input(0)]) { c in
       let start = try c.input(0), limit = try c.input(1), delta = try c.input(2)
+      for (name, v) in [("start", start), ("limit", limit), ("delta", delta)] where v.count != 1 {
+        throw c.mismatch("\(name) of shape \(v.shape), a scalar expected")
+      }
       if start.isFloat {
         let (s, l, d) = (Double(start.floatValues()[0]), Double(limit.floatValues()[0]), Double(delta.floatValues()[0]))
         guard d != 0, d.isFinite, s.isFinite, l.isFinite else { throw c.mismatch("delta of 0 or a bound not finite") }

@@ -45,7 +45,10 @@ enum Quantization {
     let block = try c.int("block_size", default: 0)
     let inner = x.shape[(axis + 1)...].reduce(1, *), length = x.shape[axis]
     if block > 0 {
-      guard v.rank == x.rank, v.shape[axis] == (length + block - 1) / block else {
+      // Every other axis as x's: the index below reads v with x's strides.
+      guard v.rank == x.rank, v.shape[axis] == (length + block - 1) / block,
+        (0..<x.rank).allSatisfy({ $0 == axis || v.shape[$0] == x.shape[$0] })
+      else {
         throw c.mismatch("scale \(v.shape) for blocks of \(block) along axis \(axis) of \(x.shape)")
       }
       let blocks = v.shape[axis]

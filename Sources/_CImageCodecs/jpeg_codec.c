@@ -1,8 +1,9 @@
-// JPEG decode and encode over libjpeg(-turbo). libjpeg's default error_exit
-// calls exit(); ours formats the message and longjmps back to the entry
-// point, so the process never ends inside the library.
+// JPEG readers and writers over libjpeg(-turbo). libjpeg's default
+// error_exit calls exit(); ours formats the message and longjmps back to
+// the entry point that called into the library, so the process never ends
+// inside it.
 
-#include "atrous_codecs.h"
+#include "codec_internal.h"
 
 #include <setjmp.h>
 #include <stdio.h>
@@ -15,8 +16,9 @@
 typedef struct {
   struct jpeg_error_mgr base;
   jmp_buf jump;
-  /// Points at a volatile local of the entry point (survives the longjmp).
-  volatile atr_status *failure;
+  /// The object's failure code and message (in the heap, so they survive
+  /// the longjmp).
+  atr_status *failure;
   char *message;
 } jpeg_error_context;
 
@@ -43,14 +45,36 @@ static void on_jpeg_message(j_common_ptr cinfo, int level) {
   if (level == -1) cinfo->err->num_warnings++;
 }
 
-static void install_error_handler(jpeg_error_context *context, volatile atr_status *failure,
-                                  char *message) {
+static void install_error_handler(jpeg_error_context *context, atr_status *failure, char *message) {
   jpeg_std_error(&context->base);
   context->base.error_exit = on_jpeg_error;
   context->base.emit_message = on_jpeg_message;
   context->failure = failure;
   context->message = message;
 }
+
+typedef struct {
+  atr_reader base;  // first: the public part
+  struct jpeg_decompress_struct cinfo;
+  jpeg_error_context error;
+  atr_status failure;
+  int created, started, cmyk;
+  /// One CMYK row, converted to RGB as it is read.
+  uint8_t *scratch;
+} jpeg_reader;
+
+typedef struct {
+  atr_writer base;
+  struct jpeg_compress_struct cinfo;
+  jpeg_error_context error;
+  atr_status failure;
+  int created;
+} jpeg_writer;
+
+#define JPEG_CATCH(object, fallback)                                                           \
+  if (setjmp((object)->error.jump)) {                                                          \
+    return atr_fail(&(object)->base.status, (object)->base.message, (object)->failure, fallback); \
+  }
 
 // Adobe writes CMYK inverted (as most CMYK JPEGs are); this is OpenCV's
 // conversion, so the result matches cv2.imread.
@@ -65,196 +89,198 @@ static void cmyk_row_to_rgb(const uint8_t *cmyk, uint8_t *rgb, uint32_t width) {
   }
 }
 
-static uint8_t *copy_exif(j_decompress_ptr cinfo, size_t *size) {
+static void copy_exif(jpeg_reader *r) {
   static const uint8_t tag[6] = {'E', 'x', 'i', 'f', 0, 0};
-  for (jpeg_saved_marker_ptr marker = cinfo->marker_list; marker; marker = marker->next) {
+  for (jpeg_saved_marker_ptr marker = r->cinfo.marker_list; marker; marker = marker->next) {
     if (marker->marker != JPEG_APP0 + 1 || marker->data_length <= 6) continue;
     if (memcmp(marker->data, tag, 6) != 0) continue;
     size_t length = marker->data_length - 6;
-    uint8_t *copy = (uint8_t *)malloc(length);
-    if (copy == NULL) return NULL;
-    memcpy(copy, marker->data + 6, length);
-    *size = length;
-    return copy;
+    r->base.exif = (uint8_t *)malloc(length);
+    if (r->base.exif == NULL) return;
+    memcpy(r->base.exif, marker->data + 6, length);
+    r->base.exif_bytes = length;
+    return;
   }
-  return NULL;
 }
 
-atr_status atr_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
-                           int header_only, atr_decode_result *result) {
-  memset(result, 0, sizeof(*result));
-  struct jpeg_decompress_struct cinfo;
-  jpeg_error_context error;
-  // Written after setjmp and read after a longjmp: must be volatile.
-  volatile atr_status failure = ATR_ERR_FORMAT;
-  uint8_t *volatile pixels = NULL;
-  uint8_t *volatile scratch = NULL;
-  uint8_t *volatile exif = NULL;
-
-  if (size < 3 || data[0] != 0xFF || data[1] != 0xD8) {
-    snprintf(result->message, ATR_MESSAGE_CAPACITY, "not a JPEG file (no SOI marker)");
-    return ATR_ERR_FORMAT;
+static atr_status read_jpeg_rows(atr_reader *base, uint8_t *rows, uint32_t count) {
+  jpeg_reader *r = (jpeg_reader *)base;
+  JPEG_CATCH(r, "invalid JPEG data");
+  if (!r->started) {
+    // Not at open: a progressive file's coefficient buffer is allocated
+    // here, and callers that only want the header never need it.
+    jpeg_start_decompress(&r->cinfo);
+    r->started = 1;
+    if (r->cinfo.output_width != base->info.width || r->cinfo.output_height != base->info.height) {
+      r->failure = ATR_ERR_FORMAT;
+      snprintf(base->message, ATR_MESSAGE_CAPACITY, "decoded size differs from the header's");
+      longjmp(r->error.jump, 1);
+    }
   }
-
-  install_error_handler(&error, &failure, result->message);
-  cinfo.err = &error.base;
-  if (setjmp(error.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    free(pixels);
-    free(scratch);
-    free(exif);
-    result->pixels = NULL;
-    result->exif = NULL;
-    if (result->message[0] == '\0') snprintf(result->message, ATR_MESSAGE_CAPACITY, "invalid JPEG data");
-    return failure;
+  size_t row_bytes = base->row_bytes;
+  for (uint32_t done = 0; done < count;) {
+    JDIMENSION got;
+    if (r->cmyk) {
+      JSAMPROW row = r->scratch;
+      got = jpeg_read_scanlines(&r->cinfo, &row, 1);
+      if (got == 1) cmyk_row_to_rgb(r->scratch, rows + (size_t)done * row_bytes, base->info.width);
+    } else {
+      // Several rows a call let libjpeg-turbo upsample in larger batches.
+      JSAMPROW pointers[16];
+      uint32_t batch = count - done < 16 ? count - done : 16;
+      for (uint32_t i = 0; i < batch; i++) pointers[i] = rows + (size_t)(done + i) * row_bytes;
+      got = jpeg_read_scanlines(&r->cinfo, pointers, batch);
+    }
+    if (got == 0) {
+      r->failure = ATR_ERR_TRUNCATED;
+      snprintf(base->message, ATR_MESSAGE_CAPACITY, "unexpected end of file");
+      longjmp(r->error.jump, 1);
+    }
+    done += got;
   }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, data, (unsigned long)size);
-  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
-  jpeg_read_header(&cinfo, TRUE);
+  return ATR_OK;
+}
 
-  result->info.width = cinfo.image_width;
-  result->info.height = cinfo.image_height;
-  result->info.source_bit_depth = (uint32_t)cinfo.data_precision;
-  result->info.source_color_type = (int32_t)cinfo.jpeg_color_space;
-  result->info.source_components = (uint32_t)cinfo.num_components;
-  result->info.interlaced = cinfo.progressive_mode ? 1 : 0;
-  result->info.arithmetic = cinfo.arith_code ? 1 : 0;
-  result->info.bit_depth = 8;
+static atr_status finish_jpeg_read(atr_reader *base) {
+  jpeg_reader *r = (jpeg_reader *)base;
+  JPEG_CATCH(r, "invalid JPEG data");
+  jpeg_finish_decompress(&r->cinfo);
+  return ATR_OK;
+}
 
-  if ((uint64_t)cinfo.image_width * (uint64_t)cinfo.image_height > max_pixels) {
-    snprintf(result->message, ATR_MESSAGE_CAPACITY,
-             "declared size %ux%u (%llu pixels) exceeds the pixel limit of %llu",
-             (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
-             (unsigned long long)cinfo.image_width * (unsigned long long)cinfo.image_height,
-             (unsigned long long)max_pixels);
-    failure = ATR_ERR_TOO_LARGE;
-    longjmp(error.jump, 1);
+static void jpeg_reader_destroy(atr_reader *base) {
+  jpeg_reader *r = (jpeg_reader *)base;
+  if (r->created) jpeg_destroy_decompress(&r->cinfo);
+  free(r->scratch);
+}
+
+atr_reader *atr_jpeg_reader_open(FILE *file, uint64_t max_pixels) {
+  jpeg_reader *r = (jpeg_reader *)calloc(1, sizeof(jpeg_reader));
+  if (r == NULL) return NULL;
+  r->base.read_rows = read_jpeg_rows;
+  r->base.finish = finish_jpeg_read;
+  r->base.destroy = jpeg_reader_destroy;
+  r->failure = ATR_ERR_FORMAT;
+
+  uint8_t soi[2];
+  if (fread(soi, 1, 2, file) != 2 || soi[0] != 0xFF || soi[1] != 0xD8 || fseeko(file, 0, SEEK_SET) != 0) {
+    atr_fail(&r->base.status, r->base.message, ATR_ERR_FORMAT, "not a JPEG file (no SOI marker)");
+    return &r->base;
   }
+  install_error_handler(&r->error, &r->failure, r->base.message);
+  r->cinfo.err = &r->error.base;
+  if (setjmp(r->error.jump)) {
+    atr_fail(&r->base.status, r->base.message, r->failure, "invalid JPEG data");
+    return &r->base;
+  }
+  jpeg_create_decompress(&r->cinfo);
+  r->created = 1;
+  jpeg_stdio_src(&r->cinfo, file);
+  jpeg_save_markers(&r->cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_read_header(&r->cinfo, TRUE);
 
-  int cmyk = 0;
-  switch (cinfo.jpeg_color_space) {
+  atr_image_info *info = &r->base.info;
+  info->width = r->cinfo.image_width;
+  info->height = r->cinfo.image_height;
+  info->source_bit_depth = (uint32_t)r->cinfo.data_precision;
+  info->source_color_type = (int32_t)r->cinfo.jpeg_color_space;
+  info->source_components = (uint32_t)r->cinfo.num_components;
+  info->interlaced = r->cinfo.progressive_mode ? 1 : 0;
+  info->arithmetic = r->cinfo.arith_code ? 1 : 0;
+  info->bit_depth = 8;
+  if ((uint64_t)info->width * (uint64_t)info->height > max_pixels) {
+    char text[ATR_MESSAGE_CAPACITY];
+    snprintf(text, sizeof text, "declared size %ux%u (%llu pixels) exceeds the pixel limit of %llu",
+             (unsigned)info->width, (unsigned)info->height,
+             (unsigned long long)info->width * (unsigned long long)info->height, (unsigned long long)max_pixels);
+    atr_fail(&r->base.status, r->base.message, ATR_ERR_TOO_LARGE, text);
+    return &r->base;
+  }
+  switch (r->cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE:
-      cinfo.out_color_space = JCS_GRAYSCALE;
-      result->info.channels = 1;
+      r->cinfo.out_color_space = JCS_GRAYSCALE;
+      info->channels = 1;
       break;
     case JCS_CMYK:
     case JCS_YCCK:
-      cinfo.out_color_space = JCS_CMYK;
-      result->info.channels = 3;
-      cmyk = 1;
+      r->cinfo.out_color_space = JCS_CMYK;
+      info->channels = 3;
+      r->cmyk = 1;
+      r->scratch = (uint8_t *)malloc((size_t)info->width * 4);
+      if (r->scratch == NULL) {
+        atr_fail(&r->base.status, r->base.message, ATR_ERR_MEMORY, "out of memory");
+        return &r->base;
+      }
       break;
     default:
-      cinfo.out_color_space = JCS_RGB;
-      result->info.channels = 3;
+      r->cinfo.out_color_space = JCS_RGB;
+      info->channels = 3;
       break;
   }
-  if (header_only) {
-    size_t exif_size = 0;
-    exif = copy_exif(&cinfo, &exif_size);
-    result->exif = exif;
-    result->exif_bytes = exif_size;
-    jpeg_destroy_decompress(&cinfo);
-    return ATR_OK;
-  }
+  r->base.row_bytes = (size_t)info->width * info->channels;
+  copy_exif(r);
+  return &r->base;
+}
 
-  jpeg_start_decompress(&cinfo);
-  uint32_t width = cinfo.output_width, height = cinfo.output_height;
-  uint32_t channels = result->info.channels;
-  size_t row_bytes = (size_t)width * channels;
-  size_t total = row_bytes * height;
-  void *allocation = NULL;
-  if (posix_memalign(&allocation, 64, total ? total : 64) != 0) {
-    failure = ATR_ERR_MEMORY;
-    snprintf(result->message, ATR_MESSAGE_CAPACITY, "out of memory for pixels");
-    longjmp(error.jump, 1);
+static atr_status write_jpeg_rows(atr_writer *base, const uint8_t *rows, uint32_t count) {
+  jpeg_writer *w = (jpeg_writer *)base;
+  JPEG_CATCH(w, "JPEG encoding failed");
+  for (uint32_t done = 0; done < count;) {
+    JSAMPROW pointers[16];
+    uint32_t batch = count - done < 16 ? count - done : 16;
+    for (uint32_t i = 0; i < batch; i++) pointers[i] = (JSAMPROW)(rows + (size_t)(done + i) * base->row_bytes);
+    done += jpeg_write_scanlines(&w->cinfo, pointers, batch);
   }
-  pixels = (uint8_t *)allocation;
-  if (cmyk) {
-    scratch = (uint8_t *)malloc((size_t)width * 4);
-    if (scratch == NULL) {
-      failure = ATR_ERR_MEMORY;
-      snprintf(result->message, ATR_MESSAGE_CAPACITY, "out of memory");
-      longjmp(error.jump, 1);
-    }
-  }
-  while (cinfo.output_scanline < height) {
-    uint32_t y = cinfo.output_scanline;
-    if (cmyk) {
-      JSAMPROW row = scratch;
-      if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
-      cmyk_row_to_rgb(scratch, pixels + (size_t)y * row_bytes, width);
-    } else {
-      // Up to four rows a call lets libjpeg-turbo upsample in larger batches.
-      JSAMPROW rows[4];
-      uint32_t count = height - y < 4 ? height - y : 4;
-      for (uint32_t i = 0; i < count; i++) rows[i] = pixels + (size_t)(y + i) * row_bytes;
-      if (jpeg_read_scanlines(&cinfo, rows, count) == 0) break;
-    }
-  }
-  if (cinfo.output_scanline < height) {
-    failure = ATR_ERR_TRUNCATED;
-    snprintf(result->message, ATR_MESSAGE_CAPACITY, "unexpected end of file");
-    longjmp(error.jump, 1);
-  }
-  size_t exif_size = 0;
-  exif = copy_exif(&cinfo, &exif_size);
-  jpeg_finish_decompress(&cinfo);
-  jpeg_destroy_decompress(&cinfo);
-  free(scratch);
-  result->info.width = width;
-  result->info.height = height;
-  result->pixels = pixels;
-  result->pixel_bytes = total;
-  result->exif = exif;
-  result->exif_bytes = exif_size;
   return ATR_OK;
 }
 
-atr_status atr_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height,
-                           uint32_t channels, int quality, atr_encode_result *result) {
-  memset(result, 0, sizeof(*result));
-  if (width == 0 || height == 0 || (channels != 1 && channels != 3) || quality < 1 ||
-      quality > 100 || width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
-    snprintf(result->message, ATR_MESSAGE_CAPACITY,
-             "JPEG takes 8-bit gray or RGB up to %d pixels a side and quality 1-100",
-             (int)JPEG_MAX_DIMENSION);
-    return ATR_ERR_ARGUMENT;
-  }
-  struct jpeg_compress_struct cinfo;
-  jpeg_error_context error;
-  volatile atr_status failure = ATR_ERR_FORMAT;
-  // libjpeg grows this buffer and stores the current one through the
-  // pointer we hand it; since its address escapes, it lives in memory and
-  // stays valid after a longjmp. We free it on failure, as libjpeg asks.
-  unsigned char *output = NULL;
-  unsigned long output_size = 0;
-
-  install_error_handler(&error, &failure, result->message);
-  cinfo.err = &error.base;
-  if (setjmp(error.jump)) {
-    jpeg_destroy_compress(&cinfo);
-    free(output);
-    if (result->message[0] == '\0') snprintf(result->message, ATR_MESSAGE_CAPACITY, "JPEG encoding failed");
-    return failure;
-  }
-  jpeg_create_compress(&cinfo);
-  jpeg_mem_dest(&cinfo, &output, &output_size);
-  cinfo.image_width = width;
-  cinfo.image_height = height;
-  cinfo.input_components = (int)channels;
-  cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, quality, TRUE);
-  jpeg_start_compress(&cinfo, TRUE);
-  size_t row_bytes = (size_t)width * channels;
-  while (cinfo.next_scanline < height) {
-    JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * row_bytes);
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  result->data = output;
-  result->size = output_size;
+static atr_status finish_jpeg_write(atr_writer *base) {
+  jpeg_writer *w = (jpeg_writer *)base;
+  JPEG_CATCH(w, "JPEG encoding failed");
+  jpeg_finish_compress(&w->cinfo);
   return ATR_OK;
+}
+
+static void jpeg_writer_destroy(atr_writer *base) {
+  jpeg_writer *w = (jpeg_writer *)base;
+  if (w->created) jpeg_destroy_compress(&w->cinfo);
+}
+
+atr_writer *atr_jpeg_writer_open(FILE *file, uint32_t width, uint32_t height, uint32_t channels, int quality) {
+  jpeg_writer *w = (jpeg_writer *)calloc(1, sizeof(jpeg_writer));
+  if (w == NULL) return NULL;
+  w->base.write_rows = write_jpeg_rows;
+  w->base.finish = finish_jpeg_write;
+  w->base.destroy = jpeg_writer_destroy;
+  w->base.width = width;
+  w->base.height = height;
+  w->base.channels = channels;
+  w->failure = ATR_ERR_FORMAT;
+  if (width == 0 || height == 0 || (channels != 1 && channels != 3) || quality < 1 || quality > 100 ||
+      width > JPEG_MAX_DIMENSION || height > JPEG_MAX_DIMENSION) {
+    char text[ATR_MESSAGE_CAPACITY];
+    snprintf(text, sizeof text, "JPEG takes 8-bit gray or RGB up to %d pixels a side and quality 1-100",
+             (int)JPEG_MAX_DIMENSION);
+    atr_fail(&w->base.status, w->base.message, ATR_ERR_ARGUMENT, text);
+    return &w->base;
+  }
+  w->base.row_bytes = (size_t)width * channels;
+  install_error_handler(&w->error, &w->failure, w->base.message);
+  w->cinfo.err = &w->error.base;
+  if (setjmp(w->error.jump)) {
+    atr_fail(&w->base.status, w->base.message, w->failure, "JPEG encoding failed");
+    return &w->base;
+  }
+  jpeg_create_compress(&w->cinfo);
+  w->created = 1;
+  // libjpeg's stdio destination fails through error_exit on a short write.
+  jpeg_stdio_dest(&w->cinfo, file);
+  w->cinfo.image_width = width;
+  w->cinfo.image_height = height;
+  w->cinfo.input_components = (int)channels;
+  w->cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(&w->cinfo);
+  jpeg_set_quality(&w->cinfo, quality, TRUE);
+  jpeg_start_compress(&w->cinfo, TRUE);
+  return &w->base;
 }

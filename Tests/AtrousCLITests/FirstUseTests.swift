@@ -383,11 +383,22 @@ import Testing
   /// not fit, before allocating them, with what would be allocated and the
   /// budget's source.
   @Test func memoryBudgetIsNamed() throws {
-    let image = try CLIRunner.run("filter", "SampleImages/astronaut.png", "sobel:mag", "-o", Fixtures.scratchFolder() + "/s.png",
-                                  "--max-memory", "1M")
+    // `filter` streams: 1 MiB holds the rows a Sobel reads; a wrapping
+    // border reads the last rows first, and so every row.
+    let streamed = try CLIRunner.run("filter", "SampleImages/astronaut.png", "sobel:mag", "-o", Fixtures.scratchFolder() + "/s.png",
+                                     "--max-memory", "1M")
+    #expect(streamed.status == 0, "\(streamed.stderr)")
+    let image = try CLIRunner.run("filter", "SampleImages/astronaut.png", "sobel:mag,border=wrap", "-o",
+                                  Fixtures.scratchFolder() + "/s.png", "--max-memory", "1M", "--threads", "1")
     #expect(image.status == 1)
-    #expect(image.stderr == "error: SampleImages/astronaut.png: decoding its 512x512 RGB pixels to float32 would take 3.8 MiB, "
-            + "more than the memory budget of 1 MiB (--max-memory 1M)\n", "\(image.stderr)")
+    #expect(image.stderr == "error: SampleImages/astronaut.png: filtering holds 512 rows of 512 pixels at once, 3.2 MiB "
+            + "with the output rows, more than the memory budget of 1 MiB (--max-memory 1M)\n", "\(image.stderr)")
+    let converted = try CLIRunner.run("convert", "SampleImages/astronaut.png", Fixtures.scratchFolder() + "/a.jpg", "--max-memory", "1M")
+    #expect(converted.status == 0, "\(converted.stderr)")
+    // A model takes the whole image.
+    let whole = try CLIRunner.run("features", "SampleImages/astronaut.png", "--out-dir", Fixtures.scratchFolder(), "--max-memory", "1M")
+    #expect(whole.stderr == "error: SampleImages/astronaut.png: decoding its 512x512 RGB pixels to float32 would take 3.8 MiB, "
+            + "more than the memory budget of 1 MiB (--max-memory 1M)\n", "\(whole.stderr)")
     let folder = Fixtures.scratchFolder()
     try NPY.write(NPYArray(shape: [300, 300, 3], floats: [Float](repeating: 0, count: 270_000)), to: folder + "/a.npy")
     let array = try CLIRunner.run("filter", folder + "/a.npy", "box:size=3", "-o", folder + "/b.npy", "--max-memory", "500K")

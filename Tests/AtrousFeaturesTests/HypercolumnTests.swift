@@ -137,4 +137,28 @@ import Testing
     #expect(whole.shape == [64, 80, 30])
     #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
   }
+
+  /// A file read as tiles ask for its rows equals the image read whole:
+  /// tiles of several sizes (so crops overlap, move down by less than
+  /// their height, and skip rows in a sample), and a tile as large as
+  /// the image.
+  @Test(arguments: [12, 20, 64])
+  func streamedFileEqualsWholeImage(tile: Int) throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let layers = ["block1", "block3", "block2"]
+    let path = Fixtures.path(Self.folder + "/input.png")
+    var options = HypercolumnOptions()
+    options.tile = tile
+    let extractor = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
+    let plan = try extractor.plan(height: 47, width: 61, channels: 3)
+    let streamed = try HypercolumnInput.file(path, preparation: ImagePreprocessing())
+    #expect(streamed.shape == [1, 3, 47, 61])
+    let folder = Fixtures.scratchFolder()
+    try extractor.export(Self.input(), plan: plan, to: folder + "/whole.npy")
+    _ = try extractor.exportTimed(streamed, plan: plan, to: folder + "/streamed.npy")
+    #expect(try NPY.read(folder + "/streamed.npy") == NPY.read(folder + "/whole.npy"))
+    // A second pass (the preview's sample, then the export) reads the file again.
+    let pixels = [(x: 60, y: 46), (x: 3, y: 40), (x: 30, y: 44)]
+    #expect(try extractor.sample(streamed, plan: plan, pixels: pixels) == extractor.sample(Self.input(), plan: plan, pixels: pixels))
+  }
 }

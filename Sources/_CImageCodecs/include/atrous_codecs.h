@@ -1,12 +1,14 @@
 #ifndef ATROUS_CODECS_H
 #define ATROUS_CODECS_H
 
-// One entry point per whole decode or encode. Every setjmp/longjmp of libpng
-// and libjpeg stays inside these functions: they always return normally with
-// a status and, on failure, the library's own message.
+// Row-by-row readers and writers over libpng and libjpeg. Every
+// setjmp/longjmp of the libraries stays inside these functions: each sets
+// its own jump point and returns normally with a status and, on failure,
+// the library's own message.
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,48 +56,77 @@ typedef struct {
   uint32_t arithmetic;
 } atr_image_info;
 
-typedef struct {
-  atr_image_info info;
-  /// Interleaved rows, no padding, 16-bit samples in host byte order.
-  /// Allocated with posix_memalign(64); the caller releases it with free().
-  void *pixels;
-  size_t pixel_bytes;
-  /// The TIFF payload of a JPEG's Exif APP1 segment (after "Exif\0\0"), or
-  /// NULL. Allocated with malloc; the caller releases it with free().
-  uint8_t *exif;
-  size_t exif_bytes;
-  /// NUL-terminated reason when the status is not ATR_OK.
-  char message[ATR_MESSAGE_CAPACITY];
-} atr_decode_result;
+/// A decoder that hands out rows top to bottom, so a caller can hold a few
+/// rows of a large image instead of all of it.
+///
+/// Every call returns a status; after a failure the reader stays failed
+/// (later calls return the same status) and `atr_reader_message` gives the
+/// library's reason. The caller closes every reader it opened, failed or not.
+typedef struct atr_reader atr_reader;
 
-typedef struct {
-  /// The encoded file. Allocated with malloc; the caller releases it with free().
-  uint8_t *data;
-  size_t size;
-  char message[ATR_MESSAGE_CAPACITY];
-} atr_encode_result;
+/// Opens a PNG read from `file` (which stays the caller's; it must be
+/// seekable: every chunk is checked to fit in it first) and reads its header.
+/// Images whose declared width*height exceeds `max_pixels` fail with
+/// ATR_ERR_TOO_LARGE before any pixel is allocated. Decoded rows are 8-bit
+/// gray, gray+alpha, RGB or RGBA, or 16-bit in host byte order. NULL only
+/// when memory for the reader itself is lacking.
+atr_reader *atr_png_reader_open(FILE *file, uint64_t max_pixels);
 
-/// Decodes a whole PNG held in memory. With `header_only` set, fills `info`
-/// and allocates nothing. Images whose declared width*height exceeds
-/// `max_pixels` fail with ATR_ERR_TOO_LARGE before any pixel is allocated.
-atr_status atr_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
-                          int header_only, atr_decode_result *result);
+/// Opens a JPEG read from `file` (which stays the caller's) and reads its
+/// header, as `atr_png_reader_open`. Rows are gray (1 channel) or RGB (3);
+/// CMYK and YCCK are converted to RGB.
+atr_reader *atr_jpeg_reader_open(FILE *file, uint64_t max_pixels);
 
-/// Encodes interleaved pixels (1-4 channels, 8 or 16 bits, 16-bit samples in
-/// host byte order) as PNG. `level` is the zlib level, 0-9.
-atr_status atr_png_encode(const void *pixels, uint32_t width, uint32_t height,
-                          uint32_t channels, uint32_t bit_depth, int level,
-                          atr_encode_result *result);
+atr_status atr_reader_status(const atr_reader *reader);
+/// The image's size and layout; width and height are set even when the
+/// image was too large.
+const atr_image_info *atr_reader_info(const atr_reader *reader);
+/// NUL-terminated reason of the failure, empty while the status is ATR_OK.
+const char *atr_reader_message(const atr_reader *reader);
+/// The TIFF payload of a JPEG's Exif APP1 segment (after "Exif\0\0"), or
+/// NULL; owned by the reader.
+const uint8_t *atr_reader_exif(const atr_reader *reader, size_t *size);
 
-/// Decodes a whole JPEG held in memory to gray (1 channel) or RGB (3);
-/// CMYK and YCCK files are converted to RGB. Data that ends early is an error.
-atr_status atr_jpeg_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
-                           int header_only, atr_decode_result *result);
+/// Decodes the next `count` rows into `rows`, rows of
+/// width * channels * bit_depth / 8 bytes, one after another. Asking for
+/// more rows than remain is ATR_ERR_ARGUMENT. An interlaced PNG is decoded
+/// whole into the reader on the first call, unless that call asks for every
+/// row: then it is decoded into `rows` directly.
+atr_status atr_reader_read_rows(atr_reader *reader, uint8_t *rows, uint32_t count);
 
-/// Encodes 8-bit gray (1 channel) or RGB (3) as baseline JPEG with 4:2:0
-/// chroma subsampling. `quality` is 1-100.
-atr_status atr_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height,
-                           uint32_t channels, int quality, atr_encode_result *result);
+/// Reads what follows the last row (to PNG's IEND, JPEG's EOI), so a file
+/// cut after its pixels still fails.
+atr_status atr_reader_finish(atr_reader *reader);
+
+void atr_reader_close(atr_reader *reader);
+
+/// An encoder that takes rows top to bottom and writes the file as it goes.
+/// Failures stay, as with `atr_reader`; the caller closes every writer.
+typedef struct atr_writer atr_writer;
+
+/// Starts a PNG of interleaved rows (1-4 channels, 8 or 16 bits, 16-bit
+/// samples in host byte order) written to `file`, which stays the caller's
+/// (it flushes and closes it). `level` is the zlib level, 0-9. NULL only
+/// when memory for the writer itself is lacking.
+atr_writer *atr_png_writer_open(FILE *file, uint32_t width, uint32_t height, uint32_t channels,
+                                uint32_t bit_depth, int level);
+
+/// Starts a baseline JPEG of 8-bit gray (1 channel) or RGB (3) rows with
+/// 4:2:0 chroma subsampling, written to `file`. `quality` is 1-100.
+atr_writer *atr_jpeg_writer_open(FILE *file, uint32_t width, uint32_t height, uint32_t channels,
+                                 int quality);
+
+atr_status atr_writer_status(const atr_writer *writer);
+const char *atr_writer_message(const atr_writer *writer);
+
+/// Encodes the next `count` rows, one after another in `rows`. Passing more
+/// rows than the image has left is ATR_ERR_ARGUMENT.
+atr_status atr_writer_write_rows(atr_writer *writer, const uint8_t *rows, uint32_t count);
+
+/// Writes the end of the file once every row was written.
+atr_status atr_writer_finish(atr_writer *writer);
+
+void atr_writer_close(atr_writer *writer);
 
 /// Inflates raw deflate data (no zlib or gzip header, as ZIP entries hold
 /// it) into exactly `out_size` bytes.
