@@ -31,6 +31,7 @@ public final class ImageRowReader {
   let exif: [UInt8]?
   private let reader: OpaquePointer
   private let file: UnsafeMutablePointer<FILE>
+  private let buffer: UnsafeMutablePointer<CChar>?
 
   /// Opens `path` and reads its header.
   /// - Throws: `FileError` (cannot open, neither PNG nor JPEG), `PNGError`
@@ -39,17 +40,23 @@ public final class ImageRowReader {
     let format = try ImageFormat.detect(FileIO.readPrefix(path, count: 8))
     guard let format else { throw FileError.unknownFormat(path: path, reason: "not a PNG or JPEG file") }
     guard let file = fopen(path, "rb") else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
-    try self.init(file: file, format: format, maxPixels: options.maxPixels)
+    try self.init(file: file, format: format, maxPixels: options.maxPixels, buffered: true)
   }
 
   /// Takes `file` (closed with the reader) and reads its header.
-  init(file: UnsafeMutablePointer<FILE>, format: ImageFormat, maxPixels: Int) throws {
+  /// - Parameter buffered: reads a file 1 MiB at a time (stdio's 4 KiB
+  ///   made 10,000 calls of a 40 MB file).
+  init(file: UnsafeMutablePointer<FILE>, format: ImageFormat, maxPixels: Int, buffered: Bool = false) throws {
     self.file = file
+    // glibc ignores the size unless it is given the buffer too.
+    buffer = buffered ? UnsafeMutablePointer<CChar>.allocate(capacity: 1 << 20) : nil
+    if let buffer { setvbuf(file, buffer, _IOFBF, 1 << 20) }
     self.format = format
     let limit = UInt64(max(maxPixels, 0))
     let opened = format == .png ? atr_png_reader_open(file, limit) : atr_jpeg_reader_open(file, limit)
     guard let opened else {
       fclose(file)
+      buffer?.deallocate()
       throw format == .png ? PNGError.outOfMemory : JPEGError.outOfMemory as Error
     }
     reader = opened
@@ -97,6 +104,7 @@ public final class ImageRowReader {
   deinit {
     atr_reader_close(reader)
     fclose(file)
+    buffer?.deallocate()
   }
 
   /// Decodes the next `count` rows into `rows` (count * `rowBytes` bytes).

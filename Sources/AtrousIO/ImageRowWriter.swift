@@ -26,6 +26,7 @@ public final class ImageRowWriter {
   private let path: String
   private let encoder: OpaquePointer
   private var file: UnsafeMutablePointer<FILE>?
+  private let buffer: UnsafeMutablePointer<CChar>?
   private let target: AtomicFileWriter?
   /// open_memstream's buffer and size, for an encode into memory.
   private let memory: (buffer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, size: UnsafeMutablePointer<Int>)?
@@ -56,6 +57,9 @@ public final class ImageRowWriter {
                format: ImageFormat, width: Int, height: Int, pixelFormat: Image.PixelFormat, bitDepth: Image.BitDepth,
                quality: Int, compressionLevel: Int) throws {
     self.file = file
+    // 1 MiB writes; glibc ignores the size unless it is given the buffer too.
+    buffer = target != nil ? UnsafeMutablePointer<CChar>.allocate(capacity: 1 << 20) : nil
+    if let buffer { setvbuf(file, buffer, _IOFBF, 1 << 20) }
     self.target = target
     self.memory = memory
     self.path = path
@@ -71,6 +75,7 @@ public final class ImageRowWriter {
       : atr_jpeg_writer_open(file, w, h, c, Int32(quality))
     guard let opened else {
       fclose(file)
+      buffer?.deallocate()
       memory.map { free($0.0.pointee); $0.0.deallocate(); $0.1.deallocate() }
       throw format == .png ? PNGError.outOfMemory : JPEGError.outOfMemory as Error
     }
@@ -83,6 +88,7 @@ public final class ImageRowWriter {
   deinit {
     atr_writer_close(encoder)
     if let file { fclose(file) }
+    buffer?.deallocate()
     if let memory {
       free(memory.buffer.pointee)
       memory.buffer.deallocate()

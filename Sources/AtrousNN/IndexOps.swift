@@ -89,17 +89,23 @@ enum IndexOps {
       for (name, v) in [("start", start), ("limit", limit), ("delta", delta)] where v.count != 1 {
         throw c.mismatch("\(name) of shape \(v.shape), a scalar expected")
       }
+      // The element count as a Double first: a far limit (1e24) or a tiny
+      // delta counts past Int.max, which the conversion would trap on.
+      func count(_ quotient: Double) throws -> Int {
+        let n = quotient.rounded(.up)
+        guard n < 0x1p62 else { throw c.mismatch("a range of \(n) elements") }
+        return n > 0 ? Int(n) : 0
+      }
       if start.isFloat {
         let (s, l, d) = (Double(start.floatValues()[0]), Double(limit.floatValues()[0]), Double(delta.floatValues()[0]))
         guard d != 0, d.isFinite, s.isFinite, l.isFinite else { throw c.mismatch("delta of 0 or a bound not finite") }
-        let n = Swift.max(0, Int(((l - s) / d).rounded(.up)))
+        let n = try count((l - s) / d)
         try c.checkShape([n])
         return [NDArray(shape: [n], floats: (0..<n).map { Float(s + Double($0) * d) })]
       }
       let (s, l, d) = (start.int64Values()[0], limit.int64Values()[0], delta.int64Values()[0])
       guard d != 0 else { throw c.mismatch("delta of 0") }
-      let span = Double(l) - Double(s)
-      let n = Swift.max(0, Int((span / Double(d)).rounded(.up)))
+      let n = try count((Double(l) - Double(s)) / Double(d))
       try c.checkShape([n])
       return [NDArray(shape: [n], int64s: (0..<n).map { s &+ Int64($0) &* d })]
     }
