@@ -13,6 +13,8 @@ import AtrousNN
 /// (a sample for the preview, then the export) decodes the file again.
 public final class HypercolumnInput {
   public let height: Int, width: Int, channels: Int
+  /// The file the rows come from ("" for an input in memory).
+  let path: String
   private let whole: Tensor?  // (1, H, W, C)
   /// Opens the file again; the reader gives the next `count` rows,
   /// preprocessed, as (count, W, C).
@@ -30,10 +32,12 @@ public final class HypercolumnInput {
     (height, width, channels) = (image.shape[1], image.shape[2], image.shape[3])
     whole = image
     open = nil
+    path = ""
   }
 
-  private init(height: Int, width: Int, channels: Int, open: @escaping () throws -> (Int) throws -> Tensor) {
+  private init(path: String, height: Int, width: Int, channels: Int, open: @escaping () throws -> (Int) throws -> Tensor) {
     (self.height, self.width, self.channels) = (height, width, channels)
+    self.path = path
     whole = nil
     self.open = open
   }
@@ -52,7 +56,7 @@ public final class HypercolumnInput {
     let colours = reader.pixelFormat.hasAlpha ? reader.pixelFormat.channels - 1 : reader.pixelFormat.channels
     // Checks the preparation against the channels (mean, std) before any work.
     _ = try preparation.tensor(Image(width: 1, height: 1, format: reader.pixelFormat, bitDepth: reader.bitDepth))
-    return HypercolumnInput(height: reader.height, width: reader.width, channels: preparation.gray ? 1 : colours) {
+    return HypercolumnInput(path: path, height: reader.height, width: reader.width, channels: preparation.gray ? 1 : colours) {
       let reader = try ImageRowReader(path: path, options: options)
       return { count in
         var band = Image(width: reader.width, height: count, format: reader.pixelFormat, bitDepth: reader.bitDepth)
@@ -98,7 +102,7 @@ public final class HypercolumnInput {
     let from = rows.lowerBound - first, keep = max(0, heldRows - from)
     if rows.count > (held.rank == 3 ? held.shape[0] : 0) {
       try MemoryBudget.check(rows.count * length, of: 4) {
-        FileError.exceedsMemoryBudget(path: "", what: "holding \(rows.count) rows of \(width) pixels for a row of tiles",
+        FileError.exceedsMemoryBudget(path: path, what: "holding \(rows.count) rows of \(width) pixels for a row of tiles",
                                       bytes: $0, budget: $1)
       }
       var grown = Tensor.uninitialized(shape: [rows.count, width, channels])  // (capacity, W, C)

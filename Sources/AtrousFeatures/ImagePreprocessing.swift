@@ -59,10 +59,17 @@ public struct ImagePreprocessing: Sendable {
   /// The image as a (1, C, H, W) network input, stored channels-last.
   /// - Throws: `ImageConversionError` when mean or std do not match the channels.
   public func tensor(_ image: Image) throws -> NDArray {
+    // The size may come from an option (--size): checked before the
+    // conversion and the resize allocate it. At most 2^30 pixels each way.
+    let target = outputSize(height: image.height, width: image.width)
+    let channels = gray ? 1 : image.format.hasAlpha ? image.channels - 1 : image.channels
+    for (height, width) in [(image.height, image.width), target] {
+      try MemoryBudget.check(height * width * channels, of: 4) {
+        ImageConversionError.exceedsMemoryBudget(height: height, width: width, channels: channels, bytes: $0, budget: $1)
+      }
+    }
     var hwc = Tensor(image.format.hasAlpha ? image.droppingAlpha() : image, scale: .byte, order: bgr ? .bgr : .rgb, gray: gray)
-    let target = outputSize(height: hwc.height, width: hwc.width)
     if target != (hwc.height, hwc.width) { hwc = BilinearResize.resize(hwc, height: target.height, width: target.width) }
-    let channels = hwc.channels
     for (name, values) in [("mean", mean), ("std", std)] {
       if let values, values.count != channels && values.count != 1 {
         throw ImageConversionError.channelMismatch(what: name, given: values.count, channels: channels)

@@ -33,9 +33,14 @@ public enum ImageConversionError: Error, Equatable, CustomStringConvertible {
   /// A per-channel setting (mean, std) with a count that fits neither the
   /// channels nor one shared value.
   case channelMismatch(what: String, given: Int, channels: Int)
+  /// The image brought to `height` x `width` as float32 would not fit the
+  /// memory budget.
+  case exceedsMemoryBudget(height: Int, width: Int, channels: Int, bytes: Int, budget: MemoryBudget)
 
   public var description: String {
     switch self {
+    case .exceedsMemoryBudget(let height, let width, let channels, let bytes, let budget):
+      "the image brought to \(width)x\(height)x\(channels) as float32 would take \(MemoryBudget.format(bytes)), more than \(budget)"
     case .unsupportedShape(let shape):
       "shape \(NPY.tupleText(shape)) is not an image: expected (H, W) or (H, W, C) with C = 1, 2, 3 or 4"
     case .channelMismatch(let what, let given, let channels):

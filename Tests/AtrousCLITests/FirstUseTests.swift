@@ -393,6 +393,11 @@ import Testing
     #expect(image.status == 1)
     #expect(image.stderr == "error: SampleImages/astronaut.png: filtering holds 512 rows of 512 pixels at once, 3.2 MiB "
             + "with the output rows, more than the memory budget of 1 MiB (--max-memory 1M)\n", "\(image.stderr)")
+    // A size given by an option is checked before the resize allocates it.
+    let resized = try CLIRunner.run("hypercolumns", "SampleImages/astronaut.png", "--size", "30000x30000", "-o",
+                                    Fixtures.scratchFolder() + "/h.npy", "--max-memory", "1G")
+    #expect(resized.stderr == "error: SampleImages/astronaut.png: the image brought to 30000x30000x1 as float32 would take "
+            + "3.4 GiB, more than the memory budget of 1 GiB (--max-memory 1G)\n", "\(resized.stderr)")
     let converted = try CLIRunner.run("convert", "SampleImages/astronaut.png", Fixtures.scratchFolder() + "/a.jpg", "--max-memory", "1M")
     #expect(converted.status == 0, "\(converted.stderr)")
     // A model takes the whole image.
