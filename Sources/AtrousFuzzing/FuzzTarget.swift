@@ -65,12 +65,22 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
   /// traced shape-only, as `inspect` does.
   static func model(_ bytes: [UInt8]) {
     guard let graph = try? ONNXModel.decode(Data(bytes)) else { return }
-    _ = try? NetworkSummary(graph: graph, inputShapes: [:], maxInputElements: Self.maxPixels * 4)
+    _ = try? NetworkSummary(graph: graph, inputShapes: [:], maxInputElements: Self.maxInputElements)
   }
+
+  /// Elements of a model's declared inputs in the harness: 2^18, so a
+  /// trace runs in milliseconds (a 4-million-element int8 input took 11 s
+  /// to make under the sanitizers).
+  public static let maxInputElements = 1 << 18
 
   /// Padded pixels a filter stage may read in the harness: 2^16, so each
   /// input runs in milliseconds (the command's limit is 2^30).
   public static let maxPaddedPixels = 1 << 16
+
+  /// Padded pixels times taps (rows plus columns) over a whole chain in
+  /// the harness: 2^21. Four stages each under `maxPaddedPixels` with
+  /// kernels of 48 to 96 taps took over 10 s under the sanitizers.
+  public static let maxChainWork = 1 << 21
 
   /// Filter specs, one per line, parsed, chained and run on a 16x16 RGB
   /// image, as `filter` runs them.
@@ -82,12 +92,16 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
       else { return }
       filters.append(filter)
     }
-    // The work of each stage is proportional to its padded input.
+    // The work of each stage is proportional to its padded input and, on
+    // the direct passes, to its taps.
     var (height, width) = (16, 16)
+    var work = 0
     for filter in filters {
       guard let padded = try? filter.paddedSize(height: height, width: width), padded.height * padded.width <= Self.maxPaddedPixels,
         let output = try? filter.outputSize(height: height, width: width)
       else { return }
+      work += padded.height * padded.width * (filter.kernelSize.rows + filter.kernelSize.columns)
+      guard work <= Self.maxChainWork else { return }
       (height, width) = output
     }
     let image = Tensor(shape: [16, 16, 3], values: (0..<768).map { Float(($0 * 37) % 256) / 255 })
