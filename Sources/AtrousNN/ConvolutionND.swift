@@ -84,7 +84,11 @@ enum ConvolutionND {
     inner.cache = c.cache
     inner.constant = c.constant
     return try body(&inner).map { y in
-      y.rank == 4 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y
+      guard y.rank == 4 else { return y }
+      // Weights of another rank (or an output_shape of two values) give a
+      // 2-D result that is not a lifted 1-D one.
+      guard y.shape[2] == 1 else { throw c.mismatch("a 1-D convolution whose weights or output_shape are not 1-D") }
+      return y.reshaped([y.shape[0], y.shape[1], y.shape[3]])
     }
   }
 
