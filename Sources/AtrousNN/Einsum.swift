@@ -32,6 +32,13 @@ enum Einsum {
     for (term, x) in zip(terms, operands) {
       let names = labels(term, rank: x.rank)
       guard names.count == x.rank else { throw c.invalid("equation", "'\(term)' for an operand of rank \(x.rank)") }
+      // A label repeated in one operand takes its diagonal: equal sizes
+      // only (a broadcast 1 there read past the operand).
+      for (k, label) in names.enumerated() {
+        if let first = names.firstIndex(of: label), first < k, x.shape[first] != x.shape[k] {
+          throw c.mismatch("label \(label) is \(x.shape[first]) and \(x.shape[k]) in one operand")
+        }
+      }
       for (label, size) in zip(names, x.shape) {
         if let known = sizes[label], known != size {
           guard known == 1 || size == 1 else { throw c.mismatch("label \(label) is \(known) and \(size)") }
