@@ -47,9 +47,7 @@ public struct ConvertJob {
                         format: converted(Image(width: 1, height: 1, format: reader.pixelFormat, bitDepth: reader.bitDepth), for: output))
     for start in stride(from: 0, to: reader.height, by: Self.bandRows) {
       let count = min(Self.bandRows, reader.height - start)
-      var band = Image(width: reader.width, height: count, format: reader.pixelFormat, bitDepth: reader.bitDepth)
-      try band.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: count) }
-      try sink.write(converted(band, for: output))
+      try sink.write(converted(reader.readBand(count), for: output))
     }
     try reader.finish()
     try sink.commit()

@@ -170,8 +170,7 @@ private final class Source {
       return
     }
     guard let reader else { return }
-    var band = Image(width: width, height: rows.count, format: reader.pixelFormat, bitDepth: reader.bitDepth)
-    try band.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: rows.count) }
+    let band = try reader.readBand(rows.count)
     Tensor(band, scale: .factor(1), gray: gray).withUnsafeBufferPointer { target.update(from: $0.baseAddress!, count: rows.count * length) }
   }
 
@@ -180,9 +179,7 @@ private final class Source {
     guard let reader else { return }
     let rest = reader.height - reader.nextRow
     for start in stride(from: 0, to: rest, by: 64) {
-      let count = min(64, rest - start)
-      var band = Image(width: width, height: count, format: reader.pixelFormat, bitDepth: reader.bitDepth)
-      try band.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: count) }
+      _ = try reader.readBand(min(64, rest - start))
     }
     try reader.finish()
     self.reader = nil

@@ -59,8 +59,7 @@ public final class HypercolumnInput {
     return HypercolumnInput(path: path, height: reader.height, width: reader.width, channels: preparation.gray ? 1 : colours) {
       let reader = try ImageRowReader(path: path, options: options)
       return { count in
-        var band = Image(width: reader.width, height: count, format: reader.pixelFormat, bitDepth: reader.bitDepth)
-        try band.withUnsafeMutableBytes { try reader.read(into: $0.baseAddress!, count: count) }
+        let band = try reader.readBand(count)
         if reader.nextRow == reader.height { try reader.finish() }
         let rows = try preparation.tensor(band).toChannelsLast().storage!  // (1, count, W, C)
         return rows.reshaped([count, reader.width, rows.shape[3]])

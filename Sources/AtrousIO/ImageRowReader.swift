@@ -124,6 +124,14 @@ public final class ImageRowReader {
     guard status == ATR_OK else { throw failure(status, limit: 0) }
   }
 
+  /// The next `count` rows as an image of that height.
+  /// - Throws: `PNGError` or `JPEGError`.
+  public func readBand(_ count: Int) throws -> Image {
+    var band = Image(width: width, height: count, format: pixelFormat, bitDepth: bitDepth)
+    try band.withUnsafeMutableBytes { try read(into: $0.baseAddress!, count: count) }
+    return band
+  }
+
   /// Reads every remaining row into an image, which `finish` then checks.
   public func readImage() throws -> Image {
     precondition(nextRow == 0, "readImage reads a whole image")
