@@ -291,6 +291,10 @@ enum IndexOps {
     guard indices.rank >= 1, batch >= 0, batch < Swift.min(x.rank, indices.rank) else { throw c.invalid("batch_dims", "\(batch)") }
     let depth = indices.shape[indices.rank - 1]
     guard depth >= 1, batch + depth <= x.rank else { throw c.mismatch("index tuples of \(depth) for data \(x.shape)") }
+    // The batch axes pair data and indices one to one.
+    guard Array(indices.shape[..<batch]) == Array(x.shape[..<batch]) else {
+      throw c.mismatch("indices \(indices.shape) and data \(x.shape) differ in their first \(batch) (batch) axes")
+    }
     let inner = x.shape[(batch + depth)...].reduce(1, *)
     let shape = Array(indices.shape.dropLast()) + Array(x.shape[(batch + depth)...])
     let tuples = indices.count / depth
