@@ -87,13 +87,12 @@ public final class ImageRowReader {
     guard let format = format ?? ImageFormat.detect(bytes) else {
       throw FileError.unknownFormat(path: path, reason: "not a PNG or JPEG file")
     }
+    // fmemopen takes no empty buffer: one zero byte instead, which the
+    // decoders refuse as they would an empty file.
+    let bytes = bytes.isEmpty ? [0] : bytes
     return try bytes.withUnsafeBytes { raw in
       // Read-only: fmemopen never writes through a stream opened "rb".
-      // fmemopen takes no empty buffer: one byte of it, which the decoders
-      // refuse as they would an empty file.
-      var empty: UInt8 = 0
-      let base = raw.count > 0 ? UnsafeMutableRawPointer(mutating: raw.baseAddress!) : UnsafeMutableRawPointer(&empty)
-      guard let file = fmemopen(base, max(raw.count, 1), "rb") else {
+      guard let file = fmemopen(UnsafeMutableRawPointer(mutating: raw.baseAddress!), raw.count, "rb") else {
         throw FileError.cannotRead(path: path, reason: FileIO.lastError())
       }
       let reader = try ImageRowReader(file: file, format: format, maxPixels: options.maxPixels)
