@@ -38,7 +38,7 @@ let package = Package(
       exclude: ["README.md"]
     ),
     // Vectorized float32 row loops, multiversioned per instruction set.
-    .target(name: "_CKernels", exclude: ["README.md"]),
+    .target(name: "_CKernels", exclude: ["README.md", "kernels"]),
     .target(name: "AtrousCore", dependencies: ["_CKernels"]),
     .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
     .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
@@ -72,7 +72,7 @@ let package = Package(
     .testTarget(name: "AtrousNNTests", dependencies: ["AtrousNN", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFeaturesTests", dependencies: ["AtrousFeatures", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFuzzingTests", dependencies: ["AtrousFuzzing", "AtrousIO", "AtrousTestSupport"]),
-    .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousCore", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),
   ],
   swiftLanguageModes: [.v6]

@@ -20,7 +20,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python, machine
 
 RNG = np.random.default_rng(0)
 
@@ -76,6 +76,7 @@ def models():
 def main():
     args = arguments(__doc__, repeat=5)
     binary = build_bench()
+    print(machine(binary))
     with tempfile.TemporaryDirectory() as folder:
         print(f"onnxruntime {ort.__version__} (ORT_ENABLE_ALL); median of {args.repeat} runs per round, {args.rounds} rounds")
         for label, (proto, shape, macs) in models().items():

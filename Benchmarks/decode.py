@@ -15,7 +15,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, time_bench, time_python, machine
 
 
 def make_inputs(folder):
@@ -33,6 +33,7 @@ def make_inputs(folder):
 def main():
     args = arguments(__doc__, repeat=10)
     binary = build_bench()
+    print(machine(binary))
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as folder:
         inputs = make_inputs(folder)

@@ -17,7 +17,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from harness import ROOT, arguments, build_bench, compare, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, time_bench, time_python, machine
 
 CASES = {
     "sobel dx+dy+magnitude": (["sobel:mag"],
@@ -38,6 +38,7 @@ def make_input(folder):
 def main():
     args = arguments(__doc__, repeat=5)
     binary = build_bench()
+    print(machine(binary))
     with tempfile.TemporaryDirectory() as folder:
         image, path = make_input(folder)
         print(f"OpenCV {cv2.__version__}; 4096x4096 float32, 1 channel; median of {args.repeat} runs per round, "

@@ -27,6 +27,19 @@ def build_bench():
     return os.path.join(folder, "atrous-bench")
 
 
+def machine(binary):
+    """A line naming the CPU and the instruction set Atrous's kernels use
+    (ATROUS_ISA caps it), printed with every benchmark's figures."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    fields = subprocess.run([binary, "machine"], check=True, capture_output=True, text=True).stdout.split()
+    return f"CPU: {model}, {os.cpu_count()} cores; Atrous kernels: {fields[1]} (the CPU's widest: {fields[3]})"
+
+
 def ort_session(path, threads):
     """An ONNX Runtime CPU session with all graph optimizations on `threads` threads."""
     import onnxruntime as ort

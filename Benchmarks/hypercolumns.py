@@ -30,7 +30,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python
+from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python, machine
 
 LAYERS = ["conv1_2_relu", "conv2_2_relu"]
 
@@ -91,6 +91,7 @@ def vgg_blocks_1_2():
 def main():
     args = arguments(__doc__, repeat=10)
     binary = build_bench()
+    print(machine(binary))
     with tempfile.TemporaryDirectory() as folder:
         model = os.path.join(folder, "vgg.onnx")
         onnx.save(vgg_blocks_1_2(), model)

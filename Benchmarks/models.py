@@ -15,7 +15,6 @@ temporary folder) the first time.
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,7 @@ import tempfile
 import numpy as np
 import onnxruntime as ort
 
-from harness import ROOT, build_bench, compare, ort_session, time_bench, time_python
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from harness import ROOT, build_bench, compare, ort_session, time_bench, time_python, machine
 
 
 def main():
@@ -50,7 +39,8 @@ def main():
                        check=True)
     models = json.load(open(index))["models"]
     binary = build_bench()
-    print(f"CPU: {cpu_model()}; onnxruntime {ort.__version__} (ORT_ENABLE_ALL); "
+    print(machine(binary))
+    print(f"onnxruntime {ort.__version__} (ORT_ENABLE_ALL); "
           f"median of {args.repeat} runs per round, median of {args.rounds} alternating rounds")
     ratios = {1: [], 2: []}
     for m in models:

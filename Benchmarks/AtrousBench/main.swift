@@ -8,6 +8,11 @@
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
 //   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
+//   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
+//
+// ATROUS_BENCH_WINOGRAD_TILE=2|4|6 runs every convolution Winograd can
+// take (model, profile) with that output tile instead of the cost rule's
+// choice, to measure the rule.
 
 import AtrousCore
 import AtrousFeatures
@@ -42,7 +47,12 @@ func usage() -> Never {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 2 && arguments[1] == "machine" {
+  print("kernels \(InstructionSet.process) cpu-widest \(InstructionSet.supported)")
+  exit(0)
+}
 guard arguments.count >= 4 else { usage() }
+let forcedTile = ProcessInfo.processInfo.environment["ATROUS_BENCH_WINOGRAD_TILE"].flatMap(Int.init)
 switch arguments[1] {
 case "decode":
   guard let repeats = Int(arguments[3]), repeats > 0 else { usage() }
@@ -65,7 +75,7 @@ case "model":
   let array = try NPY.read(arguments[3])
   let input = NDArray(shape: array.shape, floats: array.tensor())
   try measure("model", repeats: repeats) {
-    _ = try executor.run([executor.inputNames[0]: input])
+    _ = try WinogradTile.$forced.withValue(forcedTile) { try executor.run([executor.inputNames[0]: input]) }
   }
 case "profile":
   // Milliseconds per node, the median of `repeats` runs after a warm-up.
@@ -73,12 +83,14 @@ case "profile":
   let executor = try Executor(graph: try ONNXModel.load(arguments[2]), threads: threads)
   let array = try NPY.read(arguments[3])
   let input = [executor.inputNames[0]: NDArray(shape: array.shape, floats: array.tensor())]
-  _ = try executor.run(input)
-  let runs = try (0..<repeats).map { _ in try executor.profiledRun(input).nodes }
+  let runs = try WinogradTile.$forced.withValue(forcedTile) {
+    _ = try executor.run(input)
+    return try (0..<repeats).map { _ in try executor.profiledRun(input).nodes }
+  }
   var rows: [(String, String, Double)] = []
   for (index, first) in runs[0].enumerated() {
     let times = runs.map { $0[index].milliseconds }.sorted()
-    rows.append((first.name, first.op, times[times.count / 2]))
+    rows.append((first.name + " " + first.path, first.op, times[times.count / 2]))
   }
   func format(_ ms: Double) -> String {
     let text = String(Double(Int(ms * 1000)) / 1000)

@@ -29,6 +29,7 @@ struct AtrousCommand: ParsableCommand {
     let arguments = Array(CommandLine.arguments.dropFirst())
     do {
       try checkNames(arguments)
+      if let problem = InstructionSet.environmentProblem { throw ValidationError(problem) }
       var command = try parseAsRoot(arguments)
       (command as? MemoryBudgeted)?.memoryBudget.install()
       try command.run()

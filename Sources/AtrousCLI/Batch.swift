@@ -81,8 +81,10 @@ final class Batch: @unchecked Sendable {
     }
   }
 
-  /// `timing: <stage> <milliseconds>` lines on standard error.
+  /// `timing: <stage> <milliseconds>` lines on standard error, after the
+  /// instruction set the kernels ran with (`kernels: avx2`).
   func printTimings() {
+    Reporting.printError("kernels: \(InstructionSet.process)")
     for (stage, ms) in timings { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
   }
 

@@ -25,11 +25,28 @@ public enum Parallel {
   /// The iterations must touch disjoint data (their own rows, their own
   /// scratch objects): that is what makes passing a non-Sendable closure
   /// safe here, and every caller is written that way.
+  /// Iterations use the calling thread's instruction set
+  /// (`InstructionSet.with`) on whichever thread they run.
   public static func run(_ count: Int, _ body: (Int) -> Void) {
     if count <= 1 {
       if count == 1 { body(0) }
       return
     }
+    let isa = atr_isa_thread()
+    if isa >= 0 {
+      // A thread with its own choice (a test): each iteration takes it on.
+      return withoutActuallyEscaping(body) { body in
+        spread(count) { index in
+          let before = atr_isa_set_thread(isa)
+          body(index)
+          atr_isa_set_thread(before)
+        }
+      }
+    }
+    spread(count, body)
+  }
+
+  private static func spread(_ count: Int, _ body: (Int) -> Void) {
     if WorkerPool.shared.run(count, body) { return }
     // The pool is taken (a parallel loop inside another, or two callers at
     // once): the system's threads.

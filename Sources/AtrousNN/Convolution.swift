@@ -136,6 +136,8 @@ enum Convolution {
     /// The blocked (per group), Winograd or grouped kernel's weights;
     /// empty for the others, whose weights are in `kernel`.
     var packed: [[Float]] = []
+    /// Winograd's output tile, m of F(mxm, 3x3).
+    var winogradTile = 4
     var path: String
   }
 
@@ -152,7 +154,8 @@ enum Convolution {
       // Everything the plan depends on besides the node: the input's shape
       // and layout, the output's layout, and a strategy tests force.
       let forced = forcedStrategy.map { Strategy.allCases.firstIndex(of: $0)! } ?? -1
-      let facts = x.shape + [x.channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, c.threads]
+      let facts = x.shape + [x.channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, WinogradTile.forced ?? 0,
+                             c.threads]
       let context = c
       plan = try cache.plan(c.index, facts: facts) { try Self.plan(context, x, cache: cache) }
     } else {
@@ -205,7 +208,12 @@ enum Convolution {
                     path: strategy.rawValue + Pointwise.describe(convolution.epilogue))
     switch strategy {
     case .blocked: plan.packed = try prepared("conv-blocked") { $0.blockedWeights() }
-    case .winograd: plan.packed = try prepared("conv-winograd") { [$0.winogradWeights()] }
+    case .winograd:
+      // A strategy forced onto a convolution the rule runs direct takes F(4x4).
+      plan.winogradTile = WinogradTile.forced ?? convolution.winogradTile ?? 4
+      plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
+      let tile = plan.winogradTile
+      plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile)] }
     case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
     case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
     case .gemv:
@@ -273,7 +281,8 @@ enum Convolution {
                                   threads: threads, steps: convolution.epilogue)
       return result(Tensor(shape: [n, oh, ow, cout], values: values), planes: false)
     case .winograd:
-      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
+      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], tile: plan.winogradTile,
+                                         threads: threads),
                     planes: false)
     case .grouped:
       return result(convolution.grouped8(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
@@ -325,7 +334,7 @@ enum Convolution {
 
   /// The strategy for `kernel` on input stored as planes or channels-last:
   /// depthwise stays depthwise in the input's layout (unless the map is
-  /// narrow); Winograd where `prefersWinograd`; the blocked kernel where
+  /// narrow); Winograd where `winogradTile` picks a tile; the blocked kernel where
   /// `prefersBlocked`; the grouped kernel for groups of 8 output channels
   /// on channels-last input; else the product on planes or on pixels.
   static func strategy(_ kernel: ConvKernel, planesInput: Bool) -> Strategy {
@@ -334,7 +343,7 @@ enum Convolution {
     // maps go channels-last, vectorized across channels instead.
     if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
     if kernel.isPointwise && kernel.group == 1 && kernel.pixels <= Linear.fewRows { return .gemv }
-    if kernel.prefersWinograd { return .winograd }
+    if kernel.winogradTile != nil { return .winograd }
     if kernel.prefersBlocked { return .blocked }
     if !planesInput && kernel.hasGroupsOf8 { return .grouped }
     return planesInput ? .planar : .im2col
@@ -491,10 +500,10 @@ struct TransposedConvKernel {
 struct ConvKernel {
   /// Rows of a 1x1 product between its epilogue passes: at most 128 pixels
   /// of output, still in L2 when the fused steps run over them; or, when
-  /// the packed weights outgrow half of a 1 MiB L2 and would stream from
+  /// the packed weights outgrow half of the L2 cache and would stream from
   /// further out once per pass, up to 512 (a 13x13 map in one pass).
   static func epilogueRows(k: Int, n: Int) -> Int {
-    k * n * MemoryLayout<Float>.stride > 512 << 10 ? 512 : 128
+    k * n * MemoryLayout<Float>.stride > CPUCaches.l2 / 2 ? 512 : 128
   }
 
   let n: Int, cin: Int, cout: Int, group: Int
@@ -517,7 +526,7 @@ struct ConvKernel {
   /// a thread is left without a block.
   static func blockRows(k: Int, n: Int, pixels: Int, threads: Int) -> Int {
     let weightBytes = k * n * MemoryLayout<Float>.stride
-    return evenBlock(pixels: pixels, preferred: weightBytes > 2 << 20 ? 4 * block : block, multiple: 8, threads: threads)
+    return evenBlock(pixels: pixels, preferred: weightBytes > CPUCaches.l2 ? 4 * block : block, multiple: 8, threads: threads)
   }
 
   /// A block length near `preferred`, a multiple of `multiple`, that cuts
@@ -557,23 +566,60 @@ struct ConvKernel {
   var macs: Int { pixels * cout * (cin / group) * taps }
   /// Weights of one group: Cout/g x (taps x Cin/g).
   var weightCount: Int { cout / group * taps * (cin / group) }
-  /// Whether Winograd F(4x4, 3x3) can run this convolution: 3x3, stride
+  /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, stride
   /// and dilation 1, one group, at least 16 channels in and out (the
   /// transforms take 16 at a time).
   var winogradFits: Bool {
     group == 1 && cin >= 16 && cout >= 16 && axes.allSatisfy { $0.kernel == 3 && $0.stride == 1 && $0.dilation == 1 }
   }
 
-  /// Whether Winograd is the way to run it: it fits (16 channels in and
-  /// 64 out at 55x55 already run 1.6x faster than direct), there
-  /// are at least 16 output tiles of 4x4 to share each read of the
-  /// transformed weights (four times the direct kernel's; at 7x7, 4 tiles,
-  /// 512 channels run 1.7x slower than direct), and `ATROUS_EXACT_CONV`
-  /// is not set to 1.
-  var prefersWinograd: Bool {
-    var geometry = self.geometry
-    return winogradFits && atr_winograd_tiles(&geometry, n) >= 16 && !Self.exact
+  /// The output tile m of the Winograd F(mxm, 3x3) to run this
+  /// convolution with, or nil to run it direct: nil when Winograd does not
+  /// fit or `ATROUS_EXACT_CONV` is 1, else the cheapest by `winogradCost`
+  /// of F(2x2), F(4x4), F(6x6) and direct convolution.
+  var winogradTile: Int? {
+    guard winogradFits, !Self.exact else { return nil }
+    if let forced = WinogradTile.forced { return forced }
+    let direct = winogradCost(tile: 0)
+    let best = [2, 4, 6].map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
+    return best.1 < direct ? best.0 : nil
   }
+
+  /// The rule `winogradTile` picks by, in multiply-adds per pair of input
+  /// and output channels. Direct convolution (tile 0) does 9 per output
+  /// pixel, at `directCost` each. F(mxm) does t^2 (t = m + 2) per tile of
+  /// m x m pixels, the edge tiles in full, with its transforms (about t
+  /// operations per position per channel, in and out) on top, and F(6x6)'s
+  /// at `f6Cost` each. Each reads its weights, 9 or t^2 per pair, once per
+  /// block of pixels or tiles, at `weightReadCost` each.
+  ///
+  /// Measured per layer, 1 thread, Intel Xeon (AVX-512): VGG16's 3x3
+  /// layers at 224 to 14 run F(4x4) (F(6x6) ties at 224 and 112, loses from
+  /// 56 down; direct takes 1.4 to 2.8 times as long), 512 channels at 7x7
+  /// run F(2x2) (0.8 of direct's time, F(4x4) 1.0, F(6x6) 1.8). F(6x6)
+  /// wins only where F(4x4)'s edge tiles waste more than it does.
+  func winogradCost(tile m: Int) -> Double {
+    var geometry = self.geometry
+    if m == 0 { return 9 * (Double(pixels) * Self.directCost + Self.weightReadCost) }
+    let t = m + 2, positions = Double(t * t), tiles = atr_winograd_tiles(&geometry, n, m)
+    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: t * t, threads: 1)
+    let blocks = Double((tiles + block - 1) / block)
+    let transforms = 1 + Double(t) / Double(cin) + Double(t) / Double(cout)
+    return positions * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
+  }
+
+  /// A direct multiply-add's time in Winograd's: the channel-blocked
+  /// kernel reaches about 70% of the products' rate.
+  static let directCost = 1.4
+  /// F(6x6)'s multiply-adds' time in F(4x4)'s: its 8x8 transforms spill
+  /// the registers, and its products have 64 positions to F(4x4)'s 36 for
+  /// each block of input read (measured: the same time at 224 and 112,
+  /// 1.4 times as long at 56 with 256 channels, though it does 10% fewer
+  /// multiply-adds there).
+  static let f6Cost = 1.4
+  /// Reading one weight of a block's products, in multiply-adds: the
+  /// products stream the weights from L2 or L3 once per block of tiles.
+  static let weightReadCost = 8.0
 
   /// `ATROUS_EXACT_CONV=1` keeps 3x3 convolutions direct (no Winograd),
   /// for results that do not depend on the transform's rounding.
@@ -598,7 +644,7 @@ struct ConvKernel {
   /// Output pixels per block of the transposed product: the packed input
   /// columns (k floats each) fill about a quarter of the L2 cache.
   static func transposedBlock(k: Int, pixels: Int, threads: Int) -> Int {
-    let fit = max(32, (256 << 10) / (k * MemoryLayout<Float>.stride) / 32 * 32)
+    let fit = max(32, CPUCaches.l2 / 4 / (k * MemoryLayout<Float>.stride) / 32 * 32)
     return evenBlock(pixels: pixels, preferred: min(fit, 512), multiple: 32, threads: threads)
   }
 
@@ -789,7 +835,7 @@ struct ConvKernel {
   func rowsInWindow(rowFloats: Int) -> Int {
     let h = axes[0]
     let rowBytes = cin / group * rowFloats * MemoryLayout<Float>.stride
-    let inputRows = max(h.extent, (512 << 10) / max(1, rowBytes))
+    let inputRows = max(h.extent, CPUCaches.l2 / 2 / max(1, rowBytes))
     return max(1, (inputRows - h.extent) / h.stride + 1)
   }
 
@@ -1064,44 +1110,50 @@ struct ConvKernel {
     for ky in rows.indices { rows[ky] = inputRow(row, ky: ky).map { source + $0 * rowLength } }
   }
 
-  /// The Winograd-transformed kernels packed for the products: for each
-  /// of the 36 tile positions, the (Cin, Cout) matrix as `atr_pack_b`
-  /// packs it, one after another.
-  func winogradWeights() -> [Float] {
-    var u = [Float](repeating: 0, count: 36 * cin * cout)  // (36, Cin, Cout)
-    u.withUnsafeMutableBufferPointer { atr_winograd_weights($0.baseAddress!, weights, cout, cin) }
+  /// The kernels transformed for Winograd F(tile x tile, 3x3) and packed
+  /// for the products: for each of the (tile + 2)^2 tile positions, the
+  /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another.
+  func winogradWeights(tile: Int) -> [Float] {
+    let positions = (tile + 2) * (tile + 2)
+    var u = [Float](repeating: 0, count: positions * cin * cout)  // (positions, Cin, Cout)
+    u.withUnsafeMutableBufferPointer { atr_winograd_weights($0.baseAddress!, weights, cout, cin, tile) }
     let size = atr_packed_b_size(cin, cout)
-    var packed = [Float](repeating: 0, count: 36 * size)
+    var packed = [Float](repeating: 0, count: positions * size)
     packed.withUnsafeMutableBufferPointer { p in
       u.withUnsafeBufferPointer { t in
-        for xi in 0..<36 { atr_pack_b(p.baseAddress! + xi * size, t.baseAddress! + xi * cin * cout, cin, cout, cout) }
+        for xi in 0..<positions {
+          atr_pack_b(p.baseAddress! + xi * size, t.baseAddress! + xi * cin * cout, cin, cout, cout)
+        }
       }
     }
     return packed
   }
 
   /// Tiles per Winograd block: a block's transformed input and products
-  /// (36 (Cin + Cout) floats per tile) fill about half of a 1 MiB L2.
-  static func winogradBlock(cin: Int, cout: Int, tiles: Int, threads: Int) -> Int {
-    let fit = max(8, (512 << 10) / (36 * (cin + cout) * MemoryLayout<Float>.stride) / 8 * 8)
+  /// (positions x (Cin + Cout) floats per tile) fill about half of the L2
+  /// cache.
+  static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int) -> Int {
+    let fit = max(8, CPUCaches.l2 / 2 / (positions * (cin + cout) * MemoryLayout<Float>.stride) / 8 * 8)
     return evenBlock(pixels: tiles, preferred: min(fit, 256), multiple: 8, threads: threads)
   }
 
-  /// Winograd F(4x4, 3x3) on (N, H, W, C) storage into (N, OH, OW, Cout):
-  /// per block of 4x4 output tiles, the input transform, 36 products with
-  /// the packed transformed weights, and the output transform with the
-  /// bias and fused steps, blocks split across threads.
-  func winograd(_ input: Tensor, weights packed: [Float], threads: Int) -> Tensor {
+  /// Winograd F(tile x tile, 3x3) on (N, H, W, C) storage into (N, OH,
+  /// OW, Cout): per block of output tiles, the input transform, one
+  /// product per tile position with the packed transformed weights, and
+  /// the output transform with the bias and fused steps, blocks split
+  /// across threads.
+  func winograd(_ input: Tensor, weights packed: [Float], tile: Int, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
     var geometry = self.geometry
-    let tiles = atr_winograd_tiles(&geometry, n)
-    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, threads: threads)
+    let positions = (tile + 2) * (tile + 2)
+    let tiles = atr_winograd_tiles(&geometry, n, tile)
+    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: threads)
     let blocks = (tiles + block - 1) / block
     let workers = max(1, min(threads, blocks))
     let size = atr_packed_b_size(cin, cout)
-    let transformed = Self.scratch(workers, floats: 36 * block * cin)  // (36, block, Cin)
-    let products = Self.scratch(workers, floats: 36 * block * cout)  // (36, block, Cout)
+    let transformed = Self.scratch(workers, floats: positions * block * cin)  // (positions, block, Cin)
+    let products = Self.scratch(workers, floats: positions * block * cout)  // (positions, block, Cout)
     let biasValues = bias ?? []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
@@ -1112,12 +1164,12 @@ struct ConvKernel {
             let first = index * block, count = min(block, tiles - first)
             let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
             let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
-            atr_winograd_input(v, source, &geometry, cin, first, count)
-            for xi in 0..<36 {
+            atr_winograd_input(v, source, &geometry, cin, first, count, tile)
+            for xi in 0..<positions {
               atr_sgemm_packed(count, cout, cin, v + xi * count * cin, cin, weightBase + xi * size, m + xi * count * cout,
                                cout, ATR_START_ZERO, nil)
             }
-            atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count)
+            atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
           }
         } }
       }
@@ -1193,4 +1245,12 @@ struct ConvKernel {
     return output
   }
 
+}
+
+/// Winograd's output tile as tests and benchmarks force it.
+public enum WinogradTile {
+  /// An output tile (2, 4 or 6) that every convolution Winograd can run
+  /// takes on the calling task, instead of the cost rule's choice
+  /// (`ConvKernel.winogradTile`); `ATROUS_EXACT_CONV=1` still wins.
+  @TaskLocal public static var forced: Int? = nil
 }

@@ -136,8 +136,8 @@ enum DepthwiseBlock {
 
   /// Bytes of 1x1 weights above which a product per row would read them
   /// from further out than the L2 cache, once per row instead of once per
-  /// block of 128 pixels.
-  static let rowProductWeightBytes = 512 << 10
+  /// block of 128 pixels: half of it.
+  static let rowProductWeightBytes = CPUCaches.l2 / 2
 
   /// Whether the ring is the faster way: the 1x1 weights are small enough
   /// to be read once per row, and, with an expansion on more than one

@@ -28,11 +28,14 @@ struct CLIRunner {
     try run(arguments)
   }
 
-  /// Runs `atrous arguments...` in `folder` (the repository by default).
-  static func run(_ arguments: [String], in folder: String = Fixtures.repository) throws -> Result {
+  /// Runs `atrous arguments...` in `folder` (the repository by default),
+  /// with `environment` added to this process's.
+  static func run(_ arguments: [String], in folder: String = Fixtures.repository,
+                  environment: [String: String] = [:]) throws -> Result {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
     // Files rather than pipes: nothing can block however much is printed.
     let folder = Fixtures.scratchFolder()

@@ -26,7 +26,9 @@ import Testing
     let expected = try NPY.read(Fixtures.path("hypercolumns/expected.npy"))
     #expect(ours.shape == [47, 61, 52])
     #expect(closeness(ours.tensor(), expected.tensor(), rtol: 0, atol: 1e-4).isClose)
-    let stages = result.stderr.split(separator: "\n").map { String($0.split(separator: " ")[1]) }
+    let lines = result.stderr.split(separator: "\n")
+    #expect(lines.first?.hasPrefix("kernels: ") == true)
+    let stages = lines.dropFirst().map { String($0.split(separator: " ")[1]) }
     #expect(stages == ["decode", "model", "upsample+concat", "write"])
     let sidecar = try JSONSerialization.jsonObject(with: Data(FileIO.readAll(folder + "/hc.json"))) as! [String: Any]
     #expect(sidecar["shape"] as? [Int] == [47, 61, 52])

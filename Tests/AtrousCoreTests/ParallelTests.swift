@@ -47,3 +47,22 @@ extension ParallelTests {
     if sharing { #expect(stolen.withLock { $0 }) }
   }
 }
+
+extension ParallelTests {
+  /// A thread's own instruction set reaches every iteration of the
+  /// parallel loops it starts, on whichever thread they run, and is undone
+  /// after; the process's choice is never wider than the CPU's.
+  @Test(arguments: InstructionSet.available)
+  func instructionSetReachesEveryIteration(isa: InstructionSet) {
+    #expect(InstructionSet.process <= InstructionSet.supported)
+    let seen = Mutex([InstructionSet?](repeating: nil, count: 64))
+    InstructionSet.with(isa) {
+      #expect(InstructionSet.current == isa)
+      Parallel.run(64) { index in seen.withLock { $0[index] = InstructionSet.current } }
+    }
+    #expect(seen.withLock { $0.allSatisfy { $0 == isa } })
+    #expect(InstructionSet.current == InstructionSet.process)
+    // Asked for more than the CPU has, a thread gets what it has.
+    InstructionSet.with(.avx512) { #expect(InstructionSet.current == InstructionSet.supported) }
+  }
+}

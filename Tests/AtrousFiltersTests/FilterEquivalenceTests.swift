@@ -20,20 +20,23 @@ import Testing
 
   static let kernel = Kernel2D(rows: 3, columns: 4, values: [1, -2, 0.5, 3, 0, 1, -1, 2, 4, 0.25, -3, 1])
 
-  @Test(arguments: geometries)
-  func twoDimensionalMatchesNaive(geometry: FilterGeometry) throws {
+  @Test(arguments: geometries, InstructionSet.available)
+  func twoDimensionalMatchesNaive(geometry: FilterGeometry, isa: InstructionSet) throws {
     let input = testTensor(height: 23, width: 19, channels: 3)
-    let fast = try FilterChain([Filter.correlation(Self.kernel, geometry: geometry)]).apply(to: input)
+    let fast = try InstructionSet.with(isa) {
+      try FilterChain([Filter.correlation(Self.kernel, geometry: geometry)]).apply(to: input)
+    }
     let check = closeness(fast, NaiveFilter.correlate(input, Self.kernel, geometry), rtol: 1e-5, atol: 1e-4)
     #expect(check.isClose, "\(check)")
   }
 
-  @Test(arguments: geometries)
-  func separableMatchesTwoDimensional(geometry: FilterGeometry) throws {
+  @Test(arguments: geometries, InstructionSet.available)
+  func separableMatchesTwoDimensional(geometry: FilterGeometry, isa: InstructionSet) throws {
     let row: [Float] = [1, 4, 6, 4, 1], column: [Float] = [-1, -2, 0, 2, 1]
     let input = testTensor(height: 21, width: 26, channels: 2)
-    let separable = try FilterChain([Filter(.separable(row: row, column: column), geometry: geometry, name: "s")])
-      .apply(to: input)
+    let separable = try InstructionSet.with(isa) {
+      try FilterChain([Filter(.separable(row: row, column: column), geometry: geometry, name: "s")]).apply(to: input)
+    }
     let full = NaiveFilter.correlate(input, Kernel2D(column: column, row: row), geometry)
     let check = closeness(separable, full, rtol: 1e-5, atol: 1e-3)
     #expect(check.isClose, "\(check)")

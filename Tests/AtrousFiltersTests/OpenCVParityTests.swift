@@ -24,8 +24,13 @@ import Testing
 
   @Test func fixturesArePresent() { #expect(Self.cases.count == 46) }
 
-  @Test(arguments: cases)
-  func matchesReference(_ c: Case) throws {
+  /// With the kernels of every instruction set the CPU has.
+  @Test(arguments: cases, InstructionSet.available)
+  func matchesReference(_ c: Case, isa: InstructionSet) throws {
+    try InstructionSet.with(isa) { try check(c) }
+  }
+
+  func check(_ c: Case) throws {
     let input = try NPY.read(Fixtures.path("filters/\(c.input)")).tensor()
     let expected = try NPY.read(Fixtures.path("filters/\(c.file)")).tensor()
     let output = try FilterChain([FilterSpec.parse(c.filter)]).apply(to: input)

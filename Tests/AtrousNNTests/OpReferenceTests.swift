@@ -1,5 +1,6 @@
 import AtrousCore
 import Foundation
+import Synchronization
 import _CKernels
 @testable import AtrousNN
 import AtrousTestSupport
@@ -101,13 +102,16 @@ import Testing
   }
 
   /// Every strategy a convolution can take on this machine, forced, on
-  /// planes and on channels-last input, against the same plain loops.
-  @Test(arguments: Convolution.Strategy.allCases)
-  func everyConvStrategyMatchesNaiveLoops(_ strategy: Convolution.Strategy) throws {
-    try Convolution.$forcedStrategy.withValue(strategy) {
-      for c in Self.convCases {
-        for route in [ConvRoute.planesToChannelsLast, .channelsLast] {
-          try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false)
+  /// planes and on channels-last input, with the kernels of every
+  /// instruction set the CPU has, against the same plain loops.
+  @Test(arguments: Convolution.Strategy.allCases, InstructionSet.available)
+  func everyConvStrategyMatchesNaiveLoops(_ strategy: Convolution.Strategy, isa: InstructionSet) throws {
+    try InstructionSet.with(isa) {
+      try Convolution.$forcedStrategy.withValue(strategy) {
+        for c in Self.convCases {
+          for route in [ConvRoute.planesToChannelsLast, .channelsLast] {
+            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false)
+          }
         }
       }
     }
@@ -150,6 +154,29 @@ import Testing
         try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, threads: threads)
         try Convolution.$forcedStrategy.withValue(.im2col) {
           try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: threads)
+        }
+      }
+    }
+  }
+
+  /// Every Winograd tile, forced, with the kernels of every instruction
+  /// set the CPU has: edge tiles, asymmetric padding, channels that are
+  /// not a multiple of 16, and more input channels than one block of the
+  /// product's depth, against the plain loops.
+  @Test(arguments: [2, 4, 6], InstructionSet.available)
+  func everyWinogradTileMatchesNaiveLoops(tile: Int, isa: InstructionSet) throws {
+    let cases = [
+      ConvCase(cin: 32, cout: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
+      ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
+      ConvCase(cin: 272, cout: 72, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ]
+    try InstructionSet.with(isa) {
+      try Convolution.$forcedStrategy.withValue(.winograd) {
+        try WinogradTile.$forced.withValue(tile) {
+          for c in cases {
+            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
+            try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
+          }
         }
       }
     }
@@ -206,6 +233,35 @@ import Testing
     let depthwise = c.group == c.cin && c.cout == c.cin
     if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput && ow >= 16))) }
     #expect(output.shape == [n, c.cout, oh, ow])
+    let expected = Self.reference(c, x: x, weights: weights, bias: bias, n: n, h: h, w: w, oh: oh, ow: ow)
+    // A float32 sum of K products of values in [-1, 1] can be off by about
+    // K * 2^-24 in any order; twice that, and never under 1e-5.
+    let k = c.cin / c.group * c.k.0 * c.k.1
+    var atol = max(1e-5, Float(k) * 1.2e-7)
+    let values = output.floatValues()
+    if c.k == (3, 3) && c.stride == (1, 1) && c.dilation == (1, 1) && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
+      // Winograd (F(2x2), F(4x4) or F(6x6)) may run: its transforms round
+      // more, within 5e-5 of the output's range at worst and 1e-5 relative
+      // RMS error. (F(6x6)'s transforms scale by up to 32 and 1/90, but its
+      // kernels are transformed in float64 and rounded once.)
+      let range = (expected.max() ?? 0) - (expected.min() ?? 0)
+      atol = max(atol, 5e-5 * range)
+      let error = zip(values, expected).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+      let energy = expected.reduce(0.0) { $0 + Double($1) * Double($1) }
+      #expect((error / energy).squareRoot() <= 1e-5, "\(route) \(n)x\(h)x\(w): relative RMS error")
+    }
+    let check = closeness(values, expected, rtol: 1e-5, atol: atol)
+    #expect(check.isClose, "\(route) \(n)x\(h)x\(w): \(check)")
+  }
+
+  /// The plain loops' output (float64 sums) for a case and input size,
+  /// computed once per test run: the same inputs (fixed seeds) go through
+  /// every strategy and instruction set, and the loops dominate the tests'
+  /// time in a debug build.
+  static func reference(_ c: ConvCase, x: [Float], weights: [Float], bias: [Float], n: Int, h: Int, w: Int, oh: Int,
+                        ow: Int) -> [Float] {
+    let key = "\(c.testDescription) \(n)x\(h)x\(w)"
+    if let known = references.withLock({ $0[key] }) { return known }
     var expected = [Float](repeating: 0, count: n * c.cout * oh * ow)
     let cinG = c.cin / c.group, coutG = c.cout / c.group
     for b in 0..<n { for co in 0..<c.cout { for oy in 0..<oh { for ox in 0..<ow {
@@ -219,23 +275,11 @@ import Testing
       } } }
       expected[((b * c.cout + co) * oh + oy) * ow + ox] = Float(sum)
     } } } }
-    // A float32 sum of K products of values in [-1, 1] can be off by about
-    // K * 2^-24 in any order; twice that, and never under 1e-5.
-    let k = cinG * c.k.0 * c.k.1
-    var atol = max(1e-5, Float(k) * 1.2e-7)
-    let values = output.floatValues()
-    if c.k == (3, 3) && c.stride == (1, 1) && c.dilation == (1, 1) && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
-      // Winograd F(4x4, 3x3) may run: its transforms round more, within
-      // 5e-5 of the output's range at worst and 1e-5 relative RMS error.
-      let range = (expected.max() ?? 0) - (expected.min() ?? 0)
-      atol = max(atol, 5e-5 * range)
-      let error = zip(values, expected).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-      let energy = expected.reduce(0.0) { $0 + Double($1) * Double($1) }
-      #expect((error / energy).squareRoot() <= 1e-5, "\(route) \(n)x\(h)x\(w): relative RMS error")
-    }
-    let check = closeness(values, expected, rtol: 1e-5, atol: atol)
-    #expect(check.isClose, "\(route) \(n)x\(h)x\(w): \(check)")
+    references.withLock { $0[key] = expected }
+    return expected
   }
+
+  static let references = Mutex<[String: [Float]]>([:])
 
   @Test(arguments: [(2, 1, 0, 0), (2, 2, 1, 1), (3, 1, 2, 0), (1, 2, 0, 0)])
   func convTransposeMatchesScatter(stride: Int, dilation: Int, pad: Int, outputPadding: Int) throws {
@@ -468,8 +512,12 @@ import Testing
   /// pixel and channel: forced on convolutions it can take (3x3 at stride
   /// 1 and 2 from planes and from pixels, grouped by 8, depthwise, 1x1 on a
   /// 1x1 map), against the ops run one by one.
-  @Test(arguments: Convolution.Strategy.allCases)
-  func everyConvStrategyAppliesItsFusedSteps(_ strategy: Convolution.Strategy) throws {
+  @Test(arguments: Convolution.Strategy.allCases, InstructionSet.available)
+  func everyConvStrategyAppliesItsFusedSteps(_ strategy: Convolution.Strategy, isa: InstructionSet) throws {
+    try InstructionSet.with(isa) { try checkFusedSteps(strategy) }
+  }
+
+  func checkFusedSteps(_ strategy: Convolution.Strategy) throws {
     // (cin, cout, group, kernel, stride, input size)
     let cases = [(3, 20, 1, 3, 2, 15), (16, 20, 1, 3, 1, 11), (16, 16, 2, 3, 1, 9), (16, 16, 16, 3, 2, 19), (24, 20, 1, 1, 1, 1)]
     var taken = 0
@@ -492,14 +540,15 @@ import Testing
       for channelsLast in [false, true] {
         let given = channelsLast ? ["x": input["x"]!.toChannelsLast()] : input
         let run = try Convolution.$forcedStrategy.withValue(strategy) { try fused.profiledRun(given) }
-        if run.nodes[0].path.hasPrefix(strategy.rawValue + "+") { taken += 1 }
+        // The path names the strategy, then any detail after a colon (Winograd's tile), then the steps.
+        if run.nodes[0].path.split(separator: "+")[0].split(separator: ":")[0] == strategy.rawValue { taken += 1 }
         // Winograd's transforms round differently (sums of 144 terms here).
         let tolerance: Float = strategy == .winograd ? 1e-4 : 1e-5
         #expect(closeness(run.values["y"]!.standard().floatValues(), want, rtol: tolerance, atol: tolerance).isClose,
                 "\(strategy) case \(index) channels last \(channelsLast): \(run.nodes[0].path)")
       }
     }
-    // Blocked needs AVX-512; every other strategy runs on every machine.
+    // Blocked needs AVX2; every other strategy runs on every machine.
     if strategy != .blocked || atr_conv_blocked_preferred() != 0 { #expect(taken > 0, "\(strategy) never taken") }
   }
 

@@ -1,13 +1,19 @@
+import AtrousCore
 import AtrousIO
 import AtrousNN
 import AtrousONNX
 import AtrousTestSupport
 import Testing
 
-/// The two trained models against their stored ONNX Runtime outputs.
+/// The two trained models against their stored ONNX Runtime outputs, with
+/// the kernels of every instruction set the CPU has.
 @Suite struct RealModelTests {
-  @Test(arguments: 0...2)
-  func mnistMatchesReference(set: Int) throws {
+  @Test(arguments: 0...2, InstructionSet.available)
+  func mnistMatchesReference(set: Int, isa: InstructionSet) throws {
+    try InstructionSet.with(isa) { try checkMNIST(set: set) }
+  }
+
+  func checkMNIST(set: Int) throws {
     let graph = try ONNXModel.load(Fixtures.model("mnist-8"))
     let executor = try Executor(graph: graph)
     let input = NDArray(try NPY.read(Fixtures.path("models/mnist-8/input_\(set).npy")))
@@ -18,7 +24,12 @@ import Testing
     #expect(check.isClose, "\(check)")
   }
 
-  @Test func ppocrDetectorMatchesReference() throws {
+  @Test(arguments: InstructionSet.available)
+  func ppocrDetectorMatchesReference(isa: InstructionSet) throws {
+    try InstructionSet.with(isa) { try checkDetector() }
+  }
+
+  func checkDetector() throws {
     let graph = try ONNXModel.load(Fixtures.model("ppocrv4-det"))
     let executor = try Executor(graph: graph)
     let input = NDArray(try NPY.read(Fixtures.path("models/ppocrv4-det/input_0.npy")))

@@ -3,9 +3,9 @@
 
 // Vectorized inner loops over contiguous float32 rows. Each function is
 // compiled for AVX-512, AVX2+FMA and the baseline instruction set on x86-64
-// and picked at load time, so the binary runs on any x86-64 (and arm64,
+// and picked when called, so the binary runs on any x86-64 (and arm64,
 // where only the baseline NEON version exists) while using the widest
-// vectors the machine has.
+// vectors the machine has, or fewer when asked (`ATROUS_ISA`).
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +13,51 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/// The instruction sets the kernels are built for, in increasing order.
+typedef enum {
+  /// x86-64's SSE2 (or arm64's NEON): every CPU of the architecture.
+  ATR_ISA_BASELINE = 0,
+  /// x86-64-v3: AVX2, FMA, F16C, BMI1/2.
+  ATR_ISA_AVX2 = 1,
+  /// x86-64-v4: AVX-512 F, VL, BW, DQ beside x86-64-v3.
+  ATR_ISA_AVX512 = 2,
+} atr_isa;
+
+/// The widest instruction set this CPU has that the kernels are built for.
+atr_isa atr_isa_supported(void);
+
+/// The instruction set the process uses: `atr_isa_supported`, capped by
+/// the environment variable ATROUS_ISA (`avx512`, `avx2` or `baseline`)
+/// when set to one of those; read once, at load time.
+atr_isa atr_isa_process(void);
+
+/// The instruction set `ATROUS_ISA` names, or -1 when it is unset; -2
+/// when it names none (the command line reports that).
+int atr_isa_requested(void);
+
+/// The instruction set kernels called on this thread use: the thread's
+/// own choice when it has one (`atr_isa_set_thread`), else the process's.
+atr_isa atr_isa_current(void);
+
+/// The calling thread's own instruction set, or -1 when it uses the process's.
+int atr_isa_thread(void);
+
+/// Gives the calling thread its own instruction set (capped by what the
+/// CPU has), or with -1 takes it back to the process's. Returns the
+/// thread's earlier choice (-1 for none), to restore after. Lets tests run
+/// every kernel of every instruction set the machine has in one process.
+int atr_isa_set_thread(int isa);
+
+/// "avx512", "avx2" or "baseline" (on arm64, "neon").
+const char *atr_isa_name(atr_isa isa);
+
+/// Bytes of one core's level-1 data cache and level-2 cache, read from the
+/// system once at load time (32 KiB and 1 MiB where it does not say),
+/// held to 16 KiB..1 MiB and 256 KiB..16 MiB. Tile and block sizes of the
+/// kernels, and of the callers that cut work into blocks, follow them.
+size_t atr_cache_l1d(void);
+size_t atr_cache_l2(void);
 
 /// A hint inside a busy-wait loop: the core slows the loop down and leaves
 /// its execution units to the other hardware thread sharing it (a virtual
@@ -270,8 +315,9 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
                      const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
                      const atr_conv_planes_next *next);
 
-/// Whether `atr_conv_blocked` is the faster convolution on this CPU: its
-/// register tiles want 32 vector registers of 16 floats (AVX-512).
+/// Whether `atr_conv_blocked` is the faster convolution in the calling
+/// thread's instruction set: its register tiles need AVX2's 16 vector
+/// registers of 8 floats at least (with SSE's they spill).
 int atr_conv_blocked_preferred(void);
 
 /// Floats of the packed weights of `atr_conv_blocked` for `m` output and
@@ -374,27 +420,29 @@ typedef struct atr_pointwise_step {
 void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
                    size_t nsteps);
 
-/// Winograd F(4x4, 3x3) for 3x3 convolutions with stride and dilation 1
-/// on channels-last pixels (`winograd.c`). Output tiles of 4x4 pixels are
-/// numbered flat over images, tile rows and tile columns; there are
-/// atr_winograd_tiles of them.
-size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images);
+/// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride
+/// and dilation 1 on channels-last pixels (`kernels/winograd.c`). Output
+/// tiles of m x m pixels are numbered flat over images, tile rows and tile
+/// columns; there are atr_winograd_tiles of them. A tile of input is
+/// t x t pixels, t = m + 2, and has t^2 positions.
+size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
-/// The kernels (cout, cin, 3, 3) transformed: u is (36, cin, cout), one
+/// The kernels (cout, cin, 3, 3) transformed: u is (t^2, cin, cout), one
 /// (cin, cout) matrix per tile position.
-void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin);
+void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m);
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
-/// 16) transformed: v is (36, count, cin), one (count, cin) matrix per tile
-/// position; the padding reads as zero.
+/// 16) transformed: v is (t^2, count, cin), one (count, cin) matrix per
+/// tile position; the padding reads as zero.
 void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
-                        size_t count);
+                        size_t count, size_t m);
 
-/// Output tiles [first, first + count) from the products m, (36, count,
+/// Output tiles [first, first + count) from the products, (t^2, count,
 /// cout) (cout >= 16), into (N, OH, OW, cout) storage, the bias added and
 /// the fused steps applied; pixels past the map's edge are not written.
-void atr_winograd_output(float *out, const float *m, const float *bias, const atr_conv_geometry *g, size_t cout,
-                         size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps);
+void atr_winograd_output(float *out, const float *products, const float *bias, const atr_conv_geometry *g,
+                         size_t cout, size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps,
+                         size_t m);
 
 /// Softmax (or, with `log`, log-softmax) of each of `rows` contiguous rows
 /// of `length` values, in place: the row's largest value subtracted first,

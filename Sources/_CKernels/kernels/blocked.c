@@ -5,41 +5,24 @@
 #include <stdint.h>
 #include <string.h>
 
-// Built for AVX-512 only: atr_conv_blocked_preferred keeps other CPUs on
-// the planar product, where the tiles would spill.
-#if defined(__x86_64__)
-#define ATR_AVX512 __attribute__((target("avx512f")))
-#else
-#define ATR_AVX512
-#endif
-
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
 #define V16_STORE(p, v) (*(v16 *)(p) = (v))
 
 // The channel-blocked direct convolution. Output channels come in blocks
-// of 16 (one vector), up to four blocks at once; input channels in blocks
-// of 16. For one output pixel and one input value the product is a
+// of 16 (one AVX-512 vector, two AVX2 ones), up to four blocks at once;
+// input channels in blocks of 16. For one output pixel and one input value the product is a
 // broadcast of that value times each block's 16 weights, so a tile of
 // 4 blocks x 6 pixels holds 24 accumulators and takes 10 loads for its 24
 // FMAs, and the weights of one (output group, input block) pair (36 KiB
 // for 3x3) stay in L1 while a whole output row passes under them.
 
-enum { BLOCK = 16, GROUP_BLOCKS = 4 };
+enum { CBLOCK = 16, GROUP_BLOCKS = 4 };
 
-static inline size_t blocks_of(size_t n) { return (n + BLOCK - 1) / BLOCK; }
-
-int atr_conv_blocked_preferred(void) {
-#if defined(__x86_64__)
-  // The tiles want 32 vector registers of 16 floats; with fewer they spill.
-  return __builtin_cpu_supports("avx512f");
-#else
-  return 0;
-#endif
-}
+static inline size_t blocks_of(size_t n) { return (n + CBLOCK - 1) / CBLOCK; }
 
 size_t atr_conv_blocked_packed_size(size_t m, size_t channels, size_t taps) {
-  const size_t mb = blocks_of(m) * BLOCK;
+  const size_t mb = blocks_of(m) * CBLOCK;
   return mb + channels * taps * mb;
 }
 
@@ -52,14 +35,14 @@ void atr_conv_blocked_pack(float *packed, const float *weights, const float *bia
   const size_t mb = blocks_of(m), cbs = blocks_of(channels);
   memset(packed, 0, atr_conv_blocked_packed_size(m, channels, taps) * sizeof(float));
   if (bias) memcpy(packed, bias, m * sizeof(float));
-  float *w = packed + mb * BLOCK;
+  float *w = packed + mb * CBLOCK;
   for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
     const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
     for (size_t cb = 0; cb < cbs; cb++) {
       for (size_t t = 0; t < taps; t++) {
-        for (size_t ci = cb * BLOCK; ci < channels && ci < (cb + 1) * BLOCK; ci++) {
-          for (size_t o = 0; o < obs * BLOCK; o++) {
-            const size_t co = ob0 * BLOCK + o;
+        for (size_t ci = cb * CBLOCK; ci < channels && ci < (cb + 1) * CBLOCK; ci++) {
+          for (size_t o = 0; o < obs * CBLOCK; o++) {
+            const size_t co = ob0 * CBLOCK + o;
             *w++ = co < m ? weights[(co * channels + ci) * taps + t] : 0.0f;
           }
         }
@@ -86,13 +69,13 @@ static window_shape window_of(const atr_conv_geometry *g, size_t channels, size_
     s.channel_step = 1;
     s.pixel_step = s.channels;
     s.row_step = s.width * s.channels;
-    s.block_step = BLOCK;
+    s.block_step = CBLOCK;
   } else {
     s.width = atr_window_width(g, 0);
     s.channel_step = s.rows * s.width;
     s.pixel_step = 1;
     s.row_step = s.width;
-    s.block_step = BLOCK * s.channel_step;
+    s.block_step = CBLOCK * s.channel_step;
   }
   return s;
 }
@@ -111,7 +94,7 @@ static size_t pass_rows(const atr_conv_geometry *g, size_t rows) {
 size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, size_t output_rows, int channels_last) {
   const window_shape s = window_of(g, channels, output_rows, channels_last);
   const size_t window = s.channels * s.rows * s.width;
-  const size_t acc = GROUP_BLOCKS * pass_rows(g, output_rows) * (size_t)g->output_w * BLOCK;
+  const size_t acc = GROUP_BLOCKS * pass_rows(g, output_rows) * (size_t)g->output_w * CBLOCK;
   return (window + acc) * sizeof(float) + 64;
 }
 
@@ -121,26 +104,29 @@ size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, siz
 // for the tile's first pixel; channel c is c * cstep floats on, pixel p
 // p * pstep, tap kx kx * kstep. acc is (OB, ., 16) with `ob_stride`
 // floats between blocks; it starts from `start` (OB vectors) when given,
-// else from acc itself. Callers pass compile-time steps where they can.
-static inline __attribute__((always_inline)) void tile(const int OB, const int PX, const float *const *rows,
+// else from acc itself. The weights of one input channel are OB vectors
+// at w, the next channel's `wstride` floats on (the whole group's, when a
+// tile takes fewer blocks than the group packs). Callers pass
+// compile-time steps where they can.
+static inline __attribute__((always_inline)) void blocked_tile(const int OB, const int PX, const float *const *rows,
                                                        ptrdiff_t cstep, ptrdiff_t pstep, ptrdiff_t kstep,
-                                                       ptrdiff_t kh, ptrdiff_t kw, int cn, const float *w, float *acc,
-                                                       size_t ob_stride, const float *start) {
+                                                       ptrdiff_t kh, ptrdiff_t kw, int cn, const float *w, ptrdiff_t wstride,
+                                                       float *acc, size_t ob_stride, const float *start) {
   // Every loop over o and p is unrolled in full, so that the
   // accumulators live in registers.
   v16 a[GROUP_BLOCKS][12];
 #pragma clang loop unroll(full)
   for (int o = 0; o < OB; o++) {
 #pragma clang loop unroll(full)
-    for (int p = 0; p < PX; p++) a[o][p] = start ? V16_LOAD(start + o * BLOCK) : V16_LOAD(acc + o * ob_stride + p * BLOCK);
+    for (int p = 0; p < PX; p++) a[o][p] = start ? V16_LOAD(start + o * CBLOCK) : V16_LOAD(acc + o * ob_stride + p * CBLOCK);
   }
   for (ptrdiff_t ky = 0; ky < kh; ky++) {
     for (ptrdiff_t kx = 0; kx < kw; kx++) {
       const float *x = rows[ky] + kx * kstep;
-      for (int c = 0; c < cn; c++, x += cstep, w += OB * BLOCK) {
+      for (int c = 0; c < cn; c++, x += cstep, w += wstride) {
         v16 wv[GROUP_BLOCKS];
 #pragma clang loop unroll(full)
-        for (int o = 0; o < OB; o++) wv[o] = V16_LOAD(w + o * BLOCK);
+        for (int o = 0; o < OB; o++) wv[o] = V16_LOAD(w + o * CBLOCK);
 #pragma clang loop unroll(full)
         for (int p = 0; p < PX; p++) {
           const float v = x[p * pstep];
@@ -153,12 +139,12 @@ static inline __attribute__((always_inline)) void tile(const int OB, const int P
 #pragma clang loop unroll(full)
   for (int o = 0; o < OB; o++) {
 #pragma clang loop unroll(full)
-    for (int p = 0; p < PX; p++) V16_STORE(acc + o * ob_stride + p * BLOCK, a[o][p]);
+    for (int p = 0; p < PX; p++) V16_STORE(acc + o * ob_stride + p * CBLOCK, a[o][p]);
   }
 }
 
 // One output row for OB blocks over one input block: tiles of PX pixels
-// (OB * PX accumulators, OB weight vectors and a broadcast fit 32
+// (OB * PX accumulators, OB weight vectors and a broadcast fit the
 // registers), then the rest in tiles of 8 (where 8 fit), 4, 2 and 1.
 // LAYOUT is 0 for planes read at stride 1, 3 at stride 2, 1 at any
 // stride, 2 for channels last. A step known when compiling makes each
@@ -166,11 +152,12 @@ static inline __attribute__((always_inline)) void tile(const int OB, const int P
 // is added to the pointer once per pixel, a chain of dependent adds that
 // holds a tile of one block (12 FMAs to its 12 adds) to one FMA a cycle:
 // a first convolution, 3 -> 16 channels at stride 2, took 1.5 times as long.
-#define ATR_TILE(N) tile(OB, N, at, cstep, pstep, kstep, kh, kw, cn, w, acc + x * BLOCK, ob_stride, start)
+#define ATR_TILE(N) blocked_tile(OB, N, at, cstep, pstep, kstep, kh, kw, cn, w, wstride, acc + x * CBLOCK, ob_stride, start)
 static inline __attribute__((always_inline)) void row_pass(const int OB, const int PX, const int LAYOUT,
                                                            const float *const *rows, const window_shape *s,
                                                            const atr_conv_geometry *g, int cn, const float *w,
-                                                           float *acc, size_t ob_stride, const float *start) {
+                                                           ptrdiff_t wstride, float *acc, size_t ob_stride,
+                                                           const float *start) {
   const ptrdiff_t ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
   const ptrdiff_t cstep = LAYOUT == 2 ? 1 : (ptrdiff_t)s->channel_step;
   const ptrdiff_t xstep = LAYOUT == 2 ? (ptrdiff_t)s->pixel_step : 1;
@@ -192,23 +179,35 @@ static inline __attribute__((always_inline)) void row_pass(const int OB, const i
 }
 #undef ATR_TILE
 
+// The tile shapes by register file. AVX-512's 32 registers of 16 floats
+// hold up to 4 blocks x 6 pixels of accumulators; AVX2's 16 registers of
+// 8 floats hold one block (two registers) x 6 pixels, 12 registers, beside
+// the block's weights and a broadcast, so a group of blocks is passed one
+// block at a time, each reading its own vectors of the group's weights.
 static inline __attribute__((always_inline)) void row_pass_any(size_t obs, int layout, const float *const *rows,
                                                                const window_shape *s, const atr_conv_geometry *g,
                                                                int cn, const float *w, float *acc, size_t ob_stride,
                                                                const float *start) {
-#define ATR_LAYOUTS(OB, PX)                                                    \
-  switch (layout) {                                                            \
-  case 0: row_pass(OB, PX, 0, rows, s, g, cn, w, acc, ob_stride, start); break;    \
-  case 1: row_pass(OB, PX, 1, rows, s, g, cn, w, acc, ob_stride, start); break;    \
-  case 3: row_pass(OB, PX, 3, rows, s, g, cn, w, acc, ob_stride, start); break;    \
-  default: row_pass(OB, PX, 2, rows, s, g, cn, w, acc, ob_stride, start); break;   \
+#define ATR_LAYOUTS(OB, PX, W, ACC, START, WSTRIDE)                                     \
+  switch (layout) {                                                                     \
+  case 0: row_pass(OB, PX, 0, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
+  case 1: row_pass(OB, PX, 1, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
+  case 3: row_pass(OB, PX, 3, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
+  default: row_pass(OB, PX, 2, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break; \
   }
+#if ATR_ISA_WIDE
   switch (obs) {
-  case 4: ATR_LAYOUTS(4, 6); break;
-  case 3: ATR_LAYOUTS(3, 8); break;
-  case 2: ATR_LAYOUTS(2, 12); break;
-  default: ATR_LAYOUTS(1, 12); break;
+  case 4: ATR_LAYOUTS(4, 6, w, acc, start, 4 * CBLOCK); break;
+  case 3: ATR_LAYOUTS(3, 8, w, acc, start, 3 * CBLOCK); break;
+  case 2: ATR_LAYOUTS(2, 12, w, acc, start, 2 * CBLOCK); break;
+  default: ATR_LAYOUTS(1, 12, w, acc, start, CBLOCK); break;
   }
+#else
+  const ptrdiff_t wstride = (ptrdiff_t)obs * CBLOCK;
+  for (size_t o = 0; o < obs; o++) {
+    ATR_LAYOUTS(1, 6, w + o * CBLOCK, acc + o * ob_stride, start ? start + o * CBLOCK : NULL, wstride);
+  }
+#endif
 #undef ATR_LAYOUTS
 }
 
@@ -220,23 +219,23 @@ static inline __attribute__((always_inline)) void write_pixels(float *out, size_
                                                                size_t channels, size_t pixels) {
   for (size_t o = 0; o < obs; o++) {
     const float *block = acc + o * ob_stride;
-    const size_t count = channels - o * BLOCK < BLOCK ? channels - o * BLOCK : BLOCK;
-    float *dst = out + o * BLOCK * channel_stride;
+    const size_t count = channels - o * CBLOCK < CBLOCK ? channels - o * CBLOCK : CBLOCK;
+    float *dst = out + o * CBLOCK * channel_stride;
     if (pixel_stride == 1) {
       // Whole 8x8 blocks inline (a call per block pair costs about 2% of
       // a dilated 3x3 conv), the rest through the shared transpose.
       size_t x = 0;
-      if (count == BLOCK) {
+      if (count == CBLOCK) {
         for (; x + 8 <= pixels; x += 8) {
-          atr_transpose8(dst + x, channel_stride, block + x * BLOCK, BLOCK);
-          atr_transpose8(dst + 8 * channel_stride + x, channel_stride, block + x * BLOCK + 8, BLOCK);
+          atr_transpose8(dst + x, channel_stride, block + x * CBLOCK, CBLOCK);
+          atr_transpose8(dst + 8 * channel_stride + x, channel_stride, block + x * CBLOCK + 8, CBLOCK);
         }
       }
-      atr_transpose_strided(dst + x, channel_stride, block + x * BLOCK, BLOCK, pixels - x, count);
-    } else if (count == BLOCK) {
-      for (size_t x = 0; x < pixels; x++) V16_STORE(dst + x * pixel_stride, V16_LOAD(block + x * BLOCK));
+      atr_transpose_strided(dst + x, channel_stride, block + x * CBLOCK, CBLOCK, pixels - x, count);
+    } else if (count == CBLOCK) {
+      for (size_t x = 0; x < pixels; x++) V16_STORE(dst + x * pixel_stride, V16_LOAD(block + x * CBLOCK));
     } else {
-      for (size_t x = 0; x < pixels; x++) memcpy(dst + x * pixel_stride, block + x * BLOCK, count * sizeof(float));
+      for (size_t x = 0; x < pixels; x++) memcpy(dst + x * pixel_stride, block + x * CBLOCK, count * sizeof(float));
     }
   }
 }
@@ -270,7 +269,6 @@ static inline __attribute__((always_inline)) void fill_window(float *window, con
   }
 }
 
-ATR_AVX512
 void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, size_t m, const float *packed,
                       const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
                       size_t rows, void *scratch, const atr_pointwise_step *steps, size_t nsteps) {
@@ -279,37 +277,37 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
   const size_t ow = (size_t)g->output_w, per_pass = pass_rows(g, rows);
   float *window = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
   float *acc = window + s.channels * s.rows * s.width;  // (4, per_pass * OW, 16)
-  const size_t ob_stride = per_pass * ow * BLOCK;
+  const size_t ob_stride = per_pass * ow * CBLOCK;
   fill_window(window, &s, src, g, channels, (ptrdiff_t)y0 * g->stride_h - g->pad_top, channels_last);
 
   const int layout = channels_last ? 2 : g->stride_w == 1 ? 0 : g->stride_w == 2 ? 3 : 1;
   const float *bias = packed;
-  const float *weights = packed + mb * BLOCK;
+  const float *weights = packed + mb * CBLOCK;
   const float *row_at[16];
   for (size_t y = 0; y < rows; y += per_pass) {
     const size_t pass = rows - y < per_pass ? rows - y : per_pass;
     for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
       const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
-      const float *group_weights = weights + ob0 * BLOCK * channels * taps;
+      const float *group_weights = weights + ob0 * CBLOCK * channels * taps;
       for (size_t cb = 0; cb < cbs; cb++) {
-        const float *w = group_weights + cb * BLOCK * taps * obs * BLOCK;
-        const int cn = channels - cb * BLOCK < BLOCK ? (int)(channels - cb * BLOCK) : BLOCK;
+        const float *w = group_weights + cb * CBLOCK * taps * obs * CBLOCK;
+        const int cn = channels - cb * CBLOCK < CBLOCK ? (int)(channels - cb * CBLOCK) : CBLOCK;
         for (size_t yy = 0; yy < pass; yy++) {
           for (ptrdiff_t ky = 0; ky < g->kernel_h; ky++) {
             const size_t r = (y + yy) * (size_t)g->stride_h + (size_t)(ky * g->dilation_h);
             row_at[ky] = window + cb * s.block_step + r * s.row_step;
           }
-          row_pass_any(obs, layout, row_at, &s, g, cn, w, acc + yy * ow * BLOCK, ob_stride,
-                       cb == 0 ? bias + ob0 * BLOCK : NULL);
+          row_pass_any(obs, layout, row_at, &s, g, cn, w, acc + yy * ow * CBLOCK, ob_stride,
+                       cb == 0 ? bias + ob0 * CBLOCK : NULL);
         }
       }
       // The fused steps on the finished pixels while they are in L1,
       // rather than a pass over the output after.
       if (nsteps) {
-        for (size_t o = 0; o < obs; o++) atr_pointwise(acc + o * ob_stride, 1, pass * ow * BLOCK, 0, steps, nsteps);
+        for (size_t o = 0; o < obs; o++) atr_pointwise(acc + o * ob_stride, 1, pass * ow * CBLOCK, 0, steps, nsteps);
       }
-      write_pixels(out + ob0 * BLOCK * channel_stride + (y0 + y) * ow * pixel_stride, channel_stride, pixel_stride,
-                   acc, ob_stride, obs, m - ob0 * BLOCK, pass * ow);
+      write_pixels(out + ob0 * CBLOCK * channel_stride + (y0 + y) * ow * pixel_stride, channel_stride, pixel_stride,
+                   acc, ob_stride, obs, m - ob0 * CBLOCK, pass * ow);
     }
   }
 }

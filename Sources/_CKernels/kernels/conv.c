@@ -4,19 +4,9 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define ATR_MULTIVERSION
-#endif
-
-// Whether the CPU has 32 vector registers of 16 floats (AVX-512), so the
-// clone running is the AVX-512 one and wider register tiles do not spill.
-#if defined(__x86_64__)
-#define ATR_HAS_AVX512 __builtin_cpu_supports("avx512f")
-#else
-#define ATR_HAS_AVX512 0
-#endif
+// Whether this build has 32 vector registers of 16 floats (AVX-512), so
+// wider register tiles do not spill (set by the unit that includes this).
+#define ATR_HAS_AVX512 ATR_ISA_WIDE
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
@@ -72,7 +62,6 @@ static inline __attribute__((always_inline)) int pixels_inside(const atr_conv_ge
          ix0 + ((ptrdiff_t)count - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w < g->input_w;
 }
 
-ATR_MULTIVERSION
 void atr_im2col(float *restrict col, const float *restrict src, const atr_conv_geometry *g, size_t channel_offset,
                 size_t channels, size_t first, size_t count) {
   const size_t k = (size_t)g->kernel_h * g->kernel_w * channels;
@@ -165,7 +154,7 @@ static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t ch
   window_size(g, count, &s.window_rows, &s.window_w);
   // A window past about the L2 cache's size (a 1x1 convolution reading a
   // plane as one long row) is read in place instead.
-  if (channels * s.window_rows * s.window_w * sizeof(float) > (1u << 20)) s.window_rows = 0;
+  if (channels * s.window_rows * s.window_w * sizeof(float) > atr_cache_l2()) s.window_rows = 0;
   ATR_CARVE(window, float *, channels * s.window_rows * s.window_w * sizeof(float));
 #undef ATR_CARVE
   *bytes = used;
@@ -286,7 +275,6 @@ static inline __attribute__((always_inline)) const float *const *gather_panel(
   return table;
 }
 
-ATR_MULTIVERSION
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
                      const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
                      const atr_conv_planes_next *next) {
@@ -356,7 +344,6 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
   }
 }
 
-ATR_MULTIVERSION
 void atr_im2col_panels(float *restrict packed, const float *restrict src, const atr_conv_geometry *g,
                        size_t channel_offset, size_t channels, size_t first, size_t count) {
   const ptrdiff_t h = g->input_h, w = g->input_w, kh = g->kernel_h, kw = g->kernel_w;
@@ -515,7 +502,6 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
   }
 }
 
-ATR_MULTIVERSION
 void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
@@ -625,7 +611,6 @@ static inline __attribute__((always_inline)) void group8_pixels(const size_t P, 
   for (size_t j = 0; j < P; j++) *(atr_v8 *)(o + j * cout) = acc[j];
 }
 
-ATR_MULTIVERSION
 void atr_conv_group8_row(float *restrict out, const float *const *rows, const float *restrict weights,
                          const float *restrict bias, const atr_conv_geometry *g, size_t cin, size_t groups) {
   const size_t cin_g = cin / groups, cout = groups * 8, taps = (size_t)(g->kernel_h * g->kernel_w);
@@ -693,7 +678,6 @@ static inline __attribute__((always_inline)) void depthwise_load_row(float *rest
   }
 }
 
-ATR_MULTIVERSION
 void atr_depthwise_plane(float *restrict out, const float *restrict src, const float *restrict weights, float bias,
                          const atr_conv_geometry *g, void *scratch) {
   const ptrdiff_t h = g->input_h, ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
@@ -763,7 +747,6 @@ void atr_depthwise_plane(float *restrict out, const float *restrict src, const f
   }
 }
 
-ATR_MULTIVERSION
 void atr_add_rows(float *restrict out, const float *const *rows, size_t nrows, size_t count) {
   for (size_t r = 0; r < nrows; r++) {
     const float *restrict x = rows[r];
@@ -771,7 +754,6 @@ void atr_add_rows(float *restrict out, const float *const *rows, size_t nrows, s
   }
 }
 
-ATR_MULTIVERSION
 void atr_transposed_gather_row(float *restrict out, size_t out_pixel_stride, const float *restrict bias,
                                size_t cout_g, const float *const *rows, const ptrdiff_t *kys, size_t nrows,
                                const atr_conv_geometry *g) {
@@ -873,7 +855,6 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
   }
 }
 
-ATR_MULTIVERSION
 void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
                    size_t nsteps) {
   if (nsteps == 0) return;
@@ -902,7 +883,6 @@ static inline __attribute__((always_inline)) float sum_lanes(const float *x, siz
   return sum;
 }
 
-ATR_MULTIVERSION
 void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int log) {
   enum { CHUNK = 256 };
   float scratch[CHUNK];
@@ -932,8 +912,6 @@ void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int
   }
 }
 
-
-ATR_MULTIVERSION
 void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
                   atr_pool_mode mode, size_t rows_padded, size_t pad_right) {
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, dx = g->dilation_w;
@@ -1009,7 +987,6 @@ void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_
   }
 }
 
-ATR_MULTIVERSION
 void atr_gather_planes_strided(float *restrict out, const float *restrict in, size_t channels, size_t h, size_t w,
                                size_t step, const ptrdiff_t *offsets, size_t blocks, size_t ow, size_t y0, size_t y1) {
   const size_t ps = blocks * channels;

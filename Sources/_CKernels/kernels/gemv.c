@@ -2,13 +2,6 @@
 
 #include <string.h>
 
-// One clone per instruction set; the loader picks the best the CPU has.
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define ATR_MULTIVERSION
-#endif
-
 // Lanes of partial sums per row: wide enough for two AVX-512 vectors, so
 // the adds into them do not wait on each other.
 enum { LANES = 32 };
@@ -21,7 +14,6 @@ enum { LANES = 32 };
 // by side were four streams, each a page long, which the prefetcher hardly
 // got going on before it ended (weights out of cache: 1000 x 576 took 0.21
 // instead of 0.12 ms, 1000 x 1024 0.28 instead of 0.21).
-ATR_MULTIVERSION
 void atr_gemv_rows(float *restrict y, const float *restrict a, const float *restrict w, size_t n, size_t k,
                    const float *restrict bias) {
   const size_t body = k / LANES * LANES;

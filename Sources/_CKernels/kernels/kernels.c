@@ -3,18 +3,10 @@
 
 #include <math.h>
 
-// One clone per instruction set; the loader picks the best the CPU has.
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define ATR_MULTIVERSION
-#endif
-
 // Rows are processed in blocks small enough that the block of `out` stays
 // in L1 while every tap passes over it.
 enum { BLOCK = 512 };
 
-ATR_MULTIVERSION
 void atr_filter_row(float *restrict out, const float *restrict in, size_t count, const float *taps,
                     int ntaps, size_t step, atr_taps_symmetry symmetry) {
   const int half = ntaps / 2;
@@ -50,7 +42,6 @@ void atr_filter_row(float *restrict out, const float *restrict in, size_t count,
   }
 }
 
-ATR_MULTIVERSION
 void atr_filter_row_strided(float *restrict out, const float *restrict in, size_t width,
                             size_t channels, const float *taps, int ntaps, size_t stride,
                             size_t dilation) {
@@ -64,7 +55,6 @@ void atr_filter_row_strided(float *restrict out, const float *restrict in, size_
   }
 }
 
-ATR_MULTIVERSION
 void atr_filter_row_accumulate(float *restrict out, const float *restrict in, size_t count,
                                const float *taps, int ntaps, size_t step) {
   for (size_t start = 0; start < count; start += BLOCK) {
@@ -79,7 +69,6 @@ void atr_filter_row_accumulate(float *restrict out, const float *restrict in, si
   }
 }
 
-ATR_MULTIVERSION
 void atr_filter_columns(float *restrict out, const float *const *rows, const float *taps, int ntaps,
                         size_t count, atr_taps_symmetry symmetry) {
   const int half = ntaps / 2;
@@ -114,27 +103,22 @@ void atr_filter_columns(float *restrict out, const float *const *rows, const flo
   }
 }
 
-ATR_MULTIVERSION
 void atr_magnitude(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] = sqrtf(a[j] * a[j] + b[j] * b[j]);
 }
 
-ATR_MULTIVERSION
 void atr_multiply_add(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] += a[j] * b[j];
 }
 
-ATR_MULTIVERSION
 void atr_scale(float *restrict out, float scale, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] *= scale;
 }
 
-ATR_MULTIVERSION
 void atr_scale_add(float *restrict out, float scale, const float *restrict add, float weight, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] = out[j] * scale + add[j] * weight;
 }
 
-ATR_MULTIVERSION
 void atr_sobel3_magnitude(float *restrict out, const float *restrict above, const float *restrict row,
                           const float *restrict below, size_t count, size_t step) {
   const float *restrict a0 = above - step, *restrict a2 = above + step;
@@ -174,7 +158,6 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
     }                                                                                               \
   } while (0)
 
-ATR_MULTIVERSION
 void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,
                 size_t count, size_t period) {
   switch (op) {
@@ -188,7 +171,6 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
-ATR_MULTIVERSION
 void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
                            size_t last) {
   enum { TILE = 32 };
@@ -211,7 +193,6 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
   }
 }
 
-ATR_MULTIVERSION
 void atr_transpose_strided(float *restrict out, size_t ldo, const float *restrict in, size_t ldi, size_t rows,
                            size_t columns) {
   size_t i = 0;
@@ -229,7 +210,7 @@ void atr_transpose(float *out, const float *in, size_t rows, size_t columns) {
   atr_transpose_columns(out, in, rows, columns, 0, columns);
 }
 
-// 16 floats, loadable from any 4-byte aligned address. Each clone lowers it
+// 16 floats, loadable from any 4-byte aligned address. Each instruction set lowers it
 // to one zmm, two ymm or four xmm registers.
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
@@ -237,7 +218,6 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 // Four rows of C, 32 columns at a time, accumulated in registers over a
 // block of k; B rows are streamed, A values broadcast.
-ATR_MULTIVERSION
 void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb,
                float *c, size_t ldc, int accumulate) {
   enum { KB = 256 };
@@ -305,7 +285,20 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
   }
 }
 
-enum { NR = 32, MR = 8, KC = 256, MC = 128 };
+// Panels of B are NR columns wide in every instruction set, so weights
+// packed once serve all of them. A register tile is MR rows by NR columns
+// where there are 32 vector registers of 16 floats (16 accumulators),
+// and MR_NARROW rows by half a panel with AVX2's 16 registers of 8 floats
+// (6 x 16 floats: 12 accumulators, 2 registers of B, a broadcast).
+enum { NR = 32, MR = 8, MR_NARROW = 6, MC = 128 };
+
+// Rows of a panel's slice of B per block along k: the slice (NR floats a
+// row) fills about two thirds of L1, the rest left to A's rows and C's
+// tile (256 rows with a 48 KiB L1, 160 with 32 KiB).
+static inline size_t kc_block(void) {
+  size_t kc = atr_cache_l1d() * 2 / 3 / (NR * sizeof(float)) / 16 * 16;
+  return kc < 64 ? 64 : kc > 512 ? 512 : kc;
+}
 
 size_t atr_packed_b_size(size_t k, size_t n) { return k * ((n + NR - 1) / NR) * NR; }
 
@@ -398,7 +391,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
                                                                atr_gemm_start start, const float *bias) {
   const size_t panels = (n + NR - 1) / NR;
   float edge_bias[NR];
-  // Blocks of MC rows: a block's slice of A (MC x KC) stays in L2 while
+  // Blocks of MC rows: a block's slice of A (MC x kc) stays in L2 while
   // every panel of B passes over it, instead of all of A streaming from
   // further out once per panel. Up to 4 MC rows are one block: B (which
   // for so few rows is the larger operand) then streams once, not once
@@ -406,13 +399,13 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
   const size_t mc = m <= 4 * MC ? m : MC;
   for (size_t i0 = 0; i0 < m; i0 += mc) {
     const size_t i1 = m - i0 < mc ? m : i0 + mc;
-    // Blocks of KC along k keep each panel's slice of B in L1 while the
+    // Blocks of kc_block() rows along k keep each panel's slice of B in L1 while the
     // tiles go down the rows. When the block's rows of A fit in half of
     // L2 whole, k is one block: B then streams panel after panel from
     // start to end, which from memory (a small map's 1x1 weights, read
-    // once per run) is faster than jumping between panels every KC rows,
+    // once per run) is faster than jumping between panels every kc rows,
     // and the tiles read its slices from L2 at a pace L2 keeps up with.
-    const size_t kb = (i1 - i0) * k <= (128u << 10) && k > 0 ? k : KC;
+    const size_t kb = (i1 - i0) * k * sizeof(float) <= atr_cache_l2() / 2 && k > 0 ? k : kc_block();
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
       const size_t kc = k - p0 < kb ? k - p0 : kb;
       const int first = p0 == 0, load = !first || start == ATR_START_C;
@@ -430,7 +423,8 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
         // Tiles of equal height where the rows do not divide by MR (49 as
         // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
         // an eighth of the work, its single chain waiting on each FMA.
-        const size_t tiles = (i1 - i0 + MR - 1) / MR, step = (i1 - i0 + tiles - 1) / tiles;
+        const size_t mr = ATR_ISA_WIDE ? MR : MR_NARROW;
+        const size_t tiles = (i1 - i0 + mr - 1) / mr, step = (i1 - i0 + tiles - 1) / tiles;
         for (size_t i = i0; i < i1; i += step) {
           const size_t rows = i1 - i < step ? i1 - i : step;
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
@@ -438,6 +432,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           float *ci = c + i * ldc + j0;
           // One loop per tile size: the bottom edge computes only its rows,
           // and a panel of at most 16 columns only one vector per row.
+#if ATR_ISA_WIDE
 #define ATR_TILE(R)                                                                                         \
   case R:                                                                                                   \
     if (width > 16) {                                                                                       \
@@ -449,6 +444,19 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           switch (rows) {
             ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) ATR_TILE(7) ATR_TILE(8)
           }
+#else
+          // Each half of the panel in turn, while the tile's rows of A
+          // stay in L1.
+          for (size_t h = 0; h < NR && h < width; h += 16) {
+            const size_t part = width - h < 16 ? width - h : 16;
+            const float *hb = bp ? bp + h : NULL, *hbias = column_bias ? column_bias + h : NULL;
+#define ATR_TILE(R)                                                                                                   \
+  case R:                                                                                                             \
+    tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias);                  \
+    break;
+            switch (rows) { ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) }
+          }
+#endif
 #undef ATR_TILE
         }
       }
@@ -457,19 +465,16 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
   }
 }
 
-ATR_MULTIVERSION
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                       size_t ldc, atr_gemm_start start, const float *bias) {
   sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias);
 }
 
-ATR_MULTIVERSION
 void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
                     const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
   sgemm_panels(m, n, k, a, lda, NULL, tables, offsets, c, ldc, start, bias);
 }
 
-ATR_MULTIVERSION
 void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *restrict scale,
                         const float *restrict shift) {
   for (size_t p = 0; p < pixels; p++) {
@@ -479,17 +484,14 @@ void atr_channel_affine(float *out, const float *in, size_t pixels, size_t chann
   }
 }
 
-ATR_MULTIVERSION
 void atr_max_into(float *restrict out, const float *restrict x, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] = x[j] > out[j] ? x[j] : out[j];
 }
 
-ATR_MULTIVERSION
 void atr_add_into(float *restrict out, const float *restrict x, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] += x[j];
 }
 
-ATR_MULTIVERSION
 void atr_gather_channels(float *restrict out, const float *restrict in, size_t pixels, size_t channels,
                          const int32_t *restrict source) {
   typedef float v16f __attribute__((vector_size(64), aligned(4)));

@@ -2,28 +2,21 @@
 
 #include <math.h>
 
-// One clone per instruction set; the loader picks the best the CPU has.
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define ATR_MULTIVERSION
-#endif
-
 // Lanes of partial sums, so the sums vectorize without reassociating a
 // float reduction.
-enum { LANES = 16 };
+enum { NORM_LANES = 16 };
 
 static inline __attribute__((always_inline)) float lane_sum(const float *restrict x, size_t n, float shift, int square) {
-  float s[LANES] = {0};
-  const size_t body = n / LANES * LANES;
-  for (size_t i = 0; i < body; i += LANES) {
-    for (int l = 0; l < LANES; l++) {
+  float s[NORM_LANES] = {0};
+  const size_t body = n / NORM_LANES * NORM_LANES;
+  for (size_t i = 0; i < body; i += NORM_LANES) {
+    for (int l = 0; l < NORM_LANES; l++) {
       const float d = x[i + l] - shift;
       s[l] += square ? d * d : d;
     }
   }
   float total = 0;
-  for (int l = 0; l < LANES; l++) total += s[l];
+  for (int l = 0; l < NORM_LANES; l++) total += s[l];
   for (size_t i = body; i < n; i++) {
     const float d = x[i] - shift;
     total += square ? d * d : d;
@@ -33,7 +26,6 @@ static inline __attribute__((always_inline)) float lane_sum(const float *restric
 
 // Two passes per row (mean, then the variance of the deviations), which
 // stays accurate where the mean is large against the spread.
-ATR_MULTIVERSION
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *restrict scale,
                          const float *restrict bias, float epsilon) {
   for (size_t r = 0; r < rows; r++) {

@@ -10,7 +10,7 @@ typedef float atr_v8 __attribute__((vector_size(32), aligned(4)));
 
 // Transposes r[0..7] (row i in r[i]) in place: three rounds of shuffles
 // (the classic unpack / shuffle / permute sequence), written with generic
-// vectors so every clone gets its own instructions.
+// vectors so each instruction set's build gets its own instructions.
 static inline __attribute__((always_inline)) void atr_transpose8x8(atr_v8 r[8]) {
   const atr_v8 t0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
   const atr_v8 t1 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);

@@ -2,23 +2,19 @@
 
 #include <string.h>
 
-// One clone per instruction set; the loader picks the best the CPU has.
-#if defined(__x86_64__) && defined(__clang__) && defined(__linux__)
-#define ATR_MULTIVERSION __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define ATR_MULTIVERSION
-#endif
-
-// Winograd F(4x4, 3x3) (Lavin and Gray 2016) on channels-last pixels: a
-// 6x6 input tile d becomes V = B^T d B, the 3x3 kernel g becomes
-// U = G g G^T, and the 4x4 output tile is Y = A^T (U . V) A, where the
-// elementwise product summed over input channels is 36 matrix products,
-// one per tile position. 36 multiplications give 16 outputs where direct
-// convolution needs 144. Interpolation points 0, 1, -1, 2, -2 and
-// infinity; the transforms are exact in float but for the 1/6 and 1/24 of
-// G, and the error grows with the sums of the transformed tiles (a few
-// 1e-6 of the output's range with 288 terms; tests hold it within 5e-5 of
-// the range and 1e-5 relative RMS error of a float64 reference).
+// Winograd F(MxM, 3x3) (Lavin and Gray 2016) on channels-last pixels, for
+// output tiles of M = 2, 4 or 6 pixels a side: a TxT input tile d (T =
+// M + 2) becomes V = B^T d B, the 3x3 kernel g becomes U = G g G^T, and
+// the MxM output tile is Y = A^T (U . V) A, where the elementwise product
+// summed over input channels is T^2 matrix products, one per tile
+// position. F(2x2) does 16 multiplications for 4 outputs, F(4x4) 36 for
+// 16, F(6x6) 64 for 36, where direct convolution does 9 per output.
+// Interpolation points 0, 1, -1 (F2), and 2, -2 (F4), and 1/2, -1/2
+// (F6), and infinity. The transforms of F2 are exact; F4's G has 1/6 and
+// 1/24, and F6's transforms scale by up to 32 and 1/90, so the rounding
+// grows with M: F4 stays within a few 1e-6 of the output's range with 288
+// terms, F6 about ten times that (the tests hold each to its bound
+// against a float64 reference).
 //
 // Channels go 16 at a time in vectors, the last 16 again for a rest, so
 // the transforms need at least 16 channels.
@@ -27,125 +23,191 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
 #define V16_STORE(p, v) (*(v16 *)(p) = (v))
 
-enum { TILE = 6, OUT = 4, POSITIONS = TILE * TILE };
+enum { MAX_TILE = 8 };
 
-// r = B^T d for one column of six values.
-static inline __attribute__((always_inline)) void input_line(const v16 d[6], v16 r[6]) {
-  r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-  r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
-  r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
-  r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
-  r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
-  r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+// r = B^T d for one line of T = M + 2 values.
+static inline __attribute__((always_inline)) void input_line(const int M, const v16 *d, v16 *r) {
+  if (M == 2) {
+    r[0] = d[0] - d[2];
+    r[1] = d[1] + d[2];
+    r[2] = d[2] - d[1];
+    r[3] = d[1] - d[3];
+  } else if (M == 4) {
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+  } else {
+    r[0] = d[0] - d[6] + 5.25f * (d[4] - d[2]);
+    r[7] = d[7] - d[1] + 5.25f * (d[3] - d[5]);
+    v16 a = d[2] + d[6] - 4.25f * d[4], b = d[1] + d[5] - 4.25f * d[3];
+    r[1] = a + b;
+    r[2] = a - b;
+    a = 0.25f * d[2] + d[6] - 1.25f * d[4];
+    b = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];
+    r[3] = a + b;
+    r[4] = a - b;
+    a = 4.0f * d[2] + d[6] - 5.0f * d[4];
+    b = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];
+    r[5] = a + b;
+    r[6] = a - b;
+  }
 }
 
-// r = A^T m for one column of six values.
-static inline __attribute__((always_inline)) void output_line(const v16 m[6], v16 r[4]) {
+// r = A^T m for one line of T values, M results.
+static inline __attribute__((always_inline)) void output_line(const int M, const v16 *m, v16 *r) {
+  if (M == 2) {
+    r[0] = m[0] + m[1] + m[2];
+    r[1] = m[1] - m[2] - m[3];
+    return;
+  }
   const v16 a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
-  r[0] = m[0] + a + c;
-  r[1] = b + 2.0f * d;
-  r[2] = a + 4.0f * c;
-  r[3] = b + 8.0f * d + m[5];
+  if (M == 4) {
+    r[0] = m[0] + a + c;
+    r[1] = b + 2.0f * d;
+    r[2] = a + 4.0f * c;
+    r[3] = b + 8.0f * d + m[5];
+    return;
+  }
+  const v16 e = m[5] + m[6], f = m[5] - m[6];
+  r[0] = m[0] + a + c + e;
+  r[1] = b + 2.0f * d + 0.5f * f;
+  r[2] = a + 4.0f * c + 0.25f * e;
+  r[3] = b + 8.0f * d + 0.125f * f;
+  r[4] = a + 16.0f * c + 0.0625f * e;
+  r[5] = b + 32.0f * d + 0.03125f * f + m[7];
 }
 
 // Where tile t (flat over images, tile rows and tile columns) starts.
-static inline void tile_origin(const atr_conv_geometry *g, size_t t, size_t *image, ptrdiff_t *y, ptrdiff_t *x) {
-  const size_t across = (g->output_w + OUT - 1) / OUT, down = (g->output_h + OUT - 1) / OUT;
+static inline void tile_origin(size_t M, const atr_conv_geometry *g, size_t t, size_t *image, ptrdiff_t *y,
+                               ptrdiff_t *x) {
+  const size_t across = (g->output_w + M - 1) / M, down = (g->output_h + M - 1) / M;
   *image = t / (across * down);
-  *y = (ptrdiff_t)(t / across % down) * OUT;
-  *x = (ptrdiff_t)(t % across) * OUT;
+  *y = (ptrdiff_t)(t / across % down * M);
+  *x = (ptrdiff_t)(t % across * M);
 }
 
-size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images) {
-  return images * ((g->output_h + OUT - 1) / OUT) * ((g->output_w + OUT - 1) / OUT);
+size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
+  return images * ((g->output_h + m - 1) / m) * ((g->output_w + m - 1) / m);
 }
 
-void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin) {
-  // G (6x3) with U = G g G^T.
-  static const float G[6][3] = {
-      {1.0f / 4, 0, 0},
-      {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-      {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-      {1.0f / 24, 1.0f / 12, 1.0f / 6},
-      {1.0f / 24, -1.0f / 12, 1.0f / 6},
+void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m) {
+  // G (T x 3) with U = G g G^T, in double so that U is G g G^T rounded once.
+  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][3] = {
+      {1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+      {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
+  };
+  static const double G6[8][3] = {
+      {1, 0, 0},
+      {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+      {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+      {1.0 / 90, 1.0 / 45, 2.0 / 45},
+      {1.0 / 90, -1.0 / 45, 2.0 / 45},
+      {32.0 / 45, 16.0 / 45, 8.0 / 45},
+      {32.0 / 45, -16.0 / 45, 8.0 / 45},
       {0, 0, 1},
   };
+  const double(*G)[3] = m == 2 ? G2 : m == 4 ? G4 : G6;
+  const size_t T = m + 2;
   for (size_t co = 0; co < cout; co++) {
     for (size_t ci = 0; ci < cin; ci++) {
       const float *g = w + (co * cin + ci) * 9;  // (3, 3)
-      float t[6][3];                             // G g
-      for (int i = 0; i < 6; i++)
+      double t[MAX_TILE][3];                     // G g
+      for (size_t i = 0; i < T; i++)
         for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-      for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++)
-          u[((size_t)(i * 6 + j) * cin + ci) * cout + co] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+      for (size_t i = 0; i < T; i++)
+        for (size_t j = 0; j < T; j++)
+          u[((i * T + j) * cin + ci) * cout + co] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
     }
   }
 }
 
-ATR_MULTIVERSION
-void atr_winograd_input(float *restrict v, const float *restrict src, const atr_conv_geometry *g, size_t cin,
-                        size_t first, size_t count) {
+// The input transform for one output tile size.
+static inline __attribute__((always_inline)) void input_tiles(const int M, float *restrict v, const float *restrict src,
+                                                              const atr_conv_geometry *g, size_t cin, size_t first,
+                                                              size_t count) {
+  const int T = M + 2;
   const ptrdiff_t h = g->input_h, w = g->input_w;
   const size_t plane = count * cin;  // floats between tile positions
   for (size_t k = 0; k < count; k++) {
     size_t image;
     ptrdiff_t oy, ox;
-    tile_origin(g, first + k, &image, &oy, &ox);
+    tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
     const ptrdiff_t y0 = oy - g->pad_top, x0 = ox - g->pad_left;
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + TILE <= h && x0 + TILE <= w;
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + T <= h && x0 + T <= w;
     const float *base = src + (size_t)image * (size_t)(h * w) * cin;
     float *dst = v + k * cin;
     for (size_t c = 0; c < cin;) {
       if (c + 16 > cin) c = cin - 16;
-      v16 columns[6][6];  // [x][position along y]
-      for (int j = 0; j < TILE; j++) {
-        v16 d[6];
-        for (int i = 0; i < TILE; i++) {
+      v16 columns[MAX_TILE][MAX_TILE];  // [x][position along y]
+#pragma clang loop unroll(full)
+      for (int j = 0; j < T; j++) {
+        v16 d[MAX_TILE];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < T; i++) {
           const ptrdiff_t y = y0 + i, x = x0 + j;
           d[i] = inside || (y >= 0 && y < h && x >= 0 && x < w) ? V16_LOAD(base + (size_t)(y * w + x) * cin + c)
                                                                  : (v16){0};
         }
-        input_line(d, columns[j]);
+        input_line(M, d, columns[j]);
       }
-      for (int i = 0; i < TILE; i++) {
-        v16 d[6], r[6];
-        for (int j = 0; j < TILE; j++) d[j] = columns[j][i];
-        input_line(d, r);
-        for (int j = 0; j < TILE; j++) V16_STORE(dst + (size_t)(i * TILE + j) * plane + c, r[j]);
+#pragma clang loop unroll(full)
+      for (int i = 0; i < T; i++) {
+        v16 d[MAX_TILE], r[MAX_TILE];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < T; j++) d[j] = columns[j][i];
+        input_line(M, d, r);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < T; j++) V16_STORE(dst + (size_t)(i * T + j) * plane + c, r[j]);
       }
       c += 16;
     }
   }
 }
 
-ATR_MULTIVERSION
-void atr_winograd_output(float *restrict out, const float *restrict m, const float *restrict bias,
-                         const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
-                         const atr_pointwise_step *steps, size_t nsteps) {
+void atr_winograd_input(float *restrict v, const float *restrict src, const atr_conv_geometry *g, size_t cin,
+                        size_t first, size_t count, size_t m) {
+  if (m == 2) input_tiles(2, v, src, g, cin, first, count);
+  else if (m == 4) input_tiles(4, v, src, g, cin, first, count);
+  else input_tiles(6, v, src, g, cin, first, count);
+}
+
+// The output transform for one output tile size.
+static inline __attribute__((always_inline)) void output_tiles(const int M, float *restrict out,
+                                                               const float *restrict products,
+                                                               const float *restrict bias, const atr_conv_geometry *g,
+                                                               size_t cout, size_t first, size_t count,
+                                                               const atr_pointwise_step *steps, size_t nsteps) {
+  const int T = M + 2;
   const size_t oh = g->output_h, ow = g->output_w;
   const size_t plane = count * cout;
   for (size_t k = 0; k < count; k++) {
     size_t image;
     ptrdiff_t oy, ox;
-    tile_origin(g, first + k, &image, &oy, &ox);
-    const size_t rows = oh - (size_t)oy < OUT ? oh - (size_t)oy : OUT;
-    const size_t cols = ow - (size_t)ox < OUT ? ow - (size_t)ox : OUT;
+    tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
+    const size_t rows = oh - (size_t)oy < (size_t)M ? oh - (size_t)oy : (size_t)M;
+    const size_t cols = ow - (size_t)ox < (size_t)M ? ow - (size_t)ox : (size_t)M;
     float *base = out + ((size_t)image * oh * ow + (size_t)oy * ow + (size_t)ox) * cout;
-    const float *src = m + k * cout;
+    const float *src = products + k * cout;
     for (size_t c = 0; c < cout;) {
       if (c + 16 > cout) c = cout - 16;
-      v16 columns[6][4];  // [x][output row]
-      for (int j = 0; j < TILE; j++) {
-        v16 d[6];
-        for (int i = 0; i < TILE; i++) d[i] = V16_LOAD(src + (size_t)(i * TILE + j) * plane + c);
-        output_line(d, columns[j]);
+      v16 columns[MAX_TILE][MAX_TILE];  // [x][output row]
+#pragma clang loop unroll(full)
+      for (int j = 0; j < T; j++) {
+        v16 d[MAX_TILE];
+#pragma clang loop unroll(full)
+        for (int i = 0; i < T; i++) d[i] = V16_LOAD(src + (size_t)(i * T + j) * plane + c);
+        output_line(M, d, columns[j]);
       }
       const v16 b = bias ? V16_LOAD(bias + c) : (v16){0};
       for (size_t i = 0; i < rows; i++) {
-        v16 d[6], r[4];
-        for (int j = 0; j < TILE; j++) d[j] = columns[j][i];
-        output_line(d, r);
+        v16 d[MAX_TILE], r[MAX_TILE];
+#pragma clang loop unroll(full)
+        for (int j = 0; j < T; j++) d[j] = columns[j][i];
+        output_line(M, d, r);
         for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b);
       }
       c += 16;
@@ -154,4 +216,12 @@ void atr_winograd_output(float *restrict out, const float *restrict m, const flo
     if (nsteps)
       for (size_t i = 0; i < rows; i++) atr_pointwise(base + i * ow * cout, 1, cols * cout, cols * cout, steps, nsteps);
   }
+}
+
+void atr_winograd_output(float *restrict out, const float *restrict products, const float *restrict bias,
+                         const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
+                         const atr_pointwise_step *steps, size_t nsteps, size_t m) {
+  if (m == 2) output_tiles(2, out, products, bias, g, cout, first, count, steps, nsteps);
+  else if (m == 4) output_tiles(4, out, products, bias, g, cout, first, count, steps, nsteps);
+  else output_tiles(6, out, products, bias, g, cout, first, count, steps, nsteps);
 }

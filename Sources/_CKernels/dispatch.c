@@ -1,0 +1,220 @@
+// The public name of every kernel: a call through the table of the
+// instruction set the calling thread uses (isa.h, isa.c). One indirect
+// call per row or block of work.
+#include "isa.h"
+
+size_t atr_conv_blocked_packed_size(size_t m, size_t channels, size_t taps) {
+  return atr_kernels()->conv_blocked_packed_size(m, channels, taps);
+}
+
+void atr_conv_blocked_pack(float *packed, const float *weights, const float *bias, size_t m, size_t channels,
+                           size_t taps) {
+  atr_kernels()->conv_blocked_pack(packed, weights, bias, m, channels, taps);
+}
+
+size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, size_t output_rows, int channels_last) {
+  return atr_kernels()->conv_blocked_scratch(g, channels, output_rows, channels_last);
+}
+
+void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, size_t m, const float *packed,
+                      const float *src, int channels_last, const atr_conv_geometry *g, size_t channels, size_t y0,
+                      size_t rows, void *scratch, const struct atr_pointwise_step *steps, size_t nsteps) {
+  atr_kernels()->conv_blocked(out, channel_stride, pixel_stride, m, packed, src, channels_last, g, channels, y0, rows,
+                              scratch, steps, nsteps);
+}
+
+void atr_im2col(float *col, const float *src, const atr_conv_geometry *g, size_t channel_offset, size_t channels,
+                size_t first, size_t count) {
+  atr_kernels()->im2col(col, src, g, channel_offset, channels, first, count);
+}
+
+size_t atr_conv_planes_scratch(const atr_conv_geometry *g, size_t channels, size_t count) {
+  return atr_kernels()->conv_planes_scratch(g, channels, count);
+}
+
+void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,
+                     const atr_conv_geometry *g, size_t channels, size_t first, size_t count, void *scratch,
+                     const atr_conv_planes_next *next) {
+  atr_kernels()->conv_planes(out, ldc, m, weights, bias, src, g, channels, first, count, scratch, next);
+}
+
+void atr_im2col_panels(float *packed, const float *src, const atr_conv_geometry *g, size_t channel_offset,
+                       size_t channels, size_t first, size_t count) {
+  atr_kernels()->im2col_panels(packed, src, g, channel_offset, channels, first, count);
+}
+
+void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
+                       const atr_conv_geometry *g, size_t channels) {
+  atr_kernels()->depthwise_row(out, rows, weights, bias, g, channels);
+}
+
+void atr_conv_group8_row(float *out, const float *const *rows, const float *weights, const float *bias,
+                         const atr_conv_geometry *g, size_t cin, size_t groups) {
+  atr_kernels()->conv_group8_row(out, rows, weights, bias, g, cin, groups);
+}
+
+size_t atr_depthwise_plane_scratch(const atr_conv_geometry *g) {
+  return atr_kernels()->depthwise_plane_scratch(g);
+}
+
+void atr_depthwise_plane(float *out, const float *src, const float *weights, float bias, const atr_conv_geometry *g,
+                         void *scratch) {
+  atr_kernels()->depthwise_plane(out, src, weights, bias, g, scratch);
+}
+
+void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count) {
+  atr_kernels()->add_rows(out, rows, nrows, count);
+}
+
+void atr_transposed_gather_row(float *out, size_t out_pixel_stride, const float *bias, size_t cout_g,
+                               const float *const *rows, const ptrdiff_t *kys, size_t nrows,
+                               const atr_conv_geometry *g) {
+  atr_kernels()->transposed_gather_row(out, out_pixel_stride, bias, cout_g, rows, kys, nrows, g);
+}
+
+void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps, size_t nsteps) {
+  atr_kernels()->pointwise(x, rows, width, stride, steps, nsteps);
+}
+
+void atr_softmax_rows(float *x, size_t rows, size_t length, int log) {
+  atr_kernels()->softmax_rows(x, rows, length, log);
+}
+
+void atr_pool_row(float *out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
+                  atr_pool_mode mode, size_t rows_padded, size_t pad_right) {
+  atr_kernels()->pool_row(out, rows, g, channels, mode, rows_padded, pad_right);
+}
+
+void atr_gather_planes_strided(float *out, const float *in, size_t channels, size_t h, size_t w, size_t step,
+                               const ptrdiff_t *offsets, size_t blocks, size_t ow, size_t y0, size_t y1) {
+  atr_kernels()->gather_planes_strided(out, in, channels, h, w, step, offsets, blocks, ow, y0, y1);
+}
+
+void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias) {
+  atr_kernels()->gemv_rows(y, a, w, n, k, bias);
+}
+
+void atr_gemv_pack(float *out, const float *w, size_t n, size_t k) {
+  atr_kernels()->gemv_pack(out, w, n, k);
+}
+
+void atr_filter_row(float *out, const float *in, size_t count, const float *taps, int ntaps, size_t step,
+                    atr_taps_symmetry symmetry) {
+  atr_kernels()->filter_row(out, in, count, taps, ntaps, step, symmetry);
+}
+
+void atr_filter_row_strided(float *out, const float *in, size_t width, size_t channels, const float *taps, int ntaps,
+                            size_t stride, size_t dilation) {
+  atr_kernels()->filter_row_strided(out, in, width, channels, taps, ntaps, stride, dilation);
+}
+
+void atr_filter_row_accumulate(float *out, const float *in, size_t count, const float *taps, int ntaps, size_t step) {
+  atr_kernels()->filter_row_accumulate(out, in, count, taps, ntaps, step);
+}
+
+void atr_filter_columns(float *out, const float *const *rows, const float *taps, int ntaps, size_t count,
+                        atr_taps_symmetry symmetry) {
+  atr_kernels()->filter_columns(out, rows, taps, ntaps, count, symmetry);
+}
+
+void atr_magnitude(float *out, const float *a, const float *b, size_t count) {
+  atr_kernels()->magnitude(out, a, b, count);
+}
+
+void atr_multiply_add(float *out, const float *a, const float *b, size_t count) {
+  atr_kernels()->multiply_add(out, a, b, count);
+}
+
+void atr_scale(float *out, float scale, size_t count) {
+  atr_kernels()->scale(out, scale, count);
+}
+
+void atr_scale_add(float *out, float scale, const float *add, float weight, size_t count) {
+  atr_kernels()->scale_add(out, scale, add, weight, count);
+}
+
+void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below, size_t count,
+                          size_t step) {
+  atr_kernels()->sobel3_magnitude(out, above, row, below, count, step);
+}
+
+void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,
+                size_t count, size_t period) {
+  atr_kernels()->binary(op, out, a, a_count, b, b_count, count, period);
+}
+
+void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last) {
+  atr_kernels()->transpose_columns(out, in, rows, columns, first, last);
+}
+
+void atr_transpose_strided(float *out, size_t ldo, const float *in, size_t ldi, size_t rows, size_t columns) {
+  atr_kernels()->transpose_strided(out, ldo, in, ldi, rows, columns);
+}
+
+void atr_transpose(float *out, const float *in, size_t rows, size_t columns) {
+  atr_kernels()->transpose(out, in, rows, columns);
+}
+
+void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+               size_t ldc, int accumulate) {
+  atr_kernels()->sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+size_t atr_packed_b_size(size_t k, size_t n) {
+  return atr_kernels()->packed_b_size(k, n);
+}
+
+void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb) {
+  atr_kernels()->pack_b(packed, b, k, n, ldb);
+}
+
+void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                      size_t ldc, atr_gemm_start start, const float *bias) {
+  atr_kernels()->sgemm_packed(m, n, k, a, lda, packed, c, ldc, start, bias);
+}
+
+void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
+                    const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
+  atr_kernels()->sgemm_rows(m, n, k, a, lda, tables, offsets, c, ldc, start, bias);
+}
+
+void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *scale,
+                        const float *shift) {
+  atr_kernels()->channel_affine(out, in, pixels, channels, scale, shift);
+}
+
+void atr_max_into(float *out, const float *x, size_t count) {
+  atr_kernels()->max_into(out, x, count);
+}
+
+void atr_add_into(float *out, const float *x, size_t count) {
+  atr_kernels()->add_into(out, x, count);
+}
+
+void atr_gather_channels(float *out, const float *in, size_t pixels, size_t channels, const int32_t *source) {
+  atr_kernels()->gather_channels(out, in, pixels, channels, source);
+}
+
+void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
+                         float epsilon) {
+  atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);
+}
+
+size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
+  return atr_kernels()->winograd_tiles(g, images, m);
+}
+
+void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m) {
+  atr_kernels()->winograd_weights(u, w, cout, cin, m);
+}
+
+void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
+                        size_t count, size_t m) {
+  atr_kernels()->winograd_input(v, src, g, cin, first, count, m);
+}
+
+void atr_winograd_output(float *out, const float *products, const float *bias, const atr_conv_geometry *g,
+                         size_t cout, size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps,
+                         size_t m) {
+  atr_kernels()->winograd_output(out, products, bias, g, cout, first, count, steps, nsteps, m);
+}

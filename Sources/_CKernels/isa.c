@@ -1,0 +1,83 @@
+// Which instruction set's kernels run: the widest the CPU has, capped for
+// the process by ATROUS_ISA and for one thread by atr_isa_set_thread.
+#include "isa.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static atr_isa supported = ATR_ISA_BASELINE;
+static atr_isa process = ATR_ISA_BASELINE;
+static int requested = -1;
+static size_t l1d = 32 << 10, l2 = 1 << 20;
+// -1: the thread follows the process.
+static _Thread_local int thread_isa = -1;
+
+static int parse(const char *name) {
+  if (!name) return -1;
+  for (int isa = ATR_ISA_BASELINE; isa <= ATR_ISA_AVX512; isa++) {
+    if (strcmp(name, atr_isa_name((atr_isa)isa)) == 0) return isa;
+  }
+  // On arm64 the baseline is NEON; "baseline" names it too.
+  return strcmp(name, "baseline") == 0 ? ATR_ISA_BASELINE : -2;
+}
+
+// Before main, so every kernel call sees the final choice; the
+// environment is read once.
+__attribute__((constructor)) static void choose(void) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) supported = ATR_ISA_AVX512;
+  else if (__builtin_cpu_supports("x86-64-v3")) supported = ATR_ISA_AVX2;
+#endif
+  requested = parse(getenv("ATROUS_ISA"));
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  const long d = sysconf(_SC_LEVEL1_DCACHE_SIZE), u = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (d > 0) l1d = (size_t)d;
+  if (u > 0) l2 = (size_t)u;
+#endif
+  l1d = l1d < (16u << 10) ? 16u << 10 : l1d > (1u << 20) ? 1u << 20 : l1d;
+  l2 = l2 < (256u << 10) ? 256u << 10 : l2 > (16u << 20) ? 16u << 20 : l2;
+  process = requested >= 0 && requested < (int)supported ? (atr_isa)requested : supported;
+}
+
+atr_isa atr_isa_supported(void) { return supported; }
+size_t atr_cache_l1d(void) { return l1d; }
+size_t atr_cache_l2(void) { return l2; }
+atr_isa atr_isa_process(void) { return process; }
+int atr_isa_requested(void) { return requested; }
+
+atr_isa atr_isa_current(void) { return thread_isa >= 0 ? (atr_isa)thread_isa : process; }
+
+int atr_isa_thread(void) { return thread_isa; }
+
+int atr_isa_set_thread(int isa) {
+  const int before = thread_isa;
+  thread_isa = isa < 0 ? -1 : isa < (int)supported ? isa : (int)supported;
+  return before;
+}
+
+const char *atr_isa_name(atr_isa isa) {
+  switch (isa) {
+  case ATR_ISA_AVX512: return "avx512";
+  case ATR_ISA_AVX2: return "avx2";
+#if defined(__aarch64__)
+  default: return "neon";
+#else
+  default: return "baseline";
+#endif
+  }
+}
+
+const atr_kernel_table *atr_kernels(void) {
+#if defined(__x86_64__)
+  switch (atr_isa_current()) {
+  case ATR_ISA_AVX512: return &atr_kernels_avx512;
+  case ATR_ISA_AVX2: return &atr_kernels_avx2;
+  default: break;
+  }
+#endif
+  return &atr_kernels_baseline;
+}
+
+int atr_conv_blocked_preferred(void) { return atr_isa_current() >= ATR_ISA_AVX2; }

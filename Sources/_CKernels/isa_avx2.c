@@ -1,0 +1,27 @@
+// The kernels for x86-64 CPUs with AVX2 and FMA (x86-64-v3): 16 vector
+// registers of 8 floats.
+// See isa.h.
+#if defined(__x86_64__)
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ATR_ISA_SUFFIX _avx2
+#define ATR_ISA_WIDE 0
+#include "isa.h"
+
+// Every function defined from here on, the kernels' own helpers too, is
+// compiled for x86-64-v3; the system headers above stay as they are.
+#pragma clang attribute push(__attribute__((target("arch=x86-64-v3"))), apply_to = function)
+#include "kernels/kernels.c"
+#include "kernels/conv.c"
+#include "kernels/gemv.c"
+#include "kernels/norm.c"
+#include "kernels/winograd.c"
+#include "kernels/blocked.c"
+#pragma clang attribute pop
+
+#define ATR_KERNEL_ENTRY(name) atr_##name,
+const atr_kernel_table atr_kernels_avx2 = {ATR_KERNEL_FUNCTIONS(ATR_KERNEL_ENTRY)};
+#endif
