@@ -10,8 +10,10 @@ static atr_isa supported = ATR_ISA_BASELINE;
 static atr_isa process = ATR_ISA_BASELINE;
 static int requested = -1;
 static size_t l1d = 32 << 10, l2 = 1 << 20;
-// -1: the thread follows the process.
-static _Thread_local int thread_isa = -1;
+// -1: the thread follows the process. Initial-exec: every kernel call
+// reads it, and the default model for position-independent code reads it
+// through a call to __tls_get_addr (1.4% of a Gaussian filter's time).
+static _Thread_local int thread_isa __attribute__((tls_model("initial-exec"))) = -1;
 
 static int parse(const char *name) {
   if (!name) return -1;
