@@ -12,6 +12,9 @@ end to end as a user runs it, a fresh process each time: the pipeline as a
 Python script (interpreter start, imports, session creation included)
 against the `atrous hypercolumns` command.
 
+Also a folder of 64 such images: `atrous hypercolumns DIR --out-dir` as
+one process against the pipeline's loop in Python with its session open.
+
 Also: bilinear upsampling of one 56x56x128 float32 map to 224x224, Atrous
 against cv2.resize on the same (H, W, C) array.
 
@@ -19,6 +22,7 @@ against cv2.resize on the same (H, W, C) array.
     python3 Benchmarks/hypercolumns.py [--rounds 5] [--repeat 10]
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ from onnx import TensorProto, helper
 from harness import ROOT, arguments, build_bench, compare, ort_session, time_bench, time_python, machine
 
 LAYERS = ["conv1_2_relu", "conv2_2_relu"]
+FOLDER_IMAGES = 64
 
 SCRIPT = """
 import sys
@@ -133,6 +138,41 @@ def main():
             print(f"end to end, fresh process {threads}T  atrous {a:7.1f} ms  python {o:7.1f} ms  ratio {a / o:.2f}")
         difference = np.abs(np.load(ours_out) - np.load(theirs_out)).max()
         print(f"largest difference between the two outputs: {difference:.2e}")
+
+        # A folder: the command once over FOLDER_IMAGES copies of the photo
+        # (process start and model load included) against the pipeline's
+        # loop with its session already open.
+        photos, ours_dir, theirs_dir = (os.path.join(folder, name) for name in ("photos", "ours", "theirs"))
+        for path in (photos, ours_dir, theirs_dir):
+            os.makedirs(path)
+        for i in range(FOLDER_IMAGES):
+            shutil.copy(image, os.path.join(photos, f"photo{i:02d}.png"))
+        names = sorted(os.listdir(photos))
+        for threads in (1, 2):
+            session = ort_session(model, threads)
+            cv2.setNumThreads(threads)
+
+            def loop():
+                start = time.perf_counter()
+                for name in names:
+                    rgb = cv2.cvtColor(cv2.imread(os.path.join(photos, name)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+                    h, w = rgb.shape[:2]
+                    maps = session.run(LAYERS, {"image": rgb.transpose(2, 0, 1)[None]})
+                    columns = [cv2.resize(np.ascontiguousarray(m[0].transpose(1, 2, 0)), (w, h),
+                                          interpolation=cv2.INTER_LINEAR) for m in maps]
+                    np.save(os.path.join(theirs_dir, name[:-4] + ".npy"), np.concatenate(columns, axis=2))
+                return (time.perf_counter() - start) * 1e3
+
+            def command():
+                start = time.perf_counter()
+                subprocess.run([atrous, "hypercolumns", photos, "--model", model, "--layers", ",".join(LAYERS),
+                                "--out-dir", ours_dir, "--threads", str(threads), "--quiet"], check=True,
+                               capture_output=True)
+                return (time.perf_counter() - start) * 1e3
+
+            a, o = compare(args.rounds, command, loop)
+            print(f"folder of {FOLDER_IMAGES}, {threads}T  atrous {FOLDER_IMAGES / a * 1e3:6.1f} images/s  "
+                  f"python {FOLDER_IMAGES / o * 1e3:6.1f} images/s  ratio of rates {o / a:.2f}")
 
         array = np.random.default_rng(1).standard_normal((56, 56, 128)).astype(np.float32)
         source = os.path.join(folder, "map.npy")
