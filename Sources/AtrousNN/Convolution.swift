@@ -210,7 +210,7 @@ enum Convolution {
     case .blocked: plan.packed = try prepared("conv-blocked") { $0.blockedWeights() }
     case .winograd:
       // A strategy forced onto a convolution the rule runs direct takes F(4x4).
-      plan.winogradTile = WinogradTile.forced ?? convolution.winogradTile ?? 4
+      plan.winogradTile = convolution.winogradTile ?? 4
       plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
       let tile = plan.winogradTile
       plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile)] }
@@ -599,13 +599,13 @@ struct ConvKernel {
   /// run F(2x2) (0.8 of direct's time, F(4x4) 1.0, F(6x6) 1.8). F(6x6)
   /// wins only where F(4x4)'s edge tiles waste more than it does.
   func winogradCost(tile m: Int) -> Double {
-    var geometry = self.geometry
     if m == 0 { return 9 * (Double(pixels) * Self.directCost + Self.weightReadCost) }
-    let t = m + 2, positions = Double(t * t), tiles = atr_winograd_tiles(&geometry, n, m)
-    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: t * t, threads: 1)
+    var geometry = self.geometry
+    let positions = Self.winogradPositions(m), tiles = atr_winograd_tiles(&geometry, n, m)
+    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
     let blocks = Double((tiles + block - 1) / block)
-    let transforms = 1 + Double(t) / Double(cin) + Double(t) / Double(cout)
-    return positions * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
+    let transforms = 1 + Double(m + 2) / Double(cin) + Double(m + 2) / Double(cout)
+    return Double(positions) * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
   }
 
   /// A direct multiply-add's time in Winograd's: the channel-blocked
@@ -1114,7 +1114,7 @@ struct ConvKernel {
   /// for the products: for each of the (tile + 2)^2 tile positions, the
   /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another.
   func winogradWeights(tile: Int) -> [Float] {
-    let positions = (tile + 2) * (tile + 2)
+    let positions = Self.winogradPositions(tile)
     var u = [Float](repeating: 0, count: positions * cin * cout)  // (positions, Cin, Cout)
     u.withUnsafeMutableBufferPointer { atr_winograd_weights($0.baseAddress!, weights, cout, cin, tile) }
     let size = atr_packed_b_size(cin, cout)
@@ -1128,6 +1128,10 @@ struct ConvKernel {
     }
     return packed
   }
+
+  /// Positions of an input tile of Winograd F(tile x tile, 3x3): (tile +
+  /// 2)^2, one product each.
+  static func winogradPositions(_ tile: Int) -> Int { (tile + 2) * (tile + 2) }
 
   /// Tiles per Winograd block: a block's transformed input and products
   /// (positions x (Cin + Cout) floats per tile) fill about half of the L2
@@ -1146,7 +1150,7 @@ struct ConvKernel {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
     var geometry = self.geometry
-    let positions = (tile + 2) * (tile + 2)
+    let positions = Self.winogradPositions(tile)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
     let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: threads)
     let blocks = (tiles + block - 1) / block

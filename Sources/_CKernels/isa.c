@@ -1,5 +1,6 @@
 // Which instruction set's kernels run: the widest the CPU has, capped for
-// the process by ATROUS_ISA and for one thread by atr_isa_set_thread.
+// the process by ATROUS_ISA and for one thread by atr_isa_set_thread; and
+// the cache sizes the kernels' blocks follow.
 #include "isa.h"
 
 #include <stdlib.h>
@@ -14,6 +15,9 @@ static size_t l1d = 32 << 10, l2 = 1 << 20;
 // reads it, and the default model for position-independent code reads it
 // through a call to __tls_get_addr (1.4% of a Gaussian filter's time).
 static _Thread_local int thread_isa __attribute__((tls_model("initial-exec"))) = -1;
+
+// `isa`, or the widest the CPU has when that is narrower.
+static int capped(int isa) { return isa < (int)supported ? isa : (int)supported; }
 
 static int parse(const char *name) {
   if (!name) return -1;
@@ -40,7 +44,7 @@ __attribute__((constructor)) static void choose(void) {
 #endif
   l1d = l1d < (16u << 10) ? 16u << 10 : l1d > (1u << 20) ? 1u << 20 : l1d;
   l2 = l2 < (256u << 10) ? 256u << 10 : l2 > (16u << 20) ? 16u << 20 : l2;
-  process = requested >= 0 && requested < (int)supported ? (atr_isa)requested : supported;
+  process = requested >= 0 ? (atr_isa)capped(requested) : supported;
 }
 
 atr_isa atr_isa_supported(void) { return supported; }
@@ -55,7 +59,7 @@ int atr_isa_thread(void) { return thread_isa; }
 
 int atr_isa_set_thread(int isa) {
   const int before = thread_isa;
-  thread_isa = isa < 0 ? -1 : isa < (int)supported ? isa : (int)supported;
+  thread_isa = isa < 0 ? -1 : capped(isa);
   return before;
 }
 

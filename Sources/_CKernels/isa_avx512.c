@@ -19,14 +19,11 @@
 #pragma clang attribute push(                                                                                  \
     __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,movbe"))), \
     apply_to = function)
-#include "kernels/kernels.c"
-#include "kernels/conv.c"
-#include "kernels/gemv.c"
-#include "kernels/norm.c"
-#include "kernels/winograd.c"
-#include "kernels/blocked.c"
+#include "isa_kernels.h"
 #pragma clang attribute pop
 
-#define ATR_KERNEL_ENTRY(name) atr_##name,
+// The suffix written out, not through the renames: a kernel missing from
+// them fails to link instead of pointing back at its dispatcher.
+#define ATR_KERNEL_ENTRY(name) atr_##name##_avx512,
 const atr_kernel_table atr_kernels_avx512 = {ATR_KERNEL_FUNCTIONS(ATR_KERNEL_ENTRY)};
 #endif

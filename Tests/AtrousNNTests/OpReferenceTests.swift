@@ -161,8 +161,8 @@ import Testing
 
   /// Every Winograd tile, forced, with the kernels of every instruction
   /// set the CPU has: edge tiles, asymmetric padding, channels that are
-  /// not a multiple of 16, and more input channels than one block of the
-  /// product's depth, against the plain loops.
+  /// not a multiple of 16, more input channels than one block of the
+  /// product's depth, and maps smaller than a tile, against the plain loops.
   @Test(arguments: [2, 4, 6], InstructionSet.available)
   func everyWinogradTileMatchesNaiveLoops(tile: Int, isa: InstructionSet) throws {
     let cases = [
@@ -176,6 +176,8 @@ import Testing
           for c in cases {
             try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
             try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
+            // A map smaller than one tile, three images.
+            try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
           }
         }
       }
