@@ -40,7 +40,7 @@ let package = Package(
     // Vectorized float32 row loops, multiversioned per instruction set.
     .target(name: "_CKernels", exclude: ["README.md", "kernels"]),
     .target(name: "AtrousCore", dependencies: ["_CKernels"]),
-    .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs"]),
+    .target(name: "AtrousIO", dependencies: ["AtrousCore", "_CImageCodecs", "_CKernels"]),
     .target(name: "AtrousFilters", dependencies: ["AtrousCore", "_CKernels"]),
     .target(name: "AtrousNN", dependencies: ["AtrousCore", "AtrousIO", "_CKernels"]),
     // Generated from onnx.proto by Scripts/generate-onnx-swift.sh (committed).

@@ -37,7 +37,7 @@ public final class AlignedStorage: @unchecked Sendable {
     if byteCount >= AlignedStorage.poolThreshold {
       let unit = byteCount >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : 64 << 10
       let capacity = (byteCount + unit - 1) / unit * unit
-      let block = LargeBlockPool.shared.take(capacity) ?? (AlignedStorage.allocateLarge(capacity), capacity)
+      let block = LargeBlockPool.shared.take(capacity) { AlignedStorage.allocateLarge($0) }
       if zeroed { memset(block.pointer, 0, byteCount) }
       self.pointer = block.pointer
       self.byteCount = byteCount
@@ -95,6 +95,14 @@ public final class AlignedStorage: @unchecked Sendable {
 /// repeatedly get blocks back here already mapped. A request takes the
 /// smallest kept block of at least its size and at most twice it; at most
 /// `maxBlocks` blocks and `maxBytes` are kept, the oldest going first.
+///
+/// Kept blocks stay in proportion to what the process uses: before a
+/// request that no kept block fits maps new memory, kept blocks go (oldest
+/// first) until the blocks in use, the kept ones and the new one together
+/// are within 1.5 times the most that was ever in use at once. A run over
+/// tiles of an image then holds the blocks of one tile's layers for the
+/// next tile (they outnumber those in use at any one time, but not by
+/// half on a chain of convolutions), not a pool of every size seen.
 final class LargeBlockPool: @unchecked Sendable {
   static let shared = LargeBlockPool()
   static let maxBlocks = 64
@@ -102,28 +110,58 @@ final class LargeBlockPool: @unchecked Sendable {
 
   private var mutex = pthread_mutex_t()
   private var blocks: [(pointer: UnsafeMutableRawPointer, capacity: Int)] = []
-  private var held = 0
+  /// Bytes kept, in use (handed out and not yet given back), and the most
+  /// ever in use at once.
+  private var held = 0, inUse = 0, peakInUse = 0
 
-  private init() { pthread_mutex_init(&mutex, nil) }
+  /// `shared` is the pool; tests make their own.
+  init() { pthread_mutex_init(&mutex, nil) }
 
-  /// A kept block of `capacity` to `2 * capacity` bytes, if there is one;
-  /// its actual capacity is returned with it.
-  func take(_ capacity: Int) -> (pointer: UnsafeMutableRawPointer, capacity: Int)? {
+  /// Bytes kept for reuse and bytes in use, as the rule above counts them.
+  var counts: (kept: Int, inUse: Int, peakInUse: Int) {
     pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }
+    return (held, inUse, peakInUse)
+  }
+
+  /// A kept block of `capacity` to `2 * capacity` bytes, or else a new one
+  /// from `allocate(capacity)`; the block's actual capacity is returned
+  /// with it.
+  func take(_ capacity: Int, allocate: (Int) -> UnsafeMutableRawPointer)
+    -> (pointer: UnsafeMutableRawPointer, capacity: Int)
+  {
+    pthread_mutex_lock(&mutex)
     var best: Int?
     for (i, block) in blocks.enumerated() where block.capacity >= capacity && block.capacity <= 2 * capacity {
       if best == nil || block.capacity < blocks[best!].capacity { best = i }
     }
-    guard let index = best else { return nil }
-    let block = blocks.remove(at: index)
-    held -= block.capacity
-    return block
+    if let index = best {
+      let block = blocks.remove(at: index)
+      held -= block.capacity
+      inUse += block.capacity
+      peakInUse = max(peakInUse, inUse)
+      pthread_mutex_unlock(&mutex)
+      return block
+    }
+    var released: [UnsafeMutableRawPointer] = []
+    while !blocks.isEmpty && inUse + held + capacity > peakInUse + peakInUse / 2 {
+      let oldest = blocks.removeFirst()
+      held -= oldest.capacity
+      released.append(oldest.pointer)
+    }
+    inUse += capacity
+    peakInUse = max(peakInUse, inUse)
+    pthread_mutex_unlock(&mutex)
+    for pointer in released { free(pointer) }
+    return (allocate(capacity), capacity)
   }
 
   /// Keeps `pointer`, freeing the oldest kept blocks to make room; false
   /// (the caller frees it) when it alone is over the limit.
   func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> Bool {
+    pthread_mutex_lock(&mutex)
+    inUse -= capacity
+    pthread_mutex_unlock(&mutex)
     guard capacity <= Self.maxBytes else { return false }
     pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }

@@ -161,11 +161,20 @@ public struct HypercolumnPlan: Sendable {
       let crop = (Double(options.memoryBudget) / perPixel).squareRoot()
       side = max(stride, (Int(crop) - 2 * reach) / stride * stride, 2 * reach / stride * stride)
     }
+    // An automatic side is evened out over each axis: tiles of one size
+    // reuse each other's buffers, and no thin last tile pays a whole
+    // crop's margins for a few rows.
+    func step(_ size: Int) -> Int {
+      guard options.tile == nil, side < size else { return side }
+      let count = (size + side - 1) / side
+      return ((size + count - 1) / count + stride - 1) / stride * stride
+    }
+    let single = side >= max(height, width)
+    let (rowStep, columnStep) = (step(height), step(width))
     var tiles: [HypercolumnTile] = []
-    for y0 in Swift.stride(from: 0, to: height, by: side) {
-      for x0 in Swift.stride(from: 0, to: width, by: side) {
-        let rows = y0..<min(height, y0 + side), columns = x0..<min(width, x0 + side)
-        let single = side >= max(height, width)
+    for y0 in Swift.stride(from: 0, to: height, by: rowStep) {
+      for x0 in Swift.stride(from: 0, to: width, by: columnStep) {
+        let rows = y0..<min(height, y0 + rowStep), columns = x0..<min(width, x0 + columnStep)
         tiles.append(HypercolumnTile(
           rows: rows, columns: columns,
           cropRows: single ? 0..<height : Self.crop(rows, axis: 0, size: height, layers: layers, stride: stride,

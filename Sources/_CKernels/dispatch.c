@@ -133,6 +133,10 @@ void atr_scale_add(float *out, float scale, const float *add, float weight, size
   atr_kernels()->scale_add(out, scale, add, weight, count);
 }
 
+size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count) {
+  return atr_kernels()->float16_from_float(out, in, count);
+}
+
 void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below, size_t count,
                           size_t step) {
   atr_kernels()->sobel3_magnitude(out, above, row, below, count, step);

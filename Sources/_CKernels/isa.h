@@ -44,6 +44,7 @@
   X(scale) \
   X(scale_add) \
   X(sobel3_magnitude) \
+  X(float16_from_float) \
   X(binary) \
   X(transpose_columns) \
   X(transpose_strided) \
@@ -97,6 +98,7 @@
 #define atr_scale ATR_ISA_NAME(atr_scale)
 #define atr_scale_add ATR_ISA_NAME(atr_scale_add)
 #define atr_sobel3_magnitude ATR_ISA_NAME(atr_sobel3_magnitude)
+#define atr_float16_from_float ATR_ISA_NAME(atr_float16_from_float)
 #define atr_binary ATR_ISA_NAME(atr_binary)
 #define atr_transpose_columns ATR_ISA_NAME(atr_transpose_columns)
 #define atr_transpose_strided ATR_ISA_NAME(atr_transpose_strided)

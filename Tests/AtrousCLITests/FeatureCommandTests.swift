@@ -42,6 +42,23 @@ import Testing
     #expect(field["size"] == [8, 8] && field["jump"] == [2, 2] && field["start"] == [1, 1])
   }
 
+  /// A disk that fills while bands are written on the writing thread (a
+  /// tmpfs of half the output's size) ends the run with the error and
+  /// leaves neither the array nor its sidecar. Needs the right to mount,
+  /// as root has; skipped otherwise.
+  @Test(arguments: [["--layout", "hwc"], ["--layout", "chw", "--dtype", "f16"]])
+  func fullDiskLeavesNoHypercolumns(options: [String]) throws {
+    let disk = Fixtures.scratchFolder()
+    let bytes = 47 * 61 * 36 * (options.contains("f16") ? 2 : 4)
+    guard Fixtures.shell("mount -t tmpfs -o size=\(bytes / 2048)k tmpfs \(disk)") == 0 else { return }
+    defer { _ = Fixtures.shell("umount \(disk)") }
+    let full = try CLIRunner.run(["hypercolumns", Self.image, "--model", Self.net, "--layers", "block1,block2,block3",
+                                  "--tile", "16", "-o", disk + "/hc.npy"] + options)
+    #expect(full.status == 1)
+    #expect(full.stderr.contains("No space left on device"), "\(full.stderr)")
+    #expect(Fixtures.listing(disk, recursive: true).isEmpty, "\(Fixtures.listing(disk, recursive: true))")
+  }
+
   @Test func sampledPixelsAndPreview() throws {
     let folder = Fixtures.scratchFolder()
     let full = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "block3,block1", "-o", folder + "/full.npy",

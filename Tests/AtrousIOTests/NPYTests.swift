@@ -119,3 +119,43 @@ import Testing
     #expect(throws: NPYError.truncated(expectedBytes: 120_000_000_000, actualBytes: 100)) { _ = try NPY.readTensor(path) }
   }
 }
+
+/// The vectorized float16 conversion against the plain rule, on every
+/// instruction set this machine has.
+@Suite struct Float16ConversionTests {
+  /// Values at every boundary of the rule (overflow, subnormals, ties),
+  /// then random bit patterns over every exponent.
+  static let values: [Float] = {
+    var values: [Float] = [0, -0, 1, -1, 1.0 / 3, 65504, 65519.99, 65520, -65520, 65536, 1e9, .infinity, -.infinity,
+                           .nan, -.nan, Float(bitPattern: 0x7FA0_0001), .leastNonzeroMagnitude,
+                           0x1p-14, 0x1p-15, 0x1p-24, 0x1p-25, 0x1.8p-25, 0x1.0000_02p-25, 0x1.8p-24, 0x1p-26,
+                           0x1.002p0, 0x1.006p0, 0x1.0021p0, 0x1.ffep15, 0x1.ffdp15]
+    var random = SeededRandom(seed: 7)
+    for _ in 0..<200_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: random.next()))) }
+    return values
+  }()
+
+  @Test(arguments: InstructionSet.available)
+  func kernelMatchesThePlainRule(isa: InstructionSet) {
+    let values = Self.values
+    var bytes = [UInt8](repeating: 0, count: values.count * 2)
+    let overflows = InstructionSet.with(isa) {
+      values.withUnsafeBufferPointer { v in bytes.withUnsafeMutableBytes { Float16Bits.convert(v, into: $0) } }
+    }
+    var mismatches: [String] = []
+    for (i, value) in values.enumerated() {
+      let got = UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8
+      let want = Float16Bits.from(value)
+      if got != want && mismatches.count < 5 { mismatches.append("\(value) (\(value.bitPattern)): \(got) != \(want)") }
+    }
+    #expect(mismatches.isEmpty, "\(mismatches)")
+    #expect(overflows == values.filter(Float16Bits.overflows).count)
+  }
+
+  /// numpy's astype(float16) of a few values, bits as numpy prints them.
+  @Test func plainRuleMatchesNumPy() {
+    let numpy: [(Float, UInt16)] = [(1.0 / 3, 0x3555), (65519, 0x7BFF), (65520, 0x7C00), (0x1p-25, 0x0000),
+                                    (0x1.8p-24, 0x0002), (-2.5, 0xC100), (1e-8, 0x0000), (6e-8, 0x0001)]
+    for (value, bits) in numpy { #expect(Float16Bits.from(value) == bits, "\(value)") }
+  }
+}

@@ -142,6 +142,11 @@ void atr_add_into(float *out, const float *x, size_t count);
 /// out[j] = out[j] * scale + add[j] * weight (`add` must not overlap `out`).
 void atr_scale_add(float *out, float scale, const float *add, float weight, size_t count);
 
+/// out[j] = in[j] as IEEE half-precision bits, rounded to nearest even
+/// (numpy's astype(float16)); NaN becomes 0x7E00 with its sign. Returns
+/// how many finite values became infinity (beyond 65504 after rounding).
+size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count);
+
 /// The magnitude of the 3x3 Sobel gradient in one pass over three rows.
 /// Each row pointer addresses element 0 of a row padded by `step` elements
 /// on both sides (row[-step] and row[count-1+step] are valid); step is the

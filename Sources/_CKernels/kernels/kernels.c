@@ -2,6 +2,8 @@
 #include "transpose8.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 // Rows are processed in blocks small enough that the block of `out` stays
 // in L1 while every tap passes over it.
@@ -117,6 +119,35 @@ void atr_scale(float *restrict out, float scale, size_t count) {
 
 void atr_scale_add(float *restrict out, float scale, const float *restrict add, float weight, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] = out[j] * scale + add[j] * weight;
+}
+
+// Branch-free, so that it vectorizes on every instruction set: the three
+// cases are computed for every value and one is selected.
+size_t atr_float16_from_float(uint16_t *restrict out, const float *restrict in, size_t count) {
+  size_t overflows = 0;
+  for (size_t j = 0; j < count; j++) {
+    uint32_t x;
+    memcpy(&x, &in[j], 4);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    x &= 0x7FFFFFFFu;
+    // At or beyond 65536 (or not finite): infinity, or the quiet NaN.
+    const uint32_t big = x > 0x7F800000u ? 0x7E00u : 0x7C00u;
+    // Below 2^-14, a subnormal half: adding 0.5 lines the mantissa up with
+    // the half's, and the addition rounds to nearest even.
+    float magnitude;
+    memcpy(&magnitude, &x, 4);
+    const float shifted = magnitude + 0.5f;
+    uint32_t small;
+    memcpy(&small, &shifted, 4);
+    small -= 0x3F000000u;
+    // Normal: rebias the exponent, round the 13 dropped bits to nearest
+    // even (a carry into the exponent is right, and reaches infinity).
+    const uint32_t normal = (x + ((uint32_t)(15 - 127) << 23) + 0xFFFu + ((x >> 13) & 1u)) >> 13;
+    const uint32_t half = x >= 0x47800000u ? big : x < 0x38800000u ? small : normal;
+    overflows += (x < 0x7F800000u) & (half == 0x7C00u);
+    out[j] = (uint16_t)(half | sign);
+  }
+  return overflows;
 }
 
 void atr_sobel3_magnitude(float *restrict out, const float *restrict above, const float *restrict row,

@@ -1,0 +1,53 @@
+@testable import AtrousCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pool that keeps freed large blocks: reuse across runs of the same
+/// shapes, and kept memory bounded by what is in use.
+@Suite struct LargeBlockPoolTests {
+  /// One run of a chain of layers as the executor makes it: each output
+  /// taken before its input is given back. Sizes in bytes.
+  private func runChain(_ pool: LargeBlockPool, sizes: [Int], allocations: inout Int, worst: inout Double) {
+    var live: [(pointer: UnsafeMutableRawPointer, capacity: Int)] = []
+    for size in sizes {
+      live.append(pool.take(size) { capacity in
+        allocations += 1
+        return malloc(capacity)!
+      })
+      if live.count > 2 {
+        let done = live.removeFirst()
+        if !pool.give(done.pointer, capacity: done.capacity) { free(done.pointer) }
+      }
+      let c = pool.counts
+      worst = max(worst, Double(c.kept + c.inUse) / Double(c.peakInUse))
+    }
+    for block in live where !pool.give(block.pointer, capacity: block.capacity) { free(block.pointer) }
+  }
+
+  @Test func repeatedRunsReuseEveryBlock() {
+    let pool = LargeBlockPool()
+    let sizes = [170, 170, 44, 86, 86].map { $0 << 10 }
+    var allocations = 0, worst = 0.0
+    runChain(pool, sizes: sizes, allocations: &allocations, worst: &worst)
+    let first = allocations
+    for _ in 0..<5 { runChain(pool, sizes: sizes, allocations: &allocations, worst: &worst) }
+    #expect(allocations == first, "later runs of the same shapes map no new memory")
+  }
+
+  /// Tiles of slowly growing sizes: each fits no kept block within the
+  /// reuse window after a few, so an unbounded pool would keep every size.
+  @Test func keptMemoryStaysWithinHalfThePeakInUse() {
+    let pool = LargeBlockPool()
+    var allocations = 0, worst = 0.0
+    for step in 0..<40 {
+      let scale = 1 + Double(step) * 0.15
+      runChain(pool, sizes: [170, 170, 44, 86, 86].map { Int(Double($0 << 10) * scale) },
+               allocations: &allocations, worst: &worst)
+    }
+    #expect(worst <= 1.5 + 1e-9, "kept and used bytes reached \(worst) times the peak in use")
+    #expect(pool.counts.inUse == 0)
+  }
+}
