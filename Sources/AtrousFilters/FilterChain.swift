@@ -37,8 +37,8 @@ public struct FilterChain: Sendable {
   ///   - threads: bands of rows computed at once (default: every core).
   ///   - passThrough: a channel (alpha, say) copied from the input instead
   ///     of filtered, sampled at each output pixel's kernel centre.
-  ///   - progress: called with 1 as each output row is done, from the
-  ///     thread that made it.
+  ///   - progress: called with the number of output rows done as each
+  ///     batch of them is, from the thread that made it.
   /// - Throws: `FilterError` when a kernel does not fit its input.
   public func apply(to input: Tensor, threads: Int = Parallel.coreCount, passThrough: Int? = nil,
                     progress: ((Int) -> Void)? = nil) throws -> Tensor {
@@ -56,9 +56,10 @@ public struct FilterChain: Sendable {
       let base = out.baseAddress!
       Parallel.run(bands.count) { band in
         let last = pipelines[band]
-        for y in bands[band] {
-          last.compute(row: y, into: base + y * rowLength)
-          progress?(1)
+        for start in stride(from: bands[band].lowerBound, to: bands[band].upperBound, by: last.rowBatch) {
+          let rows = start..<min(bands[band].upperBound, start + last.rowBatch)
+          last.compute(rows: rows, into: base + start * rowLength)
+          progress?(rows.count)
         }
       }
     }

@@ -113,7 +113,8 @@ extension FilterChain {
       Parallel.run(bands.count) { band in
         let pipeline = pipelines[band]
         pipeline.forEach { $0.startBand() }
-        for i in bands[band] { pipeline.last!.compute(row: rows.lowerBound + i, into: out + i * outputLength) }
+        pipeline.last!.compute(rows: (rows.lowerBound + bands[band].lowerBound)..<(rows.lowerBound + bands[band].upperBound),
+                               into: out + bands[band].lowerBound * outputLength)
       }
       if let channel = passThrough, let centres {
         for (i, y) in rows.enumerated() {

@@ -125,6 +125,16 @@ class ComputedStage: RowStage {
     fatalError("subclasses compute rows")
   }
 
+  /// Output rows a stage computes best together (see `compute(rows:into:)`).
+  var rowBatch: Int { 1 }
+
+  /// Writes output rows `ys` one after another from `out`, (ys.count,
+  /// width * channels): the rows a consumer writes in place, which a stage
+  /// may compute together, reading its input once for all of them.
+  func compute(rows ys: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    for (i, y) in ys.enumerated() { compute(row: y, into: out + i * rowLength) }
+  }
+
   /// Called before the rows of a new band, which may lie anywhere: a stage
   /// that carries state from row to row starts over, so that it reads only
   /// the rows the band's kernels cover (a stream holds no others).
@@ -182,6 +192,26 @@ final class PaddedRows {
     return mapped.map { $0 == nil ? constant : fetched.next()! }
   }
 
+  /// The image row `source` gave, unpadded (width * channels floats), or
+  /// nil for the constant border's row.
+  func unpadded(source: Int) -> UnsafePointer<Float>? {
+    source == Self.constant ? nil : upstream.rows([source])[0]
+  }
+
+  /// Elements `range` of the padded row `source` gave, which may reach
+  /// into the padding on either side, written to `out`.
+  func padded(source: Int, elements range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    guard let row = unpadded(source: source) else {
+      out.update(repeating: border.fillValue, count: range.count)
+      return
+    }
+    let c = channels
+    for (i, e) in range.enumerated() {
+      let x = border.index(e / c - padLeft, count: width)
+      out[i] = x.map { row[$0 * c + e % c] } ?? border.fillValue
+    }
+  }
+
   private func pad(row y: Int, into out: UnsafeMutablePointer<Float>) {
     let source = upstream.rows([y])[0]
     let c = channels
@@ -213,6 +243,8 @@ final class SeparableStage: ComputedStage {
   private let vertical: AxisPlan, horizontal: AxisPlan
   /// Horizontally filtered input rows, keyed by `PaddedRows.source`.
   private let filtered: RowCache
+  /// The padded elements the outputs at either end of a row read.
+  private let edgeScratch: AlignedStorage
 
   init(upstream: RowStage, row: [Float], column: [Float], geometry: FilterGeometry) throws {
     horizontal = try geometry.plan(count: upstream.width, taps: row.count, vertical: false)
@@ -223,8 +255,39 @@ final class SeparableStage: ComputedStage {
     columnSymmetry = symmetry(of: column)
     input = PaddedRows(upstream: upstream, border: geometry.border, padLeft: horizontal.padBegin,
                        padRight: horizontal.padEnd, simultaneousRows: 1)
-    filtered = RowCache(capacity: min(column.count, upstream.height + 1) + 1, rowLength: horizontal.outputCount * upstream.channels)
+    edgeScratch = AlignedStorage(byteCount: input.paddedLength * MemoryLayout<Float>.stride, zeroed: false)
+    batch = vertical.stride == 1 && vertical.dilation == 1 ? Self.batchRows : 1
+    filtered = RowCache(capacity: min(column.count + batch - 1, upstream.height + 1) + 1,
+                        rowLength: horizontal.outputCount * upstream.channels)
     super.init(height: vertical.outputCount, width: horizontal.outputCount, channels: upstream.channels)
+  }
+
+  /// Output rows made together when the kernel moves down one row per
+  /// output row: 8 share all but 7 of their 8 + taps - 1 input rows, and
+  /// read them from L1 instead of L2.
+  static let batchRows = 8
+  private let batch: Int
+  override var rowBatch: Int { batch }
+
+  override func compute(rows ys: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    guard batch > 1, ys.count > 1 else { return super.compute(rows: ys, into: out) }
+    for start in stride(from: ys.lowerBound, to: ys.upperBound, by: batch) {
+      let count = min(batch, ys.upperBound - start)
+      let first = vertical.firstTap(start)
+      let sources = (0..<(columnTaps.count + count - 1)).map { input.source(first + $0) }
+      let rows = filtered.rows(sources) { source, target in filterRow(source: source, into: target) }
+      let targets = (0..<count).map { Optional(out + (start - ys.lowerBound + $0) * rowLength) }
+      rows.withUnsafeBufferPointer { pointers in
+        columnTaps.withUnsafeBufferPointer { taps in
+          pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in
+            targets.withUnsafeBufferPointer { outputs in
+              atr_filter_columns_rows(outputs.baseAddress, Int32(count), rowPointers.baseAddress, taps.baseAddress,
+                                      Int32(taps.count), rowLength, columnSymmetry)
+            }
+          }
+        }
+      }
+    }
   }
 
   override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
@@ -233,7 +296,7 @@ final class SeparableStage: ComputedStage {
     // along the row commutes with the border's mapping of rows, and a
     // kernel taller than the image revisits each row many times.
     let sources = (0..<columnTaps.count).map { input.source(first + $0 * vertical.dilation) }
-    let rows = filtered.rows(sources) { source, target in filterRow(input.row(source: source), into: target) }
+    let rows = filtered.rows(sources) { source, target in filterRow(source: source, into: target) }
     rows.withUnsafeBufferPointer { pointers in
       columnTaps.withUnsafeBufferPointer { taps in
         pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in
@@ -244,10 +307,32 @@ final class SeparableStage: ComputedStage {
     }
   }
 
-  private func filterRow(_ padded: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+  /// Filters the image row `source` gave along the row. With stride 1,
+  /// the outputs whose taps all fall inside the image read it in place;
+  /// only those at either end read a padded copy of the few elements they
+  /// need (a padded copy of every row cost as much as filtering it).
+  private func filterRow(source: Int, into target: UnsafeMutablePointer<Float>) {
+    guard horizontal.stride == 1, let row = input.unpadded(source: source) else {
+      return filterRow(input.row(source: source), into: target)
+    }
+    let step = horizontal.dilation * channels
+    let reach = (rowTaps.count - 1) * step, left = horizontal.padBegin * channels
+    // Output j reads padded element j + t * step: image element j - left + t * step.
+    let inside = min(left, rowLength)..<max(min(left, rowLength), min(rowLength, input.upstream.width * channels + left - reach))
+    if !inside.isEmpty { filterRow(row + (inside.lowerBound - left), into: target + inside.lowerBound, count: inside.count) }
+    let edge = edgeScratch.pointer.assumingMemoryBound(to: Float.self)
+    for part in [0..<inside.lowerBound, inside.upperBound..<rowLength] where !part.isEmpty {
+      input.padded(source: source, elements: part.lowerBound..<(part.upperBound + reach), into: edge)
+      filterRow(edge, into: target + part.lowerBound, count: part.count)
+    }
+  }
+
+  /// Filters a padded row along it: `count` outputs (stride 1), else the
+  /// whole row.
+  private func filterRow(_ padded: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, count: Int? = nil) {
     rowTaps.withUnsafeBufferPointer { taps in
       if horizontal.stride == 1 {
-        atr_filter_row(target, padded, rowLength, taps.baseAddress, Int32(taps.count),
+        atr_filter_row(target, padded, count ?? rowLength, taps.baseAddress, Int32(taps.count),
                        horizontal.dilation * channels, rowSymmetry)
       } else {
         atr_filter_row_strided(target, padded, width, channels, taps.baseAddress, Int32(taps.count),

@@ -117,6 +117,11 @@ void atr_filter_columns(float *out, const float *const *rows, const float *taps,
   atr_kernels()->filter_columns(out, rows, taps, ntaps, count, symmetry);
 }
 
+void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
+                             size_t count, atr_taps_symmetry symmetry) {
+  atr_kernels()->filter_columns_rows(out, nout, rows, taps, ntaps, count, symmetry);
+}
+
 void atr_magnitude(float *out, const float *a, const float *b, size_t count) {
   atr_kernels()->magnitude(out, a, b, count);
 }

@@ -39,6 +39,7 @@
   X(filter_row_strided) \
   X(filter_row_accumulate) \
   X(filter_columns) \
+  X(filter_columns_rows) \
   X(magnitude) \
   X(multiply_add) \
   X(scale) \
@@ -93,6 +94,7 @@
 #define atr_filter_row_strided ATR_ISA_NAME(atr_filter_row_strided)
 #define atr_filter_row_accumulate ATR_ISA_NAME(atr_filter_row_accumulate)
 #define atr_filter_columns ATR_ISA_NAME(atr_filter_columns)
+#define atr_filter_columns_rows ATR_ISA_NAME(atr_filter_columns_rows)
 #define atr_magnitude ATR_ISA_NAME(atr_magnitude)
 #define atr_multiply_add ATR_ISA_NAME(atr_multiply_add)
 #define atr_scale ATR_ISA_NAME(atr_scale)

@@ -124,6 +124,13 @@ void atr_filter_row_accumulate(float *out, const float *in, size_t count, const 
 void atr_filter_columns(float *out, const float *const *rows, const float *taps, int ntaps,
                         size_t count, atr_taps_symmetry symmetry);
 
+/// out[r][j] = sum_t taps[t] * rows[r + t][j], for r in [0, nout) and j in
+/// [0, count): `nout` consecutive output rows of a column filter from
+/// nout + ntaps - 1 consecutive input rows, each input row read once for
+/// all of them.
+void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
+                             size_t count, atr_taps_symmetry symmetry);
+
 /// out[j] = sqrt(a[j]^2 + b[j]^2).
 void atr_magnitude(float *out, const float *a, const float *b, size_t count);
 
