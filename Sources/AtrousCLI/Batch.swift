@@ -38,11 +38,15 @@ final class Batch: @unchecked Sendable {
     return line
   }
 
+  /// Files run at once: one per core, at most one per file.
+  var workers: Int { min(total, Parallel.coreCount) }
+  /// The cores each of the `workers` jobs may use.
+  var threadsPerJob: Int { max(1, Parallel.coreCount / max(workers, 1)) }
+
   /// Runs `job(index)` for every file; `threads` is what each job may use.
   /// Returns false if any job threw.
   func run(_ job: @escaping (_ index: Int, _ threads: Int) throws -> Void, describe: @escaping (Int) -> String) -> Bool {
-    let workers = min(total, Parallel.coreCount)
-    let threadsPerJob = max(1, Parallel.coreCount / max(workers, 1))
+    let (workers, threadsPerJob) = (self.workers, self.threadsPerJob)
     Parallel.run(workers) { worker in
       for index in stride(from: worker, to: self.total, by: workers) {
         do {

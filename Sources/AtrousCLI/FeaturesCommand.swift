@@ -103,12 +103,16 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
     try ensureDistinct(outputs: folders, of: files)
     if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count, quiet: progress.quiet)
-    let succeeded = batch.run({ index, threadsPerJob in
+    // One executor for every file: the model is prepared once and shared.
+    let executor = try Reporting.orExit(file: model) {
+      try Executor(graph: loaded.graph, threads: threads ?? batch.threadsPerJob)
+    }
+    let succeeded = batch.run({ index, _ in
       // An image's maps, montages and manifest appear together or not at all.
       try ModelFault.attributing(to: model) {
         try OutputGroup.all {
           try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
-                      threads: threads ?? threadsPerJob, batch: batch, allInputs: files)
+                      executor: executor, batch: batch, allInputs: files)
         }
       }
     }, describe: { files[$0] })
@@ -116,9 +120,8 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   }
 
   private func process(_ input: String, into folder: String, model loaded: LoadedModel, preparation: ImagePreprocessing,
-                       renderer: FeatureMapRenderer, threads: Int, batch: Batch, allInputs: [String]) throws {
+                       renderer: FeatureMapRenderer, executor: Executor, batch: Batch, allInputs: [String]) throws {
     let tensor = try preparation.tensor(ImageFile.read(input))
-    let executor = try Executor(graph: loaded.graph, threads: threads)
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
     if let declared = loaded.imageInput { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
     let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [executor.inputNames[0]: tensor.shape])

@@ -134,11 +134,14 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     if let outDir { try OutputFolder.make(outDir) }
     let batch = Batch(total: files.count, quiet: progress.quiet)
     let preparation = preprocessing.resolved(for: loaded)
-    let succeeded = batch.run({ index, threadsPerJob in
-      var jobOptions = options
-      jobOptions.threads = threads ?? threadsPerJob
+    options.threads = threads ?? batch.threadsPerJob
+    // One extractor for every file: the model is prepared once (weights
+    // packed, plans made per input size) and shared by the jobs.
+    let extractor = try Reporting.orExit(file: model) {
+      try HypercolumnExtractor(graph: loaded.graph, layers: names, options: options)
+    }
+    let succeeded = batch.run({ index, _ in
       try ModelFault.attributing(to: model) {
-        let extractor = try HypercolumnExtractor(graph: loaded.graph, layers: names, options: jobOptions)
         // The array, its sidecar, pixels and preview appear together or not at all.
         try OutputGroup.all {
           try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: loaded.imageInput,
