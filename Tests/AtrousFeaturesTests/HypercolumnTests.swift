@@ -4,6 +4,7 @@ import AtrousIO
 import AtrousNN
 import AtrousONNX
 import AtrousTestSupport
+import Synchronization
 import Testing
 
 /// Hypercolumns against the stored output of the Python pipeline (ONNX
@@ -66,6 +67,37 @@ import Testing
     }
     let tiled = try Self.export(graph, layers: layers, input: Self.input(), options: options)
     #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+  }
+
+  /// One extractor serves the jobs of a batch at once (the model is
+  /// prepared once per command): images of two sizes exported together
+  /// from several threads equal each exported alone.
+  @Test func oneExtractorServesConcurrentJobs() throws {
+    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+    let layers = ["block1", "block3", "block2"]
+    let whole = try Self.input()
+    let pixels = whole.toChannelsLast().storage!  // (1, 47, 61, 3)
+    let (w, c) = (pixels.shape[2], pixels.shape[3])
+    let values = (3..<40).flatMap { y in (5..<50).flatMap { x in (0..<c).map { pixels.scalars[(y * w + x) * c + $0] } } }
+    let cropped = NDArray(channelsLast: Tensor(shape: [1, 37, 45, c], values: values))
+    let inputs = [whole, cropped, whole, cropped]
+    let alone = try inputs.map { try Self.export(graph, layers: layers, input: $0) }
+    var options = HypercolumnOptions()
+    options.threads = 1
+    let shared = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
+    let folder = Fixtures.scratchFolder()
+    let failures = Mutex<[String]>([])
+    Parallel.run(inputs.count) { i in
+      do {
+        let input = inputs[i]
+        let plan = try shared.plan(height: input.shape[2], width: input.shape[3], channels: input.shape[1])
+        try shared.export(input, plan: plan, to: folder + "/\(i).npy")
+      } catch {
+        failures.withLock { $0.append("\(i): \(error)") }
+      }
+    }
+    #expect(failures.withLock { $0 }.isEmpty)
+    for i in inputs.indices { #expect(try NPY.read(folder + "/\(i).npy") == alone[i], "image \(i)") }
   }
 
   @Test func globalPoolingRefusesTiles() throws {
