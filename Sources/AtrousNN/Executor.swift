@@ -86,7 +86,9 @@ public final class Executor: Sendable {
   public func trace(_ inputs: [String: NDArray]) throws -> (steps: [TraceStep], peakBytes: Int) {
     var steps: [TraceStep] = []
     var peak = 0
-    _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true) { node, args, results, liveBytes, _ in
+    // The values are placeholders: nothing converts them to the standard layout.
+    _ = try execute(graph, prepared: preparedPlain, inputs, wanted: graph.outputs, shapesOnly: true,
+                    standardLayout: false) { node, args, results, liveBytes, _ in
       steps.append(TraceStep(node: node, inputShapes: args, outputShapes: results.map(\.shape)))
       peak = max(peak, liveBytes)
     }
