@@ -160,11 +160,9 @@ final class LargeBlockPool: @unchecked Sendable {
   /// (the caller frees it) when it alone is over the limit.
   func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> Bool {
     pthread_mutex_lock(&mutex)
-    inUse -= capacity
-    pthread_mutex_unlock(&mutex)
-    guard capacity <= Self.maxBytes else { return false }
-    pthread_mutex_lock(&mutex)
     defer { pthread_mutex_unlock(&mutex) }
+    inUse -= capacity
+    guard capacity <= Self.maxBytes else { return false }
     while !blocks.isEmpty && (blocks.count >= Self.maxBlocks || held + capacity > Self.maxBytes) {
       let oldest = blocks.removeFirst()
       held -= oldest.capacity

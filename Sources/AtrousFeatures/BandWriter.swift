@@ -1,7 +1,6 @@
 import AtrousCore
 import AtrousIO
 import Dispatch
-import Synchronization
 
 /// Where the bytes of a band of hypercolumns go in an `.npy` file.
 struct BandLayout: Sendable {
@@ -97,18 +96,27 @@ final class BandWriter: @unchecked Sendable {
   private func write(_ band: UnsafePointer<Float>, scratch: UnsafeMutableRawPointer, rows: Range<Int>,
                      columns: Range<Int>) throws -> Int {
     let (height, width, channels, item, base) = (layout.height, layout.width, layout.channels, layout.itemSize, layout.base)
-    let w = columns.count
+    let w = columns.count, count = rows.count * w * channels
+    // The float32 values in the file's order: the band as it is for
+    // (H, W, C); for (C, H, W), each channel's rows gathered.
+    var values = UnsafePointer(band)
+    if !layout.hwc {
+      let gathered = scratch.assumingMemoryBound(to: Float.self)  // (C, rows, w)
+      for c in 0..<channels {
+        for i in 0..<(rows.count * w) { gathered[c * rows.count * w + i] = band[i * channels + c] }
+      }
+      values = UnsafePointer(gathered)
+    }
+    var bytes = UnsafeRawPointer(values)
     var overflows = 0
+    if layout.f16 {
+      let halves = scratch + (layout.hwc ? 0 : count * 4)
+      overflows = Float16Bits.convert(UnsafeBufferPointer(start: values, count: count),
+                                      into: UnsafeMutableRawBufferPointer(start: halves, count: count * 2))
+      bytes = UnsafeRawPointer(halves)
+    }
     if layout.hwc {
       // Each row's run of pixels is contiguous in the file.
-      let count = rows.count * w * channels
-      let bytes: UnsafeRawPointer
-      if layout.f16 {
-        overflows = HypercolumnExtractor.convert(band, count: count, f16: true, into: scratch)
-        bytes = UnsafeRawPointer(scratch)
-      } else {
-        bytes = UnsafeRawPointer(band)
-      }
       let rowBytes = w * channels * item
       if w == width {
         try writer.write(UnsafeRawBufferPointer(start: bytes, count: count * item),
@@ -120,17 +128,6 @@ final class BandWriter: @unchecked Sendable {
         }
       }
     } else {
-      // Each channel's rows gathered, converted and written as runs.
-      let count = rows.count * w * channels
-      let gathered = scratch.assumingMemoryBound(to: Float.self)  // (C, rows, w) float32
-      for c in 0..<channels {
-        for i in 0..<(rows.count * w) { gathered[c * rows.count * w + i] = band[i * channels + c] }
-      }
-      var bytes = UnsafeRawPointer(gathered)
-      if layout.f16 {
-        overflows = HypercolumnExtractor.convert(gathered, count: count, f16: true, into: scratch + count * 4)
-        bytes = UnsafeRawPointer(scratch + count * 4)
-      }
       for c in 0..<channels {
         for (i, y) in rows.enumerated() {
           try writer.write(UnsafeRawBufferPointer(start: bytes + ((c * rows.count + i) * w) * item, count: w * item),

@@ -79,16 +79,4 @@ extension HypercolumnExtractor {
     timings.float16Overflows = bands.overflows
     return timings
   }
-
-  /// Float32 values as little-endian float32 or float16 bytes. Returns
-  /// how many finite values became infinity in float16.
-  @discardableResult
-  static func convert(_ values: UnsafePointer<Float>, count: Int, f16: Bool, into out: UnsafeMutableRawPointer) -> Int {
-    guard f16 else {
-      out.copyMemory(from: values, byteCount: count * 4)
-      return 0
-    }
-    return Float16Bits.convert(UnsafeBufferPointer(start: values, count: count),
-                               into: UnsafeMutableRawBufferPointer(start: out, count: count * 2))
-  }
 }

@@ -270,38 +270,34 @@ final class SeparableStage: ComputedStage {
   override var rowBatch: Int { batch }
 
   override func compute(rows ys: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-    guard batch > 1, ys.count > 1 else { return super.compute(rows: ys, into: out) }
     for start in stride(from: ys.lowerBound, to: ys.upperBound, by: batch) {
-      let count = min(batch, ys.upperBound - start)
-      let first = vertical.firstTap(start)
-      let sources = (0..<(columnTaps.count + count - 1)).map { input.source(first + $0) }
-      let rows = filtered.rows(sources) { source, target in filterRow(source: source, into: target) }
-      let targets = (0..<count).map { Optional(out + (start - ys.lowerBound + $0) * rowLength) }
-      rows.withUnsafeBufferPointer { pointers in
-        columnTaps.withUnsafeBufferPointer { taps in
-          pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in
-            targets.withUnsafeBufferPointer { outputs in
-              atr_filter_columns_rows(outputs.baseAddress, Int32(count), rowPointers.baseAddress, taps.baseAddress,
-                                      Int32(taps.count), rowLength, columnSymmetry)
-            }
-          }
-        }
-      }
+      compute(rows: start, count: min(batch, ys.upperBound - start), into: out + (start - ys.lowerBound) * rowLength)
     }
   }
 
   override func compute(row y: Int, into out: UnsafeMutablePointer<Float>) {
-    let first = vertical.firstTap(y)
+    compute(rows: y, count: 1, into: out)
+  }
+
+  /// Output rows `first..<first + count`, one after another from `out`:
+  /// the column pass over the filtered input rows they read (`count` is 1
+  /// unless the kernel moves down one row per output row, so that the
+  /// rows of consecutive outputs are consecutive).
+  private func compute(rows first: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+    let top = vertical.firstTap(first)
     // Rows are filtered once per image row they come from: filtering
     // along the row commutes with the border's mapping of rows, and a
     // kernel taller than the image revisits each row many times.
-    let sources = (0..<columnTaps.count).map { input.source(first + $0 * vertical.dilation) }
+    let sources = (0..<(columnTaps.count + count - 1)).map { input.source(top + $0 * vertical.dilation) }
     let rows = filtered.rows(sources) { source, target in filterRow(source: source, into: target) }
+    let targets = (0..<count).map { Optional(out + $0 * rowLength) }
     rows.withUnsafeBufferPointer { pointers in
       columnTaps.withUnsafeBufferPointer { taps in
         pointers.withMemoryRebound(to: Optional<UnsafePointer<Float>>.self) { rowPointers in
-          atr_filter_columns(out, rowPointers.baseAddress, taps.baseAddress, Int32(taps.count), rowLength,
-                             columnSymmetry)
+          targets.withUnsafeBufferPointer { outputs in
+            atr_filter_columns_rows(outputs.baseAddress, Int32(count), rowPointers.baseAddress, taps.baseAddress,
+                                    Int32(taps.count), rowLength, columnSymmetry)
+          }
         }
       }
     }

@@ -112,11 +112,6 @@ void atr_filter_row_accumulate(float *out, const float *in, size_t count, const 
   atr_kernels()->filter_row_accumulate(out, in, count, taps, ntaps, step);
 }
 
-void atr_filter_columns(float *out, const float *const *rows, const float *taps, int ntaps, size_t count,
-                        atr_taps_symmetry symmetry) {
-  atr_kernels()->filter_columns(out, rows, taps, ntaps, count, symmetry);
-}
-
 void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
                              size_t count, atr_taps_symmetry symmetry) {
   atr_kernels()->filter_columns_rows(out, nout, rows, taps, ntaps, count, symmetry);

@@ -38,7 +38,6 @@
   X(filter_row) \
   X(filter_row_strided) \
   X(filter_row_accumulate) \
-  X(filter_columns) \
   X(filter_columns_rows) \
   X(magnitude) \
   X(multiply_add) \
@@ -93,7 +92,6 @@
 #define atr_filter_row ATR_ISA_NAME(atr_filter_row)
 #define atr_filter_row_strided ATR_ISA_NAME(atr_filter_row_strided)
 #define atr_filter_row_accumulate ATR_ISA_NAME(atr_filter_row_accumulate)
-#define atr_filter_columns ATR_ISA_NAME(atr_filter_columns)
 #define atr_filter_columns_rows ATR_ISA_NAME(atr_filter_columns_rows)
 #define atr_magnitude ATR_ISA_NAME(atr_magnitude)
 #define atr_multiply_add ATR_ISA_NAME(atr_multiply_add)

@@ -36,37 +36,37 @@ import Testing
     #expect(closeness(ours.tensor().scalars, expected.tensor().scalars, rtol: 0, atol: 1e-4).isClose)
   }
 
-  @Test func tiledEqualsWholeImage() throws {
-    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
+  /// The tiles `options` make of the 47x61 input (more than 4), after
+  /// checking that their export equals the whole image's.
+  static func tilesEqualTheWholeImage(_ options: HypercolumnOptions) throws -> HypercolumnPlan {
+    let graph = try ONNXModel.load(Fixtures.path(folder + "/net.onnx"))
     let layers = ["block1", "block3", "block2"]
-    let whole = try Self.export(graph, layers: layers, input: Self.input())
+    let whole = try export(graph, layers: layers, input: input())
+    let plan = try HypercolumnExtractor(graph: graph, layers: layers, options: options).plan(height: 47, width: 61, channels: 3)
+    #expect(plan.tiles.count > 4)
+    let tiled = try export(graph, layers: layers, input: input(), options: options)
+    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+    return plan
+  }
+
+  @Test func tiledEqualsWholeImage() throws {
     var options = HypercolumnOptions()
     options.tile = 12
-    let extractor = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
-    #expect(try extractor.plan(height: 47, width: 61, channels: 3).tiles.count > 4)
-    let tiled = try Self.export(graph, layers: layers, input: Self.input(), options: options)
-    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+    _ = try Self.tilesEqualTheWholeImage(options)
   }
 
   /// Tiles chosen from the memory budget are evened out over each axis
   /// (no thin last tile), and still equal the whole image.
   @Test func budgetTilesAreEvenAndEqualTheWholeImage() throws {
-    let graph = try ONNXModel.load(Fixtures.path(Self.folder + "/net.onnx"))
-    let layers = ["block1", "block3", "block2"]
-    let whole = try Self.export(graph, layers: layers, input: Self.input())
     var options = HypercolumnOptions()
     options.memoryBudget = 40_000
-    let extractor = try HypercolumnExtractor(graph: graph, layers: layers, options: options)
-    let plan = try extractor.plan(height: 47, width: 61, channels: 3)
-    #expect(plan.tiles.count > 4)
+    let plan = try Self.tilesEqualTheWholeImage(options)
     for (size, ranges) in [(47, plan.tiles.map(\.rows)), (61, plan.tiles.map(\.columns))] {
       let sides = Set(ranges.map(\.count)), step = ranges.map(\.count).max()!
       let count = (size + step - 1) / step
       #expect(sides.count <= 2 && size - (count - 1) * step >= step - plan.stride * count,
               "tile sides \(sides.sorted()) over \(size)")
     }
-    let tiled = try Self.export(graph, layers: layers, input: Self.input(), options: options)
-    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
   }
 
   /// One extractor serves the jobs of a batch at once (the model is

@@ -120,10 +120,6 @@ void atr_filter_row_strided(float *out, const float *in, size_t width, size_t ch
 void atr_filter_row_accumulate(float *out, const float *in, size_t count, const float *taps,
                                int ntaps, size_t step);
 
-/// out[j] = sum_t taps[t] * rows[t][j], for j in [0, count).
-void atr_filter_columns(float *out, const float *const *rows, const float *taps, int ntaps,
-                        size_t count, atr_taps_symmetry symmetry);
-
 /// out[r][j] = sum_t taps[t] * rows[r + t][j], for r in [0, nout) and j in
 /// [0, count): `nout` consecutive output rows of a column filter from
 /// nout + ntaps - 1 consecutive input rows, each input row read once for

@@ -109,11 +109,6 @@ void atr_filter_row_accumulate(float *restrict out, const float *restrict in, si
   }
 }
 
-void atr_filter_columns(float *restrict out, const float *const *rows, const float *taps, int ntaps,
-                        size_t count, atr_taps_symmetry symmetry) {
-  tap_sum(out, rows, NULL, 0, 0, taps, ntaps, count, symmetry);
-}
-
 // Columns of `nout` rows at a time, each a chunk of CHUNK columns: the
 // chunk's nout + ntaps - 1 input rows (12 KiB for 8 outputs of a 17-tap
 // kernel) come from L2 once and are read from L1 by every output, where
