@@ -55,7 +55,9 @@ let package = Package(
       dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX"],
       resources: [.copy("Models")]
     ),
-    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"]),
+    // Sharded, resumable batch runs: input lists, shards, output names, manifests.
+    .target(name: "AtrousBatch", dependencies: ["AtrousCore", "AtrousIO"]),
+    .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures", "AtrousBatch"]),
     .target(name: "AtrousFuzzing", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures"]),
     .executableTarget(
       name: "AtrousCLI",
@@ -71,6 +73,7 @@ let package = Package(
     .testTarget(name: "AtrousFiltersTests", dependencies: ["AtrousFilters", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousNNTests", dependencies: ["AtrousNN", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFeaturesTests", dependencies: ["AtrousFeatures", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
+    .testTarget(name: "AtrousBatchTests", dependencies: ["AtrousBatch", "AtrousCore", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFuzzingTests", dependencies: ["AtrousFuzzing", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousCore", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),

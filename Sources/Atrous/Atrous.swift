@@ -1,4 +1,5 @@
 // The umbrella module: `import Atrous` brings in every public stage.
+@_exported import AtrousBatch
 @_exported import AtrousCore
 @_exported import AtrousFeatures
 @_exported import AtrousFilters

@@ -1,36 +1,59 @@
 import ArgumentParser
+import AtrousBatch
 import AtrousCore
 import AtrousIO
 import Foundation
 
-/// Runs one job per input file across the cores, with a progress line on a
-/// terminal for long runs (`ProgressLine`: files, or a single file's own
-/// units), each failure reported as it happens, and a summary at the end.
-/// Every good file is still written when others fail.
+/// Runs one job per input file across the cores given, with progress on
+/// standard error, each failure reported as it happens, and a summary at
+/// the end. Every good file is still written when others fail.
+///
+/// Progress: on a terminal, one line redrawn (`ProgressLine`: files done
+/// and failed, rate, time left; or a single file's own units); in a log
+/// (standard error not a terminal), one line per file of a batch of
+/// several, so a cluster job's output file shows where it is.
+/// With a `ShardRun`, each file's manifest line is appended as it ends.
 final class Batch: @unchecked Sendable {
   private let lock = NSLock()
-  private let total: Int
-  private var failed = 0
+  /// Positions (in the command's input list) to run.
+  private let positions: [Int]
+  private let describe: (Int) -> String
+  private let shardRun: ShardRun?
   private let quiet: Bool
-  /// Files done, for a batch of several.
+  private let threads: Int
+  private var failed = 0, finished = 0
+  private let start = ContinuousClock.now
+  /// Files done, for a batch of several on a terminal.
   private let files: ProgressLine?
   /// A single file's own progress, when its job reports one.
   private var inside: ProgressLine?
-  /// Milliseconds per named stage, summed over files.
-  private var timings: [(stage: String, milliseconds: Double)] = []
+  /// A line per file in a log.
+  private let logsFiles: Bool
+  /// Stage times summed over files.
+  let totals = StageTimes()
   private var warned: Set<String> = []
 
-  init(total: Int, quiet: Bool = false) {
-    self.total = total
+  /// - Parameters:
+  ///   - threads: cores for the whole batch (`--threads`, else the CPU set
+  ///     this task may use), shared as files at once times threads each.
+  ///   - describe: the input at a position, for messages.
+  init(positions: [Int], threads: Int? = nil, quiet: Bool = false, shardRun: ShardRun? = nil,
+       describe: @escaping (Int) -> String = { String($0) }) {
+    self.positions = positions
+    self.describe = describe
+    self.shardRun = shardRun
     self.quiet = quiet
-    files = total > 1 ? ProgressLine(total: total, unit: "files", quiet: quiet) : nil
+    self.threads = max(1, threads ?? Parallel.coreCount)
+    let terminal = isatty(STDERR_FILENO) == 1
+    files = positions.count > 1 ? ProgressLine(total: positions.count, unit: "files", quiet: quiet) : nil
+    logsFiles = positions.count > 1 && !quiet && !terminal
   }
 
   /// For a batch of one file: a progress line for its `total` `unit`s
   /// (rows, pixels), which the job advances. Nil for several files, whose
   /// line counts files.
   func progress(total units: Int, unit: String) -> ProgressLine? {
-    guard total == 1 else { return nil }
+    guard positions.count == 1 else { return nil }
     let line = ProgressLine(total: units, unit: unit, quiet: quiet)
     lock.lock()
     inside = line
@@ -38,28 +61,30 @@ final class Batch: @unchecked Sendable {
     return line
   }
 
-  /// Files run at once: one per core, at most one per file.
-  var workers: Int { min(total, Parallel.coreCount) }
+  /// Files run at once: one per core given, at most one per file.
+  var workers: Int { max(1, min(positions.count, threads)) }
   /// The cores each of the `workers` jobs may use.
-  var threadsPerJob: Int { max(1, Parallel.coreCount / max(workers, 1)) }
+  var threadsPerJob: Int { max(1, threads / workers) }
 
-  /// Runs `job(index)` for every file; `threads` is what each job may use.
-  /// Returns false if any job threw.
-  func run(_ job: @escaping (_ index: Int, _ threads: Int) throws -> Void, describe: @escaping (Int) -> String) -> Bool {
+  /// Runs `job(position, threads, times)` for every position; `threads`
+  /// is what each job may use, `times` its own stages. Returns false if
+  /// any job threw.
+  func run(_ job: @escaping (_ position: Int, _ threads: Int, _ times: StageTimes) throws -> Void) -> Bool {
     let (workers, threadsPerJob) = (self.workers, self.threadsPerJob)
     Parallel.run(workers) { worker in
-      for index in stride(from: worker, to: self.total, by: workers) {
+      for k in stride(from: worker, to: self.positions.count, by: workers) {
+        let position = self.positions[k], times = StageTimes()
         do {
-          try job(index, threadsPerJob)
-          self.finish(failure: nil, file: describe(index))
+          try job(position, threadsPerJob, times)
+          self.finish(position, failure: nil, times: times)
         } catch {
-          self.finish(failure: error, file: describe(index))
+          self.finish(position, failure: error, times: times)
         }
       }
     }
     files?.clear()
     inside?.clear()
-    if failed > 0 && total > 1 { Reporting.printError("error: \(failed) of \(total) files failed") }
+    if failed > 0 && positions.count > 1 { Reporting.printError("error: \(failed) of \(positions.count) files failed") }
     return failed == 0
   }
 
@@ -74,86 +99,82 @@ final class Batch: @unchecked Sendable {
     Reporting.printError(line)
   }
 
-  /// Adds a stage's time, in milliseconds.
-  func record(_ stage: String, _ milliseconds: Double) {
-    lock.lock()
-    defer { lock.unlock() }
-    if let i = timings.firstIndex(where: { $0.stage == stage }) {
-      timings[i].milliseconds += milliseconds
-    } else {
-      timings.append((stage, milliseconds))
+  private func finish(_ position: Int, failure: Error?, times: StageTimes) {
+    totals.add(times)
+    var manifestError: Error?
+    do {
+      try shardRun?.finish(position: position, error: failure.map { Reporting.reason(for: $0, file: describe(position)) },
+                           ms: times.dictionary)
+    } catch {
+      manifestError = error
     }
-  }
-
-  /// `timing: <stage> <milliseconds>` lines on standard error, after the
-  /// instruction set the kernels ran with (`kernels: avx2`).
-  func printTimings() {
-    Reporting.printError("kernels: \(InstructionSet.process)")
-    for (stage, ms) in timings { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
-  }
-
-  private func finish(failure: Error?, file: String) {
     lock.lock()
     defer { lock.unlock() }
+    finished += 1
     if let failure {
       failed += 1
       files?.clear()
       inside?.clear()
-      Reporting.fail(failure, file: file)
+      Reporting.fail(failure, file: describe(position))
     }
-    files?.advance()
+    if let manifestError {
+      files?.clear()
+      Reporting.fail(manifestError, file: shardRun?.manifestPath ?? "")
+    }
+    if logsFiles {
+      let ms = times.dictionary.values.reduce(0, +)
+      Reporting.printError("[\(finished)/\(positions.count)] \(failure == nil ? "done" : "failed") \(describe(position))"
+                             + (failure == nil ? String(format: " (%.0f ms)", ms) : ""))
+    }
+    files?.advance(failed: failure != nil)
+  }
+}
+
+/// Milliseconds per named stage (decode, model, write...), in the order
+/// first recorded. Safe to record into from any thread.
+final class StageTimes: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stages: [(stage: String, milliseconds: Double)] = []
+
+  /// Adds a stage's time, in milliseconds.
+  func record(_ stage: String, _ milliseconds: Double) {
+    lock.lock()
+    defer { lock.unlock() }
+    if let i = stages.firstIndex(where: { $0.stage == stage }) {
+      stages[i].milliseconds += milliseconds
+    } else {
+      stages.append((stage, milliseconds))
+    }
+  }
+
+  /// Adds every stage of `other`.
+  func add(_ other: StageTimes) {
+    for (stage, ms) in other.list { record(stage, ms) }
+  }
+
+  var list: [(stage: String, milliseconds: Double)] {
+    lock.lock()
+    defer { lock.unlock() }
+    return stages
+  }
+
+  var dictionary: [String: Double] { Dictionary(list.map { ($0.stage, $0.milliseconds) }, uniquingKeysWith: +) }
+
+  /// `timing: <stage> <milliseconds>` lines on standard error, after the
+  /// instruction set the kernels ran with (`kernels: avx2`).
+  func print() {
+    Reporting.printError("kernels: \(InstructionSet.process)")
+    for (stage, ms) in list { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
   }
 }
 
 /// Times `body` and records it under `stage`.
-func timed<T>(_ stage: String, in batch: Batch, _ body: () throws -> T) rethrows -> T {
+func timed<T>(_ stage: String, in times: StageTimes, _ body: () throws -> T) rethrows -> T {
   let clock = ContinuousClock()
   let start = clock.now
   defer {
     let elapsed = clock.now - start
-    batch.record(stage, elapsed.milliseconds)
+    times.record(stage, elapsed.milliseconds)
   }
   return try body()
-}
-
-/// `folder/<input's name without extension>`, plus `.ext` when given:
-/// where a batch writes the output of one input.
-func outputPath(in folder: String, for input: String, extension ext: String? = nil) -> String {
-  let name = input.split(separator: "/").last.map(String.init) ?? input
-  let stem = name.lastIndex(of: ".").map { String(name[..<$0]) } ?? name
-  return OutputFolder.join(folder, stem + (ext.map { "." + $0 } ?? ""))
-}
-
-/// Refuses, before any work, a batch in which two inputs would write the
-/// same output (`a.png` and `a.jpg` into one folder): status 1.
-func ensureDistinct(outputs: [String], of inputs: [String]) throws {
-  var writer: [String: String] = [:]
-  for (output, input) in zip(outputs, inputs) {
-    if let other = writer[output] {
-      Reporting.printError("error: \(output): both \(other) and \(input) would write it; rename one or run them apart")
-      throw ExitCode.fileFailed
-    }
-    writer[output] = input
-  }
-}
-
-/// Expands folders to the files of the given kinds directly inside them,
-/// sorted by name; a subfolder is named in a warning (it is not read), and
-/// a folder with no such file is an error (status 1).
-func expandInputs(_ paths: [String], kinds: Set<FileKind>) throws -> [String] {
-  try paths.flatMap { path -> [String] in
-    guard FileIO.isDirectory(path) else { return [path] }
-    let names = try Reporting.orExit(file: path) { try FileIO.listFolder(path) }.filter { !$0.hasPrefix(".") }
-    let files = names.filter { FileKind(path: $0).map(kinds.contains) ?? false }.map { OutputFolder.join(path, $0) }
-    for name in names where FileIO.isDirectory(OutputFolder.join(path, name)) {
-      Reporting.printError("warning: \(OutputFolder.join(path, name)): a subfolder; only files directly in \(path) are read")
-    }
-    guard !files.isEmpty else {
-      let wanted = FileKind.allCases.filter(kinds.contains).map { $0 == .jpeg ? ".jpg, .jpeg" : "." + $0.rawValue }
-        .joined(separator: ", ")
-      Reporting.printError("error: \(path): no \(wanted) files in the folder")
-      throw ExitCode.fileFailed
-    }
-    return files
-  }
 }

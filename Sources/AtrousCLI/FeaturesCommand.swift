@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtrousBatch
 import AtrousCore
 import AtrousFeatures
 import AtrousIO
@@ -26,10 +27,14 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
         atrous features photo.png -o maps/
         atrous features photo.png --model vgg.onnx --layers conv1_2 -o vgg-maps/
         atrous features photos/ --out-dir all-maps/ --colormap viridis
+
+      With --out-dir, inputs whose folder holds its manifest.json already
+      are skipped and each file's outcome goes to OUT/manifest-<I>-of-<N>.jsonl
+      (see 'atrous hypercolumns --help', BATCHES).
       """
   )
 
-  @Argument(help: ArgumentHelp("Input images (PNG, JPEG) or folders of them.", valueName: "image"))
+  @Argument(help: ArgumentHelp("Input images (PNG, JPEG), folders of them or patterns such as 'photos/*.png'.", valueName: "image"))
   var inputs: [String] = []
 
   @Option(help: "A built-in model (default, mnist, ppocr) or an ONNX file.")
@@ -41,8 +46,10 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   @Option(name: [.short, .customLong("output")], help: "Output folder, for one input.")
   var output: String?
 
-  @Option(name: .customLong("out-dir"), help: "Folder for many inputs: one subfolder per input, named after it.")
+  @Option(name: .customLong("out-dir"), help: "Folder for many inputs: one subfolder per input, named after it (--name).")
   var outDir: String?
+
+  @OptionGroup var batchOptions: BatchOptions
 
   @Option(help: "Colormap: gray, viridis, magma or inferno.")
   var colormap = "gray"
@@ -66,11 +73,12 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
 
   @OptionGroup var memoryBudget: MemoryOptions
 
-  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads in all, shared by the files run at once (default: the CPUs this process may use).")
   var threads: Int?
 
   func validate() throws {
-    guard !inputs.isEmpty else { throw ValidationError("give at least one input image") }
+    guard !inputs.isEmpty || batchOptions.fileList != nil else { throw ValidationError("give at least one input image") }
+    try batchOptions.check(singleOutput: output != nil)
     switch (output, outDir) {
     case (nil, nil): throw ValidationError("give -o FOLDER (one input) or --out-dir FOLDER")
     case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
@@ -91,7 +99,6 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    let files = try expandInputs(inputs, kinds: FileKind.images)
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()
@@ -99,29 +106,39 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
     renderer.bitDepth = bits == 16 ? .sixteen : .eight
     renderer.sharedScale = sharedScale
     let preparation = preprocessing.resolved(for: loaded)
-    let folders = files.map { output ?? outputPath(in: outDir!, for: $0) }
-    try ensureDistinct(outputs: folders, of: files)
-    if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: files.count, quiet: progress.quiet)
+    let files = try BatchFiles.prepare(
+      arguments: inputs, options: batchOptions, output: output, outDir: outDir, kinds: FileKind.images, extension: nil,
+      fingerprint: {
+        var print = try Fingerprint.of(loaded, command: "features")
+        print.add("layers", layers)
+        print.add("preprocessing", "\(preparation)")
+        print.add("pictures", "\(colormap) \(bits) shared \(sharedScale) npy \(npy) side \(maxSide)")
+        return print
+      },
+      completeFiles: { [OutputFolder.join($0, "manifest.json")] })
+    let batch = Batch(positions: files.positions, threads: threads, quiet: progress.quiet, shardRun: files.shardRun) {
+      files.inputs[$0]
+    }
     // One executor for every file: the model is prepared once and shared.
     let executor = try Reporting.orExit(file: model) {
-      try Executor(graph: loaded.graph, threads: threads ?? batch.threadsPerJob)
+      try Executor(graph: loaded.graph, threads: batch.threadsPerJob)
     }
-    let succeeded = batch.run({ index, _ in
+    let succeeded = batch.run { position, _, times in
       // An image's maps, montages and manifest appear together or not at all.
       try ModelFault.attributing(to: model) {
         try OutputGroup.all {
-          try process(files[index], into: folders[index], model: loaded, preparation: preparation, renderer: renderer,
-                      executor: executor, batch: batch, allInputs: files)
+          try process(files.inputs[position], into: files.outputs[position], model: loaded, preparation: preparation,
+                      renderer: renderer, executor: executor, batch: batch, times: times, allInputs: files.inputs)
         }
       }
-    }, describe: { files[$0] })
+    }
     if !succeeded { throw ExitCode.fileFailed }
   }
 
   private func process(_ input: String, into folder: String, model loaded: LoadedModel, preparation: ImagePreprocessing,
-                       renderer: FeatureMapRenderer, executor: Executor, batch: Batch, allInputs: [String]) throws {
-    let tensor = try preparation.tensor(ImageFile.read(input))
+                       renderer: FeatureMapRenderer, executor: Executor, batch: Batch, times: StageTimes,
+                       allInputs: [String]) throws {
+    let tensor = try timed("decode", in: times) { try preparation.tensor(ImageFile.read(input)) }
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
     if let declared = loaded.imageInput { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
     let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [executor.inputNames[0]: tensor.shape])
@@ -139,7 +156,11 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
       throw HypercolumnError.unknownLayer(name, known: maps.map(\.name))
     }
     try FileIO.makeFolder(folder)
-    let results = try executor.run([executor.inputNames[0]: tensor], outputs: names, standardLayout: false)
+    let results = try timed("model", in: times) {
+      try executor.run([executor.inputNames[0]: tensor], outputs: names, standardLayout: false)
+    }
+    let clock = ContinuousClock(), writing = clock.now
+    defer { times.record("write", (clock.now - writing).milliseconds) }
     var entries: [FeatureManifest.Layer] = []
     let pictures = batch.progress(total: names.reduce(0) { $0 + (results[$1]?.shape[1] ?? 0) }, unit: "maps")
     for name in names {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Atrous
+import Foundation
 
 struct FilterCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -41,6 +42,11 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
         atrous filter photo.png -o out.png gaussian:sigma=1.5 sobel:mag
         atrous filter scans/ --out-dir edges/ --format npy box:size=5
         atrous filter in.npy -o out.npy laplacian:ksize=3,border=replicate
+        atrous filter --file-list scans.txt --out-dir parts/ --shard 1/8 sobel:mag
+
+      With --out-dir, files already complete there are skipped and each
+      file's outcome goes to OUT/manifest-<I>-of-<N>.jsonl (see 'atrous
+      hypercolumns --help', BATCHES).
       """
   )
 
@@ -51,8 +57,10 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
   @Option(name: [.short, .customLong("output")], help: "Output file (.npy, .png or .jpg), for one input.")
   var output: String?
 
-  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input.")
+  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input (--name).")
   var outDir: String?
+
+  @OptionGroup var batchOptions: BatchOptions
 
   @Option(help: "Output format with --out-dir: png or npy (default: png).")
   var format: String?
@@ -84,7 +92,7 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
 
   @OptionGroup var memoryBudget: MemoryOptions
 
-  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads in all, shared by the files run at once (default: the CPUs this process may use).")
   var threads: Int?
 
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, filter, write) to standard error.")
@@ -118,7 +126,8 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
                                 + "the filters are \(FilterSpec.knownNames.sorted().joined(separator: ", "))")
       }
     }
-    guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
+    guard !inputs.isEmpty || batchOptions.fileList != nil else { throw ValidationError("give at least one input file") }
+    try batchOptions.check(singleOutput: output != nil)
     guard !filters.isEmpty else { throw ValidationError("give at least one filter, e.g. sobel:mag") }
     for spec in filters {
       do {
@@ -153,7 +162,6 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
 
   func run() throws {
     let (inputNames, specs) = parts
-    let inputs = try expandInputs(inputNames, kinds: Set(FileKind.allCases))
     var chainFilters: [Filter] = []
     for spec in specs {
       do {
@@ -165,20 +173,34 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
       }
     }
     let chain = FilterChain(chainFilters)
-    let outputs = inputs.map { outputPath(for: $0) }
-    try ensureDistinct(outputs: outputs, of: inputs)
-    if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: inputs.count, quiet: progress.quiet)
-    let succeeded = batch.run({ index, threadsPerJob in
-      try process(inputs[index], to: outputs[index], chain: chain, threads: threads ?? threadsPerJob,
-                  batch: batch, allInputs: inputs)
-    }, describe: { inputs[$0] })
-    if timings { batch.printTimings() }
+    let files = try BatchFiles.prepare(
+      arguments: inputNames, options: batchOptions, output: output, outDir: outDir, kinds: Set(FileKind.allCases),
+      extension: outputFormat, fingerprint: { try fingerprint(specs: specs) }, completeFiles: { [$0] })
+    let batch = Batch(positions: files.positions, threads: threads, quiet: progress.quiet, shardRun: files.shardRun) {
+      files.inputs[$0]
+    }
+    let succeeded = batch.run { position, threadsPerJob, times in
+      try process(files.inputs[position], to: files.outputs[position], chain: chain, threads: threadsPerJob,
+                  batch: batch, times: times, allInputs: files.inputs)
+    }
+    if timings { batch.totals.print() }
     if !succeeded { throw ExitCode.fileFailed }
   }
 
-  private func outputPath(for input: String) -> String {
-    output ?? AtrousCLI.outputPath(in: outDir!, for: input, extension: outputFormat)
+  /// Every setting that changes an output, and the kernel files' bytes.
+  private func fingerprint(specs: [String]) throws -> Fingerprint {
+    var print = Fingerprint(command: "filter")
+    print.add("version", AtrousCommand.configuration.version)
+    print.add("filters", specs.joined(separator: "\u{0}"))
+    for spec in specs {
+      for word in spec.split(whereSeparator: { $0 == ":" || $0 == "," }) where word.hasPrefix("file=") {
+        try print.addFile("kernel", path: String(word.dropFirst(5)))
+      }
+    }
+    print.add("settings", "gray \(gray) convolve \(convolve) alpha \(filterAlpha) map \(mapping) scale \(scale) offset \(offset) "
+                + "bits \(bitDepth.map(String.init) ?? "input") format \(outputFormat) quality \(encoding.quality.map(String.init) ?? "-") "
+                + "compression \(encoding.compression.map(String.init) ?? "-") orientation \(!keepOrientation)")
+    return print
   }
 
   /// How values become samples: --map, or the last filter's default.
@@ -197,7 +219,7 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
   private var outputFormat: String { format ?? "png" }
 
   private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,
-                       allInputs: [String]) throws {
+                       times: StageTimes, allInputs: [String]) throws {
     try FileIO.ensure(output: output, isNotOneOf: allInputs)
     let job = FilterJob(chain: chain, gray: gray, filterAlpha: filterAlpha,
                         decodeOptions: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation),
@@ -214,8 +236,8 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
     let timings = try job.run(input: input, output: output, as: kind) { rows in
       batch.progress(total: rows, unit: "rows").map { line in { line.advance(by: $0) } }
     }
-    batch.record("read", timings.read)
-    batch.record("filter", timings.filter)
-    batch.record("write", timings.write)
+    times.record("read", timings.read)
+    times.record("filter", timings.filter)
+    times.record("write", timings.write)
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtrousBatch
 import AtrousCore
 import AtrousFeatures
 import AtrousIO
@@ -31,10 +32,17 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
         atrous hypercolumns photo.png --model vgg.onnx --layers conv2_2 -o v.npy
         atrous hypercolumns photo.png --pixels points.csv -o some.npy
         atrous hypercolumns photos/ --out-dir columns/ --dtype f16
+        atrous hypercolumns photos/ --recursive --out-dir c/ --shard 0/4
+
+      BATCHES
+      With --out-dir, files already complete there are skipped, each file's
+      outcome is appended to OUT/manifest-<I>-of-<N>.jsonl, and --shard (or
+      a Slurm array's or Kubernetes Indexed Job's index) splits the sorted
+      list between tasks. 'atrous manifest OUT' sums the shards up.
       """
   )
 
-  @Argument(help: ArgumentHelp("Input images (PNG, JPEG) or folders of them.", valueName: "image"))
+  @Argument(help: ArgumentHelp("Input images (PNG, JPEG), folders of them or patterns such as 'photos/*.png'.", valueName: "image"))
   var inputs: [String] = []
 
   @Option(help: "A built-in model (default, mnist, ppocr) or an ONNX file.")
@@ -47,8 +55,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   @Option(name: [.short, .customLong("output")], help: "Output .npy, for one input.")
   var output: String?
 
-  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input.")
+  @Option(name: .customLong("out-dir"), help: "Folder for the outputs of many inputs, named after each input (--name).")
   var outDir: String?
+
+  @OptionGroup var batchOptions: BatchOptions
 
   @Flag(name: .customLong("align-corners"), help: "Resize with corners aligned instead of half-pixel centres.")
   var alignCorners = false
@@ -62,8 +72,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   @Option(parsing: .unconditional, help: "Tile side in input pixels (default: the whole image, or tiles when the maps would not fit --memory).")
   var tile: Int?
 
-  @Option(parsing: .unconditional, help: "Megabytes the model's activations may take when the tile is chosen automatically.")
-  var memory = 768
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "Megabytes the model's activations may take in all, shared by the files run at once; tiles are chosen to fit (default: \(HypercolumnsCommand.memoryPerFile) per file, at most half the memory limit).",
+    valueName: "MB"))
+  var memory: Int?
 
   @Option(help: ArgumentHelp("Only the pixels listed in this CSV file (x,y per line, pixel indices).", valueName: "file.csv"))
   var pixels: String?
@@ -83,14 +95,15 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 
   @OptionGroup var memoryBudget: MemoryOptions
 
-  @Option(parsing: .unconditional, help: "Threads per image (default: every core).")
+  @Option(parsing: .unconditional, help: "Threads in all, shared by the files run at once (default: the CPUs this process may use).")
   var threads: Int?
 
   @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (decode, model, upsample+concat, write) to standard error.")
   var timings = false
 
   func validate() throws {
-    guard !inputs.isEmpty else { throw ValidationError("give at least one input image") }
+    guard !inputs.isEmpty || batchOptions.fileList != nil else { throw ValidationError("give at least one input image") }
+    try batchOptions.check(singleOutput: output != nil)
     switch (output, outDir) {
     case (nil, nil): throw ValidationError("give -o OUT.npy (one input) or --out-dir FOLDER")
     case (_?, _?): throw ValidationError("give either -o or --out-dir, not both")
@@ -106,7 +119,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     guard HypercolumnOptions.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be hwc or chw") }
     guard HypercolumnOptions.DType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or f16") }
     if let tile, tile < 1 { throw ValidationError("--tile must be at least 1") }
-    guard memory >= 1 else { throw ValidationError("--memory must be at least 1 (megabytes)") }
+    if let memory, memory < 1 { throw ValidationError("--memory must be at least 1 (megabytes)") }
     if pixels != nil && sample != nil { throw ValidationError("give either --pixels or --sample, not both") }
     if let sample, sample < 1 { throw ValidationError("--sample must be at least 1") }
     if let preview, !preview.lowercased().hasSuffix(".png") { throw ValidationError("--preview must name a .png file") }
@@ -115,8 +128,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     try preprocessing.check()
   }
 
+  /// The default activation memory of one file at once, in megabytes.
+  static let memoryPerFile = 768
+
   func run() throws {
-    let files = try expandInputs(inputs, kinds: FileKind.images)
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()
@@ -124,44 +139,65 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     options.layout = HypercolumnOptions.Layout(rawValue: layout)!
     options.dtype = HypercolumnOptions.DType(rawValue: dtype)!
     options.tile = tile
-    options.memoryBudget = memory << 20
     let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
       ?? loaded.defaultLayers
     try Reporting.orExit(file: model) { try loaded.check(layers: names) }
     let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(PixelList.read) }
-    let outputs = files.map { output ?? outputPath(in: outDir!, for: $0, extension: "npy") }
-    try ensureDistinct(outputs: outputs, of: files)
-    if let outDir { try OutputFolder.make(outDir) }
-    let batch = Batch(total: files.count, quiet: progress.quiet)
     let preparation = preprocessing.resolved(for: loaded)
-    options.threads = threads ?? batch.threadsPerJob
+    let sparse = listed != nil || sample != nil
+    let files = try BatchFiles.prepare(
+      arguments: inputs, options: batchOptions, output: output, outDir: outDir, kinds: FileKind.images, extension: "npy",
+      fingerprint: {
+        var print = try Fingerprint.of(loaded, command: "hypercolumns")
+        print.add("layers", names.joined(separator: "\u{0}"))
+        print.add("resize", "\(options.alignment)")
+        print.add("layout", layout)
+        print.add("dtype", dtype)
+        print.add("preprocessing", "\(preparation)")
+        if let pixels { try print.addFile("pixels", path: pixels) }
+        print.add("sample", sample.map { "\($0) seed \(seed)" })
+        return print
+      },
+      completeFiles: { output in
+        let stem = String(output.dropLast(4))
+        return [output, stem + ".json"] + (sparse ? [stem + "-pixels.npy"] : [])
+      })
+    let batch = Batch(positions: files.positions, threads: threads, quiet: progress.quiet, shardRun: files.shardRun) {
+      files.inputs[$0]
+    }
+    options.threads = batch.threadsPerJob
+    // Activations: the total given, or the default per file capped at half
+    // the memory this process may use, shared by the files run at once.
+    let total = memory.map { $0 << 20 } ?? min((Self.memoryPerFile << 20) * batch.workers, MemoryBudget.detected.bytes / 3 * 2)
+    options.memoryBudget = max(1 << 20, total / batch.workers)
     // One extractor for every file: the model is prepared once (weights
     // packed, plans made per input size) and shared by the jobs.
     let extractor = try Reporting.orExit(file: model) {
       try HypercolumnExtractor(graph: loaded.graph, layers: names, options: options)
     }
-    let succeeded = batch.run({ index, _ in
+    let succeeded = batch.run { position, _, times in
       try ModelFault.attributing(to: model) {
         // The array, its sidecar, pixels and preview appear together or not at all.
         try OutputGroup.all {
-          try process(files[index], to: outputs[index], extractor: extractor, preparation: preparation, declared: loaded.imageInput,
-                      pixels: listed, batch: batch, allInputs: files)
+          try process(files.inputs[position], to: files.outputs[position], extractor: extractor, preparation: preparation,
+                      declared: loaded.imageInput, pixels: listed, batch: batch, times: times, allInputs: files.inputs)
         }
       }
-    }, describe: { files[$0] })
-    if timings { batch.printTimings() }
+    }
+    if timings { batch.totals.print() }
     if !succeeded { throw ExitCode.fileFailed }
   }
 
   private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
-                       declared: Graph.Input?, pixels listed: [(x: Int, y: Int)]?, batch: Batch, allInputs: [String]) throws {
+                       declared: Graph.Input?, pixels listed: [(x: Int, y: Int)]?, batch: Batch, times: StageTimes,
+                       allInputs: [String]) throws {
     let stem = String(output.dropLast(4))  // without ".npy", in any case
     let sidecarPath = stem + ".json", pixelsPath = stem + "-pixels.npy"
     let sparse = listed != nil || sample != nil
     let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
     for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
     // Decoded as the tiles ask for rows, when the preparation keeps the size.
-    let image = try timed("decode", in: batch) { try HypercolumnInput.file(input, preparation: preparation) }
+    let image = try timed("decode", in: times) { try HypercolumnInput.file(input, preparation: preparation) }
     if let declared { try ImagePreprocessingOptions.checkSize(image.shape, fits: declared) }
     let (height, width, channels) = (image.height, image.width, image.channels)
     let plan = try extractor.plan(height: height, width: width, channels: channels)
@@ -172,8 +208,8 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     if sparse {
       let points = listed ?? Self.randomPixels(count: sample!, width: width, height: height, seed: seed)
       let (values, stages) = try extractor.sampleTimed(image, plan: plan, pixels: points)
-      stages.record(in: batch)
-      try timed("write", in: batch) {
+      stages.record(in: times)
+      try timed("write", in: times) {
         var array = NPYArray(values)
         if extractor.options.dtype == .f16 {
           array = NPYArray(float16: values)
@@ -199,9 +235,9 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
       picture?.observe(rows: rows, columns: columns, values: band)
       pixels?.advance(by: rows.count * columns.count)
     }
-    stages.record(in: batch)
+    stages.record(in: times)
     Self.warnOfOverflows(stages.float16Overflows, in: output)
-    try timed("write", in: batch) {
+    try timed("write", in: times) {
       let shape = extractor.options.layout == .hwc ? [height, width, plan.channels] : [plan.channels, height, width]
       let sidecar = HypercolumnSidecar(image: input, model: model, plan: plan, options: extractor.options, shape: shape,
                                        layout: extractor.options.layout.rawValue)
@@ -254,10 +290,10 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 }
 
 extension HypercolumnTimings {
-  /// Adds the stages to the batch's timing lines.
-  func record(in batch: Batch) {
-    batch.record("model", model)
-    batch.record("upsample+concat", upsample)
-    batch.record("write", write)
+  /// Adds the stages to a file's times.
+  func record(in times: StageTimes) {
+    times.record("model", model)
+    times.record("upsample+concat", upsample)
+    times.record("write", write)
   }
 }

@@ -22,7 +22,7 @@ final class ProgressLine: @unchecked Sendable {
   private let enabled: Bool
   private let delay: Double
   private let start = ContinuousClock.now
-  private var done = 0
+  private var done = 0, failed = 0
   private var lastDraw: ContinuousClock.Instant? = nil
   private var shown = false
 
@@ -34,18 +34,20 @@ final class ProgressLine: @unchecked Sendable {
     delay = ProcessInfo.processInfo.environment["ATROUS_PROGRESS_AFTER"].flatMap(Double.init) ?? Self.defaultDelay
   }
 
-  /// Counts `units` more as done, and redraws when it is time to.
-  func advance(by units: Int = 1) {
+  /// Counts `units` more as done (`failed`: a file that failed, counted
+  /// apart too), and redraws when it is time to.
+  func advance(by units: Int = 1, failed failure: Bool = false) {
     guard enabled else { return }
     lock.lock()
     defer { lock.unlock() }
     done += units
+    if failure { failed += units }
     let now = ContinuousClock.now
     let elapsed = (now - start).milliseconds / 1000
     guard elapsed >= delay, lastDraw.map({ (now - $0).milliseconds >= 100 }) ?? true else { return }
     lastDraw = now
     shown = true
-    Reporting.printError("\r\u{1B}[K" + Self.line(done: done, total: total, unit: unit, elapsed: elapsed), newline: false)
+    Reporting.printError("\r\u{1B}[K" + Self.line(done: done, total: total, unit: unit, elapsed: elapsed, failed: failed), newline: false)
   }
 
   /// Erases the line (before another message, and at the end).
@@ -56,13 +58,13 @@ final class ProgressLine: @unchecked Sendable {
     shown = false
   }
 
-  /// `[#####---------] 3/10 files, 1.5 files/s, 5 s left`.
-  static func line(done: Int, total: Int, unit: String, elapsed: Double) -> String {
+  /// `[#####---------] 3/10 files (1 failed), 1.5 files/s, 5 s left`.
+  static func line(done: Int, total: Int, unit: String, elapsed: Double, failed: Int = 0) -> String {
     let width = 20, filled = width * min(done, total) / total
     let rate = Double(done) / max(elapsed, 1e-9)
     let left = rate > 0 ? Double(total - done) / rate : 0
     return "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "] "
-      + "\(count(done))/\(count(total)) \(unit), \(count(rate)) \(unit)/s, \(Int(left.rounded(.up))) s left"
+      + "\(count(done))/\(count(total)) \(unit)\(failed > 0 ? " (\(count(failed)) failed)" : ""), \(count(rate)) \(unit)/s, \(Int(left.rounded(.up))) s left"
   }
 
   /// 950, 12.3k, 4.1M.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AtrousBatch
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
@@ -7,17 +8,30 @@ import Foundation
 /// How the command line tells the user what failed.
 enum Reporting {
   /// Prints `error: <file>: <reason>` to standard error. A `FileError`
-  /// names its own file (an output, say); other errors are about `file`.
+  /// names its own file (an output, say), a `ModelFault` the model; other
+  /// errors are about `file`.
   static func fail(_ error: Error, file: String) {
-    let line: String
-    if let fileError = error as? FileError {
-      line = "error: \(fileError.path): \(fileError.reason)"
-    } else if let fault = error as? ModelFault {
-      line = "error: \(fault.model): \(fault.underlying)"
-    } else {
-      line = "error: \(file): \(error)"
+    let (subject, reason) = describe(error, file: file)
+    printError("error: \(subject): \(reason)")
+  }
+
+  /// The file an error is about (its own path, the model's, else `file`)
+  /// and the reason.
+  static func describe(_ error: Error, file: String) -> (subject: String, reason: String) {
+    switch error {
+    case let error as FileError: (error.path, error.reason)
+    case let error as ModelFault: (error.model, "\(error.underlying)")
+    case let error as ManifestError: (error.path, error.reason)
+    case let error as InputError: (error.path, error.reason)
+    default: (file, "\(error)")
     }
-    printError(line)
+  }
+
+  /// The reason for a manifest line about `file`: prefixed by the file it
+  /// names when that is another (an output, the model).
+  static func reason(for error: Error, file: String) -> String {
+    let (subject, reason) = describe(error, file: file)
+    return subject == file ? reason : "\(subject): \(reason)"
   }
 
   /// Runs `body`; when it throws, reports the error about `file` and

@@ -76,16 +76,16 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    let batch = Batch(total: 1)
+    let times = StageTimes()
     var current = model
     do {
-      let loaded = try timed("read", in: batch) { try ModelCatalog.load(model) }
+      let loaded = try timed("read", in: times) { try ModelCatalog.load(model) }
       let graph = loaded.graph
       try preprocessing.check(against: loaded)
       let preparation = preprocessing.resolved(for: loaded)
       let executor = try Executor(graph: graph, threads: threads ?? Parallel.coreCount)
       var feeds: [String: NDArray] = [:]
-      try timed("read", in: batch) {
+      try timed("read", in: times) {
         for item in inputs {
           let name = String(item[..<item.firstIndex(of: "=")!]), file = String(item[item.index(after: item.firstIndex(of: "=")!)...])
           current = file
@@ -110,9 +110,9 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
           results = try executor.run(feeds, outputs: wanted)
           total += clock.now - start
         }
-        batch.record("model", total.milliseconds / Double(repeats))
+        times.record("model", total.milliseconds / Double(repeats))
       }
-      try timed("write", in: batch) {
+      try timed("write", in: times) {
         current = outputDir
         try FileIO.makeFolder(outputDir)
         try OutputGroup.all {
@@ -130,7 +130,7 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
       Reporting.fail(error, file: current)
       throw ExitCode.fileFailed
     }
-    if timings { batch.printTimings() }
+    if timings { times.print() }
   }
 
   /// One line per node, slowest first, each time the median over `runs`.

@@ -10,8 +10,9 @@ import Darwin
 
 /// Work split across the machine's cores.
 public enum Parallel {
-  /// Cores available to this process.
-  public static let coreCount: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+  /// Cores available to this process: its CPU set and cgroup quota
+  /// (`CPULimit`), not the whole machine's.
+  public static let coreCount: Int = CPULimit.available
 
   /// Threads that loops not handed a thread count may use on the calling
   /// task: `coreCount`, or less while an executor that was given fewer

@@ -21,6 +21,9 @@ public struct LoadedModel: Sendable {
   /// separable passes): its named maps. Nil: every feature map of the
   /// graph.
   public var namedLayers: [String]? = nil
+  /// The ONNX file the graph was read from (a bundled one for mnist and
+  /// ppocr); nil for a graph built in code.
+  public var file: String? = nil
 
   /// The graph input an image feeds: the first that is not a constant.
   public var imageInput: Graph.Input? { graph.inputs.first { graph.initializers[$0.name] == nil } }
@@ -81,7 +84,7 @@ public enum ModelCatalog {
       }
       let graph = try ONNXModel.load(file)
       return LoadedModel(name: nameOrPath, graph: graph, preprocessing: .preset(nameOrPath)!, preset: nameOrPath,
-                         defaultLayers: entries.first { $0.name == nameOrPath }?.layers ?? graph.outputs)
+                         defaultLayers: entries.first { $0.name == nameOrPath }?.layers ?? graph.outputs, file: file)
     default:
       if FileIO.isDirectory(nameOrPath) { throw ModelCatalogError.folder(path: nameOrPath) }
       guard FileIO.exists(nameOrPath) else {
@@ -89,7 +92,7 @@ public enum ModelCatalog {
       }
       let graph = try ONNXModel.load(nameOrPath)
       return LoadedModel(name: nameOrPath, graph: graph, preprocessing: ImagePreprocessing(), preset: nil,
-                         defaultLayers: graph.outputs)
+                         defaultLayers: graph.outputs, file: nameOrPath)
     }
   }
 }

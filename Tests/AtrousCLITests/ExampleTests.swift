@@ -86,6 +86,7 @@ import Testing
     try NPY.write(NPYArray(shape: [1, 3, 224, 224], floats: (0..<150_528).map { Float($0 % 255) / 255 }),
                   to: folder + "/input.npy")
     try AtomicFileWriter.write(Array("x,y\n0,0\n60,46\n13,21\n".utf8), to: folder + "/points.csv")
+    try AtomicFileWriter.write(Array("scans/a.png\nscans/b.png\n".utf8), to: folder + "/scans.txt")
     try copy(Fixtures.path("readme/vgg.onnx"), "vgg.onnx")
     try copy(Fixtures.path("readme/model.onnx"), "model.onnx")
     try copy(Fixtures.model("ppocrv4-det"), "det.onnx")

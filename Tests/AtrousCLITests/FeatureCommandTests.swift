@@ -109,7 +109,7 @@ import Testing
     let result = try CLIRunner.run("hypercolumns", inputs, "--out-dir", folder, "--layers", "sigma1.0,sigma5.0")
     #expect(result.status == 1)
     #expect(result.stderr.contains("error: 1 of 3 files failed"), "\(result.stderr)")
-    #expect(Fixtures.listing(folder) == ["a.json", "a.npy", "b.json", "b.npy"])
+    #expect(Fixtures.listing(folder) == ["a.json", "a.npy", "b.json", "b.npy", "manifest-0-of-1.jsonl", "shard-0-of-1.json"])
     #expect(try NPY.read(folder + "/a.npy").shape == [64, 80, 12])
   }
 

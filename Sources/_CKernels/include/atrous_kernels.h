@@ -59,6 +59,10 @@ const char *atr_isa_name(atr_isa isa);
 size_t atr_cache_l1d(void);
 size_t atr_cache_l2(void);
 
+/// CPUs in the calling process's affinity mask (what taskset and a
+/// scheduler's CPU set allow); 0 when the system does not say.
+int atr_affinity_cpus(void);
+
 /// A hint inside a busy-wait loop: the core slows the loop down and leaves
 /// its execution units to the other hardware thread sharing it (a virtual
 /// machine's cores may be two threads of one physical core).

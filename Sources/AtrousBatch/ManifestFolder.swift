@@ -1,0 +1,86 @@
+import AtrousIO
+import Foundation
+
+/// The files a sharded batch keeps beside its outputs, and reading them
+/// back: `manifest-<I>-of-<N>.jsonl` (a line per input that ended) and
+/// `shard-<I>-of-<N>.json` (the shard's plan: its inputs, and the whole
+/// batch's count, so a summary can tell what is missing).
+public enum ManifestFolder {
+  public static func manifestName(_ shard: Shard) -> String { "manifest-\(shard.index)-of-\(shard.count).jsonl" }
+  public static func planName(_ shard: Shard) -> String { "shard-\(shard.index)-of-\(shard.count).json" }
+
+  /// Whether `name` (relative to the folder) is one of these files, which
+  /// no output may take.
+  public static func isReserved(_ name: String) -> Bool { parse(name) != nil }
+
+  /// (kind, index, count) of `manifest-I-of-N.jsonl` or `shard-I-of-N.json`.
+  static func parse(_ name: String) -> (kind: String, shard: Shard)? {
+    for (kind, suffix) in [("manifest", ".jsonl"), ("shard", ".json")] where name.hasPrefix(kind + "-") && name.hasSuffix(suffix) {
+      let middle = name.dropFirst(kind.count + 1).dropLast(suffix.count)
+      let parts = middle.split(separator: "-", omittingEmptySubsequences: false)
+      guard parts.count == 3, parts[1] == "of", let i = Int(parts[0]), let n = Int(parts[2]), n >= 1, (0..<n).contains(i) else { continue }
+      return (kind, Shard(index: i, count: n, source: name))
+    }
+    return nil
+  }
+
+  /// Every record of every manifest in `folder`, file by file, each file's
+  /// in the order written. A line that does not parse (the torn end of a
+  /// task killed mid-write) is skipped.
+  public static func records(in folder: String) throws -> [(name: String, shard: Shard, records: [ManifestRecord])] {
+    let decoder = JSONDecoder()
+    return try names(in: folder, kind: "manifest").map { name, shard in
+      let bytes: [UInt8]
+      do {
+        bytes = try FileIO.readAll(join(folder, name))
+      } catch let error as FileError {
+        throw ManifestError.cannotRead(path: join(folder, name), reason: error.reason)
+      }
+      let lines = bytes.split(separator: 0x0A)
+      return (name, shard, lines.compactMap { try? decoder.decode(ManifestRecord.self, from: Data($0)) })
+    }
+  }
+
+  /// Every shard plan in `folder`.
+  public static func plans(in folder: String) throws -> [ShardPlan] {
+    try names(in: folder, kind: "shard").compactMap { name, _ in
+      guard let bytes = try? FileIO.readAll(join(folder, name)) else { return nil }
+      return try? JSONDecoder().decode(ShardPlan.self, from: Data(bytes))
+    }
+  }
+
+  /// Removes the manifests and plans of shard counts other than `count`:
+  /// what a batch split another way left (`--overwrite`). Those of this
+  /// count belong to sibling tasks, which replace their own.
+  public static func removeOtherCounts(in folder: String, keeping count: Int) throws {
+    for kind in ["manifest", "shard"] {
+      for (name, shard) in try names(in: folder, kind: kind) where shard.count != count {
+        unlink(join(folder, name))
+      }
+    }
+  }
+
+  static func names(in folder: String, kind: String) throws -> [(String, Shard)] {
+    guard FileIO.isDirectory(folder) else { return [] }
+    let all: [String]
+    do {
+      all = try FileIO.listFolder(folder)
+    } catch let error as FileError {
+      throw ManifestError.cannotRead(path: folder, reason: error.reason)
+    }
+    return all.compactMap { name in parse(name).flatMap { $0.kind == kind ? (name, $0.shard) : nil } }
+  }
+
+  static func join(_ folder: String, _ name: String) -> String { folder.hasSuffix("/") ? folder + name : folder + "/" + name }
+}
+
+/// `shard-<I>-of-<N>.json`: what one task was given.
+public struct ShardPlan: Codable, Sendable, Equatable {
+  public var shard: Int
+  public var shards: Int
+  /// Files in the whole batch, every shard's.
+  public var total: Int
+  public var fingerprint: String
+  public var inputs: [String]
+  public var outputs: [String]
+}
