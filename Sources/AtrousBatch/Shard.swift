@@ -51,10 +51,12 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
   /// - Slurm job arrays: SLURM_ARRAY_TASK_ID, placed by
   ///   SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_STEP (0 and 1 when unset),
   ///   counted by SLURM_ARRAY_TASK_COUNT, else by SLURM_ARRAY_TASK_MAX.
-  ///   `--array=0-9`, `1-10` and `0-18:2` all give 10 shards.
+  ///   `--array=0-9`, `1-10` and `0-18:2` all give 10 shards. With `count`
+  ///   given, the id is the shard's index itself, so a resubmission of some
+  ///   ids (`--array=3,17` with `--shard-count 32`) redoes those shards.
   /// - Kubernetes Indexed Jobs: JOB_COMPLETION_INDEX, with `count` (the
   ///   Job's completions, `--shard-count`), which it does not export.
-  /// - Parameter count: `--shard-count`, which also overrides Slurm's count.
+  /// - Parameter count: `--shard-count`.
   public static func fromEnvironment(_ environment: [String: String], count: Int? = nil) throws -> Shard? {
     func number(_ name: String) throws -> Int? {
       guard let text = environment[name], !text.isEmpty else { return nil }
@@ -62,6 +64,12 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
       return value
     }
     if let id = try number("SLURM_ARRAY_TASK_ID") {
+      if let count {
+        guard (0..<count).contains(id) else {
+          throw ShardError.badEnvironment("SLURM_ARRAY_TASK_ID \(id) is not below --shard-count \(count)")
+        }
+        return Shard(index: id, count: count, source: "SLURM_ARRAY_TASK_ID")
+      }
       let low = try number("SLURM_ARRAY_TASK_MIN") ?? 0, step = max(try number("SLURM_ARRAY_TASK_STEP") ?? 1, 1)
       var total = count
       if total == nil { total = try number("SLURM_ARRAY_TASK_COUNT") }

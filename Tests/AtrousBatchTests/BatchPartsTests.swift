@@ -119,6 +119,9 @@ import Testing
       try shard(["SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"])
     }
     #expect(throws: ShardError.self) { try shard(["SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "3"]) }
+    // Some ids of a 32-task array again, with the count given: the ids are the indices.
+    #expect(try shard(["SLURM_ARRAY_TASK_ID": "17", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_COUNT": "2"], count: 32) == "17/32")
+    #expect(throws: ShardError.self) { try shard(["SLURM_ARRAY_TASK_ID": "32", "SLURM_ARRAY_TASK_COUNT": "2"], count: 32) }
     #expect(try shard(["JOB_COMPLETION_INDEX": "3"], count: 5) == "3/5")
     #expect(throws: ShardError.countNeeded(index: 3)) { try shard(["JOB_COMPLETION_INDEX": "3"]) }
     #expect(throws: ShardError.self) { try shard(["JOB_COMPLETION_INDEX": "5"], count: 5) }
