@@ -28,17 +28,43 @@ public enum ManifestFolder {
   /// in the order written. A line that does not parse (the torn end of a
   /// task killed mid-write) is skipped.
   public static func records(in folder: String) throws -> [(name: String, shard: Shard, records: [ManifestRecord])] {
+    try names(in: folder, kind: "manifest").map { name, shard in (name, shard, try records(of: join(folder, name))) }
+  }
+
+  /// The first record of each manifest in `folder` but `except`'s, read
+  /// from the file's first 64 KiB: what a task checks of its siblings'
+  /// manifests (every line of one manifest has one fingerprint, as a run
+  /// with another is refused or, with `--overwrite`, starts it anew), so a
+  /// million lines are not read by every task.
+  public static func firstRecords(in folder: String, except: String) throws -> [(name: String, record: ManifestRecord)] {
     let decoder = JSONDecoder()
-    return try names(in: folder, kind: "manifest").map { name, shard in
+    return try names(in: folder, kind: "manifest").compactMap { name, _ in
+      guard name != except else { return nil }
       let bytes: [UInt8]
       do {
-        bytes = try FileIO.readAll(join(folder, name))
+        bytes = try FileIO.readPrefix(join(folder, name), count: 65536)
       } catch let error as FileError {
         throw ManifestError.cannotRead(path: join(folder, name), reason: error.reason)
       }
-      let lines = bytes.split(separator: 0x0A)
-      return (name, shard, lines.compactMap { try? decoder.decode(ManifestRecord.self, from: Data($0)) })
+      for line in bytes.split(separator: 0x0A) {
+        if let record = try? decoder.decode(ManifestRecord.self, from: Data(line)) { return (name, record) }
+      }
+      return nil
     }
+  }
+
+  /// The records of one manifest, in the order written; none when it does
+  /// not exist. A line that does not parse is skipped.
+  public static func records(of path: String) throws -> [ManifestRecord] {
+    guard FileIO.exists(path) else { return [] }
+    let bytes: [UInt8]
+    do {
+      bytes = try FileIO.readAll(path)
+    } catch let error as FileError {
+      throw ManifestError.cannotRead(path: path, reason: error.reason)
+    }
+    let decoder = JSONDecoder()
+    return bytes.split(separator: 0x0A).compactMap { try? decoder.decode(ManifestRecord.self, from: Data($0)) }
   }
 
   /// Every shard plan in `folder`.
@@ -82,5 +108,15 @@ public struct ShardPlan: Codable, Sendable, Equatable {
   public var total: Int
   public var fingerprint: String
   public var inputs: [String]
+  /// Output names relative to the folder, one per input.
   public var outputs: [String]
+
+  public init(shard: Int, shards: Int, total: Int, fingerprint: String, inputs: [String], outputs: [String]) {
+    self.shard = shard
+    self.shards = shards
+    self.total = total
+    self.fingerprint = fingerprint
+    self.inputs = inputs
+    self.outputs = outputs
+  }
 }

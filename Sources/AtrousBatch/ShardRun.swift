@@ -9,7 +9,7 @@ import Foundation
 ///   makes it again). Outputs are renamed into place whole, so one that
 ///   exists is complete; the command says which files make one
 ///   (`isComplete`).
-/// - A file that failed before, by the manifests in the folder, is tried
+/// - A file that failed before, by this shard's manifest, is tried
 ///   again unless `retryFailed` is false.
 /// - Results of another fingerprint in the folder are refused, unless
 ///   `overwrite`, which also clears manifests of other shard counts and
@@ -51,19 +51,18 @@ public final class ShardRun: @unchecked Sendable {  // `fd` writes under `lock`
     self.inputs = inputs
     self.names = names
     manifestPath = ManifestFolder.join(folder, ManifestFolder.manifestName(shard))
-    let existing = try ManifestFolder.records(in: folder)
+    // This shard's own manifest in full (its earlier failures); of the
+    // others, the first line, for the fingerprint.
     var lastFailure: [String: String] = [:]  // output name -> error
     if overwrite {
       try ManifestFolder.removeOtherCounts(in: folder, keeping: shard.count)
     } else {
-      for (name, _, records) in existing {
-        if let other = records.first(where: { $0.fingerprint != fingerprint }) {
-          throw ManifestError.otherSettings(folder: folder, found: other.fingerprint, now: fingerprint, manifest: name)
-        }
-        for record in records.sorted(by: { $0.end < $1.end }) {
-          lastFailure[record.output] = record.status == .failed ? (record.error ?? "failed") : nil
-        }
+      let own = try ManifestFolder.records(of: manifestPath)
+      let others = try ManifestFolder.firstRecords(in: folder, except: ManifestFolder.manifestName(shard))
+      for (file, record) in own.map({ (ManifestFolder.manifestName(shard), $0) }) + others where record.fingerprint != fingerprint {
+        throw ManifestError.otherSettings(folder: folder, found: record.fingerprint, now: fingerprint, manifest: file)
       }
+      for record in own { lastFailure[record.output] = record.status == .failed ? (record.error ?? "failed") : nil }
     }
     for position in shard.positions(of: inputs.count) {
       if !overwrite && isComplete(position) {

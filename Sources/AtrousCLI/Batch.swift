@@ -88,6 +88,13 @@ final class Batch: @unchecked Sendable {
     return failed == 0
   }
 
+  /// The stage times summed over files, after the instruction set and
+  /// `threads: 2 files at once x 1 thread each`.
+  func printTimings() {
+    let files = workers == 1 ? "1 file" : "\(workers) files", each = threadsPerJob == 1 ? "1 thread" : "\(threadsPerJob) threads"
+    totals.print(after: ["threads: \(files) at once x \(each) each"])
+  }
+
   /// Prints `line` to standard error the first time `key` is given, so a
   /// warning about the settings is not repeated for every file.
   func warnOnce(_ key: String, _ line: String) {
@@ -161,9 +168,10 @@ final class StageTimes: @unchecked Sendable {
   var dictionary: [String: Double] { Dictionary(list.map { ($0.stage, $0.milliseconds) }, uniquingKeysWith: +) }
 
   /// `timing: <stage> <milliseconds>` lines on standard error, after the
-  /// instruction set the kernels ran with (`kernels: avx2`).
-  func print() {
+  /// instruction set the kernels ran with (`kernels: avx2`) and `lines`.
+  func print(after lines: [String] = []) {
     Reporting.printError("kernels: \(InstructionSet.process)")
+    for line in lines { Reporting.printError(line) }
     for (stage, ms) in list { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
   }
 }

@@ -183,7 +183,7 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
       try process(files.inputs[position], to: files.outputs[position], chain: chain, threads: threadsPerJob,
                   batch: batch, times: times, allInputs: files.inputs)
     }
-    if timings { batch.totals.print() }
+    if timings { batch.printTimings() }
     if !succeeded { throw ExitCode.fileFailed }
   }
 

@@ -184,7 +184,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
         }
       }
     }
-    if timings { batch.totals.print() }
+    if timings { batch.printTimings() }
     if !succeeded { throw ExitCode.fileFailed }
   }
 

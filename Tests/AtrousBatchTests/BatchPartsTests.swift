@@ -141,6 +141,40 @@ import Testing
     }
   }
 
+  /// A file counts by its latest line; a shard with no plan is missing
+  /// whole; throughput spans the first start to the last end of the files
+  /// made.
+  @Test func summaryCountsEachFileByItsLatestLine() {
+    func record(_ output: String, _ status: ManifestRecord.Status, error: String? = nil, ms: Double = 0, end: Double)
+      -> ManifestRecord {
+      ManifestRecord(input: "in/" + output, output: output, status: status, error: error, bytes: 1, mtime: 0,
+                     fingerprint: "f", ms: ms > 0 ? ["model": ms] : [:], end: end)
+    }
+    let plans = [
+      ShardPlan(shard: 0, shards: 3, total: 7, fingerprint: "f", inputs: [], outputs: ["a", "d", "g"]),
+      ShardPlan(shard: 1, shards: 3, total: 7, fingerprint: "f", inputs: [], outputs: ["b", "e"]),
+      // A plan of an earlier split is ignored.
+      ShardPlan(shard: 0, shards: 1, total: 7, fingerprint: "f", inputs: [], outputs: ["a", "b", "c", "d", "e", "f", "g"]),
+    ]
+    let records = [
+      record("a", .failed, error: "bad", end: 10),
+      record("a", .done, ms: 2000, end: 14),  // retried: done
+      record("d", .done, ms: 1000, end: 12),
+      record("b", .skipped, end: 11),  // complete already
+      record("e", .done, ms: 500, end: 13),
+      record("e", .failed, error: "disk full", end: 20),  // made again, and failed
+      record("g", .skipped, error: "failed before: bad", end: 15),
+    ]
+    let s = ManifestSummary(records: records, plans: plans)
+    #expect(s.total == 7 && s.shards == 3 && s.shardsNotStarted == [2])
+    #expect(s.done == 3)
+    #expect(s.failed.map { $0.input } == ["in/e", "in/g"] && s.failed.map { $0.error } == ["disk full", "failed before: bad"])
+    // c and f are shard 2's, never started: 7 - 5 planned.
+    #expect(s.missing == 2)
+    #expect(s.made == 3 && s.seconds == 14 - (12 - 1.0) && s.stageMilliseconds == ["model": 3500])
+    #expect(!s.isComplete)
+  }
+
   /// The CPU count follows the affinity mask and the cgroup quota, as
   /// their files write them.
   @Test func cpuLimitRule() {

@@ -223,4 +223,34 @@ import Testing
     let json = try JSONSerialization.jsonObject(with: Data(summary.stdout.utf8)) as! [String: Any]
     #expect(json["done"] as? Int == 3 && (json["failed"] as? [Any])?.count == 1, "\(json)")
   }
+
+  /// Files at once times threads each stays within --threads, and by
+  /// default within the CPUs the process may use (its affinity mask, as a
+  /// scheduler's CPU set gives it), not the machine's.
+  @Test func threadsStayWithinTheCPUSetAndTheCap() throws {
+    let (inputs, _) = try Self.inputs(good: 3)
+    func threads(_ arguments: [String], cpus: String? = nil) throws -> String {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: cpus == nil ? CLIRunner.binary : "/usr/bin/taskset")
+      process.arguments = (cpus.map { ["-c", $0, CLIRunner.binary] } ?? []) + arguments + ["--timings"]
+      process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
+      let error = Pipe()
+      process.standardError = error
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      let bytes = error.fileHandleForReading.readDataToEndOfFile()
+      process.waitUntilExit()
+      return String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("threads: ") }.map(String.init) ?? ""
+    }
+    let batch = ["filter", inputs, "--out-dir", Fixtures.scratchFolder(), "--overwrite", "sobel:mag"]
+    #expect(try threads(batch, cpus: "0") == "threads: 1 file at once x 1 thread each")
+    #expect(try threads(batch + ["--threads", "3"], cpus: "0") == "threads: 3 files at once x 1 thread each")
+    #expect(try threads(batch + ["--threads", "2"]) == "threads: 2 files at once x 1 thread each")
+    #expect(try threads(batch + ["--threads", "8"]) == "threads: 4 files at once x 2 threads each")
+    let one = ["filter", Self.gray, "-o", Fixtures.scratchFolder() + "/a.png", "sobel:mag"]
+    #expect(try threads(one + ["--threads", "3"]) == "threads: 1 file at once x 3 threads each")
+    if ProcessInfo.processInfo.activeProcessorCount >= 2 {
+      #expect(try threads(one, cpus: "0,1") == "threads: 1 file at once x 2 threads each")
+    }
+  }
 }
