@@ -47,6 +47,13 @@ final class Batch: @unchecked Sendable {
     let terminal = isatty(STDERR_FILENO) == 1
     files = positions.count > 1 ? ProgressLine(total: positions.count, unit: "files", quiet: quiet) : nil
     logsFiles = positions.count > 1 && !quiet && !terminal
+    // Files run at once share the memory the process may use: each
+    // buffer's default budget is their share (--max-memory sets one).
+    if workers > 1 && !MemoryBudget.isInstalled {
+      let detected = MemoryBudget.detected
+      MemoryBudget.install(MemoryBudget(bytes: detected.bytes / workers,
+                                        source: detected.source.replacingOccurrences(of: "; --max-memory", with: ", shared by \(workers) files at once; --max-memory")))
+    }
   }
 
   /// For a batch of one file: a progress line for its `total` `unit`s

@@ -59,6 +59,9 @@ public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
     throw refusal(count.multipliedReportingOverflow(by: itemSize).partialValue, budget)
   }
 
+  /// Whether a budget was installed (`--max-memory`), rather than detected.
+  public static var isInstalled: Bool { installed.withLock { $0 != nil } }
+
   /// Makes `budget` the one every stage checks from now on.
   public static func install(_ budget: MemoryBudget) {
     installed.withLock { $0 = budget }

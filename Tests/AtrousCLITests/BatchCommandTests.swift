@@ -253,4 +253,26 @@ import Testing
       #expect(try threads(one, cpus: "0,1") == "threads: 1 file at once x 2 threads each")
     }
   }
+
+  /// `--file-list -` reads the paths from standard input, as `find ... |`
+  /// gives them.
+  @Test func fileListFromStandardInput() throws {
+    let (inputs, good) = try Self.inputs(good: 2)
+    let out = Fixtures.scratchFolder()
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CLIRunner.binary)
+    process.arguments = ["filter", "--file-list", "-", "--out-dir", out, "--format", "npy", "sobel:mag"]
+    let input = Pipe(), error = Pipe()
+    process.standardInput = input
+    process.standardError = error
+    try process.run()
+    input.fileHandleForWriting.write(Data(good.reversed().map { inputs + "/" + $0 + "\n" }.joined().utf8))
+    try input.fileHandleForWriting.close()
+    let message = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 0, "\(message)")
+    #expect(Fixtures.listing(out).filter { $0.hasSuffix(".npy") } == ["img00.npy", "img01.npy"])
+    let plan = try JSONSerialization.jsonObject(with: Data(try FileIO.readAll(out + "/shard-0-of-1.json"))) as! [String: Any]
+    #expect(plan["inputs"] as? [String] == good.map { inputs + "/" + $0 }, "sorted, whatever order they came in")
+  }
 }

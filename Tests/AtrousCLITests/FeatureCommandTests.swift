@@ -28,7 +28,8 @@ import Testing
     #expect(closeness(ours.tensor(), expected.tensor(), rtol: 0, atol: 1e-4).isClose)
     let lines = result.stderr.split(separator: "\n")
     #expect(lines.first?.hasPrefix("kernels: ") == true)
-    let stages = lines.dropFirst().map { String($0.split(separator: " ")[1]) }
+    #expect(lines.dropFirst().first?.hasPrefix("threads: 1 file at once x ") == true)
+    let stages = lines.filter { $0.hasPrefix("timing: ") }.map { String($0.split(separator: " ")[1]) }
     #expect(stages == ["decode", "model", "upsample+concat", "write"])
     let sidecar = try JSONSerialization.jsonObject(with: Data(FileIO.readAll(folder + "/hc.json"))) as! [String: Any]
     #expect(sidecar["shape"] as? [Int] == [47, 61, 52])
