@@ -85,8 +85,10 @@ check_outputs "$out" || fail "first run"
 # The corrupt file is position 18 of the sorted list: shard 18 % 4 = 2.
 codes=$(exit_codes "$job")
 [ "$codes" = $'0 0:0\n1 0:0\n2 1:0\n3 0:0' ] || fail "exit states: $codes"
-[ "$(statuses "$out" | grep -c '^done ')" = 40 ] || fail "done lines: $(statuses "$out")"
-statuses "$out" | grep -q '^failed img17b.png .*PNG' || fail "the corrupt file's line: $(statuses "$out" | grep img17b)"
+# Whole outputs into variables first: grep -q leaves a pipe early.
+lines=$(statuses "$out")
+[ "$(grep -c '^done ' <<<"$lines")" = 40 ] || fail "done lines: $lines"
+grep -q '^failed img17b.png .*PNG' <<<"$lines" || fail "the corrupt file's line: $(grep img17b <<<"$lines")"
 grep -q '\] done ' "$work"/log-"${job}"_0.txt || fail "no per-file lines in the task's log"
 step "array of 4 tasks: 40 outputs, the corrupt file failed in task 2 ($codes)"
 
@@ -96,7 +98,8 @@ before=$(stamp)
 job=$(submit hypercolumns "$work/in" --out-dir "$out")
 slurm_wait "$job"
 [ "$(stamp)" = "$before" ] || fail "a resubmission rewrote outputs"
-[ "$(statuses "$out" | grep -c '^skipped ')" = 40 ] || fail "skipped lines: $(statuses "$out" | grep -c '^skipped ')"
+lines=$(statuses "$out")
+[ "$(grep -c '^skipped ' <<<"$lines")" = 40 ] || fail "skipped lines: $lines"
 check_outputs "$out" || fail "after resubmitting"
 "$atrous" manifest "$out" >"$work/summary.txt" && fail "manifest says complete with a failed file"
 grep -q 'done     40' "$work/summary.txt" && grep -q 'failed   1' "$work/summary.txt" || fail "summary: $(cat "$work/summary.txt")"
@@ -115,7 +118,8 @@ scancel "${job}_1"
 slurm_wait "$job"
 made=$(grep -c '"status":"done"' "$out/manifest-1-of-4.jsonl" || true)
 [ "$made" -lt 10 ] || fail "task 1 finished all its files before it was cancelled"
-if find "$out" -name '*.tmp*' -o -name '.*' -type f | grep -q .; then fail "temporary files left: $(ls -a "$out")"; fi
+left=$(find "$out" -name '.*' -type f)
+[ -z "$left" ] || fail "temporary files left: $left"
 step "task 1 cancelled after $made of its 10 files"
 job=$(submit hypercolumns "$work/big" --out-dir "$out")
 slurm_wait "$job"

@@ -62,7 +62,7 @@ CONF
   slurmctld
   slurmd
   for _ in $(seq 60); do
-    if sinfo -h -o %T 2>/dev/null | grep -q idle; then return 0; fi
+    if [[ "$(sinfo -h -o %T 2>/dev/null)" == *idle* ]]; then return 0; fi
     sleep 1
   done
   echo "the Slurm node did not come up:" >&2
