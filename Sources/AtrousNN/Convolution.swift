@@ -1144,15 +1144,19 @@ struct ConvKernel {
   /// Winograd F(tile x tile, 3x3) on (N, H, W, C) storage into (N, OH,
   /// OW, Cout): per block of output tiles, the input transform, one
   /// product per tile position with the packed transformed weights, and
-  /// the output transform with the bias and fused steps, blocks split
-  /// across threads.
+  /// the output transform with the bias and fused steps; blocks split
+  /// across threads, or, when there are fewer blocks than threads, each
+  /// block's products by tile position.
   func winograd(_ input: Tensor, weights packed: [Float], tile: Int, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
     var geometry = self.geometry
     let positions = Self.winogradPositions(tile)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
-    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: threads)
+    // Blocks are not cut smaller to give every thread one: each block's
+    // products read all the transformed weights (16 MiB for 512 -> 512
+    // channels), so a map of few tiles splits its products instead.
+    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
     let blocks = (tiles + block - 1) / block
     let workers = max(1, min(threads, blocks))
     let size = atr_packed_b_size(cin, cout)
@@ -1164,16 +1168,36 @@ struct ConvKernel {
         packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
           let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          Parallel.dynamic(blocks, workers: workers) { worker, index in
-            let first = index * block, count = min(block, tiles - first)
-            let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
-            let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
-            atr_winograd_input(v, source, &geometry, cin, first, count, tile)
-            for xi in 0..<positions {
-              atr_sgemm_packed(count, cout, cin, v + xi * count * cin, cin, weightBase + xi * size, m + xi * count * cout,
-                               cout, ATR_START_ZERO, nil)
+          // One block's products at one tile position: (count, Cin) x (Cin, Cout).
+          func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
+            atr_sgemm_packed(count, cout, cin, v + xi * count * cin, cin, weightBase + xi * size, m + xi * count * cout,
+                             cout, ATR_START_ZERO, nil)
+          }
+          if blocks >= threads {
+            Parallel.dynamic(blocks, workers: workers) { worker, index in
+              let first = index * block, count = min(block, tiles - first)
+              let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
+              let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
+              atr_winograd_input(v, source, &geometry, cin, first, count, tile)
+              for xi in 0..<positions { product(v, m, count: count, at: xi) }
+              atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
             }
-            atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
+          } else {
+            // Fewer blocks than threads (a small map with many channels:
+            // 7x7 is one block): blocks in turn, each block's products
+            // split across the threads by tile position, where the work
+            // is; the transforms of so few tiles are small.
+            let v = transformed[0].pointer.assumingMemoryBound(to: Float.self)
+            let m = products[0].pointer.assumingMemoryBound(to: Float.self)
+            for index in 0..<blocks {
+              let first = index * block, count = min(block, tiles - first)
+              atr_winograd_input(v, source, &geometry, cin, first, count, tile)
+              let split = min(threads, positions)
+              Parallel.run(split) { part in
+                for xi in (part * positions / split)..<((part + 1) * positions / split) { product(v, m, count: count, at: xi) }
+              }
+              atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
+            }
           }
         } }
       }

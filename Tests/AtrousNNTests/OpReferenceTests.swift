@@ -175,9 +175,14 @@ import Testing
         try WinogradTile.$forced.withValue(tile) {
           for c in cases {
             try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
+            // Fewer blocks of tiles than threads: the products split by tile position.
             try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
             // A map smaller than one tile, three images.
             try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
+            if c.cin < 100 {
+              // Enough tiles for a block per thread: blocks split across threads.
+              try checkConv(c, route: .channelsLast, n: 1, h: 70, w: 64, checkLayout: false, threads: 2)
+            }
           }
         }
       }
