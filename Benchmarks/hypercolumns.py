@@ -12,7 +12,8 @@ end to end as a user runs it, a fresh process each time: the pipeline as a
 Python script (interpreter start, imports, session creation included)
 against the `atrous hypercolumns` command.
 
-Also a folder of 64 such images: `atrous hypercolumns DIR --out-dir` as
+Also a folder of 64 such images: `atrous hypercolumns DIR --out-dir
+--overwrite --threads T` (T threads in all, as the Python side gets) as
 one process against the pipeline's loop in Python with its session open.
 
 Also: bilinear upsampling of one 56x56x128 float32 map to 224x224, Atrous
@@ -166,7 +167,7 @@ def main():
             def command():
                 start = time.perf_counter()
                 subprocess.run([atrous, "hypercolumns", photos, "--model", model, "--layers", ",".join(LAYERS),
-                                "--out-dir", ours_dir, "--threads", str(threads), "--quiet"], check=True,
+                                "--out-dir", ours_dir, "--overwrite", "--threads", str(threads), "--quiet"], check=True,
                                capture_output=True)
                 return (time.perf_counter() - start) * 1e3
 
