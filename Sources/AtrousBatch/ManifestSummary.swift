@@ -1,3 +1,5 @@
+import AtrousIO
+
 /// What the manifests of an output folder say, over every shard: files
 /// done, failed (with reasons), missing, and throughput.
 public struct ManifestSummary: Sendable, Equatable {
@@ -32,6 +34,9 @@ public struct ManifestSummary: Sendable, Equatable {
   /// The summary of `folder`.
   /// - Throws: `ManifestError.noManifest` when the folder has none.
   public init(folder: String) throws {
+    guard FileIO.isDirectory(folder) else {
+      throw ManifestError.cannotRead(path: folder, reason: FileIO.exists(folder) ? "not a folder" : "no such folder")
+    }
     let files = try ManifestFolder.records(in: folder)
     let plans = try ManifestFolder.plans(in: folder)
     guard !files.isEmpty || !plans.isEmpty else { throw ManifestError.noManifest(folder: folder) }

@@ -113,6 +113,10 @@ import Testing
     let partial = try CLIRunner.run("manifest", split)
     #expect(partial.status == 1)
     #expect(partial.stdout.contains("missing  1") && partial.stdout.contains("shards not started: 1"), "\(partial.stdout)")
+    let none = try CLIRunner.run("manifest", split + "/none")
+    #expect(none.status == 1 && none.stderr == "error: \(split)/none: cannot read: no such folder\n", "\(none.stderr)")
+    let empty = try CLIRunner.run("manifest", Fixtures.scratchFolder())
+    #expect(empty.status == 1 && empty.stderr.hasSuffix(": no manifest-<I>-of-<N>.jsonl in the folder\n"), "\(empty.stderr)")
   }
 
   /// Other settings into the same folder are refused before any work;
