@@ -93,7 +93,7 @@ public struct InputList: Sendable, Equatable {
       do {
         bytes = try FileIO.readAll(path)
       } catch let error as FileError {
-        throw InputError.cannotRead(path: path, reason: error.reason.replacingPrefix("cannot read: ", with: ""))
+        throw InputError.cannotRead(path: path, reason: error.cause)
       }
     }
     // Split on bytes: as characters, "\r\n" is one, not a "\n".
@@ -112,11 +112,11 @@ public struct InputList: Sendable, Equatable {
     do {
       names = try FileIO.listFolder(folder).filter { !$0.hasPrefix(".") }
     } catch let error as FileError {
-      throw InputError.cannotRead(path: folder, reason: error.reason.replacingPrefix("cannot read: ", with: ""))
+      throw InputError.cannotRead(path: folder, reason: error.cause)
     }
     var files: [String] = []
     for name in names {
-      let path = folder.hasSuffix("/") ? folder + name : folder + "/" + name
+      let path = FileIO.join(folder, name)
       if FileIO.isDirectory(path) {
         if recursive {
           files += try walk(path, recursive: true, accepts: accepts, warnings: &warnings)
@@ -135,11 +135,5 @@ public struct InputList: Sendable, Equatable {
     defer { globfree(&result) }
     guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
     return (0..<Int(result.gl_pathc)).compactMap { result.gl_pathv[$0].map { String(cString: $0) } }
-  }
-}
-
-extension String {
-  func replacingPrefix(_ prefix: String, with other: String) -> String {
-    hasPrefix(prefix) ? other + dropFirst(prefix.count) : self
   }
 }

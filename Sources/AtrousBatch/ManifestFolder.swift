@@ -28,7 +28,7 @@ public enum ManifestFolder {
   /// in the order written. A line that does not parse (the torn end of a
   /// task killed mid-write) is skipped.
   public static func records(in folder: String) throws -> [(name: String, shard: Shard, records: [ManifestRecord])] {
-    try names(in: folder, kind: "manifest").map { name, shard in (name, shard, try records(of: join(folder, name))) }
+    try names(in: folder, kind: "manifest").map { name, shard in (name, shard, try records(of: FileIO.join(folder, name))) }
   }
 
   /// The first record of each manifest in `folder` but `except`'s, read
@@ -37,31 +37,27 @@ public enum ManifestFolder {
   /// with another is refused or, with `--overwrite`, starts it anew), so a
   /// million lines are not read by every task.
   public static func firstRecords(in folder: String, except: String) throws -> [(name: String, record: ManifestRecord)] {
-    let decoder = JSONDecoder()
-    return try names(in: folder, kind: "manifest").compactMap { name, _ in
-      guard name != except else { return nil }
-      let bytes: [UInt8]
-      do {
-        bytes = try FileIO.readPrefix(join(folder, name), count: 65536)
-      } catch let error as FileError {
-        throw ManifestError.cannotRead(path: join(folder, name), reason: error.reason)
-      }
-      for line in bytes.split(separator: 0x0A) {
-        if let record = try? decoder.decode(ManifestRecord.self, from: Data(line)) { return (name, record) }
-      }
-      return nil
+    try names(in: folder, kind: "manifest").compactMap { name, _ in
+      guard name != except, let first = try decode(FileIO.join(folder, name), prefix: 65536).first else { return nil }
+      return (name, first)
     }
   }
 
   /// The records of one manifest, in the order written; none when it does
-  /// not exist. A line that does not parse is skipped.
+  /// not exist.
   public static func records(of path: String) throws -> [ManifestRecord] {
-    guard FileIO.exists(path) else { return [] }
+    FileIO.exists(path) ? try decode(path, prefix: nil) : []
+  }
+
+  /// The records of a manifest's lines, or of its first `prefix` bytes'.
+  /// A line that does not parse (the torn end of a task killed mid-write)
+  /// is skipped.
+  private static func decode(_ path: String, prefix: Int?) throws -> [ManifestRecord] {
     let bytes: [UInt8]
     do {
-      bytes = try FileIO.readAll(path)
+      bytes = try prefix.map { try FileIO.readPrefix(path, count: $0) } ?? FileIO.readAll(path)
     } catch let error as FileError {
-      throw ManifestError.cannotRead(path: path, reason: error.reason)
+      throw ManifestError.cannotRead(path: path, reason: error.cause)
     }
     let decoder = JSONDecoder()
     return bytes.split(separator: 0x0A).compactMap { try? decoder.decode(ManifestRecord.self, from: Data($0)) }
@@ -70,7 +66,7 @@ public enum ManifestFolder {
   /// Every shard plan in `folder`.
   public static func plans(in folder: String) throws -> [ShardPlan] {
     try names(in: folder, kind: "shard").compactMap { name, _ in
-      guard let bytes = try? FileIO.readAll(join(folder, name)) else { return nil }
+      guard let bytes = try? FileIO.readAll(FileIO.join(folder, name)) else { return nil }
       return try? JSONDecoder().decode(ShardPlan.self, from: Data(bytes))
     }
   }
@@ -81,7 +77,7 @@ public enum ManifestFolder {
   public static func removeOtherCounts(in folder: String, keeping count: Int) throws {
     for kind in ["manifest", "shard"] {
       for (name, shard) in try names(in: folder, kind: kind) where shard.count != count {
-        unlink(join(folder, name))
+        unlink(FileIO.join(folder, name))
       }
     }
   }
@@ -92,12 +88,11 @@ public enum ManifestFolder {
     do {
       all = try FileIO.listFolder(folder)
     } catch let error as FileError {
-      throw ManifestError.cannotRead(path: folder, reason: error.reason)
+      throw ManifestError.cannotRead(path: folder, reason: error.cause)
     }
     return all.compactMap { name in parse(name).flatMap { $0.kind == kind ? (name, $0.shard) : nil } }
   }
 
-  static func join(_ folder: String, _ name: String) -> String { folder.hasSuffix("/") ? folder + name : folder + "/" + name }
 }
 
 /// `shard-<I>-of-<N>.json`: what one task was given.

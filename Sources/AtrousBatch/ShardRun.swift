@@ -50,7 +50,7 @@ public final class ShardRun: @unchecked Sendable {  // `fd` writes under `lock`
     self.fingerprint = fingerprint
     self.inputs = inputs
     self.names = names
-    manifestPath = ManifestFolder.join(folder, ManifestFolder.manifestName(shard))
+    manifestPath = FileIO.join(folder, ManifestFolder.manifestName(shard))
     // This shard's own manifest in full (its earlier failures); of the
     // others, the first line, for the fingerprint.
     var lastFailure: [String: String] = [:]  // output name -> error
@@ -76,19 +76,18 @@ public final class ShardRun: @unchecked Sendable {  // `fd` writes under `lock`
     let plan = ShardPlan(shard: shard.index, shards: shard.count, total: inputs.count, fingerprint: fingerprint,
                          inputs: shard.positions(of: inputs.count).map { inputs[$0] },
                          outputs: shard.positions(of: inputs.count).map { names[$0] })
-    let planPath = ManifestFolder.join(folder, ManifestFolder.planName(shard))
+    let planPath = FileIO.join(folder, ManifestFolder.planName(shard))
     do {
       try AtomicFileWriter.write(Array(try encoder.encode(plan)) + [0x0A], to: planPath)
     } catch let error as FileError {
-      throw ManifestError.cannotWrite(path: planPath, reason: error.reason)
+      throw ManifestError.cannotWrite(path: planPath, reason: error.cause)
     }
-    fd = open(manifestPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (overwrite ? O_TRUNC : 0), 0o666)
+    fd = open(manifestPath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (overwrite ? O_TRUNC : 0), 0o666)
     guard fd >= 0 else { throw ManifestError.cannotWrite(path: manifestPath, reason: String(cString: strerror(errno))) }
     // A line torn by a killed task: end it, so the next starts clean.
-    var status = stat()
-    if fstat(fd, &status) == 0, status.st_size > 0 {
-      let last = try? FileIO.readAll(manifestPath).last
-      if last != 0x0A { try append([0x0A]) }
+    var status = stat(), last: UInt8 = 0x0A
+    if fstat(fd, &status) == 0, status.st_size > 0, pread(fd, &last, 1, status.st_size - 1) == 1, last != 0x0A {
+      try append([0x0A])
     }
   }
 

@@ -159,8 +159,8 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
         return print
       },
       completeFiles: { output in
-        let stem = String(output.dropLast(4))
-        return [output, stem + ".json"] + (sparse ? [stem + "-pixels.npy"] : [])
+        let (sidecar, pixels) = Self.companions(of: output)
+        return [output, sidecar] + (sparse ? [pixels] : [])
       })
     let batch = Batch(positions: files.positions, threads: threads, quiet: progress.quiet, shardRun: files.shardRun) {
       files.inputs[$0]
@@ -191,8 +191,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
                        declared: Graph.Input?, pixels listed: [(x: Int, y: Int)]?, batch: Batch, times: StageTimes,
                        allInputs: [String]) throws {
-    let stem = String(output.dropLast(4))  // without ".npy", in any case
-    let sidecarPath = stem + ".json", pixelsPath = stem + "-pixels.npy"
+    let (sidecarPath, pixelsPath) = Self.companions(of: output)
     let sparse = listed != nil || sample != nil
     let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
     for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
@@ -244,6 +243,14 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
       try AtomicFileWriter.write(sidecar.encoded(), to: sidecarPath)
       if let picture, let preview { try ImageFile.write(picture.image(), to: preview, format: .png) }
     }
+  }
+
+  /// The files written beside an array `OUT.npy` (any case of the
+  /// extension): its sidecar `OUT.json` and, for a sparse export, its
+  /// pixels `OUT-pixels.npy`.
+  static func companions(of output: String) -> (sidecar: String, pixels: String) {
+    let stem = String(output.dropLast(4))
+    return (stem + ".json", stem + "-pixels.npy")
   }
 
   /// A warning on standard error when `count` values of `output` became

@@ -30,9 +30,6 @@ enum OutputFolder {
     return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
   }
 
-  /// `name` inside `folder`, with one slash between them however the
-  /// folder was spelled.
-  static func join(_ folder: String, _ name: String) -> String {
-    folder.hasSuffix("/") ? folder + name : folder + "/" + name
-  }
+  /// `name` inside `folder` (`FileIO.join`).
+  static func join(_ folder: String, _ name: String) -> String { FileIO.join(folder, name) }
 }

@@ -32,5 +32,15 @@ public enum FileError: Error, Equatable, CustomStringConvertible {
     }
   }
 
+  /// The reason without the kind of access ("No such file or
+  /// directory", not "cannot read: No such file or directory"), for
+  /// another stage's error that says the kind itself.
+  public var cause: String {
+    switch self {
+    case .cannotRead(_, let reason), .cannotWrite(_, let reason): reason
+    default: reason
+    }
+  }
+
   public var description: String { "\(path): \(reason)" }
 }

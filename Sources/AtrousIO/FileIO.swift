@@ -77,6 +77,12 @@ public enum FileIO {
     }
   }
 
+  /// `name` inside `folder`, with one slash between them however the
+  /// folder was spelled.
+  public static func join(_ folder: String, _ name: String) -> String {
+    folder.hasSuffix("/") ? folder + name : folder + "/" + name
+  }
+
   /// True when `path` names an existing folder.
   public static func isDirectory(_ path: String) -> Bool {
     var status = stat()

@@ -234,17 +234,8 @@ import Testing
   @Test func threadsStayWithinTheCPUSetAndTheCap() throws {
     let (inputs, _) = try Self.inputs(good: 3)
     func threads(_ arguments: [String], cpus: String? = nil) throws -> String {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: cpus == nil ? CLIRunner.binary : "/usr/bin/taskset")
-      process.arguments = (cpus.map { ["-c", $0, CLIRunner.binary] } ?? []) + arguments + ["--timings"]
-      process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.repository)
-      let error = Pipe()
-      process.standardError = error
-      process.standardOutput = FileHandle.nullDevice
-      try process.run()
-      let bytes = error.fileHandleForReading.readDataToEndOfFile()
-      process.waitUntilExit()
-      return String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("threads: ") }.map(String.init) ?? ""
+      let result = try CLIRunner.run(arguments + ["--timings"], wrapper: cpus.map { ["/usr/bin/taskset", "-c", $0] } ?? [])
+      return result.stderr.split(separator: "\n").first { $0.hasPrefix("threads: ") }.map(String.init) ?? ""
     }
     let batch = ["filter", inputs, "--out-dir", Fixtures.scratchFolder(), "--overwrite", "sobel:mag"]
     #expect(try threads(batch, cpus: "0") == "threads: 1 file at once x 1 thread each")
@@ -263,18 +254,10 @@ import Testing
   @Test func fileListFromStandardInput() throws {
     let (inputs, good) = try Self.inputs(good: 2)
     let out = Fixtures.scratchFolder()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: CLIRunner.binary)
-    process.arguments = ["filter", "--file-list", "-", "--out-dir", out, "--format", "npy", "sobel:mag"]
-    let input = Pipe(), error = Pipe()
-    process.standardInput = input
-    process.standardError = error
-    try process.run()
-    input.fileHandleForWriting.write(Data(good.reversed().map { inputs + "/" + $0 + "\n" }.joined().utf8))
-    try input.fileHandleForWriting.close()
-    let message = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(message)")
+    let listed = good.reversed().map { inputs + "/" + $0 + "\n" }.joined()
+    let result = try CLIRunner.run(["filter", "--file-list", "-", "--out-dir", out, "--format", "npy", "sobel:mag"],
+                                   input: Data(listed.utf8))
+    #expect(result.status == 0, "\(result.stderr)")
     #expect(Fixtures.listing(out).filter { $0.hasSuffix(".npy") } == ["img00.npy", "img01.npy"])
     let plan = try JSONSerialization.jsonObject(with: Data(try FileIO.readAll(out + "/shard-0-of-1.json"))) as! [String: Any]
     #expect(plan["inputs"] as? [String] == good.map { inputs + "/" + $0 }, "sorted, whatever order they came in")

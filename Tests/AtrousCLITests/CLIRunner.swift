@@ -29,12 +29,14 @@ struct CLIRunner {
   }
 
   /// Runs `atrous arguments...` in `folder` (the repository by default),
-  /// with `environment` added to this process's.
+  /// with `environment` added to this process's, through `wrapper` when
+  /// given (`["/usr/bin/taskset", "-c", "0"]`), with `input` on standard
+  /// input (none by default).
   static func run(_ arguments: [String], in folder: String = Fixtures.repository,
-                  environment: [String: String] = [:]) throws -> Result {
+                  environment: [String: String] = [:], wrapper: [String] = [], input: Data? = nil) throws -> Result {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
+    process.executableURL = URL(fileURLWithPath: wrapper.first ?? binary)
+    process.arguments = (wrapper.isEmpty ? [] : wrapper.dropFirst() + [binary]) + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
     // Files rather than pipes: nothing can block however much is printed.
@@ -48,7 +50,13 @@ struct CLIRunner {
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    if let input {
+      // From a file, like the outputs: a pipe could fill before the child reads it.
+      guard FileManager.default.createFile(atPath: folder + "/stdin", contents: input) else { throw CocoaError(.fileWriteUnknown) }
+      process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: folder + "/stdin"))
+    } else {
+      process.standardInput = FileHandle.nullDevice
+    }
     try process.run()
     process.waitUntilExit()
     try out.close()

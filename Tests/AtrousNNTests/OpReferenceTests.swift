@@ -175,8 +175,10 @@ import Testing
         try WinogradTile.$forced.withValue(tile) {
           for c in cases {
             try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
-            // Fewer blocks of tiles than threads: the products split by tile position.
+            // Fewer blocks of tiles than threads: the products split by tile
+            // position, also into parts the positions do not divide into.
             try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
+            try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: 3)
             // A map smaller than one tile, three images.
             try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
             if c.cin < 100 {
