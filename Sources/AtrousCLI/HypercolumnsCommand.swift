@@ -16,6 +16,13 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
       align_corners=False; --align-corners for the other rule; a 1x1 map is
       broadcast) and the maps are concatenated per pixel in the order given.
 
+      --upsample jbu or guided uses the image as a guide, so that features
+      follow its edges instead of smearing across them: joint bilateral
+      upsampling (--spatial-sigma in map cells, --range-sigma on colours
+      from 0 to 1), or the guided filter of the bilinear result (--radius
+      in pixels, --epsilon), solved on each map's grid. Neither needs
+      training.
+
       OUTPUT
         OUT.npy   (H, W, C) float32 by default; --layout chw, --dtype f16.
         OUT.json  each layer's channel range, map shape and receptive field.
@@ -62,6 +69,29 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 
   @Flag(name: .customLong("align-corners"), help: "Resize with corners aligned instead of half-pixel centres.")
   var alignCorners = false
+
+  @Option(help: ArgumentHelp("Upsampling: bilinear, jbu (joint bilateral) or guided (guided filter); the last two follow the image's edges.",
+                             valueName: "method"))
+  var upsample = "bilinear"
+
+  @Option(name: .customLong("spatial-sigma"), parsing: .unconditional, help: ArgumentHelp(
+    "jbu: spatial sigma in map cells (default \(HypercolumnUpsampling.defaultSpatialSigma)); cells within 2 sigma count.",
+    valueName: "cells"))
+  var spatialSigma: Double?
+
+  @Option(name: .customLong("range-sigma"), parsing: .unconditional, help: ArgumentHelp(
+    "jbu: colour sigma, colours from 0 to 1 (default \(HypercolumnUpsampling.defaultRangeSigma)).", valueName: "sigma"))
+  var rangeSigma: Double?
+
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "guided: box radius in image pixels, at least one map cell (default \(HypercolumnUpsampling.defaultRadius)).",
+    valueName: "pixels"))
+  var radius: Double?
+
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "guided: regularization on colours from 0 to 1; smaller follows weaker edges (default \(HypercolumnUpsampling.defaultEpsilon)).",
+    valueName: "epsilon"))
+  var epsilon: Double?
 
   @Option(help: "Element order: hwc or chw.")
   var layout = "hwc"
@@ -116,6 +146,15 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
       try OutputFolder.check(folder, option: "--out-dir")
       guard preview == nil else { throw ValidationError("--preview takes one input (use -o)") }
     }
+    guard HypercolumnUpsampling.names.contains(upsample) else {
+      throw ValidationError("--upsample must be \(HypercolumnUpsampling.names.joined(separator: ", ")), not '\(upsample)'")
+    }
+    for (name, value, method) in [("--spatial-sigma", spatialSigma, "jbu"), ("--range-sigma", rangeSigma, "jbu"),
+                                  ("--radius", radius, "guided"), ("--epsilon", epsilon, "guided")] {
+      guard let value else { continue }
+      guard upsample == method else { throw ValidationError("\(name) applies to --upsample \(method)") }
+      guard value > 0 && value.isFinite else { throw ValidationError("\(name) must be a positive number") }
+    }
     guard HypercolumnOptions.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be hwc or chw") }
     guard HypercolumnOptions.DType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be f32 or f16") }
     if let tile, tile < 1 { throw ValidationError("--tile must be at least 1") }
@@ -136,6 +175,8 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()
     options.alignment = alignCorners ? .alignCorners : .halfPixel
+    options.upsampling = HypercolumnUpsampling.named(upsample, spatialSigma: spatialSigma, rangeSigma: rangeSigma,
+                                                     radius: radius, epsilon: epsilon)!
     options.layout = HypercolumnOptions.Layout(rawValue: layout)!
     options.dtype = HypercolumnOptions.DType(rawValue: dtype)!
     options.tile = tile
@@ -144,6 +185,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     try Reporting.orExit(file: model) { try loaded.check(layers: names) }
     let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(PixelList.read) }
     let preparation = preprocessing.resolved(for: loaded)
+    options.guideColours = preparation.guideColours
     let sparse = listed != nil || sample != nil
     let files = try BatchFiles.prepare(
       arguments: inputs, options: batchOptions, output: output, outDir: outDir, kinds: FileKind.images, extension: "npy",
@@ -151,6 +193,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
         var print = try Fingerprint.of(loaded, command: "hypercolumns")
         print.add("layers", names.joined(separator: "\u{0}"))
         print.add("resize", "\(options.alignment)")
+        if options.upsampling != .bilinear { print.add("upsample", "\(options.upsampling)") }
         print.add("layout", layout)
         print.add("dtype", dtype)
         print.add("preprocessing", "\(preparation)")

@@ -22,14 +22,29 @@ public enum BilinearResize {
   /// blends (clamped at the edges) and the weight of the second.
   public static func taps(input: Int, output: Int, alignment: Alignment) -> [Tap] {
     (0..<output).map { i in
-      let x: Double
-      switch alignment {
-      case .halfPixel: x = (Double(i) + 0.5) * Double(input) / Double(output) - 0.5
-      case .alignCorners: x = output == 1 ? 0 : Double(i) * Double(input - 1) / Double(output - 1)
-      }
-      let clamped = min(max(x, 0), Double(input - 1))
+      let clamped = source(i, input: input, output: output, alignment: alignment)
       let low = Int(clamped.rounded(.down))
       return Tap(low: low, high: min(low + 1, input - 1), weight: Float(clamped - Double(low)))
+    }
+  }
+
+  /// The input coordinate (in input samples, clamped to the input) that
+  /// output coordinate `i` samples.
+  public static func source(_ i: Int, input: Int, output: Int, alignment: Alignment) -> Double {
+    let x: Double
+    switch alignment {
+    case .halfPixel: x = (Double(i) + 0.5) * Double(input) / Double(output) - 0.5
+    case .alignCorners: x = output == 1 ? 0 : Double(i) * Double(input - 1) / Double(output - 1)
+    }
+    return min(max(x, 0), Double(input - 1))
+  }
+
+  /// The output coordinate where input sample `j` sits: the inverse of
+  /// `source`, unclamped.
+  public static func target(_ j: Int, input: Int, output: Int, alignment: Alignment) -> Double {
+    switch alignment {
+    case .halfPixel: (Double(j) + 0.5) * Double(output) / Double(input) - 0.5
+    case .alignCorners: input == 1 ? 0 : Double(j) * Double(output - 1) / Double(input - 1)
     }
   }
 

@@ -34,8 +34,7 @@ extension HypercolumnExtractor {
                           observe: ((Range<Int>, Range<Int>, UnsafeBufferPointer<Float>) -> Void)? = nil) throws
     -> HypercolumnTimings
   {
-    var timings = HypercolumnTimings()
-    var modelTime = 0.0
+    var timings = HypercolumnTimings(), stages = HypercolumnTimings()
     let clock = ContinuousClock()
     let (height, width, channels) = (plan.height, plan.width, plan.channels)
     let dtype: NPYDType = options.dtype == .f16 ? .float16 : .float32
@@ -43,7 +42,7 @@ extension HypercolumnExtractor {
     let header = NPY.header(dtype: dtype, shape: shape)
     let writer = try AtomicFileWriter(path: path)
     try header.withUnsafeBytes { try writer.write($0, at: 0) }
-    let taps = Taps(plan: plan, alignment: options.alignment)
+    let taps = Taps(plan: plan, options: options)
     let widest = plan.tiles.map(\.columns.count).max() ?? 0
     let layout = BandLayout(height: height, width: width, channels: channels, f16: dtype == .float16,
                             hwc: options.layout == .hwc, base: header.count)
@@ -51,7 +50,7 @@ extension HypercolumnExtractor {
     // converted or reordered bytes.
     let bands = BandWriter(writer: writer, layout: layout, floats: Self.bandRows * widest * channels)
     do {
-      try forEachTile(input, plan: plan, modelMilliseconds: &modelTime) { maps in
+      try forEachTile(input, plan: plan, timings: &stages) { maps in
         let tile = maps.tile
         for y0 in stride(from: tile.rows.lowerBound, to: tile.rows.upperBound, by: Self.bandRows) {
           let rows = y0..<min(tile.rows.upperBound, y0 + Self.bandRows)
@@ -74,7 +73,8 @@ extension HypercolumnExtractor {
       writer.discard()
       throw error
     }
-    timings.model = modelTime
+    timings.model = stages.model
+    timings.upsample += stages.upsample
     timings.write += bands.milliseconds
     timings.float16Overflows = bands.overflows
     return timings

@@ -4,8 +4,9 @@ import AtrousNN
 import Foundation
 
 /// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,
-/// each bilinearly resized to the input size, concatenated per pixel in
-/// the order given.
+/// each resized to the input size (bilinearly, or guided by the image's
+/// edges: `HypercolumnUpsampling`), concatenated per pixel in the order
+/// given.
 ///
 /// The model runs tile by tile (see `HypercolumnPlan`), and the output is
 /// made in bands of rows from the tile's maps, so the full (H, W, C) array
@@ -50,24 +51,32 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   }
 
   /// One tile's layer maps, (h, w, c) each, and the whole-image map index
-  /// of each map's first row and column.
+  /// of each map's first row and column; for a guided upsampling, the
+  /// crop's colours and what the method prepares per map.
   struct TileMaps {
     var tile: HypercolumnTile
     var maps: [Tensor]
     var origins: [(row: Int, column: Int)]
+    /// The crop in guide colours, (h, w, G); nil for bilinear.
+    var guide: Tensor? = nil
+    /// Per layer: the guide per map cell (joint bilateral), or the
+    /// filter's coefficients (guided).
+    var prepared: [Tensor] = []
+    var cropOrigin: (row: Int, column: Int) { (tile.cropRows.lowerBound, tile.cropColumns.lowerBound) }
   }
 
   /// Runs the model on each tile's crop of `input`, in order, adding the
-  /// model's time to `modelMilliseconds`.
+  /// model's time to `timings.model` and the upsampler's preparation to
+  /// `timings.upsample`.
   func forEachTile(_ input: HypercolumnInput, plan: HypercolumnPlan, tiles: [HypercolumnTile]? = nil,
-                   modelMilliseconds: inout Double, _ body: (TileMaps) throws -> Void) throws {
+                   timings: inout HypercolumnTimings, _ body: (TileMaps) throws -> Void) throws {
     let clock = ContinuousClock()
     input.rewind()
     for tile in tiles ?? plan.tiles {
       let crop = try input.crop(rows: tile.cropRows, columns: tile.cropColumns)  // (1, h, w, C)
       let start = clock.now
       let results = try executor.run([inputName: NDArray(channelsLast: crop)], outputs: layerNames, standardLayout: false)
-      modelMilliseconds += (clock.now - start).milliseconds
+      timings.model += (clock.now - start).milliseconds
       var maps: [Tensor] = [], origins: [(Int, Int)] = []
       for layer in plan.layers {
         let value = layer.name == inputName ? NDArray(channelsLast: crop) : results[layer.name]!
@@ -78,18 +87,75 @@ public final class HypercolumnExtractor: @unchecked Sendable {
         origins.append((Int((Double(tile.cropRows.lowerBound) / f.jump[0]).rounded()),
                         Int((Double(tile.cropColumns.lowerBound) / f.jump[1]).rounded())))
       }
-      try body(TileMaps(tile: tile, maps: maps, origins: origins))
+      var tileMaps = TileMaps(tile: tile, maps: maps, origins: origins)
+      if options.upsampling != .bilinear {
+        let prepared = clock.now
+        prepare(&tileMaps, crop: crop, plan: plan)
+        timings.upsample += (clock.now - prepared).milliseconds
+      }
+      try body(tileMaps)
     }
   }
 
-  /// Bilinear taps of every layer along both axes, whole-image coordinates.
+  /// The crop's guide colours, and per layer what the guided methods need.
+  private func prepare(_ tile: inout TileMaps, crop: Tensor, plan: HypercolumnPlan) {
+    let (h, w, g) = (crop.shape[1], crop.shape[2], crop.shape[3])
+    var guide = Tensor.uninitialized(shape: [h, w, g])  // (h, w, G), colours from 0 to 1
+    let colours = options.guideColours
+    let scale = (0..<g).map { colours.scale($0) }, offset = (0..<g).map { colours.offset($0) }
+    crop.withUnsafeBufferPointer { src in
+      guide.withUnsafeMutableBufferPointer { dst in
+        for i in 0..<(h * w) {
+          for k in 0..<g { dst[i * g + k] = src[i * g + k] * scale[k] + offset[k] }
+        }
+      }
+    }
+    tile.guide = guide
+    let cropOrigin = tile.cropOrigin
+    tile.prepared = plan.layers.enumerated().map { l, layer in
+      let map = tile.maps[l]
+      let (mh, mw, origin) = (map.shape[0], map.shape[1], tile.origins[l])
+      switch options.upsampling {
+      case .bilinear:
+        return map
+      case .jointBilateral:
+        return JointBilateralUpsampler.cellGuide(
+          mapHeight: mh, mapWidth: mw, origin: origin, layer: layer, imageHeight: plan.height, imageWidth: plan.width,
+          guide: guide, cropOrigin: cropOrigin, alignment: options.alignment)
+      case .guided(let radius, let epsilon):
+        let cells = GuidedUpsampler.cellGuide(
+          mapHeight: mh, mapWidth: mw, origin: origin, layer: layer, imageHeight: plan.height, imageWidth: plan.width,
+          guide: guide, cropOrigin: cropOrigin, alignment: options.alignment)
+        let radii = (GuidedUpsampler.boxRadius(radius: radius, stride: Double(plan.height) / Double(layer.mapHeight)),
+                     GuidedUpsampler.boxRadius(radius: radius, stride: Double(plan.width) / Double(layer.mapWidth)))
+        return GuidedUpsampler.coefficients(map: map, cells: cells, radii: radii, epsilon: epsilon, threads: options.threads)
+      }
+    }
+  }
+
+  /// What every layer reads along both axes for each output coordinate,
+  /// whole-image coordinates: bilinear taps, and the joint bilateral
+  /// windows when that is the method.
   struct Taps {
+    var upsampling: HypercolumnUpsampling
     var rows: [[BilinearResize.Tap]]
     var columns: [[BilinearResize.Tap]]
+    var rowWindows: [[JointBilateralUpsampler.Window]] = []
+    var columnWindows: [[JointBilateralUpsampler.Window]] = []
 
-    init(plan: HypercolumnPlan, alignment: BilinearResize.Alignment) {
+    init(plan: HypercolumnPlan, options: HypercolumnOptions) {
+      let alignment = options.alignment
+      upsampling = options.upsampling
       rows = plan.layers.map { BilinearResize.taps(input: $0.mapHeight, output: plan.height, alignment: alignment) }
       columns = plan.layers.map { BilinearResize.taps(input: $0.mapWidth, output: plan.width, alignment: alignment) }
+      if case .jointBilateral(let sigma, _) = upsampling {
+        rowWindows = plan.layers.map {
+          JointBilateralUpsampler.windows(input: $0.mapHeight, output: plan.height, alignment: alignment, sigma: sigma)
+        }
+        columnWindows = plan.layers.map {
+          JointBilateralUpsampler.windows(input: $0.mapWidth, output: plan.width, alignment: alignment, sigma: sigma)
+        }
+      }
     }
   }
 
@@ -99,47 +165,92 @@ public final class HypercolumnExtractor: @unchecked Sendable {
                    plan: HypercolumnPlan, taps: Taps, threads: Int) {
     let parts = Parallel.ranges(rows.count, parts: min(threads, rows.count))
     Parallel.run(parts.count) { part in
-      var blended: [Float] = []  // grown once per thread, reused for every row and layer
+      var scratch = Scratch()
       for i in parts[part] {
         fillRow(out + i * columns.count * plan.channels, y: rows.lowerBound + i, columns: columns, maps: maps, plan: plan,
-                taps: taps, blended: &blended)
+                taps: taps, scratch: &scratch)
       }
     }
   }
 
   /// One output row's run of hypercolumns, (columns.count, C), using
-  /// `blended` as scratch for the vertically blended map rows.
+  /// `scratch` for the vertically blended map rows and the method's
+  /// weights or coefficients.
   static func fillRow(_ row: UnsafeMutablePointer<Float>, y: Int, columns: Range<Int>, maps: TileMaps, plan: HypercolumnPlan,
-                      taps: Taps, blended: inout [Float]) {
+                      taps: Taps, scratch: inout Scratch) {
     let channels = plan.channels
     for (l, layer) in plan.layers.enumerated() {
-      let map = maps.maps[l]
-      let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
-      let (originRow, originColumn) = maps.origins[l]
-      let t = taps.rows[l][y]
-      let r0 = t.low - originRow, r1 = t.high - originRow
-      precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high) of \(layer.name)")
-      let columnTaps = taps.columns[l]
-      let first = columnTaps[columns.lowerBound].low - originColumn
-      let last = columnTaps[columns.upperBound - 1].high - originColumn
-      precondition(first >= 0 && last < mw, "tile crop misses map columns of \(layer.name)")
-      let span = (last - first + 1) * c
-      if blended.count < span { blended = [Float](repeating: 0, count: span) }
-      map.withUnsafeBufferPointer { m in
-        blended.withUnsafeMutableBufferPointer { b in
-          // The two map rows blended once, then read per output column.
-          let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
-          let wy = t.weight
-          for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
-          let start = row + layer.channelRange.lowerBound
-          for x in 0..<columns.count {
-            let ct = columnTaps[columns.lowerBound + x]
-            let p = b.baseAddress! + (ct.low - originColumn - first) * c
-            let q = b.baseAddress! + (ct.high - originColumn - first) * c
-            let o = start + x * channels
-            let wx = ct.weight
-            for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
-          }
+      let start = row + layer.channelRange.lowerBound
+      switch taps.upsampling {
+      case .bilinear:
+        bilinearRow(start, pixelStride: channels, y: y, columns: columns, map: maps.maps[l], origin: maps.origins[l],
+                    rowTap: taps.rows[l][y], columnTaps: taps.columns[l], blended: &scratch.blended)
+      case .jointBilateral(_, let rangeSigma):
+        JointBilateralUpsampler.row(start, pixelStride: channels, y: y, columns: columns, map: maps.maps[l],
+                                    origin: maps.origins[l], cells: maps.prepared[l], guide: maps.guide!,
+                                    cropOrigin: maps.cropOrigin, rowWindow: taps.rowWindows[l][y],
+                                    columnWindows: taps.columnWindows[l], rangeSigma: rangeSigma, weights: &scratch.weights)
+      case .guided:
+        let coefficients = maps.prepared[l], width = coefficients.shape[2]
+        if scratch.coefficients.count < columns.count * width {
+          scratch.coefficients = [Float](repeating: 0, count: columns.count * width)
+        }
+        var blendedCoefficients = scratch.coefficients
+        scratch.coefficients = []
+        blendedCoefficients.withUnsafeMutableBufferPointer { b in
+          bilinearRow(b.baseAddress!, pixelStride: width, y: y, columns: columns, map: coefficients,
+                      origin: maps.origins[l], rowTap: taps.rows[l][y], columnTaps: taps.columns[l],
+                      blended: &scratch.blended)
+          GuidedUpsampler.apply(start, pixelStride: channels, y: y, columns: columns, channels: layer.channels,
+                                blended: b.baseAddress!, guide: maps.guide!, cropOrigin: maps.cropOrigin)
+        }
+        scratch.coefficients = blendedCoefficients
+      }
+    }
+  }
+
+  /// Working memory of one thread's rows, grown once and reused for
+  /// every row and layer.
+  struct Scratch {
+    /// Two map rows blended vertically, (span, C).
+    var blended: [Float] = []
+    /// Joint bilateral weights of one pixel's window.
+    var weights: [Float] = []
+    /// Guided coefficients blended for a row's columns, (columns, (G + 1) C).
+    var coefficients: [Float] = []
+  }
+
+  /// One output row's run of a map bilinearly resized: for each of
+  /// `columns`, the map's C values at `out + x * pixelStride`.
+  /// - Parameters:
+  ///   - map: the tile's map, (mh, mw, C), whose first cell is whole-map
+  ///     cell `origin`.
+  ///   - blended: scratch for the two map rows blended, (span, C).
+  static func bilinearRow(_ out: UnsafeMutablePointer<Float>, pixelStride: Int, y: Int, columns: Range<Int>, map: Tensor,
+                          origin: (row: Int, column: Int), rowTap t: BilinearResize.Tap,
+                          columnTaps: [BilinearResize.Tap], blended: inout [Float]) {
+    let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
+    let (originRow, originColumn) = origin
+    let r0 = t.low - originRow, r1 = t.high - originRow
+    precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high)")
+    let first = columnTaps[columns.lowerBound].low - originColumn
+    let last = columnTaps[columns.upperBound - 1].high - originColumn
+    precondition(first >= 0 && last < mw, "tile crop misses map columns \(first)...\(last)")
+    let span = (last - first + 1) * c
+    if blended.count < span { blended = [Float](repeating: 0, count: span) }
+    map.withUnsafeBufferPointer { m in
+      blended.withUnsafeMutableBufferPointer { b in
+        // The two map rows blended once, then read per output column.
+        let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
+        let wy = t.weight
+        for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
+        for x in 0..<columns.count {
+          let ct = columnTaps[columns.lowerBound + x]
+          let p = b.baseAddress! + (ct.low - originColumn - first) * c
+          let q = b.baseAddress! + (ct.high - originColumn - first) * c
+          let o = out + x * pixelStride
+          let wx = ct.weight
+          for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
         }
       }
     }
@@ -171,23 +282,24 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     for p in pixels where p.x < 0 || p.y < 0 || p.x >= plan.width || p.y >= plan.height {
       throw HypercolumnError.pixelOutside(x: p.x, y: p.y, width: plan.width, height: plan.height)
     }
-    let taps = Taps(plan: plan, alignment: options.alignment)
+    let taps = Taps(plan: plan, options: options)
     var out = Tensor.uninitialized(shape: [pixels.count, plan.channels])  // (N, C)
     // Only tiles holding a requested pixel run the model.
     let needed = plan.tiles.filter { tile in pixels.contains { tile.rows.contains($0.y) && tile.columns.contains($0.x) } }
-    var modelTime = 0.0
-    var blended: [Float] = []
-    try forEachTile(input, plan: plan, tiles: needed, modelMilliseconds: &modelTime) { maps in
+    var scratch = Scratch()
+    var stages = HypercolumnTimings()
+    try forEachTile(input, plan: plan, tiles: needed, timings: &stages) { maps in
       let start = clock.now
       defer { timings.upsample += (clock.now - start).milliseconds }
       out.withUnsafeMutableBufferPointer { o in
         for (n, p) in pixels.enumerated() where maps.tile.rows.contains(p.y) && maps.tile.columns.contains(p.x) {
           Self.fillRow(o.baseAddress! + n * plan.channels, y: p.y, columns: p.x..<(p.x + 1), maps: maps, plan: plan,
-                       taps: taps, blended: &blended)
+                       taps: taps, scratch: &scratch)
         }
       }
     }
-    timings.model = modelTime
+    timings.model = stages.model
+    timings.upsample += stages.upsample
     return (out, timings)
   }
 }
@@ -196,7 +308,7 @@ public final class HypercolumnExtractor: @unchecked Sendable {
 /// values float16 could not hold.
 public struct HypercolumnTimings: Sendable {
   public var model = 0.0
-  /// Bilinear resizing and concatenation.
+  /// Upsampling (the guided methods' preparation included) and concatenation.
   public var upsample = 0.0
   public var write = 0.0
   /// Finite values written as infinity because they are beyond float16's

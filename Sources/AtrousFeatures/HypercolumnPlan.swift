@@ -41,6 +41,11 @@ public struct HypercolumnOptions: Sendable {
   public enum DType: String, Sendable, CaseIterable { case f32, f16 }
 
   public var alignment: BilinearResize.Alignment = .halfPixel
+  /// How maps are brought to the image's size.
+  public var upsampling = HypercolumnUpsampling.bilinear
+  /// The guide's colours from the network input (for `jointBilateral`
+  /// and `guided`): the preprocessing undone, so that they run from 0 to 1.
+  public var guideColours = GuideColours.identity
   public var layout = Layout.hwc
   public var dtype = DType.f32
   /// Tile side in input pixels (rounded up to the model's total stride);
@@ -122,7 +127,8 @@ public struct HypercolumnPlan: Sendable {
     let fields = Dictionary(first.layers.map { ($0.name, $0.receptiveField) }, uniquingKeysWith: { a, _ in a })
     let reach = layerNames.map { name -> Int in
       guard let f = fields[name] else { return 0 }
-      return Int((f.size.max()! / 2 + 2 * f.jump.max()!).rounded(.up))
+      let jump = f.jump.max()!
+      return Int((f.size.max()! / 2 + Double(2 + options.upsampling.reach(stride: jump)) * jump).rounded(.up))
     }.max() ?? 0
     func corner(_ n: Int) -> Int {
       let want = max(256, 4 * stride + 2 * reach)
@@ -146,8 +152,16 @@ public struct HypercolumnPlan: Sendable {
       layers.append(HypercolumnLayer(name: name, mapHeight: mapHeight, mapWidth: mapWidth, channels: shape[1],
                                      channelRange: next..<(next + shape[1]), receptiveField: field))
       next += shape[1]
-      // Asked-for maps stay alive to the end of a run.
-      perPixel += Double(shape[1] * 4) / (field.jump[0] * field.jump[1])
+      // Asked-for maps stay alive to the end of a run; the guided filter
+      // adds its statistics and coefficients per cell.
+      let guide = channels, c = shape[1]
+      let extra: Int
+      switch options.upsampling {
+      case .bilinear: extra = 0
+      case .jointBilateral: extra = guide
+      case .guided: extra = 2 * (guide + guide * (guide + 1) / 2 + c + guide * c) + (guide + 1) * c
+      }
+      perPixel += Double((c + extra) * 4) / (field.jump[0] * field.jump[1])
     }
     self.layers = layers
     self.bytesPerPixel = perPixel
@@ -178,9 +192,9 @@ public struct HypercolumnPlan: Sendable {
         tiles.append(HypercolumnTile(
           rows: rows, columns: columns,
           cropRows: single ? 0..<height : Self.crop(rows, axis: 0, size: height, layers: layers, stride: stride,
-                                                    alignment: options.alignment),
+                                                    options: options),
           cropColumns: single ? 0..<width : Self.crop(columns, axis: 1, size: width, layers: layers, stride: stride,
-                                                      alignment: options.alignment)))
+                                                      options: options)))
       }
     }
     self.tiles = tiles
@@ -208,15 +222,19 @@ public struct HypercolumnPlan: Sendable {
   }
 
   /// The input range along one axis whose features cover output range `out`.
+  /// The features it reads are the bilinear taps and the cells the
+  /// upsampling method reaches beyond them.
   static func crop(_ out: Range<Int>, axis: Int, size: Int, layers: [HypercolumnLayer], stride: Int,
-                   alignment: BilinearResize.Alignment) -> Range<Int> {
+                   options: HypercolumnOptions) -> Range<Int> {
     var low = size, high = 0
     for layer in layers {
       let mapSize = axis == 0 ? layer.mapHeight : layer.mapWidth
-      let taps = BilinearResize.taps(input: mapSize, output: size, alignment: alignment)
+      let taps = BilinearResize.taps(input: mapSize, output: size, alignment: options.alignment)
+      let reach = options.upsampling.reach(stride: Double(size) / Double(mapSize))
+      let (lowCell, highCell) = (max(0, taps[out.lowerBound].low - reach), min(mapSize - 1, taps[out.upperBound - 1].high + reach))
       let f = layer.receptiveField
-      let first = f.start[axis] + Double(taps[out.lowerBound].low) * f.jump[axis] - f.size[axis] / 2
-      let last = f.start[axis] + Double(taps[out.upperBound - 1].high) * f.jump[axis] + f.size[axis] / 2
+      let first = f.start[axis] + Double(lowCell) * f.jump[axis] - f.size[axis] / 2
+      let last = f.start[axis] + Double(highCell) * f.jump[axis] + f.size[axis] / 2
       low = min(low, Int(first.rounded(.down)) - 1)
       high = max(high, Int(last.rounded(.up)) + 1)
     }

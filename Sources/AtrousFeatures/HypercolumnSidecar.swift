@@ -45,8 +45,12 @@ public struct HypercolumnSidecar: Codable, Sendable {
   /// "hwc", "chw", or "nc" for sampled pixels.
   public var layout: String
   public var dtype: String
-  /// "bilinear half_pixel" or "bilinear align_corners".
+  /// "bilinear half_pixel" or "bilinear align_corners": the grid the
+  /// maps are placed on.
   public var resize: String
+  /// The upsampling method and its settings ("bilinear", "jbu
+  /// spatial_sigma 1.0 range_sigma 0.1", "guided radius 8.0 epsilon 0.001").
+  public var upsample: String
   /// Height and width the model saw.
   public var inputSize: [Int]
   public var tiles: Int
@@ -55,7 +59,7 @@ public struct HypercolumnSidecar: Codable, Sendable {
   public var pixels: String?
 
   enum CodingKeys: String, CodingKey {
-    case image, model, shape, layout, dtype, resize, tiles, layers, pixels
+    case image, model, shape, layout, dtype, resize, upsample, tiles, layers, pixels
     case inputSize = "input_size"
   }
 
@@ -67,6 +71,7 @@ public struct HypercolumnSidecar: Codable, Sendable {
     self.layout = layout
     dtype = options.dtype == .f16 ? "float16" : "float32"
     resize = options.alignment == .alignCorners ? "bilinear align_corners" : "bilinear half_pixel"
+    upsample = "\(options.upsampling)"
     inputSize = [plan.height, plan.width]
     tiles = plan.tiles.count
     layers = plan.layers.map { layer in

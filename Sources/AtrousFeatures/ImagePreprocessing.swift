@@ -56,6 +56,18 @@ public struct ImagePreprocessing: Sendable {
     return (round(height), round(width))
   }
 
+  /// How the network input's values go back to colours from 0 to 1, for
+  /// the guided upsamplings: `v / 255 = (x * std + mean) / (scale * 255)`.
+  public var guideColours: GuideColours {
+    let count = max(mean?.count ?? 1, std?.count ?? 1)
+    func entry(_ values: [Float]?, _ c: Int, _ fallback: Float) -> Float {
+      guard let values else { return fallback }
+      return values.count == 1 ? values[0] : values[c]
+    }
+    let unit = scale * 255
+    return GuideColours(scale: (0..<count).map { entry(std, $0, 1) / unit }, offset: (0..<count).map { entry(mean, $0, 0) / unit })
+  }
+
   /// The image as a (1, C, H, W) network input, stored channels-last.
   /// - Throws: `ImageConversionError` when mean or std do not match the channels.
   public func tensor(_ image: Image) throws -> NDArray {

@@ -84,6 +84,36 @@ import Testing
     #expect(!FileIO.exists(folder + "/bad.npy"))
   }
 
+  /// --upsample jbu and guided reach the export (the sidecar names them,
+  /// the values differ from bilinear), tiles give the whole image's values,
+  /// and their settings are checked.
+  @Test func guidedUpsamplingOptions() throws {
+    let folder = Fixtures.scratchFolder()
+    let common = ["hypercolumns", Self.image, "--model", Self.net, "--layers", "block2,block3"]
+    let bilinear = try CLIRunner.run(common + ["-o", folder + "/b.npy"])
+    #expect(bilinear.status == 0, "\(bilinear.stderr)")
+    let plain = try NPY.read(folder + "/b.npy").tensor().scalars
+    for (method, settings, named) in [("jbu", ["--range-sigma", "0.2"], "jbu spatial_sigma 1.0 range_sigma 0.2"),
+                                      ("guided", ["--radius", "4"], "guided radius 4.0 epsilon 0.001")] {
+      let whole = try CLIRunner.run(common + ["--upsample", method] + settings + ["-o", folder + "/\(method).npy"])
+      let tiled = try CLIRunner.run(common + ["--upsample", method] + settings + ["--tile", "12", "-o", folder + "/\(method)-t.npy"])
+      #expect(whole.status == 0 && tiled.status == 0, "\(whole.stderr) \(tiled.stderr)")
+      let values = try NPY.read(folder + "/\(method).npy").tensor().scalars
+      #expect(closeness(try NPY.read(folder + "/\(method)-t.npy").tensor().scalars, values, rtol: 0, atol: 1e-5).isClose)
+      #expect(!closeness(values, plain, rtol: 0, atol: 1e-3).isClose, "\(method) equals bilinear")
+      let sidecar = try JSONSerialization.jsonObject(with: Data(FileIO.readAll(folder + "/\(method).json"))) as! [String: Any]
+      #expect(sidecar["upsample"] as? String == named)
+    }
+    for (arguments, message) in [(["--upsample", "nearest"], "--upsample must be bilinear, jbu, guided"),
+                                 (["--upsample", "jbu", "--radius", "3"], "--radius applies to --upsample guided"),
+                                 (["--upsample", "guided", "--epsilon", "0"], "--epsilon must be a positive number"),
+                                 (["--range-sigma", "0.1"], "--range-sigma applies to --upsample jbu")] {
+      let refused = try CLIRunner.run(common + arguments + ["-o", folder + "/x.npy"])
+      #expect(refused.status != 0 && refused.stderr.contains(message), "\(arguments): \(refused.stderr)")
+    }
+    #expect(!FileIO.exists(folder + "/x.npy"))
+  }
+
   @Test func badLayersAndModelsAreClearErrors() throws {
     let folder = Fixtures.scratchFolder()
     let unknown = try CLIRunner.run("hypercolumns", Self.image, "--model", Self.net, "--layers", "nope", "-o", folder + "/x.npy")

@@ -1,0 +1,249 @@
+import AtrousCore
+
+/// The guided filter (He et al. 2010) of a layer's bilinearly upsampled
+/// map, with the image as guide, in the fast form of He and Sun (2015)
+/// subsampled by the map's stride.
+///
+/// On the map's grid, with I the guide averaged over each cell's pixels
+/// and p the map: over boxes of r cells (r = `radius` / stride, at least
+/// one), `a = (cov(I, I) + epsilon U)^-1 cov(I, p)` and
+/// `b = mean(p) - a . mean(I)` per channel; a and b are averaged over the
+/// same boxes, upsampled bilinearly, and each pixel gets
+/// `a(x) . I(x) + b(x)` with its own full-resolution colour I(x). Where
+/// the guide is flat, a is 0 and the result is the box-smoothed map.
+///
+/// Boxes are clipped at the map's border and divide by the cells they
+/// hold. Cost: on the map's grid, about (G^2 + 4 G) C operations per cell;
+/// per pixel, bilinear blends of (G + 1) C coefficients and G C
+/// multiply-adds, against bilinear's blend of C.
+enum GuidedUpsampler {
+  /// Box radius in map cells along an axis whose cells are `stride`
+  /// pixels apart.
+  static func boxRadius(radius: Double, stride: Double) -> Int {
+    max(1, Int((radius / max(stride, 1)).rounded()))
+  }
+
+  /// The guide's colour per cell of a tile's map, (mh, mw, G): the mean
+  /// over the image pixels nearer the cell's centre than any other's.
+  static func cellGuide(mapHeight mh: Int, mapWidth mw: Int, origin: (row: Int, column: Int), layer: HypercolumnLayer,
+                        imageHeight: Int, imageWidth: Int, guide: Tensor, cropOrigin: (row: Int, column: Int),
+                        alignment: BilinearResize.Alignment) -> Tensor {
+    let (h, w, g) = (guide.shape[0], guide.shape[1], guide.shape[2])
+    // Crop-local pixel range of cell q along an axis.
+    func span(_ q: Int, cells: Int, pixels: Int, crop: Int, size: Int) -> Range<Int> {
+      let centre = BilinearResize.target(q, input: cells, output: pixels, alignment: alignment)
+      let half = alignment == .alignCorners && cells > 1
+        ? Double(pixels - 1) / Double(cells - 1) / 2 : Double(pixels) / Double(cells) / 2
+      var low = max(Int((centre - half).rounded(.up)), crop), high = min(Int((centre + half).rounded(.up)), crop + size, pixels)
+      if low >= high {
+        low = min(max(Int(centre.rounded()), crop), crop + size - 1)
+        high = low + 1
+      }
+      return (low - crop)..<(high - crop)
+    }
+    let rows = (0..<mh).map { span(origin.row + $0, cells: layer.mapHeight, pixels: imageHeight, crop: cropOrigin.row, size: h) }
+    let columns = (0..<mw).map {
+      span(origin.column + $0, cells: layer.mapWidth, pixels: imageWidth, crop: cropOrigin.column, size: w)
+    }
+    var out = Tensor(shape: [mh, mw, g])  // (mh, mw, G)
+    guide.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for i in 0..<mh {
+          for j in 0..<mw {
+            let o = dst.baseAddress! + (i * mw + j) * g
+            for y in rows[i] {
+              for x in columns[j] {
+                let p = src.baseAddress! + (y * w + x) * g
+                for k in 0..<g { o[k] += p[k] }
+              }
+            }
+            let scale = 1 / Float(rows[i].count * columns[j].count)
+            for k in 0..<g { o[k] *= scale }
+          }
+        }
+      }
+    }
+    return out
+  }
+
+  /// The box-averaged coefficients of a tile's map, (mh, mw, (G + 1) C):
+  /// per cell, a for guide channel 0 (C values), ..., a for channel
+  /// G - 1, then b.
+  /// - Parameters:
+  ///   - map: (mh, mw, C).
+  ///   - cells: the guide per cell, (mh, mw, G), from `cellGuide`.
+  ///   - radii: box radius in cells along rows and columns.
+  static func coefficients(map: Tensor, cells: Tensor, radii: (rows: Int, columns: Int), epsilon: Double,
+                           threads: Int) -> Tensor {
+    let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
+    let g = cells.shape[2]
+    let pairs = g * (g + 1) / 2
+    // Statistics per cell: I (G), I_i I_j for i <= j, p (C), I_i p (G C).
+    let k = g + pairs + c + g * c
+    var stats = Tensor.uninitialized(shape: [mh, mw, k])  // (mh, mw, K)
+    map.withUnsafeBufferPointer { m in
+      cells.withUnsafeBufferPointer { colours in
+        stats.withUnsafeMutableBufferPointer { s in
+          for cell in 0..<(mh * mw) {
+            let guide = colours.baseAddress! + cell * g, p = m.baseAddress! + cell * c
+            let o = s.baseAddress! + cell * k
+            var n = 0
+            for i in 0..<g { o[i] = guide[i] }
+            for i in 0..<g { for j in i..<g { o[g + n] = guide[i] * guide[j]; n += 1 } }
+            (o + g + pairs).update(from: p, count: c)
+            for i in 0..<g {
+              let target = o + g + pairs + c + i * c, colour = guide[i]
+              for channel in 0..<c { target[channel] = colour * p[channel] }
+            }
+          }
+        }
+      }
+    }
+    boxMean(&stats, radii: radii, threads: threads)
+
+    var coefficients = Tensor.uninitialized(shape: [mh, mw, (g + 1) * c])  // (mh, mw, (G + 1) C)
+    stats.withUnsafeBufferPointer { s in
+      coefficients.withUnsafeMutableBufferPointer { out in
+        let parts = Parallel.ranges(mh * mw, parts: min(threads, mh * mw))
+        Parallel.run(parts.count) { part in
+          var sigma = [Double](repeating: 0, count: g * g), rhs = [Double](repeating: 0, count: g)
+          for cell in parts[part] {
+            let st = s.baseAddress! + cell * k, o = out.baseAddress! + cell * (g + 1) * c
+            let meanI = st, meanP = st + g + pairs, corrIP = st + g + pairs + c
+            var n = 0
+            for i in 0..<g {
+              for j in i..<g {
+                let v = Double(st[g + n]) - Double(meanI[i]) * Double(meanI[j]) + (i == j ? epsilon : 0)
+                sigma[i * g + j] = v
+                sigma[j * g + i] = v
+                n += 1
+              }
+            }
+            Self.choleskyFactor(&sigma, size: g)
+            for channel in 0..<c {
+              let mp = Double(meanP[channel])
+              for i in 0..<g { rhs[i] = Double(corrIP[i * c + channel]) - Double(meanI[i]) * mp }
+              Self.choleskySolve(sigma, size: g, &rhs)
+              var b = mp
+              for i in 0..<g {
+                o[i * c + channel] = Float(rhs[i])
+                b -= rhs[i] * Double(meanI[i])
+              }
+              o[g * c + channel] = Float(b)
+            }
+          }
+        }
+      }
+    }
+    boxMean(&coefficients, radii: radii, threads: threads)
+    return coefficients
+  }
+
+  /// One output row's run of one layer's features: for each of `columns`,
+  /// C values at `out + x * pixelStride`, from `blended`, the coefficients
+  /// bilinearly blended for those columns ((columns, (G + 1) C)), and the
+  /// guide's crop (h, w, G), first pixel `cropOrigin`.
+  static func apply(_ out: UnsafeMutablePointer<Float>, pixelStride: Int, y: Int, columns: Range<Int>, channels c: Int,
+                    blended: UnsafePointer<Float>, guide: Tensor, cropOrigin: (row: Int, column: Int)) {
+    let (gw, g) = (guide.shape[1], guide.shape[2])
+    guide.withUnsafeBufferPointer { pixels in
+      for (i, x) in columns.enumerated() {
+        let colour = pixels.baseAddress! + ((y - cropOrigin.row) * gw + (x - cropOrigin.column)) * g
+        let coefficients = blended + i * (g + 1) * c, o = out + i * pixelStride
+        let b = coefficients + g * c
+        for k in 0..<c { o[k] = b[k] }
+        for j in 0..<g {
+          let a = coefficients + j * c, v = colour[j]
+          for k in 0..<c { o[k] += a[k] * v }
+        }
+      }
+    }
+  }
+
+  /// Replaces `x` ((H, W, K)) by its means over boxes of (2 r + 1) cells
+  /// each way, clipped at the border: a pass along rows, then one along
+  /// columns, each with running sums in double precision.
+  static func boxMean(_ x: inout Tensor, radii: (rows: Int, columns: Int), threads: Int) {
+    let (h, w, k) = (x.shape[0], x.shape[1], x.shape[2])
+    var across = Tensor.uninitialized(shape: x.shape)  // (H, W, K)
+    x.withUnsafeMutableBufferPointer { values in
+      across.withUnsafeMutableBufferPointer { temporary in
+        let source = values.baseAddress!, middle = temporary.baseAddress!
+        // Along each row: elements of K values, one per column.
+        let rowParts = Parallel.ranges(h, parts: min(threads, h))
+        Parallel.run(rowParts.count) { part in
+          var sums = [Double](repeating: 0, count: k)
+          for i in rowParts[part] {
+            boxPass(source + i * w * k, middle + i * w * k, count: w, length: k, stride: k, radius: radii.columns, sums: &sums)
+          }
+        }
+        // Along columns: elements of W K values, one per row, split by
+        // position across threads.
+        let spans = Parallel.ranges(w * k, parts: min(threads, w * k))
+        Parallel.run(spans.count) { part in
+          let span = spans[part]
+          var sums = [Double](repeating: 0, count: span.count)
+          boxPass(middle + span.lowerBound, source + span.lowerBound, count: h, length: span.count, stride: w * k,
+                  radius: radii.rows, sums: &sums)
+        }
+      }
+    }
+  }
+
+  /// Box means of `count` elements of `length` values, `stride` apart,
+  /// over windows of `radius` either side clipped to the elements.
+  private static func boxPass(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int,
+                              length: Int, stride: Int, radius: Int, sums: inout [Double]) {
+    sums.withUnsafeMutableBufferPointer { s in
+      for v in 0..<length { s[v] = 0 }
+      for e in 0..<min(radius, count - 1) + 1 {
+        let p = source + e * stride
+        for v in 0..<length { s[v] += Double(p[v]) }
+      }
+      for e in 0..<count {
+        let held = Double(min(count - 1, e + radius) - max(0, e - radius) + 1)
+        let scale = 1 / held
+        let o = target + e * stride
+        for v in 0..<length { o[v] = Float(s[v] * scale) }
+        if e + radius + 1 < count {
+          let p = source + (e + radius + 1) * stride
+          for v in 0..<length { s[v] += Double(p[v]) }
+        }
+        if e - radius >= 0 {
+          let p = source + (e - radius) * stride
+          for v in 0..<length { s[v] -= Double(p[v]) }
+        }
+      }
+    }
+  }
+
+  /// Overwrites the lower triangle of the symmetric positive definite
+  /// `size` x `size` matrix `a` (row-major) with its Cholesky factor L.
+  static func choleskyFactor(_ a: inout [Double], size n: Int) {
+    for j in 0..<n {
+      var d = a[j * n + j]
+      for k in 0..<j { d -= a[j * n + k] * a[j * n + k] }
+      let l = d.squareRoot()
+      a[j * n + j] = l
+      for i in (j + 1)..<max(j + 1, n) {
+        var v = a[i * n + j]
+        for k in 0..<j { v -= a[i * n + k] * a[j * n + k] }
+        a[i * n + j] = v / l
+      }
+    }
+  }
+
+  /// Solves L L^T x = b in place, for L from `choleskyFactor`.
+  static func choleskySolve(_ l: [Double], size n: Int, _ b: inout [Double]) {
+    for i in 0..<n {
+      var v = b[i]
+      for k in 0..<i { v -= l[i * n + k] * b[k] }
+      b[i] = v / l[i * n + i]
+    }
+    for i in stride(from: n - 1, through: 0, by: -1) {
+      var v = b[i]
+      for k in (i + 1)..<max(i + 1, n) { v -= l[k * n + i] * b[k] }
+      b[i] = v / l[i * n + i]
+    }
+  }
+}
