@@ -52,7 +52,7 @@ let package = Package(
     // Feature maps and hypercolumns; ships the bundled trained models.
     .target(
       name: "AtrousFeatures",
-      dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX"],
+      dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX", "_CKernels"],
       resources: [.copy("Models")]
     ),
     // Sharded, resumable batch runs: input lists, shards, output names, manifests.

@@ -14,11 +14,15 @@ the same folder, 16 MiB at a time from one buffer: what the page cache and
 disk take when nothing else is computed. The command's throughput is its
 output bytes over its wall time; the ratio says how close it comes.
 
+With `--upsample bilinear,jbu,guided`, each method runs in turn in every
+round, and its upsampling stage is reported per pixel and against
+bilinear's: the cost of following the image's edges.
+
 Needs twice the output's size free on the temporary folder's disk (the
 output and the bandwidth file are deleted as soon as they are measured).
 
     pip install numpy onnx opencv-python-headless
-    python3 Benchmarks/hypercolumns_large.py [--size 4096] [--rounds 2]
+    python3 Benchmarks/hypercolumns_large.py [--size 4096] [--rounds 2] [--upsample bilinear,jbu,guided]
 """
 import argparse
 import os
@@ -64,6 +68,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="image side in pixels")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of the command and the bandwidth")
+    parser.add_argument("--upsample", default="bilinear", help="comma-separated methods, each run in every round")
     args = parser.parse_args()
     print(machine(build_bench()))
     subprocess.run(["swift", "build", "-c", "release", "--product", "atrous"], cwd=ROOT, check=True,
@@ -78,27 +83,36 @@ def main():
         photo = cv2.imread(os.path.join(ROOT, "SampleImages", "chelsea.png"))
         cv2.imwrite(image, cv2.resize(photo, (args.size, args.size), interpolation=cv2.INTER_CUBIC))
         out = os.path.join(work, "columns.npy")
-        command = [atrous, "hypercolumns", image, "--model", model, "--layers", ",".join(LAYERS), "-o", out,
-                   "--timings"]
-        walls, peaks, bandwidths, stages = [], [], [], {}
+        methods = args.upsample.split(",")
+        walls, peaks, bandwidths, stages = {m: [] for m in methods}, {m: [] for m in methods}, [], {m: {} for m in methods}
         for _ in range(args.rounds):
-            wall, peak, errors = run_measured(command)
-            size = os.path.getsize(out)
-            os.remove(out)
-            walls.append(wall)
-            peaks.append(peak)
-            for line in errors.splitlines():
-                if line.startswith("timing: "):
-                    name, ms = line[len("timing: "):].rsplit(" ", 1)
-                    stages.setdefault(name, []).append(float(ms))
+            for method in methods:
+                command = [atrous, "hypercolumns", image, "--model", model, "--layers", ",".join(LAYERS), "-o", out,
+                           "--timings", "--upsample", method]
+                wall, peak, errors = run_measured(command)
+                size = os.path.getsize(out)
+                os.remove(out)
+                walls[method].append(wall)
+                peaks[method].append(peak)
+                for line in errors.splitlines():
+                    if line.startswith("timing: "):
+                        name, ms = line[len("timing: "):].rsplit(" ", 1)
+                        stages[method].setdefault(name, []).append(float(ms))
             bandwidths.append(write_bandwidth(os.path.join(work, "bandwidth.bin"), size))
-        wall, bandwidth = min(walls), max(bandwidths)
+        bandwidth = max(bandwidths)
+        pixels = args.size * args.size
         print(f"{args.size}x{args.size}, {len(LAYERS)} layers, {size / 1e9:.1f} GB of output; best of {args.rounds}")
-        print(f"peak RSS          {max(peaks) / 2**20:8.0f} MiB")
-        print(f"wall time         {wall:8.2f} s   ({', '.join(f'{k} {min(v) / 1e3:.2f} s' for k, v in stages.items())})")
-        print(f"throughput        {size / wall / 1e9:8.2f} GB/s")
         print(f"write bandwidth   {bandwidth / 1e9:8.2f} GB/s  (same bytes, 16 MiB writes)")
-        print(f"throughput / bandwidth {size / wall / bandwidth:.2f}")
+        base = min(stages[methods[0]].get("upsample+concat", [float("nan")]))
+        for method in methods:
+            wall = min(walls[method])
+            upsample = min(stages[method].get("upsample+concat", [float("nan")]))
+            print(f"--upsample {method}")
+            print(f"  peak RSS          {max(peaks[method]) / 2**20:8.0f} MiB")
+            print(f"  wall time         {wall:8.2f} s   "
+                  f"({', '.join(f'{k} {min(v) / 1e3:.2f} s' for k, v in stages[method].items())})")
+            print(f"  throughput        {size / wall / 1e9:8.2f} GB/s, {size / wall / bandwidth:.2f} of the write bandwidth")
+            print(f"  upsample+concat   {upsample * 1e6 / pixels:8.1f} ns per pixel, {upsample / base:.2f}x {methods[0]}'s")
 
 
 if __name__ == "__main__":

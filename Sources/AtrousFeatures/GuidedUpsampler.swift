@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 
 /// The guided filter (He et al. 2010) of a layer's bilinearly upsampled
 /// map, with the image as guide, in the fast form of He and Sun (2015)
@@ -106,7 +107,13 @@ enum GuidedUpsampler {
       coefficients.withUnsafeMutableBufferPointer { out in
         let parts = Parallel.ranges(mh * mw, parts: min(threads, mh * mw))
         Parallel.run(parts.count) { part in
-          var sigma = [Double](repeating: 0, count: g * g), rhs = [Double](repeating: 0, count: g)
+          // Per cell: Sigma + epsilon U, inverted once (G x G), then
+          // applied to every channel's covariance in double precision:
+          // E[I p] - E[I] E[p] cancels, and epsilon may be small.
+          var inverse = [Double](repeating: 0, count: g * g), column = [Double](repeating: 0, count: g)
+          var sigma = [Double](repeating: 0, count: g * g)
+          var covariance = [Double](repeating: 0, count: g * c)  // (G, C)
+          var sums = [Double](repeating: 0, count: c)  // (C)
           for cell in parts[part] {
             let st = s.baseAddress! + cell * k, o = out.baseAddress! + cell * (g + 1) * c
             let meanI = st, meanP = st + g + pairs, corrIP = st + g + pairs + c
@@ -120,16 +127,33 @@ enum GuidedUpsampler {
               }
             }
             Self.choleskyFactor(&sigma, size: g)
-            for channel in 0..<c {
-              let mp = Double(meanP[channel])
-              for i in 0..<g { rhs[i] = Double(corrIP[i * c + channel]) - Double(meanI[i]) * mp }
-              Self.choleskySolve(sigma, size: g, &rhs)
-              var b = mp
-              for i in 0..<g {
-                o[i * c + channel] = Float(rhs[i])
-                b -= rhs[i] * Double(meanI[i])
+            for j in 0..<g {
+              for i in 0..<g { column[i] = i == j ? 1 : 0 }
+              Self.choleskySolve(sigma, size: g, &column)
+              for i in 0..<g { inverse[i * g + j] = column[i] }
+            }
+            covariance.withUnsafeMutableBufferPointer { cov in
+              sums.withUnsafeMutableBufferPointer { acc in
+                for j in 0..<g {
+                  let mean = Double(meanI[j]), row = cov.baseAddress! + j * c, corr = corrIP + j * c
+                  for channel in 0..<c { row[channel] = Double(corr[channel]) - mean * Double(meanP[channel]) }
+                }
+                let b = o + g * c
+                for channel in 0..<c { b[channel] = meanP[channel] }
+                // Loops over channels innermost, so that they vectorize.
+                for i in 0..<g {
+                  let a = o + i * c, mean = Double(meanI[i])
+                  for channel in 0..<c { acc[channel] = 0 }
+                  for j in 0..<g {
+                    let weight = inverse[i * g + j], row = cov.baseAddress! + j * c
+                    for channel in 0..<c { acc[channel] += weight * row[channel] }
+                  }
+                  for channel in 0..<c {
+                    a[channel] = Float(acc[channel])
+                    b[channel] = Float(Double(b[channel]) - acc[channel] * mean)
+                  }
+                }
               }
-              o[g * c + channel] = Float(b)
             }
           }
         }
@@ -150,12 +174,8 @@ enum GuidedUpsampler {
       for (i, x) in columns.enumerated() {
         let colour = pixels.baseAddress! + ((y - cropOrigin.row) * gw + (x - cropOrigin.column)) * g
         let coefficients = blended + i * (g + 1) * c, o = out + i * pixelStride
-        let b = coefficients + g * c
-        for k in 0..<c { o[k] = b[k] }
-        for j in 0..<g {
-          let a = coefficients + j * c, v = colour[j]
-          for k in 0..<c { o[k] += a[k] * v }
-        }
+        o.update(from: coefficients + g * c, count: c)
+        for j in 0..<g { atr_scale_add(o, 1, coefficients + j * c, colour[j], c) }
       }
     }
   }
@@ -174,7 +194,7 @@ enum GuidedUpsampler {
         Parallel.run(rowParts.count) { part in
           var sums = [Double](repeating: 0, count: k)
           for i in rowParts[part] {
-            boxPass(source + i * w * k, middle + i * w * k, count: w, length: k, stride: k, radius: radii.columns, sums: &sums)
+            atr_box_mean_pass(middle + i * w * k, source + i * w * k, w, k, k, radii.columns, &sums)
           }
         }
         // Along columns: elements of W K values, one per row, split by
@@ -183,35 +203,7 @@ enum GuidedUpsampler {
         Parallel.run(spans.count) { part in
           let span = spans[part]
           var sums = [Double](repeating: 0, count: span.count)
-          boxPass(middle + span.lowerBound, source + span.lowerBound, count: h, length: span.count, stride: w * k,
-                  radius: radii.rows, sums: &sums)
-        }
-      }
-    }
-  }
-
-  /// Box means of `count` elements of `length` values, `stride` apart,
-  /// over windows of `radius` either side clipped to the elements.
-  private static func boxPass(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, count: Int,
-                              length: Int, stride: Int, radius: Int, sums: inout [Double]) {
-    sums.withUnsafeMutableBufferPointer { s in
-      for v in 0..<length { s[v] = 0 }
-      for e in 0..<min(radius, count - 1) + 1 {
-        let p = source + e * stride
-        for v in 0..<length { s[v] += Double(p[v]) }
-      }
-      for e in 0..<count {
-        let held = Double(min(count - 1, e + radius) - max(0, e - radius) + 1)
-        let scale = 1 / held
-        let o = target + e * stride
-        for v in 0..<length { o[v] = Float(s[v] * scale) }
-        if e + radius + 1 < count {
-          let p = source + (e + radius + 1) * stride
-          for v in 0..<length { s[v] += Double(p[v]) }
-        }
-        if e - radius >= 0 {
-          let p = source + (e - radius) * stride
-          for v in 0..<length { s[v] -= Double(p[v]) }
+          atr_box_mean_pass(source + span.lowerBound, middle + span.lowerBound, h, span.count, w * k, radii.rows, &sums)
         }
       }
     }

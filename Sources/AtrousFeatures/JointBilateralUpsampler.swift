@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 import Foundation
 
 /// Joint bilateral upsampling of one layer's map (Kopf et al. 2007).
@@ -120,12 +121,11 @@ enum JointBilateralUpsampler {
                 }
               }
               let o = out + (x - columns.lowerBound) * pixelStride
-              for k in 0..<c { o[k] = 0 }
+              o.update(repeating: 0, count: c)
               for a in 0..<ny {
                 for b in 0..<nx {
                   let weight = w[a * nx + b] / total
-                  let f = m.baseAddress! + ((r0 + a) * mw + c0 + b) * c
-                  for k in 0..<c { o[k] += weight * f[k] }
+                  atr_scale_add(o, 1, m.baseAddress! + ((r0 + a) * mw + c0 + b) * c, weight, c)
                 }
               }
             }

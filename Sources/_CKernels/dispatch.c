@@ -204,6 +204,11 @@ void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, con
   atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);
 }
 
+void atr_box_mean_pass(float *out, const float *in, size_t count, size_t length, size_t stride, size_t radius,
+                       double *sums) {
+  atr_kernels()->box_mean_pass(out, in, count, length, stride, radius, sums);
+}
+
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return atr_kernels()->winograd_tiles(g, images, m);
 }

@@ -59,6 +59,7 @@
   X(add_into) \
   X(gather_channels) \
   X(layer_norm_rows) \
+  X(box_mean_pass) \
   X(winograd_tiles) \
   X(winograd_weights) \
   X(winograd_input) \
@@ -113,6 +114,7 @@
 #define atr_add_into ATR_ISA_NAME(atr_add_into)
 #define atr_gather_channels ATR_ISA_NAME(atr_gather_channels)
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
+#define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)
 #define atr_winograd_weights ATR_ISA_NAME(atr_winograd_weights)
 #define atr_winograd_input ATR_ISA_NAME(atr_winograd_input)

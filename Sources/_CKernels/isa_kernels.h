@@ -6,3 +6,4 @@
 #include "kernels/norm.c"
 #include "kernels/winograd.c"
 #include "kernels/blocked.c"
+#include "kernels/box.c"

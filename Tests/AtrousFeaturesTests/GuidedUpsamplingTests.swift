@@ -208,13 +208,18 @@ import Testing
   @Test(arguments: [jbu, guided, HypercolumnUpsampling.bilinear])
   func exportMatchesTheDefinition(_ upsampling: HypercolumnUpsampling) throws {
     let graph = try Self.graph(), input = try HypercolumnTests.input()
-    let ours = try HypercolumnTests.export(graph, layers: Self.layers, input: input, options: Self.options(upsampling))
     let expected = try Self.reference(upsampling, graph: graph, input: input)
-    let values = ours.tensor().scalars
-    #expect(values.count == expected.count)
     let scale = expected.map(abs).max()!
-    let worst = zip(values, expected).map { abs(Double($0) - $1) }.max()!
-    #expect(worst <= 1e-5 * scale, "\(upsampling): worst difference \(worst) of values up to \(scale)")
+    // Each instruction set's kernels (box means, multiply-adds).
+    for isa in InstructionSet.available {
+      let ours = try InstructionSet.with(isa) {
+        try HypercolumnTests.export(graph, layers: Self.layers, input: input, options: Self.options(upsampling))
+      }
+      let values = ours.tensor().scalars
+      #expect(values.count == expected.count)
+      let worst = zip(values, expected).map { abs(Double($0) - $1) }.max()!
+      #expect(worst <= 1e-5 * scale, "\(upsampling), \(isa): worst difference \(worst) of values up to \(scale)")
+    }
   }
 
   @Test(arguments: [jbu, guided])

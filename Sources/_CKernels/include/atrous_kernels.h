@@ -214,6 +214,13 @@ void atr_channel_affine(float *out, const float *in, size_t pixels, size_t chann
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
                          float epsilon);
 
+/// Means over windows of `radius` elements either side (clipped to the
+/// `count` elements) of `count` elements of `length` floats, `stride`
+/// floats apart: out[e] = mean of in[max(0, e - r) ... min(count - 1, e + r)].
+/// `sums` is scratch of `length` doubles; out must not be in.
+void atr_box_mean_pass(float *out, const float *in, size_t count, size_t length, size_t stride, size_t radius,
+                       double *sums);
+
 /// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
 size_t atr_packed_b_size(size_t k, size_t n);
 
