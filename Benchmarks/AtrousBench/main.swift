@@ -9,6 +9,9 @@
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
 //   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
 //   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
+//   atrous-bench upsample-quality [SIZE TRAIN TEST SAMPLES THREADS]  mean IoU and boundary F of a pixel classifier
+//                                                       on synthetic scenes, per upsampling method (UpsampleQuality.swift);
+//                                                       ATROUS_BENCH_PICTURES=DIR writes the first test scene's pictures
 //
 // ATROUS_BENCH_WINOGRAD_TILE=2|4|6 runs every convolution Winograd can
 // take (model, profile) with that output tile instead of the cost rule's
@@ -49,6 +52,15 @@ func usage() -> Never {
 let arguments = CommandLine.arguments
 if arguments.count == 2 && arguments[1] == "machine" {
   print("kernels \(InstructionSet.process) cpu-widest \(InstructionSet.supported)")
+  exit(0)
+}
+if arguments.count >= 2 && arguments[1] == "upsample-quality" {
+  let numbers = arguments.dropFirst(2).compactMap { Int($0) }
+  guard numbers.count == arguments.count - 2, numbers.count <= 5 else { usage() }
+  let given = numbers + [160, 16, 8, 1500, Parallel.coreCount].dropFirst(numbers.count)
+  print("CPU: \(cpuModel()), kernels \(InstructionSet.process)")
+  try UpsampleQuality.run(size: given[0], trainImages: given[1], testImages: given[2], samplesPerImage: given[3],
+                          threads: given[4], pictures: ProcessInfo.processInfo.environment["ATROUS_BENCH_PICTURES"])
   exit(0)
 }
 guard arguments.count >= 4 else { usage() }

@@ -1,0 +1,132 @@
+import AtrousCore
+
+/// Why a gradient cannot be taken through a graph.
+public enum GradientError: Error, Equatable, CustomStringConvertible {
+  /// A node between the input and the layer whose gradient is not written.
+  case unsupported(op: String, node: String)
+  /// An attribute value the gradient does not follow.
+  case unsupportedAttribute(node: String, attribute: String, value: String)
+  /// No node makes a value of that name.
+  case unknownLayer(String)
+  /// The graph has no image input, or several.
+  case inputCount(Int)
+  /// The layer is not a 4-D (1, C, H, W) map.
+  case notAMap(layer: String, shape: [Int])
+
+  public var description: String {
+    switch self {
+    case .unsupported(let op, let node):
+      "node '\(node)' is a \(op), whose gradient is not supported (supported: "
+        + InputGradient.supportedOps.sorted().joined(separator: ", ") + ")"
+    case .unsupportedAttribute(let node, let attribute, let value):
+      "node '\(node)': \(attribute) \(value) is not supported for gradients"
+    case .unknownLayer(let name): "no layer named '\(name)'"
+    case .inputCount(let count): "the model has \(count) inputs; gradients need exactly one image input"
+    case .notAMap(let layer, let shape): "layer '\(layer)' has shape \(shape), not a feature map (1, C, H, W)"
+    }
+  }
+}
+
+/// The gradient of one unit of a layer, summed over the layer's channels,
+/// with respect to the graph's input: reverse mode through the nodes
+/// between them, each op's rule in `GradientRules`.
+///
+/// The forward values come from the executor (every value the rules read
+/// is kept); the backward pass runs in plain float32 loops in standard
+/// (N, C, H, W) layout, convolutions split by input channel across threads.
+public final class InputGradient: @unchecked Sendable {
+  public let layer: String
+  /// The graph input the image feeds.
+  public let inputName: String
+  let executor: Executor
+  let initializers: [String: NDArray]
+  /// The nodes from the input to the layer, in an order that runs them.
+  let path: [Node]
+  /// Every value the rules read, forward.
+  let kept: [String]
+  let threads: Int
+
+  /// Ops whose gradient `GradientRules` writes.
+  public static let supportedOps: Set<String> = [
+    "Conv", "ConvTranspose", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Identity", "Dropout", "Neg", "Sqrt",
+    "Add", "Sub", "Mul", "Div", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "Concat", "Pad", "Resize",
+  ]
+
+  /// - Throws: `GradientError` for a layer that is unknown or a node on the
+  ///   way whose gradient is not supported; the executor's errors.
+  public init(graph: Graph, layer: String, threads: Int = Parallel.coreCount) throws {
+    executor = try Executor(graph: graph, threads: threads)
+    let inputs = executor.inputNames
+    guard inputs.count == 1 else { throw GradientError.inputCount(inputs.count) }
+    inputName = inputs[0]
+    self.layer = layer
+    self.threads = threads
+    initializers = graph.initializers
+    var producer: [String: Node] = [:]
+    for node in graph.nodes { for output in node.outputs where !output.isEmpty { producer[output] = node } }
+    guard layer == inputName || producer[layer] != nil else { throw GradientError.unknownLayer(layer) }
+    // Post-order walk from the layer: every node after the nodes it reads.
+    var order: [Node] = [], visited = Set<String>()
+    func visit(_ value: String) {
+      guard let node = producer[value], visited.insert(node.name + "\u{0}" + node.outputs[0]).inserted else { return }
+      for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil { visit(input) }
+      order.append(node)
+    }
+    visit(layer)
+    for node in order where !Self.supportedOps.contains(node.opType) {
+      throw GradientError.unsupported(op: node.opType, node: node.name)
+    }
+    path = order
+    var names: [String] = []
+    for node in order {
+      for value in node.inputs + node.outputs where !value.isEmpty && graph.initializers[value] == nil {
+        names.append(value)
+      }
+    }
+    let input = inputName
+    kept = Array(Set(names + [layer])).filter { $0 != input }.sorted()
+  }
+
+  /// The gradient of the sum over channels of the layer's unit at `unit`
+  /// (default: the centre, ((h - 1) / 2, (w - 1) / 2)) with respect to
+  /// `input` ((1, C, H, W)), as (C, H, W); and the layer's shape and the unit.
+  /// - Throws: `GradientError.notAMap`, the executor's errors.
+  public func gradient(at input: NDArray, unit: (row: Int, column: Int)? = nil) throws
+    -> (gradient: Tensor, layerShape: [Int], unit: (row: Int, column: Int))
+  {
+    var values: [String: GradientRules.Value] = [:]
+    let plain = input.standard()
+    values[inputName] = GradientRules.Value(shape: plain.shape, values: plain.floatValues())
+    if !kept.isEmpty {
+      let results = try executor.run([inputName: input], outputs: kept)
+      for (name, value) in results { values[name] = GradientRules.Value(shape: value.shape, values: value.floatValues()) }
+    }
+    let target = values[layer]!
+    guard target.shape.count == 4, target.shape[0] == 1 else { throw GradientError.notAMap(layer: layer, shape: target.shape) }
+    let (c, h, w) = (target.shape[1], target.shape[2], target.shape[3])
+    let chosen = unit ?? ((h - 1) / 2, (w - 1) / 2)
+    var seed = [Float](repeating: 0, count: c * h * w)
+    for k in 0..<c { seed[(k * h + chosen.row) * w + chosen.column] = 1 }
+    var gradients: [String: [Float]] = [layer: seed]
+    let rules = GradientRules(values: values, initializers: initializers, threads: threads)
+    for node in path.reversed() {
+      guard let gy = gradients[node.outputs[0]] else { continue }
+      let inputs = try rules.inputGradients(node, outputGradient: gy)
+      for (index, g) in inputs {
+        let name = node.inputs[index]
+        guard !name.isEmpty, initializers[name] == nil else { continue }
+        if var sum = gradients[name] {
+          for i in sum.indices { sum[i] += g[i] }
+          gradients[name] = sum
+        } else {
+          gradients[name] = g
+        }
+      }
+      if node.outputs[0] != layer { gradients[node.outputs[0]] = nil }
+    }
+    let shape = Array(plain.shape.dropFirst())
+    let result = gradients[inputName] ?? [Float](repeating: 0, count: shape.reduce(1, *))
+    return (Tensor(shape: shape, values: result), target.shape, chosen)
+  }
+}
