@@ -123,8 +123,4 @@ struct InspectCommand: ParsableCommand, MemoryBudgeted {
     print("total: \(summary.totalParameters) parameters, \(summary.totalMACs) MACs, "
           + "peak activations \(String(format: "%.1f", Double(summary.peakActivationBytes) / 1_048_576)) MiB")
   }
-
-  private func fmt(_ v: Double) -> String {
-    v == v.rounded() ? String(Int(v)) : String(v)
-  }
 }

@@ -98,3 +98,8 @@ enum FileKind: String, CaseIterable {
   /// The kinds a model's image input is read from.
   static let images: Set<FileKind> = [.png, .jpeg]
 }
+
+/// A whole number without its ".0"; any other as Swift prints it.
+func fmt(_ v: Double) -> String {
+  v == v.rounded() ? String(Int(v)) : String(v)
+}

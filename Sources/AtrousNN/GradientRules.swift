@@ -13,11 +13,14 @@ struct GradientRules {
 
   let values: [String: Value]
   let initializers: [String: NDArray]
+  /// The values that depend on the input: the others get no gradient.
+  let variable: Set<String>
   let threads: Int
 
-  init(values: [String: Value], initializers: [String: NDArray], threads: Int) {
+  init(values: [String: Value], initializers: [String: NDArray], variable: Set<String>, threads: Int) {
     self.values = values
     self.initializers = initializers
+    self.variable = variable
     self.threads = threads
   }
 
@@ -36,8 +39,14 @@ struct GradientRules {
   func inputGradients(_ node: Node, outputGradient gy: [Float]) throws -> [(Int, [Float])] {
     let x = input(node, 0)!
     switch node.opType {
-    case "Identity", "Dropout":
+    case "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze":
+      // The same elements in the same order.
       return [(0, gy)]
+    case "HardSigmoid":
+      var alpha: Float = 0.2, beta: Float = 0.5
+      if case .float(let a)? = node.attributes["alpha"] { alpha = a }
+      if case .float(let b)? = node.attributes["beta"] { beta = b }
+      return [(0, zip(gy, x.values).map { alpha * $1 + beta > 0 && alpha * $1 + beta < 1 ? $0 * alpha : 0 })]
     case "Neg":
       return [(0, gy.map { -$0 })]
     case "Relu":
@@ -113,7 +122,7 @@ struct GradientRules {
     let shape = output(node).shape
     let (ea, eb) = (Self.expand(a, to: shape), Self.expand(b, to: shape))
     var out: [(Int, [Float])] = []
-    for index in 0..<2 where initializers[node.inputs[index]] == nil {
+    for index in 0..<2 where variable.contains(node.inputs[index]) {
       let partial: [Float]
       switch (node.opType, index) {
       case ("Add", _), ("Sub", 0): partial = gy
@@ -181,7 +190,7 @@ struct GradientRules {
     for index in node.inputs.indices {
       guard let part = input(node, index) else { continue }
       let size = part.shape[axis]
-      if initializers[node.inputs[index]] == nil {
+      if variable.contains(node.inputs[index]) {
         var g = [Float](repeating: 0, count: part.values.count)
         for o in 0..<outer {
           let from = (o * shape[axis] + offset) * inner, to = o * size * inner

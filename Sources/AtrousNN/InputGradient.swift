@@ -44,13 +44,15 @@ public final class InputGradient: @unchecked Sendable {
   let path: [Node]
   /// Every value the rules read, forward.
   let kept: [String]
+  /// The values that depend on the input.
+  let variable: Set<String>
   let threads: Int
 
   /// Ops whose gradient `GradientRules` writes.
   public static let supportedOps: Set<String> = [
     "Conv", "ConvTranspose", "Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "Identity", "Dropout", "Neg", "Sqrt",
     "Add", "Sub", "Mul", "Div", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
-    "Concat", "Pad", "Resize",
+    "Concat", "Pad", "Resize", "HardSigmoid", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
   ]
 
   /// - Throws: `GradientError` for a layer that is unknown or a node on the
@@ -66,11 +68,23 @@ public final class InputGradient: @unchecked Sendable {
     var producer: [String: Node] = [:]
     for node in graph.nodes { for output in node.outputs where !output.isEmpty { producer[output] = node } }
     guard layer == inputName || producer[layer] != nil else { throw GradientError.unknownLayer(layer) }
+    // The values that depend on the input; the others (initializers,
+    // Constant nodes and what is computed from them only) are constants.
+    var variable: Set<String> = [inputName]
+    var grew = true
+    while grew {
+      grew = false
+      for node in graph.nodes where node.inputs.contains(where: variable.contains) {
+        for output in node.outputs where !output.isEmpty && variable.insert(output).inserted { grew = true }
+      }
+    }
+    self.variable = variable
     // Post-order walk from the layer: every node after the nodes it reads.
     var order: [Node] = [], visited = Set<String>()
     func visit(_ value: String) {
-      guard let node = producer[value], visited.insert(node.name + "\u{0}" + node.outputs[0]).inserted else { return }
-      for input in node.inputs where !input.isEmpty && graph.initializers[input] == nil { visit(input) }
+      guard variable.contains(value), let node = producer[value],
+            visited.insert(node.name + "\u{0}" + node.outputs[0]).inserted else { return }
+      for input in node.inputs where !input.isEmpty { visit(input) }
       order.append(node)
     }
     visit(layer)
@@ -109,13 +123,13 @@ public final class InputGradient: @unchecked Sendable {
     var seed = [Float](repeating: 0, count: c * h * w)
     for k in 0..<c { seed[(k * h + chosen.row) * w + chosen.column] = 1 }
     var gradients: [String: [Float]] = [layer: seed]
-    let rules = GradientRules(values: values, initializers: initializers, threads: threads)
+    let rules = GradientRules(values: values, initializers: initializers, variable: variable, threads: threads)
     for node in path.reversed() {
       guard let gy = gradients[node.outputs[0]] else { continue }
       let inputs = try rules.inputGradients(node, outputGradient: gy)
       for (index, g) in inputs {
         let name = node.inputs[index]
-        guard !name.isEmpty, initializers[name] == nil else { continue }
+        guard !name.isEmpty, variable.contains(name) else { continue }
         if var sum = gradients[name] {
           for i in sum.indices { sum[i] += g[i] }
           gradients[name] = sum

@@ -84,6 +84,32 @@ import Testing
                                            input: Self.input(channels: 2, height: 9, width: 10))
   }
 
+  /// Element-wise ops with broadcast constants, and a Constant node's
+  /// value standing in for a weight (as exported PaddleOCR models have it).
+  @Test func elementWiseOpsAndConstantNodes() throws {
+    var random = SeededRandom(seed: 6)
+    let weight = NDArray(shape: [3, 2, 3, 3], floats: (0..<54).map { _ in Float.random(in: -0.5...0.5, using: &random) })
+    let nodes = [
+      Node(name: "w", opType: "Constant", inputs: [], outputs: ["w"], attributes: ["value": .tensor(weight)]),
+      Node(name: "conv", opType: "Conv", inputs: ["input", "w"], outputs: ["conv"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "gate", opType: "HardSigmoid", inputs: ["conv"], outputs: ["gate"], attributes: ["alpha": .float(0.3)]),
+      Node(name: "swish", opType: "Mul", inputs: ["conv", "gate"], outputs: ["swish"]),
+      Node(name: "clip", opType: "Clip", inputs: ["swish", "low", "high"], outputs: ["clip"]),
+      Node(name: "scaled", opType: "Div", inputs: ["clip", "divisor"], outputs: ["scaled"]),
+      Node(name: "soft", opType: "Sigmoid", inputs: ["scaled"], outputs: ["soft"]),
+      Node(name: "shift", opType: "Sub", inputs: ["soft", "swish"], outputs: ["shift"]),
+      Node(name: "root", opType: "Sqrt", inputs: ["gate"], outputs: ["root"]),
+      Node(name: "out", opType: "Add", inputs: ["shift", "root"], outputs: ["out"]),
+    ]
+    let initializers: [String: NDArray] = [
+      "low": NDArray(shape: [], floats: [-0.4]), "high": NDArray(shape: [], floats: [0.6]),
+      "divisor": NDArray(shape: [1, 3, 1, 1], floats: [0.5, 2, -1.5]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: initializers, inputs: [Graph.Input(name: "input", shape: [1, 2, nil, nil])],
+                      outputs: ["out"], opset: 17)
+    try Self.checkAgainstFiniteDifferences(graph, layer: "out", input: Self.input(channels: 2, height: 7, width: 8), step: 1e-3)
+  }
+
   /// The built-in filter bank: reflect padding, separable convolutions,
   /// squares, square roots, differences and average pooling.
   @Test func filterBank() throws {

@@ -1,0 +1,134 @@
+import ArgumentParser
+import AtrousCore
+import AtrousFeatures
+import AtrousIO
+import AtrousNN
+import Foundation
+
+struct ErfCommand: ParsableCommand, MemoryBudgeted {
+  static let configuration = CommandConfiguration(
+    commandName: "erf",
+    abstract: "Measure a layer's effective receptive field: how much each input pixel moves its centre unit.",
+    discussion: """
+      Back-propagates from the centre unit of --layer (summed over its
+      channels) to the input, and takes the gradient's magnitude per input
+      pixel (summed over the input's channels): with --image, at that image;
+      without, the mean over --samples seeded random inputs of --input-size
+      (Luo et al. 2016). --uniform-weights sets every convolution's weights
+      to 1 / taps and biases to 0, as in their analysis.
+
+      OUTPUT
+        OUT.png   the magnitude as a heatmap, the theoretical field outlined
+        OUT.npy   the magnitudes, (H, W) float32
+        OUT.json  the unit, the theoretical field, and the radii (input
+                  pixels from the field's centre) holding 50%, 90% and 99%
+                  of the magnitude
+
+      EXAMPLES
+        atrous erf model.onnx --layer conv5 --input-size 224x224 -o erf.png
+        atrous erf default --layer sigma5.0 --uniform-weights -o erf.png
+        atrous erf vgg.onnx --layer conv3_3 --image photo.png -o erf.png
+      """
+  )
+
+  @Argument(help: "An ONNX model file, or a built-in model: default, mnist or ppocr.")
+  var model: String
+
+  @Option(help: "The layer (tensor name in the graph) whose centre unit is measured.")
+  var layer: String
+
+  @Option(name: .customLong("input-size"), help: ArgumentHelp(
+    "Input height and width for random inputs (default: the model's fixed size, else 224x224).", valueName: "HxW"))
+  var inputSize: String?
+
+  @Option(help: ArgumentHelp("The gradient at this image (PNG, JPEG) instead of random inputs.", valueName: "image"))
+  var image: String?
+
+  @Option(parsing: .unconditional, help: "Random inputs the magnitude is averaged over (default 8).")
+  var samples = 8
+
+  @Option(parsing: .unconditional, help: "Seed of the random inputs.")
+  var seed: UInt64 = 0
+
+  @Flag(name: .customLong("uniform-weights"), help: "Convolution weights 1 / taps, biases 0, batch norms the identity.")
+  var uniformWeights = false
+
+  @Option(name: [.short, .customLong("output")], help: "Output .png; the .npy and .json take its name.")
+  var output: String
+
+  @Option(parsing: .unconditional, help: "Threads (default: the CPUs this process may use).")
+  var threads: Int?
+
+  @OptionGroup var preprocessing: ImagePreprocessingOptions
+
+  @OptionGroup var memoryBudget: MemoryOptions
+
+  func validate() throws {
+    guard FileKind(path: output) == .png else { throw ValidationError("-o must name a .png file") }
+    if let inputSize {
+      try ImagePreprocessingOptions.checkSize(inputSize, option: "--input-size")
+      if image != nil { throw ValidationError("--input-size is for random inputs; with --image the image sets the size") }
+    }
+    if samples < 1 { throw ValidationError("--samples must be at least 1") }
+    if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    try preprocessing.check()
+  }
+
+  func run() throws {
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    try preprocessing.check(against: loaded)
+    try Reporting.orExit(file: model) { try loaded.check(layers: [layer]) }
+    let stem = String(output.dropLast(4))
+    let (arrayPath, jsonPath) = (stem + ".npy", stem + ".json")
+    for path in [output, arrayPath, jsonPath] {
+      try Reporting.orExit(file: path) { try FileIO.ensure(output: path, isNotOneOf: [model] + (image.map { [$0] } ?? [])) }
+    }
+    let declared = loaded.imageInput
+    let inputs: [NDArray]
+    if let image {
+      let preparation = preprocessing.resolved(for: loaded)
+      let tensor = try Reporting.orExit(file: image) { try preparation.tensor(ImageFile.read(image)) }
+      if let declared { try Reporting.orExit(file: image) { try ImagePreprocessingOptions.checkSize(tensor.shape, fits: declared) } }
+      inputs = [tensor]
+    } else {
+      let fixed = declared.flatMap { d -> (Int, Int)? in
+        guard d.shape.count == 4, let h = d.shape[2], let w = d.shape[3], h > 0, w > 0 else { return nil }
+        return (h, w)
+      }
+      let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize).map { ($0.height, $0.width) } ?? fixed ?? (224, 224)
+      let channels = declared.flatMap { $0.shape.count == 4 ? $0.shape[1] : nil }
+        ?? (preprocessing.resolved(for: loaded).gray ? 1 : 3)
+      inputs = EffectiveReceptiveField.randomInputs(shape: [1, channels, size.0, size.1], count: samples, seed: seed)
+    }
+    let graph = uniformWeights ? EffectiveReceptiveField.uniformWeights(loaded.graph) : loaded.graph
+    let field = try ModelFault.attributing(to: model) {
+      try Reporting.orExit(file: model) {
+        try EffectiveReceptiveField.measure(graph: graph, layer: layer, inputs: inputs, threads: threads ?? Parallel.coreCount)
+      }
+    }
+    let (h, w) = (field.magnitude.shape[0], field.magnitude.shape[1])
+    let region = field.region
+    let summary: [String: Any] = [
+      "layer": layer, "unit": [field.unit.row, field.unit.column], "layer_shape": field.layerShape, "input_size": [h, w],
+      "image": image as Any? ?? NSNull(), "samples": field.samples, "seed": image == nil ? seed as Any : NSNull(),
+      "uniform_weights": uniformWeights, "array": arrayPath.split(separator: "/").last.map(String.init)!,
+      "theoretical_field": ["size": field.field.size, "jump": field.field.jump, "centre": [region.centre.x, region.centre.y],
+                            "box": [region.box.0, region.box.1, region.box.2, region.box.3]],
+      "radius_50": field.radius(holding: 0.5), "radius_90": field.radius(holding: 0.9), "radius_99": field.radius(holding: 0.99),
+      "share_inside_theoretical_field": field.shareInsideField,
+    ]
+    let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    // Small inputs are drawn larger, so that the picture can be seen.
+    let scale = max(1, 256 / max(h, w))
+    try Reporting.orExit(file: output) {
+      try OutputGroup.all {
+        try ImageFile.write(field.picture(scale: scale), to: output, format: .png)
+        try NPY.write(NPYArray(field.magnitude), to: arrayPath)
+        try AtomicFileWriter.write(Array(json) + [0x0A], to: jsonPath)
+      }
+    }
+    print("\(layer) unit (\(field.unit.row), \(field.unit.column)): theoretical field "
+            + "\(fmt(field.field.size[0]))x\(fmt(field.field.size[1])); 50%, 90%, 99% of the magnitude within "
+            + [0.5, 0.9, 0.99].map { String(format: "%.1f", field.radius(holding: $0)) }.joined(separator: ", ") + " pixels")
+  }
+}
