@@ -15,7 +15,7 @@ struct AtrousCommand: ParsableCommand {
     version: "0.1.0",
     subcommands: [
       InfoCommand.self, ConvertCommand.self, FilterCommand.self, RunCommand.self, InspectCommand.self, ModelsCommand.self,
-      FeaturesCommand.self, HypercolumnsCommand.self, ManifestCommand.self, ErfCommand.self,
+      FeaturesCommand.self, HypercolumnsCommand.self, ManifestCommand.self, ErfCommand.self, ReportCommand.self,
     ]
   )
 

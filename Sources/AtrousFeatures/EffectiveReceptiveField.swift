@@ -142,26 +142,42 @@ public struct EffectiveReceptiveField: Sendable {
     return total > 0 ? inside / total : 1
   }
 
-  /// The magnitude as a heatmap (its maximum brightest), each input pixel
-  /// drawn `scale` pixels wide, with the theoretical field's box outlined
-  /// in white where it lies inside the picture.
-  public func picture(colormap: Colormap = .inferno, scale: Int = 1) -> Image {
+  /// The input window around the theoretical field: its box widened by a
+  /// quarter of its size (at least 2 pixels) each way, within the input.
+  public var window: (rows: Range<Int>, columns: Range<Int>) {
     let (h, w) = (magnitude.shape[0], magnitude.shape[1])
+    let box = region.box
+    let (mx, my) = (max(2, (box.2 - box.0) / 4), max(2, (box.3 - box.1) / 4))
+    let rows = max(0, Int((box.1 - my).rounded(.down)))..<min(h, Int((box.3 + my).rounded(.up)))
+    let columns = max(0, Int((box.0 - mx).rounded(.down)))..<min(w, Int((box.2 + mx).rounded(.up)))
+    return (rows.isEmpty ? 0..<h : rows, columns.isEmpty ? 0..<w : columns)
+  }
+
+  /// The magnitude as a heatmap (its maximum brightest) of the input's
+  /// `rows` and `columns` (default: all of it), each input pixel drawn
+  /// `scale` pixels wide, with the theoretical field's box outlined in
+  /// white where it lies inside the picture.
+  public func picture(colormap: Colormap = .inferno, scale: Int = 1, rows: Range<Int>? = nil, columns: Range<Int>? = nil)
+    -> Image
+  {
+    let w = magnitude.shape[1]
+    let (rows, columns) = (rows ?? 0..<magnitude.shape[0], columns ?? 0..<w)
     let values = magnitude.scalars
     let peak = values.max() ?? 0
     let table = colormap.table
-    let (width, height) = (w * scale, h * scale)
+    let (width, height) = (columns.count * scale, rows.count * scale)
     var samples = [UInt8](repeating: 0, count: width * height * 3)  // (H', W', 3)
     for y in 0..<height {
       for x in 0..<width {
-        let v = peak > 0 ? values[(y / scale) * w + x / scale] / peak : 0
+        let v = peak > 0 ? values[(rows.lowerBound + y / scale) * w + columns.lowerBound + x / scale] / peak : 0
         let level = Int((v * 255).rounded())
         for k in 0..<3 { samples[(y * width + x) * 3 + k] = table[level * 3 + k] }
       }
     }
     let box = region.box
-    let (x0, y0) = (Int((box.0 * Double(scale)).rounded()), Int((box.1 * Double(scale)).rounded()))
-    let (x1, y1) = (Int((box.2 * Double(scale)).rounded()) - 1, Int((box.3 * Double(scale)).rounded()) - 1)
+    func place(_ v: Double, _ origin: Int) -> Int { Int(((v - Double(origin)) * Double(scale)).rounded()) }
+    let (x0, y0) = (place(box.0, columns.lowerBound), place(box.1, rows.lowerBound))
+    let (x1, y1) = (place(box.2, columns.lowerBound) - 1, place(box.3, rows.lowerBound) - 1)
     func mark(_ x: Int, _ y: Int) {
       guard x >= 0, y >= 0, x < width, y < height else { return }
       for k in 0..<3 { samples[(y * width + x) * 3 + k] = 255 }

@@ -58,13 +58,41 @@ public final class InputGradient: @unchecked Sendable {
   /// - Throws: `GradientError` for a layer that is unknown or a node on the
   ///   way whose gradient is not supported; the executor's errors.
   public init(graph: Graph, layer: String, threads: Int = Parallel.coreCount) throws {
+    let (input, path, variable) = try Self.plan(graph: graph, layer: layer)
     executor = try Executor(graph: graph, threads: threads)
-    let inputs = executor.inputNames
-    guard inputs.count == 1 else { throw GradientError.inputCount(inputs.count) }
-    inputName = inputs[0]
+    inputName = input
     self.layer = layer
     self.threads = threads
+    self.path = path
+    self.variable = variable
     initializers = graph.initializers
+    var names: [String] = []
+    for node in path {
+      for value in node.inputs + node.outputs where !value.isEmpty && graph.initializers[value] == nil {
+        names.append(value)
+      }
+    }
+    kept = Array(Set(names + [layer])).filter { $0 != input }.sorted()
+  }
+
+  /// Whether the gradient of `layer` can be taken: nil, or why not.
+  public static func problem(graph: Graph, layer: String) -> GradientError? {
+    do {
+      _ = try plan(graph: graph, layer: layer)
+      return nil
+    } catch let error as GradientError {
+      return error
+    } catch {
+      return .unknownLayer(layer)
+    }
+  }
+
+  /// The image input, the nodes from it to `layer` in an order that runs
+  /// them, and the values that depend on it.
+  static func plan(graph: Graph, layer: String) throws -> (input: String, path: [Node], variable: Set<String>) {
+    let inputs = graph.inputs.map(\.name).filter { graph.initializers[$0] == nil }
+    guard inputs.count == 1 else { throw GradientError.inputCount(inputs.count) }
+    let inputName = inputs[0]
     var producer: [String: Node] = [:]
     for node in graph.nodes { for output in node.outputs where !output.isEmpty { producer[output] = node } }
     guard layer == inputName || producer[layer] != nil else { throw GradientError.unknownLayer(layer) }
@@ -78,7 +106,6 @@ public final class InputGradient: @unchecked Sendable {
         for output in node.outputs where !output.isEmpty && variable.insert(output).inserted { grew = true }
       }
     }
-    self.variable = variable
     // Post-order walk from the layer: every node after the nodes it reads.
     var order: [Node] = [], visited = Set<String>()
     func visit(_ value: String) {
@@ -88,18 +115,10 @@ public final class InputGradient: @unchecked Sendable {
       order.append(node)
     }
     visit(layer)
-    for node in order where !Self.supportedOps.contains(node.opType) {
+    for node in order where !supportedOps.contains(node.opType) {
       throw GradientError.unsupported(op: node.opType, node: node.name)
     }
-    path = order
-    var names: [String] = []
-    for node in order {
-      for value in node.inputs + node.outputs where !value.isEmpty && graph.initializers[value] == nil {
-        names.append(value)
-      }
-    }
-    let input = inputName
-    kept = Array(Set(names + [layer])).filter { $0 != input }.sorted()
+    return (inputName, order, variable)
   }
 
   /// The gradient of the sum over channels of the layer's unit at `unit`
