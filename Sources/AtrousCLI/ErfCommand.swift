@@ -25,9 +25,9 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
                   of the magnitude
 
       EXAMPLES
-        atrous erf model.onnx --layer conv5 --input-size 224x224 -o erf.png
-        atrous erf default --layer sigma5.0 --uniform-weights -o erf.png
-        atrous erf vgg.onnx --layer conv3_3 --image photo.png -o erf.png
+        atrous erf model.onnx --layer conv5 --uniform-weights -o erf.png
+        atrous erf default --layer sigma5.0 --input-size 96x96 -o erf.png
+        atrous erf vgg.onnx --layer conv2_2 --image photo.png -o erf.png
       """
   )
 

@@ -38,6 +38,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
         atrous hypercolumns photo.png -o hc.npy
         atrous hypercolumns photo.png --model vgg.onnx --layers conv2_2 -o v.npy
         atrous hypercolumns photo.png --pixels points.csv -o some.npy
+        atrous hypercolumns photo.png --model vgg.onnx --upsample jbu -o sharp.npy
         atrous hypercolumns photos/ --out-dir columns/ --dtype f16
         atrous hypercolumns photos/ --recursive --out-dir c/ --shard 0/4
 

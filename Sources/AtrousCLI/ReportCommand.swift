@@ -19,8 +19,8 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
       in a browser from the file, with no server and no network.
 
       EXAMPLES
-        atrous report model.onnx photo.png -o report.html
-        atrous report vgg.onnx --input-size 224x224 -o vgg.html
+        atrous report vgg.onnx photo.png -o report.html
+        atrous report model.onnx -o model.html
         atrous report default photo.png --layers sigma1.0,sigma5.0 -o r.html
       """
   )

@@ -105,7 +105,7 @@ import Testing
     }
   }
 
-  @Test(arguments: ["info", "convert", "filter", "run", "inspect", "models", "features", "hypercolumns"])
+  @Test(arguments: ["info", "convert", "filter", "run", "inspect", "models", "features", "hypercolumns", "erf", "report"])
   func everyHelpExampleRuns(_ subcommand: String) throws {
     let examples = try Self.helpExamples(subcommand)
     #expect(!examples.isEmpty, "atrous \(subcommand) --help has no EXAMPLES")
