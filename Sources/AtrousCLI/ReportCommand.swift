@@ -38,7 +38,8 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
     "Input height and width without an image (default: the model's fixed size, else 224x224).", valueName: "HxW"))
   var inputSize: String?
 
-  @Option(help: ArgumentHelp("Layers of the hypercolumn preview (default: the model's feature layers).", valueName: "a,b"))
+  @Option(help: ArgumentHelp("Layers of the hypercolumn preview (default: the model's feature layers that are maps, else its deepest map).",
+                             valueName: "a,b"))
   var layers: String?
 
   @Option(name: .customLong("erf-layers"), help: ArgumentHelp(
@@ -110,6 +111,7 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
     let asked = layers.map(Self.names) ?? loaded.defaultLayers
     try Reporting.orExit(file: model) { try loaded.check(layers: asked + (options.effectiveFieldLayers ?? [])) }
     options.hypercolumnLayers = picture == nil ? [] : asked
+    options.suggestedLayers = layers == nil
     let title = "\(model.split(separator: "/").last.map(String.init) ?? model)" + (image.map { " on \($0.split(separator: "/").last!)" } ?? "")
     let report = try ModelFault.attributing(to: model) {
       try Reporting.orExit(file: model) {

@@ -20,6 +20,10 @@ public struct ModelReport {
     public var uniformWeights = false
     /// Layers of the hypercolumn preview (with an image).
     public var hypercolumnLayers: [String] = []
+    /// `hypercolumnLayers` are suggestions (a model's default layers):
+    /// those that are not spatial maps are left out, and when none is, the
+    /// deepest spatial map stands in.
+    public var suggestedLayers = false
     /// Channels shown per montage: the first ones.
     public var montageChannels = 64
     public var threads = Parallel.coreCount
@@ -81,11 +85,17 @@ public struct ModelReport {
 
     // The hypercolumn preview of the chosen layers.
     var preview: Image?
-    if image != nil, !options.hypercolumnLayers.isEmpty {
+    var previewLayers = options.hypercolumnLayers
+    if options.suggestedLayers {
+      let spatial = maps.filter { $0.outputShape[2] * $0.outputShape[3] > 1 }
+      previewLayers = previewLayers.filter { name in spatial.contains { $0.name == name } }
+      if previewLayers.isEmpty, let deepest = spatial.last { previewLayers = [deepest.name] }
+    }
+    if image != nil, !previewLayers.isEmpty {
       var hypercolumnOptions = HypercolumnOptions()
       hypercolumnOptions.threads = options.threads
       hypercolumnOptions.guideColours = guideColours
-      let extractor = try HypercolumnExtractor(graph: graph, layers: options.hypercolumnLayers, options: hypercolumnOptions)
+      let extractor = try HypercolumnExtractor(graph: graph, layers: previewLayers, options: hypercolumnOptions)
       let (h, w) = (input.shape[2], input.shape[3])
       let plan = try extractor.plan(height: h, width: w, channels: input.shape[1])
       let all = (0..<(h * w)).map { (x: $0 % w, y: $0 / w) }
@@ -106,7 +116,7 @@ public struct ModelReport {
     }
 
     html = try Self.page(title: title, summary: summary, inputShape: input.shape, image: image, preview: preview,
-                         previewLayers: options.hypercolumnLayers, fields: fields, montages: montages,
+                         previewLayers: previewLayers, fields: fields, montages: montages,
                          fieldNote: image != nil ? "at the image" : "mean over \(fieldInputs.count) random inputs"
                            + (options.uniformWeights ? ", uniform weights" : ""))
   }

@@ -1,5 +1,6 @@
 import AtrousCore
 import Foundation
+import _CKernels
 
 /// Each supported op's gradient with respect to its inputs, given the
 /// gradient of its output and the forward values: one rule per op, in
@@ -229,68 +230,104 @@ struct GradientRules {
   }
 
   /// Conv's gradient is the transposed convolution of the output's
-  /// gradient with the same weights, and ConvTranspose's the convolution;
-  /// both are one loop here over (input channel, output channel, tap),
-  /// input channels split across threads.
+  /// gradient with the same weights, and ConvTranspose's the convolution.
+  /// Both are a matrix product per group on the packed product kernel
+  /// (rows of the product split across threads) and a scatter or gather
+  /// of its columns: for Conv, cols = W^T gy, then each column's taps are
+  /// added into gx (col2im); for ConvTranspose, gy's taps are gathered
+  /// into cols (im2col), then gx = W cols.
   func convolution(_ node: Node, _ gy: [Float], transposed: Bool) throws -> [Float] {
     let x = input(node, 0)!, w = input(node, 1)!, y = output(node)
     guard x.shape.count == 4, w.shape.count == 4 else {
       throw GradientError.unsupportedAttribute(node: node.name, attribute: "rank", value: "\(x.shape.count - 2)-D (2-D only)")
     }
-    var groups = 1
-    if case .int(let g)? = node.attributes["group"] { groups = g }
-    let kernel = [w.shape[2], w.shape[3]]
-    // The window runs over the convolution's input: x for Conv, y for
-    // ConvTranspose (whose forward scatters x over y).
-    let (small, large) = transposed ? (x, y) : (y, x)
-    let geometry = try window(node, kernel: kernel, size: [large.shape[2], large.shape[3]])
     if transposed, case .string(let mode)? = node.attributes["auto_pad"], mode != "NOTSET" {
       throw GradientError.unsupportedAttribute(node: node.name, attribute: "auto_pad", value: mode)
     }
-    let (n, cin) = (x.shape[0], x.shape[1])
-    let (lh, lw, sh, sw) = (large.shape[2], large.shape[3], small.shape[2], small.shape[3])
-    // Channels of the large side (the convolution's input) and the small side.
-    let (largeChannels, smallChannels) = (large.shape[1], small.shape[1])
-    let largePerGroup = largeChannels / groups, smallPerGroup = smallChannels / groups
+    var groups = 1
+    if case .int(let g)? = node.attributes["group"] { groups = g }
+    let (kh, kw) = (w.shape[2], w.shape[3])
+    // The window runs over the convolution's input: x for Conv, y for
+    // ConvTranspose (whose forward scatters x over y).
+    let (small, large) = transposed ? (x, y) : (y, x)
+    let geometry = try window(node, kernel: [kh, kw], size: [large.shape[2], large.shape[3]])
+    let (n, lh, lw, sh, sw) = (x.shape[0], large.shape[2], large.shape[3], small.shape[2], small.shape[3])
+    let (largePerGroup, smallPerGroup) = (large.shape[1] / groups, small.shape[1] / groups)
+    // Rows of the product: (large-side channel, ky, kx) of a group.
+    let taps = largePerGroup * kh * kw, positions = sh * sw
+    var columns = [Float](repeating: 0, count: taps * positions)  // (taps, sh * sw)
+    // Conv: W^T per group, (taps, smallPerGroup); ConvTranspose reads W as it is.
+    var weights = w.values
+    if !transposed {
+      var t = [Float](repeating: 0, count: weights.count)
+      for g in 0..<groups {
+        for o in 0..<smallPerGroup {
+          for r in 0..<taps { t[g * taps * smallPerGroup + r * smallPerGroup + o] = weights[(g * smallPerGroup + o) * taps + r] }
+        }
+      }
+      weights = t
+    }
+    let (stride0, stride1) = (geometry.stride[0], geometry.stride[1])
+    func offsets(_ r: Int) -> (channel: Int, dy: Int, dx: Int) {
+      (r / (kh * kw), (r / kw % kh) * geometry.dilation[0] - geometry.pad[0], (r % kw) * geometry.dilation[1] - geometry.pad[1])
+    }
     var gx = [Float](repeating: 0, count: x.values.count)
-    let weights = w.values
-    let parts = Parallel.ranges(cin, parts: min(threads, cin))
+    let parts = Parallel.ranges(taps, parts: min(threads, taps))
     gx.withUnsafeMutableBufferPointer { out in
       gy.withUnsafeBufferPointer { g in
         weights.withUnsafeBufferPointer { weight in
-          Parallel.run(parts.count) { part in
+          columns.withUnsafeMutableBufferPointer { cols in
             for b in 0..<n {
-              for ic in parts[part] {
-                // ic is a channel of x: large side for Conv, small for ConvTranspose.
-                let group = transposed ? ic / smallPerGroup : ic / largePerGroup
-                let others = transposed ? (group * largePerGroup)..<((group + 1) * largePerGroup)
-                  : (group * smallPerGroup)..<((group + 1) * smallPerGroup)
-                let target = out.baseAddress! + (b * cin + ic) * (transposed ? sh * sw : lh * lw)
-                for oc in others {
-                  for ky in 0..<kernel[0] {
-                    for kx in 0..<kernel[1] {
-                      // Weight (out, in / groups, kh, kw) for Conv; (in, out / groups, kh, kw) for ConvTranspose.
-                      let tap = transposed
-                        ? weight[((ic * largePerGroup + oc - group * largePerGroup) * kernel[0] + ky) * kernel[1] + kx]
-                        : weight[((oc * largePerGroup + ic - group * largePerGroup) * kernel[0] + ky) * kernel[1] + kx]
-                      if tap == 0 { continue }
-                      let dy = ky * geometry.dilation[0] - geometry.pad[0], dx = kx * geometry.dilation[1] - geometry.pad[1]
-                      // Small-side positions (i, j) whose tap lands inside the large side.
-                      let rows = Self.valid(offset: dy, stride: geometry.stride[0], small: sh, large: lh)
-                      let columns = Self.valid(offset: dx, stride: geometry.stride[1], small: sw, large: lw)
-                      if rows.isEmpty || columns.isEmpty { continue }
-                      let source = g.baseAddress! + (b * (transposed ? largeChannels : smallChannels) + oc)
-                        * (transposed ? lh * lw : sh * sw)
+              for group in 0..<groups {
+                if transposed {
+                  // im2col of gy over the group's output channels, rows split across threads.
+                  let source = g.baseAddress! + (b * large.shape[1] + group * largePerGroup) * lh * lw
+                  Parallel.run(parts.count) { part in
+                    for r in parts[part] {
+                      let (c, dy, dx) = offsets(r)
+                      let row = cols.baseAddress! + r * positions
+                      row.update(repeating: 0, count: positions)
+                      let rows = Self.valid(offset: dy, stride: stride0, small: sh, large: lh)
+                      let across = Self.valid(offset: dx, stride: stride1, small: sw, large: lw)
                       for i in rows {
-                        let li = i * geometry.stride[0] + dy
-                        if transposed {
-                          // Gather: gx[ic][i][j] += tap * gy[oc][li][lj].
-                          let from = source + li * lw + dx, to = target + i * sw
-                          for j in columns { to[j] += tap * from[j * geometry.stride[1]] }
-                        } else {
-                          // Scatter: gx[ic][li][lj] += tap * gy[oc][i][j].
-                          let from = source + i * sw, to = target + li * lw + dx
-                          for j in columns { to[j * geometry.stride[1]] += tap * from[j] }
+                        let from = source + c * lh * lw + (i * stride0 + dy) * lw + dx, to = row + i * sw
+                        for j in across { to[j] = from[j * stride1] }
+                      }
+                    }
+                  }
+                  // gx (smallPerGroup... the group's input channels, positions) = W_g (cin_g, taps) cols.
+                  let inputs = Parallel.ranges(smallPerGroup, parts: min(threads, smallPerGroup))
+                  Parallel.run(inputs.count) { part in
+                    let rows = inputs[part]
+                    guard !rows.isEmpty else { return }
+                    atr_sgemm(rows.count, positions, taps, weight.baseAddress! + (group * smallPerGroup + rows.lowerBound) * taps, taps,
+                              cols.baseAddress!, positions,
+                              out.baseAddress! + ((b * small.shape[1]) + group * smallPerGroup + rows.lowerBound) * positions,
+                              positions, 0)
+                  }
+                } else {
+                  // cols = W_g^T (taps, cout_g) gy_g (cout_g, positions), rows split across threads.
+                  let source = g.baseAddress! + (b * small.shape[1] + group * smallPerGroup) * positions
+                  Parallel.run(parts.count) { part in
+                    let rows = parts[part]
+                    guard !rows.isEmpty else { return }
+                    atr_sgemm(rows.count, positions, smallPerGroup,
+                              weight.baseAddress! + group * taps * smallPerGroup + rows.lowerBound * smallPerGroup, smallPerGroup,
+                              source, positions, cols.baseAddress! + rows.lowerBound * positions, positions, 0)
+                  }
+                  // col2im: each input channel's taps added into its plane, channels split across threads.
+                  let channels = Parallel.ranges(largePerGroup, parts: min(threads, largePerGroup))
+                  Parallel.run(channels.count) { part in
+                    for c in channels[part] {
+                      let plane = out.baseAddress! + (b * large.shape[1] + group * largePerGroup + c) * lh * lw
+                      for r in (c * kh * kw)..<((c + 1) * kh * kw) {
+                        let (_, dy, dx) = offsets(r)
+                        let row = cols.baseAddress! + r * positions
+                        let rows = Self.valid(offset: dy, stride: stride0, small: sh, large: lh)
+                        let across = Self.valid(offset: dx, stride: stride1, small: sw, large: lw)
+                        for i in rows {
+                          let to = plane + (i * stride0 + dy) * lw + dx, from = row + i * sw
+                          for j in across { to[j * stride1] += from[j] }
                         }
                       }
                     }
