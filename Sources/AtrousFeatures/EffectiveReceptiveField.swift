@@ -35,8 +35,17 @@ public struct EffectiveReceptiveField: Sendable {
   public static func measure(graph: Graph, layer: String, inputs: [NDArray], threads: Int = Parallel.coreCount) throws
     -> EffectiveReceptiveField
   {
+    if let problem = InputGradient.problem(graph: graph, layer: layer) { throw problem }
+    return try measure(executor: Executor(graph: graph, threads: threads), layer: layer, inputs: inputs, threads: threads)
+  }
+
+  /// `measure` through an executor already prepared, shared by the layers
+  /// measured; `keep` as `InputGradient` takes it.
+  public static func measure(executor: Executor, layer: String, inputs: [NDArray], keep: [String]? = nil,
+                             threads: Int = Parallel.coreCount) throws -> EffectiveReceptiveField {
     precondition(!inputs.isEmpty, "at least one input")
-    let gradient = try InputGradient(graph: graph, layer: layer, threads: threads)
+    let graph = executor.graph
+    let gradient = try InputGradient(executor: executor, layer: layer, keep: keep, threads: threads)
     let shape = inputs[0].shape
     let (c, h, w) = (shape[1], shape[2], shape[3])
     var sum = [Double](repeating: 0, count: h * w)

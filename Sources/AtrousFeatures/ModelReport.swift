@@ -58,16 +58,19 @@ public struct ModelReport {
     let fieldGraph = options.uniformWeights ? EffectiveReceptiveField.uniformWeights(graph) : graph
     let fieldInputs = image != nil ? [input]
       : EffectiveReceptiveField.randomInputs(shape: input.shape, count: options.effectiveFieldSamples, seed: 0)
+    // One executor per graph: weights are prepared once for every layer.
+    let executor = try Executor(graph: graph, threads: options.threads)
+    let fieldExecutor = options.uniformWeights ? try Executor(graph: fieldGraph, threads: options.threads) : executor
     var fields: [String: EffectiveReceptiveField] = [:]
+    let keep = try InputGradient.keptValues(graph: fieldGraph, layers: chosen)
     for name in chosen {
-      fields[name] = try EffectiveReceptiveField.measure(graph: fieldGraph, layer: name, inputs: fieldInputs,
+      fields[name] = try EffectiveReceptiveField.measure(executor: fieldExecutor, layer: name, inputs: fieldInputs, keep: keep,
                                                          threads: options.threads)
     }
 
     // Feature maps at the image.
     var montages: [String: Image] = [:]
     if image != nil {
-      let executor = try Executor(graph: graph, threads: options.threads)
       let values = try executor.run([inputName: input], outputs: maps.map(\.name), standardLayout: false)
       var renderer = FeatureMapRenderer()
       renderer.colormap = .viridis

@@ -57,22 +57,50 @@ public final class InputGradient: @unchecked Sendable {
 
   /// - Throws: `GradientError` for a layer that is unknown or a node on the
   ///   way whose gradient is not supported; the executor's errors.
-  public init(graph: Graph, layer: String, threads: Int = Parallel.coreCount) throws {
+  public convenience init(graph: Graph, layer: String, threads: Int = Parallel.coreCount) throws {
+    if let problem = Self.problem(graph: graph, layer: layer) { throw problem }
+    try self.init(executor: Executor(graph: graph, threads: threads), layer: layer, threads: threads)
+  }
+
+  /// The gradient through an executor already prepared (its weights
+  /// packed once for every layer measured).
+  /// - Parameter keep: the values the forward pass returns, when several
+  ///   layers share the executor: `keptValues(graph:layers:)` of them all,
+  ///   so that every run asks for the same values and the executor
+  ///   prepares its weights once (each distinct set is a variant of the
+  ///   graph). Nil: this layer's own.
+  public init(executor: Executor, layer: String, keep: [String]? = nil, threads: Int = Parallel.coreCount) throws {
+    let graph = executor.graph
     let (input, path, variable) = try Self.plan(graph: graph, layer: layer)
-    executor = try Executor(graph: graph, threads: threads)
+    self.executor = executor
     inputName = input
     self.layer = layer
     self.threads = threads
     self.path = path
     self.variable = variable
     initializers = graph.initializers
-    var names: [String] = []
-    for node in path {
-      for value in node.inputs + node.outputs where !value.isEmpty && graph.initializers[value] == nil {
-        names.append(value)
-      }
+    kept = keep ?? Self.keptValues(graph: graph, path: path, layers: [layer], input: input)
+  }
+
+  /// The forward values the gradients of `layers` read.
+  /// - Throws: `GradientError` for a layer whose gradient cannot be taken.
+  public static func keptValues(graph: Graph, layers: [String]) throws -> [String] {
+    var nodes: [Node] = [], input = ""
+    for layer in layers {
+      let found = try plan(graph: graph, layer: layer)
+      nodes += found.path
+      input = found.input
     }
-    kept = Array(Set(names + [layer])).filter { $0 != input }.sorted()
+    return keptValues(graph: graph, path: nodes, layers: layers, input: input)
+  }
+
+  static func keptValues(graph: Graph, path: [Node], layers: [String], input: String) -> [String] {
+    var names = Set(layers)
+    for node in path {
+      for value in node.inputs + node.outputs where !value.isEmpty && graph.initializers[value] == nil { names.insert(value) }
+    }
+    names.remove(input)
+    return names.sorted()
   }
 
   /// Whether the gradient of `layer` can be taken: nil, or why not.
