@@ -98,7 +98,15 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
       let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize).map { ($0.height, $0.width) } ?? fixed ?? (224, 224)
       let channels = declared.flatMap { $0.shape.count == 4 ? $0.shape[1] : nil }
         ?? (preprocessing.resolved(for: loaded).gray ? 1 : 3)
-      inputs = EffectiveReceptiveField.randomInputs(shape: [1, channels, size.0, size.1], count: samples, seed: seed)
+      let shape = [1, channels, size.0, size.1]
+      // Refused before the inputs are drawn when the pass would not fit.
+      try ModelFault.attributing(to: model) {
+        try Reporting.orExit(file: model) {
+          let summary = try NetworkSummary(graph: loaded.graph, inputShapes: [declared?.name ?? loaded.graph.inputs[0].name: shape])
+          try InputGradient.checkMemory(summary, inputShape: shape, inputs: samples)
+        }
+      }
+      inputs = EffectiveReceptiveField.randomInputs(shape: shape, count: samples, seed: seed)
     }
     let graph = uniformWeights ? EffectiveReceptiveField.uniformWeights(loaded.graph) : loaded.graph
     let field = try ModelFault.attributing(to: model) {

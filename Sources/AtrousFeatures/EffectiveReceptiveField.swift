@@ -47,6 +47,8 @@ public struct EffectiveReceptiveField: Sendable {
     let graph = executor.graph
     let gradient = try InputGradient(executor: executor, layer: layer, keep: keep, threads: threads)
     let shape = inputs[0].shape
+    let summary = try NetworkSummary(graph: graph, inputShapes: [gradient.inputName: shape])
+    try InputGradient.checkMemory(summary, inputShape: shape, inputs: 0)
     let (c, h, w) = (shape[1], shape[2], shape[3])
     var sum = [Double](repeating: 0, count: h * w)
     var layerShape: [Int] = [], unit = (row: 0, column: 0)
@@ -57,7 +59,6 @@ public struct EffectiveReceptiveField: Sendable {
         for k in 0..<c { for i in 0..<(h * w) { sum[i] += Double(abs(values[k * h * w + i])) } }
       }
     }
-    let summary = try NetworkSummary(graph: graph, inputShapes: [gradient.inputName: shape])
     let field = layer == gradient.inputName ? ReceptiveField.input
       : summary.layers.first { $0.name == layer }?.receptiveField ?? .input
     let count = Double(inputs.count)

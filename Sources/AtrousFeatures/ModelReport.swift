@@ -43,6 +43,8 @@ public struct ModelReport {
     self.title = title
     let inputName = graph.inputs.first { graph.initializers[$0.name] == nil }!.name
     let summary = try NetworkSummary(graph: graph, inputShapes: [inputName: input.shape])
+    // Every map is kept at once for the montages and the gradients.
+    try InputGradient.checkMemory(summary, inputShape: input.shape, inputs: options.effectiveFieldSamples)
     let maps = summary.layers.filter { $0.outputShape.count == 4 && $0.outputShape[0] == 1 }
     let mapNames = Set(maps.map(\.name))
 

@@ -12,6 +12,8 @@ public enum GradientError: Error, Equatable, CustomStringConvertible {
   case inputCount(Int)
   /// The layer is not a 4-D (1, C, H, W) map.
   case notAMap(layer: String, shape: [Int])
+  /// The forward values and gradients would not fit the memory budget.
+  case exceedsMemoryBudget(bytes: Int, budget: String)
 
   public var description: String {
     switch self {
@@ -23,6 +25,8 @@ public enum GradientError: Error, Equatable, CustomStringConvertible {
     case .unknownLayer(let name): "no layer named '\(name)'"
     case .inputCount(let count): "the model has \(count) inputs; gradients need exactly one image input"
     case .notAMap(let layer, let shape): "layer '\(layer)' has shape \(shape), not a feature map (1, C, H, W)"
+    case .exceedsMemoryBudget(let bytes, let budget):
+      "the layers' values and gradients would take \(bytes >> 20) MiB, more than \(budget); a smaller input fits"
     }
   }
 }
@@ -80,6 +84,16 @@ public final class InputGradient: @unchecked Sendable {
     self.variable = variable
     initializers = graph.initializers
     kept = keep ?? Self.keptValues(graph: graph, path: path, layers: [layer], input: input)
+  }
+
+  /// Refuses, before anything is allocated, a graph whose values at
+  /// `inputShape` and their gradients (every layer's output, twice, and
+  /// `inputs` inputs) would not fit the memory budget.
+  /// - Throws: `GradientError.exceedsMemoryBudget`.
+  public static func checkMemory(_ summary: NetworkSummary, inputShape: [Int], inputs: Int) throws {
+    var elements = inputShape.reduce(1, *).multipliedReportingOverflow(by: inputs + 2).partialValue
+    for layer in summary.layers { elements = elements.addingReportingOverflow(2 * layer.outputShape.reduce(1, *)).partialValue }
+    try MemoryBudget.check(elements, of: 4) { GradientError.exceedsMemoryBudget(bytes: $0, budget: $1.description) }
   }
 
   /// The forward values the gradients of `layers` read.

@@ -55,6 +55,8 @@ import Testing
       (["default", "--layer", "sigma1.0", "--image", "x.png", "--input-size", "8x8", "-o", folder + "/a.png"],
        "--input-size is for random inputs"),
       (["mnist", "--layer", "Plus214_Output_0", "-o", folder + "/a.png"], "is a MatMul, whose gradient is not supported"),
+      (["default", "--layer", "sigma5.0", "--input-size", "2000x2000", "--max-memory", "256M", "-o", folder + "/a.png"],
+       "values and gradients would take"),
     ]
     for (arguments, message) in cases {
       let result = try CLIRunner.run(["erf"] + arguments)
