@@ -59,8 +59,24 @@ enum UpsampleQuality {
 
   /// - Parameter pictures: a folder for the first test scene, its truth
   ///   and each method's prediction, as PNGs.
+  /// The methods compared: each named one with its defaults, then those of
+  /// `extra`, e.g. "guided:4:0.01,jbu:0.5:0.05" (method:first:second,
+  /// jbu's spatial and range sigma, guided's radius and epsilon).
+  static func methods(extra: String?) -> [(String, HypercolumnUpsampling)] {
+    var list = HypercolumnUpsampling.names.map { ($0, HypercolumnUpsampling.named($0)!) }
+    for spec in (extra ?? "").split(separator: ",") {
+      let parts = spec.split(separator: ":").map(String.init)
+      guard parts.count == 3, let a = Double(parts[1]), let b = Double(parts[2]) else { continue }
+      let method = parts[0] == "jbu" ? HypercolumnUpsampling.named("jbu", spatialSigma: a, rangeSigma: b)
+        : HypercolumnUpsampling.named(parts[0], radius: a, epsilon: b)
+      if let method { list.append((String(spec), method)) }
+    }
+    return list
+  }
+
   static func run(size: Int, trainImages: Int, testImages: Int, samplesPerImage: Int, threads: Int,
-                  pictures: String? = nil) throws {
+                  pictures: String? = nil, extraMethods: String? = nil) throws {
+    let methods = Self.methods(extra: extraMethods)
     let train = (0..<trainImages).map { SyntheticScene(seed: UInt64(1000 + $0), size: size) }
     let test = (0..<testImages).map { SyntheticScene(seed: UInt64(2000 + $0), size: size) }
     let scratch = FileManager.default.temporaryDirectory.path + "/atrous-upsample-quality-\(getpid()).npy"
@@ -70,9 +86,9 @@ enum UpsampleQuality {
     print("| model | upsampling | mean IoU | boundary F | boundary precision | boundary recall |")
     print("|---|---|---|---|---|---|")
     for setting in try settings() {
-      for method in HypercolumnUpsampling.names {
+      for (method, upsampling) in methods {
         var options = HypercolumnOptions()
-        options.upsampling = HypercolumnUpsampling.named(method)!
+        options.upsampling = upsampling
         options.guideColours = setting.preprocessing.guideColours
         options.threads = threads
         let extractor = try HypercolumnExtractor(graph: setting.graph, layers: setting.layers, options: options)

@@ -11,7 +11,8 @@
 //   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
 //   atrous-bench upsample-quality [SIZE TRAIN TEST SAMPLES THREADS]  mean IoU and boundary F of a pixel classifier
 //                                                       on synthetic scenes, per upsampling method (UpsampleQuality.swift);
-//                                                       ATROUS_BENCH_PICTURES=DIR writes the first test scene's pictures
+//                                                       ATROUS_BENCH_PICTURES=DIR writes the first test scene's pictures;
+//                                                       ATROUS_BENCH_UPSAMPLE="guided:4:0.01,jbu:0.5:0.05" adds settings
 //
 // ATROUS_BENCH_WINOGRAD_TILE=2|4|6 runs every convolution Winograd can
 // take (model, profile) with that output tile instead of the cost rule's
@@ -60,7 +61,8 @@ if arguments.count >= 2 && arguments[1] == "upsample-quality" {
   let given = numbers + [160, 16, 8, 1500, Parallel.coreCount].dropFirst(numbers.count)
   print("CPU: \(cpuModel()), kernels \(InstructionSet.process)")
   try UpsampleQuality.run(size: given[0], trainImages: given[1], testImages: given[2], samplesPerImage: given[3],
-                          threads: given[4], pictures: ProcessInfo.processInfo.environment["ATROUS_BENCH_PICTURES"])
+                          threads: given[4], pictures: ProcessInfo.processInfo.environment["ATROUS_BENCH_PICTURES"],
+                          extraMethods: ProcessInfo.processInfo.environment["ATROUS_BENCH_UPSAMPLE"])
   exit(0)
 }
 guard arguments.count >= 4 else { usage() }

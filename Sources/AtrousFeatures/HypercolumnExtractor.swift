@@ -189,7 +189,8 @@ public final class HypercolumnExtractor: @unchecked Sendable {
         JointBilateralUpsampler.row(start, pixelStride: channels, y: y, columns: columns, map: maps.maps[l],
                                     origin: maps.origins[l], cells: maps.prepared[l], guide: maps.guide!,
                                     cropOrigin: maps.cropOrigin, rowWindow: taps.rowWindows[l][y],
-                                    columnWindows: taps.columnWindows[l], rangeSigma: rangeSigma, weights: &scratch.weights)
+                                    columnWindows: taps.columnWindows[l], rangeSigma: rangeSigma, weights: &scratch.weights,
+                                    rows: &scratch.cells)
       case .guided:
         let coefficients = maps.prepared[l], width = coefficients.shape[2]
         if scratch.coefficients.count < columns.count * width {
@@ -214,8 +215,9 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   struct Scratch {
     /// Two map rows blended vertically, (span, C).
     var blended: [Float] = []
-    /// Joint bilateral weights of one pixel's window.
+    /// Joint bilateral weights of one pixel's window, and its cells' features.
     var weights: [Float] = []
+    var cells: [UnsafePointer<Float>?] = []
     /// Guided coefficients blended for a row's columns, (columns, (G + 1) C).
     var coefficients: [Float] = []
   }

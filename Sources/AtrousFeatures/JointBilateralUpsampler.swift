@@ -14,7 +14,7 @@ import Foundation
 /// The weights depend on the guide alone, so each pixel's are computed
 /// once and shared by all the layer's channels. Cost per pixel: K^2 colour
 /// distances and exponentials, and K^2 * C multiply-adds, for K the
-/// window's width in cells (4 or 5 at the default sigma of 1), against
+/// window's width in cells (8 or 9 at the default sigma of 2), against
 /// bilinear's 4 * C.
 enum JointBilateralUpsampler {
   /// The map cells one output coordinate reads along an axis, from
@@ -79,10 +79,12 @@ enum JointBilateralUpsampler {
   ///     cell `origin`.
   ///   - cells: the guide at each cell, (mh, mw, G), from `cellGuide`.
   ///   - guide: the tile crop's colours, (h, w, G), first pixel `cropOrigin`.
-  ///   - weights: scratch, grown once per thread.
+  ///   - weights, rows: scratch for the window's weights and its cells'
+  ///     features, grown once per thread.
   static func row(_ out: UnsafeMutablePointer<Float>, pixelStride: Int, y: Int, columns: Range<Int>, map: Tensor,
                   origin: (row: Int, column: Int), cells: Tensor, guide: Tensor, cropOrigin: (row: Int, column: Int),
-                  rowWindow: Window, columnWindows: [Window], rangeSigma: Double, weights: inout [Float]) {
+                  rowWindow: Window, columnWindows: [Window], rangeSigma: Double, weights: inout [Float],
+                  rows: inout [UnsafePointer<Float>?]) {
     let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
     let (gw, g) = (guide.shape[1], guide.shape[2])
     let r0 = rowWindow.first - origin.row, ny = rowWindow.weights.count
@@ -96,6 +98,7 @@ enum JointBilateralUpsampler {
             let c0 = window.first - origin.column, nx = window.weights.count
             precondition(c0 >= 0 && c0 + nx <= mw, "tile crop misses map columns of the joint bilateral window")
             if weights.count < ny * nx { weights = [Float](repeating: 0, count: ny * nx) }
+            if rows.count < ny * nx { rows = [UnsafePointer<Float>?](repeating: nil, count: ny * nx) }
             let colour = pixels.baseAddress! + ((y - cropOrigin.row) * gw + (x - cropOrigin.column)) * g
             weights.withUnsafeMutableBufferPointer { wb in
               let w = wb.baseAddress!
@@ -121,12 +124,15 @@ enum JointBilateralUpsampler {
                 }
               }
               let o = out + (x - columns.lowerBound) * pixelStride
-              o.update(repeating: 0, count: c)
-              for a in 0..<ny {
-                for b in 0..<nx {
-                  let weight = w[a * nx + b] / total
-                  atr_scale_add(o, 1, m.baseAddress! + ((r0 + a) * mw + c0 + b) * c, weight, c)
+              let scale = 1 / total
+              rows.withUnsafeMutableBufferPointer { cells in
+                for a in 0..<ny {
+                  for b in 0..<nx {
+                    w[a * nx + b] *= scale
+                    cells[a * nx + b] = UnsafePointer(m.baseAddress! + ((r0 + a) * mw + c0 + b) * c)
+                  }
                 }
+                atr_weighted_sum(o, cells.baseAddress!, w, ny * nx, c)
               }
             }
           }

@@ -209,6 +209,10 @@ void atr_box_mean_pass(float *out, const float *in, size_t count, size_t length,
   atr_kernels()->box_mean_pass(out, in, count, length, stride, radius, sums);
 }
 
+void atr_weighted_sum(float *out, const float *const *rows, const float *weights, size_t count, size_t n) {
+  atr_kernels()->weighted_sum(out, rows, weights, count, n);
+}
+
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return atr_kernels()->winograd_tiles(g, images, m);
 }

@@ -60,6 +60,7 @@
   X(gather_channels) \
   X(layer_norm_rows) \
   X(box_mean_pass) \
+  X(weighted_sum) \
   X(winograd_tiles) \
   X(winograd_weights) \
   X(winograd_input) \
@@ -115,6 +116,7 @@
 #define atr_gather_channels ATR_ISA_NAME(atr_gather_channels)
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
+#define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)
 #define atr_winograd_weights ATR_ISA_NAME(atr_winograd_weights)
 #define atr_winograd_input ATR_ISA_NAME(atr_winograd_input)

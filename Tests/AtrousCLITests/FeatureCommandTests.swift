@@ -93,7 +93,7 @@ import Testing
     let bilinear = try CLIRunner.run(common + ["-o", folder + "/b.npy"])
     #expect(bilinear.status == 0, "\(bilinear.stderr)")
     let plain = try NPY.read(folder + "/b.npy").tensor().scalars
-    for (method, settings, named) in [("jbu", ["--range-sigma", "0.2"], "jbu spatial_sigma 1.0 range_sigma 0.2"),
+    for (method, settings, named) in [("jbu", ["--range-sigma", "0.2"], "jbu spatial_sigma 2.0 range_sigma 0.2"),
                                       ("guided", ["--radius", "4"], "guided radius 4.0 epsilon 0.001")] {
       let whole = try CLIRunner.run(common + ["--upsample", method] + settings + ["-o", folder + "/\(method).npy"])
       let tiled = try CLIRunner.run(common + ["--upsample", method] + settings + ["--tile", "12", "-o", folder + "/\(method)-t.npy"])

@@ -221,6 +221,9 @@ void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, con
 void atr_box_mean_pass(float *out, const float *in, size_t count, size_t length, size_t stride, size_t radius,
                        double *sums);
 
+/// out[j] = sum over t < count of weights[t] * rows[t][j], for j < n.
+void atr_weighted_sum(float *out, const float *const *rows, const float *weights, size_t count, size_t n);
+
 /// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
 size_t atr_packed_b_size(size_t k, size_t n);
 

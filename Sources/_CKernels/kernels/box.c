@@ -25,3 +25,25 @@ void atr_box_mean_pass(float *restrict out, const float *restrict in, size_t cou
     }
   }
 }
+
+// The joint bilateral upsampling's blend: each block of 16 outputs is
+// summed over all the rows in registers, so that every row is read once
+// and the output written once, whatever the number of rows.
+void atr_weighted_sum(float *restrict out, const float *const *rows, const float *restrict weights, size_t count,
+                      size_t n) {
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    float acc[16] = {0};
+    for (size_t t = 0; t < count; t++) {
+      const float *restrict r = rows[t] + j;
+      float w = weights[t];
+      for (size_t k = 0; k < 16; k++) acc[k] += w * r[k];
+    }
+    for (size_t k = 0; k < 16; k++) out[j + k] = acc[k];
+  }
+  for (; j < n; j++) {
+    float acc = 0;
+    for (size_t t = 0; t < count; t++) acc += weights[t] * rows[t][j];
+    out[j] = acc;
+  }
+}
