@@ -91,14 +91,7 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
       if let declared { try Reporting.orExit(file: image) { try ImagePreprocessingOptions.checkSize(tensor.shape, fits: declared) } }
       inputs = [tensor]
     } else {
-      let fixed = declared.flatMap { d -> (Int, Int)? in
-        guard d.shape.count == 4, let h = d.shape[2], let w = d.shape[3], h > 0, w > 0 else { return nil }
-        return (h, w)
-      }
-      let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize).map { ($0.height, $0.width) } ?? fixed ?? (224, 224)
-      let channels = declared.flatMap { $0.shape.count == 4 ? $0.shape[1] : nil }
-        ?? (preprocessing.resolved(for: loaded).gray ? 1 : 3)
-      let shape = [1, channels, size.0, size.1]
+      let shape = ImagePreprocessingOptions.inputShape(inputSize, model: loaded, preparation: preprocessing.resolved(for: loaded))
       // Refused before the inputs are drawn when the pass would not fit.
       try ModelFault.attributing(to: model) {
         try Reporting.orExit(file: model) {
@@ -116,13 +109,14 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
     }
     let (h, w) = (field.magnitude.shape[0], field.magnitude.shape[1])
     let region = field.region
+    let radii = [0.5, 0.9, 0.99].map { field.radius(holding: $0) }
     let summary: [String: Any] = [
       "layer": layer, "unit": [field.unit.row, field.unit.column], "layer_shape": field.layerShape, "input_size": [h, w],
       "image": image as Any? ?? NSNull(), "samples": field.samples, "seed": image == nil ? seed as Any : NSNull(),
       "uniform_weights": uniformWeights, "array": arrayPath.split(separator: "/").last.map(String.init)!,
       "theoretical_field": ["size": field.field.size, "jump": field.field.jump, "centre": [region.centre.x, region.centre.y],
                             "box": [region.box.0, region.box.1, region.box.2, region.box.3]],
-      "radius_50": field.radius(holding: 0.5), "radius_90": field.radius(holding: 0.9), "radius_99": field.radius(holding: 0.99),
+      "radius_50": radii[0], "radius_90": radii[1], "radius_99": radii[2],
       "share_inside_theoretical_field": field.shareInsideField,
     ]
     let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -137,6 +131,6 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
     }
     print("\(layer) unit (\(field.unit.row), \(field.unit.column)): theoretical field "
             + "\(fmt(field.field.size[0]))x\(fmt(field.field.size[1])); 50%, 90%, 99% of the magnitude within "
-            + [0.5, 0.9, 0.99].map { String(format: "%.1f", field.radius(holding: $0)) }.joined(separator: ", ") + " pixels")
+            + radii.map { String(format: "%.1f", $0) }.joined(separator: ", ") + " pixels")
   }
 }

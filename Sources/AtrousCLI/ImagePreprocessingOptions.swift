@@ -64,6 +64,20 @@ struct ImagePreprocessingOptions: ParsableArguments {
     return (h, w)
   }
 
+  /// The (1, C, H, W) input of a run without an image (`erf`, `report`):
+  /// `--input-size`, else the model's fixed size, else 224x224; C from
+  /// the model's declared input, else 1 for a gray preparation and 3.
+  static func inputShape(_ inputSize: String?, model: LoadedModel, preparation: ImagePreprocessing) -> [Int] {
+    let declared = model.imageInput
+    let fixed = declared.flatMap { d -> (Int, Int)? in
+      guard d.shape.count == 4, let h = d.shape[2], let w = d.shape[3], h > 0, w > 0 else { return nil }
+      return (h, w)
+    }
+    let size = inputSize.flatMap(parseSize).map { ($0.height, $0.width) } ?? fixed ?? (224, 224)
+    let channels = declared.flatMap { $0.shape.count == 4 ? $0.shape[1] : nil } ?? (preparation.gray ? 1 : 3)
+    return [1, channels, size.0, size.1]
+  }
+
   static func parseList(_ text: String) -> [Float]? {
     let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
     return values.isEmpty || values.contains(where: { !($0?.isFinite ?? false) }) ? nil : values.map { $0! }

@@ -94,13 +94,8 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
       if let declared { try Reporting.orExit(file: image) { try ImagePreprocessingOptions.checkSize(input.shape, fits: declared) } }
       picture = decoded
     } else {
-      let fixed = declared.flatMap { d -> (Int, Int)? in
-        guard d.shape.count == 4, let h = d.shape[2], let w = d.shape[3], h > 0, w > 0 else { return nil }
-        return (h, w)
-      }
-      let size = inputSize.flatMap(ImagePreprocessingOptions.parseSize).map { ($0.height, $0.width) } ?? fixed ?? (224, 224)
-      let c = declared.flatMap { $0.shape.count == 4 ? $0.shape[1] : nil } ?? (preparation.gray ? 1 : 3)
-      input = NDArray(shape: [1, c, size.0, size.1], floats: [Float](repeating: 0, count: c * size.0 * size.1))
+      let shape = ImagePreprocessingOptions.inputShape(inputSize, model: loaded, preparation: preparation)
+      input = NDArray(shape: shape, floats: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
     var options = ModelReport.Options()
     if let erfLayers { options.effectiveFieldLayers = erfLayers == "none" ? [] : Self.names(erfLayers) }

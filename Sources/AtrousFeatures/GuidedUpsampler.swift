@@ -24,55 +24,12 @@ enum GuidedUpsampler {
     max(1, Int((radius / max(stride, 1)).rounded()))
   }
 
-  /// The guide's colour per cell of a tile's map, (mh, mw, G): the mean
-  /// over the image pixels nearer the cell's centre than any other's.
-  static func cellGuide(mapHeight mh: Int, mapWidth mw: Int, origin: (row: Int, column: Int), layer: HypercolumnLayer,
-                        imageHeight: Int, imageWidth: Int, guide: Tensor, cropOrigin: (row: Int, column: Int),
-                        alignment: BilinearResize.Alignment) -> Tensor {
-    let (h, w, g) = (guide.shape[0], guide.shape[1], guide.shape[2])
-    // Crop-local pixel range of cell q along an axis.
-    func span(_ q: Int, cells: Int, pixels: Int, crop: Int, size: Int) -> Range<Int> {
-      let centre = BilinearResize.target(q, input: cells, output: pixels, alignment: alignment)
-      let half = alignment == .alignCorners && cells > 1
-        ? Double(pixels - 1) / Double(cells - 1) / 2 : Double(pixels) / Double(cells) / 2
-      var low = max(Int((centre - half).rounded(.up)), crop), high = min(Int((centre + half).rounded(.up)), crop + size, pixels)
-      if low >= high {
-        low = min(max(Int(centre.rounded()), crop), crop + size - 1)
-        high = low + 1
-      }
-      return (low - crop)..<(high - crop)
-    }
-    let rows = (0..<mh).map { span(origin.row + $0, cells: layer.mapHeight, pixels: imageHeight, crop: cropOrigin.row, size: h) }
-    let columns = (0..<mw).map {
-      span(origin.column + $0, cells: layer.mapWidth, pixels: imageWidth, crop: cropOrigin.column, size: w)
-    }
-    var out = Tensor(shape: [mh, mw, g])  // (mh, mw, G)
-    guide.withUnsafeBufferPointer { src in
-      out.withUnsafeMutableBufferPointer { dst in
-        for i in 0..<mh {
-          for j in 0..<mw {
-            let o = dst.baseAddress! + (i * mw + j) * g
-            for y in rows[i] {
-              for x in columns[j] {
-                let p = src.baseAddress! + (y * w + x) * g
-                for k in 0..<g { o[k] += p[k] }
-              }
-            }
-            let scale = 1 / Float(rows[i].count * columns[j].count)
-            for k in 0..<g { o[k] *= scale }
-          }
-        }
-      }
-    }
-    return out
-  }
-
   /// The box-averaged coefficients of a tile's map, (mh, mw, (G + 1) C):
   /// per cell, a for guide channel 0 (C values), ..., a for channel
   /// G - 1, then b.
   /// - Parameters:
   ///   - map: (mh, mw, C).
-  ///   - cells: the guide per cell, (mh, mw, G), from `cellGuide`.
+  ///   - cells: the guide per cell, (mh, mw, G), from `CellGuide.colours(.cellMean, ...)`.
   ///   - radii: box radius in cells along rows and columns.
   static func coefficients(map: Tensor, cells: Tensor, radii: (rows: Int, columns: Int), epsilon: Double,
                            threads: Int) -> Tensor {

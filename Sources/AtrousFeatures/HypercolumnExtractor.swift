@@ -115,17 +115,13 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     tile.prepared = plan.layers.enumerated().map { l, layer in
       let map = tile.maps[l]
       let (mh, mw, origin) = (map.shape[0], map.shape[1], tile.origins[l])
+      let cells = CellGuide.colours(options.upsampling.cellSampling, mapHeight: mh, mapWidth: mw, origin: origin, layer: layer,
+                                    imageHeight: plan.height, imageWidth: plan.width, guide: guide, cropOrigin: cropOrigin,
+                                    alignment: options.alignment)
       switch options.upsampling {
-      case .bilinear:
-        return map
-      case .jointBilateral:
-        return JointBilateralUpsampler.cellGuide(
-          mapHeight: mh, mapWidth: mw, origin: origin, layer: layer, imageHeight: plan.height, imageWidth: plan.width,
-          guide: guide, cropOrigin: cropOrigin, alignment: options.alignment)
+      case .bilinear, .jointBilateral:
+        return cells
       case .guided(let radius, let epsilon):
-        let cells = GuidedUpsampler.cellGuide(
-          mapHeight: mh, mapWidth: mw, origin: origin, layer: layer, imageHeight: plan.height, imageWidth: plan.width,
-          guide: guide, cropOrigin: cropOrigin, alignment: options.alignment)
         let radii = (GuidedUpsampler.boxRadius(radius: radius, stride: Double(plan.height) / Double(layer.mapHeight)),
                      GuidedUpsampler.boxRadius(radius: radius, stride: Double(plan.width) / Double(layer.mapWidth)))
         return GuidedUpsampler.coefficients(map: map, cells: cells, radii: radii, epsilon: epsilon, threads: options.threads)

@@ -57,6 +57,12 @@ public enum HypercolumnUpsampling: Sendable, Equatable, CustomStringConvertible 
     }
   }
 
+  /// How the guide's colour per map cell is taken.
+  var cellSampling: CellGuide.Sampling {
+    if case .guided = self { return .cellMean }
+    return .nearestPixel
+  }
+
   /// Map cells beyond the two bilinear neighbours that the method reads
   /// on each side, for a map whose cells are `stride` image pixels apart.
   func reach(stride: Double) -> Int {

@@ -40,44 +40,13 @@ enum JointBilateralUpsampler {
     }
   }
 
-  /// The guide's colour at each cell of a tile's map, (mh, mw, G): the
-  /// image pixel nearest the cell's centre.
-  /// - Parameters:
-  ///   - origin: the whole-image map index of the map's first row and column.
-  ///   - guide: the tile crop's colours, (h, w, G), whose first pixel is
-  ///     image pixel `cropOrigin`.
-  static func cellGuide(mapHeight mh: Int, mapWidth mw: Int, origin: (row: Int, column: Int), layer: HypercolumnLayer,
-                        imageHeight: Int, imageWidth: Int, guide: Tensor, cropOrigin: (row: Int, column: Int),
-                        alignment: BilinearResize.Alignment) -> Tensor {
-    let (h, w, g) = (guide.shape[0], guide.shape[1], guide.shape[2])
-    func pixel(_ q: Int, cells: Int, pixels: Int, crop: Int, span: Int) -> Int {
-      let centre = BilinearResize.target(q, input: cells, output: pixels, alignment: alignment).rounded()
-      return min(max(Int(centre), 0), pixels - 1, crop + span - 1) - crop
-    }
-    let rows = (0..<mh).map { max(0, pixel(origin.row + $0, cells: layer.mapHeight, pixels: imageHeight, crop: cropOrigin.row, span: h)) }
-    let columns = (0..<mw).map {
-      max(0, pixel(origin.column + $0, cells: layer.mapWidth, pixels: imageWidth, crop: cropOrigin.column, span: w))
-    }
-    var out = Tensor.uninitialized(shape: [mh, mw, g])  // (mh, mw, G)
-    guide.withUnsafeBufferPointer { src in
-      out.withUnsafeMutableBufferPointer { dst in
-        for i in 0..<mh {
-          for j in 0..<mw {
-            (dst.baseAddress! + (i * mw + j) * g).update(from: src.baseAddress! + (rows[i] * w + columns[j]) * g, count: g)
-          }
-        }
-      }
-    }
-    return out
-  }
-
   /// One output row's run of one layer's features: for each of
   /// `columns`, C values at `out + x * pixelStride`.
   ///
   /// - Parameters:
   ///   - map: the tile's map, (mh, mw, C), whose first cell is whole-map
   ///     cell `origin`.
-  ///   - cells: the guide at each cell, (mh, mw, G), from `cellGuide`.
+  ///   - cells: the guide at each cell, (mh, mw, G), from `CellGuide.colours(.nearestPixel, ...)`.
   ///   - guide: the tile crop's colours, (h, w, G), first pixel `cropOrigin`.
   ///   - weights, rows: scratch for the window's weights and its cells'
   ///     features, grown once per thread.

@@ -100,20 +100,9 @@ public struct PixelClassifier: Sendable {
           var loss = 0.0
           for i in parts[part] {
             let row = x.baseAddress! + i * f
-            for c in 0..<k { logits[c] = weights[f * k + c] }
-            for j in 0..<f {
-              let v = row[j]
-              for c in 0..<k { logits[c] += v * weights[j * k + c] }
-            }
-            // Softmax with the largest logit subtracted.
-            let top = logits.max()!
-            var total: Float = 0
-            for c in 0..<k {
-              logits[c] = Foundation.exp(logits[c] - top)
-              total += logits[c]
-            }
-            loss -= Double(Foundation.log(logits[labels[i]] / total))
-            for c in 0..<k { logits[c] = logits[c] / total - (c == labels[i] ? 1 : 0) }
+            logits.withUnsafeMutableBufferPointer { Self.softmax(row, weights: weights, features: f, classes: k, into: $0.baseAddress!) }
+            loss -= Double(Foundation.log(logits[labels[i]]))
+            for c in 0..<k { logits[c] -= c == labels[i] ? 1 : 0 }
             for j in 0..<f {
               let v = row[j]
               for c in 0..<k { gradient[j * k + c] += v * logits[c] }
@@ -149,18 +138,30 @@ public struct PixelClassifier: Sendable {
     x.withUnsafeBufferPointer { v in
       out.withUnsafeMutableBufferPointer { o in
         for i in 0..<n {
-          let p = o.baseAddress! + i * k
-          for c in 0..<k { p[c] = weights[f * k + c] }
-          for j in 0..<f { for c in 0..<k { p[c] += v[i * f + j] * weights[j * k + c] } }
-          var top = -Float.infinity
-          for c in 0..<k { top = max(top, p[c]) }
-          var total: Float = 0
-          for c in 0..<k { p[c] = Foundation.exp(p[c] - top); total += p[c] }
-          for c in 0..<k { p[c] /= total }
+          Self.softmax(v.baseAddress! + i * f, weights: weights, features: f, classes: k, into: o.baseAddress! + i * k)
         }
       }
     }
     return out
+  }
+
+  /// The class probabilities of one standardized sample, `classes`
+  /// values at `p`: the softmax of its logits, the largest subtracted.
+  static func softmax(_ sample: UnsafePointer<Float>, weights: [Float], features f: Int, classes k: Int,
+                      into p: UnsafeMutablePointer<Float>) {
+    for c in 0..<k { p[c] = weights[f * k + c] }
+    for j in 0..<f {
+      let v = sample[j]
+      for c in 0..<k { p[c] += v * weights[j * k + c] }
+    }
+    var top = -Float.infinity
+    for c in 0..<k { top = max(top, p[c]) }
+    var total: Float = 0
+    for c in 0..<k {
+      p[c] = Foundation.exp(p[c] - top)
+      total += p[c]
+    }
+    for c in 0..<k { p[c] /= total }
   }
 
   /// The most probable class of each sample ((N, F)).

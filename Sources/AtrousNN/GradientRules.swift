@@ -121,64 +121,35 @@ struct GradientRules {
   func binary(_ node: Node, _ gy: [Float]) throws -> [(Int, [Float])] {
     let a = input(node, 0)!, b = input(node, 1)!
     let shape = output(node).shape
-    let (ea, eb) = (Self.expand(a, to: shape), Self.expand(b, to: shape))
     var out: [(Int, [Float])] = []
     for index in 0..<2 where variable.contains(node.inputs[index]) {
       let partial: [Float]
       switch (node.opType, index) {
       case ("Add", _), ("Sub", 0): partial = gy
       case ("Sub", _): partial = gy.map { -$0 }
-      case ("Mul", 0): partial = zip(gy, eb).map { $0 * $1 }
-      case ("Mul", _): partial = zip(gy, ea).map { $0 * $1 }
-      case ("Div", 0): partial = zip(gy, eb).map { $0 / $1 }
-      default: partial = (0..<gy.count).map { -gy[$0] * ea[$0] / (eb[$0] * eb[$0]) }
+      case ("Mul", 0): partial = zip(gy, Self.expand(b, to: shape)).map { $0 * $1 }
+      case ("Mul", _): partial = zip(gy, Self.expand(a, to: shape)).map { $0 * $1 }
+      case ("Div", 0): partial = zip(gy, Self.expand(b, to: shape)).map { $0 / $1 }
+      default:
+        let (ea, eb) = (Self.expand(a, to: shape), Self.expand(b, to: shape))
+        partial = (0..<gy.count).map { -gy[$0] * ea[$0] / (eb[$0] * eb[$0]) }
       }
       out.append((index, Self.reduce(partial, from: shape, to: index == 0 ? a.shape : b.shape)))
     }
     return out
   }
 
-  /// Strides of a shape aligned to the right of `rank` axes, 0 where the
-  /// axis is broadcast.
-  static func broadcastStrides(_ shape: [Int], rank: Int) -> [Int] {
-    let padded = [Int](repeating: 1, count: rank - shape.count) + shape
-    var strides = [Int](repeating: 0, count: rank), step = 1
-    for d in stride(from: rank - 1, through: 0, by: -1) {
-      strides[d] = padded[d] == 1 ? 0 : step
-      step *= padded[d]
-    }
-    return strides
-  }
-
-  /// Calls `body(outputIndex, sourceIndex)` for every element of `shape`.
-  static func forEachBroadcast(_ shape: [Int], strides: [Int], _ body: (Int, Int) -> Void) {
-    let count = shape.reduce(1, *), rank = shape.count
-    var index = [Int](repeating: 0, count: rank), source = 0
-    for i in 0..<count {
-      body(i, source)
-      var d = rank - 1
-      while d >= 0 {
-        index[d] += 1
-        source += strides[d]
-        if index[d] < shape[d] { break }
-        source -= strides[d] * shape[d]
-        index[d] = 0
-        d -= 1
-      }
-    }
-  }
-
+  /// The value's elements read as the broadcast `shape`.
   static func expand(_ value: Value, to shape: [Int]) -> [Float] {
     if value.shape == shape { return value.values }
-    var out = [Float](repeating: 0, count: shape.reduce(1, *))
-    forEachBroadcast(shape, strides: broadcastStrides(value.shape, rank: shape.count)) { i, s in out[i] = value.values[s] }
-    return out
+    return NDArray.broadcastOffsets(value.shape, to: shape).map { value.values[$0] }
   }
 
+  /// `g` ((shape)) summed over the axes `target` was broadcast along.
   static func reduce(_ g: [Float], from shape: [Int], to target: [Int]) -> [Float] {
     if shape == target { return g }
     var out = [Float](repeating: 0, count: target.reduce(1, *))
-    forEachBroadcast(shape, strides: broadcastStrides(target, rank: shape.count)) { i, s in out[s] += g[i] }
+    for (i, offset) in NDArray.broadcastOffsets(target, to: shape).enumerated() { out[offset] += g[i] }
     return out
   }
 

@@ -1,5 +1,5 @@
 import AtrousCore
-import AtrousFeatures
+@testable import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
@@ -25,7 +25,7 @@ import Testing
   }
 
   /// The model's maps for the whole input, (h, w, c) each, as doubles.
-  static func maps(_ graph: Graph, input: NDArray) throws -> [Grid] {
+  static func maps(_ graph: Graph, input: NDArray, layers: [String] = layers) throws -> [Grid] {
     let results = try Executor(graph: graph).run([graph.inputs[0].name: input], outputs: layers)
     return layers.map { name in
       let value = results[name]!.toChannelsLast().storage!
@@ -188,10 +188,12 @@ import Testing
   }
 
   /// The reference's hypercolumns: each layer upsampled by `method`, concatenated.
-  static func reference(_ upsampling: HypercolumnUpsampling, graph: Graph, input: NDArray) throws -> [Double] {
+  static func reference(_ upsampling: HypercolumnUpsampling, graph: Graph, input: NDArray, layers: [String] = layers) throws
+    -> [Double]
+  {
     let image = input.toChannelsLast().storage!
     let guide = Grid(height: image.shape[1], width: image.shape[2], channels: image.shape[3], values: image.scalars.map(Double.init))
-    let upsampled = try maps(graph, input: input).map { map -> Grid in
+    let upsampled = try maps(graph, input: input, layers: layers).map { map -> Grid in
       switch upsampling {
       case .jointBilateral(let sigma, let range): return jointBilateral(map, guide: guide, sigma: sigma, range: range)
       case .guided(let radius, let epsilon): return guidedFilter(map, guide: guide, radius: radius, epsilon: epsilon)
@@ -240,6 +242,37 @@ import Testing
       let row = Array(whole.scalars[((p.y * 61 + p.x) * c)..<((p.y * 61 + p.x + 1) * c)])
       #expect(closeness(Array(sampled.scalars[(n * c)..<((n + 1) * c)]), row, rtol: 0, atol: 1e-5).isClose, "pixel \(p)")
     }
+  }
+
+  /// A gray guide (one channel, as the built-in model takes) and maps of
+  /// strides 2 and 3 whose sizes do not divide the image's (31x40), with
+  /// other settings: the same definitions.
+  @Test(arguments: [HypercolumnUpsampling.jointBilateral(spatialSigma: 2, rangeSigma: 0.05),
+                    HypercolumnUpsampling.guided(radius: 3, epsilon: 1e-2)])
+  func grayGuideAndUnevenStridesMatchTheDefinition(_ upsampling: HypercolumnUpsampling) throws {
+    var net = NetworkBuilder(channels: 1, seed: 12)
+    let half = net.relu(net.conv2D(net.input, filters: 5, kernel: 3, stride: 2, padding: .same), name: "half")
+    let third = net.averagePool(net.conv2D(net.input, filters: 4, kernel: 3, padding: .same), size: 3, name: "third")
+    let graph = net.graph(outputs: [half, third])
+    let gray = try ImagePreprocessing.preset("default")!.tensor(ImageFile.read(Fixtures.path(HypercolumnTests.folder + "/input.png")))
+    let input = NDArray(channelsLast: HypercolumnInput.crop(gray.toChannelsLast().storage!, rows: 0..<31, columns: 0..<40))
+    let expected = try Self.reference(upsampling, graph: graph, input: input, layers: [half, third])
+    let ours = try HypercolumnTests.export(graph, layers: [half, third], input: input, options: Self.options(upsampling))
+    let scale = expected.map(abs).max()!
+    let worst = zip(ours.tensor().scalars, expected).map { abs(Double($0) - $1) }.max()!
+    #expect(ours.shape == [31, 40, 9] && worst <= 1e-5 * scale, "\(upsampling): worst \(worst) of \(scale)")
+  }
+
+  /// Corners aligned: tiles still equal the whole image.
+  @Test(arguments: [jbu, guided])
+  func alignedCornersTileAsWhole(_ upsampling: HypercolumnUpsampling) throws {
+    let graph = try Self.graph(), input = try HypercolumnTests.input()
+    var options = Self.options(upsampling)
+    options.alignment = .alignCorners
+    let whole = try HypercolumnTests.export(graph, layers: Self.layers, input: input, options: options).tensor()
+    options.tile = 16
+    let tiled = try HypercolumnTests.export(graph, layers: Self.layers, input: input, options: options).tensor()
+    #expect(closeness(tiled.scalars, whole.scalars, rtol: 0, atol: 1e-5).isClose)
   }
 
   /// A bright square on a dark ground, and as the layer the image
