@@ -28,9 +28,20 @@ struct AtrousCommand: ParsableCommand {
     TemporaryFiles.removeOnSignals()
     let arguments = Array(CommandLine.arguments.dropFirst())
     do {
-      try checkNames(arguments)
-      if let problem = InstructionSet.environmentProblem { throw ValidationError(problem) }
-      var command = try parseAsRoot(arguments)
+      if let problem = InstructionSet.environmentProblem {
+        try checkNames(arguments)
+        throw ValidationError(problem)
+      }
+      var command: ParsableCommand
+      do {
+        command = try parseAsRoot(arguments)
+      } catch {
+        // Only a command line that does not parse can hold a wrong name;
+        // the check renders the subcommand's help, which would otherwise
+        // cost every start a third of its time.
+        try checkNames(arguments)
+        throw error
+      }
       (command as? MemoryBudgeted)?.memoryBudget.install()
       try command.run()
     } catch {

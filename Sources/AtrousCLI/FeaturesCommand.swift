@@ -123,12 +123,13 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
     let executor = try Reporting.orExit(file: model) {
       try Executor(graph: loaded.graph, threads: batch.threadsPerJob)
     }
+    let readFiles = InputFiles(files.inputs)
     let succeeded = batch.run { position, _, times in
       // An image's maps, montages and manifest appear together or not at all.
       try ModelFault.attributing(to: model) {
         try OutputGroup.all {
           try process(files.inputs[position], into: files.outputs[position], model: loaded, preparation: preparation,
-                      renderer: renderer, executor: executor, batch: batch, times: times, allInputs: files.inputs)
+                      renderer: renderer, executor: executor, batch: batch, times: times, readFiles: readFiles)
         }
       }
     }
@@ -137,7 +138,7 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
 
   private func process(_ input: String, into folder: String, model loaded: LoadedModel, preparation: ImagePreprocessing,
                        renderer: FeatureMapRenderer, executor: Executor, batch: Batch, times: StageTimes,
-                       allInputs: [String]) throws {
+                       readFiles: InputFiles) throws {
     let tensor = try timed("decode", in: times) { try preparation.tensor(ImageFile.read(input)) }
     guard executor.inputNames.count == 1 else { throw HypercolumnError.inputCount(executor.inputNames.count) }
     if let declared = loaded.imageInput { try ImagePreprocessingOptions.checkSize(tensor, fits: declared) }
@@ -173,7 +174,7 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
       let digits = max(3, String(map.shape[2] - 1).count)
       for channel in 0..<map.shape[2] {
         let file = layerFolder + "/channel_" + String(repeating: "0", count: digits - String(channel).count) + "\(channel).png"
-        try FileIO.ensure(output: file, isNotOneOf: allInputs)
+        try readFiles.ensureNotReplaced(by: file)
         try ImageFile.write(renderer.render(map, channel: channel, range: ranges[channel]), to: file, format: .png)
         pictures?.advance()
       }

@@ -179,9 +179,10 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
     let batch = Batch(positions: files.positions, threads: threads, quiet: progress.quiet, shardRun: files.shardRun) {
       files.inputs[$0]
     }
+    let readFiles = InputFiles(files.inputs)
     let succeeded = batch.run { position, threadsPerJob, times in
       try process(files.inputs[position], to: files.outputs[position], chain: chain, threads: threadsPerJob,
-                  batch: batch, times: times, allInputs: files.inputs)
+                  batch: batch, times: times, readFiles: readFiles)
     }
     if timings { batch.printTimings() }
     if !succeeded { throw ExitCode.fileFailed }
@@ -219,8 +220,8 @@ struct FilterCommand: ParsableCommand, MemoryBudgeted {
   private var outputFormat: String { format ?? "png" }
 
   private func process(_ input: String, to output: String, chain: FilterChain, threads: Int, batch: Batch,
-                       times: StageTimes, allInputs: [String]) throws {
-    try FileIO.ensure(output: output, isNotOneOf: allInputs)
+                       times: StageTimes, readFiles: InputFiles) throws {
+    try readFiles.ensureNotReplaced(by: output)
     let job = FilterJob(chain: chain, gray: gray, filterAlpha: filterAlpha,
                         decodeOptions: DecodeOptions(maxPixels: maxPixels, applyOrientation: !keepOrientation),
                         threads: threads)

@@ -219,12 +219,14 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     let extractor = try Reporting.orExit(file: model) {
       try HypercolumnExtractor(graph: loaded.graph, layers: names, options: options)
     }
+    let readFiles = InputFiles(files.inputs + [model] + (pixels.map { [$0] } ?? []))
     let succeeded = batch.run { position, _, times in
       try ModelFault.attributing(to: model) {
         // The array, its sidecar, pixels and preview appear together or not at all.
         try OutputGroup.all {
           try process(files.inputs[position], to: files.outputs[position], extractor: extractor, preparation: preparation,
-                      declared: loaded.imageInput, pixels: listed, batch: batch, times: times, allInputs: files.inputs)
+                      declared: loaded.imageInput, pixels: listed, batch: batch, times: times,
+                      readFiles: readFiles)
         }
       }
     }
@@ -234,11 +236,11 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 
   private func process(_ input: String, to output: String, extractor: HypercolumnExtractor, preparation: ImagePreprocessing,
                        declared: Graph.Input?, pixels listed: [(x: Int, y: Int)]?, batch: Batch, times: StageTimes,
-                       allInputs: [String]) throws {
+                       readFiles: InputFiles) throws {
     let (sidecarPath, pixelsPath) = Self.companions(of: output)
     let sparse = listed != nil || sample != nil
     let written = [output, sidecarPath] + (sparse ? [pixelsPath] : []) + (preview.map { [$0] } ?? [])
-    for path in written { try FileIO.ensure(output: path, isNotOneOf: allInputs + [model] + (pixels.map { [$0] } ?? [])) }
+    for path in written { try readFiles.ensureNotReplaced(by: path) }
     // Decoded as the tiles ask for rows, when the preparation keeps the size.
     let image = try timed("decode", in: times) { try HypercolumnInput.file(input, preparation: preparation) }
     if let declared { try ImagePreprocessingOptions.checkSize(image.shape, fits: declared) }

@@ -1,6 +1,7 @@
 import AtrousCore
 import AtrousIO
 import Dispatch
+import Synchronization
 
 /// Where the bytes of a band of hypercolumns go in an `.npy` file.
 struct BandLayout: Sendable {
@@ -36,8 +37,11 @@ final class BandWriter: @unchecked Sendable {
   /// Per buffer: (floats) of (rows, columns, C) and its converted bytes.
   private let bands: [AlignedStorage], scratch: [AlignedStorage]
   private var turn = 0
+  /// The first write's error. Read without waiting for the queue, so
+  /// that `next()` waits only for its own buffer's write, not for every
+  /// queued one.
+  private let failure = Mutex<Error?>(nil)
   /// Written only on `queue`; read after `queue.sync`.
-  private var failure: Error?
   private var busy = Duration.zero
   private var overflowCount = 0
 
@@ -59,7 +63,7 @@ final class BandWriter: @unchecked Sendable {
   /// - Throws: the error of a write that failed.
   func next() throws -> UnsafeMutablePointer<Float> {
     idle.wait()
-    if let error = queue.sync(execute: { failure }) {
+    if let error = failure.withLock({ $0 }) {
       idle.signal()
       throw error
     }
@@ -73,13 +77,13 @@ final class BandWriter: @unchecked Sendable {
     turn = 1 - turn
     queue.async { [self] in
       defer { idle.signal() }
-      guard failure == nil else { return }
+      guard failure.withLock({ $0 }) == nil else { return }
       let start = ContinuousClock.now
       do {
         overflowCount += try write(bands[index].pointer.assumingMemoryBound(to: Float.self),
                                    scratch: scratch[index].pointer, rows: rows, columns: columns)
       } catch {
-        failure = error
+        failure.withLock { $0 = error }
       }
       busy += ContinuousClock.now - start
     }
@@ -88,7 +92,8 @@ final class BandWriter: @unchecked Sendable {
   /// Waits for every queued write.
   /// - Throws: the error of a write that failed.
   func finish() throws {
-    if let error = queue.sync(execute: { failure }) { throw error }
+    queue.sync {}
+    if let error = failure.withLock({ $0 }) { throw error }
   }
 
   /// Writes one band at its places in the file; returns the values that

@@ -91,16 +91,10 @@ public enum FileIO {
 
   /// Refuses an output that is the same file as one of the inputs (same
   /// device and inode, so links and other spellings of the path count).
+  /// A batch checks its outputs against one `InputFiles` instead.
   /// - Throws: `FileError.outputIsInput`.
   public static func ensure(output: String, isNotOneOf inputs: [String]) throws {
-    var target = stat()
-    guard stat(output, &target) == 0 else { return }
-    for input in inputs {
-      var source = stat()
-      if stat(input, &source) == 0, source.st_dev == target.st_dev, source.st_ino == target.st_ino {
-        throw FileError.outputIsInput(path: output)
-      }
-    }
+    try InputFiles(inputs).ensureNotReplaced(by: output)
   }
 
   static func lastError() -> String {

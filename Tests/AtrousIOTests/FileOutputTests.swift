@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import AtrousIO
 import AtrousTestSupport
 import Testing
@@ -9,7 +12,22 @@ import Testing
     try AtomicFileWriter.write([1, 2, 3], to: path)
     try AtomicFileWriter.write([4, 5], to: path)
     #expect(try FileIO.readAll(path) == [4, 5])
+    // The old file is removed on another thread, once it is out of the way.
+    TemporaryFiles.finishRemovals()
     #expect(Fixtures.listing(folder) == ["out.bin"])
+  }
+
+  /// A link in the target's place is replaced, as a rename replaces it;
+  /// the file it points to is left as it was.
+  @Test func commitReplacesALinkNotItsFile() throws {
+    let folder = Fixtures.scratchFolder()
+    try AtomicFileWriter.write([1, 2, 3], to: folder + "/kept.bin")
+    #expect(symlink("kept.bin", folder + "/out.bin") == 0)
+    try AtomicFileWriter.write([4, 5], to: folder + "/out.bin")
+    TemporaryFiles.finishRemovals()
+    #expect(try FileIO.readAll(folder + "/out.bin") == [4, 5])
+    #expect(try FileIO.readAll(folder + "/kept.bin") == [1, 2, 3])
+    #expect(Fixtures.listing(folder) == ["kept.bin", "out.bin"])
   }
 
   @Test func abandonedWriteLeavesTheOldFileAndNoTemporary() throws {
@@ -37,6 +55,22 @@ import Testing
       try FileIO.ensure(output: folder + "/./a", isNotOneOf: [folder + "/a"])
     }
     try FileIO.ensure(output: folder + "/b", isNotOneOf: [folder + "/a"])
+  }
+
+  /// A batch's inputs, checked once: other spellings and hard links of
+  /// an input are refused, new and unrelated files pass.
+  @Test func inputFilesRefuseEveryNameOfAnInput() throws {
+    let folder = Fixtures.scratchFolder()
+    try AtomicFileWriter.write([1], to: folder + "/a")
+    try AtomicFileWriter.write([2], to: folder + "/b")
+    try AtomicFileWriter.write([3], to: folder + "/other")
+    #expect(link(folder + "/b", folder + "/b-link") == 0)
+    let inputs = InputFiles([folder + "/a", folder + "/b", folder + "/missing"])
+    for output in [folder + "/./a", folder + "/b-link", folder + "/../" + folder.split(separator: "/").last! + "/b"] {
+      #expect(throws: FileError.outputIsInput(path: output)) { try inputs.ensureNotReplaced(by: output) }
+    }
+    try inputs.ensureNotReplaced(by: folder + "/other")
+    try inputs.ensureNotReplaced(by: folder + "/new")
   }
 
   @Test func readingAFolderOrMissingFileFails() {

@@ -112,15 +112,28 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
   };
   const double(*G)[3] = m == 2 ? G2 : m == 4 ? G4 : G6;
   const size_t T = m + 2;
-  for (size_t co = 0; co < cout; co++) {
-    for (size_t ci = 0; ci < cin; ci++) {
-      const float *g = w + (co * cin + ci) * 9;  // (3, 3)
-      double t[MAX_TILE][3];                     // G g
+  // Eight output channels at once, in lanes: each of the T^2 planes of U
+  // gets 8 floats in a row, and the products vectorize. (One kernel at a
+  // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
+  // at F(4x4), mostly cache and TLB misses.)
+  enum { L = 8 };
+  for (size_t ci = 0; ci < cin; ci++) {
+    for (size_t co0 = 0; co0 < cout; co0 += L) {
+      const size_t lanes = cout - co0 < L ? cout - co0 : L;
+      double g[9][L] = {{0}};  // (3, 3) kernels, channels in lanes
+      for (size_t k = 0; k < lanes; k++)
+        for (int e = 0; e < 9; e++) g[e][k] = w[((co0 + k) * cin + ci) * 9 + e];
+      double t[MAX_TILE][3][L];  // G g
       for (size_t i = 0; i < T; i++)
-        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+        for (int j = 0; j < 3; j++)
+          for (int k = 0; k < L; k++) t[i][j][k] = G[i][0] * g[j][k] + G[i][1] * g[3 + j][k] + G[i][2] * g[6 + j][k];
       for (size_t i = 0; i < T; i++)
-        for (size_t j = 0; j < T; j++)
-          u[((i * T + j) * cin + ci) * cout + co] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+        for (size_t j = 0; j < T; j++) {
+          double r[L];
+          for (int k = 0; k < L; k++) r[k] = t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2];
+          float *out = u + ((i * T + j) * cin + ci) * cout + co0;
+          for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+        }
     }
   }
 }
