@@ -9,8 +9,9 @@ import Darwin
 /// Writes a file so that it appears whole or not at all.
 ///
 /// Bytes go to a hidden temporary file in the target's folder (same file
-/// system, so the final rename is atomic); `commit()` renames it over the
-/// target. A writer dropped without `commit()` removes its temporary file,
+/// system, so the final rename is atomic); `commit()` renames it into the
+/// target's place, moving an old file there aside first (it is removed on
+/// another thread). A writer dropped without `commit()` removes its temporary file,
 /// so a failed run leaves no half-written output and the old target intact;
 /// `TemporaryFiles` removes it on SIGINT, SIGTERM and SIGHUP too, and a
 /// later run removes one a killed process left.
@@ -102,7 +103,8 @@ public final class AtomicFileWriter {
       group.add(self)
       return
     }
-    try TemporaryFiles.locked { try rename() }
+    let replaced = try TemporaryFiles.locked { try rename() }
+    if let replaced { TemporaryFiles.removeLater(replaced) }
   }
 
   /// Closes the temporary file, whose bytes are then all written.
@@ -119,8 +121,10 @@ public final class AtomicFileWriter {
 
   /// Renames the closed temporary file over `path`; the caller holds
   /// `TemporaryFiles`' lock, so a signal sees the file either still
-  /// temporary or renamed and forgotten.
-  func rename() throws {
+  /// temporary or renamed and forgotten. Returns the old file, moved aside,
+  /// for the caller to hand to `TemporaryFiles.removeLater` once it has
+  /// let go of the lock.
+  func rename() throws -> String? {
     defer { TemporaryFiles.forget(temporaryPath) }
     // A rename that replaces a regular file makes ext4 (auto_da_alloc)
     // write the new file's data to disk before returning: 35 to 58 ms for
@@ -143,7 +147,7 @@ public final class AtomicFileWriter {
       if let replaced, renameFile(replaced, path) == 0 { TemporaryFiles.forget(replaced) }
       throw FileError.cannotWrite(path: path, reason: reason)
     }
-    if let replaced { TemporaryFiles.removeLater(replaced) }
+    return replaced
   }
 
   /// Removes the closed temporary file (a group's member that was not

@@ -48,11 +48,13 @@ public final class OutputGroup: @unchecked Sendable {  // `pending` changes unde
   }
 
   private func renameAll() throws {
+    var replaced: [String] = []
+    defer { for path in replaced { TemporaryFiles.removeLater(path) } }
     try TemporaryFiles.locked {
       var renamed: [String] = []
       for (k, writer) in pending.reversed().enumerated() {
         do {
-          try writer.rename()
+          if let old = try writer.rename() { replaced.append(old) }
           renamed.append(writer.path)
         } catch {
           for path in renamed { unlink(path) }

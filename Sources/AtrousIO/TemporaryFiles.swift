@@ -14,8 +14,9 @@ import Synchronization
 /// later process writing into the same folder removes those whose process
 /// is gone (killed with SIGKILL, say).
 ///
-/// Names are `.atrous-<pid>-<random>-<name>.tmp`: the fixed prefix and the
-/// process id tell a stale file from a live one.
+/// Names are `.atrous-<pid>-<random>-<name>.tmp` (and `...-replaced.tmp`
+/// for an old output moved aside): the fixed prefix and the process id
+/// tell a stale file from a live one.
 public enum TemporaryFiles {
   static let prefix = ".atrous-"
   nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
@@ -68,12 +69,18 @@ public enum TemporaryFiles {
   /// Freeing a large file's blocks can wait for the disk (12 ms for a
   /// 38.5 MB file on a file system mounted with `discard`), which need
   /// not hold up the run; the process waits for the removals when it exits.
+  /// At most `removalSlots` files wait at once, so that a disk slower to
+  /// free than a batch is to write does not fill up with old outputs.
   static func removeLater(_ path: String) {
     if !removalsWaitAtExit.exchange(true, ordering: .relaxed) { atexit { TemporaryFiles.finishRemovals() } }
+    // Never called with the lock held: the remover takes it to forget
+    // each file, and a caller waiting here for a slot must not stop it.
+    removalSlots.wait()
     removals.enter()
     remover.async {
       unlink(path)
       unregister(path)
+      removalSlots.signal()
       removals.leave()
     }
   }
@@ -86,6 +93,7 @@ public enum TemporaryFiles {
 
   private static let remover = DispatchQueue(label: "atrous.temporary-file-remover")
   private static let removals = DispatchGroup()
+  private static let removalSlots = DispatchSemaphore(value: 8)
   private static let removalsWaitAtExit = Atomic<Bool>(false)
 
   /// Removes `folder`'s temporary files whose process no longer runs.

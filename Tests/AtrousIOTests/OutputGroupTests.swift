@@ -18,6 +18,20 @@ import Testing
     #expect(try FileIO.readAll(folder + "/a.npy") == [1])
   }
 
+  /// A group that replaces more old files than may wait for removal at
+  /// once: the new ones appear, and the old ones go.
+  @Test func replacingManyFilesAtOnce() throws {
+    let folder = Fixtures.scratchFolder()
+    let names = (0..<20).map { "f\($0 < 10 ? "0" : "")\($0).bin" }
+    for name in names { try AtomicFileWriter.write([1], to: folder + "/" + name) }
+    try OutputGroup.all {
+      for name in names { try AtomicFileWriter.write([2, 2], to: folder + "/" + name) }
+    }
+    TemporaryFiles.finishRemovals()
+    #expect(Fixtures.listing(folder) == names)
+    #expect(try names.allSatisfy { try FileIO.readAll(folder + "/" + $0) == [2, 2] })
+  }
+
   /// A failure after some outputs were committed: none appears, and the
   /// files that were there before are untouched.
   @Test func noneAppearsWhenTheBodyThrows() throws {
