@@ -595,7 +595,8 @@ struct ConvKernel {
   ///
   /// Measured per layer, 1 thread, Intel Xeon (AVX-512): VGG16's 3x3
   /// layers at 224 to 14 run F(4x4) (F(6x6) ties at 224 and 112, loses from
-  /// 56 down; direct takes 1.4 to 2.8 times as long), 512 channels at 7x7
+  /// 56 down; direct takes 1.4 to 2.8 times as long down to 28, about as
+  /// long at 14), 512 channels at 7x7
   /// run F(2x2) (0.8 of direct's time, F(4x4) 1.0, F(6x6) 1.8). F(6x6)
   /// wins only where F(4x4)'s edge tiles waste more than it does.
   func winogradCost(tile m: Int) -> Double {
@@ -1133,13 +1134,32 @@ struct ConvKernel {
   /// 2)^2, one product each.
   static func winogradPositions(_ tile: Int) -> Int { (tile + 2) * (tile + 2) }
 
-  /// Tiles per Winograd block: a block's transformed input and products
-  /// (positions x (Cin + Cout) floats per tile) fill about half of the L2
-  /// cache.
+  /// Tiles per Winograd block. Where the transformed weights (positions x
+  /// Cin x Cout floats) fit in twice the L2 cache, a block's transformed
+  /// input and products (positions x (Cin + Cout) floats per tile) fill
+  /// half of it, and every block reads the weights from cache. Where they
+  /// do not, every block would read them all from memory again (36 MiB for
+  /// 512 -> 512 channels at F(4x4)), so a block takes as many tiles as
+  /// `streamedBlockBytes` of transformed input and products hold, and each
+  /// position's weights are read once for all of them. Measured on VGG16's
+  /// trunk, 1 thread, Intel Xeon (2 MiB L2): the 56x56 layers (256
+  /// channels) took 16 to 23 ms instead of 50 to 60, the 28x28 ones (512)
+  /// 21 to 28 instead of 60 to 64, the 14x14 ones 11 to 13 instead of 18 to
+  /// 21; blocks of 4 MiB gave 31, 39 and 13. The 112x112 layers (128
+  /// channels, 2.3 MiB of weights) were slower with large blocks (1.2 to
+  /// 1.3 times), hence twice the L2 cache.
   static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int) -> Int {
-    let fit = max(8, CPUCaches.l2 / 2 / (positions * (cin + cout) * MemoryLayout<Float>.stride) / 8 * 8)
+    let perTile = positions * (cin + cout) * MemoryLayout<Float>.stride
+    if positions * cin * cout * MemoryLayout<Float>.stride > 2 * CPUCaches.l2 {
+      return evenBlock(pixels: tiles, preferred: max(8, streamedBlockBytes / perTile / 8 * 8), multiple: 8, threads: threads)
+    }
+    let fit = max(8, CPUCaches.l2 / 2 / perTile / 8 * 8)
     return evenBlock(pixels: tiles, preferred: min(fit, 256), multiple: 8, threads: threads)
   }
+
+  /// The transformed input and products of a Winograd block whose weights
+  /// do not stay in cache, in bytes (per thread).
+  static let streamedBlockBytes = 16 << 20
 
   /// Winograd F(tile x tile, 3x3) on (N, H, W, C) storage into (N, OH,
   /// OW, Cout): per block of output tiles, the input transform, one

@@ -191,6 +191,21 @@ import Testing
     }
   }
 
+  /// Transformed weights too large for the cache (512 -> 512 at F(4x4):
+  /// 36 MiB) take blocks of as many tiles as 16 MiB of transformed input
+  /// and products hold, so that each position's weights are read once for
+  /// all of them; weights that fit keep blocks that fit half the L2 cache.
+  @Test func winogradBlocksFollowTheWeightsSize() {
+    let positions = 36, bytes = MemoryLayout<Float>.stride
+    // 49 tiles (28x28): one block, rounded up to 8 tiles.
+    #expect(ConvKernel.winogradBlock(cin: 512, cout: 512, tiles: 49, positions: positions, threads: 1) == 56)
+    let streamed = ConvKernel.winogradBlock(cin: 256, cout: 256, tiles: 3136, positions: positions, threads: 1)
+    #expect(streamed * positions * 512 * bytes <= ConvKernel.streamedBlockBytes + 8 * positions * 512 * bytes)
+    #expect(streamed * positions * 512 * bytes > ConvKernel.streamedBlockBytes / 2)
+    let cached = ConvKernel.winogradBlock(cin: 64, cout: 64, tiles: 3136, positions: positions, threads: 1)
+    #expect(cached * positions * 128 * bytes <= max(CPUCaches.l2 / 2, 8 * positions * 128 * bytes) + 8 * positions * 128 * bytes)
+  }
+
   /// Winograd with more input channels than one block of the product's
   /// depth (272 > 256) and more output channels than one panel row of
   /// tiles, forced, on maps whose tiles the edges cut.
