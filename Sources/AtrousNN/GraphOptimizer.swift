@@ -10,7 +10,10 @@ enum GraphOptimizer {
   /// Every rewrite, in order, keeping `keep`.
   static func optimize(_ graph: Graph, keep: Set<String>) -> Graph {
     let keep = Array(keep.union(graph.outputs))
-    let constants = foldMatMulScales(foldConstants(graph), keep: keep)
+    // Activations are recognized before a MatMul takes in the scale of its
+    // input: exact GELU's closing Mul(., 0.5) would otherwise become the
+    // next MatMul's (as in ConvNeXt), and the rest stay separate nodes.
+    let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
     return fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
@@ -222,14 +225,20 @@ enum GraphOptimizer {
     return dropping(nodes, from: graph)
   }
 
-  static func fusePointwise(_ graph: Graph, keep: [String]) -> Graph {
-    // The exported forms of activations become one node each, in turn.
-    var rewritten = graph, changed = false
+  /// The exported forms of activations (HardSwish, SiLU, Mish, GELU)
+  /// become one node each, in turn.
+  static func recognizeActivations(_ graph: Graph, keep: [String]) -> Graph {
+    var rewritten = graph
     for recognize in [recognizeHardSwish, recognizeSiLU, recognizeMish, recognizeGELU] {
-      let found = recognize(rewritten, readers(of: rewritten.nodes, outputs: keep))
-      changed = changed || found.contains { $0 == nil }
-      rewritten.nodes = found.compactMap { $0 }
+      rewritten.nodes = recognize(rewritten, readers(of: rewritten.nodes, outputs: keep)).compactMap { $0 }
     }
+    return rewritten
+  }
+
+  static func fusePointwise(_ graph: Graph, keep: [String]) -> Graph {
+    // Again, for forms that the folds before made whole.
+    let rewritten = recognizeActivations(graph, keep: keep)
+    var changed = rewritten.nodes.count != graph.nodes.count
     var nodes: [Node?] = rewritten.nodes
     let consumers = readers(of: rewritten.nodes, outputs: keep)
     var producer: [String: Int] = [:]

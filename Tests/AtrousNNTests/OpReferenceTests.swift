@@ -871,6 +871,61 @@ import Testing
     #expect(other == otherPlain.floatValues())
   }
 
+  /// ConvNeXt's MLP as exported: Linear, exact GELU written out, Linear.
+  /// The GELU is recognized before the second product takes in its input's
+  /// scale (the closing Mul by 0.5), so no Erf is left: the same values as
+  /// every op.
+  @Test func geluBeforeAProductIsRecognized() throws {
+    func scalar(_ v: Float) -> NDArray { NDArray(shape: [], floats: [v]) }
+    let inits: [String: NDArray] = [
+      "w1": NDArray(shape: [6, 12], floats: Self.values(72, seed: 50)), "b1": NDArray(shape: [12], floats: Self.values(12, seed: 51)),
+      "w2": NDArray(shape: [12, 5], floats: Self.values(60, seed: 52)), "b2": NDArray(shape: [5], floats: Self.values(5, seed: 53)),
+      "root2": scalar(1.4142135), "one": scalar(1), "half": scalar(0.5),
+    ]
+    let nodes = [
+      Node(name: "m1", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m1"]),
+      Node(name: "a1", opType: "Add", inputs: ["b1", "m1"], outputs: ["a1"]),
+      Node(name: "d", opType: "Div", inputs: ["a1", "root2"], outputs: ["d"]),
+      Node(name: "e", opType: "Erf", inputs: ["d"], outputs: ["e"]),
+      Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
+      Node(name: "q", opType: "Mul", inputs: ["a1", "p"], outputs: ["q"]),
+      Node(name: "g", opType: "Mul", inputs: ["q", "half"], outputs: ["g"]),
+      Node(name: "m2", opType: "MatMul", inputs: ["g", "w2"], outputs: ["m2"]),
+      Node(name: "y", opType: "Add", inputs: ["b2", "m2"], outputs: ["y"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+    let input = ["x": NDArray(shape: [1, 4, 3, 6], floats: Self.values(72, seed: 54).map { $0 * 3 })]
+    let fused = try Executor(graph: graph, optimize: true)
+    #expect(!fused.optimized.nodes.contains { $0.opType == "Erf" })
+    #expect(fused.optimized.nodes.map(\.opType) == ["MatMul", "MatMul"])
+    let a = try fused.run(input)["y"]!.floatValues(), b = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
+  /// A product whose input is scaled by a constant (the scale moves into
+  /// its weights) after steps that other nodes read too: the same values
+  /// as every op.
+  @Test func scaledProductInputEqualsItsOps() throws {
+    let inits: [String: NDArray] = [
+      "w1": NDArray(shape: [6, 12], floats: Self.values(72, seed: 60)), "b1": NDArray(shape: [12], floats: Self.values(12, seed: 61)),
+      "w2": NDArray(shape: [12, 5], floats: Self.values(60, seed: 62)), "half": NDArray(shape: [], floats: [0.5]),
+      "root2": NDArray(shape: [], floats: [1.4142135]),
+    ]
+    let nodes = [
+      Node(name: "m1", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m1"]),
+      Node(name: "a1", opType: "Add", inputs: ["b1", "m1"], outputs: ["a1"]),
+      Node(name: "d", opType: "Div", inputs: ["a1", "root2"], outputs: ["d"]),
+      Node(name: "q", opType: "Mul", inputs: ["a1", "d"], outputs: ["q"]),
+      Node(name: "g", opType: "Mul", inputs: ["q", "half"], outputs: ["g"]),
+      Node(name: "y", opType: "MatMul", inputs: ["g", "w2"], outputs: ["y"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+    let input = ["x": NDArray(shape: [1, 4, 3, 6], floats: Self.values(72, seed: 63).map { $0 * 3 })]
+    let a = try Executor(graph: graph, optimize: true).run(input)["y"]!.floatValues()
+    let b = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose)
+  }
+
   /// A Linear layer as exporters write it on a (N, H, W, C) input: MatMul
   /// by a weight passed through an Identity, Add of the bias, Gelu: the
   /// bias and Gelu go into the product, the same values as every op.
