@@ -174,11 +174,14 @@ enum GraphOptimizer {
   /// Add(., bias) with a constant bias of n values along the last axis,
   /// becomes MatMul(A, B, bias): the bias seeds the product's accumulators
   /// (a third input ONNX's MatMul does not have, so only this rewrite makes it).
+  /// Not where `foldMatMulScales` left a scale in the epilogue: the scale
+  /// would apply to the bias too.
   static func foldMatMulBias(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
     let reader = lastReaders(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
-    for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2 {
+    for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2
+      && matmul.attributes[Pointwise.epilogueAttribute] == nil {
       guard let b = graph.initializers[matmul.inputs[1]], b.rank == 2, b.isFloat, graph.initializers[matmul.inputs[0]] == nil,
         consumers[matmul.outputs[0]] == 1, let addIndex = reader[matmul.outputs[0]],
         case let add = graph.nodes[addIndex], add.opType == "Add", add.inputs.count == 2, add.outputs.count == 1

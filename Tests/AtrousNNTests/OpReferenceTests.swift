@@ -903,15 +903,15 @@ import Testing
   }
 
   /// A product whose input is scaled by a constant (the scale moves into
-  /// its weights) after steps that other nodes read too: the same values
-  /// as every op.
-  @Test func scaledProductInputEqualsItsOps() throws {
+  /// its epilogue) after steps that other nodes read too, with and without
+  /// a bias after it (which must not be scaled): the same values as every op.
+  @Test(arguments: [false, true]) func scaledProductInputEqualsItsOps(bias: Bool) throws {
     let inits: [String: NDArray] = [
       "w1": NDArray(shape: [6, 12], floats: Self.values(72, seed: 60)), "b1": NDArray(shape: [12], floats: Self.values(12, seed: 61)),
       "w2": NDArray(shape: [12, 5], floats: Self.values(60, seed: 62)), "half": NDArray(shape: [], floats: [0.5]),
-      "root2": NDArray(shape: [], floats: [1.4142135]),
+      "root2": NDArray(shape: [], floats: [1.4142135]), "b2": NDArray(shape: [5], floats: Self.values(5, seed: 64)),
     ]
-    let nodes = [
+    var nodes = [
       Node(name: "m1", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m1"]),
       Node(name: "a1", opType: "Add", inputs: ["b1", "m1"], outputs: ["a1"]),
       Node(name: "d", opType: "Div", inputs: ["a1", "root2"], outputs: ["d"]),
@@ -919,6 +919,10 @@ import Testing
       Node(name: "g", opType: "Mul", inputs: ["q", "half"], outputs: ["g"]),
       Node(name: "y", opType: "MatMul", inputs: ["g", "w2"], outputs: ["y"]),
     ]
+    if bias {
+      nodes[5] = Node(name: "m2", opType: "MatMul", inputs: ["g", "w2"], outputs: ["m2"])
+      nodes.append(Node(name: "y", opType: "Add", inputs: ["b2", "m2"], outputs: ["y"]))
+    }
     let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
     let input = ["x": NDArray(shape: [1, 4, 3, 6], floats: Self.values(72, seed: 63).map { $0 * 3 })]
     let a = try Executor(graph: graph, optimize: true).run(input)["y"]!.floatValues()
