@@ -206,6 +206,34 @@ import Testing
     #expect(cached * positions * 128 * bytes <= max(CPUCaches.l2 / 2, 8 * positions * 128 * bytes) + 8 * positions * 128 * bytes)
   }
 
+  /// The block rule over every tile size, channel counts from 16 to 1024
+  /// and maps from one tile to 112x112 of them, whatever this machine's L2:
+  /// blocks are whole multiples of 8 tiles; weights beyond twice the L2
+  /// get blocks of at least half what `streamedBlockBytes` holds (or every
+  /// tile, or each thread's share) and no more than it holds; other
+  /// weights get blocks that fit
+  /// half the L2 (or 8 tiles).
+  @Test(arguments: [16, 36, 64], [1, 2])
+  func winogradBlocksKeepTheirBoundsEverywhere(positions: Int, threads: Int) {
+    let bytes = MemoryLayout<Float>.stride
+    for (cin, cout) in [(16, 24), (64, 64), (128, 128), (272, 72), (256, 256), (512, 512), (1024, 1024)] {
+      for tiles in [1, 7, 49, 784, 12544] {
+        let block = ConvKernel.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: threads)
+        let perTile = positions * (cin + cout) * bytes, label = "\(cin)->\(cout), \(tiles) tiles"
+        #expect(block >= 8 && block % 8 == 0, "\(label)")
+        if positions * cin * cout * bytes > 2 * CPUCaches.l2 {
+          let preferred = max(8, ConvKernel.streamedBlockBytes / perTile / 8 * 8)
+          #expect(block * perTile <= max(ConvKernel.streamedBlockBytes, 8 * perTile) + 8 * perTile, "\(label)")
+          // With threads, the tiles are first shared out evenly.
+          let share = ((tiles + threads - 1) / threads + 7) / 8 * 8
+          #expect(block >= min(share, preferred / 2), "\(label)")
+        } else {
+          #expect(block * perTile <= max(CPUCaches.l2 / 2, 8 * perTile) + 8 * perTile, "\(label)")
+        }
+      }
+    }
+  }
+
   /// Winograd with more input channels than one block of the product's
   /// depth (272 > 256) and more output channels than one panel row of
   /// tiles, forced, on maps whose tiles the edges cut.
@@ -837,11 +865,7 @@ import Testing
       Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
       Node(name: "sg", opType: "Sigmoid", inputs: ["c"], outputs: ["sg"]),
       Node(name: "silu", opType: "Mul", inputs: ["c", "sg"], outputs: ["silu"]),
-      Node(name: "d", opType: "Div", inputs: ["silu", "root2"], outputs: ["d"]),
-      Node(name: "e", opType: "Erf", inputs: ["d"], outputs: ["e"]),
-      Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
-      Node(name: "q", opType: "Mul", inputs: ["silu", "p"], outputs: ["q"]),
-      Node(name: "gelu", opType: "Mul", inputs: ["q", "half"], outputs: ["gelu"]),
+    ] + Self.exportedGELU("silu", into: "gelu") + [
       Node(name: "sp", opType: "Softplus", inputs: ["gelu"], outputs: ["sp"]),
       Node(name: "th", opType: "Tanh", inputs: ["sp"], outputs: ["th"]),
       Node(name: "mish", opType: "Mul", inputs: ["th", "gelu"], outputs: ["mish"]),
@@ -871,6 +895,18 @@ import Testing
     #expect(other == otherPlain.floatValues())
   }
 
+  /// Exact GELU of `x` as exporters write it: Div by sqrt 2 ("root2"), Erf,
+  /// Add 1 ("one"), Mul by `x`, Mul by 0.5 ("half") into `output`.
+  static func exportedGELU(_ x: String, into output: String) -> [Node] {
+    [
+      Node(name: "d", opType: "Div", inputs: [x, "root2"], outputs: ["d"]),
+      Node(name: "e", opType: "Erf", inputs: ["d"], outputs: ["e"]),
+      Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
+      Node(name: "q", opType: "Mul", inputs: [x, "p"], outputs: ["q"]),
+      Node(name: output, opType: "Mul", inputs: ["q", "half"], outputs: [output]),
+    ]
+  }
+
   /// ConvNeXt's MLP as exported: Linear, exact GELU written out, Linear.
   /// The GELU is recognized before the second product takes in its input's
   /// scale (the closing Mul by 0.5), so no Erf is left: the same values as
@@ -885,11 +921,7 @@ import Testing
     let nodes = [
       Node(name: "m1", opType: "MatMul", inputs: ["x", "w1"], outputs: ["m1"]),
       Node(name: "a1", opType: "Add", inputs: ["b1", "m1"], outputs: ["a1"]),
-      Node(name: "d", opType: "Div", inputs: ["a1", "root2"], outputs: ["d"]),
-      Node(name: "e", opType: "Erf", inputs: ["d"], outputs: ["e"]),
-      Node(name: "p", opType: "Add", inputs: ["e", "one"], outputs: ["p"]),
-      Node(name: "q", opType: "Mul", inputs: ["a1", "p"], outputs: ["q"]),
-      Node(name: "g", opType: "Mul", inputs: ["q", "half"], outputs: ["g"]),
+    ] + Self.exportedGELU("a1", into: "g") + [
       Node(name: "m2", opType: "MatMul", inputs: ["g", "w2"], outputs: ["m2"]),
       Node(name: "y", opType: "Add", inputs: ["b2", "m2"], outputs: ["y"]),
     ]
