@@ -93,7 +93,9 @@ public final class AlignedStorage: @unchecked Sendable {
 /// a network of many layers costs more than the arithmetic; a network's
 /// activations, a batch of same-size images, or a program calling a filter
 /// repeatedly get blocks back here already mapped. A request takes the
-/// smallest kept block of at least its size and at most twice it; at most
+/// smallest kept block of at least its size and at most twice it, of equal
+/// ones the last kept, whose lines are likeliest still in cache (a
+/// layer's output then lands where its input's input just was); at most
 /// `maxBlocks` blocks and `maxBytes` are kept, the oldest going first.
 ///
 /// Kept blocks stay in proportion to what the process uses: before a
@@ -133,7 +135,7 @@ final class LargeBlockPool: @unchecked Sendable {
     pthread_mutex_lock(&mutex)
     var best: Int?
     for (i, block) in blocks.enumerated() where block.capacity >= capacity && block.capacity <= 2 * capacity {
-      if best == nil || block.capacity < blocks[best!].capacity { best = i }
+      if best == nil || block.capacity <= blocks[best!].capacity { best = i }
     }
     if let index = best {
       let block = blocks.remove(at: index)

@@ -37,6 +37,20 @@ import Glibc
     #expect(allocations == first, "later runs of the same shapes map no new memory")
   }
 
+  /// Of kept blocks of one size, a request takes the one given back last:
+  /// its lines are the likeliest still in cache.
+  @Test func equalBlocksComeBackLastKeptFirst() {
+    let pool = LargeBlockPool()
+    let size = 300 << 10
+    let blocks = (0..<3).map { _ in pool.take(size) { malloc($0)! } }
+    for block in blocks { #expect(pool.give(block.pointer, capacity: block.capacity)) }
+    for expected in blocks.reversed() {
+      let again = pool.take(size) { _ in Issue.record("a kept block of the size was there"); return malloc(size)! }
+      #expect(again.pointer == expected.pointer)
+    }
+    for block in blocks { free(block.pointer) }
+  }
+
   /// Tiles of slowly growing sizes: each fits no kept block within the
   /// reuse window after a few, so an unbounded pool would keep every size.
   @Test func keptMemoryStaysWithinHalfThePeakInUse() {

@@ -730,6 +730,38 @@ import Testing
     }
   }
 
+  /// The ring reads both 1x1 products' weights for every row: it is
+  /// chosen when the two sets together fit `rowProductWeightBytes`, not
+  /// when each alone does.
+  @Test func ringNeedsBothProductsWeightsWithinTheBound() {
+    let channels = 64
+    let bound = DepthwiseBlock.rowProductWeightBytes / MemoryLayout<Float>.stride / channels  // wide side, at 64 channels
+    func kernel(_ cin: Int, _ cout: Int, taps: Int, group: Int = 1) -> ConvKernel {
+      let axis = WindowAxis(input: 7, kernel: taps, stride: 1, dilation: 1, padBegin: taps / 2, padEnd: taps / 2, output: 7)
+      return ConvKernel(n: 1, cin: cin, cout: cout, group: group, axes: [axis, axis], weights: [], bias: nil)
+    }
+    let depthwise = kernel(channels, channels, taps: 3, group: channels)
+    // Each set 60% of the bound: one alone fits, both do not.
+    let wide = bound * 6 / 10
+    let (expand, project) = (kernel(wide, channels, taps: 1), kernel(channels, wide, taps: 1))
+    #expect(DepthwiseBlock.prefersRing(expand: expand, depthwise, project: nil, threads: 1))
+    #expect(DepthwiseBlock.prefersRing(expand: nil, depthwise, project: project, threads: 1))
+    #expect(!DepthwiseBlock.prefersRing(expand: expand, depthwise, project: project, threads: 1))
+    let narrow = bound * 4 / 10
+    #expect(DepthwiseBlock.prefersRing(expand: kernel(narrow, channels, taps: 1), depthwise,
+                                       project: kernel(channels, narrow, taps: 1), threads: 1))
+  }
+
+  /// Narrow output groups take the transposed product, but not a 1x1
+  /// convolution, whose input rows are already the product's rows.
+  @Test func onlyWindowedProductsRunTransposed() {
+    for (taps, cout) in [(1, 8), (1, 16), (1, 24), (1, 40), (3, 8), (3, 16), (3, 24), (3, 40)] {
+      let axis = WindowAxis(input: 28, kernel: taps, stride: 1, dilation: 1, padBegin: taps / 2, padEnd: taps / 2, output: 28)
+      let kernel = ConvKernel(n: 1, cin: 96, cout: cout, group: 1, axes: [axis, axis], weights: [], bias: nil)
+      #expect(kernel.transposedProduct == (taps > 1), "\(taps)x\(taps) to \(cout) channels")
+    }
+  }
+
   /// ShuffleNet's shuffle of two groups of 20 and of 8 channels after a
   /// Conv (channels-last): the halves interleaved by permutes (20: a vector
   /// and a rest) or gathered (8), the values of the three ops.
