@@ -15,9 +15,17 @@ import Testing
 
   static func run(_ node: Node, inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
                   optimize: Bool = true, standardLayout: Bool = true, threads: Int = Parallel.coreCount) throws -> NDArray {
-    let graph = Graph(nodes: [node], initializers: initializers,
-                      inputs: inputs.keys.sorted().map { Graph.Input(name: $0, shape: []) }, outputs: [node.outputs[0]], opset: opset)
-    return try Executor(graph: graph, threads: threads, optimize: optimize).run(inputs, standardLayout: standardLayout)[node.outputs[0]]!
+    try run([node], inputs: inputs, initializers: initializers, opset: opset, optimize: optimize,
+            standardLayout: standardLayout, threads: threads)
+  }
+
+  /// A chain of nodes, the last one's first output.
+  static func run(_ nodes: [Node], inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
+                  optimize: Bool = true, standardLayout: Bool = true, threads: Int = Parallel.coreCount) throws -> NDArray {
+    let output = nodes.last!.outputs[0]
+    let graph = Graph(nodes: nodes, initializers: initializers,
+                      inputs: inputs.keys.sorted().map { Graph.Input(name: $0, shape: []) }, outputs: [output], opset: opset)
+    return try Executor(graph: graph, threads: threads, optimize: optimize).run(inputs, standardLayout: standardLayout)[output]!
   }
 
   /// The layouts a convolution meets, each taking its own code path.
@@ -109,8 +117,10 @@ import Testing
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(strategy) {
         for c in Self.convCases {
+          // Channels-last in, with a fused step: each kernel's epilogue
+          // reaches every output channel, in its blocks or in place.
           for route in [ConvRoute.planesToChannelsLast, .channelsLast] {
-            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false)
+            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, leaky: route == .channelsLast)
           }
         }
       }
@@ -264,18 +274,23 @@ import Testing
     }
   }
 
+  /// - Parameter leaky: a LeakyRelu (slope 0.25) after the convolution,
+  ///   which the optimizer fuses into its kernel's epilogue.
   func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true,
-                 threads: Int = Parallel.coreCount) throws {
+                 threads: Int = Parallel.coreCount, leaky: Bool = false) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
-    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: ["y"], attributes: [
+    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: [leaky ? "c" : "y"], attributes: [
       "kernel_shape": .ints([c.k.0, c.k.1]), "strides": .ints([c.stride.0, c.stride.1]),
       "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.group),
     ])
     let input = NDArray(shape: [n, c.cin, h, w], floats: x)
     let channelsLastInput = route == .channelsLast || route == .channelsLastToPlanes
     let planesOut = route == .planes || route == .channelsLastToPlanes
-    let output = try Self.run(node, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
+    let slope: Float = 0.25
+    let nodes = [node] + (leaky ? [Node(name: "leaky", opType: "LeakyRelu", inputs: ["c"], outputs: ["y"],
+                                        attributes: ["alpha": .float(slope)])] : [])
+    let output = try Self.run(nodes, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
     ], standardLayout: planesOut, threads: threads)
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
@@ -285,7 +300,8 @@ import Testing
     let depthwise = c.group == c.cin && c.cout == c.cin
     if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput && ow >= 16))) }
     #expect(output.shape == [n, c.cout, oh, ow])
-    let expected = Self.reference(c, x: x, weights: weights, bias: bias, n: n, h: h, w: w, oh: oh, ow: ow)
+    var expected = Self.reference(c, x: x, weights: weights, bias: bias, n: n, h: h, w: w, oh: oh, ow: ow)
+    if leaky { expected = expected.map { $0 < 0 ? slope * $0 : $0 } }
     // A float32 sum of K products of values in [-1, 1] can be off by about
     // K * 2^-24 in any order; twice that, and never under 1e-5.
     let k = c.cin / c.group * c.k.0 * c.k.1

@@ -98,20 +98,28 @@ size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, siz
   return (window + acc) * sizeof(float) + 64;
 }
 
+// Where a tile's finished vectors go: block o of pixel p at
+// at + o * block_step + p * pixel_step.
+typedef struct {
+  float *at;
+  ptrdiff_t block_step, pixel_step;
+} tile_out;
+
 // One tile: OB output blocks x PX output pixels, over one input block and
 // every tap, for the cn channels of the block (16 but in the last).
 // rows[ky] is where kernel row ky reads channel 0 of the block
 // for the tile's first pixel; channel c is c * cstep floats on, pixel p
 // p * pstep, tap kx kx * kstep. acc is (OB, ., 16) with `ob_stride`
 // floats between blocks; it starts from `start` (OB vectors) when given,
-// else from acc itself. The weights of one input channel are OB vectors
+// else from acc itself, and goes to `dst` (acc itself, or the output's
+// pixels). The weights of one input channel are OB vectors
 // at w, the next channel's `wstride` floats on (the whole group's, when a
 // tile takes fewer blocks than the group packs). Callers pass
 // compile-time steps where they can.
 static inline __attribute__((always_inline)) void blocked_tile(const int OB, const int PX, const float *const *rows,
                                                        ptrdiff_t cstep, ptrdiff_t pstep, ptrdiff_t kstep,
                                                        ptrdiff_t kh, ptrdiff_t kw, int cn, const float *w, ptrdiff_t wstride,
-                                                       float *acc, size_t ob_stride, const float *start) {
+                                                       float *acc, size_t ob_stride, const float *start, tile_out dst) {
   // Every loop over o and p is unrolled in full, so that the
   // accumulators live in registers.
   v16 a[GROUP_BLOCKS][12];
@@ -139,7 +147,7 @@ static inline __attribute__((always_inline)) void blocked_tile(const int OB, con
 #pragma clang loop unroll(full)
   for (int o = 0; o < OB; o++) {
 #pragma clang loop unroll(full)
-    for (int p = 0; p < PX; p++) V16_STORE(acc + o * ob_stride + p * CBLOCK, a[o][p]);
+    for (int p = 0; p < PX; p++) V16_STORE(dst.at + o * dst.block_step + p * dst.pixel_step, a[o][p]);
   }
 }
 
@@ -152,12 +160,14 @@ static inline __attribute__((always_inline)) void blocked_tile(const int OB, con
 // is added to the pointer once per pixel, a chain of dependent adds that
 // holds a tile of one block (12 FMAs to its 12 adds) to one FMA a cycle:
 // a first convolution, 3 -> 16 channels at stride 2, took 1.5 times as long.
-#define ATR_TILE(N) blocked_tile(OB, N, at, cstep, pstep, kstep, kh, kw, cn, w, wstride, acc + x * CBLOCK, ob_stride, start)
+#define ATR_TILE(N)                                                                                 \
+  blocked_tile(OB, N, at, cstep, pstep, kstep, kh, kw, cn, w, wstride, acc + x * CBLOCK, ob_stride, start, \
+               (tile_out){dst.at + x * dst.pixel_step, dst.block_step, dst.pixel_step})
 static inline __attribute__((always_inline)) void row_pass(const int OB, const int PX, const int LAYOUT,
                                                            const float *const *rows, const window_shape *s,
                                                            const atr_conv_geometry *g, int cn, const float *w,
                                                            ptrdiff_t wstride, float *acc, size_t ob_stride,
-                                                           const float *start) {
+                                                           const float *start, tile_out dst) {
   const ptrdiff_t ow = g->output_w, kh = g->kernel_h, kw = g->kernel_w;
   const ptrdiff_t cstep = LAYOUT == 2 ? 1 : (ptrdiff_t)s->channel_step;
   const ptrdiff_t xstep = LAYOUT == 2 ? (ptrdiff_t)s->pixel_step : 1;
@@ -187,25 +197,26 @@ static inline __attribute__((always_inline)) void row_pass(const int OB, const i
 static inline __attribute__((always_inline)) void row_pass_any(size_t obs, int layout, const float *const *rows,
                                                                const window_shape *s, const atr_conv_geometry *g,
                                                                int cn, const float *w, float *acc, size_t ob_stride,
-                                                               const float *start) {
-#define ATR_LAYOUTS(OB, PX, W, ACC, START, WSTRIDE)                                     \
-  switch (layout) {                                                                     \
-  case 0: row_pass(OB, PX, 0, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
-  case 1: row_pass(OB, PX, 1, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
-  case 3: row_pass(OB, PX, 3, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break;  \
-  default: row_pass(OB, PX, 2, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START); break; \
+                                                               const float *start, tile_out dst) {
+#define ATR_LAYOUTS(OB, PX, W, ACC, START, WSTRIDE, DST)                                     \
+  switch (layout) {                                                                          \
+  case 0: row_pass(OB, PX, 0, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START, DST); break;  \
+  case 1: row_pass(OB, PX, 1, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START, DST); break;  \
+  case 3: row_pass(OB, PX, 3, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START, DST); break;  \
+  default: row_pass(OB, PX, 2, rows, s, g, cn, W, WSTRIDE, ACC, ob_stride, START, DST); break; \
   }
 #if ATR_ISA_WIDE
   switch (obs) {
-  case 4: ATR_LAYOUTS(4, 6, w, acc, start, 4 * CBLOCK); break;
-  case 3: ATR_LAYOUTS(3, 8, w, acc, start, 3 * CBLOCK); break;
-  case 2: ATR_LAYOUTS(2, 12, w, acc, start, 2 * CBLOCK); break;
-  default: ATR_LAYOUTS(1, 12, w, acc, start, CBLOCK); break;
+  case 4: ATR_LAYOUTS(4, 6, w, acc, start, 4 * CBLOCK, dst); break;
+  case 3: ATR_LAYOUTS(3, 8, w, acc, start, 3 * CBLOCK, dst); break;
+  case 2: ATR_LAYOUTS(2, 12, w, acc, start, 2 * CBLOCK, dst); break;
+  default: ATR_LAYOUTS(1, 12, w, acc, start, CBLOCK, dst); break;
   }
 #else
   const ptrdiff_t wstride = (ptrdiff_t)obs * CBLOCK;
   for (size_t o = 0; o < obs; o++) {
-    ATR_LAYOUTS(1, 6, w + o * CBLOCK, acc + o * ob_stride, start ? start + o * CBLOCK : NULL, wstride);
+    ATR_LAYOUTS(1, 6, w + o * CBLOCK, acc + o * ob_stride, start ? start + o * CBLOCK : NULL, wstride,
+                ((tile_out){dst.at + o * dst.block_step, dst.block_step, dst.pixel_step}));
   }
 #endif
 #undef ATR_LAYOUTS
@@ -299,6 +310,12 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
     for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
       const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
       const float *group_weights = weights + ob0 * CBLOCK * channels * taps;
+      float *group_out = out + ob0 * CBLOCK * channel_stride + (y0 + y) * ow * pixel_stride;
+      // Whole blocks of channels-last pixels: the last input block's
+      // tiles store straight into the output, each as it is finished, so
+      // the stores (to lines often not yet in cache) overlap the products
+      // instead of waiting in a pass of their own after them.
+      const int direct = channel_stride == 1 && pixel_stride != 1 && m - ob0 * CBLOCK >= obs * CBLOCK;
       for (size_t cb = 0; cb < cbs; cb++) {
         const float *w = group_weights + cb * CBLOCK * taps * obs * CBLOCK;
         const int cn = channels - cb * CBLOCK < CBLOCK ? (int)(channels - cb * CBLOCK) : CBLOCK;
@@ -307,17 +324,23 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
             const size_t r = (y + yy) * (size_t)g->stride_h + (size_t)(ky * g->dilation_h);
             row_at[ky] = window + cb * s.block_step + r * s.row_step;
           }
+          const tile_out dst = direct && cb == cbs - 1
+            ? (tile_out){group_out + yy * ow * pixel_stride, CBLOCK, (ptrdiff_t)pixel_stride}
+            : (tile_out){acc + yy * ow * CBLOCK, (ptrdiff_t)ob_stride, CBLOCK};
           row_pass_any(obs, layout, row_at, &s, g, cn, w, acc + yy * ow * CBLOCK, ob_stride,
-                       cb == 0 ? bias + ob0 * CBLOCK : NULL);
+                       cb == 0 ? bias + ob0 * CBLOCK : NULL, dst);
         }
+      }
+      if (direct) {
+        atr_pointwise(group_out, pass * ow, obs * CBLOCK, pixel_stride, steps, nsteps);
+        continue;
       }
       // The fused steps on the finished pixels while they are in L1,
       // rather than a pass over the output after.
       if (nsteps) {
         for (size_t o = 0; o < obs; o++) atr_pointwise(acc + o * ob_stride, 1, pass * ow * CBLOCK, 0, steps, nsteps);
       }
-      write_pixels(out + ob0 * CBLOCK * channel_stride + (y0 + y) * ow * pixel_stride, channel_stride, pixel_stride,
-                   acc, ob_stride, obs, m - ob0 * CBLOCK, pass * ow);
+      write_pixels(group_out, channel_stride, pixel_stride, acc, ob_stride, obs, m - ob0 * CBLOCK, pass * ow);
     }
   }
 }
