@@ -67,14 +67,17 @@ enum Elementwise {
     for (name, op) in arithmetic {
       table[name] = { c in
         guard c.inputs.first != nil else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
+        // Steps the optimizer fused after an Add of two values.
+        let steps = name == "Add" ? try Pointwise.epilogue(of: c) : []
+        if !steps.isEmpty { c.path = name + Pointwise.describe(steps) }
         if op == .add || op == .mul, c.inputs.count == 2, let a = c.inputs[0], let b = c.inputs[1], b.count > a.count {
           // The larger operand first, so the result can take its storage
           // (a squeeze-excitation gate times the map, a bias plus a map).
-          return [try broadcast(c.takeInput(1), a, op, c)]
+          return [try broadcast(c.takeInput(1), a, op, c, steps: steps)]
         }
         var result = try c.takeInput(0)
         let operands = c.inputs.dropFirst().compactMap { $0 }
-        for other in operands { result = try broadcast(consume result, other, op, c) }
+        for other in operands { result = try broadcast(consume result, other, op, c, steps: steps) }
         if name == "Mean" && !operands.isEmpty && !c.shapesOnly {
           result = map(result, .scale(1 / Float(operands.count + 1)), threads: c.threads)
         }
@@ -368,7 +371,14 @@ enum Elementwise {
 
   /// NumPy-style broadcast of two arrays. When either is stored
   /// channels-last, both are brought to rank 4 channels-last first.
-  static func broadcast(_ a: consuming NDArray, _ b: NDArray, _ op: Binary, _ c: OpContext) throws -> NDArray {
+  /// `steps` (fused by the optimizer) follow on each chunk of the result.
+  static func broadcast(_ a: consuming NDArray, _ b: NDArray, _ op: Binary, _ c: OpContext,
+                        steps: [atr_pointwise_step] = []) throws -> NDArray {
+    if !steps.isEmpty && !(a.isFloat && b.isFloat) {
+      // Integers (index arithmetic) in their own type, the steps after.
+      let dtype = a.dtype
+      return Pointwise.apply(steps, to: try broadcast(a, b, op, c), threads: c.threads).cast(to: dtype)
+    }
     if case .int64(let x) = a.elements, case .int64(let y) = b.elements {
       let shape = try broadcastShape(a.shape, b.shape, c)
       var out = [Int64](repeating: 0, count: shape.reduce(1, *))
@@ -437,10 +447,12 @@ enum Elementwise {
               let (a, aCount) = xCount == total ? (px.baseAddress! + start, count) : (px.baseAddress!, xCount)
               let (b, bCount) = yCount == total ? (py.baseAddress! + start, count) : (py.baseAddress!, yCount)
               atr_binary(code, po.baseAddress! + start, a, aCount, b, bCount, count, last)
+              atr_pointwise(po.baseAddress! + start, 1, count, count, steps, steps.count)
             }
           } else {
             let (sa, sb) = (strides(xShape, to: shape), strides(y.shape, to: shape))
             forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }
+            atr_pointwise(po.baseAddress!, 1, po.count, po.count, steps, steps.count)
           }
       }
     }

@@ -251,10 +251,13 @@ enum GraphOptimizer {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
       if let from = producer[input], var previous = nodes[from], consumers[input] == 1, previous.outputs.count == 1 {
         // A Conv's output has rank 4, so a constant of rank up to 4 leaves
-        // its shape alone; a BatchNormalization's or MatMul's may have any
-        // rank. A MatMul hosts steps once it has its bias (constant weights).
+        // its shape alone; a BatchNormalization's, MatMul's or Add's may
+        // have any rank. A MatMul hosts steps once it has its bias (constant
+        // weights); an Add of two values (a residual sum) runs them on each
+        // chunk of its sum while in cache, instead of a pass of their own.
         let host = (previous.opType == "Conv" && rank <= 4) || (previous.opType == "BatchNormalization" && rank == 0)
           || (previous.opType == "MatMul" && previous.inputs.count == 3 && rank == 0)
+          || (previous.opType == "Add" && previous.inputs.count == 2 && rank == 0)
         let attribute = host ? Pointwise.epilogueAttribute
           : previous.opType == Pointwise.opType ? Pointwise.stepsAttribute : nil
         if let attribute {

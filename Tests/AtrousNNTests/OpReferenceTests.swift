@@ -528,7 +528,7 @@ import Testing
   /// Mul, Div 6) -> Relu, then a depthwise and a 1x1 conv each with Clip,
   /// and a Sigmoid after a residual Add (no conv to join, so a node of its
   /// own): fused into conv epilogues, one depthwise block (the depthwise
-  /// and 1x1 convs) and `_Pointwise` nodes, the same values as running
+  /// and 1x1 convs), an Add and `_Pointwise` nodes, the same values as running
   /// every op.
   @Test func fusedPointwiseEqualsUnfused() throws {
     func scalar(_ v: Float) -> NDArray { NDArray(shape: [1], floats: [v]) }
@@ -560,7 +560,8 @@ import Testing
     let input = ["x": NDArray(shape: [1, 3, 7, 9], floats: Self.values(189, seed: 24).map { $0 * 4 })]
     let fused = try Executor(graph: graph, optimize: true)
     let plain = try Executor(graph: graph, optimize: false)
-    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType, "Add", "_Pointwise"])
+    // The Sigmoid after the residual sum runs in the Add's pass.
+    #expect(fused.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType, "Add"])
     let a = try fused.run(input)["s"]!.floatValues(), b = try plain.run(input)["s"]!.floatValues()
     #expect(closeness(a, b, rtol: 1e-5, atol: 1e-6).isClose)
     // An intermediate value the fusion removed can still be asked for, and
@@ -744,6 +745,45 @@ import Testing
       let kept = try Executor(graph: graph, optimize: true).run(input, outputs: ["r", value])
       #expect(closeness(kept[value]!.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
     }
+  }
+
+  /// A residual sum followed by Relu: the Relu runs on each chunk of the
+  /// Add's sum (no node of its own), with every op's values, in either
+  /// layout and when one operand broadcasts; on integers the sum keeps its
+  /// type.
+  @Test func stepsAfterAnAddRunInItsPass() throws {
+    let channels = 6
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [channels, 3, 3, 3], floats: Self.values(channels * 27, seed: 70)),
+      "v": NDArray(shape: [channels, 3, 1, 1], floats: Self.values(channels * 3, seed: 71)),
+    ]
+    for broadcastOperand in [false, true] {
+      let other = broadcastOperand ? "g" : "p"
+      let nodes = [
+        Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+        Node(name: "p", opType: "Conv", inputs: ["x", "v"], outputs: ["p"]),
+        Node(name: "g", opType: "GlobalAveragePool", inputs: ["p"], outputs: ["g"]),
+        Node(name: "a", opType: "Add", inputs: ["c", other], outputs: ["a"]),
+        Node(name: "r", opType: "LeakyRelu", inputs: ["a"], outputs: ["y"], attributes: ["alpha": .float(0.125)]),
+      ]
+      let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"],
+                        opset: 17)
+      let input = ["x": NDArray(shape: [2, 3, 9, 11], floats: Self.values(2 * 3 * 99, seed: 72))]
+      let expected = try Executor(graph: graph, optimize: false).run(input)["y"]!.floatValues()
+      let fused = try Executor(graph: graph, optimize: true)
+      #expect(!fused.optimized.nodes.contains { $0.opType == Pointwise.opType || $0.opType == "LeakyRelu" })
+      for standardLayout in [true, false] {
+        let values = try fused.run(input, standardLayout: standardLayout)["y"]!.floatValues()
+        #expect(closeness(values, expected, rtol: 1e-6, atol: 1e-6).isClose, "broadcast \(broadcastOperand)")
+      }
+    }
+    let ints = Graph(nodes: [Node(name: "a", opType: "Add", inputs: ["i", "j"], outputs: ["s"]),
+                             Node(name: "r", opType: "Relu", inputs: ["s"], outputs: ["y"])],
+                     initializers: [:], inputs: [Graph.Input(name: "i", shape: []), Graph.Input(name: "j", shape: [])],
+                     outputs: ["y"], opset: 17)
+    let sum = try Executor(graph: ints, optimize: true).run(["i": NDArray(shape: [3], int64s: [-5, 2, 7]),
+                                                              "j": NDArray(shape: [3], int64s: [1, -4, 1])])["y"]!
+    #expect(sum.dtype == .int64 && sum.int64Values() == [0, 0, 8])
   }
 
   /// The ring reads both 1x1 products' weights for every row: it is
