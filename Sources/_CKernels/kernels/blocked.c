@@ -224,20 +224,11 @@ static inline __attribute__((always_inline)) void row_pass_any(size_t obs, int l
 
 // `pixels` finished output pixels of a group, (blocks, pixels, 16) with
 // `ob_stride` floats between blocks, into planes (pixel_stride 1) or
-// channels-last pixels (channel_stride 1).
+// channels-last pixels (channel_stride 1; only a group ending in a part
+// block comes here, the tiles store whole ones themselves).
 static inline __attribute__((always_inline)) void write_pixels(float *out, size_t channel_stride, size_t pixel_stride,
                                                                const float *acc, size_t ob_stride, size_t obs,
                                                                size_t channels, size_t pixels) {
-  if (pixel_stride != 1 && channels >= obs * CBLOCK) {
-    // Whole blocks into channels-last pixels: pixel by pixel, so the
-    // stores run along memory in one stream instead of `obs` strided
-    // passes, each touching one line per pixel.
-    for (size_t x = 0; x < pixels; x++) {
-      float *dst = out + x * pixel_stride;
-      for (size_t o = 0; o < obs; o++) V16_STORE(dst + o * CBLOCK, V16_LOAD(acc + o * ob_stride + x * CBLOCK));
-    }
-    return;
-  }
   for (size_t o = 0; o < obs; o++) {
     const float *block = acc + o * ob_stride;
     const size_t count = channels - o * CBLOCK < CBLOCK ? channels - o * CBLOCK : CBLOCK;
