@@ -749,21 +749,21 @@ import Testing
 
   /// A residual sum followed by Relu: the Relu runs on each chunk of the
   /// Add's sum (no node of its own), with every op's values, in either
-  /// layout and when one operand broadcasts; on integers the sum keeps its
-  /// type.
+  /// layout and when one operand broadcasts (first or second); on integers
+  /// the sum keeps its type.
   @Test func stepsAfterAnAddRunInItsPass() throws {
     let channels = 6
     let inits: [String: NDArray] = [
       "w": NDArray(shape: [channels, 3, 3, 3], floats: Self.values(channels * 27, seed: 70)),
       "v": NDArray(shape: [channels, 3, 1, 1], floats: Self.values(channels * 3, seed: 71)),
     ]
-    for broadcastOperand in [false, true] {
+    for (broadcastOperand, smallerFirst) in [(false, false), (true, false), (true, true)] {
       let other = broadcastOperand ? "g" : "p"
       let nodes = [
         Node(name: "c", opType: "Conv", inputs: ["x", "w"], outputs: ["c"], attributes: ["pads": .ints([1, 1, 1, 1])]),
         Node(name: "p", opType: "Conv", inputs: ["x", "v"], outputs: ["p"]),
         Node(name: "g", opType: "GlobalAveragePool", inputs: ["p"], outputs: ["g"]),
-        Node(name: "a", opType: "Add", inputs: ["c", other], outputs: ["a"]),
+        Node(name: "a", opType: "Add", inputs: smallerFirst ? [other, "c"] : ["c", other], outputs: ["a"]),
         Node(name: "r", opType: "LeakyRelu", inputs: ["a"], outputs: ["y"], attributes: ["alpha": .float(0.125)]),
       ]
       let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"],
@@ -774,7 +774,8 @@ import Testing
       #expect(!fused.optimized.nodes.contains { $0.opType == Pointwise.opType || $0.opType == "LeakyRelu" })
       for standardLayout in [true, false] {
         let values = try fused.run(input, standardLayout: standardLayout)["y"]!.floatValues()
-        #expect(closeness(values, expected, rtol: 1e-6, atol: 1e-6).isClose, "broadcast \(broadcastOperand)")
+        #expect(closeness(values, expected, rtol: 1e-6, atol: 1e-6).isClose,
+                "broadcast \(broadcastOperand), smaller first \(smallerFirst)")
       }
     }
     let ints = Graph(nodes: [Node(name: "a", opType: "Add", inputs: ["i", "j"], outputs: ["s"]),
