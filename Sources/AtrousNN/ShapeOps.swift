@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 
 /// Ops that move elements without arithmetic, and the shape computations
 /// exported graphs carry (Shape, Gather, Unsqueeze, Concat on int64 ...).
@@ -180,29 +181,34 @@ enum ShapeOps {
     return [NDArray(shape: shape, floats: values)]
   }
 
-  /// Row-major concatenation of tensors along `axis`, copied block by
-  /// block into one new tensor of `shape`, ranges of the outer index
-  /// across `threads` when there is enough to copy.
+  /// Row-major concatenation of tensors along `axis` into one new tensor
+  /// of `shape`: per index of the axes before it, each part's block in
+  /// turn (`atr_concat_rows`), ranges of those indices across `threads`
+  /// when there is enough to copy.
   static func concatenate(_ parts: [Tensor], into shape: [Int], axis: Int, threads: Int = 1) -> Tensor {
     var output = Tensor.uninitialized(shape: shape)
     let outer = shape[..<axis].reduce(1, *)
     let blocks = parts.map { $0.shape[axis...].reduce(1, *) }
     let total = blocks.reduce(0, +)
     let ranges = Parallel.ranges(outer, parts: outer * total >= 1 << 18 ? threads : 1)
-    output.withUnsafeMutableBufferPointer { out in
-      Parallel.run(ranges.count) { part in
-        var offset = 0
-        for (tensor, block) in zip(parts, blocks) {
-          tensor.withUnsafeBufferPointer { src in
-            for o in ranges[part] {
-              (out.baseAddress! + o * total + offset).update(from: src.baseAddress! + o * block, count: block)
-            }
-          }
-          offset += block
+    withPointers(parts[...], []) { sources in
+      output.withUnsafeMutableBufferPointer { out in
+        Parallel.run(ranges.count) { part in
+          let first = ranges[part].lowerBound
+          let starts = zip(sources, blocks).map { source, block in source.map { $0 + first * block } }
+          atr_concat_rows(out.baseAddress! + first * total, ranges[part].count, starts, blocks, blocks.count)
         }
       }
     }
     return output
+  }
+
+  /// `body` with the first element's address of each tensor (nil for an
+  /// empty one).
+  private static func withPointers<R>(_ tensors: ArraySlice<Tensor>, _ held: [UnsafePointer<Float>?],
+                                      _ body: ([UnsafePointer<Float>?]) -> R) -> R {
+    guard let first = tensors.first else { return body(held) }
+    return first.withUnsafeBufferPointer { withPointers(tensors.dropFirst(), held + [$0.baseAddress], body) }
   }
 
   /// Row-major concatenation of arrays along `axis`.

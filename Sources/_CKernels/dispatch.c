@@ -199,6 +199,10 @@ void atr_gather_channels(float *out, const float *in, size_t pixels, size_t chan
   atr_kernels()->gather_channels(out, in, pixels, channels, source);
 }
 
+void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts) {
+  atr_kernels()->concat_rows(out, rows, parts, widths, nparts);
+}
+
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
                          float epsilon) {
   atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);

@@ -58,6 +58,7 @@
   X(max_into) \
   X(add_into) \
   X(gather_channels) \
+  X(concat_rows) \
   X(layer_norm_rows) \
   X(box_mean_pass) \
   X(weighted_sum) \
@@ -114,6 +115,7 @@
 #define atr_max_into ATR_ISA_NAME(atr_max_into)
 #define atr_add_into ATR_ISA_NAME(atr_add_into)
 #define atr_gather_channels ATR_ISA_NAME(atr_gather_channels)
+#define atr_concat_rows ATR_ISA_NAME(atr_concat_rows)
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)

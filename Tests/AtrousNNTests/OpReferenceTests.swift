@@ -458,6 +458,34 @@ import Testing
     #expect(mixed.shape == [1, 8, 3, 5] && mixed.floatValues() == plain.floatValues())
   }
 
+  /// Concat of channels-last maps along every axis, with parts of 1, 5,
+  /// 16, 37 and no channels (whole vectors, their rest, and an empty
+  /// part), on 1 and 2 threads, against the same parts as planes.
+  @Test func channelsLastConcatEqualsPlanes() throws {
+    // 2 x 64 x 71 pixels of 59 channels: enough to share out to threads.
+    let (n, h, w) = (2, 64, 71)
+    let widths = [1, 5, 16, 0, 37]
+    let parts = widths.enumerated().map { index, c in
+      NDArray(shape: [n, c, h, w], floats: Self.values(n * c * h * w, seed: 90 + index))
+    }
+    let names = widths.indices.map { "p\($0)" }
+    for axis in 0..<4 {
+      // Other axes must agree: along axis != 1 every part takes 8 channels.
+      let inputs = axis == 1 ? parts : widths.indices.map { index in
+        var shape = [n, 8, h, w]
+        shape[axis] = [1, 3, 2, 4, 5][index]
+        return NDArray(shape: shape, floats: Self.values(shape.reduce(1, *), seed: 95 + index))
+      }
+      let concat = Node(name: "cat", opType: "Concat", inputs: names, outputs: ["y"], attributes: ["axis": .int(axis)])
+      for threads in [1, 2] {
+        let planes = try Self.run(concat, inputs: Dictionary(uniqueKeysWithValues: zip(names, inputs)), threads: threads)
+        let pixels = try Self.run(concat, inputs: Dictionary(uniqueKeysWithValues: zip(names, inputs.map { $0.toChannelsLast() })),
+                                  threads: threads)
+        #expect(pixels.shape == planes.shape && pixels.floatValues() == planes.floatValues(), "axis \(axis), \(threads) threads")
+      }
+    }
+  }
+
   /// Add and Mul with the smaller operand first (a squeeze-excitation
   /// gate times the map; the larger operand takes the result) against a
   /// plain loop, on planes and on channels-last maps, the operands left as

@@ -475,6 +475,13 @@ void atr_softmax_rows(float *x, size_t rows, size_t length, int log);
 /// in[p * channels + source[j]] (a channel shuffle on channels-last data).
 void atr_gather_channels(float *out, const float *in, size_t pixels, size_t channels, const int32_t *source);
 
+/// Rows of `nparts` arrays side by side: row r of `out` is row r of each
+/// part in turn, part q's rows `widths[q]` floats long (a concatenation
+/// along the last axis, as channels-last maps along their channels). Each
+/// output row is written whole, in one stream along memory; a part with
+/// no floats may be NULL.
+void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts);
+
 /// out[i] += rows[r][i] for every r < nrows, i < count.
 void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count);
 
