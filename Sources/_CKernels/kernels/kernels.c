@@ -545,7 +545,6 @@ void atr_add_into(float *restrict out, const float *restrict x, size_t count) {
 // than the copying.
 void atr_concat_rows(float *restrict out, size_t rows, const float *const *parts, const size_t *widths,
                      size_t nparts) {
-  typedef float v16f __attribute__((vector_size(64), aligned(4)));
   size_t total = 0;
   for (size_t q = 0; q < nparts; q++) total += widths[q];
   for (size_t r = 0; r < rows; r++) {
@@ -554,7 +553,7 @@ void atr_concat_rows(float *restrict out, size_t rows, const float *const *parts
       const size_t n = widths[q];
       const float *x = parts[q] + r * n;
       size_t i = 0;
-      for (; i + 16 <= n; i += 16) *(v16f *)(o + i) = *(const v16f *)(x + i);
+      for (; i + 16 <= n; i += 16) V16_STORE(o + i, V16_LOAD(x + i));
       for (; i < n; i++) o[i] = x[i];
       o += n;
     }
