@@ -63,6 +63,8 @@ import Testing
     ConvCase(cin: 16, cout: 24, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 3, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ConvCase(cin: 12, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
+    // 1x1 with 8 outputs per group over 64 inputs: untransposed tiles 8 wide.
+    ConvCase(cin: 128, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
     // Groups of 8 output channels (RegNet's): the grouped kernel on
     // channels-last input (blocks of 8, 4 and single pixels), or runs of 8
@@ -818,32 +820,39 @@ import Testing
   /// The ring reads both 1x1 products' weights for every row: it is
   /// chosen when the two sets together fit `rowProductWeightBytes`, not
   /// when each alone does.
+  /// A kernel without weights, for the rules that choose how one runs:
+  /// `taps` x `taps`, stride 1, padded to keep a `size` x `size` map.
+  static func windowKernel(_ cin: Int, _ cout: Int, taps: Int, group: Int = 1, size: Int = 7) -> ConvKernel {
+    let axis = WindowAxis(input: size, kernel: taps, stride: 1, dilation: 1, padBegin: taps / 2, padEnd: taps / 2,
+                          output: size)
+    return ConvKernel(n: 1, cin: cin, cout: cout, group: group, axes: [axis, axis], weights: [], bias: nil)
+  }
+
   @Test func ringNeedsBothProductsWeightsWithinTheBound() {
     let channels = 64
     let bound = DepthwiseBlock.rowProductWeightBytes / MemoryLayout<Float>.stride / channels  // wide side, at 64 channels
-    func kernel(_ cin: Int, _ cout: Int, taps: Int, group: Int = 1) -> ConvKernel {
-      let axis = WindowAxis(input: 7, kernel: taps, stride: 1, dilation: 1, padBegin: taps / 2, padEnd: taps / 2, output: 7)
-      return ConvKernel(n: 1, cin: cin, cout: cout, group: group, axes: [axis, axis], weights: [], bias: nil)
-    }
-    let depthwise = kernel(channels, channels, taps: 3, group: channels)
+    let depthwise = Self.windowKernel(channels, channels, taps: 3, group: channels)
     // Each set 60% of the bound: one alone fits, both do not.
     let wide = bound * 6 / 10
-    let (expand, project) = (kernel(wide, channels, taps: 1), kernel(channels, wide, taps: 1))
+    let (expand, project) = (Self.windowKernel(wide, channels, taps: 1), Self.windowKernel(channels, wide, taps: 1))
     #expect(DepthwiseBlock.prefersRing(expand: expand, depthwise, project: nil, threads: 1))
     #expect(DepthwiseBlock.prefersRing(expand: nil, depthwise, project: project, threads: 1))
     #expect(!DepthwiseBlock.prefersRing(expand: expand, depthwise, project: project, threads: 1))
     let narrow = bound * 4 / 10
-    #expect(DepthwiseBlock.prefersRing(expand: kernel(narrow, channels, taps: 1), depthwise,
-                                       project: kernel(channels, narrow, taps: 1), threads: 1))
+    #expect(DepthwiseBlock.prefersRing(expand: Self.windowKernel(narrow, channels, taps: 1), depthwise,
+                                       project: Self.windowKernel(channels, narrow, taps: 1), threads: 1))
   }
 
   /// Narrow output groups take the transposed product, but not a 1x1
   /// convolution, whose input rows are already the product's rows.
   @Test func onlyWindowedProductsRunTransposed() {
-    for (taps, cout) in [(1, 8), (1, 16), (1, 24), (1, 40), (3, 8), (3, 16), (3, 24), (3, 40)] {
-      let axis = WindowAxis(input: 28, kernel: taps, stride: 1, dilation: 1, padBegin: taps / 2, padEnd: taps / 2, output: 28)
-      let kernel = ConvKernel(n: 1, cin: 96, cout: cout, group: 1, axes: [axis, axis], weights: [], bias: nil)
-      #expect(kernel.transposedProduct == (taps > 1), "\(taps)x\(taps) to \(cout) channels")
+    // Output groups of 8 to 40 channels from 96 or 512 inputs, in 1, 2 or
+    // 4 groups, on small and large maps.
+    for (taps, cin, group, size) in [(1, 96, 1, 28), (3, 96, 1, 28), (1, 512, 2, 7), (3, 512, 4, 56), (1, 128, 4, 112)] {
+      for coutG in [8, 16, 24, 40] {
+        let kernel = Self.windowKernel(cin, coutG * group, taps: taps, group: group, size: size)
+        #expect(kernel.transposedProduct == (taps > 1), "\(taps)x\(taps) \(cin) -> \(coutG) x \(group) at \(size)")
+      }
     }
   }
 
