@@ -144,10 +144,13 @@ enum Convolution {
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
+    let pool = PooledConvolution.pool(of: c.node)
     if c.shapesOnly {
       let kernel = try Self.kernel(c, x)
       let (oh, ow) = (kernel.axes[0].output, kernel.axes[1].output)
-      return [NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))]
+      let y = NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))
+      guard let pool else { return [y] }
+      return try Pooling.maxPool(PooledConvolution.context(pool, of: c, input: y))
     }
     let plan: Plan
     if let cache = c.cache, c.constant.count > 1, c.constant[1] {
@@ -162,7 +165,20 @@ enum Convolution {
       plan = try Self.plan(c, x, cache: nil)
     }
     c.path = plan.path
-    return run(plan, x, standardOutput: c.standardOutput)
+    guard let pool else { return run(plan, x, standardOutput: c.standardOutput) }
+    // A MaxPool fused into the node (`PooledConvolution`): in the blocked
+    // kernel's passes where it runs, else after the whole output.
+    var pooling = PooledConvolution.context(pool, of: c, input: nil)
+    if plan.strategy == .blocked {
+      let convolution = plan.kernel
+      let window = try Pooling.window(pooling, height: convolution.axes[0].output, width: convolution.axes[1].output)
+      c.path = plan.path + "+maxpool"
+      return [NDArray(channelsLast: convolution.runBlockedPooled(x.storage!, channelsLastInput: x.channelsLast,
+                                                                  packed: plan.packed, pool: window, threads: plan.threads))]
+    }
+    c.path = plan.path + ",maxpool"
+    pooling.inputs = run(plan, x, standardOutput: false)
+    return try Pooling.maxPool(pooling)
   }
 
   /// The node's attributes and shapes checked and turned into a kernel
@@ -982,9 +998,10 @@ struct ConvKernel {
           let count = min(rows, oh - y0)
           for g in 0..<group {
             packed[g].withUnsafeBufferPointer { wp in
+              // Pointing at row y0 of the block.
               let (out, channelStride, pixelStride) = channelsLast
-                ? (target + b * plane * cout + g * coutG, 1, cout)
-                : (target + (b * cout + g * coutG) * plane, plane, 1)
+                ? (target + (b * plane + y0 * ow) * cout + g * coutG, 1, cout)
+                : (target + (b * cout + g * coutG) * plane + y0 * ow, plane, 1)
               let groupInput = channelsLastInput ? source + b * h * w * cin + g * cinG : source + (b * cin + g * cinG) * h * w
               atr_conv_blocked(out, channelStride, pixelStride, coutG, wp.baseAddress!, groupInput, channelsLastInput ? 1 : 0,
                                &geometry, cinG, y0, count, scratch[worker].pointer, epilogue, epilogue.count)

@@ -16,7 +16,25 @@ enum GraphOptimizer {
     let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
-    return fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
+    return fuseMaxPool(fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep), keep: keep)
+  }
+
+  /// A 2-D MaxPool (without its Indices output) that alone reads a 2-D
+  /// Conv's output, the Conv's weights constant, becomes part of the Conv
+  /// (`PooledConvolution`), after the steps fused into it.
+  static func fuseMaxPool(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    var nodes: [Node?] = graph.nodes
+    for (index, conv) in graph.nodes.enumerated() where conv.opType == "Conv" && conv.outputs.count == 1 {
+      guard conv.inputs.count > 1, graph.initializers[conv.inputs[1]]?.rank == 4, PooledConvolution.pool(of: conv) == nil,
+        consumers[conv.outputs[0]] == 1, let at = reader[conv.outputs[0]] else { continue }
+      let pool = graph.nodes[at]
+      guard pool.opType == "MaxPool", pool.inputs.first == conv.outputs[0], pool.outputs.dropFirst().allSatisfy(\.isEmpty),
+        case .ints(let kernel)? = pool.attributes["kernel_shape"], kernel.count == 2 else { continue }
+      nodes[index] = PooledConvolution.fusing(pool, into: conv)
+      nodes[at] = nil
+    }
+    return dropping(nodes, from: graph)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with

@@ -11,12 +11,7 @@ enum Pooling {
   }
 
   static func register(_ table: inout OperatorTable) {
-    table.add("MaxPool", outputs: [.input(0), .fixed(.int64)]) { c in
-      let x = try c.input(0)
-      let indices = c.node.outputs.count > 1 && !c.node.outputs[1].isEmpty
-      if x.rank != 4 || indices { return try poolND(c, .max) }
-      return [try pool(c, max: true)]
-    }
+    table.add("MaxPool", outputs: [.input(0), .fixed(.int64)]) { c in try maxPool(c) }
     table["AveragePool"] = { c in try c.input(0).rank == 4 ? [try pool(c, max: false)] : poolND(c, .average) }
     table["LpPool"] = { c in try poolND(c, .lp(Float(try c.int("p", default: 2)))) }
     table["GlobalAveragePool"] = { c in try c.input(0).rank == 4 ? [try global(c, max: false)] : globalND(c, .average) }
@@ -28,6 +23,38 @@ enum Pooling {
     table.describe(windows + globals, tracesShapes: true)
     table.describe(windows, spatiallyLocal: true, field: ReceptiveField.windowRule)
     table.describe(globals, field: ReceptiveField.wholeMapRule)
+  }
+
+  /// MaxPool: on channels-last storage for 2-D windows without the
+  /// Indices output, else in plain loops.
+  static func maxPool(_ c: OpContext) throws -> [NDArray] {
+    let x = try c.input(0)
+    let indices = c.node.outputs.count > 1 && !c.node.outputs[1].isEmpty
+    if x.rank != 4 || indices { return try poolND(c, .max) }
+    return [try pool(c, max: true)]
+  }
+
+  /// The window of a 2-D pooling node over a map of `height` x `width`.
+  static func window(_ c: OpContext, height: Int, width: Int) throws -> [WindowAxis] {
+    guard let kernel = try c.ints("kernel_shape") else { throw c.invalid("kernel_shape", "required") }
+    return try windowAxes(c, height: height, width: width, kernel: kernel, ceilMode: try c.int("ceil_mode", default: 0) == 1)
+  }
+
+  /// Output row `oy` of 2-D pooling over channels-last rows of `channels`
+  /// floats a pixel into `out`: `row(iy)` is input row iy, for iy inside
+  /// the map. `rows` (one per window row) and `geometry` (of `axes`) are
+  /// the caller's, made once.
+  static func poolRow(_ out: UnsafeMutablePointer<Float>, _ oy: Int, axes: [WindowAxis], channels: Int, mode: atr_pool_mode,
+                      geometry: inout atr_conv_geometry, rows: inout [UnsafePointer<Float>?],
+                      row: (Int) -> UnsafePointer<Float>) {
+    let h = axes[0].input
+    var padded = 0
+    for ky in 0..<axes[0].kernel {
+      let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
+      if iy >= -axes[0].padBegin && iy < h + axes[0].padEnd { padded += 1 }
+      rows[ky] = iy >= 0 && iy < h ? row(iy) : nil
+    }
+    atr_pool_row(out, rows, &geometry, channels, mode, padded, axes[1].padEnd)
   }
 
   /// Pooling over every spatial axis of an (N, C, ...) input as a
@@ -143,10 +170,8 @@ enum Pooling {
   static func pool(_ c: OpContext, max: Bool) throws -> NDArray {
     let x = try c.input(0)
     guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
-    guard let kernel = try c.ints("kernel_shape") else { throw c.invalid("kernel_shape", "required") }
-    let ceilMode = try c.int("ceil_mode", default: 0) == 1
     let includePad = try c.int("count_include_pad", default: 0) == 1
-    let axes = try windowAxes(c, height: x.shape[2], width: x.shape[3], kernel: kernel, ceilMode: ceilMode)
+    let axes = try window(c, height: x.shape[2], width: x.shape[3])
     if c.shapesOnly {
       return NDArray(channelsLast: Tensor.uninitialized(shape: [x.shape[0], axes[0].output, axes[1].output, x.shape[1]]))
     }
@@ -157,20 +182,15 @@ enum Pooling {
     // Bands of output rows across threads, once the map is big enough to pay for them.
     let bands = Parallel.ranges(n * oh, parts: output.count >= 1 << 16 ? c.threads : 1)
     let mode = max ? ATR_POOL_MAX : includePad ? ATR_POOL_AVERAGE_PADDED : ATR_POOL_AVERAGE
-    var geometry = atr_conv_geometry(axes, pixelStride: ch)
+    let window = atr_conv_geometry(axes, pixelStride: ch)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.run(bands.count) { band in
-          var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
+          var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel), geometry = window
           for row in bands[band] {
-            let b = row / oh, oy = row % oh
-            var padded = 0
-            for ky in 0..<axes[0].kernel {
-              let iy = oy * axes[0].stride - axes[0].padBegin + ky * axes[0].dilation
-              if iy >= -axes[0].padBegin && iy < h + axes[0].padEnd { padded += 1 }
-              rows[ky] = iy >= 0 && iy < h ? UnsafePointer(src.baseAddress! + (b * h + iy) * w * ch) : nil
-            }
-            atr_pool_row(dst.baseAddress! + row * ow * ch, rows, &geometry, ch, mode, padded, axes[1].padEnd)
+            let b = row / oh
+            poolRow(dst.baseAddress! + row * ow * ch, row % oh, axes: axes, channels: ch, mode: mode, geometry: &geometry,
+                    rows: &rows) { src.baseAddress! + (b * h + $0) * w * ch }
           }
         }
       }

@@ -360,8 +360,9 @@ size_t atr_conv_blocked_scratch(const atr_conv_geometry *g, size_t channels, siz
 /// broadcast against them. Input at `src`: planes (channels, H, W), or
 /// when `channels_last` pixels (H, W, .) of `pixel_stride` (of `g`) floats
 /// whose first `channels` are read. Output element (co, y, x) at
-/// out[co * channel_stride + (y * OW + x) * pixel_stride] (planes: plane
-/// and 1; channels last: 1 and the pixel's channel count). `packed` comes
+/// out[co * channel_stride + ((y - y0) * OW + x) * pixel_stride] (planes:
+/// plane and 1; channels last: 1 and the pixel's channel count): `out`
+/// points at row y0, so the rows may go to a buffer of their own. `packed` comes
 /// from `atr_conv_blocked_pack`. The input rows are first copied into a
 /// zero-padded window in `scratch` (atr_conv_blocked_scratch bytes).
 /// `steps` (atr_pointwise) are applied to each output pixel before it is

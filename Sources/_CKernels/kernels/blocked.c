@@ -301,7 +301,7 @@ void atr_conv_blocked(float *out, size_t channel_stride, size_t pixel_stride, si
     for (size_t og = 0; og * GROUP_BLOCKS < mb; og++) {
       const size_t ob0 = og * GROUP_BLOCKS, obs = mb - ob0 < GROUP_BLOCKS ? mb - ob0 : GROUP_BLOCKS;
       const float *group_weights = weights + ob0 * CBLOCK * channels * taps;
-      float *group_out = out + ob0 * CBLOCK * channel_stride + (y0 + y) * ow * pixel_stride;
+      float *group_out = out + ob0 * CBLOCK * channel_stride + y * ow * pixel_stride;
       // Whole blocks of channels-last pixels: the last input block's
       // tiles store straight into the output, each as it is finished, so
       // the stores (to lines often not yet in cache) overlap the products

@@ -1,0 +1,129 @@
+import AtrousCore
+import _CKernels
+import Foundation
+
+/// A MaxPool that reads a 2-D Conv's output and nothing else's, run as
+/// part of that Conv (made by `GraphOptimizer.fuseMaxPool`): the Conv node
+/// carries the pool's attributes under `attributePrefix` and the pool's
+/// output. A network's first convolution writes its largest map (ResNet's
+/// 64 x 112 x 112, 3.2 MB) only for the pool after it to read and shrink
+/// by four. On the channel-blocked kernel each thread instead computes a
+/// few rows of the convolution at a time into a buffer of its own, in
+/// cache, and pools them at once; other strategies pool their whole output
+/// after.
+enum PooledConvolution {
+  /// Prefix of the pool's attributes on the Conv node.
+  static let attributePrefix = "_maxpool_"
+
+  /// The Conv node `conv` running `pool` after it: the pool's attributes
+  /// under the prefix, the pool's output.
+  static func fusing(_ pool: Node, into conv: Node) -> Node {
+    var fused = conv
+    for (name, value) in pool.attributes { fused.attributes[attributePrefix + name] = value }
+    fused.outputs = [pool.outputs[0]]
+    return fused
+  }
+
+  /// The MaxPool fused into `node`, as a node of its own, or nil.
+  static func pool(of node: Node) -> Node? {
+    let attributes = node.attributes.filter { $0.key.hasPrefix(attributePrefix) }
+    guard !attributes.isEmpty else { return nil }
+    let own = attributes.map { (String($0.key.dropFirst(attributePrefix.count)), $0.value) }
+    return Node(name: node.name, opType: "MaxPool", inputs: [node.inputs[0]], outputs: node.outputs,
+                attributes: Dictionary(uniqueKeysWithValues: own))
+  }
+
+  /// The pool's context in node `c`, over the convolution's output `y`
+  /// (nil until there is one).
+  static func context(_ pool: Node, of c: OpContext, input y: NDArray?) -> OpContext {
+    var inner = OpContext(node: pool, index: c.index, inputs: [y], opset: c.opset, threads: c.threads)
+    inner.shapesOnly = c.shapesOnly
+    return inner
+  }
+
+  /// Bytes of convolution rows a thread holds at once: an eighth of the
+  /// L2 cache (256 KiB of 2 MiB: nine of ResNet's 112-pixel rows of 64
+  /// channels), so they are still in it when pooled; at least one pooled
+  /// row's window.
+  static var bufferBytes: Int { forcedBufferBytes ?? CPUCaches.l2 / 8 }
+
+  /// A buffer size tests force (on the calling task), so that small maps
+  /// take many chunks.
+  @TaskLocal static var forcedBufferBytes: Int? = nil
+}
+
+extension ConvKernel {
+  /// The convolution by `atr_conv_blocked` on (N, C, H, W) storage, or
+  /// (N, H, W, C) when `channelsLastInput`, max-pooled over `pool` into
+  /// (N, POH, POW, Cout). Pooled rows go to threads in bands; for each
+  /// chunk of them a thread computes the convolution rows they read into
+  /// its buffer, keeping the rows the chunk before computed that this one
+  /// reads again, and pools them. Equal to the convolution and then the
+  /// pool: the same kernel makes every value, and a maximum does not round.
+  /// `packed` is `blockedWeights()`.
+  func runBlockedPooled(_ input: Tensor, channelsLastInput: Bool, packed: [[Float]], pool: [WindowAxis],
+                        threads: Int) -> Tensor {
+    let (h, w) = (axes[0].input, axes[1].input)
+    let (oh, ow) = (axes[0].output, axes[1].output)
+    let (poh, pow) = (pool[0].output, pool[1].output)
+    let cinG = cin / group, coutG = cout / group
+    var output = Tensor.uninitialized(shape: [n, poh, pow, cout])  // (N, POH, POW, Cout)
+    let rowFloats = ow * cout
+    // Pooled rows per chunk, and the convolution rows a chunk reads at most.
+    let fit = max(pool[0].extent, PooledConvolution.bufferBytes / (rowFloats * MemoryLayout<Float>.stride))
+    let chunk = (fit - pool[0].extent) / pool[0].stride + 1
+    let capacity = (chunk - 1) * pool[0].stride + pool[0].extent
+    let pooledRows = n * poh
+    let parts = max(1, min(threads, pooledRows))
+    var geometry = self.geometry
+    let scratch = Self.scratch(parts, bytes: atr_conv_blocked_scratch(&geometry, cinG, min(capacity, oh), channelsLastInput ? 1 : 0))
+    let buffers = Self.scratch(parts, floats: capacity * rowFloats)  // (capacity, OW, Cout) each
+    let window = atr_conv_geometry(pool, pixelStride: cout)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        Parallel.bands(pooledRows, parts: parts, grain: chunk) { part, band in
+          let buffer = buffers[part].pointer.assumingMemoryBound(to: Float.self)
+          var convolution = geometry, poolGeometry = window
+          var rows = [UnsafePointer<Float>?](repeating: nil, count: pool[0].kernel)
+          // Convolution rows [first, end) of image `image` are buffer rows from 0.
+          var held = (image: -1, first: 0, end: 0)
+          // Convolution rows [y0, y1) of image b into buffer row `slot` on.
+          func compute(_ b: Int, _ y0: Int, _ y1: Int, slot: Int) {
+            for g in 0..<group {
+              packed[g].withUnsafeBufferPointer { wp in
+                let groupInput = channelsLastInput ? src.baseAddress! + b * h * w * cin + g * cinG
+                  : src.baseAddress! + (b * cin + g * cinG) * h * w
+                atr_conv_blocked(buffer + slot * rowFloats + g * coutG, 1, cout, coutG, wp.baseAddress!, groupInput,
+                                 channelsLastInput ? 1 : 0, &convolution, cinG, y0, y1 - y0, scratch[part].pointer,
+                                 epilogue, epilogue.count)
+              }
+            }
+          }
+          var row = band.lowerBound
+          while row < band.upperBound {
+            let b = row / poh, first = row % poh
+            let last = min(poh, first + chunk, first + band.upperBound - row)
+            let lo = max(0, first * pool[0].stride - pool[0].padBegin)
+            let hi = max(lo, min(oh, (last - 1) * pool[0].stride - pool[0].padBegin + pool[0].extent))
+            var start = lo
+            if held.image == b && lo >= held.first && lo < held.end {
+              // The rows the chunk before made that this one reads again.
+              if lo > held.first {
+                memmove(buffer, buffer + (lo - held.first) * rowFloats, (held.end - lo) * rowFloats * MemoryLayout<Float>.stride)
+              }
+              start = min(held.end, hi)
+            }
+            if start < hi { compute(b, start, hi, slot: start - lo) }
+            held = (b, lo, hi)
+            for oy in first..<last {
+              Pooling.poolRow(dst.baseAddress! + (b * poh + oy) * pow * cout, oy, axes: pool, channels: cout, mode: ATR_POOL_MAX,
+                              geometry: &poolGeometry, rows: &rows) { UnsafePointer(buffer + ($0 - lo) * rowFloats) }
+            }
+            row += last - first
+          }
+        }
+      }
+    }
+    return output
+  }
+}
