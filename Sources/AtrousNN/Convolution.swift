@@ -144,11 +144,12 @@ enum Convolution {
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
-    let pool = PooledConvolution.pool(of: c.node)
+    let pool = PooledConvolution.pool(of: c.node), sum = ResidualConvolution.add(of: c.node)
     if c.shapesOnly {
       let kernel = try Self.kernel(c, x)
       let (oh, ow) = (kernel.axes[0].output, kernel.axes[1].output)
       let y = NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))
+      if let sum { return try ResidualConvolution.sum(sum, y, residual: c.input(ResidualConvolution.input), of: c) }
       guard let pool else { return [y] }
       return try Pooling.maxPool(PooledConvolution.context(pool, of: c, input: y))
     }
@@ -165,6 +166,26 @@ enum Convolution {
       plan = try Self.plan(c, x, cache: nil)
     }
     c.path = plan.path
+    if let sum {
+      // A residual Add fused into the node (`ResidualConvolution`): in
+      // Winograd's output transform where it runs and the operands' shapes
+      // agree, else after.
+      let residual = try c.input(ResidualConvolution.input)
+      let steps = try ResidualConvolution.steps(of: sum, c)
+      var convolution = plan.kernel
+      if plan.strategy == .winograd, residual.isFloat,
+        residual.shape == [convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output]
+      {
+        convolution.epilogue = steps
+        c.path = plan.path + "+add" + Pointwise.describe(steps)
+        return [NDArray(channelsLast: convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0],
+                                                           tile: plan.winogradTile,
+                                                           residual: residual.toChannelsLast().storage!,
+                                                           threads: plan.threads))]
+      }
+      c.path = plan.path + ",add" + Pointwise.describe(steps)
+      return try ResidualConvolution.sum(sum, run(plan, x, standardOutput: false)[0], residual: residual, of: c)
+    }
     guard let pool else { return run(plan, x, standardOutput: c.standardOutput) }
     // A MaxPool fused into the node (`PooledConvolution`): in the blocked
     // kernel's passes where it runs, else after the whole output.
@@ -1187,7 +1208,11 @@ struct ConvKernel {
   /// the output transform with the bias and fused steps; blocks split
   /// across threads, or, when there are fewer blocks than threads, each
   /// block's products by tile position.
-  func winograd(_ input: Tensor, weights packed: [Float], tile: Int, threads: Int) -> Tensor {
+  ///
+  /// With `residual` ((N, OH, OW, Cout), the other operand of an Add the
+  /// convolution's output alone feeds), each output pixel is the sum, and
+  /// the fused steps follow the sum.
+  func winograd(_ input: Tensor, weights packed: [Float], tile: Int, residual: Tensor? = nil, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
     var geometry = self.geometry
@@ -1203,10 +1228,12 @@ struct ConvKernel {
     let transformed = Self.scratch(workers, floats: positions * block * cin)  // (positions, block, Cin)
     let products = Self.scratch(workers, floats: positions * block * cout)  // (positions, block, Cout)
     let biasValues = bias ?? []
+    let sums = residual ?? Tensor.uninitialized(shape: [0])
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in
+        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in sums.withUnsafeBufferPointer { rp in
           let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
+          let residualPointer = residual == nil ? nil : rp.baseAddress
           let biasPointer = bias == nil ? nil : bp.baseAddress
           // One block's products at one tile position: (count, Cin) x (Cin, Cout).
           func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
@@ -1220,7 +1247,8 @@ struct ConvKernel {
               let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
               atr_winograd_input(v, source, &geometry, cin, first, count, tile)
               for xi in 0..<positions { product(v, m, count: count, at: xi) }
-              atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
+              atr_winograd_output(target, m, biasPointer, residualPointer, &geometry, cout, first, count, epilogue,
+                                  epilogue.count, tile)
             }
           } else {
             // Fewer blocks than threads (a small map with many channels:
@@ -1236,10 +1264,11 @@ struct ConvKernel {
               Parallel.run(split) { part in
                 for xi in (part * positions / split)..<((part + 1) * positions / split) { product(v, m, count: count, at: xi) }
               }
-              atr_winograd_output(target, m, biasPointer, &geometry, cout, first, count, epilogue, epilogue.count, tile)
+              atr_winograd_output(target, m, biasPointer, residualPointer, &geometry, cout, first, count, epilogue,
+                                  epilogue.count, tile)
             }
           }
-        } }
+        } } }
       }
     }
     return output

@@ -16,7 +16,45 @@ enum GraphOptimizer {
     let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
-    return fuseMaxPool(fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep), keep: keep)
+    let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
+    return fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep)
+  }
+
+  /// An Add of two values, one of them the output of a Conv Winograd can
+  /// run (3x3, stride and dilation 1, one group, constant weights) that
+  /// nothing else reads and that has no fused steps of its own, becomes
+  /// part of the Conv (`ResidualConvolution`), with the Add's steps. The
+  /// Conv takes the Add's place: the other operand may be made after the
+  /// Conv (ResNet's downsampling branch). Other convolutions would only
+  /// add after, as the Add does.
+  static func fuseResidualAdd(_ graph: Graph, keep: [String]) -> Graph {
+    func ones(_ node: Node, _ name: String) -> Bool {
+      guard let value = node.attributes[name] else { return true }
+      if case .ints(let values) = value { return values.allSatisfy { $0 == 1 } }
+      if case .int(let value) = value { return value == 1 }
+      return false
+    }
+    func winogradShaped(_ conv: Node) -> Bool {
+      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
+      return ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group")
+    }
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    var producer: [String: Int] = [:]
+    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    var nodes: [Node?] = graph.nodes
+    for (index, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 && add.outputs.count == 1 {
+      for side in 0..<2 {
+        let name = add.inputs[side], other = add.inputs[1 - side]
+        guard !other.isEmpty, name != other, consumers[name] == 1, let from = producer[name], let conv = nodes[from],
+          conv.opType == "Conv", conv.outputs.count == 1, (2...3).contains(conv.inputs.count), winogradShaped(conv),
+          conv.attributes[Pointwise.epilogueAttribute] == nil,
+          PooledConvolution.pool(of: conv) == nil else { continue }
+        nodes[index] = ResidualConvolution.fusing(add, residual: other, into: conv)
+        nodes[from] = nil
+        break
+      }
+    }
+    return dropping(nodes, from: graph)
   }
 
   /// A 2-D MaxPool (without its Indices output) that alone reads a 2-D

@@ -230,8 +230,8 @@ void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, 
   atr_kernels()->winograd_input(v, src, g, cin, first, count, m);
 }
 
-void atr_winograd_output(float *out, const float *products, const float *bias, const atr_conv_geometry *g,
-                         size_t cout, size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps,
-                         size_t m) {
-  atr_kernels()->winograd_output(out, products, bias, g, cout, first, count, steps, nsteps, m);
+void atr_winograd_output(float *out, const float *products, const float *bias, const float *residual,
+                         const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
+                         const atr_pointwise_step *steps, size_t nsteps, size_t m) {
+  atr_kernels()->winograd_output(out, products, bias, residual, g, cout, first, count, steps, nsteps, m);
 }

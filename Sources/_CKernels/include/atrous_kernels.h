@@ -461,11 +461,13 @@ void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, 
                         size_t count, size_t m);
 
 /// Output tiles [first, first + count) from the products, (t^2, count,
-/// cout) (cout >= 16), into (N, OH, OW, cout) storage, the bias added and
-/// the fused steps applied; pixels past the map's edge are not written.
-void atr_winograd_output(float *out, const float *products, const float *bias, const atr_conv_geometry *g,
-                         size_t cout, size_t first, size_t count, const atr_pointwise_step *steps, size_t nsteps,
-                         size_t m);
+/// cout) (cout >= 16), into (N, OH, OW, cout) storage, the bias and (when
+/// not NULL) `residual`'s value at the same place (same layout as `out`)
+/// added, then the fused steps applied; pixels past the map's edge are
+/// not written.
+void atr_winograd_output(float *out, const float *products, const float *bias, const float *residual,
+                         const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
+                         const atr_pointwise_step *steps, size_t nsteps, size_t m);
 
 /// Softmax (or, with `log`, log-softmax) of each of `rows` contiguous rows
 /// of `length` values, in place: the row's largest value subtracted first,

@@ -191,7 +191,8 @@ void atr_winograd_input(float *restrict v, const float *restrict src, const atr_
 // The output transform for one output tile size.
 static inline __attribute__((always_inline)) void output_tiles(const int M, float *restrict out,
                                                                const float *restrict products,
-                                                               const float *restrict bias, const atr_conv_geometry *g,
+                                                               const float *restrict bias,
+                                                               const float *restrict residual, const atr_conv_geometry *g,
                                                                size_t cout, size_t first, size_t count,
                                                                const atr_pointwise_step *steps, size_t nsteps) {
   const int T = M + 2;
@@ -203,7 +204,8 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
     tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
     const size_t rows = oh - (size_t)oy < (size_t)M ? oh - (size_t)oy : (size_t)M;
     const size_t cols = ow - (size_t)ox < (size_t)M ? ow - (size_t)ox : (size_t)M;
-    float *base = out + ((size_t)image * oh * ow + (size_t)oy * ow + (size_t)ox) * cout;
+    const size_t at = ((size_t)image * oh * ow + (size_t)oy * ow + (size_t)ox) * cout;
+    float *base = out + at;
     const float *src = products + k * cout;
     for (size_t c = 0; c < cout;) {
       if (c + 16 > cout) c = cout - 16;
@@ -221,7 +223,12 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
 #pragma clang loop unroll(full)
         for (int j = 0; j < T; j++) d[j] = columns[j][i];
         output_line(M, d, r);
-        for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b);
+        if (residual) {
+          const float *sum = residual + at + i * ow * cout + c;
+          for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b + V16_LOAD(sum + j * cout));
+        } else {
+          for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b);
+        }
       }
       c += 16;
     }
@@ -232,9 +239,9 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
 }
 
 void atr_winograd_output(float *restrict out, const float *restrict products, const float *restrict bias,
-                         const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
-                         const atr_pointwise_step *steps, size_t nsteps, size_t m) {
-  if (m == 2) output_tiles(2, out, products, bias, g, cout, first, count, steps, nsteps);
-  else if (m == 4) output_tiles(4, out, products, bias, g, cout, first, count, steps, nsteps);
-  else output_tiles(6, out, products, bias, g, cout, first, count, steps, nsteps);
+                         const float *restrict residual, const atr_conv_geometry *g, size_t cout, size_t first,
+                         size_t count, const atr_pointwise_step *steps, size_t nsteps, size_t m) {
+  if (m == 2) output_tiles(2, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else if (m == 4) output_tiles(4, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else output_tiles(6, out, products, bias, residual, g, cout, first, count, steps, nsteps);
 }
