@@ -67,7 +67,8 @@ enum GraphOptimizer {
       guard conv.inputs.count > 1, graph.initializers[conv.inputs[1]]?.rank == 4, PooledConvolution.pool(of: conv) == nil,
         consumers[conv.outputs[0]] == 1, let at = reader[conv.outputs[0]] else { continue }
       let pool = graph.nodes[at]
-      guard pool.opType == "MaxPool", pool.inputs.first == conv.outputs[0], pool.outputs.dropFirst().allSatisfy(\.isEmpty),
+      guard pool.opType == "MaxPool", pool.inputs.first == conv.outputs[0], pool.outputs.first?.isEmpty == false,
+        pool.outputs.dropFirst().allSatisfy(\.isEmpty),
         case .ints(let kernel)? = pool.attributes["kernel_shape"], kernel.count == 2 else { continue }
       nodes[index] = PooledConvolution.fusing(pool, into: conv)
       nodes[at] = nil

@@ -27,9 +27,9 @@ enum PooledConvolution {
   /// The MaxPool fused into `node`, as a node of its own, or nil.
   static func pool(of node: Node) -> Node? {
     let attributes = node.attributes.filter { $0.key.hasPrefix(attributePrefix) }
-    guard !attributes.isEmpty else { return nil }
+    guard !attributes.isEmpty, let input = node.inputs.first else { return nil }
     let own = attributes.map { (String($0.key.dropFirst(attributePrefix.count)), $0.value) }
-    return Node(name: node.name, opType: "MaxPool", inputs: [node.inputs[0]], outputs: node.outputs,
+    return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs,
                 attributes: Dictionary(uniqueKeysWithValues: own))
   }
 

@@ -32,11 +32,11 @@ enum ResidualConvolution {
   /// The Add fused into `node`, as a node of its own reading the
   /// convolution's output and the residual, or nil.
   static func add(of node: Node) -> Node? {
-    guard node.inputs.count > input, !node.inputs[input].isEmpty else { return nil }
+    guard node.inputs.count > input, !node.inputs[input].isEmpty, let output = node.outputs.first else { return nil }
     let own = node.attributes.filter { $0.key.hasPrefix(attributePrefix) }.map {
       (String($0.key.dropFirst(attributePrefix.count)), $0.value)
     }
-    return Node(name: node.name, opType: "Add", inputs: [node.outputs[0], node.inputs[input]], outputs: node.outputs,
+    return Node(name: node.name, opType: "Add", inputs: [output, node.inputs[input]], outputs: node.outputs,
                 attributes: Dictionary(uniqueKeysWithValues: own))
   }
 
