@@ -151,7 +151,7 @@ enum Convolution {
       let y = NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))
       if let sum { return try ResidualConvolution.sum(sum, y, residual: c.input(ResidualConvolution.input), of: c) }
       guard let pool else { return [y] }
-      return try Pooling.maxPool(PooledConvolution.context(pool, of: c, input: y))
+      return try Pooling.maxPool(c.nested(pool, inputs: [y]))
     }
     let plan: Plan
     if let cache = c.cache, c.constant.count > 1, c.constant[1] {
@@ -189,7 +189,7 @@ enum Convolution {
     guard let pool else { return run(plan, x, standardOutput: c.standardOutput) }
     // A MaxPool fused into the node (`PooledConvolution`): in the blocked
     // kernel's passes where it runs, else after the whole output.
-    var pooling = PooledConvolution.context(pool, of: c, input: nil)
+    var pooling = c.nested(pool, inputs: [nil])
     if plan.strategy == .blocked {
       let convolution = plan.kernel
       let window = try Pooling.window(pooling, height: convolution.axes[0].output, width: convolution.axes[1].output)
@@ -999,9 +999,7 @@ struct ConvKernel {
   /// threads. `packed` is `blockedWeights()`.
   func runBlocked(_ input: Tensor, channelsLastInput: Bool, packed: [[Float]], channelsLast: Bool,
                   threads: Int) -> Tensor {
-    let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
-    let cinG = cin / group, coutG = cout / group
     let plane = oh * ow
     // (N, Cout, OH, OW) or (N, OH, OW, Cout)
     var output = Tensor.uninitialized(shape: channelsLast ? [n, oh, ow, cout] : [n, cout, oh, ow])
@@ -1013,25 +1011,41 @@ struct ConvKernel {
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let source = src.baseAddress!, target = dst.baseAddress!
-        let scratch = Self.scratch(workers, bytes: atr_conv_blocked_scratch(&geometry, cinG, rows, channelsLastInput ? 1 : 0))
+        let bytes = atr_conv_blocked_scratch(&geometry, cin / group, rows, channelsLastInput ? 1 : 0)
+        let scratch = Self.scratch(workers, bytes: bytes)
         Parallel.dynamic(blocks, workers: workers) { worker, blockIndex in
           let b = blockIndex / blocksPerImage, y0 = blockIndex % blocksPerImage * rows
-          let count = min(rows, oh - y0)
-          for g in 0..<group {
-            packed[g].withUnsafeBufferPointer { wp in
-              // Pointing at row y0 of the block.
-              let (out, channelStride, pixelStride) = channelsLast
-                ? (target + (b * plane + y0 * ow) * cout + g * coutG, 1, cout)
-                : (target + (b * cout + g * coutG) * plane + y0 * ow, plane, 1)
-              let groupInput = channelsLastInput ? source + b * h * w * cin + g * cinG : source + (b * cin + g * cinG) * h * w
-              atr_conv_blocked(out, channelStride, pixelStride, coutG, wp.baseAddress!, groupInput, channelsLastInput ? 1 : 0,
-                               &geometry, cinG, y0, count, scratch[worker].pointer, epilogue, epilogue.count)
-            }
-          }
+          // Row y0 of the block.
+          let (out, channelStride, pixelStride) = channelsLast
+            ? (target + (b * plane + y0 * ow) * cout, 1, cout) : (target + b * cout * plane + y0 * ow, plane, 1)
+          computeBlockedRows(source, channelsLastInput: channelsLastInput, image: b, packed: packed,
+                             y0..<min(oh, y0 + rows), into: out, channelStride: channelStride, pixelStride: pixelStride,
+                             scratch: scratch[worker].pointer)
         }
       }
     }
     return output
+  }
+
+  /// Output rows `rows` of image `b` by `atr_conv_blocked`, group by
+  /// group, from `source` as `runBlocked` takes it: output channel co of
+  /// pixel (y, x) at out[co * channelStride + ((y - rows.lowerBound) * OW +
+  /// x) * pixelStride]. `scratch` holds `atr_conv_blocked_scratch` bytes
+  /// for that many rows.
+  func computeBlockedRows(_ source: UnsafePointer<Float>, channelsLastInput: Bool, image b: Int, packed: [[Float]],
+                          _ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, channelStride: Int, pixelStride: Int,
+                          scratch: UnsafeMutableRawPointer) {
+    let (h, w) = (axes[0].input, axes[1].input)
+    var geometry = self.geometry
+    let cinG = cin / group, coutG = cout / group
+    for g in 0..<group {
+      packed[g].withUnsafeBufferPointer { wp in
+        let groupInput = channelsLastInput ? source + b * h * w * cin + g * cinG : source + (b * cin + g * cinG) * h * w
+        atr_conv_blocked(out + g * coutG * channelStride, channelStride, pixelStride, coutG, wp.baseAddress!, groupInput,
+                         channelsLastInput ? 1 : 0, &geometry, cinG, rows.lowerBound, rows.count, scratch, epilogue,
+                         epilogue.count)
+      }
+    }
   }
 
   /// The window in the form the C kernels take.

@@ -79,8 +79,7 @@ enum ConvolutionND {
     for k in 0..<Swift.min(2, inputs.count) {
       if let v = inputs[k], v.rank == 3 { inputs[k] = v.reshaped([v.shape[0], v.shape[1], 1, v.shape[2]]) }
     }
-    var inner = OpContext(node: node, index: c.index, inputs: inputs, opset: c.opset, threads: c.threads)
-    inner.shapesOnly = c.shapesOnly
+    var inner = c.nested(node, inputs: inputs)
     inner.cache = c.cache
     inner.constant = c.constant
     return try body(&inner).map { y in

@@ -27,6 +27,22 @@ public struct Node: Sendable {
   }
 }
 
+extension Node {
+  /// Takes another node's attributes under `prefix`, as a node that runs
+  /// that node fused into it keeps them (`PooledConvolution`,
+  /// `ResidualConvolution`).
+  mutating func carry(_ attributes: [String: Attribute], under prefix: String) {
+    for (name, value) in attributes { self.attributes[prefix + name] = value }
+  }
+
+  /// The attributes `carry` put under `prefix`, with their own names.
+  func carried(under prefix: String) -> [String: Attribute] {
+    Dictionary(uniqueKeysWithValues: attributes.filter { $0.key.hasPrefix(prefix) }.map {
+      (String($0.key.dropFirst(prefix.count)), $0.value)
+    })
+  }
+}
+
 /// A computation graph: nodes in topological order, constant values
 /// (weights), and the named inputs and outputs.
 public struct Graph: Sendable {

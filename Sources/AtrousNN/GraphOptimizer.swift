@@ -39,8 +39,7 @@ enum GraphOptimizer {
       return ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group")
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var producer: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    let producer = producers(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
     for (index, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 && add.outputs.count == 1 {
       for side in 0..<2 {
@@ -83,8 +82,7 @@ enum GraphOptimizer {
   /// (training) outputs are unused.
   static func foldBatchNorm(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var producer: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    let producer = producers(of: graph.nodes)
 
     var nodes = graph.nodes
     var initializers = graph.initializers
@@ -205,8 +203,7 @@ enum GraphOptimizer {
   /// inputs with no steps yet (a bias would be scaled too).
   static func foldMatMulScales(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var producer: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    let producer = producers(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
     for (index, matmul) in graph.nodes.enumerated() where matmul.opType == "MatMul" && matmul.inputs.count == 2
       && matmul.inputs[0] != matmul.inputs[1] && matmul.attributes[Pointwise.epilogueAttribute] == nil {
@@ -301,8 +298,7 @@ enum GraphOptimizer {
     var changed = rewritten.nodes.count != graph.nodes.count
     var nodes: [Node?] = rewritten.nodes
     let consumers = readers(of: rewritten.nodes, outputs: keep)
-    var producer: [String: Int] = [:]
-    for (index, node) in nodes.enumerated() { for output in node?.outputs ?? [] { producer[output] = index } }
+    var producer = producers(of: rewritten.nodes)
 
     for index in nodes.indices {
       guard let node = nodes[index], let (input, step, rank) = pointwiseStep(node, graph) else { continue }
@@ -401,8 +397,7 @@ enum GraphOptimizer {
   /// one `_StridedGather` node, when the Slices feed nothing else.
   static func recognizeStridedGather(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
-    var producer: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    let producer = producers(of: graph.nodes)
     // (start, step) per spatial axis of a Slice with constant arguments
     // that runs each axis it slices to the end.
     func spatialSlice(_ node: Node) -> [Int: (start: Int, step: Int)]? {
@@ -467,8 +462,7 @@ enum GraphOptimizer {
   static func fuseDepthwiseBlocks(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
     let reader = lastReaders(of: graph.nodes)
-    var producer: [String: Int] = [:]
-    for (index, node) in graph.nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    let producer = producers(of: graph.nodes)
     /// The shape of a float constant at input k of `node` of rank 4.
     func weights(_ node: Node, _ k: Int) -> [Int]? {
       guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], value.isFloat, value.rank == 4 else {
@@ -533,6 +527,13 @@ enum GraphOptimizer {
       taken.formUnion([expandIndex, index, projectIndex].compactMap { $0 })
     }
     return dropping(nodes, from: graph)
+  }
+
+  /// The node that makes each value, by index.
+  static func producers(of nodes: [Node]) -> [String: Int] {
+    var producer: [String: Int] = [:]
+    for (index, node) in nodes.enumerated() { for output in node.outputs { producer[output] = index } }
+    return producer
   }
 
   /// The last node that reads each value, by index.

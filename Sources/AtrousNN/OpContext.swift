@@ -40,6 +40,15 @@ struct OpContext {
 
   var op: String { node.opType }
 
+  /// The context of `node`, an op run inside this one (a fused pool or
+  /// sum, a lifted convolution) on `inputs`: the same position, opset,
+  /// threads and shape inference.
+  func nested(_ node: Node, inputs: [NDArray?]) -> OpContext {
+    var inner = OpContext(node: node, index: index, inputs: inputs, opset: opset, threads: threads)
+    inner.shapesOnly = shapesOnly
+    return inner
+  }
+
   /// Input `index`, which must be present.
   func input(_ index: Int) throws -> NDArray {
     guard index < inputs.count, let value = inputs[index] else {

@@ -1,6 +1,5 @@
 import AtrousCore
 import _CKernels
-import Foundation
 
 /// A MaxPool that reads a 2-D Conv's output and nothing else's, run as
 /// part of that Conv (made by `GraphOptimizer.fuseMaxPool`): the Conv node
@@ -19,26 +18,16 @@ enum PooledConvolution {
   /// under the prefix, the pool's output.
   static func fusing(_ pool: Node, into conv: Node) -> Node {
     var fused = conv
-    for (name, value) in pool.attributes { fused.attributes[attributePrefix + name] = value }
+    fused.carry(pool.attributes, under: attributePrefix)
     fused.outputs = [pool.outputs[0]]
     return fused
   }
 
   /// The MaxPool fused into `node`, as a node of its own, or nil.
   static func pool(of node: Node) -> Node? {
-    let attributes = node.attributes.filter { $0.key.hasPrefix(attributePrefix) }
+    let attributes = node.carried(under: attributePrefix)
     guard !attributes.isEmpty, let input = node.inputs.first else { return nil }
-    let own = attributes.map { (String($0.key.dropFirst(attributePrefix.count)), $0.value) }
-    return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs,
-                attributes: Dictionary(uniqueKeysWithValues: own))
-  }
-
-  /// The pool's context in node `c`, over the convolution's output `y`
-  /// (nil until there is one).
-  static func context(_ pool: Node, of c: OpContext, input y: NDArray?) -> OpContext {
-    var inner = OpContext(node: pool, index: c.index, inputs: [y], opset: c.opset, threads: c.threads)
-    inner.shapesOnly = c.shapesOnly
-    return inner
+    return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs, attributes: attributes)
   }
 
   /// Bytes of convolution rows a thread holds at once: an eighth of the
@@ -63,10 +52,8 @@ extension ConvKernel {
   /// `packed` is `blockedWeights()`.
   func runBlockedPooled(_ input: Tensor, channelsLastInput: Bool, packed: [[Float]], pool: [WindowAxis],
                         threads: Int) -> Tensor {
-    let (h, w) = (axes[0].input, axes[1].input)
     let (oh, ow) = (axes[0].output, axes[1].output)
     let (poh, pow) = (pool[0].output, pool[1].output)
-    let cinG = cin / group, coutG = cout / group
     var output = Tensor.uninitialized(shape: [n, poh, pow, cout])  // (N, POH, POW, Cout)
     let rowFloats = ow * cout
     // Pooled rows per chunk, and the convolution rows a chunk reads at most.
@@ -76,29 +63,18 @@ extension ConvKernel {
     let pooledRows = n * poh
     let parts = max(1, min(threads, pooledRows))
     var geometry = self.geometry
-    let scratch = Self.scratch(parts, bytes: atr_conv_blocked_scratch(&geometry, cinG, min(capacity, oh), channelsLastInput ? 1 : 0))
+    let bytes = atr_conv_blocked_scratch(&geometry, cin / group, min(capacity, oh), channelsLastInput ? 1 : 0)
+    let scratch = Self.scratch(parts, bytes: bytes)
     let buffers = Self.scratch(parts, floats: capacity * rowFloats)  // (capacity, OW, Cout) each
     let window = atr_conv_geometry(pool, pixelStride: cout)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.bands(pooledRows, parts: parts, grain: chunk) { part, band in
           let buffer = buffers[part].pointer.assumingMemoryBound(to: Float.self)
-          var convolution = geometry, poolGeometry = window
+          var poolGeometry = window
           var rows = [UnsafePointer<Float>?](repeating: nil, count: pool[0].kernel)
           // Convolution rows [first, end) of image `image` are buffer rows from 0.
           var held = (image: -1, first: 0, end: 0)
-          // Convolution rows [y0, y1) of image b into buffer row `slot` on.
-          func compute(_ b: Int, _ y0: Int, _ y1: Int, slot: Int) {
-            for g in 0..<group {
-              packed[g].withUnsafeBufferPointer { wp in
-                let groupInput = channelsLastInput ? src.baseAddress! + b * h * w * cin + g * cinG
-                  : src.baseAddress! + (b * cin + g * cinG) * h * w
-                atr_conv_blocked(buffer + slot * rowFloats + g * coutG, 1, cout, coutG, wp.baseAddress!, groupInput,
-                                 channelsLastInput ? 1 : 0, &convolution, cinG, y0, y1 - y0, scratch[part].pointer,
-                                 epilogue, epilogue.count)
-              }
-            }
-          }
           var row = band.lowerBound
           while row < band.upperBound {
             let b = row / poh, first = row % poh
@@ -109,11 +85,15 @@ extension ConvKernel {
             if held.image == b && lo >= held.first && lo < held.end {
               // The rows the chunk before made that this one reads again.
               if lo > held.first {
-                memmove(buffer, buffer + (lo - held.first) * rowFloats, (held.end - lo) * rowFloats * MemoryLayout<Float>.stride)
+                buffer.update(from: buffer + (lo - held.first) * rowFloats, count: (held.end - lo) * rowFloats)
               }
               start = min(held.end, hi)
             }
-            if start < hi { compute(b, start, hi, slot: start - lo) }
+            if start < hi {
+              computeBlockedRows(src.baseAddress!, channelsLastInput: channelsLastInput, image: b, packed: packed,
+                                 start..<hi, into: buffer + (start - lo) * rowFloats, channelStride: 1, pixelStride: cout,
+                                 scratch: scratch[part].pointer)
+            }
             held = (b, lo, hi)
             for oy in first..<last {
               Pooling.poolRow(dst.baseAddress! + (b * poh + oy) * pow * cout, oy, axes: pool, channels: cout, mode: ATR_POOL_MAX,

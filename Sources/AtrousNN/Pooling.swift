@@ -65,9 +65,7 @@ enum Pooling {
     let spatial = Array(x.shape[2...])
     var node = c.node
     node.attributes = ["kernel_shape": .ints(spatial)]
-    var inner = OpContext(node: node, index: c.index, inputs: [x], opset: c.opset, threads: c.threads)
-    inner.shapesOnly = c.shapesOnly
-    return [try poolND(inner, kind)[0]]
+    return [try poolND(c.nested(node, inputs: [x]), kind)[0]]
   }
 
   /// Pooling in plain loops over (N, C, spatial...) in standard layout,

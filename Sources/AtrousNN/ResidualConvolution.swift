@@ -24,7 +24,7 @@ enum ResidualConvolution {
   static func fusing(_ add: Node, residual: String, into conv: Node) -> Node {
     var fused = conv
     fused.inputs = Array((conv.inputs + ["", ""]).prefix(3)) + [residual]
-    for (name, value) in add.attributes { fused.attributes[attributePrefix + name] = value }
+    fused.carry(add.attributes, under: attributePrefix)
     fused.outputs = add.outputs
     return fused
   }
@@ -33,23 +33,19 @@ enum ResidualConvolution {
   /// convolution's output and the residual, or nil.
   static func add(of node: Node) -> Node? {
     guard node.inputs.count > input, !node.inputs[input].isEmpty, let output = node.outputs.first else { return nil }
-    let own = node.attributes.filter { $0.key.hasPrefix(attributePrefix) }.map {
-      (String($0.key.dropFirst(attributePrefix.count)), $0.value)
-    }
     return Node(name: node.name, opType: "Add", inputs: [output, node.inputs[input]], outputs: node.outputs,
-                attributes: Dictionary(uniqueKeysWithValues: own))
+                attributes: node.carried(under: attributePrefix))
   }
 
   /// The Add's fused steps, to follow the sum.
   static func steps(of add: Node, _ c: OpContext) throws -> [atr_pointwise_step] {
-    try Pointwise.epilogue(of: OpContext(node: add, index: c.index, inputs: [], opset: c.opset, threads: c.threads))
+    try Pointwise.epilogue(of: c.nested(add, inputs: []))
   }
 
   /// The Add run after the convolution: `y` plus the residual, by the Add
   /// operator itself (broadcasting, its steps).
   static func sum(_ add: Node, _ y: NDArray, residual: NDArray, of c: OpContext) throws -> [NDArray] {
-    var inner = OpContext(node: add, index: c.index, inputs: [y, residual], opset: c.opset, threads: c.threads)
-    inner.shapesOnly = c.shapesOnly
+    var inner = c.nested(add, inputs: [y, residual])
     inner.consumable = [true, false]
     return try Operators.named("Add")!.kernel(&inner)
   }
