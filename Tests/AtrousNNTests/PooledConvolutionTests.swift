@@ -28,6 +28,14 @@ import Testing
     // length, two images.
     Case(cin: 8, cout: 32, group: 2, kernel: 3, stride: 1, pad: 1, n: 2, size: 13, pixelsIn: true,
          pool: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]),
+    // More than one group of output blocks with a part block (72 = 4 x 16
+    // + 8), a 5x5 window, three images, a pool of 3 at stride 3.
+    Case(cin: 5, cout: 72, kernel: 5, stride: 1, pad: 2, n: 3, size: 19,
+         pool: ["kernel_shape": .ints([3, 3]), "strides": .ints([3, 3])]),
+    // Wider than one pass of the kernel (224 pixels) with 8 channels: the
+    // buffer's rows are long and few.
+    Case(cin: 3, cout: 8, kernel: 3, stride: 1, pad: 1, size: 241,
+         pool: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2]), "ceil_mode": .int(1)]),
     // A dilated, overlapping pool with pads on one side only.
     Case(cin: 16, cout: 48, kernel: 3, stride: 1, pad: 1, size: 17, pixelsIn: true,
          pool: ["kernel_shape": .ints([3, 2]), "strides": .ints([1, 2]), "dilations": .ints([2, 1]),

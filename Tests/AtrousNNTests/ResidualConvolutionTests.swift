@@ -7,14 +7,16 @@ import Testing
 /// (`ResidualConvolution`) against the two run one after the other,
 /// unoptimized, on the same convolution kernel.
 @Suite struct ResidualConvolutionTests {
-  /// x -> conv (3x3, 16 -> 16) -> Add with `residual` -> ReLU, with the
-  /// sum's operands in `order`; "b" is a second convolution of x made
+  /// x -> conv (3x3, C -> C) -> Add with `residual` -> ReLU, the sum's
+  /// operands in either order; "b" is a second convolution of x made
   /// after the first (a downsampling branch), "k" a per-channel constant.
-  static func graph(residual: String, convFirst: Bool, size: Int = 9, n: Int = 1) -> (Graph, [String: NDArray]) {
+  static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1)
+    -> (Graph, [String: NDArray])
+  {
     let values = OpReferenceTests.values
     let inits: [String: NDArray] = [
-      "w": NDArray(shape: [16, 16, 3, 3], floats: values(16 * 16 * 9, 41)), "bias": NDArray(shape: [16], floats: values(16, 42)),
-      "w2": NDArray(shape: [16, 16, 1, 1], floats: values(256, 43)), "k": NDArray(shape: [1, 16, 1, 1], floats: values(16, 44)),
+      "w": NDArray(shape: [c, c, 3, 3], floats: values(c * c * 9, 41)), "bias": NDArray(shape: [c], floats: values(c, 42)),
+      "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)), "k": NDArray(shape: [1, c, 1, 1], floats: values(c, 44)),
     ]
     let nodes = [
       Node(name: "conv", opType: "Conv", inputs: ["x", "w", "bias"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
@@ -24,31 +26,39 @@ import Testing
       Node(name: "both", opType: "Add", inputs: ["y", "b"], outputs: ["z"]),
     ]
     let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["z"], opset: 17)
-    return (graph, ["x": NDArray(shape: [n, 16, size, size], floats: values(n * 16 * size * size, 45).map { $0 * 2 })])
+    return (graph, ["x": NDArray(shape: [n, c, size, size], floats: values(n * c * size * size, 45).map { $0 * 2 })])
   }
 
   /// Every operand order and residual, on Winograd (summed in its output
-  /// transform) and the product (summed after), every instruction set, 1
-  /// and 2 threads.
+  /// transform) with each output tile and the product (summed after), for
+  /// channel counts that fill whole vectors and that do not (24, 40: the
+  /// last vector overlaps the one before) and maps that tiles do not
+  /// divide, every instruction set, 1 and 2 threads.
   @Test(arguments: InstructionSet.available)
   func fusedSumEqualsTheAddAfter(isa: InstructionSet) throws {
     try InstructionSet.with(isa) {
-      for residual in ["x", "b", "k"] {
-        for convFirst in [true, false] {
-          let (graph, input) = Self.graph(residual: residual, convFirst: convFirst, n: residual == "x" ? 2 : 1)
-          for strategy in [Convolution.Strategy.winograd, .im2col] {
-            try Convolution.$forcedStrategy.withValue(strategy) {
-              let expected = try Executor(graph: graph, threads: 1, optimize: false).run(input)["z"]!
-              for threads in [1, 2] {
-                let fused = try Executor(graph: graph, threads: threads)
-                #expect(!fused.optimized.nodes.contains { $0.name == "sum" }, "\(residual)")
-                let run = try fused.profiledRun(input)
-                let path = run.nodes.first { $0.name == "conv" }?.path ?? ""
-                // Winograd sums in place where the operands' shapes agree.
-                let inPlace = strategy == .winograd && residual != "k"
-                #expect(path.contains(inPlace ? "+add+relu" : ",add+relu"), "\(residual) \(strategy): \(path)")
-                let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
-                #expect(check.isClose, "\(residual) first \(convFirst) \(strategy) threads \(threads): \(check)")
+      for (channels, size) in [(16, 9), (24, 7), (40, 13)] {
+        for residual in ["x", "b", "k"] {
+          for convFirst in [true, false] {
+            let (graph, input) = Self.graph(residual: residual, convFirst: convFirst, channels: channels, size: size,
+                                            n: residual == "x" ? 2 : 1)
+            for (strategy, tile) in [(Convolution.Strategy.winograd, 2), (.winograd, 4), (.winograd, 6), (.im2col, 4)] {
+              try Convolution.$forcedStrategy.withValue(strategy) {
+                try WinogradTile.$forced.withValue(tile) {
+                  let expected = try Executor(graph: graph, threads: 1, optimize: false).run(input)["z"]!
+                  for threads in [1, 2] {
+                    let fused = try Executor(graph: graph, threads: threads)
+                    #expect(!fused.optimized.nodes.contains { $0.name == "sum" }, "\(residual)")
+                    let run = try fused.profiledRun(input)
+                    let path = run.nodes.first { $0.name == "conv" }?.path ?? ""
+                    // Winograd sums in place where the operands' shapes agree.
+                    let inPlace = strategy == .winograd && residual != "k"
+                    #expect(path.contains(inPlace ? "+add+relu" : ",add+relu"), "\(residual) \(strategy): \(path)")
+                    let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+                    let what = "\(channels)ch \(size)px \(residual) first \(convFirst) \(strategy) F\(tile) threads \(threads)"
+                    #expect(check.isClose, "\(what): \(check)")
+                  }
+                }
               }
             }
           }
