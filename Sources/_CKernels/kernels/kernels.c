@@ -342,6 +342,9 @@ enum { NR = 32, MR = 8, MR_NARROW = 6, MC = 128 };
 // Rows of a panel a tile prefetches ahead of the row it reads: 2 KiB,
 // about one L3 latency's worth of the tile's reads.
 enum { B_AHEAD = 16 };
+// Packed B of at least this many bytes is fetched a panel ahead, spread
+// over the tiles that go down the current one (see sgemm_panels).
+enum { STREAM_BYTES = 64 * 1024 };
 
 // Rows of a panel's slice of B per block along k: the slice (NR floats a
 // row) fills about two thirds of L1, the rest left to A's rows and C's
@@ -366,13 +369,23 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
 }
 
 // Stores (or, with `load`, adds) the first `width` of the 32 columns in t
-// into c: the right edge of C, once per tile row.
+// into c: the right edge of C, once per tile row. In pieces of 16, 8, 4, 2
+// and 1 floats, each a fixed-size move: as a loop the copy became a call
+// to memcpy per tile row, 7% of a block whose projection makes 24
+// channels.
 static inline __attribute__((always_inline)) void store_part(float *c, const float *t, size_t width, int load) {
-  if (load) {
-    for (size_t j = 0; j < width; j++) c[j] += t[j];
-  } else {
-    for (size_t j = 0; j < width; j++) c[j] = t[j];
+  size_t j = 0;
+#define ATR_PIECE(N)                                                                   \
+  if (width - j >= (N)) {                                                              \
+    typedef float piece __attribute__((vector_size((N) * sizeof(float)), aligned(4))); \
+    piece v = *(const piece *)(t + j);                                                 \
+    if (load) v += *(const piece *)(c + j);                                            \
+    *(piece *)(c + j) = v;                                                             \
+    j += (N);                                                                          \
   }
+  ATR_PIECE(16) ATR_PIECE(8) ATR_PIECE(4) ATR_PIECE(2)
+#undef ATR_PIECE
+  if (j < width) c[j] = load ? c[j] + t[j] : t[j];
 }
 
 // One tile of ROWS rows (1 to MR) and COLS columns (16 or 32: one or two
@@ -383,12 +396,13 @@ static inline __attribute__((always_inline)) void store_part(float *c, const flo
 // the accumulators it needs; `width` (1 to COLS) is how many columns are
 // stored, less than COLS only at the right edge of C.
 // B's rows come from the packed panel `bp` (NR floats apart), or, when
-// `brows` is given, from wherever brows[p] + offset points.
+// `brows` is given, from wherever brows[p] + offset points. The first
+// `next_lines` cache lines from `next` are prefetched, one per step.
 static inline __attribute__((always_inline)) void tile(const size_t ROWS, const size_t COLS, size_t width, size_t kc,
                                                        const float *a, size_t lda, const float *bp,
                                                        const float *const *brows, ptrdiff_t offset, float *c,
                                                        size_t ldc, int load, const float *column_bias,
-                                                       const float *row_bias) {
+                                                       const float *row_bias, const float *next, size_t next_lines) {
   const int two = COLS > 16;
   v16 z = {0};
   v16 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
@@ -402,30 +416,38 @@ static inline __attribute__((always_inline)) void tile(const size_t ROWS, const 
     c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
 #undef ATR_ROW_BIAS
   }
-  for (size_t p = 0; p < kc; p++) {
-    const float *b = brows ? brows[p] + offset : bp + p * NR;
-    if (!brows) {
-      // The panel's rows B_AHEAD steps on: a small map's products (a
-      // Winograd position's 16 tiles, 512 x 512 channels) read each panel
-      // once from L3 or memory, with too few FMAs per line for the
-      // hardware's prefetch to hide the wait. 16 x 512 x 512 products
-      // reading 16 MiB of weights in turn took 0.77 of the time (minimum
-      // of 8 alternating runs); products whose B is in cache did not change.
-      __builtin_prefetch(b + B_AHEAD * NR);
-      if (two) __builtin_prefetch(b + B_AHEAD * NR + 16);
-    }
-    const v16 b0 = V16_LOAD(b), b1 = two ? V16_LOAD(b + 16) : z;
-    float x;
-#define ATR_FMA_ROW(r, lo, hi)         \
-  if (ROWS > (r)) {                    \
-    x = a[(r) * lda + p];              \
-    lo += x * b0;                      \
-    if (two) hi += x * b1;             \
+  // The panel's rows B_AHEAD steps on: a small map's products (a
+  // Winograd position's 16 tiles, 512 x 512 channels) read each panel
+  // once from L3 or memory, with too few FMAs per line for the hardware's
+  // prefetch to hide the wait. 16 x 512 x 512 products reading 16 MiB of
+  // weights in turn took 0.77 of the time (minimum of 8 alternating runs);
+  // products whose B is in cache did not change. The tile's share of the
+  // next panel, a cache line per step, comes in a loop of its own so that
+  // the steps after it test nothing.
+#define ATR_FMA_ROW(r, lo, hi) \
+  if (ROWS > (r)) {            \
+    x = a[(r) * lda + p];      \
+    lo += x * b0;              \
+    if (two) hi += x * b1;     \
   }
-    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31)
-    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71)
+#define ATR_STEPS(end, NEXT)                                                                            \
+  for (; p < (end); p++) {                                                                              \
+    const float *b = brows ? brows[p] + offset : bp + p * NR;                                           \
+    if (!brows) {                                                                                       \
+      __builtin_prefetch(b + B_AHEAD * NR);                                                             \
+      if (two) __builtin_prefetch(b + B_AHEAD * NR + 16);                                               \
+    }                                                                                                   \
+    if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
+    const v16 b0 = V16_LOAD(b), b1 = two ? V16_LOAD(b + 16) : z;                                        \
+    float x;                                                                                            \
+    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31) \
+    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71) \
+  }
+  size_t p = 0;
+  ATR_STEPS(next_lines < kc ? next_lines : kc, 1)
+  ATR_STEPS(kc, 0)
+#undef ATR_STEPS
 #undef ATR_FMA_ROW
-  }
 #define ATR_STORE_ROW(r, lo, hi)                                         \
   if (ROWS > (r)) {                                                      \
     float *cr = c + (r) * ldc;                                           \
@@ -467,9 +489,28 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     // once per run) is faster than jumping between panels every kc rows,
     // and the tiles read its slices from L2 at a pace L2 keeps up with.
     const size_t kb = (i1 - i0) * k * sizeof(float) <= atr_cache_l2() / 2 && k > 0 ? k : kc_block();
+    // Tiles of equal height where the rows do not divide by MR (49 as
+    // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
+    // an eighth of the work, its single chain waiting on each FMA.
+    const size_t mr = ATR_ISA_WIDE ? MR : MR_NARROW;
+    const size_t tiles = (i1 - i0 + mr - 1) / mr, step = (i1 - i0 + tiles - 1) / tiles;
+    // Packed weights read once per run come from L3 or memory. The first
+    // tile down a panel brings it into L1 for the others, and with the
+    // B_AHEAD prefetch alone it waits on those reads while the others
+    // compute: the tiles going down a panel prefetch the next one between
+    // them instead, each its share. Cold 49 x 1152 x 192 and 16 x 512 x
+    // 512 products took 0.86 and 0.82 of the time (median ratio over 41
+    // alternating batches). One tile has no one to share with: its reads
+    // are the wait (7 x 1152 x 192 runs at the L3's bandwidth either way).
+    const int stream = !tables && tiles > 1 && k * panels * NR * sizeof(float) >= STREAM_BYTES;
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
       const size_t kc = k - p0 < kb ? k - p0 : kb;
       const int first = p0 == 0, load = !first || start == ATR_START_C;
+      // Cache lines of the next panel each tile prefetches (NR floats a
+      // row), the next block's first panel after the last.
+      const size_t kc_next = k - p0 - kc < kb ? k - p0 - kc : kb;
+      const size_t share = stream ? (kc * NR / 16 + tiles - 1) / tiles : 0;
+      const size_t share_next = stream ? (kc_next * NR / 16 + tiles - 1) / tiles : 0;
       for (size_t q = 0; q < panels; q++) {
         const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
         const float *const *br = tables ? tables[q] + p0 : NULL;
@@ -481,12 +522,12 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
           column_bias = edge_bias;
         }
-        // Tiles of equal height where the rows do not divide by MR (49 as
-        // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
-        // an eighth of the work, its single chain waiting on each FMA.
-        const size_t mr = ATR_ISA_WIDE ? MR : MR_NARROW;
-        const size_t tiles = (i1 - i0 + mr - 1) / mr, step = (i1 - i0 + tiles - 1) / tiles;
-        for (size_t i = i0; i < i1; i += step) {
+        const int last = q + 1 == panels;
+        const float *next = !stream ? NULL : !last ? bp + k * NR : p0 + kc < k ? packed + (p0 + kc) * NR : NULL;
+        const size_t lines = !next ? 0 : (last ? kc_next : kc) * NR / 16, each = last ? share_next : share;
+        for (size_t i = i0, line = 0; i < i1; i += step, line += each) {
+          const size_t next_lines = line >= lines ? 0 : lines - line < each ? lines - line : each;
+          const float *tile_next = next_lines ? next + line * 16 : NULL;
           const size_t rows = i1 - i < step ? i1 - i : step;
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
           const float *ai = a + i * lda + p0;
@@ -494,13 +535,13 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           // One loop per tile size: the bottom edge computes only its rows,
           // and a panel of at most 16 columns only one vector per row.
 #if ATR_ISA_WIDE
-#define ATR_TILE(R)                                                                                         \
-  case R:                                                                                                   \
-    if (width > 16) {                                                                                       \
-      tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias);                \
-    } else {                                                                                                \
-      tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias);                \
-    }                                                                                                       \
+#define ATR_TILE(R)                                                                                                 \
+  case R:                                                                                                           \
+    if (width > 16) {                                                                                               \
+      tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines); \
+    } else {                                                                                                        \
+      tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines); \
+    }                                                                                                               \
     break;
           switch (rows) {
             ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) ATR_TILE(7) ATR_TILE(8)
@@ -511,9 +552,11 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           for (size_t h = 0; h < NR && h < width; h += 16) {
             const size_t part = width - h < 16 ? width - h : 16;
             const float *hb = bp ? bp + h : NULL, *hbias = column_bias ? column_bias + h : NULL;
-#define ATR_TILE(R)                                                                                                   \
-  case R:                                                                                                             \
-    tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias);                  \
+            // The first half's pass prefetches the tile's share for both.
+            const size_t hlines = h ? 0 : next_lines;
+#define ATR_TILE(R)                                                                                                       \
+  case R:                                                                                                                 \
+    tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines); \
     break;
             switch (rows) { ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) }
           }
