@@ -368,12 +368,12 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
   }
 }
 
-// Stores (or, with `load`, adds) the first `width` of the 32 columns in t
-// into c: the right edge of C, once per tile row. In pieces of 16, 8, 4, 2
-// and 1 floats, each a fixed-size move: as a loop the copy became a call
-// to memcpy per tile row, 7% of a block whose projection makes 24
-// channels.
-static inline __attribute__((always_inline)) void store_part(float *c, const float *t, size_t width, int load) {
+// Stores (or, with `load`, adds) the first `width` (below 32) floats of t
+// into c: the right edge of a product's tile, the part block of a blocked
+// convolution's pixel. In pieces of 16, 8, 4, 2 and 1 floats, each a
+// fixed-size move: as a loop the copy became a call to memcpy per tile
+// row, 7% of a block whose projection makes 24 channels.
+static inline __attribute__((always_inline)) void move_part(float *c, const float *t, size_t width, int load) {
   size_t j = 0;
 #define ATR_PIECE(N)                                                                   \
   if (width - j >= (N)) {                                                              \
@@ -458,7 +458,7 @@ static inline __attribute__((always_inline)) void tile(const size_t ROWS, const 
       float t[32] __attribute__((aligned(64)));                          \
       V16_STORE(t, lo);                                                  \
       V16_STORE(t + 16, hi);                                             \
-      store_part(cr, t, width, load);                                    \
+      move_part(cr, t, width, load);                                     \
     }                                                                    \
   }
   ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
