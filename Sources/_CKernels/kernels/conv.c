@@ -798,33 +798,11 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
   return p * scale;
 }
 
-// 1 / d for d >= 1: a first guess from the exponent bits (within 12%),
-// then three Newton steps; at most 1 ulp from the quotient with FMA, 2
-// without. Past 2^125 (where the guess would leave the normal floats) it
-// is 2^-125: off by less than 3e-38. A vector divide takes 16 cycles for
-// 16 floats on an AVX-512 core and bounded SiLU's cost (EfficientNet's
-// blocks at 56x56 spent a third of their time in it); this is six
-// multiply-adds.
-static inline __attribute__((always_inline)) float reciprocal_approx(float d) {
-  d = d > 4.2535296e37f ? 4.2535296e37f : d;  // NaN stays NaN
-  int32_t bits;
-  memcpy(&bits, &d, sizeof bits);
-  bits = 0x7EF311C3 - bits;
-  float y;
-  memcpy(&y, &bits, sizeof y);
-  float e = 1.0f - d * y;
-  y = y + y * e;
-  e = 1.0f - d * y;
-  y = y + y * e;
-  e = 1.0f - d * y;
-  return y + y * e;
-}
-
 // erf by Abramowitz and Stegun 7.1.26 on exp_approx: absolute error below
 // 2e-7, branch-free.
 static inline __attribute__((always_inline)) float erf_approx(float x) {
   const float a = fabsf(x);
-  const float t = reciprocal_approx(1.0f + 0.3275911f * a);
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
   const float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
   const float y = 1.0f - p * exp_approx(-a * a);
   return copysignf(y, x);
@@ -832,7 +810,7 @@ static inline __attribute__((always_inline)) float erf_approx(float x) {
 
 // tanh(x) = 1 - 2 / (e^2x + 1), on exp_approx.
 static inline __attribute__((always_inline)) float tanh_approx(float x) {
-  return 1.0f - 2.0f * reciprocal_approx(exp_approx(2.0f * x) + 1.0f);
+  return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f);
 }
 
 // Each step runs over a chunk small enough to stay in L1, so a chain of
@@ -854,8 +832,8 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
         break;
       case ATR_PW_HARDSIGMOID: for (size_t i = 0; i < n; i++) x[i] = fmaxf(0.0f, fminf(1.0f, a * x[i] + b)); break;
       case ATR_PW_LEAKYRELU: for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? a * x[i] : x[i]; break;
-      case ATR_PW_SIGMOID: for (size_t i = 0; i < n; i++) x[i] = reciprocal_approx(1.0f + exp_approx(-x[i])); break;
-      case ATR_PW_SILU: for (size_t i = 0; i < n; i++) x[i] = x[i] * reciprocal_approx(1.0f + exp_approx(-x[i])); break;
+      case ATR_PW_SIGMOID: for (size_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_approx(-x[i])); break;
+      case ATR_PW_SILU: for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i])); break;
       case ATR_PW_GELU:
         for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
         break;
@@ -870,7 +848,7 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
         // x = 20 that is 1 in float, and e^x must not overflow.
         for (size_t i = 0; i < n; i++) {
           const float e = exp_approx(fminf(x[i], 20.0f)), m = e * (e + 2.0f);
-          x[i] = x[i] * m * reciprocal_approx(m + 2.0f);
+          x[i] = x[i] * m / (m + 2.0f);
         }
         break;
     }
