@@ -168,20 +168,27 @@ enum Convolution {
     c.path = plan.path
     if let sum {
       // A residual Add fused into the node (`ResidualConvolution`): in
-      // Winograd's output transform where it runs and the operands' shapes
-      // agree, else after.
+      // Winograd's output transform, or after each block of a 1x1
+      // product while it is in cache, where those run and the operands'
+      // shapes agree; else after.
       let residual = try c.input(ResidualConvolution.input)
       let steps = try ResidualConvolution.steps(of: sum, c)
       var convolution = plan.kernel
-      if plan.strategy == .winograd, residual.isFloat,
-        residual.shape == [convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output]
-      {
+      let sameShape = residual.isFloat
+        && residual.shape == [convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output]
+      if plan.strategy == .winograd, sameShape {
         convolution.epilogue = steps
         c.path = plan.path + "+add" + Pointwise.describe(steps)
         return [NDArray(channelsLast: convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0],
                                                            tile: plan.winogradTile,
                                                            residual: residual.toChannelsLast().storage!,
                                                            threads: plan.threads))]
+      }
+      if plan.strategy == .im2col, convolution.addsResidualInPlace, sameShape {
+        convolution.epilogue = steps
+        c.path = plan.path + "+add" + Pointwise.describe(steps)
+        return [NDArray(channelsLast: convolution.run(x.toChannelsLast().storage!, residual: residual.toChannelsLast().storage!,
+                                                      threads: plan.threads))]
       }
       c.path = plan.path + ",add" + Pointwise.describe(steps)
       return try ResidualConvolution.sum(sum, run(plan, x, standardOutput: false)[0], residual: residual, of: c)
@@ -581,16 +588,27 @@ struct ConvKernel {
   /// The convolution on (N, H, W, C) storage.
   /// - Parameter planarOutput: return (N, Cout, OH, OW) instead of (N, OH,
   ///   OW, Cout) (not depthwise).
-  func run(_ input: Tensor, planarOutput: Bool = false, threads: Int) -> Tensor {
+  /// - Parameter residual: (N, OH, OW, Cout) to add to the output before
+  ///   the fused steps (a 1x1 convolution with one group only: see
+  ///   `addsResidualInPlace`).
+  func run(_ input: Tensor, planarOutput: Bool = false, residual: Tensor? = nil, threads: Int) -> Tensor {
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: planarOutput ? [n, cout, oh, ow] : [n, oh, ow, cout])
+    precondition(residual == nil || (addsResidualInPlace && !planarOutput && residual!.shape == output.shape))
     if isDepthwise {
       depthwise(input, &output, threads: threads)
+    } else if let residual {
+      residual.withUnsafeBufferPointer { general(input, &output, planarOutput: false, residual: $0.baseAddress!, threads: threads) }
     } else {
       general(input, &output, planarOutput: planarOutput, threads: threads)
     }
     return output
   }
+
+  /// Whether `run` adds a residual as each block of products is made: the
+  /// 1x1 convolutions of one group, whose products write the output rows
+  /// themselves.
+  var addsResidualInPlace: Bool { isPointwise && group == 1 && !isDepthwise }
 
   private var taps: Int { axes[0].kernel * axes[1].kernel }
   var isDepthwise: Bool { group == cin && cout == cin }
@@ -703,7 +721,8 @@ struct ConvKernel {
     return result
   }
 
-  private func general(_ input: Tensor, _ output: inout Tensor, planarOutput: Bool, threads: Int) {
+  private func general(_ input: Tensor, _ output: inout Tensor, planarOutput: Bool, residual: UnsafePointer<Float>? = nil,
+                       threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
     let k = taps * cinG
@@ -744,7 +763,8 @@ struct ConvKernel {
                 let width = min(coutG, panelRanges[part].upperBound * 32) - first
                 let out = target + g * coutG + first
                 productRows(pixels, width: width, k: k, a, lda: lda, panels: weightBase + first * k,
-                            bias: groupBias.map { $0 + first }, into: out, ldc: cout)
+                            bias: groupBias.map { $0 + first }, into: out, ldc: cout,
+                            residual: residual.map { $0 + g * coutG + first })
               }
               return
             }
@@ -757,7 +777,8 @@ struct ConvKernel {
                   let count = min(rows, range.upperBound - first)
                   let out = target + first * cout + g * coutG
                   productRows(count, width: coutG, k: cinG, source + first * cin + g * cinG, lda: cin,
-                              panels: weightBase, bias: groupBias, into: out, ldc: cout)
+                              panels: weightBase, bias: groupBias, into: out, ldc: cout,
+                              residual: residual.map { $0 + first * cout + g * coutG })
                 }
               }
               return
@@ -793,10 +814,21 @@ struct ConvKernel {
 
   /// `count` rows of a product: (count, k) rows at `a`, `lda` apart, times
   /// `width` columns of packed panels, starting from the bias (no separate
-  /// pass adds it), then the fused steps, into rows `ldc` apart at `out`.
+  /// pass adds it), plus the rows at `residual` (laid out as the output:
+  /// `ldc` apart) where given, then the fused steps, into rows `ldc` apart
+  /// at `out`. The residual is added to each finished sum, as an Add after
+  /// would, while the rows are in cache.
   func productRows(_ count: Int, width: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, panels: UnsafePointer<Float>,
-                   bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int) {
+                   bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int,
+                   residual: UnsafePointer<Float>? = nil) {
     atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS, bias)
+    if let residual {
+      if width == ldc {
+        atr_add_into(out, residual, count * width)
+      } else {
+        for r in 0..<count { atr_add_into(out + r * ldc, residual + r * ldc, width) }
+      }
+    }
     atr_pointwise(out, count, width, ldc, epilogue, epilogue.count)
   }
 

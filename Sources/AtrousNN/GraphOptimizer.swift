@@ -20,13 +20,15 @@ enum GraphOptimizer {
     return fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep)
   }
 
-  /// An Add of two values, one of them the output of a Conv Winograd can
-  /// run (3x3, stride and dilation 1, one group, constant weights) that
-  /// nothing else reads and that has no fused steps of its own, becomes
-  /// part of the Conv (`ResidualConvolution`), with the Add's steps. The
-  /// Conv takes the Add's place: the other operand may be made after the
-  /// Conv (ResNet's downsampling branch). Other convolutions would only
-  /// add after, as the Add does.
+  /// An Add of two values, one of them the output of a Conv that can add
+  /// it as it makes its output, that nothing else reads and that has no
+  /// fused steps of its own, becomes part of the Conv
+  /// (`ResidualConvolution`), with the Add's steps: a Conv Winograd can run
+  /// (3x3, stride and dilation 1, one group, constant weights) or a 1x1
+  /// product (stride 1, no padding, one group). The Conv takes the Add's
+  /// place: the other operand may be made after the Conv (ResNet's
+  /// downsampling branch). Other convolutions would only add after, as the
+  /// Add does.
   static func fuseResidualAdd(_ graph: Graph, keep: [String]) -> Graph {
     func ones(_ node: Node, _ name: String) -> Bool {
       guard let value = node.attributes[name] else { return true }
@@ -34,9 +36,16 @@ enum GraphOptimizer {
       if case .int(let value) = value { return value == 1 }
       return false
     }
-    func winogradShaped(_ conv: Node) -> Bool {
-      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
-      return ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group")
+    func addsInPlace(_ conv: Node) -> Bool {
+      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == w.shape[3],
+        ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group") else { return false }
+      if w.shape[2] == 3 { return true }
+      guard w.shape[2] == 1 else { return false }
+      if case .ints(let pads)? = conv.attributes["pads"], pads.contains(where: { $0 != 0 }) { return false }
+      switch conv.attributes["auto_pad"] {
+      case nil, .string("NOTSET")?, .string("VALID")?: return true
+      default: return false
+      }
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)
@@ -45,7 +54,7 @@ enum GraphOptimizer {
       for side in 0..<2 {
         let name = add.inputs[side], other = add.inputs[1 - side]
         guard !other.isEmpty, name != other, consumers[name] == 1, let from = producer[name], let conv = nodes[from],
-          conv.opType == "Conv", conv.outputs.count == 1, (2...3).contains(conv.inputs.count), winogradShaped(conv),
+          conv.opType == "Conv", conv.outputs.count == 1, (2...3).contains(conv.inputs.count), addsInPlace(conv),
           conv.attributes[Pointwise.epilogueAttribute] == nil,
           PooledConvolution.pool(of: conv) == nil else { continue }
         nodes[index] = ResidualConvolution.fusing(add, residual: other, into: conv)

@@ -1,17 +1,20 @@
 import AtrousCore
 import _CKernels
 
-/// An Add of a 3x3 Conv's output, which nothing else reads and which has
-/// no fused steps of its own, and another value (a residual block's sum),
-/// run as part of that Conv (made by `GraphOptimizer.fuseResidualAdd`):
-/// the other operand is the Conv node's input `input`, the Add's
-/// attributes (its fused steps) are on the node under `attributePrefix`,
-/// and the node has the Add's output. Winograd's output transform adds
-/// each pixel's residual as it writes the pixel, so ResNet's sums and the
-/// ReLU after them take no pass of their own (ResNet-18 0.97 to 0.98 of
-/// the time, 1 and 2 threads); where the convolution runs direct (the
-/// cost rule, `ATROUS_EXACT_CONV`) or the operands' shapes differ, the
-/// Add runs after.
+/// An Add of a 3x3 or 1x1 Conv's output, which nothing else reads and
+/// which has no fused steps of its own, and another value (a residual
+/// block's sum), run as part of that Conv (made by
+/// `GraphOptimizer.fuseResidualAdd`): the other operand is the Conv node's
+/// input `input`, the Add's attributes (its fused steps) are on the node
+/// under `attributePrefix`, and the node has the Add's output. Winograd's
+/// output transform adds each pixel's residual as it writes the pixel, so
+/// ResNet's sums and the ReLU after them take no pass of their own
+/// (ResNet-18 0.97 to 0.98 of the time, 1 and 2 threads); a 1x1 product
+/// adds it to each block of rows it makes while they are in cache
+/// (`ConvKernel.productRows`), as the steps follow. Where the convolution
+/// runs another way (direct by the cost rule or `ATROUS_EXACT_CONV`, on
+/// planes, as a matrix-vector product) or the operands' shapes differ,
+/// the Add runs after.
 enum ResidualConvolution {
   /// The residual's input position on the Conv node (after the bias, "" when
   /// there is none).

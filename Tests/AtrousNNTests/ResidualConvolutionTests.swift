@@ -69,7 +69,7 @@ import Testing
 
   /// The Add stays a node of its own where the convolution's output is
   /// read by something else too, is asked for, or has steps of its own,
-  /// and after a convolution Winograd cannot run.
+  /// and after a convolution that neither Winograd nor a 1x1 product runs.
   @Test func onlyABareSoleReaderIsFused() throws {
     let (graph, _) = Self.graph(residual: "x", convFirst: true)
     func fusesSum(_ g: Graph, keep: Set<String> = []) -> Bool {
@@ -77,8 +77,15 @@ import Testing
     }
     #expect(fusesSum(graph))
     #expect(!fusesSum(graph, keep: ["a"]))
-    // The sum after the 1x1 branch: Winograd could not run it.
-    #expect(GraphOptimizer.optimize(graph, keep: []).nodes.contains { $0.name == "both" })
+    // The sum after the 1x1 branch joins it; after a 5x5 branch, or a 1x1
+    // one with padding, it stays.
+    #expect(!GraphOptimizer.optimize(graph, keep: []).nodes.contains { $0.name == "both" })
+    for (kernel, pads) in [(5, 2), (1, 1)] {
+      var wide = graph
+      wide.initializers["w2"] = NDArray(shape: [16, 16, kernel, kernel], floats: OpReferenceTests.values(256 * kernel * kernel, seed: 43))
+      wide.nodes[1].attributes["pads"] = .ints([pads, pads, pads, pads])
+      #expect(GraphOptimizer.optimize(wide, keep: []).nodes.contains { $0.name == "both" }, "\(kernel)x\(kernel)")
+    }
     var shared = graph
     shared.nodes.append(Node(name: "other", opType: "Sigmoid", inputs: ["a"], outputs: ["o"]))
     shared.outputs.append("o")
@@ -87,5 +94,53 @@ import Testing
     stepped.nodes.insert(Node(name: "pre", opType: "Relu", inputs: ["a"], outputs: ["ar"]), at: 1)
     stepped.nodes[3].inputs = ["ar", "x"]
     #expect(!fusesSum(stepped))
+  }
+  /// x -> 3x3 conv (Cin -> Cin, so the next reads channels-last pixels as
+  /// in a network) -> 1x1 conv (Cin -> C, bias) -> Add with r -> ReLU, in
+  /// either operand order; r is a second input of the 1x1's output shape.
+  static func productGraph(cin: Int, c: Int, size: Int, n: Int, convFirst: Bool) -> (Graph, [String: NDArray]) {
+    let values = OpReferenceTests.values
+    let inits: [String: NDArray] = [
+      "w": NDArray(shape: [c, cin, 1, 1], floats: values(c * cin, 51)), "bias": NDArray(shape: [c], floats: values(c, 52)),
+      "w0": NDArray(shape: [cin, cin, 3, 3], floats: values(cin * cin * 9, 55)),
+    ]
+    let nodes = [
+      Node(name: "pre", opType: "Conv", inputs: ["x", "w0"], outputs: ["p"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "conv", opType: "Conv", inputs: ["p", "w", "bias"], outputs: ["a"]),
+      Node(name: "sum", opType: "Add", inputs: convFirst ? ["a", "r"] : ["r", "a"], outputs: ["s"]),
+      Node(name: "relu", opType: "Relu", inputs: ["s"], outputs: ["z"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: []), Graph.Input(name: "r", shape: [])],
+                      outputs: ["z"], opset: 17)
+    return (graph, ["x": NDArray(shape: [n, cin, size, size], floats: values(n * cin * size * size, 53)),
+                    "r": NDArray(shape: [n, c, size, size], floats: values(n * c * size * size, 54).map { $0 * 3 })])
+  }
+
+  /// The sum after a 1x1 product, added to each block of rows as it is
+  /// made, against the Add after it, unoptimized: exactly equal, every
+  /// instruction set, 1 and 2 threads. 24 and 40 channels on 7x7 and 20x20
+  /// maps (blocks of rows, a part panel, two images); 192 -> 130 channels
+  /// on a 7x7 map, which two threads split by 32-wide panels (the last a
+  /// part one).
+  @Test(arguments: InstructionSet.available)
+  func fusedSumAfterAProductEqualsTheAddAfter(isa: InstructionSet) throws {
+    try InstructionSet.with(isa) {
+      for (cin, c, size, n) in [(24, 40, 7, 1), (40, 24, 20, 2), (192, 130, 7, 1), (48, 130, 13, 1)] {
+        for convFirst in [true, false] {
+          let (graph, input) = Self.productGraph(cin: cin, c: c, size: size, n: n, convFirst: convFirst)
+          let expected = try Executor(graph: graph, threads: 1, optimize: false).run(input)["z"]!
+          for threads in [1, 2] {
+            let fused = try Executor(graph: graph, threads: threads)
+            #expect(!fused.optimized.nodes.contains { $0.name == "sum" })
+            let run = try fused.profiledRun(input)
+            let path = run.nodes.first { $0.name == "conv" }?.path ?? ""
+            let what = "\(cin)->\(c) \(size)px x\(n) first \(convFirst) threads \(threads)"
+            #expect(path.contains("+add+relu"), "\(what): \(path)")
+            let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+            #expect(check.isClose, "\(what): \(check)")
+          }
+        }
+      }
+    }
   }
 }
