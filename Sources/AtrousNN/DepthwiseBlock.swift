@@ -24,8 +24,9 @@ enum DepthwiseBlock {
   static let expandStepsAttribute = "_expand_epilogue"
   static let projectStepsAttribute = "_project_epilogue"
   /// Input positions of the depthwise, expansion and projection weights
-  /// (each followed by its bias).
-  static let (depthwiseInput, expandInput, projectInput) = (1, 3, 5)
+  /// (each followed by its bias), and of the residual a sum after the
+  /// projection adds (`ResidualConvolution`, with the Add's attributes).
+  static let (depthwiseInput, expandInput, projectInput, residualInput) = (1, 3, 5, 7)
 
   static func register(_ table: inout OperatorTable) {
     table[opType] = { c in try run(&c) }
@@ -59,15 +60,18 @@ enum DepthwiseBlock {
   static func run(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
+    let sum = ResidualConvolution.add(of: c.node, at: residualInput)
     if c.shapesOnly {
       // The shape from the weights' shapes and the window, nothing packed.
       let channels = try c.input(depthwiseInput).shape.first ?? 0
       let depthwise = try Convolution.kernel(c, inputShape: [x.shape[0], channels, x.shape[2], x.shape[3]])
       let cout = c.optionalInput(projectInput)?.shape.first ?? channels
       let shape = [x.shape[0], depthwise.axes[0].output, depthwise.axes[1].output, cout]
-      return [NDArray(channelsLast: Tensor.uninitialized(shape: shape))]
+      let y = NDArray(channelsLast: Tensor.uninitialized(shape: shape))
+      guard let sum else { return [y] }
+      return try ResidualConvolution.sum(sum, y, residual: c.input(residualInput), of: c)
     }
-    let plan: Plan
+    var plan: Plan
     let weights = [depthwiseInput, expandInput, projectInput].filter { $0 < c.inputs.count && c.inputs[$0] != nil }
     if let cache = c.cache, weights.allSatisfy({ $0 < c.constant.count && c.constant[$0] }) {
       let facts = x.shape + [c.threads, forcedFusion.map { $0 ? 1 : 0 } ?? -1]
@@ -77,12 +81,36 @@ enum DepthwiseBlock {
       plan = try Self.plan(c, x.shape, cache: nil)
     }
     c.path = plan.path
-    var value = x.toChannelsLast().storage!  // (N, H, W, Cin)
-    if plan.fused { return [NDArray(channelsLast: ring(plan, value))] }
-    for kernel in [plan.expand, plan.depthwise, plan.project].compactMap({ $0 }) {
-      value = kernel.run(value, threads: plan.threads)
+    let value = x.toChannelsLast().storage!  // (N, H, W, Cin)
+    // A residual sum fused into the node: the projection adds it to each
+    // row it makes, then the sum's steps; where the shapes differ, the
+    // Add runs after.
+    var residual: Tensor? = nil
+    if let sum {
+      let r = try c.input(residualInput), steps = try ResidualConvolution.steps(of: sum, c)
+      let last = plan.project ?? plan.depthwise
+      if var project = plan.project, r.isFloat, r.shape == [last.n, last.cout, last.axes[0].output, last.axes[1].output] {
+        residual = r.toChannelsLast().storage!  // (N, OH, OW, Cout)
+        project.epilogue = steps
+        plan.project = project
+        c.path = plan.path + "+add" + Pointwise.describe(steps)
+      } else {
+        c.path = plan.path + ",add" + Pointwise.describe(steps)
+        let y = plan.fused ? ring(plan, value, residual: nil) : sequence(plan, value, residual: nil)
+        return try ResidualConvolution.sum(sum, NDArray(channelsLast: y), residual: r, of: c)
+      }
     }
-    return [NDArray(channelsLast: value)]
+    if plan.fused { return [NDArray(channelsLast: ring(plan, value, residual: residual))] }
+    return [NDArray(channelsLast: sequence(plan, value, residual: residual))]
+  }
+
+  /// The convolutions one after the other, the projection adding
+  /// `residual` (N, OH, OW, Cout) where given.
+  static func sequence(_ plan: Plan, _ input: Tensor, residual: Tensor?) -> Tensor {
+    var value = input
+    for kernel in [plan.expand, plan.depthwise].compactMap({ $0 }) { value = kernel.run(value, threads: plan.threads) }
+    guard let project = plan.project else { return value }
+    return project.run(value, residual: residual, threads: plan.threads)
   }
 
   /// The kernels for an input of `shape`, checked against each other.
@@ -160,7 +188,7 @@ enum DepthwiseBlock {
   /// read is expanded once into a `DepthwiseRing` (or, with no expansion,
   /// read where it is), the depthwise row reads its rows from there, and
   /// its output row is projected at once.
-  static func ring(_ plan: Plan, _ input: Tensor) -> Tensor {
+  static func ring(_ plan: Plan, _ input: Tensor, residual: Tensor?) -> Tensor {
     let (expand, depthwise, project) = (plan.expand, plan.depthwise, plan.project)
     let (w, ow, channels) = (depthwise.axes[1].input, depthwise.axes[1].output, depthwise.cin)
     let last = project ?? depthwise
@@ -172,8 +200,10 @@ enum DepthwiseBlock {
     // held and fills them), and one (OW, C) depthwise output row.
     let rings = expand == nil ? [] : (0..<parts).map { _ in DepthwiseRing(depthwise) }
     let filtered = ConvKernel.scratch(project == nil ? 0 : parts, floats: ow * channels)
+    let sums = residual ?? Tensor.uninitialized(shape: [0])  // (N, OH, OW, Cout) or none
     input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in
+      output.withUnsafeMutableBufferPointer { dst in sums.withUnsafeBufferPointer { rp in
+        let residualRows = residual == nil ? nil : rp.baseAddress
         depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
           project.withWeights { projectPanels, projectBias in
             Parallel.bands(outputRows, parts: parts, grain: ConvKernel.bandGrain(outputRows, parts: parts)) { part, band in
@@ -195,12 +225,13 @@ enum DepthwiseBlock {
                 let depthwiseOut = filtered[part].pointer.assumingMemoryBound(to: Float.self)  // (OW, C)
                 depthwise.depthwiseRow(rows, taps: taps!, bias: depthwiseBias, &geometry, into: depthwiseOut)
                 project.productRows(ow, width: project.cout, k: channels, depthwiseOut, lda: channels, panels: projectPanels!,
-                                    bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout)
+                                    bias: projectBias, into: dst.baseAddress! + row * ow * project.cout, ldc: project.cout,
+                                    residual: residualRows.map { $0 + row * ow * project.cout })
               }
             }
           }
         } }
-      }
+      } }
     }
     return output
   }

@@ -24,9 +24,10 @@ enum GraphOptimizer {
   /// it as it makes its output, that nothing else reads and that has no
   /// fused steps of its own, becomes part of the Conv
   /// (`ResidualConvolution`), with the Add's steps: a Conv Winograd can run
-  /// (3x3, stride and dilation 1, one group, constant weights) or a 1x1
-  /// product (stride 1, no padding, one group). The Conv takes the Add's
-  /// place: the other operand may be made after the Conv (ResNet's
+  /// (3x3, stride and dilation 1, one group, constant weights), a 1x1
+  /// product (stride 1, no padding, one group), or a `_DepthwiseBlock`
+  /// with a projection (adding to each projected row). The Conv takes the
+  /// Add's place: the other operand may be made after the Conv (ResNet's
   /// downsampling branch). Other convolutions would only add after, as the
   /// Add does.
   static func fuseResidualAdd(_ graph: Graph, keep: [String]) -> Graph {
@@ -54,10 +55,21 @@ enum GraphOptimizer {
       for side in 0..<2 {
         let name = add.inputs[side], other = add.inputs[1 - side]
         guard !other.isEmpty, name != other, consumers[name] == 1, let from = producer[name], let conv = nodes[from],
-          conv.opType == "Conv", conv.outputs.count == 1, (2...3).contains(conv.inputs.count), addsInPlace(conv),
-          conv.attributes[Pointwise.epilogueAttribute] == nil,
-          PooledConvolution.pool(of: conv) == nil else { continue }
-        nodes[index] = ResidualConvolution.fusing(add, residual: other, into: conv)
+          conv.outputs.count == 1 else { continue }
+        let position: Int
+        if conv.opType == DepthwiseBlock.opType {
+          // A block whose projection makes its output adds to each
+          // projected row.
+          guard conv.inputs.count == DepthwiseBlock.residualInput, !conv.inputs[DepthwiseBlock.projectInput].isEmpty,
+            conv.attributes[DepthwiseBlock.projectStepsAttribute] == nil else { continue }
+          position = DepthwiseBlock.residualInput
+        } else {
+          guard conv.opType == "Conv", (2...3).contains(conv.inputs.count), addsInPlace(conv),
+            conv.attributes[Pointwise.epilogueAttribute] == nil,
+            PooledConvolution.pool(of: conv) == nil else { continue }
+          position = ResidualConvolution.input
+        }
+        nodes[index] = ResidualConvolution.fusing(add, residual: other, into: conv, at: position)
         nodes[from] = nil
         break
       }

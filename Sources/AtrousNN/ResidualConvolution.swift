@@ -22,21 +22,22 @@ enum ResidualConvolution {
   /// Prefix of the Add's attributes on the Conv node.
   static let attributePrefix = "_add_"
 
-  /// The Conv node `conv` with the Add `add` of its output and `residual`
-  /// after it.
-  static func fusing(_ add: Node, residual: String, into conv: Node) -> Node {
+  /// The node `conv` (a Conv, or a `_DepthwiseBlock` whose residual comes
+  /// at `DepthwiseBlock.residualInput`) with the Add `add` of its output
+  /// and `residual` after it.
+  static func fusing(_ add: Node, residual: String, into conv: Node, at position: Int = input) -> Node {
     var fused = conv
-    fused.inputs = Array((conv.inputs + ["", ""]).prefix(3)) + [residual]
+    fused.inputs = Array((conv.inputs + [String](repeating: "", count: position)).prefix(position)) + [residual]
     fused.carry(add.attributes, under: attributePrefix)
     fused.outputs = add.outputs
     return fused
   }
 
-  /// The Add fused into `node`, as a node of its own reading the
-  /// convolution's output and the residual, or nil.
-  static func add(of node: Node) -> Node? {
-    guard node.inputs.count > input, !node.inputs[input].isEmpty, let output = node.outputs.first else { return nil }
-    return Node(name: node.name, opType: "Add", inputs: [output, node.inputs[input]], outputs: node.outputs,
+  /// The Add fused into `node` (its residual at `position`), as a node of
+  /// its own reading the convolution's output and the residual, or nil.
+  static func add(of node: Node, at position: Int = input) -> Node? {
+    guard node.inputs.count > position, !node.inputs[position].isEmpty, let output = node.outputs.first else { return nil }
+    return Node(name: node.name, opType: "Add", inputs: [output, node.inputs[position]], outputs: node.outputs,
                 attributes: node.carried(under: attributePrefix))
   }
 

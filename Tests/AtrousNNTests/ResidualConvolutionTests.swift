@@ -143,4 +143,68 @@ import Testing
       }
     }
   }
+  /// x -> 3x3 conv (C channels) -> 1x1 expansion (6C) -> ReLU6 ->
+  /// depthwise k x k -> ReLU -> 1x1 projection (C) -> Add with the 3x3
+  /// conv's output ("c0") or a per-channel constant ("k") -> ReLU: an
+  /// inverted-residual block as MobileNetV2 and MnasNet have them.
+  static func blockGraph(channels c: Int, kernel: Int, residual: String) -> Graph {
+    let values = OpReferenceTests.values
+    let e = 6 * c
+    let inits: [String: NDArray] = [
+      "w0": NDArray(shape: [c, c, 3, 3], floats: values(c * c * 9, 61)),
+      "we": NDArray(shape: [e, c, 1, 1], floats: values(e * c, 62)), "be": NDArray(shape: [e], floats: values(e, 63)),
+      "wd": NDArray(shape: [e, 1, kernel, kernel], floats: values(e * kernel * kernel, 64)),
+      "wp": NDArray(shape: [c, e, 1, 1], floats: values(c * e, 65)), "bp": NDArray(shape: [c], floats: values(c, 66)),
+      "k": NDArray(shape: [1, c, 1, 1], floats: values(c, 67)),
+      "zero": NDArray(shape: [], floats: [0]), "six": NDArray(shape: [], floats: [6]),
+    ]
+    let pad = kernel / 2
+    let nodes = [
+      Node(name: "c0", opType: "Conv", inputs: ["x", "w0"], outputs: ["c0"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "e", opType: "Conv", inputs: ["c0", "we", "be"], outputs: ["e"]),
+      Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"]),
+      Node(name: "d", opType: "Conv", inputs: ["r6", "wd"], outputs: ["d"],
+           attributes: ["group": .int(e), "kernel_shape": .ints([kernel, kernel]), "pads": .ints([pad, pad, pad, pad])]),
+      Node(name: "r", opType: "Relu", inputs: ["d"], outputs: ["r"]),
+      Node(name: "p", opType: "Conv", inputs: ["r", "wp", "bp"], outputs: ["p"]),
+      Node(name: "sum", opType: "Add", inputs: ["p", residual], outputs: ["s"]),
+      Node(name: "relu", opType: "Relu", inputs: ["s"], outputs: ["z"]),
+    ]
+    return Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["z"], opset: 17)
+  }
+
+  /// The sum after a depthwise block's projection, added to each projected
+  /// row, against the same block with the Add after it (the projection's
+  /// output asked for, so the Add stays): exactly equal through the ring
+  /// and through the convolutions one after the other, every instruction
+  /// set, 1 and 2 threads; 16 and 24 channels (expanded to 96 and 144), a
+  /// 3x3 and a 5x5 window, maps of 7 and 12, two images. A per-channel
+  /// constant (a broadcast) adds after.
+  @Test(arguments: InstructionSet.available)
+  func fusedSumAfterADepthwiseBlockEqualsTheAddAfter(isa: InstructionSet) throws {
+    try InstructionSet.with(isa) {
+      for (channels, kernel, size) in [(16, 3, 12), (24, 5, 7)] {
+        for residual in ["c0", "k"] {
+          let graph = Self.blockGraph(channels: channels, kernel: kernel, residual: residual)
+          let input = ["x": NDArray(shape: [2, channels, size, size],
+                                    floats: OpReferenceTests.values(2 * channels * size * size, seed: 68).map { $0 * 2 })]
+          for threads in [1, 2] {
+            let executor = try Executor(graph: graph, threads: threads)
+            #expect(executor.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType], "\(residual)")
+            for ring in [true, false] {
+              try DepthwiseBlock.$forcedFusion.withValue(ring) {
+                let expected = try executor.run(input, outputs: ["p", "z"])["z"]!
+                let run = try executor.profiledRun(input)
+                let path = run.nodes.first { $0.op == DepthwiseBlock.opType }?.path ?? ""
+                let what = "\(channels)ch \(kernel)x\(kernel) \(size)px \(residual) threads \(threads) ring \(ring)"
+                #expect(path.contains(residual == "k" ? ",add+relu" : "+add+relu"), "\(what): \(path)")
+                let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+                #expect(check.isClose, "\(what): \(check)")
+              }
+            }
+          }
+        }
+      }
+    }
+  }
 }
