@@ -499,9 +499,10 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     // B_AHEAD prefetch alone it waits on those reads while the others
     // compute: the tiles going down a panel prefetch the next one between
     // them instead, each its share. Cold 49 x 1152 x 192 and 16 x 512 x
-    // 512 products took 0.86 and 0.82 of the time (median ratio over 41
-    // alternating batches). One tile has no one to share with: its reads
-    // are the wait (7 x 1152 x 192 runs at the L3's bandwidth either way).
+    // 512 products took 0.84 to 0.87 and 0.82 to 0.84 of the time (median
+    // ratios over 41 alternating batches, three series). One tile has no
+    // one to share with: its reads are the wait (7 x 1152 x 192 runs at
+    // the L3's bandwidth either way).
     const int stream = !tables && tiles > 1 && k * panels * NR * sizeof(float) >= STREAM_BYTES;
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
       const size_t kc = k - p0 < kb ? k - p0 : kb;
