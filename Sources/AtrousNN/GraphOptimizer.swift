@@ -38,15 +38,9 @@ enum GraphOptimizer {
       return false
     }
     func addsInPlace(_ conv: Node) -> Bool {
-      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == w.shape[3],
+      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4,
         ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group") else { return false }
-      if w.shape[2] == 3 { return true }
-      guard w.shape[2] == 1 else { return false }
-      if case .ints(let pads)? = conv.attributes["pads"], pads.contains(where: { $0 != 0 }) { return false }
-      switch conv.attributes["auto_pad"] {
-      case nil, .string("NOTSET")?, .string("VALID")?: return true
-      default: return false
-      }
+      return (w.shape[2] == 3 && w.shape[3] == 3) || pointwiseOutputs(conv, in: graph) != nil
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)
@@ -499,21 +493,8 @@ enum GraphOptimizer {
     }
     /// Input k of `node`, "" when it has none.
     func input(_ node: Node, _ k: Int) -> String { k < node.inputs.count ? node.inputs[k] : "" }
-    /// A 1x1 convolution with constant weights (C, Cin, 1, 1): C.
-    func pointwiseChannels(_ node: Node) -> Int? {
-      func ints(_ name: String) -> [Int]? { if case .ints(let v)? = node.attributes[name] { v } else { nil } }
-      guard constantConv(node), let w = weights(node, 1), w[2] == 1, w[3] == 1,
-        (ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints("pads") ?? [0]).allSatisfy({ $0 == 0 })
-      else { return nil }
-      switch node.attributes["auto_pad"] {
-      case nil, .string("NOTSET")?, .string("VALID")?: break
-      default: return nil
-      }
-      switch node.attributes["group"] {
-      case nil, .int(1)?: return w[0]
-      default: return nil
-      }
-    }
+    /// A 1x1 convolution with constant weights and bias: C.
+    func pointwiseChannels(_ node: Node) -> Int? { constantConv(node) ? pointwiseOutputs(node, in: graph) : nil }
     let graphInputs = Set(graph.inputs.map(\.name))
     var nodes: [Node?] = graph.nodes
     var taken = Set<Int>()
@@ -548,6 +529,26 @@ enum GraphOptimizer {
       taken.formUnion([expandIndex, index, projectIndex].compactMap { $0 })
     }
     return dropping(nodes, from: graph)
+  }
+
+  /// A Conv that multiplies each pixel's channels by constant (C, Cin, 1,
+  /// 1) float weights (stride 1, no padding, one group): C, else nil. The
+  /// shape both a depthwise block's 1x1 convolutions and a product that
+  /// adds a residual in place take.
+  static func pointwiseOutputs(_ node: Node, in graph: Graph) -> Int? {
+    func ints(_ name: String) -> [Int]? { if case .ints(let v)? = node.attributes[name] { v } else { nil } }
+    guard node.opType == "Conv", node.inputs.count > 1, let w = graph.initializers[node.inputs[1]], w.isFloat, w.rank == 4,
+      w.shape[2] == 1, w.shape[3] == 1,
+      (ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints("pads") ?? [0]).allSatisfy({ $0 == 0 })
+    else { return nil }
+    switch node.attributes["auto_pad"] {
+    case nil, .string("NOTSET")?, .string("VALID")?: break
+    default: return nil
+    }
+    switch node.attributes["group"] {
+    case nil, .int(1)?: return w.shape[0]
+    default: return nil
+    }
   }
 
   /// The node that makes each value, by index.
