@@ -1,11 +1,13 @@
 import _CKernels
 
 /// The cache sizes block and tile sizes follow, read from the system once
-/// per process (32 KiB and 1 MiB where it does not say; see
+/// per process (32 KiB, 1 MiB and 8 MiB where it does not say; see
 /// `atr_cache_l1d`).
 public enum CPUCaches {
   /// Bytes of one core's level-1 data cache.
   public static let l1d = Int(atr_cache_l1d())
   /// Bytes of one core's level-2 cache.
   public static let l2 = Int(atr_cache_l2())
+  /// Bytes of the last-level cache, shared by the cores.
+  public static let l3 = Int(atr_cache_l3())
 }

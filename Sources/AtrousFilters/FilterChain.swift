@@ -18,6 +18,11 @@ public struct FilterChain: Sendable {
   /// more memory or time than a machine has.
   public static let maxOutputPixels = 1 << 30
 
+  /// Whether the last stage's stores skip the cache on the calling task,
+  /// instead of the rule in `apply` (for tests on images smaller than the
+  /// cache).
+  @TaskLocal static var forcedStreaming: Bool? = nil
+
   /// Output shape `(H, W, C)` for an input of shape `(H, W, C)`.
   /// - Throws: `FilterError` when a kernel does not fit its input, a
   ///   stage's padded input would be larger than `maxOutputPixels`, or the
@@ -51,6 +56,11 @@ public struct FilterChain: Sendable {
     // are built here, where building may throw.
     let source = TensorSource(input)
     let pipelines = try bands.map { _ in try makePipeline(source).last! }
+    // Input and output together larger than the last-level cache: the
+    // output's first rows are gone from it before anything reads them, so
+    // its stores skip the cache rather than read each line in first.
+    let streams = Self.forcedStreaming ?? ((input.count + output.count) * MemoryLayout<Float>.stride > CPUCaches.l3)
+    for last in pipelines { last.streamsOutput = streams }
     let rowLength = shape[1] * shape[2]
     output.withUnsafeMutableBufferPointer { out in
       let base = out.baseAddress!

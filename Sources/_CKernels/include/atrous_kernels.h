@@ -58,6 +58,8 @@ const char *atr_isa_name(atr_isa isa);
 /// kernels, and of the callers that cut work into blocks, follow them.
 size_t atr_cache_l1d(void);
 size_t atr_cache_l2(void);
+/// Bytes of the last-level cache (8 MiB where the system does not say).
+size_t atr_cache_l3(void);
 
 /// CPUs in the calling process's affinity mask (what taskset and a
 /// scheduler's CPU set allow); 0 when the system does not say.
@@ -127,9 +129,10 @@ void atr_filter_row_accumulate(float *out, const float *in, size_t count, const 
 /// out[r][j] = sum_t taps[t] * rows[r + t][j], for r in [0, nout) and j in
 /// [0, count): `nout` consecutive output rows of a column filter from
 /// nout + ntaps - 1 consecutive input rows, each input row read once for
-/// all of them.
+/// all of them. With `stream` nonzero, output rows that start on a 64-byte
+/// boundary are written past the caches (see `atr_sobel3_magnitude`).
 void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
-                             size_t count, atr_taps_symmetry symmetry);
+                             size_t count, atr_taps_symmetry symmetry, int stream);
 
 /// out[j] = sqrt(a[j]^2 + b[j]^2).
 void atr_magnitude(float *out, const float *a, const float *b, size_t count);
@@ -158,8 +161,13 @@ size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count);
 /// Each row pointer addresses element 0 of a row padded by `step` elements
 /// on both sides (row[-step] and row[count-1+step] are valid); step is the
 /// channel count, so channels are filtered independently.
+///
+/// With `stream` nonzero the output goes past the caches (non-temporal
+/// stores, from its first 64-byte boundary on): for an output that will
+/// have left the cache before it is read, which saves reading each line
+/// in before it is overwritten. Same values either way.
 void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below,
-                          size_t count, size_t step);
+                          size_t count, size_t step, int stream);
 
 /// Element-wise binary operators of `atr_binary`.
 typedef enum {

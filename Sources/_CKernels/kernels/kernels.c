@@ -17,6 +17,27 @@ typedef float atr_taps_v16 __attribute__((vector_size(64), aligned(4)));
 // 4 of 32 zmm registers, two take 4 of 16 ymm or 8 of 16 xmm.
 enum { TAP_VECTORS = ATR_ISA_WIDE ? 4 : 2, TAP_SPAN = 16 * TAP_VECTORS };
 
+typedef float atr_v16_aligned __attribute__((vector_size(64)));
+
+// Stores 16 floats at `out`, past the caches when `stream` (then `out` is
+// 64-byte aligned).
+static inline void store16(float *out, atr_taps_v16 v, int stream) {
+  if (stream) __builtin_nontemporal_store((atr_v16_aligned)v, (atr_v16_aligned *)out);
+  else *(atr_taps_v16 *)out = v;
+}
+
+// Orders streaming stores before what follows (another thread reading
+// the output once a band is done); x86's are weakly ordered.
+static inline void stream_done(int stream) {
+#if defined(__x86_64__)
+  if (stream) __builtin_ia32_sfence();
+#else
+  (void)stream;
+#endif
+}
+
+static inline int aligned64(const float *p) { return ((uintptr_t)p & 63) == 0; }
+
 // Row t of a tap sum, from element `offset` on: rows[t] + offset, or
 // in + t * step + offset when rows is NULL.
 static inline const float *tap_row(const float *const *rows, const float *in, size_t step, size_t offset, int t) {
@@ -25,9 +46,10 @@ static inline const float *tap_row(const float *const *rows, const float *in, si
 
 // out[j] = sum_t taps[t] * row(t)[j], for j in [0, count), rows read from
 // element `offset` on; mirrored taps folded (one multiply for each pair)
-// when `symmetry` says they mirror.
+// when `symmetry` says they mirror. `stream`: whole vectors go past the
+// caches (`out` 64-byte aligned).
 static inline void tap_sum(float *restrict out, const float *const *rows, const float *in, size_t step, size_t offset,
-                           const float *taps, int ntaps, size_t count, atr_taps_symmetry symmetry) {
+                           const float *taps, int ntaps, size_t count, atr_taps_symmetry symmetry, int stream) {
   const int folded = symmetry != ATR_TAPS_GENERAL && ntaps >= 3;
   const int half = ntaps / 2;
   const int centre = folded && ntaps % 2 == 1 && symmetry == ATR_TAPS_SYMMETRIC;
@@ -60,7 +82,7 @@ static inline void tap_sum(float *restrict out, const float *const *rows, const 
         }
       }
     }
-    for (int l = 0; l < TAP_VECTORS; l++) *(atr_taps_v16 *)(out + j + 16 * l) = acc[l];
+    for (int l = 0; l < TAP_VECTORS; l++) store16(out + j + 16 * l, acc[l], stream);
   }
   // The last few outputs, one at a time, in the same order of additions.
   for (; j < count; j++) {
@@ -79,7 +101,7 @@ static inline void tap_sum(float *restrict out, const float *const *rows, const 
 
 void atr_filter_row(float *restrict out, const float *restrict in, size_t count, const float *taps,
                     int ntaps, size_t step, atr_taps_symmetry symmetry) {
-  tap_sum(out, NULL, in, step, 0, taps, ntaps, count, symmetry);
+  tap_sum(out, NULL, in, step, 0, taps, ntaps, count, symmetry, 0);
 }
 
 void atr_filter_row_strided(float *restrict out, const float *restrict in, size_t width,
@@ -114,12 +136,14 @@ void atr_filter_row_accumulate(float *restrict out, const float *restrict in, si
 // kernel) come from L2 once and are read from L1 by every output, where
 // one output row at a time reads ntaps whole rows from L2 per output.
 void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
-                             size_t count, atr_taps_symmetry symmetry) {
+                             size_t count, atr_taps_symmetry symmetry, int stream) {
   enum { CHUNK = 128 };
   for (size_t j0 = 0; j0 < count; j0 += CHUNK) {
     const size_t n = count - j0 < CHUNK ? count - j0 : CHUNK;
-    for (int r = 0; r < nout; r++) tap_sum(out[r] + j0, rows + r, NULL, 0, j0, taps, ntaps, n, symmetry);
+    for (int r = 0; r < nout; r++)
+      tap_sum(out[r] + j0, rows + r, NULL, 0, j0, taps, ntaps, n, symmetry, stream && aligned64(out[r]));
   }
+  stream_done(stream);
 }
 
 void atr_magnitude(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
@@ -167,18 +191,32 @@ size_t atr_float16_from_float(uint16_t *restrict out, const float *restrict in, 
   return overflows;
 }
 
+// dx: [-1 0 1] across, [1 2 1] down; dy: [1 2 1] across, [-1 0 1] down.
+// One formula for a float and for 16 (T), so that both give the same bits.
+#define SOBEL3_MAGNITUDE(T, j, sqrt)                                                                         \
+  ({                                                                                                        \
+    const T gx = (L(T, a2, j) - L(T, a0, j)) + 2.0f * (L(T, r2, j) - L(T, r0, j)) + (L(T, b2, j) - L(T, b0, j)); \
+    const T gy = (L(T, b0, j) + 2.0f * L(T, below, j) + L(T, b2, j)) - (L(T, a0, j) + 2.0f * L(T, above, j) + L(T, a2, j)); \
+    sqrt(gx * gx + gy * gy);                                                                                \
+  })
+#define L(T, p, j) (*(const T *)((p) + (j)))
+
 void atr_sobel3_magnitude(float *restrict out, const float *restrict above, const float *restrict row,
-                          const float *restrict below, size_t count, size_t step) {
+                          const float *restrict below, size_t count, size_t step, int stream) {
   const float *restrict a0 = above - step, *restrict a2 = above + step;
   const float *restrict r0 = row - step, *restrict r2 = row + step;
   const float *restrict b0 = below - step, *restrict b2 = below + step;
-  for (size_t j = 0; j < count; j++) {
-    // dx: [-1 0 1] across, [1 2 1] down; dy: [1 2 1] across, [-1 0 1] down.
-    const float gx = (a2[j] - a0[j]) + 2.0f * (r2[j] - r0[j]) + (b2[j] - b0[j]);
-    const float gy = (b0[j] + 2.0f * below[j] + b2[j]) - (a0[j] + 2.0f * above[j] + a2[j]);
-    out[j] = sqrtf(gx * gx + gy * gy);
-  }
+  // Streaming stores start at the first 64-byte boundary.
+  size_t head = stream ? (size_t)((64 - ((uintptr_t)out & 63)) & 63) / sizeof(float) : 0;
+  head = head < count ? head : count;
+  size_t j = 0;
+  for (; j < head; j++) out[j] = SOBEL3_MAGNITUDE(float, j, sqrtf);
+  for (; j + 16 <= count; j += 16) store16(out + j, SOBEL3_MAGNITUDE(atr_taps_v16, j, __builtin_elementwise_sqrt), stream);
+  for (; j < count; j++) out[j] = SOBEL3_MAGNITUDE(float, j, sqrtf);
+  stream_done(stream);
 }
+#undef L
+#undef SOBEL3_MAGNITUDE
 
 #define ATR_APPLY(x, y) \
   (op == ATR_ADD ? (x) + (y) : op == ATR_SUB ? (x) - (y) : op == ATR_MUL ? (x) * (y) : op == ATR_DIV ? (x) / (y) \
