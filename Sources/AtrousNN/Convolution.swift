@@ -319,11 +319,10 @@ enum Convolution {
     case .gemv:
       // Channels-last rows of Cin values, one per pixel (a 1x1 map is the
       // same in either layout).
-      let rows = x.toChannelsLast().storage!.withUnsafeBufferPointer { Array($0) }
-      let values = Linear.product(rows, m: convolution.pixels, k: convolution.cin, n: cout,
+      let values = Linear.product(x.toChannelsLast().storage!, m: convolution.pixels, k: convolution.cin, n: cout,
                                   Linear.Weights(values: convolution.weights, byRows: true), bias: convolution.bias,
-                                  threads: threads, steps: convolution.epilogue)
-      return result(Tensor(shape: [n, oh, ow, cout], values: values), planes: false)
+                                  threads: threads, steps: convolution.epilogue, shape: [n, oh, ow, cout])
+      return result(values, planes: false)
     case .winograd:
       return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], tile: plan.winogradTile,
                                          threads: threads),

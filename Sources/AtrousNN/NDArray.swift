@@ -148,6 +148,15 @@ public struct NDArray: Sendable {
     return NDArray(channelsLast: Permute.apply(nchw, order: [0, 2, 3, 1]), dtype: dtype)
   }
 
+  /// Float elements in logical (standard) order as a tensor of the
+  /// logical shape: the stored one, without a copy, when it is already in
+  /// that order; integers converted.
+  public func floatTensor() -> Tensor {
+    let plain = standard()
+    if case .float(let tensor) = plain.elements { return tensor }
+    return Tensor(shape: shape, values: plain.floatValues())
+  }
+
   /// Float elements in logical (standard) order, converting integers.
   public func floatValues() -> [Float] {
     switch standard().elements {
