@@ -1,3 +1,5 @@
+import _CKernels
+
 /// Bilinear resizing of `(H, W, C)` tensors, as OpenCV's `cv2.resize`
 /// with INTER_LINEAR computes it for float images (no antialiasing), and as
 /// PyTorch's `interpolate(mode="bilinear")` and ONNX Resize do.
@@ -16,6 +18,34 @@ public enum BilinearResize {
     public var low: Int
     public var high: Int
     public var weight: Float
+  }
+
+  /// Taps as the three arrays `atr_lerp_pixels` reads.
+  public struct TapTable: Sendable {
+    public var low: [Int]
+    public var high: [Int]
+    public var weight: [Float]
+
+    public init(_ taps: [Tap]) {
+      low = taps.map(\.low)
+      high = taps.map(\.high)
+      weight = taps.map(\.weight)
+    }
+
+    /// Output pixels `range`, `channels` floats each at out + i *
+    /// `pixelStride` for the i-th, blended from the pixels of `row`
+    /// ((pixels, channels)) whose first is input pixel `first`.
+    public func blend(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, pixelStride: Int,
+                      row: UnsafePointer<Float>, first: Int, channels: Int) {
+      low.withUnsafeBufferPointer { l in
+        high.withUnsafeBufferPointer { h in
+          weight.withUnsafeBufferPointer { w in
+            atr_lerp_pixels(out, pixelStride, row, first, l.baseAddress! + range.lowerBound,
+                            h.baseAddress! + range.lowerBound, w.baseAddress! + range.lowerBound, range.count, channels)
+          }
+        }
+      }
+    }
   }
 
   /// For each of `output` coordinates, the two of `input` coordinates it
@@ -54,7 +84,7 @@ public enum BilinearResize {
     precondition(input.rank == 3 && height > 0 && width > 0, "resize takes (H, W, C) to a positive size")
     let (inH, inW, c) = (input.shape[0], input.shape[1], input.shape[2])
     let rows = taps(input: inH, output: height, alignment: alignment)
-    let columns = taps(input: inW, output: width, alignment: alignment)
+    let columns = TapTable(taps(input: inW, output: width, alignment: alignment))
     var output = Tensor.uninitialized(shape: [height, width, c])
     let bands = Parallel.ranges(height, parts: threads)
     input.withUnsafeBufferPointer { src in
@@ -68,14 +98,8 @@ public enum BilinearResize {
             let tap = rows[y]
             let a = source + tap.low * inW * c, b = source + tap.high * inW * c
             let wy = tap.weight
-            for i in 0..<(inW * c) { blended[i] = a[i] + (b[i] - a[i]) * wy }
-            let out = target + y * width * c
-            for x in 0..<width {
-              let t = columns[x]
-              let p = blended + t.low * c, q = blended + t.high * c, o = out + x * c
-              let wx = t.weight
-              for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
-            }
+            atr_lerp(blended, a, b, wy, inW * c)
+            columns.blend(0..<width, into: target + y * width * c, pixelStride: c, row: blended, first: 0, channels: c)
           }
         }
       }

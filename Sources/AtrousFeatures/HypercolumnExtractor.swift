@@ -2,6 +2,7 @@ import AtrousCore
 import AtrousIO
 import AtrousNN
 import Foundation
+import _CKernels
 
 /// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,
 /// each resized to the input size (bilinearly, or guided by the image's
@@ -135,7 +136,7 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   struct Taps {
     var upsampling: HypercolumnUpsampling
     var rows: [[BilinearResize.Tap]]
-    var columns: [[BilinearResize.Tap]]
+    var columns: [BilinearResize.TapTable]
     var rowWindows: [[JointBilateralUpsampler.Window]] = []
     var columnWindows: [[JointBilateralUpsampler.Window]] = []
 
@@ -143,7 +144,9 @@ public final class HypercolumnExtractor: @unchecked Sendable {
       let alignment = options.alignment
       upsampling = options.upsampling
       rows = plan.layers.map { BilinearResize.taps(input: $0.mapHeight, output: plan.height, alignment: alignment) }
-      columns = plan.layers.map { BilinearResize.taps(input: $0.mapWidth, output: plan.width, alignment: alignment) }
+      columns = plan.layers.map {
+        BilinearResize.TapTable(BilinearResize.taps(input: $0.mapWidth, output: plan.width, alignment: alignment))
+      }
       if case .jointBilateral(let sigma, _) = upsampling {
         rowWindows = plan.layers.map {
           JointBilateralUpsampler.windows(input: $0.mapHeight, output: plan.height, alignment: alignment, sigma: sigma)
@@ -226,13 +229,13 @@ public final class HypercolumnExtractor: @unchecked Sendable {
   ///   - blended: scratch for the two map rows blended, (span, C).
   static func bilinearRow(_ out: UnsafeMutablePointer<Float>, pixelStride: Int, y: Int, columns: Range<Int>, map: Tensor,
                           origin: (row: Int, column: Int), rowTap t: BilinearResize.Tap,
-                          columnTaps: [BilinearResize.Tap], blended: inout [Float]) {
+                          columnTaps: BilinearResize.TapTable, blended: inout [Float]) {
     let (mh, mw, c) = (map.shape[0], map.shape[1], map.shape[2])
     let (originRow, originColumn) = origin
     let r0 = t.low - originRow, r1 = t.high - originRow
     precondition(r0 >= 0 && r1 < mh, "tile crop misses map rows \(t.low)...\(t.high)")
-    let first = columnTaps[columns.lowerBound].low - originColumn
-    let last = columnTaps[columns.upperBound - 1].high - originColumn
+    let first = columnTaps.low[columns.lowerBound] - originColumn
+    let last = columnTaps.high[columns.upperBound - 1] - originColumn
     precondition(first >= 0 && last < mw, "tile crop misses map columns \(first)...\(last)")
     let span = (last - first + 1) * c
     if blended.count < span { blended = [Float](repeating: 0, count: span) }
@@ -240,16 +243,9 @@ public final class HypercolumnExtractor: @unchecked Sendable {
       blended.withUnsafeMutableBufferPointer { b in
         // The two map rows blended once, then read per output column.
         let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
-        let wy = t.weight
-        for k in 0..<span { b[k] = a[k] + (z[k] - a[k]) * wy }
-        for x in 0..<columns.count {
-          let ct = columnTaps[columns.lowerBound + x]
-          let p = b.baseAddress! + (ct.low - originColumn - first) * c
-          let q = b.baseAddress! + (ct.high - originColumn - first) * c
-          let o = out + x * pixelStride
-          let wx = ct.weight
-          for k in 0..<c { o[k] = p[k] + (q[k] - p[k]) * wx }
-        }
+        atr_lerp(b.baseAddress, a, z, t.weight, span)
+        columnTaps.blend(columns, into: out, pixelStride: pixelStride, row: b.baseAddress!, first: originColumn + first,
+                         channels: c)
       }
     }
   }

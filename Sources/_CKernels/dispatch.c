@@ -121,6 +121,15 @@ void atr_magnitude(float *out, const float *a, const float *b, size_t count) {
   atr_kernels()->magnitude(out, a, b, count);
 }
 
+void atr_lerp(float *out, const float *a, const float *b, float w, size_t count) {
+  atr_kernels()->lerp(out, a, b, w, count);
+}
+
+void atr_lerp_pixels(float *out, size_t pixel_stride, const float *row, ptrdiff_t shift, const ptrdiff_t *low,
+                     const ptrdiff_t *high, const float *weight, size_t width, size_t channels) {
+  atr_kernels()->lerp_pixels(out, pixel_stride, row, shift, low, high, weight, width, channels);
+}
+
 void atr_multiply_add(float *out, const float *a, const float *b, size_t count) {
   atr_kernels()->multiply_add(out, a, b, count);
 }

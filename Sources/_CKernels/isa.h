@@ -40,6 +40,8 @@
   X(filter_row_accumulate) \
   X(filter_columns_rows) \
   X(magnitude) \
+  X(lerp) \
+  X(lerp_pixels) \
   X(multiply_add) \
   X(scale) \
   X(scale_add) \
@@ -97,6 +99,8 @@
 #define atr_filter_row_accumulate ATR_ISA_NAME(atr_filter_row_accumulate)
 #define atr_filter_columns_rows ATR_ISA_NAME(atr_filter_columns_rows)
 #define atr_magnitude ATR_ISA_NAME(atr_magnitude)
+#define atr_lerp ATR_ISA_NAME(atr_lerp)
+#define atr_lerp_pixels ATR_ISA_NAME(atr_lerp_pixels)
 #define atr_multiply_add ATR_ISA_NAME(atr_multiply_add)
 #define atr_scale ATR_ISA_NAME(atr_scale)
 #define atr_scale_add ATR_ISA_NAME(atr_scale_add)

@@ -137,6 +137,19 @@ void atr_filter_columns_rows(float *const *out, int nout, const float *const *ro
 /// out[j] = sqrt(a[j]^2 + b[j]^2).
 void atr_magnitude(float *out, const float *a, const float *b, size_t count);
 
+/// out[j] = a[j] + (b[j] - a[j]) * w for j < count: bilinear resizing's
+/// blend of two rows (`out` overlaps neither). Every element is rounded
+/// the same way (one fused multiply-add where the set has it) wherever it
+/// falls, here and in `atr_lerp_pixels`.
+void atr_lerp(float *out, const float *a, const float *b, float w, size_t count);
+
+/// Bilinear resizing along a row: output pixel x, `channels` floats at
+/// out + x * pixel_stride, blends pixels low[x] - shift and high[x] - shift
+/// of `row` ((pixels, channels)) by weight[x], as `atr_lerp` does. A
+/// hypercolumn writes each layer's channels into a wider pixel this way.
+void atr_lerp_pixels(float *out, size_t pixel_stride, const float *row, ptrdiff_t shift, const ptrdiff_t *low,
+                     const ptrdiff_t *high, const float *weight, size_t width, size_t channels);
+
 /// out[j] += a[j] * b[j].
 void atr_multiply_add(float *out, const float *a, const float *b, size_t count);
 

@@ -150,6 +150,27 @@ void atr_magnitude(float *restrict out, const float *restrict a, const float *re
   for (size_t j = 0; j < count; j++) out[j] = sqrtf(a[j] * a[j] + b[j] * b[j]);
 }
 
+// One expression for the vectors and the last few elements, so that each
+// element is rounded the same way wherever it falls.
+#define ATR_LERP(T, j) (*(const T *)(a + (j)) + (*(const T *)(b + (j)) - *(const T *)(a + (j))) * w)
+static inline void lerp(float *restrict out, const float *restrict a, const float *restrict b, float w, size_t count) {
+  size_t j = 0;
+  for (; j + 16 <= count; j += 16) *(atr_taps_v16 *)(out + j) = ATR_LERP(atr_taps_v16, j);
+  for (; j < count; j++) out[j] = ATR_LERP(float, j);
+}
+#undef ATR_LERP
+
+void atr_lerp(float *restrict out, const float *restrict a, const float *restrict b, float w, size_t count) {
+  lerp(out, a, b, w, count);
+}
+
+void atr_lerp_pixels(float *restrict out, size_t pixel_stride, const float *restrict row, ptrdiff_t shift,
+                     const ptrdiff_t *low, const ptrdiff_t *high, const float *weight, size_t width, size_t channels) {
+  const ptrdiff_t c = (ptrdiff_t)channels;
+  for (size_t x = 0; x < width; x++)
+    lerp(out + x * pixel_stride, row + (low[x] - shift) * c, row + (high[x] - shift) * c, weight[x], channels);
+}
+
 void atr_multiply_add(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] += a[j] * b[j];
 }
