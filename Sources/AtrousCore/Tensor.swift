@@ -121,3 +121,12 @@ extension Tensor: Equatable {
     }
   }
 }
+
+extension Optional where Wrapped == Tensor {
+  /// `body` with the tensor's first element, or nil when there is no
+  /// tensor: for kernels that take an optional operand (a residual to add).
+  public func withUnsafePointer<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let tensor = self else { return try body(nil) }
+    return try tensor.withUnsafeBufferPointer { try body($0.baseAddress) }
+  }
+}

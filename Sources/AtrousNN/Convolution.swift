@@ -176,19 +176,16 @@ enum Convolution {
       var convolution = plan.kernel
       let sameShape = residual.isFloat
         && residual.shape == [convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output]
-      if plan.strategy == .winograd, sameShape {
+      let winograd = plan.strategy == .winograd
+      if sameShape, winograd || (plan.strategy == .im2col && convolution.addsResidualInPlace) {
         convolution.epilogue = steps
         c.path = plan.path + "+add" + Pointwise.describe(steps)
-        return [NDArray(channelsLast: convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0],
-                                                           tile: plan.winogradTile,
-                                                           residual: residual.toChannelsLast().storage!,
-                                                           threads: plan.threads))]
-      }
-      if plan.strategy == .im2col, convolution.addsResidualInPlace, sameShape {
-        convolution.epilogue = steps
-        c.path = plan.path + "+add" + Pointwise.describe(steps)
-        return [NDArray(channelsLast: convolution.run(x.toChannelsLast().storage!, residual: residual.toChannelsLast().storage!,
-                                                      threads: plan.threads))]
+        let (input, added) = (x.toChannelsLast().storage!, residual.toChannelsLast().storage!)
+        let output = winograd
+          ? convolution.winograd(input, weights: plan.packed[0], tile: plan.winogradTile, residual: added,
+                                 threads: plan.threads)
+          : convolution.run(input, residual: added, threads: plan.threads)
+        return [NDArray(channelsLast: output)]
       }
       c.path = plan.path + ",add" + Pointwise.describe(steps)
       return try ResidualConvolution.sum(sum, run(plan, x, standardOutput: false)[0], residual: residual, of: c)
@@ -596,10 +593,8 @@ struct ConvKernel {
     precondition(residual == nil || (addsResidualInPlace && !planarOutput && residual!.shape == output.shape))
     if isDepthwise {
       depthwise(input, &output, threads: threads)
-    } else if let residual {
-      residual.withUnsafeBufferPointer { general(input, &output, planarOutput: false, residual: $0.baseAddress!, threads: threads) }
     } else {
-      general(input, &output, planarOutput: planarOutput, threads: threads)
+      residual.withUnsafePointer { general(input, &output, planarOutput: planarOutput, residual: $0, threads: threads) }
     }
     return output
   }
@@ -1273,12 +1268,10 @@ struct ConvKernel {
     let transformed = Self.scratch(workers, floats: positions * block * cin)  // (positions, block, Cin)
     let products = Self.scratch(workers, floats: positions * block * cout)  // (positions, block, Cout)
     let biasValues = bias ?? []
-    let sums = residual ?? Tensor.uninitialized(shape: [0])
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in sums.withUnsafeBufferPointer { rp in
+        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in residual.withUnsafePointer { rp in
           let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
-          let residualPointer = residual == nil ? nil : rp.baseAddress
           let biasPointer = bias == nil ? nil : bp.baseAddress
           // One block's products at one tile position: (count, Cin) x (Cin, Cout).
           func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
@@ -1292,7 +1285,7 @@ struct ConvKernel {
               let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
               atr_winograd_input(v, source, &geometry, cin, first, count, tile)
               for xi in 0..<positions { product(v, m, count: count, at: xi) }
-              atr_winograd_output(target, m, biasPointer, residualPointer, &geometry, cout, first, count, epilogue,
+              atr_winograd_output(target, m, biasPointer, rp, &geometry, cout, first, count, epilogue,
                                   epilogue.count, tile)
             }
           } else {
@@ -1309,7 +1302,7 @@ struct ConvKernel {
               Parallel.run(split) { part in
                 for xi in (part * positions / split)..<((part + 1) * positions / split) { product(v, m, count: count, at: xi) }
               }
-              atr_winograd_output(target, m, biasPointer, residualPointer, &geometry, cout, first, count, epilogue,
+              atr_winograd_output(target, m, biasPointer, rp, &geometry, cout, first, count, epilogue,
                                   epilogue.count, tile)
             }
           }

@@ -200,10 +200,8 @@ enum DepthwiseBlock {
     // held and fills them), and one (OW, C) depthwise output row.
     let rings = expand == nil ? [] : (0..<parts).map { _ in DepthwiseRing(depthwise) }
     let filtered = ConvKernel.scratch(project == nil ? 0 : parts, floats: ow * channels)
-    let sums = residual ?? Tensor.uninitialized(shape: [0])  // (N, OH, OW, Cout) or none
     input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in sums.withUnsafeBufferPointer { rp in
-        let residualRows = residual == nil ? nil : rp.baseAddress
+      output.withUnsafeMutableBufferPointer { dst in residual.withUnsafePointer { residualRows in  // (N, OH, OW, Cout)
         depthwise.withWeights { taps, depthwiseBias in expand.withWeights { expandPanels, expandBias in
           project.withWeights { projectPanels, projectBias in
             Parallel.bands(outputRows, parts: parts, grain: ConvKernel.bandGrain(outputRows, parts: parts)) { part, band in

@@ -38,9 +38,9 @@ enum GraphOptimizer {
       return false
     }
     func addsInPlace(_ conv: Node) -> Bool {
-      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4,
-        ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group") else { return false }
-      return (w.shape[2] == 3 && w.shape[3] == 3) || pointwiseOutputs(conv, in: graph) != nil
+      if pointwiseOutputs(conv, in: graph) != nil { return true }
+      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
+      return ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group")
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)

@@ -20,11 +20,14 @@ enum { TAP_VECTORS = ATR_ISA_WIDE ? 4 : 2, TAP_SPAN = 16 * TAP_VECTORS };
 typedef float atr_v16_aligned __attribute__((vector_size(64)));
 
 // Stores 16 floats at `out`, past the caches when `stream` (then `out` is
-// 64-byte aligned).
-static inline void store16(float *out, atr_taps_v16 v, int stream) {
-  if (stream) __builtin_nontemporal_store((atr_v16_aligned)v, (atr_v16_aligned *)out);
-  else *(atr_taps_v16 *)out = v;
-}
+// 64-byte aligned). A macro: a function taking the vector by value changes
+// the calling convention where the set's registers are narrower.
+#define STORE16(out, v, stream)                                                          \
+  do {                                                                                   \
+    const atr_taps_v16 store16_v = (v);                                                  \
+    if (stream) __builtin_nontemporal_store((atr_v16_aligned)store16_v, (atr_v16_aligned *)(out)); \
+    else *(atr_taps_v16 *)(out) = store16_v;                                             \
+  } while (0)
 
 // Orders streaming stores before what follows (another thread reading
 // the output once a band is done); x86's are weakly ordered.
@@ -82,7 +85,7 @@ static inline void tap_sum(float *restrict out, const float *const *rows, const 
         }
       }
     }
-    for (int l = 0; l < TAP_VECTORS; l++) store16(out + j + 16 * l, acc[l], stream);
+    for (int l = 0; l < TAP_VECTORS; l++) STORE16(out + j + 16 * l, acc[l], stream);
   }
   // The last few outputs, one at a time, in the same order of additions.
   for (; j < count; j++) {
@@ -155,7 +158,7 @@ void atr_magnitude(float *restrict out, const float *restrict a, const float *re
 #define ATR_LERP(T, j) (*(const T *)(a + (j)) + (*(const T *)(b + (j)) - *(const T *)(a + (j))) * w)
 static inline void lerp(float *restrict out, const float *restrict a, const float *restrict b, float w, size_t count) {
   size_t j = 0;
-  for (; j + 16 <= count; j += 16) *(atr_taps_v16 *)(out + j) = ATR_LERP(atr_taps_v16, j);
+  for (; j + 16 <= count; j += 16) STORE16(out + j, ATR_LERP(atr_taps_v16, j), 0);
   for (; j < count; j++) out[j] = ATR_LERP(float, j);
 }
 #undef ATR_LERP
@@ -232,7 +235,8 @@ void atr_sobel3_magnitude(float *restrict out, const float *restrict above, cons
   head = head < count ? head : count;
   size_t j = 0;
   for (; j < head; j++) out[j] = SOBEL3_MAGNITUDE(float, j, sqrtf);
-  for (; j + 16 <= count; j += 16) store16(out + j, SOBEL3_MAGNITUDE(atr_taps_v16, j, __builtin_elementwise_sqrt), stream);
+  for (; j + 16 <= count; j += 16)
+    STORE16(out + j, SOBEL3_MAGNITUDE(atr_taps_v16, j, __builtin_elementwise_sqrt), stream);
   for (; j < count; j++) out[j] = SOBEL3_MAGNITUDE(float, j, sqrtf);
   stream_done(stream);
 }
