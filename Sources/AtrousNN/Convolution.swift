@@ -1196,19 +1196,12 @@ struct ConvKernel {
   /// for the products: for each of the (tile + 2)^2 tile positions, the
   /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another.
   func winogradWeights(tile: Int) -> [Float] {
-    let positions = Self.winogradPositions(tile)
-    var u = [Float](repeating: 0, count: positions * cin * cout)  // (positions, Cin, Cout)
-    u.withUnsafeMutableBufferPointer { atr_winograd_weights($0.baseAddress!, weights, cout, cin, tile) }
-    let size = atr_packed_b_size(cin, cout)
-    var packed = [Float](repeating: 0, count: positions * size)
-    packed.withUnsafeMutableBufferPointer { p in
-      u.withUnsafeBufferPointer { t in
-        for xi in 0..<positions {
-          atr_pack_b(p.baseAddress! + xi * size, t.baseAddress! + xi * cin * cout, cin, cout, cout)
-        }
-      }
+    let count = Self.winogradPositions(tile) * atr_packed_b_size(cin, cout)
+    // (positions, Cin, Cout) packed in panels; the kernel writes every float.
+    return [Float](unsafeUninitializedCapacity: count) { packed, initialized in
+      atr_winograd_weights(packed.baseAddress!, weights, cout, cin, tile)
+      initialized = count
     }
-    return packed
   }
 
   /// Positions of an input tile of Winograd F(tile x tile, 3x3): (tile +

@@ -471,8 +471,9 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
 /// t x t pixels, t = m + 2, and has t^2 positions.
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
-/// The kernels (cout, cin, 3, 3) transformed: u is (t^2, cin, cout), one
-/// (cin, cout) matrix per tile position.
+/// The kernels (cout, cin, 3, 3) transformed: one (cin, cout) matrix per
+/// tile position, each packed as atr_pack_b packs it, so that u is t^2
+/// times atr_packed_b_size(cin, cout) floats, every one of them written.
 void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m);
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=

@@ -117,6 +117,12 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
   // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
   // at F(4x4), mostly cache and TLB misses.)
   enum { L = 8 };
+  const size_t size = atr_packed_b_size(cin, cout), edge = cout % NR;
+  // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
+  if (edge)
+    for (size_t xi = 0; xi < T * T; xi++)
+      for (size_t ci = 0; ci < cin; ci++)
+        for (size_t j = edge; j < NR; j++) u[xi * size + cout / NR * cin * NR + ci * NR + j] = 0.0f;
   for (size_t ci = 0; ci < cin; ci++) {
     for (size_t co0 = 0; co0 < cout; co0 += L) {
       const size_t lanes = cout - co0 < L ? cout - co0 : L;
@@ -131,7 +137,8 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
         for (size_t j = 0; j < T; j++) {
           double r[L];
           for (int k = 0; k < L; k++) r[k] = t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2];
-          float *out = u + ((i * T + j) * cin + ci) * cout + co0;
+          // Column co0 + k of position (i, j)'s matrix, in its panel of NR.
+          float *out = u + (i * T + j) * size + co0 / NR * cin * NR + ci * NR + co0 % NR;
           for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
         }
     }
