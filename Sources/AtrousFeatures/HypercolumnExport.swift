@@ -48,12 +48,13 @@ extension HypercolumnExtractor {
                             hwc: options.layout == .hwc, base: header.count)
     // Working memory, allocated once: two bands of hypercolumns and their
     // converted or reordered bytes.
-    let bands = BandWriter(writer: writer, layout: layout, floats: Self.bandRows * widest * channels)
+    let bandRows = Self.bandRows(rowBytes: widest * channels * MemoryLayout<Float>.stride, threads: options.threads)
+    let bands = BandWriter(writer: writer, layout: layout, floats: bandRows * widest * channels)
     do {
       try forEachTile(input, plan: plan, timings: &stages) { maps in
         let tile = maps.tile
-        for y0 in stride(from: tile.rows.lowerBound, to: tile.rows.upperBound, by: Self.bandRows) {
-          let rows = y0..<min(tile.rows.upperBound, y0 + Self.bandRows)
+        for y0 in stride(from: tile.rows.lowerBound, to: tile.rows.upperBound, by: bandRows) {
+          let rows = y0..<min(tile.rows.upperBound, y0 + bandRows)
           let count = rows.count * tile.columns.count * channels
           let band = try bands.next()  // (rows, columns, C)
           let start = clock.now

@@ -1,4 +1,6 @@
+import AtrousCore
 import AtrousIO
+import AtrousONNX
 import AtrousTestSupport
 @testable import AtrousFeatures
 import Testing
@@ -24,6 +26,37 @@ import Testing
     let bytes = try FileIO.readAll(path)
     let values = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     #expect(values == (0..<(height * width * channels)).map(Float.init))
+  }
+
+  /// Bands fill half of L2, one row per thread at least, 16 rows at most.
+  @Test func bandRowsFollowTheCache() {
+    let l2 = CPUCaches.l2
+    #expect(HypercolumnExtractor.bandRows(rowBytes: l2 / 8, threads: 1) == 4)
+    #expect(HypercolumnExtractor.bandRows(rowBytes: l2, threads: 1) == 1)
+    #expect(HypercolumnExtractor.bandRows(rowBytes: l2, threads: 3) == 3)
+    #expect(HypercolumnExtractor.bandRows(rowBytes: 64, threads: 2) == 16)
+  }
+
+  /// The export is the same whatever the band height, down to one row,
+  /// with more threads than a band has rows, in both layouts.
+  @Test(arguments: [1, 2, 5, 47])
+  func exportsDoNotDependOnTheBandHeight(rows: Int) throws {
+    let graph = try ONNXModel.load(Fixtures.path(HypercolumnTests.folder + "/net.onnx"))
+    let input = try HypercolumnTests.input()
+    for layout in HypercolumnOptions.Layout.allCases {
+      for threads in [1, 3] {
+        var options = HypercolumnOptions()
+        options.layout = layout
+        options.threads = threads
+        let expected = try HypercolumnTests.export(graph, layers: HypercolumnTests.layers, input: input, options: options)
+        let banded = try HypercolumnExtractor.$forcedBandRows.withValue(rows) {
+          try HypercolumnTests.export(graph, layers: HypercolumnTests.layers, input: input, options: options)
+        }
+        #expect(banded.shape == expected.shape)
+        let same = banded.tensor().scalars == expected.tensor().scalars
+        #expect(same, "bands of \(rows) rows, \(threads) threads, \(layout)")
+      }
+    }
   }
 
   /// A write that fails (here at an offset beyond the largest file the
