@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -12,7 +12,9 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-    .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+    // Without its default traits: the delimited-stream API would link all of
+    // Foundation (and ICU), which costs every run of the tool about 5 ms at start.
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0", traits: []),
   ],
   targets: [
     // System libraries: found through pkg-config, installed from the distribution.
@@ -49,12 +51,10 @@ let package = Package(
       dependencies: ["AtrousNN", "AtrousIO", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       exclude: ["Proto"]
     ),
-    // Feature maps and hypercolumns; ships the bundled trained models.
-    .target(
-      name: "AtrousFeatures",
-      dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX", "_CKernels"],
-      resources: [.copy("Models")]
-    ),
+    // The bundled trained models, compiled into the binary.
+    .target(name: "_CModels", exclude: ["Models"]),
+    // Feature maps and hypercolumns.
+    .target(name: "AtrousFeatures", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN", "AtrousONNX", "_CKernels", "_CModels"]),
     // Sharded, resumable batch runs: input lists, shards, output names, manifests.
     .target(name: "AtrousBatch", dependencies: ["AtrousCore", "AtrousIO"]),
     .target(name: "Atrous", dependencies: ["AtrousCore", "AtrousIO", "AtrousFilters", "AtrousNN", "AtrousONNX", "AtrousFeatures", "AtrousBatch"]),

@@ -1,5 +1,10 @@
 import AtrousIO
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The files a sharded batch keeps beside its outputs, and reading them
 /// back: `manifest-<I>-of-<N>.jsonl` (a line per input that ended) and

@@ -1,5 +1,11 @@
+import AtrousCore
 import AtrousIO
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// One task's run of a batch into an output folder: which of its shard's
 /// files to make and which to skip, decided before any work, and the
@@ -33,7 +39,7 @@ public final class ShardRun: @unchecked Sendable {  // `fd` writes under `lock`
   public let manifestPath: String
 
   private let fd: Int32
-  private let lock = NSLock()
+  private let lock = Lock()
   private let encoder: JSONEncoder = {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

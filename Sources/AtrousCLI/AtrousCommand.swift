@@ -1,7 +1,12 @@
 import ArgumentParser
 import AtrousCore
 import AtrousIO
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 @main
 struct AtrousCommand: ParsableCommand {
@@ -57,7 +62,7 @@ struct AtrousCommand: ParsableCommand {
         let text = message(for: error)
         if !text.isEmpty { Reporting.printError(text.hasPrefix("error: ") ? text : "error: " + text) }
       }
-      Foundation.exit(code.rawValue)
+      Glibc.exit(code.rawValue)
     }
   }
 

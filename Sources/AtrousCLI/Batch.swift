@@ -2,7 +2,12 @@ import ArgumentParser
 import AtrousBatch
 import AtrousCore
 import AtrousIO
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Runs one job per input file across the cores given, with progress on
 /// standard error, each failure reported as it happens, and a summary at
@@ -14,7 +19,7 @@ import Foundation
 /// several, so a cluster job's output file shows where it is.
 /// With a `ShardRun`, each file's manifest line is appended as it ends.
 final class Batch: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = Lock()
   /// Positions (in the command's input list) to run.
   private let positions: [Int]
   private let describe: (Int) -> String
@@ -52,7 +57,7 @@ final class Batch: @unchecked Sendable {
     if workers > 1 && !MemoryBudget.isInstalled {
       let detected = MemoryBudget.detected
       MemoryBudget.install(MemoryBudget(bytes: detected.bytes / workers,
-                                        source: detected.source.replacingOccurrences(of: "; --max-memory", with: ", shared by \(workers) files at once; --max-memory")))
+                                        source: detected.source.replacing("; --max-memory", with: ", shared by \(workers) files at once; --max-memory")))
     }
   }
 
@@ -138,7 +143,7 @@ final class Batch: @unchecked Sendable {
     if logsFiles {
       let ms = times.dictionary.values.reduce(0, +)
       Reporting.printError("[\(finished)/\(positions.count)] \(failure == nil ? "done" : "failed") \(describe(position))"
-                             + (failure == nil ? String(format: " (%.0f ms)", ms) : ""))
+                             + (failure == nil ? String(printf: " (%.0f ms)", ms) : ""))
     }
     files?.advance(failed: failure != nil)
   }
@@ -147,7 +152,7 @@ final class Batch: @unchecked Sendable {
 /// Milliseconds per named stage (decode, model, write...), in the order
 /// first recorded. Safe to record into from any thread.
 final class StageTimes: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = Lock()
   private var stages: [(stage: String, milliseconds: Double)] = []
 
   /// Adds a stage's time, in milliseconds.
@@ -179,7 +184,7 @@ final class StageTimes: @unchecked Sendable {
   func print(after lines: [String] = []) {
     Reporting.printError("kernels: \(InstructionSet.process)")
     for line in lines { Reporting.printError(line) }
-    for (stage, ms) in list { Reporting.printError("timing: \(stage) \(String(format: "%.3f", ms))") }
+    for (stage, ms) in list { Reporting.printError("timing: \(stage) \(String(printf: "%.3f", ms))") }
   }
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import AtrousBatch
 import AtrousCore
-import Foundation
+import FoundationEssentials
 
 /// The options of a batch into `--out-dir`: which files (folders,
 /// patterns, lists), which of them this task takes (shards), what each

@@ -3,7 +3,7 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 struct ErfCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -110,16 +110,19 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
     let (h, w) = (field.magnitude.shape[0], field.magnitude.shape[1])
     let region = field.region
     let radii = [0.5, 0.9, 0.99].map { field.radius(holding: $0) }
-    let summary: [String: Any] = [
-      "layer": layer, "unit": [field.unit.row, field.unit.column], "layer_shape": field.layerShape, "input_size": [h, w],
-      "image": image as Any? ?? NSNull(), "samples": field.samples, "seed": image == nil ? seed as Any : NSNull(),
-      "uniform_weights": uniformWeights, "array": arrayPath.split(separator: "/").last.map(String.init)!,
-      "theoretical_field": ["size": field.field.size, "jump": field.field.jump, "centre": [region.centre.x, region.centre.y],
-                            "box": [region.box.0, region.box.1, region.box.2, region.box.3]],
-      "radius_50": radii[0], "radius_90": radii[1], "radius_99": radii[2],
-      "share_inside_theoretical_field": field.shareInsideField,
+    let summary: JSONValue = [
+      "layer": JSONValue(layer), "unit": JSONValue([field.unit.row, field.unit.column]),
+      "layer_shape": JSONValue(field.layerShape), "input_size": JSONValue([h, w]),
+      "image": image.map(JSONValue.init) ?? .null, "samples": JSONValue(field.samples),
+      "seed": image == nil ? .unsigned(seed) : .null, "uniform_weights": JSONValue(uniformWeights),
+      "array": JSONValue(arrayPath.split(separator: "/").last.map(String.init)!),
+      "theoretical_field": ["size": JSONValue(field.field.size), "jump": JSONValue(field.field.jump),
+                            "centre": JSONValue([region.centre.x, region.centre.y]),
+                            "box": JSONValue([region.box.0, region.box.1, region.box.2, region.box.3])],
+      "radius_50": JSONValue(radii[0]), "radius_90": JSONValue(radii[1]), "radius_99": JSONValue(radii[2]),
+      "share_inside_theoretical_field": JSONValue(field.shareInsideField),
     ]
-    let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    let json = Array(try summary.text(pretty: true).utf8)
     // Small inputs are drawn larger, so that the picture can be seen.
     let scale = max(1, 256 / max(h, w))
     try Reporting.orExit(file: output) {
@@ -131,6 +134,6 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
     }
     print("\(layer) unit (\(field.unit.row), \(field.unit.column)): theoretical field "
             + "\(fmt(field.field.size[0]))x\(fmt(field.field.size[1])); 50%, 90%, 99% of the magnitude within "
-            + radii.map { String(format: "%.1f", $0) }.joined(separator: ", ") + " pixels")
+            + radii.map { String(printf: "%.1f", $0) }.joined(separator: ", ") + " pixels")
   }
 }

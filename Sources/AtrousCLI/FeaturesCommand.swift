@@ -4,7 +4,7 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -148,7 +148,7 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
     switch layers {
     case nil: names = loaded.defaultLayers
     case "all"?: names = loaded.namedLayers ?? maps.map(\.name)
-    case let list?: names = list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+    case let list?: names = list.split(separator: ",").map { $0.trimmed() }
     }
     for name in names where !maps.contains(where: { $0.name == name }) {
       if summary.layers.contains(where: { $0.name == name }) {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Atrous
-import Foundation
+import FoundationEssentials
 
 struct FilterCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

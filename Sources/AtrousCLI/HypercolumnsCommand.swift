@@ -4,7 +4,7 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -181,7 +181,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     options.layout = HypercolumnOptions.Layout(rawValue: layout)!
     options.dtype = HypercolumnOptions.DType(rawValue: dtype)!
     options.tile = tile
-    let names = layers.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+    let names = layers.map { $0.split(separator: ",").map { $0.trimmed() } }
       ?? loaded.defaultLayers
     try Reporting.orExit(file: model) { try loaded.check(layers: names) }
     let listed = try Reporting.orExit(file: pixels ?? "") { try pixels.map(PixelList.read) }

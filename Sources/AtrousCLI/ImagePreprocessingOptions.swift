@@ -1,8 +1,9 @@
+import AtrousCore
 import ArgumentParser
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 /// How an image becomes a network input, as command-line options.
 struct ImagePreprocessingOptions: ParsableArguments {
@@ -79,7 +80,7 @@ struct ImagePreprocessingOptions: ParsableArguments {
   }
 
   static func parseList(_ text: String) -> [Float]? {
-    let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",").map { Float($0.trimmed()) }
     return values.isEmpty || values.contains(where: { !($0?.isFinite ?? false) }) ? nil : values.map { $0! }
   }
 

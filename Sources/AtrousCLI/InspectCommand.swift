@@ -3,7 +3,7 @@ import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import Foundation
+import FoundationEssentials
 
 struct InspectCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -84,10 +84,12 @@ struct InspectCommand: ParsableCommand, MemoryBudgeted {
       let whole = image.map { region.box.0 <= 0 && region.box.1 <= 0 && region.box.2 >= Double($0[3]) && region.box.3 >= Double($0[2]) }
         ?? false
       if json {
-        let object: [String: Any] = ["layer": layer.name, "x": x, "y": y, "centre": [region.centre.x, region.centre.y],
-                                     "box": [region.box.0, region.box.1, region.box.2, region.box.3], "whole_input": whole,
-                                     "size": [layer.receptiveField.size[1], layer.receptiveField.size[0]]]
-        print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        let object: JSONValue = ["layer": JSONValue(layer.name), "x": JSONValue(x), "y": JSONValue(y),
+                                 "centre": JSONValue([region.centre.x, region.centre.y]),
+                                 "box": JSONValue([region.box.0, region.box.1, region.box.2, region.box.3]),
+                                 "whole_input": JSONValue(whole),
+                                 "size": JSONValue([layer.receptiveField.size[1], layer.receptiveField.size[0]])]
+        print(try object.text())
       } else {
         print("\(layer.name) feature (\(x), \(y)): centre (\(fmt(region.centre.x)), \(fmt(region.centre.y))), "
               + "receptive field \(fmt(layer.receptiveField.size[1]))x\(fmt(layer.receptiveField.size[0])), "
@@ -97,15 +99,16 @@ struct InspectCommand: ParsableCommand, MemoryBudgeted {
       return
     }
     if json {
-      let layers: [[String: Any]] = summary.layers.map { layer in
-        ["name": layer.name, "node": layer.node, "op": layer.op, "output_shape": layer.outputShape,
-         "params": layer.parameters, "macs": layer.macs,
-         "receptive_field": ["size": layer.receptiveField.size, "jump": layer.receptiveField.jump,
-                             "start": layer.receptiveField.start]]
+      let layers: [JSONValue] = summary.layers.map { layer in
+        ["name": JSONValue(layer.name), "node": JSONValue(layer.node), "op": JSONValue(layer.op),
+         "output_shape": JSONValue(layer.outputShape), "params": JSONValue(layer.parameters), "macs": JSONValue(layer.macs),
+         "receptive_field": ["size": JSONValue(layer.receptiveField.size), "jump": JSONValue(layer.receptiveField.jump),
+                             "start": JSONValue(layer.receptiveField.start)]]
       }
-      let object: [String: Any] = ["layers": layers, "total_params": summary.totalParameters, "total_macs": summary.totalMACs,
-                                   "peak_activation_bytes": summary.peakActivationBytes]
-      print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+      let object: JSONValue = ["layers": .array(layers), "total_params": JSONValue(summary.totalParameters),
+                               "total_macs": JSONValue(summary.totalMACs),
+                               "peak_activation_bytes": JSONValue(summary.peakActivationBytes)]
+      print(try object.text())
       return
     }
     var rows = [["layer", "op", "output shape", "params", "MACs", "RF size", "jump", "start"]]
@@ -121,6 +124,6 @@ struct InspectCommand: ParsableCommand, MemoryBudgeted {
         : cell + String(repeating: " ", count: widths[c] - cell.count) }.joined(separator: "  "))
     }
     print("total: \(summary.totalParameters) parameters, \(summary.totalMACs) MACs, "
-          + "peak activations \(String(format: "%.1f", Double(summary.peakActivationBytes) / 1_048_576)) MiB")
+          + "peak activations \(String(printf: "%.1f", Double(summary.peakActivationBytes) / 1_048_576)) MiB")
   }
 }

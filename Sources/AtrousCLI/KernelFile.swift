@@ -1,3 +1,4 @@
+import AtrousCore
 import AtrousFilters
 import AtrousIO
 
@@ -16,7 +17,7 @@ enum KernelFile {
       return Kernel2D(rows: rows, columns: values.count / rows, values: values)
     }
     let text = String(decoding: bytes, as: UTF8.self)
-    let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+    let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmed() }
       .filter { !$0.isEmpty && !$0.hasPrefix("#") }
     do {
       return try FilterSpec.parseMatrix(lines.joined(separator: ";"))
@@ -26,4 +27,4 @@ enum KernelFile {
   }
 }
 
-import Foundation
+import FoundationEssentials

@@ -1,6 +1,6 @@
 import ArgumentParser
 import AtrousBatch
-import Foundation
+import FoundationEssentials
 
 struct ManifestCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -46,8 +46,8 @@ struct ManifestCommand: ParsableCommand {
     }
     if s.made > 0 {
       let stages = s.stageMilliseconds.sorted { $0.key < $1.key }
-        .map { "\($0.key) \(String(format: "%.0f", $0.value / Double(s.made))) ms" }.joined(separator: ", ")
-      lines.append(String(format: "made %d files in %.1f s of wall time, %.2f files/s", s.made, s.seconds, s.filesPerSecond)
+        .map { "\($0.key) \(String(printf: "%.0f", $0.value / Double(s.made))) ms" }.joined(separator: ", ")
+      lines.append(String(printf: "made %ld files in %.1f s of wall time, %.2f files/s", s.made, s.seconds, s.filesPerSecond)
                      + (stages.isEmpty ? "" : "; per file: " + stages))
     }
     if s.fingerprints.count > 1 { lines.append("warning: lines of \(s.fingerprints.count) fingerprints: \(s.fingerprints.joined(separator: ", "))") }

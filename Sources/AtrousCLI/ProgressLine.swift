@@ -1,6 +1,11 @@
 import ArgumentParser
 import AtrousCore
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `--quiet`, for the commands that show progress.
 struct ProgressOptions: ParsableArguments {
@@ -16,7 +21,7 @@ struct ProgressOptions: ParsableArguments {
 final class ProgressLine: @unchecked Sendable {
   static let defaultDelay = 2.0
 
-  private let lock = NSLock()
+  private let lock = Lock()
   private let total: Int
   private let unit: String
   private let enabled: Bool
@@ -71,8 +76,8 @@ final class ProgressLine: @unchecked Sendable {
   static func count(_ value: some BinaryInteger) -> String { count(Double(value)) }
 
   static func count(_ value: Double) -> String {
-    if value >= 1e6 { return String(format: "%.1fM", value / 1e6) }
-    if value >= 1e4 { return String(format: "%.1fk", value / 1e3) }
-    return value == value.rounded() || value >= 100 ? String(Int(value.rounded())) : String(format: "%.1f", value)
+    if value >= 1e6 { return String(printf: "%.1fM", value / 1e6) }
+    if value >= 1e4 { return String(printf: "%.1fk", value / 1e3) }
+    return value == value.rounded() || value >= 100 ? String(Int(value.rounded())) : String(printf: "%.1f", value)
   }
 }

@@ -3,7 +3,7 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 struct ReportCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -77,7 +77,7 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
   }
 
   static func names(_ list: String) -> [String] {
-    list.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    list.split(separator: ",").map { $0.trimmed() }.filter { !$0.isEmpty }
   }
 
   func run() throws {

@@ -3,7 +3,12 @@ import AtrousBatch
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How the command line tells the user what failed.
 enum Reporting {
@@ -46,7 +51,16 @@ enum Reporting {
   }
 
   static func printError(_ line: String, newline: Bool = true) {
-    FileHandle.standardError.write(Data((newline ? line + "\n" : line).utf8))
+    // One write per line, so that lines from threads do not interleave.
+    var text = newline ? line + "\n" : line
+    text.withUTF8 { bytes in
+      var done = 0
+      while done < bytes.count {
+        let n = write(2, bytes.baseAddress! + done, bytes.count - done)
+        if n <= 0 { return }
+        done += n
+      }
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import Foundation
+import FoundationEssentials
 
 struct RunCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(
@@ -148,7 +148,7 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
   }
 
   static func format(_ ms: Double) -> String {
-    String(format: "%.3f", ms)
+    String(printf: "%.3f", ms)
   }
 
   /// `<name>.npy` with characters outside [A-Za-z0-9._-] replaced by '_'.

@@ -110,19 +110,19 @@ final class LargeBlockPool: @unchecked Sendable {
   static let maxBlocks = 64
   static let maxBytes = 1 << 30
 
-  private var mutex = pthread_mutex_t()
+  private let lock = Lock()
   private var blocks: [(pointer: UnsafeMutableRawPointer, capacity: Int)] = []
   /// Bytes kept, in use (handed out and not yet given back), and the most
   /// ever in use at once.
   private var held = 0, inUse = 0, peakInUse = 0
 
   /// `shared` is the pool; tests make their own.
-  init() { pthread_mutex_init(&mutex, nil) }
+  init() {}
 
   /// Bytes kept for reuse and bytes in use, as the rule above counts them.
   var counts: (kept: Int, inUse: Int, peakInUse: Int) {
-    pthread_mutex_lock(&mutex)
-    defer { pthread_mutex_unlock(&mutex) }
+    lock.lock()
+    defer { lock.unlock() }
     return (held, inUse, peakInUse)
   }
 
@@ -132,7 +132,7 @@ final class LargeBlockPool: @unchecked Sendable {
   func take(_ capacity: Int, allocate: (Int) -> UnsafeMutableRawPointer)
     -> (pointer: UnsafeMutableRawPointer, capacity: Int)
   {
-    pthread_mutex_lock(&mutex)
+    lock.lock()
     var best: Int?
     for (i, block) in blocks.enumerated() where block.capacity >= capacity && block.capacity <= 2 * capacity {
       if best == nil || block.capacity <= blocks[best!].capacity { best = i }
@@ -142,7 +142,7 @@ final class LargeBlockPool: @unchecked Sendable {
       held -= block.capacity
       inUse += block.capacity
       peakInUse = max(peakInUse, inUse)
-      pthread_mutex_unlock(&mutex)
+      lock.unlock()
       return block
     }
     var released: [UnsafeMutableRawPointer] = []
@@ -153,7 +153,7 @@ final class LargeBlockPool: @unchecked Sendable {
     }
     inUse += capacity
     peakInUse = max(peakInUse, inUse)
-    pthread_mutex_unlock(&mutex)
+    lock.unlock()
     for pointer in released { free(pointer) }
     return (allocate(capacity), capacity)
   }
@@ -161,8 +161,8 @@ final class LargeBlockPool: @unchecked Sendable {
   /// Keeps `pointer`, freeing the oldest kept blocks to make room; false
   /// (the caller frees it) when it alone is over the limit.
   func give(_ pointer: UnsafeMutableRawPointer, capacity: Int) -> Bool {
-    pthread_mutex_lock(&mutex)
-    defer { pthread_mutex_unlock(&mutex) }
+    lock.lock()
+    defer { lock.unlock() }
     inUse -= capacity
     guard capacity <= Self.maxBytes else { return false }
     while !blocks.isEmpty && (blocks.count >= Self.maxBlocks || held + capacity > Self.maxBytes) {

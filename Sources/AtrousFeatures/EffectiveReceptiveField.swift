@@ -1,7 +1,12 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// How strongly each input pixel influences one unit of a layer (Luo et
 /// al. 2016): the magnitude of the gradient of the unit, summed over the

@@ -1,7 +1,7 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 import _CKernels
 
 /// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,
@@ -325,7 +325,7 @@ public struct HypercolumnTimings: Sendable {
 
 /// Plans by input size, shared by the threads of a batch.
 private final class PlanCache: @unchecked Sendable {
-  private let lock = NSLock()
+  private let lock = Lock()
   private var plans: [[Int]: HypercolumnPlan] = [:]
 
   func get(_ key: [Int]) -> HypercolumnPlan? {

@@ -1,5 +1,5 @@
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 /// The JSON file written beside a hypercolumn export: what each channel
 /// range holds and where its features come from.

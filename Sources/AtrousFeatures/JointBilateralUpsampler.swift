@@ -1,6 +1,11 @@
 import AtrousCore
 import _CKernels
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Joint bilateral upsampling of one layer's map (Kopf et al. 2007).
 ///
@@ -87,7 +92,7 @@ enum JointBilateralUpsampler {
               var total: Float = 0
               for a in 0..<ny {
                 for b in 0..<nx {
-                  let v = rowWindow.weights[a] * window.weights[b] * Foundation.exp(-(w[a * nx + b] - least) * inverse)
+                  let v = rowWindow.weights[a] * window.weights[b] * Glibc.exp(-(w[a * nx + b] - least) * inverse)
                   w[a * nx + b] = v
                   total += v
                 }

@@ -2,7 +2,8 @@ import AtrousCore
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import Foundation
+import FoundationEssentials
+import _CModels
 
 /// A model ready to run, with how images are prepared for it.
 public struct LoadedModel: Sendable {
@@ -21,8 +22,8 @@ public struct LoadedModel: Sendable {
   /// separable passes): its named maps. Nil: every feature map of the
   /// graph.
   public var namedLayers: [String]? = nil
-  /// The ONNX file the graph was read from (a bundled one for mnist and
-  /// ppocr); nil for a graph built in code.
+  /// The ONNX file the graph was read from; nil for a built-in model
+  /// (built in code, or bundled in the binary).
   public var file: String? = nil
 
   /// The graph input an image feeds: the first that is not a constant.
@@ -60,13 +61,12 @@ public enum ModelCatalog {
           preset: "ppocr"),
   ]
 
-  /// Folder of the bundled ONNX files.
-  static var modelsFolder: String? { Bundle.module.resourcePath.map { $0 + "/Models" } }
-
-  /// The file of a bundled trained model.
-  public static func bundledFile(_ name: String) -> String? {
-    let folder = ["mnist": "mnist-8", "ppocr": "ppocrv4-det"][name]
-    return folder.flatMap { f in modelsFolder.map { "\($0)/\(f)/model.onnx" } }
+  /// The bytes of a bundled trained model (mnist or ppocr), which are
+  /// compiled into the binary.
+  public static func bundledBytes(_ name: String) -> Data? {
+    var size = 0
+    guard let bytes = atr_bundled_model(name, &size) else { return nil }
+    return Data(bytes: bytes, count: size)
   }
 
   /// A built-in model by name, or an ONNX file by path.
@@ -79,12 +79,9 @@ public enum ModelCatalog {
       return LoadedModel(name: "default", graph: graph, preprocessing: .preset("default")!, preset: "default",
                          defaultLayers: graph.outputs, namedLayers: graph.outputs)
     case "mnist", "ppocr":
-      guard let file = bundledFile(nameOrPath), FileIO.exists(file) else {
-        throw FileError.cannotRead(path: nameOrPath, reason: "the bundled model file is missing from the installation")
-      }
-      let graph = try ONNXModel.load(file)
+      let graph = try ONNXModel.decode(bundledBytes(nameOrPath)!)
       return LoadedModel(name: nameOrPath, graph: graph, preprocessing: .preset(nameOrPath)!, preset: nameOrPath,
-                         defaultLayers: entries.first { $0.name == nameOrPath }?.layers ?? graph.outputs, file: file)
+                         defaultLayers: entries.first { $0.name == nameOrPath }?.layers ?? graph.outputs)
     default:
       if FileIO.isDirectory(nameOrPath) { throw ModelCatalogError.folder(path: nameOrPath) }
       guard FileIO.exists(nameOrPath) else {

@@ -1,7 +1,7 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 /// One self-contained HTML page that shows a model: per layer its op,
 /// output shape, parameters, MACs, theoretical and effective receptive
@@ -138,21 +138,21 @@ public struct ModelReport {
   }
 
   static func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-      .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    text.replacing("&", with: "&amp;").replacing("<", with: "&lt;")
+      .replacing(">", with: "&gt;").replacing("\"", with: "&quot;")
   }
 
   static func number(_ n: Int) -> String {
     switch n {
-    case 1_000_000_000...: String(format: "%.2f G", Double(n) / 1e9)
-    case 1_000_000...: String(format: "%.2f M", Double(n) / 1e6)
-    case 10_000...: String(format: "%.1f k", Double(n) / 1e3)
+    case 1_000_000_000...: String(printf: "%.2f G", Double(n) / 1e9)
+    case 1_000_000...: String(printf: "%.2f M", Double(n) / 1e6)
+    case 10_000...: String(printf: "%.1f k", Double(n) / 1e3)
     default: String(n)
     }
   }
 
   static func size(_ values: [Double]) -> String {
-    values.map { $0 == $0.rounded() ? String(Int($0)) : String(format: "%.1f", $0) }.joined(separator: "x")
+    values.map { $0 == $0.rounded() ? String(Int($0)) : String(printf: "%.1f", $0) }.joined(separator: "x")
   }
 
   /// The page's colours; the header's is what a screenshot test finds.
@@ -208,7 +208,7 @@ public struct ModelReport {
         let window = field.window
         let scale = max(1, 96 / max(window.rows.count, window.columns.count))
         let picture = field.picture(scale: scale, rows: window.rows, columns: window.columns)
-        row += "<td class=\"n\">\(String(format: "%.1f / %.1f", field.radius(holding: 0.5), field.radius(holding: 0.9)))</td>"
+        row += "<td class=\"n\">\(String(printf: "%.1f / %.1f", field.radius(holding: 0.5), field.radius(holding: 0.9)))</td>"
           + "<td><img class=\"erf\" src=\"\(try dataURI(picture))\" alt=\"effective field\"></td>"
       } else {
         row += "<td></td><td></td>"

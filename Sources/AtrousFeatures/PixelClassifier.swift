@@ -1,5 +1,10 @@
 import AtrousCore
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A linear pixel classifier on hypercolumns: multinomial logistic
 /// regression (softmax over the classes) on features standardized with
@@ -60,7 +65,7 @@ public struct PixelClassifier: Sendable {
       let (_, gradient) = Self.lossAndGradient(weights: weights, samples: standardized, labels: labels, classes: classes,
                                                l2: training.l2, threads: training.threads)
       let (b1, b2): (Float, Float) = (0.9, 0.999)
-      let correction1 = 1 - Foundation.pow(b1, Float(step)), correction2 = 1 - Foundation.pow(b2, Float(step))
+      let correction1 = 1 - Glibc.pow(b1, Float(step)), correction2 = 1 - Glibc.pow(b2, Float(step))
       for i in weights.indices {
         first[i] = b1 * first[i] + (1 - b1) * gradient[i]
         second[i] = b2 * second[i] + (1 - b2) * gradient[i] * gradient[i]
@@ -101,7 +106,7 @@ public struct PixelClassifier: Sendable {
           for i in parts[part] {
             let row = x.baseAddress! + i * f
             logits.withUnsafeMutableBufferPointer { Self.softmax(row, weights: weights, features: f, classes: k, into: $0.baseAddress!) }
-            loss -= Double(Foundation.log(logits[labels[i]]))
+            loss -= Double(Glibc.log(logits[labels[i]]))
             for c in 0..<k { logits[c] -= c == labels[i] ? 1 : 0 }
             for j in 0..<f {
               let v = row[j]
@@ -158,7 +163,7 @@ public struct PixelClassifier: Sendable {
     for c in 0..<k { top = max(top, p[c]) }
     var total: Float = 0
     for c in 0..<k {
-      p[c] = Foundation.exp(p[c] - top)
+      p[c] = Glibc.exp(p[c] - top)
       total += p[c]
     }
     for c in 0..<k { p[c] /= total }

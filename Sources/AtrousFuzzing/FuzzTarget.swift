@@ -4,7 +4,7 @@ import AtrousFilters
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import Foundation
+import FoundationEssentials
 
 /// The inputs Atrous reads from outside, each as one entry point that takes
 /// arbitrary bytes. The fuzzing harnesses (Fuzz/) call these, and a test

@@ -23,7 +23,7 @@ enum Einsum {
       .max() ?? 0
     let ellipsis = (0..<broadcastRank).map { Character(UnicodeScalar(0x30 + $0)!) }
     func labels(_ term: String, rank: Int?) -> [Character] {
-      guard let range = term.range(of: "...") else { return Array(term) }
+      guard let range = term.firstRange(of: "...") else { return Array(term) }
       let width = rank.map { $0 - (term.count - 3) } ?? broadcastRank
       return Array(term[..<range.lowerBound]) + ellipsis.suffix(Swift.max(width, 0)) + Array(term[range.upperBound...])
     }

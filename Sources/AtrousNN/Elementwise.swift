@@ -1,5 +1,10 @@
 import AtrousCore
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import _CKernels
 
 /// Activations, arithmetic with NumPy broadcasting, Clip and Softmax.
@@ -182,52 +187,52 @@ enum Elementwise {
     let n = src.count
     switch op {
     case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
-    case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Foundation.exp(-src[i])) }
-    case .tanh: for i in 0..<n { dst[i] = Foundation.tanh(src[i]) }
-    case .exp: for i in 0..<n { dst[i] = Foundation.exp(src[i]) }
+    case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Glibc.exp(-src[i])) }
+    case .tanh: for i in 0..<n { dst[i] = Glibc.tanh(src[i]) }
+    case .exp: for i in 0..<n { dst[i] = Glibc.exp(src[i]) }
     case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
     case .neg: for i in 0..<n { dst[i] = -src[i] }
     case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
     case .floor: for i in 0..<n { dst[i] = src[i].rounded(.down) }
     case .ceil: for i in 0..<n { dst[i] = src[i].rounded(.up) }
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
-    case .log: for i in 0..<n { dst[i] = Foundation.log(src[i]) }
-    case .erf: for i in 0..<n { dst[i] = Foundation.erf(src[i]) }
+    case .log: for i in 0..<n { dst[i] = Glibc.log(src[i]) }
+    case .erf: for i in 0..<n { dst[i] = Glibc.erf(src[i]) }
     case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] * (1 / 6) + 0.5)) }
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
-    case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Foundation.exp(src[i]) - 1) : src[i] }
+    case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Glibc.exp(src[i]) - 1) : src[i] }
     case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
     case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
     case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
-    case .acos: for i in 0..<n { dst[i] = Foundation.acos(src[i]) }
-    case .acosh: for i in 0..<n { dst[i] = Foundation.acosh(src[i]) }
-    case .asin: for i in 0..<n { dst[i] = Foundation.asin(src[i]) }
-    case .asinh: for i in 0..<n { dst[i] = Foundation.asinh(src[i]) }
-    case .atan: for i in 0..<n { dst[i] = Foundation.atan(src[i]) }
-    case .atanh: for i in 0..<n { dst[i] = Foundation.atanh(src[i]) }
-    case .cos: for i in 0..<n { dst[i] = Foundation.cos(src[i]) }
-    case .cosh: for i in 0..<n { dst[i] = Foundation.cosh(src[i]) }
-    case .sin: for i in 0..<n { dst[i] = Foundation.sin(src[i]) }
-    case .sinh: for i in 0..<n { dst[i] = Foundation.sinh(src[i]) }
-    case .tan: for i in 0..<n { dst[i] = Foundation.tan(src[i]) }
+    case .acos: for i in 0..<n { dst[i] = Glibc.acos(src[i]) }
+    case .acosh: for i in 0..<n { dst[i] = Glibc.acosh(src[i]) }
+    case .asin: for i in 0..<n { dst[i] = Glibc.asin(src[i]) }
+    case .asinh: for i in 0..<n { dst[i] = Glibc.asinh(src[i]) }
+    case .atan: for i in 0..<n { dst[i] = Glibc.atan(src[i]) }
+    case .atanh: for i in 0..<n { dst[i] = Glibc.atanh(src[i]) }
+    case .cos: for i in 0..<n { dst[i] = Glibc.cos(src[i]) }
+    case .cosh: for i in 0..<n { dst[i] = Glibc.cosh(src[i]) }
+    case .sin: for i in 0..<n { dst[i] = Glibc.sin(src[i]) }
+    case .sinh: for i in 0..<n { dst[i] = Glibc.sinh(src[i]) }
+    case .tan: for i in 0..<n { dst[i] = Glibc.tan(src[i]) }
     case .round: for i in 0..<n { dst[i] = src[i].rounded(.toNearestOrEven) }
     case .sign: for i in 0..<n { dst[i] = src[i] > 0 ? 1 : src[i] < 0 ? -1 : src[i] }
     case .softplus: for i in 0..<n { dst[i] = softplus(src[i]) }
     case .softsign: for i in 0..<n { dst[i] = src[i] / (1 + Swift.abs(src[i])) }
-    case .mish: for i in 0..<n { dst[i] = src[i] * Foundation.tanh(softplus(src[i])) }
-    case .gelu: for i in 0..<n { dst[i] = 0.5 * src[i] * (1 + Foundation.erf(src[i] * 0.70710678118654752)) }
+    case .mish: for i in 0..<n { dst[i] = src[i] * Glibc.tanh(softplus(src[i])) }
+    case .gelu: for i in 0..<n { dst[i] = 0.5 * src[i] * (1 + Glibc.erf(src[i] * 0.70710678118654752)) }
     case .geluTanh:
       for i in 0..<n {
         let x = src[i]
-        dst[i] = 0.5 * x * (1 + Foundation.tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)))
+        dst[i] = 0.5 * x * (1 + Glibc.tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)))
       }
-    case .celu(let alpha): for i in 0..<n { dst[i] = Swift.max(0, src[i]) + Swift.min(0, alpha * (Foundation.exp(src[i] / alpha) - 1)) }
+    case .celu(let alpha): for i in 0..<n { dst[i] = Swift.max(0, src[i]) + Swift.min(0, alpha * (Glibc.exp(src[i] / alpha) - 1)) }
     case .selu(let alpha, let gamma):
-      for i in 0..<n { dst[i] = src[i] > 0 ? gamma * src[i] : gamma * (alpha * Foundation.exp(src[i]) - alpha) }
+      for i in 0..<n { dst[i] = src[i] > 0 ? gamma * src[i] : gamma * (alpha * Glibc.exp(src[i]) - alpha) }
     case .thresholdedRelu(let alpha): for i in 0..<n { dst[i] = src[i] > alpha ? src[i] : 0 }
     case .shrink(let bias, let lambd):
       for i in 0..<n { dst[i] = src[i] < -lambd ? src[i] + bias : src[i] > lambd ? src[i] - bias : 0 }
-    case .swish(let alpha): for i in 0..<n { dst[i] = src[i] / (1 + Foundation.exp(-alpha * src[i])) }
+    case .swish(let alpha): for i in 0..<n { dst[i] = src[i] / (1 + Glibc.exp(-alpha * src[i])) }
     case .identity: break  // `map` hands its input back before getting here
     }
   }
@@ -235,7 +240,7 @@ enum Elementwise {
   /// log(1 + e^x) without overflow for large x.
   @inline(__always)
   static func softplus(_ x: Float) -> Float {
-    x > 20 ? x : Foundation.log1p(Foundation.exp(x))
+    x > 20 ? x : Glibc.log1p(Glibc.exp(x))
   }
 
   /// Runs `body(source, target)` in the input's own storage when nobody
@@ -290,11 +295,11 @@ enum Elementwise {
       case .sub: a - b
       case .mul: a * b
       case .div: a / b
-      case .pow: Foundation.pow(a, b)
+      case .pow: Glibc.pow(a, b)
       case .max: Swift.max(a, b)
       case .min: Swift.min(a, b)
       case .prelu: a < 0 ? a * b : a
-      case .fmod: Foundation.fmod(a, b)
+      case .fmod: Glibc.fmod(a, b)
       case .mod:
         // The sign of the divisor, as Python's % and NumPy's mod.
         Self.floorMod(a, b)
@@ -303,7 +308,7 @@ enum Elementwise {
 
     /// a mod b with the sign of b (zero too), NaN for b = 0 or a infinite.
     static func floorMod(_ a: Float, _ b: Float) -> Float {
-      let r = Foundation.fmod(a, b)
+      let r = Glibc.fmod(a, b)
       if r.isNaN { return r }
       if r == 0 { return Float(signOf: b, magnitudeOf: 0) }
       return (r < 0) != (b < 0) ? r + b : r
@@ -315,7 +320,7 @@ enum Elementwise {
       case .sub: a &- b
       case .mul: a &* b
       case .div: b == 0 || (a == .min && b == -1) ? 0 : a / b
-      case .pow: DType.int64.integer(Float(Foundation.pow(Double(a), Double(b))))
+      case .pow: DType.int64.integer(Float(Glibc.pow(Double(a), Double(b))))
       case .max: Swift.max(a, b)
       case .min: Swift.min(a, b)
       case .prelu: a < 0 ? a &* b : a
@@ -539,13 +544,13 @@ enum Elementwise {
         var peak = -Float.infinity
         for k in 0..<length { peak = Swift.max(peak, values[base + k * inner]) }
         var sum: Float = 0
-        for k in 0..<length { sum += Foundation.exp(values[base + k * inner] - peak) }
+        for k in 0..<length { sum += Glibc.exp(values[base + k * inner] - peak) }
         var first = -1
         for k in 0..<length {
           let shifted = values[base + k * inner] - peak
           switch kind {
-          case .softmax: out[base + k * inner] = Foundation.exp(shifted) / sum
-          case .logSoftmax: out[base + k * inner] = shifted - Foundation.log(sum)
+          case .softmax: out[base + k * inner] = Glibc.exp(shifted) / sum
+          case .logSoftmax: out[base + k * inner] = shifted - Glibc.log(sum)
           case .hardmax:
             // One 1 at the first largest element.
             out[base + k * inner] = shifted == 0 && first < 0 ? 1 : 0

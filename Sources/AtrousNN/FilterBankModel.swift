@@ -1,4 +1,9 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The built-in default model: a multi-scale bank of classic pixel
 /// features written as a CNN, in the spirit of ilastik's pixel features.
@@ -31,7 +36,7 @@ public enum FilterBankModel {
   /// Ratio of the second Gaussian's sigma in the difference of Gaussians.
   public static let dogRatio = 1.6
 
-  static func layerName(_ sigma: Double) -> String { String(format: "sigma%.1f", sigma) }
+  static func layerName(_ sigma: Double) -> String { String(printf: "sigma%.1f", sigma) }
 
   /// A sampled Gaussian of radius ceil(3 sigma), summing to 1.
   static func gaussian(_ sigma: Double) -> [Float] {

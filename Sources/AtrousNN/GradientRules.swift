@@ -1,5 +1,5 @@
 import AtrousCore
-import Foundation
+import FoundationEssentials
 import _CKernels
 
 /// Each supported op's gradient with respect to its inputs, given the

@@ -1,6 +1,11 @@
 import AtrousCore
 import _CKernels
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// BatchNormalization (inference), LRN, and the normalizations over a
 /// set of axes: LayerNormalization, RMSNormalization, GroupNormalization,

@@ -1,6 +1,11 @@
 import AtrousCore
 import _CKernels
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// MaxPool, AveragePool and the global pools on channels-last storage;
 /// pooling of other ranks, MaxPool's Indices, LpPool and MaxUnpool in
@@ -116,7 +121,7 @@ enum Pooling {
               switch kind {
               case .max: if v > best || bestAt < 0 || v.isNaN { best = v; bestAt = columnMajor ? column : offset }
               case .average: sum += v
-              case .lp(let power): sum += Foundation.pow(Swift.abs(v), power)
+              case .lp(let power): sum += Glibc.pow(Swift.abs(v), power)
               }
             }
             advance(&tap, within: kernel)
@@ -126,7 +131,7 @@ enum Pooling {
             out[p * outPlane + o] = best
             argmax[p * outPlane + o] = Int64(p * planeSize + Swift.max(bestAt, 0))
           case .average: out[p * outPlane + o] = sum / Float(Swift.max(includePad ? padded : valid, 1))
-          case .lp(let power): out[p * outPlane + o] = Foundation.pow(sum, 1 / power)
+          case .lp(let power): out[p * outPlane + o] = Glibc.pow(sum, 1 / power)
           }
           advance(&position, within: outSpatial)
         }

@@ -1,5 +1,10 @@
 import AtrousCore
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// The Reduce* family, ArgMax and ArgMin: one pass over the input in
 /// standard order, each element added into the output cell of its kept
@@ -118,15 +123,15 @@ enum Reduce {
       case .prod: out[o] *= v
       case .l1: out[o] += Swift.abs(v)
       case .l2, .sumSquare: out[o] += v * v
-      case .logSumExp: out[o] += peak[o].isFinite ? Foundation.exp(v - peak[o]) : (v == peak[o] ? 1 : 0)
+      case .logSumExp: out[o] += peak[o].isFinite ? Glibc.exp(v - peak[o]) : (v == peak[o] ? 1 : 0)
       }
     }
     for o in out.indices {
       switch kind {
       case .mean: out[o] = n == 0 || x.count == 0 ? .nan : out[o] / Double(n)
       case .l2: out[o] = out[o].squareRoot()
-      case .logSum: out[o] = Foundation.log(out[o])
-      case .logSumExp: out[o] = x.count == 0 ? -.infinity : peak[o].isFinite ? peak[o] + Foundation.log(out[o]) : peak[o]
+      case .logSum: out[o] = Glibc.log(out[o])
+      case .logSumExp: out[o] = x.count == 0 ? -.infinity : peak[o].isFinite ? peak[o] + Glibc.log(out[o]) : peak[o]
       default: break
       }
     }

@@ -1,5 +1,5 @@
 import AtrousNN
-import Foundation
+import FoundationEssentials
 
 /// One test in the layout of ONNX's backend tests: a folder with
 /// `model.onnx`, its inputs `input_K.pb` (fed to the graph inputs that are

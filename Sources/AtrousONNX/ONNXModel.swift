@@ -1,6 +1,6 @@
 import AtrousIO
 import AtrousNN
-import Foundation
+import FoundationEssentials
 import SwiftProtobuf
 
 /// Why an ONNX file could not become a graph.

@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 @Suite struct ModelCommandTests {
-  static let mnist = "Sources/AtrousFeatures/Models/mnist-8/model.onnx"
+  static let mnist = "Sources/_CModels/Models/mnist-8/model.onnx"
 
   @Test func runWritesGraphOutputsLikeOnnxRuntime() throws {
     let folder = Fixtures.scratchFolder()
@@ -65,7 +65,7 @@ import Testing
 
   @Test func ppocrPresetOnTheReferencePage() throws {
     let folder = Fixtures.scratchFolder()
-    let result = try CLIRunner.run("run", "Sources/AtrousFeatures/Models/ppocrv4-det/model.onnx", "--preset", "ppocr", "--input",
+    let result = try CLIRunner.run("run", "Sources/_CModels/Models/ppocrv4-det/model.onnx", "--preset", "ppocr", "--input",
                                    "x=Tests/Fixtures/models/ppocrv4-det/page_384x768_bgr.png", "-o", folder)
     #expect(result.status == 0, "\(result.stderr)")
     let output = try NPY.read(folder + "/sigmoid_0.tmp_0.npy").tensor()

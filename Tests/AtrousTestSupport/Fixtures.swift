@@ -26,7 +26,7 @@ public enum Fixtures {
   /// The bundled trained model `name` (mnist-8 or ppocrv4-det), which ships
   /// with the library rather than the tests.
   public static func model(_ name: String) -> String {
-    repository + "/Sources/AtrousFeatures/Models/\(name)/model.onnx"
+    repository + "/Sources/_CModels/Models/\(name)/model.onnx"
   }
 
   /// Names of the files in a fixture folder with the given extension, sorted.
