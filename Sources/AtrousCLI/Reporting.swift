@@ -57,6 +57,7 @@ enum Reporting {
       var done = 0
       while done < bytes.count {
         let n = write(2, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 && errno == EINTR { continue }
         if n <= 0 { return }
         done += n
       }
