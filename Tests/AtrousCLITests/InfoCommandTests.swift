@@ -2,6 +2,19 @@ import AtrousTestSupport
 import Testing
 
 @Suite struct InfoCommandTests {
+  /// The binary loads FoundationEssentials alone: Foundation would bring
+  /// its internationalization library and ICU, which the dynamic linker
+  /// binds at every start (about 5 ms of each run). The loader lists what
+  /// it would load when LD_TRACE_LOADED_OBJECTS is set, as ldd does.
+  @Test func startsWithoutFoundationAndICU() throws {
+    let result = try CLIRunner.run(["--version"], environment: ["LD_TRACE_LOADED_OBJECTS": "1"])
+    #expect(result.status == 0)
+    #expect(result.stdout.contains("libswiftCore"), "\(result.stdout)")
+    for library in ["libFoundation.so", "libFoundationInternationalization", "_FoundationICU"] {
+      #expect(!result.stdout.contains(library), "\(library) is loaded: \(result.stdout)")
+    }
+  }
+
   @Test func describesImagesAndArrays() throws {
     let result = try CLIRunner.run("info", "SampleImages/astronaut.png", "SampleImages/rocket.jpg",
                                    "Tests/Fixtures/pngsuite/valid/basi3p04.png",
