@@ -40,7 +40,7 @@ public struct Tensor: Sendable {
   public init(shape: [Int], values: [Float]) {
     precondition(shape.reduce(1, *) == values.count,
                  "\(values.count) values do not fill shape \(shape)")
-    self.init(shape: shape)
+    self = .uninitialized(shape: shape)  // every element is written next
     withUnsafeMutableBufferPointer { target in
       _ = target.initialize(from: values)
     }

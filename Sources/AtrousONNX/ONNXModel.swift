@@ -1,6 +1,12 @@
+import AtrousCore
 import AtrousIO
 import AtrousNN
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SwiftProtobuf
 
 /// Why an ONNX file could not become a graph.
@@ -148,12 +154,19 @@ public enum ONNXModel {
       guard !overflow else { throw ONNXError.unsupportedTensor(name: name, reason: "dims \(shape) multiply past \(Int.max)") }
       count = product
     }
-    let raw = [UInt8](t.rawData)
+    let raw = t.rawData
     func fromRaw<T>(_: T.Type) throws -> [T] {
       guard raw.count % MemoryLayout<T>.size == 0, raw.count / MemoryLayout<T>.size == count else {
         throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
       }
-      return raw.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+      // Copied, not bound: the bytes lie wherever the protobuf data put
+      // them, not necessarily aligned for T.
+      return [T](unsafeUninitializedCapacity: count) { values, initialized in
+        raw.withUnsafeBytes { bytes in
+          if let base = values.baseAddress, let from = bytes.baseAddress { _ = memcpy(base, from, bytes.count) }
+        }
+        initialized = count
+      }
     }
     func checked<T>(_ values: [T]) throws -> [T] {
       guard values.count == count else {
@@ -166,7 +179,18 @@ public enum ONNXModel {
     }
     switch dtype {
     case .float32:
-      return NDArray(shape: shape, floats: try raw.isEmpty ? checked(t.floatData) : fromRaw(Float.self))
+      if raw.isEmpty { return NDArray(shape: shape, floats: try checked(t.floatData)) }
+      // The weights of a model: one copy, from the file's bytes into the tensor.
+      guard raw.count == count * MemoryLayout<Float>.size else {
+        throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
+      }
+      var values = Tensor.uninitialized(shape: shape)  // (shape), C order
+      values.withUnsafeMutableBufferPointer { target in
+        raw.withUnsafeBytes { bytes in
+          if let base = target.baseAddress, let from = bytes.baseAddress { _ = memcpy(base, from, bytes.count) }
+        }
+      }
+      return NDArray(shape: shape, floats: values)
     case .float64:
       return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
                      dtype: .float64)
