@@ -32,7 +32,9 @@ public enum ONNXModel {
   /// Reads and converts an ONNX file.
   /// - Throws: `FileError`, `ONNXError`.
   public static func load(_ path: String) throws -> Graph {
-    return try decode(Data(FileIO.readAll(path)))
+    // Decoded from the bytes as read: a Data made of them would copy the
+    // whole file once more.
+    return try decode(bytes: FileIO.readAll(path))
   }
 
   /// What a protobuf decoding error means for the file, in words.
@@ -49,9 +51,13 @@ public enum ONNXModel {
   /// Converts the bytes of an ONNX file.
   /// - Throws: `ONNXError`.
   public static func decode(_ data: Data) throws -> Graph {
+    try decode(bytes: data)
+  }
+
+  static func decode<Bytes: SwiftProtobufContiguousBytes>(bytes: Bytes) throws -> Graph {
     let model: Onnx_ModelProto
     do {
-      model = try Onnx_ModelProto(serializedBytes: data)
+      model = try Onnx_ModelProto(serializedBytes: bytes)
     } catch let error as BinaryDecodingError {
       throw ONNXError.malformed(reason: Self.explain(error))
     } catch {
