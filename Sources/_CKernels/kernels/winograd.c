@@ -123,24 +123,31 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
     for (size_t xi = 0; xi < T * T; xi++)
       for (size_t ci = 0; ci < cin; ci++)
         for (size_t j = edge; j < NR; j++) u[xi * size + cout / NR * cin * NR + ci * NR + j] = 0.0f;
-  for (size_t ci = 0; ci < cin; ci++) {
-    for (size_t co0 = 0; co0 < cout; co0 += L) {
-      const size_t lanes = cout - co0 < L ? cout - co0 : L;
-      double g[9][L] = {{0}};  // (3, 3) kernels, channels in lanes
-      for (size_t k = 0; k < lanes; k++)
-        for (int e = 0; e < 9; e++) g[e][k] = w[((co0 + k) * cin + ci) * 9 + e];
-      double t[MAX_TILE][3][L];  // G g
-      for (size_t i = 0; i < T; i++)
-        for (int j = 0; j < 3; j++)
-          for (int k = 0; k < L; k++) t[i][j][k] = G[i][0] * g[j][k] + G[i][1] * g[3 + j][k] + G[i][2] * g[6 + j][k];
-      for (size_t i = 0; i < T; i++)
-        for (size_t j = 0; j < T; j++) {
-          double r[L];
-          for (int k = 0; k < L; k++) r[k] = t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2];
-          // Column co0 + k of position (i, j)'s matrix, in its panel of NR.
-          float *out = u + (i * T + j) * size + co0 / NR * cin * NR + ci * NR + co0 % NR;
-          for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
-        }
+  // A panel of NR output channels at a time, its input channels in order,
+  // so that each position's panel fills row after row: T^2 sequential
+  // streams. With the input channels outermost, each group of 8 went to
+  // T^2 x Cout / NR places 64 KiB apart (512 channels) and the transform
+  // of 512 -> 512 at F(2x2) took 13.2 ms instead of 4.4.
+  for (size_t q0 = 0; q0 < cout; q0 += NR) {
+    for (size_t ci = 0; ci < cin; ci++) {
+      for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
+        const size_t lanes = cout - co0 < L ? cout - co0 : L;
+        double g[9][L] = {{0}};  // (3, 3) kernels, channels in lanes
+        for (size_t k = 0; k < lanes; k++)
+          for (int e = 0; e < 9; e++) g[e][k] = w[((co0 + k) * cin + ci) * 9 + e];
+        double t[MAX_TILE][3][L];  // G g
+        for (size_t i = 0; i < T; i++)
+          for (int j = 0; j < 3; j++)
+            for (int k = 0; k < L; k++) t[i][j][k] = G[i][0] * g[j][k] + G[i][1] * g[3 + j][k] + G[i][2] * g[6 + j][k];
+        for (size_t i = 0; i < T; i++)
+          for (size_t j = 0; j < T; j++) {
+            double r[L];
+            for (int k = 0; k < L; k++) r[k] = t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2];
+            // Column co0 + k of position (i, j)'s matrix, in its panel of NR.
+            float *out = u + (i * T + j) * size + co0 / NR * cin * NR + ci * NR + co0 % NR;
+            for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+          }
+      }
     }
   }
 }
