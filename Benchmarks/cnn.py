@@ -68,7 +68,7 @@ def models():
         nodes.append(helper.make_node("MaxPool", [x], [f"pool{block + 1}"], kernel_shape=[2, 2], strides=[2, 2]))
         x, size = f"pool{block + 1}", size // 2
     out["vgg16 trunk 224"] = (model(nodes, inits, [1, 3, 224, 224], x), [1, 3, 224, 224], macs)
-    ppocr = onnx.load(os.path.join(ROOT, "Sources", "AtrousFeatures", "Models", "ppocrv4-det", "model.onnx"))
+    ppocr = onnx.load(os.path.join(ROOT, "Sources", "_CModels", "Models", "ppocrv4-det", "model.onnx"))
     out["ppocrv4-det 736"] = (ppocr, [1, 3, 736, 736], None)
     return out
 
