@@ -181,6 +181,9 @@ import Testing
       ConvCase(cin: 32, cout: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
       ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
       ConvCase(cin: 272, cout: 72, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+      // Output channels that fill neither a panel of 32 nor a group of 8
+      // (the weights are transformed 8 channels at a time, panel by panel).
+      ConvCase(cin: 24, cout: 37, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ]
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.winograd) {
