@@ -1,7 +1,6 @@
 import ArgumentParser
 import AtrousCore
 import AtrousIO
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -2,7 +2,6 @@ import ArgumentParser
 import AtrousBatch
 import AtrousCore
 import AtrousIO
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

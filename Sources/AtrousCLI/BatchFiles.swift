@@ -2,7 +2,6 @@ import ArgumentParser
 import AtrousBatch
 import AtrousFeatures
 import AtrousIO
-import FoundationEssentials
 
 /// The files of one command run: the sorted inputs, each one's output,
 /// and the positions this task makes. With `-o`, one input and its output;

@@ -3,7 +3,6 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 
 struct ErfCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Atrous
-import FoundationEssentials
 
 struct FilterCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

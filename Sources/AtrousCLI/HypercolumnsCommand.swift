@@ -4,7 +4,6 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 
 struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

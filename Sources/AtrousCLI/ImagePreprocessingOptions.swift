@@ -3,7 +3,6 @@ import ArgumentParser
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 
 /// How an image becomes a network input, as command-line options.
 struct ImagePreprocessingOptions: ParsableArguments {

@@ -3,7 +3,6 @@ import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import FoundationEssentials
 
 struct InspectCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

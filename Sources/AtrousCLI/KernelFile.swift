@@ -27,4 +27,3 @@ enum KernelFile {
   }
 }
 
-import FoundationEssentials

@@ -3,7 +3,6 @@ import AtrousCore
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 
 struct ReportCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

@@ -3,7 +3,6 @@ import AtrousBatch
 import AtrousFeatures
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

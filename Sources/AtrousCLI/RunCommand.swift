@@ -4,7 +4,6 @@ import AtrousFeatures
 import AtrousIO
 import AtrousNN
 import AtrousONNX
-import FoundationEssentials
 
 struct RunCommand: ParsableCommand, MemoryBudgeted {
   static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,7 +1,6 @@
 import AtrousCore
 import AtrousIO
 import AtrousNN
-import FoundationEssentials
 import _CKernels
 
 /// Per-pixel hypercolumns (the seed note's recipe): the chosen layers' maps,

@@ -1,6 +1,5 @@
 import AtrousCore
 import _CKernels
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

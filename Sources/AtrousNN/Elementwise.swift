@@ -1,5 +1,4 @@
 import AtrousCore
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

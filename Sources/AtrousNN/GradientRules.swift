@@ -1,5 +1,4 @@
 import AtrousCore
-import FoundationEssentials
 import _CKernels
 
 /// Each supported op's gradient with respect to its inputs, given the

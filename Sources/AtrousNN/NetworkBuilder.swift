@@ -1,5 +1,4 @@
 import AtrousCore
-import FoundationEssentials
 
 /// Builds small networks in Swift, in the vocabulary of the seed notes:
 /// `conv2D(filters:kernel:stride:padding:dilation:)`, depthwise and

@@ -1,4 +1,3 @@
-import FoundationEssentials
 
 /// QuantizeLinear and DequantizeLinear to and from the integer types
 /// (8-, 16- and 32-bit); scales per tensor, per axis or per block.

@@ -1,5 +1,4 @@
 import AtrousCore
-import FoundationEssentials
 
 /// Resize (opset 10 and later) and Upsample, applied one axis at a time
 /// (every mode is separable). Nearest and linear run on fast paths; cubic,

@@ -1,4 +1,3 @@
-import FoundationEssentials
 
 /// Ops that read an image at computed positions: GridSample, AffineGrid
 /// (the grids it reads) and RoiAlign, following ONNX's reference.

@@ -161,16 +161,25 @@ public enum ONNXModel {
       count = product
     }
     let raw = t.rawData
-    func fromRaw<T>(_: T.Type) throws -> [T] {
-      guard raw.count % MemoryLayout<T>.size == 0, raw.count / MemoryLayout<T>.size == count else {
+    /// Checks that the raw bytes hold `count` elements of `size` bytes,
+    /// before anything that large is allocated.
+    func checkRaw(elementSize size: Int) throws {
+      guard raw.count % size == 0, raw.count / size == count else {
         throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
       }
-      // Copied, not bound: the bytes lie wherever the protobuf data put
-      // them, not necessarily aligned for T.
+    }
+    /// The raw bytes copied to `target`: copied, not bound in place,
+    /// because they lie wherever the protobuf data put them, not
+    /// necessarily aligned for the element type.
+    func copyRaw(to target: UnsafeMutableRawPointer?) {
+      raw.withUnsafeBytes { bytes in
+        if let target, let from = bytes.baseAddress { _ = memcpy(target, from, bytes.count) }
+      }
+    }
+    func fromRaw<T>(_: T.Type) throws -> [T] {
+      try checkRaw(elementSize: MemoryLayout<T>.size)
       return [T](unsafeUninitializedCapacity: count) { values, initialized in
-        raw.withUnsafeBytes { bytes in
-          if let base = values.baseAddress, let from = bytes.baseAddress { _ = memcpy(base, from, bytes.count) }
-        }
+        copyRaw(to: values.baseAddress)
         initialized = count
       }
     }
@@ -187,15 +196,9 @@ public enum ONNXModel {
     case .float32:
       if raw.isEmpty { return NDArray(shape: shape, floats: try checked(t.floatData)) }
       // The weights of a model: one copy, from the file's bytes into the tensor.
-      guard raw.count == count * MemoryLayout<Float>.size else {
-        throw ONNXError.unsupportedTensor(name: name, reason: "\(raw.count) raw bytes for \(count) elements of \(shape)")
-      }
+      try checkRaw(elementSize: MemoryLayout<Float>.size)
       var values = Tensor.uninitialized(shape: shape)  // (shape), C order
-      values.withUnsafeMutableBufferPointer { target in
-        raw.withUnsafeBytes { bytes in
-          if let base = target.baseAddress, let from = bytes.baseAddress { _ = memcpy(base, from, bytes.count) }
-        }
-      }
+      values.withUnsafeMutableBufferPointer { copyRaw(to: $0.baseAddress) }
       return NDArray(shape: shape, floats: values)
     case .float64:
       return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
