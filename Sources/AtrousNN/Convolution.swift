@@ -357,8 +357,8 @@ enum Convolution {
     /// excitation block's, on a pooled 1x1 map): a stream over the weight
     /// rows, as a classifier head's product (`Linear.product`).
     case gemv
-    /// Winograd F(4x4, 3x3) on channels-last pixels: 3x3, stride and
-    /// dilation 1, one group.
+    /// Winograd F(mxm, 3x3) on channels-last pixels: 3x3, stride 1, one
+    /// group, any dilation.
     case winograd
     /// Groups of 8 output channels on channels-last pixels
     /// (`atr_conv_group8_row`), without im2col rows or packed products.
@@ -616,10 +616,11 @@ struct ConvKernel {
   /// Weights of one group: Cout/g x (taps x Cin/g).
   var weightCount: Int { cout / group * taps * (cin / group) }
   /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, stride
-  /// and dilation 1, one group, at least 16 channels in and out (the
-  /// transforms take 16 at a time).
+  /// 1, one group, at least 16 channels in and out (the transforms take
+  /// 16 at a time). A dilated one runs as one ordinary convolution per
+  /// phase of the dilation, its tiles' pixels that far apart.
   var winogradFits: Bool {
-    group == 1 && cin >= 16 && cout >= 16 && axes.allSatisfy { $0.kernel == 3 && $0.stride == 1 && $0.dilation == 1 }
+    group == 1 && cin >= 16 && cout >= 16 && axes.allSatisfy { $0.kernel == 3 && $0.stride == 1 }
   }
 
   /// The output tile m of the Winograd F(mxm, 3x3) to run this
@@ -1209,22 +1210,22 @@ struct ConvKernel {
   static func winogradPositions(_ tile: Int) -> Int { (tile + 2) * (tile + 2) }
 
   /// Tiles per Winograd block. Where the transformed weights (positions x
-  /// Cin x Cout floats) fit in twice the L2 cache, a block's transformed
-  /// input and products (positions x (Cin + Cout) floats per tile) fill
-  /// half of it, and every block reads the weights from cache. Where they
-  /// do not, every block would read them all from memory again (36 MiB for
-  /// 512 -> 512 channels at F(4x4)), so a block takes as many tiles as
-  /// `streamedBlockBytes` of transformed input and products hold, and each
-  /// position's weights are read once for all of them. Measured on VGG16's
-  /// trunk, 1 thread, Intel Xeon (2 MiB L2): the 56x56 layers (256
-  /// channels) took 16 to 23 ms instead of 50 to 60, the 28x28 ones (512)
-  /// 21 to 28 instead of 60 to 64, the 14x14 ones 11 to 13 instead of 18 to
-  /// 21; blocks of 4 MiB gave 31, 39 and 13. The 112x112 layers (128
-  /// channels, 2.3 MiB of weights) were slower with large blocks (1.2 to
-  /// 1.3 times), hence twice the L2 cache.
+  /// Cin x Cout floats) stay in cache between blocks (`weightsCached`), a
+  /// block's transformed input and products (positions x (Cin + Cout)
+  /// floats per tile) fill half the L2 cache, and every block reads the
+  /// weights from cache. Where they do not, every block would read them all
+  /// from memory again (36 MiB for 512 -> 512 channels at F(4x4)), so a
+  /// block takes as many tiles as `streamedBlockBytes` of transformed input
+  /// and products hold, and each position's weights are read once for all
+  /// of them. Measured on VGG16's trunk, 1 thread, Intel Xeon (2 MiB L2):
+  /// the 56x56 layers (256 channels) took 16 to 23 ms instead of 50 to 60,
+  /// the 28x28 ones (512) 21 to 28 instead of 60 to 64, the 14x14 ones 11 to
+  /// 13 instead of 18 to 21; blocks of 4 MiB gave 31, 39 and 13. The
+  /// 112x112 layers (128 channels, 2.3 MiB of weights) were slower with
+  /// large blocks (1.2 to 1.3 times).
   static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int) -> Int {
     let perTile = positions * (cin + cout) * MemoryLayout<Float>.stride
-    if positions * cin * cout * MemoryLayout<Float>.stride > 2 * CPUCaches.l2 {
+    if !weightsCached(bytes: positions * cin * cout * MemoryLayout<Float>.stride) {
       return evenBlock(pixels: tiles, preferred: max(8, streamedBlockBytes / perTile / 8 * 8), multiple: 8, threads: threads)
     }
     let fit = max(8, CPUCaches.l2 / 2 / perTile / 8 * 8)
@@ -1234,6 +1235,18 @@ struct ConvKernel {
   /// The transformed input and products of a Winograd block whose weights
   /// do not stay in cache, in bytes (per thread).
   static let streamedBlockBytes = 16 << 20
+
+  /// Whether `bytes` of transformed weights stay in cache while every block
+  /// of tiles reads them: within twice the L2 cache, or half the last-level
+  /// cache up to 8 MiB. On an AMD EPYC (Zen, 512 KiB L2, 8 MiB L3), 128
+  /// channels' 2.3 MiB read from L3 took 0.93 of the streamed blocks' time
+  /// at 112x112 (and the streamed blocks' 33 MiB of scratch cost a fresh
+  /// process page faults besides); 256 channels' 9.4 MiB took 1.4 times as
+  /// long on both machines (Intel Xeon: 2 to 3 times, its 105 MiB L3
+  /// shared with cores outside this machine).
+  static func weightsCached(bytes: Int) -> Bool {
+    bytes <= max(2 * CPUCaches.l2, min(CPUCaches.l3 / 2, 8 << 20))
+  }
 
   /// Winograd F(tile x tile, 3x3) on (N, H, W, C) storage into (N, OH,
   /// OW, Cout): per block of output tiles, the input transform, one

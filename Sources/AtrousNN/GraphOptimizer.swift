@@ -24,7 +24,7 @@ enum GraphOptimizer {
   /// it as it makes its output, that nothing else reads and that has no
   /// fused steps of its own, becomes part of the Conv
   /// (`ResidualConvolution`), with the Add's steps: a Conv Winograd can run
-  /// (3x3, stride and dilation 1, one group, constant weights), a 1x1
+  /// (3x3, stride 1, one group, constant weights), a 1x1
   /// product (stride 1, no padding, one group), or a `_DepthwiseBlock`
   /// with a projection (adding to each projected row). The Conv takes the
   /// Add's place: the other operand may be made after the Conv (ResNet's
@@ -40,7 +40,7 @@ enum GraphOptimizer {
     func addsInPlace(_ conv: Node) -> Bool {
       if pointwiseOutputs(conv, in: graph) != nil { return true }
       guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
-      return ones(conv, "strides") && ones(conv, "dilations") && ones(conv, "group")
+      return ones(conv, "strides") && ones(conv, "group")
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)

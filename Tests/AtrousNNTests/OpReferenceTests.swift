@@ -184,6 +184,10 @@ import Testing
       // Output channels that fill neither a panel of 32 nor a group of 8
       // (the weights are transformed 8 channels at a time, panel by panel).
       ConvCase(cin: 24, cout: 37, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+      // Dilated: one convolution per phase, tiles of pixels that far apart,
+      // phases past the map's edge, and unequal dilations and padding.
+      ConvCase(cin: 32, cout: 24, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
+      ConvCase(cin: 16, cout: 40, k: (3, 3), stride: (1, 1), dilation: (3, 2), pads: [3, 0, 1, 2], group: 1),
     ]
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.winograd) {
@@ -200,14 +204,18 @@ import Testing
               // Enough tiles for a block per thread: blocks split across threads.
               try checkConv(c, route: .channelsLast, n: 1, h: 70, w: 64, checkLayout: false, threads: 2)
             }
+            if c.dilation != (1, 1) {
+              // A fused step runs on each tile row's pixels, dilation apart.
+              try checkConv(c, route: .channelsLast, n: 2, h: 19, w: 23, checkLayout: false, leaky: true)
+            }
           }
         }
       }
     }
   }
 
-  /// Transformed weights too large for the cache (512 -> 512 at F(4x4):
-  /// 36 MiB) take blocks of as many tiles as 16 MiB of transformed input
+  /// Transformed weights too large for the cache (256 -> 256 at F(4x4):
+  /// 9 MiB) take blocks of as many tiles as 16 MiB of transformed input
   /// and products hold, so that each position's weights are read once for
   /// all of them; weights that fit keep blocks that fit half the L2 cache.
   @Test func winogradBlocksFollowTheWeightsSize() {
@@ -222,9 +230,9 @@ import Testing
   }
 
   /// The block rule over every tile size, channel counts from 16 to 1024
-  /// and maps from one tile to 112x112 of them, whatever this machine's L2:
-  /// blocks are whole multiples of 8 tiles; weights beyond twice the L2
-  /// get blocks of at least half what `streamedBlockBytes` holds (or every
+  /// and maps from one tile to 112x112 of them, whatever this machine's
+  /// caches: blocks are whole multiples of 8 tiles; weights that do not stay
+  /// in cache get blocks of at least half what `streamedBlockBytes` holds (or every
   /// tile, or each thread's share) and no more than it holds; other
   /// weights get blocks that fit
   /// half the L2 (or 8 tiles).
@@ -236,7 +244,7 @@ import Testing
         let block = ConvKernel.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: threads)
         let perTile = positions * (cin + cout) * bytes, label = "\(cin)->\(cout), \(tiles) tiles"
         #expect(block >= 8 && block % 8 == 0, "\(label)")
-        if positions * cin * cout * bytes > 2 * CPUCaches.l2 {
+        if !ConvKernel.weightsCached(bytes: positions * cin * cout * bytes) {
           let preferred = max(8, ConvKernel.streamedBlockBytes / perTile / 8 * 8)
           #expect(block * perTile <= max(ConvKernel.streamedBlockBytes, 8 * perTile) + 8 * perTile, "\(label)")
           // With threads, the tiles are first shared out evenly.
@@ -312,7 +320,7 @@ import Testing
     let k = c.cin / c.group * c.k.0 * c.k.1
     var atol = max(1e-5, Float(k) * 1.2e-7)
     let values = output.floatValues()
-    if c.k == (3, 3) && c.stride == (1, 1) && c.dilation == (1, 1) && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
+    if c.k == (3, 3) && c.stride == (1, 1) && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
       // Winograd (F(2x2), F(4x4) or F(6x6)) may run: its transforms round
       // more, within 5e-5 of the output's range at worst and 1e-5 relative
       // RMS error. (F(6x6)'s transforms scale by up to 32 and 1/90, but its

@@ -10,7 +10,7 @@ import Testing
   /// x -> conv (3x3, C -> C) -> Add with `residual` -> ReLU, the sum's
   /// operands in either order; "b" is a second convolution of x made
   /// after the first (a downsampling branch), "k" a per-channel constant.
-  static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1)
+  static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1, dilation: Int = 1)
     -> (Graph, [String: NDArray])
   {
     let values = OpReferenceTests.values
@@ -19,7 +19,8 @@ import Testing
       "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)), "k": NDArray(shape: [1, c, 1, 1], floats: values(c, 44)),
     ]
     let nodes = [
-      Node(name: "conv", opType: "Conv", inputs: ["x", "w", "bias"], outputs: ["a"], attributes: ["pads": .ints([1, 1, 1, 1])]),
+      Node(name: "conv", opType: "Conv", inputs: ["x", "w", "bias"], outputs: ["a"],
+           attributes: ["pads": .ints([Int](repeating: dilation, count: 4)), "dilations": .ints([dilation, dilation])]),
       Node(name: "branch", opType: "Conv", inputs: ["x", "w2"], outputs: ["b"]),
       Node(name: "sum", opType: "Add", inputs: convFirst ? ["a", residual] : [residual, "a"], outputs: ["s"]),
       Node(name: "relu", opType: "Relu", inputs: ["s"], outputs: ["y"]),
@@ -33,15 +34,16 @@ import Testing
   /// transform) with each output tile and the product (summed after), for
   /// channel counts that fill whole vectors and that do not (24, 40: the
   /// last vector overlaps the one before) and maps that tiles do not
-  /// divide, every instruction set, 1 and 2 threads.
+  /// divide, a dilated convolution (its tiles' pixels 2 apart), every
+  /// instruction set, 1 and 2 threads.
   @Test(arguments: InstructionSet.available)
   func fusedSumEqualsTheAddAfter(isa: InstructionSet) throws {
     try InstructionSet.with(isa) {
-      for (channels, size) in [(16, 9), (24, 7), (40, 13)] {
+      for (channels, size, dilation) in [(16, 9, 1), (24, 7, 1), (40, 13, 1), (24, 13, 2)] {
         for residual in ["x", "b", "k"] {
           for convFirst in [true, false] {
             let (graph, input) = Self.graph(residual: residual, convFirst: convFirst, channels: channels, size: size,
-                                            n: residual == "x" ? 2 : 1)
+                                            n: residual == "x" ? 2 : 1, dilation: dilation)
             for (strategy, tile) in [(Convolution.Strategy.winograd, 2), (.winograd, 4), (.winograd, 6), (.im2col, 4)] {
               try Convolution.$forcedStrategy.withValue(strategy) {
                 try WinogradTile.$forced.withValue(tile) {
@@ -55,7 +57,7 @@ import Testing
                     let inPlace = strategy == .winograd && residual != "k"
                     #expect(path.contains(inPlace ? "+add+relu" : ",add+relu"), "\(residual) \(strategy): \(path)")
                     let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
-                    let what = "\(channels)ch \(size)px \(residual) first \(convFirst) \(strategy) F\(tile) threads \(threads)"
+                    let what = "\(channels)ch \(size)px d\(dilation) \(residual) first \(convFirst) \(strategy) F\(tile) threads \(threads)"
                     #expect(check.isClose, "\(what): \(check)")
                   }
                 }

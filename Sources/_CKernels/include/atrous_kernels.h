@@ -465,10 +465,11 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
                    size_t nsteps);
 
 /// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride
-/// and dilation 1 on channels-last pixels (`kernels/winograd.c`). Output
-/// tiles of m x m pixels are numbered flat over images, tile rows and tile
-/// columns; there are atr_winograd_tiles of them. A tile of input is
-/// t x t pixels, t = m + 2, and has t^2 positions.
+/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`).
+/// Output tiles of m x m pixels, `dilation` apart, are numbered flat over
+/// images, blocks of m dilation_h x m dilation_w pixels and the dilation's
+/// phases within a block; there are atr_winograd_tiles of them. A tile of
+/// input is t x t pixels, t = m + 2, and has t^2 positions.
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
 /// The kernels (cout, cin, 3, 3) transformed: one (cin, cout) matrix per

@@ -80,17 +80,44 @@ static inline __attribute__((always_inline)) void output_line(const int M, const
   r[5] = b + 32.0f * d + 0.03125f * f + m[7];
 }
 
-// Where tile t (flat over images, tile rows and tile columns) starts.
+// A dilated convolution (dilation dy, dx) is dy x dx ordinary ones, one
+// per phase: the outputs (py + dy * i, px + dx * j) read only the inputs
+// (py - pad + dy * i', px - pad + dx * j'), so a tile of a phase is an
+// ordinary tile whose pixels lie dy rows and dx columns apart. Tiles are
+// numbered flat over images, blocks of (M dy) x (M dx) output pixels and,
+// innermost, the dy x dx phases of a block, which together cover it: the
+// tiles of a block of the product read neighbouring inputs.
+static inline size_t tiles_across(size_t M, const atr_conv_geometry *g) {
+  const size_t span = M * (size_t)g->dilation_w;
+  return (g->output_w + span - 1) / span;
+}
+
+static inline size_t tiles_down(size_t M, const atr_conv_geometry *g) {
+  const size_t span = M * (size_t)g->dilation_h;
+  return (g->output_h + span - 1) / span;
+}
+
+// Where tile t starts: its image and its first output pixel (y, x).
 static inline void tile_origin(size_t M, const atr_conv_geometry *g, size_t t, size_t *image, ptrdiff_t *y,
                                ptrdiff_t *x) {
-  const size_t across = (g->output_w + M - 1) / M, down = (g->output_h + M - 1) / M;
-  *image = t / (across * down);
-  *y = (ptrdiff_t)(t / across % down * M);
-  *x = (ptrdiff_t)(t % across * M);
+  const size_t dy = (size_t)g->dilation_h, dx = (size_t)g->dilation_w, phases = dy * dx;
+  const size_t across = tiles_across(M, g), down = tiles_down(M, g);
+  const size_t phase = t % phases, block = t / phases;
+  *image = block / (across * down);
+  *y = (ptrdiff_t)(block / across % down * M * dy + phase / dx);
+  *x = (ptrdiff_t)(block % across * M * dx + phase % dx);
+}
+
+// How many of a tile's M lines starting at `start`, `step` apart, fall
+// before `end`: fewer at the map's far edges, none for a phase past them.
+static inline size_t tile_lines(size_t M, ptrdiff_t start, size_t step, size_t end) {
+  if ((size_t)start >= end) return 0;
+  const size_t lines = (end - (size_t)start + step - 1) / step;
+  return lines < M ? lines : M;
 }
 
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
-  return images * ((g->output_h + m - 1) / m) * ((g->output_w + m - 1) / m);
+  return images * tiles_down(m, g) * tiles_across(m, g) * (size_t)(g->dilation_h * g->dilation_w);
 }
 
 void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m) {
@@ -157,14 +184,14 @@ static inline __attribute__((always_inline)) void input_tiles(const int M, float
                                                               const atr_conv_geometry *g, size_t cin, size_t first,
                                                               size_t count) {
   const int T = M + 2;
-  const ptrdiff_t h = g->input_h, w = g->input_w;
+  const ptrdiff_t h = g->input_h, w = g->input_w, dy = g->dilation_h, dx = g->dilation_w;
   const size_t plane = count * cin;  // floats between tile positions
   for (size_t k = 0; k < count; k++) {
     size_t image;
     ptrdiff_t oy, ox;
     tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
     const ptrdiff_t y0 = oy - g->pad_top, x0 = ox - g->pad_left;
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + T <= h && x0 + T <= w;
+    const int inside = y0 >= 0 && x0 >= 0 && y0 + (T - 1) * dy < h && x0 + (T - 1) * dx < w;
     const float *base = src + (size_t)image * (size_t)(h * w) * cin;
     float *dst = v + k * cin;
     for (size_t c = 0; c < cin;) {
@@ -175,7 +202,7 @@ static inline __attribute__((always_inline)) void input_tiles(const int M, float
         v16 d[MAX_TILE];
 #pragma clang loop unroll(full)
         for (int i = 0; i < T; i++) {
-          const ptrdiff_t y = y0 + i, x = x0 + j;
+          const ptrdiff_t y = y0 + i * dy, x = x0 + j * dx;
           d[i] = inside || (y >= 0 && y < h && x >= 0 && x < w) ? V16_LOAD(base + (size_t)(y * w + x) * cin + c)
                                                                  : (v16){0};
         }
@@ -210,14 +237,14 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
                                                                size_t cout, size_t first, size_t count,
                                                                const atr_pointwise_step *steps, size_t nsteps) {
   const int T = M + 2;
-  const size_t oh = g->output_h, ow = g->output_w;
+  const size_t oh = g->output_h, ow = g->output_w, dy = (size_t)g->dilation_h, dx = (size_t)g->dilation_w;
   const size_t plane = count * cout;
   for (size_t k = 0; k < count; k++) {
     size_t image;
     ptrdiff_t oy, ox;
     tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
-    const size_t rows = oh - (size_t)oy < (size_t)M ? oh - (size_t)oy : (size_t)M;
-    const size_t cols = ow - (size_t)ox < (size_t)M ? ow - (size_t)ox : (size_t)M;
+    const size_t rows = tile_lines((size_t)M, oy, dy, oh), cols = tile_lines((size_t)M, ox, dx, ow);
+    if (!rows || !cols) continue;
     const size_t at = ((size_t)image * oh * ow + (size_t)oy * ow + (size_t)ox) * cout;
     float *base = out + at;
     const float *src = products + k * cout;
@@ -237,18 +264,23 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
 #pragma clang loop unroll(full)
         for (int j = 0; j < T; j++) d[j] = columns[j][i];
         output_line(M, d, r);
+        const size_t row = i * dy * ow * cout + c;  // floats from the tile's first pixel
         if (residual) {
-          const float *sum = residual + at + i * ow * cout + c;
-          for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b + V16_LOAD(sum + j * cout));
+          const float *sum = residual + at + row;
+          for (size_t j = 0; j < cols; j++) V16_STORE(base + row + j * dx * cout, r[j] + b + V16_LOAD(sum + j * dx * cout));
         } else {
-          for (size_t j = 0; j < cols; j++) V16_STORE(base + (i * ow + j) * cout + c, r[j] + b);
+          for (size_t j = 0; j < cols; j++) V16_STORE(base + row + j * dx * cout, r[j] + b);
         }
       }
       c += 16;
     }
-    // The fused steps on each of the tile's output rows while in cache.
+    // The fused steps on each of the tile's output rows while in cache: a
+    // row's pixels are contiguous without dilation, dx pixels apart with.
     if (nsteps)
-      for (size_t i = 0; i < rows; i++) atr_pointwise(base + i * ow * cout, 1, cols * cout, cols * cout, steps, nsteps);
+      for (size_t i = 0; i < rows; i++) {
+        if (dx == 1) atr_pointwise(base + i * dy * ow * cout, 1, cols * cout, cols * cout, steps, nsteps);
+        else atr_pointwise(base + i * dy * ow * cout, cols, cout, dx * cout, steps, nsteps);
+      }
   }
 }
 
