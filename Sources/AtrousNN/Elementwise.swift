@@ -197,11 +197,24 @@ enum Elementwise {
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
     case .log: for i in 0..<n { dst[i] = Glibc.log(src[i]) }
     case .erf: for i in 0..<n { dst[i] = Glibc.erf(src[i]) }
-    case .hardSwish: for i in 0..<n { dst[i] = src[i] * Swift.max(0, Swift.min(1, src[i] * (1 / 6) + 0.5)) }
+    // The hard curves and Clip in the fused steps' formulas (`atr_pointwise`).
+    case .hardSwish:
+      for i in 0..<n {
+        let v = src[i] * (1 / 6) + 0.5, m = v < 1 ? v : 1
+        dst[i] = src[i] * (m > 0 ? m : 0)
+      }
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
     case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Glibc.exp(src[i]) - 1) : src[i] }
-    case .hardSigmoid(let alpha, let beta): for i in 0..<n { dst[i] = Swift.max(0, Swift.min(1, alpha * src[i] + beta)) }
-    case .clip(let low, let high): for i in 0..<n { dst[i] = Swift.min(Swift.max(src[i], low), high) }
+    case .hardSigmoid(let alpha, let beta):
+      for i in 0..<n {
+        let v = alpha * src[i] + beta, m = v < 1 ? v : 1
+        dst[i] = m > 0 ? m : 0
+      }
+    case .clip(let low, let high):
+      for i in 0..<n {
+        let t = low > src[i] ? low : src[i]
+        dst[i] = high < t ? high : t
+      }
     case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
     case .acos: for i in 0..<n { dst[i] = Glibc.acos(src[i]) }
     case .acosh: for i in 0..<n { dst[i] = Glibc.acosh(src[i]) }

@@ -2,6 +2,7 @@ import AtrousCore
 import Foundation
 import Testing
 import _CKernels
+@testable import AtrousNN
 
 /// The element-wise steps built on exponentials and reciprocals
 /// (`atr_pointwise`) against their formulas in double precision, on every
@@ -44,5 +45,55 @@ import _CKernels
     }
     #expect(worst.error <= 1, "\(c) \(isa): \(worst.error) of the bound at x = \(worst.at)")
     #expect(x.last!.isNaN, "\(c) \(isa): NaN in, \(x.last!) out")
+  }
+
+  /// Clip (ReLU6's bounds), HardSigmoid and HardSwish as fused steps on
+  /// every instruction set, and as the ops run unfused, against ONNX
+  /// Runtime's formulas: Clip bit for bit, min(max(x, low), high) with
+  /// C++'s std::max and std::min (a NaN stays NaN, -0 stays -0); the hard
+  /// curves max(0, min(1, v)) with v = alpha x + beta (x / 6 + 1/2 for
+  /// HardSwish, times x) within their rounding. Inputs: ±0, ±infinity, NaN, the
+  /// bounds and values on either side, every 1/16 from -8 to 8.
+  @Test(arguments: InstructionSet.available)
+  func boundedStepsMatchTheirFormulas(isa: InstructionSet) throws {
+    let edges: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 6, Float(6).nextUp, Float(6).nextDown, -3, 3, 2.5, -2.5]
+    let grid: [Float] = (-128...128).map { Float($0) / 16 }
+    let input = edges + grid
+    func bounded(_ v: Float) -> Float {
+      let m = v < 1 ? v : 1  // std::min(v, 1) with v first: a NaN stays NaN
+      return m > 0 ? m : 0
+    }
+    let (alpha, beta): (Float, Float) = (0.2, 0.5)
+    let cases: [(String, atr_pointwise_step, Node, (Float) -> Float)] = [
+      ("clip", atr_pointwise_step(op: ATR_PW_CLIP, a: 0, b: 6),
+       Node(name: "op", opType: "Clip", inputs: ["x", "lo", "hi"], outputs: ["y"]), { x in
+         let t = 0 > x ? 0 : x  // std::max(x, 0) is (x < 0) ? 0 : x
+         return 6 < t ? 6 : t
+       }),
+      ("hardsigmoid", atr_pointwise_step(op: ATR_PW_HARDSIGMOID, a: alpha, b: beta),
+       Node(name: "op", opType: "HardSigmoid", inputs: ["x"], outputs: ["y"],
+            attributes: ["alpha": .float(alpha), "beta": .float(beta)]), { bounded(alpha * $0 + beta) }),
+      ("hardswish", atr_pointwise_step(op: ATR_PW_HARDSWISH, a: 0, b: 0),
+       Node(name: "op", opType: "HardSwish", inputs: ["x"], outputs: ["y"]), { $0 * bounded($0 * (1 / 6) + 0.5) }),
+    ]
+    // Clip is exact; alpha x + beta may be one fused multiply-add or two
+    // roundings, by instruction set (in ONNX Runtime too): as far apart as
+    // a rounding of the terms, about 2^-24 of |x| + 1 (of x times that for
+    // HardSwish).
+    func same(_ a: Float, _ b: Float, x: Float, exact: Bool) -> Bool {
+      a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || (!exact && abs(a - b) <= 2.4e-7 * (abs(x) + 1) * (abs(x) + 1))
+    }
+    for (name, step, node, formula) in cases {
+      let exact = name == "clip"
+      var fused = input, step = step
+      InstructionSet.with(isa) { atr_pointwise(&fused, 1, fused.count, fused.count, &step, 1) }
+      let bounds = ["lo": NDArray(shape: [], floats: [0]), "hi": NDArray(shape: [], floats: [6])]
+      let unfused = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: [input.count], floats: input)],
+                                             initializers: name == "clip" ? bounds : [:], optimize: false).floatValues()
+      for (i, x) in input.enumerated() {
+        #expect(same(fused[i], formula(x), x: x, exact: exact), "\(name) \(isa) fused: \(x) -> \(fused[i]), not \(formula(x))")
+        #expect(same(unfused[i], formula(x), x: x, exact: exact), "\(name) unfused: \(x) -> \(unfused[i]), not \(formula(x))")
+      }
+    }
   }
 }
