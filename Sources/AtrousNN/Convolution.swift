@@ -254,7 +254,7 @@ enum Convolution {
       plan.winogradTile = convolution.winogradTile ?? 4
       plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
       let tile = plan.winogradTile
-      plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile)] }
+      plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile, threads: threads)] }
     case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
     case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
     case .gemv:
@@ -1195,12 +1195,20 @@ struct ConvKernel {
 
   /// The kernels transformed for Winograd F(tile x tile, 3x3) and packed
   /// for the products: for each of the (tile + 2)^2 tile positions, the
-  /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another.
-  func winogradWeights(tile: Int) -> [Float] {
+  /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another. The
+  /// threads take the panels of output channels in shares: a fresh
+  /// process prepares the weights on its first run, and most of their
+  /// time is the first touch of their pages (85 MB for ResNet-18).
+  func winogradWeights(tile: Int, threads: Int) -> [Float] {
     let count = Self.winogradPositions(tile) * atr_packed_b_size(cin, cout)
+    let panels = atr_packed_b_size(1, cout) / atr_packed_b_size(1, 1)
     // (positions, Cin, Cout) packed in panels; the kernel writes every float.
     return [Float](unsafeUninitializedCapacity: count) { packed, initialized in
-      atr_winograd_weights(packed.baseAddress!, weights, cout, cin, tile)
+      let target = packed.baseAddress!
+      let shares = Parallel.ranges(panels, parts: threads)
+      Parallel.run(shares.count) { part in
+        atr_winograd_weights(target, weights, cout, cin, tile, shares[part].lowerBound, shares[part].count)
+      }
       initialized = count
     }
   }

@@ -214,6 +214,27 @@ import Testing
     }
   }
 
+  /// Winograd weights transformed by several threads, each a share of the
+  /// panels of 32 output channels (the last a part panel, zeros past the
+  /// last channel), equal those one thread transforms, bit for bit, at
+  /// every tile and on every instruction set.
+  @Test(arguments: InstructionSet.available)
+  func winogradWeightsDoNotDependOnTheThreads(isa: InstructionSet) {
+    for (cin, cout) in [(16, 16), (24, 37), (32, 72), (20, 130)] {
+      var kernel = Self.windowKernel(cin, cout, taps: 3)
+      kernel.weights = Self.values(cout * cin * 9, seed: cout)  // (Cout, Cin, 3, 3)
+      for tile in [2, 4, 6] {
+        let one = InstructionSet.with(isa) { kernel.winogradWeights(tile: tile, threads: 1) }
+        for threads in [2, 3, 8] {
+          let shared = InstructionSet.with(isa) { kernel.winogradWeights(tile: tile, threads: threads) }
+          let differing = zip(shared, one).filter { $0.bitPattern != $1.bitPattern }.count
+          #expect(shared.count == one.count && differing == 0,
+                  "\(cin)->\(cout) F\(tile) \(threads) threads: \(differing) of \(one.count) differ")
+        }
+      }
+    }
+  }
+
   /// Transformed weights too large for the cache (256 -> 256 at F(4x4):
   /// 9 MiB) take blocks of as many tiles as 16 MiB of transformed input
   /// and products hold, so that each position's weights are read once for

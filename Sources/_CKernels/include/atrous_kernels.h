@@ -474,8 +474,12 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
 /// The kernels (cout, cin, 3, 3) transformed: one (cin, cout) matrix per
 /// tile position, each packed as atr_pack_b packs it, so that u is t^2
-/// times atr_packed_b_size(cin, cout) floats, every one of them written.
-void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m);
+/// times atr_packed_b_size(cin, cout) floats. Writes the panels of output
+/// channels [first_panel, first_panel + panels) (atr_packed_b_size(1, 1)
+/// channels each) at every position, every float of them: calls for
+/// disjoint ranges may run at once.
+void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t first_panel,
+                          size_t panels);
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
 /// 16) transformed: v is (t^2, count, cin), one (count, cin) matrix per

@@ -120,7 +120,8 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return images * tiles_down(m, g) * tiles_across(m, g) * (size_t)(g->dilation_h * g->dilation_w);
 }
 
-void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m) {
+void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m,
+                          size_t first_panel, size_t panels) {
   // G (T x 3) with U = G g G^T, in double so that U is G g G^T rounded once.
   static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
   static const double G4[6][3] = {
@@ -145,8 +146,9 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
   // at F(4x4), mostly cache and TLB misses.)
   enum { L = 8 };
   const size_t size = atr_packed_b_size(cin, cout), edge = cout % NR;
+  const size_t end = (first_panel + panels) * NR < cout ? (first_panel + panels) * NR : cout;
   // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
-  if (edge)
+  if (edge && end == cout && panels)
     for (size_t xi = 0; xi < T * T; xi++)
       for (size_t ci = 0; ci < cin; ci++)
         for (size_t j = edge; j < NR; j++) u[xi * size + cout / NR * cin * NR + ci * NR + j] = 0.0f;
@@ -155,7 +157,7 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
   // streams. With the input channels outermost, each group of 8 went to
   // T^2 x Cout / NR places 64 KiB apart (512 channels) and the transform
   // of 512 -> 512 at F(2x2) took 13.2 ms instead of 4.4.
-  for (size_t q0 = 0; q0 < cout; q0 += NR) {
+  for (size_t q0 = first_panel * NR; q0 < end; q0 += NR) {
     for (size_t ci = 0; ci < cin; ci++) {
       for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
         const size_t lanes = cout - co0 < L ? cout - co0 : L;
