@@ -154,7 +154,6 @@ def main():
         for i in range(FOLDER_IMAGES):
             shutil.copy(image, os.path.join(photos, f"photo{i:02d}.png"))
         names = sorted(os.listdir(photos))
-        in_process = {}  # the pipeline's per-image time with its session open, by threads
         for threads in (1, 2):
             session = ort_session(model, threads)
             cv2.setNumThreads(threads)

@@ -197,24 +197,13 @@ enum Elementwise {
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
     case .log: for i in 0..<n { dst[i] = Glibc.log(src[i]) }
     case .erf: for i in 0..<n { dst[i] = Glibc.erf(src[i]) }
-    // The hard curves and Clip in the fused steps' formulas (`atr_pointwise`).
-    case .hardSwish:
-      for i in 0..<n {
-        let v = src[i] * (1 / 6) + 0.5, m = v < 1 ? v : 1
-        dst[i] = src[i] * (m > 0 ? m : 0)
-      }
+    // The hard curves and Clip run as the steps a fusion makes of them, so
+    // that a fused and an unfused op agree bit for bit.
+    case .hardSwish: applyStep(atr_pointwise_step(op: ATR_PW_HARDSWISH, a: 0, b: 0), src, dst)
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
     case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Glibc.exp(src[i]) - 1) : src[i] }
-    case .hardSigmoid(let alpha, let beta):
-      for i in 0..<n {
-        let v = alpha * src[i] + beta, m = v < 1 ? v : 1
-        dst[i] = m > 0 ? m : 0
-      }
-    case .clip(let low, let high):
-      for i in 0..<n {
-        let t = low > src[i] ? low : src[i]
-        dst[i] = high < t ? high : t
-      }
+    case .hardSigmoid(let alpha, let beta): applyStep(atr_pointwise_step(op: ATR_PW_HARDSIGMOID, a: alpha, b: beta), src, dst)
+    case .clip(let low, let high): applyStep(atr_pointwise_step(op: ATR_PW_CLIP, a: low, b: high), src, dst)
     case .scale(let k): for i in 0..<n { dst[i] = src[i] * k }
     case .acos: for i in 0..<n { dst[i] = Glibc.acos(src[i]) }
     case .acosh: for i in 0..<n { dst[i] = Glibc.acosh(src[i]) }
@@ -247,6 +236,16 @@ enum Elementwise {
     case .swish(let alpha): for i in 0..<n { dst[i] = src[i] / (1 + Glibc.exp(-alpha * src[i])) }
     case .identity: break  // `map` hands its input back before getting here
     }
+  }
+
+  /// dst[i] = step(src[i]) by `atr_pointwise`, which runs in place; the two
+  /// may be one buffer.
+  private static func applyStep(_ step: atr_pointwise_step, _ src: UnsafeBufferPointer<Float>,
+                                _ dst: UnsafeMutableBufferPointer<Float>) {
+    guard let out = dst.baseAddress, let input = src.baseAddress else { return }
+    if UnsafePointer(out) != input { out.update(from: input, count: src.count) }
+    var step = step
+    atr_pointwise(out, 1, src.count, src.count, &step, 1)
   }
 
   /// log(1 + e^x) without overflow for large x.

@@ -276,13 +276,10 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
       }
       c += 16;
     }
-    // The fused steps on each of the tile's output rows while in cache: a
-    // row's pixels are contiguous without dilation, dx pixels apart with.
+    // The fused steps on each of the tile's output rows while in cache: its
+    // pixels dx apart (atr_pointwise runs contiguous ones as one row).
     if (nsteps)
-      for (size_t i = 0; i < rows; i++) {
-        if (dx == 1) atr_pointwise(base + i * dy * ow * cout, 1, cols * cout, cols * cout, steps, nsteps);
-        else atr_pointwise(base + i * dy * ow * cout, cols, cout, dx * cout, steps, nsteps);
-      }
+      for (size_t i = 0; i < rows; i++) atr_pointwise(base + i * dy * ow * cout, cols, cout, dx * cout, steps, nsteps);
   }
 }
 
