@@ -1252,8 +1252,8 @@ struct ConvKernel {
   /// process page faults besides); 256 channels' 9.4 MiB took 1.4 times as
   /// long on both machines (Intel Xeon: 2 to 3 times, its 105 MiB L3
   /// shared with cores outside this machine).
-  static func weightsCached(bytes: Int) -> Bool {
-    bytes <= max(2 * CPUCaches.l2, min(CPUCaches.l3 / 2, 8 << 20))
+  static func weightsCached(bytes: Int, l2: Int = CPUCaches.l2, l3: Int = CPUCaches.l3) -> Bool {
+    bytes <= max(2 * l2, min(l3 / 2, 8 << 20))
   }
 
   /// Winograd F(tile x tile, 3x3) on (N, H, W, C) storage into (N, OH,
