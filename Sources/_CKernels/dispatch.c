@@ -113,8 +113,8 @@ void atr_filter_row_accumulate(float *out, const float *in, size_t count, const 
 }
 
 void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
-                             size_t count, atr_taps_symmetry symmetry, int stream) {
-  atr_kernels()->filter_columns_rows(out, nout, rows, taps, ntaps, count, symmetry, stream);
+                             size_t count, int stream) {
+  atr_kernels()->filter_columns_rows(out, nout, rows, taps, ntaps, count, stream);
 }
 
 void atr_magnitude(float *out, const float *a, const float *b, size_t count) {
@@ -146,9 +146,9 @@ size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count) {
   return atr_kernels()->float16_from_float(out, in, count);
 }
 
-void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below, size_t count,
-                          size_t step, int stream) {
-  atr_kernels()->sobel3_magnitude(out, above, row, below, count, step, stream);
+void atr_sobel3_magnitude(float *const *out, int nout, const float *const *rows, size_t count, size_t step,
+                          const float *ahead, int ahead_rows, int stream) {
+  atr_kernels()->sobel3_magnitude(out, nout, rows, count, step, ahead, ahead_rows, stream);
 }
 
 void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, const float *b, size_t b_count,

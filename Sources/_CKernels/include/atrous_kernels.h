@@ -102,8 +102,8 @@ static inline int atr_band_take(uint64_t *band, uint32_t grain, int from_back, u
   }
 }
 
-/// Symmetry of a tap vector, which lets the row and column filters fold
-/// mirrored taps and halve their multiplies.
+/// Symmetry of a tap vector, which lets the row filter fold mirrored taps
+/// and halve its multiplies.
 typedef enum {
   ATR_TAPS_GENERAL = 0,
   /// taps[i] == taps[n-1-i]
@@ -129,10 +129,12 @@ void atr_filter_row_accumulate(float *out, const float *in, size_t count, const 
 /// out[r][j] = sum_t taps[t] * rows[r + t][j], for r in [0, nout) and j in
 /// [0, count): `nout` consecutive output rows of a column filter from
 /// nout + ntaps - 1 consecutive input rows, each input row read once for
-/// all of them. With `stream` nonzero, output rows that start on a 64-byte
-/// boundary are written past the caches (see `atr_sobel3_magnitude`).
+/// a group of them. Each output is summed in ascending t from zero, the
+/// same way whatever `nout` is. With `stream` nonzero, output rows that
+/// start on a 64-byte boundary are written past the caches (see
+/// `atr_sobel3_magnitude`).
 void atr_filter_columns_rows(float *const *out, int nout, const float *const *rows, const float *taps, int ntaps,
-                             size_t count, atr_taps_symmetry symmetry, int stream);
+                             size_t count, int stream);
 
 /// out[j] = sqrt(a[j]^2 + b[j]^2).
 void atr_magnitude(float *out, const float *a, const float *b, size_t count);
@@ -170,17 +172,25 @@ void atr_scale_add(float *out, float scale, const float *add, float weight, size
 /// how many finite values became infinity (beyond 65504 after rounding).
 size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count);
 
-/// The magnitude of the 3x3 Sobel gradient in one pass over three rows.
-/// Each row pointer addresses element 0 of a row padded by `step` elements
-/// on both sides (row[-step] and row[count-1+step] are valid); step is the
-/// channel count, so channels are filtered independently.
+/// The magnitude of the 3x3 Sobel gradient in one pass over its rows:
+/// output rows out[0..<nout] from the nout + 2 input rows rows[0..<nout +
+/// 2] around them, `count` floats each. Each row pointer addresses element
+/// 0 of a row padded by `step` elements on both sides (row[-step] and
+/// row[count-1+step] are valid); step is the channel count, so channels
+/// are filtered independently. An output's bits do not depend on `nout`.
 ///
 /// With `stream` nonzero the output goes past the caches (non-temporal
-/// stores, from its first 64-byte boundary on): for an output that will
-/// have left the cache before it is read, which saves reading each line
-/// in before it is overwritten. Same values either way.
-void atr_sobel3_magnitude(float *out, const float *above, const float *row, const float *below,
-                          size_t count, size_t step, int stream);
+/// stores, from its first 64-byte boundary on, where the rows of a group
+/// share their place in a line): for an output that will have left the
+/// cache before it is read, which saves reading each line in before it is
+/// overwritten. Same values either way.
+///
+/// `ahead`, when not NULL, is `ahead_rows` rows of `count` floats, one
+/// after another, that the caller reads next (the image rows the next
+/// output rows need): they are fetched into the level-2 cache while the
+/// square roots run, instead of from memory when they are read.
+void atr_sobel3_magnitude(float *const *out, int nout, const float *const *rows, size_t count, size_t step,
+                          const float *ahead, int ahead_rows, int stream);
 
 /// Element-wise binary operators of `atr_binary`.
 typedef enum {
