@@ -631,9 +631,19 @@ struct ConvKernel {
     guard winogradFits, !Self.exact else { return nil }
     if let forced = WinogradTile.forced { return forced }
     let direct = winogradCost(tile: 0)
-    let best = [2, 4, 6].map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
+    let best = [2, 4, 6].filter { $0 != 6 || f6Fits }.map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
     return best.1 < direct ? best.0 : nil
   }
+
+  /// Whether F(6x6) is a candidate: where its transformed weights (64
+  /// positions) take at most half of what stays cached (`weightsCached`),
+  /// so its blocks read them from cache. Measured per layer on VGG16's
+  /// trunk, 1 thread: on the Intel Xeon F(6x6) tied F(4x4) at 224 and 112
+  /// (at most 4 MiB of weights) and lost from 56 down (1.4 times as long
+  /// with 256 channels); on the AMD EPYC it took 0.90 and 0.91 of F(4x4)'s
+  /// time at 224 (64 channels, 1 MiB) and 112 (64 -> 128, 2 MiB), 0.98
+  /// with 128 channels (4 MiB) and 1.11 for 128 -> 256 at 56 (8 MiB).
+  var f6Fits: Bool { Self.weightsCached(bytes: 2 * Self.winogradPositions(6) * cin * cout * MemoryLayout<Float>.stride) }
 
   /// The rule `winogradTile` picks by, in multiply-adds per pair of input
   /// and output channels. Direct convolution (tile 0) does 9 per output
@@ -644,11 +654,10 @@ struct ConvKernel {
   /// block of pixels or tiles, at `weightReadCost` each.
   ///
   /// Measured per layer, 1 thread, Intel Xeon (AVX-512): VGG16's 3x3
-  /// layers at 224 to 14 run F(4x4) (F(6x6) ties at 224 and 112, loses from
-  /// 56 down; direct takes 1.4 to 2.8 times as long down to 28, about as
-  /// long at 14), 512 channels at 7x7
-  /// run F(2x2) (0.8 of direct's time, F(4x4) 1.0, F(6x6) 1.8). F(6x6)
-  /// wins only where F(4x4)'s edge tiles waste more than it does.
+  /// layers at 224 to 14 run F(4x4) or, at 224 and 112 where `f6Fits`,
+  /// F(6x6) (see `f6Fits`; direct takes 1.4 to 2.8 times as long down to
+  /// 28, about as long at 14), 512 channels at 7x7 run F(2x2) (0.8 of
+  /// direct's time, F(4x4) 1.0, F(6x6) 1.8).
   func winogradCost(tile m: Int) -> Double {
     if m == 0 { return 9 * (Double(pixels) * Self.directCost + Self.weightReadCost) }
     var geometry = self.geometry
@@ -662,12 +671,13 @@ struct ConvKernel {
   /// A direct multiply-add's time in Winograd's: the channel-blocked
   /// kernel reaches about 70% of the products' rate.
   static let directCost = 1.4
-  /// F(6x6)'s multiply-adds' time in F(4x4)'s: its 8x8 transforms spill
-  /// the registers, and its products have 64 positions to F(4x4)'s 36 for
-  /// each block of input read (measured: the same time at 224 and 112,
-  /// 1.4 times as long at 56 with 256 channels, though it does 10% fewer
-  /// multiply-adds there).
-  static let f6Cost = 1.4
+  /// F(6x6)'s multiply-adds' time in F(4x4)'s, where `f6Fits`: its 8x8
+  /// transforms spill the registers, and its products have 64 positions
+  /// to F(4x4)'s 36 for each block of input read. 1.1 makes it the choice
+  /// at 224 and 112 with 64 channels (it does 14% fewer multiply-adds
+  /// there), where it ran 0.90 of F(4x4)'s time on the AMD EPYC and tied
+  /// on the Intel Xeon; 1.4, the figure before, never chose it.
+  static let f6Cost = 1.1
   /// Reading one weight of a block's products, in multiply-adds: the
   /// products stream the weights from L2 or L3 once per block of tiles.
   static let weightReadCost = 8.0

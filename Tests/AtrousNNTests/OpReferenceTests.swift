@@ -259,6 +259,24 @@ import Testing
   /// and the EPYC), 256 channels' (9.4 MiB) stream on all of them (measured
   /// 1.4 to 3 times faster on both), 64 channels' (0.6 MiB) stay cached
   /// everywhere.
+  /// The tile rule on VGG16's 3x3 layers, as measured (`winogradCost`,
+  /// `f6Fits`): F(6x6) at 224 and at 112 where its weights fit, F(4x4)
+  /// from 56 to 14, F(2x2) for 512 channels at 7x7.
+  @Test func winogradTilesForVGG16Layers() {
+    let layers = [(64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56), (256, 512, 28),
+                  (512, 512, 28), (512, 512, 14), (512, 512, 7)]
+    for (cin, cout, size) in layers {
+      let kernel = Self.windowKernel(cin, cout, taps: 3, size: size)
+      let expected = switch size {
+      case 224: 6
+      case 112: kernel.f6Fits ? 6 : 4
+      case 7: 2
+      default: 4
+      }
+      #expect(kernel.winogradTile == expected, "\(cin)->\(cout) at \(size)")
+    }
+  }
+
   @Test func winogradWeightsCacheRuleAcrossMachines() {
     let bytes = { (channels: Int) in 36 * channels * channels * MemoryLayout<Float>.stride }
     let kib = 1024, mib = 1024 * 1024
