@@ -491,10 +491,10 @@ final class GradientStage: ComputedStage {
 /// long on 4096 x 4096 on an AVX-512 Xeon, though it saves the copy, when
 /// the image lies on 2 MiB pages, and 1.6 times on an AMD EPYC: rows 16
 /// KiB apart load from addresses that alias the output's stores in their
-/// low 12 bits; the copies' odd stride avoids that. It keeps the three copies itself, in
-/// slots tagged with their source rows, rather than in a `RowCache`: a
-/// cache's lookups and arrays, paid once per output row here, were 15% of
-/// the time of a 4096 x 4096 image.
+/// low 12 bits; the copies' odd stride avoids that. It keeps the copies
+/// itself, in slots tagged with their source rows, rather than in a
+/// `RowCache`: a cache's lookups and arrays, paid once per output row,
+/// were 15% of the time of a 4096 x 4096 image.
 final class Sobel3MagnitudeStage: ComputedStage {
   private let input: PaddedRows
   /// Output rows made together, as the kernel groups them, and the padded
@@ -559,8 +559,9 @@ final class Sobel3MagnitudeStage: ComputedStage {
   }
 
   /// The padded row `source` gave, written into a slot holding none of the
-  /// batch's rows (`wanted[0..<window]`) if no slot holds it: the slots
-  /// outnumber the rows a batch reads, so one is always free.
+  /// batch's rows (`wanted[0..<window]`) if no slot holds it: a batch
+  /// reads at most `slotCount` rows, one of them this missing one, so
+  /// some slot holds none of the others.
   private func slot(_ source: Int, window: Int) -> UnsafePointer<Float> {
     let base = slots.pointer.assumingMemoryBound(to: Float.self)
     let all = 0..<Self.slotCount
