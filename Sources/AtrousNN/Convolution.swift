@@ -643,6 +643,9 @@ struct ConvKernel {
   /// with 256 channels); on the AMD EPYC it took 0.90 and 0.91 of F(4x4)'s
   /// time at 224 (64 channels, 1 MiB) and 112 (64 -> 128, 2 MiB), 0.98
   /// with 128 channels (4 MiB) and 1.11 for 128 -> 256 at 56 (8 MiB).
+  /// ResNet-18's 64-channel layers at 56 take it too, by fewer weight
+  /// reads (blocks of 8 tiles either way): 1.03 of F(4x4)'s time there, a
+  /// tie within the machine's noise.
   var f6Fits: Bool { Self.weightsCached(bytes: 2 * Self.winogradPositions(6) * cin * cout * MemoryLayout<Float>.stride) }
 
   /// The rule `winogradTile` picks by, in multiply-adds per pair of input
