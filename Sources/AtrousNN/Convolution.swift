@@ -646,7 +646,12 @@ struct ConvKernel {
   /// ResNet-18's 64-channel layers at 56 take it too, by fewer weight
   /// reads (blocks of 8 tiles either way): 1.03 of F(4x4)'s time there, a
   /// tie within the machine's noise.
-  var f6Fits: Bool { Self.weightsCached(bytes: 2 * Self.winogradPositions(6) * cin * cout * MemoryLayout<Float>.stride) }
+  var f6Fits: Bool { Self.f6Fits(cin: cin, cout: cout) }
+
+  /// `f6Fits` for `cin` -> `cout` channels on a machine with these caches.
+  static func f6Fits(cin: Int, cout: Int, l2: Int = CPUCaches.l2, l3: Int = CPUCaches.l3) -> Bool {
+    weightsCached(bytes: 2 * winogradPositions(6) * cin * cout * MemoryLayout<Float>.stride, l2: l2, l3: l3)
+  }
 
   /// The rule `winogradTile` picks by, in multiply-adds per pair of input
   /// and output channels. Direct convolution (tile 0) does 9 per output

@@ -50,8 +50,9 @@ import Testing
   @Test(arguments: [FilterGeometry(), FilterGeometry(border: .constant(2)), FilterGeometry(dilation: (2, 3))],
         InstructionSet.available)
   func separablePassesMatchTheirVectorEnds(geometry: FilterGeometry, isa: InstructionSet) throws {
-    let taps: [[Float]] = [NamedKernels.gaussian(size: 7, sigma: 1.5), [-1, -2, 0, 2, 1], [1, 3, 3, 1], [0.5, -1, 2, 0.25]]
-    for (width, channels) in [(1, 1), (5, 3), (37, 1), (34, 3), (83, 1)] {
+    let taps: [[Float]] = [NamedKernels.gaussian(size: 7, sigma: 1.5), [-1, -2, 0, 2, 1], [1, 3, 3, 1], [0.5, -1, 2, 0.25],
+                           NamedKernels.gaussian(size: 17, sigma: 2)]
+    for (width, channels) in [(1, 1), (5, 3), (37, 1), (34, 3), (83, 1), (150, 1)] {
       let input = testTensor(height: 19, width: width, channels: channels)
       for (row, column) in zip(taps, taps.reversed()) {
         let got = try InstructionSet.with(isa) {
@@ -121,20 +122,23 @@ import Testing
     }
   }
 
-  /// The fused stage reads rows in place except at either end; widths 1
-  /// and 2 have no inside, and behind a stage the rows come from its cache.
-  @Test(arguments: [BorderMode.reflect101, .replicate, .constant(2), .wrap])
+  /// The fused stage against dx and dy made apart: widths 1 and 2 have no
+  /// inside; heights 1 and 2 make a batch's rows repeat under the border;
+  /// threads split the image into bands that start mid-batch; behind a
+  /// stage the rows come from its cache.
+  @Test(arguments: [BorderMode.reflect101, .reflect, .replicate, .constant(2), .wrap])
   func fusedSobelMagnitudeMatchesGeneralPath(border: BorderMode) throws {
     let geometry = FilterGeometry(border: border)
-    for (height, width, channels) in [(29, 33, 3), (7, 1, 2), (5, 2, 1), (6, 3, 1), (9, 40, 1)] {
-      for before in [[], [try Filter.gaussian(sigma: 1)]] {
+    for (height, width, channels) in [(29, 33, 3), (7, 1, 2), (5, 2, 1), (6, 3, 1), (9, 40, 1), (1, 5, 1), (2, 4, 3),
+                                      (23, 150, 1)] {
+      for (before, threads) in [([], 1), ([], 3), ([try Filter.gaussian(sigma: 1)], 2)] {
         let input = testTensor(height: height, width: width, channels: channels)
-        let fused = try FilterChain(before + [.gradient(.sobel, geometry: geometry)]).apply(to: input)
+        let fused = try FilterChain(before + [.gradient(.sobel, geometry: geometry)]).apply(to: input, threads: threads)
         let dx = try FilterChain(before + [.sobel(dx: 1, dy: 0, geometry: geometry)]).apply(to: input).scalars
         let dy = try FilterChain(before + [.sobel(dx: 0, dy: 1, geometry: geometry)]).apply(to: input).scalars
         let general = zip(dx, dy).map { ($0 * $0 + $1 * $1).squareRoot() }
         let check = closeness(fused.scalars, general, rtol: 1e-6, atol: 1e-4)
-        #expect(check.isClose, "\(height)x\(width)x\(channels), \(before.count) before: \(check)")
+        #expect(check.isClose, "\(height)x\(width)x\(channels), \(before.count) before, \(threads) threads: \(check)")
       }
     }
   }

@@ -277,6 +277,22 @@ import Testing
     }
   }
 
+  /// Where F(6x6) is a candidate on other machines' caches than this
+  /// one's (the Intel Xeon's and the AMD EPYC's as cpuid and as sysfs
+  /// report its L3, a Zen 4/5-like one, small cores): 64 channels
+  /// everywhere, 128 -> 256 (8 MiB of weights, where F(6x6) lost on both
+  /// measured machines) nowhere.
+  @Test func f6CandidatesAcrossMachines() {
+    let kib = 1024, mib = 1024 * 1024
+    let machines = [("Intel Xeon", 2 * mib, 105 * mib), ("AMD EPYC, cpuid", 512 * kib, 64 * mib),
+                    ("AMD EPYC, sysfs", 512 * kib, 8 * mib), ("Zen 4/5", mib, 32 * mib), ("small cores", 256 * kib, 4 * mib)]
+    for (name, l2, l3) in machines {
+      #expect(ConvKernel.f6Fits(cin: 64, cout: 64, l2: l2, l3: l3), "\(name)")
+      #expect(!ConvKernel.f6Fits(cin: 128, cout: 256, l2: l2, l3: l3), "\(name)")
+      #expect(!ConvKernel.f6Fits(cin: 256, cout: 256, l2: l2, l3: l3), "\(name)")
+    }
+  }
+
   @Test func winogradWeightsCacheRuleAcrossMachines() {
     let bytes = { (channels: Int) in 36 * channels * channels * MemoryLayout<Float>.stride }
     let kib = 1024, mib = 1024 * 1024
