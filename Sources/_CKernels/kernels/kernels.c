@@ -309,16 +309,21 @@ size_t atr_float16_from_float(uint16_t *restrict out, const float *restrict in, 
 // time of one row at a time on an AMD EPYC, with the rows in cache).
 enum { SOBEL3_ROWS = 4 };
 
+// Element j of every output row of a group, one float at a time: the
+// ends of the rows that whole vectors do not cover.
+static inline __attribute__((always_inline)) void sobel3_pixel(const int ROWS, float *const *out,
+                                                               const float *const *rows, size_t j, size_t step) {
+  float hx[SOBEL3_ROWS + 2], hs[SOBEL3_ROWS + 2];
+  for (int i = 0; i < ROWS + 2; i++) SOBEL3_PARTS(float, rows[i], j, hx[i], hs[i]);
+  for (int r = 0; r < ROWS; r++) out[r][j] = SOBEL3_MAGNITUDE(hx, hs, r, sqrtf);
+}
+
 static inline __attribute__((always_inline)) void sobel3_group(const int ROWS, float *const *out,
                                                                const float *const *rows, size_t count, size_t step,
                                                                const float *ahead, int ahead_rows, int stream,
                                                                size_t head) {
   size_t j = 0;
-  for (; j < head; j++) {
-    float hx[SOBEL3_ROWS + 2], hs[SOBEL3_ROWS + 2];
-    for (int i = 0; i < ROWS + 2; i++) SOBEL3_PARTS(float, rows[i], j, hx[i], hs[i]);
-    for (int r = 0; r < ROWS; r++) out[r][j] = SOBEL3_MAGNITUDE(hx, hs, r, sqrtf);
-  }
+  for (; j < head; j++) sobel3_pixel(ROWS, out, rows, j, step);
   for (; j + ROW_FLOATS <= count; j += ROW_FLOATS) {
     // The rows the next call reads, a line per row every 16 outputs or
     // fewer; a prefetch past a row's end is harmless (prefetches never
@@ -332,11 +337,7 @@ static inline __attribute__((always_inline)) void sobel3_group(const int ROWS, f
       else *(atr_row_v *)(out[r] + j) = m;
     }
   }
-  for (; j < count; j++) {
-    float hx[SOBEL3_ROWS + 2], hs[SOBEL3_ROWS + 2];
-    for (int i = 0; i < ROWS + 2; i++) SOBEL3_PARTS(float, rows[i], j, hx[i], hs[i]);
-    for (int r = 0; r < ROWS; r++) out[r][j] = SOBEL3_MAGNITUDE(hx, hs, r, sqrtf);
-  }
+  for (; j < count; j++) sobel3_pixel(ROWS, out, rows, j, step);
 }
 #undef L
 #undef SOBEL3_PARTS
