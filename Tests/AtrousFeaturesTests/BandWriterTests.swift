@@ -37,6 +37,16 @@ import Testing
     #expect(HypercolumnExtractor.bandRows(rowBytes: 64, threads: 2) == 16)
   }
 
+  /// Bilinear bands leave the writing thread a core of the job's; the
+  /// costlier methods make their bands on every core.
+  @Test func bilinearBandsLeaveTheWritesACore() {
+    #expect([1, 2, 4].map { HypercolumnExtractor.fillThreads(upsampling: .bilinear, threads: $0) } == [1, 1, 3])
+    for name in ["jbu", "guided"] {
+      let method = HypercolumnUpsampling.named(name)!
+      #expect([1, 2, 4].map { HypercolumnExtractor.fillThreads(upsampling: method, threads: $0) } == [1, 2, 4], "\(name)")
+    }
+  }
+
   /// The export is the same whatever the band height, down to one row,
   /// with more threads than a band has rows, in both layouts.
   @Test(arguments: [1, 2, 5, 47])
