@@ -72,6 +72,23 @@ def time_process(command, repeat):
     return sorted(times)[len(times) // 2]
 
 
+def stages(command, repeat):
+    """The median of each `--timings` stage over `repeat` fresh runs, and of
+    the rest of the process's time (start-up and argument parsing before
+    `load`, exit after the last stage; upsampling and writing overlap, so
+    the rest is counted short by their overlap)."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = subprocess.run(command, check=True, capture_output=True, text=True)
+        total = (time.perf_counter() - start) * 1e3
+        timed = {line.split()[1]: float(line.split()[2]) for line in result.stderr.splitlines()
+                 if line.startswith("timing: ")}
+        timed["rest"] = total - sum(timed.values())
+        runs.append(timed)
+    return ", ".join(f"{stage} {sorted(run[stage] for run in runs)[repeat // 2]:.1f}" for stage in runs[0]) + " ms"
+
+
 def vgg_blocks_1_2():
     rng = np.random.default_rng(0)
     nodes, inits, x, cin = [], [], "image", 3
@@ -142,6 +159,9 @@ def main():
             print(f"end to end, fresh process {threads}T  atrous {a:7.1f} ms  python {o:7.1f} ms  ratio {a / o:.2f}")
             print(f"fresh process against the pipeline in-process {threads}T  atrous {a:7.1f} ms  "
                   f"python {in_process[threads]:7.1f} ms  ratio {a / in_process[threads]:.2f}")
+            print(f"  where a fresh process's time goes {threads}T: "
+                  + stages([atrous, "hypercolumns", image, "--model", model, "--layers", ",".join(LAYERS),
+                            "-o", ours_out, "--threads", str(threads), "--timings"], args.repeat))
         difference = np.abs(np.load(ours_out) - np.load(theirs_out)).max()
         print(f"largest difference between the two outputs: {difference:.2e}")
 

@@ -128,7 +128,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   @Option(parsing: .unconditional, help: "Threads in all, shared by the files run at once (default: the CPUs this process may use).")
   var threads: Int?
 
-  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (decode, model, upsample+concat, write) to standard error.")
+  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (load: the model read and prepared, once; then per file summed: decode, model, upsample+concat, write) to standard error.")
   var timings = false
 
   func validate() throws {
@@ -171,6 +171,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
   static let memoryPerFile = 768
 
   func run() throws {
+    let clock = ContinuousClock(), started = clock.now
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()
@@ -218,6 +219,9 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
     let extractor = try Reporting.orExit(file: model) {
       try HypercolumnExtractor(graph: loaded.graph, layers: names, options: options)
     }
+    // What a command pays once, before its first file: shown apart from
+    // the files' stages, which a folder's run shares it among.
+    batch.totals.record("load", (clock.now - started).milliseconds)
     let readFiles = InputFiles(files.inputs + [model] + (pixels.map { [$0] } ?? []))
     let succeeded = batch.run { position, _, times in
       try ModelFault.attributing(to: model) {

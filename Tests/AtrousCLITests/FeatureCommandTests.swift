@@ -30,7 +30,8 @@ import Testing
     #expect(lines.first?.hasPrefix("kernels: ") == true)
     #expect(lines.dropFirst().first?.hasPrefix("threads: 1 file at once x ") == true)
     let stages = lines.filter { $0.hasPrefix("timing: ") }.map { String($0.split(separator: " ")[1]) }
-    #expect(stages == ["decode", "model", "upsample+concat", "write"])
+    #expect(stages == ["load", "decode", "model", "upsample+concat", "write"])
+    #expect(lines.filter { $0.hasPrefix("timing: ") }.allSatisfy { (Double($0.split(separator: " ")[2]) ?? -1) >= 0 })
     let sidecar = try JSONSerialization.jsonObject(with: Data(FileIO.readAll(folder + "/hc.json"))) as! [String: Any]
     #expect(sidecar["shape"] as? [Int] == [47, 61, 52])
     let layers = sidecar["layers"] as! [[String: Any]]
