@@ -491,7 +491,11 @@ final class GradientStage: ComputedStage {
 /// long on 4096 x 4096 on an AVX-512 Xeon, though it saves the copy, when
 /// the image lies on 2 MiB pages, and 1.6 times on an AMD EPYC: rows 16
 /// KiB apart load from addresses that alias the output's stores in their
-/// low 12 bits; the copies' odd stride avoids that. It keeps the copies
+/// low 12 bits; the copies' odd stride avoids that. Storing each vector
+/// one step late, after the next step's loads, avoids it too, but reading
+/// in place then only tied the copies on the AMD EPYC (18.5 against 18.2
+/// ms, medians of 3 alternating runs): the kernel waits on memory for the
+/// rows that the copies read in one stream each. It keeps the copies
 /// itself, in slots tagged with their source rows, rather than in a
 /// `RowCache`: a cache's lookups and arrays, paid once per output row,
 /// were 15% of the time of a 4096 x 4096 image.
