@@ -69,6 +69,29 @@ import Testing
     }
   }
 
+  /// The export is the same whatever the job's threads (1, 2, 4: more
+  /// than this machine may have), with bands of 4 rows split across the
+  /// threads that make them: 1, 1 and 3 for bilinear bands, every thread
+  /// for joint bilateral and guided ones.
+  @Test(arguments: ["bilinear", "jbu", "guided"])
+  func exportsDoNotDependOnTheThreads(method: String) throws {
+    let graph = try ONNXModel.load(Fixtures.path(HypercolumnTests.folder + "/net.onnx"))
+    let input = try HypercolumnTests.input()
+    var results: [NPYArray] = []
+    for threads in [1, 2, 4] {
+      var options = HypercolumnOptions()
+      options.upsampling = HypercolumnUpsampling.named(method)!
+      options.threads = threads
+      results.append(try HypercolumnExtractor.$forcedBandRows.withValue(4) {
+        try HypercolumnTests.export(graph, layers: HypercolumnTests.layers, input: input, options: options)
+      })
+    }
+    for (threads, result) in zip([2, 4], results.dropFirst()) {
+      let same = result.tensor().scalars == results[0].tensor().scalars
+      #expect(same, "\(method), \(threads) threads against 1")
+    }
+  }
+
   /// A write that fails (here at an offset beyond the largest file the
   /// file system holds) makes `finish()` and every later `next()` throw.
   @Test func aFailedWriteIsReported() throws {
