@@ -7,6 +7,8 @@
 //   atrous-bench profile FILE.onnx INPUT.npy THREADS REPEAT  milliseconds per node, slowest first
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
+//   atrous-bench product M N K COUNT REPEAT             COUNT packed products (M, K) x (K, N), one thread, as a
+//                                                       1x1 convolution runs them row by row; prints GFLOP/s too
 //   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
 //   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
 //   atrous-bench upsample-quality [SIZE TRAIN TEST SAMPLES THREADS]  mean IoU and boundary F of a pixel classifier
@@ -25,6 +27,7 @@ import AtrousIO
 import AtrousNN
 import AtrousONNX
 import Foundation
+import _CKernels
 
 #if canImport(Glibc)
 import Glibc
@@ -46,7 +49,8 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
 func usage() -> Never {
   print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT"
           + " | profile FILE.onnx INPUT.npy THREADS REPEAT"
-          + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT")
+          + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT"
+          + " | product M N K COUNT REPEAT")
   exit(64)
 }
 
@@ -135,6 +139,31 @@ case "resize":
   measure("resize", repeats: repeats) {
     _ = BilinearResize.resize(input, height: height, width: width, threads: threads)
   }
+case "product":
+  // COUNT products of distinct (M, K) rows of A with one packed B, each
+  // into its own (M, N) rows of C, as the ring of a depthwise block runs
+  // its 1x1 convolutions on (W, C) rows.
+  guard arguments.count == 7, let m = Int(arguments[2]), let n = Int(arguments[3]), let k = Int(arguments[4]),
+    let count = Int(arguments[5]), let repeats = Int(arguments[6]), m > 0, n > 0, k > 0, count > 0 else { usage() }
+  let a = (0..<(count * m * k)).map { Float($0 % 7) * 0.1 }  // (COUNT, M, K)
+  let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 }  // (K, N)
+  var packed = [Float](repeating: 0, count: atr_packed_b_size(k, n))  // panels of 32 columns
+  packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, k, n, n) }
+  var c = [Float](repeating: 0, count: count * m * n)  // (COUNT, M, N)
+  var fastest = Double.infinity
+  let clock = ContinuousClock()
+  measure("product", repeats: repeats) {
+    let time = clock.measure {
+      a.withUnsafeBufferPointer { ap in packed.withUnsafeBufferPointer { pp in c.withUnsafeMutableBufferPointer { cp in
+        for i in 0..<count {
+          atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, pp.baseAddress!, cp.baseAddress! + i * m * n, n,
+                           ATR_START_COLUMN_BIAS, b)
+        }
+      } } }
+    }
+    fastest = min(fastest, time.milliseconds)
+  }
+  print("GFLOP/s at the minimum \(2.0 * Double(count * m * n * k) / fastest / 1e6)")
 case "onnx-tests":
   // One line per test, flushed, so a driver sees how far a crash got.
   let root = arguments[2]
