@@ -4,7 +4,8 @@ import _CKernels
 
 /// The packed product (`atr_sgemm_packed`) against plain loops in double
 /// precision, on every instruction set: every right edge of a 32-column
-/// panel (the partial stores), tiles of every height, products large
+/// panel (the partial stores; a rest of at most 8 columns takes a tile one
+/// vector wide where vectors hold 8 floats), tiles of every height, products large
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in blocks (A
 /// larger than half of L2), and each way a product starts.
