@@ -34,8 +34,10 @@ import Glibc
 #endif
 
 /// Runs `body` once to warm up, then `repeats` times; prints the minimum
-/// and median in milliseconds as `<label> min <ms> median <ms>`.
-func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows {
+/// and median in milliseconds as `<label> min <ms> median <ms>` and
+/// returns the minimum.
+@discardableResult
+func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows -> Double {
   try body()
   var times: [Double] = []
   let clock = ContinuousClock()
@@ -44,6 +46,7 @@ func measure(_ label: String, repeats: Int, _ body: () throws -> Void) rethrows 
   }
   times.sort()
   print("\(label) min \(times[0]) median \(times[times.count / 2])")
+  return times[0]
 }
 
 func usage() -> Never {
@@ -144,24 +147,21 @@ case "product":
   // into its own (M, N) rows of C, as the ring of a depthwise block runs
   // its 1x1 convolutions on (W, C) rows.
   guard arguments.count == 7, let m = Int(arguments[2]), let n = Int(arguments[3]), let k = Int(arguments[4]),
-    let count = Int(arguments[5]), let repeats = Int(arguments[6]), m > 0, n > 0, k > 0, count > 0 else { usage() }
+    let count = Int(arguments[5]), let repeats = Int(arguments[6]), m > 0, n > 0, k > 0, count > 0, repeats > 0 else {
+    usage()
+  }
   let a = (0..<(count * m * k)).map { Float($0 % 7) * 0.1 }  // (COUNT, M, K)
   let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 }  // (K, N)
   var packed = [Float](repeating: 0, count: atr_packed_b_size(k, n))  // panels of 32 columns
   packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, k, n, n) }
   var c = [Float](repeating: 0, count: count * m * n)  // (COUNT, M, N)
-  var fastest = Double.infinity
-  let clock = ContinuousClock()
-  measure("product", repeats: repeats) {
-    let time = clock.measure {
-      a.withUnsafeBufferPointer { ap in packed.withUnsafeBufferPointer { pp in c.withUnsafeMutableBufferPointer { cp in
-        for i in 0..<count {
-          atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, pp.baseAddress!, cp.baseAddress! + i * m * n, n,
-                           ATR_START_COLUMN_BIAS, b)
-        }
-      } } }
-    }
-    fastest = min(fastest, time.milliseconds)
+  let fastest = measure("product", repeats: repeats) {
+    a.withUnsafeBufferPointer { ap in packed.withUnsafeBufferPointer { pp in c.withUnsafeMutableBufferPointer { cp in
+      for i in 0..<count {
+        atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, pp.baseAddress!, cp.baseAddress! + i * m * n, n,
+                         ATR_START_COLUMN_BIAS, b)
+      }
+    } } }
   }
   print("GFLOP/s at the minimum \(2.0 * Double(count * m * n * k) / fastest / 1e6)")
 case "onnx-tests":

@@ -572,136 +572,25 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
   if (j < width) c[j] = load ? c[j] + t[j] : t[j];
 }
 
-// One tile of ROWS rows (1 to MR) and COLS columns (16 or 32: one or two
-// vectors per row) of C, accumulated in registers over kc steps, starting
-// from zero, from C (`load`), or from a bias: per column (`column_bias`,
-// COLS values) or per row (`row_bias`, one value per row). Both ROWS and
-// COLS are constants at every call, so each size is its own loop with only
-// the accumulators it needs; `width` (1 to COLS) is how many columns are
-// stored, less than COLS only at the right edge of C.
-// B's rows come from the packed panel `bp` (NR floats apart), or, when
-// `brows` is given, from wherever brows[p] + offset points. The first
-// `next_lines` cache lines from `next` are prefetched, one per step.
-static inline __attribute__((always_inline)) void tile(const size_t ROWS, const size_t COLS, size_t width, size_t kc,
-                                                       const float *a, size_t lda, const float *bp,
-                                                       const float *const *brows, ptrdiff_t offset, float *c,
-                                                       size_t ldc, int load, const float *column_bias,
-                                                       const float *row_bias, const float *next, size_t next_lines) {
-  const int two = COLS > 16;
-  v16 z = {0};
-  v16 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-  v16 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
-  if (column_bias) {
-    c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = V16_LOAD(column_bias);
-    if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = V16_LOAD(column_bias + 16);
-  } else if (row_bias) {
-#define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
-    c00 = c01 = ATR_ROW_BIAS(0); c10 = c11 = ATR_ROW_BIAS(1); c20 = c21 = ATR_ROW_BIAS(2); c30 = c31 = ATR_ROW_BIAS(3);
-    c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
-#undef ATR_ROW_BIAS
-  }
-  // The panel's rows B_AHEAD steps on: a small map's products (a
-  // Winograd position's 16 tiles, 512 x 512 channels) read each panel
-  // once from L3 or memory, with too few FMAs per line for the hardware's
-  // prefetch to hide the wait. 16 x 512 x 512 products reading 16 MiB of
-  // weights in turn took 0.77 of the time (minimum of 8 alternating runs);
-  // products whose B is in cache did not change. The tile's share of the
-  // next panel, a cache line per step, comes in a loop of its own so that
-  // the steps after it test nothing.
-#define ATR_FMA_ROW(r, lo, hi) \
-  if (ROWS > (r)) {            \
-    x = a[(r) * lda + p];      \
-    lo += x * b0;              \
-    if (two) hi += x * b1;     \
-  }
-#define ATR_STEPS(end, NEXT)                                                                            \
-  for (; p < (end); p++) {                                                                              \
-    const float *b = brows ? brows[p] + offset : bp + p * NR;                                           \
-    if (!brows) {                                                                                       \
-      __builtin_prefetch(b + B_AHEAD * NR);                                                             \
-      if (two) __builtin_prefetch(b + B_AHEAD * NR + 16);                                               \
-    }                                                                                                   \
-    if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
-    const v16 b0 = V16_LOAD(b), b1 = two ? V16_LOAD(b + 16) : z;                                        \
-    float x;                                                                                            \
-    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31) \
-    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71) \
-  }
-  size_t p = 0;
-  ATR_STEPS(next_lines < kc ? next_lines : kc, 1)
-  ATR_STEPS(kc, 0)
-#undef ATR_STEPS
-#undef ATR_FMA_ROW
-#define ATR_STORE_ROW(r, lo, hi)                                         \
-  if (ROWS > (r)) {                                                      \
-    float *cr = c + (r) * ldc;                                           \
-    if (width == COLS) {                                                 \
-      V16_STORE(cr, load ? V16_LOAD(cr) + (lo) : (lo));                  \
-      if (two) V16_STORE(cr + 16, load ? V16_LOAD(cr + 16) + (hi) : (hi)); \
-    } else {                                                             \
-      float t[32] __attribute__((aligned(64)));                          \
-      V16_STORE(t, lo);                                                  \
-      V16_STORE(t + 16, hi);                                             \
-      move_part(cr, t, width, load);                                     \
-    }                                                                    \
-  }
-  ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
-  ATR_STORE_ROW(4, c40, c41) ATR_STORE_ROW(5, c50, c51) ATR_STORE_ROW(6, c60, c61) ATR_STORE_ROW(7, c70, c71)
-#undef ATR_STORE_ROW
-}
-
-// `tile` for a right edge of at most 8 columns where a vector holds 8
-// floats (AVX2's half-panel rest: a product making 24, 40 or 72 channels).
-// One vector per row instead of two: `tile` at 16 columns computed twice
-// the columns needed there (24 x 72 products at 56 rows took the time of
-// 32 x 72). Up to MR_NARROW rows, each its own chain of FMAs.
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-static inline __attribute__((always_inline)) void tile8(const size_t ROWS, size_t width, size_t kc, const float *a,
-                                                        size_t lda, const float *bp, const float *const *brows,
-                                                        ptrdiff_t offset, float *c, size_t ldc, int load,
-                                                        const float *column_bias, const float *row_bias,
-                                                        const float *next, size_t next_lines) {
-  v8 z = {0};
-  v8 c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
-  if (column_bias) {
-    c0 = c1 = c2 = c3 = c4 = c5 = *(const v8 *)column_bias;
-  } else if (row_bias) {
-#define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
-    c0 = ATR_ROW_BIAS(0); c1 = ATR_ROW_BIAS(1); c2 = ATR_ROW_BIAS(2);
-    c3 = ATR_ROW_BIAS(3); c4 = ATR_ROW_BIAS(4); c5 = ATR_ROW_BIAS(5);
-#undef ATR_ROW_BIAS
-  }
-#define ATR_FMA_ROW(r, acc) \
-  if (ROWS > (r)) acc += a[(r) * lda + p] * b0;
-#define ATR_STEPS(end, NEXT)                                                        \
-  for (; p < (end); p++) {                                                          \
-    const float *b = brows ? brows[p] + offset : bp + p * NR;                       \
-    if (!brows) __builtin_prefetch(b + B_AHEAD * NR);                               \
-    if (NEXT) __builtin_prefetch(next + p * 16);                                    \
-    const v8 b0 = *(const v8 *)b;                                                   \
-    ATR_FMA_ROW(0, c0) ATR_FMA_ROW(1, c1) ATR_FMA_ROW(2, c2)                        \
-    ATR_FMA_ROW(3, c3) ATR_FMA_ROW(4, c4) ATR_FMA_ROW(5, c5)                        \
-  }
-  size_t p = 0;
-  ATR_STEPS(next_lines < kc ? next_lines : kc, 1)
-  ATR_STEPS(kc, 0)
-#undef ATR_STEPS
-#undef ATR_FMA_ROW
-#define ATR_STORE_ROW(r, acc)                             \
-  if (ROWS > (r)) {                                       \
-    float *cr = c + (r) * ldc;                            \
-    if (width == 8) {                                     \
-      *(v8 *)cr = load ? *(const v8 *)cr + (acc) : (acc); \
-    } else {                                              \
-      float t[8] __attribute__((aligned(32)));            \
-      *(v8 *)t = acc;                                     \
-      move_part(cr, t, width, load);                      \
-    }                                                     \
-  }
-  ATR_STORE_ROW(0, c0) ATR_STORE_ROW(1, c1) ATR_STORE_ROW(2, c2)
-  ATR_STORE_ROW(3, c3) ATR_STORE_ROW(4, c4) ATR_STORE_ROW(5, c5)
-#undef ATR_STORE_ROW
-}
+// `tile` at 16 or 32 columns (one or two vectors of 16 per row), and
+// `tile8` at 8 for a right edge of at most 8 columns where a vector holds
+// 8 floats (AVX2's half-panel rest: a product making 24, 40 or 72
+// channels): `tile` at 16 columns computed twice the columns needed there
+// (24 x 72 products at 56 rows took the time of 32 x 72).
+#define ATR_TILE_NAME tile
+#define ATR_TILE_VECTOR v16
+#define ATR_TILE_LANES 16
+#include "tile.h"
+#undef ATR_TILE_NAME
+#undef ATR_TILE_VECTOR
+#undef ATR_TILE_LANES
+#define ATR_TILE_NAME tile8
+#define ATR_TILE_VECTOR atr_v8
+#define ATR_TILE_LANES 8
+#include "tile.h"
+#undef ATR_TILE_NAME
+#undef ATR_TILE_VECTOR
+#undef ATR_TILE_LANES
 
 // The blocked product behind atr_sgemm_packed and atr_sgemm_rows: B from
 // packed panels, or (`tables` given) row p of panel q at tables[q][p] + offsets[q].
@@ -795,7 +684,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
 #define ATR_TILE(R)                                                                                                         \
   case R:                                                                                                                   \
     if (part <= 8) {                                                                                                        \
-      tile8(R, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines);   \
+      tile8(R, 8, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines); \
     } else {                                                                                                                \
       tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines); \
     }                                                                                                                       \

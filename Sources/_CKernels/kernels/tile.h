@@ -1,0 +1,86 @@
+// The register tile of the packed product (kernels.c), written once for
+// any vector type: kernels.c includes this file once per tile it needs,
+// with ATR_TILE_NAME (the function's name), ATR_TILE_VECTOR (a vector of
+// floats, loadable from any 4-byte aligned address) and ATR_TILE_LANES
+// (its floats) defined, and uses what it defines only there.
+// Private to this target; no include guard, by design.
+
+// One tile of ROWS rows (1 to MR) and COLS columns (one or two vectors of
+// ATR_TILE_LANES floats per row) of C, accumulated in registers over kc steps, starting
+// from zero, from C (`load`), or from a bias: per column (`column_bias`,
+// COLS values) or per row (`row_bias`, one value per row). Both ROWS and
+// COLS are constants at every call, so each size is its own loop with only
+// the accumulators it needs; `width` (1 to COLS) is how many columns are
+// stored, less than COLS only at the right edge of C.
+// B's rows come from the packed panel `bp` (NR floats apart), or, when
+// `brows` is given, from wherever brows[p] + offset points. The first
+// `next_lines` cache lines from `next` are prefetched, one per step.
+static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROWS, const size_t COLS, size_t width,
+                                                                size_t kc, const float *a, size_t lda,
+                                                                const float *bp, const float *const *brows,
+                                                                ptrdiff_t offset, float *c, size_t ldc, int load,
+                                                                const float *column_bias, const float *row_bias,
+                                                                const float *next, size_t next_lines) {
+  typedef ATR_TILE_VECTOR v;
+  const int two = COLS > ATR_TILE_LANES;
+  v z = {0};
+  v c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  v c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  if (column_bias) {
+    c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = *(const v *)column_bias;
+    if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = *(const v *)(column_bias + ATR_TILE_LANES);
+  } else if (row_bias) {
+#define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
+    c00 = c01 = ATR_ROW_BIAS(0); c10 = c11 = ATR_ROW_BIAS(1); c20 = c21 = ATR_ROW_BIAS(2); c30 = c31 = ATR_ROW_BIAS(3);
+    c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
+#undef ATR_ROW_BIAS
+  }
+  // The panel's rows B_AHEAD steps on: a small map's products (a
+  // Winograd position's 16 tiles, 512 x 512 channels) read each panel
+  // once from L3 or memory, with too few FMAs per line for the hardware's
+  // prefetch to hide the wait. 16 x 512 x 512 products reading 16 MiB of
+  // weights in turn took 0.77 of the time (minimum of 8 alternating runs);
+  // products whose B is in cache did not change. The tile's share of the
+  // next panel, a cache line per step, comes in a loop of its own so that
+  // the steps after it test nothing.
+#define ATR_FMA_ROW(r, lo, hi) \
+  if (ROWS > (r)) {            \
+    x = a[(r) * lda + p];      \
+    lo += x * b0;              \
+    if (two) hi += x * b1;     \
+  }
+#define ATR_STEPS(end, NEXT)                                                                            \
+  for (; p < (end); p++) {                                                                              \
+    const float *b = brows ? brows[p] + offset : bp + p * NR;                                           \
+    if (!brows) {                                                                                       \
+      __builtin_prefetch(b + B_AHEAD * NR);                                                             \
+      if (two) __builtin_prefetch(b + B_AHEAD * NR + ATR_TILE_LANES);                                   \
+    }                                                                                                   \
+    if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
+    const v b0 = *(const v *)b, b1 = two ? *(const v *)(b + ATR_TILE_LANES) : z;                         \
+    float x;                                                                                            \
+    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31) \
+    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71) \
+  }
+  size_t p = 0;
+  ATR_STEPS(next_lines < kc ? next_lines : kc, 1)
+  ATR_STEPS(kc, 0)
+#undef ATR_STEPS
+#undef ATR_FMA_ROW
+#define ATR_STORE_ROW(r, lo, hi)                                                                   \
+  if (ROWS > (r)) {                                                                                \
+    float *cr = c + (r) * ldc;                                                                     \
+    if (width == COLS) {                                                                           \
+      *(v *)cr = load ? *(const v *)cr + (lo) : (lo);                                              \
+      if (two) *(v *)(cr + ATR_TILE_LANES) = load ? *(const v *)(cr + ATR_TILE_LANES) + (hi) : (hi); \
+    } else {                                                                                       \
+      float t[2 * ATR_TILE_LANES] __attribute__((aligned(64)));                                    \
+      *(v *)t = lo;                                                                                \
+      *(v *)(t + ATR_TILE_LANES) = hi;                                                             \
+      move_part(cr, t, width, load);                                                               \
+    }                                                                                              \
+  }
+  ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
+  ATR_STORE_ROW(4, c40, c41) ATR_STORE_ROW(5, c50, c51) ATR_STORE_ROW(6, c60, c61) ATR_STORE_ROW(7, c70, c71)
+#undef ATR_STORE_ROW
+}
