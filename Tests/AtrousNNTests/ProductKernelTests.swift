@@ -23,6 +23,9 @@ import _CKernels
     Shape(m: 9, n: 47, k: 5), Shape(m: 3, n: 64, k: 2), Shape(m: 49, n: 72, k: 24), Shape(m: 56, n: 24, k: 72),
     Shape(m: 5, n: 31, k: 9), Shape(m: 6, n: 18, k: 7), Shape(m: 4, n: 62, k: 11), Shape(m: 14, n: 40, k: 512),
     Shape(m: 49, n: 200, k: 96), Shape(m: 600, n: 45, k: 20),
+    // Every rest of 1 to 8 columns past a half panel of 16 (the one-vector
+    // tile where vectors hold 8): 3, 4, 6 and 7 here, the others above.
+    Shape(m: 5, n: 35, k: 13), Shape(m: 6, n: 52, k: 17), Shape(m: 3, n: 22, k: 9), Shape(m: 11, n: 23, k: 30),
     Shape(m: 24, n: 40, k: CPUCaches.l2 / 2 / (24 * 4) + 300), Shape(m: 64, n: 33, k: CPUCaches.l2 / 2 / (64 * 4) + 40),
   ]
 
