@@ -177,6 +177,8 @@ size_t atr_packed_b_size(size_t k, size_t n) {
   return atr_kernels()->packed_b_size(k, n);
 }
 
+size_t atr_sgemm_tile_rows(void) { return atr_kernels()->sgemm_tile_rows(); }
+
 void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb) {
   atr_kernels()->pack_b(packed, b, k, n, ldb);
 }

@@ -53,6 +53,7 @@
   X(transpose) \
   X(sgemm) \
   X(packed_b_size) \
+  X(sgemm_tile_rows) \
   X(pack_b) \
   X(sgemm_packed) \
   X(sgemm_rows) \
@@ -112,6 +113,7 @@
 #define atr_transpose ATR_ISA_NAME(atr_transpose)
 #define atr_sgemm ATR_ISA_NAME(atr_sgemm)
 #define atr_packed_b_size ATR_ISA_NAME(atr_packed_b_size)
+#define atr_sgemm_tile_rows ATR_ISA_NAME(atr_sgemm_tile_rows)
 #define atr_pack_b ATR_ISA_NAME(atr_pack_b)
 #define atr_sgemm_packed ATR_ISA_NAME(atr_sgemm_packed)
 #define atr_sgemm_rows ATR_ISA_NAME(atr_sgemm_rows)

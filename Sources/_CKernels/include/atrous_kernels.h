@@ -258,6 +258,14 @@ void atr_weighted_sum(float *out, const float *const *rows, const float *weights
 /// Floats `atr_pack_b` writes for a (k, n) matrix: panels of 32 columns.
 size_t atr_packed_b_size(size_t k, size_t n);
 
+/// Rows of A the packed product's register tile takes at once: 8 where
+/// there are 32 vector registers, 6 with AVX2's 16 and the baseline. A
+/// product of m rows runs ceil(m / this) tiles of equal height, so m a
+/// multiple of it keeps every tile full (8 rows with AVX2 run as two
+/// tiles of 4, whose 8 accumulators wait on each FMA's latency: 64 x 64
+/// x 64 products of 8 rows ran at 0.8 of the rate of 6 or 12 rows).
+size_t atr_sgemm_tile_rows(void);
+
 /// Packs B (k, n), leading dimension ldb, into column panels of 32
 /// (zero-padded), the layout `atr_sgemm_packed` streams.
 void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb);
@@ -491,14 +499,26 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t first_panel,
                           size_t panels);
 
+/// Floats from one tile position's (count, channels) matrix to the next
+/// in a Winograd block's transformed input or products: count x channels
+/// rounded up to an odd number of 64-byte lines. The t^2 positions are
+/// written (input) or read (output) together, tile by tile; a stride of
+/// an even number of lines (count a multiple of 8, channels of 16) sends
+/// all t^2 streams into a few sets of L1, where they evict each other.
+static inline size_t atr_winograd_plane(size_t count, size_t channels) {
+  return ((count * channels + 15) / 16 | 1) * 16;
+}
+
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
 /// 16) transformed: v is (t^2, count, cin), one (count, cin) matrix per
-/// tile position; the padding reads as zero.
+/// tile position, atr_winograd_plane(count, cin) floats apart; the padding
+/// reads as zero.
 void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
                         size_t count, size_t m);
 
 /// Output tiles [first, first + count) from the products, (t^2, count,
-/// cout) (cout >= 16), into (N, OH, OW, cout) storage, the bias and (when
+/// cout) (cout >= 16; positions atr_winograd_plane(count, cout) floats
+/// apart), into (N, OH, OW, cout) storage, the bias and (when
 /// not NULL) `residual`'s value at the same place (same layout as `out`)
 /// added, then the fused steps applied; pixels past the map's edge are
 /// not written.

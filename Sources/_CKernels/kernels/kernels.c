@@ -540,6 +540,8 @@ static inline size_t kc_block(void) {
 
 size_t atr_packed_b_size(size_t k, size_t n) { return k * ((n + NR - 1) / NR) * NR; }
 
+size_t atr_sgemm_tile_rows(void) { return ATR_ISA_WIDE ? MR : MR_NARROW; }
+
 void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_t n, size_t ldb) {
   const size_t panels = (n + NR - 1) / NR;
   for (size_t q = 0; q < panels; q++) {
@@ -618,7 +620,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     // Tiles of equal height where the rows do not divide by MR (49 as
     // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
     // an eighth of the work, its single chain waiting on each FMA.
-    const size_t mr = ATR_ISA_WIDE ? MR : MR_NARROW;
+    const size_t mr = atr_sgemm_tile_rows();
     const size_t tiles = (i1 - i0 + mr - 1) / mr, step = (i1 - i0 + tiles - 1) / tiles;
     // Packed weights read once per run come from L3 or memory. The first
     // tile down a panel brings it into L1 for the others, and with the
