@@ -251,11 +251,13 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     if blended.count < span { blended = [Float](repeating: 0, count: span) }
     map.withUnsafeBufferPointer { m in
       blended.withUnsafeMutableBufferPointer { b in
-        // The two map rows blended once, then read per output column.
+        // The two map rows blended once, then read per output column; a
+        // row whose second neighbour weighs nothing (every row of a map
+        // at the image's size) is read where it is.
         let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
-        atr_lerp(b.baseAddress, a, z, t.weight, span)
-        columnTaps.blend(columns, into: out, pixelStride: pixelStride, row: b.baseAddress!, first: originColumn + first,
-                         channels: c)
+        if t.weight != 0 { atr_lerp(b.baseAddress, a, z, t.weight, span) }
+        columnTaps.blend(columns, into: out, pixelStride: pixelStride, row: t.weight != 0 ? UnsafePointer(b.baseAddress!) : a,
+                         first: originColumn + first, channels: c)
       }
     }
   }

@@ -147,7 +147,9 @@ void atr_lerp(float *out, const float *a, const float *b, float w, size_t count)
 
 /// Bilinear resizing along a row: output pixel x, `channels` floats at
 /// out + x * pixel_stride, blends pixels low[x] - shift and high[x] - shift
-/// of `row` ((pixels, channels)) by weight[x], as `atr_lerp` does. A
+/// of `row` ((pixels, channels)) by weight[x], as `atr_lerp` does; where
+/// weight[x] is 0, pixel low[x] - shift is copied (the same value where
+/// both neighbours are finite, and no NaN from an infinite second one). A
 /// hypercolumn writes each layer's channels into a wider pixel this way.
 void atr_lerp_pixels(float *out, size_t pixel_stride, const float *row, ptrdiff_t shift, const ptrdiff_t *low,
                      const ptrdiff_t *high, const float *weight, size_t width, size_t channels);

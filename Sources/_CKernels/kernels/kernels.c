@@ -237,11 +237,17 @@ void atr_lerp(float *restrict out, const float *restrict a, const float *restric
   lerp(out, a, b, w, count);
 }
 
+// A pixel whose second neighbour weighs nothing (every pixel of a map at
+// the output's size) is its first neighbour's values, copied.
 void atr_lerp_pixels(float *restrict out, size_t pixel_stride, const float *restrict row, ptrdiff_t shift,
                      const ptrdiff_t *low, const ptrdiff_t *high, const float *weight, size_t width, size_t channels) {
   const ptrdiff_t c = (ptrdiff_t)channels;
-  for (size_t x = 0; x < width; x++)
-    lerp(out + x * pixel_stride, row + (low[x] - shift) * c, row + (high[x] - shift) * c, weight[x], channels);
+  for (size_t x = 0; x < width; x++) {
+    if (weight[x] == 0.0f)
+      memcpy(out + x * pixel_stride, row + (low[x] - shift) * c, channels * sizeof(float));
+    else
+      lerp(out + x * pixel_stride, row + (low[x] - shift) * c, row + (high[x] - shift) * c, weight[x], channels);
+  }
 }
 
 void atr_multiply_add(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
