@@ -623,11 +623,15 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     // once per run) is faster than jumping between panels every kc rows,
     // and the tiles read its slices from L2 at a pace L2 keeps up with.
     const size_t kb = (i1 - i0) * k * sizeof(float) <= atr_cache_l2() / 2 && k > 0 ? k : kc_block();
-    // Tiles of equal height where the rows do not divide by MR (49 as
-    // 7 x 7, not 6 x 8 + 1): a one-row tile reads the whole panel for
-    // an eighth of the work, its single chain waiting on each FMA.
+    // Tiles of equal height, to a row, where the rows do not divide by
+    // the tile's (49 as 7 x 7, not 6 x 8 + 1; with tiles of 6, 56 as 6 x 6
+    // + 4 x 5, not 9 x 6 + 2): a tile of one or two rows reads the whole
+    // panel for a fraction of the work, its few chains waiting on each FMA.
+    // With AVX2, products of 49 rows (a 7x7 map's 1x1 convolutions: 49 x
+    // 1280 x 320, 49 x 160 x 960) ran 3 to 5% faster as 4 x 6 + 5 x 5 than
+    // as 8 x 6 + 1 (AMD EPYC, three alternating runs).
     const size_t mr = atr_sgemm_tile_rows();
-    const size_t tiles = (i1 - i0 + mr - 1) / mr, step = (i1 - i0 + tiles - 1) / tiles;
+    const size_t tiles = (i1 - i0 + mr - 1) / mr, base = (i1 - i0) / tiles, extra = (i1 - i0) % tiles;
     // Packed weights read once per run come from L3 or memory. The first
     // tile down a panel brings it into L1 for the others, and with the
     // B_AHEAD prefetch alone it waits on those reads while the others
@@ -660,10 +664,10 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
         const int last = q + 1 == panels;
         const float *next = !stream ? NULL : !last ? bp + k * NR : p0 + kc < k ? packed + (p0 + kc) * NR : NULL;
         const size_t lines = !next ? 0 : (last ? kc_next : kc) * NR / 16, each = last ? share_next : share;
-        for (size_t i = i0, line = 0; i < i1; i += step, line += each) {
+        for (size_t t = 0, i = i0, line = 0; t < tiles; t++, i += base + (t <= extra), line += each) {
           const size_t next_lines = line >= lines ? 0 : lines - line < each ? lines - line : each;
           const float *tile_next = next_lines ? next + line * 16 : NULL;
-          const size_t rows = i1 - i < step ? i1 - i : step;
+          const size_t rows = base + (t < extra);  // the first `extra` tiles take one row more
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
           const float *ai = a + i * lda + p0;
           float *ci = c + i * ldc + j0;
