@@ -1253,8 +1253,8 @@ struct ConvKernel {
   /// A block is a whole number of the product's register tiles
   /// (`atr_sgemm_tile_rows`: 8 tiles with AVX-512, 6 with AVX2): with AVX2
   /// blocks of 8 ran as two product tiles of 4 rows, and blocks of 12 (what
-  /// 8 rounds up to) took VGG16's blocks 1-2 from 57 to 53 ms (AMD EPYC,
-  /// 1 thread), a tenth off each 3x3 layer.
+  /// 8 rounds up to) took VGG16's blocks 1-2 from 58 to 53-55 ms (AMD
+  /// EPYC, 1 thread, before the transforms' rewrite).
   static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int) -> Int {
     let perTile = positions * (cin + cout) * MemoryLayout<Float>.stride
     let rows = Int(atr_sgemm_tile_rows())
