@@ -68,8 +68,10 @@ let package = Package(
       // The Swift runtime and libraries linked in: a run then maps one
       // binary instead of a dozen shared libraries and binds no symbols
       // across them, 3 ms less at every start (`atrous --version` 4.1 to
-      // 4.7 ms instead of 7.4, AMD EPYC). Release builds only: the tests
-      // link this target beside the shared runtime.
+      // 4.7 ms instead of 7.4, AMD EPYC). Release builds only, and no test
+      // target depends on this one (the CLI tests run the built binary):
+      // a test bundle links its dependencies' flags, and the test
+      // libraries need the shared runtime.
       linkerSettings: [
         .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
         // What the static FoundationEssentials needs besides, which its
@@ -87,7 +89,9 @@ let package = Package(
     .testTarget(name: "AtrousFeaturesTests", dependencies: ["AtrousFeatures", "AtrousONNX", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousBatchTests", dependencies: ["AtrousBatch", "AtrousCore", "AtrousIO", "AtrousTestSupport"]),
     .testTarget(name: "AtrousFuzzingTests", dependencies: ["AtrousFuzzing", "AtrousIO", "AtrousTestSupport"]),
-    .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCLI", "AtrousCore", "AtrousIO", "AtrousTestSupport"]),
+    // Runs the `atrous` binary that `swift test` builds with the package;
+    // not a dependency (see AtrousCLI's linker settings).
+    .testTarget(name: "AtrousCLITests", dependencies: ["AtrousCore", "AtrousIO", "AtrousTestSupport"]),
     .target(name: "AtrousTestSupport", dependencies: ["AtrousCore", "AtrousIO", "AtrousNN"], path: "Tests/AtrousTestSupport"),
   ],
   swiftLanguageModes: [.v6]
