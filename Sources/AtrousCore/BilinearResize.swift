@@ -18,6 +18,17 @@ public enum BilinearResize {
     public var low: Int
     public var high: Int
     public var weight: Float
+
+    /// The rows `low` and `high` (`first` and `second`, `count` floats
+    /// each) blended into `scratch`, or `first` itself where the second
+    /// weighs nothing (an output row on an input row: every row of a map
+    /// resized to its own size), as `atr_lerp_pixels` copies such a pixel.
+    public func blend(_ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>,
+                      into scratch: UnsafeMutablePointer<Float>, count: Int) -> UnsafePointer<Float> {
+      guard weight != 0 else { return first }
+      atr_lerp(scratch, first, second, weight, count)
+      return UnsafePointer(scratch)
+    }
   }
 
   /// Taps as the three arrays `atr_lerp_pixels` reads.
@@ -96,10 +107,8 @@ public enum BilinearResize {
           defer { blended.deallocate() }
           for y in bands[band] {
             let tap = rows[y]
-            let a = source + tap.low * inW * c, b = source + tap.high * inW * c
-            let wy = tap.weight
-            atr_lerp(blended, a, b, wy, inW * c)
-            columns.blend(0..<width, into: target + y * width * c, pixelStride: c, row: blended, first: 0, channels: c)
+            let row = tap.blend(source + tap.low * inW * c, source + tap.high * inW * c, into: blended, count: inW * c)
+            columns.blend(0..<width, into: target + y * width * c, pixelStride: c, row: row, first: 0, channels: c)
           }
         }
       }

@@ -251,13 +251,10 @@ public final class HypercolumnExtractor: @unchecked Sendable {
     if blended.count < span { blended = [Float](repeating: 0, count: span) }
     map.withUnsafeBufferPointer { m in
       blended.withUnsafeMutableBufferPointer { b in
-        // The two map rows blended once, then read per output column; a
-        // row whose second neighbour weighs nothing (every row of a map
-        // at the image's size) is read where it is.
-        let a = m.baseAddress! + (r0 * mw + first) * c, z = m.baseAddress! + (r1 * mw + first) * c
-        if t.weight != 0 { atr_lerp(b.baseAddress, a, z, t.weight, span) }
-        columnTaps.blend(columns, into: out, pixelStride: pixelStride, row: t.weight != 0 ? UnsafePointer(b.baseAddress!) : a,
-                         first: originColumn + first, channels: c)
+        // The two map rows blended once, then read per output column.
+        let row = t.blend(m.baseAddress! + (r0 * mw + first) * c, m.baseAddress! + (r1 * mw + first) * c,
+                          into: b.baseAddress!, count: span)
+        columnTaps.blend(columns, into: out, pixelStride: pixelStride, row: row, first: originColumn + first, channels: c)
       }
     }
   }

@@ -16,7 +16,8 @@ import _CKernels
   }
 
   /// Widths 1 to 31 past whole panels (and whole ones), heights 1 to 9, 49
-  /// (7 tiles of 7) and 600 (blocks of 128 rows); 14 x 40 x 512 and 49 x
+  /// (7 tiles of 7, or 4 of 6 and 5 of 5), others shared out unevenly, and
+  /// 600 (blocks of 128 rows); 14 x 40 x 512 and 49 x
   /// 200 x 96 prefetch across tiles; the last two split k in blocks.
   static let shapes: [Shape] = [
     Shape(m: 1, n: 5, k: 3), Shape(m: 2, n: 1, k: 1), Shape(m: 7, n: 24, k: 72), Shape(m: 8, n: 33, k: 16),
@@ -27,6 +28,10 @@ import _CKernels
     // tile where vectors hold 8): 3, 4, 6 and 7 here, the others above.
     Shape(m: 5, n: 35, k: 13), Shape(m: 6, n: 52, k: 17), Shape(m: 3, n: 22, k: 9), Shape(m: 11, n: 23, k: 30),
     Shape(m: 24, n: 40, k: CPUCaches.l2 / 2 / (24 * 4) + 300), Shape(m: 64, n: 33, k: CPUCaches.l2 / 2 / (64 * 4) + 40),
+    // Heights that tiles of 6 and of 8 rows share out unevenly (the first
+    // tiles a row taller): 13, 17, 23, 29, 57, 112.
+    Shape(m: 13, n: 20, k: 9), Shape(m: 17, n: 33, k: 6), Shape(m: 23, n: 16, k: 12), Shape(m: 29, n: 40, k: 5),
+    Shape(m: 57, n: 8, k: 19), Shape(m: 112, n: 24, k: 10),
   ]
 
   static let starts: [atr_gemm_start] = [ATR_START_ZERO, ATR_START_C, ATR_START_COLUMN_BIAS, ATR_START_ROW_BIAS]

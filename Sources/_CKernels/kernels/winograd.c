@@ -251,10 +251,7 @@ static inline __attribute__((always_inline)) void input_tiles(const int M, float
       if (c + WL > cin) c = cin - WL;
       if (inside) {
         // A prefetch per 64-byte line: every 16 channels.
-        if (c % 16 == 0)
-          input_tile(M, dst + c, plane, base + (y0 * w + x0) * (ptrdiff_t)cin + (ptrdiff_t)c, rows, pixels, 1);
-        else
-          input_tile(M, dst + c, plane, base + (y0 * w + x0) * (ptrdiff_t)cin + (ptrdiff_t)c, rows, pixels, 0);
+        input_tile(M, dst + c, plane, base + (y0 * w + x0) * (ptrdiff_t)cin + (ptrdiff_t)c, rows, pixels, c % 16 == 0);
       } else {
         // A tile over the padding: its pixels, zeros outside the map, in a
         // patch of its own.
@@ -281,12 +278,12 @@ void atr_winograd_input(float *restrict v, const float *restrict src, const atr_
 
 // One tile's output transform for one group of WL channels: the T^2
 // products at s + (i * T + j) * plane, each line of positions along x
-// transformed, then each along y, the bias (when not NULL) and (when `sum` is not
-// NULL) the residual at the same place added; the first `rows` x `cols`
-// of the M x M pixels stored at o + y * orow + x * opix. (The bias comes
-// as a pointer, not a vector: the baseline's ABI passes no 32-byte vectors.) Called with
+// transformed, then each along y, the bias and the residual at the same
+// place (`sum`) added where they are not NULL; the first `rows` x `cols`
+// of the M x M pixels stored at o + y * orow + x * opix. Called with
 // constant rows and cols (M) for the whole tiles inside the map, whose
-// loops then unroll.
+// loops then unroll. The bias comes as a pointer, not a vector: the
+// baseline's ABI passes no 32-byte vectors.
 static inline __attribute__((always_inline)) void output_tile(const int M, float *restrict o, ptrdiff_t orow,
                                                               ptrdiff_t opix, const float *restrict s, size_t plane,
                                                               const float *restrict bias, const float *restrict sum,
