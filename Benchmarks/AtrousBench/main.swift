@@ -99,12 +99,17 @@ case "model":
     _ = try WinogradTile.$forced.withValue(forcedTile) { try executor.run([executor.inputNames[0]: input]) }
   }
 case "profile":
-  // Milliseconds per node, the median of `repeats` runs after a warm-up.
-  guard arguments.count == 6, let threads = Int(arguments[4]), let repeats = Int(arguments[5]) else { usage() }
+  // Milliseconds per node, the median of `repeats` runs after a warm-up;
+  // REPEAT 0 profiles the first run alone (memory first touched, weights
+  // prepared), as a fresh process runs it.
+  guard arguments.count == 6, let threads = Int(arguments[4]), let repeats = Int(arguments[5]), repeats >= 0 else {
+    usage()
+  }
   let executor = try Executor(graph: try ONNXModel.load(arguments[2]), threads: threads)
   let array = try NPY.read(arguments[3])
   let input = [executor.inputNames[0]: NDArray(shape: array.shape, floats: array.tensor())]
   let runs = try WinogradTile.$forced.withValue(forcedTile) {
+    if repeats == 0 { return [try executor.profiledRun(input).nodes] }
     _ = try executor.run(input)
     return try (0..<repeats).map { _ in try executor.profiledRun(input).nodes }
   }

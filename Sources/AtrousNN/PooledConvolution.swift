@@ -67,14 +67,21 @@ extension ConvKernel {
     let scratch = Self.scratch(parts, bytes: bytes)
     let buffers = Self.scratch(parts, floats: capacity * rowFloats)  // (capacity, OW, Cout) each
     let window = atr_conv_geometry(pool, pixelStride: cout)
+    // Per part: convolution rows [first, end) of image `image` are its
+    // buffer's rows from 0. Kept across a part's calls: `bands` hands a
+    // part its band a chunk per call, and each chunk reads rows the one
+    // before made.
+    let heldRows = UnsafeMutablePointer<(image: Int, first: Int, end: Int)>.allocate(capacity: parts)
+    heldRows.initialize(repeating: (-1, 0, 0), count: parts)
+    defer { heldRows.deallocate() }
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         Parallel.bands(pooledRows, parts: parts, grain: chunk) { part, band in
           let buffer = buffers[part].pointer.assumingMemoryBound(to: Float.self)
           var poolGeometry = window
           var rows = [UnsafePointer<Float>?](repeating: nil, count: pool[0].kernel)
-          // Convolution rows [first, end) of image `image` are buffer rows from 0.
-          var held = (image: -1, first: 0, end: 0)
+          var held = heldRows[part]
+          defer { heldRows[part] = held }
           var row = band.lowerBound
           while row < band.upperBound {
             let b = row / poh, first = row % poh

@@ -919,9 +919,6 @@ import Testing
     #expect(sum.dtype == .int64 && sum.int64Values() == [0, 0, 8])
   }
 
-  /// The ring reads both 1x1 products' weights for every row: it is
-  /// chosen when the two sets together fit `rowProductWeightBytes`, not
-  /// when each alone does.
   /// A kernel without weights, for the rules that choose how one runs:
   /// `taps` x `taps`, stride 1, padded to keep a `size` x `size` map.
   static func windowKernel(_ cin: Int, _ cout: Int, taps: Int, group: Int = 1, size: Int = 7) -> ConvKernel {
@@ -930,6 +927,9 @@ import Testing
     return ConvKernel(n: 1, cin: cin, cout: cout, group: group, axes: [axis, axis], weights: [], bias: nil)
   }
 
+  /// The ring reads both 1x1 products' weights for every row: it is
+  /// chosen when the two sets together fit `rowProductWeightBytes`, not
+  /// when each alone does.
   @Test func ringNeedsBothProductsWeightsWithinTheBound() {
     let channels = 64
     let bound = DepthwiseBlock.rowProductWeightBytes / MemoryLayout<Float>.stride / channels  // wide side, at 64 channels
@@ -943,6 +943,26 @@ import Testing
     let narrow = bound * 4 / 10
     #expect(DepthwiseBlock.prefersRing(expand: Self.windowKernel(narrow, channels, taps: 1), depthwise,
                                        project: Self.windowKernel(channels, narrow, taps: 1), threads: 1))
+  }
+
+  /// The blocked kernel keeps the layers it is the faster way for (few
+  /// products per output, or fewer than 64 output channels per group);
+  /// wide layers of many products run as the packed product. Without the
+  /// blocked kernel's registers (no AVX2), no layer takes it.
+  @Test func blockedKernelOnlyForFewProductsOrNarrowOutputs() {
+    let available = atr_conv_blocked_preferred() != 0
+    let k = ConvKernel.blockedMaxK
+    // (cin, cout, taps, group, blocked): first layers, narrow outputs,
+    // both sides of each bound, and the bounds taken per group.
+    let cases = [
+      (3, 64, 7, 1, true), (16, 32, 3, 1, true), (24, 48, 5, 1, true), (64, 63, 3, 1, true), (64, 64, 3, 1, false),
+      ((k - 1) / 9, 64, 3, 1, true), ((k + 8) / 9, 64, 3, 1, false), (256, 512, 3, 1, false), (128, 128, 5, 1, false),
+      (256, 128, 3, 2, false), (256, 128, 3, 4, true), (16, 256, 1, 1, false), (4, 8, 3, 1, false),
+    ]
+    for (cin, cout, taps, group, blocked) in cases {
+      let kernel = Self.windowKernel(cin, cout, taps: taps, group: group)
+      #expect(kernel.prefersBlocked == (available && blocked), "\(cin) -> \(cout) / \(group) \(taps)x\(taps)")
+    }
   }
 
   /// Narrow output groups take the transposed product, but not a 1x1
