@@ -142,6 +142,9 @@ enum Convolution {
   }
 
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
+    if let (first, second) = ChainedConvolution.parts(of: c.node) {
+      return try ChainedConvolution.run(&c, first: first, second: second)
+    }
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
     let pool = PooledConvolution.pool(of: c.node), sum = ResidualConvolution.add(of: c.node)
@@ -153,18 +156,7 @@ enum Convolution {
       guard let pool else { return [y] }
       return try Pooling.maxPool(c.nested(pool, inputs: [y]))
     }
-    let plan: Plan
-    if let cache = c.cache, c.constant.count > 1, c.constant[1] {
-      // Everything the plan depends on besides the node: the input's shape
-      // and layout, the output's layout, and a strategy tests force.
-      let forced = forcedStrategy.map { Strategy.allCases.firstIndex(of: $0)! } ?? -1
-      let facts = x.shape + [x.channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, WinogradTile.forced ?? 0,
-                             c.threads]
-      let context = c
-      plan = try cache.plan(c.index, facts: facts) { try Self.plan(context, x, cache: cache) }
-    } else {
-      plan = try Self.plan(c, x, cache: nil)
-    }
+    let plan = try planned(c, shape: x.shape, channelsLast: x.channelsLast)
     c.path = plan.path
     if let sum {
       // A residual Add fused into the node (`ResidualConvolution`): in
@@ -233,11 +225,25 @@ enum Convolution {
                       epilogue: try Pointwise.epilogue(of: c))
   }
 
+  /// The plan for an input of `shape` (N, C, H, W) in the given layout:
+  /// kept per node by the executor when the weights are constant, made
+  /// afresh otherwise.
+  static func planned(_ c: OpContext, shape: [Int], channelsLast: Bool) throws -> Plan {
+    guard let cache = c.cache, c.constant.count > 1, c.constant[1] else {
+      return try plan(c, shape: shape, channelsLast: channelsLast, cache: nil)
+    }
+    // Everything the plan depends on besides the node: the input's shape
+    // and layout, the output's layout, and a strategy tests force.
+    let forced = forcedStrategy.map { Strategy.allCases.firstIndex(of: $0)! } ?? -1
+    let facts = shape + [channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, WinogradTile.forced ?? 0, c.threads]
+    return try cache.plan(c.index, facts: facts) { try plan(c, shape: shape, channelsLast: channelsLast, cache: cache) }
+  }
+
   /// The kernel, its strategy and threads, and its weights prepared for the
   /// strategy (packed once per executor through `cache` when given).
-  static func plan(_ c: OpContext, _ x: NDArray, cache: PreparedWeights?) throws -> Plan {
-    var convolution = try kernel(c, x)
-    let strategy = Self.strategy(convolution, planesInput: !x.channelsLast)
+  static func plan(_ c: OpContext, shape: [Int], channelsLast: Bool, cache: PreparedWeights?) throws -> Plan {
+    var convolution = try kernel(c, inputShape: shape)
+    let strategy = Self.strategy(convolution, planesInput: !channelsLast)
     // A small convolution (a few microseconds of work) runs on one thread:
     // handing half of it to another costs more than it saves.
     let cost = convolution.macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1)
@@ -1306,8 +1312,23 @@ struct ConvKernel {
   /// convolution's output alone feeds), each output pixel is the sum, and
   /// the fused steps follow the sum.
   func winograd(_ input: Tensor, weights packed: [Float], tile: Int, residual: Tensor? = nil, threads: Int) -> Tensor {
-    let (oh, ow) = (axes[0].output, axes[1].output)
-    var output = Tensor.uninitialized(shape: [n, oh, ow, cout])  // (N, OH, OW, Cout)
+    var output = Tensor.uninitialized(shape: [n, axes[0].output, axes[1].output, cout])  // (N, OH, OW, Cout)
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        packed.withUnsafeBufferPointer { wp in residual.withUnsafePointer { rp in
+          winograd(src.baseAddress!, into: dst.baseAddress!, weights: wp.baseAddress!, tile: tile, residual: rp,
+                   threads: threads)
+        } }
+      }
+    }
+    return output
+  }
+
+  /// `winograd` from channels-last pixels at `source` ((N, H, W, Cin), as
+  /// the axes say) into `target` ((N, OH, OW, Cout)), `residual` laid out
+  /// as the output; `packed` is `winogradWeights(tile:)`.
+  func winograd(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, weights packed: UnsafePointer<Float>,
+                tile: Int, residual: UnsafePointer<Float>?, threads: Int) {
     var geometry = self.geometry
     let positions = Self.winogradPositions(tile)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
@@ -1322,48 +1343,42 @@ struct ConvKernel {
     let transformed = Self.scratch(workers, floats: positions * atr_winograd_plane(block, cin))
     let products = Self.scratch(workers, floats: positions * atr_winograd_plane(block, cout))
     let biasValues = bias ?? []
-    input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in
-        packed.withUnsafeBufferPointer { wp in biasValues.withUnsafeBufferPointer { bp in residual.withUnsafePointer { rp in
-          let source = src.baseAddress!, target = dst.baseAddress!, weightBase = wp.baseAddress!
-          let biasPointer = bias == nil ? nil : bp.baseAddress
-          // One block's products at one tile position: (count, Cin) x (Cin, Cout).
-          func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
-            atr_sgemm_packed(count, cout, cin, v + xi * atr_winograd_plane(count, cin), cin, weightBase + xi * size,
-                             m + xi * atr_winograd_plane(count, cout), cout, ATR_START_ZERO, nil)
+    biasValues.withUnsafeBufferPointer { bp in
+      let biasPointer = bias == nil ? nil : bp.baseAddress
+      // One block's products at one tile position: (count, Cin) x (Cin, Cout).
+      func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
+        atr_sgemm_packed(count, cout, cin, v + xi * atr_winograd_plane(count, cin), cin, packed + xi * size,
+                         m + xi * atr_winograd_plane(count, cout), cout, ATR_START_ZERO, nil)
+      }
+      if blocks >= threads {
+        Parallel.dynamic(blocks, workers: workers) { worker, index in
+          let first = index * block, count = min(block, tiles - first)
+          let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
+          let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
+          atr_winograd_input(v, source, &geometry, cin, first, count, tile)
+          for xi in 0..<positions { product(v, m, count: count, at: xi) }
+          atr_winograd_output(target, m, biasPointer, residual, &geometry, cout, first, count, epilogue,
+                              epilogue.count, tile)
+        }
+      } else {
+        // Fewer blocks than threads (a small map with many channels:
+        // 7x7 is one block): blocks in turn, each block's products
+        // split across the threads by tile position, where the work
+        // is; the transforms of so few tiles are small.
+        let v = transformed[0].pointer.assumingMemoryBound(to: Float.self)
+        let m = products[0].pointer.assumingMemoryBound(to: Float.self)
+        for index in 0..<blocks {
+          let first = index * block, count = min(block, tiles - first)
+          atr_winograd_input(v, source, &geometry, cin, first, count, tile)
+          let split = min(threads, positions)
+          Parallel.run(split) { part in
+            for xi in (part * positions / split)..<((part + 1) * positions / split) { product(v, m, count: count, at: xi) }
           }
-          if blocks >= threads {
-            Parallel.dynamic(blocks, workers: workers) { worker, index in
-              let first = index * block, count = min(block, tiles - first)
-              let v = transformed[worker].pointer.assumingMemoryBound(to: Float.self)
-              let m = products[worker].pointer.assumingMemoryBound(to: Float.self)
-              atr_winograd_input(v, source, &geometry, cin, first, count, tile)
-              for xi in 0..<positions { product(v, m, count: count, at: xi) }
-              atr_winograd_output(target, m, biasPointer, rp, &geometry, cout, first, count, epilogue,
-                                  epilogue.count, tile)
-            }
-          } else {
-            // Fewer blocks than threads (a small map with many channels:
-            // 7x7 is one block): blocks in turn, each block's products
-            // split across the threads by tile position, where the work
-            // is; the transforms of so few tiles are small.
-            let v = transformed[0].pointer.assumingMemoryBound(to: Float.self)
-            let m = products[0].pointer.assumingMemoryBound(to: Float.self)
-            for index in 0..<blocks {
-              let first = index * block, count = min(block, tiles - first)
-              atr_winograd_input(v, source, &geometry, cin, first, count, tile)
-              let split = min(threads, positions)
-              Parallel.run(split) { part in
-                for xi in (part * positions / split)..<((part + 1) * positions / split) { product(v, m, count: count, at: xi) }
-              }
-              atr_winograd_output(target, m, biasPointer, rp, &geometry, cout, first, count, epilogue,
-                                  epilogue.count, tile)
-            }
-          }
-        } } }
+          atr_winograd_output(target, m, biasPointer, residual, &geometry, cout, first, count, epilogue,
+                              epilogue.count, tile)
+        }
       }
     }
-    return output
   }
 
   /// The weights as `atr_conv_group8_row` takes them: (groups, kH, kW,

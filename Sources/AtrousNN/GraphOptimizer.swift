@@ -17,7 +17,40 @@ enum GraphOptimizer {
     let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
-    return fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep)
+    return fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
+  }
+
+  /// A Conv whose output only a second Conv reads becomes part of the
+  /// second (`ChainedConvolution`), which may then run the two in bands of
+  /// rows: the first with constant weights, one group and nothing fused
+  /// into it but steps; the second a 3x3 at stride 1 without dilation, one
+  /// group, constant weights, its input the first's output, and no pool or
+  /// sum fused into it (what Winograd runs). Whether bands pay is settled
+  /// when the shapes are known.
+  static func fuseConvolutionChains(_ graph: Graph, keep: [String]) -> Graph {
+    func ones(_ node: Node, _ name: String) -> Bool {
+      switch node.attributes[name] {
+      case nil: return true
+      case .ints(let values)?: return values.allSatisfy { $0 == 1 }
+      case .int(let value)?: return value == 1
+      default: return false
+      }
+    }
+    func plain(_ conv: Node) -> Bool {
+      conv.opType == "Conv" && conv.outputs.count == 1 && (2...3).contains(conv.inputs.count) && ones(conv, "group")
+        && graph.initializers[conv.inputs[1]]?.rank == 4 && PooledConvolution.pool(of: conv) == nil
+    }
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    var nodes: [Node?] = graph.nodes
+    for index in graph.nodes.indices {
+      guard let conv = nodes[index], plain(conv), consumers[conv.outputs[0]] == 1, let at = reader[conv.outputs[0]],
+        let next = nodes[at], plain(next), next.inputs[0] == conv.outputs[0], !next.inputs.dropFirst().contains(conv.outputs[0]),
+        let w = graph.initializers[next.inputs[1]], w.shape[2] == 3, w.shape[3] == 3, ones(next, "strides"),
+        ones(next, "dilations") else { continue }
+      nodes[at] = ChainedConvolution.fusing(conv, into: next)
+      nodes[index] = nil
+    }
+    return dropping(nodes, from: graph)
   }
 
   /// An Add of two values, one of them the output of a Conv that can add

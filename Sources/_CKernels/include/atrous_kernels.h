@@ -53,12 +53,14 @@ int atr_isa_set_thread(int isa);
 const char *atr_isa_name(atr_isa isa);
 
 /// Bytes of one core's level-1 data cache and level-2 cache, read from the
-/// system once at load time (32 KiB and 1 MiB where it does not say),
+/// system once at load time (the kernel's description of cpu0's caches,
+/// else the C library's; 32 KiB and 1 MiB where neither says),
 /// held to 16 KiB..1 MiB and 256 KiB..16 MiB. Tile and block sizes of the
 /// kernels, and of the callers that cut work into blocks, follow them.
 size_t atr_cache_l1d(void);
 size_t atr_cache_l2(void);
-/// Bytes of the last-level cache (8 MiB where the system does not say).
+/// Bytes of the last-level cache a core reaches, read as the others (8
+/// MiB where the system does not say).
 size_t atr_cache_l3(void);
 
 /// CPUs in the calling process's affinity mask (what taskset and a

@@ -1,0 +1,157 @@
+import AtrousCore
+import _CKernels
+
+/// A Conv that alone reads another Conv's output, run with it (made by
+/// `GraphOptimizer.fuseConvolutionChains`): the second Conv's node reads
+/// the first's input, carries the first's attributes under
+/// `attributePrefix` and its weights and bias at `weightsInput` and
+/// `biasInput`. A network's first layers at full resolution (VGG's and
+/// U-Net's 3 -> 64 -> 64) make a map (12.8 MB at 224x224) only for the
+/// next layer to read once, and at that size it goes out to memory and
+/// comes back: in bands of rows, each band of the first's output is made
+/// into a buffer that stays in the last-level cache until the second has
+/// read it (VGG16's conv1_1 and conv1_2 at 224x224: 21.1 -> 19.2 ms at 1
+/// thread, 11.9 -> 10.0 ms at 2, AMD EPYC with a 16 MiB L3, AVX2). Bands
+/// run where the first takes the blocked kernel and the second Winograd,
+/// over a map at least two bands tall; otherwise the two run one after
+/// the other, as two nodes would.
+enum ChainedConvolution {
+  /// Prefix of the first Conv's attributes on the node.
+  static let attributePrefix = "_first_"
+  /// Input positions of the first Conv's weights and bias (after the
+  /// second's bias and residual slots; the bias "" when there is none).
+  static let (weightsInput, biasInput) = (4, 5)
+
+  /// The Conv `second` reading the output of the Conv `first`, as one node.
+  static func fusing(_ first: Node, into second: Node) -> Node {
+    var fused = second
+    var inputs = Array((second.inputs + [String](repeating: "", count: weightsInput)).prefix(weightsInput))
+    inputs[0] = first.inputs[0]
+    fused.inputs = inputs + [first.inputs[1], first.inputs.count > 2 ? first.inputs[2] : ""]
+    fused.carry(first.attributes, under: attributePrefix)
+    fused.attributes[nameAttribute] = .string(first.name)
+    return fused
+  }
+
+  /// The first Conv's name (errors name the node they come from).
+  static let nameAttribute = attributePrefix + "\u{0}name"
+
+
+  /// The two Convs fused into `node`, as nodes of their own joined by a
+  /// value no other node names, or nil when `node` is a plain Conv.
+  static func parts(of node: Node) -> (first: Node, second: Node)? {
+    guard node.inputs.count > weightsInput, !node.inputs[weightsInput].isEmpty, let output = node.outputs.first else {
+      return nil
+    }
+    let between = output + "\u{0}first"
+    var name = node.name
+    if case .string(let given)? = node.attributes[nameAttribute] { name = given }
+    let first = Node(name: name, opType: "Conv", inputs: [node.inputs[0], node.inputs[weightsInput], node.inputs[biasInput]],
+                     outputs: [between], attributes: node.carried(under: attributePrefix).filter { $0.key != "\u{0}name" })
+    var second = node
+    var inputs = [between] + node.inputs[1..<weightsInput]
+    while inputs.last == "" { inputs.removeLast() }
+    second.inputs = inputs
+    second.attributes = node.attributes.filter { !$0.key.hasPrefix(attributePrefix) }
+    return (first, second)
+  }
+
+  /// Bytes of the first convolution's output one band holds: an eighth of
+  /// the last-level cache, which holds it from being made to being read
+  /// beside the second's weights and output (a quarter and a sixteenth
+  /// were slower at 2 threads on the machine above).
+  static var bandBytes: Int { forcedBandBytes ?? CPUCaches.l3 / 8 }
+
+  /// A band size tests force (on the calling task), so that small maps
+  /// take many bands.
+  @TaskLocal static var forcedBandBytes: Int? = nil
+
+  /// Runs the node: in bands where they pay (see the type), else the
+  /// first Conv and then the second.
+  static func run(_ c: inout OpContext, first: Node, second: Node) throws -> [NDArray] {
+    let x = try c.input(0)
+    func constant(_ index: Int) -> Bool { index < c.constant.count && c.constant[index] }
+    // The first keys what it prepares under an index no node has, so the
+    // two never share a kept plan or packed weights.
+    var a = OpContext(node: first, index: -1 - c.index, inputs: [x, c.optionalInput(weightsInput), c.optionalInput(biasInput)],
+                      opset: c.opset, threads: c.threads, shapesOnly: c.shapesOnly, cache: c.cache,
+                      constant: [false, constant(weightsInput), constant(biasInput)])
+    let positions = 1..<second.inputs.count
+    var b = OpContext(node: second, index: c.index, inputs: [nil] + positions.map { c.optionalInput($0) }, opset: c.opset,
+                      threads: c.threads, shapesOnly: c.shapesOnly, cache: c.cache,
+                      constant: [false] + positions.map(constant), standardOutput: c.standardOutput)
+    if !c.shapesOnly, let (output, path) = try banded(a, b, x) {
+      c.path = path
+      return [output]
+    }
+    b.inputs[0] = try Convolution.conv(&a)[0]
+    b.consumable = [true] + positions.map { _ in false }
+    let output = try Convolution.conv(&b)
+    c.path = (a.path ?? "") + "," + (b.path ?? "")
+    return output
+  }
+
+  /// The second convolution's output made band by band, and the node's
+  /// path; nil where bands do not apply.
+  static func banded(_ a: OpContext, _ b: OpContext, _ x: NDArray) throws -> (NDArray, String)? {
+    guard x.rank == 4, x.isFloat, PooledConvolution.pool(of: b.node) == nil, ResidualConvolution.add(of: b.node) == nil else {
+      return nil
+    }
+    let planA = try Convolution.planned(a, shape: x.shape, channelsLast: x.channelsLast)
+    guard planA.strategy == .blocked else { return nil }
+    let first = planA.kernel
+    let (n, height, width, middle) = (first.n, first.axes[0].output, first.axes[1].output, first.cout)
+    let rowBytes = width * middle * MemoryLayout<Float>.stride
+    guard height * rowBytes >= 2 * bandBytes else { return nil }
+    let planB = try Convolution.planned(b, shape: [n, middle, height, width], channelsLast: true)
+    guard planB.strategy == .winograd else { return nil }
+    let second = planB.kernel, axis = second.axes[0]
+    let (oh, ow) = (axis.output, second.axes[1].output)
+    // Output rows per band: whole tiles, so that each band's tiles are the
+    // whole map's and every value is the one the two nodes would make.
+    let tile = planB.winogradTile, reach = axis.extent - axis.stride
+    let rows = max(tile, (bandBytes / rowBytes - reach) / axis.stride / tile * tile)
+    let capacity = min(height, (rows - 1) * axis.stride + axis.extent)  // first's rows a band reads at most
+    let parts = max(1, min(planA.threads, capacity))
+    var geometry = first.geometry
+    let scratchBytes = atr_conv_blocked_scratch(&geometry, first.cin / first.group, (capacity + parts - 1) / parts,
+                                                x.channelsLast ? 1 : 0)
+    let scratch = ConvKernel.scratch(parts, bytes: scratchBytes)
+    let band = AlignedStorage(byteCount: capacity * rowBytes, zeroed: false)  // (capacity, W, C) of the first's output
+    let buffer = band.pointer.assumingMemoryBound(to: Float.self)
+    var output = Tensor.uninitialized(shape: [n, oh, ow, second.cout])  // (N, OH, OW, Cout)
+    x.storage!.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        planB.packed[0].withUnsafeBufferPointer { weights in
+          for image in 0..<n {
+            for r0 in stride(from: 0, to: oh, by: rows) {
+              let r1 = min(oh, r0 + rows)
+              // The first's rows the band's windows read, and where the
+              // band's window starts among them.
+              let start = r0 * axis.stride - axis.padBegin
+              let lo = max(0, start), hi = min(height, (r1 - 1) * axis.stride - axis.padBegin + axis.extent)
+              let split = Parallel.ranges(hi - lo, parts: parts)
+              Parallel.run(split.count) { part in
+                let range = split[part]
+                first.computeBlockedRows(src.baseAddress!, channelsLastInput: x.channelsLast, image: image,
+                                         packed: planA.packed, (lo + range.lowerBound)..<(lo + range.upperBound),
+                                         into: buffer + range.lowerBound * width * middle, channelStride: 1,
+                                         pixelStride: middle, scratch: scratch[part].pointer)
+              }
+              // The second over the band alone: its rows outside the map
+              // are the padding's zeros, as in the whole map.
+              var rowAxis = axis
+              (rowAxis.input, rowAxis.output, rowAxis.padBegin) = (hi - lo, r1 - r0, lo - start)
+              rowAxis.padEnd = max(0, (rowAxis.output - 1) * axis.stride + axis.extent - rowAxis.padBegin - rowAxis.input)
+              let piece = ConvKernel(n: 1, cin: middle, cout: second.cout, group: 1, axes: [rowAxis, second.axes[1]],
+                                     weights: [], bias: second.bias, epilogue: second.epilogue)
+              piece.winograd(buffer, into: dst.baseAddress! + (image * oh + r0) * ow * second.cout,
+                             weights: weights.baseAddress!, tile: tile, residual: nil, threads: planB.threads)
+            }
+          }
+        }
+      }
+    }
+    return (NDArray(channelsLast: output), "bands:" + planA.path + "," + planB.path)
+  }
+}

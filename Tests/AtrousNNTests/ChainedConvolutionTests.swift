@@ -1,0 +1,137 @@
+import AtrousCore
+@testable import AtrousNN
+import AtrousTestSupport
+import Testing
+import _CKernels
+
+/// A Conv fused into the 3x3 Conv that alone reads its output
+/// (`ChainedConvolution`), in bands or one after the other, against the
+/// graph run unoptimized.
+@Suite struct ChainedConvolutionTests {
+  /// One case: the first convolution (its input made channels-last by a
+  /// 1x1 convolution before it when `pixelsIn`) with a ReLU, then the 3x3
+  /// with its pads (top, left, bottom, right) and a ReLU.
+  struct Case: Sendable, CustomStringConvertible {
+    var cin: Int, middle: Int, cout: Int, kernel: Int, stride: Int, pad: Int
+    var pads: [Int]
+    var n = 1, size: Int, pixelsIn = false
+    var description: String {
+      "\(cin)->\(middle) k\(kernel) s\(stride) -> \(cout) pads \(pads) n\(n) \(size)px pixels \(pixelsIn)"
+    }
+  }
+
+  static let cases: [Case] = [
+    // A first layer of 3 channels of planes (VGG's and U-Net's), two
+    // images, big enough for two threads to share each band.
+    Case(cin: 3, middle: 16, cout: 16, kernel: 3, stride: 1, pad: 1, pads: [1, 1, 1, 1], n: 2, size: 67),
+    // A strided 7x7 first, an unpadded 3x3 after (rows lost at both ends),
+    // output channels not a whole block.
+    Case(cin: 3, middle: 32, cout: 24, kernel: 7, stride: 2, pad: 3, pads: [0, 0, 0, 0], size: 45),
+    // Channels-last input, 5x5 first, padding on one side of each axis.
+    Case(cin: 8, middle: 16, cout: 32, kernel: 5, stride: 1, pad: 2, pads: [2, 1, 0, 1], size: 37, pixelsIn: true),
+  ]
+
+  static func graph(_ c: Case) -> (Graph, [String: NDArray]) {
+    let values = OpReferenceTests.values
+    var inits: [String: NDArray] = [
+      "w1": NDArray(shape: [c.middle, c.cin, c.kernel, c.kernel], floats: values(c.middle * c.cin * c.kernel * c.kernel, 41)),
+      "b1": NDArray(shape: [c.middle], floats: values(c.middle, 42)),
+      "w2": NDArray(shape: [c.cout, c.middle, 3, 3], floats: values(c.cout * c.middle * 9, 43)),
+      "b2": NDArray(shape: [c.cout], floats: values(c.cout, 44)),
+    ]
+    var nodes: [Node] = []
+    var input = "x"
+    if c.pixelsIn {
+      inits["w0"] = NDArray(shape: [c.cin, c.cin, 1, 1], floats: values(c.cin * c.cin, 45))
+      nodes.append(Node(name: "pre", opType: "Conv", inputs: ["x", "w0"], outputs: ["x0"]))
+      input = "x0"
+    }
+    nodes += [
+      Node(name: "first", opType: "Conv", inputs: [input, "w1", "b1"], outputs: ["c1"],
+           attributes: ["strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad])]),
+      Node(name: "relu1", opType: "Relu", inputs: ["c1"], outputs: ["r1"]),
+      Node(name: "second", opType: "Conv", inputs: ["r1", "w2", "b2"], outputs: ["c2"], attributes: ["pads": .ints(c.pads)]),
+      Node(name: "relu2", opType: "Relu", inputs: ["c2"], outputs: ["y"]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+    let x = NDArray(shape: [c.n, c.cin, c.size, c.size], floats: values(c.n * c.cin * c.size * c.size, 46).map { $0 * 3 })
+    return (graph, ["x": x])
+  }
+
+  /// Every case on every instruction set, 1 and 2 threads, with the bands
+  /// the machine's cache gives (none, on maps this small: one after the
+  /// other), bands of one tile row and bands of a few, each equal to the
+  /// unoptimized graph on the same kernels to the bit: each band's tiles
+  /// are the whole map's.
+  @Test(arguments: InstructionSet.available)
+  func chainEqualsTheTwoConvolutions(isa: InstructionSet) throws {
+    try InstructionSet.with(isa) {
+      for c in Self.cases {
+        let (graph, input) = Self.graph(c)
+        let plain = try Executor(graph: graph, threads: 1, optimize: false).profiledRun(input)
+        let expected = plain.values["y"]!
+        // Bands where the first runs blocked (AVX2 and wider) and the
+        // second by Winograd; otherwise the two one after the other.
+        let paths = plain.nodes.filter { $0.op == "Conv" }.suffix(2).map(\.path)
+        let bandable = paths.first!.hasPrefix("blocked") && paths.last!.hasPrefix("winograd")
+        #expect(bandable || atr_conv_blocked_preferred() == 0, "\(c): \(paths)")
+        let rowBytes = ((c.size + 2 * c.pad - c.kernel) / c.stride + 1) * c.middle * MemoryLayout<Float>.stride
+        for threads in [1, 2] {
+          let fused = try Executor(graph: graph, threads: threads)
+          #expect(fused.optimized.nodes.filter { $0.opType == "Conv" }.count == (c.pixelsIn ? 2 : 1), "\(c)")
+          for bytes in [nil, 1, 8 * rowBytes] {
+            let run = try ChainedConvolution.$forcedBandBytes.withValue(bytes) { try fused.profiledRun(input) }
+            let path = run.nodes.last?.path ?? ""
+            #expect(path.hasPrefix("bands:") == (bandable && bytes != nil), "\(c) bytes \(bytes ?? 0): \(path)")
+            let y = run.values["y"]!
+            #expect(y.shape == expected.shape, "\(c)")
+            let check = closeness(y.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+            #expect(check.isClose, "\(c) threads \(threads) bytes \(bytes ?? 0) \(path): \(check)")
+          }
+        }
+      }
+    }
+  }
+
+  /// Only a first convolution whose output nothing else reads, nor is
+  /// asked for, joins the next; and only a 3x3 at stride 1 without
+  /// dilation, one group, takes it.
+  @Test func onlyASoleReaderOfA3x3IsFused() throws {
+    let (graph, input) = Self.graph(Self.cases[0])
+    func chained(_ g: Graph, keep: Set<String> = []) -> Bool {
+      GraphOptimizer.optimize(g, keep: keep).nodes.contains { ChainedConvolution.parts(of: $0) != nil }
+    }
+    #expect(chained(graph))
+    // Each part keeps its own name and attributes, for errors and profiles.
+    let node = GraphOptimizer.optimize(graph, keep: []).nodes.first { ChainedConvolution.parts(of: $0) != nil }!
+    let (first, second) = ChainedConvolution.parts(of: node)!
+    #expect(first.name == "first" && second.name == "second")
+    guard case .ints(let pads)? = first.attributes["pads"], case .ints(let secondPads)? = second.attributes["pads"] else {
+      Issue.record("pads lost: \(first.attributes) \(second.attributes)")
+      return
+    }
+    #expect(pads == [1, 1, 1, 1] && secondPads == Self.cases[0].pads)
+    #expect(first.attributes["strides"] != nil && second.attributes["strides"] == nil)
+    #expect(!chained(graph, keep: ["r1"]))
+    var shared = graph
+    shared.nodes.append(Node(name: "other", opType: "Sigmoid", inputs: ["r1"], outputs: ["s"]))
+    shared.outputs.append("s")
+    #expect(!chained(shared))
+    for (name, value) in [("strides", Attribute.ints([2, 2])), ("dilations", .ints([2, 2])), ("group", .int(2))] {
+      var other = graph
+      other.nodes[2].attributes[name] = value
+      if name == "group" { other.initializers["w2"] = NDArray(shape: [16, 8, 3, 3], floats: OpReferenceTests.values(16 * 8 * 9, seed: 47)) }
+      #expect(!chained(other), "\(name)")
+    }
+    var pointwise = graph
+    pointwise.initializers["w2"] = NDArray(shape: [16, 16, 1, 1], floats: OpReferenceTests.values(256, seed: 48))
+    pointwise.nodes[2].attributes = [:]
+    #expect(!chained(pointwise))
+    // Asking for the first's output runs a variant that keeps it.
+    let executor = try Executor(graph: graph, threads: 1)
+    let both = try executor.run(input, outputs: ["r1", "y"])
+    let plain = try Executor(graph: graph, threads: 1, optimize: false).run(input, outputs: ["r1", "y"])
+    #expect(closeness(both["r1"]!.floatValues(), plain["r1"]!.floatValues(), rtol: 0, atol: 0).isClose)
+    #expect(closeness(both["y"]!.floatValues(), plain["y"]!.floatValues(), rtol: 0, atol: 0).isClose)
+  }
+}
