@@ -447,13 +447,19 @@ enum Convolution {
     let transposed = TransposedConvKernel(
       n: n, height: h, width: wd, cin: cin, cout: cout, group: group, kernel: kernel, strides: strides,
       dilations: dilations, padBegin: [pads[0], pads[1]], outputSize: outSize, bias: bias)
+    let phased = transposed.phased
+    func prepare(_ weights: [Float]) -> [[Float]] {
+      phased ? transposed.phasePanels(weights) : transposed.packedPanels(weights)
+    }
     let panels: [[Float]]
     if let cache = c.cache, c.constant.count > 1, c.constant[1] {
-      panels = cache.value(c.index, "convT-panels") { transposed.packedPanels(w.floatValues()) }
+      panels = cache.value(c.index, phased ? "convT-phases" : "convT-panels") { prepare(w.floatValues()) }
     } else {
-      panels = transposed.packedPanels(w.floatValues())
+      panels = prepare(w.floatValues())
     }
-    return [NDArray(channelsLast: transposed.run(x.toChannelsLast().storage!, panels: panels, threads: c.threads))]
+    let input = x.toChannelsLast().storage!
+    return [NDArray(channelsLast: phased ? transposed.runPhased(input, panels: panels, threads: c.threads)
+                                         : transposed.run(input, panels: panels, threads: c.threads))]
   }
 }
 

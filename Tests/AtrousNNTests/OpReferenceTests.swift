@@ -470,6 +470,62 @@ import Testing
     #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5).isClose)
   }
 
+  /// Transposed convolutions whose kernel sides are multiples of their
+  /// strides run by output phases (`TransposedConvKernel.runPhased`):
+  /// against the plain scatter loops, on every instruction set, 1 and 2
+  /// threads, with unequal strides and kernels, pads on some sides only,
+  /// output padding (pixels no input reaches, left at the bias), two
+  /// images, with and without a bias; and the general way on the same
+  /// cases agrees.
+  @Test(arguments: InstructionSet.available)
+  func convTransposeByPhasesMatchesScatter(isa: InstructionSet) throws {
+    // (cin, cout, kernel, strides, pads (top, left, bottom, right), output padding, n, size, bias)
+    let cases: [(Int, Int, (Int, Int), (Int, Int), [Int], (Int, Int), Int, (Int, Int), Bool)] = [
+      (16, 8, (4, 4), (2, 2), [1, 1, 1, 1], (0, 0), 1, (9, 7), true),
+      (5, 19, (4, 6), (2, 3), [0, 1, 2, 0], (1, 2), 2, (6, 5), true),
+      (8, 16, (2, 2), (2, 2), [0, 0, 0, 0], (0, 0), 1, (11, 12), false),
+      (3, 4, (3, 2), (3, 1), [2, 0, 1, 1], (0, 0), 1, (4, 6), true),
+    ]
+    try InstructionSet.with(isa) {
+      for (index, (cin, cout, k, stride, pads, outputPadding, n, size, hasBias)) in cases.enumerated() {
+        let (h, w) = size
+        let x = Self.values(n * cin * h * w, seed: 90 + index), weights = Self.values(cin * cout * k.0 * k.1, seed: 95 + index)
+        let bias = Self.values(cout, seed: 99)
+        let oh = (h - 1) * stride.0 + k.0 + outputPadding.0 - pads[0] - pads[2]
+        let ow = (w - 1) * stride.1 + k.1 + outputPadding.1 - pads[1] - pads[3]
+        var expected = [Float](repeating: 0, count: n * cout * oh * ow)
+        for b in 0..<n { for co in 0..<cout { for p in 0..<(oh * ow) { expected[(b * cout + co) * oh * ow + p] = hasBias ? bias[co] : 0 } } }
+        for b in 0..<n { for ci in 0..<cin { for iy in 0..<h { for ix in 0..<w { for co in 0..<cout {
+          for ky in 0..<k.0 { for kx in 0..<k.1 {
+            let oy = iy * stride.0 - pads[0] + ky, ox = ix * stride.1 - pads[1] + kx
+            if oy < 0 || oy >= oh || ox < 0 || ox >= ow { continue }
+            expected[((b * cout + co) * oh + oy) * ow + ox] +=
+              x[((b * cin + ci) * h + iy) * w + ix] * weights[((ci * cout + co) * k.0 + ky) * k.1 + kx]
+          } }
+        } } } } }
+        let node = Node(name: "up", opType: "ConvTranspose", inputs: hasBias ? ["x", "w", "b"] : ["x", "w"], outputs: ["y"],
+                        attributes: ["kernel_shape": .ints([k.0, k.1]), "strides": .ints([stride.0, stride.1]),
+                                     "pads": .ints(pads), "output_padding": .ints([outputPadding.0, outputPadding.1])])
+        let initializers = ["w": NDArray(shape: [cin, cout, k.0, k.1], floats: weights), "b": NDArray(shape: [cout], floats: bias)]
+        let kernel = TransposedConvKernel(n: n, height: h, width: w, cin: cin, cout: cout, group: 1, kernel: [k.0, k.1],
+                                          strides: [stride.0, stride.1], dilations: [1, 1], padBegin: [pads[0], pads[1]],
+                                          outputSize: [oh, ow], bias: nil)
+        #expect(kernel.phased, "case \(index)")
+        for gather in [false, true] {
+          for threads in [1, 2] {
+            let output = try TransposedConvKernel.$forcedGather.withValue(gather) {
+              try Self.run(node, inputs: ["x": NDArray(shape: [n, cin, h, w], floats: x)], initializers: initializers,
+                           threads: threads)
+            }
+            #expect(output.shape == [n, cout, oh, ow], "case \(index)")
+            let check = closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-5)
+            #expect(check.isClose, "case \(index) gather \(gather) threads \(threads): \(check)")
+          }
+        }
+      }
+    }
+  }
+
   /// Softmax and LogSoftmax over the last axis against plain Double loops:
   /// rows shorter than a vector, with a rest after whole vectors, and
   /// enough of them to split across threads; large values (the largest is
