@@ -92,6 +92,15 @@ extension TransposedConvKernel {
             let gathered = scratch[worker].pointer.assumingMemoryBound(to: Float.self)
             for rx in 0..<sx where !columns[rx].isEmpty {
               let span = columns[rx]
+              let ox = sx * span.lowerBound - padBegin[1] + rx
+              let out = target + ((b * oh + oy) * ow + ox) * cout
+              if ty * tx == 1 && q >= 0 && q < height && span.lowerBound >= 0 && span.upperBound <= width {
+                // One tap a phase (a 2x2 at stride 2) over pixels all inside
+                // the input: its row is the product's rows as they are.
+                atr_sgemm_packed(span.count, cout, k, source + ((b * height + q) * width + span.lowerBound) * cin, cin,
+                                 panels[ry * sx + rx], out, sx * cout, start, biasValues.baseAddress)
+                continue
+              }
               // Row p of the gathered matrix: input pixels (q - jy, qx - jx)
               // for qx = span.lowerBound + p, zeros outside the input.
               for (p, qx) in span.enumerated() {
@@ -108,9 +117,8 @@ extension TransposedConvKernel {
                   }
                 }
               }
-              let ox = sx * span.lowerBound - padBegin[1] + rx
-              atr_sgemm_packed(span.count, cout, k, gathered, k, panels[ry * sx + rx], target + ((b * oh + oy) * ow + ox) * cout,
-                               sx * cout, start, biasValues.baseAddress)
+              atr_sgemm_packed(span.count, cout, k, gathered, k, panels[ry * sx + rx], out, sx * cout, start,
+                               biasValues.baseAddress)
             }
           }
         }
