@@ -73,13 +73,11 @@ enum ChainedConvolution {
     func constant(_ index: Int) -> Bool { index < c.constant.count && c.constant[index] }
     // The first keys what it prepares under an index no node has, so the
     // two never share a kept plan or packed weights.
-    var a = OpContext(node: first, index: -1 - c.index, inputs: [x, c.optionalInput(weightsInput), c.optionalInput(biasInput)],
-                      opset: c.opset, threads: c.threads, shapesOnly: c.shapesOnly, cache: c.cache,
-                      constant: [false, constant(weightsInput), constant(biasInput)])
+    var a = c.nested(first, inputs: [x, c.optionalInput(weightsInput), c.optionalInput(biasInput)])
+    (a.index, a.cache, a.constant) = (-1 - c.index, c.cache, [false, constant(weightsInput), constant(biasInput)])
     let positions = 1..<second.inputs.count
-    var b = OpContext(node: second, index: c.index, inputs: [nil] + positions.map { c.optionalInput($0) }, opset: c.opset,
-                      threads: c.threads, shapesOnly: c.shapesOnly, cache: c.cache,
-                      constant: [false] + positions.map(constant), standardOutput: c.standardOutput)
+    var b = c.nested(second, inputs: [nil] + positions.map { c.optionalInput($0) })
+    (b.cache, b.constant, b.standardOutput) = (c.cache, [false] + positions.map(constant), c.standardOutput)
     if !c.shapesOnly, let (output, path) = try banded(a, b, x) {
       c.path = path
       return [output]
@@ -126,11 +124,9 @@ enum ChainedConvolution {
           for image in 0..<n {
             for r0 in stride(from: 0, to: oh, by: rows) {
               let r1 = min(oh, r0 + rows)
-              // The first's rows the band's windows read, and where the
-              // band's window starts among them.
-              let start = r0 * axis.stride - axis.padBegin
-              let lo = max(0, start), hi = min(height, (r1 - 1) * axis.stride - axis.padBegin + axis.extent)
-              let split = Parallel.ranges(hi - lo, parts: parts)
+              // The first's rows the band's windows read.
+              let lo = axis.reads(r0..<r1).lowerBound, rowAxis = axis.piece(r0..<r1)
+              let split = Parallel.ranges(rowAxis.input, parts: parts)
               Parallel.run(split.count) { part in
                 let range = split[part]
                 first.computeBlockedRows(src.baseAddress!, channelsLastInput: x.channelsLast, image: image,
@@ -140,9 +136,6 @@ enum ChainedConvolution {
               }
               // The second over the band alone: its rows outside the map
               // are the padding's zeros, as in the whole map.
-              var rowAxis = axis
-              (rowAxis.input, rowAxis.output, rowAxis.padBegin) = (hi - lo, r1 - r0, lo - start)
-              rowAxis.padEnd = max(0, (rowAxis.output - 1) * axis.stride + axis.extent - rowAxis.padBegin - rowAxis.input)
               let piece = ConvKernel(n: 1, cin: middle, cout: second.cout, group: 1, axes: [rowAxis, second.axes[1]],
                                      weights: [], bias: second.bias, epilogue: second.epilogue)
               piece.winograd(buffer, into: dst.baseAddress! + (image * oh + r0) * ow * second.cout,

@@ -13,6 +13,24 @@ struct WindowAxis {
   var output: Int
 
   var extent: Int { Window.extent(taps: kernel, dilation: dilation) }
+
+  /// The input indices that outputs `outputs` read, inside the input.
+  func reads(_ outputs: Range<Int>) -> Range<Int> {
+    let lo = max(0, outputs.lowerBound * stride - padBegin)
+    return lo..<max(lo, min(input, (outputs.upperBound - 1) * stride - padBegin + extent))
+  }
+
+  /// The window of outputs `outputs` alone, over the input indices they
+  /// read (`reads`): its padding is what of their windows lies outside
+  /// the input, so it makes the same values.
+  func piece(_ outputs: Range<Int>) -> WindowAxis {
+    let read = reads(outputs)
+    var axis = self
+    (axis.input, axis.output) = (read.count, outputs.count)
+    axis.padBegin = read.lowerBound - (outputs.lowerBound * stride - padBegin)
+    axis.padEnd = max(0, (outputs.count - 1) * stride + extent - axis.padBegin - axis.input)
+    return axis
+  }
 }
 
 extension atr_conv_geometry {

@@ -28,16 +28,8 @@ enum GraphOptimizer {
   /// sum fused into it (what Winograd runs). Whether bands pay is settled
   /// when the shapes are known.
   static func fuseConvolutionChains(_ graph: Graph, keep: [String]) -> Graph {
-    func ones(_ node: Node, _ name: String) -> Bool {
-      switch node.attributes[name] {
-      case nil: return true
-      case .ints(let values)?: return values.allSatisfy { $0 == 1 }
-      case .int(let value)?: return value == 1
-      default: return false
-      }
-    }
     func plain(_ conv: Node) -> Bool {
-      conv.opType == "Conv" && conv.outputs.count == 1 && (2...3).contains(conv.inputs.count) && ones(conv, "group")
+      conv.opType == "Conv" && conv.outputs.count == 1 && (2...3).contains(conv.inputs.count) && unit(conv, "group")
         && graph.initializers[conv.inputs[1]]?.rank == 4 && PooledConvolution.pool(of: conv) == nil
     }
     let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
@@ -45,12 +37,21 @@ enum GraphOptimizer {
     for index in graph.nodes.indices {
       guard let conv = nodes[index], plain(conv), consumers[conv.outputs[0]] == 1, let at = reader[conv.outputs[0]],
         let next = nodes[at], plain(next), next.inputs[0] == conv.outputs[0], !next.inputs.dropFirst().contains(conv.outputs[0]),
-        let w = graph.initializers[next.inputs[1]], w.shape[2] == 3, w.shape[3] == 3, ones(next, "strides"),
-        ones(next, "dilations") else { continue }
+        let w = graph.initializers[next.inputs[1]], w.shape[2] == 3, w.shape[3] == 3, unit(next, "strides"),
+        unit(next, "dilations") else { continue }
       nodes[at] = ChainedConvolution.fusing(conv, into: next)
       nodes[index] = nil
     }
     return dropping(nodes, from: graph)
+  }
+
+  /// Whether `node`'s integer attribute `name` is absent or all ones (a
+  /// unit stride, dilation or group).
+  static func unit(_ node: Node, _ name: String) -> Bool {
+    guard let value = node.attributes[name] else { return true }
+    if case .ints(let values) = value { return values.allSatisfy { $0 == 1 } }
+    if case .int(let value) = value { return value == 1 }
+    return false
   }
 
   /// An Add of two values, one of them the output of a Conv that can add
@@ -64,16 +65,10 @@ enum GraphOptimizer {
   /// downsampling branch). Other convolutions would only add after, as the
   /// Add does.
   static func fuseResidualAdd(_ graph: Graph, keep: [String]) -> Graph {
-    func ones(_ node: Node, _ name: String) -> Bool {
-      guard let value = node.attributes[name] else { return true }
-      if case .ints(let values) = value { return values.allSatisfy { $0 == 1 } }
-      if case .int(let value) = value { return value == 1 }
-      return false
-    }
     func addsInPlace(_ conv: Node) -> Bool {
       if pointwiseOutputs(conv, in: graph) != nil { return true }
       guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
-      return ones(conv, "strides") && ones(conv, "group")
+      return unit(conv, "strides") && unit(conv, "group")
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)

@@ -86,8 +86,8 @@ extension ConvKernel {
           while row < band.upperBound {
             let b = row / poh, first = row % poh
             let last = min(poh, first + chunk, first + band.upperBound - row)
-            let lo = max(0, first * pool[0].stride - pool[0].padBegin)
-            let hi = max(lo, min(oh, (last - 1) * pool[0].stride - pool[0].padBegin + pool[0].extent))
+            let read = pool[0].reads(first..<last)
+            let (lo, hi) = (read.lowerBound, read.upperBound)
             var start = lo
             if held.image == b && lo >= held.first && lo < held.end {
               // The rows the chunk before made that this one reads again.

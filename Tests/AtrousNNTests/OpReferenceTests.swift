@@ -511,6 +511,14 @@ import Testing
                                           strides: [stride.0, stride.1], dilations: [1, 1], padBegin: [pads[0], pads[1]],
                                           outputSize: [oh, ow], bias: nil)
         #expect(kernel.phased, "case \(index)")
+        // Dilated, grouped, or a kernel side its stride does not divide: the general way.
+        // (k.0 + 1 is not a multiple of any stride.0 here.)
+        for (dilations, group, side) in [([2, 1], 1, k.0), ([1, 1], cin, k.0), ([1, 1], 1, k.0 + 1)] {
+          let other = TransposedConvKernel(n: n, height: h, width: w, cin: cin, cout: cout * group, group: group,
+                                           kernel: [side, k.1], strides: [stride.0, stride.1], dilations: dilations,
+                                           padBegin: [pads[0], pads[1]], outputSize: [oh, ow], bias: nil)
+          #expect(!other.phased, "case \(index): dilations \(dilations) group \(group) kernel \(side)")
+        }
         for gather in [false, true] {
           for threads in [1, 2] {
             let output = try TransposedConvKernel.$forcedGather.withValue(gather) {

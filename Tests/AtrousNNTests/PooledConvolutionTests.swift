@@ -44,26 +44,16 @@ import Testing
 
   static func graph(_ c: Case) -> (Graph, [String: NDArray]) {
     let values = OpReferenceTests.values
-    var inits: [String: NDArray] = [
-      "w": NDArray(shape: [c.cout, c.cin / c.group, c.kernel, c.kernel], floats: values(c.cout * c.cin / c.group * c.kernel * c.kernel, 31)),
-      "b": NDArray(shape: [c.cout], floats: values(c.cout, 32)),
-    ]
-    var nodes: [Node] = []
-    var input = "x"
-    if c.pixelsIn {
-      inits["w0"] = NDArray(shape: [c.cin, c.cin, 1, 1], floats: values(c.cin * c.cin, 33))
-      nodes.append(Node(name: "pre", opType: "Conv", inputs: ["x", "w0"], outputs: ["x0"]))
-      input = "x0"
+    return FusionGraph.make(cin: c.cin, n: c.n, size: c.size, pixelsIn: c.pixelsIn, seeds: (33, 34)) { input in
+      ([Node(name: "conv", opType: "Conv", inputs: [input, "w", "b"], outputs: ["c"],
+             attributes: ["strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]),
+                          "group": .int(c.group)]),
+        Node(name: "relu", opType: "Relu", inputs: ["c"], outputs: ["r"]),
+        Node(name: "pool", opType: "MaxPool", inputs: ["r"], outputs: ["y"], attributes: c.pool)],
+       ["w": NDArray(shape: [c.cout, c.cin / c.group, c.kernel, c.kernel],
+                     floats: values(c.cout * c.cin / c.group * c.kernel * c.kernel, 31)),
+        "b": NDArray(shape: [c.cout], floats: values(c.cout, 32))])
     }
-    nodes += [
-      Node(name: "conv", opType: "Conv", inputs: [input, "w", "b"], outputs: ["c"],
-           attributes: ["strides": .ints([c.stride, c.stride]), "pads": .ints([c.pad, c.pad, c.pad, c.pad]), "group": .int(c.group)]),
-      Node(name: "relu", opType: "Relu", inputs: ["c"], outputs: ["r"]),
-      Node(name: "pool", opType: "MaxPool", inputs: ["r"], outputs: ["y"], attributes: c.pool),
-    ]
-    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
-    let x = NDArray(shape: [c.n, c.cin, c.size, c.size], floats: values(c.n * c.cin * c.size * c.size, 34).map { $0 * 3 })
-    return (graph, ["x": x])
   }
 
   /// Every case on every instruction set, 1 and 2 threads, on the blocked
