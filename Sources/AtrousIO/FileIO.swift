@@ -13,17 +13,9 @@ public enum FileIO {
   /// - Throws: `FileError.cannotRead`, or `.exceedsMemoryBudget` for a
   ///   file larger than `MemoryBudget.current`.
   public static func readAll(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw FileError.cannotRead(path: path, reason: lastError()) }
-    defer { close(fd) }
-    var status = stat()
-    guard fstat(fd, &status) == 0 else { throw FileError.cannotRead(path: path, reason: lastError()) }
-    guard (status.st_mode & S_IFMT) == S_IFREG else {
-      let kind = (status.st_mode & S_IFMT) == S_IFDIR ? "is a directory" : "not a regular file"
-      throw FileError.cannotRead(path: path, reason: kind)
-    }
-    let size = Int(status.st_size)
-    try MemoryBudget.check(size) { FileError.exceedsMemoryBudget(path: path, what: "reading it whole", bytes: $0, budget: $1) }
+    let file = try openWhole(path, what: "reading it whole")
+    let fd = file.descriptor
+    let size = file.size
     var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
       initialized = 0
       while initialized < size {
@@ -43,6 +35,21 @@ public enum FileIO {
       bytes.append(contentsOf: chunk[0..<got])
     }
     return bytes
+  }
+
+  /// A regular file opened to be read whole (in one piece or in several),
+  /// once its size is within `MemoryBudget.current`.
+  /// - Parameter what: what the file's size is refused for, in the error.
+  /// - Throws: `FileError.cannotRead`, or `.exceedsMemoryBudget`.
+  public static func openWhole(_ path: String, what: String) throws -> ReadableFile {
+    let file = try ReadableFile(path: path)
+    var status = stat()
+    guard fstat(file.descriptor, &status) == 0 else { throw FileError.cannotRead(path: path, reason: lastError()) }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+      throw FileError.cannotRead(path: path, reason: "not a regular file")
+    }
+    try MemoryBudget.check(Int(status.st_size)) { FileError.exceedsMemoryBudget(path: path, what: what, bytes: $0, budget: $1) }
+    return file
   }
 
   /// The first `count` bytes of a file (fewer if it is shorter).
@@ -99,55 +106,5 @@ public enum FileIO {
 
   static func lastError() -> String {
     String(cString: strerror(errno))
-  }
-}
-
-/// A file opened for reading in pieces, with errors that name it.
-final class ReadableFile {
-  let path: String
-  private let fd: Int32
-
-  init(path: String) throws {
-    self.path = path
-    fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
-    var status = stat()
-    if fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-      close(fd)
-      throw FileError.cannotRead(path: path, reason: "is a directory")
-    }
-  }
-
-  deinit { close(fd) }
-
-  /// The file's size in bytes now (a regular file's; 0 if unknown).
-  var size: Int {
-    var status = stat()
-    return fstat(fd, &status) == 0 ? Int(status.st_size) : 0
-  }
-
-  func seek(to offset: Int) throws {
-    guard lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
-  }
-
-  /// Fills `buffer` as far as the file allows; returns the bytes read.
-  func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-    var total = 0
-    while total < buffer.count {
-      let got = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
-      if got < 0 && errno == EINTR { continue }
-      if got < 0 { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
-      if got == 0 { break }
-      total += got
-    }
-    return total
-  }
-
-  /// Up to `count` bytes (fewer at the end of the file).
-  func read(upTo count: Int) throws -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: count)
-    let got = try bytes.withUnsafeMutableBytes { try read(into: $0) }
-    bytes.removeLast(count - got)
-    return bytes
   }
 }

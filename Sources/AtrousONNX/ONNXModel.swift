@@ -32,9 +32,45 @@ public enum ONNXModel {
   /// Reads and converts an ONNX file.
   /// - Throws: `FileError`, `ONNXError`.
   public static func load(_ path: String) throws -> Graph {
+    let file = try FileIO.openWhole(path, what: "reading its weights")
+    // The weights read from the file straight into their tensors, where
+    // the scan can follow the file's data (see `TensorPayloads`).
+    if let parts = try TensorPayloads.scan(file) {
+      func read(_ range: Range<Int>) -> RawBytes {
+        RawBytes(count: range.count) { target in
+          let got = try file.read(into: UnsafeMutableRawBufferPointer(start: target, count: range.count), at: range.lowerBound)
+          guard got == range.count else { throw ONNXError.malformed(reason: explain(.truncated)) }
+        }
+      }
+      return try decode(bytes: parts.stripped, values: Values(raw: parts.raw.mapValues(read), floats: parts.floats.mapValues(read)))
+    }
     // Decoded from the bytes as read: a Data made of them would copy the
     // whole file once more.
     return try decode(bytes: FileIO.readAll(path))
+  }
+
+  /// The values of tensors that the bytes decoded leave out, by slot: their
+  /// raw_data, or their packed float_data's bytes.
+  struct Values {
+    var raw: [TensorPayloads.Slot: RawBytes] = [:]
+    var floats: [TensorPayloads.Slot: RawBytes] = [:]
+  }
+
+  /// A tensor's raw bytes, wherever they are: `copy` writes all `count`
+  /// of them to memory it is given.
+  struct RawBytes {
+    var count: Int
+    var copy: (UnsafeMutableRawPointer) throws -> Void
+
+    /// The bytes of a decoded raw_data field.
+    init(_ data: Data) {
+      count = data.count
+      copy = { target in data.withUnsafeBytes { if let from = $0.baseAddress { _ = memcpy(target, from, $0.count) } } }
+    }
+
+    init(count: Int, copy: @escaping (UnsafeMutableRawPointer) throws -> Void) {
+      (self.count, self.copy) = (count, copy)
+    }
   }
 
   /// What a protobuf decoding error means for the file, in words.
@@ -54,7 +90,8 @@ public enum ONNXModel {
     try decode(bytes: data)
   }
 
-  static func decode<Bytes: SwiftProtobufContiguousBytes>(bytes: Bytes) throws -> Graph {
+  /// - Parameter values: those of tensors that `bytes` leaves out.
+  static func decode<Bytes: SwiftProtobufContiguousBytes>(bytes: Bytes, values: Values = Values()) throws -> Graph {
     let model: Onnx_ModelProto
     do {
       model = try Onnx_ModelProto(serializedBytes: bytes)
@@ -71,12 +108,15 @@ public enum ONNXModel {
     if model.opsetImport.isEmpty { opset = 1 }
     // Older opsets differ from 7 in attributes each op reads by opset.
     guard opset >= 1 else { throw ONNXError.unsupportedOpset(domain: "", version: opset) }
-    return try convert(model.graph, opset: opset)
+    return try convert(model.graph, opset: opset, values: values)
   }
 
-  static func convert(_ proto: Onnx_GraphProto, opset: Int) throws -> Graph {
+  static func convert(_ proto: Onnx_GraphProto, opset: Int, values: Values = Values()) throws -> Graph {
     var initializers: [String: NDArray] = [:]
-    for tensor in proto.initializer { initializers[tensor.name] = try array(tensor) }
+    for (index, tensor) in proto.initializer.enumerated() {
+      let slot = TensorPayloads.Slot.initializer(index)
+      initializers[tensor.name] = try array(tensor, raw: values.raw[slot], floats: values.floats[slot])
+    }
     var nodes: [Node] = []
     // Unnamed nodes are named after their op and position, clear of the names given.
     let given = Set(proto.node.map(\.name))
@@ -87,8 +127,11 @@ public enum ONNXModel {
         while given.contains(name) { name += "_" }
       }
       var attributes: [String: Attribute] = [:]
-      for attribute in node.attribute {
-        if let value = try self.attribute(attribute, node: name) { attributes[attribute.name] = value }
+      for (position, attribute) in node.attribute.enumerated() {
+        let slot = TensorPayloads.Slot.attribute(node: index, attribute: position)
+        if let value = try self.attribute(attribute, node: name, raw: values.raw[slot], floats: values.floats[slot]) {
+          attributes[attribute.name] = value
+        }
       }
       // Constants become initializers: they are weights in all but name.
       if node.opType == "Constant", node.domain.isEmpty, node.output.count == 1,
@@ -124,7 +167,9 @@ public enum ONNXModel {
     }
   }
 
-  static func attribute(_ a: Onnx_AttributeProto, node: String) throws -> Attribute? {
+  /// - Parameter raw: the raw bytes of its tensor, where the message leaves
+  ///   them out; `floats` its float_data's bytes, likewise.
+  static func attribute(_ a: Onnx_AttributeProto, node: String, raw: RawBytes? = nil, floats: RawBytes? = nil) throws -> Attribute? {
     switch a.type {
     case .float: return .float(a.f)
     case .int: return .int(Int(a.i))
@@ -132,7 +177,7 @@ public enum ONNXModel {
     case .floats: return .floats(a.floats)
     case .ints: return .ints(a.ints.map(Int.init))
     case .strings: return .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
-    case .tensor: return .tensor(try array(a.t))
+    case .tensor: return .tensor(try array(a.t, raw: raw, floats: floats))
     default:
       // Untyped attributes from old exporters: infer from the field set.
       if a.hasF { return .float(a.f) }
@@ -140,14 +185,16 @@ public enum ONNXModel {
       if a.hasS { return .string(String(decoding: a.s, as: UTF8.self)) }
       if !a.ints.isEmpty { return .ints(a.ints.map(Int.init)) }
       if !a.floats.isEmpty { return .floats(a.floats) }
-      if a.hasT { return .tensor(try array(a.t)) }
+      if a.hasT { return .tensor(try array(a.t, raw: raw, floats: floats)) }
       return nil  // graphs and sparse tensors: the op using them is unsupported anyway
     }
   }
 
   /// A TensorProto as an array: floating types become Float32, integer and
   /// boolean types Int64.
-  static func array(_ t: Onnx_TensorProto) throws -> NDArray {
+  /// - Parameter given: the raw bytes, where the message leaves them out;
+  ///   `floats` its float_data's bytes, likewise.
+  static func array(_ t: Onnx_TensorProto, raw given: RawBytes? = nil, floats: RawBytes? = nil) throws -> NDArray {
     let name = t.name
     guard t.dataLocation != .external else {
       throw ONNXError.unsupportedTensor(name: name, reason: "external data files are not supported")
@@ -160,7 +207,7 @@ public enum ONNXModel {
       guard !overflow else { throw ONNXError.unsupportedTensor(name: name, reason: "dims \(shape) multiply past \(Int.max)") }
       count = product
     }
-    let raw = t.rawData
+    let raw = given ?? RawBytes(t.rawData)
     /// Checks that the raw bytes hold `count` elements of `size` bytes,
     /// before anything that large is allocated.
     func checkRaw(elementSize size: Int) throws {
@@ -171,15 +218,13 @@ public enum ONNXModel {
     /// The raw bytes copied to `target`: copied, not bound in place,
     /// because they lie wherever the protobuf data put them, not
     /// necessarily aligned for the element type.
-    func copyRaw(to target: UnsafeMutableRawPointer?) {
-      raw.withUnsafeBytes { bytes in
-        if let target, let from = bytes.baseAddress { _ = memcpy(target, from, bytes.count) }
-      }
+    func copyRaw(to target: UnsafeMutableRawPointer?) throws {
+      if let target, raw.count > 0 { try raw.copy(target) }
     }
     func fromRaw<T>(_: T.Type) throws -> [T] {
       try checkRaw(elementSize: MemoryLayout<T>.size)
-      return [T](unsafeUninitializedCapacity: count) { values, initialized in
-        copyRaw(to: values.baseAddress)
+      return try [T](unsafeUninitializedCapacity: count) { values, initialized in
+        try copyRaw(to: values.baseAddress)
         initialized = count
       }
     }
@@ -194,29 +239,37 @@ public enum ONNXModel {
     }
     switch dtype {
     case .float32:
-      if raw.isEmpty { return NDArray(shape: shape, floats: try checked(t.floatData)) }
-      // The weights of a model: one copy, from the file's bytes into the tensor.
+      if raw.count == 0, let floats {
+        guard floats.count % MemoryLayout<Float>.size == 0, floats.count / MemoryLayout<Float>.size == count else {
+          throw ONNXError.unsupportedTensor(name: name, reason: "\(floats.count / MemoryLayout<Float>.size) values for shape \(shape)")
+        }
+        var values = Tensor.uninitialized(shape: shape)  // (shape), C order
+        try values.withUnsafeMutableBufferPointer { if let target = $0.baseAddress, count > 0 { try floats.copy(target) } }
+        return NDArray(shape: shape, floats: values)
+      }
+      if raw.count == 0 { return NDArray(shape: shape, floats: try checked(t.floatData)) }
+      // The weights of a model: one copy, from the file (or its bytes) into the tensor.
       try checkRaw(elementSize: MemoryLayout<Float>.size)
       var values = Tensor.uninitialized(shape: shape)  // (shape), C order
-      values.withUnsafeMutableBufferPointer { copyRaw(to: $0.baseAddress) }
+      try values.withUnsafeMutableBufferPointer { try copyRaw(to: $0.baseAddress) }
       return NDArray(shape: shape, floats: values)
     case .float64:
-      return NDArray(shape: shape, floats: try (raw.isEmpty ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
+      return NDArray(shape: shape, floats: try (raw.count == 0 ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
                      dtype: .float64)
     case .float16:
-      let bits = try raw.isEmpty ? checked(t.int32Data).map { UInt16(truncatingIfNeeded: $0) } : fromRaw(UInt16.self)
+      let bits = try raw.count == 0 ? checked(t.int32Data).map { UInt16(truncatingIfNeeded: $0) } : fromRaw(UInt16.self)
       return NDArray(shape: shape, floats: bits.map { Float(Float16(bitPattern: $0)) }, dtype: .float16)
     case .int64:
-      return NDArray(shape: shape, int64s: try raw.isEmpty ? checked(t.int64Data) : fromRaw(Int64.self))
+      return NDArray(shape: shape, int64s: try raw.count == 0 ? checked(t.int64Data) : fromRaw(Int64.self))
     case .uint64:
-      let values = try raw.isEmpty ? checked(t.uint64Data) : fromRaw(UInt64.self)
+      let values = try raw.count == 0 ? checked(t.uint64Data) : fromRaw(UInt64.self)
       return NDArray(shape: shape, int64s: values.map { Int64(bitPattern: $0) }, dtype: .uint64)
     case .uint32:
-      let values = try raw.isEmpty ? checked(t.uint64Data).map { Int64($0) } : fromRaw(UInt32.self).map { Int64($0) }
+      let values = try raw.count == 0 ? checked(t.uint64Data).map { Int64($0) } : fromRaw(UInt32.self).map { Int64($0) }
       return NDArray(shape: shape, int64s: values, dtype: .uint32)
     case .int32, .int8, .int16, .uint8, .uint16, .bool:
       // Small types without raw data are stored one per int32.
-      if raw.isEmpty { return NDArray(shape: shape, int64s: try checked(t.int32Data).map { Int64($0) }, dtype: dtype) }
+      if raw.count == 0 { return NDArray(shape: shape, int64s: try checked(t.int32Data).map { Int64($0) }, dtype: dtype) }
       let values: [Int64]
       switch dtype {
       case .int32: values = try fromRaw(Int32.self).map { Int64($0) }
