@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
 
   @OptionGroup var memoryBudget: MemoryOptions
 
-  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines (read, model, write) to standard error.")
+  @Flag(help: "Print 'timing: <stage> <milliseconds>' lines to standard error: read (the model and inputs), first-run (the first forward pass, which prepares the weights), model (the later passes' mean: --repeat of them), write.")
   var timings = false
 
   @Option(name: .customLong("repeat"), parsing: .unconditional, help: "Time the forward pass over this many runs after one warm-up (with --timings or --profile).")
@@ -96,7 +96,7 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
       }
       current = model
       let wanted = outputs.map { $0.split(separator: ",").map(String.init) } ?? graph.outputs
-      var results = try executor.run(feeds, outputs: wanted)
+      var results = try timed("first-run", in: times) { try executor.run(feeds, outputs: wanted) }
       if profile {
         let runs = try (0..<repeats).map { _ in try executor.profiledRun(feeds, outputs: wanted).nodes }
         Self.printProfile(runs)

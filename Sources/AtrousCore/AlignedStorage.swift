@@ -80,6 +80,21 @@ public final class AlignedStorage: @unchecked Sendable {
     free(pointer)
   }
 
+  /// Asks for transparent huge pages over the whole 2 MiB pages inside
+  /// `bytes`, memory not yet written (a large Swift array just allocated,
+  /// which `malloc` maps without asking): each is then faulted in once
+  /// instead of 512 times. ResNet-18's transformed Winograd weights (88
+  /// MB, most in arrays of 9 and 17 MB) are written by a fresh process's
+  /// first run.
+  public static func adviseHugePages(_ bytes: UnsafeMutableRawBufferPointer) {
+    #if os(Linux)
+    guard let base = bytes.baseAddress, bytes.count >= 2 * hugePageSize else { return }
+    let start = (Int(bitPattern: base) + hugePageSize - 1) / hugePageSize * hugePageSize
+    let end = (Int(bitPattern: base) + bytes.count) / hugePageSize * hugePageSize
+    if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, 14) }  // MADV_HUGEPAGE
+    #endif
+  }
+
   /// A new allocation holding the same bytes.
   public func copy() -> AlignedStorage {
     let other = AlignedStorage(byteCount: byteCount, zeroed: false)

@@ -20,7 +20,7 @@ import Testing
     let lines = result.stderr.split(separator: "\n")
     #expect(lines.first == "kernels: \(InstructionSet.process)")
     let stages = lines.dropFirst().map { $0.split(separator: " ") }
-    #expect(stages.map { String($0[1]) } == ["read", "model", "write"])
+    #expect(stages.map { String($0[1]) } == ["read", "first-run", "model", "write"])
     #expect(stages.allSatisfy { $0[0] == "timing:" && Double($0[2]) != nil })
   }
 
