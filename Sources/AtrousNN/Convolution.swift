@@ -280,12 +280,13 @@ enum Convolution {
       let tile = plan.winogradTile
       plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile, threads: threads)] }
     case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
-    case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weights] }[0]
+    case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weightValues] }[0]
     case .gemv:
       // The weights, (Cout, Cin), are a product's B transposed; the stream
       // decides its threads from the work, as a product does.
       convolution.weights = try prepared("conv-gemv") {
-        [Linear.prepare($0.weights, k: $0.cin, n: $0.cout, transposed: true, byRows: true).values]
+        let (cin, cout) = ($0.cin, $0.cout)
+        return [$0.withWeights { Linear.prepare($0, k: cin, n: cout, transposed: true, byRows: true).values }]
       }[0]
       plan.threads = c.threads
     case .depthwise, .im2col:
@@ -305,7 +306,8 @@ enum Convolution {
     let weights = try c.input(input)
     func fresh() -> [[Float]] {
       var full = kernel
-      full.weights = weights.standard().floatValues()
+      let standard = weights.standard()
+      if let storage = standard.storage { full.weightStorage = storage } else { full.weights = standard.floatValues() }
       return make(full)
     }
     guard let cache else { return fresh() }
@@ -578,8 +580,14 @@ struct ConvKernel {
 
   let n: Int, cin: Int, cout: Int, group: Int
   let axes: [WindowAxis]
-  /// ONNX layout (Cout, Cin/group, kH, kW); empty when `panels` are given.
+  /// ONNX layout (Cout, Cin/group, kH, kW); empty when `panels` are given,
+  /// or when `weightStorage` holds them.
   var weights: [Float]
+  /// The weights in the ONNX layout, read in place where `weights` is
+  /// empty: `Convolution.prepared` hands the packing functions the model's
+  /// tensor itself (`withWeights`) instead of a copy of it, which a fresh
+  /// process made of every weight, on one thread, before packing it.
+  var weightStorage: Tensor? = nil
   let bias: [Float]?
   /// Element-wise steps applied to each block of output as it is made.
   var epilogue: [atr_pointwise_step] = []
@@ -645,6 +653,17 @@ struct ConvKernel {
   var macs: Int { pixels * cout * (cin / group) * taps }
   /// Weights of one group: Cout/g x (taps x Cin/g).
   var weightCount: Int { cout / group * taps * (cin / group) }
+
+  /// Calls `body` with the weights, (Cout, Cin/group, kH, kW): from
+  /// `weightStorage` where it is set, else `weights`.
+  func withWeights<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+    if let weightStorage { return try weightStorage.withUnsafeBufferPointer(body) }
+    return try weights.withUnsafeBufferPointer(body)
+  }
+
+  /// The weights as an array of their own (`weights`, or a copy of
+  /// `weightStorage`), for kernels that keep them as they are.
+  var weightValues: [Float] { weightStorage?.scalars ?? weights }
   /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, stride
   /// 1, one group, at least 16 channels in and out (the transforms take
   /// 16 at a time). A dilated one runs as one ordinary convolution per
@@ -754,10 +773,12 @@ struct ConvKernel {
   private func rows(group g: Int) -> [Float] {
     let cinG = cin / group, coutG = cout / group
     var result = [Float](repeating: 0, count: taps * cinG * coutG)
-    for co in 0..<coutG {
-      for ci in 0..<cinG {
-        for t in 0..<taps {
-          result[co * taps * cinG + t * cinG + ci] = weights[((g * coutG + co) * cinG + ci) * taps + t]
+    withWeights { weights in
+      for co in 0..<coutG {
+        for ci in 0..<cinG {
+          for t in 0..<taps {
+            result[co * taps * cinG + t * cinG + ci] = weights[((g * coutG + co) * cinG + ci) * taps + t]
+          }
         }
       }
     }
@@ -1058,7 +1079,7 @@ struct ConvKernel {
     let size = atr_conv_blocked_packed_size(coutG, cinG, taps)
     return (0..<group).map { g in
       var packed = [Float](repeating: 0, count: size)
-      weights.withUnsafeBufferPointer { wp in
+      withWeights { wp in
         let groupWeights = wp.baseAddress! + g * coutG * cinG * taps
         packed.withUnsafeMutableBufferPointer { out in
           if let bias {
@@ -1147,7 +1168,7 @@ struct ConvKernel {
       // (taps, C): each tap's weight for every channel.
       let c = cin
       var tapWeights = [Float](repeating: 0, count: taps * c)
-      for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } }
+      withWeights { weights in for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } } }
       return [tapWeights]
     }
     if transposedProduct { return (0..<group).map { rows(group: $0) } }
@@ -1166,7 +1187,7 @@ struct ConvKernel {
     let count = atr_packed_b_size(k, coutG)
     return [Float](unsafeUninitializedCapacity: count) { panels, initialized in
       AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(panels))
-      weights.withUnsafeBufferPointer { w in
+      withWeights { w in
         let source = w.baseAddress! + g * coutG * cinG * taps  // (Cout/g, Cin/g, taps)
         for q in 0..<(count / max(1, k * width)) {
           let panel = panels.baseAddress! + q * k * width  // (K, width)
@@ -1286,8 +1307,10 @@ struct ConvKernel {
       let target = packed.baseAddress!
       AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(packed))
       let shares = Parallel.ranges(panels, parts: threads)
-      Parallel.run(shares.count) { part in
-        atr_winograd_weights(target, weights, cout, cin, tile, shares[part].lowerBound, shares[part].count)
+      withWeights { weights in
+        Parallel.run(shares.count) { part in
+          atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, shares[part].lowerBound, shares[part].count)
+        }
       }
       initialized = count
     }
@@ -1428,10 +1451,12 @@ struct ConvKernel {
   func group8Weights() -> [Float] {
     let cinG = cin / group
     var result = [Float](repeating: 0, count: cout * cinG * taps)
-    for g in 0..<group {
-      for co in 0..<8 {
-        for ci in 0..<cinG {
-          for t in 0..<taps { result[((g * taps + t) * cinG + ci) * 8 + co] = weights[((g * 8 + co) * cinG + ci) * taps + t] }
+    withWeights { weights in
+      for g in 0..<group {
+        for co in 0..<8 {
+          for ci in 0..<cinG {
+            for t in 0..<taps { result[((g * taps + t) * cinG + ci) * 8 + co] = weights[((g * 8 + co) * cinG + ci) * taps + t] }
+          }
         }
       }
     }
