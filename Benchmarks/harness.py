@@ -1,9 +1,12 @@
 """What the comparison scripts share: building atrous-bench, timing a
 Python callable, running atrous-bench, and alternating rounds."""
 import argparse
+import json
 import os
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,6 +19,25 @@ def arguments(doc, repeat):
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only the cases whose label starts with NAME (repeatable)")
     return parser.parse_args()
+
+
+def corpus(doc, repeat):
+    """The arguments of a script over the full-size model corpus
+    (Scripts/export-model-corpus.py --full, exported into --models the
+    first time), and the corpus's models it is to run, by --only."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "atrous-full-models"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--only", action="append", default=[])
+    args = parser.parse_args()
+    index = os.path.join(args.models, "index.json")
+    if not os.path.exists(index):
+        subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "export-model-corpus.py"), "--full", args.models],
+                       check=True)
+    models = [m for m in json.load(open(index))["models"]
+              if not args.only or any(m["name"].startswith(n) for n in args.only)]
+    return args, models
 
 
 def build_bench():

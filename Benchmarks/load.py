@@ -11,11 +11,9 @@ the whole `atrous run` process besides.
     pip install numpy onnx onnxruntime torch torchvision
     python3 Benchmarks/load.py [--models DIR] [--rounds 3] [--repeat 7] [--only NAME]...
 """
-import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -23,21 +21,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from harness import ROOT, build_bench, machine
+from harness import ROOT, build_bench, corpus, machine
 
 
 def main():
-    import argparse
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "atrous-full-models"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--only", action="append", default=[])
-    args = parser.parse_args()
-    index = os.path.join(args.models, "index.json")
-    if not os.path.exists(index):
-        subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "export-model-corpus.py"), "--full", args.models],
-                       check=True)
+    args, models = corpus(__doc__, repeat=7)
     binary = build_bench()
     subprocess.run(["swift", "build", "-c", "release", "--product", "atrous"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
@@ -46,9 +34,7 @@ def main():
     print(f"onnxruntime {ort.__version__}; 2 threads; median of {args.repeat} runs per round, "
           f"median of {args.rounds} alternating rounds")
     with tempfile.TemporaryDirectory() as out:
-        for m in json.load(open(index))["models"]:
-            if args.only and not any(m["name"].startswith(n) for n in args.only):
-                continue
+        for m in models:
             folder = os.path.join(args.models, m["name"])
             path, npy = os.path.join(folder, "model.onnx"), os.path.join(folder, "input.npy")
             name = onnx.load(path, load_external_data=False).graph.input[0].name

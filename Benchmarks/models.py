@@ -12,40 +12,23 @@ Runtime), and the geometric mean of the ratios.
 The models are exported into DIR (default: a folder under the system's
 temporary folder) the first time.
 """
-import json
 import math
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import onnxruntime as ort
 
-from harness import ROOT, build_bench, compare, ort_session, time_bench, time_python, machine
+from harness import build_bench, compare, corpus, ort_session, time_bench, time_python, machine
 
 
 def main():
-    import argparse
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "atrous-full-models"))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--only", action="append", default=[])
-    args = parser.parse_args()
-    index = os.path.join(args.models, "index.json")
-    if not os.path.exists(index):
-        subprocess.run([sys.executable, os.path.join(ROOT, "Scripts", "export-model-corpus.py"), "--full", args.models],
-                       check=True)
-    models = json.load(open(index))["models"]
+    args, models = corpus(__doc__, repeat=10)
     binary = build_bench()
     print(machine(binary))
     print(f"onnxruntime {ort.__version__} (ORT_ENABLE_ALL); "
           f"median of {args.repeat} runs per round, median of {args.rounds} alternating rounds")
     ratios = {1: [], 2: []}
     for m in models:
-        if args.only and not any(m["name"].startswith(n) for n in args.only):
-            continue
         folder = os.path.join(args.models, m["name"])
         path, npy = os.path.join(folder, "model.onnx"), os.path.join(folder, "input.npy")
         x = np.load(npy)

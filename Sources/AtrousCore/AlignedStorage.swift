@@ -61,9 +61,7 @@ public final class AlignedStorage: @unchecked Sendable {
     guard posix_memalign(&raw, huge ? hugePageSize : alignment, capacity) == 0, let raw else {
       fatalError("out of memory allocating \(capacity) bytes")
     }
-    #if os(Linux)
-    if huge { _ = madvise(raw, capacity, 14) }  // MADV_HUGEPAGE; a refusal only costs speed
-    #endif
+    if huge { adviseHugePages(UnsafeMutableRawBufferPointer(start: raw, count: capacity)) }
     return raw
   }
 
@@ -81,9 +79,10 @@ public final class AlignedStorage: @unchecked Sendable {
   }
 
   /// Asks for transparent huge pages over the whole 2 MiB pages inside
-  /// `bytes`, memory not yet written (a large Swift array just allocated,
-  /// which `malloc` maps without asking): each is then faulted in once
-  /// instead of 512 times. ResNet-18's transformed Winograd weights (88
+  /// `bytes`, memory not yet written (a large block of the pool, or a large
+  /// Swift array just allocated, which `malloc` maps without asking): each
+  /// is then faulted in once instead of 512 times; a refusal only costs
+  /// speed. ResNet-18's transformed Winograd weights (88
   /// MB, most in arrays of 9 and 17 MB) are written by a fresh process's
   /// first run.
   public static func adviseHugePages(_ bytes: UnsafeMutableRawBufferPointer) {

@@ -14,25 +14,15 @@ public enum FileIO {
   ///   file larger than `MemoryBudget.current`.
   public static func readAll(_ path: String) throws -> [UInt8] {
     let file = try openWhole(path, what: "reading it whole")
-    let fd = file.descriptor
     let size = file.size
-    var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-      initialized = 0
-      while initialized < size {
-        let got = read(fd, buffer.baseAddress! + initialized, size - initialized)
-        if got < 0 && errno == EINTR { continue }
-        if got <= 0 { break }
-        initialized += got
-      }
+    var bytes = try [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+      initialized = try file.read(into: UnsafeMutableRawBufferPointer(buffer))
     }
     // A file that grew while we read it: take the rest too.
-    var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
-      let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-      if got < 0 && errno == EINTR { continue }
-      if got < 0 { throw FileError.cannotRead(path: path, reason: lastError()) }
-      if got == 0 { break }
-      bytes.append(contentsOf: chunk[0..<got])
+      let more = try file.read(upTo: 1 << 16)
+      if more.isEmpty { break }
+      bytes += more
     }
     return bytes
   }

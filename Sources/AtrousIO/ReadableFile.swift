@@ -37,15 +37,7 @@ public final class ReadableFile {
 
   /// Fills `buffer` as far as the file allows; returns the bytes read.
   func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-    var total = 0
-    while total < buffer.count {
-      let got = Glibc.read(descriptor, buffer.baseAddress! + total, buffer.count - total)
-      if got < 0 && errno == EINTR { continue }
-      if got < 0 { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
-      if got == 0 { break }
-      total += got
-    }
-    return total
+    try fill(buffer) { Glibc.read(descriptor, $0, $1) }
   }
 
   /// Up to `count` bytes (fewer at the end of the file).
@@ -60,9 +52,15 @@ public final class ReadableFile {
   /// allows, without moving the position `read(into:)` reads from;
   /// returns the bytes read.
   public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+    try fill(buffer) { target, count in pread(descriptor, target, count, off_t(offset + (target - buffer.baseAddress!))) }
+  }
+
+  /// Calls `read(target, count)` (a read or pread of the rest of `buffer`)
+  /// until `buffer` is full or the file ends; returns the bytes read.
+  private func fill(_ buffer: UnsafeMutableRawBufferPointer, _ read: (UnsafeMutableRawPointer, Int) -> Int) throws -> Int {
     var total = 0
     while total < buffer.count {
-      let got = pread(descriptor, buffer.baseAddress! + total, buffer.count - total, off_t(offset + total))
+      let got = read(buffer.baseAddress! + total, buffer.count - total)
       if got < 0 && errno == EINTR { continue }
       if got < 0 { throw FileError.cannotRead(path: path, reason: FileIO.lastError()) }
       if got == 0 { break }

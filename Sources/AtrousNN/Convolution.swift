@@ -1189,7 +1189,7 @@ struct ConvKernel {
       AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(panels))
       withWeights { w in
         let source = w.baseAddress! + g * coutG * cinG * taps  // (Cout/g, Cin/g, taps)
-        for q in 0..<(count / max(1, k * width)) {
+        for q in 0..<((coutG + width - 1) / width) {
           let panel = panels.baseAddress! + q * k * width  // (K, width)
           let columns = min(width, coutG - q * width)
           for p in 0..<k {

@@ -42,18 +42,21 @@ public enum ONNXModel {
           guard got == range.count else { throw ONNXError.malformed(reason: explain(.truncated)) }
         }
       }
-      return try decode(bytes: parts.stripped, values: Values(raw: parts.raw.mapValues(read), floats: parts.floats.mapValues(read)))
+      var values: [TensorPayloads.Slot: LeftOut] = [:]
+      for (slot, range) in parts.raw { values[slot, default: LeftOut()].raw = read(range) }
+      for (slot, range) in parts.floats { values[slot, default: LeftOut()].floats = read(range) }
+      return try decode(bytes: parts.stripped, values: values)
     }
     // Decoded from the bytes as read: a Data made of them would copy the
     // whole file once more.
     return try decode(bytes: FileIO.readAll(path))
   }
 
-  /// The values of tensors that the bytes decoded leave out, by slot: their
-  /// raw_data, or their packed float_data's bytes.
-  struct Values {
-    var raw: [TensorPayloads.Slot: RawBytes] = [:]
-    var floats: [TensorPayloads.Slot: RawBytes] = [:]
+  /// A tensor's values that the bytes decoded leave out: its raw_data, or
+  /// its packed float_data's bytes.
+  struct LeftOut {
+    var raw: RawBytes?
+    var floats: RawBytes?
   }
 
   /// A tensor's raw bytes, wherever they are: `copy` writes all `count`
@@ -90,8 +93,10 @@ public enum ONNXModel {
     try decode(bytes: data)
   }
 
-  /// - Parameter values: those of tensors that `bytes` leaves out.
-  static func decode<Bytes: SwiftProtobufContiguousBytes>(bytes: Bytes, values: Values = Values()) throws -> Graph {
+  /// - Parameter values: those of tensors that `bytes` leaves out, by slot.
+  static func decode<Bytes: SwiftProtobufContiguousBytes>(bytes: Bytes, values: [TensorPayloads.Slot: LeftOut] = [:]) throws
+    -> Graph
+  {
     let model: Onnx_ModelProto
     do {
       model = try Onnx_ModelProto(serializedBytes: bytes)
@@ -111,11 +116,10 @@ public enum ONNXModel {
     return try convert(model.graph, opset: opset, values: values)
   }
 
-  static func convert(_ proto: Onnx_GraphProto, opset: Int, values: Values = Values()) throws -> Graph {
+  static func convert(_ proto: Onnx_GraphProto, opset: Int, values: [TensorPayloads.Slot: LeftOut] = [:]) throws -> Graph {
     var initializers: [String: NDArray] = [:]
     for (index, tensor) in proto.initializer.enumerated() {
-      let slot = TensorPayloads.Slot.initializer(index)
-      initializers[tensor.name] = try array(tensor, raw: values.raw[slot], floats: values.floats[slot])
+      initializers[tensor.name] = try array(tensor, leftOut: values[.initializer(index)])
     }
     var nodes: [Node] = []
     // Unnamed nodes are named after their op and position, clear of the names given.
@@ -128,8 +132,7 @@ public enum ONNXModel {
       }
       var attributes: [String: Attribute] = [:]
       for (position, attribute) in node.attribute.enumerated() {
-        let slot = TensorPayloads.Slot.attribute(node: index, attribute: position)
-        if let value = try self.attribute(attribute, node: name, raw: values.raw[slot], floats: values.floats[slot]) {
+        if let value = try self.attribute(attribute, node: name, leftOut: values[.attribute(node: index, attribute: position)]) {
           attributes[attribute.name] = value
         }
       }
@@ -167,9 +170,9 @@ public enum ONNXModel {
     }
   }
 
-  /// - Parameter raw: the raw bytes of its tensor, where the message leaves
-  ///   them out; `floats` its float_data's bytes, likewise.
-  static func attribute(_ a: Onnx_AttributeProto, node: String, raw: RawBytes? = nil, floats: RawBytes? = nil) throws -> Attribute? {
+  /// - Parameter leftOut: its tensor's values, where the message leaves
+  ///   them out.
+  static func attribute(_ a: Onnx_AttributeProto, node: String, leftOut: LeftOut? = nil) throws -> Attribute? {
     switch a.type {
     case .float: return .float(a.f)
     case .int: return .int(Int(a.i))
@@ -177,7 +180,7 @@ public enum ONNXModel {
     case .floats: return .floats(a.floats)
     case .ints: return .ints(a.ints.map(Int.init))
     case .strings: return .strings(a.strings.map { String(decoding: $0, as: UTF8.self) })
-    case .tensor: return .tensor(try array(a.t, raw: raw, floats: floats))
+    case .tensor: return .tensor(try array(a.t, leftOut: leftOut))
     default:
       // Untyped attributes from old exporters: infer from the field set.
       if a.hasF { return .float(a.f) }
@@ -185,16 +188,15 @@ public enum ONNXModel {
       if a.hasS { return .string(String(decoding: a.s, as: UTF8.self)) }
       if !a.ints.isEmpty { return .ints(a.ints.map(Int.init)) }
       if !a.floats.isEmpty { return .floats(a.floats) }
-      if a.hasT { return .tensor(try array(a.t, raw: raw, floats: floats)) }
+      if a.hasT { return .tensor(try array(a.t, leftOut: leftOut)) }
       return nil  // graphs and sparse tensors: the op using them is unsupported anyway
     }
   }
 
   /// A TensorProto as an array: floating types become Float32, integer and
   /// boolean types Int64.
-  /// - Parameter given: the raw bytes, where the message leaves them out;
-  ///   `floats` its float_data's bytes, likewise.
-  static func array(_ t: Onnx_TensorProto, raw given: RawBytes? = nil, floats: RawBytes? = nil) throws -> NDArray {
+  /// - Parameter leftOut: its values, where the message leaves them out.
+  static func array(_ t: Onnx_TensorProto, leftOut: LeftOut? = nil) throws -> NDArray {
     let name = t.name
     guard t.dataLocation != .external else {
       throw ONNXError.unsupportedTensor(name: name, reason: "external data files are not supported")
@@ -207,7 +209,7 @@ public enum ONNXModel {
       guard !overflow else { throw ONNXError.unsupportedTensor(name: name, reason: "dims \(shape) multiply past \(Int.max)") }
       count = product
     }
-    let raw = given ?? RawBytes(t.rawData)
+    let raw = leftOut?.raw ?? RawBytes(t.rawData)
     /// Checks that the raw bytes hold `count` elements of `size` bytes,
     /// before anything that large is allocated.
     func checkRaw(elementSize size: Int) throws {
@@ -239,19 +241,20 @@ public enum ONNXModel {
     }
     switch dtype {
     case .float32:
-      if raw.count == 0, let floats {
+      // The weights of a model: one copy, from the file (or its bytes) into
+      // the tensor; float_data left out holds the same float32 bytes.
+      var source = raw
+      if raw.count == 0 {
+        guard let floats = leftOut?.floats else { return NDArray(shape: shape, floats: try checked(t.floatData)) }
         guard floats.count % MemoryLayout<Float>.size == 0, floats.count / MemoryLayout<Float>.size == count else {
           throw ONNXError.unsupportedTensor(name: name, reason: "\(floats.count / MemoryLayout<Float>.size) values for shape \(shape)")
         }
-        var values = Tensor.uninitialized(shape: shape)  // (shape), C order
-        try values.withUnsafeMutableBufferPointer { if let target = $0.baseAddress, count > 0 { try floats.copy(target) } }
-        return NDArray(shape: shape, floats: values)
+        source = floats
+      } else {
+        try checkRaw(elementSize: MemoryLayout<Float>.size)
       }
-      if raw.count == 0 { return NDArray(shape: shape, floats: try checked(t.floatData)) }
-      // The weights of a model: one copy, from the file (or its bytes) into the tensor.
-      try checkRaw(elementSize: MemoryLayout<Float>.size)
       var values = Tensor.uninitialized(shape: shape)  // (shape), C order
-      try values.withUnsafeMutableBufferPointer { try copyRaw(to: $0.baseAddress) }
+      try values.withUnsafeMutableBufferPointer { if let target = $0.baseAddress, source.count > 0 { try source.copy(target) } }
       return NDArray(shape: shape, floats: values)
     case .float64:
       return NDArray(shape: shape, floats: try (raw.count == 0 ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },

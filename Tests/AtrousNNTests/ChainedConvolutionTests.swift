@@ -79,10 +79,8 @@ import _CKernels
             let run = try ChainedConvolution.$forcedBandBytes.withValue(bytes) { try fused.profiledRun(input) }
             let path = run.nodes.last?.path ?? ""
             #expect(path.hasPrefix("bands:") == (bandable && bytes != nil), "\(c) bytes \(bytes ?? 0): \(path)")
-            let y = run.values["y"]!
-            #expect(y.shape == expected.shape, "\(c)")
-            let check = closeness(y.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
-            #expect(check.isClose, "\(c) threads \(threads) bytes \(bytes ?? 0) tile \(WinogradTile.forced ?? 0) \(path): \(check)")
+            FusionGraph.expectBitEqual(run.values, expected,
+                                       "\(c) threads \(threads) bytes \(bytes ?? 0) tile \(WinogradTile.forced ?? 0) \(path)")
           }
         }
       }

@@ -1,5 +1,6 @@
 @testable import AtrousNN
 import AtrousTestSupport
+import Testing
 
 /// The graphs the fusion tests run fused and unfused: input "x" (N, Cin,
 /// size, size) of planes, or made channels-last first by a 1x1 Conv
@@ -25,5 +26,15 @@ enum FusionGraph {
     let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
     let x = NDArray(shape: [n, cin, size, size], floats: values(n * cin * size * size, seeds.input).map { $0 * 3 })
     return (graph, ["x": x])
+  }
+
+  /// Expects output "y" of a run's `values` to equal `expected` to the
+  /// bit, in shape and values: a fused run makes the unfused graph's values.
+  static func expectBitEqual(_ values: [String: NDArray], _ expected: NDArray, _ context: String,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+    let y = values["y"]!
+    #expect(y.shape == expected.shape, "\(context)", sourceLocation: sourceLocation)
+    let check = closeness(y.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+    #expect(check.isClose, "\(context): \(check)", sourceLocation: sourceLocation)
   }
 }

@@ -78,10 +78,7 @@ import Testing
                 // (no AVX2), the convolution falls back and pools after.
                 let path = run.nodes.last?.path ?? ""
                 #expect(path.hasSuffix(path.hasPrefix("blocked") ? "+maxpool" : ",maxpool"), "\(c): \(path)")
-                let y = run.values["y"]!
-                #expect(y.shape == expected.shape, "\(c)")
-                let check = closeness(y.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
-                #expect(check.isClose, "\(c) \(strategy) threads \(threads) buffer \(buffer ?? 0): \(check)")
+                FusionGraph.expectBitEqual(run.values, expected, "\(c) \(strategy) threads \(threads) buffer \(buffer ?? 0)")
               }
             }
           }
