@@ -229,4 +229,36 @@ import Testing
       }
     }
   }
+
+  /// Every element type a model stores as raw bytes is read from the file
+  /// as the decoder reads it: float16, float64, the integers, bool.
+  @Test func everyRawElementTypeLoadsAsItDecodes() throws {
+    func tensor<T>(_ name: String, _ type: Int32, _ values: [T]) -> Onnx_TensorProto {
+      var t = Onnx_TensorProto()
+      t.name = name
+      t.dims = [Int64(values.count)]
+      t.dataType = type
+      t.rawData = values.withUnsafeBytes { Data($0) }
+      return t
+    }
+    var graph = Onnx_GraphProto()
+    graph.initializer = [
+      tensor("half", 10, [Float16(1.5), -2, 65504].map(\.bitPattern)), tensor("double", 11, [1e-3, -7.25, 1e30]),
+      tensor("int32", 6, [Int32.min, 0, 7]), tensor("int8", 3, [Int8(-128), 5]), tensor("int16", 5, [Int16(-300), 9]),
+      tensor("uint8", 2, [UInt8(255), 0]), tensor("uint16", 4, [UInt16(65535)]), tensor("uint32", 12, [UInt32.max]),
+      tensor("uint64", 13, [UInt64(1) << 63]), tensor("bool", 9, [UInt8(1), 0, 1]),
+    ]
+    var model = Onnx_ModelProto()
+    model.graph = graph
+    let bytes: [UInt8] = try model.serializedBytes()
+    let folder = Fixtures.scratchFolder()
+    defer { _ = Fixtures.shell("rm -rf '\(folder)'") }
+    let path = folder + "/types.onnx"
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let parts = try #require(try TensorPayloads.scan(ReadableFile(path: path)))
+    #expect(parts.raw.count == graph.initializer.count)
+    let whole = Self.decoded(bytes)
+    #expect(!whole.hasPrefix("error"), "\(whole)")
+    #expect(Self.loaded(path) == whole)
+  }
 }
