@@ -779,20 +779,32 @@ void atr_transposed_gather_row(float *restrict out, size_t out_pixel_stride, con
 
 // e^x for the pointwise steps, branch-free so its loops vectorize: x = n ln2
 // + r with |r| <= ln2/2 (ln2 split in two for exactness), e^r by Cephes'
-// degree-6 polynomial, 2^n put in the exponent bits. Relative error below
-// 2e-7 over [-87, 88]; x is clamped there.
+// degree-6 polynomial, times 2^n made from n's bits. Relative
+// error below 2e-7 over [-87, 88]; x is clamped there. Written for a short
+// dependency chain, which is what bounds a loop of it (each vector's steps
+// wait on each other; out-of-order execution overlaps only a few
+// vectors): the clamp as max and min, n rounded by adding and
+// subtracting 1.5 * 2^23 (whose low mantissa bits are then n), the
+// polynomial in Estrin's form. With the loops below interleaving four
+// vectors, SiLU over rows in L2 took 0.66 of the time of the Horner form
+// rounded by floorf (AVX2, AMD EPYC), EfficientNet-B0 0.92 and YOLOX-S
+// 0.94 (1 thread, six alternating runs).
 static inline __attribute__((always_inline)) float exp_approx(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = floorf(x * 1.44269504088896341f + 0.5f);
+  const float low = -87.0f > x ? -87.0f : x;
+  x = 88.0f < low ? 88.0f : low;
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
+  const float n = shifted - 12582912.0f;
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = ((int32_t)n + 127) << 23;
+  const float r2 = r * r;
+  const float q01 = 5.0000001201e-1f + r * 1.6666665459e-1f, q23 = 4.1665795894e-2f + r * 8.3334519073e-3f,
+              q45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
+  const float p = r2 * (q01 + r2 * (q23 + r2 * q45)) + r + 1.0f;
+  // 2^n from the shift's low mantissa bits, n + 127 being within [1, 254];
+  // a multiply, not an add to p's exponent bits, so that a NaN in stays NaN
+  // whatever its payload.
+  int32_t bits;
+  memcpy(&bits, &shifted, sizeof bits);
+  bits = (int32_t)((uint32_t)(bits + 127) << 23);
   float scale;
   memcpy(&scale, &bits, sizeof scale);
   return p * scale;
@@ -812,6 +824,10 @@ static inline __attribute__((always_inline)) float erf_approx(float x) {
 static inline __attribute__((always_inline)) float tanh_approx(float x) {
   return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f);
 }
+
+// The steps built on exp_approx: four vectors at a time, so that each
+// waits on its own chain while the others' run (see exp_approx).
+#define ATR_INTERLEAVE _Pragma("clang loop interleave_count(4)")
 
 // Each step runs over a chunk small enough to stay in L1, so a chain of
 // steps costs one pass over memory, and each step's loop vectorizes.
@@ -850,13 +866,15 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
         }
         break;
       case ATR_PW_LEAKYRELU: for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? a * x[i] : x[i]; break;
-      case ATR_PW_SIGMOID: for (size_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_approx(-x[i])); break;
-      case ATR_PW_SILU: for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i])); break;
+      case ATR_PW_SIGMOID:
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + exp_approx(-x[i])); break;
+      case ATR_PW_SILU:
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_approx(-x[i])); break;
       case ATR_PW_GELU:
-        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.70710678118654752f));
         break;
       case ATR_PW_GELU_TANH:
-        for (size_t i = 0; i < n; i++) {
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) {
           const float v = x[i];
           x[i] = 0.5f * v * (1.0f + tanh_approx(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
@@ -864,7 +882,7 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
       case ATR_PW_MISH:
         // tanh(log(1 + e^x)) = m / (m + 2) with m = e^x (e^x + 2); past
         // x = 20 that is 1 in float, and e^x must not overflow.
-        for (size_t i = 0; i < n; i++) {
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) {
           const float e = exp_approx(fminf(x[i], 20.0f)), m = e * (e + 2.0f);
           x[i] = x[i] * m / (m + 2.0f);
         }
