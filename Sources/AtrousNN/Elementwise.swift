@@ -187,7 +187,6 @@ enum Elementwise {
     switch op {
     case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
     case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Glibc.exp(-src[i])) }
-    case .tanh: for i in 0..<n { dst[i] = Glibc.tanh(src[i]) }
     case .exp: for i in 0..<n { dst[i] = Glibc.exp(src[i]) }
     case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
     case .neg: for i in 0..<n { dst[i] = -src[i] }
@@ -197,8 +196,9 @@ enum Elementwise {
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
     case .log: for i in 0..<n { dst[i] = Glibc.log(src[i]) }
     case .erf: for i in 0..<n { dst[i] = Glibc.erf(src[i]) }
-    // The hard curves and Clip run as the steps a fusion makes of them, so
-    // that a fused and an unfused op agree bit for bit.
+    // The hard curves, Clip and tanh run as the steps a fusion makes of
+    // them, so that a fused and an unfused op agree bit for bit.
+    case .tanh: applyStep(atr_pointwise_step(op: ATR_PW_TANH, a: 0, b: 0), src, dst)
     case .hardSwish: applyStep(atr_pointwise_step(op: ATR_PW_HARDSWISH, a: 0, b: 0), src, dst)
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
     case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Glibc.exp(src[i]) - 1) : src[i] }
@@ -466,8 +466,19 @@ enum Elementwise {
               atr_pointwise(po.baseAddress! + start, 1, count, count, steps, steps.count)
             }
           } else {
-            let (sa, sb) = (strides(xShape, to: shape), strides(y.shape, to: shape))
-            forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }
+            let runs = BroadcastRuns([xShape, y.shape], to: shape)
+            let (run, inner) = (runs.run, runs.runStrides)
+            if let code = op.code, inner.allSatisfy({ $0 <= 1 }) {
+              // Each run whole or one value repeated: the vectorized loop per run.
+              let (aCount, bCount) = (inner[0] == 1 ? run : 1, inner[1] == 1 ? run : 1)
+              runs.forEachRun { output, offsets in
+                atr_binary(code, po.baseAddress! + output, px.baseAddress! + offsets[0], aCount, py.baseAddress! + offsets[1],
+                           bCount, run, run)
+              }
+            } else {
+              let (sa, sb) = (strides(xShape, to: shape), strides(y.shape, to: shape))
+              forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in po[i] = op.apply(px[ia], py[ib]) }
+            }
             atr_pointwise(po.baseAddress!, 1, po.count, po.count, steps, steps.count)
           }
       }

@@ -18,9 +18,10 @@ enum IndexOps {
       guard repeats.count == x.rank else { throw c.mismatch("\(repeats.count) repeats for a rank-\(x.rank) input") }
       let shape = zip(x.shape, repeats).map(*)
       try c.checkShape(shape)
-      let strides = NDArray.strides(x.shape)
-      return [x.gathered(offsets(shape) { index in zip(index, zip(x.shape, strides)).reduce(0) { $0 + ($1.0 % $1.1.0) * $1.1.1 } },
-                         shape: shape)]
+      // Each axis as (repeats, length): the input broadcast over the
+      // repeats, then read as the tiled shape.
+      let interleaved = zip(repeats, x.shape).flatMap { [$0, $1] }
+      return [x.reshaped(x.shape.flatMap { [1, $0] }).broadcast(to: interleaved).reshaped(shape)]
     }
     table["Compress"] = { c in
       var x = try c.input(0).standard()
@@ -48,6 +49,22 @@ enum IndexOps {
     table.add("Where", outputs: [.input(1)]) { c in
       let condition = try c.input(0), a = try c.input(1), b = try c.input(2)
       let shape = try Elementwise.broadcastShape(Elementwise.broadcastShape(condition.shape, a.shape, c), b.shape, c)
+      if a.isFloat {
+        // A run at a time, each operand read where it is.
+        let runs = BroadcastRuns([condition.shape, a.shape, b.shape], to: shape)
+        let (flags, x, y) = (condition.int64Values(), a.floatTensor(), b.cast(to: a.dtype).floatTensor())
+        let (run, step) = (runs.run, runs.runStrides)
+        var out = Tensor.uninitialized(shape: shape)
+        flags.withUnsafeBufferPointer { f in x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in
+          out.withUnsafeMutableBufferPointer { po in
+            runs.forEachRun { o, offsets in
+              let (pf, pa, pb) = (f.baseAddress! + offsets[0], px.baseAddress! + offsets[1], py.baseAddress! + offsets[2])
+              for i in 0..<run { po[o + i] = pf[i * step[0]] != 0 ? pa[i * step[1]] : pb[i * step[2]] }
+            }
+          }
+        } } }
+        return [NDArray(shape: shape, floats: out, dtype: a.dtype)]
+      }
       let flags = condition.broadcast(to: shape).int64Values()
       let (x, y) = (a.broadcast(to: shape), b.cast(to: a.dtype).broadcast(to: shape))
       let both = NDArray.joined([x, y], shape: [2] + shape)

@@ -43,10 +43,25 @@ extension NDArray {
     return offsets
   }
 
-  /// This array broadcast to `target` (NumPy rules, already checked).
+  /// This array broadcast to `target` (NumPy rules, already checked),
+  /// copied a run at a time (`BroadcastRuns`).
   func broadcast(to target: [Int]) -> NDArray {
     if shape == target { return standard() }
-    return gathered(Self.broadcastOffsets(shape, to: target), shape: target)
+    let runs = BroadcastRuns([shape], to: target)
+    switch standard().elements {
+    case .float(let tensor):
+      var out = Tensor.uninitialized(shape: target)
+      tensor.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in runs.copy(src.baseAddress!, into: dst.baseAddress!) }
+      }
+      return NDArray(shape: target, floats: out, dtype: dtype)
+    case .int64(let values):
+      let out = [Int64](unsafeUninitializedCapacity: target.reduce(1, *)) { dst, count in
+        values.withUnsafeBufferPointer { src in runs.copy(src.baseAddress!, into: dst.baseAddress!) }
+        count = dst.count
+      }
+      return NDArray(shape: target, int64s: out, dtype: dtype)
+    }
   }
 
   /// Elements of several arrays of one type, concatenated in standard order

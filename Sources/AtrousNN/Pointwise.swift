@@ -65,6 +65,7 @@ enum Pointwise {
       case ATR_PW_GELU: "+gelu"
       case ATR_PW_GELU_TANH: "+gelu-tanh"
       case ATR_PW_MISH: "+mish"
+      case ATR_PW_TANH: "+tanh"
       default: "+step"
       }
     }.joined()

@@ -177,8 +177,8 @@ enum ShapeOps {
       physical[physicalAxis] = stores.map { $0.shape[physicalAxis] }.reduce(0, +)
       return [NDArray(channelsLast: concatenate(stores, into: physical, axis: physicalAxis, threads: c.threads))]
     }
-    let values = concatenate(parts.map { $0.floatValues() }, shapes: parts.map(\.shape), axis: axis)
-    return [NDArray(shape: shape, floats: values)]
+    // In standard order: per index of the axes before `axis`, each part's block.
+    return [NDArray(shape: shape, floats: concatenate(parts.map { $0.floatTensor() }, into: shape, axis: axis, threads: c.threads))]
   }
 
   /// Row-major concatenation of tensors along `axis` into one new tensor

@@ -24,6 +24,7 @@ import _CKernels
       x / 2 * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
     },
     Case(name: "mish", op: ATR_PW_MISH) { $0 * tanh(log1p(exp($0))) },
+    Case(name: "tanh", op: ATR_PW_TANH) { tanh($0) },
   ]
 
   /// Within a few float ulps of the value, or 1e-6 of |x| + 1 where the

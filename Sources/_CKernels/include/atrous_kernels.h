@@ -474,6 +474,8 @@ typedef enum {
   ATR_PW_GELU_TANH = 9,
   /// x * tanh(softplus(x)) (Mish)
   ATR_PW_MISH = 10,
+  /// tanh(x)
+  ATR_PW_TANH = 11,
 } atr_pointwise_op;
 
 typedef struct atr_pointwise_step {
