@@ -378,8 +378,33 @@ enum Elementwise {
         forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = test.test(x[ia], y[ib], zero: 0) }
       }
     } else {
-      let (x, y) = (a.floatValues(), b.floatValues())
-      forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = test.test(x[ia], y[ib], zero: 0) }
+      // A run at a time, the test chosen once (`BroadcastRuns`), into the
+      // 0 and 1 a boolean array holds.
+      let runs = BroadcastRuns([a.shape, b.shape], to: shape)
+      let (x, y) = (a.floatTensor(), b.floatTensor())
+      let (run, sa, sb) = (runs.run, runs.runStrides[0], runs.runStrides[1])
+      let flags = [Int64](unsafeUninitializedCapacity: out.count) { po, count in
+        x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in
+          @inline(__always) func each(_ test: (Float, Float) -> Bool) {
+            runs.forEachRun { o, offsets in
+              let (pa, pb) = (px.baseAddress! + offsets[0], py.baseAddress! + offsets[1])
+              for i in 0..<run { po[o + i] = test(pa[i &* sa], pb[i &* sb]) ? 1 : 0 }
+            }
+          }
+          switch test {
+          case .equal: each { $0 == $1 }
+          case .greater: each { $0 > $1 }
+          case .greaterOrEqual: each { $0 >= $1 }
+          case .less: each { $0 < $1 }
+          case .lessOrEqual: each { $0 <= $1 }
+          case .and: each { $0 != 0 && $1 != 0 }
+          case .or: each { $0 != 0 || $1 != 0 }
+          case .xor: each { ($0 != 0) != ($1 != 0) }
+          }
+        } }
+        count = po.count
+      }
+      return NDArray(shape: shape, int64s: flags, dtype: .bool)
     }
     return NDArray(shape: shape, bools: out)
   }

@@ -53,13 +53,18 @@ enum IndexOps {
         // A run at a time, each operand read where it is.
         let runs = BroadcastRuns([condition.shape, a.shape, b.shape], to: shape)
         let (flags, x, y) = (condition.int64Values(), a.floatTensor(), b.cast(to: a.dtype).floatTensor())
-        let (run, step) = (runs.run, runs.runStrides)
+        let (run, sc, sa, sb) = (runs.run, runs.runStrides[0], runs.runStrides[1], runs.runStrides[2])
         var out = Tensor.uninitialized(shape: shape)
         flags.withUnsafeBufferPointer { f in x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in
           out.withUnsafeMutableBufferPointer { po in
             runs.forEachRun { o, offsets in
               let (pf, pa, pb) = (f.baseAddress! + offsets[0], px.baseAddress! + offsets[1], py.baseAddress! + offsets[2])
-              for i in 0..<run { po[o + i] = pf[i * step[0]] != 0 ? pa[i * step[1]] : pb[i * step[2]] }
+              // The choice as a bit mask: a branch on the condition's
+              // pattern (random, as often as not) cost more than the copy.
+              for i in 0..<run {
+                let mask = UInt32(truncatingIfNeeded: 0 &- Int64(pf[i &* sc] != 0 ? 1 : 0))
+                po[o + i] = Float(bitPattern: (pa[i &* sa].bitPattern & mask) | (pb[i &* sb].bitPattern & ~mask))
+              }
             }
           }
         } } }

@@ -107,7 +107,7 @@ public struct NDArray: Sendable {
   /// where values enter or leave a graph.
   public func storageRounded() -> NDArray {
     guard dtype == .float16, case .float(var tensor) = elements else { return self }
-    tensor.withUnsafeMutableBufferPointer { v in for i in v.indices { v[i] = Float(Float16(v[i])) } }
+    tensor.withUnsafeMutableBufferPointer { v in if let base = v.baseAddress { atr_float16_round(base, v.count) } }
     var result = self
     result.elements = .float(tensor)
     return result

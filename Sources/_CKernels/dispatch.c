@@ -146,6 +146,8 @@ size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count) {
   return atr_kernels()->float16_from_float(out, in, count);
 }
 
+void atr_float16_round(float *x, size_t count) { atr_kernels()->float16_round(x, count); }
+
 void atr_sobel3_magnitude(float *const *out, int nout, const float *const *rows, size_t count, size_t step,
                           const float *ahead, int ahead_rows, int stream) {
   atr_kernels()->sobel3_magnitude(out, nout, rows, count, step, ahead, ahead_rows, stream);

@@ -47,6 +47,7 @@
   X(scale_add) \
   X(sobel3_magnitude) \
   X(float16_from_float) \
+  X(float16_round) \
   X(binary) \
   X(transpose_columns) \
   X(transpose_strided) \
@@ -107,6 +108,7 @@
 #define atr_scale_add ATR_ISA_NAME(atr_scale_add)
 #define atr_sobel3_magnitude ATR_ISA_NAME(atr_sobel3_magnitude)
 #define atr_float16_from_float ATR_ISA_NAME(atr_float16_from_float)
+#define atr_float16_round ATR_ISA_NAME(atr_float16_round)
 #define atr_binary ATR_ISA_NAME(atr_binary)
 #define atr_transpose_columns ATR_ISA_NAME(atr_transpose_columns)
 #define atr_transpose_strided ATR_ISA_NAME(atr_transpose_strided)

@@ -1,5 +1,7 @@
+import AtrousCore
 @testable import AtrousNN
 import Testing
+import _CKernels
 
 /// Where float16 values are rounded inside a graph, against ONNX Runtime
 /// 1.32.0's CPU provider (default optimizations) on the same small graphs:
@@ -18,6 +20,29 @@ import Testing
 
   static func cast(_ from: String, _ to: String, _ type: DType) -> Node {
     Node(name: "cast_\(to)", opType: "Cast", inputs: [from], outputs: [to], attributes: ["to": .int(type.rawValue)])
+  }
+
+  /// The rounding kernel on every instruction set against Swift's own
+  /// Float16 conversion, bit for bit: ties to even at every exponent,
+  /// subnormal halves, the overflow threshold, infinities, NaNs and a
+  /// seeded spread of values.
+  @Test(arguments: InstructionSet.available) func roundingKernelMatchesFloat16(isa: InstructionSet) {
+    var random = SeededRandom(seed: 16)
+    var x: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 65504, 65519.996, 65520, -65520, 6.1e-5, 5.96e-8, 2.98e-8, 1e-9,
+                      .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+    for exponent in -26...16 {
+      // Halfway between two halves, and either side of it.
+      let step = Float(sign: .plus, exponent: exponent - 10, significand: 1)
+      let tie = Float(sign: .plus, exponent: exponent, significand: 1) + step / 2
+      x += [tie, tie.nextUp, tie.nextDown, -tie, tie + step]
+    }
+    x += (0..<4000).map { _ in Float(bitPattern: UInt32.random(in: 0...0x477F_FFFF, using: &random)) * (Bool.random(using: &random) ? 1 : -1) }
+    var rounded = x
+    InstructionSet.with(isa) { atr_float16_round(&rounded, rounded.count) }
+    for (value, got) in zip(x, rounded) {
+      let expected = Float(Float16(value))
+      #expect(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN), "\(isa): \(value) -> \(got), not \(expected)")
+    }
   }
 
   /// float32 -> float16 -> float32 quantizes: both casts stay.

@@ -176,6 +176,10 @@ void atr_scale_add(float *out, float scale, const float *add, float weight, size
 /// how many finite values became infinity (beyond 65504 after rounding).
 size_t atr_float16_from_float(uint16_t *out, const float *in, size_t count);
 
+/// x[j] rounded to the nearest float16 value (ties to even, past 65504 to
+/// infinity, NaN kept), in place: what storing as float16 keeps.
+void atr_float16_round(float *x, size_t count);
+
 /// The magnitude of the 3x3 Sobel gradient in one pass over its rows:
 /// output rows out[0..<nout] from the nout + 2 input rows rows[0..<nout +
 /// 2] around them, `count` floats each. Each row pointer addresses element
