@@ -187,7 +187,6 @@ enum Elementwise {
     switch op {
     case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
     case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Glibc.exp(-src[i])) }
-    case .exp: for i in 0..<n { dst[i] = Glibc.exp(src[i]) }
     case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
     case .neg: for i in 0..<n { dst[i] = -src[i] }
     case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
@@ -196,9 +195,10 @@ enum Elementwise {
     case .reciprocal: for i in 0..<n { dst[i] = 1 / src[i] }
     case .log: for i in 0..<n { dst[i] = Glibc.log(src[i]) }
     case .erf: for i in 0..<n { dst[i] = Glibc.erf(src[i]) }
-    // The hard curves, Clip and tanh run as the steps a fusion makes of
-    // them, so that a fused and an unfused op agree bit for bit.
+    // The hard curves, Clip, tanh and exp run as the steps a fusion makes
+    // of them, so that a fused and an unfused op agree bit for bit.
     case .tanh: applyStep(atr_pointwise_step(op: ATR_PW_TANH, a: 0, b: 0), src, dst)
+    case .exp: applyStep(atr_pointwise_step(op: ATR_PW_EXP, a: 0, b: 0), src, dst)
     case .hardSwish: applyStep(atr_pointwise_step(op: ATR_PW_HARDSWISH, a: 0, b: 0), src, dst)
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
     case .elu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * (Glibc.exp(src[i]) - 1) : src[i] }

@@ -640,6 +640,7 @@ enum GraphOptimizer {
     case "HardSwish" where node.inputs.count == 1: return (input, step(ATR_PW_HARDSWISH), 0)
     case "Mish" where node.inputs.count == 1: return (input, step(ATR_PW_MISH), 0)
     case "Tanh" where node.inputs.count == 1: return (input, step(ATR_PW_TANH), 0)
+    case "Exp" where node.inputs.count == 1: return (input, step(ATR_PW_EXP), 0)
     case "Gelu" where node.inputs.count == 1:
       switch node.attributes["approximate"] {
       case nil, .string("none")?: return (input, step(ATR_PW_GELU), 0)

@@ -66,6 +66,7 @@ enum Pointwise {
       case ATR_PW_GELU_TANH: "+gelu-tanh"
       case ATR_PW_MISH: "+mish"
       case ATR_PW_TANH: "+tanh"
+      case ATR_PW_EXP: "+exp"
       default: "+step"
       }
     }.joined()

@@ -52,6 +52,30 @@ import _CKernels
     }
   }
 
+  /// Exp on every instruction set against e^x in double rounded to float:
+  /// within 4 ulps where that is a normal float, within one subnormal step
+  /// below, infinity past 88.72 and 0 past -103.98, from -120 to 120 every
+  /// 1/64, at the edges of the range and at the infinities and NaN.
+  @Test(arguments: InstructionSet.available)
+  func expCoversTheFloatRange(isa: InstructionSet) {
+    let edges: [Float] = [88.72283, 88.72284, 88.7228394, -87.33654, -87.33655, -103.27893, -103.97208, -103.9721, 0, -0.0,
+                          .infinity, -.infinity, .nan]
+    var x = (-7680...7680).map { Float($0) / 64 } + edges
+    let input = x
+    InstructionSet.with(isa) {
+      var step = atr_pointwise_step(op: ATR_PW_EXP, a: 0, b: 0)
+      atr_pointwise(&x, 1, x.count, x.count, &step, 1)
+    }
+    for (v, got) in zip(input, x) {
+      let expected = Float(exp(Double(v)))
+      let close = v.isNaN ? got.isNaN
+        : expected.isInfinite || expected == 0 ? got == expected || (expected == 0 && got <= Float.leastNonzeroMagnitude)
+        : expected < Float.leastNormalMagnitude ? abs(got - expected) <= Float.leastNonzeroMagnitude
+        : abs(got - expected) <= 4 * expected.ulp
+      #expect(close, "\(isa): e^\(v) = \(got), not \(expected)")
+    }
+  }
+
   /// Clip (ReLU6's bounds), HardSigmoid and HardSwish as fused steps on
   /// every instruction set, and as the ops run unfused, against ONNX
   /// Runtime's formulas: Clip bit for bit, min(max(x, low), high) with

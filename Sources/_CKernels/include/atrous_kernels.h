@@ -480,6 +480,8 @@ typedef enum {
   ATR_PW_MISH = 10,
   /// tanh(x)
   ATR_PW_TANH = 11,
+  /// e^x, to infinity above float's range and through the subnormals below it
+  ATR_PW_EXP = 12,
 } atr_pointwise_op;
 
 typedef struct atr_pointwise_step {

@@ -810,6 +810,31 @@ static inline __attribute__((always_inline)) float exp_approx(float x) {
   return p * scale;
 }
 
+// e^x over the whole float range, for the Exp op itself: as exp_approx,
+// but x clamped to [-104, 89] and 2^n applied as two halves, each a normal
+// float, so that the product overflows to infinity past 88.72 and rounds
+// once into the subnormals below -87.34, where e^x does.
+static inline __attribute__((always_inline)) float exp_wide(float x) {
+  const float low = -104.0f > x ? -104.0f : x;
+  x = 89.0f < low ? 89.0f : low;
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;
+  const float n = shifted - 12582912.0f;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  const float q01 = 5.0000001201e-1f + r * 1.6666665459e-1f, q23 = 4.1665795894e-2f + r * 8.3334519073e-3f,
+              q45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
+  const float p = r2 * (q01 + r2 * (q23 + r2 * q45)) + r + 1.0f;
+  int32_t bits;
+  memcpy(&bits, &shifted, sizeof bits);
+  // n from the low bits (n + 2^22 there), split as n = h + (n - h).
+  const int32_t whole = ((bits + 256) & 511) - 256, half = whole >> 1;
+  const int32_t b1 = (half + 127) << 23, b2 = (whole - half + 127) << 23;
+  float s1, s2;
+  memcpy(&s1, &b1, sizeof s1);
+  memcpy(&s2, &b2, sizeof s2);
+  return p * s1 * s2;
+}
+
 // erf by Abramowitz and Stegun 7.1.26 on exp_approx: absolute error below
 // 2e-7, branch-free.
 static inline __attribute__((always_inline)) float erf_approx(float x) {
@@ -890,6 +915,9 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
           const float v = x[i];
           x[i] = 0.5f * v * (1.0f + tanh_approx(0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
+        break;
+      case ATR_PW_EXP:
+        ATR_INTERLEAVE for (size_t i = 0; i < n; i++) x[i] = exp_wide(x[i]);
         break;
       case ATR_PW_TANH:
         ATR_INTERLEAVE for (size_t i = 0; i < n; i++) x[i] = tanh_step(x[i]);
