@@ -150,6 +150,33 @@ enum Reduce {
     guard x.shape[axis] > 0 else { throw c.mismatch("axis \(axis) of \(x.shape) is empty") }
     let (kept, shape) = plan(x, axes: [axis], keepDims: keepDims)
     let count = shape.reduce(1, *)
+    if case .float(let tensor) = x.elements {
+      // Per index of the axes before `axis`, the rows along it compared
+      // with the best so far, a row of the axes after it at a time.
+      let (length, inner) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
+      var best = [Int64](repeating: 0, count: count)
+      var top = [Float](repeating: 0, count: inner)  // (inner) best value of the current outer index
+      tensor.withUnsafeBufferPointer { src in
+        for o in 0..<(inner == 0 ? 0 : count / inner) {
+          let base = src.baseAddress! + o * length * inner
+          for i in 0..<inner { top[i] = base[i] }
+          best.withUnsafeMutableBufferPointer { out in
+            let cell = out.baseAddress! + o * inner
+            for r in 1..<max(length, 1) {
+              let line = base + r * inner, position = Int64(r)
+              for i in 0..<inner {
+                let v = line[i]
+                if largest ? v > top[i] || (last && v == top[i]) : v < top[i] || (last && v == top[i]) {
+                  top[i] = v
+                  cell[i] = position
+                }
+              }
+            }
+          }
+        }
+      }
+      return NDArray(shape: shape, int64s: best)
+    }
     var best = [Int64](repeating: -1, count: count)
     var bestValue = [Double](repeating: 0, count: count)
     let values: [Double] = x.isFloat ? x.floatValues().map(Double.init)

@@ -138,6 +138,35 @@ import Testing
     }
   }
 
+  /// ArgMax and ArgMin along each axis, with ties (few distinct values),
+  /// select_last_index and keepdims, against a scan per output cell.
+  @Test func argExtremesMatchAScanAlongTheAxis() throws {
+    var random = SeededRandom(seed: 46)
+    for round in 0..<200 {
+      let rank = Int.random(in: 1...4, using: &random)
+      let shape = (0..<rank).map { _ in Int.random(in: 1...5, using: &random) }
+      let axis = Int.random(in: 0..<rank, using: &random)
+      let (keep, last, largest) = (Bool.random(using: &random), Bool.random(using: &random), round % 2 == 0)
+      let x = (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -3...3, using: &random)) }
+      let node = Node(name: "arg", opType: largest ? "ArgMax" : "ArgMin", inputs: ["x"], outputs: ["y"],
+                      attributes: ["axis": .int(axis), "keepdims": .int(keep ? 1 : 0), "select_last_index": .int(last ? 1 : 0)])
+      let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)], optimize: false)
+      let outShape = shape.indices.compactMap { $0 == axis ? (keep ? 1 : nil) : shape[$0] }
+      let strides = NDArray.strides(shape)
+      let expected: [Int64] = Self.indices(shape.enumerated().map { $0.offset == axis ? 1 : $0.element }).map { index in
+        let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
+        var chosen = 0
+        for r in 1..<shape[axis] {
+          let (v, b) = (x[start + r * strides[axis]], x[start + chosen * strides[axis]])
+          if largest ? v > b || (last && v == b) : v < b || (last && v == b) { chosen = r }
+        }
+        return Int64(chosen)
+      }
+      #expect(y.shape == outShape && y.int64Values() == expected,
+              "\(largest ? "ArgMax" : "ArgMin") \(shape) axis \(axis) keepdims \(keep) last \(last)")
+    }
+  }
+
   /// The Reduce ops over random axes (none, some, all; keepdims or not)
   /// against sums in Double and extremes per element, with NaNs among the
   /// inputs of Max and Min.
