@@ -369,6 +369,28 @@ enum ShapeOps {
     if mode != "constant", let empty = x.shape.indices.first(where: { x.shape[$0] == 0 && shape[$0] > 0 }) {
       throw c.mismatch("\(mode) padding of the empty axis \(empty) of \(x.shape)")
     }
+    if mode == "constant", pads.allSatisfy({ $0 >= 0 }), !x.channelsLast, case .float(let tensor) = x.elements, !c.shapesOnly {
+      // In the layout it comes in: the value everywhere, then the input's
+      // runs copied into the middle (`BroadcastRuns` over its shape, each
+      // run's place in the output by the output's strides).
+      let strides = NDArray.strides(shape)
+      let origin = (0..<x.rank).reduce(0) { $0 + pads[$1] * strides[$1] }
+      let runs = BroadcastRuns(shape: x.shape, strides: [strides])
+      var out = Tensor.uninitialized(shape: shape)
+      tensor.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+          guard let target = dst.baseAddress else { return }
+          target.update(repeating: value, count: dst.count)
+          guard let source = src.baseAddress else { return }
+          let (run, step) = (runs.run, runs.runStrides[0])
+          runs.forEachRun { input, offsets in
+            let to = target + origin + offsets[0]
+            if step == 1 { to.update(from: source + input, count: run) } else { for i in 0..<run { to[i * step] = source[input + i] } }
+          }
+        }
+      }
+      return [NDArray(shape: shape, floats: out, dtype: x.dtype)]
+    }
     if x.isFloat, x.rank == 4, pads.allSatisfy({ $0 >= 0 }), [0, 1, 4, 5].allSatisfy({ pads[$0] == 0 }),
       ["constant", "edge", "reflect"].contains(mode)
     {

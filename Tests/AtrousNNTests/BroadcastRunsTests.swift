@@ -167,6 +167,30 @@ import Testing
     }
   }
 
+  /// Pad with a constant, in the layout the input comes in, against
+  /// placing each element at its index plus the leading pads.
+  @Test func constantPadPlacesEveryElement() throws {
+    var random = SeededRandom(seed: 47)
+    for _ in 0..<150 {
+      let rank = Int.random(in: 1...4, using: &random)
+      let shape = (0..<rank).map { _ in Int.random(in: 0...9, using: &random) == 0 ? 0 : Int.random(in: 1...5, using: &random) }
+      let pads = (0..<(2 * rank)).map { _ in Int.random(in: 0...2, using: &random) }
+      let value = Float(Int.random(in: -4...4, using: &random))
+      let x = Self.values(shape.reduce(1, *), &random)
+      let node = Node(name: "pad", opType: "Pad", inputs: ["x", "p", "v"], outputs: ["y"])
+      let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)],
+                                       initializers: ["p": NDArray(shape: [2 * rank], int64s: pads.map(Int64.init)),
+                                                      "v": NDArray(shape: [], floats: [value])], optimize: false)
+      let target = (0..<rank).map { shape[$0] + pads[$0] + pads[$0 + rank] }
+      let expected = Self.indices(target).map { index -> Float in
+        let inner = (0..<rank).map { index[$0] - pads[$0] }
+        guard zip(inner, shape).allSatisfy({ $0 >= 0 && $0 < $1 }) else { return value }
+        return x[zip(inner, shape).reduce(0) { $0 * $1.1 + $1.0 }]
+      }
+      #expect(y.shape == target && y.floatValues() == expected, "\(shape) pads \(pads)")
+    }
+  }
+
   /// The Reduce ops over random axes (none, some, all; keepdims or not)
   /// against sums in Double and extremes per element, with NaNs among the
   /// inputs of Max and Min.
