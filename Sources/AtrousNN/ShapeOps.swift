@@ -244,7 +244,22 @@ enum ShapeOps {
       return out
     }
     switch data.elements {
-    case .float(let tensor): return [NDArray(shape: shape, floats: pick(tensor.scalars))]
+    case .float(let tensor):
+      // Each picked block copied once, from the input's storage into the output's.
+      var out = Tensor.uninitialized(shape: shape)
+      tensor.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+          guard let source = src.baseAddress, let target = dst.baseAddress else { return }
+          var at = 0
+          for o in 0..<outer {
+            for j in index {
+              (target + at).update(from: source + (o * n + j) * inner, count: inner)
+              at += inner
+            }
+          }
+        }
+      }
+      return [NDArray(shape: shape, floats: out)]
     case .int64(let values): return [NDArray(shape: shape, int64s: pick(values))]
     }
   }

@@ -191,6 +191,30 @@ import Testing
     }
   }
 
+  /// Gather of float blocks along each axis, with negative and repeated
+  /// indices in a 2-D index array, against picking each element.
+  @Test func gatherPicksEachBlock() throws {
+    var random = SeededRandom(seed: 48)
+    for _ in 0..<150 {
+      let rank = Int.random(in: 1...4, using: &random)
+      let shape = (0..<rank).map { _ in Int.random(in: 1...4, using: &random) }
+      let axis = Int.random(in: 0..<rank, using: &random)
+      let indexShape = [Int.random(in: 1...3, using: &random), Int.random(in: 0...3, using: &random)]
+      let picks = (0..<indexShape.reduce(1, *)).map { _ in Int.random(in: -shape[axis]..<shape[axis], using: &random) }
+      let x = Self.values(shape.reduce(1, *), &random)
+      let node = Node(name: "gather", opType: "Gather", inputs: ["x", "i"], outputs: ["y"], attributes: ["axis": .int(axis)])
+      let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)],
+                                       initializers: ["i": NDArray(shape: indexShape, int64s: picks.map(Int64.init))], optimize: false)
+      let target = Array(shape[..<axis]) + indexShape + Array(shape[(axis + 1)...])
+      let expected = Self.indices(target).map { index -> Float in
+        let pick = picks[index[axis] * indexShape[1] + index[axis + 1]]
+        let source = Array(index[..<axis]) + [pick < 0 ? pick + shape[axis] : pick] + Array(index[(axis + 2)...])
+        return x[zip(source, shape).reduce(0) { $0 * $1.1 + $1.0 }]
+      }
+      #expect(y.shape == target && y.floatValues() == expected, "\(shape) axis \(axis) indices \(indexShape)")
+    }
+  }
+
   /// The Reduce ops over random axes (none, some, all; keepdims or not)
   /// against sums in Double and extremes per element, with NaNs among the
   /// inputs of Max and Min.
