@@ -366,9 +366,9 @@ enum Elementwise {
   /// (unsigned 64-bit ones by their value), anything else as floats.
   static func compare(_ a: NDArray, _ b: NDArray, _ test: Comparison, _ c: OpContext) throws -> NDArray {
     let shape = try broadcastShape(a.shape, b.shape, c)
-    let (sa, sb) = (strides(a.shape, to: shape), strides(b.shape, to: shape))
-    var out = [Bool](repeating: false, count: shape.reduce(1, *))
     if !a.isFloat && !b.isFloat {
+      let (sa, sb) = (strides(a.shape, to: shape), strides(b.shape, to: shape))
+      var out = [Bool](repeating: false, count: shape.reduce(1, *))
       let (x, y) = (a.int64Values(), b.int64Values())
       if a.dtype == .uint64 || b.dtype == .uint64 {
         forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in
@@ -377,36 +377,35 @@ enum Elementwise {
       } else {
         forEachIndex(shape, offsets: (sa, sb)) { i, ia, ib in out[i] = test.test(x[ia], y[ib], zero: 0) }
       }
-    } else {
-      // A run at a time, the test chosen once (`BroadcastRuns`), into the
-      // 0 and 1 a boolean array holds.
-      let runs = BroadcastRuns([a.shape, b.shape], to: shape)
-      let (x, y) = (a.floatTensor(), b.floatTensor())
-      let (run, sa, sb) = (runs.run, runs.runStrides[0], runs.runStrides[1])
-      let flags = [Int64](unsafeUninitializedCapacity: out.count) { po, count in
-        x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in
-          @inline(__always) func each(_ test: (Float, Float) -> Bool) {
-            runs.forEachRun { o, offsets in
-              let (pa, pb) = (px.baseAddress! + offsets[0], py.baseAddress! + offsets[1])
-              for i in 0..<run { po[o + i] = test(pa[i &* sa], pb[i &* sb]) ? 1 : 0 }
-            }
-          }
-          switch test {
-          case .equal: each { $0 == $1 }
-          case .greater: each { $0 > $1 }
-          case .greaterOrEqual: each { $0 >= $1 }
-          case .less: each { $0 < $1 }
-          case .lessOrEqual: each { $0 <= $1 }
-          case .and: each { $0 != 0 && $1 != 0 }
-          case .or: each { $0 != 0 || $1 != 0 }
-          case .xor: each { ($0 != 0) != ($1 != 0) }
-          }
-        } }
-        count = po.count
-      }
-      return NDArray(shape: shape, int64s: flags, dtype: .bool)
+      return NDArray(shape: shape, bools: out)
     }
-    return NDArray(shape: shape, bools: out)
+    // Floats a run at a time, the test chosen once (`BroadcastRuns`), into
+    // the 0 and 1 a boolean array holds.
+    let runs = BroadcastRuns([a.shape, b.shape], to: shape)
+    let (x, y) = (a.floatTensor(), b.floatTensor())
+    let (run, sa, sb) = (runs.run, runs.runStrides[0], runs.runStrides[1])
+    let flags = [Int64](unsafeUninitializedCapacity: shape.reduce(1, *)) { po, count in
+      x.withUnsafeBufferPointer { px in y.withUnsafeBufferPointer { py in
+        @inline(__always) func each(_ test: (Float, Float) -> Bool) {
+          runs.forEachRun { o, offsets in
+            let (pa, pb) = (px.baseAddress! + offsets[0], py.baseAddress! + offsets[1])
+            for i in 0..<run { po[o + i] = test(pa[i &* sa], pb[i &* sb]) ? 1 : 0 }
+          }
+        }
+        switch test {
+        case .equal: each { $0 == $1 }
+        case .greater: each { $0 > $1 }
+        case .greaterOrEqual: each { $0 >= $1 }
+        case .less: each { $0 < $1 }
+        case .lessOrEqual: each { $0 <= $1 }
+        case .and: each { $0 != 0 && $1 != 0 }
+        case .or: each { $0 != 0 || $1 != 0 }
+        case .xor: each { ($0 != 0) != ($1 != 0) }
+        }
+      } }
+      count = po.count
+    }
+    return NDArray(shape: shape, int64s: flags, dtype: .bool)
   }
 
 

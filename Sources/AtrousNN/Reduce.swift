@@ -162,7 +162,7 @@ enum Reduce {
           for i in 0..<inner { top[i] = base[i] }
           best.withUnsafeMutableBufferPointer { out in
             let cell = out.baseAddress! + o * inner
-            for r in 1..<max(length, 1) {
+            for r in 1..<length {
               let line = base + r * inner, position = Int64(r)
               for i in 0..<inner {
                 let v = line[i]

@@ -49,14 +49,15 @@ struct ReducedBlock {
         switch kind {
         case .max, .min:
           let largest = kind == .max
-          for i in 0..<inner { out[o * inner + i] = base[i] }
           out.withUnsafeMutableBufferPointer { dst in
             let target = dst.baseAddress! + o * inner
-            if inner == 1 {
-              target[0] = Self.extreme(base, count: reduced, largest: largest)
+            if reduced == 0 || inner == 1 {
+              // Nothing to read (the empty set's value), or one run.
+              for i in 0..<inner { target[i] = Self.extreme(base + i, count: reduced, largest: largest) }
               return
             }
-            for r in 1..<max(reduced, 1) {
+            target.update(from: base, count: inner)
+            for r in 1..<reduced {
               let line = base + r * inner
               for i in 0..<inner {
                 let (v, m) = (line[i], target[i])
@@ -64,7 +65,6 @@ struct ReducedBlock {
               }
             }
           }
-          if reduced == 0 { for i in 0..<inner { out[o * inner + i] = largest ? -.infinity : .infinity } }
         default:
           let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1, product = kind == .prod
           if inner == 1 && !product {

@@ -38,16 +38,27 @@ import Testing
     (0..<count).map { _ in Float(Int.random(in: -1000...1000, using: &random)) / 64 }
   }
 
+  /// `values` (multiples of 1/64) as floats, or as integers (each times
+  /// 64, exactly) to take an op's integer path.
+  static func array(_ values: [Float], _ shape: [Int], integers: Bool) -> NDArray {
+    integers ? NDArray(shape: shape, int64s: values.map { Int64($0 * 64) }) : NDArray(shape: shape, floats: values)
+  }
+
+  /// Whether `y` holds `expected` stored as `array(_:_:integers:)` stores it.
+  static func holds(_ y: NDArray, _ expected: [Float], integers: Bool) -> Bool {
+    integers ? y.int64Values() == expected.map { Int64($0 * 64) } : y.floatValues() == expected
+  }
+
   @Test func broadcastCopiesEveryElementFromItsSource() {
     var random = SeededRandom(seed: 41)
     for _ in 0..<300 {
       let (shape, target) = Self.shapes(&random)
       let x = Self.values(shape.reduce(1, *), &random)
-      let floats = NDArray(shape: shape, floats: x).broadcast(to: target)
-      let ints = NDArray(shape: shape, int64s: x.map { Int64($0 * 64) }).broadcast(to: target)
       let expected = Self.indices(target).map { x[Self.source($0, shape, target)] }
-      #expect(floats.shape == target && floats.floatValues() == expected, "\(shape) -> \(target)")
-      #expect(ints.int64Values() == expected.map { Int64($0 * 64) }, "\(shape) -> \(target) as integers")
+      for integers in [false, true] {
+        let y = Self.array(x, shape, integers: integers).broadcast(to: target)
+        #expect(y.shape == target && Self.holds(y, expected, integers: integers), "\(shape) -> \(target), integers: \(integers)")
+      }
     }
   }
 
@@ -95,21 +106,15 @@ import Testing
       let flags = (0..<cShape.reduce(1, *)).map { _ in Bool.random(using: &random) }
       let (a, b) = (Self.values(aShape.reduce(1, *), &random), Self.values(bShape.reduce(1, *), &random))
       let integers = round % 3 == 2
-      func array(_ v: [Float], _ shape: [Int]) -> NDArray {
-        integers ? NDArray(shape: shape, int64s: v.map { Int64($0 * 64) }) : NDArray(shape: shape, floats: v)
-      }
       let node = Node(name: "where", opType: "Where", inputs: ["c", "a", "b"], outputs: ["y"])
-      let y = try OpReferenceTests.run(node, inputs: ["c": NDArray(shape: cShape, bools: flags), "a": array(a, aShape), "b": array(b, bShape)],
-                                       optimize: false)
+      let y = try OpReferenceTests.run(node, inputs: ["c": NDArray(shape: cShape, bools: flags),
+                                                      "a": Self.array(a, aShape, integers: integers),
+                                                      "b": Self.array(b, bShape, integers: integers)], optimize: false)
       let expected = Self.indices(target).map {
         flags[Self.source($0, cShape, target)] ? a[Self.source($0, aShape, target)] : b[Self.source($0, bShape, target)]
       }
       #expect(y.shape == target, "\(cShape) \(aShape) \(bShape)")
-      if integers {
-        #expect(y.int64Values() == expected.map { Int64($0 * 64) }, "\(cShape) \(aShape) \(bShape) as integers")
-      } else {
-        #expect(y.floatValues() == expected, "\(cShape) \(aShape) \(bShape)")
-      }
+      #expect(Self.holds(y, expected, integers: integers), "\(cShape) \(aShape) \(bShape), integers: \(integers)")
     }
   }
 
@@ -121,20 +126,15 @@ import Testing
       let repeats = (0..<rank).map { _ in Int.random(in: 0...8, using: &random) == 0 ? 0 : Int.random(in: 1...3, using: &random) }
       let x = Self.values(shape.reduce(1, *), &random)
       let integers = round % 2 == 1
-      let input = integers ? NDArray(shape: shape, int64s: x.map { Int64($0 * 64) }) : NDArray(shape: shape, floats: x)
       let node = Node(name: "tile", opType: "Tile", inputs: ["x", "r"], outputs: ["y"])
-      let y = try OpReferenceTests.run(node, inputs: ["x": input],
+      let y = try OpReferenceTests.run(node, inputs: ["x": Self.array(x, shape, integers: integers)],
                                        initializers: ["r": NDArray(shape: [rank], int64s: repeats.map(Int64.init))], optimize: false)
       let target = zip(shape, repeats).map(*)
       let expected = Self.indices(target).map { index in
         x[zip(index, shape).reduce(0) { $0 * $1.1 + $1.0 % $1.1 }]
       }
       #expect(y.shape == target, "\(shape) x \(repeats)")
-      if integers {
-        #expect(y.int64Values() == expected.map { Int64($0 * 64) }, "\(shape) x \(repeats) as integers")
-      } else {
-        #expect(y.floatValues() == expected, "\(shape) x \(repeats)")
-      }
+      #expect(Self.holds(y, expected, integers: integers), "\(shape) x \(repeats), integers: \(integers)")
     }
   }
 

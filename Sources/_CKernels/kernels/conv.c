@@ -777,10 +777,10 @@ void atr_transposed_gather_row(float *restrict out, size_t out_pixel_stride, con
 #include <stdint.h>
 #include <string.h>
 
-// e^x for the pointwise steps, branch-free so its loops vectorize: x = n ln2
-// + r with |r| <= ln2/2 (ln2 split in two for exactness), e^r by Cephes'
-// degree-6 polynomial, times 2^n made from n's bits. Relative
-// error below 2e-7 over [-87, 88]; x is clamped there. Written for a short
+// e^x as p 2^n, branch-free so its loops vectorize: x clamped to [low,
+// high], x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for exactness),
+// p = e^r by Cephes' degree-6 polynomial; p is returned, n through `n`.
+// Relative error below 2e-7. Written for a short
 // dependency chain, which is what bounds a loop of it (each vector's steps
 // wait on each other; out-of-order execution overlaps only a few
 // vectors): the clamp as max and min, n rounded by adding and
@@ -789,50 +789,49 @@ void atr_transposed_gather_row(float *restrict out, size_t out_pixel_stride, con
 // vectors, SiLU over rows in L2 took 0.66 of the time of the Horner form
 // rounded by floorf (AVX2, AMD EPYC), EfficientNet-B0 0.92 and YOLOX-S
 // 0.94 (1 thread, six alternating runs).
-static inline __attribute__((always_inline)) float exp_approx(float x) {
-  const float low = -87.0f > x ? -87.0f : x;
-  x = 88.0f < low ? 88.0f : low;
+static inline __attribute__((always_inline)) float exp_parts(float x, float low, float high, int32_t *n) {
+  const float above = low > x ? low : x;
+  x = high < above ? high : above;
   const float shifted = x * 1.44269504088896341f + 12582912.0f;
-  const float n = shifted - 12582912.0f;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  const float whole = shifted - 12582912.0f;
+  const float r = (x - whole * 0.693359375f) - whole * -2.12194440e-4f;
   const float r2 = r * r;
   const float q01 = 5.0000001201e-1f + r * 1.6666665459e-1f, q23 = 4.1665795894e-2f + r * 8.3334519073e-3f,
               q45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
-  const float p = r2 * (q01 + r2 * (q23 + r2 * q45)) + r + 1.0f;
-  // 2^n from the shift's low mantissa bits, n + 127 being within [1, 254];
-  // a multiply, not an add to p's exponent bits, so that a NaN in stays NaN
-  // whatever its payload.
+  // n from the shift's low mantissa bits (n + 2^22 there); garbage for a
+  // NaN, whose p is NaN whatever it is multiplied by.
   int32_t bits;
   memcpy(&bits, &shifted, sizeof bits);
-  bits = (int32_t)((uint32_t)(bits + 127) << 23);
-  float scale;
-  memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  *n = (int32_t)(((uint32_t)bits + 256u) & 511u) - 256;
+  return r2 * (q01 + r2 * (q23 + r2 * q45)) + r + 1.0f;
 }
 
-// e^x over the whole float range, for the Exp op itself: as exp_approx,
-// but x clamped to [-104, 89] and 2^n applied as two halves, each a normal
-// float, so that the product overflows to infinity past 88.72 and rounds
-// once into the subnormals below -87.34, where e^x does.
+// 2^e as a float, for e within [-126, 127] (other values give some float).
+static inline __attribute__((always_inline)) float power_of_two(int32_t e) {
+  const uint32_t bits = (uint32_t)(e + 127) << 23;
+  float result;
+  memcpy(&result, &bits, sizeof result);
+  return result;
+}
+
+// e^x for the pointwise steps: exp_parts clamped to [-87, 88], where n +
+// 127 is a normal exponent; times 2^n, a multiply rather than an add to
+// p's exponent bits, so that a NaN in stays NaN whatever its payload.
+static inline __attribute__((always_inline)) float exp_approx(float x) {
+  int32_t n;
+  const float p = exp_parts(x, -87.0f, 88.0f, &n);
+  return p * power_of_two(n);
+}
+
+// e^x over the whole float range, for the Exp op itself: x clamped to
+// [-104, 89] and 2^n applied as two halves, each a normal float, so that
+// the product overflows to infinity past 88.72 and rounds once into the
+// subnormals below -87.34, where e^x does.
 static inline __attribute__((always_inline)) float exp_wide(float x) {
-  const float low = -104.0f > x ? -104.0f : x;
-  x = 89.0f < low ? 89.0f : low;
-  const float shifted = x * 1.44269504088896341f + 12582912.0f;
-  const float n = shifted - 12582912.0f;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  const float r2 = r * r;
-  const float q01 = 5.0000001201e-1f + r * 1.6666665459e-1f, q23 = 4.1665795894e-2f + r * 8.3334519073e-3f,
-              q45 = 1.3981999507e-3f + r * 1.9875691500e-4f;
-  const float p = r2 * (q01 + r2 * (q23 + r2 * q45)) + r + 1.0f;
-  int32_t bits;
-  memcpy(&bits, &shifted, sizeof bits);
-  // n from the low bits (n + 2^22 there), split as n = h + (n - h).
-  const int32_t whole = ((bits + 256) & 511) - 256, half = whole >> 1;
-  const int32_t b1 = (half + 127) << 23, b2 = (whole - half + 127) << 23;
-  float s1, s2;
-  memcpy(&s1, &b1, sizeof s1);
-  memcpy(&s2, &b2, sizeof s2);
-  return p * s1 * s2;
+  int32_t n;
+  const float p = exp_parts(x, -104.0f, 89.0f, &n);
+  const int32_t half = n >> 1;
+  return p * power_of_two(half) * power_of_two(n - half);
 }
 
 // erf by Abramowitz and Stegun 7.1.26 on exp_approx: absolute error below
