@@ -55,6 +55,7 @@ extension HypercolumnExtractor {
     let shape = options.layout == .hwc ? [height, width, channels] : [channels, height, width]
     let header = NPY.header(dtype: dtype, shape: shape)
     let writer = try AtomicFileWriter(path: path)
+    try writer.reserve(header.count + height * width * channels * dtype.itemSize)
     try header.withUnsafeBytes { try writer.write($0, at: 0) }
     let taps = Taps(plan: plan, options: options)
     let widest = plan.tiles.map(\.columns.count).max() ?? 0

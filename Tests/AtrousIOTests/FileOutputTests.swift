@@ -44,6 +44,26 @@ import Testing
     #expect(Fixtures.listing(folder) == ["out.bin"])
   }
 
+  /// Space reserved up front: the bytes written over it are the file's,
+  /// the rest reads as zeros; a reservation the disk cannot hold fails
+  /// the output at once and leaves neither the target nor a temporary.
+  @Test func reservedSpaceHoldsTheWritesAndTooMuchFailsAtOnce() throws {
+    let folder = Fixtures.scratchFolder()
+    let path = folder + "/out.bin"
+    let writer = try AtomicFileWriter(path: path)
+    let reserved = try writer.reserve(4096)
+    try [UInt8](repeating: 7, count: 100).withUnsafeBytes { try writer.write($0, at: 10) }
+    try writer.commit()
+    let bytes = try FileIO.readAll(path)
+    #expect(bytes.count == (reserved ? 4096 : 110))
+    #expect(bytes[..<10].allSatisfy { $0 == 0 } && bytes[10..<110].allSatisfy { $0 == 7 } && bytes[110...].allSatisfy { $0 == 0 })
+    // Where the file system reserves space at all, an exabyte is refused.
+    guard reserved else { return }
+    let other = try AtomicFileWriter(path: folder + "/huge.bin")
+    #expect(throws: FileError.self) { try other.reserve(1 << 60) }
+    #expect(Fixtures.listing(folder) == ["out.bin"])
+  }
+
   @Test func missingFolderIsAClearError() {
     #expect(throws: FileError.self) { try AtomicFileWriter.write([1], to: "/nonexistent-folder/x.bin") }
   }

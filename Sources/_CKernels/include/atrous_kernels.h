@@ -67,6 +67,14 @@ size_t atr_cache_l3(void);
 /// scheduler's CPU set allow); 0 when the system does not say.
 int atr_affinity_cpus(void);
 
+/// Allocates disk space for the first `bytes` bytes of the open file `fd`
+/// (fallocate, mode 0: the file grows to that size, reading as zeros), so
+/// the writes that fill it find their blocks and a full disk is known
+/// before they start. Returns 0, or the errno: ENOSPC, EDQUOT or EFBIG
+/// when the space is not there, EOPNOTSUPP where the file system (or the
+/// system) has no such call.
+int atr_reserve_file(int fd, int64_t bytes);
+
 /// A hint inside a busy-wait loop: the core slows the loop down and leaves
 /// its execution units to the other hardware thread sharing it (a virtual
 /// machine's cores may be two threads of one physical core).
