@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -12,7 +13,7 @@ import Musl
 /// time, each row's loop vectorized, instead of visiting element by element
 /// with the output offset of each, which took 50 to 70 times as long as
 /// ONNX Runtime over a 4M-element map. Sums accumulate in Double, as the
-/// general path's do; the order within a reduced run differs (eight
+/// general path's do; the order within a reduced run differs (sixteen
 /// partial sums), which a float result does not show but in its last bit
 /// at the very most.
 struct ReducedBlock {
@@ -41,6 +42,7 @@ struct ReducedBlock {
 
   /// The reduction of `x` (standard order), `meanOver` elements per mean.
   func reduce(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int) -> [Float] {
+    if inner == 1 && kind != .prod { return reduceRuns(x, kind, meanOver: n) }
     var out = [Float](repeating: 0, count: outer * inner)
     var row = [Double](repeating: 0, count: inner)  // (inner) sums of one outer index
     x.withUnsafeBufferPointer { src in
@@ -100,45 +102,38 @@ struct ReducedBlock {
     return out
   }
 
-  /// The largest (or smallest) of `count` floats, NaN if any is NaN.
-  static func extreme(_ x: UnsafePointer<Float>, count: Int, largest: Bool) -> Float {
-    guard count > 0 else { return largest ? -.infinity : .infinity }
-    var lanes = SIMD8<Float>(repeating: x[0]), nan = SIMDMask<SIMD8<Int32>>()
-    var i = 0
-    while i + 8 <= count {
-      let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-      nan .|= v .!= v
-      lanes = largest ? lanes.replacing(with: v, where: v .> lanes) : lanes.replacing(with: v, where: v .< lanes)
-      i += 8
+  /// `reduce` where each output reduces one contiguous run (`inner` is
+  /// 1): a kernel call per run, nothing else per run but the finish (the
+  /// reductions along the last axis run as many runs as the map has rows,
+  /// 8192 of 128 over a (1, 64, 128, 128) map).
+  private func reduceRuns(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int) -> [Float] {
+    let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1
+    return [Float](unsafeUninitializedCapacity: outer) { out, initialized in
+      x.withUnsafeBufferPointer { src in
+        for o in 0..<outer {
+          let run = src.baseAddress! + o * reduced
+          switch kind {
+          case .max, .min: out[o] = Self.extreme(run, count: reduced, largest: kind == .max)
+          case .mean:
+            out[o] = n == 0 || reduced == 0 ? .nan : Float(Self.sum(run, count: reduced, square: false, absolute: false) / Double(n))
+          case .l2: out[o] = Float(Self.sum(run, count: reduced, square: true, absolute: false).squareRoot())
+          case .logSum: out[o] = Float(log(Self.sum(run, count: reduced, square: false, absolute: false)))
+          default: out[o] = Float(Self.sum(run, count: reduced, square: square, absolute: absolute))
+          }
+        }
+      }
+      initialized = outer
     }
-    var m = largest ? lanes.max() : lanes.min()
-    var anyNaN = any(nan)
-    while i < count {
-      let v = x[i]
-      anyNaN = anyNaN || v.isNaN
-      m = largest ? (v > m ? v : m) : (v < m ? v : m)
-      i += 1
-    }
-    return anyNaN ? .nan : m
   }
 
-  /// The sum (of squares, of magnitudes) of `count` floats in Double,
-  /// as eight partial sums.
+  /// The largest (or smallest) of `count` floats, NaN if any is NaN.
+  static func extreme(_ x: UnsafePointer<Float>, count: Int, largest: Bool) -> Float {
+    atr_reduce_extreme(x, count, largest ? 1 : 0)
+  }
+
+  /// The sum (of squares, of magnitudes) of `count` floats in Double, as
+  /// sixteen partial sums.
   static func sum(_ x: UnsafePointer<Float>, count: Int, square: Bool, absolute: Bool) -> Double {
-    var lanes = SIMD8<Double>(repeating: 0)
-    var i = 0
-    while i + 8 <= count {
-      var v = SIMD8<Double>(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
-      if square { v *= v } else if absolute { v = v.replacing(with: -v, where: v .< 0) }
-      lanes += v
-      i += 8
-    }
-    var total = lanes.sum()
-    while i < count {
-      let v = Double(x[i])
-      total += square ? v * v : absolute ? abs(v) : v
-      i += 1
-    }
-    return total
+    atr_reduce_sum(x, count, square ? 1 : 0, absolute ? 1 : 0)
   }
 }

@@ -216,6 +216,14 @@ void atr_concat_rows(float *out, size_t rows, const float *const *parts, const s
   atr_kernels()->concat_rows(out, rows, parts, widths, nparts);
 }
 
+float atr_reduce_extreme(const float *x, size_t count, int largest) {
+  return atr_kernels()->reduce_extreme(x, count, largest);
+}
+
+double atr_reduce_sum(const float *x, size_t count, int square, int absolute) {
+  return atr_kernels()->reduce_sum(x, count, square, absolute);
+}
+
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
                          float epsilon) {
   atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);

@@ -64,6 +64,8 @@
   X(gather_channels) \
   X(concat_rows) \
   X(layer_norm_rows) \
+  X(reduce_extreme) \
+  X(reduce_sum) \
   X(box_mean_pass) \
   X(weighted_sum) \
   X(winograd_tiles) \
@@ -125,6 +127,8 @@
 #define atr_gather_channels ATR_ISA_NAME(atr_gather_channels)
 #define atr_concat_rows ATR_ISA_NAME(atr_concat_rows)
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
+#define atr_reduce_extreme ATR_ISA_NAME(atr_reduce_extreme)
+#define atr_reduce_sum ATR_ISA_NAME(atr_reduce_sum)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)

@@ -4,6 +4,7 @@
 #include "kernels/conv.c"
 #include "kernels/gemv.c"
 #include "kernels/norm.c"
+#include "kernels/reduce.c"
 #include "kernels/winograd.c"
 #include "kernels/blocked.c"
 #include "kernels/box.c"

@@ -255,6 +255,14 @@ void atr_gemv_pack(float *out, const float *w, size_t n, size_t k);
 void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *scale,
                         const float *shift);
 
+/// The largest (`largest` 1) or smallest of `count` floats; NaN when any
+/// is NaN, -infinity (+infinity) when there are none.
+float atr_reduce_extreme(const float *x, size_t count, int largest);
+
+/// The sum of `count` floats, of their squares (`square`) or of their
+/// magnitudes (`absolute`), accumulated in double in sixteen partial sums.
+double atr_reduce_sum(const float *x, size_t count, int square, int absolute);
+
 /// Layer normalization of `rows` rows of n contiguous floats: each row
 /// less its mean, over its standard deviation (sqrt(variance + epsilon)),
 /// times scale[i], plus bias[i] (either may be NULL). out may be in.

@@ -1,0 +1,63 @@
+import AtrousCore
+import Testing
+import _CKernels
+
+/// The reductions of a contiguous run (`atr_reduce_extreme`,
+/// `atr_reduce_sum`) against plain loops, on every instruction set: every
+/// length from 0 to 160 (the lanes' body, its rest, and none), longer runs,
+/// NaNs and infinities at every place a lane can hold them.
+@Suite struct ReduceKernelTests {
+  static let lengths = Array(0...160) + [1000, 4099]
+
+  /// Values in [-100, 100) from a seed.
+  static func values(_ count: Int, seed: Int) -> [Float] {
+    var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      return Float(Int(state >> 40) % 20000 - 10000) / 100
+    }
+  }
+
+  @Test(arguments: InstructionSet.available)
+  func extremesMatchAScan(isa: InstructionSet) {
+    InstructionSet.with(isa) {
+      for count in Self.lengths {
+        // Clean, then a NaN or an infinity at each of a few places.
+        let clean = Self.values(count, seed: count)
+        var cases = [clean]
+        for position in Set([0, count / 2, count - 1, 33, 35]) where position >= 0 && position < count {
+          for special in [Float.nan, .infinity, -.infinity] {
+            var x = clean
+            x[position] = special
+            cases.append(x)
+          }
+        }
+        for x in cases {
+          for largest in [true, false] {
+            let expected: Float = x.contains { $0.isNaN } ? .nan
+              : (largest ? x.max() : x.min()) ?? (largest ? -.infinity : .infinity)
+            let got = atr_reduce_extreme(x, x.count, largest ? 1 : 0)
+            #expect(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN),
+                    "\(isa) \(largest ? "max" : "min") of \(count): \(got), not \(expected)")
+          }
+        }
+      }
+    }
+  }
+
+  /// Sums in double, within a few double roundings of the terms' magnitude.
+  @Test(arguments: InstructionSet.available)
+  func sumsMatchALoop(isa: InstructionSet) {
+    InstructionSet.with(isa) {
+      for count in Self.lengths {
+        let x = Self.values(count, seed: 7 * count + 1)
+        for (square, absolute) in [(false, false), (true, false), (false, true)] {
+          let terms = x.map { v -> Double in let d = Double(v); return square ? d * d : absolute ? abs(d) : d }
+          let expected = terms.reduce(0, +), magnitude = terms.reduce(0) { $0 + abs($1) }
+          let got = atr_reduce_sum(x, x.count, square ? 1 : 0, absolute ? 1 : 0)
+          #expect(abs(got - expected) <= magnitude * 1e-14, "\(isa) sum of \(count) (square \(square), abs \(absolute)): \(got), not \(expected)")
+        }
+      }
+    }
+  }
+}
