@@ -186,7 +186,6 @@ enum Elementwise {
     let n = src.count
     switch op {
     case .relu: for i in 0..<n { dst[i] = Swift.max(src[i], 0) }
-    case .sigmoid: for i in 0..<n { dst[i] = 1 / (1 + Glibc.exp(-src[i])) }
     case .sqrt: for i in 0..<n { dst[i] = src[i].squareRoot() }
     case .neg: for i in 0..<n { dst[i] = -src[i] }
     case .abs: for i in 0..<n { dst[i] = Swift.abs(src[i]) }
@@ -198,6 +197,7 @@ enum Elementwise {
     // The hard curves, Clip, tanh and exp run as the steps a fusion makes
     // of them, so that a fused and an unfused op agree bit for bit.
     case .tanh: applyStep(atr_pointwise_step(op: ATR_PW_TANH, a: 0, b: 0), src, dst)
+    case .sigmoid: applyStep(atr_pointwise_step(op: ATR_PW_SIGMOID, a: 0, b: 0), src, dst)
     case .exp: applyStep(atr_pointwise_step(op: ATR_PW_EXP, a: 0, b: 0), src, dst)
     case .hardSwish: applyStep(atr_pointwise_step(op: ATR_PW_HARDSWISH, a: 0, b: 0), src, dst)
     case .leakyRelu(let alpha): for i in 0..<n { dst[i] = src[i] < 0 ? alpha * src[i] : src[i] }
@@ -239,14 +239,25 @@ enum Elementwise {
   }
 
   /// dst[i] = step(src[i]) by `atr_pointwise`, which runs in place; the two
-  /// may be one buffer.
+  /// may be one buffer. Into another buffer, each chunk of `stepChunk` is
+  /// copied and stepped while in L1, not the whole input copied first.
   private static func applyStep(_ step: atr_pointwise_step, _ src: UnsafeBufferPointer<Float>,
                                 _ dst: UnsafeMutableBufferPointer<Float>) {
     guard let out = dst.baseAddress, let input = src.baseAddress else { return }
-    if UnsafePointer(out) != input { out.update(from: input, count: src.count) }
     var step = step
-    atr_pointwise(out, 1, src.count, src.count, &step, 1)
+    guard UnsafePointer(out) != input else {
+      atr_pointwise(out, 1, src.count, src.count, &step, 1)
+      return
+    }
+    for first in stride(from: 0, to: src.count, by: stepChunk) {
+      let count = Swift.min(stepChunk, src.count - first)
+      (out + first).update(from: input + first, count: count)
+      atr_pointwise(out + first, 1, count, count, &step, 1)
+    }
   }
+
+  /// Floats per chunk of `applyStep` into another buffer: 16 KiB.
+  static let stepChunk = 4096
 
   /// log(1 + e^x) without overflow for large x.
   @inline(__always)

@@ -52,6 +52,24 @@ import _CKernels
     }
   }
 
+  /// Tanh and Sigmoid as ops into storage of their own (their input held
+  /// elsewhere too), a chunk at a time, against the step over the whole
+  /// array in place: bit for bit, over several chunks and a partial one,
+  /// the input left as it was.
+  @Test func unaryOpsIntoNewStorageMatchTheStep() {
+    let n = Elementwise.stepChunk * 2 + 37
+    let values = (0..<n).map { Float($0 - n / 2) / 97 }
+    let x = NDArray(shape: [n], floats: values)
+    for (op, code) in [(Elementwise.Unary.tanh, ATR_PW_TANH), (.sigmoid, ATR_PW_SIGMOID)] {
+      let y = Elementwise.map(x, op)
+      var expected = values, step = atr_pointwise_step(op: code, a: 0, b: 0)
+      atr_pointwise(&expected, 1, n, n, &step, 1)
+      let differing = zip(y.floatValues(), expected).filter { $0.bitPattern != $1.bitPattern }.count
+      #expect(differing == 0, "\(op): \(differing) of \(n) differ")
+    }
+    #expect(x.floatValues() == values)
+  }
+
   /// Exp on every instruction set against e^x in double rounded to float:
   /// within 4 ulps where that is a normal float, within one subnormal step
   /// below, infinity past 88.72 and 0 past -103.98, from -120 to 120 every

@@ -849,16 +849,29 @@ static inline __attribute__((always_inline)) float tanh_approx(float x) {
   return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f);
 }
 
-// tanh(x) within a few float ulps, branch-free: near 0, where 1 - 2 /
-// (e^2x + 1) would lose its digits to the subtraction, Cephes' odd
-// polynomial x + x^3 P(x^2) (|x| < 0.625); past it, the exp form on |x|
-// with x's sign. Both are computed and one chosen, so the loop vectorizes.
+// tanh(x) within 7 float ulps (4.1e-7 absolute, near 1), measured over
+// every float from 0 to 20 (and so, being odd, from -20), branch-free: x clamped to [-9, 9]
+// (past which tanh is 1 in float, and a NaN passes the clamp), then a
+// rational function, x times an even polynomial of degree 12 over one of
+// degree 6: one division and eleven multiply-adds, against the exp form's
+// exponential, division and Cephes polynomial near 0 computed both, which
+// took 2.4 times ONNX Runtime's time. Below 0.0004 it is x itself, which
+// there is tanh(x) rounded (x^3 / 3 is under half an ulp of x).
 static inline __attribute__((always_inline)) float tanh_step(float x) {
-  const float a = fabsf(x), z = x * x;
-  const float p = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
-                   3.33332819422e-1f) * z * x + x;
-  const float e = 1.0f - 2.0f / (exp_approx(2.0f * a) + 1.0f);
-  return a < 0.625f ? p : copysignf(e, x);
+  const float c = 9.0f < x ? 9.0f : x < -9.0f ? -9.0f : x, z = c * c;
+  float p = -2.76076847742355e-16f;
+  p = p * z + 2.00018790482477e-13f;
+  p = p * z - 8.60467152213735e-11f;
+  p = p * z + 5.12229709037114e-08f;
+  p = p * z + 1.48572235717979e-05f;
+  p = p * z + 6.37261928875436e-04f;
+  p = p * z + 4.89352455891786e-03f;
+  float q = 1.19825839466702e-06f;
+  q = q * z + 1.18534705686654e-04f;
+  q = q * z + 2.26843463243900e-03f;
+  q = q * z + 4.89352518554385e-03f;
+  const float r = c * p / q;
+  return fabsf(x) < 0.0004f ? x : r;
 }
 
 // The steps built on exp_approx: four vectors at a time, so that each
