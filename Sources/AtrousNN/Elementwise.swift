@@ -568,6 +568,58 @@ enum Elementwise {
     }
   }
 
+  /// Columns per block of `softmaxAcross`: a block's `length` rows of them
+  /// (64 rows: 64 KiB) stay in L2 through its passes.
+  static let softmaxColumns = 256
+
+  /// Softmax (or log-softmax) of `input` read as (outer, length, inner)
+  /// over its middle axis, `inner` > 1 (the channels of an NCHW map): per
+  /// block of adjacent columns, the largest of each column, the
+  /// differences, their exponentials as the EXP step makes them, each
+  /// column's sum, then the quotients (or the differences less the sums'
+  /// logarithms); a pass over the block's rows for each, vectorized along
+  /// them. Blocks split across threads.
+  static func softmaxAcross(_ input: Tensor, outer: Int, length: Int, inner: Int, log: Bool, threads: Int) -> Tensor {
+    var output = Tensor.uninitialized(shape: input.shape)  // (outer, length, inner)
+    let width = softmaxColumns, perOuter = (inner + width - 1) / width, blocks = outer * perOuter
+    let workers = max(1, min(blocks, input.count >= 1 << 16 ? threads : 1))
+    let scratch = ConvKernel.scratch(workers, floats: 2 * width)  // the block's largest values and sums
+    input.withUnsafeBufferPointer { src in
+      output.withUnsafeMutableBufferPointer { dst in
+        Parallel.dynamic(blocks, workers: workers) { worker, block in
+          let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+          let base = o * length * inner + first
+          let peak = scratch[worker].pointer.assumingMemoryBound(to: Float.self), sum = peak + width  // (cols) each
+          let x = src.baseAddress! + base, y = dst.baseAddress! + base  // rows `inner` apart
+          peak.update(from: x, count: cols)
+          for k in 1..<length { atr_max_into(peak, x + k * inner, cols) }
+          for k in 0..<length {
+            let (row, out) = (x + k * inner, y + k * inner)
+            for i in 0..<cols { out[i] = row[i] - peak[i] }
+          }
+          var step = atr_pointwise_step(op: ATR_PW_EXP, a: 0, b: 0)
+          atr_pointwise(y, length, cols, inner, &step, 1)
+          sum.update(from: y, count: cols)
+          for k in 1..<length { atr_add_into(sum, y + k * inner, cols) }
+          if log {
+            for i in 0..<cols { sum[i] = peak[i] + Glibc.log(sum[i]) }
+            for k in 0..<length {
+              let (row, out) = (x + k * inner, y + k * inner)
+              for i in 0..<cols { out[i] = row[i] - sum[i] }
+            }
+          } else {
+            for i in 0..<cols { sum[i] = 1 / sum[i] }
+            for k in 0..<length {
+              let out = y + k * inner
+              for i in 0..<cols { out[i] *= sum[i] }
+            }
+          }
+        }
+      }
+    }
+    return output
+  }
+
   /// Softmax over one axis (opset 13+) or over all axes from `axis` on,
   /// flattened (before 13).
   enum SoftmaxKind { case softmax, logSoftmax, hardmax }
@@ -585,13 +637,23 @@ enum Elementwise {
       let shape = x.shape
       let parts = Parallel.ranges(outer, parts: x.count >= 1 << 16 ? c.threads : 1)
       let output = writeInPlaceOrNew(x.releaseStorage()!, shape: shape) { input, output in
-        if input.baseAddress != UnsafePointer(output.baseAddress) { _ = output.update(fromContentsOf: input) }
+        let copying = input.baseAddress != UnsafePointer(output.baseAddress)
+        // Into storage of their own, rows are copied a block at a time
+        // (about 32 KiB), each block then taken while in L1.
+        let rowsPerBlock = copying ? max(1, 8192 / length) : outer
         Parallel.run(parts.count) { part in
-          atr_softmax_rows(output.baseAddress! + parts[part].lowerBound * length, parts[part].count, length,
-                           kind == .logSoftmax ? 1 : 0)
+          for row in stride(from: parts[part].lowerBound, to: parts[part].upperBound, by: rowsPerBlock) {
+            let rows = min(rowsPerBlock, parts[part].upperBound - row), first = row * length
+            if copying { (output.baseAddress! + first).update(from: input.baseAddress! + first, count: rows * length) }
+            atr_softmax_rows(output.baseAddress! + first, rows, length, kind == .logSoftmax ? 1 : 0)
+          }
         }
       }
       return NDArray(shape: shape, floats: output)
+    }
+    if kind != .hardmax && length > 0 && x.isFloat {
+      return NDArray(shape: x.shape, floats: softmaxAcross(x.releaseStorage()!, outer: outer, length: length, inner: inner,
+                                                           log: kind == .logSoftmax, threads: c.threads))
     }
     let values = x.floatValues()
     var out = values

@@ -557,6 +557,38 @@ import Testing
     }
   }
 
+  /// Softmax and LogSoftmax over an axis before the last (the channels of
+  /// a map) against plain Double loops: few columns, columns across more
+  /// than one block with a partial one, several outer indices, axis of
+  /// length 1, large values, and one or two threads.
+  @Test func softmaxAcrossAnAxisMatchesNaive() throws {
+    for (shape, axis) in [([2, 5, 3], 1), ([1, 64, 7, 43], 1), ([3, 4, 1, 300], 1), ([2, 1, 9], 1), ([4, 6, 5], 0)] {
+      let (outer, length) = (shape[..<axis].reduce(1, *), shape[axis])
+      let inner = shape[(axis + 1)...].reduce(1, *)
+      var x = Self.values(shape.reduce(1, *), seed: 81).map { $0 * 30 }
+      x[0] = 88
+      for op in ["Softmax", "LogSoftmax"] {
+        for threads in [1, 2] {
+          let node = Node(name: "s", opType: op, inputs: ["x"], outputs: ["y"], attributes: ["axis": .int(axis)])
+          let output = try Self.run(node, inputs: ["x": NDArray(shape: shape, floats: x)], threads: threads)
+          var expected = [Float](repeating: 0, count: x.count)
+          for o in 0..<outer {
+            for i in 0..<inner {
+              let at = (0..<length).map { o * length * inner + $0 * inner + i }
+              let column = at.map { Double(x[$0]) }
+              let peak = column.max()!, sum = column.reduce(0) { $0 + Foundation.exp($1 - peak) }
+              for (k, index) in at.enumerated() {
+                expected[index] = Float(op == "Softmax" ? Foundation.exp(column[k] - peak) / sum : column[k] - peak - Foundation.log(sum))
+              }
+            }
+          }
+          #expect(output.shape == shape)
+          #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose, "\(op) \(shape) axis \(axis) threads \(threads)")
+        }
+      }
+    }
+  }
+
   /// Max and average pooling (with padding, ceil mode, counting the
   /// padding or not) against plain loops, with 3, 24 and 70 channels: the
   /// vector paths take 64 and 16 channels at a time and the last 16 again

@@ -990,13 +990,13 @@ void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int
       float sum = 0.0f;
       for (size_t start = 0; start < length; start += CHUNK) {
         const size_t n = length - start < CHUNK ? length - start : CHUNK;
-        for (size_t k = 0; k < n; k++) scratch[k] = exp_approx(x[start + k] - peak);
+        ATR_INTERLEAVE for (size_t k = 0; k < n; k++) scratch[k] = exp_approx(x[start + k] - peak);
         sum += sum_lanes(scratch, n);
       }
       const float shift = peak + logf(sum);
       for (i = 0; i < length; i++) x[i] -= shift;
     } else {
-      for (i = 0; i < length; i++) x[i] = exp_approx(x[i] - peak);
+      ATR_INTERLEAVE for (i = 0; i < length; i++) x[i] = exp_approx(x[i] - peak);
       const float scale = 1.0f / sum_lanes(x, length);
       for (i = 0; i < length; i++) x[i] *= scale;
     }
