@@ -238,21 +238,24 @@ enum Elementwise {
     }
   }
 
-  /// dst[i] = step(src[i]) by `atr_pointwise`, which runs in place; the two
-  /// may be one buffer. Into another buffer, each chunk of `stepChunk` is
-  /// copied and stepped while in L1, not the whole input copied first.
+  /// dst[i] = step(src[i]) by `atr_pointwise`; the two may be one buffer.
   private static func applyStep(_ step: atr_pointwise_step, _ src: UnsafeBufferPointer<Float>,
                                 _ dst: UnsafeMutableBufferPointer<Float>) {
+    withUnsafePointer(to: step) { applySteps(UnsafeBufferPointer(start: $0, count: 1), src, dst) }
+  }
+
+  /// dst[i] = the steps in turn on src[i], by `atr_pointwise`, which runs
+  /// in place; the two may be one buffer. Into another buffer, each chunk
+  /// of `stepChunk` is copied and stepped while in L1, not the whole input
+  /// copied first.
+  static func applySteps(_ steps: UnsafeBufferPointer<atr_pointwise_step>, _ src: UnsafeBufferPointer<Float>,
+                         _ dst: UnsafeMutableBufferPointer<Float>) {
     guard let out = dst.baseAddress, let input = src.baseAddress else { return }
-    var step = step
-    guard UnsafePointer(out) != input else {
-      atr_pointwise(out, 1, src.count, src.count, &step, 1)
-      return
-    }
-    for first in stride(from: 0, to: src.count, by: stepChunk) {
-      let count = Swift.min(stepChunk, src.count - first)
-      (out + first).update(from: input + first, count: count)
-      atr_pointwise(out + first, 1, count, count, &step, 1)
+    let copying = UnsafePointer(out) != input
+    for start in stride(from: 0, to: src.count, by: copying ? stepChunk : src.count) {
+      let count = Swift.min(copying ? stepChunk : src.count, src.count - start)
+      if copying { (out + start).update(from: input + start, count: count) }
+      if let first = steps.baseAddress, steps.count > 0 { atr_pointwise(out + start, 1, count, count, first, steps.count) }
     }
   }
 

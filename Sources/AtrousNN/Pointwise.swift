@@ -78,20 +78,22 @@ enum Pointwise {
   }
 
   /// Applies the steps to every element, in place when `x` holds the only
-  /// reference to its storage.
+  /// reference to its storage; else into new storage, each thread copying
+  /// its own part a chunk at a time as it goes.
   static func apply(_ steps: [atr_pointwise_step], to value: consuming NDArray, threads: Int) -> NDArray {
     var x = consume value
     // Integer inputs (Relu or Abs on int32, say) compute as floats; the
     // executor casts the result back to their type.
     if !x.isFloat { x = x.cast(to: .float32) }
     let (shape, channelsLast) = (x.shape, x.channelsLast)
-    // Copy-on-write: a shared buffer is copied, one held only here is not.
-    var output = x.releaseStorage()!
-    output.withUnsafeMutableBufferPointer { buffer in
-      let chunks = Parallel.ranges(buffer.count, parts: buffer.count >= Elementwise.parallelThreshold ? threads : 1)
-      Parallel.run(chunks.count) { part in
-        let r = chunks[part]
-        atr_pointwise(buffer.baseAddress! + r.lowerBound, 1, r.count, r.count, steps, steps.count)
+    let input = x.releaseStorage()!
+    let output = Elementwise.writeInPlaceOrNew(input, shape: input.shape) { src, dst in
+      let chunks = Parallel.ranges(src.count, parts: src.count >= Elementwise.parallelThreshold ? threads : 1)
+      steps.withUnsafeBufferPointer { steps in
+        Parallel.run(chunks.count) { part in
+          let r = chunks[part]
+          Elementwise.applySteps(steps, UnsafeBufferPointer(rebasing: src[r]), UnsafeMutableBufferPointer(rebasing: dst[r]))
+        }
       }
     }
     return channelsLast ? NDArray(channelsLast: output) : NDArray(shape: shape, floats: output)

@@ -67,6 +67,12 @@ import _CKernels
       let differing = zip(y.floatValues(), expected).filter { $0.bitPattern != $1.bitPattern }.count
       #expect(differing == 0, "\(op): \(differing) of \(n) differ")
     }
+    // A chain of fused steps, the parts split across two threads.
+    var steps = [atr_pointwise_step(op: ATR_PW_TANH, a: 0, b: 0), atr_pointwise_step(op: ATR_PW_CLIP, a: -0.5, b: 0.25)]
+    let y = Pointwise.apply(steps, to: x, threads: 2)
+    var expected = values
+    atr_pointwise(&expected, 1, n, n, &steps, steps.count)
+    #expect(zip(y.floatValues(), expected).allSatisfy { $0.bitPattern == $1.bitPattern })
     #expect(x.floatValues() == values)
   }
 
