@@ -110,7 +110,7 @@ enum Reduce {
       return NDArray(shape: shape, int64s: out, dtype: x.dtype)
     }
     if kind != .logSumExp, let block = ReducedBlock(x.shape, kept: kept), case .float(let tensor) = x.elements {
-      return NDArray(shape: shape, floats: block.reduce(tensor, kind, meanOver: n))
+      return NDArray(shape: shape, floats: block.reduce(tensor, kind, meanOver: n, threads: c.threads))
     }
     let values = x.floatValues()
     var out = [Double](repeating: kind == .logSumExp || kind == .logSum ? 0 : kind.identity, count: count)

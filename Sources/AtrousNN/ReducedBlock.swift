@@ -40,85 +40,83 @@ struct ReducedBlock {
     inner = r + 1 < groups.count ? groups[r + 1].length : 1
   }
 
-  /// The reduction of `x` (standard order), `meanOver` elements per mean.
-  func reduce(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int) -> [Float] {
-    if inner == 1 && kind != .prod { return reduceRuns(x, kind, meanOver: n) }
-    var out = [Float](repeating: 0, count: outer * inner)
-    var row = [Double](repeating: 0, count: inner)  // (inner) sums of one outer index
-    x.withUnsafeBufferPointer { src in
-      for o in 0..<outer {
-        let base = src.baseAddress! + o * reduced * inner
-        switch kind {
-        case .max, .min:
-          let largest = kind == .max
-          out.withUnsafeMutableBufferPointer { dst in
-            let target = dst.baseAddress! + o * inner
-            if reduced == 0 || inner == 1 {
-              // Nothing to read (the empty set's value), or one run.
-              for i in 0..<inner { target[i] = Self.extreme(base + i, count: reduced, largest: largest) }
+  /// Columns per block of a reduction across rows (`inner` > 1): a block's
+  /// accumulators (8 KiB of doubles) stay in L1 while its rows pass.
+  static let columns = 1024
+
+  /// The reduction of `x` (standard order), `meanOver` elements per mean,
+  /// on up to `threads` threads: runs (`inner` 1) split by rows, else
+  /// blocks of `columns` adjacent outputs, each accumulating its rows.
+  func reduce(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int, threads: Int = 1) -> [Float] {
+    let threads = x.count >= Elementwise.parallelThreshold ? threads : 1
+    if inner == 1 && kind != .prod { return reduceRuns(x, kind, meanOver: n, threads: threads) }
+    let width = Self.columns, perOuter = (inner + width - 1) / width, blocks = outer * perOuter
+    let workers = max(1, min(threads, blocks))
+    let scratch = ConvKernel.scratch(workers, floats: 2 * width)  // (width) doubles of sums
+    let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1
+    return [Float](unsafeUninitializedCapacity: outer * inner) { out, initialized in
+      x.withUnsafeBufferPointer { src in
+        Parallel.dynamic(blocks, workers: workers) { worker, block in
+          let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+          let base = src.baseAddress! + o * reduced * inner + first  // rows `inner` apart
+          let target = out.baseAddress! + o * inner + first
+          switch kind {
+          case .max, .min:
+            let largest = kind == .max
+            guard reduced > 0 else {
+              target.initialize(repeating: largest ? -.infinity : .infinity, count: cols)
               return
             }
-            target.update(from: base, count: inner)
-            for r in 1..<reduced {
-              let line = base + r * inner
-              for i in 0..<inner {
-                let (v, m) = (line[i], target[i])
-                target[i] = v.isNaN || m.isNaN ? .nan : largest ? (v > m ? v : m) : (v < m ? v : m)
-              }
-            }
-          }
-        default:
-          let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1, product = kind == .prod
-          if inner == 1 && !product {
-            row[0] = Self.sum(base, count: reduced, square: square, absolute: absolute)
-          } else {
-            for i in 0..<inner { row[i] = product ? 1 : 0 }
+            target.initialize(from: base, count: cols)
+            for r in 1..<reduced { atr_reduce_extreme_into(target, base + r * inner, cols, largest ? 1 : 0) }
+          default:
+            let sums = scratch[worker].pointer.assumingMemoryBound(to: Double.self)  // (cols)
+            sums.update(repeating: kind == .prod ? 1 : 0, count: cols)
             for r in 0..<reduced {
               let line = base + r * inner
-              if product {
-                for i in 0..<inner { row[i] *= Double(line[i]) }
-              } else if square {
-                for i in 0..<inner { row[i] += Double(line[i]) * Double(line[i]) }
-              } else if absolute {
-                for i in 0..<inner { row[i] += Double(abs(line[i])) }
+              if kind == .prod {
+                for i in 0..<cols { sums[i] *= Double(line[i]) }
               } else {
-                for i in 0..<inner { row[i] += Double(line[i]) }
+                atr_reduce_sum_into(sums, line, cols, square ? 1 : 0, absolute ? 1 : 0)
               }
             }
-          }
-          for i in 0..<inner {
-            var v = row[i]
-            switch kind {
-            case .mean: v = n == 0 || reduced == 0 ? .nan : v / Double(n)
-            case .l2: v = v.squareRoot()
-            case .logSum: v = log(v)
-            default: break
-            }
-            out[o * inner + i] = Float(v)
+            for i in 0..<cols { target[i] = Self.finish(sums[i], kind, count: reduced, meanOver: n) }
           }
         }
       }
+      initialized = outer * inner
     }
-    return out
+  }
+
+  /// An output from its sum (or product): the mean's quotient (NaN for
+  /// none), L2's root, LogSum's logarithm, as a float.
+  static func finish(_ sum: Double, _ kind: Reduce.Kind, count: Int, meanOver n: Int) -> Float {
+    switch kind {
+    case .mean: n == 0 || count == 0 ? .nan : Float(sum / Double(n))
+    case .l2: Float(sum.squareRoot())
+    case .logSum: Float(log(sum))
+    default: Float(sum)
+    }
   }
 
   /// `reduce` where each output reduces one contiguous run (`inner` is
   /// 1): a kernel call per run, nothing else per run but the finish (the
   /// reductions along the last axis run as many runs as the map has rows,
   /// 8192 of 128 over a (1, 64, 128, 128) map).
-  private func reduceRuns(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int) -> [Float] {
+  private func reduceRuns(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int, threads: Int) -> [Float] {
     let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1
+    let parts = Parallel.ranges(outer, parts: threads)
     return [Float](unsafeUninitializedCapacity: outer) { out, initialized in
       x.withUnsafeBufferPointer { src in
-        for o in 0..<outer {
-          let run = src.baseAddress! + o * reduced
-          switch kind {
-          case .max, .min: out[o] = Self.extreme(run, count: reduced, largest: kind == .max)
-          case .mean:
-            out[o] = n == 0 || reduced == 0 ? .nan : Float(Self.sum(run, count: reduced, square: false, absolute: false) / Double(n))
-          case .l2: out[o] = Float(Self.sum(run, count: reduced, square: true, absolute: false).squareRoot())
-          case .logSum: out[o] = Float(log(Self.sum(run, count: reduced, square: false, absolute: false)))
-          default: out[o] = Float(Self.sum(run, count: reduced, square: square, absolute: absolute))
+        Parallel.run(parts.count) { part in
+          for o in parts[part] {
+            let run = src.baseAddress! + o * reduced
+            switch kind {
+            case .max, .min: out[o] = Self.extreme(run, count: reduced, largest: kind == .max)
+            default:
+              out[o] = Self.finish(Self.sum(run, count: reduced, square: square, absolute: absolute), kind, count: reduced,
+                                   meanOver: n)
+            }
           }
         }
       }

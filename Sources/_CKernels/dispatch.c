@@ -224,6 +224,14 @@ double atr_reduce_sum(const float *x, size_t count, int square, int absolute) {
   return atr_kernels()->reduce_sum(x, count, square, absolute);
 }
 
+void atr_reduce_extreme_into(float *acc, const float *x, size_t count, int largest) {
+  atr_kernels()->reduce_extreme_into(acc, x, count, largest);
+}
+
+void atr_reduce_sum_into(double *acc, const float *x, size_t count, int square, int absolute) {
+  atr_kernels()->reduce_sum_into(acc, x, count, square, absolute);
+}
+
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
                          float epsilon) {
   atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);

@@ -66,6 +66,8 @@
   X(layer_norm_rows) \
   X(reduce_extreme) \
   X(reduce_sum) \
+  X(reduce_extreme_into) \
+  X(reduce_sum_into) \
   X(box_mean_pass) \
   X(weighted_sum) \
   X(winograd_tiles) \
@@ -129,6 +131,8 @@
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
 #define atr_reduce_extreme ATR_ISA_NAME(atr_reduce_extreme)
 #define atr_reduce_sum ATR_ISA_NAME(atr_reduce_sum)
+#define atr_reduce_extreme_into ATR_ISA_NAME(atr_reduce_extreme_into)
+#define atr_reduce_sum_into ATR_ISA_NAME(atr_reduce_sum_into)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)

@@ -215,53 +215,75 @@ import Testing
     }
   }
 
+  static let reductionKinds = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                                "ReduceSumSquare", "ReduceLogSum"]
+
   /// The Reduce ops over random axes (none, some, all; keepdims or not)
   /// against sums in Double and extremes per element, with NaNs among the
   /// inputs of Max and Min.
   @Test func reductionsMatchPerElementReference() throws {
     var random = SeededRandom(seed: 44)
-    let kinds = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-                 "ReduceLogSum"]
     for round in 0..<400 {
       let rank = Int.random(in: 1...5, using: &random)
       let shape = (0..<rank).map { _ in Int.random(in: 0...11, using: &random) == 0 ? 0 : Int.random(in: 1...6, using: &random) }
       let axes = (0..<rank).filter { _ in Bool.random(using: &random) }
-      let keep = Bool.random(using: &random)
-      let kind = kinds[round % kinds.count]
-      var x = Self.values(shape.reduce(1, *), &random).map { kind == "ReduceProd" ? 1 + $0 / 64 : kind == "ReduceLogSum" ? abs($0) + 1 : $0 }
-      if (kind == "ReduceMax" || kind == "ReduceMin") && round % 3 == 0 && !x.isEmpty {
-        x[Int.random(in: 0..<x.count, using: &random)] = .nan
-      }
-      let node = Node(name: "r", opType: kind, inputs: ["x", "axes"], outputs: ["y"], attributes: ["keepdims": .int(keep ? 1 : 0)])
-      let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)],
-                                       initializers: ["axes": NDArray(shape: [axes.count], int64s: axes.map(Int64.init))],
-                                       opset: 18, optimize: false)
-      let reduced = axes.isEmpty ? Array(0..<rank) : axes
-      let outShape = shape.indices.compactMap { reduced.contains($0) ? (keep ? 1 : nil) : shape[$0] }
-      var cells = [[Double]](repeating: [], count: outShape.reduce(1, *))
-      let kept = shape.indices.filter { !reduced.contains($0) }
-      for (flat, index) in Self.indices(shape).enumerated() {
-        cells[kept.reduce(0) { $0 * shape[$1] + index[$1] }].append(Double(x[flat]))
-      }
-      let expected: [Double] = cells.map { v in
-        switch kind {
-        case "ReduceSum": return v.reduce(0, +)
-        case "ReduceMean": return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
-        case "ReduceMax": return v.contains { $0.isNaN } ? .nan : v.max() ?? -.infinity
-        case "ReduceMin": return v.contains { $0.isNaN } ? .nan : v.min() ?? .infinity
-        case "ReduceProd": return v.reduce(1, *)
-        case "ReduceL1": return v.reduce(0) { $0 + abs($1) }
-        case "ReduceL2": return v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        case "ReduceSumSquare": return v.reduce(0) { $0 + $1 * $1 }
-        default: return log(v.reduce(0, +))
-        }
-      }
-      let got = y.floatValues()
-      let close = zip(got, expected).allSatisfy { g, e in
-        (g.isNaN && e.isNaN) || g == Float(e) || abs(Double(g) - e) <= 1e-6 * abs(e)
-      }
-      #expect(y.shape == outShape && got.count == expected.count && close,
-              "\(kind) \(shape) axes \(axes) keepdims \(keep): \(got.prefix(6)) against \(expected.prefix(6))")
+      try checkReduction(Self.reductionKinds[round % Self.reductionKinds.count], shape: shape, axes: axes,
+                         keep: Bool.random(using: &random), nan: round % 3 == 0, threads: 1, &random)
     }
+  }
+
+  /// The same on maps large enough to split across two threads: runs split
+  /// by rows (the last axis, all axes), and reductions across rows in
+  /// blocks of `ReducedBlock.columns` outputs, with a partial block.
+  @Test func largeReductionsSplitAcrossThreads() throws {
+    var random = SeededRandom(seed: 45)
+    let cases: [([Int], [Int])] = [([2, 32, 1, 1030], [1]), ([7300, 9], [1]), ([3, 22000], []), ([70, 3, 320], [0, 1])]
+    for (index, kind) in Self.reductionKinds.enumerated() {
+      for (shape, axes) in cases {
+        try checkReduction(kind, shape: shape, axes: axes, keep: index % 2 == 0, nan: true, threads: 2, &random)
+      }
+    }
+  }
+
+  /// Runs `kind` over `axes` of a random map of `shape` (with a NaN for
+  /// Max and Min where `nan`) and checks each output against the values
+  /// its cell gathers, reduced in Double.
+  func checkReduction(_ kind: String, shape: [Int], axes: [Int], keep: Bool, nan: Bool, threads: Int,
+                      _ random: inout SeededRandom) throws {
+    let rank = shape.count
+    var x = Self.values(shape.reduce(1, *), &random).map { kind == "ReduceProd" ? 1 + $0 / 64 : kind == "ReduceLogSum" ? abs($0) + 1 : $0 }
+    if (kind == "ReduceMax" || kind == "ReduceMin") && nan && !x.isEmpty {
+      x[Int.random(in: 0..<x.count, using: &random)] = .nan
+    }
+    let node = Node(name: "r", opType: kind, inputs: ["x", "axes"], outputs: ["y"], attributes: ["keepdims": .int(keep ? 1 : 0)])
+    let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)],
+                                     initializers: ["axes": NDArray(shape: [axes.count], int64s: axes.map(Int64.init))],
+                                     opset: 18, optimize: false, threads: threads)
+    let reduced = axes.isEmpty ? Array(0..<rank) : axes
+    let outShape = shape.indices.compactMap { reduced.contains($0) ? (keep ? 1 : nil) : shape[$0] }
+    var cells = [[Double]](repeating: [], count: outShape.reduce(1, *))
+    let kept = shape.indices.filter { !reduced.contains($0) }
+    for (flat, index) in Self.indices(shape).enumerated() {
+      cells[kept.reduce(0) { $0 * shape[$1] + index[$1] }].append(Double(x[flat]))
+    }
+    let expected: [Double] = cells.map { v in
+      switch kind {
+      case "ReduceSum": return v.reduce(0, +)
+      case "ReduceMean": return v.isEmpty ? .nan : v.reduce(0, +) / Double(v.count)
+      case "ReduceMax": return v.contains { $0.isNaN } ? .nan : v.max() ?? -.infinity
+      case "ReduceMin": return v.contains { $0.isNaN } ? .nan : v.min() ?? .infinity
+      case "ReduceProd": return v.reduce(1, *)
+      case "ReduceL1": return v.reduce(0) { $0 + abs($1) }
+      case "ReduceL2": return v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+      case "ReduceSumSquare": return v.reduce(0) { $0 + $1 * $1 }
+      default: return log(v.reduce(0, +))
+      }
+    }
+    let got = y.floatValues()
+    let close = zip(got, expected).allSatisfy { g, e in
+      (g.isNaN && e.isNaN) || g == Float(e) || abs(Double(g) - e) <= 1e-6 * abs(e)
+    }
+    #expect(y.shape == outShape && got.count == expected.count && close,
+            "\(kind) \(shape) axes \(axes) keepdims \(keep): \(got.prefix(6)) against \(expected.prefix(6))")
   }
 }

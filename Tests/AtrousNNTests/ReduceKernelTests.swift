@@ -60,4 +60,39 @@ import _CKernels
       }
     }
   }
+
+  /// One row more of a reduction across rows, on every instruction set:
+  /// the larger or smaller per element with NaN from either side, and the
+  /// sums in double, against plain loops.
+  @Test(arguments: InstructionSet.available)
+  func rowsFoldIntoTheirAccumulators(isa: InstructionSet) {
+    InstructionSet.with(isa) {
+      for count in Self.lengths {
+        var row = Self.values(count, seed: count + 3), start = Self.values(count, seed: count + 5)
+        if count > 2 {
+          row[count / 2] = .nan
+          start[count - 1] = .nan
+          row[0] = .infinity
+        }
+        for largest in [true, false] {
+          var acc = start
+          atr_reduce_extreme_into(&acc, row, count, largest ? 1 : 0)
+          let expected = zip(start, row).map { a, v -> Float in
+            a.isNaN || v.isNaN ? .nan : largest ? Swift.max(a, v) : Swift.min(a, v)
+          }
+          #expect(zip(acc, expected).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(isa) \(largest ? "max" : "min") into, \(count)")
+        }
+        let finite = Self.values(count, seed: count + 9)
+        for (square, absolute) in [(false, false), (true, false), (false, true)] {
+          var sums = start.map { Double($0.isNaN ? 0 : $0) }
+          let expected = zip(sums, finite).map { s, v -> Double in
+            let d = Double(v)
+            return s + (square ? d * d : absolute ? abs(d) : d)
+          }
+          atr_reduce_sum_into(&sums, finite, count, square ? 1 : 0, absolute ? 1 : 0)
+          #expect(sums == expected, "\(isa) sum into (square \(square), abs \(absolute)), \(count)")
+        }
+      }
+    }
+  }
 }

@@ -263,6 +263,14 @@ float atr_reduce_extreme(const float *x, size_t count, int largest);
 /// magnitudes (`absolute`), accumulated in double in sixteen partial sums.
 double atr_reduce_sum(const float *x, size_t count, int square, int absolute);
 
+/// acc[i] = the larger (`largest` 1) or smaller of acc[i] and x[i], NaN
+/// when either is NaN: one row more of a reduction across rows.
+void atr_reduce_extreme_into(float *acc, const float *x, size_t count, int largest);
+
+/// acc[i] += x[i] (its square, its magnitude) in double: one row more of a
+/// sum across rows.
+void atr_reduce_sum_into(double *acc, const float *x, size_t count, int square, int absolute);
+
 /// Layer normalization of `rows` rows of n contiguous floats: each row
 /// less its mean, over its standard deviation (sqrt(variance + epsilon)),
 /// times scale[i], plus bias[i] (either may be NULL). out may be in.

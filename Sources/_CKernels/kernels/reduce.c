@@ -73,3 +73,28 @@ double atr_reduce_sum(const float *restrict x, size_t count, int square, int abs
   }
   return total;
 }
+
+void atr_reduce_extreme_into(float *restrict acc, const float *restrict x, size_t count, int largest) {
+  // A NaN in x is taken; one already in acc stays, as neither test passes it.
+  if (largest) {
+    for (size_t i = 0; i < count; i++) {
+      const float v = x[i], m = v > acc[i] ? v : acc[i];
+      acc[i] = v != v ? v : m;
+    }
+  } else {
+    for (size_t i = 0; i < count; i++) {
+      const float v = x[i], m = v < acc[i] ? v : acc[i];
+      acc[i] = v != v ? v : m;
+    }
+  }
+}
+
+void atr_reduce_sum_into(double *restrict acc, const float *restrict x, size_t count, int square, int absolute) {
+  if (square) {
+    for (size_t i = 0; i < count; i++) acc[i] += (double)x[i] * (double)x[i];
+  } else if (absolute) {
+    for (size_t i = 0; i < count; i++) acc[i] += fabs((double)x[i]);
+  } else {
+    for (size_t i = 0; i < count; i++) acc[i] += (double)x[i];
+  }
+}
