@@ -151,20 +151,26 @@ enum Reduce {
     let (kept, shape) = plan(x, axes: [axis], keepDims: keepDims)
     let count = shape.reduce(1, *)
     if case .float(let tensor) = x.elements {
-      // Per index of the axes before `axis`, the rows along it compared
-      // with the best so far, a row of the axes after it at a time.
+      // Per index of the axes before `axis` and block of adjacent outputs,
+      // the rows along the axis compared with the best so far, a row of
+      // the block at a time; blocks split across threads.
       let (length, inner) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
-      var best = [Int64](repeating: 0, count: count)
-      var top = [Float](repeating: 0, count: inner)  // (inner) best value of the current outer index
-      tensor.withUnsafeBufferPointer { src in
-        for o in 0..<(inner == 0 ? 0 : count / inner) {
-          let base = src.baseAddress! + o * length * inner
-          for i in 0..<inner { top[i] = base[i] }
-          best.withUnsafeMutableBufferPointer { out in
-            let cell = out.baseAddress! + o * inner
+      let width = ReducedBlock.columns, perOuter = (inner + width - 1) / width
+      let blocks = inner == 0 ? 0 : count / inner * perOuter
+      let workers = max(1, min(blocks, x.count >= Elementwise.parallelThreshold ? c.threads : 1))
+      let scratch = ConvKernel.scratch(workers, floats: width)  // (width) the block's best values
+      let best = [Int64](unsafeUninitializedCapacity: count) { out, initialized in
+        tensor.withUnsafeBufferPointer { src in
+          Parallel.dynamic(blocks, workers: workers) { worker, block in
+            let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+            let base = src.baseAddress! + o * length * inner + first  // rows `inner` apart
+            let top = scratch[worker].pointer.assumingMemoryBound(to: Float.self)
+            let cell = out.baseAddress! + o * inner + first
+            top.update(from: base, count: cols)
+            cell.initialize(repeating: 0, count: cols)
             for r in 1..<length {
               let line = base + r * inner, position = Int64(r)
-              for i in 0..<inner {
+              for i in 0..<cols {
                 let v = line[i]
                 if largest ? v > top[i] || (last && v == top[i]) : v < top[i] || (last && v == top[i]) {
                   top[i] = v
@@ -174,6 +180,7 @@ enum Reduce {
             }
           }
         }
+        initialized = count
       }
       return NDArray(shape: shape, int64s: best)
     }

@@ -145,26 +145,36 @@ import Testing
     for round in 0..<200 {
       let rank = Int.random(in: 1...4, using: &random)
       let shape = (0..<rank).map { _ in Int.random(in: 1...5, using: &random) }
-      let axis = Int.random(in: 0..<rank, using: &random)
-      let (keep, last, largest) = (Bool.random(using: &random), Bool.random(using: &random), round % 2 == 0)
-      let x = (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -3...3, using: &random)) }
-      let node = Node(name: "arg", opType: largest ? "ArgMax" : "ArgMin", inputs: ["x"], outputs: ["y"],
-                      attributes: ["axis": .int(axis), "keepdims": .int(keep ? 1 : 0), "select_last_index": .int(last ? 1 : 0)])
-      let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)], optimize: false)
-      let outShape = shape.indices.compactMap { $0 == axis ? (keep ? 1 : nil) : shape[$0] }
-      let strides = NDArray.strides(shape)
-      let expected: [Int64] = Self.indices(shape.enumerated().map { $0.offset == axis ? 1 : $0.element }).map { index in
-        let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
-        var chosen = 0
-        for r in 1..<shape[axis] {
-          let (v, b) = (x[start + r * strides[axis]], x[start + chosen * strides[axis]])
-          if largest ? v > b || (last && v == b) : v < b || (last && v == b) { chosen = r }
-        }
-        return Int64(chosen)
-      }
-      #expect(y.shape == outShape && y.int64Values() == expected,
-              "\(largest ? "ArgMax" : "ArgMin") \(shape) axis \(axis) keepdims \(keep) last \(last)")
+      try checkArgExtreme(shape: shape, axis: Int.random(in: 0..<rank, using: &random), largest: round % 2 == 0, threads: 1,
+                          &random)
     }
+    // Maps large enough for two threads: blocks of outputs with a partial one.
+    for (round, (shape, axis)) in [([2, 16, 1100, 2], 1), ([40, 1700], 0), ([3, 9, 2500], 2)].enumerated() {
+      try checkArgExtreme(shape: shape, axis: axis, largest: round % 2 == 0, threads: 2, &random)
+    }
+  }
+
+  /// ArgMax or ArgMin of a random map of small integers (many ties) over
+  /// `axis`, against a scan along it.
+  func checkArgExtreme(shape: [Int], axis: Int, largest: Bool, threads: Int, _ random: inout SeededRandom) throws {
+    let (keep, last) = (Bool.random(using: &random), Bool.random(using: &random))
+    let x = (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: -3...3, using: &random)) }
+    let node = Node(name: "arg", opType: largest ? "ArgMax" : "ArgMin", inputs: ["x"], outputs: ["y"],
+                    attributes: ["axis": .int(axis), "keepdims": .int(keep ? 1 : 0), "select_last_index": .int(last ? 1 : 0)])
+    let y = try OpReferenceTests.run(node, inputs: ["x": NDArray(shape: shape, floats: x)], optimize: false, threads: threads)
+    let outShape = shape.indices.compactMap { $0 == axis ? (keep ? 1 : nil) : shape[$0] }
+    let strides = NDArray.strides(shape)
+    let expected: [Int64] = Self.indices(shape.enumerated().map { $0.offset == axis ? 1 : $0.element }).map { index in
+      let start = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
+      var chosen = 0
+      for r in 1..<shape[axis] {
+        let (v, b) = (x[start + r * strides[axis]], x[start + chosen * strides[axis]])
+        if largest ? v > b || (last && v == b) : v < b || (last && v == b) { chosen = r }
+      }
+      return Int64(chosen)
+    }
+    #expect(y.shape == outShape && y.int64Values() == expected,
+            "\(largest ? "ArgMax" : "ArgMin") \(shape) axis \(axis) keepdims \(keep) last \(last) threads \(threads)")
   }
 
   /// Pad with a constant, in the layout the input comes in, against
