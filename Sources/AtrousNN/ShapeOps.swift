@@ -184,15 +184,36 @@ enum ShapeOps {
   /// Row-major concatenation of tensors along `axis` into one new tensor
   /// of `shape`: per index of the axes before it, each part's block in
   /// turn (`atr_concat_rows`), ranges of those indices across `threads`
-  /// when there is enough to copy.
+  /// when there is enough to copy; with fewer such indices than threads
+  /// (the channels of one image), the blocks in pieces of `copyPiece`
+  /// floats across them.
   static func concatenate(_ parts: [Tensor], into shape: [Int], axis: Int, threads: Int = 1) -> Tensor {
     var output = Tensor.uninitialized(shape: shape)
     let outer = shape[..<axis].reduce(1, *)
     let blocks = parts.map { $0.shape[axis...].reduce(1, *) }
     let total = blocks.reduce(0, +)
-    let ranges = Parallel.ranges(outer, parts: outer * total >= 1 << 18 ? threads : 1)
+    let threads = outer * total >= 1 << 18 ? threads : 1
+    let ranges = Parallel.ranges(outer, parts: threads)
     withPointers(parts[...], []) { sources in
       output.withUnsafeMutableBufferPointer { out in
+        if outer < threads {
+          // (output offset, part, offset in the part, floats) per piece.
+          var pieces: [(Int, Int, Int, Int)] = []
+          for o in 0..<outer {
+            var at = o * total
+            for (p, block) in blocks.enumerated() {
+              for start in stride(from: 0, to: block, by: copyPiece) {
+                pieces.append((at + start, p, o * block + start, min(copyPiece, block - start)))
+              }
+              at += block
+            }
+          }
+          Parallel.dynamic(pieces.count, workers: threads) { _, index in
+            let (to, p, from, count) = pieces[index]
+            (out.baseAddress! + to).update(from: sources[p]! + from, count: count)
+          }
+          return
+        }
         Parallel.run(ranges.count) { part in
           let first = ranges[part].lowerBound
           let starts = zip(sources, blocks).map { source, block in source.map { $0 + first * block } }
@@ -202,6 +223,9 @@ enum ShapeOps {
     }
     return output
   }
+
+  /// Floats per piece of a concatenation's copy split across threads.
+  static let copyPiece = 1 << 16
 
   /// `body` with the first element's address of each tensor (nil for an
   /// empty one).

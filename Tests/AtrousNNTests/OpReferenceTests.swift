@@ -679,6 +679,20 @@ import Testing
     }
   }
 
+  /// Concat of one image's planes along the channels on two threads (the
+  /// blocks cut into pieces across them: parts longer than a piece, with a
+  /// rest, and an empty one) against the parts' values one after another.
+  @Test func concatOfOneImageSplitsItsCopies() throws {
+    let (h, w) = (64, 130)
+    let widths = [20, 0, 3, 17]
+    let parts = widths.enumerated().map { index, c in NDArray(shape: [1, c, h, w], floats: Self.values(c * h * w, seed: 70 + index)) }
+    let names = widths.indices.map { "p\($0)" }
+    let concat = Node(name: "cat", opType: "Concat", inputs: names, outputs: ["y"], attributes: ["axis": .int(1)])
+    let y = try Self.run(concat, inputs: Dictionary(uniqueKeysWithValues: zip(names, parts)), threads: 2)
+    #expect(y.shape == [1, widths.reduce(0, +), h, w])
+    #expect(y.floatValues() == parts.flatMap { $0.floatValues() })
+  }
+
   /// Add and Mul with the smaller operand first (a squeeze-excitation
   /// gate times the map; the larger operand takes the result) against a
   /// plain loop, on planes and on channels-last maps, the operands left as
