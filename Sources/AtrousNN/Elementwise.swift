@@ -259,7 +259,7 @@ enum Elementwise {
     }
   }
 
-  /// Floats per chunk of `applyStep` into another buffer: 16 KiB.
+  /// Floats per chunk of `applySteps` into another buffer: 16 KiB.
   static let stepChunk = 4096
 
   /// log(1 + e^x) without overflow for large x.
@@ -585,7 +585,7 @@ enum Elementwise {
   static func softmaxAcross(_ input: Tensor, outer: Int, length: Int, inner: Int, log: Bool, threads: Int) -> Tensor {
     var output = Tensor.uninitialized(shape: input.shape)  // (outer, length, inner)
     let width = softmaxColumns, perOuter = (inner + width - 1) / width, blocks = outer * perOuter
-    let workers = max(1, min(blocks, input.count >= 1 << 16 ? threads : 1))
+    let workers = max(1, min(blocks, input.count >= parallelThreshold ? threads : 1))
     let scratch = ConvKernel.scratch(workers, floats: 2 * width)  // the block's largest values and sums
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
