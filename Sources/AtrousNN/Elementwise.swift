@@ -584,15 +584,15 @@ enum Elementwise {
   /// them. Blocks split across threads.
   static func softmaxAcross(_ input: Tensor, outer: Int, length: Int, inner: Int, log: Bool, threads: Int) -> Tensor {
     var output = Tensor.uninitialized(shape: input.shape)  // (outer, length, inner)
-    let width = softmaxColumns, perOuter = (inner + width - 1) / width, blocks = outer * perOuter
-    let workers = max(1, min(blocks, input.count >= parallelThreshold ? threads : 1))
-    let scratch = ConvKernel.scratch(workers, floats: 2 * width)  // the block's largest values and sums
+    let width = softmaxColumns
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        Parallel.dynamic(blocks, workers: workers) { worker, block in
-          let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+        // Scratch: the block's largest values and sums.
+        ColumnBlocks(outer: outer, inner: inner, width: width).forEach(elements: input.count, threads: threads,
+                                                                       scratchFloats: 2 * width) { scratch, o, columns in
+          let (first, cols) = (columns.lowerBound, columns.count)
           let base = o * length * inner + first
-          let peak = scratch[worker].pointer.assumingMemoryBound(to: Float.self), sum = peak + width  // (cols) each
+          let peak = scratch.assumingMemoryBound(to: Float.self), sum = peak + width  // (cols) each
           let x = src.baseAddress! + base, y = dst.baseAddress! + base  // rows `inner` apart
           peak.update(from: x, count: cols)
           for k in 1..<length { atr_max_into(peak, x + k * inner, cols) }

@@ -155,16 +155,13 @@ enum Reduce {
       // the rows along the axis compared with the best so far, a row of
       // the block at a time; blocks split across threads.
       let (length, inner) = (x.shape[axis], x.shape[(axis + 1)...].reduce(1, *))
-      let width = ReducedBlock.columns, perOuter = (inner + width - 1) / width
-      let blocks = inner == 0 ? 0 : count / inner * perOuter
-      let workers = max(1, min(blocks, x.count >= Elementwise.parallelThreshold ? c.threads : 1))
-      let scratch = ConvKernel.scratch(workers, floats: width)  // (width) the block's best values
+      let blocks = ColumnBlocks(outer: inner == 0 ? 0 : count / inner, inner: inner, width: ReducedBlock.columns)
       let best = [Int64](unsafeUninitializedCapacity: count) { out, initialized in
         tensor.withUnsafeBufferPointer { src in
-          Parallel.dynamic(blocks, workers: workers) { worker, block in
-            let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+          blocks.forEach(elements: x.count, threads: c.threads, scratchFloats: ReducedBlock.columns) { scratch, o, columns in
+            let (first, cols) = (columns.lowerBound, columns.count)
             let base = src.baseAddress! + o * length * inner + first  // rows `inner` apart
-            let top = scratch[worker].pointer.assumingMemoryBound(to: Float.self)
+            let top = scratch.assumingMemoryBound(to: Float.self)  // (cols) the block's best values
             let cell = out.baseAddress! + o * inner + first
             top.update(from: base, count: cols)
             cell.initialize(repeating: 0, count: cols)

@@ -48,16 +48,16 @@ struct ReducedBlock {
   /// on up to `threads` threads: runs (`inner` 1) split by rows, else
   /// blocks of `columns` adjacent outputs, each accumulating its rows.
   func reduce(_ x: Tensor, _ kind: Reduce.Kind, meanOver n: Int, threads: Int = 1) -> [Float] {
-    let threads = x.count >= Elementwise.parallelThreshold ? threads : 1
-    if inner == 1 && kind != .prod { return reduceRuns(x, kind, meanOver: n, threads: threads) }
-    let width = Self.columns, perOuter = (inner + width - 1) / width, blocks = outer * perOuter
-    let workers = max(1, min(threads, blocks))
-    let scratch = ConvKernel.scratch(workers, floats: 2 * width)  // (width) doubles of sums
+    if inner == 1 && kind != .prod {
+      return reduceRuns(x, kind, meanOver: n, threads: x.count >= Elementwise.parallelThreshold ? threads : 1)
+    }
+    let blocks = ColumnBlocks(outer: outer, inner: inner, width: Self.columns)
     let square = kind == .l2 || kind == .sumSquare, absolute = kind == .l1
     return [Float](unsafeUninitializedCapacity: outer * inner) { out, initialized in
       x.withUnsafeBufferPointer { src in
-        Parallel.dynamic(blocks, workers: workers) { worker, block in
-          let o = block / perOuter, first = block % perOuter * width, cols = min(width, inner - first)
+        // Scratch: (columns) doubles of sums.
+        blocks.forEach(elements: x.count, threads: threads, scratchFloats: 2 * Self.columns) { scratch, o, columns in
+          let (first, cols) = (columns.lowerBound, columns.count)
           let base = src.baseAddress! + o * reduced * inner + first  // rows `inner` apart
           let target = out.baseAddress! + o * inner + first
           switch kind {
@@ -70,7 +70,7 @@ struct ReducedBlock {
             target.initialize(from: base, count: cols)
             for r in 1..<reduced { atr_reduce_extreme_into(target, base + r * inner, cols, largest ? 1 : 0) }
           default:
-            let sums = scratch[worker].pointer.assumingMemoryBound(to: Double.self)  // (cols)
+            let sums = scratch.assumingMemoryBound(to: Double.self)  // (cols)
             sums.update(repeating: kind == .prod ? 1 : 0, count: cols)
             for r in 0..<reduced {
               let line = base + r * inner

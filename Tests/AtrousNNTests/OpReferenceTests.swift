@@ -535,11 +535,12 @@ import Testing
   }
 
   /// Softmax and LogSoftmax over the last axis against plain Double loops:
-  /// rows shorter than a vector, with a rest after whole vectors, and
-  /// enough of them to split across threads; large values (the largest is
-  /// subtracted first) and a row of equal values.
+  /// rows shorter than a vector, with a rest after whole vectors, enough of
+  /// them to split across threads, and rows longer than a block of the
+  /// copy into new storage; large values (the largest is subtracted first)
+  /// and a row of equal values.
   @Test func softmaxRowsMatchNaive() throws {
-    for (rows, length) in [(3, 5), (4, 37), (70, 1000)] {
+    for (rows, length) in [(3, 5), (4, 37), (70, 1000), (3, 9000)] {
       var x = Self.values(rows * length, seed: 80).map { $0 * 30 }
       x[0] = 88
       for k in 0..<length { x[length + k] = 0.25 }
