@@ -99,6 +99,9 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
+    // The first run's memory, faulted in on another core while the model
+    // loads and the input is read (see `FaultedReserve`).
+    LargeBlockPool.faultAhead()
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()

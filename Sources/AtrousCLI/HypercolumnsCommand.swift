@@ -172,6 +172,9 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 
   func run() throws {
     let clock = ContinuousClock(), started = clock.now
+    // The first run's memory, faulted in on another core while the model
+    // loads and the input is read (see `FaultedReserve`).
+    LargeBlockPool.faultAhead()
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()

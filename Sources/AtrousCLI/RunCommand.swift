@@ -75,6 +75,9 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
+    // The first run's memory, faulted in on another core while the model
+    // loads and the input is read (see `FaultedReserve`).
+    LargeBlockPool.faultAhead()
     let times = StageTimes()
     var current = model
     do {

@@ -147,9 +147,11 @@ public final class Executor: Sendable {
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
                        observe: (Node, [[Int]?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
+    // From here the run's threads want the cores.
+    if !shapesOnly { LargeBlockPool.stopFaultingAhead() }
     // Layout changes and other loops not handed a thread count keep to
     // the executor's threads too.
-    try Parallel.$budget.withValue(threads) {
+    return try Parallel.$budget.withValue(threads) {
       try executeNodes(graph, prepared: prepared, inputs, wanted: wanted, shapesOnly: shapesOnly,
                        standardLayout: standardLayout, observe: observe)
     }

@@ -75,6 +75,10 @@ int atr_affinity_cpus(void);
 /// system) has no such call.
 int atr_reserve_file(int fd, int64_t bytes);
 
+/// Faults in the pages of `bytes` bytes at `start` for writing without
+/// changing what they hold (another thread may be writing them).
+void atr_touch_pages(void *start, size_t bytes);
+
 /// A hint inside a busy-wait loop: the core slows the loop down and leaves
 /// its execution units to the other hardware thread sharing it (a virtual
 /// machine's cores may be two threads of one physical core).
