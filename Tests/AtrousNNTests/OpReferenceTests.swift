@@ -95,11 +95,14 @@ import Testing
     ConvCase(cin: 32, cout: 40, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
     ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     // Blocks of 64 channels along the row, the last block of 8 computed as
-    // the last 16 channels again; eight pixels' input loaded once per
-    // kernel row for 5x5 and 3x3 at stride 1 and 3x3 at stride 2.
+    // the last 16 channels again; the pixels' input loaded once per kernel
+    // row (eight pixels of 16 channels with AVX-512, four of 8 with 16
+    // registers) for 5x5 and 3x3 at stride 1 and 3x3 at stride 2, 20
+    // channels as 8, 8 and the last 8 again.
     ConvCase(cin: 72, cout: 72, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 72),
     ConvCase(cin: 32, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 32),
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [0, 1, 1, 0], group: 24),
+    ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 20),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit
