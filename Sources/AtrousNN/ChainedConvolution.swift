@@ -11,7 +11,8 @@ import _CKernels
 /// comes back: in bands of rows, each band of the first's output is made
 /// into a buffer that stays in the last-level cache until the second has
 /// read it (VGG16's conv1_1 and conv1_2 at 224x224: 21.1 -> 19.2 ms at 1
-/// thread, 11.9 -> 10.0 ms at 2, AMD EPYC with a 16 MiB L3, AVX2). Bands
+/// thread, 11.9 -> 10.0 ms at 2, AMD EPYC with a 16 MiB L3, AVX2; later,
+/// with each thread making whole bands, 12.3 -> 9.2 ms at 2). Bands
 /// run where the first takes the blocked kernel and the second Winograd,
 /// over a map at least two bands tall; otherwise the two run one after
 /// the other, as two nodes would.
@@ -59,7 +60,8 @@ enum ChainedConvolution {
   /// Bytes of the first convolution's output one band holds: an eighth of
   /// the last-level cache, which holds it from being made to being read
   /// beside the second's weights and output (a quarter and a sixteenth
-  /// were slower at 2 threads on the machine above).
+  /// were slower at 2 threads on the machine above, when the threads
+  /// shared each band). Each thread has a band of its own.
   static var bandBytes: Int { forcedBandBytes ?? CPUCaches.l3 / 8 }
 
   /// A band size tests force (on the calling task), so that small maps
@@ -109,38 +111,38 @@ enum ChainedConvolution {
     // whole map's and every value is the one the two nodes would make.
     let tile = planB.winogradTile, reach = axis.extent - axis.stride
     let rows = max(tile, (bandBytes / rowBytes - reach) / axis.stride / tile * tile)
+    let perImage = (oh + rows - 1) / rows
     let capacity = min(height, (rows - 1) * axis.stride + axis.extent)  // first's rows a band reads at most
-    let parts = max(1, min(planA.threads, capacity))
+    // Each thread makes whole bands, one after another, in a buffer of its
+    // own: splitting each band's rows across the threads took two waits
+    // per band, for the slower thread's share of a few rows, and left 2
+    // threads at 1.48 times 1 thread's speed on VGG16's conv1_1 and conv1_2.
+    let workers = min(planA.threads, planB.threads, n * perImage)
     var geometry = first.geometry
-    let scratchBytes = atr_conv_blocked_scratch(&geometry, first.cin / first.group, (capacity + parts - 1) / parts,
-                                                x.channelsLast ? 1 : 0)
-    let scratch = ConvKernel.scratch(parts, bytes: scratchBytes)
-    let band = AlignedStorage(byteCount: capacity * rowBytes, zeroed: false)  // (capacity, W, C) of the first's output
-    let buffer = band.pointer.assumingMemoryBound(to: Float.self)
+    let scratchBytes = atr_conv_blocked_scratch(&geometry, first.cin / first.group, capacity, x.channelsLast ? 1 : 0)
+    let scratch = ConvKernel.scratch(workers, bytes: scratchBytes)
+    let bands = ConvKernel.scratch(workers, bytes: capacity * rowBytes)  // each (capacity, W, C) of the first's output
     var output = Tensor.uninitialized(shape: [n, oh, ow, second.cout])  // (N, OH, OW, Cout)
     x.storage!.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         planB.packed[0].withUnsafeBufferPointer { weights in
-          for image in 0..<n {
-            for r0 in stride(from: 0, to: oh, by: rows) {
-              let r1 = min(oh, r0 + rows)
-              // The first's rows the band's windows read.
-              let lo = axis.reads(r0..<r1).lowerBound, rowAxis = axis.piece(r0..<r1)
-              let split = Parallel.ranges(rowAxis.input, parts: parts)
-              Parallel.run(split.count) { part in
-                let range = split[part]
-                first.computeBlockedRows(src.baseAddress!, channelsLastInput: x.channelsLast, image: image,
-                                         packed: planA.packed, (lo + range.lowerBound)..<(lo + range.upperBound),
-                                         into: buffer + range.lowerBound * width * middle, channelStride: 1,
-                                         pixelStride: middle, scratch: scratch[part].pointer)
-              }
-              // The second over the band alone: its rows outside the map
-              // are the padding's zeros, as in the whole map.
-              let piece = ConvKernel(n: 1, cin: middle, cout: second.cout, group: 1, axes: [rowAxis, second.axes[1]],
-                                     weights: [], bias: second.bias, epilogue: second.epilogue)
-              piece.winograd(buffer, into: dst.baseAddress! + (image * oh + r0) * ow * second.cout,
-                             weights: weights.baseAddress!, tile: tile, residual: nil, threads: planB.threads)
-            }
+          Parallel.dynamic(n * perImage, workers: workers) { worker, index in
+            let (image, r0) = (index / perImage, index % perImage * rows)
+            guard r0 < oh else { return }
+            let r1 = min(oh, r0 + rows)
+            let buffer = bands[worker].pointer.assumingMemoryBound(to: Float.self)
+            // The first's rows the band's windows read.
+            let reads = axis.reads(r0..<r1), rowAxis = axis.piece(r0..<r1)
+            first.computeBlockedRows(src.baseAddress!, channelsLastInput: x.channelsLast, image: image,
+                                     packed: planA.packed, reads.lowerBound..<(reads.lowerBound + rowAxis.input),
+                                     into: buffer, channelStride: 1, pixelStride: middle,
+                                     scratch: scratch[worker].pointer)
+            // The second over the band alone: its rows outside the map
+            // are the padding's zeros, as in the whole map.
+            let piece = ConvKernel(n: 1, cin: middle, cout: second.cout, group: 1, axes: [rowAxis, second.axes[1]],
+                                   weights: [], bias: second.bias, epilogue: second.epilogue)
+            piece.winograd(buffer, into: dst.baseAddress! + (image * oh + r0) * ow * second.cout,
+                           weights: weights.baseAddress!, tile: tile, residual: nil, threads: 1)
           }
         }
       }

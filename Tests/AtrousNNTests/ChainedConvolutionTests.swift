@@ -22,7 +22,7 @@ import _CKernels
 
   static let cases: [Case] = [
     // A first layer of 3 channels of planes (VGG's and U-Net's), two
-    // images, big enough for two threads to share each band.
+    // images, their bands shared out between two threads.
     Case(cin: 3, middle: 16, cout: 16, kernel: 3, stride: 1, pad: 1, pads: [1, 1, 1, 1], n: 2, size: 67),
     // A strided 7x7 first, an unpadded 3x3 after (rows lost at both ends),
     // output channels not a whole block.
