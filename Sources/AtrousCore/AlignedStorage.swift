@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -31,11 +32,15 @@ public final class AlignedStorage: @unchecked Sendable {
   /// Allocations of at least this many bytes go through `LargeBlockPool`.
   static let poolThreshold = 256 << 10
 
+  /// What a pooled block of `bytes` is rounded up to, and aligned to:
+  /// huge pages from `hugePageThreshold` up, else 64 KiB.
+  static func blockUnit(_ bytes: Int) -> Int { bytes >= hugePageThreshold ? hugePageSize : 64 << 10 }
+
   /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
   public init(byteCount: Int, zeroed: Bool = true) {
     precondition(byteCount >= 0, "negative allocation size")
     if byteCount >= AlignedStorage.poolThreshold {
-      let unit = byteCount >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : 64 << 10
+      let unit = AlignedStorage.blockUnit(byteCount)
       let capacity = (byteCount + unit - 1) / unit * unit
       let block = LargeBlockPool.shared.take(capacity) { AlignedStorage.allocateLarge($0) }
       if zeroed { memset(block.pointer, 0, byteCount) }
@@ -208,8 +213,11 @@ public final class LargeBlockPool: @unchecked Sendable {
     }
   }
 
-  /// Set once by `faultAhead`; new blocks are cut from it while it lasts.
-  private(set) var reserve: FaultedReserve?
+  /// Set once by `faultAhead`; new blocks are cut from it while it lasts
+  /// (with `lock` held, which guards its cutting). A lock of its own, as
+  /// `release` runs both with `lock` held and without.
+  private let reserveSlot = Mutex<FaultedReserve?>(nil)
+  var reserve: FaultedReserve? { reserveSlot.withLock { $0 } }
 
   /// Bytes `faultAhead` reserves by default: a fresh process's first run
   /// of VGG16 blocks 1-2 on a 224x224 image takes about 40 MB of blocks
@@ -231,22 +239,17 @@ public final class LargeBlockPool: @unchecked Sendable {
   /// Stops the thread `faultAhead` started: the run's own threads take
   /// the cores from here.
   public static func stopFaultingAhead() {
-    shared.lock.lock()
-    let reserve = shared.reserve
-    shared.lock.unlock()
-    reserve?.stop()
+    shared.reserve?.stop()
   }
 
   /// `faultAhead` on this pool, on any number of cores (tests); with
   /// `thread` false, nothing faults the reserve in.
   func startReserve(_ bytes: Int, thread: Bool = true) {
-    lock.lock()
-    guard reserve == nil, let made = FaultedReserve(bytes: bytes) else {
-      lock.unlock()
-      return
+    let made = reserveSlot.withLock { slot -> FaultedReserve? in
+      guard slot == nil, let made = FaultedReserve(bytes: bytes) else { return nil }
+      slot = made
+      return made
     }
-    reserve = made
-    lock.unlock()
-    if thread { made.startFaulting() }
+    if thread { made?.startFaulting() }
   }
 }

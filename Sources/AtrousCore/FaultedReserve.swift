@@ -52,10 +52,10 @@ final class FaultedReserve: @unchecked Sendable {
   }
 
   /// The next `capacity` bytes, aligned as `AlignedStorage` aligns a block
-  /// of that size (2 MiB from `hugePageThreshold` up, else 64 KiB), or nil
-  /// when the rest is too small. The caller holds the pool's lock.
+  /// of that size (`blockUnit`), or nil when the rest is too small. The
+  /// caller holds the pool's lock.
   func cut(_ capacity: Int) -> UnsafeMutableRawPointer? {
-    let unit = capacity >= AlignedStorage.hugePageThreshold ? AlignedStorage.hugePageSize : 64 << 10
+    let unit = AlignedStorage.blockUnit(capacity)
     let offset = (used + unit - 1) / unit * unit
     guard offset + capacity <= size else { return nil }
     used = offset + capacity

@@ -470,9 +470,9 @@ static inline __attribute__((always_inline)) void slide8_row(const size_t P, atr
 // fit (a 5-wide row spills a few), where sums of 16 channels would spill.
 // Loaded once instead of kw times, the rows (from L2 where three rows of a
 // block of channels outgrow L1: 56 pixels of 64 channels do) come at a
-// fraction of the traffic. Blocks of 8 blocks of an inverted residual at
-// 56x56 (24 -> 72 or 144 -> 24), AVX2, AMD EPYC: 0.90 and 0.95 of the
-// time; 5x5 at 56x56 0.93; stride 2 unchanged.
+// fraction of the traffic. Eight inverted-residual blocks at 56x56 (24 ->
+// 72 or 144 -> 24), AVX2, AMD EPYC: 0.90 and 0.95 of the time; 5x5 at
+// 56x56 0.93; stride 2 unchanged.
 static inline __attribute__((always_inline)) void depthwise_slide8(const size_t P, float *restrict o,
                                                                    const float *const *rows,
                                                                    const float *restrict weights,
