@@ -242,6 +242,15 @@ public final class LargeBlockPool: @unchecked Sendable {
     shared.reserve?.stop()
   }
 
+  /// After a first run: the reserve's pages no block took go back
+  /// (`FaultedReserve.trim`).
+  public static func trimFaultedAhead() {
+    guard let reserve = shared.reserve else { return }
+    shared.lock.lock()
+    reserve.trim()
+    shared.lock.unlock()
+  }
+
   /// `faultAhead` on this pool, on any number of cores (tests); with
   /// `thread` false, nothing faults the reserve in.
   func startReserve(_ bytes: Int, thread: Bool = true) {

@@ -88,6 +88,20 @@ final class FaultedReserve: @unchecked Sendable {
   /// Stops the faulting thread before its next 2 MiB.
   func stop() { stopped.store(true, ordering: .relaxed) }
 
+  /// Gives back the pages past the last block cut so far, once: what was
+  /// faulted in ahead and a first run did not take would otherwise stay
+  /// with the process (a small model's run cuts a few megabytes of 64; a
+  /// large image's run takes blocks too large for the rest). Blocks cut
+  /// later fault their pages in as fresh memory does. The caller holds
+  /// the pool's lock.
+  func trim() {
+    guard !trimmed else { return }
+    trimmed = true
+    let start = (used + 4095) / 4096 * 4096
+    if start < size { _ = madvise(base + start, size - start, MADV_DONTNEED) }
+  }
+  private var trimmed = false
+
   /// Faults the reserve in on the calling thread, until `stop`.
   func fault() {
     let chunk = AlignedStorage.hugePageSize

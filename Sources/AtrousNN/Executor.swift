@@ -147,8 +147,10 @@ public final class Executor: Sendable {
   private func execute(_ graph: Graph, prepared: PreparedWeights, _ inputs: [String: NDArray], wanted: [String],
                        shapesOnly: Bool, standardLayout: Bool = true,
                        observe: (Node, [[Int]?], [NDArray], Int, String?) -> Void) throws -> [String: NDArray] {
-    // From here the run's threads want the cores.
+    // From here the run's threads want the cores; after it, what was
+    // faulted in ahead and not taken goes back.
     if !shapesOnly { LargeBlockPool.stopFaultingAhead() }
+    defer { if !shapesOnly { LargeBlockPool.trimFaultedAhead() } }
     // Layout changes and other loops not handed a thread count keep to
     // the executor's threads too.
     return try Parallel.$budget.withValue(threads) {

@@ -106,6 +106,27 @@ import Glibc
     #expect(resident(reserve.base, pages: reserve.size / Self.page).allSatisfy { $0 })
   }
 
+  /// After a first run, the pages past the last block cut go back; the
+  /// blocks keep theirs, and a block cut later still works.
+  @Test func trimmingGivesBackWhatNoBlockTook() throws {
+    let reserve = try #require(FaultedReserve(bytes: 8 << 20))
+    let pages = reserve.size / Self.page
+    reserve.fault()
+    #expect(resident(reserve.base, pages: pages).allSatisfy { $0 })
+    let block = try #require(reserve.cut(1 << 20))
+    memset(block, 7, 1 << 20)
+    reserve.trim()
+    let after = resident(reserve.base, pages: pages)
+    let blockPages = (1 << 20) / Self.page
+    #expect(after.prefix(blockPages).allSatisfy { $0 } && after.dropFirst(blockPages).allSatisfy { !$0 })
+    #expect(block.load(fromByteOffset: (1 << 20) - 1, as: UInt8.self) == 7)
+    let later = try #require(reserve.cut(1 << 20))
+    memset(later, 9, 1 << 20)
+    #expect(later.load(as: UInt8.self) == 9)
+    reserve.trim()
+    #expect(resident(later, pages: blockPages).allSatisfy { $0 }, "trimmed once only")
+  }
+
   /// Stopped before it starts, the thread faults nothing in.
   @Test func aStoppedReserveFaultsNothing() throws {
     let reserve = try #require(FaultedReserve(bytes: 4 << 20))
