@@ -233,7 +233,17 @@ public final class LargeBlockPool: @unchecked Sendable {
   /// process; later calls do nothing.
   public static func faultAhead(_ bytes: Int = faultAheadBytes) {
     guard CPULimit.available > 1 else { return }
-    shared.startReserve(bytes)
+    let capped = faultAheadCap(bytes, budget: MemoryBudget.current.bytes)
+    if capped > 0 { shared.startReserve(capped) }
+  }
+
+  /// `bytes`, at most a sixteenth of the memory budget (`MemoryBudget`:
+  /// three quarters of a cgroup's limit, or `--max-memory`), so that pages
+  /// a run may not take cannot push a process kept to a small limit over
+  /// it; 0 (no reserve) below one huge page.
+  static func faultAheadCap(_ bytes: Int, budget: Int) -> Int {
+    let capped = min(bytes, budget / 16)
+    return capped >= AlignedStorage.hugePageSize ? capped : 0
   }
 
   /// Stops the thread `faultAhead` started: the run's own threads take

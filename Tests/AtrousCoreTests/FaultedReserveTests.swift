@@ -127,6 +127,16 @@ import Glibc
     #expect(resident(later, pages: blockPages).allSatisfy { $0 }, "trimmed once only")
   }
 
+  /// The reserve stays a small part of what the process may use: none
+  /// under a budget of 32 MiB, 4 MiB under 64, the full 64 from 1 GiB.
+  @Test func theReserveIsCappedByTheMemoryBudget() {
+    let full = LargeBlockPool.faultAheadBytes
+    #expect(LargeBlockPool.faultAheadCap(full, budget: 16 << 20) == 0)
+    #expect(LargeBlockPool.faultAheadCap(full, budget: 64 << 20) == 4 << 20)
+    #expect(LargeBlockPool.faultAheadCap(full, budget: 1 << 30) == full)
+    #expect(LargeBlockPool.faultAheadCap(full, budget: 8 << 30) == full)
+  }
+
   /// Stopped before it starts, the thread faults nothing in.
   @Test func aStoppedReserveFaultsNothing() throws {
     let reserve = try #require(FaultedReserve(bytes: 4 << 20))
