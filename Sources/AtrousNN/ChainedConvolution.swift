@@ -128,7 +128,6 @@ enum ChainedConvolution {
         planB.packed[0].withUnsafeBufferPointer { weights in
           Parallel.dynamic(n * perImage, workers: workers) { worker, index in
             let (image, r0) = (index / perImage, index % perImage * rows)
-            guard r0 < oh else { return }
             let r1 = min(oh, r0 + rows)
             let buffer = bands[worker].pointer.assumingMemoryBound(to: Float.self)
             // The first's rows the band's windows read.
