@@ -46,7 +46,7 @@ import _CKernels
     }
   }
 
-  /// Every case on every instruction set, 1 and 2 threads, with the bands
+  /// Every case on every instruction set, 1 to 3 threads, with the bands
   /// the machine's cache gives (none, on maps this small: one after the
   /// other), bands of one tile row and bands of a few, each equal to the
   /// unoptimized graph on the same kernels to the bit: each band's tiles
@@ -72,7 +72,9 @@ import _CKernels
         let bandable = paths.first!.hasPrefix("blocked") && paths.last!.hasPrefix("winograd")
         #expect(bandable || atr_conv_blocked_preferred() == 0, "\(c): \(paths)")
         let rowBytes = ((c.size + 2 * c.pad - c.kernel) / c.stride + 1) * c.middle * MemoryLayout<Float>.stride
-        for threads in [1, 2] {
+        // Three threads: more workers than the pool's cores, bands that
+        // do not share out evenly.
+        for threads in [1, 2, 3] {
           let fused = try Executor(graph: graph, threads: threads)
           #expect(fused.optimized.nodes.filter { $0.opType == "Conv" }.count == (c.pixelsIn ? 2 : 1), "\(c)")
           for bytes in [nil, 1, 8 * rowBytes] {

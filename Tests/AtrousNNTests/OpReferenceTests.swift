@@ -103,6 +103,12 @@ import Testing
     ConvCase(cin: 32, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 32),
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [0, 1, 1, 0], group: 24),
     ConvCase(cin: 20, cout: 20, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 20),
+    // The same with a rest of channels at 5x5 and at stride 2, and kernels
+    // of an even and of one row (the kernel rows' sums taken in pairs).
+    ConvCase(cin: 44, cout: 44, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 44),
+    ConvCase(cin: 28, cout: 28, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 28),
+    ConvCase(cin: 36, cout: 36, k: (2, 5), stride: (1, 1), dilation: (1, 1), pads: [1, 2, 0, 2], group: 36),
+    ConvCase(cin: 16, cout: 16, k: (1, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 1, 0, 1], group: 16),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit
