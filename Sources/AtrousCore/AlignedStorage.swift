@@ -22,6 +22,8 @@ public final class AlignedStorage: @unchecked Sendable {
   public let byteCount: Int
   /// Bytes actually held, when the block can go back to `LargeBlockPool`.
   private let pooledCapacity: Int?
+  /// Whether the block came from `LargeBlockPool` (and goes back to it).
+  var isPooled: Bool { pooledCapacity != nil }
 
   /// Allocations of at least this many bytes are aligned to 2 MiB and
   /// asked for transparent huge pages, as NumPy does for its arrays: one
@@ -29,8 +31,13 @@ public final class AlignedStorage: @unchecked Sendable {
   /// written, which is a large part of a fast filter's time.
   static let hugePageThreshold = 4 << 20
   static let hugePageSize = 2 << 20
-  /// Allocations of at least this many bytes go through `LargeBlockPool`.
-  static let poolThreshold = 256 << 10
+  /// Allocations of at least this many bytes go through `LargeBlockPool`:
+  /// scratch a kernel takes per call (a Winograd block's transformed input
+  /// and products, 64 to 250 KB with 64 channels) is otherwise mapped
+  /// afresh by `malloc` and faulted in again, page by page, on every call
+  /// (VGG16 blocks 1-2, fresh process: about 970 faults of 4 KiB fewer
+  /// with this at 64 KiB than at 256).
+  static let poolThreshold = 64 << 10
 
   /// What a pooled block of `bytes` is rounded up to, and aligned to:
   /// huge pages from `hugePageThreshold` up, else 64 KiB.

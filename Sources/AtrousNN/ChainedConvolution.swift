@@ -125,7 +125,9 @@ enum ChainedConvolution {
     var output = Tensor.uninitialized(shape: [n, oh, ow, second.cout])  // (N, OH, OW, Cout)
     x.storage!.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
-        planB.packed[0].withUnsafeBufferPointer { weights in
+        let transformed = planB.transformed!
+        withExtendedLifetime(transformed) {
+          let weights = transformed.pointer.assumingMemoryBound(to: Float.self)
           Parallel.dynamic(n * perImage, workers: workers) { worker, index in
             let (image, r0) = (index / perImage, index % perImage * rows)
             let r1 = min(oh, r0 + rows)
@@ -141,7 +143,7 @@ enum ChainedConvolution {
             let piece = ConvKernel(n: 1, cin: middle, cout: second.cout, group: 1, axes: [rowAxis, second.axes[1]],
                                    weights: [], bias: second.bias, epilogue: second.epilogue)
             piece.winograd(buffer, into: dst.baseAddress! + (image * oh + r0) * ow * second.cout,
-                           weights: weights.baseAddress!, tile: tile, residual: nil, threads: 1)
+                           weights: weights, tile: tile, residual: nil, threads: 1)
           }
         }
       }

@@ -151,9 +151,11 @@ enum Convolution {
     var kernel: ConvKernel
     var strategy: Strategy
     var threads: Int
-    /// The blocked (per group), Winograd or grouped kernel's weights;
-    /// empty for the others, whose weights are in `kernel`.
+    /// The blocked (per group) or grouped kernel's weights; empty for the
+    /// others, whose weights are in `kernel` (or `transformed`).
     var packed: [[Float]] = []
+    /// Winograd's transformed, packed weights (`winogradWeights`).
+    var transformed: AlignedStorage?
     /// Winograd's output tile, m of F(mxm, 3x3).
     var winogradTile = 4
     var path: String
@@ -192,7 +194,7 @@ enum Convolution {
         c.path = plan.path + "+add" + Pointwise.describe(steps)
         let (input, added) = (x.toChannelsLast().storage!, residual.toChannelsLast().storage!)
         let output = winograd
-          ? convolution.winograd(input, weights: plan.packed[0], tile: plan.winogradTile, residual: added,
+          ? convolution.winograd(input, weights: plan.transformed!, tile: plan.winogradTile, residual: added,
                                  threads: plan.threads)
           : convolution.run(input, residual: added, threads: plan.threads)
         return [NDArray(channelsLast: output)]
@@ -266,7 +268,7 @@ enum Convolution {
     // handing half of it to another costs more than it saves.
     let cost = convolution.macs * (convolution.isDepthwise ? Self.depthwiseCostPerMAC : 1)
     let threads = cost < Self.parallelMACs ? 1 : c.threads
-    func prepared(_ label: String, _ make: (ConvKernel) -> [[Float]]) throws -> [[Float]] {
+    func prepared<Value>(_ label: String, _ make: (ConvKernel) -> Value) throws -> Value {
       try Self.prepared(convolution, weights: 1, of: c, label, cache: cache, make)
     }
     var plan = Plan(kernel: convolution, strategy: strategy, threads: threads,
@@ -278,7 +280,7 @@ enum Convolution {
       plan.winogradTile = convolution.winogradTile ?? 4
       plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
       let tile = plan.winogradTile
-      plan.packed = try prepared("conv-winograd\(tile)") { [$0.winogradWeights(tile: tile, threads: threads)] }
+      plan.transformed = try prepared("conv-winograd\(tile)") { $0.winogradWeights(tile: tile, threads: threads) }
     case .grouped: plan.packed = try prepared("conv-group8") { [$0.group8Weights()] }
     case .planar, .depthwisePlanes: convolution.weights = try prepared("conv-weights") { [$0.weightValues] }[0]
     case .gemv:
@@ -301,10 +303,10 @@ enum Convolution {
   /// of node `c`, kept under `label` for the node in `cache` (made every
   /// time without one). The weights are read only when the prepared form
   /// is not kept yet.
-  static func prepared(_ kernel: ConvKernel, weights input: Int, of c: OpContext, _ label: String,
-                       cache: PreparedWeights?, _ make: (ConvKernel) -> [[Float]]) throws -> [[Float]] {
+  static func prepared<Value>(_ kernel: ConvKernel, weights input: Int, of c: OpContext, _ label: String,
+                              cache: PreparedWeights?, _ make: (ConvKernel) -> Value) throws -> Value {
     let weights = try c.input(input)
-    func fresh() -> [[Float]] {
+    func fresh() -> Value {
       var full = kernel
       let standard = weights.standard()
       if let storage = standard.storage { full.weightStorage = storage } else { full.weights = standard.floatValues() }
@@ -347,7 +349,7 @@ enum Convolution {
                                   threads: threads, steps: convolution.epilogue, shape: [n, oh, ow, cout])
       return result(values, planes: false)
     case .winograd:
-      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.packed[0], tile: plan.winogradTile,
+      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.transformed!, tile: plan.winogradTile,
                                          threads: threads),
                     planes: false)
     case .grouped:
@@ -1298,22 +1300,22 @@ struct ConvKernel {
   /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another. The
   /// threads take the panels of output channels in shares: a fresh
   /// process prepares the weights on its first run, and most of their
-  /// time is the first touch of their pages (85 MB for ResNet-18).
-  func winogradWeights(tile: Int, threads: Int) -> [Float] {
+  /// time is the first touch of their pages (85 MB for ResNet-18), hence
+  /// pooled memory (see `PreparedWeights`): VGG16's blocks 1-2 on a fresh
+  /// process's first run took about 1,300 page faults of 4 KiB in arrays.
+  func winogradWeights(tile: Int, threads: Int) -> AlignedStorage {
     let count = Self.winogradPositions(tile) * atr_packed_b_size(cin, cout)
     let panels = atr_packed_b_size(1, cout) / atr_packed_b_size(1, 1)
     // (positions, Cin, Cout) packed in panels; the kernel writes every float.
-    return [Float](unsafeUninitializedCapacity: count) { packed, initialized in
-      let target = packed.baseAddress!
-      AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(packed))
-      let shares = Parallel.ranges(panels, parts: threads)
-      withWeights { weights in
-        Parallel.run(shares.count) { part in
-          atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, shares[part].lowerBound, shares[part].count)
-        }
+    let packed = AlignedStorage(byteCount: count * MemoryLayout<Float>.stride, zeroed: false)
+    let target = packed.pointer.assumingMemoryBound(to: Float.self)
+    let shares = Parallel.ranges(panels, parts: threads)
+    withWeights { weights in
+      Parallel.run(shares.count) { part in
+        atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, shares[part].lowerBound, shares[part].count)
       }
-      initialized = count
     }
+    return packed
   }
 
   /// Positions of an input tile of Winograd F(tile x tile, 3x3): (tile +
@@ -1376,14 +1378,17 @@ struct ConvKernel {
   /// With `residual` ((N, OH, OW, Cout), the other operand of an Add the
   /// convolution's output alone feeds), each output pixel is the sum, and
   /// the fused steps follow the sum.
-  func winograd(_ input: Tensor, weights packed: [Float], tile: Int, residual: Tensor? = nil, threads: Int) -> Tensor {
+  func winograd(_ input: Tensor, weights packed: AlignedStorage, tile: Int, residual: Tensor? = nil,
+                threads: Int) -> Tensor {
     var output = Tensor.uninitialized(shape: [n, axes[0].output, axes[1].output, cout])  // (N, OH, OW, Cout)
-    input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in
-        packed.withUnsafeBufferPointer { wp in residual.withUnsafePointer { rp in
-          winograd(src.baseAddress!, into: dst.baseAddress!, weights: wp.baseAddress!, tile: tile, residual: rp,
-                   threads: threads)
-        } }
+    withExtendedLifetime(packed) {
+      input.withUnsafeBufferPointer { src in
+        output.withUnsafeMutableBufferPointer { dst in
+          residual.withUnsafePointer { rp in
+            winograd(src.baseAddress!, into: dst.baseAddress!, weights: packed.pointer.assumingMemoryBound(to: Float.self),
+                     tile: tile, residual: rp, threads: threads)
+          }
+        }
       }
     }
     return output

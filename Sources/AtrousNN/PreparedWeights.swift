@@ -8,10 +8,15 @@ final class PreparedWeights: Sendable {
     var label: String
   }
 
-  private let store = MemoCache<Key, [[Float]]>()
+  /// Arrays of floats, or `AlignedStorage` where the prepared form is
+  /// large and written once (Winograd's transformed kernels: pooled
+  /// memory, on huge pages from 4 MiB, where a fresh process's first run
+  /// finds pages already faulted in; an array's pages are faulted one by
+  /// one); a label always holds values of one type.
+  private let store = MemoCache<Key, Any>()
 
-  func value(_ node: Int, _ label: String, make: () -> [[Float]]) -> [[Float]] {
-    store.value(Key(node: node, label: label), make: make)
+  func value<Value>(_ node: Int, _ label: String, make: () -> Value) -> Value {
+    store.value(Key(node: node, label: label), make: make) as! Value
   }
 
   /// What a node settles once for inputs of one shape and layout (its

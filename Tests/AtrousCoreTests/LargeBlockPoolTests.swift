@@ -27,6 +27,15 @@ import Glibc
     for block in live where !pool.give(block.pointer, capacity: block.capacity) { free(block.pointer) }
   }
 
+  /// Blocks from `poolThreshold` up go through the pool, smaller ones to
+  /// `malloc`: a kernel's per-call scratch of 64 KiB and more is kept
+  /// between calls instead of mapped and faulted in again.
+  @Test func scratchFrom64KiBIsPooled() {
+    #expect(AlignedStorage(byteCount: 64 << 10, zeroed: false).isPooled)
+    #expect(AlignedStorage(byteCount: 200_000, zeroed: false).isPooled)
+    #expect(!AlignedStorage(byteCount: (64 << 10) - 1, zeroed: false).isPooled)
+  }
+
   @Test func repeatedRunsReuseEveryBlock() {
     let pool = LargeBlockPool()
     let sizes = [170, 170, 44, 86, 86].map { $0 << 10 }

@@ -13,6 +13,12 @@ import Testing
     (0..<count).map { Float(($0 * 7919 + seed * 104_729) % 2003) / 1001.5 - 1 }
   }
 
+  /// The floats `storage` holds.
+  static func floats(_ storage: AlignedStorage) -> [Float] {
+    Array(UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: Float.self),
+                              count: storage.byteCount / MemoryLayout<Float>.stride))
+  }
+
   static func run(_ node: Node, inputs: [String: NDArray], initializers: [String: NDArray] = [:], opset: Int = 17,
                   optimize: Bool = true, standardLayout: Bool = true, threads: Int = Parallel.coreCount) throws -> NDArray {
     try run([node], inputs: inputs, initializers: initializers, opset: opset, optimize: optimize,
@@ -236,9 +242,9 @@ import Testing
       var kernel = Self.windowKernel(cin, cout, taps: 3)
       kernel.weights = Self.values(cout * cin * 9, seed: cout)  // (Cout, Cin, 3, 3)
       for tile in [2, 4, 6] {
-        let one = InstructionSet.with(isa) { kernel.winogradWeights(tile: tile, threads: 1) }
+        let one = InstructionSet.with(isa) { Self.floats(kernel.winogradWeights(tile: tile, threads: 1)) }
         for threads in [2, 3, 8] {
-          let shared = InstructionSet.with(isa) { kernel.winogradWeights(tile: tile, threads: threads) }
+          let shared = InstructionSet.with(isa) { Self.floats(kernel.winogradWeights(tile: tile, threads: threads)) }
           let differing = zip(shared, one).filter { $0.bitPattern != $1.bitPattern }.count
           #expect(shared.count == one.count && differing == 0,
                   "\(cin)->\(cout) F\(tile) \(threads) threads: \(differing) of \(one.count) differ")
