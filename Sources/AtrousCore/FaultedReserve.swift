@@ -71,17 +71,26 @@ final class FaultedReserve: @unchecked Sendable {
 
   /// Starts the thread that faults the reserve in, 2 MiB at a time from
   /// the start (where blocks are cut first), until `stop`.
+  ///
+  /// The thread steps off the CPU of the thread that starts it
+  /// (`atr_step_off_cpu`, as the pool's workers do, see `WorkerPool`).
   func startFaulting() {
-    let context = Unmanaged.passRetained(self).toOpaque()
+    final class Start {
+      let reserve: FaultedReserve, avoid: Int32
+      init(_ reserve: FaultedReserve, avoid: Int32) { (self.reserve, self.avoid) = (reserve, avoid) }
+    }
+    let context = Unmanaged.passRetained(Start(self, avoid: atr_current_cpu())).toOpaque()
     var thread = pthread_t()
     let made = pthread_create(&thread, nil, { context in
-      Unmanaged<FaultedReserve>.fromOpaque(context!).takeRetainedValue().fault()
+      let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+      _ = atr_step_off_cpu(start.avoid)
+      start.reserve.fault()
       return nil
     }, context)
     if made == 0 {
       pthread_detach(thread)
     } else {
-      Unmanaged<FaultedReserve>.fromOpaque(context).release()
+      Unmanaged<Start>.fromOpaque(context).release()
     }
   }
 

@@ -67,6 +67,14 @@ size_t atr_cache_l3(void);
 /// scheduler's CPU set allow); 0 when the system does not say.
 int atr_affinity_cpus(void);
 
+/// The CPU the calling thread runs on, or -1 where unknown.
+int atr_current_cpu(void);
+
+/// Moves the calling thread off `cpu` to another CPU of its affinity
+/// mask, which it keeps (the scheduler may later move the thread back);
+/// 0 when moved, -1 when the mask holds no other CPU or the system refuses.
+int atr_step_off_cpu(int cpu);
+
 /// Allocates disk space for the first `bytes` bytes of the open file `fd`
 /// (fallocate, mode 0: the file grows to that size, reading as zeros), so
 /// the writes that fill it find their blocks and a full disk is known
