@@ -31,6 +31,7 @@ struct AtrousCommand: ParsableCommand {
     // to the one that cleans up.
     TemporaryFiles.removeOnSignals()
     let arguments = Array(CommandLine.arguments.dropFirst())
+    if let name = arguments.first, subcommand(named: name) is RunsModels.Type { LargeBlockPool.faultAhead() }
     do {
       if let problem = InstructionSet.environmentProblem {
         try checkNames(arguments)
@@ -47,6 +48,7 @@ struct AtrousCommand: ParsableCommand {
         throw error
       }
       (command as? MemoryBudgeted)?.memoryBudget.install()
+      LargeBlockPool.capFaultAhead()
       try command.run()
     } catch {
       let code = exitCode(for: error)
@@ -67,13 +69,17 @@ struct AtrousCommand: ParsableCommand {
 
   static var subcommandNames: [String] { configuration.subcommands.map { $0.configuration.commandName ?? "" } }
 
+  static func subcommand(named name: String) -> ParsableCommand.Type? {
+    configuration.subcommands.first { $0.configuration.commandName == name }
+  }
+
   /// A mistyped subcommand, or a long option the subcommand does not have,
   /// is a usage error that names it and the nearest right name. (An
   /// unknown option is otherwise reported only when the rest of the
   /// command line makes sense.)
   static func checkNames(_ arguments: [String]) throws {
     guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return }
-    guard let command = configuration.subcommands.first(where: { $0.configuration.commandName == first }) else {
+    guard let command = subcommand(named: first) else {
       let names = subcommandNames
       throw ValidationError("unknown command '\(first)'\(Spelling.suggestion(for: first, among: names)); "
                               + "the commands are \(names.joined(separator: ", "))")

@@ -6,7 +6,7 @@ import AtrousIO
 import AtrousNN
 import FoundationEssentials
 
-struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
+struct FeaturesCommand: ParsableCommand, MemoryBudgeted, RunsModels {
   static let configuration = CommandConfiguration(
     commandName: "features",
     abstract: "Write a model's feature maps as pictures: one PNG per channel and a montage per layer.",
@@ -99,9 +99,6 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    // The first run's memory, faulted in on another core while the model
-    // loads and the input is read (see `FaultedReserve`).
-    LargeBlockPool.faultAhead()
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()

@@ -5,7 +5,7 @@ import AtrousFeatures
 import AtrousIO
 import AtrousNN
 
-struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
+struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted, RunsModels {
   static let configuration = CommandConfiguration(
     commandName: "hypercolumns",
     abstract: "Export per-pixel hypercolumns: chosen layers upsampled to the input size and concatenated.",
@@ -172,9 +172,6 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted {
 
   func run() throws {
     let clock = ContinuousClock(), started = clock.now
-    // The first run's memory, faulted in on another core while the model
-    // loads and the input is read (see `FaultedReserve`).
-    LargeBlockPool.faultAhead()
     let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()

@@ -5,7 +5,7 @@ import AtrousIO
 import AtrousNN
 import AtrousONNX
 
-struct RunCommand: ParsableCommand, MemoryBudgeted {
+struct RunCommand: ParsableCommand, MemoryBudgeted, RunsModels {
   static let configuration = CommandConfiguration(
     commandName: "run",
     abstract: "Run an ONNX model and write its outputs as .npy files.",
@@ -75,9 +75,6 @@ struct RunCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    // The first run's memory, faulted in on another core while the model
-    // loads and the input is read (see `FaultedReserve`).
-    LargeBlockPool.faultAhead()
     let times = StageTimes()
     var current = model
     do {

@@ -253,6 +253,17 @@ public final class LargeBlockPool: @unchecked Sendable {
     return capped >= AlignedStorage.hugePageSize ? capped : 0
   }
 
+  /// Keeps the reserve within `faultAheadCap` of the memory budget as it
+  /// now stands: `faultAhead` may start before a command line's
+  /// `--max-memory` is read.
+  public static func capFaultAhead() {
+    guard let reserve = shared.reserve else { return }
+    let cap = faultAheadCap(reserve.size, budget: MemoryBudget.current.bytes)
+    shared.lock.lock()
+    reserve.limit(to: cap)
+    shared.lock.unlock()
+  }
+
   /// Stops the thread `faultAhead` started: the run's own threads take
   /// the cores from here.
   public static func stopFaultingAhead() {

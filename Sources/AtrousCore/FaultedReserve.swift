@@ -25,6 +25,9 @@ final class FaultedReserve: @unchecked Sendable {
   let size: Int
   /// Bytes cut off so far, from `base`; the pool's lock guards it.
   private var used = 0
+  /// Bytes blocks are cut from and the thread faults in: `size`, or less
+  /// after `limit(to:)`.
+  private let end: Atomic<Int>
   private let stopped = Atomic<Bool>(false)
 
   /// Maps `bytes` (rounded up to 2 MiB); nil when the system refuses.
@@ -40,6 +43,7 @@ final class FaultedReserve: @unchecked Sendable {
     if lead < huge { munmap(UnsafeMutableRawPointer(bitPattern: start + size), huge - lead) }
     base = UnsafeMutableRawPointer(bitPattern: start)!
     self.size = size
+    end = Atomic(size)
     AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(start: base, count: size))
   }
 
@@ -57,7 +61,7 @@ final class FaultedReserve: @unchecked Sendable {
   func cut(_ capacity: Int) -> UnsafeMutableRawPointer? {
     let unit = AlignedStorage.blockUnit(capacity)
     let offset = (used + unit - 1) / unit * unit
-    guard offset + capacity <= size else { return nil }
+    guard offset + capacity <= end.load(ordering: .relaxed) else { return nil }
     used = offset + capacity
     return base + offset
   }
@@ -94,6 +98,20 @@ final class FaultedReserve: @unchecked Sendable {
     }
   }
 
+  /// Keeps the reserve to its first `bytes` (rounded up to 2 MiB; none
+  /// when 0), or to the blocks already cut if they reach further: blocks
+  /// are no longer cut past it, the thread faults no more past it, and
+  /// the pages it faulted there go back (but for the 2 MiB it may be
+  /// faulting at the time, which `trim` gives back). The caller holds the
+  /// pool's lock.
+  func limit(to bytes: Int) {
+    let huge = AlignedStorage.hugePageSize
+    let limit = max(min(size, (bytes + huge - 1) / huge * huge), (used + huge - 1) / huge * huge)
+    guard limit < end.load(ordering: .relaxed) else { return }
+    end.store(limit, ordering: .relaxed)
+    _ = madvise(base + limit, size - limit, MADV_DONTNEED)
+  }
+
   /// Stops the faulting thread before its next 2 MiB.
   func stop() { stopped.store(true, ordering: .relaxed) }
 
@@ -115,7 +133,7 @@ final class FaultedReserve: @unchecked Sendable {
   func fault() {
     let chunk = AlignedStorage.hugePageSize
     for offset in stride(from: 0, to: size, by: chunk) {
-      guard !stopped.load(ordering: .relaxed) else { return }
+      guard !stopped.load(ordering: .relaxed), offset < end.load(ordering: .relaxed) else { return }
       atr_touch_pages(base + offset, chunk)
     }
   }

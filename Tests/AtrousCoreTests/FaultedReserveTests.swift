@@ -137,6 +137,32 @@ import Glibc
     #expect(LargeBlockPool.faultAheadCap(full, budget: 8 << 30) == full)
   }
 
+  /// A budget settled after the reserve started (a command line's
+  /// `--max-memory`) limits it: the pages past the limit go, blocks are no
+  /// longer cut past it and the thread faults no more there; blocks
+  /// already cut are never cut off, and a limit never grows the reserve.
+  @Test func limitingGivesBackThePagesPastTheLimit() throws {
+    let huge = AlignedStorage.hugePageSize
+    let reserve = try #require(FaultedReserve(bytes: 8 << 20))
+    let pages = reserve.size / Self.page, hugePages = huge / Self.page
+    reserve.fault()
+    let block = try #require(reserve.cut(1 << 20))
+    memset(block, 5, 1 << 20)
+    reserve.limit(to: 3 << 20)  // rounded up to 4 MiB
+    var after = resident(reserve.base, pages: pages)
+    #expect(after.prefix(2 * hugePages).allSatisfy { $0 } && after.dropFirst(2 * hugePages).allSatisfy { !$0 })
+    #expect(block.load(fromByteOffset: (1 << 20) - 1, as: UInt8.self) == 5)
+    #expect(reserve.cut(4 << 20) == nil, "1 + 4 MiB past the limit of 4")
+    #expect(reserve.cut(3 << 20) != nil)
+    reserve.limit(to: 0)
+    #expect(resident(reserve.base, pages: 2 * hugePages).allSatisfy { $0 }, "the blocks cut keep their pages")
+    reserve.limit(to: 8 << 20)
+    #expect(reserve.cut(64 << 10) == nil, "a limit does not grow back")
+    reserve.fault()
+    after = resident(reserve.base, pages: pages)
+    #expect(after.dropFirst(2 * hugePages).allSatisfy { !$0 }, "nothing faulted past the limit")
+  }
+
   /// Stopped before it starts, the thread faults nothing in.
   @Test func aStoppedReserveFaultsNothing() throws {
     let reserve = try #require(FaultedReserve(bytes: 4 << 20))
