@@ -97,9 +97,8 @@ public final class AlignedStorage: @unchecked Sendable {
   /// `bytes`, memory not yet written (a large block of the pool, or a large
   /// Swift array just allocated, which `malloc` maps without asking): each
   /// is then faulted in once instead of 512 times; a refusal only costs
-  /// speed. ResNet-18's transformed Winograd weights (88
-  /// MB, most in arrays of 9 and 17 MB) are written by a fresh process's
-  /// first run.
+  /// speed. Large packed weights (a product's, a convolution's panels) are
+  /// written by a fresh process's first run.
   public static func adviseHugePages(_ bytes: UnsafeMutableRawBufferPointer) {
     #if os(Linux)
     guard let base = bytes.baseAddress, bytes.count >= 2 * hugePageSize else { return }
