@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 import _CKernels
 
 /// Writes a file so that it appears whole or not at all.
@@ -24,6 +25,26 @@ public final class AtomicFileWriter {
   /// The temporary file, open for writing (an encoder writes to a duplicate).
   private(set) var fd: Int32
   private var finished = false
+
+  /// Files of at least this many bytes (as `reserve` announces them) are
+  /// written behind: each range `write(_:at:)` writes is sent to disk at
+  /// once, and waited for and dropped from the page cache once
+  /// `writeBehindWindow` bytes more are on their way. A smaller file fits
+  /// in the dirty pages the kernel lets a writer keep, and is written out
+  /// after the process, which need not wait; a larger one fills that
+  /// allowance, and the kernel then holds the writer back in bursts while
+  /// its disk idles between them. Writing 12 GB in 6 MiB chunks on an AMD
+  /// EPYC virtual machine: 0.96 GB/s left to the kernel, 1.65 written
+  /// behind (64 MiB on their way: 2.17 GB/s for 8 GB, against 1.98 with 12).
+  public static let writeBehindBytes = 1 << 30
+  static let writeBehindWindow = 64 << 20
+  /// This writer's `writeBehindBytes` and `writeBehindWindow` (tests set
+  /// smaller ones before `reserve`).
+  var behindThreshold = writeBehindBytes, behindWindow = writeBehindWindow
+  /// Whether this file is written behind (`reserve` decides).
+  private(set) var writesBehind = false
+  /// Ranges sent to disk and not yet waited for, oldest first, and their bytes.
+  private let behind = Mutex<(ranges: [(start: Int, count: Int)], bytes: Int)>(([], 0))
 
   /// Creates the temporary file next to `path`.
   /// - Throws: `FileError.cannotWrite` when the folder is missing or read-only.
@@ -85,6 +106,7 @@ public final class AtomicFileWriter {
   @discardableResult
   public func reserve(_ byteCount: Int) throws -> Bool {
     precondition(!finished, "reserve after commit or discard")
+    writesBehind = byteCount >= behindThreshold
     var status: Int32
     repeat { status = atr_reserve_file(fd, Int64(byteCount)) } while status == EINTR
     switch status {
@@ -98,7 +120,8 @@ public final class AtomicFileWriter {
 
   /// Writes bytes at `offset` in the temporary file (holes read as
   /// zeros), so parts of a large file can be filled in any order, from
-  /// several threads at once.
+  /// several threads at once; a large file's are written behind (see
+  /// `writeBehindBytes`).
   /// - Throws: `FileError.cannotWrite` (disk full, I/O error).
   public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
     precondition(!finished, "write after commit or discard")
@@ -110,6 +133,29 @@ public final class AtomicFileWriter {
         throw FileError.cannotWrite(path: path, reason: written < 0 ? FileIO.lastError() : "no progress writing")
       }
       done += written
+    }
+    if writesBehind { try writeBehind(offset..<(offset + bytes.count)) }
+  }
+
+  /// Sends `range` to disk, and waits for the oldest ranges sent while more
+  /// than `behindWindow` bytes after them are on their way, dropping
+  /// their pages. Only a failed write is an error: a system that cannot
+  /// do either leaves the writing to the kernel.
+  private func writeBehind(_ range: Range<Int>) throws {
+    _ = atr_start_writeback(fd, Int64(range.lowerBound), Int64(range.count))
+    let settled = behind.withLock { state -> [(start: Int, count: Int)] in
+      state.ranges.append((range.lowerBound, range.count))
+      state.bytes += range.count
+      var oldest = 0
+      while oldest < state.ranges.count && state.bytes - state.ranges[oldest].count >= behindWindow {
+        state.bytes -= state.ranges[oldest].count
+        oldest += 1
+      }
+      defer { state.ranges.removeFirst(oldest) }
+      return Array(state.ranges.prefix(oldest))
+    }
+    for range in settled where atr_settle_range(fd, Int64(range.start), Int64(range.count)) == EIO {
+      throw FileError.cannotWrite(path: path, reason: String(cString: strerror(EIO)))
     }
   }
 

@@ -83,6 +83,16 @@ int atr_step_off_cpu(int cpu);
 /// system) has no such call.
 int atr_reserve_file(int fd, int64_t bytes);
 
+/// Starts writing the bytes [start, start + length) of the open file `fd`
+/// to disk and returns without waiting (sync_file_range). Returns 0 or
+/// the errno (EOPNOTSUPP where the system has no such call).
+int atr_start_writeback(int fd, int64_t start, int64_t length);
+
+/// Waits until the bytes [start, start + length) of `fd` are on disk, then
+/// drops the whole pages among them from the page cache. Returns 0 or the
+/// errno (EIO when writing them failed).
+int atr_settle_range(int fd, int64_t start, int64_t length);
+
 /// Faults in the pages of `bytes` bytes at `start` for writing without
 /// changing what they hold (another thread may be writing them).
 void atr_touch_pages(void *start, size_t bytes);
