@@ -1341,19 +1341,22 @@ import Testing
   /// bias and Gelu go into the product, the same values as every op.
   /// Products of few rows stream interleaved weights, split at groups of
   /// four output columns across threads: every tail (k not a multiple of
-  /// the chunk, n not of four) and every split against a plain loop. The
+  /// the chunk, n not of four) and every split against a plain loop, on
+  /// every instruction set (the narrower ones fold a chunk's halves). The
   /// packed product of many rows too, and k = 0 (only the bias): the
   /// output starts uninitialized, so each path must write all of it.
-  @Test(arguments: [1, 2, 3])
-  func productsMatchNaiveLoops(threads: Int) throws {
+  @Test(arguments: InstructionSet.available, [1, 2, 3])
+  func productsMatchNaiveLoops(isa: InstructionSet, threads: Int) throws {
     let shapes = [(1, 1, 1), (1, 31, 5), (2, 32, 4), (1, 33, 11), (3, 70, 1000), (1, 577, 130), (4, 64, 7)]
     let cases = shapes.map { ($0, true) } + [(2, 0, 3), (40, 17, 33), (300, 64, 96)].map { ($0, false) }
     for ((m, k, n), byRows) in cases {
       for transposed in [false, true] {
         let b = Self.values(k * n, seed: k + n), a = Self.values(m * k, seed: m), bias = Self.values(n, seed: 9)
-        let weights = Linear.prepare(b, k: k, n: n, transposed: transposed, byRows: byRows)
-        let got = Linear.product(Tensor(shape: [m, k], values: a), m: m, k: k, n: n, weights, bias: bias,
-                                 threads: threads, shape: [m, n]).scalars
+        let got = InstructionSet.with(isa) {
+          let weights = Linear.prepare(b, k: k, n: n, transposed: transposed, byRows: byRows)
+          return Linear.product(Tensor(shape: [m, k], values: a), m: m, k: k, n: n, weights, bias: bias,
+                                threads: threads, shape: [m, n]).scalars
+        }
         var want = [Float](repeating: 0, count: m * n)
         for i in 0..<m {
           for j in 0..<n {
@@ -1363,7 +1366,7 @@ import Testing
           }
         }
         #expect(closeness(got, want, rtol: 1e-5, atol: 1e-5).isClose,
-                "m \(m) k \(k) n \(n) transposed \(transposed) by rows \(byRows)")
+                "\(isa) m \(m) k \(k) n \(n) transposed \(transposed) by rows \(byRows)")
       }
     }
   }
