@@ -900,13 +900,13 @@ struct ConvKernel {
 
   /// One scratch buffer of `floats` floats per worker, made once per run
   /// (large ones come back from the pool).
-  static func scratch(_ workers: Int, floats: Int) -> [AlignedStorage] {
+  static func scratch(_ workers: Int, floats: Int) -> WorkerScratch {
     scratch(workers, bytes: floats * MemoryLayout<Float>.stride)
   }
 
   /// One scratch buffer of `bytes` bytes per worker, as a C kernel asks for.
-  static func scratch(_ workers: Int, bytes: Int) -> [AlignedStorage] {
-    (0..<workers).map { _ in AlignedStorage(byteCount: bytes, zeroed: false) }
+  static func scratch(_ workers: Int, bytes: Int) -> WorkerScratch {
+    WorkerScratch(workers: workers, bytes: bytes)
   }
 
   /// Splits the block of flat output pixels [first, first + count) at image
