@@ -1402,10 +1402,19 @@ struct ConvKernel {
     var geometry = self.geometry
     let positions = Self.winogradPositions(tile)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
-    // Blocks are not cut smaller to give every thread one: each block's
-    // products read all the transformed weights (16 MiB for 512 -> 512
-    // channels), so a map of few tiles splits its products instead.
-    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
+    // Blocks are not cut smaller to give every thread one where the
+    // transformed weights come from memory: each block's products read
+    // them all (16 MiB for 512 -> 512 channels), so a map of few tiles
+    // splits its products instead. Where they stay in cache and each
+    // thread's share is at least a product's register tile of rows, a
+    // map of fewer blocks than twice the threads is cut into one block
+    // per thread: 16 tiles (13x13 at F(4x4)) made blocks of 12 and 4.
+    var block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
+    let share = (tiles + threads - 1) / threads
+    if threads > 1, (tiles + block - 1) / block < 2 * threads, share >= Int(atr_sgemm_tile_rows()),
+       Self.weightsCached(bytes: positions * cin * cout * MemoryLayout<Float>.stride) {
+      block = share
+    }
     let blocks = (tiles + block - 1) / block
     let workers = max(1, min(threads, blocks))
     let size = atr_packed_b_size(cin, cout)

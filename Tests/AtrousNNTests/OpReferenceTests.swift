@@ -218,6 +218,11 @@ import Testing
             try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: 3)
             // A map smaller than one tile, three images.
             try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
+            // Fewer blocks than twice the threads, weights in cache: one
+            // block per thread, of as many tiles as the share (16 tiles at
+            // F(4x4): 8 and 6 at 2 and 3 threads).
+            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 2)
+            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 3)
             if c.cin < 100 {
               // Enough tiles for a block per thread: blocks split across threads.
               try checkConv(c, route: .channelsLast, n: 1, h: 70, w: 64, checkLayout: false, threads: 2)
