@@ -256,11 +256,7 @@ public final class LargeBlockPool: @unchecked Sendable {
   /// now stands: `faultAhead` may start before a command line's
   /// `--max-memory` is read.
   public static func capFaultAhead() {
-    guard let reserve = shared.reserve else { return }
-    let cap = faultAheadCap(reserve.size, budget: MemoryBudget.current.bytes)
-    shared.lock.lock()
-    reserve.limit(to: cap)
-    shared.lock.unlock()
+    shared.withReserve { $0.limit(to: faultAheadCap($0.size, budget: MemoryBudget.current.bytes)) }
   }
 
   /// Stops the thread `faultAhead` started: the run's own threads take
@@ -272,10 +268,16 @@ public final class LargeBlockPool: @unchecked Sendable {
   /// After a first run: the reserve's pages no block took go back
   /// (`FaultedReserve.trim`).
   public static func trimFaultedAhead() {
-    guard let reserve = shared.reserve else { return }
-    shared.lock.lock()
-    reserve.trim()
-    shared.lock.unlock()
+    shared.withReserve { $0.trim() }
+  }
+
+  /// `body(reserve)` with the pool's lock held (which guards the
+  /// reserve's cutting), when there is a reserve.
+  private func withReserve(_ body: (FaultedReserve) -> Void) {
+    guard let reserve else { return }
+    lock.lock()
+    body(reserve)
+    lock.unlock()
   }
 
   /// `faultAhead` on this pool, on any number of cores (tests); with

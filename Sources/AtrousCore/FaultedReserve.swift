@@ -66,36 +66,18 @@ final class FaultedReserve: @unchecked Sendable {
     return base + offset
   }
 
-  /// Gives a block cut from here back to the system. Its pages go, the
-  /// addresses stay mapped: the faulting thread may still touch them (and
+  /// Gives a block cut from here (or the pages past a point) back to the
+  /// system. Its pages go, the addresses stay mapped: the faulting thread may still touch them (and
   /// would only fault them in again, where unmapped they would crash it).
   func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
     _ = madvise(pointer, capacity, MADV_DONTNEED)
   }
 
   /// Starts the thread that faults the reserve in, 2 MiB at a time from
-  /// the start (where blocks are cut first), until `stop`.
-  ///
-  /// The thread steps off the CPU of the thread that starts it
-  /// (`atr_step_off_cpu`, as the pool's workers do, see `WorkerPool`).
+  /// the start (where blocks are cut first), until `stop`, off the
+  /// caller's CPU (`DetachedThread`).
   func startFaulting() {
-    final class Start {
-      let reserve: FaultedReserve, avoid: Int32
-      init(_ reserve: FaultedReserve, avoid: Int32) { (self.reserve, self.avoid) = (reserve, avoid) }
-    }
-    let context = Unmanaged.passRetained(Start(self, avoid: atr_current_cpu())).toOpaque()
-    var thread = pthread_t()
-    let made = pthread_create(&thread, nil, { context in
-      let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-      _ = atr_step_off_cpu(start.avoid)
-      start.reserve.fault()
-      return nil
-    }, context)
-    if made == 0 {
-      pthread_detach(thread)
-    } else {
-      Unmanaged<Start>.fromOpaque(context).release()
-    }
+    DetachedThread.start(awayFrom: atr_current_cpu()) { [self] in fault() }
   }
 
   /// Keeps the reserve to its first `bytes` (rounded up to 2 MiB; none
@@ -109,7 +91,7 @@ final class FaultedReserve: @unchecked Sendable {
     let limit = max(min(size, (bytes + huge - 1) / huge * huge), (used + huge - 1) / huge * huge)
     guard limit < end.load(ordering: .relaxed) else { return }
     end.store(limit, ordering: .relaxed)
-    _ = madvise(base + limit, size - limit, MADV_DONTNEED)
+    release(base + limit, capacity: size - limit)
   }
 
   /// Stops the faulting thread before its next 2 MiB.
@@ -125,7 +107,7 @@ final class FaultedReserve: @unchecked Sendable {
     guard !trimmed else { return }
     trimmed = true
     let start = (used + 4095) / 4096 * 4096
-    if start < size { _ = madvise(base + start, size - start, MADV_DONTNEED) }
+    if start < size { release(base + start, capacity: size - start) }
   }
   private var trimmed = false
 

@@ -55,13 +55,6 @@ final class WorkerPool: @unchecked Sendable {
   static let spinLimit = 20_000
 
   let workers: Int
-  /// The CPU the thread that made the pool ran on, which each worker
-  /// steps off as it starts. A scheduler may put a new thread on its
-  /// parent's CPU, where the two share it (each at half speed) until the
-  /// load balancer moves one: on a 2-core virtual machine, the first
-  /// worker and the thread running a fresh process's model shared one
-  /// core for 16 ms with the other idle.
-  private let creatorCPU: Int32
   private let busy = Atomic<Bool>(false)
   private let generation = Atomic<Int>(0)
   private let sleepers = Atomic<Int>(0)
@@ -74,19 +67,10 @@ final class WorkerPool: @unchecked Sendable {
     self.workers = max(0, workers)
     pthread_mutex_init(lock, nil)
     pthread_cond_init(wake, nil)
-    // The pool lives as long as the process: its threads hold it.
-    creatorCPU = atr_current_cpu()
-    for _ in 0..<self.workers {
-      var thread = pthread_t()
-      let pool = Unmanaged.passRetained(self).toOpaque()
-      let started = pthread_create(&thread, nil, { argument in
-        let pool = Unmanaged<WorkerPool>.fromOpaque(argument!).takeUnretainedValue()
-        _ = atr_step_off_cpu(pool.creatorCPU)
-        pool.loop()
-        return nil
-      }, pool)
-      if started == 0 { pthread_detach(thread) } else { Unmanaged<WorkerPool>.fromOpaque(pool).release() }
-    }
+    // The pool lives as long as the process: its threads hold it. Each
+    // steps off the CPU of the thread making the pool (`DetachedThread`).
+    let cpu = atr_current_cpu()
+    for _ in 0..<self.workers { DetachedThread.start(awayFrom: cpu) { [self] in loop() } }
   }
 
   /// Runs `body(i)` for i in 0..<count on the workers and the calling

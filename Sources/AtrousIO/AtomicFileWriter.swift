@@ -143,16 +143,15 @@ public final class AtomicFileWriter {
   /// do either leaves the writing to the kernel.
   private func writeBehind(_ range: Range<Int>) throws {
     _ = atr_start_writeback(fd, Int64(range.lowerBound), Int64(range.count))
-    let settled = behind.withLock { state -> [(start: Int, count: Int)] in
+    let settled = behind.withLock { state in
       state.ranges.append((range.lowerBound, range.count))
       state.bytes += range.count
-      var oldest = 0
-      while oldest < state.ranges.count && state.bytes - state.ranges[oldest].count >= behindWindow {
-        state.bytes -= state.ranges[oldest].count
-        oldest += 1
+      var settled: [(start: Int, count: Int)] = []
+      while let oldest = state.ranges.first, state.bytes - oldest.count >= behindWindow {
+        settled.append(state.ranges.removeFirst())
+        state.bytes -= oldest.count
       }
-      defer { state.ranges.removeFirst(oldest) }
-      return Array(state.ranges.prefix(oldest))
+      return settled
     }
     for range in settled where atr_settle_range(fd, Int64(range.start), Int64(range.count)) == EIO {
       throw FileError.cannotWrite(path: path, reason: String(cString: strerror(EIO)))

@@ -1225,7 +1225,7 @@ struct ConvKernel {
     let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
     let outputRows = n * axes[0].output
     let parts = min(threads, outputRows)
-    let rings = padded ? (0..<parts).map { _ in DepthwiseRing(self) } : []
+    let rings = padded ? DepthwiseRing.rings(self, parts: parts) : []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []

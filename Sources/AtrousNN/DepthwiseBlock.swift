@@ -198,7 +198,7 @@ enum DepthwiseBlock {
     // Per part: a ring of expanded rows, kept from chunk to chunk (a chunk
     // taken from the back of another part's band finds none of its rows
     // held and fills them), and one (OW, C) depthwise output row.
-    let rings = expand == nil ? [] : (0..<parts).map { _ in DepthwiseRing(depthwise) }
+    let rings = expand == nil ? [] : DepthwiseRing.rings(depthwise, parts: parts)
     let filtered = ConvKernel.scratch(project == nil ? 0 : parts, floats: ow * channels)
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in residual.withUnsafePointer { residualRows in  // (N, OH, OW, Cout)

@@ -1,8 +1,9 @@
 import AtrousCore
 
-/// Scratch memory for the workers of a parallel loop: one part of `bytes`
-/// per worker, all cut from one block, so that a worker finds its part at
-/// the same place on every call, in its own core's cache.
+/// Scratch memory for the workers of a parallel loop (kernels' scratch,
+/// `DepthwiseRing`s): one part of `bytes` per worker, all cut from one
+/// block, so that a worker finds its part at the same place on every
+/// call, in its own core's cache.
 ///
 /// A block per worker went back to the pool, and the pool hands out the
 /// block kept last first: the next call gave each worker the block the
