@@ -29,6 +29,23 @@ import Testing
     })
     #expect(!(try AtomicFileWriter(path: folder + "/small.bin")).writesBehind, "none before a reservation")
 
+    // Runs written out of order and off page boundaries, as tiles of a
+    // hypercolumn export write their rows: the partial pages kept between
+    // them are written again by their neighbours, whole.
+    let runs = try AtomicFileWriter(path: folder + "/runs.bin")
+    (runs.behindThreshold, runs.behindWindow) = (1 << 20, 1 << 20)
+    let run = 300_001, count = 24
+    try runs.reserve(128 + run * count)
+    for index in (0..<count).map({ ($0 * 7) % count }) {
+      try [UInt8](repeating: UInt8(index + 1), count: run).withUnsafeBytes { try runs.write($0, at: 128 + index * run) }
+    }
+    try runs.commit()
+    let read = try FileIO.readAll(folder + "/runs.bin")
+    #expect(read.count == 128 + run * count)
+    #expect((0..<count).allSatisfy { index in
+      read[(128 + index * run)..<(128 + (index + 1) * run)].allSatisfy { $0 == UInt8(index + 1) }
+    })
+
     // Reading the file back above brought its pages in again: a second
     // file, checked without reading it, shows what the writes left cached.
     let second = folder + "/second.bin"
