@@ -7,8 +7,9 @@ import _CKernels
 /// panel (the partial stores; a rest of at most 8 columns takes a tile one
 /// vector wide where vectors hold 8 floats), tiles of every height, products large
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
-/// and more, more than one tile), rows in blocks of 128, k in blocks (A
-/// larger than half of L2), and each way a product starts.
+/// and more, more than one tile), rows in blocks of 128, k in two and three
+/// blocks (a 32-column panel's slice of B larger than half of L2), and
+/// each way a product starts.
 @Suite struct ProductKernelTests {
   struct Shape: CustomStringConvertible, Sendable {
     let m, n, k: Int
@@ -27,7 +28,7 @@ import _CKernels
     // Every rest of 1 to 8 columns past a half panel of 16 (the one-vector
     // tile where vectors hold 8): 3, 4, 6 and 7 here, the others above.
     Shape(m: 5, n: 35, k: 13), Shape(m: 6, n: 52, k: 17), Shape(m: 3, n: 22, k: 9), Shape(m: 11, n: 23, k: 30),
-    Shape(m: 24, n: 40, k: CPUCaches.l2 / 2 / (24 * 4) + 300), Shape(m: 64, n: 33, k: CPUCaches.l2 / 2 / (64 * 4) + 40),
+    Shape(m: 24, n: 40, k: CPUCaches.l2 / 2 / (32 * 4) + 300), Shape(m: 9, n: 33, k: 2 * CPUCaches.l2 / 2 / (32 * 4) + 7),
     // Heights that tiles of 6 and of 8 rows share out unevenly (the first
     // tiles a row taller): 13, 17, 23, 29, 57, 112.
     Shape(m: 13, n: 20, k: 9), Shape(m: 17, n: 33, k: 6), Shape(m: 23, n: 16, k: 12), Shape(m: 29, n: 40, k: 5),
