@@ -14,7 +14,8 @@ enum GraphOptimizer {
     // input: exact GELU's closing Mul(., 0.5) would otherwise become the
     // next MatMul's (as in ConvNeXt), and the rest stay separate nodes.
     let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
-    let folded = foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep)
+    let folded = averageBeforePointwise(
+      foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
     return fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
@@ -116,6 +117,50 @@ enum GraphOptimizer {
       nodes[at] = nil
     }
     return dropping(nodes, from: graph)
+  }
+
+  /// A 1x1 Conv (stride 1, no padding, constant weights) whose output only
+  /// an average pool reads, with no step between them, runs after the pool
+  /// instead: both are linear per pixel, and a pool without padding or
+  /// ceil mode averages each window with weights that sum to one, so the
+  /// bias comes through unchanged. The product then runs on the pooled
+  /// map: DenseNet's transitions (a 1x1 Conv, then a 2x2 pool of stride
+  /// 2) on a quarter of the pixels. The Conv keeps its name and makes the
+  /// pool's output; the pool takes the Conv's place and input.
+  static func averageBeforePointwise(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    func zeros(_ node: Node, _ name: String) -> Bool {
+      guard let value = node.attributes[name] else { return true }
+      if case .ints(let values) = value { return values.allSatisfy { $0 == 0 } }
+      if case .int(let value) = value { return value == 0 }
+      return false
+    }
+    func unpadded(_ node: Node) -> Bool {
+      guard let value = node.attributes["auto_pad"] else { return true }
+      if case .string(let mode) = value { return mode == "NOTSET" || mode == "VALID" }
+      return false
+    }
+    var nodes = graph.nodes
+    for (index, conv) in graph.nodes.enumerated() where conv.opType == "Conv" && conv.outputs.count == 1 {
+      guard conv.inputs.count >= 2, let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 1,
+        w.shape[3] == 1, conv.inputs.count < 3 || conv.inputs[2].isEmpty || graph.initializers[conv.inputs[2]] != nil,
+        unit(conv, "strides"), zeros(conv, "pads"), unpadded(conv),
+        let at = soleReader(of: conv.outputs[0], op: "AveragePool", graph, consumers, reader)
+          ?? soleReader(of: conv.outputs[0], op: "GlobalAveragePool", graph, consumers, reader)
+      else { continue }
+      var pool = graph.nodes[at]
+      if pool.opType == "AveragePool" {
+        guard case .ints(let kernel)? = pool.attributes["kernel_shape"], kernel.count == 2, zeros(pool, "pads"),
+          unpadded(pool), zeros(pool, "ceil_mode") else { continue }
+      }
+      var moved = conv
+      // Named after the pool's output, which ONNX makes unique.
+      let pooled = pool.outputs[0] + "\u{0}before-pointwise"
+      (moved.inputs[0], moved.outputs[0]) = (pooled, pool.outputs[0])
+      (pool.inputs[0], pool.outputs[0]) = (conv.inputs[0], pooled)
+      (nodes[index], nodes[at]) = (pool, moved)
+    }
+    return Graph(nodes: nodes, initializers: graph.initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
   }
 
   /// Conv followed by BatchNormalization becomes one Conv with
