@@ -35,6 +35,16 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
     c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
 #undef ATR_ROW_BIAS
   }
+  // One pointer per row of A, hidden from the compiler (the empty asm),
+  // which otherwise derives each row's address from the one before with
+  // an add per row per step: with those the AVX2 loop took 30 instructions
+  // for its 12 FMAs, all the core issues in the 6 cycles the FMAs take;
+  // with the pointers 24 (1 to 4% faster, 5% where k is 24: 3136 x 72 x 24).
+  const float *a0 = a, *a1 = a + (ROWS > 1 ? lda : 0), *a2 = a + (ROWS > 2 ? 2 * lda : 0);
+  const float *a3 = a + (ROWS > 3 ? 3 * lda : 0), *a4 = a + (ROWS > 4 ? 4 * lda : 0);
+  const float *a5 = a + (ROWS > 5 ? 5 * lda : 0), *a6 = a + (ROWS > 6 ? 6 * lda : 0);
+  const float *a7 = a + (ROWS > 7 ? 7 * lda : 0);
+  __asm__("" : "+r"(a1), "+r"(a2), "+r"(a3), "+r"(a4), "+r"(a5), "+r"(a6), "+r"(a7));
   // The panel's rows B_AHEAD steps on: a small map's products (a
   // Winograd position's 16 tiles, 512 x 512 channels) read each panel
   // once from L3 or memory, with too few FMAs per line for the hardware's
@@ -45,7 +55,7 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   // the steps after it test nothing.
 #define ATR_FMA_ROW(r, lo, hi) \
   if (ROWS > (r)) {            \
-    x = a[(r) * lda + p];      \
+    x = a##r[p];               \
     lo += x * b0;              \
     if (two) hi += x * b1;     \
   }
