@@ -210,7 +210,8 @@ enum Pooling {
   enum Spatial { case max, sum, mean }
 
   /// The max, sum or mean over H and W of a rank-4 float array, (N, 1, 1,
-  /// C), a pixel's channels at a time from channels-last storage.
+  /// C), from channels-last storage, a run of channels over all pixels at
+  /// a time (`atr_pixels_into`).
   static func overSpace(_ x: NDArray, _ kind: Spatial) -> Tensor {
     let input = x.toChannelsLast().storage!
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -219,10 +220,7 @@ enum Pooling {
       output.withUnsafeMutableBufferPointer { dst in
         for b in 0..<n {
           let out = dst.baseAddress! + b * ch
-          for p in 0..<(h * w) {
-            let pixel = src.baseAddress! + (b * h * w + p) * ch
-            if kind == .max { atr_max_into(out, pixel, ch) } else { atr_add_into(out, pixel, ch) }
-          }
+          atr_pixels_into(out, src.baseAddress! + b * h * w * ch, h * w, ch, kind == .max ? 1 : 0)
           if kind == .mean && h * w > 0 { atr_scale(out, 1 / Float(h * w), ch) }
         }
       }

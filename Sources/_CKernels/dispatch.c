@@ -232,6 +232,10 @@ void atr_reduce_sum_into(double *acc, const float *x, size_t count, int square, 
   atr_kernels()->reduce_sum_into(acc, x, count, square, absolute);
 }
 
+void atr_pixels_into(float *out, const float *in, size_t pixels, size_t channels, int largest) {
+  atr_kernels()->pixels_into(out, in, pixels, channels, largest);
+}
+
 void atr_layer_norm_rows(float *out, const float *in, size_t rows, size_t n, const float *scale, const float *bias,
                          float epsilon) {
   atr_kernels()->layer_norm_rows(out, in, rows, n, scale, bias, epsilon);

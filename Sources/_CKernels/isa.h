@@ -68,6 +68,7 @@
   X(reduce_sum) \
   X(reduce_extreme_into) \
   X(reduce_sum_into) \
+  X(pixels_into) \
   X(box_mean_pass) \
   X(weighted_sum) \
   X(winograd_tiles) \
@@ -133,6 +134,7 @@
 #define atr_reduce_sum ATR_ISA_NAME(atr_reduce_sum)
 #define atr_reduce_extreme_into ATR_ISA_NAME(atr_reduce_extreme_into)
 #define atr_reduce_sum_into ATR_ISA_NAME(atr_reduce_sum_into)
+#define atr_pixels_into ATR_ISA_NAME(atr_pixels_into)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)

@@ -5,7 +5,9 @@ import _CKernels
 /// The reductions of a contiguous run (`atr_reduce_extreme`,
 /// `atr_reduce_sum`) against plain loops, on every instruction set: every
 /// length from 0 to 160 (the lanes' body, its rest, and none), longer runs,
-/// NaNs and infinities at every place a lane can hold them.
+/// NaNs and infinities at every place a lane can hold them; and a global
+/// pool's sums and maxima over channels-last pixels (`atr_pixels_into`)
+/// for every mix of the runs of 32, 16 and 8 channels and single ones.
 @Suite struct ReduceKernelTests {
   static let lengths = Array(0...160) + [1000, 4099]
 
@@ -91,6 +93,38 @@ import _CKernels
           }
           atr_reduce_sum_into(&sums, finite, count, square ? 1 : 0, absolute ? 1 : 0)
           #expect(sums == expected, "\(isa) sum into (square \(square), abs \(absolute)), \(count)")
+        }
+      }
+    }
+  }
+
+  /// Sums in the pixels' order, so equal to the bit; maxima as
+  /// `atr_max_into` takes them (a NaN or infinity in the pixels at a few
+  /// places, one NaN already in the result).
+  @Test(arguments: InstructionSet.available)
+  func pixelRunsMatchAPerPixelLoop(isa: InstructionSet) {
+    InstructionSet.with(isa) {
+      for channels in Array(1...41) + [48, 56, 63, 64, 72, 100] {
+        for pixels in [0, 1, 3, 49] {
+          var x = Self.values(pixels * channels, seed: channels * 31 + pixels)  // (pixels, channels)
+          for at in [0, pixels * channels / 2, pixels * channels - 1] where at >= 0 && at < x.count {
+            x[at] = at % 2 == 0 ? .nan : .infinity
+          }
+          for largest in [false, true] {
+            var start = Self.values(channels, seed: channels)
+            if largest { start[channels / 2] = .nan }
+            var expected = start
+            for p in 0..<pixels {
+              for c in 0..<channels {
+                let v = x[p * channels + c]
+                expected[c] = largest ? (v > expected[c] ? v : expected[c]) : expected[c] + v
+              }
+            }
+            var got = start
+            atr_pixels_into(&got, x, pixels, channels, largest ? 1 : 0)
+            let same = zip(got, expected).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+            #expect(same, "\(isa) \(largest ? "max" : "sum") of \(pixels) pixels of \(channels) channels")
+          }
         }
       }
     }

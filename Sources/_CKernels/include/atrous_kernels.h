@@ -293,6 +293,12 @@ void atr_reduce_extreme_into(float *acc, const float *x, size_t count, int large
 /// sum across rows.
 void atr_reduce_sum_into(double *acc, const float *x, size_t count, int square, int absolute);
 
+/// out[c] += in[p * channels + c] over the `pixels` pixels (or, with
+/// `largest`, out[c] = the larger, as atr_max_into takes it: a NaN in
+/// `in` is passed over), for each of the `channels` channels of
+/// channels-last pixels: a global pool's sum or max of one image.
+void atr_pixels_into(float *out, const float *in, size_t pixels, size_t channels, int largest);
+
 /// Layer normalization of `rows` rows of n contiguous floats: each row
 /// less its mean, over its standard deviation (sqrt(variance + epsilon)),
 /// times scale[i], plus bias[i] (either may be NULL). out may be in.

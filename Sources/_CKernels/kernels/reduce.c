@@ -98,3 +98,43 @@ void atr_reduce_sum_into(double *restrict acc, const float *restrict x, size_t c
     for (size_t i = 0; i < count; i++) acc[i] += (double)x[i];
   }
 }
+
+// Channels of a pixel run that atr_pixels_into keeps in registers at a
+// time: the widest of these that fits what is left of the pixel.
+enum { PIXEL_RUN_WIDE = 32, PIXEL_RUN_MID = 16, PIXEL_RUN_NARROW = 8 };
+
+void atr_pixels_into(float *restrict out, const float *restrict in, size_t pixels, size_t channels, int largest) {
+  size_t c0 = 0;
+  // One pass over the pixels per run of channels, the run's partial
+  // results in registers (a fixed-length array the compiler keeps there):
+  // a call per pixel, as the global pools made, took 30 us for a 56x56
+  // map of 16 channels.
+#define ATR_PIXEL_RUN(LANES)                                                               \
+  for (; c0 + (LANES) <= channels; c0 += (LANES)) {                                        \
+    float acc[LANES];                                                                      \
+    for (int l = 0; l < (LANES); l++) acc[l] = out[c0 + l];                                \
+    const float *x = in + c0;                                                              \
+    if (largest) {                                                                         \
+      for (size_t p = 0; p < pixels; p++, x += channels) {                                 \
+        for (int l = 0; l < (LANES); l++) acc[l] = x[l] > acc[l] ? x[l] : acc[l];          \
+      }                                                                                    \
+    } else {                                                                               \
+      for (size_t p = 0; p < pixels; p++, x += channels) {                                 \
+        for (int l = 0; l < (LANES); l++) acc[l] += x[l];                                  \
+      }                                                                                    \
+    }                                                                                      \
+    for (int l = 0; l < (LANES); l++) out[c0 + l] = acc[l];                                \
+  }
+  ATR_PIXEL_RUN(PIXEL_RUN_WIDE)
+  ATR_PIXEL_RUN(PIXEL_RUN_MID)
+  ATR_PIXEL_RUN(PIXEL_RUN_NARROW)
+#undef ATR_PIXEL_RUN
+  for (; c0 < channels; c0++) {
+    float acc = out[c0];
+    for (size_t p = 0; p < pixels; p++) {
+      const float v = in[p * channels + c0];
+      acc = largest ? (v > acc ? v : acc) : acc + v;
+    }
+    out[c0] = acc;
+  }
+}
