@@ -94,6 +94,8 @@ public enum Parallel {
   /// with one `part` never overlap, so per-part scratch is safe.
   public static func bands(_ total: Int, parts: Int, grain: Int, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
     guard total > 0 else { return }
+    // One part: the whole range at once, nothing to share out.
+    if parts <= 1 || total == 1 { return body(0, 0..<total) }
     let ranges = ranges(total, parts: parts)
     guard ranges.count > 1, total <= Int(UInt32.max) else {
       run(ranges.count) { body($0, ranges[$0]) }

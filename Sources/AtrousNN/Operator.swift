@@ -82,16 +82,19 @@ struct Operator: Sendable {
 
   /// The kernel's results given the element types ONNX defines for them.
   func typed(_ results: [NDArray], inputs: [DType?]) -> [NDArray] {
-    results.enumerated().map { k, result in
-      let type: DType
+    func type(_ k: Int) -> DType? {
       switch outputs[Swift.min(k, outputs.count - 1)] {
-      case .kernel: return result
-      case .fixed(let fixed): type = fixed
-      case .input(let i):
-        guard i < inputs.count, let input = inputs[i] else { return result }
-        type = input
+      case .kernel: return nil
+      case .fixed(let fixed): return fixed
+      case .input(let i): return i < inputs.count ? inputs[i] : nil
       }
-      return result.dtype == type ? result : result.cast(to: type)
+    }
+    // Most results already have their type: the array as it is, without
+    // a copy per node.
+    guard results.indices.contains(where: { k in type(k).map { $0 != results[k].dtype } ?? false }) else { return results }
+    return results.enumerated().map { k, result in
+      guard let type = type(k), result.dtype != type else { return result }
+      return result.cast(to: type)
     }
   }
 }

@@ -13,6 +13,8 @@ import _CKernels
 enum PooledConvolution {
   /// Prefix of the pool's attributes on the Conv node.
   static let attributePrefix = "_maxpool_"
+  /// The pool's window on the Conv node (a MaxPool's required attribute).
+  static let kernelAttribute = attributePrefix + "kernel_shape"
 
   /// The Conv node `conv` running `pool` after it: the pool's attributes
   /// under the prefix, the pool's output.
@@ -25,6 +27,10 @@ enum PooledConvolution {
 
   /// The MaxPool fused into `node`, as a node of its own, or nil.
   static func pool(of node: Node) -> Node? {
+    // Every Conv asks on every run: most have no pool, and a MaxPool
+    // always has its window, so that one lookup settles it before the
+    // attributes are gathered.
+    guard node.attributes[kernelAttribute] != nil else { return nil }
     let attributes = node.carried(under: attributePrefix)
     guard !attributes.isEmpty, let input = node.inputs.first else { return nil }
     return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs, attributes: attributes)

@@ -25,14 +25,25 @@ final class PreparedWeights: Sendable {
     var node: Int
     /// The input's shape, layout and whatever else the plan depends on.
     var facts: [Int]
+    /// The plan's type, so that a box is only ever read as its own.
+    var type: ObjectIdentifier
   }
 
-  private let plans = MemoCache<PlanKey, Any>()
+  /// A plan in a class box: read back every run, a plan held as `Any`
+  /// took a dynamic cast of the existential and its generic metadata each
+  /// time (about a tenth of a small convolution node's overhead).
+  private final class Box<P> {
+    let plan: P
+    init(_ plan: P) { self.plan = plan }
+  }
+
+  private let plans = MemoCache<PlanKey, AnyObject>()
 
   /// The plan kept for node `node` and `facts`, made by `make` the first
   /// time (a failure is thrown every time, nothing kept).
   func plan<P>(_ node: Int, facts: [Int], make: () throws -> P) rethrows -> P {
-    try plans.value(PlanKey(node: node, facts: facts), make: make) as! P
+    let box = try plans.value(PlanKey(node: node, facts: facts, type: ObjectIdentifier(P.self))) { Box(try make()) }
+    return unsafeDowncast(box, to: Box<P>.self).plan
   }
 }
 
