@@ -1402,18 +1402,24 @@ struct ConvKernel {
     var geometry = self.geometry
     let positions = Self.winogradPositions(tile)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
-    // Blocks are not cut smaller to give every thread one where the
-    // transformed weights come from memory: each block's products read
-    // them all (16 MiB for 512 -> 512 channels), so a map of few tiles
-    // splits its products instead. Where they stay in cache and each
-    // thread's share is at least a product's register tile of rows, a
-    // map of fewer blocks than twice the threads is cut into one block
-    // per thread: 16 tiles (13x13 at F(4x4)) made blocks of 12 and 4.
+    // A map of fewer blocks than twice the threads (16 tiles, 13x13 or
+    // 14x14 at F(4x4), made blocks of 12 and 4) is cut into one block per
+    // thread where the transformed weights are within twice the L2 cache
+    // and each thread's share is at least a product's register tile of
+    // rows; otherwise it is one block whose products the threads split by
+    // tile position. Each block's products read all the weights: with a
+    // block per thread both threads read all of them, for few rows each.
+    // GoogLeNet's 14x14 layers (2.9 to 7.4 MiB of weights) took 0.96 to
+    // 0.97 of the time at 2 threads split by position; 112 -> 112 at
+    // 14x14 (1.8 MiB) 0.88; DenseNet's 128 -> 32 (0.6 MiB) was slower so
+    // (1.03), SqueezeNet and ResNet-18 within 1% either way (AMD EPYC,
+    // 512 KiB L2, 8 alternating rounds).
     var block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
     let share = (tiles + threads - 1) / threads
-    if threads > 1, (tiles + block - 1) / block < 2 * threads, share >= Int(atr_sgemm_tile_rows()),
-       Self.weightsCached(bytes: positions * cin * cout * MemoryLayout<Float>.stride) {
-      block = share
+    if threads > 1, (tiles + block - 1) / block < 2 * threads {
+      let ownBlocks = positions * cin * cout * MemoryLayout<Float>.stride <= 2 * CPUCaches.l2
+        && share >= Int(atr_sgemm_tile_rows())
+      block = ownBlocks ? share : tiles
     }
     let blocks = (tiles + block - 1) / block
     let workers = max(1, min(threads, blocks))

@@ -218,9 +218,10 @@ import Testing
             try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: 3)
             // A map smaller than one tile, three images.
             try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
-            // Fewer blocks than twice the threads, weights in cache: one
-            // block per thread, of as many tiles as the share (16 tiles at
-            // F(4x4): 8 and 6 at 2 and 3 threads).
+            // Fewer blocks than twice the threads: weights within twice
+            // the L2 cache, one block per thread of as many tiles as the
+            // share (16 tiles at F(4x4): 8 and 6 at 2 and 3 threads); more
+            // (272 -> 72: 2.8 MiB at F(4x4)), one block split by position.
             try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 2)
             try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 3)
             if c.cin < 100 {
