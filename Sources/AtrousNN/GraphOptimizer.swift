@@ -129,29 +129,14 @@ enum GraphOptimizer {
   /// pool's output; the pool takes the Conv's place and input.
   static func averageBeforePointwise(_ graph: Graph, keep: [String]) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
-    func zeros(_ node: Node, _ name: String) -> Bool {
-      guard let value = node.attributes[name] else { return true }
-      if case .ints(let values) = value { return values.allSatisfy { $0 == 0 } }
-      if case .int(let value) = value { return value == 0 }
-      return false
-    }
-    func unpadded(_ node: Node) -> Bool {
-      guard let value = node.attributes["auto_pad"] else { return true }
-      if case .string(let mode) = value { return mode == "NOTSET" || mode == "VALID" }
-      return false
-    }
     var nodes = graph.nodes
-    for (index, conv) in graph.nodes.enumerated() where conv.opType == "Conv" && conv.outputs.count == 1 {
-      guard conv.inputs.count >= 2, let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 1,
-        w.shape[3] == 1, conv.inputs.count < 3 || conv.inputs[2].isEmpty || graph.initializers[conv.inputs[2]] != nil,
-        unit(conv, "strides"), zeros(conv, "pads"), unpadded(conv),
-        let at = soleReader(of: conv.outputs[0], op: "AveragePool", graph, consumers, reader)
-          ?? soleReader(of: conv.outputs[0], op: "GlobalAveragePool", graph, consumers, reader)
-      else { continue }
+    for (index, conv) in graph.nodes.enumerated() where conv.outputs.count == 1 && perPixel(conv, in: graph) {
+      guard let at = soleReader(of: conv.outputs[0], op: "AveragePool", graph, consumers, reader)
+        ?? soleReader(of: conv.outputs[0], op: "GlobalAveragePool", graph, consumers, reader) else { continue }
       var pool = graph.nodes[at]
       if pool.opType == "AveragePool" {
-        guard case .ints(let kernel)? = pool.attributes["kernel_shape"], kernel.count == 2, zeros(pool, "pads"),
-          unpadded(pool), zeros(pool, "ceil_mode") else { continue }
+        guard case .ints(let kernel)? = pool.attributes["kernel_shape"], kernel.count == 2, unpadded(pool) else { continue }
+        if case .int(let ceil)? = pool.attributes["ceil_mode"], ceil != 0 { continue }
       }
       var moved = conv
       // Named after the pool's output, which ONNX makes unique.
@@ -604,24 +589,32 @@ enum GraphOptimizer {
     return dropping(nodes, from: graph)
   }
 
+  /// Whether `node` pads nothing: its pads absent or zeros, its auto_pad
+  /// absent, NOTSET or VALID.
+  static func unpadded(_ node: Node) -> Bool {
+    if case .ints(let pads)? = node.attributes["pads"], pads.contains(where: { $0 != 0 }) { return false }
+    switch node.attributes["auto_pad"] {
+    case nil, .string("NOTSET")?, .string("VALID")?: return true
+    default: return false
+    }
+  }
+
+  /// Whether `node` is a Conv that makes each pixel from that pixel's
+  /// channels alone: constant float (C, Cin/group, 1, 1) weights, stride
+  /// 1, no padding.
+  static func perPixel(_ node: Node, in graph: Graph) -> Bool {
+    guard node.opType == "Conv", node.inputs.count > 1, let w = graph.initializers[node.inputs[1]], w.isFloat, w.rank == 4
+    else { return false }
+    return w.shape[2] == 1 && w.shape[3] == 1 && unit(node, "strides") && unpadded(node)
+  }
+
   /// A Conv that multiplies each pixel's channels by constant (C, Cin, 1,
   /// 1) float weights (stride 1, no padding, one group): C, else nil. The
   /// shape both a depthwise block's 1x1 convolutions and a product that
   /// adds a residual in place take.
   static func pointwiseOutputs(_ node: Node, in graph: Graph) -> Int? {
-    func ints(_ name: String) -> [Int]? { if case .ints(let v)? = node.attributes[name] { v } else { nil } }
-    guard node.opType == "Conv", node.inputs.count > 1, let w = graph.initializers[node.inputs[1]], w.isFloat, w.rank == 4,
-      w.shape[2] == 1, w.shape[3] == 1,
-      (ints("strides") ?? [1, 1]).allSatisfy({ $0 == 1 }), (ints("pads") ?? [0]).allSatisfy({ $0 == 0 })
-    else { return nil }
-    switch node.attributes["auto_pad"] {
-    case nil, .string("NOTSET")?, .string("VALID")?: break
-    default: return nil
-    }
-    switch node.attributes["group"] {
-    case nil, .int(1)?: return w.shape[0]
-    default: return nil
-    }
+    guard perPixel(node, in: graph), unit(node, "group") else { return nil }
+    return graph.initializers[node.inputs[1]]?.shape[0]
   }
 
   /// The node that makes each value, by index.
