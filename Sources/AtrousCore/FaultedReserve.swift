@@ -67,8 +67,9 @@ final class FaultedReserve: @unchecked Sendable {
   }
 
   /// Gives a block cut from here (or the pages past a point) back to the
-  /// system. Its pages go, the addresses stay mapped: the faulting thread may still touch them (and
-  /// would only fault them in again, where unmapped they would crash it).
+  /// system. Its pages go, the addresses stay mapped: the faulting thread
+  /// may still touch them (and would only fault them in again, where
+  /// unmapped they would crash it).
   func release(_ pointer: UnsafeMutableRawPointer, capacity: Int) {
     _ = madvise(pointer, capacity, MADV_DONTNEED)
   }

@@ -30,10 +30,9 @@ enum PooledConvolution {
     // Every Conv asks on every run: most have no pool, and a MaxPool
     // always has its window, so that one lookup settles it before the
     // attributes are gathered.
-    guard node.attributes[kernelAttribute] != nil else { return nil }
-    let attributes = node.carried(under: attributePrefix)
-    guard !attributes.isEmpty, let input = node.inputs.first else { return nil }
-    return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs, attributes: attributes)
+    guard node.attributes[kernelAttribute] != nil, let input = node.inputs.first else { return nil }
+    return Node(name: node.name, opType: "MaxPool", inputs: [input], outputs: node.outputs,
+                attributes: node.carried(under: attributePrefix))
   }
 
   /// Bytes of convolution rows a thread holds at once: an eighth of the

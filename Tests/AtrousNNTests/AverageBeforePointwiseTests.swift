@@ -28,6 +28,12 @@ import Testing
          poolAttributes: ["kernel_shape": .ints([3, 3]), "dilations": .ints([2, 1]), "count_include_pad": .int(1)]),
     // A global average: a classifier's head without a step between.
     Case(cin: 20, cout: 50, n: 2, size: 7, pixelsIn: true, pool: "GlobalAveragePool"),
+    // Overlapping windows of 3 at stride 2 on an odd map (the last row and
+    // column read by one window only), ceil mode given as off.
+    Case(cin: 12, cout: 70, n: 1, size: 13, pixelsIn: true,
+         poolAttributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "ceil_mode": .int(0)]),
+    // A global average of planes, wider than the product's panels.
+    Case(cin: 9, cout: 100, n: 3, size: 5, bias: false, pool: "GlobalAveragePool"),
   ]
 
   static func graph(_ c: Case, conv: [String: Attribute] = [:], pool: [String: Attribute]? = nil,
