@@ -9,6 +9,7 @@
 
 #define ATR_ISA_SUFFIX _avx2
 #define ATR_ISA_WIDE 0
+#define ATR_ISA_EIGHT_LANES 1
 #include "isa.h"
 
 // Every function defined from here on, the kernels' own helpers too, is

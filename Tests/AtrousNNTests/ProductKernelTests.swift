@@ -4,8 +4,9 @@ import _CKernels
 
 /// The packed product (`atr_sgemm_packed`) against plain loops in double
 /// precision, on every instruction set: every right edge of a 32-column
-/// panel (the partial stores; a rest of at most 8 columns takes a tile one
-/// vector wide where vectors hold 8 floats), tiles of every height, products large
+/// panel (the partial stores; where vectors hold 8 floats a rest of at
+/// most 8 columns takes tiles of 8 rows one vector wide, and a panel of 17
+/// to 24 columns tiles of 4 rows three vectors wide), tiles of every height, products large
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
 /// blocks (a 32-column panel's slice of B larger than half of L2), and
@@ -33,6 +34,10 @@ import _CKernels
     // tiles a row taller): 13, 17, 23, 29, 57, 112.
     Shape(m: 13, n: 20, k: 9), Shape(m: 17, n: 33, k: 6), Shape(m: 23, n: 16, k: 12), Shape(m: 29, n: 40, k: 5),
     Shape(m: 57, n: 8, k: 19), Shape(m: 112, n: 24, k: 10),
+    // Panels of 17 to 24 columns in tiles of 4 rows shared out unevenly (21
+    // as 4, 4, 4, 3, 3, 3), and rests of at most 8 in tiles of 8 (19 as 7,
+    // 6, 6), both prefetching the next panel or k block between their tiles.
+    Shape(m: 21, n: 56, k: 600), Shape(m: 19, n: 38, k: 700), Shape(m: 10, n: 21, k: CPUCaches.l2 / 2 / (32 * 4) + 9),
   ]
 
   static let starts: [atr_gemm_start] = [ATR_START_ZERO, ATR_START_C, ATR_START_COLUMN_BIAS, ATR_START_ROW_BIAS]

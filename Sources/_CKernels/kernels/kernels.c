@@ -564,6 +564,22 @@ size_t atr_packed_b_size(size_t k, size_t n) { return k * ((n + NR - 1) / NR) * 
 
 size_t atr_sgemm_tile_rows(void) { return ATR_ISA_WIDE ? MR : MR_NARROW; }
 
+// Rows of the register tiles down a panel `width` columns wide (the last
+// panel may be narrower than NR). With AVX2 (8 floats a register) a panel
+// of at most 8 columns takes tiles of 8 rows by one vector (6 rows kept
+// only 6 FMA chains going, fewer than the 2 x 5 cycles of FMA latency
+// fill), and one of 17 to 24 columns tiles of 4 rows by three vectors (12
+// accumulators, as a 6 x 16 tile) instead of a 6 x 16 tile and a 6 x 8.
+static inline size_t tile_rows(size_t width) {
+#if ATR_ISA_EIGHT_LANES
+  if (width <= 8) return 8;
+  if (width > 16 && width <= 24) return 4;
+#else
+  (void)width;
+#endif
+  return atr_sgemm_tile_rows();
+}
+
 void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_t n, size_t ldb) {
   const size_t panels = (n + NR - 1) / NR;
   for (size_t q = 0; q < panels; q++) {
@@ -633,15 +649,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
   for (size_t i0 = 0; i0 < m; i0 += mc) {
     const size_t i1 = m - i0 < mc ? m : i0 + mc;
     const size_t kb = k_block(k);
-    // Tiles of equal height, to a row, where the rows do not divide by
-    // the tile's (49 as 7 x 7, not 6 x 8 + 1; with tiles of 6, 56 as 6 x 6
-    // + 4 x 5, not 9 x 6 + 2): a tile of one or two rows reads the whole
-    // panel for a fraction of the work, its few chains waiting on each FMA.
-    // With AVX2, products of 49 rows (a 7x7 map's 1x1 convolutions: 49 x
-    // 1280 x 320, 49 x 160 x 960) ran 3 to 5% faster as 4 x 6 + 5 x 5 than
-    // as 8 x 6 + 1 (AMD EPYC, three alternating runs).
-    const size_t mr = atr_sgemm_tile_rows();
-    const size_t tiles = (i1 - i0 + mr - 1) / mr, base = (i1 - i0) / tiles, extra = (i1 - i0) % tiles;
+    const size_t m_block = i1 - i0;
     // Packed weights read once per run come from L3 or memory. The first
     // tile down a panel brings it into L1 for the others, and with the
     // B_AHEAD prefetch alone it waits on those reads while the others
@@ -651,28 +659,38 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     // ratios over 41 alternating batches, three series). One tile has no
     // one to share with: its reads are the wait (7 x 1152 x 192 runs at
     // the L3's bandwidth either way).
-    const int stream = !tables && tiles > 1 && k * panels * NR * sizeof(float) >= STREAM_BYTES;
+    const int stream = !tables && k * panels * NR * sizeof(float) >= STREAM_BYTES;
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
       const size_t kc = k - p0 < kb ? k - p0 : kb;
       const int first = p0 == 0, load = !first || start == ATR_START_C;
       // Cache lines of the next panel each tile prefetches (NR floats a
       // row), the next block's first panel after the last.
       const size_t kc_next = k - p0 - kc < kb ? k - p0 - kc : kb;
-      const size_t share = stream ? (kc * NR / 16 + tiles - 1) / tiles : 0;
-      const size_t share_next = stream ? (kc_next * NR / 16 + tiles - 1) / tiles : 0;
       for (size_t q = 0; q < panels; q++) {
         const float *bp = tables ? NULL : packed + q * k * NR + p0 * NR;
         const float *const *br = tables ? tables[q] + p0 : NULL;
         const ptrdiff_t offset = tables ? offsets[q] : 0;
         const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+        const size_t mr = tile_rows(width);
+        // Tiles of equal height, to a row, where the rows do not divide by
+        // the tile's (49 as 7 x 7, not 6 x 8 + 1; with tiles of 6, 56 as 6 x 6
+        // + 4 x 5, not 9 x 6 + 2): a tile of one or two rows reads the whole
+        // panel for a fraction of the work, its few chains waiting on each FMA.
+        // With AVX2, products of 49 rows (a 7x7 map's 1x1 convolutions: 49 x
+        // 1280 x 320, 49 x 160 x 960) ran 3 to 5% faster as 4 x 6 + 5 x 5 than
+        // as 8 x 6 + 1 (AMD EPYC, three alternating runs).
+        const size_t tiles = (m_block + mr - 1) / mr, base = m_block / tiles, extra = m_block % tiles;
+        const int panel_stream = stream && tiles > 1;
+        const size_t share = panel_stream ? (kc * NR / 16 + tiles - 1) / tiles : 0;
+        const size_t share_next = panel_stream ? (kc_next * NR / 16 + tiles - 1) / tiles : 0;
         const float *column_bias = first && start == ATR_START_COLUMN_BIAS ? bias + j0 : NULL;
         if (column_bias && width < NR) {
-          // The tile reads 16 or 32 bias values; past the matrix's edge they are zeros.
+          // The tile reads up to 32 bias values; past the matrix's edge they are zeros.
           for (size_t j = 0; j < NR; j++) edge_bias[j] = j < width ? column_bias[j] : 0.0f;
           column_bias = edge_bias;
         }
         const int last = q + 1 == panels;
-        const float *next = !stream ? NULL : !last ? bp + k * NR : p0 + kc < k ? packed + (p0 + kc) * NR : NULL;
+        const float *next = !panel_stream ? NULL : !last ? bp + k * NR : p0 + kc < k ? packed + (p0 + kc) * NR : NULL;
         const size_t lines = !next ? 0 : (last ? kc_next : kc) * NR / 16, each = last ? share_next : share;
         for (size_t t = 0, i = i0, line = 0; t < tiles; t++, i += base + (t <= extra), line += each) {
           const size_t next_lines = line >= lines ? 0 : lines - line < each ? lines - line : each;
@@ -696,6 +714,22 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
             ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) ATR_TILE(7) ATR_TILE(8)
           }
 #else
+#if ATR_ISA_EIGHT_LANES
+#define ATR_TILE_ONE(R, COLS) \
+  case R: tile8(R, COLS, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines); break;
+          if (width <= 8) {
+            switch (rows) {
+              ATR_TILE_ONE(1, 8) ATR_TILE_ONE(2, 8) ATR_TILE_ONE(3, 8) ATR_TILE_ONE(4, 8)
+              ATR_TILE_ONE(5, 8) ATR_TILE_ONE(6, 8) ATR_TILE_ONE(7, 8) ATR_TILE_ONE(8, 8)
+            }
+            continue;
+          }
+          if (width > 16 && width <= 24) {
+            switch (rows) { ATR_TILE_ONE(1, 24) ATR_TILE_ONE(2, 24) ATR_TILE_ONE(3, 24) ATR_TILE_ONE(4, 24) }
+            continue;
+          }
+#undef ATR_TILE_ONE
+#endif
           // Each half of the panel in turn, while the tile's rows of A
           // stay in L1; a half of at most 8 columns one vector wide.
           for (size_t h = 0; h < NR && h < width; h += 16) {

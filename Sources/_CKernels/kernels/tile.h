@@ -5,8 +5,8 @@
 // (its floats) defined, and uses what it defines only there.
 // Private to this target; no include guard, by design.
 
-// One tile of ROWS rows (1 to MR) and COLS columns (one or two vectors of
-// ATR_TILE_LANES floats per row) of C, accumulated in registers over kc steps, starting
+// One tile of ROWS rows (1 to MR) and COLS columns (one, two or three
+// vectors of ATR_TILE_LANES floats per row) of C, accumulated in registers over kc steps, starting
 // from zero, from C (`load`), or from a bias: per column (`column_bias`,
 // COLS values) or per row (`row_bias`, one value per row). Both ROWS and
 // COLS are constants at every call, so each size is its own loop with only
@@ -22,17 +22,20 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
                                                                 const float *column_bias, const float *row_bias,
                                                                 const float *next, size_t next_lines) {
   typedef ATR_TILE_VECTOR v;
-  const int two = COLS > ATR_TILE_LANES;
+  const int two = COLS > ATR_TILE_LANES, three = COLS > 2 * ATR_TILE_LANES;
   v z = {0};
-  v c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-  v c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  v c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z;
+  v c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
   if (column_bias) {
     c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = *(const v *)column_bias;
     if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = *(const v *)(column_bias + ATR_TILE_LANES);
+    if (three) c02 = c12 = c22 = c32 = c42 = c52 = c62 = c72 = *(const v *)(column_bias + 2 * ATR_TILE_LANES);
   } else if (row_bias) {
 #define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
-    c00 = c01 = ATR_ROW_BIAS(0); c10 = c11 = ATR_ROW_BIAS(1); c20 = c21 = ATR_ROW_BIAS(2); c30 = c31 = ATR_ROW_BIAS(3);
-    c40 = c41 = ATR_ROW_BIAS(4); c50 = c51 = ATR_ROW_BIAS(5); c60 = c61 = ATR_ROW_BIAS(6); c70 = c71 = ATR_ROW_BIAS(7);
+    c00 = c01 = c02 = ATR_ROW_BIAS(0); c10 = c11 = c12 = ATR_ROW_BIAS(1);
+    c20 = c21 = c22 = ATR_ROW_BIAS(2); c30 = c31 = c32 = ATR_ROW_BIAS(3);
+    c40 = c41 = c42 = ATR_ROW_BIAS(4); c50 = c51 = c52 = ATR_ROW_BIAS(5);
+    c60 = c61 = c62 = ATR_ROW_BIAS(6); c70 = c71 = c72 = ATR_ROW_BIAS(7);
 #undef ATR_ROW_BIAS
   }
   // One pointer per row of A, hidden from the compiler (the empty asm),
@@ -53,44 +56,53 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   // products whose B is in cache did not change. The tile's share of the
   // next panel, a cache line per step, comes in a loop of its own so that
   // the steps after it test nothing.
-#define ATR_FMA_ROW(r, lo, hi) \
-  if (ROWS > (r)) {            \
-    x = a##r[p];               \
-    lo += x * b0;              \
-    if (two) hi += x * b1;     \
+#define ATR_FMA_ROW(r, lo, hi, top) \
+  if (ROWS > (r)) {                 \
+    x = a##r[p];                    \
+    lo += x * b0;                   \
+    if (two) hi += x * b1;          \
+    if (three) top += x * b2;       \
   }
 #define ATR_STEPS(end, NEXT)                                                                            \
   for (; p < (end); p++) {                                                                              \
     const float *b = brows ? brows[p] + offset : bp + p * NR;                                           \
     if (!brows) {                                                                                       \
       __builtin_prefetch(b + B_AHEAD * NR);                                                             \
-      if (two) __builtin_prefetch(b + B_AHEAD * NR + ATR_TILE_LANES);                                   \
+      if (COLS > 16) __builtin_prefetch(b + B_AHEAD * NR + 16);                                         \
     }                                                                                                   \
     if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
     const v b0 = *(const v *)b, b1 = two ? *(const v *)(b + ATR_TILE_LANES) : z;                         \
+    const v b2 = three ? *(const v *)(b + 2 * ATR_TILE_LANES) : z;                                       \
     float x;                                                                                            \
-    ATR_FMA_ROW(0, c00, c01) ATR_FMA_ROW(1, c10, c11) ATR_FMA_ROW(2, c20, c21) ATR_FMA_ROW(3, c30, c31) \
-    ATR_FMA_ROW(4, c40, c41) ATR_FMA_ROW(5, c50, c51) ATR_FMA_ROW(6, c60, c61) ATR_FMA_ROW(7, c70, c71) \
+    ATR_FMA_ROW(0, c00, c01, c02) ATR_FMA_ROW(1, c10, c11, c12)                                         \
+    ATR_FMA_ROW(2, c20, c21, c22) ATR_FMA_ROW(3, c30, c31, c32)                                         \
+    ATR_FMA_ROW(4, c40, c41, c42) ATR_FMA_ROW(5, c50, c51, c52)                                         \
+    ATR_FMA_ROW(6, c60, c61, c62) ATR_FMA_ROW(7, c70, c71, c72)                                         \
   }
   size_t p = 0;
   ATR_STEPS(next_lines < kc ? next_lines : kc, 1)
   ATR_STEPS(kc, 0)
 #undef ATR_STEPS
 #undef ATR_FMA_ROW
-#define ATR_STORE_ROW(r, lo, hi)                                                                   \
-  if (ROWS > (r)) {                                                                                \
-    float *cr = c + (r) * ldc;                                                                     \
-    if (width == COLS) {                                                                           \
-      *(v *)cr = load ? *(const v *)cr + (lo) : (lo);                                              \
-      if (two) *(v *)(cr + ATR_TILE_LANES) = load ? *(const v *)(cr + ATR_TILE_LANES) + (hi) : (hi); \
-    } else {                                                                                       \
-      float t[2 * ATR_TILE_LANES] __attribute__((aligned(64)));                                    \
-      *(v *)t = lo;                                                                                \
-      *(v *)(t + ATR_TILE_LANES) = hi;                                                             \
-      move_part(cr, t, width, load);                                                               \
-    }                                                                                              \
+#define ATR_PUT(dst, value) *(v *)(dst) = load ? *(const v *)(dst) + (value) : (value);
+#define ATR_STORE_ROW(r, lo, hi, top)                                         \
+  if (ROWS > (r)) {                                                           \
+    float *cr = c + (r) * ldc;                                                \
+    if (width == COLS) {                                                      \
+      ATR_PUT(cr, lo)                                                         \
+      if (two) ATR_PUT(cr + ATR_TILE_LANES, hi)                               \
+      if (three) ATR_PUT(cr + 2 * ATR_TILE_LANES, top)                        \
+    } else {                                                                  \
+      float t[3 * ATR_TILE_LANES] __attribute__((aligned(64)));               \
+      *(v *)t = lo;                                                           \
+      *(v *)(t + ATR_TILE_LANES) = hi;                                        \
+      *(v *)(t + 2 * ATR_TILE_LANES) = top;                                   \
+      move_part(cr, t, width, load);                                          \
+    }                                                                         \
   }
-  ATR_STORE_ROW(0, c00, c01) ATR_STORE_ROW(1, c10, c11) ATR_STORE_ROW(2, c20, c21) ATR_STORE_ROW(3, c30, c31)
-  ATR_STORE_ROW(4, c40, c41) ATR_STORE_ROW(5, c50, c51) ATR_STORE_ROW(6, c60, c61) ATR_STORE_ROW(7, c70, c71)
+  ATR_STORE_ROW(0, c00, c01, c02) ATR_STORE_ROW(1, c10, c11, c12) ATR_STORE_ROW(2, c20, c21, c22)
+  ATR_STORE_ROW(3, c30, c31, c32) ATR_STORE_ROW(4, c40, c41, c42) ATR_STORE_ROW(5, c50, c51, c52)
+  ATR_STORE_ROW(6, c60, c61, c62) ATR_STORE_ROW(7, c70, c71, c72)
 #undef ATR_STORE_ROW
+#undef ATR_PUT
 }
