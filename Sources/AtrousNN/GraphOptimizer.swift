@@ -1,3 +1,4 @@
+import AtrousCore
 import _CKernels
 
 /// Rewrites that leave a graph's results unchanged (within float rounding)
@@ -16,7 +17,8 @@ enum GraphOptimizer {
     let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
     let folded = averageBeforePointwise(
       foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep), keep: keep)
-    let fused = fusePointwise(recognizeStridedGather(recognizeChannelShuffle(folded, keep: keep), keep: keep), keep: keep)
+    let shuffles = fuseShuffledConcat(recognizeChannelShuffle(folded, keep: keep), keep: keep)
+    let fused = fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
     return fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
   }
@@ -210,18 +212,25 @@ enum GraphOptimizer {
   }
 
   /// Values computed from constants alone become constants: a node whose
-  /// inputs are all constants, or a Shape of a graph input whose declared
-  /// shape is fixed, is run once here (each output at most
-  /// `foldedElements` elements, so no large constant is made), in turn, so
-  /// chains such as Shape -> Cast -> Sqrt -> Div (a scale computed from a
-  /// head size) fold whole. A node that fails is left to fail at run time.
+  /// inputs are all constants, or a Shape of a value whose shape the
+  /// graph's fixed input shapes decide, is run once here (each output at
+  /// most `foldedElements` elements, so no large constant is made), in
+  /// turn, so chains such as Shape -> Cast -> Sqrt -> Div (a scale computed
+  /// from a head size) or Shape -> Gather -> Div -> Slice (ShuffleNet's
+  /// channel split) fold whole. A node that fails is left to fail at run
+  /// time.
   static func foldConstants(_ graph: Graph) -> Graph {
     var initializers = graph.initializers
-    var fixed: [String: [Int]] = [:]  // graph inputs whose declared shape is fixed
+    var fixed: [String: [Int]] = [:]  // values whose shape is known before the run
     for input in graph.inputs where initializers[input.name] == nil && !input.shape.isEmpty
       && input.shape.allSatisfy({ ($0 ?? 0) > 0 }) {
       fixed[input.name] = input.shape.map { $0! }
     }
+    // Values whose shapes no input's values change (`staticShapes`), their
+    // shapes from one shapes-only run, made when a Shape node first reads
+    // one whose shape is not declared.
+    var known = Set(fixed.keys)
+    var traced: [String: [Int]]? = nil
     var nodes: [Node] = []
     for node in graph.nodes {
       let inputs = node.inputs.filter { !$0.isEmpty }
@@ -231,11 +240,16 @@ enum GraphOptimizer {
         node.opType == "Identity" || Operators.named(node.opType)?.keepsShape == true {
         fixed[node.outputs[0]] = shape
       }
+      if node.opType == "Shape", inputs.count == 1, fixed[inputs[0]] == nil, known.contains(inputs[0]) {
+        if traced == nil { traced = tracedShapes(graph, inputs: fixed.filter { graph.inputs.map(\.name).contains($0.key) }) }
+        fixed[inputs[0]] = traced?[inputs[0]]
+      }
       let computable = node.opType == "Shape" ? inputs.count == 1 && (fixed[inputs[0]] != nil || initializers[inputs[0]] != nil)
         : !inputs.isEmpty && inputs.allSatisfy { initializers[$0] != nil } || (inputs.isEmpty && node.opType == "Constant")
       guard computable, node.outputs.allSatisfy({ !$0.isEmpty }), let values = evaluate(node, initializers, fixed, graph.opset),
         values.values.allSatisfy({ $0.count <= foldedElements })
       else {
+        if staticShapes(node, known: known, constants: initializers) { known.formUnion(node.outputs) }
         nodes.append(node)
         continue
       }
@@ -247,6 +261,63 @@ enum GraphOptimizer {
 
   /// Elements up to which a computed constant is kept as one.
   static let foldedElements = 1 << 16
+
+  /// Elements of the graph's inputs up to which `tracedShapes` runs the
+  /// graph: a zero input that size is made for it.
+  static let tracedElements = 1 << 24
+
+  /// Ops whose outputs' shapes follow from their inputs' shapes and their
+  /// attributes, whatever the inputs hold.
+  static let shapesFromShapes: Set<String> = [
+    "Abs", "Add", "And", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat", "Conv", "ConvTranspose",
+    "DepthToSpace", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Flatten", "Floor", "Gather", "Gelu", "Gemm",
+    "GlobalAveragePool", "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization",
+    "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Mean", "Min",
+    "Mish", "Mul", "Neg", "Not", "Or", "Pow", "PRelu", "Reciprocal", "Relu", "Round", "Shape", "Sigmoid", "Sign", "Sin",
+    "Cos", "Softmax", "Softplus", "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tanh", "Transpose", "Where",
+  ]
+  /// Ops whose outputs' shapes follow from their first input's shape,
+  /// their attributes and the values of their other inputs, when those are
+  /// constants.
+  static let shapesFromFirst: Set<String> = [
+    "Expand", "Pad", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
+    "ReduceProd", "ReduceSum", "ReduceSumSquare", "Reshape", "Resize", "Slice", "Split", "Squeeze", "Tile", "Unsqueeze",
+    "Upsample",
+  ]
+
+  /// Whether `node`'s outputs have shapes no run's input values change,
+  /// given the values `known` to have such shapes and the `constants`.
+  static func staticShapes(_ node: Node, known: Set<String>, constants: [String: NDArray]) -> Bool {
+    let inputs = node.inputs.filter { !$0.isEmpty }
+    func fixed(_ name: String) -> Bool { known.contains(name) || constants[name] != nil }
+    if shapesFromShapes.contains(node.opType) { return !inputs.isEmpty && inputs.allSatisfy(fixed) }
+    guard shapesFromFirst.contains(node.opType), let first = inputs.first, fixed(first) else { return false }
+    return node.inputs.dropFirst().allSatisfy { $0.isEmpty || constants[$0] != nil }
+  }
+
+  /// Every value's shape from a shapes-only run on zeros of the graph
+  /// inputs' fixed shapes `inputs` (rejected at run time when a given
+  /// input differs); a value's shape holds for every run where
+  /// `staticShapes` says so. None when an input is not fixed, the inputs
+  /// are larger than `tracedElements` or the run fails.
+  static func tracedShapes(_ graph: Graph, inputs fixed: [String: [Int]]) -> [String: [Int]] {
+    var inputs: [String: NDArray] = [:]
+    var elements = 0
+    for input in graph.inputs where graph.initializers[input.name] == nil {
+      guard let shape = fixed[input.name] else { return [:] }
+      elements += shape.reduce(1, *)
+      guard elements <= tracedElements else { return [:] }
+      inputs[input.name] = NDArray(shape: shape, floats: Tensor(shape: shape)).cast(to: input.dtype ?? .float32)
+    }
+    guard let executor = try? Executor(graph: graph, threads: 1, optimize: false),
+      let trace = try? executor.trace(inputs)
+    else { return [:] }
+    var shapes: [String: [Int]] = [:]
+    for step in trace.steps {
+      for (name, shape) in zip(step.node.outputs, step.outputShapes) where !name.isEmpty { shapes[name] = shape }
+    }
+    return shapes
+  }
 
   /// `node`'s outputs from constant inputs (a Shape of a fixed input from
   /// the declared shape alone).
@@ -351,6 +422,51 @@ enum GraphOptimizer {
       nodes[second] = nil
       nodes[third] = Node(name: merge.name, opType: ChannelShuffle.opType, inputs: [reshape.inputs[0]], outputs: merge.outputs,
                           attributes: [ChannelShuffle.splitAttribute: .ints(split)])
+    }
+    return dropping(nodes, from: graph)
+  }
+
+  /// A channel shuffle of two groups whose input is a Concat along
+  /// channels of two values, read by nothing else, becomes one
+  /// `_InterleaveChannels` node; a part that is a Slice of one run of
+  /// channels (constant bounds, step 1) read only by the Concat is read
+  /// where it is (ShuffleNet's units: Slice, Concat and shuffle, three
+  /// copies of the map, in one pass).
+  static func fuseShuffledConcat(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    let producer = producers(of: graph.nodes)
+    // (data, first channel, end) of a Slice of channels alone.
+    func channelRun(_ node: Node) -> (String, Int, Int)? {
+      guard node.opType == "Slice", graph.opset >= 10, node.inputs.count >= 4, node.outputs.count == 1 else { return nil }
+      func constant(_ k: Int) -> [Int]? {
+        guard k < node.inputs.count, let value = graph.initializers[node.inputs[k]], !value.isFloat else { return nil }
+        return value.intValues()
+      }
+      guard let starts = constant(1), let ends = constant(2), let axes = constant(3), axes == [1], starts.count == 1,
+        ends.count == 1, node.inputs.count == 4 || constant(4) == [1], starts[0] >= 0, ends[0] > starts[0]
+      else { return nil }
+      return (node.inputs[0], starts[0], ends[0])
+    }
+    var nodes: [Node?] = graph.nodes
+    for (index, shuffle) in graph.nodes.enumerated() where shuffle.opType == ChannelShuffle.opType {
+      guard case .ints(let split)? = shuffle.attributes[ChannelShuffle.splitAttribute], split.count == 5, split[1] == 2,
+        let p = producer[shuffle.inputs[0]], case let concat = graph.nodes[p], concat.opType == "Concat",
+        concat.inputs.count == 2, concat.outputs.count == 1, consumers[concat.outputs[0]] == 1
+      else { continue }
+      guard case .int(let axis)? = concat.attributes["axis"], axis == 1 || axis == -3 else { continue }
+      let width = split[2]
+      var inputs = concat.inputs, starts = [InterleaveChannels.wholeInput, InterleaveChannels.wholeInput]
+      for k in 0..<2 {
+        guard inputs[0] != inputs[1], let q = producer[inputs[k]], let (data, start, end) = channelRun(graph.nodes[q]),
+          end - start == width, consumers[inputs[k]] == 1
+        else { continue }
+        nodes[q] = nil
+        (inputs[k], starts[k]) = (data, start)
+      }
+      nodes[p] = nil
+      nodes[index] = Node(name: shuffle.name, opType: InterleaveChannels.opType, inputs: inputs, outputs: shuffle.outputs,
+                          attributes: [InterleaveChannels.widthAttribute: .int(width),
+                                       InterleaveChannels.startsAttribute: .ints(starts)])
     }
     return dropping(nodes, from: graph)
   }

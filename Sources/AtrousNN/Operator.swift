@@ -154,6 +154,7 @@ public enum Operators {
     Detection.register(&table)
     Einsum.register(&table)
     ChannelShuffle.register(&table)
+    InterleaveChannels.register(&table)
     StridedGather.register(&table)
     DepthwiseBlock.register(&table)
     return table

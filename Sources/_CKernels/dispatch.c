@@ -212,6 +212,11 @@ void atr_gather_channels(float *out, const float *in, size_t pixels, size_t chan
   atr_kernels()->gather_channels(out, in, pixels, channels, source);
 }
 
+void atr_interleave_channels(float *out, const float *a, size_t lda, const float *b, size_t ldb, size_t pixels,
+                             size_t width) {
+  atr_kernels()->interleave_channels(out, a, lda, b, ldb, pixels, width);
+}
+
 void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts) {
   atr_kernels()->concat_rows(out, rows, parts, widths, nparts);
 }

@@ -62,6 +62,7 @@
   X(max_into) \
   X(add_into) \
   X(gather_channels) \
+  X(interleave_channels) \
   X(concat_rows) \
   X(layer_norm_rows) \
   X(reduce_extreme) \
@@ -128,6 +129,7 @@
 #define atr_max_into ATR_ISA_NAME(atr_max_into)
 #define atr_add_into ATR_ISA_NAME(atr_add_into)
 #define atr_gather_channels ATR_ISA_NAME(atr_gather_channels)
+#define atr_interleave_channels ATR_ISA_NAME(atr_interleave_channels)
 #define atr_concat_rows ATR_ISA_NAME(atr_concat_rows)
 #define atr_layer_norm_rows ATR_ISA_NAME(atr_layer_norm_rows)
 #define atr_reduce_extreme ATR_ISA_NAME(atr_reduce_extreme)

@@ -601,6 +601,13 @@ void atr_softmax_rows(float *x, size_t rows, size_t length, int log);
 /// in[p * channels + source[j]] (a channel shuffle on channels-last data).
 void atr_gather_channels(float *out, const float *in, size_t pixels, size_t channels, const int32_t *source);
 
+/// Two runs of `width` channels per pixel interleaved, for each of
+/// `pixels` pixels: out[p * 2 width + 2 i] = a[p * lda + i] and
+/// out[p * 2 width + 2 i + 1] = b[p * ldb + i] (a channel shuffle of two
+/// groups over their concatenation, on channels-last data).
+void atr_interleave_channels(float *out, const float *a, size_t lda, const float *b, size_t ldb, size_t pixels,
+                             size_t width);
+
 /// Rows of `nparts` arrays side by side: row r of `out` is row r of each
 /// part in turn, part q's rows `widths[q]` floats long (a concatenation
 /// along the last axis, as channels-last maps along their channels). Each

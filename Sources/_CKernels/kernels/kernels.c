@@ -803,30 +803,35 @@ void atr_concat_rows(float *restrict out, size_t rows, const float *const *parts
   }
 }
 
+void atr_interleave_channels(float *restrict out, const float *a, size_t lda, const float *b, size_t ldb,
+                             size_t pixels, size_t width) {
+  typedef float v16f __attribute__((vector_size(64), aligned(4)));
+  // 16 pairs at a time through two-register permutes instead of gathers.
+  for (size_t p = 0; p < pixels; p++) {
+    const float *x = a + p * lda, *y = b + p * ldb;
+    float *o = out + p * 2 * width;
+    size_t i = 0;
+    for (; i + 16 <= width; i += 16) {
+      const v16f u = *(const v16f *)(x + i), v = *(const v16f *)(y + i);
+      *(v16f *)(o + 2 * i) = __builtin_shufflevector(u, v, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      *(v16f *)(o + 2 * i + 16) =
+        __builtin_shufflevector(u, v, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    }
+    for (; i < width; i++) {
+      o[2 * i] = x[i];
+      o[2 * i + 1] = y[i];
+    }
+  }
+}
+
 void atr_gather_channels(float *restrict out, const float *restrict in, size_t pixels, size_t channels,
                          const int32_t *restrict source) {
-  typedef float v16f __attribute__((vector_size(64), aligned(4)));
   const size_t half = channels / 2;
   int interleave = channels % 2 == 0 && half >= 16;
   for (size_t j = 0; interleave && j < channels; j++) interleave = source[j] == (int32_t)((j % 2) * half + j / 2);
   if (interleave) {
-    // Two groups (ShuffleNet's shuffle): the halves interleaved, 16 pairs
-    // at a time through two-register permutes instead of gathers.
-    for (size_t p = 0; p < pixels; p++) {
-      const float *x = in + p * channels;
-      float *o = out + p * channels;
-      size_t i = 0;
-      for (; i + 16 <= half; i += 16) {
-        const v16f a = *(const v16f *)(x + i), b = *(const v16f *)(x + half + i);
-        *(v16f *)(o + 2 * i) = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        *(v16f *)(o + 2 * i + 16) =
-          __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-      }
-      for (; i < half; i++) {
-        o[2 * i] = x[i];
-        o[2 * i + 1] = x[half + i];
-      }
-    }
+    // Two groups (ShuffleNet's shuffle): the halves interleaved.
+    atr_interleave_channels(out, in, channels, in + half, channels, pixels, half);
     return;
   }
   for (size_t p = 0; p < pixels; p++) {
