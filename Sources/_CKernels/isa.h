@@ -3,8 +3,9 @@
 // to this target.
 //
 // Each `isa_*.c` unit defines ATR_ISA_SUFFIX (and ATR_ISA_WIDE, 1 where
-// there are 32 vector registers of 16 floats) before including this
-// header: every kernel's name then gains the suffix (atr_filter_row
+// there are 32 vector registers of 16 floats; ATR_ISA_EIGHT_LANES, 1 where
+// a register holds 8 floats, which shapes the product's tiles) before
+// including this header: every kernel's name then gains the suffix (atr_filter_row
 // becomes atr_filter_row_avx2), in its declaration in atrous_kernels.h,
 // its definition in kernels/ and every call between kernels, so a kernel
 // only ever calls kernels of its own instruction set. The unit ends with
