@@ -429,7 +429,9 @@ typedef struct {
 /// zero-padded window (unless it would outgrow about 1 MiB), and the
 /// product reads its im2col columns through row pointers: into the window
 /// (or the input) where a panel of 32 pixels stays on one output row, and
-/// gathered otherwise. `scratch` holds atr_conv_planes_scratch bytes,
+/// gathered otherwise. A 1x1 convolution at stride 1 without padding
+/// packs the block's pixels of each plane into panels instead and runs
+/// one packed product. `scratch` holds atr_conv_planes_scratch bytes,
 /// 64-byte aligned. `next`, when not NULL, is the block to prefetch for.
 /// `pixel_stride` of `g` is unused.
 void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, const float *bias, const float *src,

@@ -124,7 +124,15 @@ typedef struct {
   size_t zero_count;
   float *window;         // (channels, window_rows, window_w)
   size_t window_rows, window_w;
+  float *packed;         // (panels, channels, PANEL): a 1x1 block's columns, packed
 } planes_scratch;
+
+// A 1x1 convolution at stride 1 without padding: each plane's pixels are
+// the product's B row as they lie.
+static inline int pointwise_planes(const atr_conv_geometry *g) {
+  return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
+         g->pad_left == 0;
+}
 
 // The input rows a block of output pixels reads, as a window with zeros
 // around it: row r of plane ci holds input row top + r, zeros where the
@@ -156,6 +164,7 @@ static planes_scratch carve(void *scratch, const atr_conv_geometry *g, size_t ch
   // plane as one long row) is read in place instead.
   if (channels * s.window_rows * s.window_w * sizeof(float) > atr_cache_l2()) s.window_rows = 0;
   ATR_CARVE(window, float *, channels * s.window_rows * s.window_w * sizeof(float));
+  ATR_CARVE(packed, float *, pointwise_planes(g) ? atr_packed_b_size(channels, count) * sizeof(float) : 0);
 #undef ATR_CARVE
   *bytes = used;
   return s;
@@ -281,6 +290,31 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
   const atr_conv_geometry *given = g;
   size_t bytes;
   planes_scratch s = carve(scratch, g, channels, count, &bytes);
+  const atr_gemm_start start = bias ? ATR_START_ROW_BIAS : ATR_START_ZERO;
+  if (pointwise_planes(g)) {
+    // The block's columns copied into packed panels, plane by plane along
+    // its pixels, and one packed product: read through row pointers, each
+    // of a panel's k rows lay on its own page of a plane, and the panel's
+    // first tile waited on all of them (128 -> 128 channels at 112x112:
+    // 69 GFLOP/s). The copy reads each plane's run in order, which the
+    // hardware prefetches, so `next` is not needed.
+    const size_t plane = (size_t)(g->input_h * g->input_w);
+    for (size_t ci = 0; ci < channels; ci++) {
+      const float *line = src + ci * plane + first;
+      for (size_t q = 0; q * PANEL < count; q++) {
+        float *dst = s.packed + (q * channels + ci) * PANEL;
+        const size_t n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
+        if (n == PANEL) {
+          V16_STORE(dst, V16_LOAD(line + q * PANEL));
+          V16_STORE(dst + 16, V16_LOAD(line + q * PANEL + 16));
+        } else {
+          for (size_t j = 0; j < PANEL; j++) dst[j] = j < n ? line[q * PANEL + j] : 0.0f;
+        }
+      }
+    }
+    atr_sgemm_packed(m, count, channels, weights, channels, s.packed, out, ldc, start, bias);
+    return;
+  }
   for (size_t i = 0; i < s.zero_count; i++) s.zeros[i] = 0.0f;
 
   // Copy the input rows the block reads into a zero-padded window and read
@@ -322,7 +356,6 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
     }
   }
 
-  const atr_gemm_start start = bias ? ATR_START_ROW_BIAS : ATR_START_ZERO;
   // Panel by panel: each wrap or border panel is gathered just before its
   // product, into the one buffer, while it is in L1. After each product
   // comes its share of the next block's input lines: a few at a time are
