@@ -48,6 +48,22 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   const float *a5 = a + (ROWS > 5 ? 5 * lda : 0), *a6 = a + (ROWS > 6 ? 6 * lda : 0);
   const float *a7 = a + (ROWS > 7 ? 7 * lda : 0);
   __asm__("" : "+r"(a1), "+r"(a2), "+r"(a3), "+r"(a4), "+r"(a5), "+r"(a6), "+r"(a7));
+  // The tile's rows of C asked for now, for writing, where the steps take
+  // long enough to hide a miss: a product's output is mostly fresh memory,
+  // and its lines then come while the steps run instead of each store
+  // waiting for its line (products writing 6.4 MB, 12544 x 128 x 128 and
+  // 128 x 12544 x 128, 0.95 of the time; with k of 16 the prefetches
+  // alone cost 5%).
+  if (kc >= 64) {
+#define ATR_PREFETCH_ROW(r)                                                         \
+  if (ROWS > (r)) {                                                                 \
+    __builtin_prefetch(c + (r) * ldc, 1, 3);                                        \
+    if (COLS > 16) __builtin_prefetch(c + (r) * ldc + 16, 1, 3);                    \
+  }
+    ATR_PREFETCH_ROW(0) ATR_PREFETCH_ROW(1) ATR_PREFETCH_ROW(2) ATR_PREFETCH_ROW(3)
+    ATR_PREFETCH_ROW(4) ATR_PREFETCH_ROW(5) ATR_PREFETCH_ROW(6) ATR_PREFETCH_ROW(7)
+#undef ATR_PREFETCH_ROW
+  }
   // The panel's rows B_AHEAD steps on: a small map's products (a
   // Winograd position's 16 tiles, 512 x 512 channels) read each panel
   // once from L3 or memory, with too few FMAs per line for the hardware's
