@@ -60,6 +60,9 @@ import Testing
     ConvCase(cin: 8, cout: 8, k: (3, 3), stride: (2, 3), dilation: (1, 2), pads: [1, 2, 0, 1], group: 8),
     ConvCase(cin: 5, cout: 7, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     ConvCase(cin: 5, cout: 3, k: (1, 1), stride: (2, 2), dilation: (1, 1), pads: [0, 0, 1, 1], group: 1),
+    // 1x1 at stride 1 padded only at the end: an output larger than the
+    // input, which planes cannot read as one packed run per plane.
+    ConvCase(cin: 6, cout: 5, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 1, 2], group: 1),
     // 1x1 products whose last panel is one vector wide (48 = 32 + 16) or
     // a part of two (24): tiles of 16 columns, and stores of part of a row.
     ConvCase(cin: 16, cout: 48, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),

@@ -127,11 +127,12 @@ typedef struct {
   float *packed;         // (panels, channels, PANEL): a 1x1 block's columns, packed
 } planes_scratch;
 
-// A 1x1 convolution at stride 1 without padding: each plane's pixels are
-// the product's B row as they lie.
+// A 1x1 convolution at stride 1 without padding (its output the size of
+// its input: no padding at the end either): each plane's pixels are the
+// product's B row as they lie.
 static inline int pointwise_planes(const atr_conv_geometry *g) {
   return g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_top == 0 &&
-         g->pad_left == 0;
+         g->pad_left == 0 && g->output_h == g->input_h && g->output_w == g->input_w;
 }
 
 // The input rows a block of output pixels reads, as a window with zeros
