@@ -864,7 +864,8 @@ struct ConvKernel {
               // Planar output goes through scratch: (count, Cout/g), then into the planes.
               let (out, ldc) = planarOutput ? (products[worker].pointer.assumingMemoryBound(to: Float.self), coutG)
                 : (target + first * cout + g * coutG, cout)
-              productRows(count, width: coutG, k: k, a, lda: lda, panels: weightBase, bias: groupBias, into: out, ldc: ldc)
+              productRows(count, width: coutG, k: k, a, lda: lda, panels: weightBase, bias: groupBias, into: out, ldc: ldc,
+                          fresh: !planarOutput)
               if planarOutput {
                 forEachImage(first: first, count: count, plane: oh * ow) { b, offset, start, length in
                   atr_transpose_strided(target + (b * cout + g * coutG) * oh * ow + offset, oh * ow, out + start * coutG,
@@ -883,11 +884,18 @@ struct ConvKernel {
   /// pass adds it), plus the rows at `residual` (laid out as the output:
   /// `ldc` apart) where given, then the fused steps, into rows `ldc` apart
   /// at `out`. The residual is added to each finished sum, as an Add after
-  /// would, while the rows are in cache.
+  /// would, while the rows are in cache. `fresh` says the rows at `out`
+  /// are out of cache (an output tensor's, not a scratch row's), which the
+  /// product then asks for as it starts each tile (`atr_sgemm_packed_fresh`).
   func productRows(_ count: Int, width: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, panels: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int,
-                   residual: UnsafePointer<Float>? = nil) {
-    atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS, bias)
+                   residual: UnsafePointer<Float>? = nil, fresh: Bool = true) {
+    let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
+    if fresh {
+      atr_sgemm_packed_fresh(count, width, k, a, lda, panels, out, ldc, start, bias)
+    } else {
+      atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, start, bias)
+    }
     if let residual {
       if width == ldc {
         atr_add_into(out, residual, count * width)

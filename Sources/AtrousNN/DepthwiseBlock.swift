@@ -211,7 +211,8 @@ enum DepthwiseBlock {
                 if let expand {
                   rings[part].rows(for: row, into: &rows) { y, slot in
                     expand.productRows(w, width: channels, k: expand.cin, src.baseAddress! + y * w * expand.cin,
-                                       lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels)
+                                       lda: expand.cin, panels: expandPanels!, bias: expandBias, into: slot, ldc: channels,
+                                       fresh: false)
                   }
                 } else {
                   depthwise.inputRows(row, of: src.baseAddress!, into: &rows)

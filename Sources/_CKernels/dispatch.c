@@ -190,6 +190,11 @@ void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, 
   atr_kernels()->sgemm_packed(m, n, k, a, lda, packed, c, ldc, start, bias);
 }
 
+void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                            size_t ldc, atr_gemm_start start, const float *bias) {
+  atr_kernels()->sgemm_packed_fresh(m, n, k, a, lda, packed, c, ldc, start, bias);
+}
+
 void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
                     const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
   atr_kernels()->sgemm_rows(m, n, k, a, lda, tables, offsets, c, ldc, start, bias);

@@ -10,7 +10,7 @@ import _CKernels
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
 /// blocks (a 32-column panel's slice of B larger than half of L2), and
-/// each way a product starts.
+/// each way a product starts; `atr_sgemm_packed_fresh` to the bit the same.
 @Suite struct ProductKernelTests {
   struct Shape: CustomStringConvertible, Sendable {
     let m, n, k: Int
@@ -61,10 +61,13 @@ import _CKernels
     let before = Self.values(s.m * ldc, seed: 5)  // (M, ldc)
     var packed = [Float](repeating: .nan, count: atr_packed_b_size(s.k, s.n))
     packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, s.k, s.n, s.n) }
-    var c = before
+    var c = before, fresh = before
     packed.withUnsafeBufferPointer { p in
       atr_sgemm_packed(s.m, s.n, s.k, a, lda, p.baseAddress!, &c, ldc, start, bias)
+      atr_sgemm_packed_fresh(s.m, s.n, s.k, a, lda, p.baseAddress!, &fresh, ldc, start, bias)
     }
+    // Asking for C's lines first changes no value.
+    #expect(zip(c, fresh).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(isa) \(s) start \(start.rawValue): fresh differs")
     var worst = 0.0, outside = 0
     for i in 0..<s.m {
       for j in 0..<ldc {

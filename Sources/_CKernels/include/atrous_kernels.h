@@ -349,6 +349,11 @@ typedef enum {
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                       size_t ldc, atr_gemm_start start, const float *bias);
 
+/// atr_sgemm_packed for a C out of cache (an output in new memory): each
+/// register tile asks for its rows of C as it starts, whatever k.
+void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                            size_t ldc, atr_gemm_start start, const float *bias);
+
 /// atr_sgemm_packed with B given by its rows: row p of column panel q
 /// (columns 32q to 32q + 31) is the 32 floats at tables[q][p] + offsets[q],
 /// read in full even in a last panel narrower than 32. Lets a convolution

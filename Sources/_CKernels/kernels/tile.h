@@ -14,13 +14,14 @@
 // stored, less than COLS only at the right edge of C.
 // B's rows come from the packed panel `bp` (NR floats apart), or, when
 // `brows` is given, from wherever brows[p] + offset points. The first
-// `next_lines` cache lines from `next` are prefetched, one per step.
+// `next_lines` cache lines from `next` are prefetched, one per step; the
+// tile's rows of C at its start where `fetch_c`.
 static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROWS, const size_t COLS, size_t width,
                                                                 size_t kc, const float *a, size_t lda,
                                                                 const float *bp, const float *const *brows,
                                                                 ptrdiff_t offset, float *c, size_t ldc, int load,
                                                                 const float *column_bias, const float *row_bias,
-                                                                const float *next, size_t next_lines) {
+                                                                const float *next, size_t next_lines, int fetch_c) {
   typedef ATR_TILE_VECTOR v;
   const int two = COLS > ATR_TILE_LANES, three = COLS > 2 * ATR_TILE_LANES;
   v z = {0};
@@ -48,13 +49,8 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   const float *a5 = a + (ROWS > 5 ? 5 * lda : 0), *a6 = a + (ROWS > 6 ? 6 * lda : 0);
   const float *a7 = a + (ROWS > 7 ? 7 * lda : 0);
   __asm__("" : "+r"(a1), "+r"(a2), "+r"(a3), "+r"(a4), "+r"(a5), "+r"(a6), "+r"(a7));
-  // The tile's rows of C asked for now, for writing, where the steps take
-  // long enough to hide a miss: a product's output is mostly fresh memory,
-  // and its lines then come while the steps run instead of each store
-  // waiting for its line (products writing 6.4 MB, 12544 x 128 x 128 and
-  // 128 x 12544 x 128, 0.95 of the time; with k of 16 the prefetches
-  // alone cost 5%).
-  if (kc >= 64) {
+  // The tile's rows of C asked for now, for writing (see sgemm_panels).
+  if (fetch_c) {
 #define ATR_PREFETCH_ROW(r)                                                         \
   if (ROWS > (r)) {                                                                 \
     __builtin_prefetch(c + (r) * ldc, 1, 3);                                        \
