@@ -241,7 +241,7 @@ enum GraphOptimizer {
         fixed[node.outputs[0]] = shape
       }
       if node.opType == "Shape", inputs.count == 1, fixed[inputs[0]] == nil, known.contains(inputs[0]) {
-        if traced == nil { traced = tracedShapes(graph, inputs: fixed.filter { graph.inputs.map(\.name).contains($0.key) }) }
+        if traced == nil { traced = tracedShapes(graph, inputs: fixed) }
         fixed[inputs[0]] = traced?[inputs[0]]
       }
       let computable = node.opType == "Shape" ? inputs.count == 1 && (fixed[inputs[0]] != nil || initializers[inputs[0]] != nil)
@@ -296,7 +296,7 @@ enum GraphOptimizer {
   }
 
   /// Every value's shape from a shapes-only run on zeros of the graph
-  /// inputs' fixed shapes `inputs` (rejected at run time when a given
+  /// inputs' fixed shapes, read from `inputs` (rejected at run time when a given
   /// input differs); a value's shape holds for every run where
   /// `staticShapes` says so. None when an input is not fixed, the inputs
   /// are larger than `tracedElements` or the run fails.

@@ -293,26 +293,12 @@ void atr_conv_planes(float *out, size_t ldc, size_t m, const float *weights, con
   planes_scratch s = carve(scratch, g, channels, count, &bytes);
   const atr_gemm_start start = bias ? ATR_START_ROW_BIAS : ATR_START_ZERO;
   if (pointwise_planes(g)) {
-    // The block's columns copied into packed panels, plane by plane along
-    // its pixels, and one packed product: read through row pointers, each
-    // of a panel's k rows lay on its own page of a plane, and the panel's
-    // first tile waited on all of them (128 -> 128 channels at 112x112:
-    // 69 GFLOP/s). The copy reads each plane's run in order, which the
-    // hardware prefetches, so `next` is not needed.
-    const size_t plane = (size_t)(g->input_h * g->input_w);
-    for (size_t ci = 0; ci < channels; ci++) {
-      const float *line = src + ci * plane + first;
-      for (size_t q = 0; q * PANEL < count; q++) {
-        float *dst = s.packed + (q * channels + ci) * PANEL;
-        const size_t n = count - q * PANEL < PANEL ? count - q * PANEL : PANEL;
-        if (n == PANEL) {
-          V16_STORE(dst, V16_LOAD(line + q * PANEL));
-          V16_STORE(dst + 16, V16_LOAD(line + q * PANEL + 16));
-        } else {
-          for (size_t j = 0; j < PANEL; j++) dst[j] = j < n ? line[q * PANEL + j] : 0.0f;
-        }
-      }
-    }
+    // The block's columns packed as B panels, and one packed product: read
+    // through row pointers, each of a panel's k rows lay on its own page
+    // of a plane, and the panel's first tile waited on all of them (128 ->
+    // 128 channels at 112x112: 69 GFLOP/s). Packing reads each plane's run
+    // in order, which the hardware prefetches, so `next` is not needed.
+    atr_pack_b(s.packed, src + first, channels, count, (size_t)(g->input_h * g->input_w));
     atr_sgemm_packed(m, count, channels, weights, channels, s.packed, out, ldc, start, bias);
     return;
   }

@@ -582,12 +582,20 @@ static inline size_t tile_rows(size_t width) {
 
 void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_t n, size_t ldb) {
   const size_t panels = (n + NR - 1) / NR;
-  for (size_t q = 0; q < panels; q++) {
-    float *dst = packed + q * k * NR;
-    const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
-    for (size_t p = 0; p < k; p++) {
-      for (size_t j = 0; j < width; j++) dst[p * NR + j] = b[p * ldb + j0 + j];
-      for (size_t j = width; j < NR; j++) dst[p * NR + j] = 0.0f;
+  // Row by row of B, each read in order: B may be planes (a 1x1
+  // convolution's pixels, atr_conv_planes), whose rows lie a page or more
+  // apart.
+  for (size_t p = 0; p < k; p++) {
+    const float *row = b + p * ldb;
+    for (size_t q = 0; q < panels; q++) {
+      float *dst = packed + (q * k + p) * NR;
+      const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+      if (width == NR) {
+        for (size_t j = 0; j < NR; j++) dst[j] = row[j0 + j];  // a fixed length: whole vectors
+        continue;
+      }
+      for (size_t j = 0; j < width; j++) dst[j] = row[j0 + j];
+      for (size_t j = width; j < NR; j++) dst[j] = 0.0f;
     }
   }
 }
