@@ -883,25 +883,20 @@ struct ConvKernel {
   /// `width` columns of packed panels, starting from the bias (no separate
   /// pass adds it), plus the rows at `residual` (laid out as the output:
   /// `ldc` apart) where given, then the fused steps, into rows `ldc` apart
-  /// at `out`. The residual is added to each finished sum, as an Add after
-  /// would, while the rows are in cache. `fresh` says the rows at `out`
+  /// at `out`. The register tiles add the residual as they store their
+  /// sums (`atr_sgemm_packed_sum`), with no pass of its own. `fresh` says the rows at `out`
   /// are out of cache (an output tensor's, not a scratch row's), which the
   /// product then asks for as it starts each tile (`atr_sgemm_packed_fresh`).
   func productRows(_ count: Int, width: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, panels: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int,
                    residual: UnsafePointer<Float>? = nil, fresh: Bool = true) {
     let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
-    if fresh {
+    if let residual {
+      atr_sgemm_packed_sum(count, width, k, a, lda, panels, out, ldc, bias, residual, ldc, fresh ? 1 : 0)
+    } else if fresh {
       atr_sgemm_packed_fresh(count, width, k, a, lda, panels, out, ldc, start, bias)
     } else {
       atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, start, bias)
-    }
-    if let residual {
-      if width == ldc {
-        atr_add_into(out, residual, count * width)
-      } else {
-        for r in 0..<count { atr_add_into(out + r * ldc, residual + r * ldc, width) }
-      }
     }
     atr_pointwise(out, count, width, ldc, epilogue, epilogue.count)
   }
@@ -1261,9 +1256,7 @@ struct ConvKernel {
   /// them, `taps` (taps, C).
   func depthwiseRow(_ rows: [UnsafePointer<Float>?], taps: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                     _ geometry: inout atr_conv_geometry, into out: UnsafeMutablePointer<Float>) {
-    let length = axes[1].output * cin
-    atr_depthwise_row(out, rows, taps, bias, &geometry, cin)
-    atr_pointwise(out, 1, length, length, epilogue, epilogue.count)
+    atr_depthwise_row(out, rows, taps, bias, &geometry, cin, epilogue, epilogue.count)
   }
 
   /// The input row (flat over images: image * H + y) that kernel row `ky`

@@ -44,8 +44,8 @@ void atr_im2col_panels(float *packed, const float *src, const atr_conv_geometry 
 }
 
 void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
-                       const atr_conv_geometry *g, size_t channels) {
-  atr_kernels()->depthwise_row(out, rows, weights, bias, g, channels);
+                       const atr_conv_geometry *g, size_t channels, const atr_pointwise_step *steps, size_t nsteps) {
+  atr_kernels()->depthwise_row(out, rows, weights, bias, g, channels, steps, nsteps);
 }
 
 void atr_conv_group8_row(float *out, const float *const *rows, const float *weights, const float *bias,
@@ -193,6 +193,11 @@ void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, 
 void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                             size_t ldc, atr_gemm_start start, const float *bias) {
   atr_kernels()->sgemm_packed_fresh(m, n, k, a, lda, packed, c, ldc, start, bias);
+}
+
+void atr_sgemm_packed_sum(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                          size_t ldc, const float *bias, const float *r, size_t ldr, int fresh) {
+  atr_kernels()->sgemm_packed_sum(m, n, k, a, lda, packed, c, ldc, bias, r, ldr, fresh);
 }
 
 void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,

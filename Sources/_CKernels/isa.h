@@ -59,6 +59,7 @@
   X(pack_b) \
   X(sgemm_packed) \
   X(sgemm_packed_fresh) \
+  X(sgemm_packed_sum) \
   X(sgemm_rows) \
   X(channel_affine) \
   X(max_into) \
@@ -127,6 +128,7 @@
 #define atr_pack_b ATR_ISA_NAME(atr_pack_b)
 #define atr_sgemm_packed ATR_ISA_NAME(atr_sgemm_packed)
 #define atr_sgemm_packed_fresh ATR_ISA_NAME(atr_sgemm_packed_fresh)
+#define atr_sgemm_packed_sum ATR_ISA_NAME(atr_sgemm_packed_sum)
 #define atr_sgemm_rows ATR_ISA_NAME(atr_sgemm_rows)
 #define atr_channel_affine ATR_ISA_NAME(atr_channel_affine)
 #define atr_max_into ATR_ISA_NAME(atr_max_into)

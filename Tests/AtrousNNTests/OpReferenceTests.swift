@@ -137,10 +137,12 @@ import Testing
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(strategy) {
         for c in Self.convCases {
-          // Channels-last in, with a fused step: each kernel's epilogue
-          // reaches every output channel, in its blocks or in place.
-          for route in [ConvRoute.planesToChannelsLast, .channelsLast] {
-            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, leaky: route == .channelsLast)
+          // With fused steps: each kernel's epilogue reaches every output
+          // channel, in its blocks or in place (ReLU, Clip and HardSwish as
+          // the depthwise row stores its sums, LeakyRelu in a pass after).
+          for (route, step) in [(ConvRoute.planesToChannelsLast, FusedStep.clip), (.channelsLast, .leaky), (.channelsLast, .relu),
+                                (.planesToChannelsLast, .hardswish)] {
+            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, step: step)
           }
         }
       }
@@ -233,7 +235,7 @@ import Testing
             }
             if c.dilation != (1, 1) {
               // A fused step runs on each tile row's pixels, dilation apart.
-              try checkConv(c, route: .channelsLast, n: 2, h: 19, w: 23, checkLayout: false, leaky: true)
+              try checkConv(c, route: .channelsLast, n: 2, h: 19, w: 23, checkLayout: false, step: .leaky)
             }
           }
         }
@@ -395,25 +397,58 @@ import Testing
     }
   }
 
-  /// - Parameter leaky: a LeakyRelu (slope 0.25) after the convolution,
-  ///   which the optimizer fuses into its kernel's epilogue.
+  /// An activation after a convolution, which the optimizer fuses into
+  /// the kernel's epilogue.
+  enum FusedStep {
+    /// LeakyRelu, slope 0.25.
+    case leaky
+    case relu
+    /// Clip to [-0.3, 0.4].
+    case clip
+    case hardswish
+
+    static let (slope, low, high): (Float, Float, Float) = (0.25, -0.3, 0.4)
+
+    var node: Node {
+      switch self {
+      case .leaky: Node(name: "step", opType: "LeakyRelu", inputs: ["c"], outputs: ["y"], attributes: ["alpha": .float(Self.slope)])
+      case .relu: Node(name: "step", opType: "Relu", inputs: ["c"], outputs: ["y"])
+      case .clip: Node(name: "step", opType: "Clip", inputs: ["c", "low", "high"], outputs: ["y"])
+      case .hardswish: Node(name: "step", opType: "HardSwish", inputs: ["c"], outputs: ["y"])
+      }
+    }
+
+    func callAsFunction(_ x: Float) -> Float {
+      switch self {
+      case .leaky: x < 0 ? Self.slope * x : x
+      case .relu: max(0, x)
+      case .clip: min(max(x, Self.low), Self.high)
+      case .hardswish: x * min(max(x / 6 + 0.5, 0), 1)
+      }
+    }
+  }
+
+  /// - Parameter step: an activation after the convolution, fused into it.
   func checkConv(_ c: ConvCase, route: ConvRoute, n: Int, h: Int, w: Int, checkLayout: Bool = true,
-                 threads: Int = Parallel.coreCount, leaky: Bool = false) throws {
+                 threads: Int = Parallel.coreCount, step: FusedStep? = nil) throws {
     let x = Self.values(n * c.cin * h * w, seed: 1), weights = Self.values(c.cout * (c.cin / c.group) * c.k.0 * c.k.1, seed: 2)
     let bias = Self.values(c.cout, seed: 3)
-    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: [leaky ? "c" : "y"], attributes: [
+    let node = Node(name: "conv", opType: "Conv", inputs: ["x", "w", "b"], outputs: [step == nil ? "y" : "c"], attributes: [
       "kernel_shape": .ints([c.k.0, c.k.1]), "strides": .ints([c.stride.0, c.stride.1]),
       "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.group),
     ])
     let input = NDArray(shape: [n, c.cin, h, w], floats: x)
     let channelsLastInput = route == .channelsLast || route == .channelsLastToPlanes
     let planesOut = route == .planes || route == .channelsLastToPlanes
-    let slope: Float = 0.25
-    let nodes = [node] + (leaky ? [Node(name: "leaky", opType: "LeakyRelu", inputs: ["c"], outputs: ["y"],
-                                        attributes: ["alpha": .float(slope)])] : [])
-    let output = try Self.run(nodes, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: [
+    let nodes = [node] + (step.map { [$0.node] } ?? [])
+    var initializers = [
       "w": NDArray(shape: [c.cout, c.cin / c.group, c.k.0, c.k.1], floats: weights), "b": NDArray(shape: [c.cout], floats: bias),
-    ], standardLayout: planesOut, threads: threads)
+    ]
+    if step == .clip {
+      (initializers["low"], initializers["high"]) = (NDArray(shape: [], floats: [FusedStep.low]), NDArray(shape: [], floats: [FusedStep.high]))
+    }
+    let output = try Self.run(nodes, inputs: ["x": channelsLastInput ? input.toChannelsLast() : input], initializers: initializers,
+                              standardLayout: planesOut, threads: threads)
     let oh = (h + c.pads[0] + c.pads[2] - c.dilation.0 * (c.k.0 - 1) - 1) / c.stride.0 + 1
     let ow = (w + c.pads[1] + c.pads[3] - c.dilation.1 * (c.k.1 - 1) - 1) / c.stride.1 + 1
     // A depthwise convolution keeps planes as planes whatever is asked,
@@ -422,7 +457,7 @@ import Testing
     if checkLayout { #expect(output.channelsLast == !(planesOut || (depthwise && !channelsLastInput && ow >= 16))) }
     #expect(output.shape == [n, c.cout, oh, ow])
     var expected = Self.reference(c, x: x, weights: weights, bias: bias, n: n, h: h, w: w, oh: oh, ow: ow)
-    if leaky { expected = expected.map { $0 < 0 ? slope * $0 : $0 } }
+    if let step { expected = expected.map(step.callAsFunction) }
     // A float32 sum of K products of values in [-1, 1] can be off by about
     // K * 2^-24 in any order; twice that, and never under 1e-5.
     let k = c.cin / c.group * c.k.0 * c.k.1

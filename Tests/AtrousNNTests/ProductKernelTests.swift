@@ -10,7 +10,9 @@ import _CKernels
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
 /// blocks (a 32-column panel's slice of B larger than half of L2), and
-/// each way a product starts; `atr_sgemm_packed_fresh` to the bit the same.
+/// each way a product starts; `atr_sgemm_packed_fresh` to the bit the same,
+/// and `atr_sgemm_packed_sum` (a residual added as the tiles store) with and
+/// without a bias, fresh or not.
 @Suite struct ProductKernelTests {
   struct Shape: CustomStringConvertible, Sendable {
     let m, n, k: Int
@@ -61,19 +63,27 @@ import _CKernels
     let before = Self.values(s.m * ldc, seed: 5)  // (M, ldc)
     var packed = [Float](repeating: .nan, count: atr_packed_b_size(s.k, s.n))
     packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, s.k, s.n, s.n) }
-    var c = before, fresh = before
+    // The residual's rows ldr = n + 2 apart, neither C's nor packed.
+    let ldr = s.n + 2, residual = Self.values(s.m * ldr, seed: 13)  // (M, ldr)
+    let sums = start == ATR_START_ZERO || start == ATR_START_COLUMN_BIAS
+    var c = before, fresh = before, summed = before
     packed.withUnsafeBufferPointer { p in
       atr_sgemm_packed(s.m, s.n, s.k, a, lda, p.baseAddress!, &c, ldc, start, bias)
       atr_sgemm_packed_fresh(s.m, s.n, s.k, a, lda, p.baseAddress!, &fresh, ldc, start, bias)
+      if sums {
+        atr_sgemm_packed_sum(s.m, s.n, s.k, a, lda, p.baseAddress!, &summed, ldc, start == ATR_START_ZERO ? nil : bias,
+                             residual, ldr, Int32(s.m % 2))
+      }
     }
     // Asking for C's lines first changes no value.
     #expect(zip(c, fresh).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(isa) \(s) start \(start.rawValue): fresh differs")
-    var worst = 0.0, outside = 0
+    var worst = 0.0, worstSum = 0.0, outside = 0
     for i in 0..<s.m {
       for j in 0..<ldc {
         guard j < s.n else {
           // Past column n, the row gap keeps what it held.
           if c[i * ldc + j].bitPattern != before[i * ldc + j].bitPattern { outside += 1 }
+          if sums && summed[i * ldc + j].bitPattern != before[i * ldc + j].bitPattern { outside += 1 }
           continue
         }
         var sum = 0.0, magnitude = 0.0
@@ -93,11 +103,19 @@ import _CKernels
         // random walk, to about sqrt(k) ulps of the terms' magnitude. A
         // term missing or counted twice is larger than that bound even
         // at the largest k here (11,000 terms: 1/k against 2.4e-5).
-        let error = abs(Double(c[i * ldc + j]) - sum) / (magnitude * (Double(s.k + 1)).squareRoot() * 4 * 6e-8 + 1e-30)
+        let bound = magnitude * (Double(s.k + 1)).squareRoot() * 4 * 6e-8 + 1e-30
+        let error = abs(Double(c[i * ldc + j]) - sum) / bound
         worst = max(worst, error.isNaN ? .infinity : error)
+        if sums {
+          // The residual adds one term (and at most one rounding).
+          let r = Double(residual[i * ldr + j])
+          let errorSum = abs(Double(summed[i * ldc + j]) - (sum + r)) / (bound + abs(sum + r) * 1.2e-7)
+          worstSum = max(worstSum, errorSum.isNaN ? .infinity : errorSum)
+        }
       }
     }
     #expect(worst <= 1, "\(isa) \(s) start \(start.rawValue): error \(worst) of the bound")
+    #expect(worstSum <= 1, "\(isa) \(s) start \(start.rawValue): with a residual, error \(worstSum) of the bound")
     #expect(outside == 0, "\(isa) \(s) start \(start.rawValue): \(outside) floats written past column n")
   }
 

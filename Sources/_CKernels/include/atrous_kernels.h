@@ -354,6 +354,13 @@ void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, 
 void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                             size_t ldc, atr_gemm_start start, const float *bias);
 
+/// C = bias + A B + R: atr_sgemm_packed (a column `bias`, or none where
+/// NULL) whose tiles add R[M,N] (`ldr` floats between rows) as they store,
+/// a residual sum without a pass of its own over C; `fresh` as
+/// atr_sgemm_packed_fresh is.
+void atr_sgemm_packed_sum(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                          size_t ldc, const float *bias, const float *r, size_t ldr, int fresh);
+
 /// atr_sgemm_packed with B given by its rows: row p of column panel q
 /// (columns 32q to 32q + 31) is the 32 floats at tables[q][p] + offsets[q],
 /// read in full even in a last panel narrower than 32. Lets a convolution
@@ -489,9 +496,12 @@ void atr_conv_group8_row(float *out, const float *const *rows, const float *weig
 /// One output row of a depthwise convolution: `rows[ky]` addresses the
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
 /// that row is padding. `weights` is (kernel_h * kernel_w, channels),
-/// `bias` (channels) or NULL; `out` is (output_w, channels).
+/// `bias` (channels) or NULL; `out` is (output_w, channels). Then
+/// `steps` in order on the row (as `atr_pointwise`), the first as the
+/// sums are stored where it is ReLU, Clip or HardSwish.
 void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
-                       const atr_conv_geometry *g, size_t channels);
+                       const atr_conv_geometry *g, size_t channels, const struct atr_pointwise_step *steps,
+                       size_t nsteps);
 
 /// Bytes of scratch `atr_depthwise_plane` needs for geometry `g`.
 size_t atr_depthwise_plane_scratch(const atr_conv_geometry *g);

@@ -247,7 +247,7 @@ static inline __attribute__((always_inline)) void write_pixels(float *out, size_
     } else if (count == CBLOCK) {
       for (size_t x = 0; x < pixels; x++) V16_STORE(dst + x * pixel_stride, V16_LOAD(block + x * CBLOCK));
     } else {
-      for (size_t x = 0; x < pixels; x++) move_part(dst + x * pixel_stride, block + x * CBLOCK, count, 0);
+      for (size_t x = 0; x < pixels; x++) move_part(dst + x * pixel_stride, block + x * CBLOCK, count, NULL);
     }
   }
 }

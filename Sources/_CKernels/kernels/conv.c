@@ -2,6 +2,7 @@
 #include "transpose8.h"
 #include "window.h"
 
+#include <stdint.h>
 #include <string.h>
 
 // Whether this build has 32 vector registers of 16 floats (AVX-512), so
@@ -412,6 +413,68 @@ void atr_im2col_panels(float *restrict packed, const float *restrict src, const 
   }
 }
 
+// The steps a vector takes in a few instructions, one float at a time:
+// pointwise_chunk's loops and the depthwise row's stores (`store_step`)
+// compile them to the same vector code. Clip and HardSwish as comparisons
+// in the operand order of the vector max and min instructions (one each
+// per vector: fmaxf and fminf add a NaN test and a blend to each, which
+// made ReLU6 8% of MobileNetV2's time); a NaN stays NaN through Clip, as
+// in ONNX Runtime, and these are also the unfused ops' formulas.
+static inline __attribute__((always_inline)) float relu1(float x) { return x > 0.0f ? x : 0.0f; }
+static inline __attribute__((always_inline)) float clip1(float x, float a, float b) {
+  const float t = a > x ? a : x;
+  return b < t ? b : t;
+}
+// ONNX's alpha of 1/6 as a product: a division by 6 is a vector divide,
+// several times the cost of the rest of the step.
+static inline __attribute__((always_inline)) float hardswish1(float x) {
+  const float v = x * (1.0f / 6.0f) + 0.5f, m = v < 1.0f ? v : 1.0f;
+  return x * (m > 0.0f ? m : 0.0f);
+}
+
+// The steps the depthwise row applies to its sums in registers as it
+// stores them, rather than in a pass over the row after (4 to 5% of
+// inverted-residual blocks' time): ReLU, Clip with any bounds, and
+// HardSwish. A constant at each call (STEP_NONE, STEP_RELU, STEP_CLIP,
+// STEP_HARDSWISH), so each is its own loop with no test in it.
+enum { STEP_NONE, STEP_RELU, STEP_CLIP, STEP_HARDSWISH };
+// relu1, clip1 and hardswish1 on whole vectors, as selects on the comparisons' masks
+// (which compile to the vector max and min): written lane by lane, some
+// of the kernels' stores were left as scalar code.
+#define ATR_STORE_STEP(NAME, V, LANES)                                                                 \
+  static inline __attribute__((always_inline)) void NAME(V *x, const int STEP, float a, float b) {    \
+    typedef int32_t mask __attribute__((vector_size((LANES) * 4)));                                    \
+    const V zero = {0};                                                                                \
+    if (STEP == STEP_RELU) *x = (V)((mask)(*x > zero) & (mask)*x);                                     \
+    if (STEP == STEP_CLIP) {                                                                           \
+      const V low = zero + a, high = zero + b;                                                         \
+      const mask above = low > *x;                                                                     \
+      const V t = (V)((above & (mask)low) | (~above & (mask)*x));                                      \
+      const mask below = high < t;                                                                     \
+      *x = (V)((below & (mask)high) | (~below & (mask)t));                                             \
+    }                                                                                                  \
+    if (STEP == STEP_HARDSWISH) {                                                                      \
+      const V one = zero + 1.0f, v = *x * (1.0f / 6.0f) + 0.5f;                                        \
+      const mask under = v < one;                                                                      \
+      const V m = (V)((under & (mask)v) | (~under & (mask)one));                                       \
+      *x *= (V)((mask)(m > zero) & (mask)m);                                                           \
+    }                                                                                                  \
+  }
+ATR_STORE_STEP(store_step, v16, 16)
+ATR_STORE_STEP(store_step8, atr_v8, 8)
+#undef ATR_STORE_STEP
+// Clip's bounds read afresh where the sums are stored: held in registers
+// from the row's start (the compiler's choice, broadcast once), they
+// pushed the depthwise kernels' sums and inputs out to the stack, and a
+// 112x112x32 block took 1.4 times as long.
+static inline __attribute__((always_inline)) float bound_at_store(const int STEP, float x) {
+  if (STEP == STEP_CLIP) __asm__ volatile("" : "+m"(x));
+  return x;
+}
+static inline __attribute__((always_inline)) float store_step1(float x, const int STEP, float a, float b) {
+  return STEP == STEP_RELU ? relu1(x) : STEP == STEP_CLIP ? clip1(x, a, b) : STEP == STEP_HARDSWISH ? hardswish1(x) : x;
+}
+
 // P neighbouring output pixels (P constant at each call) of a depthwise
 // row, every tap inside the row: `at` is the first pixel's first input
 // offset, `tap` the offset between taps and `step` between the pixels.
@@ -429,7 +492,7 @@ static inline __attribute__((always_inline)) void depthwise_pixels(const size_t 
                                                                    const float *restrict bias, size_t c, size_t c0,
                                                                    size_t c1, ptrdiff_t kh, const ptrdiff_t kw,
                                                                    ptrdiff_t at, ptrdiff_t tap, ptrdiff_t step,
-                                                                   const ptrdiff_t S) {
+                                                                   const ptrdiff_t S, const int STEP, float lo, float hi) {
   for (size_t ch = c0; ch < c1;) {
     if (ch + 16 > c1) ch = c1 - 16;
     v16 s[8];
@@ -459,8 +522,12 @@ static inline __attribute__((always_inline)) void depthwise_pixels(const size_t 
         for (size_t j = 0; j < P; j++) s[j] += V16_LOAD(p + (ptrdiff_t)j * step) * wk;
       }
     }
+    const float low = bound_at_store(STEP, lo), high = bound_at_store(STEP, hi);
 #pragma clang loop unroll(full)
-    for (size_t j = 0; j < P; j++) V16_STORE(o + j * c + ch, s[j]);
+    for (size_t j = 0; j < P; j++) {
+      store_step(&s[j], STEP, low, high);
+      V16_STORE(o + j * c + ch, s[j]);
+    }
     ch += 16;
   }
 }
@@ -498,7 +565,8 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
                                                                    const float *restrict weights,
                                                                    const float *restrict bias, size_t c, size_t c0,
                                                                    size_t c1, ptrdiff_t kh, const ptrdiff_t kw,
-                                                                   ptrdiff_t at, ptrdiff_t tap, const ptrdiff_t S) {
+                                                                   ptrdiff_t at, ptrdiff_t tap, const ptrdiff_t S,
+                                                                   const int STEP, float lo, float hi) {
   for (size_t ch = c0; ch < c1;) {
     if (ch + 8 > c1) ch = c1 - 8;
     // Sums of the even kernel rows and of the odd ones: twice the chains
@@ -513,8 +581,13 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
       slide8_row(P, t, rows[ky + 1], weights + (ky + 1) * kw * c + ch, c, kw, at + ch, tap, S);
     }
     if (ky < kh) slide8_row(P, s, rows[ky], weights + ky * kw * c + ch, c, kw, at + ch, tap, S);
+    const float low = bound_at_store(STEP, lo), high = bound_at_store(STEP, hi);
 #pragma clang loop unroll(full)
-    for (size_t j = 0; j < P; j++) *(atr_v8 *)(o + j * c + ch) = s[j] + t[j];
+    for (size_t j = 0; j < P; j++) {
+      atr_v8 sum = s[j] + t[j];
+      store_step8(&sum, STEP, low, high);
+      *(atr_v8 *)(o + j * c + ch) = sum;
+    }
     ch += 8;
   }
 }
@@ -526,7 +599,7 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
                                                                   const float *restrict bias,
                                                                   const atr_conv_geometry *g, size_t c, size_t c0,
                                                                   size_t c1, ptrdiff_t ix0, ptrdiff_t kx0,
-                                                                  ptrdiff_t kx1) {
+                                                                  ptrdiff_t kx1, const int STEP, float lo, float hi) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   size_t ch = c0;
   // 64 channels at a time in four accumulators, then 16, then one.
@@ -542,6 +615,7 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
         s2 += V16_LOAD(x + 32) * V16_LOAD(k + 32); s3 += V16_LOAD(x + 48) * V16_LOAD(k + 48);
       }
     }
+    store_step(&s0, STEP, lo, hi); store_step(&s1, STEP, lo, hi); store_step(&s2, STEP, lo, hi); store_step(&s3, STEP, lo, hi);
     V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
   }
   // Then 16 at a time, the rest as the last 16 channels again (a few
@@ -561,7 +635,9 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
       }
       if (kx < kx1) s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
     }
-    V16_STORE(o + ch, s + t);
+    s += t;
+    store_step(&s, STEP, lo, hi);
+    V16_STORE(o + ch, s);
     ch += 16;
   }
   for (; ch < c1; ch++) {
@@ -572,12 +648,15 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
         s += rows[ky][(ix0 + kx * g->dilation_w) * g->pixel_stride + ch] * weights[(ky * kw + kx) * c + ch];
       }
     }
-    o[ch] = s;
+    o[ch] = store_step1(s, STEP, lo, hi);
   }
 }
 
-void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
-                       const float *restrict bias, const atr_conv_geometry *g, size_t channels) {
+static inline __attribute__((always_inline)) void depthwise_row_with(float *restrict out, const float *const *rows,
+                                                                     const float *restrict weights,
+                                                                     const float *restrict bias,
+                                                                     const atr_conv_geometry *g, size_t channels,
+                                                                     const int STEP, float lo, float hi) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
   const ptrdiff_t dx = g->dilation_w, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
@@ -623,32 +702,50 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
         // with 32 registers, four of 8 with 16). Otherwise the common
         // widths with the tap loop unrolled (its count known here).
         const int slide = p == 8 && tap == ps && (step == ps || step == 2 * ps);
-        if (slide && kw == 3 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1);
-        else if (slide && kw == 5 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1);
-        else if (slide && kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2);
+        if (slide && kw == 3 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1, STEP, lo, hi);
+        else if (slide && kw == 5 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1, STEP, lo, hi);
+        else if (slide && kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
         else if (p == 8) {
-          if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0);
-          else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0);
-          else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0);
+          if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0, STEP, lo, hi);
+          else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0, STEP, lo, hi);
+          else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0, STEP, lo, hi);
         } else if (tap == ps && kw == 3 && step == ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1);
+          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
         } else if (tap == ps && kw == 5 && step == ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1);
+          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
         } else if (tap == ps && kw == 3 && step == 2 * ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2);
+          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
         } else {
-          if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0);
-          else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0);
-          else depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0);
+          if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0, STEP, lo, hi);
+          else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0, STEP, lo, hi);
+          else depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0, STEP, lo, hi);
         }
         ox += p - 1;
         continue;
       }
       ptrdiff_t kx0, kx1;
       taps_inside(g, ix0, &kx0, &kx1);
-      depthwise_pixel(o, rows, weights, bias, g, c, c0, c1, ix0, kx0, kx1);
+      depthwise_pixel(o, rows, weights, bias, g, c, c0, c1, ix0, kx0, kx1, STEP, lo, hi);
     }
   }
+}
+
+void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
+                       const float *restrict bias, const atr_conv_geometry *g, size_t channels,
+                       const atr_pointwise_step *steps, size_t nsteps) {
+  // The first step where the stores can take it, the rest in a pass after.
+  const atr_pointwise_op first = nsteps ? steps[0].op : ATR_PW_AFFINE;
+  if (first == ATR_PW_RELU) {
+    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_RELU, 0.0f, 0.0f);
+  } else if (first == ATR_PW_CLIP) {
+    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_CLIP, steps[0].a, steps[0].b);
+  } else if (first == ATR_PW_HARDSWISH) {
+    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_HARDSWISH, 0.0f, 0.0f);
+  } else {
+    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_NONE, 0.0f, 0.0f);
+  }
+  const size_t fused = first == ATR_PW_RELU || first == ATR_PW_CLIP || first == ATR_PW_HARDSWISH, length = (size_t)g->output_w * channels;
+  atr_pointwise(out, 1, length, length, steps + fused, nsteps - fused);
 }
 
 // P output pixels (P constant at each call) of one group of 8 output
@@ -968,27 +1065,10 @@ static inline __attribute__((always_inline)) void pointwise_chunk(float *restric
   for (size_t s = 0; s < nsteps; s++) {
     const float a = steps[s].a, b = steps[s].b;
     switch (steps[s].op) {
-      case ATR_PW_RELU: for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f; break;
-      // Clip and the hard curves as comparisons in the operand order of the
-      // vector max and min instructions (one each per vector: fmaxf and
-      // fminf add a NaN test and a blend to each, which made ReLU6 8% of
-      // MobileNetV2's time); a NaN stays NaN through Clip, as in ONNX
-      // Runtime, and these are also the unfused ops' formulas.
-      case ATR_PW_CLIP:
-        for (size_t i = 0; i < n; i++) {
-          const float t = a > x[i] ? a : x[i];
-          x[i] = b < t ? b : t;
-        }
-        break;
+      case ATR_PW_RELU: for (size_t i = 0; i < n; i++) x[i] = relu1(x[i]); break;
+      case ATR_PW_CLIP: for (size_t i = 0; i < n; i++) x[i] = clip1(x[i], a, b); break;
       case ATR_PW_AFFINE: for (size_t i = 0; i < n; i++) x[i] = x[i] * a + b; break;
-      case ATR_PW_HARDSWISH:
-        // ONNX's alpha of 1/6 as a product: a division by 6 is a vector
-        // divide, several times the cost of the rest of the step.
-        for (size_t i = 0; i < n; i++) {
-          const float v = x[i] * (1.0f / 6.0f) + 0.5f, m = v < 1.0f ? v : 1.0f;
-          x[i] *= m > 0.0f ? m : 0.0f;
-        }
-        break;
+      case ATR_PW_HARDSWISH: for (size_t i = 0; i < n; i++) x[i] = hardswish1(x[i]); break;
       case ATR_PW_HARDSIGMOID:
         for (size_t i = 0; i < n; i++) {
           const float v = a * x[i] + b, m = v < 1.0f ? v : 1.0f;

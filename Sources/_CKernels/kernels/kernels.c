@@ -600,24 +600,24 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
   }
 }
 
-// Stores (or, with `load`, adds) the first `width` (below 32) floats of t
-// into c: the right edge of a product's tile, the part block of a blocked
+// Stores the first `width` (below 32) floats of t into c, each plus the
+// same float of `src` where given (C itself, or a residual's row): the right edge of a product's tile, the part block of a blocked
 // convolution's pixel. In pieces of 16, 8, 4, 2 and 1 floats, each a
 // fixed-size move: as a loop the copy became a call to memcpy per tile
 // row, 7% of a block whose projection makes 24 channels.
-static inline __attribute__((always_inline)) void move_part(float *c, const float *t, size_t width, int load) {
+static inline __attribute__((always_inline)) void move_part(float *c, const float *t, size_t width, const float *src) {
   size_t j = 0;
 #define ATR_PIECE(N)                                                                   \
   if (width - j >= (N)) {                                                              \
     typedef float piece __attribute__((vector_size((N) * sizeof(float)), aligned(4))); \
     piece v = *(const piece *)(t + j);                                                 \
-    if (load) v += *(const piece *)(c + j);                                            \
+    if (src) v += *(const piece *)(src + j);                                           \
     *(piece *)(c + j) = v;                                                             \
     j += (N);                                                                          \
   }
   ATR_PIECE(16) ATR_PIECE(8) ATR_PIECE(4) ATR_PIECE(2)
 #undef ATR_PIECE
-  if (j < width) c[j] = load ? c[j] + t[j] : t[j];
+  if (j < width) c[j] = src ? src[j] + t[j] : t[j];
 }
 
 // `tile` at 16 or 32 columns (one or two vectors of 16 per row), and
@@ -645,7 +645,8 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
 static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t n, size_t k, const float *a, size_t lda,
                                                                const float *packed, const float *const *const *tables,
                                                                const ptrdiff_t *offsets, float *c, size_t ldc,
-                                                               atr_gemm_start start, const float *bias, int fresh) {
+                                                               atr_gemm_start start, const float *bias, const float *r,
+                                                               size_t ldr, int fresh) {
   const size_t panels = (n + NR - 1) / NR;
   float edge_bias[NR];
   // Blocks of MC rows: a block's slice of A (MC x kb) stays near while
@@ -670,7 +671,11 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
     const int stream = !tables && k * panels * NR * sizeof(float) >= STREAM_BYTES;
     for (size_t p0 = 0; p0 < k || (k == 0 && p0 == 0); p0 += kb) {
       const size_t kc = k - p0 < kb ? k - p0 : kb;
-      const int first = p0 == 0, load = !first || start == ATR_START_C;
+      // What the tiles add as they store: C itself after the first block
+      // of k (or from the start with ATR_START_C), else the residual if any.
+      const int first = p0 == 0;
+      const float *src = !first || start == ATR_START_C ? c : r;
+      const size_t lds = src == c ? ldc : ldr;
       // Each tile asks for its rows of C as it starts where C is `fresh`
       // (out of cache: a product's output in new memory) or the steps take
       // long enough to hide a miss: then the lines come while the steps
@@ -715,15 +720,16 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           const float *row_bias = first && start == ATR_START_ROW_BIAS ? bias + i : NULL;
           const float *ai = a + i * lda + p0;
           float *ci = c + i * ldc + j0;
+          const float *si = src ? src + i * lds + j0 : NULL;
           // One loop per tile size: the bottom edge computes only its rows,
           // and a panel of at most 16 columns only one vector per row.
 #if ATR_ISA_WIDE
 #define ATR_TILE(R)                                                                                                 \
   case R:                                                                                                           \
     if (width > 16) {                                                                                               \
-      tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines, fetch_c); \
+      tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
     } else {                                                                                                        \
-      tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines, fetch_c); \
+      tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
     }                                                                                                               \
     break;
           switch (rows) {
@@ -732,7 +738,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
 #else
 #if ATR_ISA_EIGHT_LANES
 #define ATR_TILE_ONE(R, COLS) \
-  case R: tile8(R, COLS, width, kc, ai, lda, bp, br, offset, ci, ldc, load, column_bias, row_bias, tile_next, next_lines, fetch_c); break;
+  case R: tile8(R, COLS, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); break;
           if (width <= 8) {
             switch (rows) {
               ATR_TILE_ONE(1, 8) ATR_TILE_ONE(2, 8) ATR_TILE_ONE(3, 8) ATR_TILE_ONE(4, 8)
@@ -756,9 +762,9 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
 #define ATR_TILE(R)                                                                                                         \
   case R:                                                                                                                   \
     if (part <= 8) {                                                                                                        \
-      tile8(R, 8, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines, fetch_c); \
+      tile8(R, 8, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, si ? si + h : NULL, lds, hbias, row_bias, tile_next, hlines, fetch_c); \
     } else {                                                                                                                \
-      tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, load, hbias, row_bias, tile_next, hlines, fetch_c); \
+      tile(R, 16, part, kc, ai, lda, hb, br, offset + (ptrdiff_t)h, ci + h, ldc, si ? si + h : NULL, lds, hbias, row_bias, tile_next, hlines, fetch_c); \
     }                                                                                                                       \
     break;
             switch (rows) { ATR_TILE(1) ATR_TILE(2) ATR_TILE(3) ATR_TILE(4) ATR_TILE(5) ATR_TILE(6) }
@@ -774,17 +780,23 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
 
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                       size_t ldc, atr_gemm_start start, const float *bias) {
-  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias, 0);
+  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias, NULL, 0, 0);
 }
 
 void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                             size_t ldc, atr_gemm_start start, const float *bias) {
-  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias, 1);
+  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias, NULL, 0, 1);
+}
+
+void atr_sgemm_packed_sum(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
+                          size_t ldc, const float *bias, const float *r, size_t ldr, int fresh) {
+  const atr_gemm_start start = bias ? ATR_START_COLUMN_BIAS : ATR_START_ZERO;
+  sgemm_panels(m, n, k, a, lda, packed, NULL, NULL, c, ldc, start, bias, r, ldr, fresh);
 }
 
 void atr_sgemm_rows(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *const *const *tables,
                     const ptrdiff_t *offsets, float *c, size_t ldc, atr_gemm_start start, const float *bias) {
-  sgemm_panels(m, n, k, a, lda, NULL, tables, offsets, c, ldc, start, bias, 0);
+  sgemm_panels(m, n, k, a, lda, NULL, tables, offsets, c, ldc, start, bias, NULL, 0, 0);
 }
 
 void atr_channel_affine(float *out, const float *in, size_t pixels, size_t channels, const float *restrict scale,

@@ -7,8 +7,9 @@
 
 // One tile of ROWS rows (1 to MR) and COLS columns (one, two or three
 // vectors of ATR_TILE_LANES floats per row) of C, accumulated in registers over kc steps, starting
-// from zero, from C (`load`), or from a bias: per column (`column_bias`,
-// COLS values) or per row (`row_bias`, one value per row). Both ROWS and
+// from zero or from a bias: per column (`column_bias`, COLS values) or per
+// row (`row_bias`, one value per row), and stored plus `src` where given
+// (C itself to accumulate, or a residual; `lds` floats between its rows). Both ROWS and
 // COLS are constants at every call, so each size is its own loop with only
 // the accumulators it needs; `width` (1 to COLS) is how many columns are
 // stored, less than COLS only at the right edge of C.
@@ -19,7 +20,8 @@
 static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROWS, const size_t COLS, size_t width,
                                                                 size_t kc, const float *a, size_t lda,
                                                                 const float *bp, const float *const *brows,
-                                                                ptrdiff_t offset, float *c, size_t ldc, int load,
+                                                                ptrdiff_t offset, float *c, size_t ldc,
+                                                                const float *src, size_t lds,
                                                                 const float *column_bias, const float *row_bias,
                                                                 const float *next, size_t next_lines, int fetch_c) {
   typedef ATR_TILE_VECTOR v;
@@ -96,20 +98,21 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   ATR_STEPS(kc, 0)
 #undef ATR_STEPS
 #undef ATR_FMA_ROW
-#define ATR_PUT(dst, value) *(v *)(dst) = load ? *(const v *)(dst) + (value) : (value);
+#define ATR_PUT(dst, from, value) *(v *)(dst) = src ? *(const v *)(from) + (value) : (value);
 #define ATR_STORE_ROW(r, lo, hi, top)                                         \
   if (ROWS > (r)) {                                                           \
     float *cr = c + (r) * ldc;                                                \
+    const float *sr = src ? src + (r) * lds : NULL;                           \
     if (width == COLS) {                                                      \
-      ATR_PUT(cr, lo)                                                         \
-      if (two) ATR_PUT(cr + ATR_TILE_LANES, hi)                               \
-      if (three) ATR_PUT(cr + 2 * ATR_TILE_LANES, top)                        \
+      ATR_PUT(cr, sr, lo)                                                     \
+      if (two) ATR_PUT(cr + ATR_TILE_LANES, sr + ATR_TILE_LANES, hi)          \
+      if (three) ATR_PUT(cr + 2 * ATR_TILE_LANES, sr + 2 * ATR_TILE_LANES, top) \
     } else {                                                                  \
       float t[3 * ATR_TILE_LANES] __attribute__((aligned(64)));               \
       *(v *)t = lo;                                                           \
       *(v *)(t + ATR_TILE_LANES) = hi;                                        \
       *(v *)(t + 2 * ATR_TILE_LANES) = top;                                   \
-      move_part(cr, t, width, load);                                          \
+      move_part(cr, t, width, sr);                                            \
     }                                                                         \
   }
   ATR_STORE_ROW(0, c00, c01, c02) ATR_STORE_ROW(1, c10, c11, c12) ATR_STORE_ROW(2, c20, c21, c22)
