@@ -16,7 +16,8 @@ enum GraphOptimizer {
     // next MatMul's (as in ConvNeXt), and the rest stay separate nodes.
     let constants = foldMatMulScales(recognizeActivations(foldConstants(graph), keep: keep), keep: keep)
     let folded = averageBeforePointwise(
-      foldMatMulBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep), keep: keep)
+      foldMatMulBias(foldConvBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep), keep: keep),
+      keep: keep)
     let shuffles = fuseShuffledConcat(recognizeChannelShuffle(folded, keep: keep), keep: keep)
     let fused = fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
@@ -185,6 +186,45 @@ enum GraphOptimizer {
       fused.outputs = [bn.outputs[0]]
       nodes[convIndex] = fused
       removed.insert(index)
+    }
+    guard !removed.isEmpty else { return graph }
+    let kept = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    return Graph(nodes: kept, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
+  }
+
+  /// Conv followed by an Add of a constant per output channel (a bias kept
+  /// apart, as exporters of frameworks whose convolutions carry none write
+  /// it: Add(Conv(x, W), Reshape(b, [1, C, 1, 1])) once constants are
+  /// folded) becomes one Conv with b' = b + that constant, when the
+  /// convolution's output feeds only the Add.
+  static func foldConvBias(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep)
+    let producer = producers(of: graph.nodes)
+    var nodes = graph.nodes
+    var initializers = graph.initializers
+    var removed = Set<Int>()
+    for (index, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 {
+      for side in 0..<2 {
+        guard let convIndex = producer[add.inputs[side]], graph.nodes[convIndex].opType == "Conv",
+          consumers[add.inputs[side]] == 1, !removed.contains(convIndex),
+          let shift = initializers[add.inputs[1 - side]], shift.isFloat,
+          let w = initializers[graph.nodes[convIndex].inputs.dropFirst().first ?? ""], w.rank >= 3, shift.rank <= w.rank
+        else { continue }
+        // The constant's shape, aligned to the output's (N, C, spatial...),
+        // must be 1 everywhere but the channel axis.
+        let cout = w.shape[0]
+        let aligned = [Int](repeating: 1, count: w.rank - shift.rank) + shift.shape
+        guard aligned[1] == cout, aligned.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { continue }
+        let b = shift.floatValues()
+        // Named after the Add's output, which ONNX makes unique.
+        guard var fused = rescaled(nodes[convIndex], scale: { _ in 1 }, shift: { b[$0] },
+                                   named: add.outputs[0] + "\u{0}bias", &initializers)
+        else { continue }
+        fused.outputs = [add.outputs[0]]
+        nodes[convIndex] = fused
+        removed.insert(index)
+        break
+      }
     }
     guard !removed.isEmpty else { return graph }
     let kept = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)

@@ -819,6 +819,48 @@ import Testing
     #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose)
   }
 
+  /// A bias kept apart from its Conv (Add of a Reshape of a constant to
+  /// (1, C, 1, 1), or a (C, 1, 1) constant first) joins the Conv's bias,
+  /// with or without one of its own; an Add of a constant that varies over
+  /// the pixels, or of a per-channel constant to a Conv output read
+  /// elsewhere too, stays an Add. Each equals the unoptimized graph.
+  @Test(arguments: [(0, true), (1, false), (2, true), (3, false)])
+  func foldedConvBiasEqualsUnfolded(variant: Int, convBias: Bool) throws {
+    let c = 6
+    var inits: [String: NDArray] = [
+      "w": NDArray(shape: [c, 3, 3, 3], floats: Self.values(c * 27, seed: 30)), "cb": NDArray(shape: [c], floats: Self.values(c, seed: 31)),
+      "b": NDArray(shape: [c], floats: Self.values(c, seed: 32)), "shape": NDArray(shape: [4], int64s: [1, Int64(c), 1, 1]),
+      "bc11": NDArray(shape: [c, 1, 1], floats: Self.values(c, seed: 33)),
+      "pixels": NDArray(shape: [1, c, 7, 7], floats: Self.values(c * 49, seed: 34)),
+    ]
+    if !convBias { inits["cb"] = nil }
+    var nodes = [Node(name: "conv", opType: "Conv", inputs: ["x", "w"] + (convBias ? ["cb"] : []), outputs: ["c"],
+                      attributes: ["pads": .ints([1, 1, 1, 1])])]
+    var outputs = ["y"]
+    switch variant {
+    case 0:
+      nodes += [Node(name: "r", opType: "Reshape", inputs: ["b", "shape"], outputs: ["rb"]),
+                Node(name: "add", opType: "Add", inputs: ["c", "rb"], outputs: ["y"])]
+    case 1: nodes.append(Node(name: "add", opType: "Add", inputs: ["bc11", "c"], outputs: ["y"]))
+    case 2: nodes.append(Node(name: "add", opType: "Add", inputs: ["c", "pixels"], outputs: ["y"]))
+    default:
+      nodes.append(Node(name: "add", opType: "Add", inputs: ["c", "bc11"], outputs: ["y"]))
+      outputs.append("c")
+    }
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: outputs, opset: 17)
+    let input = ["x": NDArray(shape: [1, 3, 7, 7], floats: Self.values(147, seed: 35))]
+    let folded = try Executor(graph: graph, optimize: true), unfolded = try Executor(graph: graph, optimize: false)
+    // Folded, the Conv reads a bias made for it (an Add of other values
+    // may still join it as a residual sum).
+    let biasFolded = folded.optimized.nodes.contains { $0.inputs.contains { $0.hasSuffix("\u{0}bias.bias") } }
+    #expect(biasFolded == (variant < 2), "variant \(variant)")
+    #expect(folded.optimized.nodes.count == (variant < 2 ? 1 : unfolded.optimized.nodes.count - (variant == 2 ? 1 : 0)))
+    let a = try folded.run(input), b = try unfolded.run(input)
+    for name in outputs {
+      #expect(closeness(a[name]!.floatValues(), b[name]!.floatValues(), rtol: 1e-5, atol: 1e-5).isClose, "variant \(variant) \(name)")
+    }
+  }
+
   /// Conv -> scalar Mul -> scalar Add -> exported HardSwish (Add 3, Clip,
   /// Mul, Div 6) -> Relu, then a depthwise and a 1x1 conv each with Clip,
   /// and a Sigmoid after a residual Add (no conv to join, so a node of its

@@ -9,16 +9,19 @@ import Testing
 @Suite struct ResidualConvolutionTests {
   /// x -> conv (3x3, C -> C) -> Add with `residual` -> ReLU, the sum's
   /// operands in either order; "b" is a second convolution of x made
-  /// after the first (a downsampling branch), "k" a per-channel constant.
+  /// after the first (a downsampling branch), "k" the input's channel
+  /// means (a value per channel, broadcast: a per-channel constant would
+  /// join the convolution's bias instead).
   static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1, dilation: Int = 1)
     -> (Graph, [String: NDArray])
   {
     let values = OpReferenceTests.values
     let inits: [String: NDArray] = [
       "w": NDArray(shape: [c, c, 3, 3], floats: values(c * c * 9, 41)), "bias": NDArray(shape: [c], floats: values(c, 42)),
-      "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)), "k": NDArray(shape: [1, c, 1, 1], floats: values(c, 44)),
+      "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)),
     ]
-    let nodes = [
+    let means = residual == "k" ? [Node(name: "means", opType: "GlobalAveragePool", inputs: ["x"], outputs: ["k"])] : []
+    let nodes = means + [
       Node(name: "conv", opType: "Conv", inputs: ["x", "w", "bias"], outputs: ["a"],
            attributes: ["pads": .ints([Int](repeating: dilation, count: 4)), "dilations": .ints([dilation, dilation])]),
       Node(name: "branch", opType: "Conv", inputs: ["x", "w2"], outputs: ["b"]),
@@ -147,8 +150,9 @@ import Testing
   }
   /// x -> 3x3 conv (C channels) -> 1x1 expansion (6C) -> ReLU6 ->
   /// depthwise k x k -> ReLU -> 1x1 projection (C) -> Add with the 3x3
-  /// conv's output ("c0") or a per-channel constant ("k") -> ReLU: an
-  /// inverted-residual block as MobileNetV2 and MnasNet have them.
+  /// conv's output ("c0") or the input's channel means ("k", broadcast)
+  /// -> ReLU: an inverted-residual block as MobileNetV2 and MnasNet have
+  /// them.
   static func blockGraph(channels c: Int, kernel: Int, residual: String) -> Graph {
     let values = OpReferenceTests.values
     let e = 6 * c
@@ -157,11 +161,11 @@ import Testing
       "we": NDArray(shape: [e, c, 1, 1], floats: values(e * c, 62)), "be": NDArray(shape: [e], floats: values(e, 63)),
       "wd": NDArray(shape: [e, 1, kernel, kernel], floats: values(e * kernel * kernel, 64)),
       "wp": NDArray(shape: [c, e, 1, 1], floats: values(c * e, 65)), "bp": NDArray(shape: [c], floats: values(c, 66)),
-      "k": NDArray(shape: [1, c, 1, 1], floats: values(c, 67)),
       "zero": NDArray(shape: [], floats: [0]), "six": NDArray(shape: [], floats: [6]),
     ]
     let pad = kernel / 2
-    let nodes = [
+    let means = residual == "k" ? [Node(name: "means", opType: "GlobalAveragePool", inputs: ["x"], outputs: ["k"])] : []
+    let nodes = means + [
       Node(name: "c0", opType: "Conv", inputs: ["x", "w0"], outputs: ["c0"], attributes: ["pads": .ints([1, 1, 1, 1])]),
       Node(name: "e", opType: "Conv", inputs: ["c0", "we", "be"], outputs: ["e"]),
       Node(name: "r6", opType: "Clip", inputs: ["e", "zero", "six"], outputs: ["r6"]),
@@ -180,8 +184,8 @@ import Testing
   /// output asked for, so the Add stays): exactly equal through the ring
   /// and through the convolutions one after the other, every instruction
   /// set, 1 and 2 threads; 16 and 24 channels (expanded to 96 and 144), a
-  /// 3x3 and a 5x5 window, maps of 7 and 12, two images. A per-channel
-  /// constant (a broadcast) adds after.
+  /// 3x3 and a 5x5 window, maps of 7 and 12, two images. Channel means (a
+  /// broadcast) add after.
   @Test(arguments: InstructionSet.available)
   func fusedSumAfterADepthwiseBlockEqualsTheAddAfter(isa: InstructionSet) throws {
     try InstructionSet.with(isa) {
@@ -192,7 +196,8 @@ import Testing
                                     floats: OpReferenceTests.values(2 * channels * size * size, seed: 68).map { $0 * 2 })]
           for threads in [1, 2] {
             let executor = try Executor(graph: graph, threads: threads)
-            #expect(executor.optimized.nodes.map(\.opType) == ["Conv", DepthwiseBlock.opType], "\(residual)")
+            let means = residual == "k" ? ["GlobalAveragePool"] : []
+            #expect(executor.optimized.nodes.map(\.opType) == means + ["Conv", DepthwiseBlock.opType], "\(residual)")
             for ring in [true, false] {
               try DepthwiseBlock.$forcedFusion.withValue(ring) {
                 let expected = try executor.run(input, outputs: ["p", "z"])["z"]!
