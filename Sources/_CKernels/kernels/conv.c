@@ -1012,14 +1012,27 @@ static inline __attribute__((always_inline)) float exp_wide(float x) {
   return p * power_of_two(half) * power_of_two(n - half);
 }
 
-// erf by Abramowitz and Stegun 7.1.26 on exp_approx: absolute error below
-// 2e-7, branch-free.
+// erf as x P(x^2) / Q(x^2), P of degree 6 and Q of 4 (the coefficients
+// Eigen and XLA use), x clamped to [-4, 4], past which erf is 1 in float
+// (a NaN passes the clamp): absolute error below 4.2e-7 from -6 to 6,
+// branch-free, one division and eleven multiply-adds. Abramowitz and
+// Stegun's 7.1.26 on exp_approx (2e-7) took 1.6 times as long, a division
+// and an exponential each, and made GELU 8% of ConvNeXt-T's time.
 static inline __attribute__((always_inline)) float erf_approx(float x) {
-  const float a = fabsf(x);
-  const float t = 1.0f / (1.0f + 0.3275911f * a);
-  const float p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-  const float y = 1.0f - p * exp_approx(-a * a);
-  return copysignf(y, x);
+  const float c = 4.0f < x ? 4.0f : -4.0f > x ? -4.0f : x, z = c * c;
+  float p = -2.72614225801306e-10f;
+  p = p * z + 2.77068142495902e-08f;
+  p = p * z - 2.10102402082508e-06f;
+  p = p * z - 5.69250639462346e-05f;
+  p = p * z - 7.34990630326855e-04f;
+  p = p * z - 2.95459980854025e-03f;
+  p = p * z - 1.60960333262415e-02f;
+  float q = -1.45660718464996e-05f;
+  q = q * z - 2.13374055278905e-04f;
+  q = q * z - 1.68282697438203e-03f;
+  q = q * z - 7.37332916720468e-03f;
+  q = q * z - 1.42647390514189e-02f;
+  return c * p / q;
 }
 
 // tanh(x) = 1 - 2 / (e^2x + 1), on exp_approx.
