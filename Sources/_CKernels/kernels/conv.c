@@ -438,9 +438,10 @@ static inline __attribute__((always_inline)) float hardswish1(float x) {
 // HardSwish. A constant at each call (STEP_NONE, STEP_RELU, STEP_CLIP,
 // STEP_HARDSWISH), so each is its own loop with no test in it.
 enum { STEP_NONE, STEP_RELU, STEP_CLIP, STEP_HARDSWISH };
-// relu1, clip1 and hardswish1 on whole vectors, as selects on the comparisons' masks
-// (which compile to the vector max and min): written lane by lane, some
-// of the kernels' stores were left as scalar code.
+// relu1, clip1 and hardswish1 on whole vectors, the same formulas as
+// selects on the comparisons' masks (which compile to the vector max and
+// min): written lane by lane, some of the kernels' stores were left as
+// scalar code.
 #define ATR_STORE_STEP(NAME, V, LANES)                                                                 \
   static inline __attribute__((always_inline)) void NAME(V *x, const int STEP, float a, float b) {    \
     typedef int32_t mask __attribute__((vector_size((LANES) * 4)));                                    \

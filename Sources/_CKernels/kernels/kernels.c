@@ -601,7 +601,8 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
 }
 
 // Stores the first `width` (below 32) floats of t into c, each plus the
-// same float of `src` where given (C itself, or a residual's row): the right edge of a product's tile, the part block of a blocked
+// same float of `src` where given (C itself, or a residual's row): the
+// right edge of a product's tile, the part block of a blocked
 // convolution's pixel. In pieces of 16, 8, 4, 2 and 1 floats, each a
 // fixed-size move: as a loop the copy became a call to memcpy per tile
 // row, 7% of a block whose projection makes 24 channels.

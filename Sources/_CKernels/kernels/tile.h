@@ -6,12 +6,13 @@
 // Private to this target; no include guard, by design.
 
 // One tile of ROWS rows (1 to MR) and COLS columns (one, two or three
-// vectors of ATR_TILE_LANES floats per row) of C, accumulated in registers over kc steps, starting
-// from zero or from a bias: per column (`column_bias`, COLS values) or per
-// row (`row_bias`, one value per row), and stored plus `src` where given
-// (C itself to accumulate, or a residual; `lds` floats between its rows). Both ROWS and
-// COLS are constants at every call, so each size is its own loop with only
-// the accumulators it needs; `width` (1 to COLS) is how many columns are
+// vectors of ATR_TILE_LANES floats per row) of C, accumulated in
+// registers over kc steps, starting from zero or from a bias: per column
+// (`column_bias`, COLS values) or per row (`row_bias`, one value per row),
+// and stored plus `src` where given (C itself to accumulate, or a
+// residual; `lds` floats between its rows). Both ROWS and COLS are
+// constants at every call, so each size is its own loop with only the
+// accumulators it needs; `width` (1 to COLS) is how many columns are
 // stored, less than COLS only at the right edge of C.
 // B's rows come from the packed panel `bp` (NR floats apart), or, when
 // `brows` is given, from wherever brows[p] + offset points. The first
