@@ -883,21 +883,15 @@ struct ConvKernel {
   /// `width` columns of packed panels, starting from the bias (no separate
   /// pass adds it), plus the rows at `residual` (laid out as the output:
   /// `ldc` apart) where given, then the fused steps, into rows `ldc` apart
-  /// at `out`. The register tiles add the residual as they store their
-  /// sums (`atr_sgemm_packed_sum`), with no pass of its own. `fresh` says the rows at `out`
-  /// are out of cache (an output tensor's, not a scratch row's), which the
-  /// product then asks for as it starts each tile (`atr_sgemm_packed_fresh`).
+  /// at `out`, all by `atr_sgemm_packed_sum`: its register tiles add the
+  /// residual as they store their sums, with no pass of its own. `fresh`
+  /// says the rows at `out` are out of cache (an output tensor's, not a
+  /// scratch row's), which the product then asks for as it starts each
+  /// tile.
   func productRows(_ count: Int, width: Int, k: Int, _ a: UnsafePointer<Float>, lda: Int, panels: UnsafePointer<Float>,
                    bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>, ldc: Int,
                    residual: UnsafePointer<Float>? = nil, fresh: Bool = true) {
-    let start = bias == nil ? ATR_START_ZERO : ATR_START_COLUMN_BIAS
-    if let residual {
-      atr_sgemm_packed_sum(count, width, k, a, lda, panels, out, ldc, bias, residual, ldc, fresh ? 1 : 0)
-    } else if fresh {
-      atr_sgemm_packed_fresh(count, width, k, a, lda, panels, out, ldc, start, bias)
-    } else {
-      atr_sgemm_packed(count, width, k, a, lda, panels, out, ldc, start, bias)
-    }
+    atr_sgemm_packed_sum(count, width, k, a, lda, panels, out, ldc, bias, residual, ldc, fresh ? 1 : 0)
     atr_pointwise(out, count, width, ldc, epilogue, epilogue.count)
   }
 

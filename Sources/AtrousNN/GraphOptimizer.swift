@@ -157,39 +157,19 @@ enum GraphOptimizer {
   /// values they use are constants, and the BatchNormalization's extra
   /// (training) outputs are unused.
   static func foldBatchNorm(_ graph: Graph, keep: [String]) -> Graph {
-    let consumers = readers(of: graph.nodes, outputs: keep)
-    let producer = producers(of: graph.nodes)
-
-    var nodes = graph.nodes
-    var initializers = graph.initializers
-    var removed = Set<Int>()
-    for (index, bn) in graph.nodes.enumerated() where bn.opType == "BatchNormalization" {
-      guard bn.inputs.count == 5, bn.outputs.dropFirst().allSatisfy({ $0.isEmpty }),
-        let convIndex = producer[bn.inputs[0]], graph.nodes[convIndex].opType == "Conv",
-        consumers[bn.inputs[0]] == 1, !removed.contains(convIndex)
-      else { continue }
-      let conv = nodes[convIndex]
-      guard conv.inputs.count >= 2, let w = initializers[conv.inputs[1]], w.rank == 4,
-        let scale = initializers[bn.inputs[1]], let shift = initializers[bn.inputs[2]],
+    foldIntoConv(graph, keep: keep, named: "\u{0}folded") { bn, k, w, initializers in
+      guard bn.opType == "BatchNormalization", k == 0, bn.inputs.count == 5, bn.outputs.dropFirst().allSatisfy({ $0.isEmpty }),
+        w.rank == 4, let scale = initializers[bn.inputs[1]], let shift = initializers[bn.inputs[2]],
         let mean = initializers[bn.inputs[3]], let variance = initializers[bn.inputs[4]]
-      else { continue }
+      else { return nil }
       let cout = w.shape[0]
       let (s, b, m, v) = (scale.floatValues(), shift.floatValues(), mean.floatValues(), variance.floatValues())
-      guard [s, b, m, v].allSatisfy({ $0.count == cout }) else { continue }
+      guard [s, b, m, v].allSatisfy({ $0.count == cout }) else { return nil }
       var epsilon: Float = 1e-5
       if case .float(let e)? = bn.attributes["epsilon"] { epsilon = e }
       let a = (0..<cout).map { s[$0] / (v[$0] + epsilon).squareRoot() }
-      // Named after the BatchNormalization's output, which ONNX makes unique.
-      guard var fused = rescaled(conv, scale: { a[$0] }, shift: { b[$0] - m[$0] * a[$0] },
-                                 named: bn.outputs[0] + "\u{0}folded", &initializers)
-      else { continue }
-      fused.outputs = [bn.outputs[0]]
-      nodes[convIndex] = fused
-      removed.insert(index)
+      return ({ a[$0] }, { b[$0] - m[$0] * a[$0] })
     }
-    guard !removed.isEmpty else { return graph }
-    let kept = nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
-    return Graph(nodes: kept, initializers: initializers, inputs: graph.inputs, outputs: graph.outputs, opset: graph.opset)
   }
 
   /// Conv followed by an Add of a constant per output channel (a bias kept
@@ -198,29 +178,44 @@ enum GraphOptimizer {
   /// folded) becomes one Conv with b' = b + that constant, when the
   /// convolution's output feeds only the Add.
   static func foldConvBias(_ graph: Graph, keep: [String]) -> Graph {
+    foldIntoConv(graph, keep: keep, named: "\u{0}bias") { add, k, w, initializers in
+      guard add.opType == "Add", add.inputs.count == 2, let shift = initializers[add.inputs[1 - k]], shift.isFloat,
+        w.rank >= 3, shift.rank <= w.rank
+      else { return nil }
+      // The constant's shape, aligned to the output's (N, C, spatial...),
+      // must be 1 everywhere but the channel axis.
+      let aligned = [Int](repeating: 1, count: w.rank - shift.rank) + shift.shape
+      guard aligned[1] == w.shape[0], aligned.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { return nil }
+      let b = shift.floatValues()
+      return ({ _ in 1 }, { b[$0] })
+    }
+  }
+
+  /// The per-output-channel step `affine` recognizes, folded into the Conv
+  /// it reads (`rescaled`) where that Conv's output feeds it alone: the
+  /// Conv takes the step's output name, the step leaves the graph.
+  /// `affine(node, k, weights, initializers)` gives the scale and shift per
+  /// channel for a node reading such a Conv (of `weights`) at input k, nil
+  /// where the node is no such step. The new weights are named after the
+  /// step's output, which ONNX makes unique, and `suffix`.
+  private static func foldIntoConv(
+    _ graph: Graph, keep: [String], named suffix: String,
+    _ affine: (Node, Int, NDArray, [String: NDArray]) -> (scale: (Int) -> Float, shift: (Int) -> Float)?
+  ) -> Graph {
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)
     var nodes = graph.nodes
     var initializers = graph.initializers
     var removed = Set<Int>()
-    for (index, add) in graph.nodes.enumerated() where add.opType == "Add" && add.inputs.count == 2 {
-      for side in 0..<2 {
-        guard let convIndex = producer[add.inputs[side]], graph.nodes[convIndex].opType == "Conv",
-          consumers[add.inputs[side]] == 1, !removed.contains(convIndex),
-          let shift = initializers[add.inputs[1 - side]], shift.isFloat,
-          let w = initializers[graph.nodes[convIndex].inputs.dropFirst().first ?? ""], w.rank >= 3, shift.rank <= w.rank
+    for (index, node) in graph.nodes.enumerated() {
+      for (k, input) in node.inputs.enumerated() {
+        guard let convIndex = producer[input], graph.nodes[convIndex].opType == "Conv", consumers[input] == 1,
+          !removed.contains(convIndex), let w = initializers[nodes[convIndex].inputs.dropFirst().first ?? ""],
+          let step = affine(node, k, w, initializers),
+          var fused = rescaled(nodes[convIndex], scale: step.scale, shift: step.shift, named: node.outputs[0] + suffix,
+                               &initializers)
         else { continue }
-        // The constant's shape, aligned to the output's (N, C, spatial...),
-        // must be 1 everywhere but the channel axis.
-        let cout = w.shape[0]
-        let aligned = [Int](repeating: 1, count: w.rank - shift.rank) + shift.shape
-        guard aligned[1] == cout, aligned.enumerated().allSatisfy({ $0.offset == 1 || $0.element == 1 }) else { continue }
-        let b = shift.floatValues()
-        // Named after the Add's output, which ONNX makes unique.
-        guard var fused = rescaled(nodes[convIndex], scale: { _ in 1 }, shift: { b[$0] },
-                                   named: add.outputs[0] + "\u{0}bias", &initializers)
-        else { continue }
-        fused.outputs = [add.outputs[0]]
+        fused.outputs = [node.outputs[0]]
         nodes[convIndex] = fused
         removed.insert(index)
         break

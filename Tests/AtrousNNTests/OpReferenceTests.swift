@@ -861,6 +861,29 @@ import Testing
     }
   }
 
+  /// The same fold for a 1-D convolution (weights (C, Cin, k)) and its
+  /// bias as a (C, 1) constant, and for a 3-D one with a (1, C, 1, 1, 1)
+  /// bias: equal to the unoptimized graph, the Add gone.
+  @Test(arguments: [1, 3])
+  func foldedConvBiasOfOtherRanksEqualsUnfolded(dims: Int) throws {
+    let (c, cin, size) = (5, 3, 6)
+    let kernel = [Int](repeating: 3, count: dims), spatial = [Int](repeating: size, count: dims)
+    let taps = kernel.reduce(1, *), pixels = spatial.reduce(1, *)
+    let graph = Graph(nodes: [
+      Node(name: "conv", opType: "Conv", inputs: ["x", "w"], outputs: ["c"],
+           attributes: ["pads": .ints([Int](repeating: 1, count: 2 * dims))]),
+      Node(name: "add", opType: "Add", inputs: ["c", "b"], outputs: ["y"]),
+    ], initializers: [
+      "w": NDArray(shape: [c, cin] + kernel, floats: Self.values(c * cin * taps, seed: 36)),
+      "b": NDArray(shape: dims == 1 ? [c, 1] : [1, c] + [Int](repeating: 1, count: dims), floats: Self.values(c, seed: 37)),
+    ], inputs: [Graph.Input(name: "x", shape: [])], outputs: ["y"], opset: 17)
+    let input = ["x": NDArray(shape: [2, cin] + spatial, floats: Self.values(2 * cin * pixels, seed: 38))]
+    let folded = try Executor(graph: graph, optimize: true), unfolded = try Executor(graph: graph, optimize: false)
+    #expect(folded.optimized.nodes.map(\.opType) == ["Conv"], "\(dims)-D")
+    let a = try folded.run(input)["y"]!.floatValues(), b = try unfolded.run(input)["y"]!.floatValues()
+    #expect(closeness(a, b, rtol: 1e-5, atol: 1e-5).isClose, "\(dims)-D")
+  }
+
   /// Conv -> scalar Mul -> scalar Add -> exported HardSwish (Add 3, Clip,
   /// Mul, Div 6) -> Relu, then a depthwise and a 1x1 conv each with Clip,
   /// and a Sigmoid after a residual Add (no conv to join, so a node of its

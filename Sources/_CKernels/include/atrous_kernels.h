@@ -355,9 +355,9 @@ void atr_sgemm_packed_fresh(size_t m, size_t n, size_t k, const float *a, size_t
                             size_t ldc, atr_gemm_start start, const float *bias);
 
 /// C = bias + A B + R: atr_sgemm_packed (a column `bias`, or none where
-/// NULL) whose tiles add R[M,N] (`ldr` floats between rows) as they store,
-/// a residual sum without a pass of its own over C; `fresh` as
-/// atr_sgemm_packed_fresh is.
+/// NULL) whose tiles add R[M,N] (`ldr` floats between rows; none where
+/// NULL) as they store, a residual sum without a pass of its own over C;
+/// with `fresh`, as atr_sgemm_packed_fresh.
 void atr_sgemm_packed_sum(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                           size_t ldc, const float *bias, const float *r, size_t ldr, int fresh);
 

@@ -438,32 +438,33 @@ static inline __attribute__((always_inline)) float hardswish1(float x) {
 // HardSwish. A constant at each call (STEP_NONE, STEP_RELU, STEP_CLIP,
 // STEP_HARDSWISH), so each is its own loop with no test in it.
 enum { STEP_NONE, STEP_RELU, STEP_CLIP, STEP_HARDSWISH };
+static inline int stores_step(atr_pointwise_op op) {
+  return op == ATR_PW_RELU || op == ATR_PW_CLIP || op == ATR_PW_HARDSWISH;
+}
 // relu1, clip1 and hardswish1 on whole vectors, the same formulas as
 // selects on the comparisons' masks (which compile to the vector max and
 // min): written lane by lane, some of the kernels' stores were left as
 // scalar code.
+// c ? t : f lane by lane, for a comparison's mask c (all ones or zeros).
+#define ATR_SELECT(V, MASK, c, t, f) ((V)(((c) & (MASK)(t)) | (~(c) & (MASK)(f))))
 #define ATR_STORE_STEP(NAME, V, LANES)                                                                 \
   static inline __attribute__((always_inline)) void NAME(V *x, const int STEP, float a, float b) {    \
     typedef int32_t mask __attribute__((vector_size((LANES) * 4)));                                    \
     const V zero = {0};                                                                                \
-    if (STEP == STEP_RELU) *x = (V)((mask)(*x > zero) & (mask)*x);                                     \
+    if (STEP == STEP_RELU) *x = ATR_SELECT(V, mask, *x > zero, *x, zero);                              \
     if (STEP == STEP_CLIP) {                                                                           \
-      const V low = zero + a, high = zero + b;                                                         \
-      const mask above = low > *x;                                                                     \
-      const V t = (V)((above & (mask)low) | (~above & (mask)*x));                                      \
-      const mask below = high < t;                                                                     \
-      *x = (V)((below & (mask)high) | (~below & (mask)t));                                             \
+      const V low = zero + a, high = zero + b, t = ATR_SELECT(V, mask, low > *x, low, *x);             \
+      *x = ATR_SELECT(V, mask, high < t, high, t);                                                     \
     }                                                                                                  \
     if (STEP == STEP_HARDSWISH) {                                                                      \
-      const V one = zero + 1.0f, v = *x * (1.0f / 6.0f) + 0.5f;                                        \
-      const mask under = v < one;                                                                      \
-      const V m = (V)((under & (mask)v) | (~under & (mask)one));                                       \
-      *x *= (V)((mask)(m > zero) & (mask)m);                                                           \
+      const V one = zero + 1.0f, v = *x * (1.0f / 6.0f) + 0.5f, m = ATR_SELECT(V, mask, v < one, v, one); \
+      *x *= ATR_SELECT(V, mask, m > zero, m, zero);                                                    \
     }                                                                                                  \
   }
 ATR_STORE_STEP(store_step, v16, 16)
 ATR_STORE_STEP(store_step8, atr_v8, 8)
 #undef ATR_STORE_STEP
+#undef ATR_SELECT
 // Clip's bounds read afresh where the sums are stored: held in registers
 // from the row's start (the compiler's choice, broadcast once), they leave
 // the kernels' sums and inputs fewer registers, and blocks of a depthwise
@@ -736,16 +737,14 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
                        const atr_pointwise_step *steps, size_t nsteps) {
   // The first step where the stores can take it, the rest in a pass after.
   const atr_pointwise_op first = nsteps ? steps[0].op : ATR_PW_AFFINE;
-  if (first == ATR_PW_RELU) {
-    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_RELU, 0.0f, 0.0f);
-  } else if (first == ATR_PW_CLIP) {
-    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_CLIP, steps[0].a, steps[0].b);
-  } else if (first == ATR_PW_HARDSWISH) {
-    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_HARDSWISH, 0.0f, 0.0f);
-  } else {
-    depthwise_row_with(out, rows, weights, bias, g, channels, STEP_NONE, 0.0f, 0.0f);
+  const float a = nsteps ? steps[0].a : 0.0f, b = nsteps ? steps[0].b : 0.0f;
+  switch (first) {
+  case ATR_PW_RELU: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_RELU, a, b); break;
+  case ATR_PW_CLIP: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_CLIP, a, b); break;
+  case ATR_PW_HARDSWISH: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_HARDSWISH, a, b); break;
+  default: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_NONE, a, b); break;
   }
-  const size_t fused = first == ATR_PW_RELU || first == ATR_PW_CLIP || first == ATR_PW_HARDSWISH, length = (size_t)g->output_w * channels;
+  const size_t fused = stores_step(first), length = (size_t)g->output_w * channels;
   atr_pointwise(out, 1, length, length, steps + fused, nsteps - fused);
 }
 
