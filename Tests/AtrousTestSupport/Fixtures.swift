@@ -38,11 +38,24 @@ public enum Fixtures {
     try FileIO.readAll(path(relative))
   }
 
-  /// A fresh empty folder under the system's temporary folder.
+  /// A fresh empty folder for one test, inside this test process's own
+  /// scratch folder, which goes when the process exits (a crashed run
+  /// leaves it behind).
   public static func scratchFolder() -> String {
-    var template = Array("/tmp/atrous-test-XXXXXX".utf8CString)
+    makeTemporaryFolder(scratchRoot + "/XXXXXX")
+  }
+
+  /// Made on first use; `atexit` cannot capture, so it reads this global.
+  static let scratchRoot: String = {
+    let made = makeTemporaryFolder("/tmp/atrous-test-XXXXXX")
+    atexit { try? FileManager.default.removeItem(atPath: Fixtures.scratchRoot) }
+    return made
+  }()
+
+  private static func makeTemporaryFolder(_ pattern: String) -> String {
+    var template = Array(pattern.utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(made != nil, "cannot create a scratch folder")
+    precondition(made != nil, "cannot create a scratch folder from \(pattern)")
     return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 
