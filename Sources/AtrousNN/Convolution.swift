@@ -787,6 +787,13 @@ struct ConvKernel {
     return result
   }
 
+  /// Output pixels below which a product with threads to share splits
+  /// its output channels among them (each thread all the pixels and
+  /// whole 32-wide panels of the weights) instead of its pixels: with so
+  /// few pixels each pixel block would read all the weights, and the
+  /// depthwise convolution such a product feeds splits its channels too.
+  static let splitColumnsBelow = 128
+
   private func general(_ input: Tensor, _ output: inout Tensor, planarOutput: Bool, residual: UnsafePointer<Float>? = nil,
                        threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
@@ -802,7 +809,7 @@ struct ConvKernel {
       return
     }
     let panelCount = (coutG + 31) / 32  // of the packed weights
-    let splitColumns = threads > 1 && pixels < 128 && panelCount >= 2 * threads && !planarOutput
+    let splitColumns = threads > 1 && pixels < Self.splitColumnsBelow && panelCount >= 2 * threads && !planarOutput
     let panelRanges = Parallel.ranges(panelCount, parts: threads)
     let columns = splitColumns && !isPointwise ? AlignedStorage(byteCount: pixels * k * 4, zeroed: false) : nil
     for g in 0..<group {
@@ -1211,6 +1218,14 @@ struct ConvKernel {
   /// whichever thread is free measured 5 to 15% slower on whole models at
   /// 2 threads).
   ///
+  /// An input map of fewer than `Self.splitColumnsBelow` pixels splits
+  /// its channels instead (`channelShares`), as the 1x1 product before it
+  /// splits its output channels: a band of a few rows would read the
+  /// kernel's extent of rows again for each (a 7x7 map with a 5x5 kernel
+  /// at 2 threads took longer than at 1), and each thread reads the
+  /// channels its own product wrote. A larger input (a stride of 2 down
+  /// to such a map) keeps the bands: its product split its rows.
+  ///
   /// Rows of fewer than 32 output pixels with padding left or right are
   /// copied into a `DepthwiseRing`, padded with zeros, first: their edge
   /// pixels, a large share of such a row, then go in blocks of pixels
@@ -1221,23 +1236,41 @@ struct ConvKernel {
     let (w, ow) = (axes[1].input, axes[1].output)
     let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
     let outputRows = n * axes[0].output
-    let parts = min(threads, outputRows)
+    let inputPixels = n * axes[0].input * w
+    let shares = inputPixels < Self.splitColumnsBelow ? Self.channelShares(cin, threads: threads) : [0..<cin]
+    let parts = shares.count > 1 ? shares.count : min(threads, outputRows)
     let rings = padded ? DepthwiseRing.rings(self, parts: parts) : []
     input.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         let biasValues = bias ?? []
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
-          Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
+          /// Output rows `band` over channels `channels`.
+          func rows(_ band: Range<Int>, _ channels: Range<Int>, part: Int) {
             var geometry = padded ? rings[part].geometry : self.geometry
             var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
             for row in band {
               if padded {
-                rings[part].rows(for: row, into: &rows) { y, slot in slot.update(from: src.baseAddress! + y * w * cin, count: w * cin) }
+                rings[part].rows(for: row, channels: channels, into: &rows) { y, slot in
+                  let from = src.baseAddress! + y * w * cin
+                  guard channels.count < cin else { return slot.update(from: from, count: w * cin) }
+                  for x in 0..<w {
+                    (slot + x * cin + channels.lowerBound).update(from: from + x * cin + channels.lowerBound,
+                                                                  count: channels.count)
+                  }
+                }
               } else {
                 inputRows(row, of: src.baseAddress!, into: &rows)
               }
-              depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, into: dst.baseAddress! + row * ow * cin)
+              depthwiseRow(rows, taps: tw.baseAddress!, bias: biasPointer, &geometry, channels: channels,
+                           into: dst.baseAddress! + row * ow * cin)
+            }
+          }
+          if shares.count > 1 {
+            Parallel.run(shares.count) { part in rows(0..<outputRows, shares[part], part: part) }
+          } else {
+            Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
+              rows(band, 0..<cin, part: part)
             }
           }
         } }
@@ -1245,12 +1278,23 @@ struct ConvKernel {
     }
   }
 
+  /// Channel ranges for `threads` threads: whole panels of 32 output
+  /// channels each, as the product that splits its columns takes them
+  /// (one range when there are fewer panels than threads).
+  static func channelShares(_ channels: Int, threads: Int) -> [Range<Int>] {
+    let panels = (channels + 31) / 32
+    guard threads > 1, panels >= 2 * threads else { return [0..<channels] }
+    return Parallel.ranges(panels, parts: threads).map { $0.lowerBound * 32..<min(channels, $0.upperBound * 32) }
+  }
+
   /// One output row of the depthwise convolution, its bias and fused steps
-  /// with it, into (OW, C) at `out`; `rows` as `atr_depthwise_row` takes
-  /// them, `taps` (taps, C).
+  /// with it, into (OW, C) at `out`, only `channels` (all by default) of
+  /// each pixel; `rows` as `atr_depthwise_row` takes them, `taps` (taps, C).
   func depthwiseRow(_ rows: [UnsafePointer<Float>?], taps: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                    _ geometry: inout atr_conv_geometry, into out: UnsafeMutablePointer<Float>) {
-    atr_depthwise_row(out, rows, taps, bias, &geometry, cin, epilogue, epilogue.count)
+                    _ geometry: inout atr_conv_geometry, channels: Range<Int>? = nil,
+                    into out: UnsafeMutablePointer<Float>) {
+    let range = channels ?? 0..<cin
+    atr_depthwise_row(out, rows, taps, bias, &geometry, cin, range.lowerBound, range.count, epilogue, epilogue.count)
   }
 
   /// The input row (flat over images: image * H + y) that kernel row `ky`

@@ -181,8 +181,10 @@ enum Pooling {
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let (oh, ow) = (axes[0].output, axes[1].output)
     var output = Tensor.uninitialized(shape: [n, oh, ow, ch])
-    // Bands of output rows across threads, once the map is big enough to pay for them.
-    let bands = Parallel.ranges(n * oh, parts: output.count >= 1 << 16 ? c.threads : 1)
+    // Bands of output rows across threads, once the input is big enough to
+    // pay for them (it is what a pool reads; a strided pool's output is a
+    // fraction of it).
+    let bands = Parallel.ranges(n * oh, parts: input.count >= Elementwise.parallelThreshold ? c.threads : 1)
     let mode = max ? ATR_POOL_MAX : includePad ? ATR_POOL_AVERAGE_PADDED : ATR_POOL_AVERAGE
     let window = atr_conv_geometry(axes, pixelStride: ch)
     input.withUnsafeBufferPointer { src in
@@ -204,26 +206,43 @@ enum Pooling {
     let x = try c.input(0)
     guard x.rank == 4 else { throw c.unsupported("input rank", x.rank) }
     if c.shapesOnly { return NDArray(channelsLast: Tensor.uninitialized(shape: [x.shape[0], 1, 1, x.shape[1]])) }
-    return NDArray(channelsLast: overSpace(x, max ? .max : .mean))
+    return NDArray(channelsLast: overSpace(x, max ? .max : .mean, threads: c.threads))
   }
 
   enum Spatial { case max, sum, mean }
 
   /// The max, sum or mean over H and W of a rank-4 float array, (N, 1, 1,
   /// C), from channels-last storage, a run of channels over all pixels at
-  /// a time (`atr_pixels_into`).
-  static func overSpace(_ x: NDArray, _ kind: Spatial) -> Tensor {
+  /// a time (`atr_pixels_into`). With threads to share and at least
+  /// `Elementwise.parallelThreshold` elements, each thread takes a band of
+  /// each image's rows into a partial of its own, and the partials are
+  /// combined after: the bands are those the convolution before most
+  /// often wrote from the same thread, so the rows come from that core's
+  /// cache (the whole pool on one thread read half of them from the
+  /// other's, and took longer at 2 threads than at 1).
+  static func overSpace(_ x: NDArray, _ kind: Spatial, threads: Int = 1) -> Tensor {
     let input = x.toChannelsLast().storage!
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-    var output = Tensor(shape: [n, 1, 1, ch], repeating: kind == .max ? -Float.infinity : 0)
+    let start: Float = kind == .max ? -.infinity : 0
+    var output = Tensor(shape: [n, 1, 1, ch], repeating: start)
+    let bands = Parallel.ranges(h, parts: input.count >= Elementwise.parallelThreshold ? threads : 1)
+    var partials = [Float](repeating: start, count: (bands.count - 1) * n * ch)  // (bands - 1, N, C); band 0 into the output
     input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in
-        for b in 0..<n {
-          let out = dst.baseAddress! + b * ch
-          atr_pixels_into(out, src.baseAddress! + b * h * w * ch, h * w, ch, kind == .max ? 1 : 0)
-          if kind == .mean && h * w > 0 { atr_scale(out, 1 / Float(h * w), ch) }
+      output.withUnsafeMutableBufferPointer { dst in partials.withUnsafeMutableBufferPointer { more in
+        let (source, target, extra) = (src.baseAddress!, dst.baseAddress!, more.baseAddress)
+        Parallel.run(bands.count) { band in
+          let rows = bands[band]
+          for b in 0..<n {
+            let out = band == 0 ? target + b * ch : extra! + ((band - 1) * n + b) * ch
+            atr_pixels_into(out, source + (b * h + rows.lowerBound) * w * ch, rows.count * w, ch, kind == .max ? 1 : 0)
+          }
         }
-      }
+        for band in 1..<max(1, bands.count) {
+          let part = extra! + (band - 1) * n * ch
+          if kind == .max { atr_max_into(target, part, n * ch) } else { atr_add_into(target, part, n * ch) }
+        }
+        if kind == .mean && h * w > 0 { atr_scale(target, 1 / Float(h * w), n * ch) }
+      } }
     }
     return output
   }

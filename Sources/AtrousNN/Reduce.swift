@@ -78,7 +78,7 @@ enum Reduce {
     if original.isFloat, original.rank == 4, Set(requested) == [2, 3], kind == .mean || kind == .sum {
       // A global pool over the spatial axes: per pixel, a vector of channels.
       let (n, ch) = (original.shape[0], original.shape[1])
-      let pooled = Pooling.overSpace(original, kind == .mean ? .mean : .sum)
+      let pooled = Pooling.overSpace(original, kind == .mean ? .mean : .sum, threads: c.threads)
       return NDArray(shape: keepDims ? [n, ch, 1, 1] : [n, ch], floats: pooled.reshaped([n * ch]), dtype: original.dtype)
     }
     let x = original.standard()

@@ -44,8 +44,9 @@ void atr_im2col_panels(float *packed, const float *src, const atr_conv_geometry 
 }
 
 void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
-                       const atr_conv_geometry *g, size_t channels, const atr_pointwise_step *steps, size_t nsteps) {
-  atr_kernels()->depthwise_row(out, rows, weights, bias, g, channels, steps, nsteps);
+                       const atr_conv_geometry *g, size_t channels, size_t first, size_t count,
+                       const atr_pointwise_step *steps, size_t nsteps) {
+  atr_kernels()->depthwise_row(out, rows, weights, bias, g, channels, first, count, steps, nsteps);
 }
 
 void atr_conv_group8_row(float *out, const float *const *rows, const float *weights, const float *bias,

@@ -191,6 +191,36 @@ import Testing
     }
   }
 
+  /// Depthwise convolutions over input maps of fewer than 128 pixels with
+  /// threads to share: each thread takes whole panels of 32 channels over
+  /// all the rows (ranges ending in a part panel of 8, and a range not a
+  /// multiple of 64, whose last block is computed as its last 16 channels
+  /// again), through the padded rows' ring and without it, with a step
+  /// the stores take and one (LeakyRelu) in a pass over each range after,
+  /// on every instruction set the CPU has; a 14x14 map keeps its bands of
+  /// rows.
+  @Test(arguments: InstructionSet.available)
+  func depthwiseChannelSharesMatchNaiveLoops(isa: InstructionSet) throws {
+    let cases: [(ConvCase, h: Int, w: Int)] = [
+      (ConvCase(cin: 232, cout: 232, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 232), 7, 7),
+      (ConvCase(cin: 1160, cout: 1160, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1160), 9, 9),
+      (ConvCase(cin: 264, cout: 264, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 264), 11, 11),
+      (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 8, 9),
+      (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 14, 14),
+    ]
+    try InstructionSet.with(isa) {
+      try Convolution.$forcedStrategy.withValue(.depthwise) {
+        for (c, h, w) in cases {
+          for threads in [2, 3] {
+            for step in [FusedStep.relu, .hardswish, .leaky] {
+              try checkConv(c, route: .channelsLast, n: 1, h: h, w: w, checkLayout: false, threads: threads, step: step)
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// Every Winograd tile, forced, with the kernels of every instruction
   /// set the CPU has: edge tiles, asymmetric padding, channels that are
   /// not a multiple of 16, more input channels than one block of the
@@ -689,6 +719,51 @@ import Testing
       } } }
       #expect(closeness(output.floatValues(), expected, rtol: 1e-6, atol: 1e-6).isClose, "\(op) \(c)")
     }
+  }
+
+  /// The global pools (and ReduceMean and ReduceSum over H and W, which
+  /// share their code) over maps large enough for threads to share: each
+  /// thread sums or takes the max of its band of every image's rows into
+  /// a partial of its own, the partials combined after; on 1, 2 and 3
+  /// threads (bands of unequal heights), two images, against Double loops.
+  /// A window pool over such a map splits its output rows likewise.
+  @Test func poolsSplitAcrossThreadsMatchNaive() throws {
+    let (n, c, h, w) = (2, 70, 31, 17)  // 73,780 floats
+    let x = Self.values(n * c * h * w, seed: 12)
+    let input = ["x": NDArray(shape: [n, c, h, w], floats: x).toChannelsLast()]
+    for (op, attributes) in [("GlobalAveragePool", [String: Attribute]()), ("GlobalMaxPool", [:]),
+                             ("ReduceMean", ["axes": .ints([2, 3]), "keepdims": .int(1)]),
+                             ("ReduceSum", ["axes": .ints([2, 3]), "keepdims": .int(1)])] {
+      var expected: [Float] = []
+      for b in 0..<n {
+        for ch in 0..<c {
+          let column = (0..<h * w).map { Double(x[(b * c + ch) * h * w + $0]) }
+          let sum = column.reduce(0, +)
+          expected.append(Float(op == "GlobalMaxPool" ? column.max()! : op == "ReduceSum" ? sum : sum / Double(h * w)))
+        }
+      }
+      for threads in [1, 2, 3] {
+        let opset = op == "ReduceSum" ? 11 : 17  // axes as an attribute
+        let node = Node(name: "p", opType: op, inputs: ["x"], outputs: ["y"], attributes: attributes)
+        let output = try Self.run(node, inputs: input, opset: opset, threads: threads)
+        #expect(output.shape == [n, c, 1, 1])
+        #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose, "\(op), \(threads) threads")
+      }
+    }
+    let pool = Node(name: "p", opType: "MaxPool", inputs: ["x"], outputs: ["y"],
+                    attributes: ["kernel_shape": .ints([3, 3]), "strides": .ints([2, 2]), "pads": .ints([1, 1, 1, 1])])
+    let one = try Self.run(pool, inputs: input, threads: 1)
+    var expected: [Float] = []
+    for b in 0..<n { for ch in 0..<c { for oy in 0..<16 { for ox in 0..<9 {
+      var peak = -Float.infinity
+      for ky in 0..<3 { for kx in 0..<3 {
+        let (iy, ix) = (oy * 2 - 1 + ky, ox * 2 - 1 + kx)
+        if iy >= 0 && iy < h && ix >= 0 && ix < w { peak = max(peak, x[((b * c + ch) * h + iy) * w + ix]) }
+      } }
+      expected.append(peak)
+    } } } }
+    #expect(one.shape == [n, c, 16, 9] && one.floatValues() == expected)
+    for threads in [2, 3] { #expect(try Self.run(pool, inputs: input, threads: threads).floatValues() == expected) }
   }
 
   /// Broadcasting between a channels-last conv output and standard-layout

@@ -599,8 +599,8 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
 static inline __attribute__((always_inline)) void depthwise_pixel(float *restrict o, const float *const *rows,
                                                                   const float *restrict weights,
                                                                   const float *restrict bias,
-                                                                  const atr_conv_geometry *g, size_t c, size_t c0,
-                                                                  size_t c1, ptrdiff_t ix0, ptrdiff_t kx0,
+                                                                  const atr_conv_geometry *g, size_t c, size_t first,
+                                                                  size_t c0, size_t c1, ptrdiff_t ix0, ptrdiff_t kx0,
                                                                   ptrdiff_t kx1, const int STEP, float lo, float hi) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   size_t ch = c0;
@@ -621,8 +621,9 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
     V16_STORE(o + ch, s0); V16_STORE(o + ch + 16, s1); V16_STORE(o + ch + 32, s2); V16_STORE(o + ch + 48, s3);
   }
   // Then 16 at a time, the rest as the last 16 channels again (a few
-  // recomputed, none done one by one) when there are 16 or more.
-  while (ch < c1 && c >= 16) {
+  // recomputed, none done one by one) when the range from `first` has 16
+  // or more.
+  while (ch < c1 && c1 - first >= 16) {
     if (ch + 16 > c1) ch = c1 - 16;
     // Two accumulators, even and odd taps, so the FMAs overlap.
     v16 s = {0}, t = {0};
@@ -658,7 +659,8 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
                                                                      const float *restrict weights,
                                                                      const float *restrict bias,
                                                                      const atr_conv_geometry *g, size_t channels,
-                                                                     const int STEP, float lo, float hi) {
+                                                                     size_t first, size_t end, const int STEP,
+                                                                     float lo, float hi) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
   const ptrdiff_t dx = g->dilation_w, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
@@ -670,8 +672,8 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
   // (kh * kw * 64 floats) stay in L1 from one pixel to the next instead of
   // every pixel reading all the weights again from further out.
   enum { CHANNEL_BLOCK = 64 };
-  for (size_t c0 = 0; c0 < c; c0 += CHANNEL_BLOCK) {
-    const size_t c1 = c - c0 < CHANNEL_BLOCK ? c : c0 + CHANNEL_BLOCK;
+  for (size_t c0 = first; c0 < end; c0 += CHANNEL_BLOCK) {
+    const size_t c1 = end - c0 < CHANNEL_BLOCK ? end : c0 + CHANNEL_BLOCK;
     for (size_t ox = 0; ox < g->output_w; ox++) {
       ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
       // Eight or four output pixels whose taps all land inside the row
@@ -680,7 +682,7 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
       // (writing a few pixels again) when its taps are inside, as they are
       // in rows padded with zeros.
       size_t p = 0;
-      if (c >= 16) {
+      if (end - first >= 16) {
         for (size_t q = wide; q >= 4 && !p; q /= 2) {
           if (pixels_inside(g, ox, ix0, q)) {
             p = q;
@@ -727,25 +729,26 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
       }
       ptrdiff_t kx0, kx1;
       taps_inside(g, ix0, &kx0, &kx1);
-      depthwise_pixel(o, rows, weights, bias, g, c, c0, c1, ix0, kx0, kx1, STEP, lo, hi);
+      depthwise_pixel(o, rows, weights, bias, g, c, first, c0, c1, ix0, kx0, kx1, STEP, lo, hi);
     }
   }
 }
 
 void atr_depthwise_row(float *restrict out, const float *const *rows, const float *restrict weights,
-                       const float *restrict bias, const atr_conv_geometry *g, size_t channels,
-                       const atr_pointwise_step *steps, size_t nsteps) {
+                       const float *restrict bias, const atr_conv_geometry *g, size_t channels, size_t first,
+                       size_t count, const atr_pointwise_step *steps, size_t nsteps) {
   // The first step where the stores can take it, the rest in a pass after.
-  const atr_pointwise_op first = nsteps ? steps[0].op : ATR_PW_AFFINE;
+  const atr_pointwise_op op = nsteps ? steps[0].op : ATR_PW_AFFINE;
   const float a = nsteps ? steps[0].a : 0.0f, b = nsteps ? steps[0].b : 0.0f;
-  switch (first) {
-  case ATR_PW_RELU: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_RELU, a, b); break;
-  case ATR_PW_CLIP: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_CLIP, a, b); break;
-  case ATR_PW_HARDSWISH: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_HARDSWISH, a, b); break;
-  default: depthwise_row_with(out, rows, weights, bias, g, channels, STEP_NONE, a, b); break;
+  const size_t end = first + count;
+  switch (op) {
+  case ATR_PW_RELU: depthwise_row_with(out, rows, weights, bias, g, channels, first, end, STEP_RELU, a, b); break;
+  case ATR_PW_CLIP: depthwise_row_with(out, rows, weights, bias, g, channels, first, end, STEP_CLIP, a, b); break;
+  case ATR_PW_HARDSWISH: depthwise_row_with(out, rows, weights, bias, g, channels, first, end, STEP_HARDSWISH, a, b); break;
+  default: depthwise_row_with(out, rows, weights, bias, g, channels, first, end, STEP_NONE, a, b); break;
   }
-  const size_t fused = stores_step(first), length = (size_t)g->output_w * channels;
-  atr_pointwise(out, 1, length, length, steps + fused, nsteps - fused);
+  const size_t fused = stores_step(op);
+  atr_pointwise(out + first, (size_t)g->output_w, count, channels, steps + fused, nsteps - fused);
 }
 
 // P output pixels (P constant at each call) of one group of 8 output
