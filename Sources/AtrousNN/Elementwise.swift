@@ -159,13 +159,23 @@ enum Elementwise {
   }
 
   /// Elements below which an element-wise op stays on one thread: waking
-  /// a second costs more than it saves. The ops that move or reduce maps
-  /// (Concat, pools, the channel shuffle, strided gathers) take the same
-  /// bound on what they read: run on one thread above it, they read half
-  /// of a map the convolution before wrote on two threads from the other
-  /// core's cache, and took longer at 2 threads than at 1 (a 0.8 MB
-  /// Concat of DenseNet-121 0.043 -> 0.093 ms).
-  static let parallelThreshold = 1 << 16
+  /// a second costs more than it saves. Pools and reductions over maps
+  /// take the same bound on what they read. Low, because on one thread
+  /// such an op reads half of a map the convolution before wrote on two
+  /// threads from the other core's cache: a squeeze-and-excitation Mul of
+  /// 7x7x1152 took 0.011 ms at 1 thread and 0.029 at 2 on one. From 64K
+  /// to 16K elements, then 8K, 2 threads: MobileNetV3-small 0.936 then
+  /// 0.908 of the time, RegNet-Y 0.967, EfficientNet-B0 0.977 (4K: no
+  /// further change).
+  static let parallelThreshold = 1 << 13
+
+  /// Floats below which Concat, the channel shuffle and strided gathers
+  /// copy on one thread. Higher than `parallelThreshold`: a copy does less
+  /// per float, and ShuffleNetV2, all shuffles and splits, took 3% longer
+  /// at 2 threads with the lower bound. Lowered from 256K, where a 0.8 MB
+  /// Concat of DenseNet-121 ran on one thread and took 0.043 ms at 1
+  /// thread and 0.093 at 2 (the network 0.945 of the time).
+  static let parallelCopyThreshold = 1 << 16
 
   /// Applies `op` to every element, keeping the layout.
   static func map(_ value: consuming NDArray, _ op: Unary, threads: Int = 1) -> NDArray {

@@ -45,7 +45,7 @@ enum InterleaveChannels {
     let channels = parts.map { $0.shape[1] }, offsets = starts.map { max(0, $0) }
     var output = Tensor.uninitialized(shape: shape)
     let pixels = n * h * w
-    let ranges = Parallel.ranges(pixels, parts: output.count >= Elementwise.parallelThreshold ? c.threads : 1)
+    let ranges = Parallel.ranges(pixels, parts: output.count >= Elementwise.parallelCopyThreshold ? c.threads : 1)
     stores[0].withUnsafeBufferPointer { a in
       stores[1].withUnsafeBufferPointer { b in
         output.withUnsafeMutableBufferPointer { out in

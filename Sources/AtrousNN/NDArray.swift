@@ -204,7 +204,7 @@ public enum Permute {
       let rows = order == [0, 2, 3, 1] ? inShape[1] : inShape[1] * inShape[2]
       let columns = input.count / n / rows
       // Each thread takes a range of input columns of every image.
-      let ranges = Parallel.ranges(columns, parts: input.count >= Elementwise.parallelThreshold ? Parallel.budget : 1)
+      let ranges = Parallel.ranges(columns, parts: input.count >= Elementwise.parallelCopyThreshold ? Parallel.budget : 1)
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
           let source = src.baseAddress!, target = dst.baseAddress!

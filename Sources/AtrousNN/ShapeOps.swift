@@ -192,7 +192,7 @@ enum ShapeOps {
     let outer = shape[..<axis].reduce(1, *)
     let blocks = parts.map { $0.shape[axis...].reduce(1, *) }
     let total = blocks.reduce(0, +)
-    let threads = outer * total >= Elementwise.parallelThreshold ? threads : 1
+    let threads = outer * total >= Elementwise.parallelCopyThreshold ? threads : 1
     let ranges = Parallel.ranges(outer, parts: threads)
     withPointers(parts[...], []) { sources in
       output.withUnsafeMutableBufferPointer { out in

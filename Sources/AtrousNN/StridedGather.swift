@@ -55,7 +55,7 @@ enum StridedGather {
     }
     let planes = x.standard().storage!  // (N, C, H, W)
     // Bands of output rows across threads when there is enough to copy.
-    let bands = Parallel.ranges(oh, parts: output.count >= Elementwise.parallelThreshold ? c.threads : 1)
+    let bands = Parallel.ranges(oh, parts: output.count >= Elementwise.parallelCopyThreshold ? c.threads : 1)
     planes.withUnsafeBufferPointer { src in
       output.withUnsafeMutableBufferPointer { dst in
         offsets.withUnsafeBufferPointer { first in
