@@ -812,9 +812,8 @@ struct ConvKernel {
       transposed(input, &output, weights: allPanels, planarOutput: planarOutput, threads: threads)
       return
     }
-    let panelCount = (coutG + 31) / 32  // of the packed weights
-    let splitColumns = threads > 1 && pixels < Self.splitColumnsBelow && panelCount >= 2 * threads && !planarOutput
-    let panelRanges = Parallel.ranges(panelCount, parts: threads)
+    let shares = Self.channelShares(coutG, threads: threads)
+    let splitColumns = pixels < Self.splitColumnsBelow && shares.count > 1 && !planarOutput
     let columns = splitColumns && !isPointwise ? AlignedStorage(byteCount: pixels * k * 4, zeroed: false) : nil
     for g in 0..<group {
       let packedWeights = allPanels[g]
@@ -835,9 +834,8 @@ struct ConvKernel {
                 atr_im2col(col, source, &geometry, g * cinG, cinG, 0, pixels)
                 (a, lda) = (UnsafePointer(col), k)
               }
-              Parallel.run(panelRanges.count) { part in
-                let first = panelRanges[part].lowerBound * 32
-                let width = min(coutG, panelRanges[part].upperBound * 32) - first
+              Parallel.run(shares.count) { part in
+                let (first, width) = (shares[part].lowerBound, shares[part].count)
                 let out = target + g * coutG + first
                 productRows(pixels, width: width, k: k, a, lda: lda, panels: weightBase + first * k,
                             bias: groupBias.map { $0 + first }, into: out, ldc: cout,
@@ -1250,7 +1248,7 @@ struct ConvKernel {
         tapWeights.withUnsafeBufferPointer { tw in biasValues.withUnsafeBufferPointer { bp in
           let biasPointer = bias == nil ? nil : bp.baseAddress
           /// Output rows `band` over channels `channels`.
-          func rows(_ band: Range<Int>, _ channels: Range<Int>, part: Int) {
+          func filter(_ band: Range<Int>, _ channels: Range<Int>, part: Int) {
             var geometry = padded ? rings[part].geometry : self.geometry
             var rows = [UnsafePointer<Float>?](repeating: nil, count: axes[0].kernel)
             for row in band {
@@ -1271,10 +1269,10 @@ struct ConvKernel {
             }
           }
           if shares.count > 1 {
-            Parallel.run(shares.count) { part in rows(0..<outputRows, shares[part], part: part) }
+            Parallel.run(shares.count) { part in filter(0..<outputRows, shares[part], part: part) }
           } else {
             Parallel.bands(outputRows, parts: parts, grain: Self.bandGrain(outputRows, parts: parts)) { part, band in
-              rows(band, 0..<cin, part: part)
+              filter(band, 0..<cin, part: part)
             }
           }
         } }
@@ -1282,9 +1280,10 @@ struct ConvKernel {
     }
   }
 
-  /// Channel ranges for `threads` threads: whole panels of 32 output
-  /// channels each, as the product that splits its columns takes them
-  /// (one range when there are fewer panels than threads).
+  /// Channel ranges for `threads` threads: whole panels of 32 channels
+  /// each (the packed weights' panels), at least two panels a thread, or
+  /// one range of them all. A product over few pixels splits its output
+  /// channels so, and the depthwise convolution it feeds its channels.
   static func channelShares(_ channels: Int, threads: Int) -> [Range<Int>] {
     let panels = (channels + 31) / 32
     guard threads > 1, panels >= 2 * threads else { return [0..<channels] }
