@@ -118,6 +118,9 @@ import Testing
     ConvCase(cin: 28, cout: 28, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 28),
     ConvCase(cin: 36, cout: 36, k: (2, 5), stride: (1, 1), dilation: (1, 1), pads: [1, 2, 0, 2], group: 36),
     ConvCase(cin: 16, cout: 16, k: (1, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 1, 0, 1], group: 16),
+    // Fewer than 16 channels: 8 at a time, 12 as 8 and the last 8 again
+    // (PP-OCR's first block, stride 2 down the rows only).
+    ConvCase(cin: 12, cout: 12, k: (3, 3), stride: (2, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 12),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit

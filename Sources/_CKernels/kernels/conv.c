@@ -643,6 +643,27 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
     V16_STORE(o + ch, s);
     ch += 16;
   }
+  // A range of 8 to 15 channels 8 at a time, the last 8 again for a rest:
+  // one by one, PP-OCR's first block (8 channels at 24x96) took 0.17 ms.
+  while (ch < c1 && c1 - first >= 8 && c1 - first < 16) {
+    if (ch + 8 > c1) ch = c1 - 8;
+    atr_v8 s = {0}, t = {0};
+    if (bias) s = *(const atr_v8 *)(bias + ch);
+    for (ptrdiff_t ky = 0; ky < kh; ky++) {
+      if (!rows[ky]) continue;
+      const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
+      ptrdiff_t kx = kx0;
+      for (; kx + 1 < kx1; kx += 2) {
+        s += *(const atr_v8 *)(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + kx * c);
+        t += *(const atr_v8 *)(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + (kx + 1) * c);
+      }
+      if (kx < kx1) s += *(const atr_v8 *)(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + kx * c);
+    }
+    s += t;
+    store_step8(&s, STEP, lo, hi);
+    *(atr_v8 *)(o + ch) = s;
+    ch += 8;
+  }
   for (; ch < c1; ch++) {
     float s = bias ? bias[ch] : 0.0f;
     for (ptrdiff_t ky = 0; ky < kh; ky++) {
