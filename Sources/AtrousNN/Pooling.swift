@@ -225,20 +225,21 @@ enum Pooling {
     let (n, h, w, ch) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let start: Float = kind == .max ? -.infinity : 0
     var output = Tensor(shape: [n, 1, 1, ch], repeating: start)
+    guard n * ch > 0 else { return output }
     let bands = Parallel.ranges(h, parts: input.count >= Elementwise.parallelThreshold ? threads : 1)
-    var partials = [Float](repeating: start, count: (bands.count - 1) * n * ch)  // (bands - 1, N, C); band 0 into the output
+    var partials = [Float](repeating: start, count: bands.count * n * ch)  // (bands, N, C)
     input.withUnsafeBufferPointer { src in
-      output.withUnsafeMutableBufferPointer { dst in partials.withUnsafeMutableBufferPointer { more in
-        let (source, target, extra) = (src.baseAddress!, dst.baseAddress!, more.baseAddress)
+      output.withUnsafeMutableBufferPointer { dst in partials.withUnsafeMutableBufferPointer { parts in
+        let (source, target, partial) = (src.baseAddress!, dst.baseAddress!, parts.baseAddress!)
         Parallel.run(bands.count) { band in
           let rows = bands[band]
           for b in 0..<n {
-            let out = band == 0 ? target + b * ch : extra! + ((band - 1) * n + b) * ch
-            atr_pixels_into(out, source + (b * h + rows.lowerBound) * w * ch, rows.count * w, ch, kind == .max ? 1 : 0)
+            atr_pixels_into(partial + (band * n + b) * ch, source + (b * h + rows.lowerBound) * w * ch, rows.count * w, ch,
+                            kind == .max ? 1 : 0)
           }
         }
-        for band in 1..<max(1, bands.count) {
-          let part = extra! + (band - 1) * n * ch
+        for band in bands.indices {
+          let part = partial + band * n * ch
           if kind == .max { atr_max_into(target, part, n * ch) } else { atr_add_into(target, part, n * ch) }
         }
         if kind == .mean && h * w > 0 { atr_scale(target, 1 / Float(h * w), n * ch) }

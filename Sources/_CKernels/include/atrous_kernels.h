@@ -497,12 +497,11 @@ void atr_conv_group8_row(float *out, const float *const *rows, const float *weig
 /// input row the kernel row ky reads (pixel 0, channel 0), or is NULL when
 /// that row is padding. `weights` is (kernel_h * kernel_w, channels),
 /// `bias` (channels) or NULL; `out` is (output_w, channels). Only
-/// channels [first, first + count) are computed and written: threads
-/// splitting a small map's channels each take a range of at least 16
-/// channels, or all of them (the kernel may compute the last 16 of its
-/// range again, never a channel outside it). Then `steps` in order on
-/// those channels (as `atr_pointwise`), the first as the sums are stored
-/// where it is ReLU, Clip or HardSwish.
+/// channels [first, first + count) are computed and written (threads
+/// splitting a small map's channels each take a range; the kernel may
+/// compute a channel of its range twice, never one outside it). Then
+/// `steps` in order on those channels (as `atr_pointwise`), the first as
+/// the sums are stored where it is ReLU, Clip or HardSwish.
 void atr_depthwise_row(float *out, const float *const *rows, const float *weights, const float *bias,
                        const atr_conv_geometry *g, size_t channels, size_t first, size_t count,
                        const struct atr_pointwise_step *steps, size_t nsteps);

@@ -594,6 +594,35 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
   }
 }
 
+// One output pixel's sums over the channels from `ch` (as many as V
+// holds, a vector type), from the bias, for the taps [kx0, kx1) that land
+// inside the input row, into `sum` (a pointer: a vector returned by value
+// changes the calling convention where the build's ISA lacks its width):
+// even and odd taps in two accumulators, so that their FMAs overlap.
+#define ATR_PIXEL_SUM(NAME, V)                                                                                      \
+  static inline __attribute__((always_inline)) void NAME(V *sum, const float *const *rows,                          \
+                                                         const float *restrict weights, const float *restrict bias, \
+                                                         const atr_conv_geometry *g, size_t c, size_t ch,           \
+                                                         ptrdiff_t ix0, ptrdiff_t kx0, ptrdiff_t kx1) {             \
+    const ptrdiff_t kw = g->kernel_w, ps = g->pixel_stride;                                                         \
+    V s = {0}, t = {0};                                                                                             \
+    if (bias) s = *(const V *)(bias + ch);                                                                          \
+    for (ptrdiff_t ky = 0; ky < g->kernel_h; ky++) {                                                                \
+      if (!rows[ky]) continue;                                                                                      \
+      const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;                                              \
+      ptrdiff_t kx = kx0;                                                                                           \
+      for (; kx + 1 < kx1; kx += 2) {                                                                               \
+        s += *(const V *)(x + (ix0 + kx * g->dilation_w) * ps) * *(const V *)(k + kx * c);                          \
+        t += *(const V *)(x + (ix0 + (kx + 1) * g->dilation_w) * ps) * *(const V *)(k + (kx + 1) * c);              \
+      }                                                                                                             \
+      if (kx < kx1) s += *(const V *)(x + (ix0 + kx * g->dilation_w) * ps) * *(const V *)(k + kx * c);              \
+    }                                                                                                               \
+    *sum = s + t;                                                                                                   \
+  }
+ATR_PIXEL_SUM(pixel_sum16, v16)
+ATR_PIXEL_SUM(pixel_sum8, atr_v8)
+#undef ATR_PIXEL_SUM
+
 // One output pixel of a depthwise row over channels [c0, c1), with the
 // taps [kx0, kx1) that land inside the input row.
 static inline __attribute__((always_inline)) void depthwise_pixel(float *restrict o, const float *const *rows,
@@ -604,7 +633,7 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
                                                                   ptrdiff_t kx1, const int STEP, float lo, float hi) {
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   size_t ch = c0;
-  // 64 channels at a time in four accumulators, then 16, then one.
+  // 64 channels at a time in four accumulators, then 16 (or 8), then one.
   for (; ch + 64 <= c1; ch += 64) {
     v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     if (bias) { s0 = V16_LOAD(bias + ch); s1 = V16_LOAD(bias + ch + 16); s2 = V16_LOAD(bias + ch + 32); s3 = V16_LOAD(bias + ch + 48); }
@@ -622,44 +651,20 @@ static inline __attribute__((always_inline)) void depthwise_pixel(float *restric
   }
   // Then 16 at a time, the rest as the last 16 channels again (a few
   // recomputed, none done one by one) when the range from `first` has 16
-  // or more.
+  // or more; a range of 8 to 15 likewise 8 at a time (one by one,
+  // PP-OCR's first block, 8 channels at 24x96, took 0.17 ms).
   while (ch < c1 && c1 - first >= 16) {
     if (ch + 16 > c1) ch = c1 - 16;
-    // Two accumulators, even and odd taps, so the FMAs overlap.
-    v16 s = {0}, t = {0};
-    if (bias) s = V16_LOAD(bias + ch);
-    for (ptrdiff_t ky = 0; ky < kh; ky++) {
-      if (!rows[ky]) continue;
-      const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
-      ptrdiff_t kx = kx0;
-      for (; kx + 1 < kx1; kx += 2) {
-        s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
-        t += V16_LOAD(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + (kx + 1) * c);
-      }
-      if (kx < kx1) s += V16_LOAD(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * V16_LOAD(k + kx * c);
-    }
-    s += t;
+    v16 s;
+    pixel_sum16(&s, rows, weights, bias, g, c, ch, ix0, kx0, kx1);
     store_step(&s, STEP, lo, hi);
     V16_STORE(o + ch, s);
     ch += 16;
   }
-  // A range of 8 to 15 channels 8 at a time, the last 8 again for a rest:
-  // one by one, PP-OCR's first block (8 channels at 24x96) took 0.17 ms.
-  while (ch < c1 && c1 - first >= 8 && c1 - first < 16) {
+  while (ch < c1 && c1 - first >= 8) {
     if (ch + 8 > c1) ch = c1 - 8;
-    atr_v8 s = {0}, t = {0};
-    if (bias) s = *(const atr_v8 *)(bias + ch);
-    for (ptrdiff_t ky = 0; ky < kh; ky++) {
-      if (!rows[ky]) continue;
-      const float *x = rows[ky] + ch, *k = weights + ky * kw * c + ch;
-      ptrdiff_t kx = kx0;
-      for (; kx + 1 < kx1; kx += 2) {
-        s += *(const atr_v8 *)(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + kx * c);
-        t += *(const atr_v8 *)(x + (ix0 + (kx + 1) * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + (kx + 1) * c);
-      }
-      if (kx < kx1) s += *(const atr_v8 *)(x + (ix0 + kx * g->dilation_w) * g->pixel_stride) * *(const atr_v8 *)(k + kx * c);
-    }
-    s += t;
+    atr_v8 s;
+    pixel_sum8(&s, rows, weights, bias, g, c, ch, ix0, kx0, kx1);
     store_step8(&s, STEP, lo, hi);
     *(atr_v8 *)(o + ch) = s;
     ch += 8;
