@@ -119,8 +119,10 @@ import Testing
     ConvCase(cin: 36, cout: 36, k: (2, 5), stride: (1, 1), dilation: (1, 1), pads: [1, 2, 0, 2], group: 36),
     ConvCase(cin: 16, cout: 16, k: (1, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 1, 0, 1], group: 16),
     // Fewer than 16 channels: 8 at a time, 12 as 8 and the last 8 again
-    // (PP-OCR's first block, stride 2 down the rows only).
+    // (PP-OCR's first block, stride 2 down the rows only), 9 likewise with
+    // a dilated 5x5 kernel.
     ConvCase(cin: 12, cout: 12, k: (3, 3), stride: (2, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 12),
+    ConvCase(cin: 9, cout: 9, k: (5, 5), stride: (1, 1), dilation: (1, 2), pads: [2, 4, 2, 4], group: 9),
   ]
 
   /// Small images, and one wide enough that whole panels of 32 pixels fit
@@ -204,19 +206,21 @@ import Testing
   /// rows.
   @Test(arguments: InstructionSet.available)
   func depthwiseChannelSharesMatchNaiveLoops(isa: InstructionSet) throws {
-    let cases: [(ConvCase, h: Int, w: Int)] = [
-      (ConvCase(cin: 232, cout: 232, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 232), 7, 7),
-      (ConvCase(cin: 1160, cout: 1160, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1160), 9, 9),
-      (ConvCase(cin: 264, cout: 264, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 264), 11, 11),
-      (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 8, 9),
-      (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 14, 14),
+    let cases: [(ConvCase, n: Int, h: Int, w: Int)] = [
+      (ConvCase(cin: 232, cout: 232, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 232), 1, 7, 7),
+      // Two images of 7x7 (98 pixels): every share runs over both.
+      (ConvCase(cin: 232, cout: 232, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 232), 2, 7, 7),
+      (ConvCase(cin: 1160, cout: 1160, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1160), 1, 9, 9),
+      (ConvCase(cin: 264, cout: 264, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 264), 1, 11, 11),
+      (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 1, 8, 9),
+      (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 1, 14, 14),
     ]
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.depthwise) {
-        for (c, h, w) in cases {
+        for (c, n, h, w) in cases {
           for threads in [2, 3] {
             for step in [FusedStep.relu, .hardswish, .leaky] {
-              try checkConv(c, route: .channelsLast, n: 1, h: h, w: w, checkLayout: false, threads: threads, step: step)
+              try checkConv(c, route: .channelsLast, n: n, h: h, w: w, checkLayout: false, threads: threads, step: step)
             }
           }
         }
@@ -731,6 +735,17 @@ import Testing
   /// threads (bands of unequal heights), two images, against Double loops.
   /// A window pool over such a map splits its output rows likewise.
   @Test func poolsSplitAcrossThreadsMatchNaive() throws {
+    // Also maps of fewer rows than threads (two bands at 3 threads, or one).
+    for (n, c, h, w) in [(3, 24, 2, 250), (1, 40, 1, 300)] {
+      let x = Self.values(n * c * h * w, seed: 13)
+      let input = ["x": NDArray(shape: [n, c, h, w], floats: x).toChannelsLast()]
+      let expected = (0..<n * c).map { i in Float((0..<h * w).map { Double(x[i * h * w + $0]) }.reduce(0, +) / Double(h * w)) }
+      for threads in [1, 2, 3] {
+        let node = Node(name: "p", opType: "GlobalAveragePool", inputs: ["x"], outputs: ["y"])
+        let output = try Self.run(node, inputs: input, threads: threads)
+        #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose, "\(h) rows, \(threads) threads")
+      }
+    }
     let (n, c, h, w) = (2, 70, 31, 17)  // 73,780 floats
     let x = Self.values(n * c * h * w, seed: 12)
     let input = ["x": NDArray(shape: [n, c, h, w], floats: x).toChannelsLast()]
