@@ -7,8 +7,10 @@
 //   atrous-bench profile FILE.onnx INPUT.npy THREADS REPEAT  milliseconds per node, slowest first
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
-//   atrous-bench product M N K COUNT REPEAT             COUNT packed products (M, K) x (K, N), one thread, as a
-//                                                       1x1 convolution runs them row by row; prints GFLOP/s too
+//   atrous-bench product M N K COUNT REPEAT [edge]      COUNT packed products (M, K) x (K, N), one thread, as a
+//                                                       1x1 convolution runs them row by row; prints GFLOP/s too;
+//                                                       `edge` puts the packed weights at the end of a mapping
+//                                                       whose next page is unmapped
 //   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
 //   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
 //   atrous-bench upsample-quality [SIZE TRAIN TEST SAMPLES THREADS]  mean IoU and boundary F of a pixel classifier
@@ -53,7 +55,7 @@ func usage() -> Never {
   print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT"
           + " | profile FILE.onnx INPUT.npy THREADS REPEAT"
           + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT"
-          + " | product M N K COUNT REPEAT")
+          + " | product M N K COUNT REPEAT [edge]")
   exit(64)
 }
 
@@ -151,22 +153,33 @@ case "product":
   // COUNT products of distinct (M, K) rows of A with one packed B, each
   // into its own (M, N) rows of C, as the ring of a depthwise block runs
   // its 1x1 convolutions on (W, C) rows.
-  guard arguments.count == 7, let m = Int(arguments[2]), let n = Int(arguments[3]), let k = Int(arguments[4]),
-    let count = Int(arguments[5]), let repeats = Int(arguments[6]), m > 0, n > 0, k > 0, count > 0, repeats > 0 else {
+  guard arguments.count == 7 || (arguments.count == 8 && arguments[7] == "edge"), let m = Int(arguments[2]),
+    let n = Int(arguments[3]), let k = Int(arguments[4]), let count = Int(arguments[5]), let repeats = Int(arguments[6]),
+    m > 0, n > 0, k > 0, count > 0, repeats > 0 else {
     usage()
   }
   let a = (0..<(count * m * k)).map { Float($0 % 7) * 0.1 }  // (COUNT, M, K)
   let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 }  // (K, N)
-  var packed = [Float](repeating: 0, count: atr_packed_b_size(k, n))  // panels of 32 columns
-  packed.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, k, n, n) }
+  // Panels of 32 columns (a multiple of 128 bytes), in a mapping of their
+  // own: where `edge`, it ends where they do, the page after it unmapped,
+  // as weights may lie once the mapping after theirs is released.
+  let bytes = atr_packed_b_size(k, n) * MemoryLayout<Float>.stride
+  let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+  let mapped = (bytes + page - 1) / page * page + page
+  guard let region = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+    region != MAP_FAILED else { fatalError("cannot map \(mapped) bytes") }
+  let edge = arguments.count == 8
+  if edge { munmap(region + mapped - page, page) }
+  let packed = (region + (edge ? mapped - page - bytes : 0)).assumingMemoryBound(to: Float.self)
+  atr_pack_b(packed, b, k, n, n)
   var c = [Float](repeating: 0, count: count * m * n)  // (COUNT, M, N)
   let fastest = measure("product", repeats: repeats) {
-    a.withUnsafeBufferPointer { ap in packed.withUnsafeBufferPointer { pp in c.withUnsafeMutableBufferPointer { cp in
+    a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
       for i in 0..<count {
-        atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, pp.baseAddress!, cp.baseAddress! + i * m * n, n,
+        atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, packed, cp.baseAddress! + i * m * n, n,
                          ATR_START_COLUMN_BIAS, b)
       }
-    } } }
+    } }
   }
   print("GFLOP/s at the minimum \(2.0 * Double(count * m * n * k) / fastest / 1e6)")
 case "onnx-tests":
