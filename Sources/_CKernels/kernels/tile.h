@@ -72,11 +72,13 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   // next panel, a cache line per step, comes in a loop of its own so that
   // the steps after it test nothing.
   // The prefetch stops at the panel's last row: past the end of the
-  // packed weights it may land in memory that is not mapped, and a
-  // prefetch there still walks the page tables, every time (a 112 x 96 x
-  // 16 product whose weights ended a page before unmapped memory ran at
-  // 8 GFLOP/s, 30 with the weights followed by mapped memory: AMD EPYC,
-  // AVX2). Within the panel the rows B_AHEAD on are what it is for.
+  // packed weights it may land on a page that is not mapped or was never
+  // touched, and a prefetch there walks the page tables every time (AMD
+  // EPYC, AVX2: a 112 x 96 x 16 product whose weights ended where an
+  // unmapped page began ran at 6.6 GFLOP/s, 28.7 with that page in use;
+  // 12544 x 48 x 16 at 5.2 with an untouched page after; see
+  // `atrous-bench product ... edge`). Within the panel, the rows B_AHEAD
+  // on are what it is for.
   const float *b_last = bp ? bp + (kc ? kc - 1 : 0) * NR : NULL;
 #define ATR_FMA_ROW(r, lo, hi, top) \
   if (ROWS > (r)) {                 \
