@@ -161,8 +161,10 @@ case "product":
   let a = (0..<(count * m * k)).map { Float($0 % 7) * 0.1 }  // (COUNT, M, K)
   let b = (0..<(k * n)).map { Float($0 % 5) * 0.1 }  // (K, N)
   // Panels of 32 columns (a multiple of 128 bytes), in a mapping of their
-  // own: where `edge`, it ends where they do, the page after it unmapped,
-  // as weights may lie once the mapping after theirs is released.
+  // own, a page longer than they need: without `edge` they start it, the
+  // memory after them mapped (pages of it never touched); with `edge` it
+  // ends where they do, that last page unmapped, as weights may lie once
+  // the mapping after theirs is released.
   let bytes = atr_packed_b_size(k, n) * MemoryLayout<Float>.stride
   let page = Int(sysconf(Int32(_SC_PAGESIZE)))
   let mapped = (bytes + page - 1) / page * page + page
