@@ -26,8 +26,12 @@ public struct Tensor: Sendable {
 
   /// A tensor whose elements are not initialised: for outputs that are
   /// written whole, which saves a pass over memory.
-  public static func uninitialized(shape: [Int]) -> Tensor {
-    Tensor(shape: shape, storage: AlignedStorage(byteCount: shape.reduce(1, *) * MemoryLayout<Float>.stride, zeroed: false))
+  /// With `apartFrom`, its elements are placed as `AlignedStorage`'s
+  /// `apartFrom` says: for an output written while that tensor is read.
+  public static func uninitialized(shape: [Int], apartFrom other: Tensor? = nil) -> Tensor {
+    let byteCount = shape.reduce(1, *) * MemoryLayout<Float>.stride
+    return Tensor(shape: shape, storage: AlignedStorage(byteCount: byteCount, zeroed: false,
+                                                        apartFrom: other.map { UnsafeRawPointer($0.storage.pointer) }))
   }
 
   private init(shape: [Int], storage: AlignedStorage) {

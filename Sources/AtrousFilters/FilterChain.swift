@@ -50,7 +50,7 @@ public struct FilterChain: Sendable {
     precondition(input.rank == 3, "filters take (H, W, C) tensors, not \(input.shape)")
     let shape = try outputShape(forInput: input.shape)
     if filters.isEmpty { return input }
-    var output = Tensor.uninitialized(shape: shape)
+    var output = Tensor.uninitialized(shape: shape, apartFrom: input)
     let bands = Parallel.ranges(shape[0], parts: threads)
     // Every band gets its own stages (their caches are not shared); they
     // are built here, where building may throw.

@@ -28,6 +28,11 @@ final class RowWindow: RowStage {
     }
   }
 
+  func storedRow(_ y: Int) -> UnsafePointer<Float>? { y >= first && y < end ? UnsafePointer(slot(y)) : nil }
+
+  /// The ring's first row, which an output is placed apart from.
+  var start: UnsafeRawPointer { UnsafeRawPointer(storage.pointer) }
+
   private func slot(_ y: Int) -> UnsafeMutablePointer<Float> {
     storage.pointer.assumingMemoryBound(to: Float.self) + (y % capacity) * rowLength
   }
@@ -104,7 +109,8 @@ extension FilterChain {
     }
     let window = RowWindow(height: height, width: width, channels: channels, capacity: plan.windowRows)
     let pipelines = try (0..<threads).map { _ in try makePipeline(window) }
-    let block = AlignedStorage(byteCount: plan.blockRows * outputLength * MemoryLayout<Float>.stride, zeroed: false)
+    let block = AlignedStorage(byteCount: plan.blockRows * outputLength * MemoryLayout<Float>.stride, zeroed: false,
+                               apartFrom: window.start)
     let out = block.pointer.assumingMemoryBound(to: Float.self)  // (blockRows, OW, C)
     let centres = passThrough.map { _ in kernelCentres(inputHeight: height, inputWidth: width) }
     for (k, rows) in plan.blocks.enumerated() {

@@ -14,8 +14,10 @@ protocol RowStage: AnyObject {
   /// Pointers to rows `ys` (each in 0..<height), all valid together until
   /// the next call.
   func rows(_ ys: [Int]) -> [UnsafePointer<Float>]
-  /// Where row `y` already lies in memory, for a consumer to prefetch it
-  /// ahead of asking for it; nil for rows computed on demand.
+  /// Where row `y` already lies in memory, valid as long as what the
+  /// stage holds does not change, for a consumer to read in place or to
+  /// prefetch ahead of asking for it; nil for rows computed on demand or
+  /// not held.
   func storedRow(_ y: Int) -> UnsafePointer<Float>?
 }
 
@@ -226,6 +228,11 @@ final class PaddedRows {
       out.update(repeating: border.fillValue, count: range.count)
       return
     }
+    padded(row: row, elements: range, into: out)
+  }
+
+  /// Elements `range` of `row` (an image row, unpadded) padded.
+  func padded(row: UnsafePointer<Float>, elements range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
     // One division for the range and a pixel's border rule once for its
     // channels, not both for every element.
     let c = channels
@@ -486,19 +493,19 @@ final class GradientStage: ComputedStage {
 /// path of `GradientStage` for the common case (stride 1, no dilation,
 /// same padding).
 ///
-/// It reads padded copies of the rows: reading the three rows in place
-/// (and padded copies of the two windows at the ends) took 1.3 times as
-/// long on 4096 x 4096 on an AVX-512 Xeon, though it saves the copy, when
-/// the image lies on 2 MiB pages, and 1.6 times on an AMD EPYC: rows 16
-/// KiB apart load from addresses that alias the output's stores in their
-/// low 12 bits; the copies' odd stride avoids that. Storing each vector
-/// one step late, after the next step's loads, avoids it too, but reading
-/// in place then only tied the copies on the AMD EPYC (18.5 against 18.2
-/// ms, medians of 3 alternating runs): the kernel waits on memory for the
-/// rows that the copies read in one stream each. It keeps the copies
-/// itself, in slots tagged with their source rows, rather than in a
-/// `RowCache`: a cache's lookups and arrays, paid once per output row,
-/// were 15% of the time of a 4096 x 4096 image.
+/// It reads the rows of a stored input in place, all but the pixels at
+/// either end, whose windows it reads from padded copies of the few
+/// elements they need. Otherwise (rows computed on demand, the constant
+/// border's row, an image narrower than 3 pixels, or output rows whose
+/// addresses alias the input's in their low 12 bits) it reads padded
+/// copies of whole rows, kept in slots tagged with their source rows, an
+/// odd number of lines apart. On 4096 x 4096 (AMD EPYC family 23 model
+/// 1) the kernel alone took 15.9 ms over aliased rows in place against
+/// 11.1 apart, as a load waits on an earlier store with the same low
+/// address bits; the stage took 15.5 to 17.2 ms with copies and 12.8 to
+/// 13.3 in place. `FilterChain` places its output apart from its input.
+/// The slots are not a `RowCache`: a cache's lookups and arrays, paid once
+/// per output row, were 15% of the time of a 4096 x 4096 image.
 final class Sobel3MagnitudeStage: ComputedStage {
   private let input: PaddedRows
   /// Output rows made together, as the kernel groups them, and the padded
@@ -510,6 +517,9 @@ final class Sobel3MagnitudeStage: ComputedStage {
   private let slots: AlignedStorage
   /// An odd number of 64-byte lines, as in `RowCache`.
   private let slotStride: Int
+  /// `slotCount` windows of 3 pixels, the padded elements an end pixel
+  /// reads from each row (`3 * channels` floats apart).
+  private let ends: AlignedStorage
   /// The `PaddedRows.source` each slot holds (`Int.min`: none yet), then
   /// the sources of the rows a batch reads, then pointers to those rows
   /// and to its output rows: allocated once, not per batch.
@@ -520,6 +530,7 @@ final class Sobel3MagnitudeStage: ComputedStage {
     input = PaddedRows(upstream: upstream, border: border, padLeft: 1, padRight: 1, simultaneousRows: 0)
     slotStride = ((input.paddedLength + 15) / 16 | 1) * 16
     slots = AlignedStorage(byteCount: Self.slotCount * slotStride * MemoryLayout<Float>.stride, zeroed: false)
+    ends = AlignedStorage(byteCount: Self.slotCount * 3 * upstream.channels * MemoryLayout<Float>.stride, zeroed: false)
     held = .allocate(capacity: Self.slotCount)
     held.initialize(repeating: Int.min, count: Self.slotCount)
     wanted = .allocate(capacity: Self.slotCount)
@@ -544,22 +555,69 @@ final class Sobel3MagnitudeStage: ComputedStage {
       let count = min(Self.batchRows, ys.upperBound - first)
       let reads = count + 2
       for i in 0..<reads { wanted[i] = input.source(first - 1 + i) }
-      for i in 0..<reads { inputs[i] = slot(wanted[i], window: reads) + channels }
-      for i in 0..<count { outputs[i] = out + (first - ys.lowerBound + i) * rowLength }
-      // The image rows the next batch pads, where they lie one after
-      // another in memory: fetched while this batch's square roots run
-      // rather than by the copies, which otherwise wait on memory with
-      // nothing to overlap.
-      let next = input.source(first + count + 1)
-      var aheadRows = 0
-      while aheadRows < Self.batchRows && next != PaddedRows.constant
-              && input.source(first + count + 1 + aheadRows) == next + aheadRows {
-        aheadRows += 1
+      // Output element `start` of the batch's rows.
+      func pointOutputs(at start: Int) {
+        for i in 0..<count { outputs[i] = out + (first - ys.lowerBound + i) * rowLength + start }
       }
-      let ahead = aheadRows == 0 ? nil : input.upstream.storedRow(next)
-      atr_sobel3_magnitude(outputs, Int32(count), inputs, rowLength, channels, ahead, Int32(aheadRows),
-                           streamsOutput ? 1 : 0)
+      pointOutputs(at: 0)
+      let stream: Int32 = streamsOutput ? 1 : 0
+      guard readsInPlace(reads: reads, count: count) else {
+        for i in 0..<reads { inputs[i] = slot(wanted[i], window: reads) + channels }
+        // The image rows the next batch pads, where they lie one after
+        // another in memory: fetched while this batch's square roots run
+        // rather than by the copies, which otherwise wait on memory with
+        // nothing to overlap.
+        let next = input.source(first + count + 1)
+        var aheadRows = 0
+        while aheadRows < Self.batchRows && next != PaddedRows.constant
+                && input.source(first + count + 1 + aheadRows) == next + aheadRows {
+          aheadRows += 1
+        }
+        let ahead = aheadRows == 0 ? nil : input.upstream.storedRow(next)
+        atr_sobel3_magnitude(outputs, Int32(count), inputs, rowLength, channels, ahead, Int32(aheadRows), stream)
+        continue
+      }
+      // Rows read in place need no prefetch: the hardware's follows them
+      // (with one, 4096 x 4096 took 14.3 to 15.4 ms against 12.8 to 13.3).
+      let c = channels
+      for i in 0..<reads { inputs[i] = input.upstream.storedRow(wanted[i])! + c }
+      pointOutputs(at: c)
+      atr_sobel3_magnitude(outputs, Int32(count), inputs, rowLength - 2 * c, c, nil, 0, stream)
+      // The end pixels, output elements `start..<start + c`, from padded
+      // elements `start..<start + 3c` (padded element e is image element
+      // e - c).
+      let window = ends.pointer.assumingMemoryBound(to: Float.self)
+      for start in stride(from: 0, through: rowLength - c, by: rowLength - c) {
+        for i in 0..<reads {
+          input.padded(row: input.upstream.storedRow(wanted[i])!, elements: start..<(start + 3 * c), into: window + i * 3 * c)
+          inputs[i] = UnsafePointer(window + i * 3 * c + c)
+        }
+        pointOutputs(at: start)
+        atr_sobel3_magnitude(outputs, Int32(count), inputs, c, c, nil, 0, 0)
+      }
     }
+  }
+
+  /// Whether a batch reads its rows in place (see the type's comment):
+  /// all stored, the image at least 3 pixels wide, and no output row
+  /// aliasing an input row.
+  private func readsInPlace(reads: Int, count: Int) -> Bool {
+    guard width >= 3 else { return false }
+    for i in 0..<reads {
+      guard wanted[i] != PaddedRows.constant, let row = input.upstream.storedRow(wanted[i]) else { return false }
+      for r in 0..<count where Self.aliases(UnsafeRawPointer(outputs[r]!), UnsafeRawPointer(row)) { return false }
+    }
+    return true
+  }
+
+  /// Whether stores to `output` and loads from `input` at the same offsets
+  /// come within 256 bytes of each other in the low address bits a CPU
+  /// compares (`AlignedStorage.aliasSpan`): 64 bytes measured, with room
+  /// for a CPU whose loads run further ahead of its stores.
+  static func aliases(_ output: UnsafeRawPointer, _ input: UnsafeRawPointer) -> Bool {
+    let span = AlignedStorage.aliasSpan, near = 256
+    let apart = (Int(bitPattern: output) - Int(bitPattern: input)) & (span - 1)
+    return apart < near || apart > span - near
   }
 
   /// The padded row `source` gave, written into a slot holding none of the

@@ -36,6 +36,36 @@ import Glibc
     #expect(!AlignedStorage(byteCount: (64 << 10) - 1, zeroed: false).isPooled)
   }
 
+  /// Storage placed apart from another address: 64-byte aligned, half of
+  /// `aliasSpan` away from it in the low bits, zeroed when asked, whole,
+  /// and given back as the block it was cut from, pooled or not (freeing
+  /// any other address aborts; a pooled one would come back misplaced).
+  @Test func storageApartFromAnotherIsHalfASpanAway() {
+    let other = AlignedStorage(byteCount: 8192, zeroed: false)
+    let span = AlignedStorage.aliasSpan
+    for byteCount in [0, 100, 64 << 10, 5 << 20] {
+      for shift in [0, 64, 37 * 64, span - 64] {
+        do {
+          let storage = AlignedStorage(byteCount: byteCount, zeroed: true, apartFrom: UnsafeRawPointer(other.pointer + shift))
+          let address = Int(bitPattern: storage.pointer), from = Int(bitPattern: other.pointer + shift)
+          #expect(address % AlignedStorage.alignment == 0)
+          #expect((address - from) & (span - 1) == span / 2, "\(byteCount) bytes, \(shift) from the other's start")
+          let bytes = UnsafeMutableRawBufferPointer(start: storage.pointer, count: byteCount)
+          #expect(bytes.allSatisfy { $0 == 0 })
+          for i in stride(from: 0, to: byteCount, by: 4096) { bytes[i] = 1 }
+          if byteCount > 0 { bytes[byteCount - 1] = 1 }
+          #expect(storage.isPooled == (byteCount >= AlignedStorage.poolThreshold))
+        }
+        // A large block goes back whole: whether this one is it or a new
+        // one, it starts on a huge page.
+        let again = AlignedStorage(byteCount: byteCount + span, zeroed: false)
+        if byteCount + span >= AlignedStorage.hugePageThreshold {
+          #expect(Int(bitPattern: again.pointer) % AlignedStorage.hugePageSize == 0)
+        }
+      }
+    }
+  }
+
   @Test func repeatedRunsReuseEveryBlock() {
     let pool = LargeBlockPool()
     let sizes = [170, 170, 44, 86, 86].map { $0 << 10 }

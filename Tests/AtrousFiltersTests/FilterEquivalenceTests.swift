@@ -143,6 +143,52 @@ import Testing
     }
   }
 
+  /// The fused stage reads a stored input in place, and the same rows
+  /// behind another stage from padded copies: the same bits either way, at
+  /// every border, at widths with no inside (1 and 2 pixels) and at rows a
+  /// multiple of 4 KiB long, whole and in bands.
+  @Test(arguments: [BorderMode.reflect101, .reflect, .replicate, .constant(2), .wrap])
+  func fusedSobelInPlaceEqualsCopies(border: BorderMode) throws {
+    let gaussian = try Filter.gaussian(sigma: 1)
+    let sobel = try Filter.gradient(.sobel, geometry: FilterGeometry(border: border))
+    for (height, width, channels) in [(29, 33, 3), (5, 2, 1), (7, 1, 2), (6, 3, 1), (9, 40, 1), (23, 150, 1),
+                                      (13, 1024, 1), (10, 512, 2)] {
+      let input = testTensor(height: height, width: width, channels: channels)
+      let smoothed = try FilterChain([gaussian]).apply(to: input)
+      for threads in [1, 3] {
+        let inPlace = try FilterChain([sobel]).apply(to: smoothed, threads: threads)
+        let copies = try FilterChain([gaussian, sobel]).apply(to: input, threads: threads)
+        #expect(inPlace.scalars.map(\.bitPattern) == copies.scalars.map(\.bitPattern),
+                "\(height)x\(width)x\(channels), \(threads) threads")
+      }
+    }
+  }
+
+  /// An output whose rows alias the input's in the low 12 address bits
+  /// (rows of 4 KiB, placed at the same offset in a 4 KiB span) is made
+  /// from copies, with the same bits as one placed apart.
+  @Test func fusedSobelWritesAnAliasedOutputAsAnotherOne() throws {
+    let (height, width) = (12, 1024)
+    let input = testTensor(height: height, width: width, channels: 1)
+    let span = AlignedStorage.aliasSpan
+    let count = height * width
+    let buffer = AlignedStorage(byteCount: count * 4 + span, zeroed: false)
+    let apart = AlignedStorage(byteCount: count * 4, zeroed: false, apartFrom: input.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) })
+    try input.withUnsafeBufferPointer { source in
+      let first = UnsafeRawPointer(source.baseAddress!)
+      let shift = (Int(bitPattern: first) - Int(bitPattern: buffer.pointer)) & (span - 1)
+      let aliased = (buffer.pointer + shift).assumingMemoryBound(to: Float.self)
+      #expect(Sobel3MagnitudeStage.aliases(UnsafeRawPointer(aliased), first))
+      #expect(!Sobel3MagnitudeStage.aliases(UnsafeRawPointer(apart.pointer), first))
+      for out in [aliased, apart.pointer.assumingMemoryBound(to: Float.self)] {
+        Sobel3MagnitudeStage(upstream: TensorSource(input), border: .reflect101).compute(rows: 0..<height, into: out)
+      }
+      let whole = try FilterChain([try .gradient(.sobel)]).apply(to: input).scalars.map(\.bitPattern)
+      #expect(UnsafeBufferPointer(start: aliased, count: count).map(\.bitPattern) == whole)
+      #expect(UnsafeBufferPointer(start: apart.pointer.assumingMemoryBound(to: Float.self), count: count).map(\.bitPattern) == whole)
+    }
+  }
+
   @Test func threadsDoNotChangeTheResult() throws {
     let input = testTensor(height: 64, width: 40, channels: 3)
     let chain = FilterChain([try .gaussian(sigma: 1.5), try .gradient(.sobel), try .laplacian(ksize: 3)])

@@ -42,6 +42,7 @@ import Testing
       chains.append(("separable, \(geometry.testDescription)",
                      FilterChain([Filter(.separable(row: [1, 4, 6, 4, 1], column: [-1, -2, 0, 2, 1]), geometry: geometry, name: "s")])))
     }
+    chains.append(("sobel magnitude", FilterChain([try! .gradient(.sobel)])))
     chains.append(("gaussian, sobel, laplacian", FilterChain([try! .gaussian(sigma: 1.5), try! .gradient(.sobel), try! .laplacian(ksize: 3)])))
     chains.append(("gaussian sigma 9, strided sobel dx",
                    FilterChain([try! .gaussian(sigma: 9), try! .sobel(dx: 1, dy: 0, geometry: FilterGeometry(stride: (2, 3), border: .wrap))])))
