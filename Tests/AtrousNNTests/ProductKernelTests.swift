@@ -7,9 +7,10 @@ import _CKernels
 /// panel (the partial stores; where vectors hold 8 floats a rest of at
 /// most 8 columns takes tiles of 8 rows one vector wide, and a panel of 17
 /// to 24 columns tiles of 4 rows three vectors wide), tiles of every height
-/// (those of 6 rows down a whole panel, where vectors are narrower than 16
-/// floats, one after another in a function of their own: 24, 29, 49 and
-/// 600 rows here, across k blocks and with a residual), products large
+/// (where vectors are narrower than 16 floats, those of 6 rows down a
+/// whole panel, of 4 rows 24 columns wide and of 8 rows 8 wide one after
+/// another in a function of their own: 7, 24, 29, 49, 57, 112 and 600 rows
+/// here, across k blocks and with a residual), products large
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
 /// blocks (a 32-column panel's slice of B larger than half of L2), and

@@ -642,22 +642,49 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
 #undef ATR_TILE_LANES
 
 #if !ATR_ISA_WIDE
-// `count` tiles of MR_NARROW rows, one after another down a full panel of
-// packed B, each across both halves, in a function of its own. Inside
-// sgemm_panels' tile loop, where every tile size is inlined, each tile's
-// set-up and stores reloaded its state from the stack and dispatched on
-// its height: at k of 16 to 32 (a depthwise block's 1x1 products) a
-// fifth of the time. 112 x 64 x 16: 29 -> 35 GFLOP/s, 56 x 72 x 24: 31
-// -> 33, 784 x 192 x 32: 33 -> 37 (AMD EPYC family 23 model 1, AVX2).
-static __attribute__((noinline)) void tile_run(size_t count, size_t kc, const float *a, size_t lda, const float *bp,
-                                               float *c, size_t ldc, const float *src, size_t lds,
-                                               const float *column_bias, int fetch_c) {
-  for (size_t t = 0; t < count; t++, a += MR_NARROW * lda, c += MR_NARROW * ldc, src = src ? src + MR_NARROW * lds : NULL) {
-    for (size_t h = 0; h < NR; h += 16) {
-      tile(MR_NARROW, 16, 16, kc, a, lda, bp + h, NULL, 0, c + h, ldc, src ? src + h : NULL, lds,
-           column_bias ? column_bias + h : NULL, NULL, NULL, 0, fetch_c);
+// `count` tiles of `rows` rows, one after another down a panel `width`
+// columns wide, in a function of their own: 6 rows across both halves of
+// a whole panel, and where vectors hold 8 floats, 4 rows of exactly 24
+// columns and 8 rows of exactly 8. Inside sgemm_panels' tile loop, where
+// every tile size is inlined, each tile's set-up and stores reloaded its
+// state from the stack and dispatched on its height: at k of 16 to 32 (a
+// depthwise block's 1x1 products) a fifth of the time. 112 x 64 x 16:
+// 29 -> 35 GFLOP/s, 56 x 72 x 24: 31 -> 33, 784 x 192 x 32: 33 -> 37,
+// 3136 x 24 x 72: 43.5 -> 44.8, 12544 x 8 x 16: 26.7 -> 30.8 (AMD EPYC
+// family 23 model 1, AVX2).
+static inline __attribute__((always_inline)) void tile_run_with(const size_t ROWS, const size_t WIDTH, size_t count,
+                                                                size_t kc, const float *a, size_t lda,
+                                                                const float *bp, float *c, size_t ldc,
+                                                                const float *src, size_t lds,
+                                                                const float *column_bias, int fetch_c) {
+  for (size_t t = 0; t < count; t++, a += ROWS * lda, c += ROWS * ldc, src = src ? src + ROWS * lds : NULL) {
+    if (WIDTH == NR) {
+      for (size_t h = 0; h < NR; h += 16) {
+        tile(ROWS, 16, 16, kc, a, lda, bp + h, NULL, 0, c + h, ldc, src ? src + h : NULL, lds,
+             column_bias ? column_bias + h : NULL, NULL, NULL, 0, fetch_c);
+      }
+    } else {
+      tile8(ROWS, WIDTH, WIDTH, kc, a, lda, bp, NULL, 0, c, ldc, src, lds, column_bias, NULL, NULL, 0, fetch_c);
     }
   }
+}
+
+static __attribute__((noinline)) void tile_run(size_t width, size_t count, size_t kc, const float *a, size_t lda,
+                                               const float *bp, float *c, size_t ldc, const float *src, size_t lds,
+                                               const float *column_bias, int fetch_c) {
+#if ATR_ISA_EIGHT_LANES
+  if (width == 24) return tile_run_with(4, 24, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+  if (width == 8) return tile_run_with(8, 8, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+#endif
+  tile_run_with(MR_NARROW, NR, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+}
+
+// Whether tile_run takes a panel `width` columns wide in tiles of `mr` rows.
+static inline int tile_run_takes(size_t width, size_t mr) {
+#if ATR_ISA_EIGHT_LANES
+  if ((width == 24 && mr == 4) || (width == 8 && mr == 8)) return 1;
+#endif
+  return width == NR && mr == MR_NARROW;
 }
 #endif
 
@@ -734,18 +761,18 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
         const int last = q + 1 == panels;
         const float *next = !panel_stream ? NULL : !last ? bp + k * NR : p0 + kc < k ? packed + (p0 + kc) * NR : NULL;
         const size_t lines = !next ? 0 : (last ? kc_next : kc) * NR / 16, each = last ? share_next : share;
-        // The tiles of MR_NARROW rows of a full panel from packed B go
-        // through tile_run; the rest (the shorter tiles, a narrower last
-        // panel, rows of B from tables) one by one below.
+        // The tiles of full height across a panel tile_run takes, from
+        // packed B, go through it; the rest (the shorter tiles, other
+        // widths, rows of B from tables) one by one below.
         size_t t0 = 0;
 #if !ATR_ISA_WIDE
-        if (!tables && !panel_stream && width == NR && !(first && start == ATR_START_ROW_BIAS)) {
-          t0 = base + 1 == MR_NARROW ? extra : base == MR_NARROW ? tiles : 0;
-          tile_run(t0, kc, a + i0 * lda + p0, lda, bp, c + i0 * ldc + j0, ldc, src ? src + i0 * lds + j0 : NULL, lds,
-                   column_bias, fetch_c);
+        if (!tables && !panel_stream && tile_run_takes(width, mr) && !(first && start == ATR_START_ROW_BIAS)) {
+          t0 = base + 1 == mr ? extra : base == mr ? tiles : 0;
+          tile_run(width, t0, kc, a + i0 * lda + p0, lda, bp, c + i0 * ldc + j0, ldc,
+                   src ? src + i0 * lds + j0 : NULL, lds, column_bias, fetch_c);
         }
 #endif
-        for (size_t t = t0, i = i0 + t0 * MR_NARROW, line = t0 * each; t < tiles; t++, i += base + (t <= extra), line += each) {
+        for (size_t t = t0, i = i0 + t0 * mr, line = t0 * each; t < tiles; t++, i += base + (t <= extra), line += each) {
           const size_t next_lines = line >= lines ? 0 : lines - line < each ? lines - line : each;
           const float *tile_next = next_lines ? next + line * 16 : NULL;
           const size_t rows = base + (t < extra);  // the first `extra` tiles take one row more
