@@ -65,8 +65,7 @@ public final class AlignedStorage: @unchecked Sendable {
     func place(_ base: UnsafeMutableRawPointer) -> Int {
       guard let other else { return 0 }
       let apart = Int(bitPattern: other) + AlignedStorage.aliasSpan / 2 - Int(bitPattern: base)
-      let span = AlignedStorage.aliasSpan
-      return ((apart % span) + span) % span / AlignedStorage.alignment * AlignedStorage.alignment
+      return apart & (AlignedStorage.aliasSpan - 1) & ~(AlignedStorage.alignment - 1)
     }
     if byteCount + extra >= AlignedStorage.poolThreshold {
       let unit = AlignedStorage.blockUnit(byteCount + extra)

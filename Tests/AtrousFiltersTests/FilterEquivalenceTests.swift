@@ -165,27 +165,34 @@ import Testing
   }
 
   /// An output whose rows alias the input's in the low 12 address bits
-  /// (rows of 4 KiB, placed at the same offset in a 4 KiB span) is made
-  /// from copies, with the same bits as one placed apart.
-  @Test func fusedSobelWritesAnAliasedOutputAsAnotherOne() throws {
-    let (height, width) = (12, 1024)
-    let input = testTensor(height: height, width: width, channels: 1)
+  /// (placed at the same offset in a 4 KiB span; rows of 4 KiB, or not)
+  /// is made from copies, with the same bits as one placed apart, at
+  /// borders whose first and last rows are the image's or constant.
+  @Test(arguments: [BorderMode.reflect101, .constant(2), .wrap])
+  func fusedSobelWritesAnAliasedOutputAsAnotherOne(border: BorderMode) throws {
     let span = AlignedStorage.aliasSpan
-    let count = height * width
-    let buffer = AlignedStorage(byteCount: count * 4 + span, zeroed: false)
-    let apart = AlignedStorage(byteCount: count * 4, zeroed: false, apartFrom: input.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) })
-    try input.withUnsafeBufferPointer { source in
-      let first = UnsafeRawPointer(source.baseAddress!)
-      let shift = (Int(bitPattern: first) - Int(bitPattern: buffer.pointer)) & (span - 1)
-      let aliased = (buffer.pointer + shift).assumingMemoryBound(to: Float.self)
-      #expect(Sobel3MagnitudeStage.aliases(UnsafeRawPointer(aliased), first))
-      #expect(!Sobel3MagnitudeStage.aliases(UnsafeRawPointer(apart.pointer), first))
-      for out in [aliased, apart.pointer.assumingMemoryBound(to: Float.self)] {
-        Sobel3MagnitudeStage(upstream: TensorSource(input), border: .reflect101).compute(rows: 0..<height, into: out)
+    for (height, width, channels) in [(12, 1024, 1), (9, 512, 2), (7, 1030, 1), (6, 341, 3)] {
+      let input = testTensor(height: height, width: width, channels: channels)
+      let count = height * width * channels
+      let buffer = AlignedStorage(byteCount: count * 4 + span, zeroed: false)
+      let apart = AlignedStorage(byteCount: count * 4, zeroed: false,
+                                 apartFrom: input.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) })
+      let whole = try FilterChain([try .gradient(.sobel, geometry: FilterGeometry(border: border))]).apply(to: input)
+        .scalars.map(\.bitPattern)
+      input.withUnsafeBufferPointer { source in
+        let first = UnsafeRawPointer(source.baseAddress!)
+        let shift = (Int(bitPattern: first) - Int(bitPattern: buffer.pointer)) & (span - 1)
+        let aliased = (buffer.pointer + shift).assumingMemoryBound(to: Float.self)
+        let label = "\(height)x\(width)x\(channels) \(border)"
+        #expect(Sobel3MagnitudeStage.aliases(UnsafeRawPointer(aliased), first), "\(label)")
+        #expect(!Sobel3MagnitudeStage.aliases(UnsafeRawPointer(apart.pointer), first), "\(label)")
+        for out in [aliased, apart.pointer.assumingMemoryBound(to: Float.self)] {
+          Sobel3MagnitudeStage(upstream: TensorSource(input), border: border).compute(rows: 0..<height, into: out)
+        }
+        #expect(UnsafeBufferPointer(start: aliased, count: count).map(\.bitPattern) == whole, "\(label)")
+        #expect(UnsafeBufferPointer(start: apart.pointer.assumingMemoryBound(to: Float.self), count: count)
+                  .map(\.bitPattern) == whole, "\(label)")
       }
-      let whole = try FilterChain([try .gradient(.sobel)]).apply(to: input).scalars.map(\.bitPattern)
-      #expect(UnsafeBufferPointer(start: aliased, count: count).map(\.bitPattern) == whole)
-      #expect(UnsafeBufferPointer(start: apart.pointer.assumingMemoryBound(to: Float.self), count: count).map(\.bitPattern) == whole)
     }
   }
 

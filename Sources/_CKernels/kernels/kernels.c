@@ -642,7 +642,7 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
 #undef ATR_TILE_LANES
 
 #if !ATR_ISA_WIDE
-// `count` tiles of `rows` rows, one after another down a panel `width`
+// `count` tiles of ROWS rows, one after another down a panel WIDTH
 // columns wide, in a function of their own: 6 rows across both halves of
 // a whole panel, and where vectors hold 8 floats, 4 rows of exactly 24
 // columns and 8 rows of exactly 8. Inside sgemm_panels' tile loop, where
@@ -673,18 +673,19 @@ static __attribute__((noinline)) void tile_run(size_t width, size_t count, size_
                                                const float *bp, float *c, size_t ldc, const float *src, size_t lds,
                                                const float *column_bias, int fetch_c) {
 #if ATR_ISA_EIGHT_LANES
-  if (width == 24) return tile_run_with(4, 24, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
-  if (width == 8) return tile_run_with(8, 8, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+  if (width == 24) return tile_run_with(tile_rows(24), 24, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+  if (width == 8) return tile_run_with(tile_rows(8), 8, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
 #endif
-  tile_run_with(MR_NARROW, NR, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
+  tile_run_with(tile_rows(NR), NR, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
 }
 
-// Whether tile_run takes a panel `width` columns wide in tiles of `mr` rows.
-static inline int tile_run_takes(size_t width, size_t mr) {
+// Whether tile_run takes a panel `width` columns wide (in tiles of
+// tile_rows(width) rows).
+static inline int tile_run_takes(size_t width) {
 #if ATR_ISA_EIGHT_LANES
-  if ((width == 24 && mr == 4) || (width == 8 && mr == 8)) return 1;
+  if (width == 24 || width == 8) return 1;
 #endif
-  return width == NR && mr == MR_NARROW;
+  return width == NR;
 }
 #endif
 
@@ -766,7 +767,7 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
         // widths, rows of B from tables) one by one below.
         size_t t0 = 0;
 #if !ATR_ISA_WIDE
-        if (!tables && !panel_stream && tile_run_takes(width, mr) && !(first && start == ATR_START_ROW_BIAS)) {
+        if (!tables && !panel_stream && tile_run_takes(width) && !(first && start == ATR_START_ROW_BIAS)) {
           t0 = base + 1 == mr ? extra : base == mr ? tiles : 0;
           tile_run(width, t0, kc, a + i0 * lda + p0, lda, bp, c + i0 * ldc + j0, ldc,
                    src ? src + i0 * lds + j0 : NULL, lds, column_bias, fetch_c);
