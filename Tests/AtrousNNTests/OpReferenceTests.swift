@@ -105,9 +105,9 @@ import Testing
     ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
     // Blocks of 64 channels along the row, the last block of 8 computed as
     // the last 16 channels again; the pixels' input loaded once per kernel
-    // row (eight pixels of 16 channels with AVX-512, four of 8 with 16
-    // registers) for 5x5 and 3x3 at stride 1 and 3x3 at stride 2, 20
-    // channels as 8, 8 and the last 8 again.
+    // row (eight pixels of 16 channels with AVX-512; eight of 8 with AVX2,
+    // four at 5x5 stride 2; four of 8 without) for 5x5 and 3x3 at stride 1
+    // and 3x3 at stride 2, 20 channels as 8, 8 and the last 8 again.
     ConvCase(cin: 72, cout: 72, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 72),
     ConvCase(cin: 32, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 32),
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [0, 1, 1, 0], group: 24),
@@ -118,6 +118,14 @@ import Testing
     ConvCase(cin: 28, cout: 28, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 28),
     ConvCase(cin: 36, cout: 36, k: (2, 5), stride: (1, 1), dilation: (1, 1), pads: [1, 2, 0, 2], group: 36),
     ConvCase(cin: 16, cout: 16, k: (1, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 1, 0, 1], group: 16),
+    // 7x7 at stride 1 (ConvNeXt's) slides too where registers hold 8
+    // floats or fewer, with a rest of channels; 5x5 at stride 2 with one;
+    // 8 to 15 channels slide 8 at a time there (one pixel at a time with
+    // AVX-512), 10 as 8 and the last 8 again.
+    ConvCase(cin: 28, cout: 28, k: (7, 7), stride: (1, 1), dilation: (1, 1), pads: [3, 3, 3, 3], group: 28),
+    ConvCase(cin: 40, cout: 40, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 1, 2, 1], group: 40),
+    ConvCase(cin: 8, cout: 8, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 8),
+    ConvCase(cin: 10, cout: 10, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 10),
     // Fewer than 16 channels: 8 at a time, 12 as 8 and the last 8 again
     // (PP-OCR's first block, stride 2 down the rows only), 9 likewise with
     // a dilated 5x5 kernel.

@@ -8,6 +8,13 @@
 // Whether this build has 32 vector registers of 16 floats (AVX-512), so
 // wider register tiles do not spill (set by the unit that includes this).
 #define ATR_HAS_AVX512 ATR_ISA_WIDE
+// Whether a register holds 8 floats (AVX2): a vector of 8 is one register,
+// not two as where registers hold 4.
+#if ATR_ISA_EIGHT_LANES
+#define ATR_EIGHT_LANES 1
+#else
+#define ATR_EIGHT_LANES 0
+#endif
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define V16_LOAD(p) (*(const v16 *)(p))
@@ -541,7 +548,7 @@ static inline __attribute__((always_inline)) void slide8_row(const size_t P, atr
                                                              ptrdiff_t at, ptrdiff_t tap, const ptrdiff_t S) {
   if (!row) return;
   const float *x = row + at;
-  atr_v8 line[3 * 2 + 5];
+  atr_v8 line[7 * 2 + 7];
 #pragma clang loop unroll(full)
   for (ptrdiff_t j = 0; j < ((ptrdiff_t)P - 1) * S + kw; j++) line[j] = *(const atr_v8 *)(x + j * tap);
 #pragma clang loop unroll(full)
@@ -554,14 +561,23 @@ static inline __attribute__((always_inline)) void slide8_row(const size_t P, atr
 
 // P output pixels of a depthwise row, 8 channels at a time, each input
 // vector loaded once per kernel row and slid across the P windows (S input
-// pixels apart): with 16 registers of 8 floats, four pixels' two sets of
-// sums, the (P - 1) * S + kw vectors of a 3-wide kernel row and a weight
-// fit (a 5-wide row spills a few), where sums of 16 channels would spill.
-// Loaded once instead of kw times, the rows (from L2 where three rows of a
-// block of channels outgrow L1: 56 pixels of 64 channels do) come at a
-// fraction of the traffic. Eight inverted-residual blocks at 56x56 (24 ->
-// 72 or 144 -> 24), AVX2, AMD EPYC: 0.90 and 0.95 of the time; 5x5 at
-// 56x56 0.93; stride 2 unchanged.
+// pixels apart), one sum per pixel: P chains of FMAs. Loaded once instead
+// of kw times, the rows (from L2 where three rows of a block of channels
+// outgrow L1: 56 pixels of 64 channels do) come at a fraction of the
+// traffic. With 16 registers of 8 floats, eight pixels' sums leave too
+// few for the (P - 1) * S + kw input vectors: the compiler takes the rest
+// as memory operands of the FMAs, which still beats four pixels, with or
+// without a second set of sums for the odd kernel rows (more chains, but
+// as many loads per FMA). One row in cache, AVX2, AMD EPYC family 23
+// model 1, four pixels with two sets of sums -> eight with one: 3x3 over
+// 56 pixels of 72 channels 19.2 -> 26.8 GFLOP/s, 112 of 16 19.2 -> 26.9,
+// 3x3 stride 2 16.4 -> 20.3, 5x5 14 of 480 21.7 -> 29.4, 7x7 (ConvNeXt's,
+// before one pixel at a time over 16 channels) 56 of 96 19.6 -> 35.1;
+// 5x5 at stride 2 is the exception (19 input vectors for eight pixels):
+// four with one set, 17.8 -> 23.4. Without AVX2 (a vector of 8 is two
+// registers of 4) eight pixels spill: four with one set, 13.3 -> 14.4 at
+// 3x3 and 17.0 -> 19.7 at 7x7. Rows of 8 to 15 channels, one pixel at a
+// time before: 96 of 8 3.1 -> 21.3.
 static inline __attribute__((always_inline)) void depthwise_slide8(const size_t P, float *restrict o,
                                                                    const float *const *rows,
                                                                    const float *restrict weights,
@@ -571,24 +587,16 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
                                                                    const int STEP, float lo, float hi) {
   for (size_t ch = c0; ch < c1;) {
     if (ch + 8 > c1) ch = c1 - 8;
-    // Sums of the even kernel rows and of the odd ones: twice the chains
-    // of FMAs in flight, where four alone wait on each FMA's latency.
-    atr_v8 s[4], t[4];
+    atr_v8 s[8];
     const atr_v8 start = bias ? *(const atr_v8 *)(bias + ch) : (atr_v8){0};
 #pragma clang loop unroll(full)
-    for (size_t j = 0; j < P; j++) s[j] = start, t[j] = (atr_v8){0};
-    ptrdiff_t ky = 0;
-    for (; ky + 2 <= kh; ky += 2) {
-      slide8_row(P, s, rows[ky], weights + ky * kw * c + ch, c, kw, at + ch, tap, S);
-      slide8_row(P, t, rows[ky + 1], weights + (ky + 1) * kw * c + ch, c, kw, at + ch, tap, S);
-    }
-    if (ky < kh) slide8_row(P, s, rows[ky], weights + ky * kw * c + ch, c, kw, at + ch, tap, S);
+    for (size_t j = 0; j < P; j++) s[j] = start;
+    for (ptrdiff_t ky = 0; ky < kh; ky++) slide8_row(P, s, rows[ky], weights + ky * kw * c + ch, c, kw, at + ch, tap, S);
     const float low = bound_at_store(STEP, lo), high = bound_at_store(STEP, hi);
 #pragma clang loop unroll(full)
     for (size_t j = 0; j < P; j++) {
-      atr_v8 sum = s[j] + t[j];
-      store_step8(&sum, STEP, low, high);
-      *(atr_v8 *)(o + j * c + ch) = sum;
+      store_step8(&s[j], STEP, low, high);
+      *(atr_v8 *)(o + j * c + ch) = s[j];
     }
     ch += 8;
   }
@@ -690,10 +698,19 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
   const ptrdiff_t kw = g->kernel_w, kh = g->kernel_h;
   const size_t c = channels;
   const ptrdiff_t dx = g->dilation_w, step = g->stride_w * (ptrdiff_t)g->pixel_stride;
-  // Eight chains of FMAs keep both FMA units of an AVX-512 core busy
-  // (four vectors of 16 in flight leave half of them idle); with narrower
-  // registers four pixels are already eight chains, and eight would spill.
-  const size_t wide = ATR_HAS_AVX512 ? 8 : 4;
+  const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, tap = dx * ps;
+  // Where registers hold 8 floats or fewer, dilation 1 and the common
+  // kernel widths and strides take the sliding kernel of 8 channels
+  // (`slide`, its pixels per block), the rest blocks of 4 pixels by 16
+  // channels. With 32 registers of 16 floats, blocks of 8 pixels by 16
+  // channels: eight chains of FMAs keep both FMA units of an AVX-512 core
+  // busy, where four vectors of 16 in flight leave half of them idle.
+  const int slides = !ATR_HAS_AVX512 && tap == ps &&
+                     ((step == ps && (kw == 3 || kw == 5 || kw == 7)) || (step == 2 * ps && (kw == 3 || kw == 5)));
+  const size_t slide = !slides ? 0 : ATR_EIGHT_LANES && !(kw == 5 && step == 2 * ps) ? 8 : 4;
+  const size_t wide = ATR_HAS_AVX512 ? 8 : slide ? slide : 4;
+  // Channels a block of pixels needs: one vector of the kernel's.
+  const size_t least = slide ? 8 : 16;
   // Blocks of 64 channels pass along the whole row, so a block's weights
   // (kh * kw * 64 floats) stay in L1 from one pixel to the next instead of
   // every pixel reading all the weights again from further out.
@@ -703,12 +720,12 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
     for (size_t ox = 0; ox < g->output_w; ox++) {
       ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
       // Eight or four output pixels whose taps all land inside the row
-      // share each weight load: 16 channels at a time (the last 16 again
-      // for a rest). Near the row's end, a block that ends with the row
-      // (writing a few pixels again) when its taps are inside, as they are
-      // in rows padded with zeros.
+      // share each weight load, a vector of channels at a time (the last
+      // vector again for a rest). Near the row's end, a block that ends
+      // with the row (writing a few pixels again) when its taps are
+      // inside, as they are in rows padded with zeros.
       size_t p = 0;
-      if (end - first >= 16) {
+      if (end - first >= least) {
         for (size_t q = wide; q >= 4 && !p; q /= 2) {
           if (pixels_inside(g, ox, ix0, q)) {
             p = q;
@@ -726,25 +743,27 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
       float *o = out + ox * c;
       if (p) {
         const float *const *r = rows;
-        const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, at = ix0 * ps, tap = dx * ps;
-        // Dilation 1 and the common kernel widths and strides: each input
-        // vector loaded once per kernel row (eight pixels of 16 channels
-        // with 32 registers, four of 8 with 16). Otherwise the common
-        // widths with the tap loop unrolled (its count known here).
-        const int slide = p == 8 && tap == ps && (step == ps || step == 2 * ps);
-        if (slide && kw == 3 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1, STEP, lo, hi);
-        else if (slide && kw == 5 && step == ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1, STEP, lo, hi);
-        else if (slide && kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
+        const ptrdiff_t at = ix0 * ps;
+        // Each input vector loaded once per kernel row where it slides
+        // (see depthwise_slide8 and depthwise_pixels); otherwise the
+        // common widths with the tap loop unrolled (its count known here).
+        const ptrdiff_t S = step / ps;
+        if (slide && p == 8 && kw == 3 && S == 1) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
+        else if (slide && p == 8 && kw == 3) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
+        else if (slide && p == 8 && kw == 5) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
+        else if (slide && p == 8) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
+        else if (slide && kw == 3 && S == 1) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
+        else if (slide && kw == 3) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
+        else if (slide && kw == 5 && S == 1) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
+        else if (slide && kw == 5) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 2, STEP, lo, hi);
+        else if (slide) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
+        else if (p == 8 && tap == ps && kw == 3 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1, STEP, lo, hi);
+        else if (p == 8 && tap == ps && kw == 5 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1, STEP, lo, hi);
+        else if (p == 8 && tap == ps && kw == 3 && step == 2 * ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
         else if (p == 8) {
           if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0, STEP, lo, hi);
           else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0, STEP, lo, hi);
           else depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, step, 0, STEP, lo, hi);
-        } else if (tap == ps && kw == 3 && step == ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
-        } else if (tap == ps && kw == 5 && step == ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
-        } else if (tap == ps && kw == 3 && step == 2 * ps) {
-          depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
         } else {
           if (kw == 3) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0, STEP, lo, hi);
           else if (kw == 5) depthwise_pixels(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0, STEP, lo, hi);
