@@ -759,7 +759,7 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
         else if (slide) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
         else if (p == 8 && tap == ps && kw == 3 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1, STEP, lo, hi);
         else if (p == 8 && tap == ps && kw == 5 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1, STEP, lo, hi);
-        else if (p == 8 && tap == ps && kw == 3 && step == 2 * ps) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
+        else if (p == 8 && tap == ps && kw == 3 && S == 2) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
         else if (p == 8) {
           if (kw == 3) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 0, STEP, lo, hi);
           else if (kw == 5) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 0, STEP, lo, hi);
