@@ -77,10 +77,11 @@ import Testing
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
     // Groups of 8 output channels (RegNet's): the grouped kernel on
     // channels-last input (blocks of 8, 4 and single pixels; groups of 8
-    // input channels, as here first, unrolled, of 5 not), or runs of 8
+    // input channels, as in the first two, unrolled, of 5 not), or runs of 8
     // and 5 floats in im2col rows and the transposed product from 72
     // columns.
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
+    ConvCase(cin: 16, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 2),
     ConvCase(cin: 10, cout: 16, k: (3, 5), stride: (1, 2), dilation: (2, 1), pads: [2, 1, 1, 3], group: 2),
     // Runs of 12 and of 6 floats into im2col rows for whole panels of 32.
     ConvCase(cin: 12, cout: 32, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
@@ -211,8 +212,8 @@ import Testing
   /// multiple of 64, whose last block is computed as its last 16 channels
   /// again), through the padded rows' ring and without it, with a step
   /// the stores take and one (LeakyRelu) in a pass over each range after,
-  /// on every instruction set the CPU has; a 14x14 map keeps its bands of
-  /// rows.
+  /// on every instruction set the CPU has, 7x7 kernels over a 7x7 map
+  /// among them; a 14x14 map keeps its bands of rows.
   @Test(arguments: InstructionSet.available)
   func depthwiseChannelSharesMatchNaiveLoops(isa: InstructionSet) throws {
     let cases: [(ConvCase, n: Int, h: Int, w: Int)] = [
@@ -223,6 +224,8 @@ import Testing
       (ConvCase(cin: 264, cout: 264, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 264), 1, 11, 11),
       (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 1, 8, 9),
       (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 1, 14, 14),
+      // ConvNeXt's last stage: 7x7 over a 7x7 map, every row padded.
+      (ConvCase(cin: 104, cout: 104, k: (7, 7), stride: (1, 1), dilation: (1, 1), pads: [3, 3, 3, 3], group: 104), 1, 7, 7),
     ]
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.depthwise) {

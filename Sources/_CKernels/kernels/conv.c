@@ -602,6 +602,21 @@ static inline __attribute__((always_inline)) void depthwise_slide8(const size_t 
   }
 }
 
+// One block of P pixels by depthwise_slide8, the kernel width (3, 5 or
+// 7) and the stride (1 or 2; 7 only at 1) made constants for it.
+static inline __attribute__((always_inline)) void slide_block(const size_t P, float *restrict o,
+                                                              const float *const *rows, const float *restrict weights,
+                                                              const float *restrict bias, size_t c, size_t c0,
+                                                              size_t c1, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t at,
+                                                              ptrdiff_t tap, ptrdiff_t S, const int STEP, float lo,
+                                                              float hi) {
+  if (kw == 3 && S == 1) depthwise_slide8(P, o, rows, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
+  else if (kw == 3) depthwise_slide8(P, o, rows, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
+  else if (kw == 5 && S == 1) depthwise_slide8(P, o, rows, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
+  else if (kw == 5) depthwise_slide8(P, o, rows, weights, bias, c, c0, c1, kh, 5, at, tap, 2, STEP, lo, hi);
+  else depthwise_slide8(P, o, rows, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
+}
+
 // One output pixel's sums over the channels from `ch` (as many as V
 // holds, a vector type), from the bias, for the taps [kx0, kx1) that land
 // inside the input row, into `sum` (a pointer: a vector returned by value
@@ -748,15 +763,8 @@ static inline __attribute__((always_inline)) void depthwise_row_with(float *rest
         // (see depthwise_slide8 and depthwise_pixels); otherwise the
         // common widths with the tap loop unrolled (its count known here).
         const ptrdiff_t S = step / ps;
-        if (slide && p == 8 && kw == 3 && S == 1) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
-        else if (slide && p == 8 && kw == 3) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
-        else if (slide && p == 8 && kw == 5) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
-        else if (slide && p == 8) depthwise_slide8(8, o, r, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
-        else if (slide && kw == 3 && S == 1) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 1, STEP, lo, hi);
-        else if (slide && kw == 3) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, 2, STEP, lo, hi);
-        else if (slide && kw == 5 && S == 1) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 1, STEP, lo, hi);
-        else if (slide && kw == 5) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, 2, STEP, lo, hi);
-        else if (slide) depthwise_slide8(4, o, r, weights, bias, c, c0, c1, kh, 7, at, tap, 1, STEP, lo, hi);
+        if (slide && p == 8) slide_block(8, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, S, STEP, lo, hi);
+        else if (slide) slide_block(4, o, r, weights, bias, c, c0, c1, kh, kw, at, tap, S, STEP, lo, hi);
         else if (p == 8 && tap == ps && kw == 3 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 1, STEP, lo, hi);
         else if (p == 8 && tap == ps && kw == 5 && S == 1) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 5, at, tap, step, 1, STEP, lo, hi);
         else if (p == 8 && tap == ps && kw == 3 && S == 2) depthwise_pixels(8, o, r, weights, bias, c, c0, c1, kh, 3, at, tap, step, 2, STEP, lo, hi);
