@@ -104,7 +104,7 @@ enum ChainedConvolution {
     let rowBytes = width * middle * MemoryLayout<Float>.stride
     guard height * rowBytes >= 2 * bandBytes else { return nil }
     let planB = try Convolution.planned(b, shape: [n, middle, height, width], channelsLast: true)
-    guard planB.strategy == .winograd else { return nil }
+    guard planB.strategy == .winograd, planB.kernel.winogradStride == 1 else { return nil }
     let second = planB.kernel, axis = second.axes[0]
     let (oh, ow) = (axis.output, second.axes[1].output)
     // Output rows per band: whole tiles, so that each band's tiles are the

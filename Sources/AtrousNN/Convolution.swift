@@ -389,8 +389,8 @@ enum Convolution {
     /// excitation block's, on a pooled 1x1 map): a stream over the weight
     /// rows, as a classifier head's product (`Linear.product`).
     case gemv
-    /// Winograd F(mxm, 3x3) on channels-last pixels: 3x3, stride 1, one
-    /// group, any dilation.
+    /// Winograd F(mxm, 3x3) on channels-last pixels: 3x3, one group,
+    /// stride 1 with any dilation or stride 2 without.
     case winograd
     /// Groups of 8 output channels on channels-last pixels
     /// (`atr_conv_group8_row`), without im2col rows or packed products.
@@ -670,20 +670,28 @@ struct ConvKernel {
   /// The weights as an array of their own (`weights`, or a copy of
   /// `weightStorage`), for kernels that keep them as they are.
   var weightValues: [Float] { weightStorage?.scalars ?? weights }
-  /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, stride
-  /// 1, one group, at least 16 channels in and out (the transforms take
-  /// 16 at a time). A dilated one runs as one ordinary convolution per
-  /// phase of the dilation, its tiles' pixels that far apart.
+  /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, one
+  /// group, at least 16 channels in and out (the transforms take 16 at a
+  /// time), stride 1 or, undilated, 2. A dilated one runs as one ordinary
+  /// convolution per phase of the dilation, its tiles' pixels that far
+  /// apart; one at stride 2 as four at stride 1, one per phase of the
+  /// input, with 2x2 parts of the kernel (`atr_winograd_depth`).
   var winogradFits: Bool {
-    group == 1 && cin >= 16 && cout >= 16 && axes.allSatisfy { $0.kernel == 3 && $0.stride == 1 }
+    guard group == 1, cin >= 16, cout >= 16, axes.allSatisfy({ $0.kernel == 3 }) else { return false }
+    return axes.allSatisfy { $0.stride == 1 } || axes.allSatisfy { $0.stride == 2 && $0.dilation == 1 }
   }
+
+  /// The stride Winograd runs at: 1, or 2 (`winogradFits`).
+  var winogradStride: Int { axes[0].stride }
 
   /// The output tile m of the Winograd F(mxm, 3x3) to run this
   /// convolution with, or nil to run it direct: nil when Winograd does not
   /// fit or `ATROUS_EXACT_CONV` is 1, else the cheapest by `winogradCost`
-  /// of F(2x2), F(4x4), F(6x6) and direct convolution.
+  /// of F(2x2), F(4x4), F(6x6) (at stride 2, F(4x4) alone) and direct
+  /// convolution.
   var winogradTile: Int? {
     guard winogradFits, !Self.exact else { return nil }
+    if winogradStride == 2 { return WinogradTile.forced != nil || winogradCost(tile: 4) < winogradCost(tile: 0) ? 4 : nil }
     if let forced = WinogradTile.forced { return forced }
     let direct = winogradCost(tile: 0)
     let best = [2, 4, 6].filter { $0 != 6 || f6Fits }.map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
@@ -713,8 +721,9 @@ struct ConvKernel {
   /// pixel, at `directCost` each. F(mxm) does t^2 (t = m + 2) per tile of
   /// m x m pixels, the edge tiles in full, with its transforms (about t
   /// operations per position per channel, in and out) on top, and F(6x6)'s
-  /// at `f6Cost` each. Each reads its weights, 9 or t^2 per pair, once per
-  /// block of pixels or tiles, at `weightReadCost` each.
+  /// at `f6Cost` each; at stride 2, F(4x4) does the depths of its 25
+  /// positions, 81. Each reads its weights, 9 or as many as it does per
+  /// tile, once per block of pixels or tiles, at `weightReadCost` each.
   ///
   /// Measured per layer, 1 thread, Intel Xeon (AVX-512): VGG16's 3x3
   /// layers at 224 to 14 run F(4x4) or, at 224 and 112 where `f6Fits`,
@@ -724,11 +733,13 @@ struct ConvKernel {
   func winogradCost(tile m: Int) -> Double {
     if m == 0 { return 9 * (Double(pixels) * Self.directCost + Self.weightReadCost) }
     var geometry = self.geometry
-    let positions = Self.winogradPositions(m), tiles = atr_winograd_tiles(&geometry, n, m)
-    let block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
+    let positions = Self.winogradPositions(m, stride: winogradStride), tiles = atr_winograd_tiles(&geometry, n, m)
+    let depths = (0..<positions).reduce(0) { $0 + atr_winograd_depth(m, winogradStride, $1) }
+    let block = Self.winogradBlock(cin: cin * atr_winograd_depth(m, winogradStride, 0), cout: cout, tiles: tiles,
+                                   positions: positions, threads: 1)
     let blocks = Double((tiles + block - 1) / block)
     let transforms = 1 + Double(m + 2) / Double(cin) + Double(m + 2) / Double(cout)
-    return Double(positions) * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
+    return Double(depths) * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
   }
 
   /// A direct multiply-add's time in Winograd's: the channel-blocked
@@ -1346,23 +1357,25 @@ struct ConvKernel {
   /// pooled memory (see `PreparedWeights`): VGG16's blocks 1-2 on a fresh
   /// process's first run took about 1,300 page faults of 4 KiB in arrays.
   func winogradWeights(tile: Int, threads: Int) -> AlignedStorage {
-    let count = Self.winogradPositions(tile) * atr_packed_b_size(cin, cout)
+    let stride = winogradStride
+    let count = atr_winograd_weights_offset(tile, stride, Self.winogradPositions(tile, stride: stride), cin, cout)
     let panels = atr_packed_b_size(1, cout) / atr_packed_b_size(1, 1)
-    // (positions, Cin, Cout) packed in panels; the kernel writes every float.
+    // (positions, depth x Cin, Cout) packed in panels; the kernel writes every float.
     let packed = AlignedStorage(byteCount: count * MemoryLayout<Float>.stride, zeroed: false)
     let target = packed.pointer.assumingMemoryBound(to: Float.self)
     let shares = Parallel.ranges(panels, parts: threads)
     withWeights { weights in
       Parallel.run(shares.count) { part in
-        atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, shares[part].lowerBound, shares[part].count)
+        atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, stride, shares[part].lowerBound,
+                             shares[part].count)
       }
     }
     return packed
   }
 
-  /// Positions of an input tile of Winograd F(tile x tile, 3x3): (tile +
-  /// 2)^2, one product each.
-  static func winogradPositions(_ tile: Int) -> Int { (tile + 2) * (tile + 2) }
+  /// Positions of an input tile of Winograd F(tile x tile, 3x3), one
+  /// product each: (tile + 2)^2, or at stride 2 (tile + 1)^2.
+  static func winogradPositions(_ tile: Int, stride: Int = 1) -> Int { atr_winograd_positions(tile, stride) }
 
   /// Tiles per Winograd block. Where the transformed weights (positions x
   /// Cin x Cout floats) stay in cache between blocks (`weightsCached`), a
@@ -1442,8 +1455,11 @@ struct ConvKernel {
   func winograd(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, weights packed: UnsafePointer<Float>,
                 tile: Int, residual: UnsafePointer<Float>?, threads: Int) {
     var geometry = self.geometry
-    let positions = Self.winogradPositions(tile)
+    let stride = winogradStride, positions = Self.winogradPositions(tile, stride: stride)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
+    // Columns of a position's transformed input: cin, or at stride 2 the
+    // four phases' (each position's product reads its depth's first ones).
+    let width = cin * atr_winograd_depth(tile, stride, 0)
     // A map of fewer blocks than twice the threads (16 tiles, 13x13 or
     // 14x14 at F(4x4), made blocks of 12 and 4) is cut into one block per
     // thread where the transformed weights are within twice the L2 cache
@@ -1456,25 +1472,27 @@ struct ConvKernel {
     // 14x14 (1.8 MiB) 0.88; DenseNet's 128 -> 32 (0.6 MiB) was slower so
     // (1.03), SqueezeNet and ResNet-18 within 1% either way (AMD EPYC,
     // 512 KiB L2, 8 alternating rounds).
-    var block = Self.winogradBlock(cin: cin, cout: cout, tiles: tiles, positions: positions, threads: 1)
+    var block = Self.winogradBlock(cin: width, cout: cout, tiles: tiles, positions: positions, threads: 1)
     let share = (tiles + threads - 1) / threads
     if threads > 1, (tiles + block - 1) / block < 2 * threads {
-      let ownBlocks = positions * cin * cout * MemoryLayout<Float>.stride <= 2 * CPUCaches.l2
+      let ownBlocks = positions * width * cout * MemoryLayout<Float>.stride <= 2 * CPUCaches.l2
         && share >= Int(atr_sgemm_tile_rows())
       block = ownBlocks ? share : tiles
     }
     let blocks = (tiles + block - 1) / block
     let workers = max(1, min(threads, blocks))
-    let size = atr_packed_b_size(cin, cout)
-    // (positions, block, Cin) and (positions, block, Cout), positions a padded plane apart
-    let transformed = Self.scratch(workers, floats: positions * atr_winograd_plane(block, cin))
+    // Each position's packed weights and depth.
+    let offsets = (0..<positions).map { atr_winograd_weights_offset(tile, stride, $0, cin, cout) }
+    let depths = (0..<positions).map { atr_winograd_depth(tile, stride, $0) * cin }
+    // (positions, block, width) and (positions, block, Cout), positions a padded plane apart
+    let transformed = Self.scratch(workers, floats: positions * atr_winograd_plane(block, width))
     let products = Self.scratch(workers, floats: positions * atr_winograd_plane(block, cout))
     let biasValues = bias ?? []
     biasValues.withUnsafeBufferPointer { bp in
       let biasPointer = bias == nil ? nil : bp.baseAddress
-      // One block's products at one tile position: (count, Cin) x (Cin, Cout).
+      // One block's products at one tile position: (count, depth) x (depth, Cout).
       func product(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, count: Int, at xi: Int) {
-        atr_sgemm_packed(count, cout, cin, v + xi * atr_winograd_plane(count, cin), cin, packed + xi * size,
+        atr_sgemm_packed(count, cout, depths[xi], v + xi * atr_winograd_plane(count, width), width, packed + offsets[xi],
                          m + xi * atr_winograd_plane(count, cout), cout, ATR_START_ZERO, nil)
       }
       if blocks >= threads {

@@ -567,21 +567,55 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
                    size_t nsteps);
 
 /// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride
-/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`).
-/// Output tiles of m x m pixels, `dilation` apart, are numbered flat over
-/// images, blocks of m dilation_h x m dilation_w pixels and the dilation's
-/// phases within a block; there are atr_winograd_tiles of them. A tile of
-/// input is t x t pixels, t = m + 2, and has t^2 positions.
+/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`), and
+/// m = 4 at stride 2 (no dilation). Output tiles of m x m pixels,
+/// `dilation` apart, are numbered flat over images, blocks of m dilation_h
+/// x m dilation_w pixels and the dilation's phases within a block; there
+/// are atr_winograd_tiles of them. At stride 1 a tile of input is t x t
+/// pixels, t = m + 2, and has t^2 positions. At stride 2 the input splits
+/// into its four phases (even and odd rows by even and odd columns), each
+/// an ordinary correlation with a 2x2 part of the kernel (the taps at
+/// even or odd offsets), run as F(mxm, 2x2): a tile reads t x t pixels of
+/// each phase, t = m + 1, and has t^2 positions, at each of which only
+/// the phases whose part of the kernel transforms to other than zero
+/// take part (`atr_winograd_depth`).
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
-/// The kernels (cout, cin, 3, 3) transformed: one (cin, cout) matrix per
-/// tile position, each packed as atr_pack_b packs it, so that u is t^2
-/// times atr_packed_b_size(cin, cout) floats. Writes the panels of output
-/// channels [first_panel, first_panel + panels) (atr_packed_b_size(1, 1)
-/// channels each) at every position, every float of them: calls for
-/// disjoint ranges may run at once.
-void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t first_panel,
-                          size_t panels);
+/// Positions of a tile of F(mxm) at `stride` (1 or 2): (m + 2)^2 or (m + 1)^2.
+static inline size_t atr_winograd_positions(size_t m, size_t stride) {
+  const size_t t = stride == 2 ? m + 1 : m + 2;
+  return t * t;
+}
+
+/// The depth of position `position`'s product in input channels: cin
+/// times this. 1 at stride 1. At stride 2 the phases taking part: all
+/// four inside, two on the last row or column of positions (where the
+/// transform of a part of the kernel one tap tall or wide is zero), one at
+/// the corner. The rows of its (count, depth x cin) matrix hold the
+/// phases in the order (row phase, column phase), each cin channels.
+static inline size_t atr_winograd_depth(size_t m, size_t stride, size_t position) {
+  if (stride != 2) return 1;
+  const size_t t = m + 1, i = position / t, j = position % t;
+  return (i + 1 < t ? 2 : 1) * (j + 1 < t ? 2 : 1);
+}
+
+/// Where position `position`'s packed (depth x cin, cout) matrix starts
+/// in atr_winograd_weights' output, in floats; at `position` =
+/// atr_winograd_positions, the floats of all of them.
+static inline size_t atr_winograd_weights_offset(size_t m, size_t stride, size_t position, size_t cin, size_t cout) {
+  size_t rows = 0;
+  for (size_t x = 0; x < position; x++) rows += atr_winograd_depth(m, stride, x) * cin;
+  return atr_packed_b_size(rows, cout);
+}
+
+/// The kernels (cout, cin, 3, 3) transformed: one (depth x cin, cout)
+/// matrix per tile position (`atr_winograd_depth`), each packed as
+/// atr_pack_b packs it, at atr_winograd_weights_offset. Writes the panels
+/// of output channels [first_panel, first_panel + panels)
+/// (atr_packed_b_size(1, 1) channels each) at every position, every float
+/// of them: calls for disjoint ranges may run at once.
+void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t stride,
+                          size_t first_panel, size_t panels);
 
 /// Floats from one tile position's (count, channels) matrix to the next
 /// in a Winograd block's transformed input or products: count x channels
@@ -596,9 +630,10 @@ static inline size_t atr_winograd_plane(size_t count, size_t channels) {
 }
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
-/// 16) transformed: v is (t^2, count, cin), one (count, cin) matrix per
-/// tile position, atr_winograd_plane(count, cin) floats apart; the padding
-/// reads as zero.
+/// 16) transformed: v is (t^2, count, d cin), d = atr_winograd_depth at
+/// position 0 (4 at stride 2, else 1), one (count, d cin) matrix per tile
+/// position, atr_winograd_plane(count, d cin) floats apart, of which a
+/// position's product reads its depth's columns; the padding reads as zero.
 void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
                         size_t count, size_t m);
 

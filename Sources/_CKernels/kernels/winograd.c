@@ -34,9 +34,22 @@ typedef float wv __attribute__((vector_size(WL * 4), aligned(4)));
 
 enum { MAX_TILE = 8 };
 
-// r = B^T d for one line of T = M + 2 values.
-static inline __attribute__((always_inline)) void input_line(const int M, const wv *d, wv *r) {
-  if (M == 2) {
+// Stride 2 runs F(4x4, 2x2) on each phase of the input (see
+// atrous_kernels.h): interpolation points 0, 1, -1, 2 and infinity, whose
+// transforms hold integers but for G's 1/2 and 1/6 (applied to the
+// kernels in float64).
+
+// r = B^T d for one line of T = M + R - 1 values, R the kernel's taps
+// along the line (3, or 2 for a phase at stride 2, with M = 4).
+static inline __attribute__((always_inline)) void input_line(const int M, const int R, const wv *d, wv *r) {
+  if (R == 2) {
+    const wv s = d[3] - d[1];
+    r[0] = 2.0f * (d[0] - d[2]) + s;
+    r[1] = s - d[1] - d[2];
+    r[2] = s + 3.0f * (d[1] - d[2]);
+    r[3] = s;
+    r[4] = d[4] - d[2] - 2.0f * s;
+  } else if (M == 2) {
     r[0] = d[0] - d[2];
     r[1] = d[1] + d[2];
     r[2] = d[2] - d[1];
@@ -65,8 +78,16 @@ static inline __attribute__((always_inline)) void input_line(const int M, const 
   }
 }
 
-// r = A^T m for one line of T values, M results.
-static inline __attribute__((always_inline)) void output_line(const int M, const wv *m, wv *r) {
+// r = A^T m for one line of T = M + R - 1 values, M results.
+static inline __attribute__((always_inline)) void output_line(const int M, const int R, const wv *m, wv *r) {
+  if (R == 2) {
+    const wv a = m[1] + m[2], b = m[1] - m[2];
+    r[0] = m[0] + a + m[3];
+    r[1] = b + 2.0f * m[3];
+    r[2] = a + 4.0f * m[3];
+    r[3] = b + 8.0f * m[3] + m[4];
+    return;
+  }
   if (M == 2) {
     r[0] = m[0] + m[1] + m[2];
     r[1] = m[1] - m[2] - m[3];
@@ -130,8 +151,8 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
 }
 
 void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m,
-                          size_t first_panel, size_t panels) {
-  // G (T x 3) with U = G g G^T, in double so that U is G g G^T rounded once.
+                          size_t stride, size_t first_panel, size_t panels) {
+  // G (T x R) with U = G g G^T, in double so that U is G g G^T rounded once.
   static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
   static const double G4[6][3] = {
       {1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -147,20 +168,29 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
       {32.0 / 45, -16.0 / 45, 8.0 / 45},
       {0, 0, 1},
   };
-  const double(*G)[3] = m == 2 ? G2 : m == 4 ? G4 : G6;
-  const size_t T = m + 2;
+  // F(4x4, 2x2), the taps of a phase at stride 2 in the first two columns.
+  static const double G42[5][3] = {{0.5, 0, 0}, {-0.5, -0.5, 0}, {-1.0 / 6, 1.0 / 6, 0}, {1.0 / 6, 1.0 / 3, 0}, {0, 1, 0}};
+  const int strided = stride == 2;
+  const double(*G)[3] = strided ? G42 : m == 2 ? G2 : m == 4 ? G4 : G6;
+  const size_t T = strided ? m + 1 : m + 2, R = strided ? 2 : 3;
   // Eight output channels at once, in lanes: each of the T^2 planes of U
   // gets 8 floats in a row, and the products vectorize. (One kernel at a
   // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
   // at F(4x4), mostly cache and TLB misses.)
   enum { L = 8 };
-  const size_t size = atr_packed_b_size(cin, cout), edge = cout % NR;
+  // Each position's matrix: where it starts and how deep it is.
+  size_t start[MAX_TILE * MAX_TILE], depth[MAX_TILE * MAX_TILE];
+  for (size_t xi = 0; xi < T * T; xi++) {
+    start[xi] = atr_winograd_weights_offset(m, stride, xi, cin, cout);
+    depth[xi] = atr_winograd_depth(m, stride, xi) * cin;
+  }
+  const size_t edge = cout % NR;
   const size_t end = (first_panel + panels) * NR < cout ? (first_panel + panels) * NR : cout;
   // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
   if (edge && end == cout && panels)
     for (size_t xi = 0; xi < T * T; xi++)
-      for (size_t ci = 0; ci < cin; ci++)
-        for (size_t j = edge; j < NR; j++) u[xi * size + cout / NR * cin * NR + ci * NR + j] = 0.0f;
+      for (size_t ci = 0; ci < depth[xi]; ci++)
+        for (size_t j = edge; j < NR; j++) u[start[xi] + cout / NR * depth[xi] * NR + ci * NR + j] = 0.0f;
   // A panel of NR output channels at a time, its input channels in order,
   // so that each position's panel fills row after row: T^2 sequential
   // streams. With the input channels outermost, each group of 8 went to
@@ -179,23 +209,47 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
             for (size_t k = lanes; k < L; k++) g[e][k] = 0;
         for (size_t k = 0; k < lanes; k++)
           for (int e = 0; e < 9; e++) g[e][k] = w[((co0 + k) * cin + ci) * 9 + e];
-        double t[MAX_TILE][3][L];  // G g
-        for (size_t i = 0; i < T; i++)
-          for (int j = 0; j < 3; j++)
-            for (int k = 0; k < L; k++) t[i][j][k] = G[i][0] * g[j][k] + G[i][1] * g[3 + j][k] + G[i][2] * g[6 + j][k];
-        for (size_t i = 0; i < T; i++)
-          for (size_t j = 0; j < T; j++) {
-            double r[L];
-            for (int k = 0; k < L; k++) r[k] = t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2];
-            // Column co0 + k of position (i, j)'s matrix, in its panel of NR.
-            float *out = u + (i * T + j) * size + co0 / NR * cin * NR + ci * NR + co0 % NR;
-            // Whole groups apart: the compiler makes a loop of unknown length
-            // a masked store, which AMD's cores run slowly (the 128 -> 128
-            // transform at F(6x6) took 1.16 ms with one, 0.74 without).
-            if (lanes == L)
-              for (size_t k = 0; k < L; k++) out[k] = (float)r[k];
-            else
-              for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+        // The kernel's phases: at stride 1 the whole kernel; at stride 2
+        // the taps (2u + a, 2v + b), zeros past the kernel's edge.
+        for (int a = 0; a < (strided ? 2 : 1); a++)
+          for (int b = 0; b < (strided ? 2 : 1); b++) {
+            double p[3][3][L];  // (R, R) taps of the phase
+            for (size_t y = 0; y < R; y++)
+              for (size_t x = 0; x < R; x++) {
+                const size_t ky = strided ? 2 * y + (size_t)a : y, kx = strided ? 2 * x + (size_t)b : x;
+                for (int k = 0; k < L; k++) p[y][x][k] = ky < 3 && kx < 3 ? g[ky * 3 + kx][k] : 0.0;
+              }
+            double t[MAX_TILE][3][L];  // G p
+            for (size_t i = 0; i < T; i++)
+              for (size_t j = 0; j < R; j++)
+                for (int k = 0; k < L; k++) {
+                  double sum = 0;
+                  for (size_t y = 0; y < R; y++) sum += G[i][y] * p[y][j][k];
+                  t[i][j][k] = sum;
+                }
+            for (size_t i = 0; i < T; i++)
+              for (size_t j = 0; j < T; j++) {
+                // At stride 2 an odd phase has no row (column) of positions
+                // at the last row (column): its transform is zero there.
+                if ((a && i + 1 == T) || (b && j + 1 == T)) continue;
+                const size_t xi = i * T + j, slot = (size_t)a * (j + 1 < T && strided ? 2 : 1) + (size_t)b;
+                double r[L];
+                for (int k = 0; k < L; k++) {
+                  double sum = 0;
+                  for (size_t x = 0; x < R; x++) sum += t[i][x][k] * G[j][x];
+                  r[k] = sum;
+                }
+                // Column co0 + k of row slot * cin + ci of position xi's
+                // matrix, in its panel of NR.
+                float *out = u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
+                // Whole groups apart: the compiler makes a loop of unknown length
+                // a masked store, which AMD's cores run slowly (the 128 -> 128
+                // transform at F(6x6) took 1.16 ms with one, 0.74 without).
+                if (lanes == L)
+                  for (size_t k = 0; k < L; k++) out[k] = (float)r[k];
+                else
+                  for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+              }
           }
       }
     }
@@ -203,18 +257,23 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
 }
 
 // One tile's input transform for one group of WL channels: the tile's
-// T x T pixels read at p + i * rows + j * pixels (floats), each line
-// along x transformed, then each along y, into position (i, j) of dst
-// (positions `plane` floats apart). Rows first: a row's pixels are a
-// constant stride apart, so the T^2 addresses come from two running sums
-// instead of T^2 offsets the registers cannot hold (with the columns
-// first, the input transform above took 3.6 ms, rows first 2.6). With
-// `ahead`, the M pixels after the tile's on each row, the next tile's
-// new columns, are prefetched (2.6 ms to 2.3 to 2.45).
-static inline __attribute__((always_inline)) void input_tile(const int M, float *restrict dst, size_t plane,
+// T x T pixels (T = M + R - 1) read at p + i * rows + j * pixels (floats),
+// each line along x transformed, then each along y, into position (i, j)
+// of dst (positions `plane` floats apart). At stride 2 (PA, PB >= 0) the
+// pixels are phase (PA, PB)'s, and each position takes them at the
+// phase's place among those it keeps (`atr_winograd_depth`), `cin`
+// floats each; the positions that do not keep the phase are skipped.
+// Rows first: a row's pixels are a constant stride apart, so the T^2
+// addresses come from two running sums instead of T^2 offsets the
+// registers cannot hold (with the columns first, the input transform
+// above took 3.6 ms, rows first 2.6). With `ahead`, the M pixels after
+// the tile's on each row, the next tile's new columns, are prefetched
+// (2.6 ms to 2.3 to 2.45).
+static inline __attribute__((always_inline)) void input_tile(const int M, const int R, const int PA, const int PB,
+                                                             float *restrict dst, size_t plane, size_t cin,
                                                              const float *p, ptrdiff_t rows, ptrdiff_t pixels,
                                                              const int ahead) {
-  const int T = M + 2;
+  const int T = M + R - 1;
   wv lines[MAX_TILE][MAX_TILE];  // [y][position along x]
 #pragma clang loop unroll(full)
   for (int i = 0; i < T; i++) {
@@ -224,62 +283,91 @@ static inline __attribute__((always_inline)) void input_tile(const int M, float 
     if (ahead)
 #pragma clang loop unroll(full)
       for (int j = 0; j < M; j++) __builtin_prefetch(p + i * rows + (T + j) * pixels);
-    input_line(M, d, lines[i]);
+    input_line(M, R, d, lines[i]);
   }
 #pragma clang loop unroll(full)
   for (int j = 0; j < T; j++) {
+    if (PB > 0 && j + 1 == T) continue;
     wv d[MAX_TILE], r[MAX_TILE];
 #pragma clang loop unroll(full)
     for (int i = 0; i < T; i++) d[i] = lines[i][j];
-    input_line(M, d, r);
+    input_line(M, R, d, r);
+    const size_t columns = PB >= 0 && j + 1 < T ? 2 : 1;
 #pragma clang loop unroll(full)
-    for (int i = 0; i < T; i++) WV_STORE(dst + (size_t)(i * T + j) * plane, r[i]);
+    for (int i = 0; i < T; i++) {
+      if (PA > 0 && i + 1 == T) continue;
+      const size_t slot = PA < 0 ? 0 : (size_t)PA * columns + (size_t)PB;
+      WV_STORE(dst + (size_t)(i * T + j) * plane + slot * cin, r[i]);
+    }
   }
 }
 
-// The input transform for one output tile size.
-static inline __attribute__((always_inline)) void input_tiles(const int M, float *restrict v, const float *restrict src,
-                                                              const atr_conv_geometry *g, size_t cin, size_t first,
-                                                              size_t count) {
-  const int T = M + 2;
-  const ptrdiff_t h = g->input_h, w = g->input_w, dy = g->dilation_h, dx = g->dilation_w;
-  const size_t plane = atr_winograd_plane(count, cin);  // floats between tile positions
-  const ptrdiff_t rows = dy * w * (ptrdiff_t)cin, pixels = dx * (ptrdiff_t)cin;
+// One tile's input transform, all WL-channel groups, at stride 1 (PA < 0)
+// or for phase (PA, PB) at stride 2: the whole tile where it lies inside
+// the map (y0, x0 its first pixel, in the phase's rows and columns
+// `step` apart), else its pixels, zeros outside the map, in a patch of
+// its own.
+static inline __attribute__((always_inline)) void input_tile_groups(const int M, const int R, const int PA,
+                                                                    const int PB, float *restrict dst, size_t plane,
+                                                                    const float *base, const atr_conv_geometry *g,
+                                                                    size_t cin, ptrdiff_t y0, ptrdiff_t x0,
+                                                                    ptrdiff_t sy, ptrdiff_t sx) {
+  const int T = M + R - 1;
+  const ptrdiff_t h = g->input_h, w = g->input_w;
+  const ptrdiff_t rows = sy * w * (ptrdiff_t)cin, pixels = sx * (ptrdiff_t)cin;
+  const int inside = y0 >= 0 && x0 >= 0 && y0 + (T - 1) * sy < h && x0 + (T - 1) * sx < w;
+  for (size_t c = 0; c < cin;) {
+    if (c + WL > cin) c = cin - WL;
+    if (inside) {
+      // A prefetch per 64-byte line: every 16 channels.
+      input_tile(M, R, PA, PB, dst + c, plane, cin, base + (y0 * w + x0) * (ptrdiff_t)cin + (ptrdiff_t)c, rows, pixels,
+                 PA <= 0 && c % 16 == 0);
+    } else {
+      wv patch[MAX_TILE * MAX_TILE];  // (T, T) pixels of WL channels
+      for (int i = 0; i < T; i++)
+        for (int j = 0; j < T; j++) {
+          const ptrdiff_t y = y0 + i * sy, x = x0 + j * sx;
+          patch[i * T + j] = y >= 0 && y < h && x >= 0 && x < w ? WV_LOAD(base + (y * w + x) * (ptrdiff_t)cin + (ptrdiff_t)c)
+                                                                : (wv){0};
+        }
+      input_tile(M, R, PA, PB, dst + c, plane, cin, (const float *)patch, T * WL, WL, 0);
+    }
+    c += WL;
+  }
+}
+
+// The input transform for one output tile size: at stride 1 each tile's
+// pixels dilation apart; at stride 2 each of its four phases.
+static inline __attribute__((always_inline)) void input_tiles(const int M, const int strided, float *restrict v,
+                                                              const float *restrict src, const atr_conv_geometry *g,
+                                                              size_t cin, size_t first, size_t count) {
+  const size_t width = strided ? 4 * cin : cin;
+  const size_t plane = atr_winograd_plane(count, width);  // floats between tile positions
   for (size_t k = 0; k < count; k++) {
     size_t image;
     ptrdiff_t oy, ox;
     tile_origin((size_t)M, g, first + k, &image, &oy, &ox);
-    const ptrdiff_t y0 = oy - g->pad_top, x0 = ox - g->pad_left;
-    const int inside = y0 >= 0 && x0 >= 0 && y0 + (T - 1) * dy < h && x0 + (T - 1) * dx < w;
-    const float *base = src + (size_t)image * (size_t)(h * w) * cin;
-    float *dst = v + k * cin;
-    for (size_t c = 0; c < cin;) {
-      if (c + WL > cin) c = cin - WL;
-      if (inside) {
-        // A prefetch per 64-byte line: every 16 channels.
-        input_tile(M, dst + c, plane, base + (y0 * w + x0) * (ptrdiff_t)cin + (ptrdiff_t)c, rows, pixels, c % 16 == 0);
-      } else {
-        // A tile over the padding: its pixels, zeros outside the map, in a
-        // patch of its own.
-        wv patch[MAX_TILE * MAX_TILE];  // (T, T) pixels of WL channels
-        for (int i = 0; i < T; i++)
-          for (int j = 0; j < T; j++) {
-            const ptrdiff_t y = y0 + i * dy, x = x0 + j * dx;
-            patch[i * T + j] = y >= 0 && y < h && x >= 0 && x < w ? WV_LOAD(base + (y * w + x) * (ptrdiff_t)cin + (ptrdiff_t)c)
-                                                                  : (wv){0};
-          }
-        input_tile(M, dst + c, plane, (const float *)patch, T * WL, WL, 0);
-      }
-      c += WL;
+    const float *base = src + (size_t)image * (size_t)(g->input_h * g->input_w) * cin;
+    float *dst = v + k * width;
+    if (!strided) {
+      input_tile_groups(M, 3, -1, -1, dst, plane, base, g, cin, oy - g->pad_top, ox - g->pad_left, g->dilation_h,
+                        g->dilation_w);
+      continue;
     }
+    const ptrdiff_t y0 = 2 * oy - g->pad_top, x0 = 2 * ox - g->pad_left;
+    input_tile_groups(M, 2, 0, 0, dst, plane, base, g, cin, y0, x0, 2, 2);
+    input_tile_groups(M, 2, 0, 1, dst, plane, base, g, cin, y0, x0 + 1, 2, 2);
+    input_tile_groups(M, 2, 1, 0, dst, plane, base, g, cin, y0 + 1, x0, 2, 2);
+    input_tile_groups(M, 2, 1, 1, dst, plane, base, g, cin, y0 + 1, x0 + 1, 2, 2);
   }
 }
 
 void atr_winograd_input(float *restrict v, const float *restrict src, const atr_conv_geometry *g, size_t cin,
                         size_t first, size_t count, size_t m) {
-  if (m == 2) input_tiles(2, v, src, g, cin, first, count);
-  else if (m == 4) input_tiles(4, v, src, g, cin, first, count);
-  else input_tiles(6, v, src, g, cin, first, count);
+  if (g->stride_h == 2) input_tiles(4, 1, v, src, g, cin, first, count);
+  else if (m == 2) input_tiles(2, 0, v, src, g, cin, first, count);
+  else if (m == 4) input_tiles(4, 0, v, src, g, cin, first, count);
+  else input_tiles(6, 0, v, src, g, cin, first, count);
 }
 
 // One tile's output transform for one group of WL channels: the T^2
@@ -290,11 +378,11 @@ void atr_winograd_input(float *restrict v, const float *restrict src, const atr_
 // constant rows and cols (M) for the whole tiles inside the map, whose
 // loops then unroll. The bias comes as a pointer, not a vector: the
 // baseline's ABI passes no 32-byte vectors.
-static inline __attribute__((always_inline)) void output_tile(const int M, float *restrict o, ptrdiff_t orow,
-                                                              ptrdiff_t opix, const float *restrict s, size_t plane,
-                                                              const float *restrict bias, const float *restrict sum,
-                                                              size_t rows, size_t cols) {
-  const int T = M + 2;
+static inline __attribute__((always_inline)) void output_tile(const int M, const int R, float *restrict o,
+                                                              ptrdiff_t orow, ptrdiff_t opix, const float *restrict s,
+                                                              size_t plane, const float *restrict bias,
+                                                              const float *restrict sum, size_t rows, size_t cols) {
+  const int T = M + R - 1;
   const wv b = bias ? WV_LOAD(bias) : (wv){0};
   wv lines[MAX_TILE][MAX_TILE];  // [position along y][output column]
 #pragma clang loop unroll(full)
@@ -302,13 +390,13 @@ static inline __attribute__((always_inline)) void output_tile(const int M, float
     wv d[MAX_TILE];
 #pragma clang loop unroll(full)
     for (int j = 0; j < T; j++) d[j] = WV_LOAD(s + (size_t)(i * T + j) * plane);
-    output_line(M, d, lines[i]);
+    output_line(M, R, d, lines[i]);
   }
   for (size_t j = 0; j < cols; j++) {
     wv d[MAX_TILE], r[MAX_TILE];
 #pragma clang loop unroll(full)
     for (int i = 0; i < T; i++) d[i] = lines[i][j];
-    output_line(M, d, r);
+    output_line(M, R, d, r);
     for (size_t i = 0; i < rows; i++) {
       const ptrdiff_t at = (ptrdiff_t)i * orow + (ptrdiff_t)j * opix;
       WV_STORE(o + at, sum ? r[i] + b + WV_LOAD(sum + at) : r[i] + b);
@@ -316,8 +404,9 @@ static inline __attribute__((always_inline)) void output_tile(const int M, float
   }
 }
 
-// The output transform for one output tile size.
-static inline __attribute__((always_inline)) void output_tiles(const int M, float *restrict out,
+// The output transform for one output tile size, R taps along a line
+// (2 at stride 2).
+static inline __attribute__((always_inline)) void output_tiles(const int M, const int R, float *restrict out,
                                                                const float *restrict products,
                                                                const float *restrict bias,
                                                                const float *restrict residual, const atr_conv_geometry *g,
@@ -340,9 +429,9 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
       if (c + WL > cout) c = cout - WL;
       const float *b = bias ? bias + c : NULL;
       const float *sum = residual ? residual + at + c : NULL;
-      if (whole && !sum) output_tile(M, base + c, orow, opix, src + c, plane, b, NULL, (size_t)M, (size_t)M);
-      else if (whole) output_tile(M, base + c, orow, opix, src + c, plane, b, sum, (size_t)M, (size_t)M);
-      else output_tile(M, base + c, orow, opix, src + c, plane, b, sum, rows, cols);
+      if (whole && !sum) output_tile(M, R, base + c, orow, opix, src + c, plane, b, NULL, (size_t)M, (size_t)M);
+      else if (whole) output_tile(M, R, base + c, orow, opix, src + c, plane, b, sum, (size_t)M, (size_t)M);
+      else output_tile(M, R, base + c, orow, opix, src + c, plane, b, sum, rows, cols);
       c += WL;
     }
     // The fused steps on each of the tile's output rows while in cache: its
@@ -355,7 +444,8 @@ static inline __attribute__((always_inline)) void output_tiles(const int M, floa
 void atr_winograd_output(float *restrict out, const float *restrict products, const float *restrict bias,
                          const float *restrict residual, const atr_conv_geometry *g, size_t cout, size_t first,
                          size_t count, const atr_pointwise_step *steps, size_t nsteps, size_t m) {
-  if (m == 2) output_tiles(2, out, products, bias, residual, g, cout, first, count, steps, nsteps);
-  else if (m == 4) output_tiles(4, out, products, bias, residual, g, cout, first, count, steps, nsteps);
-  else output_tiles(6, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  if (g->stride_h == 2) output_tiles(4, 2, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else if (m == 2) output_tiles(2, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else if (m == 4) output_tiles(4, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else output_tiles(6, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
 }
