@@ -266,6 +266,8 @@ void atr_weighted_sum(float *out, const float *const *rows, const float *weights
   atr_kernels()->weighted_sum(out, rows, weights, count, n);
 }
 
+size_t atr_winograd_lanes(void) { return atr_kernels()->winograd_lanes(); }
+
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return atr_kernels()->winograd_tiles(g, images, m);
 }

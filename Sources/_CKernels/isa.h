@@ -75,6 +75,7 @@
   X(pixels_into) \
   X(box_mean_pass) \
   X(weighted_sum) \
+  X(winograd_lanes) \
   X(winograd_tiles) \
   X(winograd_weights) \
   X(winograd_input) \
@@ -144,6 +145,7 @@
 #define atr_pixels_into ATR_ISA_NAME(atr_pixels_into)
 #define atr_box_mean_pass ATR_ISA_NAME(atr_box_mean_pass)
 #define atr_weighted_sum ATR_ISA_NAME(atr_weighted_sum)
+#define atr_winograd_lanes ATR_ISA_NAME(atr_winograd_lanes)
 #define atr_winograd_tiles ATR_ISA_NAME(atr_winograd_tiles)
 #define atr_winograd_weights ATR_ISA_NAME(atr_winograd_weights)
 #define atr_winograd_input ATR_ISA_NAME(atr_winograd_input)

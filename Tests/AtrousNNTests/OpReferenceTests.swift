@@ -261,6 +261,10 @@ import Testing
       // A dilation wider than a small map: phases whose tiles hold no
       // output pixel at all.
       ConvCase(cin: 16, cout: 24, k: (3, 3), stride: (1, 1), dilation: (5, 4), pads: [5, 4, 5, 4], group: 1),
+      // Fewer than 16 channels (a space-to-depth stem's 12): Winograd where
+      // vectors hold 8 floats, the 4 past the first 8 taken with the 4
+      // before them again; direct with AVX-512, whose transforms take 16.
+      ConvCase(cin: 12, cout: 8, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ] + (tile != 4 ? [] : [
       // Stride 2 (F(4x4) alone): four phases of the input, each position's
       // product as deep as the phases it keeps; odd and even map sizes,
@@ -270,6 +274,7 @@ import Testing
       ConvCase(cin: 20, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [0, 0, 0, 0], group: 1),
       ConvCase(cin: 24, cout: 37, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
       ConvCase(cin: 272, cout: 72, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+      ConvCase(cin: 10, cout: 12, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     ])
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.winograd) {
@@ -373,6 +378,10 @@ import Testing
     #expect(Self.windowKernel(64, 128, taps: 3, size: 56, stride: 2).winogradTile == 4)
     #expect(Self.windowKernel(32, 64, taps: 3, size: 320, stride: 2).winogradTile == 4)
     #expect(Self.windowKernel(256, 512, taps: 3, size: 14, stride: 2).winogradTile == nil)
+    // YOLOX-S's stem, 12 -> 32 at 320x320: where the transforms take 8
+    // channels at once; AVX-512's take 16.
+    let stem = Self.windowKernel(12, 32, taps: 3, size: 320)
+    #expect((stem.winogradTile != nil) == (atr_winograd_lanes() <= 12))
     // Dilated at stride 2, or strides that differ: direct.
     let strided = WindowAxis(input: 56, kernel: 3, stride: 2, dilation: 1, padBegin: 1, padEnd: 1, output: 28)
     var dilated = strided, plain = strided
@@ -544,7 +553,8 @@ import Testing
     var atol = max(1e-5, Float(k) * 1.2e-7)
     let values = output.floatValues()
     let strideFits = c.stride == (1, 1) || (c.stride == (2, 2) && c.dilation == (1, 1))
-    if c.k == (3, 3) && strideFits && c.group == 1 && c.cin >= 16 && c.cout >= 16 {
+    let lanes = Int(atr_winograd_lanes())
+    if c.k == (3, 3) && strideFits && c.group == 1 && c.cin >= lanes && c.cout >= lanes {
       // Winograd (F(2x2), F(4x4) or F(6x6)) may run: its transforms round
       // more, within 5e-5 of the output's range at worst and 1e-5 relative
       // RMS error. (F(6x6)'s transforms scale by up to 32 and 1/90, but its

@@ -581,6 +581,10 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
 /// take part (`atr_winograd_depth`).
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
+/// Channels the transforms take at once (a vector register's floats: 16
+/// with AVX-512, else 8): the fewest channels in and out they can run.
+size_t atr_winograd_lanes(void);
+
 /// Positions of a tile of F(mxm) at `stride` (1 or 2): (m + 2)^2 or (m + 1)^2.
 static inline size_t atr_winograd_positions(size_t m, size_t stride) {
   const size_t t = stride == 2 ? m + 1 : m + 2;
@@ -630,7 +634,7 @@ static inline size_t atr_winograd_plane(size_t count, size_t channels) {
 }
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
-/// 16) transformed: v is (t^2, count, d cin), d = atr_winograd_depth at
+/// atr_winograd_lanes) transformed: v is (t^2, count, d cin), d = atr_winograd_depth at
 /// position 0 (4 at stride 2, else 1), one (count, d cin) matrix per tile
 /// position, atr_winograd_plane(count, d cin) floats apart, of which a
 /// position's product reads its depth's columns; the padding reads as zero.
@@ -638,7 +642,7 @@ void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, 
                         size_t count, size_t m);
 
 /// Output tiles [first, first + count) from the products, (t^2, count,
-/// cout) (cout >= 16; positions atr_winograd_plane(count, cout) floats
+/// cout) (cout >= atr_winograd_lanes; positions atr_winograd_plane(count, cout) floats
 /// apart), into (N, OH, OW, cout) storage, the bias and (when
 /// not NULL) `residual`'s value at the same place (same layout as `out`)
 /// added, then the fused steps applied; pixels past the map's edge are

@@ -18,7 +18,7 @@
 //
 // Channels go WL at a time, a vector register's floats (16 with AVX-512,
 // 8 with AVX2 and the baseline), the last WL again for a rest; the
-// transforms need at least 16 channels. With AVX2, 16 channels at a time
+// transforms need at least WL channels (atr_winograd_lanes). With AVX2, 16 channels at a time
 // (two registers per value) spilled the 8x8 tiles' transforms twice over:
 // F(6x6)'s input transform of a 224x224x64 map took 4.4 to 5.0 ms, 3.6
 // with 8 (AMD EPYC, minimum of 20 runs).
@@ -145,6 +145,8 @@ static inline size_t tile_lines(size_t M, ptrdiff_t start, size_t step, size_t e
   const size_t lines = (end - (size_t)start + step - 1) / step;
   return lines < M ? lines : M;
 }
+
+size_t atr_winograd_lanes(void) { return WL; }
 
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return images * tiles_down(m, g) * tiles_across(m, g) * (size_t)(g->dilation_h * g->dilation_w);
