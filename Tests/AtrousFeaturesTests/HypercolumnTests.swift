@@ -45,7 +45,11 @@ import Testing
     let plan = try HypercolumnExtractor(graph: graph, layers: layers, options: options).plan(height: 47, width: 61, channels: 3)
     #expect(plan.tiles.count > 4)
     let tiled = try export(graph, layers: layers, input: input(), options: options)
-    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-6).isClose)
+    // Where vectors hold 8 floats the 8 -> 12 and 12 -> 16 convolutions run
+    // as Winograd, whose tiles a crop places elsewhere on the map than the
+    // whole image does: the same sums, rounded differently (up to 1.4e-6
+    // here), well within Winograd's bound (5e-5 of the output's range).
+    #expect(closeness(tiled.tensor().scalars, whole.tensor().scalars, rtol: 0, atol: 1e-5).isClose)
     return plan
   }
 
