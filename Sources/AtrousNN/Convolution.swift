@@ -158,7 +158,21 @@ enum Convolution {
     var transformed: AlignedStorage?
     /// Winograd's output tile, m of F(mxm, 3x3).
     var winogradTile = 4
+    /// The 4x4 convolution over the input's space-to-depth that Winograd
+    /// runs in place of a 7x7 one at stride 2 (`spaceToDepthKernel`).
+    var spaceToDepth: ConvKernel?
     var path: String
+
+    /// Winograd on `x`, adding `residual` ((N, OH, OW, Cout)) where given:
+    /// on its channels-last pixels, or on their space-to-depth.
+    func winograd(_ x: NDArray, residual: Tensor? = nil) -> Tensor {
+      if let spaceToDepth {
+        return spaceToDepth.winograd(kernel.spaceToDepth(x), weights: transformed!, tile: winogradTile, residual: residual,
+                                     threads: threads)
+      }
+      return kernel.winograd(x.toChannelsLast().storage!, weights: transformed!, tile: winogradTile, residual: residual,
+                             threads: threads)
+    }
   }
 
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
@@ -192,11 +206,13 @@ enum Convolution {
       if sameShape, winograd || (plan.strategy == .im2col && convolution.addsResidualInPlace) {
         convolution.epilogue = steps
         c.path = plan.path + "+add" + Pointwise.describe(steps)
-        let (input, added) = (x.toChannelsLast().storage!, residual.toChannelsLast().storage!)
+        let added = residual.toChannelsLast().storage!
+        var fused = plan
+        fused.kernel = convolution
+        fused.spaceToDepth?.epilogue = steps
         let output = winograd
-          ? convolution.winograd(input, weights: plan.transformed!, tile: plan.winogradTile, residual: added,
-                                 threads: plan.threads)
-          : convolution.run(input, residual: added, threads: plan.threads)
+          ? fused.winograd(x, residual: added)
+          : convolution.run(x.toChannelsLast().storage!, residual: added, threads: plan.threads)
         return [NDArray(channelsLast: output)]
       }
       c.path = plan.path + ",add" + Pointwise.describe(steps)
@@ -275,9 +291,21 @@ enum Convolution {
                     path: strategy.rawValue + Pointwise.describe(convolution.epilogue))
     switch strategy {
     case .blocked: plan.packed = try prepared("conv-blocked") { $0.blockedWeights() }
+    case .winograd where !convolution.winogradFits:
+      // A 7x7 convolution at stride 2, over its input's space-to-depth.
+      let inner = convolution.spaceToDepthKernel!
+      plan.spaceToDepth = inner
+      plan.winogradTile = 3
+      plan.path = "space-to-depth,winograd:F3" + Pointwise.describe(convolution.epilogue)
+      plan.transformed = try prepared("conv-winograd-s2d") { kernel in
+        var weighted = inner
+        weighted.weights = kernel.spaceToDepthWeights()
+        return weighted.winogradWeights(tile: 3, threads: threads)
+      }
     case .winograd:
-      // A strategy forced onto a convolution the rule runs direct takes F(4x4).
-      plan.winogradTile = convolution.winogradTile ?? 4
+      // A strategy forced onto a convolution the rule runs direct takes
+      // F(4x4) (F(3x3) for a 4x4 kernel).
+      plan.winogradTile = convolution.winogradTile ?? (convolution.axes[0].kernel == 4 ? 3 : 4)
       plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
       let tile = plan.winogradTile
       plan.transformed = try prepared("conv-winograd\(tile)") { $0.winogradWeights(tile: tile, threads: threads) }
@@ -349,9 +377,7 @@ enum Convolution {
                                   threads: threads, steps: convolution.epilogue, shape: [n, oh, ow, cout])
       return result(values, planes: false)
     case .winograd:
-      return result(convolution.winograd(x.toChannelsLast().storage!, weights: plan.transformed!, tile: plan.winogradTile,
-                                         threads: threads),
-                    planes: false)
+      return result(plan.winograd(x), planes: false)
     case .grouped:
       return result(convolution.grouped8(x.toChannelsLast().storage!, weights: plan.packed[0], threads: threads),
                     planes: false)
@@ -415,7 +441,7 @@ enum Convolution {
     // maps go channels-last, vectorized across channels instead.
     if kernel.isDepthwise { return planesInput && kernel.axes[1].output >= 16 ? .depthwisePlanes : .depthwise }
     if kernel.isPointwise && kernel.group == 1 && kernel.pixels <= Linear.fewRows { return .gemv }
-    if kernel.winogradTile != nil { return .winograd }
+    if kernel.winogradTile != nil || kernel.spaceToDepthKernel?.winogradTile != nil { return .winograd }
     if kernel.prefersBlocked { return .blocked }
     if !planesInput && kernel.hasGroupsOf8 { return .grouped }
     return planesInput ? .planar : .im2col
@@ -428,7 +454,7 @@ enum Convolution {
     case .planar: !kernel.isDepthwise
     case .depthwisePlanes, .depthwise: kernel.isDepthwise
     case .grouped: kernel.hasGroupsOf8
-    case .winograd: kernel.winogradFits
+    case .winograd: kernel.winogradFits || kernel.spaceToDepthKernel != nil
     case .gemv: kernel.isPointwise && kernel.group == 1
     case .im2col: true
     }
@@ -681,8 +707,73 @@ struct ConvKernel {
   /// input, with 2x2 parts of the kernel (`atr_winograd_depth`).
   var winogradFits: Bool {
     let lanes = Int(atr_winograd_lanes())
-    guard group == 1, cin >= lanes, cout >= lanes, axes.allSatisfy({ $0.kernel == 3 }) else { return false }
+    guard group == 1, cin >= lanes, cout >= lanes else { return false }
+    if axes.allSatisfy({ $0.kernel == 4 && $0.stride == 1 && $0.dilation == 1 }) { return true }
+    guard axes.allSatisfy({ $0.kernel == 3 }) else { return false }
     return axes.allSatisfy { $0.stride == 1 } || axes.allSatisfy { $0.stride == 2 && $0.dilation == 1 }
+  }
+
+  /// A 7x7 convolution at stride 2 (a network's stem: ResNet's,
+  /// GoogLeNet's, DenseNet's) as the 4x4 one at stride 1 over its input's
+  /// space-to-depth (`spaceToDepth`), which Winograd F(3x3, 4x4) may run:
+  /// that convolution, where it fits Winograd, else nil. Channel (a, b,
+  /// c) of the space-to-depth, (2 a + b) Cin + c, at (Y, X) is input
+  /// channel c at (2Y + a, 2X + b) of the padded input, and its kernel tap
+  /// (u, v) is the 7x7 kernel's (2u + a, 2v + b), zero past its edge; the
+  /// output is the same map, no padding left.
+  var spaceToDepthKernel: ConvKernel? {
+    guard group == 1, axes.allSatisfy({ $0.kernel == 7 && $0.stride == 2 && $0.dilation == 1 }) else { return nil }
+    let inner = axes.map { WindowAxis(input: $0.output + 3, kernel: 4, stride: 1, dilation: 1, padBegin: 0, padEnd: 0,
+                                      output: $0.output) }
+    let kernel = ConvKernel(n: n, cin: 4 * cin, cout: cout, group: 1, axes: inner, weights: [], bias: bias,
+                            epilogue: epilogue)
+    return kernel.winogradFits ? kernel : nil
+  }
+
+  /// The weights of `spaceToDepthKernel`, (Cout, 4 Cin, 4, 4), from this
+  /// 7x7 kernel's.
+  func spaceToDepthWeights() -> [Float] {
+    var result = [Float](repeating: 0, count: cout * 4 * cin * 16)
+    withWeights { w in  // (Cout, Cin, 7, 7)
+      for co in 0..<cout {
+        for a in 0..<2 { for b in 0..<2 { for c in 0..<cin { for u in 0..<4 where 2 * u + a < 7 {
+          for v in 0..<4 where 2 * v + b < 7 {
+            result[((co * 4 + 2 * a + b) * cin + c) * 16 + u * 4 + v] = w[((co * cin + c) * 7 + 2 * u + a) * 7 + 2 * v + b]
+          }
+        } } } }
+      }
+    }
+    return result
+  }
+
+  /// The input of `spaceToDepthKernel`: (N, OH + 3, OW + 3, 4 Cin) from
+  /// `x` ((N, Cin, H, W) in either layout), zeros where the window reads
+  /// the padding.
+  func spaceToDepth(_ x: NDArray) -> Tensor {
+    let (h, w, oh, ow) = (axes[0].input, axes[1].input, axes[0].output + 3, axes[1].output + 3)
+    let (top, left) = (axes[0].padBegin, axes[1].padBegin)
+    var result = Tensor(shape: [n, oh, ow, 4 * cin])  // zeros
+    let source = x.storage!
+    // Floats between neighbouring channels, pixels and rows of the input.
+    let (channel, pixel) = x.channelsLast ? (1, cin) : (h * w, 1)
+    source.withUnsafeBufferPointer { src in
+      result.withUnsafeMutableBufferPointer { dst in
+        for image in 0..<n {
+          let base = image * cin * h * w
+          for y in 0..<oh { for a in 0..<2 {
+            let iy = 2 * y + a - top
+            guard iy >= 0 && iy < h else { continue }
+            for xo in 0..<ow { for b in 0..<2 {
+              let ix = 2 * xo + b - left
+              guard ix >= 0 && ix < w else { continue }
+              let from = base + (iy * w + ix) * pixel, to = ((image * oh + y) * ow + xo) * 4 * cin + (2 * a + b) * cin
+              for c in 0..<cin { dst[to + c] = src[from + c * channel] }
+            } }
+          } }
+        }
+      }
+    }
+    return result
   }
 
   /// The stride Winograd runs at: 1, or 2 (`winogradFits`).
@@ -695,6 +786,7 @@ struct ConvKernel {
   /// convolution.
   var winogradTile: Int? {
     guard winogradFits, !Self.exact else { return nil }
+    if axes[0].kernel == 4 { return WinogradTile.forced != nil || winogradCost(tile: 3) < winogradCost(tile: 0) ? 3 : nil }
     if winogradStride == 2 { return WinogradTile.forced != nil || winogradCost(tile: 4) < winogradCost(tile: 0) ? 4 : nil }
     if let forced = WinogradTile.forced { return forced }
     let direct = winogradCost(tile: 0)
@@ -721,13 +813,14 @@ struct ConvKernel {
   }
 
   /// The rule `winogradTile` picks by, in multiply-adds per pair of input
-  /// and output channels. Direct convolution (tile 0) does 9 per output
-  /// pixel, at `directCost` each. F(mxm) does t^2 (t = m + 2) per tile of
+  /// and output channels. Direct convolution (tile 0) does the kernel's
+  /// taps (9 for 3x3) per output pixel, at `directCost` each. F(mxm) does
+  /// t^2 (t = m + 2, m + 3 for a 4x4 kernel) per tile of
   /// m x m pixels, the edge tiles in full, with its transforms (about t
   /// operations per position per channel, in and out) on top, and F(6x6)'s
   /// at `f6Cost` each; at stride 2, F(4x4) does the depths of its 25
-  /// positions, 81. Each reads its weights, 9 or as many as it does per
-  /// tile, once per block of pixels or tiles, at `weightReadCost` each.
+  /// positions, 81. Each reads its weights, its taps or as many as it does
+  /// per tile, once per block of pixels or tiles, at `weightReadCost` each.
   ///
   /// Measured per layer, 1 thread, Intel Xeon (AVX-512): VGG16's 3x3
   /// layers at 224 to 14 run F(4x4) or, at 224 and 112 where `f6Fits`,
@@ -735,14 +828,15 @@ struct ConvKernel {
   /// 28, about as long at 14), 512 channels at 7x7 run F(2x2) (0.8 of
   /// direct's time, F(4x4) 1.0, F(6x6) 1.8).
   func winogradCost(tile m: Int) -> Double {
-    if m == 0 { return 9 * (Double(pixels) * Self.directCost + Self.weightReadCost) }
+    if m == 0 { return Double(taps) * (Double(pixels) * Self.directCost + Self.weightReadCost) }
     var geometry = self.geometry
     let positions = Self.winogradPositions(m, stride: winogradStride), tiles = atr_winograd_tiles(&geometry, n, m)
     let depths = (0..<positions).reduce(0) { $0 + atr_winograd_depth(m, winogradStride, $1) }
     let block = Self.winogradBlock(cin: cin * atr_winograd_depth(m, winogradStride, 0), cout: cout, tiles: tiles,
                                    positions: positions, threads: 1)
     let blocks = Double((tiles + block - 1) / block)
-    let transforms = 1 + Double(m + 2) / Double(cin) + Double(m + 2) / Double(cout)
+    let side = Double(m + atr_winograd_taps(m, winogradStride) - 1)
+    let transforms = 1 + side / Double(cin) + side / Double(cout)
     return Double(depths) * (Double(tiles) * transforms * (m == 6 ? Self.f6Cost : 1) + blocks * Self.weightReadCost)
   }
 

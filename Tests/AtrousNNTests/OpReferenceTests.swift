@@ -275,6 +275,13 @@ import Testing
       ConvCase(cin: 24, cout: 37, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 0, 2, 1], group: 1),
       ConvCase(cin: 272, cout: 72, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
       ConvCase(cin: 10, cout: 12, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+      // 4x4 at stride 1: F(3x3, 4x4).
+      ConvCase(cin: 16, cout: 24, k: (4, 4), stride: (1, 1), dilation: (1, 1), pads: [1, 2, 2, 1], group: 1),
+      // 7x7 at stride 2 (a stem): F(3x3, 4x4) over the space-to-depth of
+      // 3 channels (12: where the transforms take 8 channels at once) and 4
+      // (16), even and asymmetric padding.
+      ConvCase(cin: 3, cout: 16, k: (7, 7), stride: (2, 2), dilation: (1, 1), pads: [3, 3, 3, 3], group: 1),
+      ConvCase(cin: 4, cout: 20, k: (7, 7), stride: (2, 2), dilation: (1, 1), pads: [3, 2, 1, 3], group: 1),
     ])
     try InstructionSet.with(isa) {
       try Convolution.$forcedStrategy.withValue(.winograd) {
@@ -552,10 +559,15 @@ import Testing
     let k = c.cin / c.group * c.k.0 * c.k.1
     var atol = max(1e-5, Float(k) * 1.2e-7)
     let values = output.floatValues()
-    let strideFits = c.stride == (1, 1) || (c.stride == (2, 2) && c.dilation == (1, 1))
-    let lanes = Int(atr_winograd_lanes())
-    if c.k == (3, 3) && strideFits && c.group == 1 && c.cin >= lanes && c.cout >= lanes {
-      // Winograd (F(2x2), F(4x4) or F(6x6)) may run: its transforms round
+    let lanes = Int(atr_winograd_lanes()), undilated = c.dilation == (1, 1)
+    let fits: Bool = switch c.k {
+    case (3, 3): c.cin >= lanes && (c.stride == (1, 1) || (c.stride == (2, 2) && undilated))
+    case (4, 4): c.cin >= lanes && c.stride == (1, 1) && undilated
+    case (7, 7): 4 * c.cin >= lanes && c.stride == (2, 2) && undilated
+    default: false
+    }
+    if fits && c.group == 1 && c.cout >= lanes {
+      // Winograd (F(2x2), F(4x4) or F(6x6), F(3x3, 4x4)) may run: its transforms round
       // more, within 5e-5 of the output's range at worst and 1e-5 relative
       // RMS error. (F(6x6)'s transforms scale by up to 32 and 1/90, but its
       // kernels are transformed in float64 and rounded once.)

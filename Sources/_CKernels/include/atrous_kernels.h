@@ -567,8 +567,9 @@ void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr
                    size_t nsteps);
 
 /// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride
-/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`), and
-/// m = 4 at stride 2 (no dilation). Output tiles of m x m pixels,
+/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`), m =
+/// 4 at stride 2 (no dilation), and F(3x3, 4x4) for 4x4 convolutions at
+/// stride 1 (no dilation; t = 6, the input transform F(4x4, 3x3)'s). Output tiles of m x m pixels,
 /// `dilation` apart, are numbered flat over images, blocks of m dilation_h
 /// x m dilation_w pixels and the dilation's phases within a block; there
 /// are atr_winograd_tiles of them. At stride 1 a tile of input is t x t
@@ -585,9 +586,16 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 /// with AVX-512, else 8): the fewest channels in and out they can run.
 size_t atr_winograd_lanes(void);
 
-/// Positions of a tile of F(mxm) at `stride` (1 or 2): (m + 2)^2 or (m + 1)^2.
+/// Taps along a line of the kernel F(mxm) at `stride` runs with: 3; 4
+/// for m = 3, F(3x3, 4x4), which runs 4x4 convolutions at stride 1 (a
+/// 7x7 one at stride 2 after a space-to-depth of its input); 2 at stride 2
+/// (each phase's part of a 3x3 kernel).
+static inline size_t atr_winograd_taps(size_t m, size_t stride) { return stride == 2 ? 2 : m == 3 ? 4 : 3; }
+
+/// Positions of a tile of F(mxm) at `stride` (1 or 2): t^2, t = m +
+/// atr_winograd_taps - 1 (m + 2 for a 3x3 kernel, m + 1 at stride 2).
 static inline size_t atr_winograd_positions(size_t m, size_t stride) {
-  const size_t t = stride == 2 ? m + 1 : m + 2;
+  const size_t t = m + atr_winograd_taps(m, stride) - 1;
   return t * t;
 }
 
@@ -612,7 +620,8 @@ static inline size_t atr_winograd_weights_offset(size_t m, size_t stride, size_t
   return atr_packed_b_size(rows, cout);
 }
 
-/// The kernels (cout, cin, 3, 3) transformed: one (depth x cin, cout)
+/// The kernels (cout, cin, k, k) transformed (k = 3, or 4 for F(3x3,
+/// 4x4)): one (depth x cin, cout)
 /// matrix per tile position (`atr_winograd_depth`), each packed as
 /// atr_pack_b packs it, at atr_winograd_weights_offset. Writes the panels
 /// of output channels [first_panel, first_panel + panels)

@@ -42,6 +42,7 @@ enum { MAX_TILE = 8 };
 // r = B^T d for one line of T = M + R - 1 values, R the kernel's taps
 // along the line (3, or 2 for a phase at stride 2, with M = 4).
 static inline __attribute__((always_inline)) void input_line(const int M, const int R, const wv *d, wv *r) {
+  const int T = M + R - 1;
   if (R == 2) {
     const wv s = d[3] - d[1];
     r[0] = 2.0f * (d[0] - d[2]) + s;
@@ -49,12 +50,13 @@ static inline __attribute__((always_inline)) void input_line(const int M, const 
     r[2] = s + 3.0f * (d[1] - d[2]);
     r[3] = s;
     r[4] = d[4] - d[2] - 2.0f * s;
-  } else if (M == 2) {
+  } else if (T == 4) {
     r[0] = d[0] - d[2];
     r[1] = d[1] + d[2];
     r[2] = d[2] - d[1];
     r[3] = d[1] - d[3];
-  } else if (M == 4) {
+  } else if (T == 6) {
+    // Points 0, 1, -1, 2, -2, infinity: F(4x4, 3x3) and F(3x3, 4x4) alike.
     r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
     r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
     r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
@@ -94,6 +96,12 @@ static inline __attribute__((always_inline)) void output_line(const int M, const
     return;
   }
   const wv a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+  if (R == 4) {
+    r[0] = m[0] + a + c;
+    r[1] = b + 2.0f * d;
+    r[2] = a + 4.0f * c + m[5];
+    return;
+  }
   if (M == 4) {
     r[0] = m[0] + a + c;
     r[1] = b + 2.0f * d;
@@ -154,13 +162,14 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
 
 void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m,
                           size_t stride, size_t first_panel, size_t panels) {
-  // G (T x R) with U = G g G^T, in double so that U is G g G^T rounded once.
-  static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  static const double G4[6][3] = {
+  // G (T x R) with U = G g G^T, in double so that U is G g G^T rounded
+  // once; columns past R are zeros.
+  static const double G2[4][4] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double G4[6][4] = {
       {1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
       {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1},
   };
-  static const double G6[8][3] = {
+  static const double G6[8][4] = {
       {1, 0, 0},
       {-2.0 / 9, -2.0 / 9, -2.0 / 9},
       {-2.0 / 9, 2.0 / 9, -2.0 / 9},
@@ -170,11 +179,22 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
       {32.0 / 45, -16.0 / 45, 8.0 / 45},
       {0, 0, 1},
   };
-  // F(4x4, 2x2), the taps of a phase at stride 2 in the first two columns.
-  static const double G42[5][3] = {{0.5, 0, 0}, {-0.5, -0.5, 0}, {-1.0 / 6, 1.0 / 6, 0}, {1.0 / 6, 1.0 / 3, 0}, {0, 1, 0}};
+  // F(4x4, 2x2), for the phases at stride 2.
+  static const double G42[5][4] = {{0.5, 0}, {-0.5, -0.5}, {-1.0 / 6, 1.0 / 6}, {1.0 / 6, 1.0 / 3}, {0, 1}};
+  // F(3x3, 4x4).
+  static const double G34[6][4] = {
+      {1.0 / 4, 0, 0, 0},
+      {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+      {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6},
+      {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3},
+      {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3},
+      {0, 0, 0, 1},
+  };
   const int strided = stride == 2;
-  const double(*G)[3] = strided ? G42 : m == 2 ? G2 : m == 4 ? G4 : G6;
-  const size_t T = strided ? m + 1 : m + 2, R = strided ? 2 : 3;
+  const size_t R = atr_winograd_taps(m, stride), T = m + R - 1;
+  const double(*G)[4] = strided ? G42 : R == 4 ? G34 : m == 2 ? G2 : m == 4 ? G4 : G6;
+  // The kernel's side: R, or 3 at stride 2 (each phase takes R of it).
+  const size_t K = strided ? 3 : R;
   // Eight output channels at once, in lanes: each of the T^2 planes of U
   // gets 8 floats in a row, and the products vectorize. (One kernel at a
   // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
@@ -202,26 +222,26 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
     for (size_t ci = 0; ci < cin; ci++) {
       for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
         const size_t lanes = cout - co0 < L ? cout - co0 : L;
-        double g[9][L];  // (3, 3) kernels, channels in lanes
+        double g[16][L];  // (K, K) kernels, channels in lanes
         // Lanes past the last channel are zeros; whole groups are written
         // whole, without the zeroing (a call to memset per group, 5% of
         // ResNet-18's transforms in a fresh process).
         if (lanes < L)
-          for (int e = 0; e < 9; e++)
+          for (size_t e = 0; e < K * K; e++)
             for (size_t k = lanes; k < L; k++) g[e][k] = 0;
         for (size_t k = 0; k < lanes; k++)
-          for (int e = 0; e < 9; e++) g[e][k] = w[((co0 + k) * cin + ci) * 9 + e];
+          for (size_t e = 0; e < K * K; e++) g[e][k] = w[((co0 + k) * cin + ci) * K * K + e];
         // The kernel's phases: at stride 1 the whole kernel; at stride 2
         // the taps (2u + a, 2v + b), zeros past the kernel's edge.
         for (int a = 0; a < (strided ? 2 : 1); a++)
           for (int b = 0; b < (strided ? 2 : 1); b++) {
-            double p[3][3][L];  // (R, R) taps of the phase
+            double p[4][4][L];  // (R, R) taps of the phase
             for (size_t y = 0; y < R; y++)
               for (size_t x = 0; x < R; x++) {
                 const size_t ky = strided ? 2 * y + (size_t)a : y, kx = strided ? 2 * x + (size_t)b : x;
-                for (int k = 0; k < L; k++) p[y][x][k] = ky < 3 && kx < 3 ? g[ky * 3 + kx][k] : 0.0;
+                for (int k = 0; k < L; k++) p[y][x][k] = ky < K && kx < K ? g[ky * K + kx][k] : 0.0;
               }
-            double t[MAX_TILE][3][L];  // G p
+            double t[MAX_TILE][4][L];  // G p
             for (size_t i = 0; i < T; i++)
               for (size_t j = 0; j < R; j++)
                 for (int k = 0; k < L; k++) {
@@ -340,7 +360,7 @@ static inline __attribute__((always_inline)) void input_tile_groups(const int M,
 
 // The input transform for one output tile size: at stride 1 each tile's
 // pixels dilation apart; at stride 2 each of its four phases.
-static inline __attribute__((always_inline)) void input_tiles(const int M, const int strided, float *restrict v,
+static inline __attribute__((always_inline)) void input_tiles(const int M, const int R, const int strided, float *restrict v,
                                                               const float *restrict src, const atr_conv_geometry *g,
                                                               size_t cin, size_t first, size_t count) {
   const size_t width = strided ? 4 * cin : cin;
@@ -352,7 +372,7 @@ static inline __attribute__((always_inline)) void input_tiles(const int M, const
     const float *base = src + (size_t)image * (size_t)(g->input_h * g->input_w) * cin;
     float *dst = v + k * width;
     if (!strided) {
-      input_tile_groups(M, 3, -1, -1, dst, plane, base, g, cin, oy - g->pad_top, ox - g->pad_left, g->dilation_h,
+      input_tile_groups(M, R, -1, -1, dst, plane, base, g, cin, oy - g->pad_top, ox - g->pad_left, g->dilation_h,
                         g->dilation_w);
       continue;
     }
@@ -366,10 +386,11 @@ static inline __attribute__((always_inline)) void input_tiles(const int M, const
 
 void atr_winograd_input(float *restrict v, const float *restrict src, const atr_conv_geometry *g, size_t cin,
                         size_t first, size_t count, size_t m) {
-  if (g->stride_h == 2) input_tiles(4, 1, v, src, g, cin, first, count);
-  else if (m == 2) input_tiles(2, 0, v, src, g, cin, first, count);
-  else if (m == 4) input_tiles(4, 0, v, src, g, cin, first, count);
-  else input_tiles(6, 0, v, src, g, cin, first, count);
+  if (g->stride_h == 2) input_tiles(4, 2, 1, v, src, g, cin, first, count);
+  else if (m == 3) input_tiles(3, 4, 0, v, src, g, cin, first, count);
+  else if (m == 2) input_tiles(2, 3, 0, v, src, g, cin, first, count);
+  else if (m == 4) input_tiles(4, 3, 0, v, src, g, cin, first, count);
+  else input_tiles(6, 3, 0, v, src, g, cin, first, count);
 }
 
 // One tile's output transform for one group of WL channels: the T^2
@@ -447,6 +468,7 @@ void atr_winograd_output(float *restrict out, const float *restrict products, co
                          const float *restrict residual, const atr_conv_geometry *g, size_t cout, size_t first,
                          size_t count, const atr_pointwise_step *steps, size_t nsteps, size_t m) {
   if (g->stride_h == 2) output_tiles(4, 2, out, products, bias, residual, g, cout, first, count, steps, nsteps);
+  else if (m == 3) output_tiles(3, 4, out, products, bias, residual, g, cout, first, count, steps, nsteps);
   else if (m == 2) output_tiles(2, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
   else if (m == 4) output_tiles(4, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
   else output_tiles(6, 3, out, products, bias, residual, g, cout, first, count, steps, nsteps);
