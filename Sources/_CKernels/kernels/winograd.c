@@ -18,8 +18,9 @@
 //
 // Channels go WL at a time, a vector register's floats (16 with AVX-512,
 // 8 with AVX2 and the baseline), the last WL again for a rest; the
-// transforms need at least WL channels (atr_winograd_lanes). With AVX2, 16 channels at a time
-// (two registers per value) spilled the 8x8 tiles' transforms twice over:
+// transforms need at least WL channels (atr_winograd_lanes). With AVX2,
+// 16 channels at a time (two registers per value) spilled the 8x8 tiles'
+// transforms twice over:
 // F(6x6)'s input transform of a 224x224x64 map took 4.4 to 5.0 ms, 3.6
 // with 8 (AMD EPYC, minimum of 20 runs).
 
@@ -37,10 +38,12 @@ enum { MAX_TILE = 8 };
 // Stride 2 runs F(4x4, 2x2) on each phase of the input (see
 // atrous_kernels.h): interpolation points 0, 1, -1, 2 and infinity, whose
 // transforms hold integers but for G's 1/2 and 1/6 (applied to the
-// kernels in float64).
+// kernels in float64). A 4x4 kernel runs F(3x3, 4x4), on F(4x4, 3x3)'s
+// points and input transform.
 
 // r = B^T d for one line of T = M + R - 1 values, R the kernel's taps
-// along the line (3, or 2 for a phase at stride 2, with M = 4).
+// along the line (atr_winograd_taps: 3; 2 for a phase at stride 2, with
+// M = 4; 4 with M = 3).
 static inline __attribute__((always_inline)) void input_line(const int M, const int R, const wv *d, wv *r) {
   const int T = M + R - 1;
   if (R == 2) {
