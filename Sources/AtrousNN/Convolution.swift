@@ -156,7 +156,7 @@ enum Convolution {
     var packed: [[Float]] = []
     /// Winograd's transformed, packed weights (`winogradWeights`).
     var transformed: AlignedStorage?
-    /// Winograd's output tile, m of F(mxm, 3x3).
+    /// Winograd's output tile, m of F(mxm, 3x3) (3 for F(3x3, 4x4)).
     var winogradTile = 4
     /// The 4x4 convolution over the input's space-to-depth that Winograd
     /// runs in place of a 7x7 one at stride 2 (`spaceToDepthKernel`).
@@ -415,8 +415,10 @@ enum Convolution {
     /// excitation block's, on a pooled 1x1 map): a stream over the weight
     /// rows, as a classifier head's product (`Linear.product`).
     case gemv
-    /// Winograd F(mxm, 3x3) on channels-last pixels: 3x3, one group,
-    /// stride 1 with any dilation or stride 2 without.
+    /// Winograd on channels-last pixels: F(mxm, 3x3) for 3x3, one group,
+    /// stride 1 with any dilation or stride 2 without; F(3x3, 4x4) for
+    /// 4x4 at stride 1, and for 7x7 at stride 2 over the input's
+    /// space-to-depth.
     case winograd
     /// Groups of 8 output channels on channels-last pixels
     /// (`atr_conv_group8_row`), without im2col rows or packed products.
@@ -696,15 +698,16 @@ struct ConvKernel {
   /// The weights as an array of their own (`weights`, or a copy of
   /// `weightStorage`), for kernels that keep them as they are.
   var weightValues: [Float] { weightStorage?.scalars ?? weights }
-  /// Whether Winograd F(mxm, 3x3) can run this convolution: 3x3, one
-  /// group, at least as many channels in and out as the transforms take at
-  /// once (`atr_winograd_lanes`: 16 with AVX-512, else 8; YOLOX-S's 3x3
-  /// over the 12 channels of its space-to-depth stem at 320x320 took 0.59
-  /// of the channel-blocked kernel's time at F(4x4), AMD EPYC, AVX2),
-  /// stride 1 or, undilated, 2. A dilated one runs as one ordinary
-  /// convolution per phase of the dilation, its tiles' pixels that far
-  /// apart; one at stride 2 as four at stride 1, one per phase of the
-  /// input, with 2x2 parts of the kernel (`atr_winograd_depth`).
+  /// Whether Winograd can run this convolution: 3x3 (or 4x4 at stride 1,
+  /// undilated: F(3x3, 4x4)), one group, at least as many channels in and
+  /// out as the transforms take at once (`atr_winograd_lanes`: 16 with
+  /// AVX-512, else 8; YOLOX-S's 3x3 over the 12 channels of its
+  /// space-to-depth stem at 320x320 took 0.59 of the channel-blocked
+  /// kernel's time at F(4x4), AMD EPYC, AVX2), stride 1 or, undilated, 2. A
+  /// dilated one runs as one ordinary convolution per phase of the
+  /// dilation, its tiles' pixels that far apart; one at stride 2 as four at
+  /// stride 1, one per phase of the input, with 2x2 parts of the kernel
+  /// (`atr_winograd_depth`).
   var winogradFits: Bool {
     let lanes = Int(atr_winograd_lanes())
     guard group == 1, cin >= lanes, cout >= lanes else { return false }
