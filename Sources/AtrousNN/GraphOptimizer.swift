@@ -62,7 +62,8 @@ enum GraphOptimizer {
   /// it as it makes its output, that nothing else reads and that has no
   /// fused steps of its own, becomes part of the Conv
   /// (`ResidualConvolution`), with the Add's steps: a Conv Winograd can run
-  /// (3x3, stride 1, one group, constant weights), a 1x1
+  /// (one group, constant weights; 3x3 at stride 1, and undilated 3x3 at
+  /// stride 2, 4x4 at stride 1 and 7x7 at stride 2), a 1x1
   /// product (stride 1, no padding, one group), or a `_DepthwiseBlock`
   /// with a projection (adding to each projected row). The Conv takes the
   /// Add's place: the other operand may be made after the Conv (ResNet's
@@ -71,8 +72,20 @@ enum GraphOptimizer {
   static func fuseResidualAdd(_ graph: Graph, keep: [String]) -> Graph {
     func addsInPlace(_ conv: Node) -> Bool {
       if pointwiseOutputs(conv, in: graph) != nil { return true }
-      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return false }
-      return unit(conv, "strides") && unit(conv, "group")
+      guard let w = graph.initializers[conv.inputs[1]], w.rank == 4, w.shape[2] == w.shape[3], unit(conv, "group") else {
+        return false
+      }
+      let strided: Bool
+      switch conv.attributes["strides"] {
+      case nil: strided = false
+      case .ints(let values)? where values == [2, 2]: strided = true
+      default: guard unit(conv, "strides") else { return false }; strided = false
+      }
+      switch (w.shape[2], strided) {
+      case (3, false): return true
+      case (3, true), (4, false), (7, true): return unit(conv, "dilations")
+      default: return false
+      }
     }
     let consumers = readers(of: graph.nodes, outputs: keep)
     let producer = producers(of: graph.nodes)

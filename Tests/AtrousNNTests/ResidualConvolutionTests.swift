@@ -12,19 +12,23 @@ import Testing
   /// after the first (a downsampling branch), "k" the input's channel
   /// means (a value per channel, broadcast: a per-channel constant would
   /// join the convolution's bias instead).
-  static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1, dilation: Int = 1)
+  /// With `kernel` and `stride`, the first convolution is kernel x kernel
+  /// at that stride (padded by kernel / 2), the branch at the stride too.
+  static func graph(residual: String, convFirst: Bool, channels c: Int = 16, size: Int = 9, n: Int = 1, dilation: Int = 1,
+                    kernel: Int = 3, stride: Int = 1)
     -> (Graph, [String: NDArray])
   {
     let values = OpReferenceTests.values
     let inits: [String: NDArray] = [
-      "w": NDArray(shape: [c, c, 3, 3], floats: values(c * c * 9, 41)), "bias": NDArray(shape: [c], floats: values(c, 42)),
-      "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)),
+      "w": NDArray(shape: [c, c, kernel, kernel], floats: values(c * c * kernel * kernel, 41)),
+      "bias": NDArray(shape: [c], floats: values(c, 42)), "w2": NDArray(shape: [c, c, 1, 1], floats: values(c * c, 43)),
     ]
     let means = residual == "k" ? [Node(name: "means", opType: "GlobalAveragePool", inputs: ["x"], outputs: ["k"])] : []
     let nodes = means + [
       Node(name: "conv", opType: "Conv", inputs: ["x", "w", "bias"], outputs: ["a"],
-           attributes: ["pads": .ints([Int](repeating: dilation, count: 4)), "dilations": .ints([dilation, dilation])]),
-      Node(name: "branch", opType: "Conv", inputs: ["x", "w2"], outputs: ["b"]),
+           attributes: ["pads": .ints([Int](repeating: dilation * (kernel / 2), count: 4)),
+                        "dilations": .ints([dilation, dilation]), "strides": .ints([stride, stride])]),
+      Node(name: "branch", opType: "Conv", inputs: ["x", "w2"], outputs: ["b"], attributes: ["strides": .ints([stride, stride])]),
       Node(name: "sum", opType: "Add", inputs: convFirst ? ["a", residual] : [residual, "a"], outputs: ["s"]),
       Node(name: "relu", opType: "Relu", inputs: ["s"], outputs: ["y"]),
       Node(name: "both", opType: "Add", inputs: ["y", "b"], outputs: ["z"]),
@@ -65,6 +69,36 @@ import Testing
                   }
                 }
               }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The same at stride 2: a 3x3 convolution by Winograd on the input's
+  /// phases and a 7x7 one over its space-to-depth, each summed in the
+  /// output transform, against the Add after; residuals of the output's
+  /// shape (the strided branch) and broadcast (the channel means).
+  @Test(arguments: InstructionSet.available)
+  func fusedSumAtStride2EqualsTheAddAfter(isa: InstructionSet) throws {
+    try InstructionSet.with(isa) {
+      for (channels, size, kernel) in [(16, 13, 3), (24, 16, 3), (8, 17, 7), (16, 14, 7)] {
+        for residual in ["b", "k"] {
+          let (graph, input) = Self.graph(residual: residual, convFirst: true, channels: channels, size: size,
+                                          kernel: kernel, stride: 2)
+          try Convolution.$forcedStrategy.withValue(.winograd) {
+            let expected = try Executor(graph: graph, threads: 1, optimize: false).run(input)["z"]!
+            for threads in [1, 2] {
+              let run = try Executor(graph: graph, threads: threads).profiledRun(input)
+              let path = run.nodes.first { $0.name == "conv" }?.path ?? ""
+              let what = "\(channels)ch \(size)px \(kernel)x\(kernel) \(residual) threads \(threads): \(path)"
+              // Summed in the output transform where Winograd takes the
+              // channels and the branch's residual has the output's shape.
+              let inPlace = path.contains("winograd") && residual == "b"
+              #expect(path.contains(inPlace ? "+add+relu" : ",add+relu"), "\(what)")
+              let check = closeness(run.values["z"]!.floatValues(), expected.floatValues(), rtol: 0, atol: 0)
+              #expect(check.isClose, "\(what): \(check)")
             }
           }
         }
