@@ -293,19 +293,19 @@ enum Convolution {
     case .blocked: plan.packed = try prepared("conv-blocked") { $0.blockedWeights() }
     case .winograd where !convolution.winogradFits:
       // A 7x7 convolution at stride 2, over its input's space-to-depth.
-      let inner = convolution.spaceToDepthKernel!
+      let inner = convolution.spaceToDepthKernel!, tile = inner.defaultWinogradTile
       plan.spaceToDepth = inner
-      plan.winogradTile = 3
-      plan.path = "space-to-depth,winograd:F3" + Pointwise.describe(convolution.epilogue)
+      plan.winogradTile = tile
+      plan.path = "space-to-depth,winograd:F\(tile)" + Pointwise.describe(convolution.epilogue)
       plan.transformed = try prepared("conv-winograd-s2d") { kernel in
         var weighted = inner
         weighted.weights = kernel.spaceToDepthWeights()
-        return weighted.winogradWeights(tile: 3, threads: threads)
+        return weighted.winogradWeights(tile: tile, threads: threads)
       }
     case .winograd:
       // A strategy forced onto a convolution the rule runs direct takes
-      // F(4x4) (F(3x3) for a 4x4 kernel).
-      plan.winogradTile = convolution.winogradTile ?? (convolution.axes[0].kernel == 4 ? 3 : 4)
+      // its `defaultWinogradTile`.
+      plan.winogradTile = convolution.winogradTile ?? convolution.defaultWinogradTile
       plan.path = "winograd:F\(plan.winogradTile)" + Pointwise.describe(convolution.epilogue)
       let tile = plan.winogradTile
       plan.transformed = try prepared("conv-winograd\(tile)") { $0.winogradWeights(tile: tile, threads: threads) }
@@ -782,20 +782,31 @@ struct ConvKernel {
   /// The stride Winograd runs at: 1, or 2 (`winogradFits`).
   var winogradStride: Int { axes[0].stride }
 
+  /// The output tiles m Winograd has for this kernel: F(2x2), F(4x4) and
+  /// F(6x6) for 3x3 at stride 1, F(4x4) at stride 2, F(3x3, 4x4) for 4x4.
+  var winogradTiles: [Int] { axes[0].kernel == 4 ? [3] : winogradStride == 2 ? [4] : [2, 4, 6] }
+
+  /// The tile a strategy forced onto this convolution takes where the rule
+  /// runs it direct: F(4x4) where there is one.
+  var defaultWinogradTile: Int { winogradTiles.contains(4) ? 4 : winogradTiles[0] }
+
   /// The output tile m of the Winograd F(mxm, 3x3) to run this
   /// convolution with, or nil to run it direct: nil when Winograd does not
   /// fit or `ATROUS_EXACT_CONV` is 1, else the cheapest by `winogradCost`
-  /// of F(2x2), F(4x4), F(6x6) (at stride 2, F(4x4) alone) and direct
-  /// convolution.
+  /// of `winogradTiles` (F(6x6) where `f6Fits`) and direct convolution. A
+  /// forced tile the kernel lacks gives its `defaultWinogradTile`.
   var winogradTile: Int? {
     guard winogradFits, !Self.exact else { return nil }
-    if axes[0].kernel == 4 { return WinogradTile.forced != nil || winogradCost(tile: 3) < winogradCost(tile: 0) ? 3 : nil }
-    if winogradStride == 2 { return WinogradTile.forced != nil || winogradCost(tile: 4) < winogradCost(tile: 0) ? 4 : nil }
-    if let forced = WinogradTile.forced { return forced }
+    let tiles = winogradTiles
+    if let forced = WinogradTile.forced { return tiles.contains(forced) ? forced : defaultWinogradTile }
     let direct = winogradCost(tile: 0)
-    let best = [2, 4, 6].filter { $0 != 6 || f6Fits }.map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
+    let best = tiles.filter { $0 != 6 || f6Fits }.map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
     return best.1 < direct ? best.0 : nil
   }
+
+  /// Columns of a tile position's transformed input: Cin, or at stride 2
+  /// the four phases' (a position's product reads its depth's first ones).
+  func winogradWidth(tile: Int) -> Int { cin * atr_winograd_depth(tile, winogradStride, 0) }
 
   /// Whether F(6x6) is a candidate: where its transformed weights (64
   /// positions) take at most half of what stays cached (`weightsCached`),
@@ -835,8 +846,7 @@ struct ConvKernel {
     var geometry = self.geometry
     let positions = Self.winogradPositions(m, stride: winogradStride), tiles = atr_winograd_tiles(&geometry, n, m)
     let depths = (0..<positions).reduce(0) { $0 + atr_winograd_depth(m, winogradStride, $1) }
-    let block = Self.winogradBlock(cin: cin * atr_winograd_depth(m, winogradStride, 0), cout: cout, tiles: tiles,
-                                   positions: positions, threads: 1)
+    let block = Self.winogradBlock(cin: winogradWidth(tile: m), cout: cout, tiles: tiles, positions: positions, threads: 1)
     let blocks = Double((tiles + block - 1) / block)
     let side = Double(m + atr_winograd_taps(m, winogradStride) - 1)
     let transforms = 1 + side / Double(cin) + side / Double(cout)
@@ -1558,9 +1568,7 @@ struct ConvKernel {
     var geometry = self.geometry
     let stride = winogradStride, positions = Self.winogradPositions(tile, stride: stride)
     let tiles = atr_winograd_tiles(&geometry, n, tile)
-    // Columns of a position's transformed input: cin, or at stride 2 the
-    // four phases' (each position's product reads its depth's first ones).
-    let width = cin * atr_winograd_depth(tile, stride, 0)
+    let width = winogradWidth(tile: tile)
     // A map of fewer blocks than twice the threads (16 tiles, 13x13 or
     // 14x14 at F(4x4), made blocks of 12 and 4) is cut into one block per
     // thread where the transformed weights are within twice the L2 cache

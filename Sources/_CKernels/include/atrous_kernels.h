@@ -566,20 +566,20 @@ typedef struct atr_pointwise_step {
 void atr_pointwise(float *x, size_t rows, size_t width, size_t stride, const atr_pointwise_step *steps,
                    size_t nsteps);
 
-/// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride
-/// 1 and any dilation on channels-last pixels (`kernels/winograd.c`), m =
-/// 4 at stride 2 (no dilation), and F(3x3, 4x4) for 4x4 convolutions at
-/// stride 1 (no dilation; t = 6, the input transform F(4x4, 3x3)'s). Output tiles of m x m pixels,
-/// `dilation` apart, are numbered flat over images, blocks of m dilation_h
-/// x m dilation_w pixels and the dilation's phases within a block; there
-/// are atr_winograd_tiles of them. At stride 1 a tile of input is t x t
-/// pixels, t = m + 2, and has t^2 positions. At stride 2 the input splits
-/// into its four phases (even and odd rows by even and odd columns), each
-/// an ordinary correlation with a 2x2 part of the kernel (the taps at
-/// even or odd offsets), run as F(mxm, 2x2): a tile reads t x t pixels of
-/// each phase, t = m + 1, and has t^2 positions, at each of which only
-/// the phases whose part of the kernel transforms to other than zero
-/// take part (`atr_winograd_depth`).
+/// Winograd F(mxm, 3x3), m = 2, 4 or 6, for 3x3 convolutions with stride 1
+/// and any dilation on channels-last pixels (`kernels/winograd.c`), m = 4
+/// at stride 2 (no dilation), and F(3x3, 4x4) for 4x4 convolutions at
+/// stride 1 (no dilation; t = 6, the input transform F(4x4, 3x3)'s). Output
+/// tiles of m x m pixels, `dilation` apart, are numbered flat over images,
+/// blocks of m dilation_h x m dilation_w pixels and the dilation's phases
+/// within a block; there are atr_winograd_tiles of them. At stride 1 a tile
+/// of input is t x t pixels, t = m + 2, and has t^2 positions. At stride 2
+/// the input splits into its four phases (even and odd rows by even and odd
+/// columns), each an ordinary correlation with a 2x2 part of the kernel
+/// (the taps at even or odd offsets), run as F(mxm, 2x2): a tile reads t x
+/// t pixels of each phase, t = m + 1, and has t^2 positions, at each of
+/// which only the phases whose part of the kernel transforms to other than
+/// zero take part (`atr_winograd_depth`).
 size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m);
 
 /// Channels the transforms take at once (a vector register's floats: 16
@@ -620,11 +620,10 @@ static inline size_t atr_winograd_weights_offset(size_t m, size_t stride, size_t
   return atr_packed_b_size(rows, cout);
 }
 
-/// The kernels (cout, cin, k, k) transformed (k = 3, or 4 for F(3x3,
-/// 4x4)): one (depth x cin, cout)
-/// matrix per tile position (`atr_winograd_depth`), each packed as
-/// atr_pack_b packs it, at atr_winograd_weights_offset. Writes the panels
-/// of output channels [first_panel, first_panel + panels)
+/// The kernels (cout, cin, k, k) transformed (k = 3, or 4 for F(3x3, 4x4)):
+/// one (depth x cin, cout) matrix per tile position (`atr_winograd_depth`),
+/// each packed as atr_pack_b packs it, at atr_winograd_weights_offset.
+/// Writes the panels of output channels [first_panel, first_panel + panels)
 /// (atr_packed_b_size(1, 1) channels each) at every position, every float
 /// of them: calls for disjoint ranges may run at once.
 void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t stride,
@@ -643,19 +642,20 @@ static inline size_t atr_winograd_plane(size_t count, size_t channels) {
 }
 
 /// Input tiles [first, first + count) of (N, H, W, cin) storage (cin >=
-/// atr_winograd_lanes) transformed: v is (t^2, count, d cin), d = atr_winograd_depth at
-/// position 0 (4 at stride 2, else 1), one (count, d cin) matrix per tile
-/// position, atr_winograd_plane(count, d cin) floats apart, of which a
-/// position's product reads its depth's columns; the padding reads as zero.
+/// atr_winograd_lanes) transformed: v is (t^2, count, d cin), d =
+/// atr_winograd_depth at position 0 (4 at stride 2, else 1), one (count, d
+/// cin) matrix per tile position, atr_winograd_plane(count, d cin) floats
+/// apart, of which a position's product reads its depth's columns; the
+/// padding reads as zero.
 void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,
                         size_t count, size_t m);
 
 /// Output tiles [first, first + count) from the products, (t^2, count,
-/// cout) (cout >= atr_winograd_lanes; positions atr_winograd_plane(count, cout) floats
-/// apart), into (N, OH, OW, cout) storage, the bias and (when
+/// cout) (cout >= atr_winograd_lanes; positions atr_winograd_plane(count,
+/// cout) floats apart), into (N, OH, OW, cout) storage, the bias and (when
 /// not NULL) `residual`'s value at the same place (same layout as `out`)
-/// added, then the fused steps applied; pixels past the map's edge are
-/// not written.
+/// added, then the fused steps applied; pixels past the map's edge are not
+/// written.
 void atr_winograd_output(float *out, const float *products, const float *bias, const float *residual,
                          const atr_conv_geometry *g, size_t cout, size_t first, size_t count,
                          const atr_pointwise_step *steps, size_t nsteps, size_t m);
