@@ -19,7 +19,7 @@ enum GraphOptimizer {
       foldMatMulBias(foldConvBias(foldBatchNorm(foldConstantIdentities(constants), keep: keep), keep: keep), keep: keep),
       keep: keep)
     let shuffles = fuseShuffledConcat(recognizeChannelShuffle(folded, keep: keep), keep: keep)
-    let fused = fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep)
+    let fused = fuseConcatBatchNorm(fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
     return fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
   }
@@ -112,6 +112,28 @@ enum GraphOptimizer {
         nodes[from] = nil
         break
       }
+    }
+    return dropping(nodes, from: graph)
+  }
+
+  /// A Concat along the channels (axis 1) that only a BatchNormalization
+  /// reads, as its data, becomes part of it (`ConcatBatchNorm`), after the
+  /// steps fused into the BatchNormalization: DenseNet's layers. The
+  /// BatchNormalization must not train: its statistics outputs are unused
+  /// and training_mode is absent or 0.
+  static func fuseConcatBatchNorm(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    var nodes: [Node?] = graph.nodes
+    for (index, concat) in graph.nodes.enumerated() where concat.opType == "Concat" && concat.outputs.count == 1 {
+      guard case .int(1)? = concat.attributes["axis"], !concat.inputs.contains(where: \.isEmpty),
+        consumers[concat.outputs[0]] == 1, let at = reader[concat.outputs[0]] else { continue }
+      let bn = graph.nodes[at]
+      guard bn.opType == "BatchNormalization", bn.inputs.count == 5, bn.inputs[0] == concat.outputs[0],
+        bn.outputs.dropFirst().allSatisfy(\.isEmpty)
+      else { continue }
+      if let training = bn.attributes["training_mode"] { guard case .int(0) = training else { continue } }
+      nodes[at] = ConcatBatchNorm.fusing(concat, into: bn)
+      nodes[index] = nil
     }
     return dropping(nodes, from: graph)
   }

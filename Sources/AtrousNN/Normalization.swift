@@ -176,24 +176,10 @@ enum Normalization {
   /// pixel, pixels across threads, in place when its input is its own, with
   /// the element-wise steps fused after it applied while in cache.
   static func batchNorm(_ c: inout OpContext) throws -> [NDArray] {
-    // Training updates the running statistics: asked for by training_mode
-    // (opset 14) or, before it, by asking for the statistics outputs.
-    let statistics = c.node.outputs.dropFirst().contains { !$0.isEmpty }
-    if try c.int("training_mode", default: 0) == 1 || (c.opset < 14 && statistics) {
-      throw NNError.trainingMode(node: c.node.name, op: c.op)
-    }
-    let scale = try c.input(1).floatValues(), shift = try c.input(2).floatValues()
-    let mean = try c.input(3).floatValues(), variance = try c.input(4).floatValues()
-    let epsilon = try c.float("epsilon", default: 1e-5)
     let x = try c.takeInput(0)
     guard x.rank >= 2 else { throw c.mismatch("input of rank \(x.rank)") }
     let channels = x.shape[1]
-    guard [scale, shift, mean, variance].allSatisfy({ $0.count == channels }) else {
-      throw c.mismatch("parameters do not have \(channels) entries")
-    }
-    // Folded to y = x * a + b per channel.
-    let a = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
-    let b = (0..<channels).map { shift[$0] - mean[$0] * a[$0] }
+    let (a, b) = try batchNormAffine(c, parameters: 1, channels: channels)
     let steps = try Pointwise.epilogue(of: c)
     c.path = "channels" + Pointwise.describe(steps)
     if x.rank == 4 {
@@ -221,6 +207,27 @@ enum Normalization {
     let inner = x.shape[2...].reduce(1, *)
     for i in values.indices { let k = (i / inner) % channels; values[i] = values[i] * a[k] + b[k] }
     return [Pointwise.apply(steps, to: NDArray(shape: x.shape, floats: values), threads: c.threads)]
+  }
+
+  /// A BatchNormalization's scale, B, mean and variance (inputs
+  /// `parameters` to `parameters + 3`, `channels` each) folded to y = x *
+  /// a + b per channel. Throws where the node would train: training
+  /// updates the running statistics, asked for by training_mode (opset 14)
+  /// or, before it, by asking for the statistics outputs.
+  static func batchNormAffine(_ c: OpContext, parameters first: Int, channels: Int) throws -> (a: [Float], b: [Float]) {
+    let statistics = c.node.outputs.dropFirst().contains { !$0.isEmpty }
+    if try c.int("training_mode", default: 0) == 1 || (c.opset < 14 && statistics) {
+      throw NNError.trainingMode(node: c.node.name, op: c.op)
+    }
+    let scale = try c.input(first).floatValues(), shift = try c.input(first + 1).floatValues()
+    let mean = try c.input(first + 2).floatValues(), variance = try c.input(first + 3).floatValues()
+    let epsilon = try c.float("epsilon", default: 1e-5)
+    guard [scale, shift, mean, variance].allSatisfy({ $0.count == channels }) else {
+      throw c.mismatch("parameters do not have \(channels) entries")
+    }
+    let a = (0..<channels).map { scale[$0] / (variance[$0] + epsilon).squareRoot() }
+    let b = (0..<channels).map { shift[$0] - mean[$0] * a[$0] }
+    return (a, b)
   }
 
   /// y = x / (bias + alpha / size * sum of x^2 over nearby channels)^beta.

@@ -155,6 +155,7 @@ public enum Operators {
     Einsum.register(&table)
     ChannelShuffle.register(&table)
     InterleaveChannels.register(&table)
+    ConcatBatchNorm.register(&table)
     StridedGather.register(&table)
     DepthwiseBlock.register(&table)
     return table

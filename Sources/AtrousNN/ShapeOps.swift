@@ -217,7 +217,7 @@ enum ShapeOps {
         Parallel.run(ranges.count) { part in
           let first = ranges[part].lowerBound
           let starts = zip(sources, blocks).map { source, block in source.map { $0 + first * block } }
-          atr_concat_rows(out.baseAddress! + first * total, ranges[part].count, starts, blocks, blocks.count)
+          atr_concat_rows(out.baseAddress! + first * total, ranges[part].count, starts, blocks, blocks.count, nil, nil)
         }
       }
     }
@@ -229,7 +229,7 @@ enum ShapeOps {
 
   /// `body` with the first element's address of each tensor (nil for an
   /// empty one).
-  private static func withPointers<R>(_ tensors: ArraySlice<Tensor>, _ held: [UnsafePointer<Float>?],
+  static func withPointers<R>(_ tensors: ArraySlice<Tensor>, _ held: [UnsafePointer<Float>?],
                                       _ body: ([UnsafePointer<Float>?]) -> R) -> R {
     guard let first = tensors.first else { return body(held) }
     return first.withUnsafeBufferPointer { withPointers(tensors.dropFirst(), held + [$0.baseAddress], body) }

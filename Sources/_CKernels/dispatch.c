@@ -228,8 +228,9 @@ void atr_interleave_channels(float *out, const float *a, size_t lda, const float
   atr_kernels()->interleave_channels(out, a, lda, b, ldb, pixels, width);
 }
 
-void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts) {
-  atr_kernels()->concat_rows(out, rows, parts, widths, nparts);
+void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts,
+                     const float *scale, const float *shift) {
+  atr_kernels()->concat_rows(out, rows, parts, widths, nparts, scale, shift);
 }
 
 float atr_reduce_extreme(const float *x, size_t count, int largest) {

@@ -680,8 +680,12 @@ void atr_interleave_channels(float *out, const float *a, size_t lda, const float
 /// part in turn, part q's rows `widths[q]` floats long (a concatenation
 /// along the last axis, as channels-last maps along their channels). Each
 /// output row is written whole, in one stream along memory; a part with
-/// no floats may be NULL.
-void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts);
+/// no floats may be NULL. With `scale` and `shift` (one float per output
+/// column; both or neither), out[r, j] = x * scale[j] + shift[j] for the
+/// x concatenated there: a batch norm on the concatenation, made as it is
+/// copied (DenseNet's).
+void atr_concat_rows(float *out, size_t rows, const float *const *parts, const size_t *widths, size_t nparts,
+                     const float *scale, const float *shift);
 
 /// out[i] += rows[r][i] for every r < nrows, i < count.
 void atr_add_rows(float *out, const float *const *rows, size_t nrows, size_t count);

@@ -880,18 +880,26 @@ void atr_add_into(float *restrict out, const float *restrict x, size_t count) {
 // concatenations join up to 32 parts of 32 channels per pixel) cost more
 // than the copying.
 void atr_concat_rows(float *restrict out, size_t rows, const float *const *parts, const size_t *widths,
-                     size_t nparts) {
+                     size_t nparts, const float *restrict scale, const float *restrict shift) {
   size_t total = 0;
   for (size_t q = 0; q < nparts; q++) total += widths[q];
   for (size_t r = 0; r < rows; r++) {
     float *o = out + r * total;
+    size_t at = 0;  // the part's first column
     for (size_t q = 0; q < nparts; q++) {
       const size_t n = widths[q];
       const float *x = parts[q] + r * n;
       size_t i = 0;
-      for (; i + 16 <= n; i += 16) V16_STORE(o + i, V16_LOAD(x + i));
-      for (; i < n; i++) o[i] = x[i];
+      if (scale) {
+        const float *a = scale + at, *b = shift + at;
+        for (; i + 16 <= n; i += 16) V16_STORE(o + i, V16_LOAD(x + i) * V16_LOAD(a + i) + V16_LOAD(b + i));
+        for (; i < n; i++) o[i] = x[i] * a[i] + b[i];
+      } else {
+        for (; i + 16 <= n; i += 16) V16_STORE(o + i, V16_LOAD(x + i));
+        for (; i < n; i++) o[i] = x[i];
+      }
       o += n;
+      at += n;
     }
   }
 }
