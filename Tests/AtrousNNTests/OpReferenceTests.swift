@@ -794,6 +794,38 @@ import Testing
     }
   }
 
+  /// Max pooling at unit stride, which from windows 5 wide takes each
+  /// column's maximum down the window first: windows of 2 to 13, padding
+  /// on some sides or none, rows wider than one pass of 64 output columns,
+  /// and 16, 24, 40 and 70 channels (the last 16 again for a rest),
+  /// against plain loops on every instruction set.
+  @Test(arguments: InstructionSet.available)
+  func unitStrideMaxPoolMatchesNaive(isa: InstructionSet) throws {
+    // (kernel, pads top, left, bottom, right, channels, height, width)
+    let cases = [(3, [1, 1, 1, 1], 24, 6, 10), (5, [0, 0, 0, 0], 70, 5, 75), (5, [2, 2, 2, 2], 16, 7, 70),
+                 (13, [6, 6, 6, 6], 40, 9, 20), (2, [0, 1, 1, 0], 24, 4, 9), (5, [0, 4, 1, 0], 16, 5, 130)]
+    for (k, pads, c, h, w) in cases {
+      let x = Self.values(c * h * w, seed: k + c)
+      let node = Node(name: "pool", opType: "MaxPool", inputs: ["x"], outputs: ["y"],
+                      attributes: ["kernel_shape": .ints([k, k]), "pads": .ints(pads)])
+      let output = try InstructionSet.with(isa) {
+        try Self.run(node, inputs: ["x": NDArray(shape: [1, c, h, w], floats: x).toChannelsLast()])
+      }
+      let (oh, ow) = (h + pads[0] + pads[2] - k + 1, w + pads[1] + pads[3] - k + 1)
+      #expect(output.shape == [1, c, oh, ow])
+      var expected: [Float] = []
+      for ch in 0..<c { for oy in 0..<oh { for ox in 0..<ow {
+        var peak = -Float.infinity
+        for ky in 0..<k { for kx in 0..<k {
+          let iy = oy - pads[0] + ky, ix = ox - pads[1] + kx
+          if iy >= 0 && iy < h && ix >= 0 && ix < w { peak = Swift.max(peak, x[(ch * h + iy) * w + ix]) }
+        } }
+        expected.append(peak)
+      } } }
+      #expect(output.floatValues() == expected, "\(isa) \(k)x\(k) \(pads) \(c) channels \(h)x\(w)")
+    }
+  }
+
   /// The global pools (and ReduceMean and ReduceSum over H and W, which
   /// share their code) over maps large enough for threads to share: each
   /// thread sums or takes the max of its band of every image's rows into

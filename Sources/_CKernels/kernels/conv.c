@@ -1271,8 +1271,54 @@ void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int
   }
 }
 
+// Output columns a pass of max_pool_row_unit_stride takes, and the widest
+// window it takes (the column maxima of a pass then fit in 6 KiB).
+enum { POOL_SPAN = 64, POOL_WIDEST = 33 };
+
+// A max pool's output row at unit stride, undilated, 16 channels or more
+// and a window of 5 columns or more: per 16 channels and pass of output
+// columns, each input column's maximum down the window's rows once, then
+// each output's across its columns, kh + kw loads per output instead of
+// kh * kw. YOLOX-S's 5x5, 9x9 and 13x13 pools over 256 channels took 0.8
+// ms instead of 2.8; GoogLeNet's 3x3 ones 1.3 to 1.5 times as long as
+// the general loop's, which reads each pixel's channels in one stream
+// where this reads 16 of them a pixel apart (AMD EPYC, AVX2).
+static void max_pool_row_unit_stride(float *restrict out, const float *const *rows, const atr_conv_geometry *g,
+                                     size_t channels) {
+  const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, ps = (ptrdiff_t)g->pixel_stride;
+  const ptrdiff_t ow = g->output_w, left = g->pad_left, c = (ptrdiff_t)channels;
+  float column[(POOL_SPAN + POOL_WIDEST - 1) * 16];  // (columns, 16)
+  const v16 lowest = -__builtin_inff() - (v16){0};
+  for (ptrdiff_t ch = 0; ch < c; ch += 16) {
+    if (ch + 16 > c) ch = c - 16;  // the last 16 again for a rest
+    for (ptrdiff_t ox0 = 0; ox0 < ow; ox0 += POOL_SPAN) {
+      const ptrdiff_t ox1 = ox0 + POOL_SPAN < ow ? ox0 + POOL_SPAN : ow;
+      // The input columns the pass reads, inside the row.
+      const ptrdiff_t lo = ox0 - left > 0 ? ox0 - left : 0, hi = ox1 - 1 - left + kw < w ? ox1 - 1 - left + kw : w;
+      for (ptrdiff_t ix = lo; ix < hi; ix++) {
+        v16 m = lowest;
+        for (ptrdiff_t ky = 0; ky < kh; ky++) {
+          if (rows[ky]) m = V16_MAX(m, V16_LOAD(rows[ky] + ix * ps + ch));
+        }
+        V16_STORE(column + (ix - lo) * 16, m);
+      }
+      for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+        const ptrdiff_t a = ox - left > lo ? ox - left : lo, b = ox - left + kw < hi ? ox - left + kw : hi;
+        v16 m = lowest;
+        for (ptrdiff_t ix = a; ix < b; ix++) m = V16_MAX(m, V16_LOAD(column + (ix - lo) * 16));
+        V16_STORE(out + ox * c + ch, m);
+      }
+    }
+  }
+}
+
 void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
                   atr_pool_mode mode, size_t rows_padded, size_t pad_right) {
+  if (mode == ATR_POOL_MAX && g->stride_w == 1 && g->dilation_w == 1 && g->kernel_w >= 5 && g->kernel_w <= POOL_WIDEST &&
+      channels >= 16) {
+    max_pool_row_unit_stride(out, rows, g, channels);
+    return;
+  }
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, dx = g->dilation_w;
   const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, c = (ptrdiff_t)channels;
   const int max = mode == ATR_POOL_MAX;
