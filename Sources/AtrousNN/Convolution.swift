@@ -179,7 +179,14 @@ enum Convolution {
     if let (first, second) = ChainedConvolution.parts(of: c.node) {
       return try ChainedConvolution.run(&c, first: first, second: second)
     }
-    let x = try c.input(0)
+    var x = try c.input(0)
+    // Gates of a Mul fused into the node (`ScaledConvolution`): the map is
+    // the larger operand.
+    var gates: NDArray? = nil
+    if ScaledConvolution.gates(of: c.node) != nil {
+      let other = try c.input(ScaledConvolution.input)
+      (x, gates) = other.count > x.count ? (other, x) : (x, other)
+    }
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
     let pool = PooledConvolution.pool(of: c.node), sum = ResidualConvolution.add(of: c.node)
     if c.shapesOnly {
@@ -190,8 +197,19 @@ enum Convolution {
       guard let pool else { return [y] }
       return try Pooling.maxPool(c.nested(pool, inputs: [y]))
     }
-    let plan = try planned(c, shape: x.shape, channelsLast: x.channelsLast)
+    var plan = try planned(c, shape: x.shape, channelsLast: x.channelsLast)
     c.path = plan.path
+    if let gates {
+      if ScaledConvolution.scalesWeights(plan.kernel, strategy: plan.strategy, gates: gates) {
+        plan.kernel.panels = [ScaledConvolution.scaled(plan.kernel.panels![0], gates: gates.floatValues())]
+        plan.path = "scaled-weights," + plan.path
+      } else {
+        x = try ScaledConvolution.product(x, gates, of: c)
+        plan = try planned(c, shape: x.shape, channelsLast: x.channelsLast)
+        plan.path = "mul," + plan.path
+      }
+      c.path = plan.path
+    }
     if let sum {
       // A residual Add fused into the node (`ResidualConvolution`): in
       // Winograd's output transform, or after each block of a 1x1

@@ -21,7 +21,44 @@ enum GraphOptimizer {
     let shuffles = fuseShuffledConcat(recognizeChannelShuffle(folded, keep: keep), keep: keep)
     let fused = fuseConcatBatchNorm(fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
-    return fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
+    let chains = fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
+    return fuseChannelScale(chains, keep: keep)
+  }
+
+  /// A Mul of a map by gates made from its global average (a squeeze and
+  /// excitation: one operand made within four nodes of a
+  /// GlobalAveragePool or ReduceMean, the other not) whose output only a
+  /// 1x1 Conv reads, as its data, becomes part of the Conv
+  /// (`ScaledConvolution`): the Conv, with constant weights, one group,
+  /// stride 1 and no padding, not a chain's or a pool's, then reads the
+  /// map and the gates. Whether the gates scale the weights or the map is
+  /// settled when the shapes are known.
+  static func fuseChannelScale(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    let producer = producers(of: graph.nodes)
+    func isGate(_ value: String) -> Bool {
+      var value = value
+      for _ in 0..<4 {
+        guard let p = producer[value], let first = graph.nodes[p].inputs.first else { return false }
+        if ["GlobalAveragePool", "ReduceMean"].contains(graph.nodes[p].opType) { return true }
+        value = first
+      }
+      return false
+    }
+    var nodes: [Node?] = graph.nodes
+    for (index, mul) in graph.nodes.enumerated() where mul.opType == "Mul" && mul.inputs.count == 2 && mul.outputs.count == 1 {
+      guard consumers[mul.outputs[0]] == 1, let at = reader[mul.outputs[0]], let conv = nodes[at], conv.opType == "Conv",
+        conv.inputs.first == mul.outputs[0], !conv.inputs.dropFirst().contains(mul.outputs[0]),
+        conv.inputs.count <= ResidualConvolution.input + 1, pointwiseOutputs(conv, in: graph) != nil,
+        ChainedConvolution.parts(of: conv) == nil, PooledConvolution.pool(of: conv) == nil,
+        mul.attributes.isEmpty else { continue }
+      let gates = mul.inputs.map(isGate)
+      guard gates[0] != gates[1] else { continue }
+      let (map, gate) = gates[1] ? (mul.inputs[0], mul.inputs[1]) : (mul.inputs[1], mul.inputs[0])
+      nodes[at] = ScaledConvolution.fusing(mul, map: map, gates: gate, into: conv)
+      nodes[index] = nil
+    }
+    return dropping(nodes, from: graph)
   }
 
   /// A Conv whose output only a second Conv reads becomes part of the
