@@ -794,16 +794,19 @@ import Testing
     }
   }
 
-  /// Max pooling at unit stride, which from windows 5 wide takes each
-  /// column's maximum down the window first: windows of 2 to 13, padding
-  /// on some sides or none, rows wider than one pass of 64 output columns,
-  /// and 16, 24, 40 and 70 channels (the last 16 again for a rest),
-  /// against plain loops on every instruction set.
+  /// Max pooling at unit stride, which takes each column's maximum down
+  /// the window first, 16 channels at a time from windows 5 wide, whole
+  /// pixels below where the buffer holds them: windows of 2 to 13,
+  /// padding on some sides or none, rows wider than one pass (64 output
+  /// columns; 18 at 400 channels), 16 to 400 channels (the last 16 again
+  /// for a rest) and 1400 (the general loop), against plain loops on every
+  /// instruction set.
   @Test(arguments: InstructionSet.available)
   func unitStrideMaxPoolMatchesNaive(isa: InstructionSet) throws {
     // (kernel, pads top, left, bottom, right, channels, height, width)
     let cases = [(3, [1, 1, 1, 1], 24, 6, 10), (5, [0, 0, 0, 0], 70, 5, 75), (5, [2, 2, 2, 2], 16, 7, 70),
-                 (13, [6, 6, 6, 6], 40, 9, 20), (2, [0, 1, 1, 0], 24, 4, 9), (5, [0, 4, 1, 0], 16, 5, 130)]
+                 (13, [6, 6, 6, 6], 40, 9, 20), (2, [0, 1, 1, 0], 24, 4, 9), (5, [0, 4, 1, 0], 16, 5, 130),
+                 (3, [1, 1, 1, 1], 400, 4, 40), (3, [1, 0, 1, 2], 1400, 3, 5)]
     for (k, pads, c, h, w) in cases {
       let x = Self.values(c * h * w, seed: k + c)
       let node = Node(name: "pool", opType: "MaxPool", inputs: ["x"], outputs: ["y"],
