@@ -56,9 +56,10 @@ enum ConcatBatchNorm {
       a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
         output.withUnsafeMutableBufferPointer { out in
           Parallel.run(ranges.count) { part in
+            var rows = sources  // each part's first row of the chunk
             for start in stride(from: ranges[part].lowerBound, to: ranges[part].upperBound, by: step) {
               let count = min(step, ranges[part].upperBound - start)
-              let rows = zip(sources, widths).map { source, width in source.map { $0 + start * width } }
+              for q in rows.indices { rows[q] = sources[q].map { $0 + start * widths[q] } }
               let target = out.baseAddress! + start * channels
               atr_concat_rows(target, count, rows, widths, widths.count, pa.baseAddress!, pb.baseAddress!)
               atr_pointwise(target, 1, count * channels, count * channels, steps, steps.count)

@@ -19,8 +19,12 @@ import _CKernels
     var gatesFirst = true
     /// A residual Add after the projection (cout == channels).
     var residual = false
+    /// The average as ReduceMean over H and W (keeping them) instead of
+    /// GlobalAveragePool.
+    var reduceMean = false
     var description: String {
       "\(images)x\(channels)x\(size)x\(size) -> \(cout)\(gatesFirst ? "" : ", map first")\(residual ? ", residual" : "")"
+        + (reduceMean ? ", ReduceMean" : "")
     }
   }
 
@@ -37,7 +41,9 @@ import _CKernels
     ]
     var nodes = [
       Node(name: "map", opType: "Conv", inputs: ["x", "w0"], outputs: ["map"]),
-      Node(name: "pool", opType: "GlobalAveragePool", inputs: ["map"], outputs: ["pooled"]),
+      c.reduceMean
+        ? Node(name: "pool", opType: "ReduceMean", inputs: ["map"], outputs: ["pooled"], attributes: ["axes": .ints([2, 3])])
+        : Node(name: "pool", opType: "GlobalAveragePool", inputs: ["map"], outputs: ["pooled"]),
       Node(name: "fc1", opType: "Conv", inputs: ["pooled", "w1", "b1"], outputs: ["fc1"]),
       Node(name: "relu", opType: "Relu", inputs: ["fc1"], outputs: ["relu"]),
       Node(name: "fc2", opType: "Conv", inputs: ["relu", "w2", "b2"], outputs: ["fc2"]),
@@ -58,6 +64,8 @@ import _CKernels
     Case(channels: 40, size: 12, cout: 40, residual: true),
     Case(channels: 24, size: 7, cout: 16),  // 49 pixels
     Case(images: 2),  // gates per image
+    Case(channels: 48, size: 15, cout: 24, reduceMean: true),
+    Case(channels: 48, size: 15, cout: 24, gatesFirst: false, reduceMean: true),
   ]
 
   /// Whether the projection scales its weights: one image, and its output

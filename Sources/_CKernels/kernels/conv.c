@@ -1279,103 +1279,83 @@ void atr_softmax_rows(float *restrict rows_data, size_t rows, size_t length, int
   }
 }
 
-// Output columns a pass of max_pool_row_unit_stride takes, and the widest
-// window it takes (the column maxima of a pass then fit in 6 KiB).
-enum { POOL_SPAN = 64, POOL_WIDEST = 33 };
-
-// A max pool's output row at unit stride, undilated, 16 channels or more
-// and a window of 5 columns or more: per 16 channels and pass of output
-// columns, each input column's maximum down the window's rows once, then
-// each output's across its columns, kh + kw loads per output instead of
-// kh * kw. YOLOX-S's 5x5, 9x9 and 13x13 pools over 256 channels took 0.8
-// ms instead of 2.8; GoogLeNet's 3x3 ones 1.3 to 1.5 times as long as
-// the general loop's, which reads each pixel's channels in one stream
-// where this reads 16 of them a pixel apart (AMD EPYC, AVX2).
-static void max_pool_row_unit_stride(float *restrict out, const float *const *rows, const atr_conv_geometry *g,
-                                     size_t channels) {
+// A max pool's output row at unit stride, undilated, 16 channels or more:
+// each input column's maximum down the window's rows once, then each
+// output's across its columns, kh + kw loads per output instead of kh *
+// kw. One pass: output columns [ox0, ox1) for channels [c0, c1) (16 or
+// more, the last 16 again for a rest), the column maxima `stride` floats
+// apart in `column`.
+static inline __attribute__((always_inline)) void max_pool_pass(float *restrict out, const float *const *rows,
+                                                                 const atr_conv_geometry *g, ptrdiff_t c, ptrdiff_t c0,
+                                                                 ptrdiff_t c1, ptrdiff_t ox0, ptrdiff_t ox1,
+                                                                 float *restrict column, ptrdiff_t stride) {
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, ps = (ptrdiff_t)g->pixel_stride;
-  const ptrdiff_t ow = g->output_w, left = g->pad_left, c = (ptrdiff_t)channels;
-  float column[(POOL_SPAN + POOL_WIDEST - 1) * 16];  // (columns, 16)
+  const ptrdiff_t left = g->pad_left;
   const v16 lowest = -__builtin_inff() - (v16){0};
-  for (ptrdiff_t ch = 0; ch < c; ch += 16) {
-    if (ch + 16 > c) ch = c - 16;  // the last 16 again for a rest
-    for (ptrdiff_t ox0 = 0; ox0 < ow; ox0 += POOL_SPAN) {
-      const ptrdiff_t ox1 = ox0 + POOL_SPAN < ow ? ox0 + POOL_SPAN : ow;
-      // The input columns the pass reads, inside the row.
-      const ptrdiff_t lo = ox0 - left > 0 ? ox0 - left : 0, hi = ox1 - 1 - left + kw < w ? ox1 - 1 - left + kw : w;
-      for (ptrdiff_t ix = lo; ix < hi; ix++) {
-        v16 m = lowest;
-        for (ptrdiff_t ky = 0; ky < kh; ky++) {
-          if (rows[ky]) m = V16_MAX(m, V16_LOAD(rows[ky] + ix * ps + ch));
-        }
-        V16_STORE(column + (ix - lo) * 16, m);
+  // The input columns the pass reads, inside the row.
+  const ptrdiff_t lo = ox0 - left > 0 ? ox0 - left : 0, hi = ox1 - 1 - left + kw < w ? ox1 - 1 - left + kw : w;
+  for (ptrdiff_t ix = lo; ix < hi; ix++) {
+    for (ptrdiff_t ch = c0; ch < c1; ch += 16) {
+      if (ch + 16 > c1) ch = c1 - 16;
+      v16 m = lowest;
+      for (ptrdiff_t ky = 0; ky < kh; ky++) {
+        if (rows[ky]) m = V16_MAX(m, V16_LOAD(rows[ky] + ix * ps + ch));
       }
-      for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
-        const ptrdiff_t a = ox - left > lo ? ox - left : lo, b = ox - left + kw < hi ? ox - left + kw : hi;
-        v16 m = lowest;
-        for (ptrdiff_t ix = a; ix < b; ix++) m = V16_MAX(m, V16_LOAD(column + (ix - lo) * 16));
-        V16_STORE(out + ox * c + ch, m);
-      }
+      V16_STORE(column + (ix - lo) * stride + ch - c0, m);
+    }
+  }
+  for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
+    const ptrdiff_t a = ox - left > lo ? ox - left : lo, b = ox - left + kw < hi ? ox - left + kw : hi;
+    for (ptrdiff_t ch = c0; ch < c1; ch += 16) {
+      if (ch + 16 > c1) ch = c1 - 16;
+      v16 m = lowest;
+      for (ptrdiff_t ix = a; ix < b; ix++) m = V16_MAX(m, V16_LOAD(column + (ix - lo) * stride + ch - c0));
+      V16_STORE(out + ox * c + ch, m);
     }
   }
 }
 
-// Floats of column maxima max_pool_row_unit_stride_pixels keeps (32 KiB).
-enum { POOL_PIXELS_FLOATS = 8192 };
+// Output columns a pass takes with windows 5 wide or more, and the widest
+// window (a pass's column maxima of 16 channels then fit in 6 KiB); the
+// column maxima of narrower windows' passes, whole pixels (32 KiB).
+enum { POOL_SPAN = 64, POOL_WIDEST = 33, POOL_PIXELS_FLOATS = 8192 };
 
-// The same for narrower windows, each pixel's channels (16 or more, at
-// most POOL_PIXELS_FLOATS / (kw + 3)) at once, so every row is read in one
-// stream: per pass of as many output columns as the buffer holds with the
-// window's overlap, each input column's maximum down the window's rows,
-// then each output's across its columns. A 3x3 pool over 256 channels at
-// 28x28 took 0.152 ms so, with V16_MAX's single maxps, against 0.24 by the
-// general loop with the compare and blend of IEEE maxNum; 832 channels at
-// 14x14, 0.136 against 0.19 (AMD EPYC, AVX2).
-static void max_pool_row_unit_stride_pixels(float *restrict out, const float *const *rows, const atr_conv_geometry *g,
-                                            size_t channels) {
-  const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, ps = (ptrdiff_t)g->pixel_stride;
-  const ptrdiff_t ow = g->output_w, left = g->pad_left, c = (ptrdiff_t)channels;
-  const ptrdiff_t span = POOL_PIXELS_FLOATS / c - (kw - 1);  // output columns a pass
-  float column[POOL_PIXELS_FLOATS];  // (columns, C)
-  const v16 lowest = -__builtin_inff() - (v16){0};
-  for (ptrdiff_t ox0 = 0; ox0 < ow; ox0 += span) {
-    const ptrdiff_t ox1 = ox0 + span < ow ? ox0 + span : ow;
-    const ptrdiff_t lo = ox0 - left > 0 ? ox0 - left : 0, hi = ox1 - 1 - left + kw < w ? ox1 - 1 - left + kw : w;
-    for (ptrdiff_t ix = lo; ix < hi; ix++) {
-      float *m = column + (ix - lo) * c;
-      for (ptrdiff_t ch = 0; ch < c; ch += 16) {
-        if (ch + 16 > c) ch = c - 16;  // the last 16 again for a rest
-        v16 v = lowest;
-        for (ptrdiff_t ky = 0; ky < kh; ky++) {
-          if (rows[ky]) v = V16_MAX(v, V16_LOAD(rows[ky] + ix * ps + ch));
-        }
-        V16_STORE(m + ch, v);
+// Windows 5 wide or more: per 16 channels, passes of POOL_SPAN output
+// columns. YOLOX-S's 5x5, 9x9 and 13x13 pools over 256 channels took 0.8
+// ms instead of 2.8. Narrower ones: per pass of as many output columns as
+// the buffer holds with the window's overlap, each pixel's channels at
+// once (at most POOL_PIXELS_FLOATS / (kw + 3)), so every row is read in
+// one stream; 16 channels a pixel apart took 1.3 to 1.5 times the general
+// loop's time for 3x3. A 3x3 pool over 256 channels at 28x28 took 0.152
+// ms so, with V16_MAX's single maxps, against 0.24 by the general loop
+// with the compare and blend of IEEE maxNum; 832 channels at 14x14, 0.136
+// against 0.19 (AMD EPYC, AVX2). False where neither applies.
+static int max_pool_row_unit_stride(float *restrict out, const float *const *rows, const atr_conv_geometry *g,
+                                    size_t channels) {
+  const ptrdiff_t kw = g->kernel_w, ow = g->output_w, c = (ptrdiff_t)channels;
+  if (g->stride_w != 1 || g->dilation_w != 1 || c < 16) return 0;
+  if (kw >= 5 && kw <= POOL_WIDEST) {
+    float column[(POOL_SPAN + POOL_WIDEST - 1) * 16];  // (columns, 16)
+    for (ptrdiff_t ch = 0; ch < c; ch += 16) {
+      if (ch + 16 > c) ch = c - 16;  // the last 16 again for a rest
+      for (ptrdiff_t ox0 = 0; ox0 < ow; ox0 += POOL_SPAN) {
+        max_pool_pass(out, rows, g, c, ch, ch + 16, ox0, ox0 + POOL_SPAN < ow ? ox0 + POOL_SPAN : ow, column, 16);
       }
     }
-    for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
-      const ptrdiff_t a = ox - left > lo ? ox - left : lo, b = ox - left + kw < hi ? ox - left + kw : hi;
-      for (ptrdiff_t ch = 0; ch < c; ch += 16) {
-        if (ch + 16 > c) ch = c - 16;
-        v16 v = lowest;
-        for (ptrdiff_t ix = a; ix < b; ix++) v = V16_MAX(v, V16_LOAD(column + (ix - lo) * c + ch));
-        V16_STORE(out + ox * c + ch, v);
-      }
-    }
+    return 1;
   }
+  if (kw >= 5 || (kw + 3) * c > POOL_PIXELS_FLOATS) return 0;
+  float column[POOL_PIXELS_FLOATS];  // (columns, C)
+  const ptrdiff_t span = POOL_PIXELS_FLOATS / c - (kw - 1);  // output columns a pass
+  for (ptrdiff_t ox0 = 0; ox0 < ow; ox0 += span) {
+    max_pool_pass(out, rows, g, c, 0, c, ox0, ox0 + span < ow ? ox0 + span : ow, column, c);
+  }
+  return 1;
 }
 
 void atr_pool_row(float *restrict out, const float *const *rows, const atr_conv_geometry *g, size_t channels,
                   atr_pool_mode mode, size_t rows_padded, size_t pad_right) {
-  if (mode == ATR_POOL_MAX && g->stride_w == 1 && g->dilation_w == 1 && channels >= 16) {
-    if (g->kernel_w >= 5 && g->kernel_w <= POOL_WIDEST) {
-      max_pool_row_unit_stride(out, rows, g, channels);
-      return;
-    }
-    if ((size_t)(g->kernel_w + 3) * channels <= POOL_PIXELS_FLOATS) {
-      max_pool_row_unit_stride_pixels(out, rows, g, channels);
-      return;
-    }
-  }
+  if (mode == ATR_POOL_MAX && max_pool_row_unit_stride(out, rows, g, channels)) return;
   const ptrdiff_t w = g->input_w, kw = g->kernel_w, kh = g->kernel_h, dx = g->dilation_w;
   const ptrdiff_t ps = (ptrdiff_t)g->pixel_stride, c = (ptrdiff_t)channels;
   const int max = mode == ATR_POOL_MAX;
