@@ -95,6 +95,11 @@ import Testing
     ConvCase(cin: 17, cout: 80, k: (2, 3), stride: (3, 1), dilation: (1, 3), pads: [0, 2, 1, 0], group: 1),
     ConvCase(cin: 32, cout: 64, k: (3, 3), stride: (2, 2), dilation: (2, 2), pads: [1, 2, 2, 1], group: 2),
     ConvCase(cin: 16, cout: 16, k: (5, 5), stride: (1, 1), dilation: (1, 1), pads: [2, 2, 2, 2], group: 1),
+    // A last block of 8 channels or fewer, computed as 8: alone (8, 5 at a
+    // 2x3 kernel) and after a whole block (24).
+    ConvCase(cin: 3, cout: 8, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
+    ConvCase(cin: 6, cout: 5, k: (2, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 1, 1, 1], group: 1),
+    ConvCase(cin: 3, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1),
     // Depthwise on channels-last pixels with 16 channels or more: four
     // interior pixels at a time, the last 16 channels again for the rest
     // of 20.
@@ -1377,7 +1382,7 @@ import Testing
   }
 
   /// The blocked kernel keeps the layers it is the faster way for (few
-  /// products per output, or fewer than 64 output channels per group);
+  /// products per output, or 8 to 63 output channels per group);
   /// wide layers of many products run as the packed product. Without the
   /// blocked kernel's registers (no AVX2), no layer takes it.
   @Test func blockedKernelOnlyForFewProductsOrNarrowOutputs() {
@@ -1388,7 +1393,7 @@ import Testing
     let cases = [
       (3, 64, 7, 1, true), (16, 32, 3, 1, true), (24, 48, 5, 1, true), (64, 63, 3, 1, true), (64, 64, 3, 1, false),
       ((k - 1) / 9, 64, 3, 1, true), ((k + 8) / 9, 64, 3, 1, false), (256, 512, 3, 1, false), (128, 128, 5, 1, false),
-      (256, 128, 3, 2, false), (256, 128, 3, 4, true), (16, 256, 1, 1, false), (4, 8, 3, 1, false),
+      (256, 128, 3, 2, false), (256, 128, 3, 4, true), (16, 256, 1, 1, false), (4, 8, 3, 1, true), (4, 7, 3, 1, false),
     ]
     for (cin, cout, taps, group, blocked) in cases {
       let kernel = Self.windowKernel(cin, cout, taps: taps, group: group)
