@@ -22,7 +22,7 @@ enum GraphOptimizer {
     let fused = fuseConcatBatchNorm(fusePointwise(recognizeStridedGather(shuffles, keep: keep), keep: keep), keep: keep)
     let blocks = fuseDepthwiseBlocks(foldLeadingAffine(fused), keep: keep)
     let chains = fuseConvolutionChains(fuseResidualAdd(fuseMaxPool(blocks, keep: keep), keep: keep), keep: keep)
-    return fuseChannelScale(chains, keep: keep)
+    return fuseConcatConvolution(fuseChannelScale(chains, keep: keep), keep: keep)
   }
 
   /// A Mul of a map by gates made from its global average (a squeeze and
@@ -170,6 +170,27 @@ enum GraphOptimizer {
       else { continue }
       if let training = bn.attributes["training_mode"] { guard case .int(0) = training else { continue } }
       nodes[at] = ConcatBatchNorm.fusing(concat, into: bn)
+      nodes[index] = nil
+    }
+    return dropping(nodes, from: graph)
+  }
+
+  /// A channel Concat that nothing else reads, read by a plain 1x1 Conv
+  /// (`pointwiseOutputs`, nothing fused into it but steps), becomes part
+  /// of the Conv (`ConcatConvolution`): the product reads the parts. Last
+  /// of the fusions, so the Conv is one no other fusion took.
+  static func fuseConcatConvolution(_ graph: Graph, keep: [String]) -> Graph {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    var nodes: [Node?] = graph.nodes
+    for (index, concat) in graph.nodes.enumerated() where concat.opType == "Concat" && concat.outputs.count == 1 {
+      guard case .int(1)? = concat.attributes["axis"], !concat.inputs.isEmpty, !concat.inputs.contains(where: \.isEmpty),
+        consumers[concat.outputs[0]] == 1, let at = reader[concat.outputs[0]] else { continue }
+      let conv = graph.nodes[at]
+      guard conv.inputs.first == concat.outputs[0], conv.inputs.count <= 3, conv.outputs.count == 1,
+        pointwiseOutputs(conv, in: graph) != nil, ChainedConvolution.parts(of: conv) == nil,
+        PooledConvolution.pool(of: conv) == nil, conv.inputs.count < 3 || graph.initializers[conv.inputs[2]] != nil
+      else { continue }
+      nodes[at] = ConcatConvolution.fusing(concat, into: conv)
       nodes[index] = nil
     }
     return dropping(nodes, from: graph)

@@ -156,6 +156,7 @@ public enum Operators {
     ChannelShuffle.register(&table)
     InterleaveChannels.register(&table)
     ConcatBatchNorm.register(&table)
+    ConcatConvolution.register(&table)
     StridedGather.register(&table)
     DepthwiseBlock.register(&table)
     return table
