@@ -1204,12 +1204,14 @@ struct ConvKernel {
   }
 
   /// Whether `runBlocked` is the faster way: a kernel of more than one tap
-  /// with at least 8 output channels per group, on a CPU with the
-  /// registers its tiles want. A last block of 8 channels or fewer is
-  /// computed as 8 (PP-OCR's first layer, 3 -> 8 at stride 2 over 48x192:
-  /// 0.061 ms against 0.096 as the product on planes); fewer output
-  /// channels would mostly multiply the zeros that round them up to 8. A
-  /// 1x1 convolution is a plain matrix product. With both many output channels (64 per
+  /// with at least 16 output channels per group, or one group of at least
+  /// 8, on a CPU with the registers its tiles want. A last block of 8
+  /// channels or fewer is computed as 8 (PP-OCR's first layer, 3 -> 8 at
+  /// stride 2 over 48x192: 0.061 ms against 0.096 as the product on
+  /// planes); fewer output channels would mostly multiply the zeros that
+  /// round them up to 8. Groups of 8 (RegNet's) take the grouped kernel:
+  /// by the blocked one, block by block, they took 1.3 to 1.5 times as
+  /// long. A 1x1 convolution is a plain matrix product. With both many output channels (64 per
   /// group) and many products per output (`blockedMaxK`), the packed
   /// product over im2col rows is faster: strided 3x3 and 5x5 layers of
   /// 360 to 4608 products per output, from 7x7 to 80x80 outputs, took 0.42
@@ -1219,7 +1221,7 @@ struct ConvKernel {
   /// 32 -> 64 at stride 2 (288 products) 0.94 to 1.17 (AMD EPYC, AVX2, 1
   /// and 2 threads).
   var prefersBlocked: Bool {
-    taps > 1 && axes[0].kernel <= 16 && cout / group >= 8 && atr_conv_blocked_preferred() != 0
+    taps > 1 && axes[0].kernel <= 16 && (cout / group >= 16 || group == 1 && cout >= 8) && atr_conv_blocked_preferred() != 0
       && (cout / group < 64 || taps * (cin / group) < Self.blockedMaxK)
   }
 

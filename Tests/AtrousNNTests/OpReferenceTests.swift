@@ -1382,7 +1382,8 @@ import Testing
   }
 
   /// The blocked kernel keeps the layers it is the faster way for (few
-  /// products per output, or 8 to 63 output channels per group);
+  /// products per output, or 16 to 63 output channels per group, or 8 to
+  /// 63 in one group);
   /// wide layers of many products run as the packed product. Without the
   /// blocked kernel's registers (no AVX2), no layer takes it.
   @Test func blockedKernelOnlyForFewProductsOrNarrowOutputs() {
@@ -1393,7 +1394,7 @@ import Testing
     let cases = [
       (3, 64, 7, 1, true), (16, 32, 3, 1, true), (24, 48, 5, 1, true), (64, 63, 3, 1, true), (64, 64, 3, 1, false),
       ((k - 1) / 9, 64, 3, 1, true), ((k + 8) / 9, 64, 3, 1, false), (256, 512, 3, 1, false), (128, 128, 5, 1, false),
-      (256, 128, 3, 2, false), (256, 128, 3, 4, true), (16, 256, 1, 1, false), (4, 8, 3, 1, true), (4, 7, 3, 1, false),
+      (256, 128, 3, 2, false), (256, 128, 3, 4, true), (16, 256, 1, 1, false), (4, 8, 3, 1, true), (4, 7, 3, 1, false), (48, 48, 3, 6, false), (48, 96, 3, 6, true),
     ]
     for (cin, cout, taps, group, blocked) in cases {
       let kernel = Self.windowKernel(cin, cout, taps: taps, group: group)
