@@ -8,8 +8,9 @@ import _CKernels
 /// most 8 columns takes tiles of 8 rows one vector wide, and a panel of 17
 /// to 24 columns tiles of 4 rows three vectors wide), tiles of every height
 /// (where vectors are narrower than 16 floats, those of 6 rows down a
-/// whole panel, of 4 rows 24 columns wide and of 8 rows 8 wide one after
-/// another in a function of their own: 7, 24, 29, 49, 57, 112 and 600 rows
+/// whole panel or a last one of 16 columns, of 4 rows 24 columns wide and
+/// of 8 rows 8 wide one after another in a function of their own: 7, 24,
+/// 29, 36, 49, 50, 57, 112 and 600 rows
 /// here, across k blocks and with a residual), products large
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
@@ -44,6 +45,9 @@ import _CKernels
     // as 4, 4, 4, 3, 3, 3), and rests of at most 8 in tiles of 8 (19 as 7,
     // 6, 6), both prefetching the next panel or k block between their tiles.
     Shape(m: 21, n: 56, k: 600), Shape(m: 19, n: 38, k: 700), Shape(m: 10, n: 21, k: CPUCaches.l2 / 2 / (32 * 4) + 9),
+    // A last panel of exactly 16 columns in tiles of 6 rows one after
+    // another (36 rows, 6 tiles; 50 as 5 of 6 and 4 of 5).
+    Shape(m: 36, n: 48, k: 21), Shape(m: 50, n: 112, k: 9),
   ]
 
   static let starts: [atr_gemm_start] = [ATR_START_ZERO, ATR_START_C, ATR_START_COLUMN_BIAS, ATR_START_ROW_BIAS]

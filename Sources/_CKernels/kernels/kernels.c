@@ -645,7 +645,8 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
 // `count` tiles of ROWS rows, one after another down a panel WIDTH
 // columns wide, in a function of their own: 6 rows across both halves of
 // a whole panel, and where vectors hold 8 floats, 4 rows of exactly 24
-// columns and 8 rows of exactly 8. Inside sgemm_panels' tile loop, where
+// columns, 8 rows of exactly 8, and 6 rows of a last panel of exactly 16
+// (48, 80 or 112 output channels). Inside sgemm_panels' tile loop, where
 // every tile size is inlined, each tile's set-up and stores reloaded its
 // state from the stack and dispatched on its height: at k of 16 to 32 (a
 // depthwise block's 1x1 products) a fifth of the time. 112 x 64 x 16:
@@ -658,8 +659,8 @@ static inline __attribute__((always_inline)) void tile_run_with(const size_t ROW
                                                                 const float *src, size_t lds,
                                                                 const float *column_bias, int fetch_c) {
   for (size_t t = 0; t < count; t++, a += ROWS * lda, c += ROWS * ldc, src = src ? src + ROWS * lds : NULL) {
-    if (WIDTH == NR) {
-      for (size_t h = 0; h < NR; h += 16) {
+    if (WIDTH == NR || WIDTH == 16) {
+      for (size_t h = 0; h < WIDTH; h += 16) {
         tile(ROWS, 16, 16, kc, a, lda, bp + h, NULL, 0, c + h, ldc, src ? src + h : NULL, lds,
              column_bias ? column_bias + h : NULL, NULL, NULL, 0, fetch_c);
       }
@@ -676,6 +677,7 @@ static __attribute__((noinline)) void tile_run(size_t width, size_t count, size_
   if (width == 24) return tile_run_with(tile_rows(24), 24, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
   if (width == 8) return tile_run_with(tile_rows(8), 8, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
 #endif
+  if (width == 16) return tile_run_with(tile_rows(16), 16, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
   tile_run_with(tile_rows(NR), NR, count, kc, a, lda, bp, c, ldc, src, lds, column_bias, fetch_c);
 }
 
@@ -685,7 +687,7 @@ static inline int tile_run_takes(size_t width) {
 #if ATR_ISA_EIGHT_LANES
   if (width == 24 || width == 8) return 1;
 #endif
-  return width == NR;
+  return width == NR || width == 16;
 }
 #endif
 
