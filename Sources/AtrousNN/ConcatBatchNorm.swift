@@ -35,20 +35,14 @@ enum ConcatBatchNorm {
   static func chunk(channels: Int) -> Int { max(8, 4096 / max(1, channels)) }
 
   static func run(_ c: inout OpContext) throws -> NDArray {
-    let parts = try (parameters..<c.inputs.count).map { try c.input($0) }
-    guard let first = parts.first else { throw c.mismatch("no parts to concatenate") }
-    for part in parts {
-      guard part.rank == 4, part.shape[0] == first.shape[0], part.shape[2...] == first.shape[2...] else {
-        throw c.mismatch("cannot concatenate \(part.shape) with \(first.shape) along the channels")
-      }
-    }
+    let parts = try ShapeOps.channelParts(c, from: parameters), first = parts[0]
     let widths = parts.map { $0.shape[1] }, channels = widths.reduce(0, +)
     let (a, b) = try Normalization.batchNormAffine(c, parameters: 0, channels: channels)
     let steps = try Pointwise.epilogue(of: c)
     c.path = "concat+channels" + Pointwise.describe(steps)
     let shape = [first.shape[0], first.shape[2], first.shape[3], channels]  // (N, H, W, C)
     if c.shapesOnly { return NDArray(channelsLast: Tensor.uninitialized(shape: shape)) }
-    let stores = parts.map { ($0.isFloat ? $0 : $0.cast(to: .float32)).toChannelsLast().storage! }  // (N, H, W, C_i)
+    let stores = ShapeOps.channelsLastStores(parts)  // (N, H, W, C_i)
     var output = Tensor.uninitialized(shape: shape)
     let pixels = shape[0] * shape[1] * shape[2], step = chunk(channels: channels)
     let ranges = Parallel.ranges(pixels, parts: output.count >= Elementwise.parallelThreshold ? c.threads : 1)

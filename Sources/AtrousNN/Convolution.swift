@@ -1333,6 +1333,10 @@ struct ConvKernel {
     return (0..<group).map { productPanels(group: $0) }
   }
 
+  /// Columns of one panel of packed weights (`atr_pack_b`): a panel holds
+  /// this many output channels for every row of k.
+  static let panelColumns = atr_packed_b_size(1, 1)
+
   /// Group g's weights packed in column panels (`atr_pack_b`'s layout), as
   /// `atr_sgemm_packed` takes them for (pixels, K) rows: K = (tap, input
   /// channel), a panel's columns output channels, zeros past the last. In
@@ -1341,7 +1345,7 @@ struct ConvKernel {
   /// of its first run.
   func productPanels(group g: Int) -> [Float] {
     let cinG = cin / group, k = taps * cinG, coutG = cout / group
-    let width = atr_packed_b_size(1, 1)  // columns per panel
+    let width = Self.panelColumns
     let count = atr_packed_b_size(k, coutG)
     return [Float](unsafeUninitializedCapacity: count) { panels, initialized in
       AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(panels))
@@ -1498,7 +1502,7 @@ struct ConvKernel {
   func winogradWeights(tile: Int, threads: Int) -> AlignedStorage {
     let stride = winogradStride
     let count = atr_winograd_weights_offset(tile, stride, Self.winogradPositions(tile, stride: stride), cin, cout)
-    let panels = atr_packed_b_size(1, cout) / atr_packed_b_size(1, 1)
+    let panels = atr_packed_b_size(1, cout) / Self.panelColumns
     // (positions, depth x Cin, Cout) packed in panels; the kernel writes every float.
     let packed = AlignedStorage(byteCount: count * MemoryLayout<Float>.stride, zeroed: false)
     let target = packed.pointer.assumingMemoryBound(to: Float.self)

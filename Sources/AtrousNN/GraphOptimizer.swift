@@ -159,12 +159,9 @@ enum GraphOptimizer {
   /// BatchNormalization must not train: its statistics outputs are unused
   /// and training_mode is absent or 0.
   static func fuseConcatBatchNorm(_ graph: Graph, keep: [String]) -> Graph {
-    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
-    for (index, concat) in graph.nodes.enumerated() where concat.opType == "Concat" && concat.outputs.count == 1 {
-      guard case .int(1)? = concat.attributes["axis"], !concat.inputs.contains(where: \.isEmpty),
-        consumers[concat.outputs[0]] == 1, let at = reader[concat.outputs[0]] else { continue }
-      let bn = graph.nodes[at]
+    for (index, at) in channelConcatsReadOnce(graph, keep: keep) {
+      let concat = graph.nodes[index], bn = graph.nodes[at]
       guard bn.opType == "BatchNormalization", bn.inputs.count == 5, bn.inputs[0] == concat.outputs[0],
         bn.outputs.dropFirst().allSatisfy(\.isEmpty)
       else { continue }
@@ -180,12 +177,9 @@ enum GraphOptimizer {
   /// of the Conv (`ConcatConvolution`): the product reads the parts. Last
   /// of the fusions, so the Conv is one no other fusion took.
   static func fuseConcatConvolution(_ graph: Graph, keep: [String]) -> Graph {
-    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
     var nodes: [Node?] = graph.nodes
-    for (index, concat) in graph.nodes.enumerated() where concat.opType == "Concat" && concat.outputs.count == 1 {
-      guard case .int(1)? = concat.attributes["axis"], !concat.inputs.isEmpty, !concat.inputs.contains(where: \.isEmpty),
-        consumers[concat.outputs[0]] == 1, let at = reader[concat.outputs[0]] else { continue }
-      let conv = graph.nodes[at]
+    for (index, at) in channelConcatsReadOnce(graph, keep: keep) {
+      let concat = graph.nodes[index], conv = graph.nodes[at]
       guard conv.inputs.first == concat.outputs[0], conv.inputs.count <= 3, conv.outputs.count == 1,
         pointwiseOutputs(conv, in: graph) != nil, ChainedConvolution.parts(of: conv) == nil,
         PooledConvolution.pool(of: conv) == nil, conv.inputs.count < 3 || graph.initializers[conv.inputs[2]] != nil
@@ -194,6 +188,20 @@ enum GraphOptimizer {
       nodes[index] = nil
     }
     return dropping(nodes, from: graph)
+  }
+
+  /// The Concats along axis 1 of parts all given whose output one node
+  /// reads once and nothing else (no graph output): (the Concat's index,
+  /// the reader's), for fusions that make the reader take the parts.
+  static func channelConcatsReadOnce(_ graph: Graph, keep: [String]) -> [(Int, Int)] {
+    let consumers = readers(of: graph.nodes, outputs: keep), reader = lastReaders(of: graph.nodes)
+    return graph.nodes.indices.compactMap { index in
+      let concat = graph.nodes[index]
+      guard concat.opType == "Concat", concat.outputs.count == 1, case .int(1)? = concat.attributes["axis"],
+        !concat.inputs.isEmpty, !concat.inputs.contains(where: \.isEmpty), consumers[concat.outputs[0]] == 1,
+        let at = reader[concat.outputs[0]] else { return nil }
+      return (index, at)
+    }
   }
 
   /// A 2-D MaxPool (without its Indices output) that alone reads a 2-D

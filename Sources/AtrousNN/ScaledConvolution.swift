@@ -51,7 +51,7 @@ enum ScaledConvolution {
   /// and output channels, rounded up to the panels', fewer than half the
   /// pixels.
   static func scalesWeights(_ kernel: ConvKernel, strategy: Convolution.Strategy, gates: NDArray) -> Bool {
-    let panel = atr_packed_b_size(1, 1), padded = (kernel.cout + panel - 1) / panel * panel
+    let padded = atr_packed_b_size(1, kernel.cout)  // output channels in whole panels
     return strategy == .im2col && kernel.isPointwise && kernel.group == 1 && kernel.n == 1 && !kernel.transposedProduct
       && gates.shape == [1, kernel.cin, 1, 1] && 2 * padded < kernel.pixels && kernel.panels != nil
   }
@@ -59,7 +59,7 @@ enum ScaledConvolution {
   /// `panels` (packed for k = Cin rows, `atr_pack_b`) with row k scaled by
   /// gates[k].
   static func scaled(_ panels: [Float], gates: [Float]) -> [Float] {
-    let k = gates.count, nr = atr_packed_b_size(1, 1)  // columns of a panel
+    let k = gates.count, nr = ConvKernel.panelColumns
     var result = panels
     result.withUnsafeMutableBufferPointer { out in
       for start in stride(from: 0, to: out.count, by: nr) {

@@ -155,6 +155,26 @@ enum ShapeOps {
     return [x.reshaped(shape)]
   }
 
+  /// Inputs `index...` of a node that reads them as one concatenation
+  /// along the channels without making it (`ConcatBatchNorm`,
+  /// `ConcatConvolution`): at least one, each (N, C_i, H, W), agreeing in
+  /// all but C_i.
+  static func channelParts(_ c: OpContext, from index: Int) throws -> [NDArray] {
+    let parts = try (index..<c.inputs.count).map { try c.input($0) }
+    guard let first = parts.first else { throw c.mismatch("no parts to concatenate") }
+    for part in parts {
+      guard part.rank == 4, part.shape[0] == first.shape[0], part.shape[2...] == first.shape[2...] else {
+        throw c.mismatch("cannot concatenate \(part.shape) with \(first.shape) along the channels")
+      }
+    }
+    return parts
+  }
+
+  /// `parts` as float32 channels-last storage, (N, H, W, C_i) each.
+  static func channelsLastStores(_ parts: [NDArray]) -> [Tensor] {
+    parts.map { ($0.isFloat ? $0 : $0.cast(to: .float32)).toChannelsLast().storage! }
+  }
+
   static func concat(_ c: OpContext) throws -> [NDArray] {
     let parts = c.inputs.compactMap { $0 }
     guard let first = parts.first else { throw NNError.missingInput(node: c.node.name, op: c.op, input: "#0") }
