@@ -76,8 +76,10 @@ import Testing
     ConvCase(cin: 128, cout: 16, k: (1, 1), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 2),
     ConvCase(cin: 9, cout: 40, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 1),
     // Groups of 8 output channels (RegNet's): the grouped kernel on
-    // channels-last input (blocks of 8, 4 and single pixels; groups of 8
-    // input channels, as in the first two, unrolled, of 5 not), or runs of 8
+    // channels-last input (runs of up to 8 pixels, 7 and 3 among them, and
+    // single pixels at the borders; the next rows asked for at stride 2;
+    // groups of 8 input channels, as in the first two, unrolled, of 5
+    // not), or runs of 8
     // and 5 floats in im2col rows and the transposed product from 72
     // columns.
     ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
