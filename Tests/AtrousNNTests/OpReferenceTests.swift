@@ -161,7 +161,9 @@ import Testing
         for c in Self.convCases {
           // With fused steps: each kernel's epilogue reaches every output
           // channel, in its blocks or in place (ReLU, Clip and HardSwish as
-          // the depthwise row stores its sums, LeakyRelu in a pass after).
+          // the depthwise row stores its sums; HardSwish after kernels wider
+          // than 3 where registers hold 8 floats or fewer, and LeakyRelu, in
+          // a pass after).
           for (route, step) in [(ConvRoute.planesToChannelsLast, FusedStep.clip), (.channelsLast, .leaky), (.channelsLast, .relu),
                                 (.planesToChannelsLast, .hardswish)] {
             try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, step: step)

@@ -799,7 +799,14 @@ void atr_depthwise_row(float *restrict out, const float *const *rows, const floa
                        const float *restrict bias, const atr_conv_geometry *g, size_t channels, size_t first,
                        size_t count, const atr_pointwise_step *steps, size_t nsteps) {
   // The first step where the stores can take it, the rest in a pass after.
-  const atr_pointwise_op op = nsteps ? steps[0].op : ATR_PW_AFFINE;
+  // HardSwish's constants at the stores of kernels wider than 3 where
+  // registers hold 8 floats or fewer pushed the sliding kernel's sums out
+  // of the 16 registers: 5x5 rows in cache took 1.2 to 1.4 times as long
+  // as with HardSwish in the pass after, which costs 3x3 rows 1.03 to 1.1
+  // times theirs (AMD EPYC family 23 model 1, AVX2; LR-ASPP's four 5x5
+  // blocks at 20x20 0.985 of their time).
+  atr_pointwise_op op = nsteps ? steps[0].op : ATR_PW_AFFINE;
+  if (op == ATR_PW_HARDSWISH && !ATR_HAS_AVX512 && g->kernel_w > 3) op = ATR_PW_AFFINE;
   const float a = nsteps ? steps[0].a : 0.0f, b = nsteps ? steps[0].b : 0.0f;
   const size_t end = first + count;
   switch (op) {
