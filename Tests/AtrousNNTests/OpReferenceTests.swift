@@ -182,6 +182,28 @@ import Testing
     if strategy == .depthwise || strategy == .depthwisePlanes { #expect(output.channelsLast == (strategy == .depthwise)) }
   }
 
+  /// The grouped kernel (groups of 8 output channels) on rows whose
+  /// interior leaves runs of every length from 1 to 8 pixels, at stride 1
+  /// and at stride 2 (where it asks for the next rows ahead), with 8 and 5
+  /// input channels a group, on every instruction set the CPU has.
+  @Test(arguments: InstructionSet.available)
+  func groupedRunsMatchNaiveLoops(isa: InstructionSet) throws {
+    let cases = [
+      ConvCase(cin: 16, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 2),
+      ConvCase(cin: 10, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 2),
+    ]
+    try InstructionSet.with(isa) {
+      try Convolution.$forcedStrategy.withValue(.grouped) {
+        for c in cases {
+          // Stride 1 leaves w - 2 interior pixels, stride 2 about half.
+          for w in c.stride.1 == 1 ? Array(3...12) : Array(stride(from: 5, through: 23, by: 2)) {
+            try checkConv(c, route: .channelsLast, n: 1, h: 5, w: w, checkLayout: false, step: .relu)
+          }
+        }
+      }
+    }
+  }
+
   /// Many output channels for few pixels (7x7, over 1M multiply-adds):
   /// with two threads or more (asked for here, whatever the machine has)
   /// the threads split the weight panels instead of the pixels, for 1x1

@@ -883,8 +883,10 @@ void atr_conv_group8_row(float *restrict out, const float *const *rows, const fl
   // (RegNet-Y-400MF's 3x3 groups at stride 2 from maps of 112x112x48 and
   // 56x56x104 took 0.85 to 0.9 of the time without). At stride 1 the
   // requests only took the loads' slots (14x14x208: 1.2 times the time).
-  const float *last = NULL;
-  for (ptrdiff_t ky = g->kernel_h - 1; ky >= 0 && !last && g->stride_h > 1; ky--) last = rows[ky];
+  const float *last = NULL;  // the lowest row this one reads; none at stride 1
+  if (g->stride_h > 1) {
+    for (ptrdiff_t ky = g->kernel_h - 1; ky >= 0 && !last; ky--) last = rows[ky];
+  }
   size_t ox = 0;
   while (ox < g->output_w) {
     const ptrdiff_t ix0 = (ptrdiff_t)ox * g->stride_w - g->pad_left;
