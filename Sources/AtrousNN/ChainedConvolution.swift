@@ -57,6 +57,19 @@ enum ChainedConvolution {
     return (first, second)
   }
 
+  /// The two Convs fused into `c`'s node, once per executor
+  /// (`OpContext.derived`), or nil.
+  static func fused(_ c: OpContext) -> Parts? {
+    c.derived { node in parts(of: node).map { Parts(first: $0.first, second: $0.second) } }
+  }
+
+  /// The two Convs of a fused node, as `fused` keeps them (a class, as
+  /// `ResidualConvolution.Fused` is).
+  final class Parts {
+    let first: Node, second: Node
+    init(first: Node, second: Node) { (self.first, self.second) = (first, second) }
+  }
+
   /// Bytes of the first convolution's output one band holds: an eighth of
   /// the last-level cache, which holds it from being made to being read
   /// beside the second's weights and output (a quarter and a sixteenth
@@ -94,7 +107,7 @@ enum ChainedConvolution {
   /// The second convolution's output made band by band, and the node's
   /// path; nil where bands do not apply.
   static func banded(_ a: OpContext, _ b: OpContext, _ x: NDArray) throws -> (NDArray, String)? {
-    guard x.rank == 4, x.isFloat, PooledConvolution.pool(of: b.node) == nil, ResidualConvolution.add(of: b.node) == nil else {
+    guard x.rank == 4, x.isFloat, PooledConvolution.fused(b) == nil, try ResidualConvolution.fused(b) == nil else {
       return nil
     }
     let planA = try Convolution.planned(a, shape: x.shape, channelsLast: x.channelsLast)

@@ -176,8 +176,8 @@ enum Convolution {
   }
 
   static func conv(_ c: inout OpContext) throws -> [NDArray] {
-    if let (first, second) = ChainedConvolution.parts(of: c.node) {
-      return try ChainedConvolution.run(&c, first: first, second: second)
+    if let parts = ChainedConvolution.fused(c) {
+      return try ChainedConvolution.run(&c, first: parts.first, second: parts.second)
     }
     var x = try c.input(0)
     // Gates of a Mul fused into the node (`ScaledConvolution`): the map is
@@ -188,12 +188,12 @@ enum Convolution {
       (x, gates) = other.count > x.count ? (other, x) : (x, other)
     }
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
-    let pool = PooledConvolution.pool(of: c.node), sum = ResidualConvolution.add(of: c.node)
+    let pool = PooledConvolution.fused(c)?.pool, sum = try ResidualConvolution.fused(c)
     if c.shapesOnly {
       let kernel = try Self.kernel(c, x)
       let (oh, ow) = (kernel.axes[0].output, kernel.axes[1].output)
       let y = NDArray(channelsLast: Tensor.uninitialized(shape: [kernel.n, oh, ow, kernel.cout]))
-      if let sum { return try ResidualConvolution.sum(sum, y, residual: c.input(ResidualConvolution.input), of: c) }
+      if let sum { return try ResidualConvolution.sum(sum.add, y, residual: c.input(ResidualConvolution.input), of: c) }
       guard let pool else { return [y] }
       return try Pooling.maxPool(c.nested(pool, inputs: [y]))
     }
@@ -216,14 +216,14 @@ enum Convolution {
       // product while it is in cache, where those run and the operands'
       // shapes agree; else after.
       let residual = try c.input(ResidualConvolution.input)
-      let steps = try ResidualConvolution.steps(of: sum, c)
+      let steps = sum.steps
       var convolution = plan.kernel
       let sameShape = residual.isFloat
         && residual.shape == [convolution.n, convolution.cout, convolution.axes[0].output, convolution.axes[1].output]
       let winograd = plan.strategy == .winograd
       if sameShape, winograd || (plan.strategy == .im2col && convolution.addsResidualInPlace) {
         convolution.epilogue = steps
-        c.path = plan.path + "+add" + Pointwise.describe(steps)
+        c.path = plan.path + sum.inKernel
         let added = residual.toChannelsLast().storage!
         var fused = plan
         fused.kernel = convolution
@@ -233,8 +233,8 @@ enum Convolution {
           : convolution.run(x.toChannelsLast().storage!, residual: added, threads: plan.threads)
         return [NDArray(channelsLast: output)]
       }
-      c.path = plan.path + ",add" + Pointwise.describe(steps)
-      return try ResidualConvolution.sum(sum, run(plan, x, standardOutput: false)[0], residual: residual, of: c)
+      c.path = plan.path + sum.after
+      return try ResidualConvolution.sum(sum.add, run(plan, x, standardOutput: false)[0], residual: residual, of: c)
     }
     guard let pool else { return run(plan, x, standardOutput: c.standardOutput) }
     // A MaxPool fused into the node (`PooledConvolution`): in the blocked
@@ -290,7 +290,8 @@ enum Convolution {
     // and layout, the output's layout, and a strategy tests force.
     let forced = forcedStrategy.map { Strategy.allCases.firstIndex(of: $0)! } ?? -1
     let facts = shape + [channelsLast ? 1 : 0, c.standardOutput ? 1 : 0, forced, WinogradTile.forced ?? 0, c.threads]
-    return try cache.plan(c.index, facts: facts) { try plan(c, shape: shape, channelsLast: channelsLast, cache: cache) }
+    if let found: Plan = cache.kept(c.index, facts: facts) { return found }
+    return cache.keep(c.index, facts: facts, try plan(c, shape: shape, channelsLast: channelsLast, cache: cache))
   }
 
   /// The kernel, its strategy and threads, and its weights prepared for the

@@ -60,7 +60,7 @@ enum DepthwiseBlock {
   static func run(_ c: inout OpContext) throws -> [NDArray] {
     let x = try c.input(0)
     guard x.rank == 4, x.isFloat else { throw c.unsupported("input rank", x.rank) }
-    let sum = ResidualConvolution.add(of: c.node, at: residualInput)
+    let sum = try ResidualConvolution.fused(c, at: residualInput)
     if c.shapesOnly {
       // The shape from the weights' shapes and the window, nothing packed.
       let channels = try c.input(depthwiseInput).shape.first ?? 0
@@ -69,14 +69,17 @@ enum DepthwiseBlock {
       let shape = [x.shape[0], depthwise.axes[0].output, depthwise.axes[1].output, cout]
       let y = NDArray(channelsLast: Tensor.uninitialized(shape: shape))
       guard let sum else { return [y] }
-      return try ResidualConvolution.sum(sum, y, residual: c.input(residualInput), of: c)
+      return try ResidualConvolution.sum(sum.add, y, residual: c.input(residualInput), of: c)
     }
     var plan: Plan
     let weights = [depthwiseInput, expandInput, projectInput].filter { $0 < c.inputs.count && c.inputs[$0] != nil }
     if let cache = c.cache, weights.allSatisfy({ $0 < c.constant.count && c.constant[$0] }) {
       let facts = x.shape + [c.threads, forcedFusion.map { $0 ? 1 : 0 } ?? -1]
-      let context = c
-      plan = try cache.plan(c.index, facts: facts) { try Self.plan(context, x.shape, cache: cache) }
+      if let found: Plan = cache.kept(c.index, facts: facts) {
+        plan = found
+      } else {
+        plan = cache.keep(c.index, facts: facts, try Self.plan(c, x.shape, cache: cache))
+      }
     } else {
       plan = try Self.plan(c, x.shape, cache: nil)
     }
@@ -87,17 +90,17 @@ enum DepthwiseBlock {
     // Add runs after.
     var residual: Tensor? = nil
     if let sum {
-      let r = try c.input(residualInput), steps = try ResidualConvolution.steps(of: sum, c)
+      let r = try c.input(residualInput), steps = sum.steps
       let last = plan.project ?? plan.depthwise
       if var project = plan.project, r.isFloat, r.shape == [last.n, last.cout, last.axes[0].output, last.axes[1].output] {
         residual = r.toChannelsLast().storage!  // (N, OH, OW, Cout)
         project.epilogue = steps
         plan.project = project
-        c.path = plan.path + "+add" + Pointwise.describe(steps)
+        c.path = plan.path + sum.inKernel
       } else {
-        c.path = plan.path + ",add" + Pointwise.describe(steps)
+        c.path = plan.path + sum.after
         let y = plan.fused ? ring(plan, value, residual: nil) : sequence(plan, value, residual: nil)
-        return try ResidualConvolution.sum(sum, NDArray(channelsLast: y), residual: r, of: c)
+        return try ResidualConvolution.sum(sum.add, NDArray(channelsLast: y), residual: r, of: c)
       }
     }
     if plan.fused { return [NDArray(channelsLast: ring(plan, value, residual: residual))] }

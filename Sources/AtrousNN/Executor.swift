@@ -209,6 +209,7 @@ public final class Executor: Sendable {
       if step.op.floatData, let first, !first.isFloat { context.inputs[0] = first.cast(to: .float32) }
       context.shapesOnly = shapesOnly && step.traces
       context.cache = prepared
+      context.isGraphNode = true
       context.constant = step.constant
       context.consumable = step.consumable
       context.standardOutput = step.standardOutput

@@ -49,6 +49,21 @@ struct OpContext {
     return inner
   }
 
+  /// Whether `node` is the graph's node at `index`, not one an op runs
+  /// inside itself under the same index (`nested`), so that what it
+  /// derives from its attributes may be kept for that index (`derived`).
+  var isGraphNode = false
+
+  /// What the node derives from its attributes alone, by `make`: made
+  /// once per executor for a graph's node where the executor's store is
+  /// at hand (see `PreparedWeights.derived`), else every time. Each use
+  /// has a type of its own.
+  func derived<D: AnyObject>(_ make: (Node) throws -> D?) rethrows -> D? {
+    guard isGraphNode, let cache else { return try make(node) }
+    if let found: D? = cache.derived(index) { return found }
+    return cache.keepDerived(index, try make(node))
+  }
+
   /// Input `index`, which must be present.
   func input(_ index: Int) throws -> NDArray {
     guard index < inputs.count, let value = inputs[index] else {

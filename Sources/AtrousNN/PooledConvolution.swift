@@ -35,6 +35,19 @@ enum PooledConvolution {
                 attributes: node.carried(under: attributePrefix))
   }
 
+  /// The MaxPool fused into `c`'s node, once per executor
+  /// (`OpContext.derived`), or nil.
+  static func fused(_ c: OpContext) -> Fused? {
+    c.derived { node in pool(of: node).map(Fused.init) }
+  }
+
+  /// A fused MaxPool's node, as `fused` keeps it (a class, as
+  /// `ResidualConvolution.Fused` is).
+  final class Fused {
+    let pool: Node
+    init(_ pool: Node) { self.pool = pool }
+  }
+
   /// Bytes of convolution rows a thread holds at once: an eighth of the
   /// L2 cache (256 KiB of 2 MiB: nine of ResNet's 112-pixel rows of 64
   /// channels), so they are still in it when pooled; at least one pooled

@@ -1,8 +1,11 @@
+import AtrousCore
+
 /// Per-node data derived from constant weights, computed on first use and
 /// kept for later runs of the same executor, keyed by node index and a
 /// label of what it is; and per-node plans, keyed by node index and the
-/// facts of the input they were made for.
-final class PreparedWeights: Sendable {
+/// facts of the input they were made for. Shared by the threads running
+/// the executor: each store behind its own lock.
+final class PreparedWeights: @unchecked Sendable {
   struct Key: Hashable {
     var node: Int
     var label: String
@@ -20,13 +23,14 @@ final class PreparedWeights: Sendable {
   }
 
   /// What a node settles once for inputs of one shape and layout (its
-  /// geometry, strategy, bias and fused steps), so later runs only execute.
-  struct PlanKey: Hashable {
-    var node: Int
-    /// The input's shape, layout and whatever else the plan depends on.
-    var facts: [Int]
-    /// The plan's type, so that a box is only ever read as its own.
+  /// geometry, strategy, bias and fused steps), so later runs only
+  /// execute: by node, the plan's type, so that a box is only ever read as
+  /// its own, and the facts of the input (its shape, layout and whatever
+  /// else the plan depends on).
+  private struct Kept {
     var type: ObjectIdentifier
+    var facts: [Int]
+    var box: AnyObject
   }
 
   /// A plan in a class box: read back every run, a plan held as `Any`
@@ -37,13 +41,61 @@ final class PreparedWeights: Sendable {
     init(_ plan: P) { self.plan = plan }
   }
 
-  private let plans = MemoCache<PlanKey, AnyObject>()
+  /// The plans kept, a list per node (`position`), searched in order: a
+  /// node keeps one or a few (another input shape, a fused node's parts),
+  /// where a table hashed the facts and the type on every lookup.
+  private var kept: [[Kept]] = []  // guarded by keptLock
+  private let keptLock = Lock()
+
+  /// Where node `node`'s list is: node indexes, and the negative ones
+  /// (`-1 - index`) fused nodes key their parts by.
+  private static func position(_ node: Int) -> Int { node >= 0 ? 2 * node : 2 * (-1 - node) + 1 }
 
   /// The plan kept for node `node` and `facts`, made by `make` the first
   /// time (a failure is thrown every time, nothing kept).
   func plan<P>(_ node: Int, facts: [Int], make: () throws -> P) rethrows -> P {
-    let box = try plans.value(PlanKey(node: node, facts: facts, type: ObjectIdentifier(P.self))) { Box(try make()) }
-    return unsafeDowncast(box, to: Box<P>.self).plan
+    if let found: P = kept(node, facts: facts) { return found }
+    return keep(node, facts: facts, try make())
   }
-}
 
+  /// The plan of type P kept for node `node` and `facts`, if any. Looked up
+  /// on every run without a closure to call: one that captured the op's
+  /// context copied it, a count taken on each of its references.
+  func kept<P>(_ node: Int, facts: [Int]) -> P? {
+    let type = ObjectIdentifier(P.self), at = Self.position(node)
+    keptLock.lock()
+    defer { keptLock.unlock() }
+    guard at < kept.count else { return nil }
+    for entry in kept[at] where entry.type == type && entry.facts == facts {
+      return unsafeDowncast(entry.box, to: Box<P>.self).plan
+    }
+    return nil
+  }
+
+  /// Keeps `plan` for node `node` and `facts` and returns it, or the plan
+  /// another thread kept first (threads making the same plan at once
+  /// each make it; all then use one).
+  func keep<P>(_ node: Int, facts: [Int], _ plan: P) -> P {
+    let type = ObjectIdentifier(P.self), at = Self.position(node)
+    keptLock.lock()
+    defer { keptLock.unlock() }
+    if at >= kept.count { kept += [[Kept]](repeating: [], count: at + 1 - kept.count) }
+    for entry in kept[at] where entry.type == type && entry.facts == facts {
+      return unsafeDowncast(entry.box, to: Box<P>.self).plan
+    }
+    kept[at].append(Kept(type: type, facts: facts, box: Box(plan)))
+    return plan
+  }
+
+  /// What node `node` derives from its own attributes alone (the nodes
+  /// fused into it and their steps): a plan without facts, its type the
+  /// key, one value of a type per node (see `OpContext.derived`). Rebuilt
+  /// on every run (the fused node's attributes filtered out of the host's
+  /// by prefix), with the plans in a hashed table, 60 convolutions of 8
+  /// channels at 4x4 took 0.68 ms a run against 0.51 now, ONNX Runtime
+  /// 0.17; PP-OCR's classifier 7.01 against 6.92 million instructions a
+  /// run (AMD EPYC family 23 model 1).
+  func derived<D: AnyObject>(_ node: Int) -> D?? { kept(node, facts: []) }
+
+  func keepDerived<D: AnyObject>(_ node: Int, _ value: D?) -> D? { keep(node, facts: [], value) }
+}

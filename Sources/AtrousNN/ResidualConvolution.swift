@@ -46,6 +46,32 @@ enum ResidualConvolution {
     try Pointwise.epilogue(of: c.nested(add, inputs: []))
   }
 
+  /// The Add fused into a node, its steps, and what a profile's path adds
+  /// for it where the kernel sums (`inKernel`) and where the Add runs
+  /// after (`after`). A class: read back on every run, a reference is one
+  /// count to take where a struct's fields are one each.
+  final class Fused {
+    let add: Node
+    let steps: [atr_pointwise_step]
+    let inKernel: String
+    let after: String
+
+    init(add: Node, steps: [atr_pointwise_step]) {
+      (self.add, self.steps) = (add, steps)
+      (inKernel, after) = ("+add" + Pointwise.describe(steps), ",add" + Pointwise.describe(steps))
+    }
+  }
+
+  /// The Add fused into `c`'s node (its residual at `position`), once per
+  /// executor (`OpContext.derived`), or nil.
+  static func fused(_ c: OpContext, at position: Int = input) throws -> Fused? {
+    let opset = c.opset
+    return try c.derived { node in
+      guard let add = add(of: node, at: position) else { return nil }
+      return Fused(add: add, steps: try Pointwise.epilogue(of: OpContext(node: add, inputs: [], opset: opset, threads: 1)))
+    }
+  }
+
   /// The Add run after the convolution: `y` plus the residual, by the Add
   /// operator itself (broadcasting, its steps).
   static func sum(_ add: Node, _ y: NDArray, residual: NDArray, of c: OpContext) throws -> [NDArray] {

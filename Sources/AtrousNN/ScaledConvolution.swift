@@ -57,16 +57,24 @@ enum ScaledConvolution {
   }
 
   /// `panels` (packed for k = Cin rows, `atr_pack_b`) with row k scaled by
-  /// gates[k].
+  /// gates[k]. Written once, row by row, into new storage: a copy of the
+  /// panels scaled in place after (a copy, then an index divided per
+  /// panel row) took LR-ASPP's 960 -> 160 products at 20x20 3.6 ms
+  /// against 3.5 (AMD EPYC family 23 model 1, AVX2).
   static func scaled(_ panels: [Float], gates: [Float]) -> [Float] {
     let k = gates.count, nr = ConvKernel.panelColumns
-    var result = panels
-    result.withUnsafeMutableBufferPointer { out in
-      for start in stride(from: 0, to: out.count, by: nr) {
-        let row = (start / nr) % k
-        for j in start..<(start + nr) { out[j] *= gates[row] }
+    return [Float](unsafeUninitializedCapacity: panels.count) { out, initialized in
+      panels.withUnsafeBufferPointer { source in
+        gates.withUnsafeBufferPointer { g in
+          var row = 0  // (panel, k, nr): row `row % k` of its panel
+          for start in stride(from: 0, to: panels.count, by: nr) {
+            let gate = g[row], from = source.baseAddress! + start, to = out.baseAddress! + start
+            for j in 0..<nr { to[j] = from[j] * gate }
+            row = row + 1 == k ? 0 : row + 1
+          }
+        }
       }
+      initialized = panels.count
     }
-    return result
   }
 }
