@@ -41,11 +41,6 @@ enum ResidualConvolution {
                 attributes: node.carried(under: attributePrefix))
   }
 
-  /// The Add's fused steps, to follow the sum.
-  static func steps(of add: Node, _ c: OpContext) throws -> [atr_pointwise_step] {
-    try Pointwise.epilogue(of: c.nested(add, inputs: []))
-  }
-
   /// The Add fused into a node, its steps, and what a profile's path adds
   /// for it where the kernel sums (`inKernel`) and where the Add runs
   /// after (`after`). A class: read back on every run, a reference is one
