@@ -86,16 +86,4 @@ final class PreparedWeights: @unchecked Sendable {
     kept[at].append(Kept(type: type, facts: facts, box: Box(plan)))
     return plan
   }
-
-  /// What node `node` derives from its own attributes alone (the nodes
-  /// fused into it and their steps): a plan without facts, its type the
-  /// key, one value of a type per node (see `OpContext.derived`). Rebuilt
-  /// on every run (the fused node's attributes filtered out of the host's
-  /// by prefix), with the plans in a hashed table, 60 convolutions of 8
-  /// channels at 4x4 took 0.68 ms a run against 0.51 now, ONNX Runtime
-  /// 0.17; PP-OCR's classifier 7.01 against 6.92 million instructions a
-  /// run (AMD EPYC family 23 model 1).
-  func derived<D: AnyObject>(_ node: Int) -> D?? { kept(node, facts: []) }
-
-  func keepDerived<D: AnyObject>(_ node: Int, _ value: D?) -> D? { keep(node, facts: [], value) }
 }

@@ -52,8 +52,8 @@ enum ResidualConvolution {
     let after: String
 
     init(add: Node, steps: [atr_pointwise_step]) {
-      (self.add, self.steps) = (add, steps)
-      (inKernel, after) = ("+add" + Pointwise.describe(steps), ",add" + Pointwise.describe(steps))
+      let named = Pointwise.describe(steps)
+      (self.add, self.steps, inKernel, after) = (add, steps, "+add" + named, ",add" + named)
     }
   }
 

@@ -66,7 +66,7 @@ enum ScaledConvolution {
     return [Float](unsafeUninitializedCapacity: panels.count) { out, initialized in
       panels.withUnsafeBufferPointer { source in
         gates.withUnsafeBufferPointer { g in
-          var row = 0  // (panel, k, nr): row `row % k` of its panel
+          var row = 0  // the panel row the nr floats at `start` are: panels are (k, nr)
           for start in stride(from: 0, to: panels.count, by: nr) {
             let gate = g[row], from = source.baseAddress! + start, to = out.baseAddress! + start
             for j in 0..<nr { to[j] = from[j] * gate }

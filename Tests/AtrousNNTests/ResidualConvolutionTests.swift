@@ -248,4 +248,39 @@ import Testing
       }
     }
   }
+
+  /// One executor over inputs of changing sizes: each fused node keeps
+  /// what it derives from its own attributes (two residual sums with
+  /// different steps after them, a pooled convolution) and a plan per
+  /// input shape, so every run equals the unfused graph's on that input,
+  /// whichever shapes ran before it.
+  @Test func oneExecutorKeepsEachNodesFusionsAndEachShapesPlan() throws {
+    let c = 8, values = OpReferenceTests.values
+    let pads: [String: Attribute] = ["pads": .ints([1, 1, 1, 1])]
+    let inits = Dictionary(uniqueKeysWithValues: (1...3).map { i in
+      ("w\(i)", NDArray(shape: [c, c, 3, 3], floats: values(c * c * 9, 50 + i).map { $0 * 0.5 }))
+    })
+    let nodes = [
+      Node(name: "conv1", opType: "Conv", inputs: ["x", "w1"], outputs: ["a1"], attributes: pads),
+      Node(name: "sum1", opType: "Add", inputs: ["a1", "x"], outputs: ["s1"]),
+      Node(name: "relu", opType: "Relu", inputs: ["s1"], outputs: ["y1"]),
+      Node(name: "conv2", opType: "Conv", inputs: ["y1", "w2"], outputs: ["a2"], attributes: pads),
+      Node(name: "sum2", opType: "Add", inputs: ["y1", "a2"], outputs: ["s2"]),
+      Node(name: "leaky", opType: "LeakyRelu", inputs: ["s2"], outputs: ["y2"], attributes: ["alpha": .float(0.25)]),
+      Node(name: "conv3", opType: "Conv", inputs: ["y2", "w3"], outputs: ["a3"], attributes: pads),
+      Node(name: "pool", opType: "MaxPool", inputs: ["a3"], outputs: ["z"],
+           attributes: ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]),
+    ]
+    let graph = Graph(nodes: nodes, initializers: inits, inputs: [Graph.Input(name: "x", shape: [])], outputs: ["z"], opset: 17)
+    let fused = try Executor(graph: graph)
+    #expect(!fused.optimized.nodes.contains { ["Add", "MaxPool", "Relu", "LeakyRelu"].contains($0.opType) })
+    let plain = try Executor(graph: graph, optimize: false)
+    for (run, (h, w)) in [(9, 11), (16, 16), (9, 11), (6, 13), (16, 16)].enumerated() {
+      let input = ["x": NDArray(shape: [1, c, h, w], floats: values(c * h * w, 60 + run))]
+      let expected = try plain.run(input)["z"]!
+      let actual = try fused.run(input)["z"]!
+      #expect(actual.shape == expected.shape, "run \(run), \(h)x\(w)")
+      #expect(closeness(actual.floatValues(), expected.floatValues(), rtol: 1e-5, atol: 1e-5).isClose, "run \(run), \(h)x\(w)")
+    }
+  }
 }

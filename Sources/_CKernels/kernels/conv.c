@@ -78,6 +78,18 @@ static inline __attribute__((always_inline)) int pixels_inside(const atr_conv_ge
          ix0 + ((ptrdiff_t)count - 1) * g->stride_w + (g->kernel_w - 1) * g->dilation_w < g->input_w;
 }
 
+// How many of up to `most` output pixels from ox, the first reading
+// from input column ix0, exist and have every tap inside the input row
+// (each as `pixels_inside` tests it); 0 when the first does not.
+static inline __attribute__((always_inline)) size_t pixels_inside_run(const atr_conv_geometry *g, size_t ox,
+                                                                      ptrdiff_t ix0, size_t most) {
+  const ptrdiff_t room = g->input_w - 1 - (g->kernel_w - 1) * g->dilation_w - ix0;  // for the later pixels' steps
+  if (ix0 < 0 || room < 0) return 0;
+  size_t n = (size_t)(room / g->stride_w) + 1;
+  if (n > g->output_w - ox) n = g->output_w - ox;
+  return n < most ? n : most;
+}
+
 void atr_im2col(float *restrict col, const float *restrict src, const atr_conv_geometry *g, size_t channel_offset,
                 size_t channels, size_t first, size_t count) {
   const size_t k = (size_t)g->kernel_h * g->kernel_w * channels;
@@ -895,11 +907,7 @@ void atr_conv_group8_row(float *restrict out, const float *const *rows, const fl
     // row (a run of 8, then 4 and single pixels left up to 3 pixels a
     // row to the single-pixel loop: RegNet's 3x3 groups 1.1 to 1.3 times
     // as long); single pixels at the borders, with the taps inside.
-    size_t p = 1;
-    if (pixels_inside(g, ox, ix0, 1)) {
-      p = g->output_w - ox < 8 ? g->output_w - ox : 8;
-      while (p > 1 && !pixels_inside(g, ox, ix0, p)) p--;
-    }
+    const size_t run = pixels_inside_run(g, ox, ix0, 8), p = run ? run : 1;
     ptrdiff_t kx0, kx1;
     taps_inside(g, ix0, &kx0, &kx1);
     for (size_t grp = 0; grp < groups; grp++) {
