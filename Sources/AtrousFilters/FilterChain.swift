@@ -56,10 +56,8 @@ public struct FilterChain: Sendable {
     // are built here, where building may throw.
     let source = TensorSource(input)
     let pipelines = try bands.map { _ in try makePipeline(source).last! }
-    // Input and output together larger than the last-level cache: the
-    // output's first rows are gone from it before anything reads them, so
-    // its stores skip the cache rather than read each line in first.
-    let streams = Self.forcedStreaming ?? ((input.count + output.count) * MemoryLayout<Float>.stride > CPUCaches.l3)
+    let streams = Self.forcedStreaming
+      ?? CPUCaches.passOutgrowsCache(bytes: (input.count + output.count) * MemoryLayout<Float>.stride)
     for last in pipelines { last.streamsOutput = streams }
     let rowLength = shape[1] * shape[2]
     output.withUnsafeMutableBufferPointer { out in

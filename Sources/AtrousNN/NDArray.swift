@@ -205,13 +205,14 @@ public enum Permute {
       let columns = input.count / n / rows
       // Each thread takes a range of input columns of every image.
       let ranges = Parallel.ranges(columns, parts: input.count >= Elementwise.parallelCopyThreshold ? Parallel.budget : 1)
+      let stream: Int32 = CPUCaches.passOutgrowsCache(bytes: 2 * input.count * MemoryLayout<Float>.stride) ? 1 : 0
       input.withUnsafeBufferPointer { src in
         output.withUnsafeMutableBufferPointer { dst in
           let source = src.baseAddress!, target = dst.baseAddress!
           Parallel.run(ranges.count) { part in
             for b in 0..<n {
               atr_transpose_columns(target + b * rows * columns, source + b * rows * columns, rows, columns,
-                                    ranges[part].lowerBound, ranges[part].upperBound)
+                                    ranges[part].lowerBound, ranges[part].upperBound, stream)
             }
           }
         }

@@ -159,8 +159,9 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   atr_kernels()->binary(op, out, a, a_count, b, b_count, count, period);
 }
 
-void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last) {
-  atr_kernels()->transpose_columns(out, in, rows, columns, first, last);
+void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last,
+                           int stream) {
+  atr_kernels()->transpose_columns(out, in, rows, columns, first, last, stream);
 }
 
 void atr_transpose_strided(float *out, size_t ldo, const float *in, size_t ldi, size_t rows, size_t columns) {

@@ -253,7 +253,12 @@ void atr_transpose(float *out, const float *in, size_t rows, size_t columns);
 void atr_transpose_strided(float *out, size_t ldo, const float *in, size_t ldi, size_t rows, size_t columns);
 
 /// atr_transpose for input columns [first, last) only, so threads can share one transpose.
-void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last);
+/// With `stream`, stores skip the caches where the output's rows allow it
+/// (fewer rows than columns, rows a multiple of 8, `out` 32-byte aligned):
+/// for an input and output that together outgrow the last-level cache,
+/// whose lines would otherwise each be read in before being written.
+void atr_transpose_columns(float *out, const float *in, size_t rows, size_t columns, size_t first, size_t last,
+                           int stream);
 
 /// C[M,N] = A[M,K] B[K,N] (+ C when `accumulate`), row-major with leading
 /// dimensions lda, ldb, ldc (in elements).

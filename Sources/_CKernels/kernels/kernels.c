@@ -417,8 +417,29 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
-void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
-                           size_t last) {
+// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart,
+// past the caches when `stream` (then each row of `out` is 32-byte aligned).
+static inline __attribute__((always_inline)) void transpose8_to(float *restrict out, size_t ldo, const float *restrict in,
+                                                                size_t ldi, int stream) {
+  if (!stream) {
+    atr_transpose8(out, ldo, in, ldi);
+    return;
+  }
+  typedef float v8_aligned __attribute__((vector_size(32)));
+  atr_v8 r[8];
+  for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
+  atr_transpose8x8(r);
+  for (int i = 0; i < 8; i++) __builtin_nontemporal_store((v8_aligned)r[i], (v8_aligned *)(out + i * ldo));
+}
+
+// Streams only where the output's rows are whole 8-float pieces on 32-byte
+// boundaries and the input has fewer rows than columns (channel planes
+// into pixels): there every 8x8 block writes 8 pixels' channels, runs a
+// write-combining buffer fills. Planes out of pixels write 8 floats to
+// each of 8 planes per block, and took as long or longer streamed.
+static inline __attribute__((always_inline)) void transpose_tiles(float *restrict out, const float *restrict in,
+                                                                  size_t rows, size_t columns, size_t first,
+                                                                  size_t last, int stream) {
   enum { TILE = 32 };
   for (size_t i0 = 0; i0 < rows; i0 += TILE) {
     const size_t i1 = i0 + TILE < rows ? i0 + TILE : rows;
@@ -427,7 +448,7 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
       size_t j = j0;
       for (; j + 8 <= j1; j += 8) {
         size_t i = i0;
-        for (; i + 8 <= i1; i += 8) atr_transpose8(out + j * rows + i, rows, in + i * columns + j, columns);
+        for (; i + 8 <= i1; i += 8) transpose8_to(out + j * rows + i, rows, in + i * columns + j, columns, stream);
         for (; i < i1; i++)
           for (size_t jj = j; jj < j + 8; jj++) out[jj * rows + i] = in[i * columns + jj];
       }
@@ -436,6 +457,16 @@ void atr_transpose_columns(float *restrict out, const float *restrict in, size_t
         for (size_t i = i0; i < i1; i++) out[j * rows + i] = in[i * columns + j];
       }
     }
+  }
+}
+
+void atr_transpose_columns(float *restrict out, const float *restrict in, size_t rows, size_t columns, size_t first,
+                           size_t last, int stream) {
+  if (stream && rows < columns && rows % 8 == 0 && ((uintptr_t)out & 31) == 0) {
+    transpose_tiles(out, in, rows, columns, first, last, 1);
+    stream_done(1);
+  } else {
+    transpose_tiles(out, in, rows, columns, first, last, 0);
   }
 }
 
@@ -453,7 +484,7 @@ void atr_transpose_strided(float *restrict out, size_t ldo, const float *restric
 }
 
 void atr_transpose(float *out, const float *in, size_t rows, size_t columns) {
-  atr_transpose_columns(out, in, rows, columns, 0, columns);
+  atr_transpose_columns(out, in, rows, columns, 0, columns, 0);
 }
 
 // 16 floats, loadable from any 4-byte aligned address. Each instruction set lowers it
