@@ -434,9 +434,11 @@ static inline __attribute__((always_inline)) void transpose8_to(float *restrict 
 
 // Streams only where the output's rows are whole 8-float pieces on 32-byte
 // boundaries and the input has fewer rows than columns (channel planes
-// into pixels): there every 8x8 block writes 8 pixels' channels, runs a
-// write-combining buffer fills. Planes out of pixels write 8 floats to
-// each of 8 planes per block, and took as long or longer streamed.
+// into pixels): there the blocks write consecutive pixels' runs of
+// channels, which fill write-combining buffers whole (a 64-channel map of
+// 224x224 took 0.56 of the time, 128 channels at 112x112 0.53 to 0.78).
+// Planes out of pixels put 8 floats in each of 8 planes per block, and
+// streamed took 0.86 to 1.2 of the time, so they are not.
 static inline __attribute__((always_inline)) void transpose_tiles(float *restrict out, const float *restrict in,
                                                                   size_t rows, size_t columns, size_t first,
                                                                   size_t last, int stream) {
