@@ -62,28 +62,31 @@ final class PreparedWeights: @unchecked Sendable {
   /// on every run without a closure to call: one that captured the op's
   /// context copied it, a count taken on each of its references.
   func kept<P>(_ node: Int, facts: [Int]) -> P? {
-    let type = ObjectIdentifier(P.self), at = Self.position(node)
+    let at = Self.position(node)
     keptLock.lock()
     defer { keptLock.unlock() }
-    guard at < kept.count else { return nil }
-    for entry in kept[at] where entry.type == type && entry.facts == facts {
-      return unsafeDowncast(entry.box, to: Box<P>.self).plan
-    }
-    return nil
+    guard at < kept.count, let box = Self.box(in: kept[at], P.self, facts: facts) else { return nil }
+    return box.plan
   }
 
   /// Keeps `plan` for node `node` and `facts` and returns it, or the plan
   /// another thread kept first (threads making the same plan at once
   /// each make it; all then use one).
   func keep<P>(_ node: Int, facts: [Int], _ plan: P) -> P {
-    let type = ObjectIdentifier(P.self), at = Self.position(node)
+    let at = Self.position(node)
     keptLock.lock()
     defer { keptLock.unlock() }
     if at >= kept.count { kept += [[Kept]](repeating: [], count: at + 1 - kept.count) }
-    for entry in kept[at] where entry.type == type && entry.facts == facts {
-      return unsafeDowncast(entry.box, to: Box<P>.self).plan
-    }
-    kept[at].append(Kept(type: type, facts: facts, box: Box(plan)))
+    if let box = Self.box(in: kept[at], P.self, facts: facts) { return box.plan }
+    kept[at].append(Kept(type: ObjectIdentifier(P.self), facts: facts, box: Box(plan)))
     return plan
+  }
+
+  /// The box of type P kept in `list` for `facts`, if any; the caller
+  /// holds `keptLock`.
+  private static func box<P>(in list: [Kept], _: P.Type, facts: [Int]) -> Box<P>? {
+    let type = ObjectIdentifier(P.self)
+    for entry in list where entry.type == type && entry.facts == facts { return unsafeDowncast(entry.box, to: Box<P>.self) }
+    return nil
   }
 }

@@ -49,23 +49,29 @@ import _CKernels
 
   /// NCHW -> NHWC and back through `Permute.apply`, whose stores stream
   /// when the array outgrows the last-level cache: a 64-channel map of
-  /// 192x192 pixels (9 MiB each way) and one with too few rows to
-  /// stream, against the permutation by index.
+  /// 192x192 pixels (9 MiB each way), two images of 24 channels at 160x160
+  /// (each image's output starts where the one before ends), and one with
+  /// too few rows to stream, against the permutation by index.
   @Test func largePermutationsMatchTheIndexFormula() {
-    for (c, h, w) in [(64, 192, 192), (3, 400, 300)] {
-      let x = Tensor(shape: [1, c, h, w], values: (0..<(c * h * w)).map { Float($0 % 9973) })
+    for (n, c, h, w) in [(1, 64, 192, 192), (2, 24, 160, 160), (1, 3, 400, 300)] {
+      let count = n * c * h * w
+      let x = Tensor(shape: [n, c, h, w], values: (0..<count).map { Float($0 % 9973) })
       let nhwc = Permute.apply(x, order: [0, 2, 3, 1])
       let back = Permute.apply(nhwc, order: [0, 3, 1, 2])
       var wrong = 0
       nhwc.withUnsafeBufferPointer { p in
-        for y in 0..<h {
-          for xx in 0..<w {
-            for ch in 0..<c where p[(y * w + xx) * c + ch] != Float((ch * h * w + y * w + xx) % 9973) { wrong += 1 }
+        for b in 0..<n {
+          for y in 0..<h {
+            for xx in 0..<w {
+              for ch in 0..<c where p[((b * h + y) * w + xx) * c + ch] != Float((((b * c + ch) * h + y) * w + xx) % 9973) {
+                wrong += 1
+              }
+            }
           }
         }
       }
       let unmoved = zip(back.scalars, x.scalars).filter { $0.bitPattern != $1.bitPattern }.count
-      #expect(wrong == 0 && unmoved == 0, "\(c)x\(h)x\(w): \(wrong) wrong, \(unmoved) not back in place")
+      #expect(wrong == 0 && unmoved == 0, "\(n)x\(c)x\(h)x\(w): \(wrong) wrong, \(unmoved) not back in place")
     }
   }
 }

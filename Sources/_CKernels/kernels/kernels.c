@@ -417,21 +417,6 @@ void atr_binary(atr_binary_op op, float *out, const float *a, size_t a_count, co
   }
 }
 
-// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart,
-// past the caches when `stream` (then each row of `out` is 32-byte aligned).
-static inline __attribute__((always_inline)) void transpose8_to(float *restrict out, size_t ldo, const float *restrict in,
-                                                                size_t ldi, int stream) {
-  if (!stream) {
-    atr_transpose8(out, ldo, in, ldi);
-    return;
-  }
-  typedef float v8_aligned __attribute__((vector_size(32)));
-  atr_v8 r[8];
-  for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
-  atr_transpose8x8(r);
-  for (int i = 0; i < 8; i++) __builtin_nontemporal_store((v8_aligned)r[i], (v8_aligned *)(out + i * ldo));
-}
-
 // Streams only where the output's rows are whole 8-float pieces on 32-byte
 // boundaries and the input has fewer rows than columns (channel planes
 // into pixels): there the blocks write consecutive pixels' runs of
@@ -450,7 +435,7 @@ static inline __attribute__((always_inline)) void transpose_tiles(float *restric
       size_t j = j0;
       for (; j + 8 <= j1; j += 8) {
         size_t i = i0;
-        for (; i + 8 <= i1; i += 8) transpose8_to(out + j * rows + i, rows, in + i * columns + j, columns, stream);
+        for (; i + 8 <= i1; i += 8) atr_transpose8_to(out + j * rows + i, rows, in + i * columns + j, columns, stream);
         for (; i < i1; i++)
           for (size_t jj = j; jj < j + 8; jj++) out[jj * rows + i] = in[i * columns + jj];
       }

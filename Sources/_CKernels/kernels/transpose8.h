@@ -38,13 +38,27 @@ static inline __attribute__((always_inline)) void atr_transpose8x8(atr_v8 r[8]) 
   r[7] = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
 }
 
-// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart.
-static inline __attribute__((always_inline)) void atr_transpose8(float *restrict out, size_t ldo,
-                                                                  const float *restrict in, size_t ldi) {
+// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart,
+// stored past the caches when `stream` (then each row of `out` is 32-byte
+// aligned).
+static inline __attribute__((always_inline)) void atr_transpose8_to(float *restrict out, size_t ldo,
+                                                                     const float *restrict in, size_t ldi,
+                                                                     int stream) {
+  typedef float v8_aligned __attribute__((vector_size(32)));
   atr_v8 r[8];
   for (int i = 0; i < 8; i++) r[i] = *(const atr_v8 *)(in + i * ldi);
   atr_transpose8x8(r);
-  for (int i = 0; i < 8; i++) *(atr_v8 *)(out + i * ldo) = r[i];
+  if (stream) {
+    for (int i = 0; i < 8; i++) __builtin_nontemporal_store((v8_aligned)r[i], (v8_aligned *)(out + i * ldo));
+  } else {
+    for (int i = 0; i < 8; i++) *(atr_v8 *)(out + i * ldo) = r[i];
+  }
+}
+
+// An 8x8 block from rows `ldi` floats apart to rows `ldo` floats apart.
+static inline __attribute__((always_inline)) void atr_transpose8(float *restrict out, size_t ldo,
+                                                                  const float *restrict in, size_t ldi) {
+  atr_transpose8_to(out, ldo, in, ldi, 0);
 }
 
 #endif
