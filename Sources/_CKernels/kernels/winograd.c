@@ -163,6 +163,101 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return images * tiles_down(m, g) * tiles_across(m, g) * (size_t)(g->dilation_h * g->dilation_w);
 }
 
+// The transform of weights_panels' panels for one tile shape: R taps a
+// line (the kernel's side K, or 3 at stride 2 with STRIDED), T = M + R - 1
+// positions a line, G the (T x R) matrix. Called with constants, so that
+// the small loops unroll and p, t and r live in vector registers: with the
+// shape read at run time, VGG16's 128 -> 128 at F(6x6) took 2.5 ms.
+static inline __attribute__((always_inline)) void weights_panels(const size_t M, const size_t R, const int STRIDED,
+                                                                 const double (*G)[4], float *restrict u,
+                                                                 const float *restrict w, size_t cout, size_t cin,
+                                                                 size_t first_panel, size_t panels) {
+  const size_t T = M + R - 1;
+  // The kernel's side: R, or 3 at stride 2 (each phase takes R of it).
+  const size_t K = STRIDED ? 3 : R;
+  // Eight output channels at once, in lanes: each of the T^2 planes of U
+  // gets 8 floats in a row, and the products vectorize. (One kernel at a
+  // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
+  // at F(4x4), mostly cache and TLB misses.)
+  enum { L = 8 };
+  // Each position's matrix: where it starts and how deep it is.
+  size_t start[MAX_TILE * MAX_TILE], depth[MAX_TILE * MAX_TILE];
+  for (size_t xi = 0; xi < T * T; xi++) {
+    start[xi] = atr_winograd_weights_offset(M, STRIDED ? 2 : 1, xi, cin, cout);
+    depth[xi] = atr_winograd_depth(M, STRIDED ? 2 : 1, xi) * cin;
+  }
+  const size_t edge = cout % NR;
+  const size_t end = (first_panel + panels) * NR < cout ? (first_panel + panels) * NR : cout;
+  // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
+  if (edge && end == cout && panels)
+    for (size_t xi = 0; xi < T * T; xi++)
+      for (size_t ci = 0; ci < depth[xi]; ci++)
+        for (size_t j = edge; j < NR; j++) u[start[xi] + cout / NR * depth[xi] * NR + ci * NR + j] = 0.0f;
+  // A panel of NR output channels at a time, its input channels in order,
+  // so that each position's panel fills row after row: T^2 sequential
+  // streams. With the input channels outermost, each group of 8 went to
+  // T^2 x Cout / NR places 64 KiB apart (512 channels) and the transform
+  // of 512 -> 512 at F(2x2) took 13.2 ms instead of 4.4.
+  for (size_t q0 = first_panel * NR; q0 < end; q0 += NR) {
+    for (size_t ci = 0; ci < cin; ci++) {
+      for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
+        const size_t lanes = cout - co0 < L ? cout - co0 : L;
+        double g[16][L];  // (K, K) kernels, channels in lanes
+        // Lanes past the last channel are zeros; whole groups are written
+        // whole, without the zeroing (a call to memset per group, 5% of
+        // ResNet-18's transforms in a fresh process).
+        if (lanes < L)
+          for (size_t e = 0; e < K * K; e++)
+            for (size_t k = lanes; k < L; k++) g[e][k] = 0;
+        for (size_t k = 0; k < lanes; k++)
+          for (size_t e = 0; e < K * K; e++) g[e][k] = w[((co0 + k) * cin + ci) * K * K + e];
+        // The kernel's phases: at stride 2 the taps (2u + a, 2v + b),
+        // zeros past the kernel's edge.
+        for (int a = 0; a < (STRIDED ? 2 : 1); a++)
+          for (int b = 0; b < (STRIDED ? 2 : 1); b++) {
+            double p[4][4][L];  // (R, R) taps of the phase
+            for (size_t y = 0; y < R; y++)
+              for (size_t x = 0; x < R; x++) {
+                const size_t ky = STRIDED ? 2 * y + (size_t)a : y, kx = STRIDED ? 2 * x + (size_t)b : x;
+                for (int k = 0; k < L; k++) p[y][x][k] = ky < K && kx < K ? g[ky * K + kx][k] : 0.0;
+              }
+            double t[MAX_TILE][4][L];  // G p
+            for (size_t i = 0; i < T; i++)
+              for (size_t j = 0; j < R; j++)
+                for (int k = 0; k < L; k++) {
+                  double sum = 0;
+                  for (size_t y = 0; y < R; y++) sum += G[i][y] * p[y][j][k];
+                  t[i][j][k] = sum;
+                }
+            for (size_t i = 0; i < T; i++)
+              for (size_t j = 0; j < T; j++) {
+                // At stride 2 an odd phase has no row (column) of positions
+                // at the last row (column): its transform is zero there.
+                if ((a && i + 1 == T) || (b && j + 1 == T)) continue;
+                const size_t xi = i * T + j, slot = (size_t)a * (j + 1 < T && STRIDED ? 2 : 1) + (size_t)b;
+                double r[L];
+                for (int k = 0; k < L; k++) {
+                  double sum = 0;
+                  for (size_t x = 0; x < R; x++) sum += t[i][x][k] * G[j][x];
+                  r[k] = sum;
+                }
+                // Column co0 + k of row slot * cin + ci of position xi's
+                // matrix, in its panel of NR.
+                float *out = u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
+                // Whole groups apart: the compiler makes a loop of unknown length
+                // a masked store, which AMD's cores run slowly (the 128 -> 128
+                // transform at F(6x6) took 1.16 ms with one, 0.74 without).
+                if (lanes == L)
+                  for (size_t k = 0; k < L; k++) out[k] = (float)r[k];
+                else
+                  for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+              }
+          }
+      }
+    }
+  }
+}
+
 void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m,
                           size_t stride, size_t first_panel, size_t panels) {
   // G (T x R) with U = G g G^T, in double so that U is G g G^T rounded
@@ -193,92 +288,16 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
       {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3},
       {0, 0, 0, 1},
   };
-  const int strided = stride == 2;
-  const size_t R = atr_winograd_taps(m, stride), T = m + R - 1;
-  const double(*G)[4] = strided ? G42 : R == 4 ? G34 : m == 2 ? G2 : m == 4 ? G4 : G6;
-  // The kernel's side: R, or 3 at stride 2 (each phase takes R of it).
-  const size_t K = strided ? 3 : R;
-  // Eight output channels at once, in lanes: each of the T^2 planes of U
-  // gets 8 floats in a row, and the products vectorize. (One kernel at a
-  // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
-  // at F(4x4), mostly cache and TLB misses.)
-  enum { L = 8 };
-  // Each position's matrix: where it starts and how deep it is.
-  size_t start[MAX_TILE * MAX_TILE], depth[MAX_TILE * MAX_TILE];
-  for (size_t xi = 0; xi < T * T; xi++) {
-    start[xi] = atr_winograd_weights_offset(m, stride, xi, cin, cout);
-    depth[xi] = atr_winograd_depth(m, stride, xi) * cin;
-  }
-  const size_t edge = cout % NR;
-  const size_t end = (first_panel + panels) * NR < cout ? (first_panel + panels) * NR : cout;
-  // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
-  if (edge && end == cout && panels)
-    for (size_t xi = 0; xi < T * T; xi++)
-      for (size_t ci = 0; ci < depth[xi]; ci++)
-        for (size_t j = edge; j < NR; j++) u[start[xi] + cout / NR * depth[xi] * NR + ci * NR + j] = 0.0f;
-  // A panel of NR output channels at a time, its input channels in order,
-  // so that each position's panel fills row after row: T^2 sequential
-  // streams. With the input channels outermost, each group of 8 went to
-  // T^2 x Cout / NR places 64 KiB apart (512 channels) and the transform
-  // of 512 -> 512 at F(2x2) took 13.2 ms instead of 4.4.
-  for (size_t q0 = first_panel * NR; q0 < end; q0 += NR) {
-    for (size_t ci = 0; ci < cin; ci++) {
-      for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
-        const size_t lanes = cout - co0 < L ? cout - co0 : L;
-        double g[16][L];  // (K, K) kernels, channels in lanes
-        // Lanes past the last channel are zeros; whole groups are written
-        // whole, without the zeroing (a call to memset per group, 5% of
-        // ResNet-18's transforms in a fresh process).
-        if (lanes < L)
-          for (size_t e = 0; e < K * K; e++)
-            for (size_t k = lanes; k < L; k++) g[e][k] = 0;
-        for (size_t k = 0; k < lanes; k++)
-          for (size_t e = 0; e < K * K; e++) g[e][k] = w[((co0 + k) * cin + ci) * K * K + e];
-        // The kernel's phases: at stride 1 the whole kernel; at stride 2
-        // the taps (2u + a, 2v + b), zeros past the kernel's edge.
-        for (int a = 0; a < (strided ? 2 : 1); a++)
-          for (int b = 0; b < (strided ? 2 : 1); b++) {
-            double p[4][4][L];  // (R, R) taps of the phase
-            for (size_t y = 0; y < R; y++)
-              for (size_t x = 0; x < R; x++) {
-                const size_t ky = strided ? 2 * y + (size_t)a : y, kx = strided ? 2 * x + (size_t)b : x;
-                for (int k = 0; k < L; k++) p[y][x][k] = ky < K && kx < K ? g[ky * K + kx][k] : 0.0;
-              }
-            double t[MAX_TILE][4][L];  // G p
-            for (size_t i = 0; i < T; i++)
-              for (size_t j = 0; j < R; j++)
-                for (int k = 0; k < L; k++) {
-                  double sum = 0;
-                  for (size_t y = 0; y < R; y++) sum += G[i][y] * p[y][j][k];
-                  t[i][j][k] = sum;
-                }
-            for (size_t i = 0; i < T; i++)
-              for (size_t j = 0; j < T; j++) {
-                // At stride 2 an odd phase has no row (column) of positions
-                // at the last row (column): its transform is zero there.
-                if ((a && i + 1 == T) || (b && j + 1 == T)) continue;
-                const size_t xi = i * T + j, slot = (size_t)a * (j + 1 < T && strided ? 2 : 1) + (size_t)b;
-                double r[L];
-                for (int k = 0; k < L; k++) {
-                  double sum = 0;
-                  for (size_t x = 0; x < R; x++) sum += t[i][x][k] * G[j][x];
-                  r[k] = sum;
-                }
-                // Column co0 + k of row slot * cin + ci of position xi's
-                // matrix, in its panel of NR.
-                float *out = u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
-                // Whole groups apart: the compiler makes a loop of unknown length
-                // a masked store, which AMD's cores run slowly (the 128 -> 128
-                // transform at F(6x6) took 1.16 ms with one, 0.74 without).
-                if (lanes == L)
-                  for (size_t k = 0; k < L; k++) out[k] = (float)r[k];
-                else
-                  for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
-              }
-          }
-      }
-    }
-  }
+  if (stride == 2)
+    weights_panels(4, 2, 1, G42, u, w, cout, cin, first_panel, panels);
+  else if (m == 3)
+    weights_panels(3, 4, 0, G34, u, w, cout, cin, first_panel, panels);
+  else if (m == 2)
+    weights_panels(2, 3, 0, G2, u, w, cout, cin, first_panel, panels);
+  else if (m == 4)
+    weights_panels(4, 3, 0, G4, u, w, cout, cin, first_panel, panels);
+  else
+    weights_panels(6, 3, 0, G6, u, w, cout, cin, first_panel, panels);
 }
 
 // One tile's input transform for one group of WL channels: the tile's
