@@ -820,12 +820,17 @@ struct ConvKernel {
   /// fit or `ATROUS_EXACT_CONV` is 1, else the cheapest by `winogradCost`
   /// of `winogradTiles` (F(6x6) where `f6Fits`) and direct convolution. A
   /// forced tile the kernel lacks gives its `defaultWinogradTile`.
-  var winogradTile: Int? {
+  var winogradTile: Int? { winogradTile() }
+
+  /// `winogradTile` on a machine with these caches (bytes of one core's L2
+  /// and of the last-level cache).
+  func winogradTile(l2: Int = CPUCaches.l2, l3: Int = CPUCaches.l3) -> Int? {
     guard winogradFits, !Self.exact else { return nil }
     let tiles = winogradTiles
     if let forced = WinogradTile.forced { return tiles.contains(forced) ? forced : defaultWinogradTile }
     let direct = winogradCost(tile: 0)
-    let best = tiles.filter { $0 != 6 || f6Fits }.map { ($0, winogradCost(tile: $0)) }.min { $0.1 < $1.1 }!
+    let best = tiles.filter { $0 != 6 || Self.f6Fits(cin: cin, cout: cout, l2: l2, l3: l3) }
+      .map { ($0, winogradCost(tile: $0, l2: l2, l3: l3)) }.min { $0.1 < $1.1 }!
     return best.1 < direct ? best.0 : nil
   }
 
@@ -866,12 +871,13 @@ struct ConvKernel {
   /// F(6x6) (see `f6Fits`; direct takes 1.4 to 2.8 times as long down to
   /// 28, about as long at 14), 512 channels at 7x7 run F(2x2) (0.8 of
   /// direct's time, F(4x4) 1.0, F(6x6) 1.8).
-  func winogradCost(tile m: Int) -> Double {
+  func winogradCost(tile m: Int, l2: Int = CPUCaches.l2, l3: Int = CPUCaches.l3) -> Double {
     if m == 0 { return Double(taps) * (Double(pixels) * Self.directCost + Self.weightReadCost) }
     var geometry = self.geometry
     let positions = Self.winogradPositions(m, stride: winogradStride), tiles = atr_winograd_tiles(&geometry, n, m)
     let depths = (0..<positions).reduce(0) { $0 + atr_winograd_depth(m, winogradStride, $1) }
-    let block = Self.winogradBlock(cin: winogradWidth(tile: m), cout: cout, tiles: tiles, positions: positions, threads: 1)
+    let block = Self.winogradBlock(cin: winogradWidth(tile: m), cout: cout, tiles: tiles, positions: positions, threads: 1,
+                                   l2: l2, l3: l3)
     let blocks = Double((tiles + block - 1) / block)
     let side = Double(m + atr_winograd_taps(m, winogradStride) - 1)
     let transforms = 1 + side / Double(cin) + side / Double(cout)
@@ -1536,18 +1542,21 @@ struct ConvKernel {
   /// 112x112 layers (128 channels, 2.3 MiB of weights) were slower with
   /// large blocks (1.2 to 1.3 times).
   ///
+  /// `l2` and `l3` are one core's L2 and the last-level cache, in bytes.
+  ///
   /// A block is a whole number of the product's register tiles
   /// (`atr_sgemm_tile_rows`: 8 tiles with AVX-512, 6 with AVX2): with AVX2
   /// blocks of 8 ran as two product tiles of 4 rows, and blocks of 12 (what
   /// 8 rounds up to) took VGG16's blocks 1-2 from 58 to 53-55 ms (AMD
   /// EPYC, 1 thread, before the transforms' rewrite).
-  static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int) -> Int {
+  static func winogradBlock(cin: Int, cout: Int, tiles: Int, positions: Int, threads: Int, l2: Int = CPUCaches.l2,
+                            l3: Int = CPUCaches.l3) -> Int {
     let perTile = positions * (cin + cout) * MemoryLayout<Float>.stride
     let rows = Int(atr_sgemm_tile_rows())
-    if !weightsCached(bytes: positions * cin * cout * MemoryLayout<Float>.stride) {
+    if !weightsCached(bytes: positions * cin * cout * MemoryLayout<Float>.stride, l2: l2, l3: l3) {
       return evenBlock(pixels: tiles, preferred: max(8, streamedBlockBytes / perTile / 8 * 8), multiple: rows, threads: threads)
     }
-    let fit = max(8, CPUCaches.l2 / 2 / perTile / 8 * 8)
+    let fit = max(8, l2 / 2 / perTile / 8 * 8)
     return evenBlock(pixels: tiles, preferred: min(fit, 256), multiple: rows, threads: threads)
   }
 

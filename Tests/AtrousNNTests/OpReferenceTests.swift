@@ -388,21 +388,28 @@ import Testing
   /// and the EPYC), 256 channels' (9.4 MiB) stream on all of them (measured
   /// 1.4 to 3 times faster on both), 64 channels' (0.6 MiB) stay cached
   /// everywhere.
-  /// The tile rule on VGG16's 3x3 layers, as measured (`winogradCost`,
-  /// `f6Fits`): F(6x6) at 224 and at 112 where its weights fit, F(4x4)
-  /// from 56 to 14, F(2x2) for 512 channels at 7x7.
-  @Test func winogradTilesForVGG16Layers() {
+  /// The tile rule on VGG16's 3x3 layers (`winogradCost`, `f6Fits`) on
+  /// the caches of the CPUs it was measured on: F(4x4) from 56 to 14,
+  /// F(2x2) for 512 channels at 7x7, and at 224, and at 112 where its
+  /// weights fit, F(6x6) on the AMD EPYC of family 23 (512 KiB L2, 8 MiB
+  /// L3; 0.90 of F(4x4)'s time there). On the Intel Xeon (2 MiB L2, 105 MiB
+  /// L3) and the EPYC of family 25 (1 MiB L2, 32 MiB L3) the two tied at
+  /// 224 and for 64 -> 128 at 112, and the costs are within 1% of each
+  /// other with the Xeon's caches, so either passes there.
+  @Test(arguments: [(512 << 10, 8 << 20, true), (2 << 20, 105 << 20, false), (1 << 20, 32 << 20, false)])
+  func winogradTilesForVGG16Layers(l2: Int, l3: Int, f6Measured: Bool) {
     let layers = [(64, 64, 224), (64, 128, 112), (128, 128, 112), (128, 256, 56), (256, 256, 56), (256, 512, 28),
                   (512, 512, 28), (512, 512, 14), (512, 512, 7)]
     for (cin, cout, size) in layers {
       let kernel = Self.windowKernel(cin, cout, taps: 3, size: size)
-      let expected = switch size {
-      case 224: 6
-      case 112: kernel.f6Fits ? 6 : 4
-      case 7: 2
-      default: 4
+      let f6 = size == 224 || (size == 112 && ConvKernel.f6Fits(cin: cin, cout: cout, l2: l2, l3: l3))
+      let expected: Set<Int> = switch size {
+      case 7: [2]
+      case _ where f6: f6Measured ? [6] : [4, 6]
+      default: [4]
       }
-      #expect(kernel.winogradTile == expected, "\(cin)->\(cout) at \(size)")
+      let tile = kernel.winogradTile(l2: l2, l3: l3)
+      #expect(tile.map(expected.contains) == true, "\(cin)->\(cout) at \(size): F\(tile.map(String.init) ?? "-")")
     }
   }
 

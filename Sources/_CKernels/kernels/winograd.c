@@ -163,6 +163,15 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
   return images * tiles_down(m, g) * tiles_across(m, g) * (size_t)(g->dilation_h * g->dilation_w);
 }
 
+// A group of output channels, one a lane, as the weight transform holds
+// them: in double, one vector register of them (8 with AVX-512, else 4:
+// groups of 8 in two ymm registers took the AVX2 transform 1.5 to 9 times
+// as long, spilled), and rounded to float.
+enum { WEIGHT_LANES = ATR_ISA_WIDE ? 8 : 4 };
+typedef double atr_lanes_d __attribute__((vector_size(WEIGHT_LANES * 8)));
+typedef float atr_lanes_f __attribute__((vector_size(WEIGHT_LANES * 4)));
+typedef float atr_lanes_f_unaligned __attribute__((vector_size(WEIGHT_LANES * 4), aligned(4)));
+
 // The transform of weights_panels' panels for one tile shape: R taps a
 // line (the kernel's side K, or 3 at stride 2 with STRIDED), T = M + R - 1
 // positions a line, G the (T x R) matrix. Called with constants, so that
@@ -175,11 +184,11 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   const size_t T = M + R - 1;
   // The kernel's side: R, or 3 at stride 2 (each phase takes R of it).
   const size_t K = STRIDED ? 3 : R;
-  // Eight output channels at once, in lanes: each of the T^2 planes of U
-  // gets 8 floats in a row, and the products vectorize. (One kernel at a
-  // time, writing one float per plane, took 9.6 ms for VGG16's blocks 1-2
-  // at F(4x4), mostly cache and TLB misses.)
-  enum { L = 8 };
+  // A group of output channels at once, in lanes: each of the T^2 planes
+  // of U gets L floats in a row, and the products vectorize. (One kernel
+  // at a time, writing one float per plane, took 9.6 ms for VGG16's blocks
+  // 1-2 at F(4x4), mostly cache and TLB misses.)
+  enum { L = WEIGHT_LANES };
   // Each position's matrix: where it starts and how deep it is.
   size_t start[MAX_TILE * MAX_TILE], depth[MAX_TILE * MAX_TILE];
   for (size_t xi = 0; xi < T * T; xi++) {
@@ -202,45 +211,42 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
     for (size_t ci = 0; ci < cin; ci++) {
       for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
         const size_t lanes = cout - co0 < L ? cout - co0 : L;
-        double g[16][L];  // (K, K) kernels, channels in lanes
+        atr_lanes_d g[16];  // (K, K) kernels, channels in lanes
         // Lanes past the last channel are zeros; whole groups are written
         // whole, without the zeroing (a call to memset per group, 5% of
         // ResNet-18's transforms in a fresh process).
         if (lanes < L)
-          for (size_t e = 0; e < K * K; e++)
-            for (size_t k = lanes; k < L; k++) g[e][k] = 0;
+          for (size_t e = 0; e < K * K; e++) g[e] = (atr_lanes_d){0};
         for (size_t k = 0; k < lanes; k++)
           for (size_t e = 0; e < K * K; e++) g[e][k] = w[((co0 + k) * cin + ci) * K * K + e];
         // The kernel's phases: at stride 2 the taps (2u + a, 2v + b),
         // zeros past the kernel's edge.
         for (int a = 0; a < (STRIDED ? 2 : 1); a++)
           for (int b = 0; b < (STRIDED ? 2 : 1); b++) {
-            double p[4][4][L];  // (R, R) taps of the phase
+            atr_lanes_d p[4][4];  // (R, R) taps of the phase
             for (size_t y = 0; y < R; y++)
               for (size_t x = 0; x < R; x++) {
                 const size_t ky = STRIDED ? 2 * y + (size_t)a : y, kx = STRIDED ? 2 * x + (size_t)b : x;
-                for (int k = 0; k < L; k++) p[y][x][k] = ky < K && kx < K ? g[ky * K + kx][k] : 0.0;
+                p[y][x] = ky < K && kx < K ? g[ky * K + kx] : (atr_lanes_d){0};
               }
-            double t[MAX_TILE][4][L];  // G p
-            for (size_t i = 0; i < T; i++)
-              for (size_t j = 0; j < R; j++)
-                for (int k = 0; k < L; k++) {
-                  double sum = 0;
-                  for (size_t y = 0; y < R; y++) sum += G[i][y] * p[y][j][k];
-                  t[i][j][k] = sum;
-                }
-            for (size_t i = 0; i < T; i++)
+            // Row i of G p, then row i of (G p) G^T from it: a row at a
+            // time, so that p and the row fit in registers (all of G p at
+            // once spilled with AVX2's 16).
+            for (size_t i = 0; i < T; i++) {
+              atr_lanes_d t[4];  // row i of G p
+              for (size_t j = 0; j < R; j++) {
+                atr_lanes_d sum = {0};
+                for (size_t y = 0; y < R; y++) sum += G[i][y] * p[y][j];
+                t[j] = sum;
+              }
               for (size_t j = 0; j < T; j++) {
                 // At stride 2 an odd phase has no row (column) of positions
                 // at the last row (column): its transform is zero there.
                 if ((a && i + 1 == T) || (b && j + 1 == T)) continue;
                 const size_t xi = i * T + j, slot = (size_t)a * (j + 1 < T && STRIDED ? 2 : 1) + (size_t)b;
-                double r[L];
-                for (int k = 0; k < L; k++) {
-                  double sum = 0;
-                  for (size_t x = 0; x < R; x++) sum += t[i][x][k] * G[j][x];
-                  r[k] = sum;
-                }
+                atr_lanes_d r = {0};
+                for (size_t x = 0; x < R; x++) r += t[x] * G[j][x];
+                const atr_lanes_f rounded = __builtin_convertvector(r, atr_lanes_f);
                 // Column co0 + k of row slot * cin + ci of position xi's
                 // matrix, in its panel of NR.
                 float *out = u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
@@ -248,10 +254,11 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
                 // a masked store, which AMD's cores run slowly (the 128 -> 128
                 // transform at F(6x6) took 1.16 ms with one, 0.74 without).
                 if (lanes == L)
-                  for (size_t k = 0; k < L; k++) out[k] = (float)r[k];
+                  *(atr_lanes_f_unaligned *)out = rounded;
                 else
-                  for (size_t k = 0; k < lanes; k++) out[k] = (float)r[k];
+                  for (size_t k = 0; k < lanes; k++) out[k] = rounded[k];
               }
+            }
           }
       }
     }
