@@ -104,6 +104,21 @@ enum ChainedConvolution {
     return output
   }
 
+  /// Output rows per band and bands per image, for maps of `height`
+  /// output rows: bands of whole tiles of `tile` rows, at most `most`
+  /// rows, the most rows among those whose bands leave the busiest of
+  /// `threads` threads (each taking the next band, over `images` maps)
+  /// the fewest rows to make. (VGG16's conv1_1 and conv1_2 at 224 on 32
+  /// MiB of L3 took bands of 72 rows, 4 of them, the last 8 rows: one
+  /// thread made 144 rows, the other 80, and 2 threads ran 1.63 times
+  /// 1 thread's speed; 4 bands of 56, 1.92.)
+  static func bandRows(height: Int, most: Int, tile: Int, images: Int, threads: Int) -> (rows: Int, perImage: Int) {
+    func busiest(_ rows: Int) -> Int { (images * ((height + rows - 1) / rows) + threads - 1) / threads * rows }
+    var rows = max(tile, most / tile * tile)
+    for r in stride(from: rows, through: tile, by: -tile) where busiest(r) < busiest(rows) { rows = r }
+    return (rows, (height + rows - 1) / rows)
+  }
+
   /// The second convolution's output made band by band, and the node's
   /// path; nil where bands do not apply.
   static func banded(_ a: OpContext, _ b: OpContext, _ x: NDArray) throws -> (NDArray, String)? {
@@ -123,14 +138,15 @@ enum ChainedConvolution {
     // Output rows per band: whole tiles, so that each band's tiles are the
     // whole map's and every value is the one the two nodes would make.
     let tile = planB.winogradTile, reach = axis.extent - axis.stride
-    let rows = max(tile, (bandBytes / rowBytes - reach) / axis.stride / tile * tile)
-    let perImage = (oh + rows - 1) / rows
+    let threads = min(planA.threads, planB.threads)
+    let (rows, perImage) = bandRows(height: oh, most: max(tile, (bandBytes / rowBytes - reach) / axis.stride / tile * tile),
+                                    tile: tile, images: n, threads: threads)
     let capacity = min(height, (rows - 1) * axis.stride + axis.extent)  // first's rows a band reads at most
     // Each thread makes whole bands, one after another, in a buffer of its
     // own: splitting each band's rows across the threads took two waits
     // per band, for the slower thread's share of a few rows, and left 2
     // threads at 1.48 times 1 thread's speed on VGG16's conv1_1 and conv1_2.
-    let workers = min(planA.threads, planB.threads, n * perImage)
+    let workers = min(threads, n * perImage)
     var geometry = first.geometry
     let scratchBytes = atr_conv_blocked_scratch(&geometry, first.cin / first.group, capacity, x.channelsLast ? 1 : 0)
     let scratch = ConvKernel.scratch(workers, bytes: scratchBytes)

@@ -95,6 +95,32 @@ import _CKernels
     }
   }
 
+  /// Bands share out evenly: whole tiles, at most the rows a band holds,
+  /// covering the map, and no other band height leaves the busiest thread
+  /// fewer rows (against every height tried); VGG16's conv1_2 at 224 with
+  /// bands of at most 72 rows takes 4 of 56 (not 72, 72, 72, 8).
+  @Test func bandsShareOutEvenly() {
+    #expect(ChainedConvolution.bandRows(height: 224, most: 72, tile: 4, images: 1, threads: 2) == (56, 4))
+    for height in [1, 5, 23, 56, 112, 224, 301] {
+      for tile in [2, 4, 6] {
+        for most in stride(from: tile, through: 96, by: tile) {
+          for images in [1, 2, 3] {
+            for threads in [1, 2, 3, 4] {
+              let (rows, perImage) = ChainedConvolution.bandRows(height: height, most: most, tile: tile, images: images,
+                                                                 threads: threads)
+              let label = "height \(height) most \(most) tile \(tile) images \(images) threads \(threads): \(rows) x \(perImage)"
+              #expect(rows % tile == 0 && rows <= most && rows * perImage >= height && rows * (perImage - 1) < height,
+                      "\(label)")
+              func busiest(_ r: Int) -> Int { (images * ((height + r - 1) / r) + threads - 1) / threads * r }
+              let best = stride(from: tile, through: most, by: tile).map(busiest).min()!
+              #expect(busiest(rows) == best, "\(label)")
+            }
+          }
+        }
+      }
+    }
+  }
+
   /// Only a first convolution whose output nothing else reads, nor is
   /// asked for, joins the next; and only a 3x3 at stride 1 without
   /// dilation, one group, takes it.
