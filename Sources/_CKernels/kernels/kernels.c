@@ -110,13 +110,62 @@ static inline __attribute__((always_inline)) void tap_sum(const int VECTORS, flo
   }
 }
 
+#if ATR_ISA_WIDE
+// in[s .. s + 16) out of the 32 floats of a (in[0 .. 16)) and b (the next
+// 16), s in [0, 16]: one valignd.
+#define WINDOW16(s) \
+  case s: return __builtin_shufflevector(a, b, s, s + 1, s + 2, s + 3, s + 4, s + 5, s + 6, s + 7, s + 8, s + 9, \
+                                         s + 10, s + 11, s + 12, s + 13, s + 14, s + 15);
+static inline __attribute__((always_inline)) atr_row_v window16(atr_row_v a, atr_row_v b, int s) {
+  switch (s) {
+    WINDOW16(1) WINDOW16(2) WINDOW16(3) WINDOW16(4) WINDOW16(5) WINDOW16(6) WINDOW16(7) WINDOW16(8)
+    WINDOW16(9) WINDOW16(10) WINDOW16(11) WINDOW16(12) WINDOW16(13) WINDOW16(14) WINDOW16(15)
+    case 16: return b;
+    default: return a;
+  }
+}
+#undef WINDOW16
+
+// tap_sum's symmetric taps at step 1 for kernels of at most 17 taps, one
+// vector of outputs at a time, its 16 + NTAPS - 1 inputs loaded once (two
+// whole vectors) and the window at each tap shifted out of them in
+// registers, instead of one unaligned load per tap, which split across
+// cache lines 15 times in 16: a Gaussian of sigma 2 (17 taps) on a
+// 4096x4096 image 19.1 -> 17.2 ms at 1 thread, sigma 1 14.0 -> 12.7
+// (AMD EPYC family 25). Wider kernels keep the loads: with 25 taps, three
+// vectors' windows took twice as long. The same sums in the same order as
+// tap_sum's. Stops where the next vector's inputs would run past the
+// row's; returns the outputs made.
+static inline __attribute__((always_inline)) size_t tap_sum_shifted(const int NTAPS, float *restrict out,
+                                                                    const float *in, size_t count,
+                                                                    const float *taps) {
+  const int half = NTAPS / 2;
+  size_t j = 0;
+  for (; j + 16 <= count && j + 32 <= count + NTAPS - 1; j += 16) {
+    const atr_row_v a = *(const atr_row_v *)(in + j), b = *(const atr_row_v *)(in + j + 16);
+    atr_row_v acc = taps[half] * window16(a, b, half);
+    for (int t = 0; t < half; t++) acc += taps[t] * (window16(a, b, t) + window16(a, b, NTAPS - 1 - t));
+    *(atr_row_v *)(out + j) = acc;
+  }
+  return j;
+}
+#endif
+
 void atr_filter_row(float *restrict out, const float *restrict in, size_t count, const float *taps,
                     int ntaps, size_t step, atr_taps_symmetry symmetry) {
   // Symmetric kernels of the usual odd sizes (Gaussians from sigma 0.3 to
   // 3) along single-channel rows get loops written for their size; two
   // vectors at once, where four cost more in registers than they save.
+#if ATR_ISA_WIDE
+#define FIXED_TAPS(n)                                                                     \
+  case n: {                                                                               \
+    const size_t done = n <= 17 ? tap_sum_shifted(n, out, in, count, taps) : 0;           \
+    return tap_sum(2, out + done, in + done, 1, taps, n, count - done, ATR_TAPS_SYMMETRIC); \
+  }
+#else
 #define FIXED_TAPS(n) \
   case n: return tap_sum(2, out, in, 1, taps, n, count, ATR_TAPS_SYMMETRIC);
+#endif
   if (step == 1 && symmetry == ATR_TAPS_SYMMETRIC) {
     switch (ntaps) {
       FIXED_TAPS(3) FIXED_TAPS(5) FIXED_TAPS(7) FIXED_TAPS(9) FIXED_TAPS(11) FIXED_TAPS(13)
