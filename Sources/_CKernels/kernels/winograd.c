@@ -165,7 +165,7 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
 
 // A group of output channels, one a lane, as the weight transform holds
 // them: in double, one vector register of them (8 with AVX-512, else 4:
-// groups of 8 in two ymm registers took the AVX2 transform 1.5 to 9 times
+// groups of 8 in two ymm registers took the AVX2 transform 1.4 to 5 times
 // as long, spilled), and rounded to float.
 enum { WEIGHT_LANES = ATR_ISA_WIDE ? 8 : 4 };
 typedef double atr_lanes_d __attribute__((vector_size(WEIGHT_LANES * 8)));
