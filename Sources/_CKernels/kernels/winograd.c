@@ -167,7 +167,7 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
 // them: in double, one vector register of them (8 with AVX-512, else 4:
 // groups of 8 in two ymm registers took the AVX2 transform 1.4 to 5 times
 // as long, spilled), and rounded to float.
-enum { WEIGHT_LANES = ATR_ISA_WIDE ? 8 : 4 };
+enum { WEIGHT_LANES = ATR_ISA_WIDE ? 8 : 4, STAGED = WEIGHT_LANES < 8 };
 typedef double atr_lanes_d __attribute__((vector_size(WEIGHT_LANES * 8)));
 typedef float atr_lanes_f __attribute__((vector_size(WEIGHT_LANES * 4)));
 typedef float atr_lanes_f_unaligned __attribute__((vector_size(WEIGHT_LANES * 4), aligned(4)));
@@ -207,7 +207,20 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   // streams. With the input channels outermost, each group of 8 went to
   // T^2 x Cout / NR places 64 KiB apart (512 channels) and the transform
   // of 512 -> 512 at F(2x2) took 13.2 ms instead of 4.4.
+  // With groups of 4 (STAGED), one input channel's rows of a panel,
+  // (position, slot) by NR output channels, are made group by group here
+  // and then copied out whole. Stored straight into U, each group's 4
+  // floats went to T^2 rows whose panels lie depth x NR floats apart (16
+  // KiB for 128 channels), all in one set of the L1 cache: the AVX2
+  // transform of 128 -> 128 at F(6x6) took 1.07 ms straight, 0.37 staged,
+  // 256 -> 256 at F(4x4) 2.65 and 1.21. Groups of 8 (AVX-512) store
+  // straight: staged, 512 -> 512 at F(4x4) took 8.4 ms against 5.0. At
+  // stride 2 a position has up to 4 slots.
+  const size_t SLOTS = STRIDED ? 4 : 1;
+  float stage[STAGED ? MAX_TILE * MAX_TILE * 2 : 1][NR];  // (T^2 x SLOTS rows, at most 100, NR)
   for (size_t q0 = first_panel * NR; q0 < end; q0 += NR) {
+    // Output channels of this panel: NR, or fewer in the last.
+    const size_t columns = cout - q0 < NR ? cout - q0 : NR;
     for (size_t ci = 0; ci < cin; ci++) {
       for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
         const size_t lanes = cout - co0 < L ? cout - co0 : L;
@@ -248,8 +261,9 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
                 for (size_t x = 0; x < R; x++) r += t[x] * G[j][x];
                 const atr_lanes_f rounded = __builtin_convertvector(r, atr_lanes_f);
                 // Column co0 + k of row slot * cin + ci of position xi's
-                // matrix, in its panel of NR.
-                float *out = u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
+                // matrix, in its panel of NR (or of its row in the stage).
+                float *out = STAGED ? stage[xi * SLOTS + slot] + co0 % NR
+                                    : u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
                 // Whole groups apart: the compiler makes a loop of unknown length
                 // a masked store, which AMD's cores run slowly (the 128 -> 128
                 // transform at F(6x6) took 1.16 ms with one, 0.74 without).
@@ -261,6 +275,17 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
             }
           }
       }
+      // Row slot * cin + ci of position xi's matrix, in its panel of NR;
+      // the columns past cout keep the zeros written above.
+      if (STAGED)
+        for (size_t xi = 0; xi < T * T; xi++)
+          for (size_t slot = 0; slot < depth[xi] / cin; slot++) {
+            float *row = u + start[xi] + q0 / NR * depth[xi] * NR + (slot * cin + ci) * NR;
+            if (columns == NR)
+              memcpy(row, stage[xi * SLOTS + slot], NR * sizeof(float));
+            else
+              memcpy(row, stage[xi * SLOTS + slot], columns * sizeof(float));
+          }
     }
   }
 }
