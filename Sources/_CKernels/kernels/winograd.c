@@ -212,8 +212,8 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   // and then copied out whole. Stored straight into U, each group's 4
   // floats went to T^2 rows whose panels lie depth x NR floats apart (16
   // KiB for 128 channels), all in one set of the L1 cache: the AVX2
-  // transform of 128 -> 128 at F(6x6) took 1.07 ms straight, 0.37 staged,
-  // 256 -> 256 at F(4x4) 2.65 and 1.21. Groups of 8 (AVX-512) store
+  // transform of 128 -> 128 at F(6x6) took 1.07 ms straight, 0.37 to 0.57
+  // staged, 256 -> 256 at F(4x4) 2.65 and 1.21. Groups of 8 (AVX-512) store
   // straight: staged, 512 -> 512 at F(4x4) took 8.4 ms against 5.0. At
   // stride 2 a position has up to 4 slots.
   const size_t SLOTS = STRIDED ? 4 : 1;
