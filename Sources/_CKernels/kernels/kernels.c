@@ -125,6 +125,7 @@ static inline __attribute__((always_inline)) atr_row_v window16(atr_row_v a, atr
   }
 }
 #undef WINDOW16
+#endif
 
 // tap_sum's symmetric taps at step 1 for kernels of at most 17 taps, one
 // vector of outputs at a time, its 16 + NTAPS - 1 inputs loaded once (two
@@ -135,37 +136,36 @@ static inline __attribute__((always_inline)) atr_row_v window16(atr_row_v a, atr
 // (AMD EPYC family 25). Wider kernels keep the loads: with 25 taps, three
 // vectors' windows took twice as long. The same sums in the same order as
 // tap_sum's. Stops where the next vector's inputs would run past the
-// row's; returns the outputs made.
+// row's; returns the outputs made (none for wider kernels, or where
+// vectors are narrower than AVX-512's).
 static inline __attribute__((always_inline)) size_t tap_sum_shifted(const int NTAPS, float *restrict out,
                                                                     const float *in, size_t count,
                                                                     const float *taps) {
-  const int half = NTAPS / 2;
   size_t j = 0;
-  for (; j + 16 <= count && j + 32 <= count + NTAPS - 1; j += 16) {
+#if ATR_ISA_WIDE
+  const int half = NTAPS / 2;
+  for (; NTAPS <= 17 && j + 16 <= count && j + 32 <= count + NTAPS - 1; j += 16) {
     const atr_row_v a = *(const atr_row_v *)(in + j), b = *(const atr_row_v *)(in + j + 16);
     atr_row_v acc = taps[half] * window16(a, b, half);
     for (int t = 0; t < half; t++) acc += taps[t] * (window16(a, b, t) + window16(a, b, NTAPS - 1 - t));
     *(atr_row_v *)(out + j) = acc;
   }
+#else
+  (void)NTAPS, (void)out, (void)in, (void)count, (void)taps;
+#endif
   return j;
 }
-#endif
 
 void atr_filter_row(float *restrict out, const float *restrict in, size_t count, const float *taps,
                     int ntaps, size_t step, atr_taps_symmetry symmetry) {
   // Symmetric kernels of the usual odd sizes (Gaussians from sigma 0.3 to
   // 3) along single-channel rows get loops written for their size; two
   // vectors at once, where four cost more in registers than they save.
-#if ATR_ISA_WIDE
 #define FIXED_TAPS(n)                                                                     \
   case n: {                                                                               \
-    const size_t done = n <= 17 ? tap_sum_shifted(n, out, in, count, taps) : 0;           \
+    const size_t done = tap_sum_shifted(n, out, in, count, taps);                         \
     return tap_sum(2, out + done, in + done, 1, taps, n, count - done, ATR_TAPS_SYMMETRIC); \
   }
-#else
-#define FIXED_TAPS(n) \
-  case n: return tap_sum(2, out, in, 1, taps, n, count, ATR_TAPS_SYMMETRIC);
-#endif
   if (step == 1 && symmetry == ATR_TAPS_SYMMETRIC) {
     switch (ntaps) {
       FIXED_TAPS(3) FIXED_TAPS(5) FIXED_TAPS(7) FIXED_TAPS(9) FIXED_TAPS(11) FIXED_TAPS(13)

@@ -172,6 +172,12 @@ typedef double atr_lanes_d __attribute__((vector_size(WEIGHT_LANES * 8)));
 typedef float atr_lanes_f __attribute__((vector_size(WEIGHT_LANES * 4)));
 typedef float atr_lanes_f_unaligned __attribute__((vector_size(WEIGHT_LANES * 4), aligned(4)));
 
+// Row `row` (slot * cin + ci) of a position's (depth, Cout) matrix that
+// starts at `matrix`, in the panel of NR output channels from q0.
+static inline float *weights_row(float *u, size_t matrix, size_t depth, size_t q0, size_t row) {
+  return u + matrix + q0 / NR * depth * NR + row * NR;
+}
+
 // The transform of weights_panels' panels for one tile shape: R taps a
 // line (the kernel's side K, or 3 at stride 2 with STRIDED), T = M + R - 1
 // positions a line, G the (T x R) matrix. Called with constants, so that
@@ -201,7 +207,7 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   if (edge && end == cout && panels)
     for (size_t xi = 0; xi < T * T; xi++)
       for (size_t ci = 0; ci < depth[xi]; ci++)
-        for (size_t j = edge; j < NR; j++) u[start[xi] + cout / NR * depth[xi] * NR + ci * NR + j] = 0.0f;
+        for (size_t j = edge; j < NR; j++) weights_row(u, start[xi], depth[xi], cout - edge, ci)[j] = 0.0f;
   // A panel of NR output channels at a time, its input channels in order,
   // so that each position's panel fills row after row: T^2 sequential
   // streams. With the input channels outermost, each group of 8 went to
@@ -262,8 +268,8 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
                 const atr_lanes_f rounded = __builtin_convertvector(r, atr_lanes_f);
                 // Column co0 + k of row slot * cin + ci of position xi's
                 // matrix, in its panel of NR (or of its row in the stage).
-                float *out = STAGED ? stage[xi * SLOTS + slot] + co0 % NR
-                                    : u + start[xi] + co0 / NR * depth[xi] * NR + (slot * cin + ci) * NR + co0 % NR;
+                float *out = (STAGED ? stage[xi * SLOTS + slot] : weights_row(u, start[xi], depth[xi], q0, slot * cin + ci)) +
+                             co0 % NR;
                 // Whole groups apart: the compiler makes a loop of unknown length
                 // a masked store, which AMD's cores run slowly (the 128 -> 128
                 // transform at F(6x6) took 1.16 ms with one, 0.74 without).
@@ -280,7 +286,8 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
       if (STAGED)
         for (size_t xi = 0; xi < T * T; xi++)
           for (size_t slot = 0; slot < depth[xi] / cin; slot++) {
-            float *row = u + start[xi] + q0 / NR * depth[xi] * NR + (slot * cin + ci) * NR;
+            float *row = weights_row(u, start[xi], depth[xi], q0, slot * cin + ci);
+            // A whole panel's row as a copy of constant size, inlined.
             if (columns == NR)
               memcpy(row, stage[xi * SLOTS + slot], NR * sizeof(float));
             else
