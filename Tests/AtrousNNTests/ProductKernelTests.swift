@@ -6,7 +6,9 @@ import _CKernels
 /// precision, on every instruction set: every right edge of a 32-column
 /// panel (the partial stores; where vectors hold 8 floats a rest of at
 /// most 8 columns takes tiles of 8 rows one vector wide, and a panel of 17
-/// to 24 columns tiles of 4 rows three vectors wide), tiles of every height
+/// to 24 columns tiles of 4 rows three vectors wide; with AVX-512 a rest
+/// of at most 8 takes one vector of 8 per row, and one of 17 to 24 a
+/// vector of 16 and one of 8), tiles of every height
 /// (where vectors are narrower than 16 floats, those of 6 rows down a
 /// whole panel or a last one of 16 columns, of 4 rows 24 columns wide and
 /// of 8 rows 8 wide one after another in a function of their own: 7, 24,

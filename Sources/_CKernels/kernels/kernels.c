@@ -707,6 +707,22 @@ static inline __attribute__((always_inline)) void move_part(float *c, const floa
 #undef ATR_TILE_NAME
 #undef ATR_TILE_VECTOR
 #undef ATR_TILE_LANES
+#if ATR_ISA_WIDE
+// `tile24`, 16 + 8 columns, for a right edge of 17 to 24 columns (24,
+// 56, 88, 120 or 184 channels) with AVX-512: where the core splits a
+// vector of 16 into two halves of 8 (AMD Zen 4), the 8 columns past the
+// edge that a second vector of 16 computes cost as much as 8 that are
+// needed; elsewhere the two cost the same.
+#define ATR_TILE_NAME tile24
+#define ATR_TILE_VECTOR v16
+#define ATR_TILE_HI_VECTOR atr_v8
+#define ATR_TILE_LANES 16
+#include "tile.h"
+#undef ATR_TILE_NAME
+#undef ATR_TILE_VECTOR
+#undef ATR_TILE_HI_VECTOR
+#undef ATR_TILE_LANES
+#endif
 
 #if !ATR_ISA_WIDE
 // `count` tiles of ROWS rows, one after another down a panel WIDTH
@@ -851,14 +867,19 @@ static inline __attribute__((always_inline)) void sgemm_panels(size_t m, size_t 
           float *ci = c + i * ldc + j0;
           const float *si = src ? src + i * lds + j0 : NULL;
           // One loop per tile size: the bottom edge computes only its rows,
-          // and a panel of at most 16 columns only one vector per row.
+          // and a right edge of at most 8, 16 or 24 columns only the vectors
+          // it needs per row.
 #if ATR_ISA_WIDE
 #define ATR_TILE(R)                                                                                                 \
   case R:                                                                                                           \
-    if (width > 16) {                                                                                               \
+    if (width > 24) {                                                                                               \
       tile(R, 32, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
-    } else {                                                                                                        \
+    } else if (width > 16) {                                                                                        \
+      tile24(R, 24, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
+    } else if (width > 8) {                                                                                         \
       tile(R, 16, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
+    } else {                                                                                                        \
+      tile8(R, 8, width, kc, ai, lda, bp, br, offset, ci, ldc, si, lds, column_bias, row_bias, tile_next, next_lines, fetch_c); \
     }                                                                                                               \
     break;
           switch (rows) {

@@ -2,7 +2,10 @@
 // any vector type: kernels.c includes this file once per tile it needs,
 // with ATR_TILE_NAME (the function's name), ATR_TILE_VECTOR (a vector of
 // floats, loadable from any 4-byte aligned address) and ATR_TILE_LANES
-// (its floats) defined, and uses what it defines only there.
+// (its floats) defined, and uses what it defines only there. Where
+// ATR_TILE_HI_VECTOR is defined too, a row's second vector is of that
+// type (a narrower one: 16 + 8 columns), for a right edge of 17 to 24
+// columns.
 // Private to this target; no include guard, by design.
 
 // One tile of ROWS rows (1 to MR) and COLS columns (one, two or three
@@ -26,21 +29,31 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
                                                                 const float *column_bias, const float *row_bias,
                                                                 const float *next, size_t next_lines, int fetch_c) {
   typedef ATR_TILE_VECTOR v;
+#ifdef ATR_TILE_HI_VECTOR
+  typedef ATR_TILE_HI_VECTOR vh;
+#else
+  typedef ATR_TILE_VECTOR vh;
+#endif
   const int two = COLS > ATR_TILE_LANES, three = COLS > 2 * ATR_TILE_LANES;
   v z = {0};
-  v c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z, c32 = z;
-  v c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+  vh zh = {0};
+  v c00 = z, c02 = z, c10 = z, c12 = z, c20 = z, c22 = z, c30 = z, c32 = z;
+  v c40 = z, c42 = z, c50 = z, c52 = z, c60 = z, c62 = z, c70 = z, c72 = z;
+  vh c01 = zh, c11 = zh, c21 = zh, c31 = zh, c41 = zh, c51 = zh, c61 = zh, c71 = zh;
   if (column_bias) {
     c00 = c10 = c20 = c30 = c40 = c50 = c60 = c70 = *(const v *)column_bias;
-    if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = *(const v *)(column_bias + ATR_TILE_LANES);
+    if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = *(const vh *)(column_bias + ATR_TILE_LANES);
     if (three) c02 = c12 = c22 = c32 = c42 = c52 = c62 = c72 = *(const v *)(column_bias + 2 * ATR_TILE_LANES);
   } else if (row_bias) {
 #define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
-    c00 = c01 = c02 = ATR_ROW_BIAS(0); c10 = c11 = c12 = ATR_ROW_BIAS(1);
-    c20 = c21 = c22 = ATR_ROW_BIAS(2); c30 = c31 = c32 = ATR_ROW_BIAS(3);
-    c40 = c41 = c42 = ATR_ROW_BIAS(4); c50 = c51 = c52 = ATR_ROW_BIAS(5);
-    c60 = c61 = c62 = ATR_ROW_BIAS(6); c70 = c71 = c72 = ATR_ROW_BIAS(7);
+#define ATR_ROW_BIAS_HI(r) (zh + row_bias[(r) < ROWS ? (r) : 0])
+    c00 = c02 = ATR_ROW_BIAS(0); c10 = c12 = ATR_ROW_BIAS(1); c20 = c22 = ATR_ROW_BIAS(2);
+    c30 = c32 = ATR_ROW_BIAS(3); c40 = c42 = ATR_ROW_BIAS(4); c50 = c52 = ATR_ROW_BIAS(5);
+    c60 = c62 = ATR_ROW_BIAS(6); c70 = c72 = ATR_ROW_BIAS(7);
+    c01 = ATR_ROW_BIAS_HI(0); c11 = ATR_ROW_BIAS_HI(1); c21 = ATR_ROW_BIAS_HI(2); c31 = ATR_ROW_BIAS_HI(3);
+    c41 = ATR_ROW_BIAS_HI(4); c51 = ATR_ROW_BIAS_HI(5); c61 = ATR_ROW_BIAS_HI(6); c71 = ATR_ROW_BIAS_HI(7);
 #undef ATR_ROW_BIAS
+#undef ATR_ROW_BIAS_HI
   }
   // One pointer per row of A, hidden from the compiler (the empty asm),
   // which otherwise derives each row's address from the one before with
@@ -96,7 +109,8 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
       if (COLS > 16) __builtin_prefetch(ahead + 16);                                                    \
     }                                                                                                   \
     if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
-    const v b0 = *(const v *)b, b1 = two ? *(const v *)(b + ATR_TILE_LANES) : z;                         \
+    const v b0 = *(const v *)b;                                                                         \
+    const vh b1 = two ? *(const vh *)(b + ATR_TILE_LANES) : zh;                                         \
     const v b2 = three ? *(const v *)(b + 2 * ATR_TILE_LANES) : z;                                       \
     float x;                                                                                            \
     ATR_FMA_ROW(0, c00, c01, c02) ATR_FMA_ROW(1, c10, c11, c12)                                         \
@@ -109,19 +123,19 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
   ATR_STEPS(kc, 0)
 #undef ATR_STEPS
 #undef ATR_FMA_ROW
-#define ATR_PUT(dst, from, value) *(v *)(dst) = src ? *(const v *)(from) + (value) : (value);
+#define ATR_PUT(T, dst, from, value) *(T *)(dst) = src ? *(const T *)(from) + (value) : (value);
 #define ATR_STORE_ROW(r, lo, hi, top)                                         \
   if (ROWS > (r)) {                                                           \
     float *cr = c + (r) * ldc;                                                \
     const float *sr = src ? src + (r) * lds : NULL;                           \
     if (width == COLS) {                                                      \
-      ATR_PUT(cr, sr, lo)                                                     \
-      if (two) ATR_PUT(cr + ATR_TILE_LANES, sr + ATR_TILE_LANES, hi)          \
-      if (three) ATR_PUT(cr + 2 * ATR_TILE_LANES, sr + 2 * ATR_TILE_LANES, top) \
+      ATR_PUT(v, cr, sr, lo)                                                  \
+      if (two) ATR_PUT(vh, cr + ATR_TILE_LANES, sr + ATR_TILE_LANES, hi)      \
+      if (three) ATR_PUT(v, cr + 2 * ATR_TILE_LANES, sr + 2 * ATR_TILE_LANES, top) \
     } else {                                                                  \
       float t[3 * ATR_TILE_LANES] __attribute__((aligned(64)));               \
       *(v *)t = lo;                                                           \
-      *(v *)(t + ATR_TILE_LANES) = hi;                                        \
+      *(vh *)(t + ATR_TILE_LANES) = hi;                                       \
       *(v *)(t + 2 * ATR_TILE_LANES) = top;                                   \
       move_part(cr, t, width, sr);                                            \
     }                                                                         \
