@@ -838,9 +838,9 @@ struct ConvKernel {
   /// the four phases' (a position's product reads its depth's first ones).
   func winogradWidth(tile: Int) -> Int { cin * atr_winograd_depth(tile, winogradStride, 0) }
 
-  /// Whether F(6x6) is a candidate: where its transformed weights (64
-  /// positions) take at most half of what stays cached (`weightsCached`),
-  /// so its blocks read them from cache. Measured per layer on VGG16's
+  /// Whether F(6x6) is a candidate for `cin` -> `cout` channels: where its
+  /// transformed weights (64 positions) take at most half of what stays
+  /// cached (`weightsCached`), so its blocks read them from cache. Measured per layer on VGG16's
   /// trunk, 1 thread: on the Intel Xeon F(6x6) tied F(4x4) at 224 and 112
   /// (at most 4 MiB of weights) and lost from 56 down (1.4 times as long
   /// with 256 channels); on the AMD EPYC it took 0.90 and 0.91 of F(4x4)'s
@@ -848,10 +848,8 @@ struct ConvKernel {
   /// with 128 channels (4 MiB) and 1.11 for 128 -> 256 at 56 (8 MiB).
   /// ResNet-18's 64-channel layers at 56 take it too, by fewer weight
   /// reads (blocks of 8 tiles either way): 1.03 of F(4x4)'s time there, a
-  /// tie within the machine's noise.
-  var f6Fits: Bool { Self.f6Fits(cin: cin, cout: cout) }
-
-  /// `f6Fits` for `cin` -> `cout` channels on a machine with these caches.
+  /// tie within the machine's noise. `l2` and `l3` are one core's L2 and
+  /// the last-level cache, in bytes.
   static func f6Fits(cin: Int, cout: Int, l2: Int = CPUCaches.l2, l3: Int = CPUCaches.l3) -> Bool {
     weightsCached(bytes: 2 * winogradPositions(6) * cin * cout * MemoryLayout<Float>.stride, l2: l2, l3: l3)
   }

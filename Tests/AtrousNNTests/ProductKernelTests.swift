@@ -17,7 +17,8 @@ import _CKernels
 /// enough that the tiles prefetch the next panel between them (B of 64 KiB
 /// and more, more than one tile), rows in blocks of 128, k in two and three
 /// blocks (a 32-column panel's slice of B larger than half of L2), and
-/// each way a product starts; `atr_sgemm_packed_fresh` to the bit the same,
+/// each way a product starts; `atr_sgemm_packed_fresh` and `atr_sgemm_rows`
+/// (B by its rows, here the packed panels') to the bit the same,
 /// and `atr_sgemm_packed_sum` (a residual added as the tiles store) with and
 /// without a bias, fresh or not.
 @Suite struct ProductKernelTests {
@@ -87,6 +88,22 @@ import _CKernels
     }
     // Asking for C's lines first changes no value.
     #expect(zip(c, fresh).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(isa) \(s) start \(start.rawValue): fresh differs")
+    // B given by its rows (atr_sgemm_rows, as a convolution on planes reads
+    // its input) runs the same tiles: pointing at the packed panels' rows,
+    // the same bits.
+    var byRows = before
+    packed.withUnsafeBufferPointer { p in
+      let panels = (s.n + 31) / 32
+      // Row p of panel q: (panels, k) pointers.
+      let rows = UnsafeMutablePointer<UnsafePointer<Float>?>.allocate(capacity: max(1, panels * s.k))
+      defer { rows.deallocate() }
+      for q in 0..<panels { for r in 0..<s.k { (rows + q * s.k + r).initialize(to: p.baseAddress! + (q * s.k + r) * 32) } }
+      let tables = (0..<panels).map { Optional(UnsafePointer(rows + $0 * s.k)) }
+      let offsets = [Int](repeating: 0, count: panels)
+      atr_sgemm_rows(s.m, s.n, s.k, a, lda, tables, offsets, &byRows, ldc, start, bias)
+    }
+    let rowsDiffer = zip(c, byRows).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(rowsDiffer == 0, "\(isa) \(s) start \(start.rawValue): \(rowsDiffer) floats differ by rows")
     var worst = 0.0, worstSum = 0.0, outside = 0
     for i in 0..<s.m {
       for j in 0..<ldc {

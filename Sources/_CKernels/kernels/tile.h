@@ -45,15 +45,17 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
     if (two) c01 = c11 = c21 = c31 = c41 = c51 = c61 = c71 = *(const vh *)(column_bias + ATR_TILE_LANES);
     if (three) c02 = c12 = c22 = c32 = c42 = c52 = c62 = c72 = *(const v *)(column_bias + 2 * ATR_TILE_LANES);
   } else if (row_bias) {
-#define ATR_ROW_BIAS(r) (z + row_bias[(r) < ROWS ? (r) : 0])
-#define ATR_ROW_BIAS_HI(r) (zh + row_bias[(r) < ROWS ? (r) : 0])
-    c00 = c02 = ATR_ROW_BIAS(0); c10 = c12 = ATR_ROW_BIAS(1); c20 = c22 = ATR_ROW_BIAS(2);
-    c30 = c32 = ATR_ROW_BIAS(3); c40 = c42 = ATR_ROW_BIAS(4); c50 = c52 = ATR_ROW_BIAS(5);
-    c60 = c62 = ATR_ROW_BIAS(6); c70 = c72 = ATR_ROW_BIAS(7);
-    c01 = ATR_ROW_BIAS_HI(0); c11 = ATR_ROW_BIAS_HI(1); c21 = ATR_ROW_BIAS_HI(2); c31 = ATR_ROW_BIAS_HI(3);
-    c41 = ATR_ROW_BIAS_HI(4); c51 = ATR_ROW_BIAS_HI(5); c61 = ATR_ROW_BIAS_HI(6); c71 = ATR_ROW_BIAS_HI(7);
+    // Row r's bias in every lane of its vectors (zero, of either type).
+#define ATR_ROW_BIAS(r, lo, hi, top)                   \
+  {                                                    \
+    const float bias_r = row_bias[(r) < ROWS ? (r) : 0]; \
+    lo = top = z + bias_r;                             \
+    hi = zh + bias_r;                                  \
+  }
+    ATR_ROW_BIAS(0, c00, c01, c02) ATR_ROW_BIAS(1, c10, c11, c12) ATR_ROW_BIAS(2, c20, c21, c22)
+    ATR_ROW_BIAS(3, c30, c31, c32) ATR_ROW_BIAS(4, c40, c41, c42) ATR_ROW_BIAS(5, c50, c51, c52)
+    ATR_ROW_BIAS(6, c60, c61, c62) ATR_ROW_BIAS(7, c70, c71, c72)
 #undef ATR_ROW_BIAS
-#undef ATR_ROW_BIAS_HI
   }
   // One pointer per row of A, hidden from the compiler (the empty asm),
   // which otherwise derives each row's address from the one before with
