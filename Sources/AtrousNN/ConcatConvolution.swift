@@ -40,15 +40,21 @@ enum ConcatConvolution {
   /// rearranged part by part: per part, per panel of columns, the part's
   /// rows, which lie together. Part q then starts at the first row of its
   /// channels times the panels' floats per row of k.
-  static func split(_ panels: [Float], widths: [Int]) -> [Float] {
+  static func split(_ panels: Tensor, widths: [Int]) -> Tensor {
     let k = widths.reduce(0, +), nr = ConvKernel.panelColumns
     let count = k == 0 ? 0 : panels.count / (k * nr)
-    var result: [Float] = []
-    result.reserveCapacity(panels.count)
-    var first = 0
-    for width in widths {
-      for q in 0..<count { result += panels[(q * k + first) * nr..<(q * k + first + width) * nr] }
-      first += width
+    var result = Tensor.uninitialized(shape: panels.shape)  // every float is written
+    result.withUnsafeMutableBufferPointer { target in
+      panels.withUnsafeBufferPointer { source in
+        var first = 0, at = 0
+        for width in widths {
+          for q in 0..<count {
+            (target.baseAddress! + at).initialize(from: source.baseAddress! + (q * k + first) * nr, count: width * nr)
+            at += width * nr
+          }
+          first += width
+        }
+      }
     }
     return result
   }
@@ -63,7 +69,7 @@ enum ConcatConvolution {
     }
     if packed {
       kernel.panels = [try Convolution.prepared(kernel, weights: 1, of: c, "concat-conv-panels", cache: c.cache) {
-        split($0.productPanels(group: 0), widths: widths)
+        split($0.productPanels(group: 0, threads: c.threads), widths: widths)
       }]
     }
     return kernel

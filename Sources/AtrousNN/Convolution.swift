@@ -340,7 +340,7 @@ enum Convolution {
       plan.threads = c.threads
     case .depthwise, .im2col:
       // Constant weights are packed once per executor, not every run.
-      convolution.panels = try prepared("conv-panels") { $0.packedPanels() }
+      convolution.panels = try prepared("conv-panels") { $0.packedPanels(threads: threads) }
     }
     plan.kernel = convolution
     return plan
@@ -645,8 +645,10 @@ struct ConvKernel {
   /// Element-wise steps applied to each block of output as it is made.
   var epilogue: [atr_pointwise_step] = []
   /// Per group, the weights as the product takes them (computed if nil):
-  /// packed panels, or for the transposed product (Cout/g, K) rows.
-  var panels: [[Float]]? = nil
+  /// packed panels, or for the transposed product (Cout/g, K) rows; flat
+  /// tensors, in pooled memory where large, which a fresh process's first
+  /// run finds already faulted in (as Winograd's weights).
+  var panels: [Tensor]? = nil
 
   /// Output pixels per im2col block.
   static let block = 64
@@ -957,7 +959,7 @@ struct ConvKernel {
     let block = Self.blockRows(k: k, n: coutG, pixels: pixels, threads: threads)
     let blocks = (pixels + block - 1) / block
     let workers = max(1, min(threads, blocks))
-    let allPanels = panels ?? packedPanels()
+    let allPanels = panels ?? packedPanels(threads: threads)
     let biasValues = bias ?? []
     if transposedProduct {
       transposed(input, &output, weights: allPanels, planarOutput: planarOutput, threads: threads)
@@ -1081,7 +1083,7 @@ struct ConvKernel {
   /// pixels and group, the (Cout/g, K) weight rows times the block's im2col
   /// columns packed through 8x8 transposes, the (Cout/g, block) result
   /// turned back into the block's output pixels.
-  private func transposed(_ input: Tensor, _ output: inout Tensor, weights rowWeights: [[Float]], planarOutput: Bool,
+  private func transposed(_ input: Tensor, _ output: inout Tensor, weights rowWeights: [Tensor], planarOutput: Bool,
                           threads: Int) {
     let (oh, ow) = (axes[0].output, axes[1].output)
     let cinG = cin / group, coutG = cout / group
@@ -1326,16 +1328,24 @@ struct ConvKernel {
 
   /// Every group's weights as the product takes them: column panels, or
   /// rows for the transposed product; for depthwise, one (taps, C) matrix.
-  func packedPanels() -> [[Float]] {
+  /// `threads` share the packing of large panels (`productPanels`).
+  func packedPanels(threads: Int) -> [Tensor] {
     if isDepthwise {
       // (taps, C): each tap's weight for every channel.
       let c = cin
-      var tapWeights = [Float](repeating: 0, count: taps * c)
-      withWeights { weights in for ch in 0..<c { for t in 0..<taps { tapWeights[t * c + ch] = weights[ch * taps + t] } } }
+      var tapWeights = Tensor.uninitialized(shape: [taps * c])  // (taps, C)
+      tapWeights.withUnsafeMutableBufferPointer { target in
+        withWeights { weights in for ch in 0..<c { for t in 0..<taps { target[t * c + ch] = weights[ch * taps + t] } } }
+      }
       return [tapWeights]
     }
-    if transposedProduct { return (0..<group).map { rows(group: $0) } }
-    return (0..<group).map { productPanels(group: $0) }
+    if transposedProduct {
+      return (0..<group).map { g in
+        let rows = rows(group: g)
+        return Tensor(shape: [rows.count], values: rows)  // (Cout/g, K)
+      }
+    }
+    return (0..<group).map { productPanels(group: $0, threads: threads) }
   }
 
   /// Columns of one panel of packed weights (`atr_pack_b`): a panel holds
@@ -1345,31 +1355,32 @@ struct ConvKernel {
   /// Group g's weights packed in column panels (`atr_pack_b`'s layout), as
   /// `atr_sgemm_packed` takes them for (pixels, K) rows: K = (tap, input
   /// channel), a panel's columns output channels, zeros past the last. In
-  /// one pass from the ONNX layout: through the (Cout/g, K) rows and their
-  /// transpose, three zeroed copies of ResNet-18's 4.7 MB layer were half
-  /// of its first run.
-  func productPanels(group g: Int) -> [Float] {
+  /// one pass from the ONNX layout (`atr_pack_b_rows`): through the
+  /// (Cout/g, K) rows and their transpose, three zeroed copies of
+  /// ResNet-18's 4.7 MB layer were half of its first run. `threads` share
+  /// the panels where there are `parallelPackFloats` or more.
+  func productPanels(group g: Int, threads: Int) -> Tensor {
     let cinG = cin / group, k = taps * cinG, coutG = cout / group
-    let width = Self.panelColumns
     let count = atr_packed_b_size(k, coutG)
-    return [Float](unsafeUninitializedCapacity: count) { panels, initialized in
-      AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(panels))
+    let shares = Parallel.ranges((coutG + Self.panelColumns - 1) / Self.panelColumns,
+                                 parts: count < Self.parallelPackFloats ? 1 : threads)
+    var panels = Tensor.uninitialized(shape: [count])  // (panels, K, 32); every float is written
+    panels.withUnsafeMutableBufferPointer { target in
       withWeights { w in
         let source = w.baseAddress! + g * coutG * cinG * taps  // (Cout/g, Cin/g, taps)
-        for q in 0..<((coutG + width - 1) / width) {
-          let panel = panels.baseAddress! + q * k * width  // (K, width)
-          let columns = min(width, coutG - q * width)
-          for p in 0..<k {
-            let (t, ci) = p.quotientAndRemainder(dividingBy: cinG)
-            let from = source + (q * width * cinG + ci) * taps + t
-            for j in 0..<columns { panel[p * width + j] = from[j * cinG * taps] }
-            for j in columns..<width { panel[p * width + j] = 0 }
-          }
+        Parallel.run(shares.count) { part in
+          atr_pack_b_rows(target.baseAddress!, source, k, coutG, k, taps, shares[part].lowerBound,
+                          shares[part].upperBound)
         }
       }
-      initialized = count
     }
+    return panels
   }
+
+  /// Packed floats from which `productPanels` shares its panels among
+  /// threads: below, handing half the panels to another thread costs
+  /// about what it saves.
+  static let parallelPackFloats = 1 << 16
 
   /// One filter per channel, vectorized across channels, rows of the
   /// output split across threads in bands (`Parallel.bands`); the bias is
@@ -1393,7 +1404,7 @@ struct ConvKernel {
   /// instead of one by one (a 7x7 map with a 5x5 kernel has no block of
   /// four pixels whose taps are all inside the row).
   private func depthwise(_ input: Tensor, _ output: inout Tensor, threads: Int) {
-    let tapWeights = (panels ?? packedPanels())[0]  // (taps, C)
+    let tapWeights = (panels ?? packedPanels(threads: 1))[0]  // (taps, C)
     let (w, ow) = (axes[1].input, axes[1].output)
     let padded = ow < 32 && axes[1].padBegin + axes[1].padEnd > 0
     let outputRows = n * axes[0].output
@@ -1679,17 +1690,21 @@ struct ConvKernel {
   /// Cin/g, 8), the 8 output channels of a group side by side.
   func group8Weights() -> [Float] {
     let cinG = cin / group
-    var result = [Float](repeating: 0, count: cout * cinG * taps)
-    withWeights { weights in
-      for g in 0..<group {
-        for co in 0..<8 {
-          for ci in 0..<cinG {
-            for t in 0..<taps { result[((g * taps + t) * cinG + ci) * 8 + co] = weights[((g * 8 + co) * cinG + ci) * taps + t] }
+    let count = cout * cinG * taps
+    return [Float](unsafeUninitializedCapacity: count) { result, initialized in
+      let target = result.baseAddress!  // (groups, taps, Cin/g, 8)
+      withWeights { weights in
+        let source = weights.baseAddress!  // (Cout, Cin/g, taps)
+        for g in 0..<group {
+          for co in 0..<8 {
+            for ci in 0..<cinG {
+              for t in 0..<taps { target[((g * taps + t) * cinG + ci) * 8 + co] = source[((g * 8 + co) * cinG + ci) * taps + t] }
+            }
           }
         }
       }
+      initialized = count
     }
-    return result
   }
 
   /// A convolution with groups of 8 output channels on (N, H, W, C) storage

@@ -151,13 +151,13 @@ enum DepthwiseBlock {
     func prepare(_ kernel: inout ConvKernel?, _ label: String, input: Int) throws {
       guard let k = kernel else { return }
       kernel!.panels = try fused
-        ? Convolution.prepared(k, weights: input, of: c, label + "-panels", cache: cache) { [$0.productPanels(group: 0)] }
-        : Convolution.prepared(k, weights: input, of: c, label + "-kernel", cache: cache) { $0.packedPanels() }
+        ? Convolution.prepared(k, weights: input, of: c, label + "-panels", cache: cache) { [$0.productPanels(group: 0, threads: threads)] }
+        : Convolution.prepared(k, weights: input, of: c, label + "-kernel", cache: cache) { $0.packedPanels(threads: threads) }
     }
     try prepare(&expand, "expand", input: expandInput)
     try prepare(&project, "project", input: projectInput)
     depthwise.panels = try Convolution.prepared(depthwise, weights: depthwiseInput, of: c, "depthwise", cache: cache) {
-      $0.packedPanels()
+      $0.packedPanels(threads: 1)
     }
     let parts = [expand.map { "expand" + Pointwise.describe($0.epilogue) }, "depthwise" + Pointwise.describe(depthwise.epilogue),
                  project.map { "project" + Pointwise.describe($0.epilogue) }]

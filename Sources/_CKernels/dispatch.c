@@ -187,6 +187,11 @@ void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb) {
   atr_kernels()->pack_b(packed, b, k, n, ldb);
 }
 
+void atr_pack_b_rows(float *packed, const float *rows, size_t k, size_t n, size_t ld, size_t taps, size_t first,
+                     size_t last) {
+  atr_kernels()->pack_b_rows(packed, rows, k, n, ld, taps, first, last);
+}
+
 void atr_sgemm_packed(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed, float *c,
                       size_t ldc, atr_gemm_start start, const float *bias) {
   atr_kernels()->sgemm_packed(m, n, k, a, lda, packed, c, ldc, start, bias);

@@ -57,6 +57,7 @@
   X(packed_b_size) \
   X(sgemm_tile_rows) \
   X(pack_b) \
+  X(pack_b_rows) \
   X(sgemm_packed) \
   X(sgemm_packed_fresh) \
   X(sgemm_packed_sum) \
@@ -127,6 +128,7 @@
 #define atr_packed_b_size ATR_ISA_NAME(atr_packed_b_size)
 #define atr_sgemm_tile_rows ATR_ISA_NAME(atr_sgemm_tile_rows)
 #define atr_pack_b ATR_ISA_NAME(atr_pack_b)
+#define atr_pack_b_rows ATR_ISA_NAME(atr_pack_b_rows)
 #define atr_sgemm_packed ATR_ISA_NAME(atr_sgemm_packed)
 #define atr_sgemm_packed_fresh ATR_ISA_NAME(atr_sgemm_packed_fresh)
 #define atr_sgemm_packed_sum ATR_ISA_NAME(atr_sgemm_packed_sum)

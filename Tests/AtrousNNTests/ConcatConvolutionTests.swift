@@ -81,7 +81,7 @@ import _CKernels
   @Test func weightsSplitByParts() {
     let nr = atr_packed_b_size(1, 1), k = 5, panels = 2
     let packed = (0..<(panels * k * nr)).map(Float.init)
-    let parts = ConcatConvolution.split(packed, widths: [2, 3])
+    let parts = ConcatConvolution.split(Tensor(shape: [packed.count], values: packed), widths: [2, 3]).scalars
     #expect(parts[..<(4 * nr)] == packed[0..<(2 * nr)] + packed[(k * nr)..<((k + 2) * nr)])
     #expect(parts[(4 * nr)...] == packed[(2 * nr)..<(k * nr)] + packed[((k + 2) * nr)..<(2 * k * nr)])
   }

@@ -146,6 +146,34 @@ import _CKernels
     #expect(outside == 0, "\(isa) \(s) start \(start.rawValue): \(outside) floats written past column n")
   }
 
+  /// `atr_pack_b_rows` (a convolution's (Cout, Cin, taps) weights) packs
+  /// to the bit what `atr_pack_b` makes of the same B written out as
+  /// (taps x Cin, Cout), zeros past the last column, on every instruction
+  /// set: one tap (the blocked transpose, whole and partial blocks of 8)
+  /// and several (row by row), in two shares of panels, rows `ld` apart.
+  @Test(arguments: InstructionSet.available)
+  func packingByRowsMatchesPackingB(isa: InstructionSet) {
+    InstructionSet.with(isa) {
+      for (n, channels, taps) in [(1, 1, 1), (32, 8, 1), (45, 13, 1), (100, 64, 1), (70, 17, 9), (33, 5, 25), (8, 3, 2)] {
+        let k = channels * taps, ld = k + 3
+        let rows = Self.values(n * ld, seed: n + k)  // (n, ld): (Cout, Cin x taps) and a gap
+        var b = [Float](repeating: 0, count: k * n)  // (taps x Cin, Cout)
+        for j in 0..<n {
+          for c in 0..<channels { for t in 0..<taps { b[(t * channels + c) * n + j] = rows[j * ld + c * taps + t] } }
+        }
+        let count = atr_packed_b_size(k, n), panels = (n + 31) / 32
+        var expected = [Float](repeating: .nan, count: count), packed = [Float](repeating: .nan, count: count)
+        expected.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, k, n, n) }
+        packed.withUnsafeMutableBufferPointer { p in
+          atr_pack_b_rows(p.baseAddress!, rows, k, n, ld, taps, 0, panels / 2)
+          atr_pack_b_rows(p.baseAddress!, rows, k, n, ld, taps, panels / 2, panels)
+        }
+        let differ = zip(expected, packed).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differ == 0, "\(isa) n \(n) channels \(channels) taps \(taps): \(differ) of \(count) floats differ")
+      }
+    }
+  }
+
   /// Values in [-1, 1) from a seed.
   static func values(_ count: Int, seed: Int) -> [Float] {
     var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1

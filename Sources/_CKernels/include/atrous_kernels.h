@@ -335,6 +335,15 @@ size_t atr_sgemm_tile_rows(void);
 /// (zero-padded), the layout `atr_sgemm_packed` streams.
 void atr_pack_b(float *packed, const float *b, size_t k, size_t n, size_t ldb);
 
+/// Packs B given by its columns, as `atr_pack_b` packs it: column j of
+/// B is the row `rows + j * ld` (n of them), whose k floats run (c, t)
+/// for `taps` taps of each of k / taps channels, and B's row p is
+/// t * (k / taps) + c. A convolution's (Cout, Cin, taps) weights become
+/// the panels of its (taps, Cin) by Cout product. Panels [first, last)
+/// of the ceil(n / 32) only, so threads can share one packing.
+void atr_pack_b_rows(float *packed, const float *rows, size_t k, size_t n, size_t ld, size_t taps, size_t first,
+                     size_t last);
+
 /// What `atr_sgemm_packed` adds the product to.
 typedef enum {
   /// C = A B

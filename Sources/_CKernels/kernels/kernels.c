@@ -667,6 +667,32 @@ void atr_pack_b(float *restrict packed, const float *restrict b, size_t k, size_
   }
 }
 
+void atr_pack_b_rows(float *restrict packed, const float *restrict rows, size_t k, size_t n, size_t ld,
+                     size_t taps, size_t first, size_t last) {
+  const size_t channels = k / taps;
+  for (size_t q = first; q < last; q++) {
+    float *panel = packed + q * k * NR;  // (k, NR)
+    const size_t j0 = q * NR, width = n - j0 < NR ? n - j0 : NR;
+    if (taps == 1) {
+      // A transpose in blocks of 8 x 8: element by element, a column's
+      // 32 floats came from 32 rows, and packing RegNet-Y's weights took
+      // a quarter of its first run.
+      atr_transpose_strided(panel, NR, rows + j0 * ld, ld, width, k);
+    } else {
+      // Each row read in order, its floats spread over the panel's rows
+      // (which stay in cache: k x 32 floats).
+      for (size_t j = 0; j < width; j++) {
+        const float *row = rows + (j0 + j) * ld;
+        for (size_t c = 0; c < channels; c++)
+          for (size_t t = 0; t < taps; t++) panel[(t * channels + c) * NR + j] = row[c * taps + t];
+      }
+    }
+    if (width < NR)
+      for (size_t p = 0; p < k; p++)
+        for (size_t j = width; j < NR; j++) panel[p * NR + j] = 0.0f;
+  }
+}
+
 // Stores the first `width` (below 32) floats of t into c, each plus the
 // same float of `src` where given (C itself, or a residual's row): the
 // right edge of a product's tile, the part block of a blocked
