@@ -74,7 +74,7 @@ struct ErfCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model, threads: threads ?? Parallel.coreCount) }
     try preprocessing.check(against: loaded)
     try Reporting.orExit(file: model) { try loaded.check(layers: [layer]) }
     let stem = String(output.dropLast(4))

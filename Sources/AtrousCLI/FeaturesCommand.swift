@@ -99,7 +99,7 @@ struct FeaturesCommand: ParsableCommand, MemoryBudgeted, RunsModels {
   }
 
   func run() throws {
-    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model, threads: threads ?? Parallel.coreCount) }
     try preprocessing.check(against: loaded)
     var renderer = FeatureMapRenderer()
     renderer.colormap = Colormap(rawValue: colormap)!

@@ -172,7 +172,7 @@ struct HypercolumnsCommand: ParsableCommand, MemoryBudgeted, RunsModels {
 
   func run() throws {
     let clock = ContinuousClock(), started = clock.now
-    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model, threads: threads ?? Parallel.coreCount) }
     try preprocessing.check(against: loaded)
     var options = HypercolumnOptions()
     options.alignment = alignCorners ? .alignCorners : .halfPixel

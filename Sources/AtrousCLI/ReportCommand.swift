@@ -80,7 +80,7 @@ struct ReportCommand: ParsableCommand, MemoryBudgeted {
   }
 
   func run() throws {
-    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model) }
+    let loaded = try Reporting.orExit(file: model) { try ModelCatalog.load(model, threads: threads ?? Parallel.coreCount) }
     try preprocessing.check(against: loaded)
     try Reporting.orExit(file: output) { try FileIO.ensure(output: output, isNotOneOf: [model] + (image.map { [$0] } ?? [])) }
     let preparation = preprocessing.resolved(for: loaded)

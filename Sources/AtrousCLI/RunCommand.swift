@@ -78,7 +78,7 @@ struct RunCommand: ParsableCommand, MemoryBudgeted, RunsModels {
     let times = StageTimes()
     var current = model
     do {
-      let loaded = try timed("read", in: times) { try ModelCatalog.load(model) }
+      let loaded = try timed("read", in: times) { try ModelCatalog.load(model, threads: threads ?? Parallel.coreCount) }
       let graph = loaded.graph
       try preprocessing.check(against: loaded)
       let preparation = preprocessing.resolved(for: loaded)

@@ -72,7 +72,7 @@ public enum ModelCatalog {
   /// A built-in model by name, or an ONNX file by path.
   /// - Throws: `ModelCatalogError` for a name that is neither, `FileError`
   ///   or `ONNXError` for a file that cannot be read.
-  public static func load(_ nameOrPath: String) throws -> LoadedModel {
+  public static func load(_ nameOrPath: String, threads: Int = Parallel.budget) throws -> LoadedModel {
     switch nameOrPath {
     case "default", "filterbank":
       let graph = FilterBankModel.graph()
@@ -87,7 +87,7 @@ public enum ModelCatalog {
       guard FileIO.exists(nameOrPath) else {
         throw ModelCatalogError.notFound(name: nameOrPath, builtIn: entries.map(\.name))
       }
-      let graph = try ONNXModel.load(nameOrPath)
+      let graph = try ONNXModel.load(nameOrPath, threads: threads)
       return LoadedModel(name: nameOrPath, graph: graph, preprocessing: ImagePreprocessing(), preset: nil,
                          defaultLayers: graph.outputs, file: nameOrPath)
     }

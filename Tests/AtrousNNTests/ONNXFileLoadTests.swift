@@ -185,6 +185,28 @@ import Testing
     #expect(Self.loaded(path) == whole)
   }
 
+  /// `readAll` reads each range into a tensor of its own, to the byte,
+  /// whatever the size of its pieces (a byte, a few, more than a range)
+  /// and however many threads share them; a range past the file's end
+  /// fails.
+  @Test func rangesReadInPiecesAreTheFilesBytes() throws {
+    let path = Fixtures.model("mnist-8")
+    let bytes = try FileIO.readAll(path)
+    let ranges = [0..<0, 0..<1, 3..<1000, 17..<4099, 5..<9, (bytes.count - 5)..<bytes.count, 0..<bytes.count]
+    for piece in [1, 7, 1000, 1 << 20] {
+      for threads in [1, 2, 3] {
+        let tensors = try ONNXModel.readAll(ranges, from: ReadableFile(path: path), threads: threads, pieceBytes: piece)
+        for (range, tensor) in zip(ranges, tensors) {
+          let read = tensor.withUnsafeBytes { Array($0.prefix(range.count)) }
+          #expect(tensor.count == (range.count + 3) / 4 && read == Array(bytes[range]), "\(range) pieces of \(piece), \(threads) threads")
+        }
+      }
+    }
+    #expect(throws: ONNXError.self) {
+      try ONNXModel.readAll([0..<4, (bytes.count - 4)..<(bytes.count + 4)], from: ReadableFile(path: path), threads: 2, pieceBytes: 3)
+    }
+  }
+
   /// Cut short anywhere (in a payload, in a length, in a key, in a
   /// fixed-width field), given a group field, or not protobuf data at all:
   /// the same graph or error as decoding the bytes whole.
