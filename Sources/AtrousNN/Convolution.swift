@@ -1510,7 +1510,8 @@ struct ConvKernel {
   /// The kernels transformed for Winograd F(tile x tile, 3x3) and packed
   /// for the products: for each of the (tile + 2)^2 tile positions, the
   /// (Cin, Cout) matrix as `atr_pack_b` packs it, one after another. The
-  /// threads take the panels of output channels in shares: a fresh
+  /// threads take the panels of output channels in shares (and the input
+  /// channels, where there are fewer panels than threads): a fresh
   /// process prepares the weights on its first run, and most of their
   /// time is the first touch of their pages (85 MB for ResNet-18), hence
   /// pooled memory (see `PreparedWeights`): VGG16's blocks 1-2 on a fresh
@@ -1522,11 +1523,16 @@ struct ConvKernel {
     // (positions, depth x Cin, Cout) packed in panels; the kernel writes every float.
     let packed = AlignedStorage(byteCount: count * MemoryLayout<Float>.stride, zeroed: false)
     let target = packed.pointer.assumingMemoryBound(to: Float.self)
-    let shares = Parallel.ranges(panels, parts: threads)
+    // Panels to each thread, or where there are fewer panels than threads
+    // (32 output channels, as each of DenseNet-121's 58 3x3 layers makes)
+    // each panel's input channels in shares as well.
+    let panelShares = Parallel.ranges(panels, parts: threads)
+    let channelShares = Parallel.ranges(cin, parts: max(1, threads / max(1, panelShares.count)))
     withWeights { weights in
-      Parallel.run(shares.count) { part in
-        atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, stride, shares[part].lowerBound,
-                             shares[part].count)
+      Parallel.run(panelShares.count * channelShares.count) { part in
+        let (p, c) = (panelShares[part / channelShares.count], channelShares[part % channelShares.count])
+        atr_winograd_weights(target, weights.baseAddress!, cout, cin, tile, stride, p.lowerBound, p.count, c.lowerBound,
+                             c.count)
       }
     }
     return packed

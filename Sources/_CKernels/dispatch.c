@@ -280,8 +280,8 @@ size_t atr_winograd_tiles(const atr_conv_geometry *g, size_t images, size_t m) {
 }
 
 void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t stride,
-                          size_t first_panel, size_t panels) {
-  atr_kernels()->winograd_weights(u, w, cout, cin, m, stride, first_panel, panels);
+                          size_t first_panel, size_t panels, size_t first_channel, size_t channels) {
+  atr_kernels()->winograd_weights(u, w, cout, cin, m, stride, first_panel, panels, first_channel, channels);
 }
 
 void atr_winograd_input(float *v, const float *src, const atr_conv_geometry *g, size_t cin, size_t first,

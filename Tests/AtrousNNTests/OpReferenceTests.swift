@@ -347,8 +347,9 @@ import Testing
 
   /// Winograd weights transformed by several threads, each a share of the
   /// panels of 32 output channels (the last a part panel, zeros past the
-  /// last channel), equal those one thread transforms, bit for bit, at
-  /// every tile and stride and on every instruction set.
+  /// last channel) and, with fewer panels than threads, of the input
+  /// channels, equal those one thread transforms, bit for bit, at every
+  /// tile and stride and on every instruction set.
   @Test(arguments: InstructionSet.available)
   func winogradWeightsDoNotDependOnTheThreads(isa: InstructionSet) {
     for (cin, cout) in [(16, 16), (24, 37), (32, 72), (20, 130)] {

@@ -637,11 +637,12 @@ static inline size_t atr_winograd_weights_offset(size_t m, size_t stride, size_t
 /// The kernels (cout, cin, k, k) transformed (k = 3, or 4 for F(3x3, 4x4)):
 /// one (depth x cin, cout) matrix per tile position (`atr_winograd_depth`),
 /// each packed as atr_pack_b packs it, at atr_winograd_weights_offset.
-/// Writes the panels of output channels [first_panel, first_panel + panels)
-/// (atr_packed_b_size(1, 1) channels each) at every position, every float
-/// of them: calls for disjoint ranges may run at once.
+/// Writes the rows of input channels [first_channel, first_channel +
+/// channels) of the panels of output channels [first_panel, first_panel +
+/// panels) (atr_packed_b_size(1, 1) channels each) at every position,
+/// every float of them: calls for disjoint ranges may run at once.
 void atr_winograd_weights(float *u, const float *w, size_t cout, size_t cin, size_t m, size_t stride,
-                          size_t first_panel, size_t panels);
+                          size_t first_panel, size_t panels, size_t first_channel, size_t channels);
 
 /// Floats from one tile position's (count, channels) matrix to the next
 /// in a Winograd block's transformed input or products: count x channels

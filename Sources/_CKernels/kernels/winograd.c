@@ -186,7 +186,8 @@ static inline float *weights_row(float *u, size_t matrix, size_t depth, size_t q
 static inline __attribute__((always_inline)) void weights_panels(const size_t M, const size_t R, const int STRIDED,
                                                                  const double (*G)[4], float *restrict u,
                                                                  const float *restrict w, size_t cout, size_t cin,
-                                                                 size_t first_panel, size_t panels) {
+                                                                 size_t first_panel, size_t panels, size_t c0,
+                                                                 size_t c1) {
   const size_t T = M + R - 1;
   // The kernel's side: R, or 3 at stride 2 (each phase takes R of it).
   const size_t K = STRIDED ? 3 : R;
@@ -206,8 +207,9 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   // The last panel's columns past cout are zeros, as atr_pack_b leaves them.
   if (edge && end == cout && panels)
     for (size_t xi = 0; xi < T * T; xi++)
-      for (size_t ci = 0; ci < depth[xi]; ci++)
-        for (size_t j = edge; j < NR; j++) weights_row(u, start[xi], depth[xi], cout - edge, ci)[j] = 0.0f;
+      for (size_t slot = 0; slot < depth[xi] / cin; slot++)
+        for (size_t ci = c0; ci < c1; ci++)
+          for (size_t j = edge; j < NR; j++) weights_row(u, start[xi], depth[xi], cout - edge, slot * cin + ci)[j] = 0.0f;
   // A panel of NR output channels at a time, its input channels in order,
   // so that each position's panel fills row after row: T^2 sequential
   // streams. With the input channels outermost, each group of 8 went to
@@ -227,7 +229,7 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
   for (size_t q0 = first_panel * NR; q0 < end; q0 += NR) {
     // Output channels of this panel: NR, or fewer in the last.
     const size_t columns = cout - q0 < NR ? cout - q0 : NR;
-    for (size_t ci = 0; ci < cin; ci++) {
+    for (size_t ci = c0; ci < c1; ci++) {
       for (size_t co0 = q0; co0 < q0 + NR && co0 < cout; co0 += L) {
         const size_t lanes = cout - co0 < L ? cout - co0 : L;
         atr_lanes_d g[16];  // (K, K) kernels, channels in lanes
@@ -298,7 +300,8 @@ static inline __attribute__((always_inline)) void weights_panels(const size_t M,
 }
 
 void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cout, size_t cin, size_t m,
-                          size_t stride, size_t first_panel, size_t panels) {
+                          size_t stride, size_t first_panel, size_t panels, size_t first_channel, size_t channels) {
+  const size_t c0 = first_channel, c1 = first_channel + channels;
   // G (T x R) with U = G g G^T, in double so that U is G g G^T rounded
   // once; columns past R are zeros.
   static const double G2[4][4] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
@@ -328,15 +331,15 @@ void atr_winograd_weights(float *restrict u, const float *restrict w, size_t cou
       {0, 0, 0, 1},
   };
   if (stride == 2)
-    weights_panels(4, 2, 1, G42, u, w, cout, cin, first_panel, panels);
+    weights_panels(4, 2, 1, G42, u, w, cout, cin, first_panel, panels, c0, c1);
   else if (m == 3)
-    weights_panels(3, 4, 0, G34, u, w, cout, cin, first_panel, panels);
+    weights_panels(3, 4, 0, G34, u, w, cout, cin, first_panel, panels, c0, c1);
   else if (m == 2)
-    weights_panels(2, 3, 0, G2, u, w, cout, cin, first_panel, panels);
+    weights_panels(2, 3, 0, G2, u, w, cout, cin, first_panel, panels, c0, c1);
   else if (m == 4)
-    weights_panels(4, 3, 0, G4, u, w, cout, cin, first_panel, panels);
+    weights_panels(4, 3, 0, G4, u, w, cout, cin, first_panel, panels, c0, c1);
   else
-    weights_panels(6, 3, 0, G6, u, w, cout, cin, first_panel, panels);
+    weights_panels(6, 3, 0, G6, u, w, cout, cin, first_panel, panels, c0, c1);
 }
 
 // One tile's input transform for one group of WL channels: the tile's
