@@ -156,6 +156,8 @@ enum Convolution {
     var packed: [[Float]] = []
     /// Winograd's transformed, packed weights (`winogradWeights`).
     var transformed: AlignedStorage?
+    /// The gemv strategy's weights, one stream (`Linear.prepare`).
+    var stream: Linear.Weights?
     /// Winograd's output tile, m of F(mxm, 3x3) (3 for F(3x3, 4x4)).
     var winogradTile = 4
     /// The 4x4 convolution over the input's space-to-depth that Winograd
@@ -333,10 +335,10 @@ enum Convolution {
     case .gemv:
       // The weights, (Cout, Cin), are a product's B transposed; the stream
       // decides its threads from the work, as a product does.
-      convolution.weights = try prepared("conv-gemv") {
+      plan.stream = try prepared("conv-gemv") {
         let (cin, cout) = ($0.cin, $0.cout)
-        return [$0.withWeights { Linear.prepare($0, k: cin, n: cout, transposed: true, byRows: true).values }]
-      }[0]
+        return $0.withWeights { Linear.prepare($0, k: cin, n: cout, transposed: true, byRows: true, threads: c.threads) }
+      }
       plan.threads = c.threads
     case .depthwise, .im2col:
       // Constant weights are packed once per executor, not every run.
@@ -392,7 +394,7 @@ enum Convolution {
       // Channels-last rows of Cin values, one per pixel (a 1x1 map is the
       // same in either layout).
       let values = Linear.product(x.toChannelsLast().storage!, m: convolution.pixels, k: convolution.cin, n: cout,
-                                  Linear.Weights(values: convolution.weights, byRows: true), bias: convolution.bias,
+                                  plan.stream!, bias: convolution.bias,
                                   threads: threads, steps: convolution.epilogue, shape: [n, oh, ow, cout])
       return result(values, planes: false)
     case .winograd:

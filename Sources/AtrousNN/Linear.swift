@@ -32,44 +32,54 @@ enum Linear {
   /// in the layout a product of `rows` rows of A reads.
   struct Weights {
     /// (n, k) in `atr_gemv_pack`'s layout for few rows, `atr_pack_b`
-    /// panels otherwise.
-    var values: [Float]
+    /// panels otherwise; flat, in pooled memory (a fresh process's first
+    /// run finds it faulted in, where an array's pages fault one by one).
+    var values: Tensor
     var byRows: Bool
   }
 
-  static func prepare(_ b: [Float], k: Int, n: Int, transposed: Bool, byRows: Bool) -> Weights {
-    b.withUnsafeBufferPointer { prepare($0, k: k, n: n, transposed: transposed, byRows: byRows) }
+  static func prepare(_ b: [Float], k: Int, n: Int, transposed: Bool, byRows: Bool, threads: Int = 1) -> Weights {
+    b.withUnsafeBufferPointer { prepare($0, k: k, n: n, transposed: transposed, byRows: byRows, threads: threads) }
   }
 
   /// `prepare` from the values where they lie: a classifier's weights
   /// (5 MB for 1280 -> 1000) read once, into a result written whole. A
   /// copy of them and a zeroed result first made MobileNetV2's Gemm take
-  /// 4.9 ms in a fresh process's first run, against 0.3 warm.
-  static func prepare(_ b: UnsafeBufferPointer<Float>, k: Int, n: Int, transposed: Bool, byRows: Bool) -> Weights {
+  /// 4.9 ms in a fresh process's first run, against 0.3 warm. `threads`
+  /// share the work where B is (n, k): groups of 4 of its rows for the
+  /// stream, panels of 32 columns (`atr_pack_b_rows`) for the product.
+  static func prepare(_ b: UnsafeBufferPointer<Float>, k: Int, n: Int, transposed: Bool, byRows: Bool,
+                      threads: Int = 1) -> Weights {
     let source = b.baseAddress!
+    let parts = n * k < ConvKernel.parallelPackFloats ? 1 : threads
     if byRows {
-      let values = [Float](unsafeUninitializedCapacity: n * k) { stream, initialized in
-        AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(stream))
+      var values = Tensor.uninitialized(shape: [n * k])  // every float is written
+      values.withUnsafeMutableBufferPointer { stream in
         if transposed {
-          atr_gemv_pack(stream.baseAddress!, source, n, k)
+          // Groups of 4 rows (atr_gemv_pack's), the rest with the last share.
+          let shares = Parallel.ranges(n / 4, parts: parts)
+          Parallel.run(shares.count) { part in
+            let first = shares[part].lowerBound * 4, end = part + 1 == shares.count ? n : shares[part].upperBound * 4
+            atr_gemv_pack(stream.baseAddress! + first * k, source + first * k, end - first, k)
+          }
         } else {
           let nk = transpose(b, rows: k, columns: n)
           nk.withUnsafeBufferPointer { atr_gemv_pack(stream.baseAddress!, $0.baseAddress!, n, k) }
         }
-        initialized = n * k
       }
       return Weights(values: values, byRows: true)
     }
     let count = atr_packed_b_size(k, n)
-    let values = [Float](unsafeUninitializedCapacity: count) { packed, initialized in
-      AlignedStorage.adviseHugePages(UnsafeMutableRawBufferPointer(packed))
+    var values = Tensor.uninitialized(shape: [count])  // every float is written
+    values.withUnsafeMutableBufferPointer { packed in
       if transposed {
-        let kn = transpose(b, rows: n, columns: k)
-        kn.withUnsafeBufferPointer { atr_pack_b(packed.baseAddress!, $0.baseAddress!, k, n, n) }
+        let shares = Parallel.ranges((n + ConvKernel.panelColumns - 1) / ConvKernel.panelColumns, parts: parts)
+        Parallel.run(shares.count) { part in
+          atr_pack_b_rows(packed.baseAddress!, source, k, n, k, 1, shares[part].lowerBound, shares[part].upperBound)
+        }
       } else {
         atr_pack_b(packed.baseAddress!, source, k, n, n)
       }
-      initialized = count
     }
     return Weights(values: values, byRows: false)
   }
@@ -81,9 +91,9 @@ enum Linear {
     let b = try c.input(index)
     let make = {
       guard let stored = b.standard().storage else {
-        return prepare(b.floatValues(), k: k, n: n, transposed: transposed, byRows: byRows)
+        return prepare(b.floatValues(), k: k, n: n, transposed: transposed, byRows: byRows, threads: c.threads)
       }
-      return stored.withUnsafeBufferPointer { prepare($0, k: k, n: n, transposed: transposed, byRows: byRows) }
+      return stored.withUnsafeBufferPointer { prepare($0, k: k, n: n, transposed: transposed, byRows: byRows, threads: c.threads) }
     }
     if let cache = c.cache, index < c.constant.count, c.constant[index] {
       let stored = cache.value(c.index, byRows ? "linear-rows" : "linear-packed") { [make().values] }[0]

@@ -1689,16 +1689,18 @@ import Testing
   /// the chunk, n not of four) and every split against a plain loop, on
   /// every instruction set (the narrower ones fold a chunk's halves). The
   /// packed product of many rows too, and k = 0 (only the bias): the
-  /// output starts uninitialized, so each path must write all of it.
+  /// output starts uninitialized, so each path must write all of it. The
+  /// weights are prepared by as many threads (shares of the stream's
+  /// groups of four rows, or of the panels, from 65,536 weights).
   @Test(arguments: InstructionSet.available, [1, 2, 3])
   func productsMatchNaiveLoops(isa: InstructionSet, threads: Int) throws {
     let shapes = [(1, 1, 1), (1, 31, 5), (2, 32, 4), (1, 33, 11), (3, 70, 1000), (1, 577, 130), (4, 64, 7)]
-    let cases = shapes.map { ($0, true) } + [(2, 0, 3), (40, 17, 33), (300, 64, 96)].map { ($0, false) }
+    let cases = shapes.map { ($0, true) } + [(2, 0, 3), (40, 17, 33), (300, 64, 96), (20, 300, 250)].map { ($0, false) }
     for ((m, k, n), byRows) in cases {
       for transposed in [false, true] {
         let b = Self.values(k * n, seed: k + n), a = Self.values(m * k, seed: m), bias = Self.values(n, seed: 9)
         let got = InstructionSet.with(isa) {
-          let weights = Linear.prepare(b, k: k, n: n, transposed: transposed, byRows: byRows)
+          let weights = Linear.prepare(b, k: k, n: n, transposed: transposed, byRows: byRows, threads: threads)
           return Linear.product(Tensor(shape: [m, k], values: a), m: m, k: k, n: n, weights, bias: bias,
                                 threads: threads, shape: [m, n]).scalars
         }
