@@ -56,7 +56,8 @@ public enum ONNXModel {
   /// cores in pieces of up to `pieceBytes`, whichever core is free taking
   /// the next: the kernel's copy from the page cache is most of a model's
   /// load, and one core copied at 4 to 5 GB/s (AMD EPYC family 25).
-  /// - Throws: `ONNXError.malformed` when the file ends before a range.
+  /// - Throws: `FileError`, or `ONNXError.malformed` when the file ends
+  ///   before a range.
   static func readAll(_ ranges: [Range<Int>], from file: ReadableFile, threads: Int, pieceBytes: Int = readPieceBytes) throws
     -> [Tensor]
   {
@@ -70,16 +71,21 @@ public enum ONNXModel {
     // Each tensor's own storage, unshared (written without a copy), which
     // `tensors` keeps where it is until the reads are done.
     let targets = tensors.indices.map { index in tensors[index].withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress!) } }
-    var short = [Bool](repeating: false, count: pieces.count)
-    short.withUnsafeMutableBufferPointer { short in
+    // Per piece, the error that stopped it: the file's (FileError), or its end.
+    var failures = [Error?](repeating: nil, count: pieces.count)
+    failures.withUnsafeMutableBufferPointer { failures in
       Parallel.dynamic(pieces.count, workers: threads) { _, index in
         let (tensor, piece) = pieces[index]
-        let got = try? file.read(into: UnsafeMutableRawBufferPointer(start: targets[tensor] + piece.lowerBound, count: piece.count),
-                                 at: ranges[tensor].lowerBound + piece.lowerBound)
-        short[index] = got != piece.count
+        do {
+          let got = try file.read(into: UnsafeMutableRawBufferPointer(start: targets[tensor] + piece.lowerBound, count: piece.count),
+                                  at: ranges[tensor].lowerBound + piece.lowerBound)
+          if got != piece.count { failures[index] = ONNXError.malformed(reason: explain(.truncated)) }
+        } catch {
+          failures[index] = error
+        }
       }
     }
-    guard !short.contains(true) else { throw ONNXError.malformed(reason: explain(.truncated)) }
+    if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
     return tensors
   }
 
