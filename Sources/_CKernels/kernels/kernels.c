@@ -128,16 +128,20 @@ static inline __attribute__((always_inline)) atr_row_v window16(atr_row_v a, atr
 #endif
 
 // tap_sum's symmetric taps at step 1 for kernels of at most 17 taps, one
-// vector of outputs at a time, its 16 + NTAPS - 1 inputs loaded once (two
-// whole vectors) and the window at each tap shifted out of them in
-// registers, instead of one unaligned load per tap, which split across
-// cache lines 15 times in 16: a Gaussian of sigma 2 (17 taps) on a
-// 4096x4096 image 19.1 -> 17.2 ms at 1 thread, sigma 1 14.0 -> 12.7
-// (AMD EPYC family 25). Wider kernels keep the loads: with 25 taps, three
-// vectors' windows took twice as long. The same sums in the same order as
-// tap_sum's. Stops where the next vector's inputs would run past the
-// row's; returns the outputs made (none for wider kernels, or where
-// vectors are narrower than AVX-512's).
+// vector of outputs at a time: its 16 + NTAPS - 1 inputs in two whole
+// vectors, the windows of taps 1 to NTAPS / 2 loaded unaligned and those
+// of the later taps shifted out of the two vectors in registers. One
+// unaligned load per tap splits across cache lines 15 times in 16, and
+// one shift per tap queues on the shuffle unit; half and half keeps both
+// busy. A Gaussian of sigma 2 (17 taps) on a 4096x4096 image at 1 thread:
+// 19.1 ms with loads alone, 17.2 with shifts alone (sigma 1 14.0 and
+// 12.7); one row in L1, per 16 outputs, shifts alone against half and
+// half: 17 taps 6.5 -> 4.5 ns, 13 taps 5.1 -> 3.7, 9 taps 3.4 -> 2.7, 5
+// taps 1.9 -> 1.6 (AMD EPYC family 25). Wider kernels keep the loads:
+// with 25 taps, three vectors' windows took twice as long. The same sums
+// in the same order as tap_sum's. Stops where the next vector's inputs
+// would run past the row's; returns the outputs made (none for wider
+// kernels, or where vectors are narrower than AVX-512's).
 static inline __attribute__((always_inline)) size_t tap_sum_shifted(const int NTAPS, float *restrict out,
                                                                     const float *in, size_t count,
                                                                     const float *taps) {
@@ -146,8 +150,12 @@ static inline __attribute__((always_inline)) size_t tap_sum_shifted(const int NT
   const int half = NTAPS / 2;
   for (; NTAPS <= 17 && j + 16 <= count && j + 32 <= count + NTAPS - 1; j += 16) {
     const atr_row_v a = *(const atr_row_v *)(in + j), b = *(const atr_row_v *)(in + j + 16);
-    atr_row_v acc = taps[half] * window16(a, b, half);
-    for (int t = 0; t < half; t++) acc += taps[t] * (window16(a, b, t) + window16(a, b, NTAPS - 1 - t));
+    // The window at tap s: loaded for s in [1, half], else shifted.
+#define ROW_WINDOW(s) ((s) >= 1 && (s) <= half ? *(const atr_row_v *)(in + j + (s)) : window16(a, b, (s)))
+    atr_row_v acc = taps[half] * ROW_WINDOW(half);
+#pragma clang loop unroll(full)
+    for (int t = 0; t < half; t++) acc += taps[t] * (ROW_WINDOW(t) + ROW_WINDOW(NTAPS - 1 - t));
+#undef ROW_WINDOW
     *(atr_row_v *)(out + j) = acc;
   }
 #else
