@@ -930,17 +930,15 @@ struct ConvKernel {
     return evenBlock(pixels: pixels, preferred: min(fit, 512), multiple: 32, threads: threads)
   }
 
-  /// Weights for group g as (Cout/g, taps * Cin/g), column index (tap, ci).
-  private func rows(group g: Int) -> [Float] {
-    let cinG = cin / group, coutG = cout / group
-    var result = [Float](repeating: 0, count: taps * cinG * coutG)
-    withWeights { weights in
-      for co in 0..<coutG {
-        for ci in 0..<cinG {
-          for t in 0..<taps {
-            result[co * taps * cinG + t * cinG + ci] = weights[((g * coutG + co) * cinG + ci) * taps + t]
-          }
-        }
+  /// Weights for group g as (Cout/g, taps * Cin/g), column index (tap, ci):
+  /// each filter's (Cin/g, taps) transposed.
+  private func rows(group g: Int) -> Tensor {
+    let cinG = cin / group, coutG = cout / group, k = taps * cinG
+    var result = Tensor.uninitialized(shape: [coutG * k])  // (Cout/g, taps, Cin/g); every float is written
+    result.withUnsafeMutableBufferPointer { target in
+      withWeights { weights in
+        let source = weights.baseAddress! + g * coutG * k  // (Cout/g, Cin/g, taps)
+        for co in 0..<coutG { atr_transpose(target.baseAddress! + co * k, source + co * k, cinG, taps) }
       }
     }
     return result
@@ -1335,18 +1333,13 @@ struct ConvKernel {
     if isDepthwise {
       // (taps, C): each tap's weight for every channel.
       let c = cin
-      var tapWeights = Tensor.uninitialized(shape: [taps * c])  // (taps, C)
+      var tapWeights = Tensor.uninitialized(shape: [taps * c])  // (taps, C), from (C, taps)
       tapWeights.withUnsafeMutableBufferPointer { target in
-        withWeights { weights in for ch in 0..<c { for t in 0..<taps { target[t * c + ch] = weights[ch * taps + t] } } }
+        withWeights { atr_transpose(target.baseAddress!, $0.baseAddress!, c, taps) }
       }
       return [tapWeights]
     }
-    if transposedProduct {
-      return (0..<group).map { g in
-        let rows = rows(group: g)
-        return Tensor(shape: [rows.count], values: rows)  // (Cout/g, K)
-      }
-    }
+    if transposedProduct { return (0..<group).map { rows(group: $0) } }
     return (0..<group).map { productPanels(group: $0, threads: threads) }
   }
 
@@ -1529,7 +1522,7 @@ struct ConvKernel {
     // (32 output channels, as each of DenseNet-121's 58 3x3 layers makes)
     // each panel's input channels in shares as well.
     let panelShares = Parallel.ranges(panels, parts: threads)
-    let channelShares = Parallel.ranges(cin, parts: max(1, threads / max(1, panelShares.count)))
+    let channelShares = Parallel.ranges(cin, parts: threads / panelShares.count)
     withWeights { weights in
       Parallel.run(panelShares.count * channelShares.count) { part in
         let (p, c) = (panelShares[part / channelShares.count], channelShares[part % channelShares.count])

@@ -37,12 +37,13 @@ public enum ONNXModel {
     // The weights read from the file straight into their tensors, where
     // the scan can follow the file's data (see `TensorPayloads`).
     if let parts = try TensorPayloads.scan(file) {
-      let ranges = parts.raw.map { ($0.key, $0.value, true) } + parts.floats.map { ($0.key, $0.value, false) }
-      let read = try readAll(ranges.map { $0.1 }, from: file, threads: threads)
+      // The raw_data payloads, then the float_data ones.
+      let payloads = Array(parts.raw) + Array(parts.floats)
+      let read = try readAll(payloads.map(\.value), from: file, threads: threads)
       var values: [TensorPayloads.Slot: LeftOut] = [:]
-      for (index, (slot, _, raw)) in ranges.enumerated() {
-        let bytes = RawBytes(read[index], count: ranges[index].1.count)
-        if raw { values[slot, default: LeftOut()].raw = bytes } else { values[slot, default: LeftOut()].floats = bytes }
+      for (index, (slot, range)) in payloads.enumerated() {
+        let bytes = RawBytes(read[index], count: range.count)
+        if index < parts.raw.count { values[slot, default: LeftOut()].raw = bytes } else { values[slot, default: LeftOut()].floats = bytes }
       }
       return try decode(bytes: parts.stripped, values: values)
     }
@@ -103,7 +104,7 @@ public enum ONNXModel {
   /// of them to memory it is given.
   struct RawBytes {
     var count: Int
-    var copy: (UnsafeMutableRawPointer) throws -> Void
+    var copy: (UnsafeMutableRawPointer) -> Void
     /// The bytes already in a tensor of their own (`readAll`), which a
     /// float32 tensor of as many bytes takes as it is.
     var tensor: Tensor? = nil
@@ -119,10 +120,6 @@ public enum ONNXModel {
     init(_ data: Data) {
       count = data.count
       copy = { target in data.withUnsafeBytes { if let from = $0.baseAddress { _ = memcpy(target, from, $0.count) } } }
-    }
-
-    init(count: Int, copy: @escaping (UnsafeMutableRawPointer) throws -> Void) {
-      (self.count, self.copy) = (count, copy)
     }
   }
 
@@ -270,13 +267,13 @@ public enum ONNXModel {
     /// The raw bytes copied to `target`: copied, not bound in place,
     /// because they lie wherever the protobuf data put them, not
     /// necessarily aligned for the element type.
-    func copyRaw(to target: UnsafeMutableRawPointer?) throws {
-      if let target, raw.count > 0 { try raw.copy(target) }
+    func copyRaw(to target: UnsafeMutableRawPointer?) {
+      if let target, raw.count > 0 { raw.copy(target) }
     }
     func fromRaw<T>(_: T.Type) throws -> [T] {
       try checkRaw(elementSize: MemoryLayout<T>.size)
-      return try [T](unsafeUninitializedCapacity: count) { values, initialized in
-        try copyRaw(to: values.baseAddress)
+      return [T](unsafeUninitializedCapacity: count) { values, initialized in
+        copyRaw(to: values.baseAddress)
         initialized = count
       }
     }
@@ -305,7 +302,7 @@ public enum ONNXModel {
       }
       if let read = source.tensor, read.count == count { return NDArray(shape: shape, floats: read.reshaped(shape)) }
       var values = Tensor.uninitialized(shape: shape)  // (shape), C order
-      try values.withUnsafeMutableBufferPointer { if let target = $0.baseAddress, source.count > 0 { try source.copy(target) } }
+      values.withUnsafeMutableBufferPointer { if let target = $0.baseAddress, source.count > 0 { source.copy(target) } }
       return NDArray(shape: shape, floats: values)
     case .float64:
       return NDArray(shape: shape, floats: try (raw.count == 0 ? checked(t.doubleData) : fromRaw(Double.self)).map { Float($0) },
