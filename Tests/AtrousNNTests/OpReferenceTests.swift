@@ -367,6 +367,45 @@ import Testing
     }
   }
 
+  /// Product panels packed by several threads, each a share of the panels
+  /// (from `parallelPackFloats` packed floats; smaller weights stay on one
+  /// thread), equal those one thread packs, bit for bit, and those equal
+  /// `atr_pack_b` of the (taps x Cin/g, Cout/g) matrix written out: 1x1
+  /// and 3x3 kernels, shared and not, a part panel last, two groups, on
+  /// every instruction set.
+  @Test(arguments: InstructionSet.available)
+  func productPanelsDoNotDependOnTheThreads(isa: InstructionSet) {
+    for (cin, cout, side, group) in [(256, 300, 1, 1), (40, 200, 3, 1), (600, 33, 1, 1), (64, 200, 3, 2), (5, 7, 3, 1)] {
+      var kernel = Self.windowKernel(cin, cout, taps: side, group: group)
+      let (cinG, coutG, taps) = (cin / group, cout / group, side * side)
+      let k = taps * cinG
+      kernel.weights = Self.values(cout * cinG * taps, seed: cout + side)  // (Cout, Cin/g, side, side)
+      for g in 0..<group {
+        var b = [Float](repeating: 0, count: k * coutG)  // (taps x Cin/g, Cout/g)
+        for co in 0..<coutG {
+          for ci in 0..<cinG {
+            for t in 0..<taps { b[(t * cinG + ci) * coutG + co] = kernel.weights[((g * coutG + co) * cinG + ci) * taps + t] }
+          }
+        }
+        var expected = [Float](repeating: .nan, count: atr_packed_b_size(k, coutG))
+        expected.withUnsafeMutableBufferPointer { atr_pack_b($0.baseAddress!, b, k, coutG, coutG) }
+        // Each packing into memory just given back full of NaN (which the
+        // allocator hands out next), so that a float left unwritten shows.
+        func packed(threads: Int) -> [Float] {
+          _ = Tensor(shape: [expected.count], repeating: .nan)
+          return InstructionSet.with(isa) { kernel.productPanels(group: g, threads: threads).scalars }
+        }
+        let one = packed(threads: 1)
+        #expect(one.map(\.bitPattern) == expected.map(\.bitPattern), "\(isa) \(cin)->\(cout) \(side)x\(side) group \(g)")
+        for threads in [2, 3, 8] {
+          let shared = packed(threads: threads)
+          #expect(shared.map(\.bitPattern) == one.map(\.bitPattern),
+                  "\(isa) \(cin)->\(cout) \(side)x\(side) group \(g), \(threads) threads")
+        }
+      }
+    }
+  }
+
   /// Transformed weights too large for the cache (256 -> 256 at F(4x4):
   /// 9 MiB) take blocks of as many tiles as 16 MiB of transformed input
   /// and products hold, so that each position's weights are read once for
