@@ -4,10 +4,10 @@ import _CKernels
 /// Gemm and MatMul.
 ///
 /// A product whose B is a constant gets B prepared once per executor:
-/// as one sequential stream (`atr_gemv_pack`) for products of at most
-/// `fewRows` rows of A, which read each weight once (`atr_gemv_rows`,
-/// output columns split across threads); packed in panels (`atr_pack_b`)
-/// otherwise, rows of A split across threads.
+/// as one sequential stream in blocks of output columns (`atr_gemv_pack`)
+/// for products of at most `fewRows` rows of A, which read each weight
+/// once per row (`atr_gemv_rows`, blocks split across threads); packed in
+/// panels (`atr_pack_b`) otherwise, rows of A split across threads.
 enum Linear {
   /// Rows of A up to which a product streams the weights row by row.
   static let fewRows = 4
@@ -31,11 +31,14 @@ enum Linear {
   /// B (k, n), given row-major as (k, n), or as (n, k) when `transposed`,
   /// in the layout a product of `rows` rows of A reads.
   struct Weights {
-    /// (n, k) in `atr_gemv_pack`'s layout for few rows, `atr_pack_b`
-    /// panels otherwise; flat, in pooled memory (a fresh process's first
-    /// run finds it faulted in, where an array's pages fault one by one).
+    /// `atr_gemv_pack`'s blocks for few rows, `atr_pack_b` panels
+    /// otherwise; flat, in pooled memory (a fresh process's first run
+    /// finds it faulted in, where an array's pages fault one by one).
     var values: Tensor
-    var byRows: Bool
+    /// Output columns per block of the stream (`atr_gemv_columns` of the
+    /// instruction set that laid it out), 0 for panels.
+    var columns: Int
+    var byRows: Bool { columns > 0 }
   }
 
   static func prepare(_ b: [Float], k: Int, n: Int, transposed: Bool, byRows: Bool, threads: Int = 1) -> Weights {
@@ -46,28 +49,24 @@ enum Linear {
   /// (5 MB for 1280 -> 1000) read once, into a result written whole. A
   /// copy of them and a zeroed result first made MobileNetV2's Gemm take
   /// 4.9 ms in a fresh process's first run, against 0.3 warm. `threads`
-  /// share the work where B is (n, k): groups of 4 of its rows for the
-  /// stream, panels of 32 columns (`atr_pack_b_rows`) for the product.
+  /// share the work: blocks of output columns for the stream, panels of 32
+  /// columns (`atr_pack_b_rows`, where B is (n, k)) for the product.
   static func prepare(_ b: UnsafeBufferPointer<Float>, k: Int, n: Int, transposed: Bool, byRows: Bool,
                       threads: Int = 1) -> Weights {
     let source = b.baseAddress!
     let parts = n * k < ConvKernel.parallelPackFloats ? 1 : threads
     if byRows {
-      var values = Tensor.uninitialized(shape: [n * k])  // every float is written
+      let columns = atr_gemv_columns()
+      var values = Tensor.uninitialized(shape: [atr_gemv_packed_size(n, k)])  // every float is written
       values.withUnsafeMutableBufferPointer { stream in
-        if transposed {
-          // Groups of 4 rows (atr_gemv_pack's), the rest with the last share.
-          let shares = Parallel.ranges(n / 4, parts: parts)
-          Parallel.run(shares.count) { part in
-            let first = shares[part].lowerBound * 4, end = part + 1 == shares.count ? n : shares[part].upperBound * 4
-            atr_gemv_pack(stream.baseAddress! + first * k, source + first * k, end - first, k)
-          }
-        } else {
-          let nk = transpose(b, rows: k, columns: n)
-          nk.withUnsafeBufferPointer { atr_gemv_pack(stream.baseAddress!, $0.baseAddress!, n, k) }
+        let shares = Parallel.ranges((n + columns - 1) / columns, parts: parts)
+        Parallel.run(shares.count) { part in
+          let first = shares[part].lowerBound * columns, end = min(n, shares[part].upperBound * columns)
+          atr_gemv_pack(stream.baseAddress! + first * k, source + (transposed ? first * k : first), transposed ? k : n,
+                        transposed ? 0 : 1, end - first, k)
         }
       }
-      return Weights(values: values, byRows: true)
+      return Weights(values: values, columns: columns)
     }
     let count = atr_packed_b_size(k, n)
     var values = Tensor.uninitialized(shape: [count])  // every float is written
@@ -81,7 +80,7 @@ enum Linear {
         atr_pack_b(packed.baseAddress!, source, k, n, n)
       }
     }
-    return Weights(values: values, byRows: false)
+    return Weights(values: values, columns: 0)
   }
 
   /// B for input `index` of the node: prepared once per executor when it
@@ -96,8 +95,7 @@ enum Linear {
       return stored.withUnsafeBufferPointer { prepare($0, k: k, n: n, transposed: transposed, byRows: byRows, threads: c.threads) }
     }
     if let cache = c.cache, index < c.constant.count, c.constant[index] {
-      let stored = cache.value(c.index, byRows ? "linear-rows" : "linear-packed") { [make().values] }[0]
-      return Weights(values: stored, byRows: byRows)
+      return cache.value(c.index, byRows ? "linear-rows" : "linear-packed") { make() }
     }
     return make()
   }
@@ -127,9 +125,11 @@ enum Linear {
           }
           withBias { pb in
             if w.byRows {
-              // Whole groups of 4 columns per thread, as the stream holds them.
-              let parts = Parallel.ranges((n + 3) / 4, parts: work >= parallelWork ? threads : 1)
-                .map { 4 * $0.lowerBound..<min(n, 4 * $0.upperBound) }
+              // Whole blocks of columns per thread, as the stream holds them.
+              let columns = w.columns
+              precondition(columns == atr_gemv_columns(), "weights laid out for another instruction set")
+              let parts = Parallel.ranges((n + columns - 1) / columns, parts: work >= parallelWork ? threads : 1)
+                .map { columns * $0.lowerBound..<min(n, columns * $0.upperBound) }
               for row in 0..<m {
                 Parallel.run(parts.count) { part in
                   let r = parts[part]

@@ -95,8 +95,14 @@ void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k,
   atr_kernels()->gemv_rows(y, a, w, n, k, bias);
 }
 
-void atr_gemv_pack(float *out, const float *w, size_t n, size_t k) {
-  atr_kernels()->gemv_pack(out, w, n, k);
+void atr_gemv_pack(float *out, const float *w, size_t ldw, int columns, size_t n, size_t k) {
+  atr_kernels()->gemv_pack(out, w, ldw, columns, n, k);
+}
+
+size_t atr_gemv_columns(void) { return atr_kernels()->gemv_columns(); }
+
+size_t atr_gemv_packed_size(size_t n, size_t k) {
+  return atr_kernels()->gemv_packed_size(n, k);
 }
 
 void atr_filter_row(float *out, const float *in, size_t count, const float *taps, int ntaps, size_t step,

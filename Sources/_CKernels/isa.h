@@ -34,6 +34,8 @@
   X(softmax_rows) \
   X(pool_row) \
   X(gather_planes_strided) \
+  X(gemv_columns) \
+  X(gemv_packed_size) \
   X(gemv_rows) \
   X(gemv_pack) \
   X(filter_row) \
@@ -107,6 +109,8 @@
 #define atr_gather_planes_strided ATR_ISA_NAME(atr_gather_planes_strided)
 #define atr_gemv_rows ATR_ISA_NAME(atr_gemv_rows)
 #define atr_gemv_pack ATR_ISA_NAME(atr_gemv_pack)
+#define atr_gemv_columns ATR_ISA_NAME(atr_gemv_columns)
+#define atr_gemv_packed_size ATR_ISA_NAME(atr_gemv_packed_size)
 #define atr_filter_row ATR_ISA_NAME(atr_filter_row)
 #define atr_filter_row_strided ATR_ISA_NAME(atr_filter_row_strided)
 #define atr_filter_row_accumulate ATR_ISA_NAME(atr_filter_row_accumulate)

@@ -1723,17 +1723,17 @@ import Testing
   /// A Linear layer as exporters write it on a (N, H, W, C) input: MatMul
   /// by a weight passed through an Identity, Add of the bias, Gelu: the
   /// bias and Gelu go into the product, the same values as every op.
-  /// Products of few rows stream interleaved weights, split at groups of
-  /// four output columns across threads: every tail (k not a multiple of
-  /// the chunk, n not of four) and every split against a plain loop, on
-  /// every instruction set (the narrower ones fold a chunk's halves). The
+  /// Products of few rows stream the weights in blocks of output columns
+  /// (32 or 64 by instruction set), split at blocks across threads: a
+  /// part block (n not a multiple of the block) and every split against a
+  /// plain loop, B given either way round, on every instruction set. The
   /// packed product of many rows too, and k = 0 (only the bias): the
   /// output starts uninitialized, so each path must write all of it. The
   /// weights are prepared by as many threads (shares of the stream's
-  /// groups of four rows, or of the panels, from 65,536 weights).
+  /// blocks, or of the panels, from 65,536 weights).
   @Test(arguments: InstructionSet.available, [1, 2, 3])
   func productsMatchNaiveLoops(isa: InstructionSet, threads: Int) throws {
-    let shapes = [(1, 1, 1), (1, 31, 5), (2, 32, 4), (1, 33, 11), (3, 70, 1000), (1, 577, 130), (4, 64, 7)]
+    let shapes = [(1, 1, 1), (1, 31, 5), (2, 32, 4), (1, 33, 11), (3, 70, 1000), (1, 577, 130), (4, 64, 7), (2, 300, 256)]
     let cases = shapes.map { ($0, true) } + [(2, 0, 3), (40, 17, 33), (300, 64, 96), (20, 300, 250)].map { ($0, false) }
     for ((m, k, n), byRows) in cases {
       for transposed in [false, true] {

@@ -266,16 +266,25 @@ void atr_sgemm(size_t m, size_t n, size_t k, const float *a, size_t lda, const f
                float *c, size_t ldc, int accumulate);
 
 /// y[j] = bias[j] + sum_i a[i] W[j, i] for j < n: a product with one row
-/// as a stream over the weights W (n, k), laid out by atr_gemv_pack. Row
-/// j's data starts at w + j k when j is a multiple of 4, so output columns
-/// split at multiples of 4 run as separate calls. `bias` may be NULL.
+/// as a stream over the weights W (n, k), laid out by atr_gemv_pack in
+/// blocks of atr_gemv_columns() output columns. Column j's block starts at
+/// w + j k when j is a multiple of the block, so output columns split at
+/// such multiples run as separate calls. `bias` may be NULL.
 void atr_gemv_rows(float *y, const float *a, const float *w, size_t n, size_t k, const float *bias);
 
-/// W (n, k) row-major into the layout atr_gemv_rows reads (n k floats):
-/// rows in groups of 4, each group k-chunks of 32 with the 4 rows' values
-/// side by side (4, 32), then each row's last k % 32 values; the n % 4
-/// rows left over as they are.
-void atr_gemv_pack(float *out, const float *w, size_t n, size_t k);
+/// Output columns per block of atr_gemv_pack's layout (a power of two, 32
+/// or 64, by instruction set).
+size_t atr_gemv_columns(void);
+
+/// Floats of atr_gemv_pack's layout for W (n, k): n rounded up to whole
+/// blocks, times k.
+size_t atr_gemv_packed_size(size_t n, size_t k);
+
+/// W (n, k) into the layout atr_gemv_rows reads: per block of
+/// atr_gemv_columns() output columns, (k, columns) row-major, the last
+/// block's columns past n zero. W[j, i] is w[j ldw + i], or w[i ldw + j]
+/// when `columns` (W given transposed, as a (k, n) B).
+void atr_gemv_pack(float *out, const float *w, size_t ldw, int columns, size_t n, size_t k);
 
 /// out[p, k] = in[p, k] * scale[k] + shift[k] for `pixels` vectors of
 /// `channels` floats (a channels-last batch norm); out may be in.
