@@ -244,7 +244,8 @@ import Testing
   /// again), through the padded rows' ring and without it, with a step
   /// the stores take and one (LeakyRelu) in a pass over each range after,
   /// on every instruction set the CPU has, 7x7 kernels over a 7x7 map
-  /// among them; a 14x14 map keeps its bands of rows.
+  /// and dilated 3x3 and 5x5 among them; maps of 14x14 and 20x20 keep
+  /// their bands of rows.
   @Test(arguments: InstructionSet.available)
   func depthwiseChannelSharesMatchNaiveLoops(isa: InstructionSet) throws {
     let cases: [(ConvCase, n: Int, h: Int, w: Int)] = [
@@ -253,6 +254,10 @@ import Testing
       (ConvCase(cin: 232, cout: 232, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 232), 2, 7, 7),
       (ConvCase(cin: 1160, cout: 1160, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 1160), 1, 9, 9),
       (ConvCase(cin: 264, cout: 264, k: (3, 3), stride: (1, 1), dilation: (2, 2), pads: [2, 2, 2, 2], group: 264), 1, 11, 11),
+      // LR-ASPP's dilated 5x5 (its blocks of 8 pixels slide along the even
+      // and the odd pixels of each row), 96 channels: one block of 64 and
+      // the last 16 channels twice.
+      (ConvCase(cin: 96, cout: 96, k: (5, 5), stride: (1, 1), dilation: (2, 2), pads: [4, 4, 4, 4], group: 96), 1, 20, 20),
       (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 1, 8, 9),
       (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 1, 14, 14),
       // ConvNeXt's last stage: 7x7 over a 7x7 map, every row padded.
