@@ -7,10 +7,12 @@
 //   atrous-bench profile FILE.onnx INPUT.npy THREADS REPEAT  milliseconds per node, slowest first
 //   atrous-bench hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT  PNG in, hypercolumn .npy out
 //   atrous-bench resize INPUT.npy HEIGHT WIDTH THREADS REPEAT  bilinear resize of an (H, W, C) float32 array
-//   atrous-bench product M N K COUNT REPEAT [edge]      COUNT packed products (M, K) x (K, N), one thread, as a
+//   atrous-bench product M N K COUNT REPEAT [edge|stream]  COUNT packed products (M, K) x (K, N), one thread, as a
 //                                                       1x1 convolution runs them row by row; prints GFLOP/s too;
 //                                                       `edge` puts the packed weights at the end of a mapping
-//                                                       whose next page is unmapped
+//                                                       whose next page is unmapped; `stream` gives each product
+//                                                       a B of its own, as a Winograd layer's positions read
+//                                                       theirs (from memory once COUNT of them outgrow L3)
 //   atrous-bench onnx-tests ROOT NAME...                outcome of ONNX backend tests (ROOT/index.json tolerances)
 //   atrous-bench machine                                the instruction set the kernels use, and the CPU's widest
 //   atrous-bench upsample-quality [SIZE TRAIN TEST SAMPLES THREADS]  mean IoU and boundary F of a pixel classifier
@@ -55,7 +57,7 @@ func usage() -> Never {
   print("usage: atrous-bench decode FILE REPEAT | filter FILE.npy THREADS REPEAT SPEC... | model FILE.onnx INPUT.npy THREADS REPEAT"
           + " | profile FILE.onnx INPUT.npy THREADS REPEAT"
           + " | hypercolumns MODEL IMAGE LAYERS OUT.npy THREADS REPEAT | resize INPUT.npy HEIGHT WIDTH THREADS REPEAT"
-          + " | product M N K COUNT REPEAT [edge]")
+          + " | product M N K COUNT REPEAT [edge|stream]")
   exit(64)
 }
 
@@ -150,10 +152,11 @@ case "resize":
     _ = BilinearResize.resize(input, height: height, width: width, threads: threads)
   }
 case "product":
-  // COUNT products of distinct (M, K) rows of A with one packed B, each
-  // into its own (M, N) rows of C, as the ring of a depthwise block runs
-  // its 1x1 convolutions on (W, C) rows.
-  guard arguments.count == 7 || (arguments.count == 8 && arguments[7] == "edge"), let m = Int(arguments[2]),
+  // COUNT products of distinct (M, K) rows of A with one packed B (or,
+  // with `stream`, one each), each into its own (M, N) rows of C, as the
+  // ring of a depthwise block runs its 1x1 convolutions on (W, C) rows.
+  let mode = arguments.count == 8 ? arguments[7] : ""
+  guard arguments.count == 7 || (arguments.count == 8 && ["edge", "stream"].contains(mode)), let m = Int(arguments[2]),
     let n = Int(arguments[3]), let k = Int(arguments[4]), let count = Int(arguments[5]), let repeats = Int(arguments[6]),
     m > 0, n > 0, k > 0, count > 0, repeats > 0 else {
     usage()
@@ -165,21 +168,21 @@ case "product":
   // memory after them mapped (pages of it never touched); with `edge` it
   // ends where they do, that last page unmapped, as weights may lie once
   // the mapping after theirs is released.
-  let bytes = atr_packed_b_size(k, n) * MemoryLayout<Float>.stride
+  let size = atr_packed_b_size(k, n), copies = mode == "stream" ? count : 1  // floats of one packed B
+  let bytes = copies * size * MemoryLayout<Float>.stride
   let page = Int(sysconf(Int32(_SC_PAGESIZE)))
   let mapped = (bytes + page - 1) / page * page + page
   guard let region = mmap(nil, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
     region != MAP_FAILED else { fatalError("cannot map \(mapped) bytes") }
-  let edge = arguments.count == 8
-  if edge { munmap(region + mapped - page, page) }
-  let packed = (region + (edge ? mapped - page - bytes : 0)).assumingMemoryBound(to: Float.self)
-  atr_pack_b(packed, b, k, n, n)
+  if mode == "edge" { munmap(region + mapped - page, page) }
+  let packed = (region + (mode == "edge" ? mapped - page - bytes : 0)).assumingMemoryBound(to: Float.self)  // (copies, size)
+  for copy in 0..<copies { atr_pack_b(packed + copy * size, b, k, n, n) }
   var c = [Float](repeating: 0, count: count * m * n)  // (COUNT, M, N)
   let fastest = measure("product", repeats: repeats) {
     a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
       for i in 0..<count {
-        atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, packed, cp.baseAddress! + i * m * n, n,
-                         ATR_START_COLUMN_BIAS, b)
+        atr_sgemm_packed(m, n, k, ap.baseAddress! + i * m * k, k, packed + (i % copies) * size, cp.baseAddress! + i * m * n,
+                         n, ATR_START_COLUMN_BIAS, b)
       }
     } }
   }

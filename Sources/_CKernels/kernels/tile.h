@@ -19,8 +19,8 @@
 // stored, less than COLS only at the right edge of C.
 // B's rows come from the packed panel `bp` (NR floats apart), or, when
 // `brows` is given, from wherever brows[p] + offset points. The first
-// `next_lines` cache lines from `next` are prefetched, one per step; the
-// tile's rows of C at its start where `fetch_c`.
+// `next_lines` cache lines from `next` are prefetched into L2, one per
+// step; the tile's rows of C at its start where `fetch_c`.
 static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROWS, const size_t COLS, size_t width,
                                                                 size_t kc, const float *a, size_t lda,
                                                                 const float *bp, const float *const *brows,
@@ -110,7 +110,7 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
       __builtin_prefetch(ahead);                                                                        \
       if (COLS > 16) __builtin_prefetch(ahead + 16);                                                    \
     }                                                                                                   \
-    if (NEXT) __builtin_prefetch(next + p * 16);                                                        \
+    if (NEXT) __builtin_prefetch(next + p * 16, 0, 2);                                                        \
     const v b0 = *(const v *)b;                                                                         \
     const vh b1 = two ? *(const vh *)(b + ATR_TILE_LANES) : zh;                                         \
     const v b2 = three ? *(const v *)(b + 2 * ATR_TILE_LANES) : z;                                       \
