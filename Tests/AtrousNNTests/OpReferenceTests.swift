@@ -276,6 +276,28 @@ import Testing
     }
   }
 
+  /// Depthwise convolutions on planes over rows of every width the row's
+  /// blocks of vectors split differently (blocks of 8, 4 or 2 vectors of
+  /// 16 by instruction set, then half as many, then one, each last block
+  /// overlapping the one before, then single outputs), at stride 1 and 2,
+  /// on every instruction set the CPU has, against the plain loops.
+  @Test(arguments: InstructionSet.available)
+  func depthwisePlaneRowsMatchNaiveLoops(isa: InstructionSet) throws {
+    let cases = [
+      ConvCase(cin: 3, cout: 3, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
+      ConvCase(cin: 2, cout: 2, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 2),
+    ]
+    try InstructionSet.with(isa) {
+      try Convolution.$forcedStrategy.withValue(.depthwisePlanes) {
+        for c in cases {
+          for w in [15, 16, 33, 64, 100, 127, 128, 150, 200, 257, 300] {
+            try checkConv(c, route: .planes, n: 1, h: 4, w: w, checkLayout: false)
+          }
+        }
+      }
+    }
+  }
+
   /// Every Winograd tile, forced, with the kernels of every instruction
   /// set the CPU has: edge tiles, asymmetric padding, channels that are
   /// not a multiple of 16, more input channels than one block of the

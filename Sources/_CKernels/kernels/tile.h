@@ -110,7 +110,7 @@ static inline __attribute__((always_inline)) void ATR_TILE_NAME(const size_t ROW
       __builtin_prefetch(ahead);                                                                        \
       if (COLS > 16) __builtin_prefetch(ahead + 16);                                                    \
     }                                                                                                   \
-    if (NEXT) __builtin_prefetch(next + p * 16, 0, 2);                                                        \
+    if (NEXT) __builtin_prefetch(next + p * 16, 0, 2);                                                  \
     const v b0 = *(const v *)b;                                                                         \
     const vh b1 = two ? *(const vh *)(b + ATR_TILE_LANES) : zh;                                         \
     const v b2 = three ? *(const v *)(b + 2 * ATR_TILE_LANES) : z;                                       \
