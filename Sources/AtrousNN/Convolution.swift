@@ -433,8 +433,8 @@ enum Convolution {
     /// Depthwise on channels-last pixels.
     case depthwise
     /// A 1x1 convolution of one group over a few pixels (a squeeze-
-    /// excitation block's, on a pooled 1x1 map): a stream over the weight
-    /// rows, as a classifier head's product (`Linear.product`).
+    /// excitation block's, on a pooled 1x1 map): a stream over the
+    /// weights, as a classifier head's product (`Linear.product`).
     case gemv
     /// Winograd on channels-last pixels: F(mxm, 3x3) for 3x3, one group,
     /// stride 1 with any dilation or stride 2 without; F(3x3, 4x4) for

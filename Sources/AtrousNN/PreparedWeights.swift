@@ -11,11 +11,12 @@ final class PreparedWeights: @unchecked Sendable {
     var label: String
   }
 
-  /// Arrays of floats, or `AlignedStorage` where the prepared form is
-  /// large and written once (Winograd's transformed kernels: pooled
-  /// memory, on huge pages from 4 MiB, where a fresh process's first run
-  /// finds pages already faulted in; an array's pages are faulted one by
-  /// one); a label always holds values of one type.
+  /// Tensors, arrays of floats, a product's `Linear.Weights` (its tensor
+  /// with the layout it was made in), or `AlignedStorage` where the
+  /// prepared form is large and written once (Winograd's transformed
+  /// kernels: pooled memory, on huge pages from 4 MiB, where a fresh
+  /// process's first run finds pages already faulted in; an array's pages
+  /// are faulted one by one); a label always holds values of one type.
   private let store = MemoCache<Key, Any>()
 
   func value<Value>(_ node: Int, _ label: String, make: () -> Value) -> Value {
