@@ -1,4 +1,5 @@
 import AtrousCore
+import _CKernels
 
 /// Resize (opset 10 and later) and Upsample, applied one axis at a time
 /// (every mode is separable). Nearest and linear run on fast paths; cubic,
@@ -260,10 +261,38 @@ enum Resize {
     return NDArray(channelsLast: output)
   }
 
+  /// Height and width resized into (N, C, H, W) planes, for an output
+  /// that leaves the graph in that layout (a segmentation model's last
+  /// upsampling to the image's size): the values `spatial` makes, with no
+  /// transpose of the whole output after. The input, the smaller side,
+  /// is made planes if it is not; rows of planes split across threads.
+  static func planes(_ x: NDArray, height: Int, width: Int, scales: [Double], plan: Plan, threads: Int) -> NDArray {
+    let input = x.standard().storage!  // (N, C, H, W)
+    let (n, channels, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+    let rows = taps(inLength: h, outLength: height, scale: scales[2], plan: plan)
+    let columns = taps(inLength: w, outLength: width, scale: scales[3], plan: plan)
+    let (low, high, fx) = (columns.map(\.0), columns.map(\.1), columns.map(\.2))
+    var output = Tensor.uninitialized(shape: [n, channels, height, width])  // (N, C, OH, OW)
+    let bands = Parallel.ranges(n * channels * height, parts: threads)
+    input.withUnsafeBufferPointer { src in output.withUnsafeMutableBufferPointer { dst in
+      low.withUnsafeBufferPointer { low in high.withUnsafeBufferPointer { high in fx.withUnsafeBufferPointer { fx in
+        Parallel.run(bands.count) { band in
+          for row in bands[band] {
+            let plane = src.baseAddress! + row / height * h * w, (y0, y1, fy) = rows[row % height]
+            atr_bilinear_plane_row(dst.baseAddress! + row * width, plane + y0 * w, plane + y1 * w, low.baseAddress,
+                                   high.baseAddress, fx.baseAddress, fy, width)
+          }
+        }
+      } } }
+    } }
+    return NDArray(shape: output.shape, floats: output)
+  }
+
   static func apply(_ x: NDArray, sizes: [Int], scales: [Double], plan: Plan, _ c: OpContext) throws -> NDArray {
     guard sizes.allSatisfy({ $0 > 0 }) else { throw c.mismatch("output size \(sizes)") }
     if plan.general { return general(x, sizes: sizes, scales: scales, plan: plan) }
     if x.rank == 4, x.isFloat, sizes[0] == x.shape[0], sizes[1] == x.shape[1], scales[0] == 1, scales[1] == 1 {
+      if c.standardOutput { return planes(x, height: sizes[2], width: sizes[3], scales: scales, plan: plan, threads: c.threads) }
       return spatial(x, height: sizes[2], width: sizes[3], scales: scales, plan: plan, threads: c.threads)
     }
     var shape = x.shape

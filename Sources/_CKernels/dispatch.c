@@ -137,6 +137,11 @@ void atr_lerp_pixels(float *out, size_t pixel_stride, const float *row, ptrdiff_
   atr_kernels()->lerp_pixels(out, pixel_stride, row, shift, low, high, weight, width, channels);
 }
 
+void atr_bilinear_plane_row(float *out, const float *top, const float *bottom, const ptrdiff_t *low,
+                            const ptrdiff_t *high, const float *fx, float fy, size_t count) {
+  atr_kernels()->bilinear_plane_row(out, top, bottom, low, high, fx, fy, count);
+}
+
 void atr_multiply_add(float *out, const float *a, const float *b, size_t count) {
   atr_kernels()->multiply_add(out, a, b, count);
 }

@@ -45,6 +45,7 @@
   X(magnitude) \
   X(lerp) \
   X(lerp_pixels) \
+  X(bilinear_plane_row) \
   X(multiply_add) \
   X(scale) \
   X(scale_add) \
@@ -118,6 +119,7 @@
 #define atr_magnitude ATR_ISA_NAME(atr_magnitude)
 #define atr_lerp ATR_ISA_NAME(atr_lerp)
 #define atr_lerp_pixels ATR_ISA_NAME(atr_lerp_pixels)
+#define atr_bilinear_plane_row ATR_ISA_NAME(atr_bilinear_plane_row)
 #define atr_multiply_add ATR_ISA_NAME(atr_multiply_add)
 #define atr_scale ATR_ISA_NAME(atr_scale)
 #define atr_scale_add ATR_ISA_NAME(atr_scale_add)

@@ -1101,6 +1101,37 @@ import Testing
     #expect(closeness(output.floatValues(), expected, rtol: 1e-5, atol: 1e-6).isClose)
   }
 
+  /// A Resize whose output leaves the graph in (N, C, H, W) writes planes
+  /// itself; its values are those of the channels-last resize the run
+  /// makes when the output may stay channels-last, bit for bit (an
+  /// infinite input included), from inputs in either layout: upsampling
+  /// by whole and fractional scales, downsampling, nearest and linear, on
+  /// every instruction set the CPU has.
+  @Test(arguments: InstructionSet.available)
+  func resizeToPlanesEqualsChannelsLast(isa: InstructionSet) throws {
+    let (c, h, w) = (5, 6, 7)
+    var x = Self.values(c * h * w, seed: 12)
+    x[17] = .infinity
+    let input = NDArray(shape: [1, c, h, w], floats: x)
+    for (mode, coordinates) in [("linear", "half_pixel"), ("linear", "align_corners"), ("nearest", "asymmetric")] {
+      for (oh, ow) in [(48, 56), (13, 10), (3, 4), (6, 7)] {
+        let node = Node(name: "resize", opType: "Resize", inputs: ["x", "", "", "sizes"], outputs: ["y"], attributes: [
+          "mode": .string(mode), "coordinate_transformation_mode": .string(coordinates),
+        ])
+        let sizes = ["sizes": NDArray(shape: [4], int64s: [1, Int64(c), Int64(oh), Int64(ow)])]
+        for map in [input, input.toChannelsLast()] {
+          let (planes, pixels) = try InstructionSet.with(isa) {
+            (try Self.run(node, inputs: ["x": map], initializers: sizes, standardLayout: true),
+             try Self.run(node, inputs: ["x": map], initializers: sizes, standardLayout: false))
+          }
+          #expect(!planes.channelsLast && pixels.channelsLast)
+          #expect(planes.floatValues().map(\.bitPattern) == pixels.standard().floatValues().map(\.bitPattern),
+                  "\(isa) \(mode) \(coordinates) \(oh)x\(ow)")
+        }
+      }
+    }
+  }
+
   @Test func foldedBatchNormEqualsUnfolded() throws {
     var net = NetworkBuilder(channels: 3, seed: 9)
     let conv = net.conv2D(net.input, filters: 8, kernel: 3, padding: .same)

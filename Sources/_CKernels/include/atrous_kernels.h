@@ -186,6 +186,16 @@ void atr_lerp(float *out, const float *a, const float *b, float w, size_t count)
 void atr_lerp_pixels(float *out, size_t pixel_stride, const float *row, ptrdiff_t shift, const ptrdiff_t *low,
                      const ptrdiff_t *high, const float *weight, size_t width, size_t channels);
 
+/// One output row of a single plane resized bilinearly from its input rows
+/// `top` and `bottom` (blended by `fy`): out[x] = top[low[x]] w00 +
+/// top[high[x]] w01 + bottom[low[x]] w10 + bottom[high[x]] w11, the
+/// weights (1 - fy)(1 - fx[x]), (1 - fy) fx[x], fy (1 - fx[x]) and fy fx[x],
+/// summed left to right with no fused multiply-add, as the channels-last
+/// Resize computes each channel; top[low[x]] itself where fx[x] and fy
+/// are both 0.
+void atr_bilinear_plane_row(float *out, const float *top, const float *bottom, const ptrdiff_t *low,
+                            const ptrdiff_t *high, const float *fx, float fy, size_t count);
+
 /// out[j] += a[j] * b[j].
 void atr_multiply_add(float *out, const float *a, const float *b, size_t count);
 

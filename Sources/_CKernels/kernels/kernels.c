@@ -320,6 +320,31 @@ void atr_lerp_pixels(float *restrict out, size_t pixel_stride, const float *rest
   }
 }
 
+void atr_bilinear_plane_row(float *restrict out, const float *restrict top, const float *restrict bottom,
+                            const ptrdiff_t *restrict low, const ptrdiff_t *restrict high, const float *restrict fx,
+                            float fy, size_t count) {
+  // The channels-last Resize's rounding, term by term: no contraction of
+  // a product and a sum into one fused multiply-add. Outputs come in runs
+  // that share their two input pixels (as many as the scale, upsampling):
+  // those four values are loaded once for the run, and the run's weights
+  // and sums go a vector at a time instead of gathering per output.
+#pragma clang fp contract(off)
+  const float gy = 1 - fy;
+  size_t x = 0;
+  while (x < count) {
+    const ptrdiff_t l = low[x], h = high[x];
+    size_t end = x + 1;
+    while (end < count && low[end] == l && high[end] == h) end++;
+    const float a = top[l], b = top[h], c = bottom[l], d = bottom[h];
+    for (size_t i = x; i < end; i++) {
+      const float f = fx[i], g = 1 - f;
+      const float blend = a * (gy * g) + b * (gy * f) + c * (fy * g) + d * (fy * f);
+      out[i] = f == 0 && fy == 0 ? a : blend;
+    }
+    x = end;
+  }
+}
+
 void atr_multiply_add(float *restrict out, const float *restrict a, const float *restrict b, size_t count) {
   for (size_t j = 0; j < count; j++) out[j] += a[j] * b[j];
 }
