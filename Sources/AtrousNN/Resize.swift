@@ -264,8 +264,9 @@ enum Resize {
   /// Height and width resized into (N, C, H, W) planes, for an output
   /// that leaves the graph in that layout (a segmentation model's last
   /// upsampling to the image's size): the values `spatial` makes, with no
-  /// transpose of the whole output after. The input, the smaller side,
-  /// is made planes if it is not; rows of planes split across threads.
+  /// transpose of the whole output after. The input (the smaller side
+  /// when upsampling) is made planes if it is not; rows of planes split
+  /// across threads.
   static func planes(_ x: NDArray, height: Int, width: Int, scales: [Double], plan: Plan, threads: Int) -> NDArray {
     let input = x.standard().storage!  // (N, C, H, W)
     let (n, channels, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
