@@ -34,6 +34,12 @@ import Testing
     return try Executor(graph: graph, threads: threads, optimize: optimize).run(inputs, standardLayout: standardLayout)[output]!
   }
 
+  /// `body` with the kernels of `isa` and every convolution of a run on
+  /// the calling task forced onto `strategy`.
+  func forced<T>(_ strategy: Convolution.Strategy, on isa: InstructionSet, _ body: () throws -> T) throws -> T {
+    try InstructionSet.with(isa) { try Convolution.$forcedStrategy.withValue(strategy, operation: body) }
+  }
+
   /// The layouts a convolution meets, each taking its own code path.
   enum ConvRoute: CaseIterable, Sendable {
     /// (N, C, H, W) in and out: the product reads and writes planes.
@@ -156,18 +162,16 @@ import Testing
   /// instruction set the CPU has, against the same plain loops.
   @Test(arguments: Convolution.Strategy.allCases, InstructionSet.available)
   func everyConvStrategyMatchesNaiveLoops(_ strategy: Convolution.Strategy, isa: InstructionSet) throws {
-    try InstructionSet.with(isa) {
-      try Convolution.$forcedStrategy.withValue(strategy) {
-        for c in Self.convCases {
-          // With fused steps: each kernel's epilogue reaches every output
-          // channel, in its blocks or in place (ReLU, Clip and HardSwish as
-          // the depthwise row stores its sums; HardSwish after kernels wider
-          // than 3 where registers hold 8 floats or fewer, and LeakyRelu, in
-          // a pass after).
-          for (route, step) in [(ConvRoute.planesToChannelsLast, FusedStep.clip), (.channelsLast, .leaky), (.channelsLast, .relu),
-                                (.planesToChannelsLast, .hardswish)] {
-            try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, step: step)
-          }
+    try forced(strategy, on: isa) {
+      for c in Self.convCases {
+        // With fused steps: each kernel's epilogue reaches every output
+        // channel, in its blocks or in place (ReLU, Clip and HardSwish as
+        // the depthwise row stores its sums; HardSwish after kernels wider
+        // than 3 where registers hold 8 floats or fewer, and LeakyRelu, in
+        // a pass after).
+        for (route, step) in [(ConvRoute.planesToChannelsLast, FusedStep.clip), (.channelsLast, .leaky), (.channelsLast, .relu),
+                              (.planesToChannelsLast, .hardswish)] {
+          try checkConv(c, route: route, n: 1, h: 13, w: 75, checkLayout: false, step: step)
         }
       }
     }
@@ -192,13 +196,11 @@ import Testing
       ConvCase(cin: 16, cout: 16, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 2),
       ConvCase(cin: 10, cout: 16, k: (3, 3), stride: (2, 2), dilation: (1, 1), pads: [1, 1, 1, 1], group: 2),
     ]
-    try InstructionSet.with(isa) {
-      try Convolution.$forcedStrategy.withValue(.grouped) {
-        for c in cases {
-          // Stride 1 leaves w - 2 interior pixels, stride 2 about half.
-          for w in c.stride.1 == 1 ? Array(3...12) : Array(stride(from: 5, through: 23, by: 2)) {
-            try checkConv(c, route: .channelsLast, n: 1, h: 5, w: w, checkLayout: false, step: .relu)
-          }
+    try forced(.grouped, on: isa) {
+      for c in cases {
+        // Stride 1 leaves w - 2 interior pixels, stride 2 about half.
+        for w in c.stride.1 == 1 ? Array(3...12) : Array(stride(from: 5, through: 23, by: 2)) {
+          try checkConv(c, route: .channelsLast, n: 1, h: 5, w: w, checkLayout: false, step: .relu)
         }
       }
     }
@@ -258,18 +260,21 @@ import Testing
       // and the odd pixels of each row), 96 channels: one block of 64 and
       // the last 16 channels twice.
       (ConvCase(cin: 96, cout: 96, k: (5, 5), stride: (1, 1), dilation: (2, 2), pads: [4, 4, 4, 4], group: 96), 1, 20, 20),
+      // The same on 40 channels (16, 16, then the last 16 again) over rows
+      // of 27 outputs, and a 3x3 dilated along the rows only, over two
+      // images.
+      (ConvCase(cin: 40, cout: 40, k: (5, 5), stride: (1, 1), dilation: (2, 2), pads: [4, 4, 4, 4], group: 40), 1, 13, 27),
+      (ConvCase(cin: 24, cout: 24, k: (3, 3), stride: (1, 1), dilation: (1, 2), pads: [1, 2, 1, 2], group: 24), 2, 10, 30),
       (ConvCase(cin: 200, cout: 200, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [0, 0, 0, 0], group: 200), 1, 8, 9),
       (ConvCase(cin: 136, cout: 136, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 136), 1, 14, 14),
       // ConvNeXt's last stage: 7x7 over a 7x7 map, every row padded.
       (ConvCase(cin: 104, cout: 104, k: (7, 7), stride: (1, 1), dilation: (1, 1), pads: [3, 3, 3, 3], group: 104), 1, 7, 7),
     ]
-    try InstructionSet.with(isa) {
-      try Convolution.$forcedStrategy.withValue(.depthwise) {
-        for (c, n, h, w) in cases {
-          for threads in [2, 3] {
-            for step in [FusedStep.relu, .hardswish, .leaky] {
-              try checkConv(c, route: .channelsLast, n: n, h: h, w: w, checkLayout: false, threads: threads, step: step)
-            }
+    try forced(.depthwise, on: isa) {
+      for (c, n, h, w) in cases {
+        for threads in [2, 3] {
+          for step in [FusedStep.relu, .hardswish, .leaky] {
+            try checkConv(c, route: .channelsLast, n: n, h: h, w: w, checkLayout: false, threads: threads, step: step)
           }
         }
       }
@@ -279,20 +284,20 @@ import Testing
   /// Depthwise convolutions on planes over rows of every width the row's
   /// blocks of vectors split differently (blocks of 8, 4 or 2 vectors of
   /// 16 by instruction set, then half as many, then one, each last block
-  /// overlapping the one before, then single outputs), at stride 1 and 2,
-  /// on every instruction set the CPU has, against the plain loops.
+  /// overlapping the one before, then single outputs), at stride 1 and 2
+  /// and dilated, on every instruction set the CPU has, against the plain
+  /// loops.
   @Test(arguments: InstructionSet.available)
   func depthwisePlaneRowsMatchNaiveLoops(isa: InstructionSet) throws {
     let cases = [
       ConvCase(cin: 3, cout: 3, k: (3, 3), stride: (1, 1), dilation: (1, 1), pads: [1, 1, 1, 1], group: 3),
       ConvCase(cin: 2, cout: 2, k: (5, 5), stride: (2, 2), dilation: (1, 1), pads: [2, 2, 2, 2], group: 2),
+      ConvCase(cin: 2, cout: 2, k: (3, 3), stride: (1, 1), dilation: (2, 3), pads: [2, 3, 2, 3], group: 2),
     ]
-    try InstructionSet.with(isa) {
-      try Convolution.$forcedStrategy.withValue(.depthwisePlanes) {
-        for c in cases {
-          for w in [15, 16, 33, 64, 100, 127, 128, 150, 200, 257, 300] {
-            try checkConv(c, route: .planes, n: 1, h: 4, w: w, checkLayout: false)
-          }
+    try forced(.depthwisePlanes, on: isa) {
+      for c in cases {
+        for w in [15, 16, 33, 64, 100, 127, 128, 150, 200, 257, 300] {
+          try checkConv(c, route: .planes, n: 1, h: 4, w: w, checkLayout: false)
         }
       }
     }
@@ -341,31 +346,29 @@ import Testing
       ConvCase(cin: 3, cout: 16, k: (7, 7), stride: (2, 2), dilation: (1, 1), pads: [3, 3, 3, 3], group: 1),
       ConvCase(cin: 4, cout: 20, k: (7, 7), stride: (2, 2), dilation: (1, 1), pads: [3, 2, 1, 3], group: 1),
     ])
-    try InstructionSet.with(isa) {
-      try Convolution.$forcedStrategy.withValue(.winograd) {
-        try WinogradTile.$forced.withValue(tile) {
-          for c in cases {
-            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
-            // Fewer blocks of tiles than threads: the products split by tile
-            // position, also into parts the positions do not divide into.
-            try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
-            try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: 3)
-            // A map smaller than one tile, three images.
-            try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
-            // Fewer blocks than twice the threads: weights within twice
-            // the L2 cache, one block per thread of as many tiles as the
-            // share (16 tiles at F(4x4): 8 and 6 at 2 and 3 threads); more
-            // (272 -> 72: 2.8 MiB at F(4x4)), one block split by position.
-            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 2)
-            try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 3)
-            if c.cin < 100 {
-              // Enough tiles for a block per thread: blocks split across threads.
-              try checkConv(c, route: .channelsLast, n: 1, h: 70, w: 64, checkLayout: false, threads: 2)
-            }
-            if c.dilation != (1, 1) {
-              // A fused step runs on each tile row's pixels, dilation apart.
-              try checkConv(c, route: .channelsLast, n: 2, h: 19, w: 23, checkLayout: false, step: .leaky)
-            }
+    try forced(.winograd, on: isa) {
+      try WinogradTile.$forced.withValue(tile) {
+        for c in cases {
+          try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 17, checkLayout: false)
+          // Fewer blocks of tiles than threads: the products split by tile
+          // position, also into parts the positions do not divide into.
+          try checkConv(c, route: .planesToChannelsLast, n: 2, h: 7, w: 9, checkLayout: false, threads: 2)
+          try checkConv(c, route: .channelsLast, n: 1, h: 7, w: 7, checkLayout: false, threads: 3)
+          // A map smaller than one tile, three images.
+          try checkConv(c, route: .channelsLast, n: 3, h: 3, w: 5, checkLayout: false, threads: 2)
+          // Fewer blocks than twice the threads: weights within twice
+          // the L2 cache, one block per thread of as many tiles as the
+          // share (16 tiles at F(4x4): 8 and 6 at 2 and 3 threads); more
+          // (272 -> 72: 2.8 MiB at F(4x4)), one block split by position.
+          try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 2)
+          try checkConv(c, route: .channelsLast, n: 1, h: 13, w: 13, checkLayout: false, threads: 3)
+          if c.cin < 100 {
+            // Enough tiles for a block per thread: blocks split across threads.
+            try checkConv(c, route: .channelsLast, n: 1, h: 70, w: 64, checkLayout: false, threads: 2)
+          }
+          if c.dilation != (1, 1) {
+            // A fused step runs on each tile row's pixels, dilation apart.
+            try checkConv(c, route: .channelsLast, n: 2, h: 19, w: 23, checkLayout: false, step: .leaky)
           }
         }
       }
@@ -1105,20 +1108,20 @@ import Testing
   /// itself; its values are those of the channels-last resize the run
   /// makes when the output may stay channels-last, bit for bit (an
   /// infinite input included), from inputs in either layout: upsampling
-  /// by whole and fractional scales, downsampling, nearest and linear, on
-  /// every instruction set the CPU has.
+  /// by whole and fractional scales, downsampling, nearest and linear, two
+  /// images, on every instruction set the CPU has.
   @Test(arguments: InstructionSet.available)
   func resizeToPlanesEqualsChannelsLast(isa: InstructionSet) throws {
-    let (c, h, w) = (5, 6, 7)
-    var x = Self.values(c * h * w, seed: 12)
+    let (n, c, h, w) = (2, 5, 6, 7)
+    var x = Self.values(n * c * h * w, seed: 12)
     x[17] = .infinity
-    let input = NDArray(shape: [1, c, h, w], floats: x)
+    let input = NDArray(shape: [n, c, h, w], floats: x)
     for (mode, coordinates) in [("linear", "half_pixel"), ("linear", "align_corners"), ("nearest", "asymmetric")] {
       for (oh, ow) in [(48, 56), (13, 10), (3, 4), (6, 7)] {
         let node = Node(name: "resize", opType: "Resize", inputs: ["x", "", "", "sizes"], outputs: ["y"], attributes: [
           "mode": .string(mode), "coordinate_transformation_mode": .string(coordinates),
         ])
-        let sizes = ["sizes": NDArray(shape: [4], int64s: [1, Int64(c), Int64(oh), Int64(ow)])]
+        let sizes = ["sizes": NDArray(shape: [4], int64s: [Int64(n), Int64(c), Int64(oh), Int64(ow)])]
         for map in [input, input.toChannelsLast()] {
           let (planes, pixels) = try InstructionSet.with(isa) {
             (try Self.run(node, inputs: ["x": map], initializers: sizes, standardLayout: true),
